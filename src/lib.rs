@@ -1,0 +1,39 @@
+//! hab: what does high availability cost a task queue, and what does it buy?
+//!
+//! hab brings up a task-queue stack (RabbitMQ broker + Redis result backend) as real local
+//! server processes, drives Celery protocol v2 tasks through it, follows every task in a
+//! ledger and reports latency histograms, throughput and every task lost or run twice.
+//!
+//! # Layout
+//! - [`cli`]: the command line (`hab run`, `hab worker`, `hab check`).
+//! - [`config`]: topology and workload files: strict serde types and `validate()`.
+//! - [`stack`]: local orchestration; each server is a [`stack::process::ManagedProcess`].
+//! - [`protocol`]: Celery protocol v2 messages and result-backend records.
+//! - [`broker`]: the AMQP client (publish with confirms, consume).
+//! - [`backend`]: the Redis client (store results, watch results).
+//! - [`tasks`]: the four task kinds; CPU and disk work runs off the async threads.
+//! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
+//! - [`load`]: arrival schedules (pure) and the load generator.
+//! - [`ledger`]: the per-task record and its classification.
+//! - [`metrics`]: histograms and per-workload summaries.
+//! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
+//! - [`run`]: one run: stack up → workers → workloads → drain → results.
+//!
+//! Data flow: `config` → `stack` (endpoints) → `load` publishes through `broker` →
+//! `worker` executes and stores through `backend` → the result watcher and the workers'
+//! side channel feed the `ledger` → `metrics` → `export`.
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod export;
+pub mod ledger;
+pub mod load;
+pub mod metrics;
+pub mod protocol;
+pub mod run;
+pub mod stack;
+pub mod tasks;
+pub mod worker;

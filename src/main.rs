@@ -1,0 +1,4 @@
+fn main() {
+    let code = hab::cli::main();
+    std::process::exit(code);
+}
