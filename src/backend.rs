@@ -1,1 +1,237 @@
-//! TODO
+//! The Redis side: storing results as Celery's Redis backend does (workers), and watching
+//! them arrive (producer) through pub/sub with reconciliation reads, so a missed
+//! notification can never turn into a false "lost".
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::clock::now_unix_us;
+use crate::ledger::ResultStatus;
+use crate::protocol::result::{ResultRecord, TaskStatus, parse as parse_result, result_key};
+
+/// Prefix of Celery's result keys and channels.
+pub const RESULT_PREFIX: &str = "celery-task-meta-";
+
+/// How long a single Redis command may take before it counts as failed. The redis crate's
+/// default (500 ms) is too short for a loaded 2-core machine and would invent errors.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What storing a result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// The record was written and published.
+    Written,
+    /// A SUCCESS record was already there (a duplicate execution): left untouched, as
+    /// Celery does. The duplicate is invisible in Redis; the side channel counts it.
+    KeptExistingSuccess,
+}
+
+/// Writes result records the way Celery's Redis backend does.
+#[derive(Clone)]
+pub struct ResultStore {
+    conn: ConnectionManager,
+    ttl_s: u64,
+}
+
+impl ResultStore {
+    /// Connect (with automatic reconnection) to the backend at `url`.
+    pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
+        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .with_context(|| format!("cannot connect to the result backend at {url}"))?;
+        Ok(ResultStore {
+            conn,
+            ttl_s: ttl.as_secs().max(1),
+        })
+    }
+
+    /// `GET` the key; unless it holds SUCCESS, `MULTI; SETEX key ttl json; PUBLISH key
+    /// json; EXEC` (the channel name equals the key).
+    pub async fn store(&self, record: &ResultRecord) -> Result<StoreOutcome> {
+        let key = result_key(&record.task_id);
+        let mut conn = self.conn.clone();
+        let existing: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .context("reading the result key")?;
+        if let Some(bytes) = existing
+            && parse_result(&bytes).is_ok_and(|r| r.status == TaskStatus::Success)
+        {
+            return Ok(StoreOutcome::KeptExistingSuccess);
+        }
+        let json = record.to_json();
+        redis::pipe()
+            .atomic()
+            .cmd("SETEX")
+            .arg(&key)
+            .arg(self.ttl_s)
+            .arg(&json)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(&key)
+            .arg(&json)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .context("writing the result")?;
+        Ok(StoreOutcome::Written)
+    }
+}
+
+/// A result the producer saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenResult {
+    /// The task id.
+    pub id: Uuid,
+    /// Its final state.
+    pub status: ResultStatus,
+    /// When hab received it, unix µs.
+    pub at_unix_us: i64,
+}
+
+/// What the result watcher reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// A result notification.
+    Result(SeenResult),
+    /// The subscription was lost and re-established: notifications may have been missed,
+    /// so outstanding tasks must be reconciled by reading their keys.
+    Resubscribed,
+}
+
+fn status_of(payload: &[u8]) -> ResultStatus {
+    match parse_result(payload) {
+        Ok(r) if r.status == TaskStatus::Success => ResultStatus::Success,
+        _ => ResultStatus::Failure,
+    }
+}
+
+/// Subscribe to every result channel (`PSUBSCRIBE celery-task-meta-*`) and forward
+/// notifications until `cancel`. Returns once the first subscription is active, so no
+/// result published afterwards can be missed; a lost subscription is re-established
+/// (reported as [`WatchEvent::Resubscribed`]).
+pub async fn watch_results(
+    url: &str,
+    tx: mpsc::UnboundedSender<WatchEvent>,
+    cancel: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+    let pattern = format!("{RESULT_PREFIX}*");
+    let mut pubsub = client
+        .get_async_pubsub()
+        .await
+        .with_context(|| format!("cannot subscribe to results at {url}"))?;
+    pubsub
+        .psubscribe(&pattern)
+        .await
+        .context("PSUBSCRIBE to result channels")?;
+    let handle = tokio::spawn(async move {
+        let mut first = Some(pubsub);
+        loop {
+            let mut pubsub = match first.take() {
+                Some(p) => p,
+                None => {
+                    // Re-subscribe with a bounded pause between attempts.
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                    let attempt = async {
+                        let mut p = client.get_async_pubsub().await?;
+                        p.psubscribe(&pattern).await?;
+                        Ok::<_, redis::RedisError>(p)
+                    };
+                    match attempt.await {
+                        Ok(p) => {
+                            if tx.send(WatchEvent::Resubscribed).is_err() {
+                                return;
+                            }
+                            p
+                        }
+                        Err(e) => {
+                            tracing::debug!("result subscription: {e}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let mut stream = pubsub.on_message();
+            loop {
+                let msg = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    m = stream.next() => m,
+                };
+                let Some(msg) = msg else {
+                    tracing::warn!("result subscription lost; re-subscribing");
+                    break;
+                };
+                let at_unix_us = now_unix_us();
+                let channel = msg.get_channel_name();
+                let Some(id) = channel
+                    .strip_prefix(RESULT_PREFIX)
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                else {
+                    continue;
+                };
+                let status = status_of(msg.get_payload_bytes());
+                let ev = WatchEvent::Result(SeenResult {
+                    id,
+                    status,
+                    at_unix_us,
+                });
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(handle)
+}
+
+/// A plain connection for reconciliation reads.
+pub async fn reader(url: &str) -> Result<MultiplexedConnection> {
+    let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(Duration::from_secs(5)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .with_context(|| format!("cannot connect to the result backend at {url}"))
+}
+
+/// Read the result keys of `ids` (MGET in chunks) and return those that exist.
+pub async fn read_results(conn: &mut MultiplexedConnection, ids: &[Uuid]) -> Result<Vec<SeenResult>> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(1000) {
+        let keys: Vec<String> = chunk.iter().map(|id| result_key(&id.to_string())).collect();
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(conn)
+            .await
+            .context("reading result keys")?;
+        let at_unix_us = now_unix_us();
+        for (id, v) in chunk.iter().zip(values) {
+            if let Some(bytes) = v {
+                found.push(SeenResult {
+                    id: *id,
+                    status: status_of(&bytes),
+                    at_unix_us,
+                });
+            }
+        }
+    }
+    Ok(found)
+}

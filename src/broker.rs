@@ -1,1 +1,156 @@
-//! TODO
+//! The AMQP side: connections, Celery's exchange/queue declarations, publishing with
+//! publisher confirms, and the consumer channel a worker reads from.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lapin::options::{
+    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+
+use crate::config::QueueKind;
+
+/// Celery's default queue, exchange and routing key.
+pub const CELERY_QUEUE: &str = "celery";
+
+/// The AMQP URL with the heartbeat set (lapin reads it from the query string).
+pub fn url_with_heartbeat(url: &str, heartbeat: Duration) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}heartbeat={}", heartbeat.as_secs())
+}
+
+/// Connect to the broker, naming the connection so it shows in RabbitMQ's tools.
+pub async fn connect(url: &str, heartbeat: Duration, name: &str) -> Result<Connection> {
+    let props = ConnectionProperties::default().with_connection_name(LongString::from(name));
+    Connection::connect(&url_with_heartbeat(url, heartbeat), props)
+        .await
+        .with_context(|| format!("cannot connect to the broker at {url}"))
+}
+
+/// Queue arguments for a queue kind. A Celery worker must be configured with the same
+/// arguments (`task_queues` with `queue_arguments`), or its redeclare fails.
+pub fn queue_arguments(kind: QueueKind) -> FieldTable {
+    let mut args = FieldTable::default();
+    if kind == QueueKind::Quorum {
+        args.insert(
+            ShortString::from("x-queue-type"),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+    }
+    args
+}
+
+/// Declare what Celery declares: a durable direct exchange `celery`, a durable queue
+/// `celery` (with the topology's queue arguments) and the binding between them.
+pub async fn declare_celery_queue(channel: &Channel, kind: QueueKind) -> Result<()> {
+    channel
+        .exchange_declare(
+            ShortString::from(CELERY_QUEUE),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .context("declaring exchange `celery`")?;
+    channel
+        .queue_declare(
+            ShortString::from(CELERY_QUEUE),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            queue_arguments(kind),
+        )
+        .await
+        .context("declaring queue `celery`")?;
+    channel
+        .queue_bind(
+            ShortString::from(CELERY_QUEUE),
+            ShortString::from(CELERY_QUEUE),
+            ShortString::from(CELERY_QUEUE),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .context("binding queue `celery`")?;
+    Ok(())
+}
+
+/// A channel for publishing, with publisher confirms when `confirms` is set.
+pub async fn publisher_channel(conn: &Connection, confirms: bool) -> Result<Channel> {
+    let channel = conn.create_channel().await.context("opening a channel")?;
+    if confirms {
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .context("enabling publisher confirms")?;
+    }
+    Ok(channel)
+}
+
+/// Number of consumers currently attached to the `celery` queue, and its ready messages.
+pub async fn queue_state(channel: &Channel, kind: QueueKind) -> Result<(u32, u32)> {
+    let q = channel
+        .queue_declare(
+            ShortString::from(CELERY_QUEUE),
+            QueueDeclareOptions {
+                durable: true,
+                passive: true,
+                ..Default::default()
+            },
+            queue_arguments(kind),
+        )
+        .await
+        .context("inspecting queue `celery`")?;
+    Ok((q.consumer_count(), q.message_count()))
+}
+
+/// Start consuming the `celery` queue with at most `prefetch` unacknowledged deliveries.
+pub async fn consume(channel: &Channel, prefetch: u16, tag: &str) -> Result<Consumer> {
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .context("setting prefetch")?;
+    channel
+        .basic_consume(
+            ShortString::from(CELERY_QUEUE),
+            ShortString::from(tag),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .context("consuming queue `celery`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_goes_into_the_query_string() {
+        assert_eq!(
+            url_with_heartbeat("amqp://g:g@127.0.0.1:5/%2f", Duration::from_secs(10)),
+            "amqp://g:g@127.0.0.1:5/%2f?heartbeat=10"
+        );
+        assert_eq!(
+            url_with_heartbeat("amqp://h/%2f?frame_max=8192", Duration::ZERO),
+            "amqp://h/%2f?frame_max=8192&heartbeat=0"
+        );
+    }
+
+    #[test]
+    fn quorum_queues_carry_their_type() {
+        assert!(queue_arguments(QueueKind::Classic).inner().is_empty());
+        let q = queue_arguments(QueueKind::Quorum);
+        assert_eq!(
+            q.inner().get(&ShortString::from("x-queue-type")),
+            Some(&AMQPValue::LongString(LongString::from("quorum")))
+        );
+    }
+}

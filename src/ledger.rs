@@ -1,1 +1,652 @@
-//! TODO
+//! The ledger: one record per task, from its intended start to its result, and the
+//! classification of every task into an outcome (DESIGN.md §5).
+//!
+//! The producer fills in what it knows (intended, published, confirmed, result seen); the
+//! workers' side channel (files in the run directory, independent of RabbitMQ and Redis)
+//! fills in every execution. Only then is a task classified, so a task that never ran is
+//! told apart from one whose result went missing.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+/// What the broker said about a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmState {
+    /// Published, confirmation not (yet) received.
+    Pending,
+    /// The broker confirmed the message (it is stored).
+    Acked,
+    /// The broker refused the message (basic.nack).
+    Nacked,
+    /// The publish call itself failed (connection or channel error).
+    Failed,
+    /// Publisher confirms are off: the producer cannot know.
+    NotRequested,
+}
+
+/// How the result record said the task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    /// `SUCCESS`.
+    Success,
+    /// `FAILURE` (or any other final state).
+    Failure,
+}
+
+/// How a task was seen to finish by the producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenVia {
+    /// A Redis pub/sub notification.
+    Notification,
+    /// A reconciliation read of the result key (the notification was missed or late).
+    Read,
+}
+
+/// One execution of a task by a worker, as reported through the side channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// Name of the worker process that ran it.
+    pub worker: String,
+    /// When the worker started executing, unix µs.
+    pub started_unix_us: i64,
+    /// When it finished, unix µs; `None` if the worker died before finishing.
+    pub finished_unix_us: Option<i64>,
+    /// Whether the task function returned normally (`None` while unfinished).
+    pub succeeded: Option<bool>,
+}
+
+/// Everything known about one task.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    /// The Celery task id.
+    pub id: Uuid,
+    /// Index of the workload in the plan.
+    pub workload: usize,
+    /// When the schedule intended the task to start, unix µs (latency is measured from here).
+    pub intended_unix_us: i64,
+    /// When the publish call was made, unix µs.
+    pub published_unix_us: Option<i64>,
+    /// When the broker's confirmation arrived, unix µs.
+    pub confirmed_unix_us: Option<i64>,
+    /// The broker's answer to the publish.
+    pub confirm: ConfirmState,
+    /// When the producer saw the final result, unix µs.
+    pub result_seen_unix_us: Option<i64>,
+    /// The final state in the result record.
+    pub result_status: Option<ResultStatus>,
+    /// Whether the result was seen by notification or by a reconciliation read.
+    pub seen_via: Option<SeenVia>,
+    /// Every execution the workers reported, in start order.
+    pub executions: Vec<Execution>,
+}
+
+impl TaskRecord {
+    /// A task scheduled at `intended_unix_us`, not yet published.
+    pub fn new(id: Uuid, workload: usize, intended_unix_us: i64) -> Self {
+        TaskRecord {
+            id,
+            workload,
+            intended_unix_us,
+            published_unix_us: None,
+            confirmed_unix_us: None,
+            confirm: ConfirmState::Pending,
+            result_seen_unix_us: None,
+            result_status: None,
+            seen_via: None,
+            executions: Vec::new(),
+        }
+    }
+
+    /// True once the producer has nothing more to wait for: a result was seen, or the
+    /// publish is known to have failed.
+    pub fn settled(&self) -> bool {
+        self.result_seen_unix_us.is_some()
+            || matches!(self.confirm, ConfirmState::Nacked | ConfirmState::Failed)
+    }
+
+    /// End-to-end latency in µs: result seen − intended start.
+    pub fn latency_us(&self) -> Option<i64> {
+        self.result_seen_unix_us.map(|s| s - self.intended_unix_us)
+    }
+
+    /// The execution whose work the result reflects: the first one that finished, else the
+    /// first one started.
+    pub fn main_execution(&self) -> Option<&Execution> {
+        self.executions
+            .iter()
+            .filter(|e| e.finished_unix_us.is_some())
+            .min_by_key(|e| e.finished_unix_us)
+            .or_else(|| self.executions.first())
+    }
+
+    /// Classify the task. Call after the drain, with the side channel merged.
+    pub fn classify(&self) -> Classification {
+        let executed = !self.executions.is_empty();
+        let outcome = match (self.result_status, executed) {
+            (Some(ResultStatus::Success), _) => Outcome::Ok,
+            (Some(ResultStatus::Failure), _) => Outcome::Failed,
+            (None, true) => Outcome::ResultLost,
+            (None, false) => match self.confirm {
+                ConfirmState::Nacked | ConfirmState::Failed | ConfirmState::Pending => {
+                    Outcome::Unconfirmed
+                }
+                ConfirmState::Acked | ConfirmState::NotRequested => Outcome::Lost,
+            },
+        };
+        Classification {
+            outcome,
+            duplicated: self.executions.len() > 1,
+        }
+    }
+}
+
+/// The primary outcome of a task. Exactly one per task; `ok + failed + lost + result_lost +
+/// unconfirmed` = tasks published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A SUCCESS result was seen.
+    Ok,
+    /// A FAILURE result was seen (the task raised).
+    Failed,
+    /// Confirmed by the broker (or confirms off) but never executed by any worker.
+    Lost,
+    /// Executed by a worker, but no result could be read.
+    ResultLost,
+    /// Never executed, and the broker never confirmed the publish: the producer knew it
+    /// might not have arrived (nacked, publish error, or no confirmation at all).
+    Unconfirmed,
+}
+
+impl Outcome {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Lost => "lost",
+            Outcome::ResultLost => "result_lost",
+            Outcome::Unconfirmed => "unconfirmed",
+        }
+    }
+}
+
+/// The outcome of a task plus whether it ran more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// The primary outcome.
+    pub outcome: Outcome,
+    /// Executed more than once (started twice or more), whatever the outcome.
+    pub duplicated: bool,
+}
+
+/// Counts of outcomes over a set of tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeCounts {
+    /// Tasks published (or attempted).
+    pub count: u64,
+    /// SUCCESS results.
+    pub ok: u64,
+    /// FAILURE results.
+    pub failed: u64,
+    /// Never executed although accepted by the broker.
+    pub lost: u64,
+    /// Executed, result missing.
+    pub result_lost: u64,
+    /// Executed more than once.
+    pub duplicated: u64,
+    /// Never executed and never confirmed.
+    pub unconfirmed: u64,
+}
+
+impl OutcomeCounts {
+    /// Add one classified task.
+    pub fn add(&mut self, c: Classification) {
+        self.count += 1;
+        match c.outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Lost => self.lost += 1,
+            Outcome::ResultLost => self.result_lost += 1,
+            Outcome::Unconfirmed => self.unconfirmed += 1,
+        }
+        if c.duplicated {
+            self.duplicated += 1;
+        }
+    }
+}
+
+/// Where a task lives in the ledger.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    workload: usize,
+    index: usize,
+}
+
+/// All tasks of a run, by workload, with an index by task id.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    workloads: Vec<Vec<TaskRecord>>,
+    by_id: HashMap<Uuid, Slot>,
+    unknown_results: u64,
+}
+
+impl Ledger {
+    /// An empty ledger for `n` workloads.
+    pub fn new(n: usize) -> Self {
+        Ledger {
+            workloads: (0..n).map(|_| Vec::new()).collect(),
+            by_id: HashMap::new(),
+            unknown_results: 0,
+        }
+    }
+
+    /// Add a task; returns its index within its workload.
+    pub fn insert(&mut self, record: TaskRecord) -> usize {
+        let w = record.workload;
+        let list = &mut self.workloads[w];
+        let index = list.len();
+        self.by_id.insert(record.id, Slot { workload: w, index });
+        list.push(record);
+        index
+    }
+
+    /// The tasks of workload `w`.
+    pub fn tasks(&self, w: usize) -> &[TaskRecord] {
+        &self.workloads[w]
+    }
+
+    /// Mutable access to task `index` of workload `w`.
+    pub fn task_mut(&mut self, w: usize, index: usize) -> &mut TaskRecord {
+        &mut self.workloads[w][index]
+    }
+
+    /// The task with this id, if it belongs to this run.
+    pub fn get_mut(&mut self, id: &Uuid) -> Option<&mut TaskRecord> {
+        let slot = *self.by_id.get(id)?;
+        Some(&mut self.workloads[slot.workload][slot.index])
+    }
+
+    /// Record that the result of `id` was seen. The first sighting wins; results of tasks
+    /// that are not in the ledger (warm-up, other runs) are counted and ignored.
+    pub fn result_seen(&mut self, id: &Uuid, at_unix_us: i64, status: ResultStatus, via: SeenVia) {
+        match self.get_mut(id) {
+            Some(t) if t.result_seen_unix_us.is_none() => {
+                t.result_seen_unix_us = Some(at_unix_us);
+                t.result_status = Some(status);
+                t.seen_via = Some(via);
+            }
+            Some(_) => {}
+            None => self.unknown_results += 1,
+        }
+    }
+
+    /// Results seen for task ids that are not in this ledger.
+    pub fn unknown_results(&self) -> u64 {
+        self.unknown_results
+    }
+
+    /// Number of tasks of workload `w` not yet settled.
+    pub fn unsettled(&self, w: usize) -> usize {
+        self.workloads[w].iter().filter(|t| !t.settled()).count()
+    }
+
+    /// Ids of published tasks (any workload) with no result seen yet, published before
+    /// `before_unix_us`.
+    pub fn outstanding_ids(&self, before_unix_us: i64) -> Vec<Uuid> {
+        self.workloads
+            .iter()
+            .flatten()
+            .filter(|t| {
+                t.result_seen_unix_us.is_none()
+                    && t.published_unix_us.is_some_and(|p| p < before_unix_us)
+                    && !matches!(t.confirm, ConfirmState::Failed)
+            })
+            .map(|t| t.id)
+            .collect()
+    }
+
+    /// Merge executions reported by the workers. Executions of unknown ids are ignored
+    /// (warm-up tasks); returns how many were merged.
+    pub fn merge_executions(&mut self, events: &[SideEvent]) -> usize {
+        for list in &mut self.workloads {
+            for t in list.iter_mut() {
+                t.executions.clear();
+            }
+        }
+        let mut merged = 0;
+        // Pair start and finish events per (task, worker) in order.
+        for ev in events {
+            let Some(slot) = self.by_id.get(&ev.task_id).copied() else {
+                continue;
+            };
+            let t = &mut self.workloads[slot.workload][slot.index];
+            match ev.kind {
+                SideEventKind::Start => {
+                    t.executions.push(Execution {
+                        worker: ev.worker.clone(),
+                        started_unix_us: ev.unix_us,
+                        finished_unix_us: None,
+                        succeeded: None,
+                    });
+                    merged += 1;
+                }
+                SideEventKind::Finish { succeeded } => {
+                    if let Some(e) = t
+                        .executions
+                        .iter_mut()
+                        .find(|e| e.worker == ev.worker && e.finished_unix_us.is_none())
+                    {
+                        e.finished_unix_us = Some(ev.unix_us);
+                        e.succeeded = Some(succeeded);
+                    }
+                }
+                SideEventKind::Reject => {}
+            }
+        }
+        for list in &mut self.workloads {
+            for t in list.iter_mut() {
+                t.executions.sort_by_key(|e| e.started_unix_us);
+            }
+        }
+        merged
+    }
+}
+
+/// What kind of side-channel event a worker wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideEventKind {
+    /// The worker started executing the task.
+    Start,
+    /// The worker finished executing the task.
+    Finish {
+        /// Whether the task returned normally.
+        succeeded: bool,
+    },
+    /// The worker rejected the message without executing it.
+    Reject,
+}
+
+/// One line of a worker's execution side channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideEvent {
+    /// The event.
+    pub kind: SideEventKind,
+    /// When, unix µs.
+    pub unix_us: i64,
+    /// The task id (nil for a message without a usable id).
+    pub task_id: Uuid,
+    /// The worker that wrote it.
+    pub worker: String,
+    /// Free text: the task name on start, `ok`/`error` on finish, the reason on reject.
+    pub detail: String,
+}
+
+/// The side channel's line format: `event,unix_us,task_id,worker,detail`, one event per
+/// line, `event` one of `start`, `finish_ok`, `finish_error`, `reject`. Workers append
+/// one line per event with a single `write` (flushed per event), so a killed worker loses
+/// nothing it reported.
+pub mod side_channel {
+    use super::{SideEvent, SideEventKind};
+    use uuid::Uuid;
+
+    /// The header line of a side-channel file.
+    pub const HEADER: &str = "event,unix_us,task_id,worker,detail";
+
+    /// One event as a line, newline included. Commas and newlines in free text are replaced.
+    pub fn format(ev: &SideEvent) -> String {
+        let kind = match ev.kind {
+            SideEventKind::Start => "start",
+            SideEventKind::Finish { succeeded: true } => "finish_ok",
+            SideEventKind::Finish { succeeded: false } => "finish_error",
+            SideEventKind::Reject => "reject",
+        };
+        let clean = |s: &str| s.replace([',', '\n', '\r'], " ");
+        format!(
+            "{kind},{},{},{},{}\n",
+            ev.unix_us,
+            ev.task_id,
+            clean(&ev.worker),
+            clean(&ev.detail)
+        )
+    }
+
+    /// Parse one line; `None` for the header, a torn last line, or garbage.
+    pub fn parse(line: &str) -> Option<SideEvent> {
+        let mut parts = line.trim_end().splitn(5, ',');
+        let kind = match parts.next()? {
+            "start" => SideEventKind::Start,
+            "finish_ok" => SideEventKind::Finish { succeeded: true },
+            "finish_error" => SideEventKind::Finish { succeeded: false },
+            "reject" => SideEventKind::Reject,
+            _ => return None,
+        };
+        let unix_us = parts.next()?.parse().ok()?;
+        let task_id = Uuid::parse_str(parts.next()?).ok()?;
+        let worker = parts.next()?.to_string();
+        let detail = parts.next()?.to_string();
+        Some(SideEvent {
+            kind,
+            unix_us,
+            task_id,
+            worker,
+            detail,
+        })
+    }
+
+    /// Parse a whole file's text, skipping lines that do not parse.
+    pub fn parse_all(text: &str) -> Vec<SideEvent> {
+        text.lines().filter_map(parse).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> TaskRecord {
+        let mut t = TaskRecord::new(Uuid::new_v4(), 0, 1_000);
+        t.published_unix_us = Some(1_010);
+        t
+    }
+
+    fn exec(worker: &str, start: i64, finish: Option<i64>) -> Execution {
+        Execution {
+            worker: worker.into(),
+            started_unix_us: start,
+            finished_unix_us: finish,
+            succeeded: finish.map(|_| true),
+        }
+    }
+
+    #[test]
+    fn ok_when_success_seen() {
+        let mut t = rec();
+        t.confirm = ConfirmState::Acked;
+        t.executions.push(exec("w1", 1_100, Some(1_200)));
+        t.result_seen_unix_us = Some(1_300);
+        t.result_status = Some(ResultStatus::Success);
+        assert_eq!(
+            t.classify(),
+            Classification {
+                outcome: Outcome::Ok,
+                duplicated: false
+            }
+        );
+        assert_eq!(t.latency_us(), Some(300));
+    }
+
+    #[test]
+    fn failure_result_is_failed() {
+        let mut t = rec();
+        t.confirm = ConfirmState::Acked;
+        t.executions.push(exec("w1", 1_100, Some(1_200)));
+        t.result_seen_unix_us = Some(1_300);
+        t.result_status = Some(ResultStatus::Failure);
+        assert_eq!(t.classify().outcome, Outcome::Failed);
+    }
+
+    #[test]
+    fn confirmed_never_executed_is_lost() {
+        let mut t = rec();
+        t.confirm = ConfirmState::Acked;
+        assert_eq!(t.classify().outcome, Outcome::Lost);
+        t.confirm = ConfirmState::NotRequested;
+        assert_eq!(t.classify().outcome, Outcome::Lost);
+    }
+
+    #[test]
+    fn unconfirmed_never_executed() {
+        for c in [
+            ConfirmState::Nacked,
+            ConfirmState::Failed,
+            ConfirmState::Pending,
+        ] {
+            let mut t = rec();
+            t.confirm = c;
+            assert_eq!(t.classify().outcome, Outcome::Unconfirmed, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn executed_without_result_is_result_lost() {
+        let mut t = rec();
+        t.confirm = ConfirmState::Acked;
+        t.executions.push(exec("w1", 1_100, Some(1_200)));
+        assert_eq!(t.classify().outcome, Outcome::ResultLost);
+        // Even when the publish was never confirmed: it ran, so it arrived.
+        t.confirm = ConfirmState::Pending;
+        assert_eq!(t.classify().outcome, Outcome::ResultLost);
+    }
+
+    #[test]
+    fn two_executions_are_duplicated_whatever_the_outcome() {
+        let mut t = rec();
+        t.confirm = ConfirmState::Acked;
+        t.executions.push(exec("w1", 1_100, None));
+        t.executions.push(exec("w2", 1_500, Some(1_600)));
+        assert_eq!(
+            t.classify(),
+            Classification {
+                outcome: Outcome::ResultLost,
+                duplicated: true
+            }
+        );
+        t.result_status = Some(ResultStatus::Success);
+        t.result_seen_unix_us = Some(1_700);
+        assert_eq!(
+            t.classify(),
+            Classification {
+                outcome: Outcome::Ok,
+                duplicated: true
+            }
+        );
+        assert_eq!(t.main_execution().unwrap().worker, "w2");
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let mut c = OutcomeCounts::default();
+        for o in [Outcome::Ok, Outcome::Ok, Outcome::Lost, Outcome::Unconfirmed] {
+            c.add(Classification {
+                outcome: o,
+                duplicated: o == Outcome::Ok,
+            });
+        }
+        assert_eq!(c.count, 4);
+        assert_eq!(c.ok, 2);
+        assert_eq!(c.lost, 1);
+        assert_eq!(c.unconfirmed, 1);
+        assert_eq!(c.duplicated, 2);
+        assert_eq!(
+            c.ok + c.failed + c.lost + c.result_lost + c.unconfirmed,
+            c.count
+        );
+    }
+
+    #[test]
+    fn first_result_sighting_wins_and_unknown_ids_are_counted() {
+        let mut l = Ledger::new(1);
+        let t = rec();
+        let id = t.id;
+        l.insert(t);
+        l.result_seen(&id, 5, ResultStatus::Success, SeenVia::Read);
+        l.result_seen(&id, 9, ResultStatus::Failure, SeenVia::Notification);
+        let t = &l.tasks(0)[0];
+        assert_eq!(t.result_seen_unix_us, Some(5));
+        assert_eq!(t.result_status, Some(ResultStatus::Success));
+        l.result_seen(&Uuid::new_v4(), 5, ResultStatus::Success, SeenVia::Read);
+        assert_eq!(l.unknown_results(), 1);
+    }
+
+    #[test]
+    fn merge_pairs_start_and_finish_per_worker() {
+        let mut l = Ledger::new(1);
+        let t = rec();
+        let id = t.id;
+        l.insert(t);
+        let ev = |kind, at, w: &str| SideEvent {
+            kind,
+            unix_us: at,
+            task_id: id,
+            worker: w.into(),
+            detail: String::new(),
+        };
+        let events = vec![
+            ev(SideEventKind::Start, 10, "w1"),
+            ev(SideEventKind::Start, 30, "w2"),
+            ev(SideEventKind::Finish { succeeded: true }, 40, "w2"),
+            ev(SideEventKind::Reject, 50, "w2"),
+        ];
+        assert_eq!(l.merge_executions(&events), 2);
+        // Merging again replaces rather than appends.
+        assert_eq!(l.merge_executions(&events), 2);
+        let t = &l.tasks(0)[0];
+        assert_eq!(t.executions.len(), 2);
+        assert_eq!(t.executions[0].finished_unix_us, None);
+        assert_eq!(t.executions[1].finished_unix_us, Some(40));
+        assert!(t.classify().duplicated);
+    }
+
+    #[test]
+    fn outstanding_excludes_seen_and_unpublished() {
+        let mut l = Ledger::new(1);
+        let mut a = rec();
+        a.result_seen_unix_us = Some(2_000);
+        let b = rec();
+        let mut c = TaskRecord::new(Uuid::new_v4(), 0, 1_000);
+        c.published_unix_us = None;
+        let bid = b.id;
+        l.insert(a);
+        l.insert(b);
+        l.insert(c);
+        assert_eq!(l.outstanding_ids(5_000), vec![bid]);
+        assert!(l.outstanding_ids(1_000).is_empty());
+    }
+
+    #[test]
+    fn side_channel_round_trip_and_torn_lines() {
+        let ev = SideEvent {
+            kind: SideEventKind::Finish { succeeded: false },
+            unix_us: 1_764_000_000_000_000,
+            task_id: Uuid::new_v4(),
+            worker: "w1".into(),
+            detail: "OSError, disk full\n".into(),
+        };
+        let line = side_channel::format(&ev);
+        assert!(line.ends_with('\n'));
+        assert_eq!(line.matches('\n').count(), 1);
+        let back = side_channel::parse(&line).unwrap();
+        assert_eq!(back.kind, ev.kind);
+        assert_eq!(back.task_id, ev.task_id);
+        assert_eq!(back.detail, "OSError  disk full ");
+        assert!(side_channel::parse(side_channel::HEADER).is_none());
+        let text = format!("{}\n{line}{}", side_channel::HEADER, &line[..20]);
+        assert_eq!(side_channel::parse_all(&text).len(), 1);
+    }
+}

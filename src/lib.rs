@@ -27,6 +27,7 @@
 pub mod backend;
 pub mod broker;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod export;
 pub mod ledger;

@@ -1,1 +1,790 @@
-//! TODO
+//! One run: stack up → workers → warm-up → workloads (publish, drain) → results.
+//!
+//! Every workload goes through the same path: the generator publishes each task at its
+//! intended start (burst or constant rate), a watcher collects results from Redis pub/sub
+//! (with reconciliation reads for anything outstanding), the workers report executions
+//! through the side channel, and after each workload every output file is rewritten, so an
+//! interrupted run keeps what it measured.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+use lapin::{Channel, Confirmation};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::backend::{self, WatchEvent};
+use crate::broker::{self, CELERY_QUEUE};
+use crate::clock::Anchor;
+use crate::config::{ArrivalKind, TaskSpec, Topology, Workload, WorkloadPlan};
+use crate::export::{self, Machine, RunData, RunReport, RunStatus, WorkersReport};
+use crate::ledger::{ConfirmState, Ledger, SeenVia, SideEventKind, TaskRecord, side_channel};
+use crate::load::Schedule;
+use crate::metrics::WorkloadMetrics;
+use crate::protocol::message::{TaskMessage, encode};
+use crate::stack::process::ManagedProcess;
+use crate::stack::{Stack, StackDirs, StackOptions};
+
+/// Unconfirmed publishes the generator keeps in flight before waiting for confirms.
+const CONFIRM_WINDOW: usize = 2048;
+/// Tasks outstanding longer than this are checked by reading their result keys.
+const RECONCILE_AGE: Duration = Duration::from_secs(2);
+/// How long an interrupted workload waits for tasks already published.
+const INTERRUPT_DRAIN: Duration = Duration::from_secs(2);
+
+/// What to run and where to write it.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The topology file (passed to the worker processes too).
+    pub topology_path: PathBuf,
+    /// The workload file.
+    pub workload_path: PathBuf,
+    /// Directory in which the run directory is created (`results/` by default).
+    pub out_dir: PathBuf,
+    /// Show progress bars (stderr is a terminal).
+    pub progress: bool,
+}
+
+/// A finished (or interrupted) run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The content of its run.json.
+    pub report: RunReport,
+}
+
+/// The run directory's name: `<UTC timestamp>-<topology>-<workload plan>`.
+pub fn run_dir_name(topology: &str, plan: &str) -> String {
+    format!(
+        "{}-{topology}-{plan}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    )
+}
+
+/// Celery name and positional arguments of a task of this workload.
+pub fn task_call(spec: &TaskSpec, id: &Uuid, scratch: &Path) -> (&'static str, Value) {
+    let args = match spec {
+        TaskSpec::Trivial => json!([]),
+        TaskSpec::Sleep { seconds } => json!([seconds]),
+        TaskSpec::WriteZeros { bytes } => {
+            let path = scratch.join(format!("hab-zeros-{id}.bin"));
+            json!([path.to_string_lossy(), bytes])
+        }
+        TaskSpec::Factorial { n } => json!([n]),
+    };
+    (spec.task_name(), args)
+}
+
+/// The worker processes of a run, restarted if one dies.
+struct Workers {
+    topology_path: PathBuf,
+    broker_url: String,
+    backend_url: String,
+    logs: PathBuf,
+    executions: PathBuf,
+    procs: Vec<(String, ManagedProcess)>,
+    restarts: u64,
+}
+
+impl Workers {
+    fn spawn_one(&self, name: &str) -> Result<ManagedProcess> {
+        let exe = std::env::current_exe().context("cannot find hab's own executable")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("worker")
+            .arg("--topology")
+            .arg(&self.topology_path)
+            .arg("--broker-url")
+            .arg(&self.broker_url)
+            .arg("--backend-url")
+            .arg(&self.backend_url)
+            .arg("--name")
+            .arg(name)
+            .arg("--executions")
+            .arg(self.executions.join(format!("{name}.csv")))
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+        Ok(ManagedProcess::spawn(
+            &format!("worker {name}"),
+            cmd,
+            &self.logs.join(format!("worker-{name}.log")),
+        )?)
+    }
+
+    fn start(&mut self, count: u32) -> Result<()> {
+        for i in 1..=count {
+            let name = format!("w{i}");
+            let p = self.spawn_one(&name)?;
+            self.procs.push((name, p));
+        }
+        Ok(())
+    }
+
+    /// Fail if a worker died before it was ready (with its log).
+    fn check_alive(&mut self) -> Result<()> {
+        for (name, p) in &mut self.procs {
+            if !p.is_running() {
+                bail!(
+                    "worker {name} exited during start-up; last lines of {}:\n{}",
+                    p.log_path().display(),
+                    p.log_tail(20)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Restart workers that died (a crash, or killed from outside): as a supervisor
+    /// (systemd, Kubernetes) would. Each restart is counted.
+    fn supervise(&mut self) {
+        let mut dead = Vec::new();
+        for (i, (name, p)) in self.procs.iter_mut().enumerate() {
+            if !p.is_running() {
+                tracing::warn!("worker {name} died; restarting it");
+                dead.push(i);
+            }
+        }
+        for i in dead {
+            self.restarts += 1;
+            let base = self.procs[i].0.split('r').next().unwrap_or("w").to_string();
+            let name = format!("{base}r{}", self.restarts);
+            match self.spawn_one(&name) {
+                Ok(p) => self.procs[i] = (name, p),
+                Err(e) => tracing::error!("cannot restart worker: {e:#}"),
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        let stops = self
+            .procs
+            .iter_mut()
+            .map(|(_, p)| p.stop(Duration::from_secs(15)));
+        futures_util::future::join_all(stops).await;
+    }
+
+    /// Every side-channel event written so far, from every worker file.
+    fn read_side_channel(&self) -> Vec<crate::ledger::SideEvent> {
+        let mut events = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&self.executions) {
+            let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths {
+                if let Ok(text) = std::fs::read_to_string(&p) {
+                    events.extend(side_channel::parse_all(&text));
+                }
+            }
+        }
+        events
+    }
+}
+
+/// Shared state between the generator, the result collector and the drain.
+struct Live {
+    ledger: Mutex<Ledger>,
+    /// Signalled whenever results were applied.
+    progress: Notify,
+    /// Set when the result subscription was re-established: reconcile now.
+    resubscribed: AtomicBool,
+}
+
+/// Run every workload of `plan` on `topology`, writing the run directory.
+pub async fn run(
+    opts: &RunOptions,
+    topology: &Topology,
+    plan: &WorkloadPlan,
+    cancel: CancellationToken,
+) -> Result<RunOutcome> {
+    let dir = opts
+        .out_dir
+        .join(run_dir_name(&topology.name, &plan.name));
+    let logs = dir.join("logs");
+    let executions = dir.join("executions");
+    for d in [&dir, &logs, &executions] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let scratch = match &plan.scratch_dir {
+        Some(d) => d.clone(),
+        None => dir.join("scratch"),
+    };
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create scratch directory {}", scratch.display()))?;
+
+    let mut report = RunReport {
+        hab_version: env!("CARGO_PKG_VERSION").to_string(),
+        status: RunStatus::Running,
+        error: None,
+        name: format!("{}-{}", topology.name, plan.name),
+        started_unix_ms: crate::clock::now_unix_us() / 1000,
+        finished_unix_ms: None,
+        topology_file: opts.topology_path.display().to_string(),
+        workload_file: opts.workload_path.display().to_string(),
+        topology: serde_json::to_value(topology)?,
+        workload_plan: serde_json::to_value(plan)?,
+        machine: Machine::current(),
+        versions: Default::default(),
+        bringup_ms: None,
+        workers_ready_ms: None,
+        workers: WorkersReport {
+            kind: "hab".into(),
+            count: topology.workers.count,
+            concurrency: topology.workers.concurrency(),
+            prefetch: topology.workers.prefetch(),
+            acks: format!("{:?}", topology.workers.acks).to_lowercase(),
+            ..Default::default()
+        },
+        unknown_results: 0,
+        workloads: Vec::new(),
+    };
+    let n = plan.workloads.len();
+    let live = Arc::new(Live {
+        ledger: Mutex::new(Ledger::new(n + 1)),
+        progress: Notify::new(),
+        resubscribed: AtomicBool::new(false),
+    });
+    write_outputs(&dir, &report, &live)?;
+    eprintln!("hab: run directory {}", dir.display());
+
+    let mut state = RunState {
+        dir: dir.clone(),
+        scratch: scratch.clone(),
+        report,
+        live: live.clone(),
+        workers: None,
+        progress: opts.progress,
+    };
+    let result = state.execute(opts, topology, plan, &logs, &executions, &cancel).await;
+    // Whatever happened: stop the workers, merge their side channel, classify, write.
+    let interrupted = cancel.is_cancelled();
+    state.finish(plan, &result, interrupted).await;
+    // The stack (if any) was dropped inside execute(): no server outlives this point.
+    let _ = std::fs::remove_dir(&scratch);
+    match result {
+        Ok(()) => Ok(RunOutcome {
+            dir,
+            report: state.report,
+        }),
+        Err(e) => Err(e.context(format!("run directory {}", dir.display()))),
+    }
+}
+
+struct RunState {
+    dir: PathBuf,
+    scratch: PathBuf,
+    report: RunReport,
+    live: Arc<Live>,
+    workers: Option<Workers>,
+    progress: bool,
+}
+
+impl RunState {
+    async fn execute(
+        &mut self,
+        opts: &RunOptions,
+        topology: &Topology,
+        plan: &WorkloadPlan,
+        logs: &Path,
+        executions: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let stack_opts = StackOptions {
+            broker_nodes: topology.broker.nodes,
+            backend_replicas: topology.backend.replicas,
+            broker_startup_timeout: topology.broker.startup_timeout,
+            backend_startup_timeout: topology.backend.startup_timeout,
+        };
+        let dirs = StackDirs {
+            logs: logs.to_path_buf(),
+        };
+        eprintln!("hab: starting RabbitMQ and Redis …");
+        let stack = tokio::select! {
+            s = Stack::start(&stack_opts, &dirs) => s?,
+            _ = cancel.cancelled() => bail!("interrupted while the stack was starting"),
+        };
+        self.report.bringup_ms = Some(stack.bringup_ms());
+        self.report.versions = stack.versions().clone();
+        eprintln!("hab: stack ready in {} ms", stack.bringup_ms());
+        let res = self
+            .drive(opts, topology, plan, &stack, executions, cancel)
+            .await;
+        // Workers go before the servers they talk to.
+        if let Some(w) = self.workers.as_mut() {
+            w.stop().await;
+        }
+        stack.shutdown().await;
+        res
+    }
+
+    async fn drive(
+        &mut self,
+        opts: &RunOptions,
+        topology: &Topology,
+        plan: &WorkloadPlan,
+        stack: &Stack,
+        executions: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let broker_url = stack.broker_url();
+        let backend_url = stack.backend_url();
+        let conn = broker::connect(&broker_url, topology.broker.heartbeat, "hab-producer").await?;
+        let setup = conn.create_channel().await?;
+        broker::declare_celery_queue(&setup, topology.broker.queue).await?;
+        let channel = broker::publisher_channel(&conn, topology.broker.confirms).await?;
+
+        // Results first, so nothing published later can be missed.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let watch_cancel = cancel.child_token();
+        let watcher = backend::watch_results(&backend_url, tx, watch_cancel.clone()).await?;
+        let collector = tokio::spawn(collect(self.live.clone(), rx));
+        let mut reader = backend::reader(&backend_url).await?;
+
+        // Workers.
+        let started = Instant::now();
+        let mut workers = Workers {
+            topology_path: opts.topology_path.clone(),
+            broker_url: broker_url.clone(),
+            backend_url: backend_url.clone(),
+            logs: stack_logs(&self.dir),
+            executions: executions.to_path_buf(),
+            procs: Vec::new(),
+            restarts: 0,
+        };
+        workers.start(topology.workers.count)?;
+        self.workers = Some(workers);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.workers.as_mut().unwrap().check_alive()?;
+            let (consumers, _) = broker::queue_state(&setup, topology.broker.queue).await?;
+            if consumers >= topology.workers.count {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "only {consumers} of {} workers consumed the queue after 60 s; see {}",
+                    topology.workers.count,
+                    stack_logs(&self.dir).display()
+                );
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => bail!("interrupted while the workers were starting"),
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        self.report.workers_ready_ms = Some(started.elapsed().as_millis() as u64);
+
+        let anchor = Anchor::now();
+        let mut driver = Driver {
+            channel: &channel,
+            reader: &mut reader,
+            live: &self.live,
+            anchor,
+            confirms: topology.broker.confirms,
+            scratch: &self.scratch,
+            cancel,
+            progress: self.progress,
+            workers: self.workers.as_mut().unwrap(),
+        };
+
+        // Warm-up: trivial tasks through the same path, kept out of every figure.
+        if plan.warmup_tasks > 0 {
+            let warm = Workload {
+                name: "warmup".into(),
+                task: TaskSpec::Trivial,
+                count: plan.warmup_tasks as u64,
+                arrival: ArrivalKind::Burst,
+                rate_per_s: None,
+            };
+            driver.workload(plan.workloads.len(), &warm, plan.drain_timeout).await?;
+        }
+
+        for (i, w) in plan.workloads.iter().enumerate() {
+            if cancel.is_cancelled() {
+                break;
+            }
+            eprintln!(
+                "hab: workload {} ({} × {}, {})",
+                w.name,
+                w.count,
+                w.task.task_name(),
+                match w.arrival {
+                    ArrivalKind::Burst => "burst".to_string(),
+                    ArrivalKind::Rate => format!("{}/s", w.rate_per_s.unwrap_or(0.0)),
+                }
+            );
+            driver.workload(i, w, plan.drain_timeout).await?;
+            // Provisional results after every workload: a crash keeps them.
+            let events = driver.workers.read_side_channel();
+            driver.workers.supervise();
+            self.report.workloads = metrics_so_far(&self.live, plan, i + 1, &events);
+            self.report.workers.restarts = driver.workers.restarts;
+            write_outputs(&self.dir, &self.report, &self.live)?;
+        }
+        watch_cancel.cancel();
+        let _ = watcher.await;
+        let _ = collector.await;
+        let _ = conn.close(200, ShortString::from("run finished")).await;
+        Ok(())
+    }
+
+    async fn finish(&mut self, plan: &WorkloadPlan, result: &Result<()>, interrupted: bool) {
+        let events = match self.workers.as_ref() {
+            Some(w) => w.read_side_channel(),
+            None => Vec::new(),
+        };
+        let done = self.report.workloads.len().max(
+            // Include the workload that was running when the run stopped.
+            self.live
+                .ledger
+                .lock()
+                .map(|l| (0..plan.workloads.len()).filter(|&i| !l.tasks(i).is_empty()).count())
+                .unwrap_or(0),
+        );
+        self.report.workloads = metrics_so_far(&self.live, plan, done, &events);
+        self.report.workers.executions = events
+            .iter()
+            .filter(|e| e.kind == SideEventKind::Start)
+            .count() as u64;
+        let mut rejected = std::collections::BTreeMap::new();
+        for e in events.iter().filter(|e| e.kind == SideEventKind::Reject) {
+            *rejected.entry(e.detail.clone()).or_insert(0u64) += 1;
+        }
+        self.report.workers.rejected = rejected;
+        if let Some(w) = self.workers.as_ref() {
+            self.report.workers.restarts = w.restarts;
+        }
+        self.report.unknown_results = self.live.ledger.lock().map(|l| l.unknown_results()).unwrap_or(0);
+        self.report.finished_unix_ms = Some(crate::clock::now_unix_us() / 1000);
+        self.report.status = match (result, interrupted) {
+            (_, true) => RunStatus::Interrupted,
+            (Ok(()), false) => RunStatus::Complete,
+            (Err(_), false) => RunStatus::Failed,
+        };
+        if let Err(e) = result {
+            self.report.error = Some(format!("{e:#}"));
+        }
+        if let Err(e) = write_outputs(&self.dir, &self.report, &self.live) {
+            tracing::error!("cannot write results: {e:#}");
+        }
+    }
+}
+
+fn stack_logs(dir: &Path) -> PathBuf {
+    dir.join("logs")
+}
+
+/// Metrics for the first `upto` workloads, with the side channel merged.
+fn metrics_so_far(
+    live: &Live,
+    plan: &WorkloadPlan,
+    upto: usize,
+    events: &[crate::ledger::SideEvent],
+) -> Vec<crate::metrics::summary::WorkloadReport> {
+    let mut ledger = live.ledger.lock().expect("ledger lock");
+    ledger.merge_executions(events);
+    plan.workloads
+        .iter()
+        .take(upto)
+        .enumerate()
+        .map(|(i, w)| WorkloadMetrics::from_tasks(&w.name, w.task.task_name(), ledger.tasks(i)).report())
+        .collect()
+}
+
+fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
+    let ledger = live.ledger.lock().expect("ledger lock");
+    export::write_all(
+        dir,
+        RunData {
+            report,
+            ledger: &ledger,
+        },
+    )
+}
+
+/// Apply result notifications to the ledger as they arrive.
+async fn collect(live: Arc<Live>, mut rx: mpsc::UnboundedReceiver<WatchEvent>) {
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        {
+            let mut ledger = live.ledger.lock().expect("ledger lock");
+            for ev in batch.drain(..) {
+                match ev {
+                    WatchEvent::Result(r) => {
+                        ledger.result_seen(&r.id, r.at_unix_us, r.status, SeenVia::Notification)
+                    }
+                    WatchEvent::Resubscribed => live.resubscribed.store(true, Ordering::SeqCst),
+                }
+            }
+        }
+        live.progress.notify_waiters();
+    }
+}
+
+/// Publishes workloads and waits for them to drain.
+struct Driver<'a> {
+    channel: &'a Channel,
+    reader: &'a mut redis::aio::MultiplexedConnection,
+    live: &'a Live,
+    anchor: Anchor,
+    confirms: bool,
+    scratch: &'a Path,
+    cancel: &'a CancellationToken,
+    progress: bool,
+    workers: &'a mut Workers,
+}
+
+type ConfirmFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (usize, lapin::Result<Confirmation>)> + Send>,
+>;
+
+impl Driver<'_> {
+    fn progress_bar(&self, w: &Workload) -> ProgressBar {
+        if !self.progress || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let pb = ProgressBar::with_draw_target(Some(w.count), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} done {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(w.name.clone());
+        pb
+    }
+
+    fn apply_confirm(&self, w: usize, idx: usize, res: lapin::Result<Confirmation>) {
+        let now = self.anchor.now_unix_us();
+        let mut ledger = self.live.ledger.lock().expect("ledger lock");
+        let t = ledger.task_mut(w, idx);
+        match res {
+            Ok(Confirmation::Ack(_)) => {
+                t.confirm = ConfirmState::Acked;
+                t.confirmed_unix_us = Some(now);
+            }
+            Ok(Confirmation::Nack(_)) => t.confirm = ConfirmState::Nacked,
+            Ok(Confirmation::NotRequested) => t.confirm = ConfirmState::NotRequested,
+            Err(e) => {
+                // The channel died before the broker answered: the producer cannot know.
+                tracing::warn!("publish confirmation lost: {e}");
+            }
+        }
+    }
+
+    /// Publish workload `w` on its schedule, then wait until every task settled or the
+    /// drain timeout passed.
+    async fn workload(&mut self, w: usize, spec: &Workload, drain_timeout: Duration) -> Result<()> {
+        let schedule = match spec.arrival {
+            ArrivalKind::Burst => Schedule::Burst { count: spec.count },
+            ArrivalKind::Rate => Schedule::Rate {
+                count: spec.count,
+                per_s: spec.rate_per_s.unwrap_or(1.0),
+            },
+        };
+        let pb = self.progress_bar(spec);
+        let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
+        let t0 = Instant::now();
+        let mut publish_errors = 0u64;
+        let mut last_check = Instant::now();
+        for (k, offset_us) in schedule.offsets_us().enumerate() {
+            let target = t0 + Duration::from_micros(offset_us);
+            // Process confirmations while waiting for the next intended start.
+            loop {
+                if pending.len() >= CONFIRM_WINDOW {
+                    if let Some((idx, res)) = pending.next().await {
+                        self.apply_confirm(w, idx, res);
+                    }
+                    continue;
+                }
+                tokio::select! {
+                    biased;
+                    _ = self.cancel.cancelled() => break,
+                    Some((idx, res)) = pending.next(), if !pending.is_empty() => {
+                        self.apply_confirm(w, idx, res);
+                    }
+                    _ = tokio::time::sleep_until(target.into()) => break,
+                }
+            }
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let id = Uuid::new_v4();
+            let (name, args) = task_call(&spec.task, &id, self.scratch);
+            let mut msg = TaskMessage::new(name, args);
+            msg.id = id.to_string();
+            let (body, props) = encode(&msg);
+            let idx = {
+                let mut ledger = self.live.ledger.lock().expect("ledger lock");
+                let mut rec = TaskRecord::new(id, w, self.anchor.unix_us(target));
+                rec.published_unix_us = Some(self.anchor.now_unix_us());
+                ledger.insert(rec)
+            };
+            let res = self
+                .channel
+                .basic_publish(
+                    ShortString::from(""),
+                    ShortString::from(CELERY_QUEUE),
+                    BasicPublishOptions::default(),
+                    &body,
+                    props,
+                )
+                .await;
+            match res {
+                Ok(confirm) => {
+                    pending.push(Box::pin(async move { (idx, confirm.await) }));
+                }
+                Err(e) => {
+                    publish_errors += 1;
+                    if publish_errors == 1 {
+                        tracing::warn!("publish failed: {e}");
+                    }
+                    let mut ledger = self.live.ledger.lock().expect("ledger lock");
+                    ledger.task_mut(w, idx).confirm = ConfirmState::Failed;
+                }
+            }
+            if last_check.elapsed() > Duration::from_millis(200) {
+                last_check = Instant::now();
+                self.workers.supervise();
+                pb.set_position((k as u64 + 1).saturating_sub(self.unsettled(w) as u64));
+            }
+        }
+        if !self.confirms {
+            // Without confirms every publish resolves at once as NotRequested.
+        }
+        let drain = if self.cancel.is_cancelled() {
+            INTERRUPT_DRAIN
+        } else {
+            drain_timeout
+        };
+        let deadline = Instant::now() + drain;
+        let mut last_reconcile = Instant::now();
+        loop {
+            while let Some(Some((idx, res))) = futures_util::FutureExt::now_or_never(pending.next()) {
+                self.apply_confirm(w, idx, res);
+            }
+            let unsettled = self.unsettled(w);
+            pb.set_position(self.published(w).saturating_sub(unsettled as u64));
+            if unsettled == 0 && pending.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                // Last chance for anything whose notification was missed.
+                self.reconcile(Duration::ZERO).await;
+                let left = self.unsettled(w);
+                if left > 0 {
+                    tracing::warn!(
+                        "workload {}: {left} tasks without a result after the drain timeout ({})",
+                        spec.name,
+                        humantime::format_duration(drain)
+                    );
+                }
+                break;
+            }
+            if self.live.resubscribed.swap(false, Ordering::SeqCst)
+                || last_reconcile.elapsed() >= RECONCILE_AGE
+            {
+                self.reconcile(RECONCILE_AGE).await;
+                last_reconcile = Instant::now();
+                self.workers.supervise();
+            }
+            let wait = Duration::from_millis(100).min(deadline - now);
+            tokio::select! {
+                _ = self.live.progress.notified() => {}
+                Some((idx, res)) = pending.next(), if !pending.is_empty() => {
+                    self.apply_confirm(w, idx, res);
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.cancel.cancelled(), if drain != INTERRUPT_DRAIN => {
+                    // Interrupted during the drain: give in-flight tasks a short chance.
+                    return Box::pin(self.short_drain(w, &mut pending)).await;
+                }
+            }
+        }
+        pb.finish_and_clear();
+        Ok(())
+    }
+
+    async fn short_drain(&mut self, w: usize, pending: &mut FuturesUnordered<ConfirmFuture>) -> Result<()> {
+        let deadline = Instant::now() + INTERRUPT_DRAIN;
+        while Instant::now() < deadline && (self.unsettled(w) > 0 || !pending.is_empty()) {
+            tokio::select! {
+                Some((idx, res)) = pending.next(), if !pending.is_empty() => self.apply_confirm(w, idx, res),
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        self.reconcile(Duration::ZERO).await;
+        Ok(())
+    }
+
+    fn unsettled(&self, w: usize) -> usize {
+        self.live.ledger.lock().expect("ledger lock").unsettled(w)
+    }
+
+    fn published(&self, w: usize) -> u64 {
+        self.live.ledger.lock().expect("ledger lock").tasks(w).len() as u64
+    }
+
+    /// Read the result keys of tasks outstanding for longer than `age`.
+    async fn reconcile(&mut self, age: Duration) {
+        let before = self.anchor.now_unix_us() - age.as_micros() as i64;
+        let ids = self
+            .live
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .outstanding_ids(before);
+        if ids.is_empty() {
+            return;
+        }
+        match backend::read_results(self.reader, &ids).await {
+            Ok(found) => {
+                let mut ledger = self.live.ledger.lock().expect("ledger lock");
+                for r in found {
+                    ledger.result_seen(&r.id, r.at_unix_us, r.status, SeenVia::Read);
+                }
+            }
+            Err(e) => tracing::warn!("reconciliation read failed: {e:#}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_calls_carry_the_seed_arguments() {
+        let id = Uuid::nil();
+        let scratch = Path::new("/tmp/s");
+        assert_eq!(task_call(&TaskSpec::Trivial, &id, scratch), ("hab.trivial", json!([])));
+        assert_eq!(
+            task_call(&TaskSpec::Sleep { seconds: 10.0 }, &id, scratch),
+            ("hab.sleep", json!([10.0]))
+        );
+        assert_eq!(
+            task_call(&TaskSpec::Factorial { n: 100000 }, &id, scratch),
+            ("hab.factorial", json!([100000]))
+        );
+        let (name, args) = task_call(&TaskSpec::WriteZeros { bytes: 1_000_000_000 }, &id, scratch);
+        assert_eq!(name, "hab.write_zeros");
+        assert_eq!(
+            args,
+            json!([format!("/tmp/s/hab-zeros-{id}.bin"), 1_000_000_000u64])
+        );
+    }
+
+    #[test]
+    fn run_dir_names_sort_by_time_and_name_the_run() {
+        let n = run_dir_name("standalone", "seed");
+        assert!(n.ends_with("-standalone-seed"), "{n}");
+        assert!(n.starts_with("20"), "{n}");
+    }
+}

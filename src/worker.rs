@@ -1,1 +1,328 @@
-//! TODO
+//! hab's worker: consume → execute → store result → ack.
+//!
+//! A worker reads Celery protocol v2 messages from the `celery` queue, runs at most
+//! `concurrency` tasks at once (CPU and disk work on blocking threads), stores each result
+//! as Celery's Redis backend does and acknowledges the message after the result is stored
+//! (at-least-once; `acks = "early"` acks on start, as Celery does by default). Result
+//! writes and acks are pipelined: an execution slot is released as soon as the task
+//! function returns, so a slow Redis round trip never idles a slot.
+//!
+//! Every execution is also appended to a side channel (a file in the run directory, one
+//! line per event, written before the ack) that does not pass through RabbitMQ or Redis, so
+//! the ledger can tell a task the broker lost from one whose result went missing.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions, BasicRejectOptions};
+use lapin::types::ShortString;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::backend::ResultStore;
+use crate::broker;
+use crate::clock::now_unix_us;
+use crate::config::{AckMode, QueueKind};
+use crate::ledger::{SideEvent, SideEventKind, side_channel};
+use crate::protocol::message::decode;
+use crate::protocol::result::ResultRecord;
+use crate::tasks::{Task, TaskError};
+
+/// Everything a worker process needs to know.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Worker name, unique within a run (`w1`, `w2`, …); also the consumer tag.
+    pub name: String,
+    /// AMQP URL of the broker (or of the proxy in front of it).
+    pub broker_url: String,
+    /// Redis URL of the result backend.
+    pub backend_url: String,
+    /// The queue kind, so the worker declares the queue exactly as the producer does.
+    pub queue: QueueKind,
+    /// AMQP heartbeat.
+    pub heartbeat: Duration,
+    /// Tasks executed at once.
+    pub concurrency: u32,
+    /// Unacknowledged deliveries the broker may push to this worker.
+    pub prefetch: u16,
+    /// When to acknowledge a message.
+    pub acks: AckMode,
+    /// TTL of result keys.
+    pub result_ttl: Duration,
+    /// Side-channel file this worker appends its executions to.
+    pub executions_file: PathBuf,
+    /// How long to let running tasks finish after a stop request.
+    pub shutdown_grace: Duration,
+}
+
+/// Counters a worker logs when it stops.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Tasks executed (started).
+    pub executed: AtomicU64,
+    /// Messages rejected without execution (malformed or unknown task).
+    pub rejected: AtomicU64,
+    /// Results not written because a SUCCESS was already stored (duplicate executions).
+    pub kept_existing: AtomicU64,
+    /// Result writes that failed (the message was returned to the queue).
+    pub store_errors: AtomicU64,
+}
+
+/// The append-only side channel. Each event is one `write` on an `O_APPEND` file: lines
+/// are atomic and reach the kernel before the message is acknowledged, so even a SIGKILL
+/// loses nothing that was reported.
+#[derive(Debug)]
+pub struct SideChannel {
+    file: File,
+    worker: String,
+}
+
+impl SideChannel {
+    /// Open (create) the file for appending and write the header if it is new.
+    pub fn open(path: &Path, worker: &str) -> Result<Self> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open side channel {}", path.display()))?;
+        if file.metadata()?.len() == 0 {
+            file.write_all(format!("{}\n", side_channel::HEADER).as_bytes())?;
+        }
+        Ok(SideChannel {
+            file,
+            worker: worker.to_string(),
+        })
+    }
+
+    /// Append one event.
+    pub fn record(&self, kind: SideEventKind, task_id: Uuid, detail: &str) {
+        let line = side_channel::format(&SideEvent {
+            kind,
+            unix_us: now_unix_us(),
+            task_id,
+            worker: self.worker.clone(),
+            detail: detail.to_string(),
+        });
+        if let Err(e) = (&self.file).write_all(line.as_bytes()) {
+            tracing::error!("side channel write failed: {e}");
+        }
+    }
+}
+
+struct Shared {
+    opts: WorkerOptions,
+    store: ResultStore,
+    side: SideChannel,
+    slots: Arc<Semaphore>,
+    stats: WorkerStats,
+}
+
+/// Run a worker until `cancel` fires (then finish running tasks within the grace period)
+/// or the broker connection ends.
+pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Result<()> {
+    let side = SideChannel::open(&opts.executions_file, &opts.name)?;
+    let store = ResultStore::connect(&opts.backend_url, opts.result_ttl).await?;
+    let conn = broker::connect(
+        &opts.broker_url,
+        opts.heartbeat,
+        &format!("hab-worker-{}", opts.name),
+    )
+    .await?;
+    let channel = conn.create_channel().await.context("opening a channel")?;
+    broker::declare_celery_queue(&channel, opts.queue).await?;
+    let mut consumer = broker::consume(&channel, opts.prefetch, &opts.name).await?;
+    tracing::info!(
+        worker = %opts.name,
+        concurrency = opts.concurrency,
+        prefetch = opts.prefetch,
+        "consuming queue `celery`"
+    );
+
+    let shared = Arc::new(Shared {
+        slots: Arc::new(Semaphore::new(opts.concurrency.max(1) as usize)),
+        opts,
+        store,
+        side,
+        stats: WorkerStats::default(),
+    });
+    let tracker = TaskTracker::new();
+    let mut ended_by_broker = None;
+    loop {
+        let delivery = tokio::select! {
+            _ = cancel.cancelled() => break,
+            d = consumer.next() => d,
+        };
+        match delivery {
+            Some(Ok(d)) => {
+                // Wait for a free execution slot before taking the next delivery.
+                let permit = tokio::select! {
+                    _ = cancel.cancelled() => {
+                        // Not started: hand it back now rather than at channel close.
+                        let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                        break;
+                    }
+                    p = shared.slots.clone().acquire_owned() => p.expect("semaphore closed"),
+                };
+                let s = shared.clone();
+                tracker.spawn(async move { handle(s, d, permit).await });
+            }
+            Some(Err(e)) => {
+                ended_by_broker = Some(anyhow::Error::new(e).context("consumer failed"));
+                break;
+            }
+            None => {
+                ended_by_broker = Some(anyhow::anyhow!("the broker ended the consumer"));
+                break;
+            }
+        }
+    }
+    let _ = channel
+        .basic_cancel(
+            ShortString::from(shared.opts.name.as_str()),
+            BasicCancelOptions::default(),
+        )
+        .await;
+    tracker.close();
+    if tokio::time::timeout(shared.opts.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks still running after the shutdown grace; leaving them to redelivery");
+    }
+    let _ = conn.close(200, ShortString::from("worker stopping")).await;
+    let st = &shared.stats;
+    tracing::info!(
+        executed = st.executed.load(Ordering::Relaxed),
+        rejected = st.rejected.load(Ordering::Relaxed),
+        kept_existing = st.kept_existing.load(Ordering::Relaxed),
+        store_errors = st.store_errors.load(Ordering::Relaxed),
+        "worker stopped"
+    );
+    match ended_by_broker {
+        Some(e) if !cancel.is_cancelled() => Err(e),
+        _ => Ok(()),
+    }
+}
+
+async fn reject(d: &Delivery) {
+    if let Err(e) = d
+        .acker
+        .reject(BasicRejectOptions { requeue: false })
+        .await
+    {
+        tracing::warn!("reject failed: {e}");
+    }
+}
+
+async fn ack(d: &Delivery) {
+    if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+        tracing::warn!("ack failed: {e}");
+    }
+}
+
+async fn handle(s: Arc<Shared>, d: Delivery, permit: tokio::sync::OwnedSemaphorePermit) {
+    let msg = match decode(&d.data, &d.properties) {
+        Ok(m) => m,
+        Err(e) => {
+            // What would crash a Celery worker (no id, bad body, no content type) or make
+            // it drop the message: reject without requeue and keep running.
+            let id = e
+                .task_id()
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .unwrap_or(Uuid::nil());
+            tracing::warn!("rejecting malformed message: {e}");
+            s.side.record(SideEventKind::Reject, id, e.reason());
+            s.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            reject(&d).await;
+            return;
+        }
+    };
+    let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
+    let task = match Task::from_call(&msg.task, &msg.args, &msg.kwargs) {
+        Ok(t) => Ok(t),
+        Err(TaskError::NotRegistered(name)) => {
+            // As Celery: a FAILURE result with NotRegistered, and the message rejected.
+            tracing::warn!("rejecting unregistered task {name:?}");
+            s.side.record(SideEventKind::Reject, id, "not_registered");
+            s.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            let rec = ResultRecord::not_registered(&msg.id, &name);
+            if let Err(e) = s.store.store(&rec).await {
+                tracing::warn!("storing NotRegistered result failed: {e:#}");
+            }
+            reject(&d).await;
+            return;
+        }
+        Err(e) => Err(e),
+    };
+    if s.opts.acks == AckMode::Early {
+        ack(&d).await;
+    }
+    s.stats.executed.fetch_add(1, Ordering::Relaxed);
+    s.side.record(SideEventKind::Start, id, &msg.task);
+    let record = match task {
+        Ok(task) => match task.execute().await {
+            Ok(value) => {
+                s.side
+                    .record(SideEventKind::Finish { succeeded: true }, id, "ok");
+                ResultRecord::success(&msg.id, value)
+            }
+            Err(f) => {
+                s.side
+                    .record(SideEventKind::Finish { succeeded: false }, id, &f.exc_type);
+                ResultRecord::failure(&msg.id, &f.exc_type, &f.exc_module, &f.exc_message, None)
+            }
+        },
+        Err(e) => {
+            // Bad arguments: Celery runs the function and it raises TypeError.
+            s.side
+                .record(SideEventKind::Finish { succeeded: false }, id, "TypeError");
+            ResultRecord::failure(&msg.id, "TypeError", "builtins", &e.to_string(), None)
+        }
+    };
+    // The slot is free as soon as the task function returned.
+    drop(permit);
+    store_then_ack(&s, &d, &record).await;
+}
+
+async fn store_then_ack(s: &Shared, d: &Delivery, record: &ResultRecord) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=5 {
+        match s.store.store(record).await {
+            Ok(outcome) => {
+                if outcome == crate::backend::StoreOutcome::KeptExistingSuccess {
+                    s.stats.kept_existing.fetch_add(1, Ordering::Relaxed);
+                }
+                if s.opts.acks == AckMode::Late {
+                    ack(d).await;
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("storing result of {} failed (attempt {attempt}): {e:#}", record.task_id);
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    s.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+    if s.opts.acks == AckMode::Late {
+        // The result could not be stored: give the message back so it runs again
+        // (at-least-once), rather than acknowledging a task with no result.
+        let _ = d
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await;
+    }
+}

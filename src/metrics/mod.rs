@@ -1,1 +1,9 @@
-//! TODO
+//! Metrics: latency histograms (µs, 3 significant digits) and per-workload summaries
+//! computed from the ledger. Histograms are kept whole (serialized into run.json), never
+//! only their percentiles, so runs and shards can be merged later.
+
+pub mod histogram;
+pub mod summary;
+
+pub use histogram::{LatencyHistogram, LatencyStats};
+pub use summary::{StageHistograms, WorkloadMetrics};

@@ -1,0 +1,145 @@
+//! summary.csv (one row per topology × workload) and tasks.csv (one row per task).
+
+use anyhow::Result;
+
+use super::{Exporter, RunData};
+use crate::ledger::{ConfirmState, SeenVia};
+
+/// Writes summary.csv.
+pub struct SummaryCsv;
+
+/// Column names of summary.csv; units are in the names.
+pub const SUMMARY_HEADER: [&str; 18] = [
+    "topology",
+    "workload",
+    "task",
+    "count",
+    "ok",
+    "failed",
+    "lost",
+    "result_lost",
+    "duplicated",
+    "unconfirmed",
+    "wall_s",
+    "throughput_per_s",
+    "p50_us",
+    "p90_us",
+    "p99_us",
+    "p999_us",
+    "max_us",
+    "mean_us",
+];
+
+impl Exporter for SummaryCsv {
+    fn file_name(&self) -> &'static str {
+        "summary.csv"
+    }
+    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
+        let topology = data
+            .report
+            .topology
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.write_record(SUMMARY_HEADER)?;
+        for r in &data.report.workloads {
+            let l = r.stages.get("latency").copied().unwrap_or_default();
+            w.write_record([
+                topology.to_string(),
+                r.name.clone(),
+                r.task.clone(),
+                r.count.to_string(),
+                r.ok.to_string(),
+                r.failed.to_string(),
+                r.lost.to_string(),
+                r.result_lost.to_string(),
+                r.duplicated.to_string(),
+                r.unconfirmed.to_string(),
+                format!("{:.3}", r.wall_s),
+                format!("{:.1}", r.throughput_per_s),
+                l.p50_us.to_string(),
+                l.p90_us.to_string(),
+                l.p99_us.to_string(),
+                l.p999_us.to_string(),
+                l.max_us.to_string(),
+                format!("{:.1}", l.mean_us),
+            ])?;
+        }
+        Ok(w.into_inner()?)
+    }
+}
+
+/// Writes tasks.csv.
+pub struct TasksCsv;
+
+/// Column names of tasks.csv.
+pub const TASKS_HEADER: [&str; 16] = [
+    "task_id",
+    "workload",
+    "task",
+    "intended_unix_us",
+    "published_unix_us",
+    "confirmed_unix_us",
+    "confirm",
+    "started_unix_us",
+    "finished_unix_us",
+    "result_seen_unix_us",
+    "seen_via",
+    "executions",
+    "worker",
+    "outcome",
+    "duplicated",
+    "latency_us",
+];
+
+fn opt(v: Option<i64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl Exporter for TasksCsv {
+    fn file_name(&self) -> &'static str {
+        "tasks.csv"
+    }
+    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.write_record(TASKS_HEADER)?;
+        for (i, r) in data.report.workloads.iter().enumerate() {
+            for t in data.ledger.tasks(i) {
+                let c = t.classify();
+                let e = t.main_execution();
+                w.write_record([
+                    t.id.to_string(),
+                    r.name.clone(),
+                    r.task.clone(),
+                    t.intended_unix_us.to_string(),
+                    opt(t.published_unix_us),
+                    opt(t.confirmed_unix_us),
+                    match t.confirm {
+                        ConfirmState::Pending => "pending",
+                        ConfirmState::Acked => "acked",
+                        ConfirmState::Nacked => "nacked",
+                        ConfirmState::Failed => "failed",
+                        ConfirmState::NotRequested => "not_requested",
+                    }
+                    .to_string(),
+                    opt(e.map(|e| e.started_unix_us)),
+                    opt(e.and_then(|e| e.finished_unix_us)),
+                    opt(t.result_seen_unix_us),
+                    match t.seen_via {
+                        Some(SeenVia::Notification) => "notification",
+                        Some(SeenVia::Read) => "read",
+                        None => "",
+                    }
+                    .to_string(),
+                    t.executions.len().to_string(),
+                    e.map(|e| e.worker.clone()).unwrap_or_default(),
+                    c.outcome.as_str().to_string(),
+                    c.duplicated.to_string(),
+                    opt(t.latency_us()),
+                ])?;
+            }
+        }
+        Ok(w.into_inner()?)
+    }
+}

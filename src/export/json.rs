@@ -1,0 +1,135 @@
+//! run.json: everything about a run, the source of truth for later reports.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::{Exporter, RunData};
+use crate::metrics::summary::WorkloadReport;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still going (files written mid-run say this).
+    Running,
+    /// Every workload ran to the end of its drain.
+    Complete,
+    /// Stopped by Ctrl-C / SIGTERM; what was measured until then is kept.
+    Interrupted,
+    /// Stopped by an error (see `error`).
+    Failed,
+}
+
+/// The machine the run happened on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    /// Logical CPUs available to hab.
+    pub cores: usize,
+    /// Total memory, bytes.
+    pub memory_bytes: u64,
+    /// Kernel release (`uname -r`).
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Read the current machine.
+    pub fn current() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+            .map(|kb| kb * 1024)
+            .unwrap_or(0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Machine {
+            cores,
+            memory_bytes,
+            kernel,
+        }
+    }
+}
+
+/// What the workers did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WorkersReport {
+    /// Worker kind (`hab`).
+    pub kind: String,
+    /// Worker processes.
+    pub count: u32,
+    /// Tasks executed at once per worker.
+    pub concurrency: u32,
+    /// Unacknowledged deliveries per worker.
+    pub prefetch: u16,
+    /// `late` or `early`.
+    pub acks: String,
+    /// Worker processes that died during the run and were restarted.
+    pub restarts: u64,
+    /// Executions reported through the side channel (warm-up included).
+    pub executions: u64,
+    /// Messages rejected without execution, by reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// The content of run.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    /// hab's version.
+    pub hab_version: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// The error that stopped the run, if any.
+    pub error: Option<String>,
+    /// Run name (`<topology>-<workload plan>`).
+    pub name: String,
+    /// Start of the run, unix ms.
+    pub started_unix_ms: i64,
+    /// End of the run, unix ms (absent while running).
+    pub finished_unix_ms: Option<i64>,
+    /// Path of the topology file.
+    pub topology_file: String,
+    /// Path of the workload file.
+    pub workload_file: String,
+    /// The topology as parsed (defaults filled in).
+    pub topology: serde_json::Value,
+    /// The workload plan as parsed.
+    pub workload_plan: serde_json::Value,
+    /// The machine.
+    pub machine: Machine,
+    /// Server versions (rabbitmq, erlang, redis).
+    pub versions: BTreeMap<String, String>,
+    /// Time to bring the stack up until every server answered its readiness probe, ms.
+    pub bringup_ms: Option<u64>,
+    /// Time from starting the workers until all consumed the queue, ms.
+    pub workers_ready_ms: Option<u64>,
+    /// Worker facts.
+    pub workers: WorkersReport,
+    /// Results seen for ids that are not in the ledger (warm-up tasks excluded).
+    pub unknown_results: u64,
+    /// Per workload, in plan order.
+    pub workloads: Vec<WorkloadReport>,
+}
+
+/// Writes run.json.
+pub struct RunJson;
+
+impl Exporter for RunJson {
+    fn file_name(&self) -> &'static str {
+        "run.json"
+    }
+    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(data.report)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,70 @@
+//! The short table printed on the terminal at the end of a run.
+
+use std::fmt::Write;
+
+use super::RunReport;
+
+/// A duration in µs as a short human string: `850µs`, `12.3ms`, `4.56s`.
+pub fn fmt_us(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+/// The per-workload table.
+pub fn render(report: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "workload",
+        "task",
+        "count",
+        "ok",
+        "failed",
+        "lost",
+        "dup",
+        "wall",
+        "tasks/s",
+        "p50",
+        "p99",
+        "max"
+    );
+    for w in &report.workloads {
+        let l = w.stages.get("latency").copied().unwrap_or_default();
+        let lost = w.lost + w.result_lost + w.unconfirmed;
+        let _ = writeln!(
+            out,
+            "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>5} {:>9} {:>10.1} {:>9} {:>9} {:>9}",
+            w.name,
+            w.task,
+            w.count,
+            w.ok,
+            w.failed,
+            lost,
+            w.duplicated,
+            format!("{:.2}s", w.wall_s),
+            w.throughput_per_s,
+            fmt_us(l.p50_us),
+            fmt_us(l.p99_us),
+            fmt_us(l.max_us)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(fmt_us(850), "850µs");
+        assert_eq!(fmt_us(12_340), "12.3ms");
+        assert_eq!(fmt_us(4_560_000), "4.56s");
+    }
+}

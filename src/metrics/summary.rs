@@ -1,0 +1,241 @@
+//! Per-workload metrics computed from the ledger.
+
+use serde::{Deserialize, Serialize};
+
+use super::histogram::{LatencyHistogram, LatencyStats};
+use crate::ledger::{Outcome, OutcomeCounts, TaskRecord};
+
+/// Histograms of each stage of a task's life, µs.
+#[derive(Debug, Clone, Default)]
+pub struct StageHistograms {
+    /// End to end: result seen − intended start (ok tasks).
+    pub latency: LatencyHistogram,
+    /// Publish call → broker confirmation.
+    pub publish: LatencyHistogram,
+    /// Published → a worker started it (queue wait).
+    pub queue_wait: LatencyHistogram,
+    /// Started → finished on the worker (service time).
+    pub service: LatencyHistogram,
+    /// Finished on the worker → result seen by the producer.
+    pub result_delay: LatencyHistogram,
+    /// Actual publish − intended start (schedule lag of the generator).
+    pub schedule_lag: LatencyHistogram,
+}
+
+impl StageHistograms {
+    /// The stages with their names, in a stable order.
+    pub fn named(&self) -> [(&'static str, &LatencyHistogram); 6] {
+        [
+            ("latency", &self.latency),
+            ("publish", &self.publish),
+            ("queue_wait", &self.queue_wait),
+            ("service", &self.service),
+            ("result_delay", &self.result_delay),
+            ("schedule_lag", &self.schedule_lag),
+        ]
+    }
+}
+
+/// Everything measured for one workload.
+#[derive(Debug, Clone)]
+pub struct WorkloadMetrics {
+    /// Workload name from the workload file.
+    pub name: String,
+    /// Celery task name.
+    pub task: String,
+    /// Outcome counts.
+    pub counts: OutcomeCounts,
+    /// First intended start → last result seen, in seconds (the makespan for a burst).
+    pub wall_s: f64,
+    /// ok tasks per second of `wall_s`.
+    pub throughput_per_s: f64,
+    /// Stage histograms.
+    pub stages: StageHistograms,
+}
+
+/// The serializable view of a [`WorkloadMetrics`] (run.json).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadReport {
+    /// Workload name.
+    pub name: String,
+    /// Celery task name.
+    pub task: String,
+    /// Tasks published (or attempted).
+    pub count: u64,
+    /// SUCCESS results.
+    pub ok: u64,
+    /// FAILURE results.
+    pub failed: u64,
+    /// Accepted by the broker, never executed.
+    pub lost: u64,
+    /// Executed, result missing.
+    pub result_lost: u64,
+    /// Executed more than once.
+    pub duplicated: u64,
+    /// Never executed, never confirmed.
+    pub unconfirmed: u64,
+    /// First intended start → last result seen, seconds.
+    pub wall_s: f64,
+    /// ok tasks per second.
+    pub throughput_per_s: f64,
+    /// Stats per stage (latency, publish, queue_wait, service, result_delay, schedule_lag).
+    pub stages: std::collections::BTreeMap<String, LatencyStats>,
+    /// Each stage's full histogram, compressed HdrHistogram V2, base64 (mergeable).
+    pub histograms: std::collections::BTreeMap<String, String>,
+}
+
+impl WorkloadMetrics {
+    /// Compute metrics from a workload's classified tasks.
+    pub fn from_tasks(name: &str, task: &str, tasks: &[TaskRecord]) -> Self {
+        let mut counts = OutcomeCounts::default();
+        let mut stages = StageHistograms::default();
+        let mut first_intended = i64::MAX;
+        let mut last_seen = i64::MIN;
+        for t in tasks {
+            let c = t.classify();
+            counts.add(c);
+            first_intended = first_intended.min(t.intended_unix_us);
+            if let Some(p) = t.published_unix_us {
+                stages.schedule_lag.record(p - t.intended_unix_us);
+                if let Some(c) = t.confirmed_unix_us {
+                    stages.publish.record(c - p);
+                }
+            }
+            if let Some(seen) = t.result_seen_unix_us {
+                last_seen = last_seen.max(seen);
+            }
+            if c.outcome != Outcome::Ok {
+                continue;
+            }
+            if let Some(l) = t.latency_us() {
+                stages.latency.record(l);
+            }
+            if let Some(e) = t.main_execution() {
+                if let Some(p) = t.published_unix_us {
+                    stages.queue_wait.record(e.started_unix_us - p);
+                }
+                if let Some(f) = e.finished_unix_us {
+                    stages.service.record(f - e.started_unix_us);
+                    if let Some(seen) = t.result_seen_unix_us {
+                        stages.result_delay.record(seen - f);
+                    }
+                }
+            }
+        }
+        let wall_s = if last_seen > first_intended && first_intended != i64::MAX {
+            (last_seen - first_intended) as f64 / 1e6
+        } else {
+            0.0
+        };
+        let throughput_per_s = if wall_s > 0.0 {
+            counts.ok as f64 / wall_s
+        } else {
+            0.0
+        };
+        WorkloadMetrics {
+            name: name.to_string(),
+            task: task.to_string(),
+            counts,
+            wall_s,
+            throughput_per_s,
+            stages,
+        }
+    }
+
+    /// The serializable report.
+    pub fn report(&self) -> WorkloadReport {
+        let c = self.counts;
+        WorkloadReport {
+            name: self.name.clone(),
+            task: self.task.clone(),
+            count: c.count,
+            ok: c.ok,
+            failed: c.failed,
+            lost: c.lost,
+            result_lost: c.result_lost,
+            duplicated: c.duplicated,
+            unconfirmed: c.unconfirmed,
+            wall_s: self.wall_s,
+            throughput_per_s: self.throughput_per_s,
+            stages: self
+                .stages
+                .named()
+                .iter()
+                .map(|(n, h)| (n.to_string(), h.stats()))
+                .collect(),
+            histograms: self
+                .stages
+                .named()
+                .iter()
+                .map(|(n, h)| (n.to_string(), h.to_base64()))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ConfirmState, Execution, ResultStatus};
+    use uuid::Uuid;
+
+    fn ok_task(intended: i64, started: i64, finished: i64, seen: i64) -> TaskRecord {
+        let mut t = TaskRecord::new(Uuid::new_v4(), 0, intended);
+        t.published_unix_us = Some(intended + 10);
+        t.confirmed_unix_us = Some(intended + 30);
+        t.confirm = ConfirmState::Acked;
+        t.executions.push(Execution {
+            worker: "w1".into(),
+            started_unix_us: started,
+            finished_unix_us: Some(finished),
+            succeeded: Some(true),
+        });
+        t.result_seen_unix_us = Some(seen);
+        t.result_status = Some(ResultStatus::Success);
+        t
+    }
+
+    #[test]
+    fn stages_and_throughput() {
+        let t0 = 1_000_000_000;
+        let tasks = vec![
+            ok_task(t0, t0 + 110, t0 + 210, t0 + 1_000),
+            ok_task(t0, t0 + 510, t0 + 610, t0 + 2_000_000),
+        ];
+        let m = WorkloadMetrics::from_tasks("trivial", "hab.trivial", &tasks);
+        assert_eq!(m.counts.ok, 2);
+        assert!((m.wall_s - 2.0).abs() < 1e-9);
+        assert!((m.throughput_per_s - 1.0).abs() < 1e-9);
+        let s = m.stages.latency.stats();
+        assert_eq!(s.min_us, 1_000);
+        assert!(s.max_us >= 1_999_000);
+        assert_eq!(m.stages.publish.stats().max_us, 20);
+        assert_eq!(m.stages.queue_wait.stats().min_us, 100);
+        assert_eq!(m.stages.service.stats().max_us, 100);
+        assert_eq!(m.stages.schedule_lag.stats().max_us, 10);
+        let r = m.report();
+        assert_eq!(r.stages["latency"].count, 2);
+        assert_eq!(r.histograms.len(), 6);
+    }
+
+    #[test]
+    fn lost_tasks_count_but_add_no_latency() {
+        let t0 = 5_000_000;
+        let mut lost = TaskRecord::new(Uuid::new_v4(), 0, t0);
+        lost.published_unix_us = Some(t0);
+        lost.confirm = ConfirmState::Acked;
+        let tasks = vec![ok_task(t0, t0 + 1, t0 + 2, t0 + 500_000), lost];
+        let m = WorkloadMetrics::from_tasks("x", "hab.trivial", &tasks);
+        assert_eq!(m.counts.count, 2);
+        assert_eq!(m.counts.lost, 1);
+        assert_eq!(m.stages.latency.len(), 1);
+        assert!((m.throughput_per_s - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn nothing_seen_means_zero_throughput() {
+        let m = WorkloadMetrics::from_tasks("x", "hab.trivial", &[]);
+        assert_eq!(m.wall_s, 0.0);
+        assert_eq!(m.throughput_per_s, 0.0);
+    }
+}
