@@ -34,8 +34,15 @@ impl Visitor<'_> for DurationVisitor {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
         humantime::parse_duration(v.trim()).map_err(|e| {
+            let why = match e {
+                // humantime's own text lists every unit spelling; the hint is enough.
+                humantime::DurationError::UnknownUnit { unit, .. } => {
+                    format!("unknown unit \"{unit}\"")
+                }
+                other => other.to_string(),
+            };
             E::custom(format_args!(
-                "invalid duration \"{v}\": {e}; {DURATION_HINT}"
+                "invalid duration \"{v}\" ({why}); {DURATION_HINT}"
             ))
         })
     }

@@ -74,8 +74,13 @@ pub enum ArrivalKind {
 }
 
 /// A task and its arguments (TOML: `task = { kind = "sleep", seconds = 10.0 }`).
+///
+/// Serialized internally tagged (`kind` next to the arguments). Deserialized through a flat
+/// table, [`RawTaskSpec`], because serde's own internally tagged enums accept unknown fields
+/// next to a unit variant (`{ kind = "trivial", extra = 1 }` would pass) and lose the
+/// position of a bad field inside the table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "RawTaskSpec")]
 pub enum TaskSpec {
     /// Returns at once: measures the queue itself.
     Trivial,
@@ -105,6 +110,99 @@ impl TaskSpec {
             TaskSpec::WriteZeros { .. } => "hab.write_zeros",
             TaskSpec::Factorial { .. } => "hab.factorial",
         }
+    }
+}
+
+/// The `task` table as written: `kind` plus every argument any kind takes, unknown keys
+/// rejected with their position; [`TaskSpec::try_from`] then checks them against `kind`.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a task table such as { kind = "trivial" } or { kind = "sleep", seconds = 10.0 }"#
+)]
+struct RawTaskSpec {
+    kind: Option<TaskKind>,
+    seconds: Option<f64>,
+    bytes: Option<u64>,
+    n: Option<u64>,
+}
+
+/// The `kind` key of a task table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TaskKind {
+    Trivial,
+    Sleep,
+    WriteZeros,
+    Factorial,
+}
+
+impl TaskKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Trivial => "trivial",
+            TaskKind::Sleep => "sleep",
+            TaskKind::WriteZeros => "write_zeros",
+            TaskKind::Factorial => "factorial",
+        }
+    }
+
+    /// The argument this kind takes, with a description for error messages.
+    fn argument(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            TaskKind::Trivial => None,
+            TaskKind::Sleep => Some(("seconds", "how long to sleep, in seconds, e.g. 10.0")),
+            TaskKind::WriteZeros => Some(("bytes", "file size in bytes, e.g. 1000000000")),
+            TaskKind::Factorial => Some(("n", "the argument of n!, e.g. 100000")),
+        }
+    }
+}
+
+impl TryFrom<RawTaskSpec> for TaskSpec {
+    type Error = String;
+
+    fn try_from(raw: RawTaskSpec) -> Result<Self, String> {
+        let kind = raw.kind.ok_or(
+            "missing field `kind`: one of \"trivial\", \"sleep\", \"write_zeros\", \"factorial\"",
+        )?;
+        let given = [
+            ("seconds", raw.seconds.is_some()),
+            ("bytes", raw.bytes.is_some()),
+            ("n", raw.n.is_some()),
+        ];
+        let wanted = kind.argument();
+        if let Some((extra, _)) = given
+            .iter()
+            .find(|(field, present)| *present && Some(*field) != wanted.map(|w| w.0))
+        {
+            let takes = match wanted {
+                None => "no other fields".to_string(),
+                Some((field, _)) => format!("only `{field}`"),
+            };
+            return Err(format!(
+                "field `{extra}` is not used by kind = \"{}\" (it takes {takes})",
+                kind.as_str()
+            ));
+        }
+        let missing = || match wanted {
+            Some((field, what)) => format!(
+                "missing field `{field}`: kind = \"{}\" needs it ({what})",
+                kind.as_str()
+            ),
+            None => String::new(),
+        };
+        Ok(match kind {
+            TaskKind::Trivial => TaskSpec::Trivial,
+            TaskKind::Sleep => TaskSpec::Sleep {
+                seconds: raw.seconds.ok_or_else(missing)?,
+            },
+            TaskKind::WriteZeros => TaskSpec::WriteZeros {
+                bytes: raw.bytes.ok_or_else(missing)?,
+            },
+            TaskKind::Factorial => TaskSpec::Factorial {
+                n: raw.n.ok_or_else(missing)?,
+            },
+        })
     }
 }
 
