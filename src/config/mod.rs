@@ -107,3 +107,167 @@ fn check_name(out: &mut Vec<Diagnostic>, location: &str, name: &str) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn shipped(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    #[test]
+    fn shipped_standalone_topology_is_valid() {
+        let t = load_topology(&shipped("topologies/standalone.toml")).unwrap();
+        assert_eq!(t.validate(), vec![]);
+        assert_eq!(t.name, "standalone");
+        assert_eq!(t.broker.nodes, 1);
+        assert_eq!(t.broker.queue, QueueKind::Classic);
+        assert!(t.broker.confirms);
+        assert_eq!(t.broker.heartbeat, Duration::from_secs(10));
+        assert_eq!(t.broker.startup_timeout, Duration::from_secs(60));
+        assert_eq!(t.backend.replicas, 0);
+        assert_eq!(t.backend.result_ttl, Duration::from_secs(86_400));
+        assert_eq!(t.backend.startup_timeout, Duration::from_secs(20));
+        assert_eq!(t.workers, WorkersConfig::default());
+    }
+
+    #[test]
+    fn shipped_seed_plan_has_the_four_seed_workloads_at_full_size() {
+        let p = load_workload_plan(&shipped("workloads/seed.toml")).unwrap();
+        assert_eq!(p.validate(), vec![]);
+        assert_eq!(p.name, "seed");
+        assert_eq!(p.warmup_tasks, 200);
+        assert_eq!(p.drain_timeout, Duration::from_secs(600));
+        assert_eq!(p.scratch_dir, None);
+        let got: Vec<_> = p
+            .workloads
+            .iter()
+            .map(|w| {
+                (
+                    w.name.as_str(),
+                    w.task.clone(),
+                    w.count,
+                    w.arrival,
+                    w.rate_per_s,
+                )
+            })
+            .collect();
+        let burst = ArrivalKind::Burst;
+        assert_eq!(
+            got,
+            vec![
+                ("trivial", TaskSpec::Trivial, 10_000, burst, None),
+                ("sleep", TaskSpec::Sleep { seconds: 10.0 }, 5, burst, None),
+                (
+                    "write_zeros",
+                    TaskSpec::WriteZeros {
+                        bytes: 1_000_000_000
+                    },
+                    10,
+                    burst,
+                    None
+                ),
+                (
+                    "factorial",
+                    TaskSpec::Factorial { n: 100_000 },
+                    10,
+                    burst,
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn shipped_smoke_plan_is_tiny_and_exercises_rate_arrival() {
+        let p = load_workload_plan(&shipped("workloads/smoke.toml")).unwrap();
+        assert_eq!(p.validate(), vec![]);
+        assert_eq!(p.warmup_tasks, 20);
+        assert_eq!(p.drain_timeout, Duration::from_secs(30));
+        let tasks: Vec<_> = p
+            .workloads
+            .iter()
+            .map(|w| (w.task.clone(), w.count))
+            .collect();
+        assert_eq!(
+            tasks,
+            vec![
+                (TaskSpec::Trivial, 200),
+                (TaskSpec::Sleep { seconds: 0.2 }, 3),
+                (TaskSpec::WriteZeros { bytes: 1 << 20 }, 3),
+                (TaskSpec::Factorial { n: 2000 }, 3),
+                (TaskSpec::Trivial, 200),
+            ]
+        );
+        let rate = &p.workloads[4];
+        assert_eq!(rate.arrival, ArrivalKind::Rate);
+        assert_eq!(rate.rate_per_s, Some(400.0));
+    }
+
+    #[test]
+    fn missing_file_error_names_kind_and_path() {
+        let e = load_topology(Path::new("/nonexistent/ha.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("cannot read topology file /nonexistent/ha.toml: "),
+            "{msg}"
+        );
+        let e = load_workload_plan(Path::new("/nonexistent/w.toml")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cannot read workload file /nonexistent/w.toml: ")
+        );
+    }
+
+    #[test]
+    fn invalid_error_lists_one_diagnostic_inline_and_several_one_per_line() {
+        let one = ConfigError::Invalid {
+            kind: "workload",
+            path: PathBuf::from("workloads/x.toml"),
+            diagnostics: vec![Diagnostic::new("workload[2].rate_per_s", "required")],
+        };
+        assert_eq!(
+            one.to_string(),
+            "workload file workloads/x.toml: workload[2].rate_per_s: required"
+        );
+        let text = "name = \"bad name\"\n[broker]\nnodes = 0\n[backend]\nreplicas = 9\n";
+        let e = parse_topology(text, Path::new("topologies/x.toml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "topology file topologies/x.toml: 3 problems:\n  \
+             name: \"bad name\" contains ' '; use only letters, digits, '_', '.' or '-' \
+             (it becomes part of a directory name)\n  \
+             broker.nodes: must be between 1 and 9, got 0\n  \
+             backend.replicas: must be between 0 and 5, got 9"
+        );
+    }
+
+    #[test]
+    fn configs_round_trip_through_json_and_toml() {
+        let t = load_topology(&shipped("topologies/standalone.toml")).unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains(r#""heartbeat":"10s""#), "{json}");
+        assert!(json.contains(r#""result_ttl":"1day""#), "{json}");
+        assert_eq!(serde_json::from_str::<Topology>(&json).unwrap(), t);
+        assert_eq!(
+            toml::from_str::<Topology>(&toml::to_string(&t).unwrap()).unwrap(),
+            t
+        );
+
+        let p = load_workload_plan(&shipped("workloads/smoke.toml")).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(
+            json.contains(r#""task":{"kind":"sleep","seconds":0.2}"#),
+            "{json}"
+        );
+        assert!(json.contains(r#""workload":["#), "{json}");
+        assert_eq!(serde_json::from_str::<WorkloadPlan>(&json).unwrap(), p);
+        let toml_text = toml::to_string(&p).unwrap();
+        assert_eq!(toml::from_str::<WorkloadPlan>(&toml_text).unwrap(), p);
+    }
+}
