@@ -36,7 +36,7 @@ impl Visitor<'_> for DurationVisitor {
         humantime::parse_duration(v.trim()).map_err(|e| {
             let why = match e {
                 // humantime's own text lists every unit spelling; the hint is enough.
-                humantime::DurationError::UnknownUnit { unit, .. } => {
+                humantime::DurationError::UnknownUnit { unit, .. } if !unit.is_empty() => {
                     format!("unknown unit \"{unit}\"")
                 }
                 other => other.to_string(),

@@ -247,3 +247,337 @@ impl Topology {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{ConfigError, parse_topology};
+
+    const MINIMAL: &str = "name = \"t\"\n[broker]\nnodes = 1\n[backend]\n";
+
+    /// Parses `text` as `topologies/bad.toml` and returns the error text.
+    fn err(text: &str) -> String {
+        match parse_topology(text, Path::new("topologies/bad.toml")) {
+            Ok(t) => panic!("accepted: {t:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_has(msg: &str, parts: &[&str]) {
+        for p in parts {
+            assert!(msg.contains(p), "{p:?} not in:\n{msg}");
+        }
+    }
+
+    /// The diagnostics for MINIMAL with `edit` applied.
+    fn diags(edit: impl FnOnce(&mut Topology)) -> Vec<String> {
+        let mut t: Topology = toml::from_str(MINIMAL).unwrap();
+        edit(&mut t);
+        t.validate().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_fields_and_sections_are_omitted() {
+        let t = parse_topology(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(t.description, "");
+        assert_eq!(
+            t.broker,
+            BrokerConfig {
+                nodes: 1,
+                queue: QueueKind::Classic,
+                confirms: true,
+                heartbeat: Duration::from_secs(10),
+                startup_timeout: Duration::from_secs(60),
+            }
+        );
+        assert_eq!(
+            t.backend,
+            BackendConfig {
+                replicas: 0,
+                result_ttl: Duration::from_secs(86_400),
+                startup_timeout: Duration::from_secs(20),
+            }
+        );
+        assert_eq!(
+            t.workers,
+            WorkersConfig {
+                kind: WorkerKind::Hab,
+                count: 1,
+                concurrency: None,
+                prefetch_multiplier: 4,
+                acks: AckMode::Late,
+            }
+        );
+        // A [workers] section with only some fields keeps the other defaults.
+        let t = parse_topology(
+            &format!("{MINIMAL}[workers]\ncount = 3\n"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.workers.count, 3);
+        assert_eq!(t.workers.prefetch_multiplier, 4);
+        assert_eq!(t.workers.acks, AckMode::Late);
+    }
+
+    #[test]
+    fn concurrency_defaults_to_cpu_count_and_prefetch_saturates() {
+        let cpus = std::thread::available_parallelism().unwrap().get() as u32;
+        let mut w = WorkersConfig::default();
+        assert_eq!(w.concurrency(), cpus);
+        assert_eq!(u32::from(w.prefetch()), (cpus * 4).min(65_535));
+        w.concurrency = Some(2);
+        w.prefetch_multiplier = 3;
+        assert_eq!((w.concurrency(), w.prefetch()), (2, 6));
+        w.concurrency = Some(1024);
+        w.prefetch_multiplier = 1000;
+        assert_eq!(w.prefetch(), u16::MAX);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_at_every_level() {
+        let e = err(&format!("bogus = 1\n{MINIMAL}"));
+        assert_has(
+            &e,
+            &[
+                "topology file topologies/bad.toml: ",
+                "line 1, column 1",
+                "unknown field `bogus`, expected one of `name`, `description`, `broker`, `backend`, `workers`",
+            ],
+        );
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nnode = 2\n[backend]\n");
+        assert_has(&e, &["line 4", "unknown field `node`", "`nodes`, `queue`"]);
+        let e = err(&format!("{MINIMAL}ttl = \"1s\"\n"));
+        assert_has(&e, &["line 5", "unknown field `ttl`", "`result_ttl`"]);
+        let e = err(&format!("{MINIMAL}[workers]\nprefetch = 1\n"));
+        assert_has(
+            &e,
+            &[
+                "line 6",
+                "unknown field `prefetch`",
+                "`prefetch_multiplier`",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}[proxy]\nport = 1\n"));
+        assert_has(&e, &["line 5", "unknown field `proxy`"]);
+    }
+
+    #[test]
+    fn wrong_types_name_the_line_and_the_expected_type() {
+        let e = err("name = \"t\"\n[broker]\nnodes = \"one\"\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "line 3, column 9",
+                "nodes = \"one\"",
+                "invalid type: string \"one\", expected u32",
+            ],
+        );
+        let e = err("name = \"t\"\n[broker]\nnodes = -1\n[backend]\n");
+        assert_has(&e, &["line 3", "invalid value: integer `-1`, expected u32"]);
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nconfirms = \"yes\"\n[backend]\n");
+        assert_has(&e, &["line 4", "expected a boolean"]);
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nheartbeat = 10\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "line 4",
+                "heartbeat = 10",
+                "expected a duration string",
+                r#""500ms", "10s", "2m""#,
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_durations_name_the_field_and_show_the_format() {
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nheartbeat = \"10 parsecs\"\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "topologies/bad.toml",
+                "line 4, column 13",
+                "heartbeat = \"10 parsecs\"",
+                r#"invalid duration "10 parsecs" (unknown unit "parsecs")"#,
+                r#"durations look like "500ms", "10s", "2m""#,
+            ],
+        );
+        let e = err(&format!("{MINIMAL}result_ttl = \"86400\"\n"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "result_ttl = \"86400\"",
+                "time unit needed",
+                "\"10s\"",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}startup_timeout = \"\"\n"));
+        assert_has(&e, &["line 5", "startup_timeout", "empty", "\"10s\""]);
+    }
+
+    #[test]
+    fn bad_enum_values_list_the_allowed_values() {
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nqueue = \"stream\"\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "line 4",
+                "unknown variant `stream`, expected one of `classic`, `quorum`, `mirrored`",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}[workers]\nacks = \"sometimes\"\n"));
+        assert_has(
+            &e,
+            &[
+                "line 6",
+                "unknown variant `sometimes`, expected `late` or `early`",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}[workers]\nkind = \"celery\"\n"));
+        assert_has(&e, &["line 6", "unknown variant `celery`, expected `hab`"]);
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        assert_has(
+            &err("[broker]\nnodes = 1\n[backend]\n"),
+            &["line 1", "missing field `name`"],
+        );
+        assert_has(
+            &err("name = \"t\"\n[backend]\n"),
+            &["missing field `broker`"],
+        );
+        assert_has(
+            &err("name = \"t\"\n[broker]\nnodes = 1\n"),
+            &["missing field `backend`"],
+        );
+        assert_has(
+            &err("name = \"t\"\n[broker]\n[backend]\n"),
+            &["line 2", "[broker]", "missing field `nodes`"],
+        );
+    }
+
+    #[test]
+    fn validation_reports_every_range_rule_with_its_location() {
+        assert_eq!(diags(|_| {}), Vec::<String>::new());
+        let cases: Vec<(Box<dyn FnOnce(&mut Topology)>, &str)> = vec![
+            (
+                Box::new(|t| t.name = String::new()),
+                "name: must not be empty",
+            ),
+            (
+                Box::new(|t| t.name = "a/b".into()),
+                "name: \"a/b\" contains '/'; use only letters",
+            ),
+            (
+                Box::new(|t| t.broker.nodes = 0),
+                "broker.nodes: must be between 1 and 9, got 0",
+            ),
+            (
+                Box::new(|t| t.broker.nodes = 10),
+                "broker.nodes: must be between 1 and 9, got 10",
+            ),
+            (
+                Box::new(|t| t.broker.queue = QueueKind::Mirrored),
+                "broker.queue: \"mirrored\" needs broker.nodes >= 2 (got 1)",
+            ),
+            (
+                Box::new(|t| t.broker.heartbeat = Duration::from_millis(500)),
+                "broker.heartbeat: must be \"0s\" (disabled) or between 1s and 600s, got 500ms",
+            ),
+            (
+                Box::new(|t| t.broker.heartbeat = Duration::from_secs(601)),
+                "broker.heartbeat: must be \"0s\" (disabled) or between 1s and 600s, got 10m 1s",
+            ),
+            (
+                Box::new(|t| t.broker.startup_timeout = Duration::ZERO),
+                "broker.startup_timeout: must be greater than zero",
+            ),
+            (
+                Box::new(|t| t.backend.replicas = 6),
+                "backend.replicas: must be between 0 and 5, got 6",
+            ),
+            (
+                Box::new(|t| t.backend.result_ttl = Duration::from_millis(999)),
+                "backend.result_ttl: must be at least 1s",
+            ),
+            (
+                Box::new(|t| t.backend.startup_timeout = Duration::ZERO),
+                "backend.startup_timeout: must be greater than zero",
+            ),
+            (
+                Box::new(|t| t.workers.count = 0),
+                "workers.count: must be between 1 and 64, got 0",
+            ),
+            (
+                Box::new(|t| t.workers.count = 65),
+                "workers.count: must be between 1 and 64, got 65",
+            ),
+            (
+                Box::new(|t| t.workers.concurrency = Some(0)),
+                "workers.concurrency: must be between 1 and 1024, got 0",
+            ),
+            (
+                Box::new(|t| t.workers.concurrency = Some(1025)),
+                "workers.concurrency: must be between 1 and 1024, got 1025",
+            ),
+            (
+                Box::new(|t| t.workers.prefetch_multiplier = 0),
+                "workers.prefetch_multiplier: must be between 1 and 1000, got 0",
+            ),
+            (
+                Box::new(|t| t.workers.prefetch_multiplier = 1001),
+                "workers.prefetch_multiplier: must be between 1 and 1000, got 1001",
+            ),
+        ];
+        for (edit, want) in cases {
+            let got = diags(edit);
+            assert_eq!(got.len(), 1, "{want}: {got:?}");
+            assert!(got[0].starts_with(want), "want {want:?}, got {:?}", got[0]);
+        }
+    }
+
+    #[test]
+    fn validation_accepts_the_edges_of_each_range() {
+        let ok = diags(|t| {
+            t.name = "ha-3.quorum_v2".into();
+            t.broker.nodes = 9;
+            t.broker.queue = QueueKind::Mirrored;
+            t.broker.heartbeat = Duration::ZERO;
+            t.backend.replicas = 5;
+            t.backend.result_ttl = Duration::from_secs(1);
+            t.workers.count = 64;
+            t.workers.concurrency = Some(1024);
+            t.workers.prefetch_multiplier = 1000;
+        });
+        assert_eq!(ok, Vec::<String>::new());
+        assert_eq!(
+            diags(|t| t.broker.heartbeat = Duration::from_secs(600)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn invalid_file_error_names_file_and_every_problem() {
+        let text = "name = \"t\"\n[broker]\nnodes = 1\nqueue = \"mirrored\"\nheartbeat = \"0.5s\"\n[backend]\n";
+        let e = parse_topology(text, Path::new("topologies/bad.toml")).unwrap_err();
+        let ConfigError::Invalid {
+            kind, diagnostics, ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*kind, "topology");
+        let locations: Vec<_> = diagnostics.iter().map(|d| d.location.as_str()).collect();
+        assert_eq!(locations, ["broker.queue", "broker.heartbeat"]);
+        assert_has(
+            &e.to_string(),
+            &[
+                "topology file topologies/bad.toml: 2 problems:\n  broker.queue: ",
+                "\n  broker.heartbeat: ",
+            ],
+        );
+    }
+}
