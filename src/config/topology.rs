@@ -462,7 +462,8 @@ mod tests {
     #[test]
     fn validation_reports_every_range_rule_with_its_location() {
         assert_eq!(diags(|_| {}), Vec::<String>::new());
-        let cases: Vec<(Box<dyn FnOnce(&mut Topology)>, &str)> = vec![
+        type Edit = Box<dyn FnOnce(&mut Topology)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (
                 Box::new(|t| t.name = String::new()),
                 "name: must not be empty",

@@ -76,7 +76,7 @@ pub enum ArrivalKind {
 /// A task and its arguments (TOML: `task = { kind = "sleep", seconds = 10.0 }`).
 ///
 /// Serialized internally tagged (`kind` next to the arguments). Deserialized through a flat
-/// table, [`RawTaskSpec`], because serde's own internally tagged enums accept unknown fields
+/// table (`RawTaskSpec`), because serde's own internally tagged enums accept unknown fields
 /// next to a unit variant (`{ kind = "trivial", extra = 1 }` would pass) and lose the
 /// position of a bad field inside the table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -317,5 +317,416 @@ impl Workload {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse_workload_plan;
+
+    /// A plan with one workload whose body lines are `body`.
+    fn one(body: &str) -> String {
+        format!("name = \"w\"\n\n[[workload]]\nname = \"a\"\n{body}\n")
+    }
+
+    /// A one-workload plan (count 1, burst) whose `task` is the given TOML value.
+    fn with_task(task: &str) -> String {
+        one(&format!("task = {task}\ncount = 1\narrival = \"burst\""))
+    }
+
+    /// Parses `text` as `workloads/bad.toml` and returns the error text.
+    fn err(text: &str) -> String {
+        match parse_workload_plan(text, Path::new("workloads/bad.toml")) {
+            Ok(p) => panic!("accepted: {p:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_has(msg: &str, parts: &[&str]) {
+        for p in parts {
+            assert!(msg.contains(p), "{p:?} not in:\n{msg}");
+        }
+    }
+
+    fn ok(text: &str) -> WorkloadPlan {
+        parse_workload_plan(text, Path::new("workloads/ok.toml")).unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_fields_are_omitted() {
+        let p = ok(&with_task("{ kind = \"trivial\" }"));
+        assert_eq!(p.description, "");
+        assert_eq!(p.warmup_tasks, 0);
+        assert_eq!(p.drain_timeout, Duration::from_secs(60));
+        assert_eq!(p.scratch_dir, None);
+        assert_eq!(p.workloads[0].rate_per_s, None);
+        let p = ok(&format!(
+            "scratch_dir = \"/var/tmp\"\n{}",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_eq!(p.scratch_dir.as_deref(), Some(Path::new("/var/tmp")));
+    }
+
+    #[test]
+    fn every_task_kind_parses_and_has_its_celery_name() {
+        let cases = [
+            ("{ kind = \"trivial\" }", TaskSpec::Trivial, "hab.trivial"),
+            (
+                "{ kind = \"sleep\", seconds = 10.0 }",
+                TaskSpec::Sleep { seconds: 10.0 },
+                "hab.sleep",
+            ),
+            // An integer is accepted where seconds are expected.
+            (
+                "{ kind = \"sleep\", seconds = 2 }",
+                TaskSpec::Sleep { seconds: 2.0 },
+                "hab.sleep",
+            ),
+            (
+                "{ kind = \"write_zeros\", bytes = 1000 }",
+                TaskSpec::WriteZeros { bytes: 1000 },
+                "hab.write_zeros",
+            ),
+            (
+                "{ kind = \"factorial\", n = 7 }",
+                TaskSpec::Factorial { n: 7 },
+                "hab.factorial",
+            ),
+        ];
+        for (table, want, name) in cases {
+            let p = ok(&with_task(table));
+            assert_eq!(p.workloads[0].task, want);
+            assert_eq!(want.task_name(), name);
+        }
+        // The [workload.task] table form works as well as the inline one.
+        let p = ok(&one(
+            "count = 1\narrival = \"burst\"\n[workload.task]\nkind = \"factorial\"\nn = 3",
+        ));
+        assert_eq!(p.workloads[0].task, TaskSpec::Factorial { n: 3 });
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_at_every_level_including_inside_task() {
+        // Inside task, next to a unit variant: serde's internally tagged enums would let this through.
+        let e = err(&with_task("{ kind = \"trivial\", extra = 1 }"));
+        assert_has(
+            &e,
+            &[
+                "workload file workloads/bad.toml: ",
+                "line 5, column 28",
+                "unknown field `extra`, expected one of `kind`, `seconds`, `bytes`, `n`",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"sleep\", seconds = 1.0, extra = 1 }"));
+        assert_has(&e, &["line 5, column 41", "unknown field `extra`"]);
+        let e = err(&one(
+            "count = 1\narrival = \"burst\"\n[workload.task]\nkind = \"sleep\"\nseconds = 1\nsecs = 2",
+        ));
+        assert_has(&e, &["line 10", "unknown field `secs`"]);
+        // A field that exists, but for another kind.
+        let e = err(&with_task("{ kind = \"trivial\", seconds = 1 }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "field `seconds` is not used by kind = \"trivial\" (it takes no other fields)",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"sleep\", seconds = 1, bytes = 1 }"));
+        assert_has(
+            &e,
+            &["field `bytes` is not used by kind = \"sleep\" (it takes only `seconds`)"],
+        );
+        // In a [[workload]] table and at the top level.
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\nrate = 3",
+        ));
+        assert_has(
+            &e,
+            &[
+                "line 8",
+                "unknown field `rate`, expected one of `name`, `task`, `count`, `arrival`, `rate_per_s`",
+            ],
+        );
+        let e = err(&format!(
+            "warmup = 3\n{}",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_has(&e, &["line 1", "unknown field `warmup`", "`warmup_tasks`"]);
+        let e = err(&format!(
+            "{}[[workloads]]\nname = \"x\"\n",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_has(&e, &["unknown field `workloads`", "`workload`"]);
+    }
+
+    #[test]
+    fn wrong_types_name_the_line_and_the_expected_type() {
+        let e = err(&with_task("{ kind = \"sleep\", seconds = \"ten\" }"));
+        assert_has(
+            &e,
+            &[
+                "line 5, column 36",
+                "invalid type: string \"ten\", expected f64",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"factorial\", n = -5 }"));
+        assert_has(&e, &["line 5", "invalid value: integer `-5`, expected u64"]);
+        let e = err(&with_task("\"trivial\""));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "expected a task table such as { kind = \"trivial\" } or { kind = \"sleep\", seconds = 10.0 }",
+            ],
+        );
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = \"many\"\narrival = \"burst\"",
+        ));
+        assert_has(
+            &e,
+            &["line 6", "invalid type: string \"many\", expected u64"],
+        );
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"rate\"\nrate_per_s = \"fast\"",
+        ));
+        assert_has(&e, &["line 8", "expected f64"]);
+    }
+
+    #[test]
+    fn bad_durations_name_the_field_and_show_the_format() {
+        let e = err(&format!(
+            "drain_timeout = \"2 fortnights\"\n{}",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_has(
+            &e,
+            &[
+                "workloads/bad.toml",
+                "line 1, column 17",
+                "drain_timeout = \"2 fortnights\"",
+                "(unknown unit \"fortnights\")",
+                r#"durations look like "500ms", "10s", "2m""#,
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_enum_values_list_the_allowed_values() {
+        let e = err(&with_task("{ kind = \"nap\" }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "unknown variant `nap`, expected one of `trivial`, `sleep`, `write_zeros`, `factorial`",
+            ],
+        );
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"poisson\"",
+        ));
+        assert_has(
+            &e,
+            &[
+                "line 7",
+                "unknown variant `poisson`, expected `burst` or `rate`",
+            ],
+        );
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let e = err(&with_task("{ seconds = 1 }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "missing field `kind`: one of \"trivial\", \"sleep\"",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"sleep\" }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "missing field `seconds`: kind = \"sleep\" needs it (how long to sleep, in seconds",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"write_zeros\" }"));
+        assert_has(
+            &e,
+            &["missing field `bytes`: kind = \"write_zeros\" needs it"],
+        );
+        let e = err(&with_task("{ kind = \"factorial\" }"));
+        assert_has(&e, &["missing field `n`: kind = \"factorial\" needs it"]);
+        let e = err(&one("task = { kind = \"trivial\" }\ncount = 1"));
+        assert_has(&e, &["line 3", "[[workload]]", "missing field `arrival`"]);
+        let e = err(&one("count = 1\narrival = \"burst\""));
+        assert_has(&e, &["missing field `task`"]);
+        let e = err(&with_task("{ kind = \"trivial\" }").replace("name = \"w\"\n", ""));
+        assert_has(&e, &["missing field `name`"]);
+    }
+
+    /// A valid one-workload plan, edited, then validated; diagnostics as text.
+    fn diags(edit: impl FnOnce(&mut WorkloadPlan)) -> Vec<String> {
+        let mut p: WorkloadPlan = toml::from_str(&with_task("{ kind = \"trivial\" }")).unwrap();
+        edit(&mut p);
+        p.validate().iter().map(ToString::to_string).collect()
+    }
+
+    fn workload(name: &str, task: TaskSpec) -> Workload {
+        Workload {
+            name: name.into(),
+            task,
+            count: 1,
+            arrival: ArrivalKind::Burst,
+            rate_per_s: None,
+        }
+    }
+
+    #[test]
+    fn validation_reports_every_rule_with_its_location() {
+        assert_eq!(diags(|_| {}), Vec::<String>::new());
+        type Edit = Box<dyn FnOnce(&mut WorkloadPlan)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|p| p.name = String::new()),
+                "name: must not be empty",
+            ),
+            (
+                Box::new(|p| p.name = "séed".into()),
+                "name: \"séed\" contains 'é'",
+            ),
+            (
+                Box::new(|p| p.warmup_tasks = 1_000_001),
+                "warmup_tasks: must be at most 1000000, got 1000001",
+            ),
+            (
+                Box::new(|p| p.drain_timeout = Duration::ZERO),
+                "drain_timeout: must be greater than zero",
+            ),
+            (
+                Box::new(|p| p.workloads.clear()),
+                "workload: at least one [[workload]] table is required",
+            ),
+            (
+                Box::new(|p| p.workloads[0].name = String::new()),
+                "workload[0].name: must not be empty",
+            ),
+            (
+                Box::new(|p| p.workloads[0].name = "a b".into()),
+                "workload[0] (\"a b\").name: \"a b\" contains ' '",
+            ),
+            (
+                Box::new(|p| p.workloads[0].count = 0),
+                "workload[0] (\"a\").count: must be between 1 and 10000000, got 0",
+            ),
+            (
+                Box::new(|p| p.workloads[0].count = 10_000_001),
+                "workload[0] (\"a\").count: must be between 1 and 10000000, got 10000001",
+            ),
+            (
+                Box::new(|p| p.workloads[0].arrival = ArrivalKind::Rate),
+                "workload[0] (\"a\").rate_per_s: required when arrival = \"rate\" (a positive number of tasks per second)",
+            ),
+            (
+                Box::new(|p| p.workloads[0].rate_per_s = Some(5.0)),
+                "workload[0] (\"a\").rate_per_s: only used with arrival = \"rate\"",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Sleep { seconds: -1.0 }),
+                "workload[0] (\"a\").task.seconds: must be between 0 and 3600 seconds, got -1",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Sleep { seconds: 3600.5 }),
+                "workload[0] (\"a\").task.seconds: must be between 0 and 3600 seconds",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Sleep { seconds: f64::NAN }),
+                "workload[0] (\"a\").task.seconds: must be between 0 and 3600 seconds, got NaN",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::WriteZeros { bytes: 0 }),
+                "workload[0] (\"a\").task.bytes: must be between 1 and 100000000000 bytes, got 0",
+            ),
+            (
+                Box::new(|p| {
+                    p.workloads[0].task = TaskSpec::WriteZeros {
+                        bytes: 100_000_000_001,
+                    }
+                }),
+                "workload[0] (\"a\").task.bytes: must be between 1 and 100000000000 bytes",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Factorial { n: 10_000_001 }),
+                "workload[0] (\"a\").task.n: must be at most 10000000, got 10000001",
+            ),
+        ];
+        for (edit, want) in cases {
+            let got = diags(edit);
+            assert_eq!(got.len(), 1, "{want}: {got:?}");
+            assert!(got[0].starts_with(want), "want {want:?}, got {:?}", got[0]);
+        }
+    }
+
+    #[test]
+    fn rate_must_be_finite_positive_and_bounded() {
+        for bad in [0.0, -1.0, f64::INFINITY, f64::NAN, 1_000_001.0] {
+            let got = diags(|p| {
+                p.workloads[0].arrival = ArrivalKind::Rate;
+                p.workloads[0].rate_per_s = Some(bad);
+            });
+            assert_eq!(got.len(), 1, "{bad}: {got:?}");
+            assert!(
+                got[0].starts_with(
+                    "workload[0] (\"a\").rate_per_s: must be a number of tasks per second greater than 0 and at most 1000000"
+                ),
+                "{got:?}"
+            );
+        }
+        for good in [0.001, 1_000_000.0] {
+            let got = diags(|p| {
+                p.workloads[0].arrival = ArrivalKind::Rate;
+                p.workloads[0].rate_per_s = Some(good);
+            });
+            assert_eq!(got, Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_first_use_and_all_problems_are_collected() {
+        let got = diags(|p| {
+            p.workloads
+                .push(workload("b", TaskSpec::Sleep { seconds: 0.0 }));
+            p.workloads
+                .push(workload("a", TaskSpec::Factorial { n: 0 }));
+            p.workloads.push(Workload {
+                arrival: ArrivalKind::Rate,
+                ..workload("c", TaskSpec::Sleep { seconds: 4000.0 })
+            });
+        });
+        assert_eq!(
+            got,
+            [
+                "workload[2] (\"a\").name: duplicate name (also used by workload[0]); each workload needs its own name",
+                "workload[3] (\"c\").rate_per_s: required when arrival = \"rate\" (a positive number of tasks per second)",
+                "workload[3] (\"c\").task.seconds: must be between 0 and 3600 seconds, got 4000",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_file_error_names_file_and_location() {
+        let text = format!(
+            "{}\n[[workload]]\nname = \"r\"\ntask = {{ kind = \"trivial\" }}\ncount = 5\narrival = \"rate\"\n",
+            with_task("{ kind = \"trivial\" }")
+        );
+        assert_eq!(
+            err(&text),
+            "workload file workloads/bad.toml: workload[1] (\"r\").rate_per_s: required when \
+             arrival = \"rate\" (a positive number of tasks per second)"
+        );
     }
 }
