@@ -1,1 +1,273 @@
-//! TODO
+//! Topology and workload files: strict serde types, loading, and `validate()`.
+//!
+//! A *topology* file (`topologies/*.toml`) says what is deployed: broker nodes, result
+//! backend, workers. A *workload* file (`workloads/*.toml`) says what is driven through it.
+//! Both are parsed strictly (unknown fields are errors, durations are strings such as
+//! `"10s"`), then checked by `validate()`, which reports every problem with its location.
+//!
+//! # Layout
+//! - [`topology`]: [`Topology`] and its sections.
+//! - [`workload`]: [`WorkloadPlan`], [`Workload`], [`TaskSpec`].
+//! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
+
+mod duration;
+pub mod error;
+pub mod topology;
+pub mod workload;
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+pub use error::{ConfigError, Diagnostic};
+pub use topology::{
+    AckMode, BackendConfig, BrokerConfig, QueueKind, Topology, WorkerKind, WorkersConfig,
+};
+pub use workload::{ArrivalKind, TaskSpec, Workload, WorkloadPlan};
+
+/// Reads, parses and validates a topology file.
+pub fn load_topology(path: &Path) -> Result<Topology, ConfigError> {
+    let text = read(path, "topology")?;
+    parse_topology(&text, path)
+}
+
+/// Reads, parses and validates a workload file.
+pub fn load_workload_plan(path: &Path) -> Result<WorkloadPlan, ConfigError> {
+    let text = read(path, "workload")?;
+    parse_workload_plan(&text, path)
+}
+
+/// Parses and validates topology TOML already in memory; `path` is only used in errors.
+pub fn parse_topology(text: &str, path: &Path) -> Result<Topology, ConfigError> {
+    let topology: Topology = parse(text, path, "topology")?;
+    finish(topology.validate(), path, "topology")?;
+    Ok(topology)
+}
+
+/// Parses and validates workload TOML already in memory; `path` is only used in errors.
+pub fn parse_workload_plan(text: &str, path: &Path) -> Result<WorkloadPlan, ConfigError> {
+    let plan: WorkloadPlan = parse(text, path, "workload")?;
+    finish(plan.validate(), path, "workload")?;
+    Ok(plan)
+}
+
+fn read(path: &Path, kind: &'static str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        kind,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse<T: DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    kind: &'static str,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        kind,
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+fn finish(
+    diagnostics: Vec<Diagnostic>,
+    path: &Path,
+    kind: &'static str,
+) -> Result<(), ConfigError> {
+    if diagnostics.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            kind,
+            path: path.to_path_buf(),
+            diagnostics,
+        })
+    }
+}
+
+/// Pushes a diagnostic unless `name` is non-empty and only `[A-Za-z0-9_.-]`
+/// (names become parts of directory and file names).
+fn check_name(out: &mut Vec<Diagnostic>, location: &str, name: &str) {
+    if name.is_empty() {
+        out.push(Diagnostic::new(
+            location,
+            "must not be empty; use letters, digits, '_', '.' or '-'",
+        ));
+    } else if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        out.push(Diagnostic::new(
+            location,
+            format!(
+                "{name:?} contains {bad:?}; use only letters, digits, '_', '.' or '-' (it becomes part of a directory name)"
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn shipped(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    #[test]
+    fn shipped_standalone_topology_is_valid() {
+        let t = load_topology(&shipped("topologies/standalone.toml")).unwrap();
+        assert_eq!(t.validate(), vec![]);
+        assert_eq!(t.name, "standalone");
+        assert_eq!(t.broker.nodes, 1);
+        assert_eq!(t.broker.queue, QueueKind::Classic);
+        assert!(t.broker.confirms);
+        assert_eq!(t.broker.heartbeat, Duration::from_secs(10));
+        assert_eq!(t.broker.startup_timeout, Duration::from_secs(60));
+        assert_eq!(t.backend.replicas, 0);
+        assert_eq!(t.backend.result_ttl, Duration::from_secs(86_400));
+        assert_eq!(t.backend.startup_timeout, Duration::from_secs(20));
+        assert_eq!(t.workers, WorkersConfig::default());
+    }
+
+    #[test]
+    fn shipped_seed_plan_has_the_four_seed_workloads_at_full_size() {
+        let p = load_workload_plan(&shipped("workloads/seed.toml")).unwrap();
+        assert_eq!(p.validate(), vec![]);
+        assert_eq!(p.name, "seed");
+        assert_eq!(p.warmup_tasks, 200);
+        assert_eq!(p.drain_timeout, Duration::from_secs(600));
+        assert_eq!(p.scratch_dir, None);
+        let got: Vec<_> = p
+            .workloads
+            .iter()
+            .map(|w| {
+                (
+                    w.name.as_str(),
+                    w.task.clone(),
+                    w.count,
+                    w.arrival,
+                    w.rate_per_s,
+                )
+            })
+            .collect();
+        let burst = ArrivalKind::Burst;
+        assert_eq!(
+            got,
+            vec![
+                ("trivial", TaskSpec::Trivial, 10_000, burst, None),
+                ("sleep", TaskSpec::Sleep { seconds: 10.0 }, 5, burst, None),
+                (
+                    "write_zeros",
+                    TaskSpec::WriteZeros {
+                        bytes: 1_000_000_000
+                    },
+                    10,
+                    burst,
+                    None
+                ),
+                (
+                    "factorial",
+                    TaskSpec::Factorial { n: 100_000 },
+                    10,
+                    burst,
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn shipped_smoke_plan_is_tiny_and_exercises_rate_arrival() {
+        let p = load_workload_plan(&shipped("workloads/smoke.toml")).unwrap();
+        assert_eq!(p.validate(), vec![]);
+        assert_eq!(p.warmup_tasks, 20);
+        assert_eq!(p.drain_timeout, Duration::from_secs(30));
+        let tasks: Vec<_> = p
+            .workloads
+            .iter()
+            .map(|w| (w.task.clone(), w.count))
+            .collect();
+        assert_eq!(
+            tasks,
+            vec![
+                (TaskSpec::Trivial, 200),
+                (TaskSpec::Sleep { seconds: 0.2 }, 3),
+                (TaskSpec::WriteZeros { bytes: 1 << 20 }, 3),
+                (TaskSpec::Factorial { n: 2000 }, 3),
+                (TaskSpec::Trivial, 200),
+            ]
+        );
+        let rate = &p.workloads[4];
+        assert_eq!(rate.arrival, ArrivalKind::Rate);
+        assert_eq!(rate.rate_per_s, Some(400.0));
+    }
+
+    #[test]
+    fn missing_file_error_names_kind_and_path() {
+        let e = load_topology(Path::new("/nonexistent/ha.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("cannot read topology file /nonexistent/ha.toml: "),
+            "{msg}"
+        );
+        let e = load_workload_plan(Path::new("/nonexistent/w.toml")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cannot read workload file /nonexistent/w.toml: ")
+        );
+    }
+
+    #[test]
+    fn invalid_error_lists_one_diagnostic_inline_and_several_one_per_line() {
+        let one = ConfigError::Invalid {
+            kind: "workload",
+            path: PathBuf::from("workloads/x.toml"),
+            diagnostics: vec![Diagnostic::new("workload[2].rate_per_s", "required")],
+        };
+        assert_eq!(
+            one.to_string(),
+            "workload file workloads/x.toml: workload[2].rate_per_s: required"
+        );
+        let text = "name = \"bad name\"\n[broker]\nnodes = 0\n[backend]\nreplicas = 9\n";
+        let e = parse_topology(text, Path::new("topologies/x.toml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "topology file topologies/x.toml: 3 problems:\n  \
+             name: \"bad name\" contains ' '; use only letters, digits, '_', '.' or '-' \
+             (it becomes part of a directory name)\n  \
+             broker.nodes: must be between 1 and 9, got 0\n  \
+             backend.replicas: must be between 0 and 5, got 9"
+        );
+    }
+
+    #[test]
+    fn configs_round_trip_through_json_and_toml() {
+        let t = load_topology(&shipped("topologies/standalone.toml")).unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains(r#""heartbeat":"10s""#), "{json}");
+        assert!(json.contains(r#""result_ttl":"1day""#), "{json}");
+        assert_eq!(serde_json::from_str::<Topology>(&json).unwrap(), t);
+        assert_eq!(
+            toml::from_str::<Topology>(&toml::to_string(&t).unwrap()).unwrap(),
+            t
+        );
+
+        let p = load_workload_plan(&shipped("workloads/smoke.toml")).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(
+            json.contains(r#""task":{"kind":"sleep","seconds":0.2}"#),
+            "{json}"
+        );
+        assert!(json.contains(r#""workload":["#), "{json}");
+        assert_eq!(serde_json::from_str::<WorkloadPlan>(&json).unwrap(), p);
+        let toml_text = toml::to_string(&p).unwrap();
+        assert_eq!(toml::from_str::<WorkloadPlan>(&toml_text).unwrap(), p);
+    }
+}

@@ -1,0 +1,85 @@
+//! Errors from loading a config file, and the diagnostics `validate()` collects.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// One problem found by `validate()`: where it is and what is allowed instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Path of the offending value in the file, e.g. `broker.nodes` or
+    /// `workload[1] ("sleep").task.seconds` (indices are 0-based).
+    pub location: String,
+    /// What is wrong and what would be accepted, e.g. `must be between 1 and 9, got 12`.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// Builds a diagnostic from anything printable, to keep the checks short.
+    pub fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Why a topology or workload file could not be loaded; the CLI maps it to exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all (missing, permissions, not UTF-8).
+    #[error("cannot read {kind} file {}: {source}", path.display())]
+    Read {
+        /// Which kind of file: `"topology"` or `"workload"`.
+        kind: &'static str,
+        /// The path as given on the command line.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema (unknown field, wrong type,
+    /// bad duration, bad enum value, missing field).
+    #[error("{kind} file {}: {message}", path.display())]
+    Parse {
+        /// Which kind of file: `"topology"` or `"workload"`.
+        kind: &'static str,
+        /// The path as given on the command line.
+        path: PathBuf,
+        /// toml's own error text: line and column, a snippet, and what was expected.
+        message: String,
+    },
+    /// The file parsed but `validate()` found problems; all of them are listed.
+    #[error("{kind} file {}: {}", path.display(), DiagnosticList(diagnostics))]
+    Invalid {
+        /// Which kind of file: `"topology"` or `"workload"`.
+        kind: &'static str,
+        /// The path as given on the command line.
+        path: PathBuf,
+        /// Every problem found, in file order; never empty.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+/// Prints one diagnostic inline, or a count and then one per line.
+struct DiagnosticList<'a>(&'a [Diagnostic]);
+
+impl fmt::Display for DiagnosticList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [one] => write!(f, "{one}"),
+            many => {
+                write!(f, "{} problems:", many.len())?;
+                for d in many {
+                    write!(f, "\n  {d}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

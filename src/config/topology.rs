@@ -1,0 +1,584 @@
+//! The topology file: what is deployed (broker nodes, result backend, workers).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Diagnostic;
+use super::check_name;
+
+/// A deployed stack: one topology file, e.g. `topologies/standalone.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Short identifier, used in run directory names; only `[A-Za-z0-9_.-]`.
+    pub name: String,
+    /// One line for humans, copied into reports; empty if omitted.
+    #[serde(default)]
+    pub description: String,
+    /// The RabbitMQ side.
+    pub broker: BrokerConfig,
+    /// The Redis result backend.
+    pub backend: BackendConfig,
+    /// The worker processes; the whole section is optional.
+    #[serde(default)]
+    pub workers: WorkersConfig,
+}
+
+/// The RabbitMQ broker: how many nodes and how messages are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Number of RabbitMQ nodes; 1 is standalone, more form a cluster.
+    pub nodes: u32,
+    /// Queue type of the task queue; decides how messages survive a node loss.
+    #[serde(default)]
+    pub queue: QueueKind,
+    /// Whether the producer waits for publisher confirms (Celery's default is off).
+    #[serde(default = "default_true")]
+    pub confirms: bool,
+    /// AMQP heartbeat interval for producer and workers; zero disables heartbeats.
+    #[serde(default = "default_heartbeat", with = "super::duration")]
+    pub heartbeat: Duration,
+    /// How long one node may take to accept connections before the run fails.
+    #[serde(default = "default_broker_startup_timeout", with = "super::duration")]
+    pub startup_timeout: Duration,
+}
+
+/// RabbitMQ queue type of the task queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    /// A classic queue on one node: lost with that node.
+    #[default]
+    Classic,
+    /// A Raft-replicated quorum queue: survives a minority of nodes failing.
+    Quorum,
+    /// A classic queue mirrored by policy (needs at least 2 nodes).
+    Mirrored,
+}
+
+/// The Redis result backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// Number of Redis replicas next to the primary; 0 is standalone.
+    #[serde(default)]
+    pub replicas: u32,
+    /// Expiry of each `celery-task-meta-<id>` key (Celery's default is one day).
+    #[serde(default = "default_result_ttl", with = "super::duration")]
+    pub result_ttl: Duration,
+    /// How long one Redis server may take to answer `PING` before the run fails.
+    #[serde(default = "default_backend_startup_timeout", with = "super::duration")]
+    pub startup_timeout: Duration,
+}
+
+/// The worker processes that consume tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Which worker implementation runs the tasks.
+    #[serde(default)]
+    pub kind: WorkerKind,
+    /// Number of worker processes.
+    #[serde(default = "default_worker_count")]
+    pub count: u32,
+    /// Tasks executed at once per worker; `None` means the CPU count, as Celery does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Unacked deliveries per worker = concurrency × this (Celery's default is 4).
+    #[serde(default = "default_prefetch_multiplier")]
+    pub prefetch_multiplier: u32,
+    /// When a worker acknowledges a delivery; decides at-least-once vs at-most-once.
+    #[serde(default)]
+    pub acks: AckMode,
+}
+
+/// Which worker implementation runs the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerKind {
+    /// hab's own worker (`hab worker`), speaking Celery protocol v2.
+    #[default]
+    Hab,
+}
+
+/// When a worker acknowledges a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckMode {
+    /// Ack after the result is stored: a crash redelivers the task (at-least-once).
+    #[default]
+    Late,
+    /// Ack when execution starts, Celery's default: a crash loses the task (at-most-once).
+    Early,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            kind: WorkerKind::default(),
+            count: default_worker_count(),
+            concurrency: None,
+            prefetch_multiplier: default_prefetch_multiplier(),
+            acks: AckMode::default(),
+        }
+    }
+}
+
+impl WorkersConfig {
+    /// Tasks executed at once per worker: the configured value, else the CPU count.
+    pub fn concurrency(&self) -> u32 {
+        self.concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+                .unwrap_or(1)
+        })
+    }
+
+    /// AMQP prefetch count per worker channel: concurrency × multiplier, capped at 65535.
+    pub fn prefetch(&self) -> u16 {
+        let wanted = u64::from(self.concurrency()) * u64::from(self.prefetch_multiplier);
+        u16::try_from(wanted).unwrap_or(u16::MAX)
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_broker_startup_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_backend_startup_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_result_ttl() -> Duration {
+    Duration::from_secs(86_400)
+}
+fn default_worker_count() -> u32 {
+    1
+}
+fn default_prefetch_multiplier() -> u32 {
+    4
+}
+
+/// Pushes a diagnostic if `value` is outside `lo..=hi`.
+fn check_range(out: &mut Vec<Diagnostic>, location: &str, value: u32, lo: u32, hi: u32) {
+    if !(lo..=hi).contains(&value) {
+        out.push(Diagnostic::new(
+            location,
+            format!("must be between {lo} and {hi}, got {value}"),
+        ));
+    }
+}
+
+/// Pushes a diagnostic if a timeout is zero.
+fn check_positive(out: &mut Vec<Diagnostic>, location: &str, value: Duration) {
+    if value.is_zero() {
+        out.push(Diagnostic::new(
+            location,
+            r#"must be greater than zero, e.g. "30s""#,
+        ));
+    }
+}
+
+impl Topology {
+    /// Checks every cross-field and range rule and returns all problems (empty = valid).
+    pub fn validate(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        check_name(&mut out, "name", &self.name);
+
+        let b = &self.broker;
+        check_range(&mut out, "broker.nodes", b.nodes, 1, 9);
+        if b.queue == QueueKind::Mirrored && b.nodes < 2 {
+            out.push(Diagnostic::new(
+                "broker.queue",
+                format!(
+                    "\"mirrored\" needs broker.nodes >= 2 (got {}); use \"classic\" for a single node",
+                    b.nodes
+                ),
+            ));
+        }
+        let hb = b.heartbeat;
+        if !hb.is_zero() && !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&hb) {
+            out.push(Diagnostic::new(
+                "broker.heartbeat",
+                format!(
+                    "must be \"0s\" (disabled) or between 1s and 600s, got {}",
+                    humantime::format_duration(hb)
+                ),
+            ));
+        }
+        check_positive(&mut out, "broker.startup_timeout", b.startup_timeout);
+
+        let r = &self.backend;
+        if r.replicas > 5 {
+            out.push(Diagnostic::new(
+                "backend.replicas",
+                format!("must be between 0 and 5, got {}", r.replicas),
+            ));
+        }
+        if r.result_ttl < Duration::from_secs(1) {
+            out.push(Diagnostic::new(
+                "backend.result_ttl",
+                format!(
+                    "must be at least 1s (Redis expiries are whole seconds), got {}",
+                    humantime::format_duration(r.result_ttl)
+                ),
+            ));
+        }
+        check_positive(&mut out, "backend.startup_timeout", r.startup_timeout);
+
+        let w = &self.workers;
+        check_range(&mut out, "workers.count", w.count, 1, 64);
+        if let Some(c) = w.concurrency {
+            check_range(&mut out, "workers.concurrency", c, 1, 1024);
+        }
+        check_range(
+            &mut out,
+            "workers.prefetch_multiplier",
+            w.prefetch_multiplier,
+            1,
+            1000,
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{ConfigError, parse_topology};
+
+    const MINIMAL: &str = "name = \"t\"\n[broker]\nnodes = 1\n[backend]\n";
+
+    /// Parses `text` as `topologies/bad.toml` and returns the error text.
+    fn err(text: &str) -> String {
+        match parse_topology(text, Path::new("topologies/bad.toml")) {
+            Ok(t) => panic!("accepted: {t:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_has(msg: &str, parts: &[&str]) {
+        for p in parts {
+            assert!(msg.contains(p), "{p:?} not in:\n{msg}");
+        }
+    }
+
+    /// The diagnostics for MINIMAL with `edit` applied.
+    fn diags(edit: impl FnOnce(&mut Topology)) -> Vec<String> {
+        let mut t: Topology = toml::from_str(MINIMAL).unwrap();
+        edit(&mut t);
+        t.validate().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_fields_and_sections_are_omitted() {
+        let t = parse_topology(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(t.description, "");
+        assert_eq!(
+            t.broker,
+            BrokerConfig {
+                nodes: 1,
+                queue: QueueKind::Classic,
+                confirms: true,
+                heartbeat: Duration::from_secs(10),
+                startup_timeout: Duration::from_secs(60),
+            }
+        );
+        assert_eq!(
+            t.backend,
+            BackendConfig {
+                replicas: 0,
+                result_ttl: Duration::from_secs(86_400),
+                startup_timeout: Duration::from_secs(20),
+            }
+        );
+        assert_eq!(
+            t.workers,
+            WorkersConfig {
+                kind: WorkerKind::Hab,
+                count: 1,
+                concurrency: None,
+                prefetch_multiplier: 4,
+                acks: AckMode::Late,
+            }
+        );
+        // A [workers] section with only some fields keeps the other defaults.
+        let t = parse_topology(
+            &format!("{MINIMAL}[workers]\ncount = 3\n"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.workers.count, 3);
+        assert_eq!(t.workers.prefetch_multiplier, 4);
+        assert_eq!(t.workers.acks, AckMode::Late);
+    }
+
+    #[test]
+    fn concurrency_defaults_to_cpu_count_and_prefetch_saturates() {
+        let cpus = std::thread::available_parallelism().unwrap().get() as u32;
+        let mut w = WorkersConfig::default();
+        assert_eq!(w.concurrency(), cpus);
+        assert_eq!(u32::from(w.prefetch()), (cpus * 4).min(65_535));
+        w.concurrency = Some(2);
+        w.prefetch_multiplier = 3;
+        assert_eq!((w.concurrency(), w.prefetch()), (2, 6));
+        w.concurrency = Some(1024);
+        w.prefetch_multiplier = 1000;
+        assert_eq!(w.prefetch(), u16::MAX);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_at_every_level() {
+        let e = err(&format!("bogus = 1\n{MINIMAL}"));
+        assert_has(
+            &e,
+            &[
+                "topology file topologies/bad.toml: ",
+                "line 1, column 1",
+                "unknown field `bogus`, expected one of `name`, `description`, `broker`, `backend`, `workers`",
+            ],
+        );
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nnode = 2\n[backend]\n");
+        assert_has(&e, &["line 4", "unknown field `node`", "`nodes`, `queue`"]);
+        let e = err(&format!("{MINIMAL}ttl = \"1s\"\n"));
+        assert_has(&e, &["line 5", "unknown field `ttl`", "`result_ttl`"]);
+        let e = err(&format!("{MINIMAL}[workers]\nprefetch = 1\n"));
+        assert_has(
+            &e,
+            &[
+                "line 6",
+                "unknown field `prefetch`",
+                "`prefetch_multiplier`",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}[proxy]\nport = 1\n"));
+        assert_has(&e, &["line 5", "unknown field `proxy`"]);
+    }
+
+    #[test]
+    fn wrong_types_name_the_line_and_the_expected_type() {
+        let e = err("name = \"t\"\n[broker]\nnodes = \"one\"\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "line 3, column 9",
+                "nodes = \"one\"",
+                "invalid type: string \"one\", expected u32",
+            ],
+        );
+        let e = err("name = \"t\"\n[broker]\nnodes = -1\n[backend]\n");
+        assert_has(&e, &["line 3", "invalid value: integer `-1`, expected u32"]);
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nconfirms = \"yes\"\n[backend]\n");
+        assert_has(&e, &["line 4", "expected a boolean"]);
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nheartbeat = 10\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "line 4",
+                "heartbeat = 10",
+                "expected a duration string",
+                r#""500ms", "10s", "2m""#,
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_durations_name_the_field_and_show_the_format() {
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nheartbeat = \"10 parsecs\"\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "topologies/bad.toml",
+                "line 4, column 13",
+                "heartbeat = \"10 parsecs\"",
+                r#"invalid duration "10 parsecs" (unknown unit "parsecs")"#,
+                r#"durations look like "500ms", "10s", "2m""#,
+            ],
+        );
+        let e = err(&format!("{MINIMAL}result_ttl = \"86400\"\n"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "result_ttl = \"86400\"",
+                "time unit needed",
+                "\"10s\"",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}startup_timeout = \"\"\n"));
+        assert_has(&e, &["line 5", "startup_timeout", "empty", "\"10s\""]);
+    }
+
+    #[test]
+    fn bad_enum_values_list_the_allowed_values() {
+        let e = err("name = \"t\"\n[broker]\nnodes = 1\nqueue = \"stream\"\n[backend]\n");
+        assert_has(
+            &e,
+            &[
+                "line 4",
+                "unknown variant `stream`, expected one of `classic`, `quorum`, `mirrored`",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}[workers]\nacks = \"sometimes\"\n"));
+        assert_has(
+            &e,
+            &[
+                "line 6",
+                "unknown variant `sometimes`, expected `late` or `early`",
+            ],
+        );
+        let e = err(&format!("{MINIMAL}[workers]\nkind = \"celery\"\n"));
+        assert_has(&e, &["line 6", "unknown variant `celery`, expected `hab`"]);
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        assert_has(
+            &err("[broker]\nnodes = 1\n[backend]\n"),
+            &["line 1", "missing field `name`"],
+        );
+        assert_has(
+            &err("name = \"t\"\n[backend]\n"),
+            &["missing field `broker`"],
+        );
+        assert_has(
+            &err("name = \"t\"\n[broker]\nnodes = 1\n"),
+            &["missing field `backend`"],
+        );
+        assert_has(
+            &err("name = \"t\"\n[broker]\n[backend]\n"),
+            &["line 2", "[broker]", "missing field `nodes`"],
+        );
+    }
+
+    #[test]
+    fn validation_reports_every_range_rule_with_its_location() {
+        assert_eq!(diags(|_| {}), Vec::<String>::new());
+        type Edit = Box<dyn FnOnce(&mut Topology)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|t| t.name = String::new()),
+                "name: must not be empty",
+            ),
+            (
+                Box::new(|t| t.name = "a/b".into()),
+                "name: \"a/b\" contains '/'; use only letters",
+            ),
+            (
+                Box::new(|t| t.broker.nodes = 0),
+                "broker.nodes: must be between 1 and 9, got 0",
+            ),
+            (
+                Box::new(|t| t.broker.nodes = 10),
+                "broker.nodes: must be between 1 and 9, got 10",
+            ),
+            (
+                Box::new(|t| t.broker.queue = QueueKind::Mirrored),
+                "broker.queue: \"mirrored\" needs broker.nodes >= 2 (got 1)",
+            ),
+            (
+                Box::new(|t| t.broker.heartbeat = Duration::from_millis(500)),
+                "broker.heartbeat: must be \"0s\" (disabled) or between 1s and 600s, got 500ms",
+            ),
+            (
+                Box::new(|t| t.broker.heartbeat = Duration::from_secs(601)),
+                "broker.heartbeat: must be \"0s\" (disabled) or between 1s and 600s, got 10m 1s",
+            ),
+            (
+                Box::new(|t| t.broker.startup_timeout = Duration::ZERO),
+                "broker.startup_timeout: must be greater than zero",
+            ),
+            (
+                Box::new(|t| t.backend.replicas = 6),
+                "backend.replicas: must be between 0 and 5, got 6",
+            ),
+            (
+                Box::new(|t| t.backend.result_ttl = Duration::from_millis(999)),
+                "backend.result_ttl: must be at least 1s",
+            ),
+            (
+                Box::new(|t| t.backend.startup_timeout = Duration::ZERO),
+                "backend.startup_timeout: must be greater than zero",
+            ),
+            (
+                Box::new(|t| t.workers.count = 0),
+                "workers.count: must be between 1 and 64, got 0",
+            ),
+            (
+                Box::new(|t| t.workers.count = 65),
+                "workers.count: must be between 1 and 64, got 65",
+            ),
+            (
+                Box::new(|t| t.workers.concurrency = Some(0)),
+                "workers.concurrency: must be between 1 and 1024, got 0",
+            ),
+            (
+                Box::new(|t| t.workers.concurrency = Some(1025)),
+                "workers.concurrency: must be between 1 and 1024, got 1025",
+            ),
+            (
+                Box::new(|t| t.workers.prefetch_multiplier = 0),
+                "workers.prefetch_multiplier: must be between 1 and 1000, got 0",
+            ),
+            (
+                Box::new(|t| t.workers.prefetch_multiplier = 1001),
+                "workers.prefetch_multiplier: must be between 1 and 1000, got 1001",
+            ),
+        ];
+        for (edit, want) in cases {
+            let got = diags(edit);
+            assert_eq!(got.len(), 1, "{want}: {got:?}");
+            assert!(got[0].starts_with(want), "want {want:?}, got {:?}", got[0]);
+        }
+    }
+
+    #[test]
+    fn validation_accepts_the_edges_of_each_range() {
+        let ok = diags(|t| {
+            t.name = "ha-3.quorum_v2".into();
+            t.broker.nodes = 9;
+            t.broker.queue = QueueKind::Mirrored;
+            t.broker.heartbeat = Duration::ZERO;
+            t.backend.replicas = 5;
+            t.backend.result_ttl = Duration::from_secs(1);
+            t.workers.count = 64;
+            t.workers.concurrency = Some(1024);
+            t.workers.prefetch_multiplier = 1000;
+        });
+        assert_eq!(ok, Vec::<String>::new());
+        assert_eq!(
+            diags(|t| t.broker.heartbeat = Duration::from_secs(600)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn invalid_file_error_names_file_and_every_problem() {
+        let text = "name = \"t\"\n[broker]\nnodes = 1\nqueue = \"mirrored\"\nheartbeat = \"0.5s\"\n[backend]\n";
+        let e = parse_topology(text, Path::new("topologies/bad.toml")).unwrap_err();
+        let ConfigError::Invalid {
+            kind, diagnostics, ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*kind, "topology");
+        let locations: Vec<_> = diagnostics.iter().map(|d| d.location.as_str()).collect();
+        assert_eq!(locations, ["broker.queue", "broker.heartbeat"]);
+        assert_has(
+            &e.to_string(),
+            &[
+                "topology file topologies/bad.toml: 2 problems:\n  broker.queue: ",
+                "\n  broker.heartbeat: ",
+            ],
+        );
+    }
+}

@@ -1,0 +1,732 @@
+//! The workload file: what is driven through the stack (tasks, counts, arrival).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Diagnostic;
+use super::check_name;
+
+/// Most tasks one workload may publish; keeps the per-task ledger within memory.
+pub const MAX_COUNT: u64 = 10_000_000;
+/// Highest `rate_per_s` accepted, in tasks per second.
+pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
+/// Longest `sleep` task, in seconds.
+pub const MAX_SLEEP_S: f64 = 3600.0;
+/// Largest `write_zeros` file, in bytes (100 GB).
+pub const MAX_WRITE_BYTES: u64 = 100_000_000_000;
+/// Largest `factorial` argument.
+pub const MAX_FACTORIAL_N: u64 = 10_000_000;
+/// Most warm-up tasks.
+pub const MAX_WARMUP_TASKS: u32 = 1_000_000;
+
+/// A sequence of workloads run one after another: one workload file, e.g. `workloads/seed.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadPlan {
+    /// Short identifier, used in run directory names; only `[A-Za-z0-9_.-]`.
+    pub name: String,
+    /// One line for humans, copied into reports; empty if omitted.
+    #[serde(default)]
+    pub description: String,
+    /// Trivial tasks run (and not measured) before the first workload, to warm connections.
+    #[serde(default)]
+    pub warmup_tasks: u32,
+    /// After a workload's last publish, how long to wait for its results before counting
+    /// the missing ones as lost.
+    #[serde(default = "default_drain_timeout", with = "super::duration")]
+    pub drain_timeout: Duration,
+    /// Where `write_zeros` files go; `None` means the run directory's `scratch/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scratch_dir: Option<PathBuf>,
+    /// The workloads, in the order they run (TOML: `[[workload]]` tables).
+    #[serde(rename = "workload", default)]
+    pub workloads: Vec<Workload>,
+}
+
+/// One measured batch of identical tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Identifier within the plan, used in reports; unique, only `[A-Za-z0-9_.-]`.
+    pub name: String,
+    /// The task every message of this workload carries.
+    pub task: TaskSpec,
+    /// Number of tasks published.
+    pub count: u64,
+    /// When each task is published.
+    pub arrival: ArrivalKind,
+    /// Publish rate in tasks per second; required with `arrival = "rate"`, else forbidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_s: Option<f64>,
+}
+
+/// When the tasks of a workload are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrivalKind {
+    /// All at t0, as fast as the producer can publish.
+    Burst,
+    /// Task i at t0 + i / rate_per_s (open loop: a slow stack does not slow the schedule).
+    Rate,
+}
+
+/// A task and its arguments (TOML: `task = { kind = "sleep", seconds = 10.0 }`).
+///
+/// Serialized internally tagged (`kind` next to the arguments). Deserialized through a flat
+/// table (`RawTaskSpec`), because serde's own internally tagged enums accept unknown fields
+/// next to a unit variant (`{ kind = "trivial", extra = 1 }` would pass) and lose the
+/// position of a bad field inside the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "RawTaskSpec")]
+pub enum TaskSpec {
+    /// Returns at once: measures the queue itself.
+    Trivial,
+    /// Sleeps without using CPU: measures slot occupancy.
+    Sleep {
+        /// Sleep length, in seconds.
+        seconds: f64,
+    },
+    /// Writes a file of zeros and fsyncs it: measures disk-bound tasks.
+    WriteZeros {
+        /// File size, in bytes.
+        bytes: u64,
+    },
+    /// Computes n! with big integers: measures CPU-bound tasks.
+    Factorial {
+        /// The argument n.
+        n: u64,
+    },
+}
+
+impl TaskSpec {
+    /// The Celery task name in the message header, e.g. `"hab.sleep"`.
+    pub fn task_name(&self) -> &'static str {
+        match self {
+            TaskSpec::Trivial => "hab.trivial",
+            TaskSpec::Sleep { .. } => "hab.sleep",
+            TaskSpec::WriteZeros { .. } => "hab.write_zeros",
+            TaskSpec::Factorial { .. } => "hab.factorial",
+        }
+    }
+}
+
+/// The `task` table as written: `kind` plus every argument any kind takes, unknown keys
+/// rejected with their position; [`TaskSpec::try_from`] then checks them against `kind`.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a task table such as { kind = "trivial" } or { kind = "sleep", seconds = 10.0 }"#
+)]
+struct RawTaskSpec {
+    kind: Option<TaskKind>,
+    seconds: Option<f64>,
+    bytes: Option<u64>,
+    n: Option<u64>,
+}
+
+/// The `kind` key of a task table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TaskKind {
+    Trivial,
+    Sleep,
+    WriteZeros,
+    Factorial,
+}
+
+impl TaskKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Trivial => "trivial",
+            TaskKind::Sleep => "sleep",
+            TaskKind::WriteZeros => "write_zeros",
+            TaskKind::Factorial => "factorial",
+        }
+    }
+
+    /// The argument this kind takes, with a description for error messages.
+    fn argument(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            TaskKind::Trivial => None,
+            TaskKind::Sleep => Some(("seconds", "how long to sleep, in seconds, e.g. 10.0")),
+            TaskKind::WriteZeros => Some(("bytes", "file size in bytes, e.g. 1000000000")),
+            TaskKind::Factorial => Some(("n", "the argument of n!, e.g. 100000")),
+        }
+    }
+}
+
+impl TryFrom<RawTaskSpec> for TaskSpec {
+    type Error = String;
+
+    fn try_from(raw: RawTaskSpec) -> Result<Self, String> {
+        let kind = raw.kind.ok_or(
+            "missing field `kind`: one of \"trivial\", \"sleep\", \"write_zeros\", \"factorial\"",
+        )?;
+        let given = [
+            ("seconds", raw.seconds.is_some()),
+            ("bytes", raw.bytes.is_some()),
+            ("n", raw.n.is_some()),
+        ];
+        let wanted = kind.argument();
+        if let Some((extra, _)) = given
+            .iter()
+            .find(|(field, present)| *present && Some(*field) != wanted.map(|w| w.0))
+        {
+            let takes = match wanted {
+                None => "no other fields".to_string(),
+                Some((field, _)) => format!("only `{field}`"),
+            };
+            return Err(format!(
+                "field `{extra}` is not used by kind = \"{}\" (it takes {takes})",
+                kind.as_str()
+            ));
+        }
+        let missing = || match wanted {
+            Some((field, what)) => format!(
+                "missing field `{field}`: kind = \"{}\" needs it ({what})",
+                kind.as_str()
+            ),
+            None => String::new(),
+        };
+        Ok(match kind {
+            TaskKind::Trivial => TaskSpec::Trivial,
+            TaskKind::Sleep => TaskSpec::Sleep {
+                seconds: raw.seconds.ok_or_else(missing)?,
+            },
+            TaskKind::WriteZeros => TaskSpec::WriteZeros {
+                bytes: raw.bytes.ok_or_else(missing)?,
+            },
+            TaskKind::Factorial => TaskSpec::Factorial {
+                n: raw.n.ok_or_else(missing)?,
+            },
+        })
+    }
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl WorkloadPlan {
+    /// Checks every cross-field and range rule and returns all problems (empty = valid).
+    pub fn validate(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        check_name(&mut out, "name", &self.name);
+        if self.warmup_tasks > MAX_WARMUP_TASKS {
+            out.push(Diagnostic::new(
+                "warmup_tasks",
+                format!(
+                    "must be at most {MAX_WARMUP_TASKS}, got {}",
+                    self.warmup_tasks
+                ),
+            ));
+        }
+        if self.drain_timeout.is_zero() {
+            out.push(Diagnostic::new(
+                "drain_timeout",
+                r#"must be greater than zero, e.g. "120s""#,
+            ));
+        }
+        if self.workloads.is_empty() {
+            out.push(Diagnostic::new(
+                "workload",
+                "at least one [[workload]] table is required",
+            ));
+        }
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, w) in self.workloads.iter().enumerate() {
+            let at = if w.name.is_empty() {
+                format!("workload[{i}]")
+            } else {
+                format!("workload[{i}] ({:?})", w.name)
+            };
+            check_name(&mut out, &format!("{at}.name"), &w.name);
+            if !w.name.is_empty() {
+                if let Some(first) = seen.get(w.name.as_str()) {
+                    out.push(Diagnostic::new(
+                        format!("{at}.name"),
+                        format!(
+                            "duplicate name (also used by workload[{first}]); each workload needs its own name"
+                        ),
+                    ));
+                } else {
+                    seen.insert(&w.name, i);
+                }
+            }
+            w.validate_into(&at, &mut out);
+        }
+        out
+    }
+}
+
+impl Workload {
+    /// Pushes this workload's problems, located under `at` (e.g. `workload[1] ("sleep")`).
+    fn validate_into(&self, at: &str, out: &mut Vec<Diagnostic>) {
+        if !(1..=MAX_COUNT).contains(&self.count) {
+            out.push(Diagnostic::new(
+                format!("{at}.count"),
+                format!("must be between 1 and {MAX_COUNT}, got {}", self.count),
+            ));
+        }
+        match (self.arrival, self.rate_per_s) {
+            (ArrivalKind::Rate, None) => out.push(Diagnostic::new(
+                format!("{at}.rate_per_s"),
+                "required when arrival = \"rate\" (a positive number of tasks per second)",
+            )),
+            (ArrivalKind::Rate, Some(r)) if !(r.is_finite() && r > 0.0 && r <= MAX_RATE_PER_S) => {
+                out.push(Diagnostic::new(
+                    format!("{at}.rate_per_s"),
+                    format!(
+                        "must be a number of tasks per second greater than 0 and at most {MAX_RATE_PER_S}, got {r}"
+                    ),
+                ))
+            }
+            (ArrivalKind::Burst, Some(_)) => out.push(Diagnostic::new(
+                format!("{at}.rate_per_s"),
+                "only used with arrival = \"rate\"; remove it or set arrival = \"rate\"",
+            )),
+            _ => {}
+        }
+        match self.task {
+            TaskSpec::Trivial => {}
+            TaskSpec::Sleep { seconds } => {
+                if !(seconds.is_finite() && (0.0..=MAX_SLEEP_S).contains(&seconds)) {
+                    out.push(Diagnostic::new(
+                        format!("{at}.task.seconds"),
+                        format!("must be between 0 and {MAX_SLEEP_S} seconds, got {seconds}"),
+                    ));
+                }
+            }
+            TaskSpec::WriteZeros { bytes } => {
+                if !(1..=MAX_WRITE_BYTES).contains(&bytes) {
+                    out.push(Diagnostic::new(
+                        format!("{at}.task.bytes"),
+                        format!("must be between 1 and {MAX_WRITE_BYTES} bytes, got {bytes}"),
+                    ));
+                }
+            }
+            TaskSpec::Factorial { n } => {
+                if n > MAX_FACTORIAL_N {
+                    out.push(Diagnostic::new(
+                        format!("{at}.task.n"),
+                        format!("must be at most {MAX_FACTORIAL_N}, got {n}"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse_workload_plan;
+
+    /// A plan with one workload whose body lines are `body`.
+    fn one(body: &str) -> String {
+        format!("name = \"w\"\n\n[[workload]]\nname = \"a\"\n{body}\n")
+    }
+
+    /// A one-workload plan (count 1, burst) whose `task` is the given TOML value.
+    fn with_task(task: &str) -> String {
+        one(&format!("task = {task}\ncount = 1\narrival = \"burst\""))
+    }
+
+    /// Parses `text` as `workloads/bad.toml` and returns the error text.
+    fn err(text: &str) -> String {
+        match parse_workload_plan(text, Path::new("workloads/bad.toml")) {
+            Ok(p) => panic!("accepted: {p:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_has(msg: &str, parts: &[&str]) {
+        for p in parts {
+            assert!(msg.contains(p), "{p:?} not in:\n{msg}");
+        }
+    }
+
+    fn ok(text: &str) -> WorkloadPlan {
+        parse_workload_plan(text, Path::new("workloads/ok.toml")).unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_fields_are_omitted() {
+        let p = ok(&with_task("{ kind = \"trivial\" }"));
+        assert_eq!(p.description, "");
+        assert_eq!(p.warmup_tasks, 0);
+        assert_eq!(p.drain_timeout, Duration::from_secs(60));
+        assert_eq!(p.scratch_dir, None);
+        assert_eq!(p.workloads[0].rate_per_s, None);
+        let p = ok(&format!(
+            "scratch_dir = \"/var/tmp\"\n{}",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_eq!(p.scratch_dir.as_deref(), Some(Path::new("/var/tmp")));
+    }
+
+    #[test]
+    fn every_task_kind_parses_and_has_its_celery_name() {
+        let cases = [
+            ("{ kind = \"trivial\" }", TaskSpec::Trivial, "hab.trivial"),
+            (
+                "{ kind = \"sleep\", seconds = 10.0 }",
+                TaskSpec::Sleep { seconds: 10.0 },
+                "hab.sleep",
+            ),
+            // An integer is accepted where seconds are expected.
+            (
+                "{ kind = \"sleep\", seconds = 2 }",
+                TaskSpec::Sleep { seconds: 2.0 },
+                "hab.sleep",
+            ),
+            (
+                "{ kind = \"write_zeros\", bytes = 1000 }",
+                TaskSpec::WriteZeros { bytes: 1000 },
+                "hab.write_zeros",
+            ),
+            (
+                "{ kind = \"factorial\", n = 7 }",
+                TaskSpec::Factorial { n: 7 },
+                "hab.factorial",
+            ),
+        ];
+        for (table, want, name) in cases {
+            let p = ok(&with_task(table));
+            assert_eq!(p.workloads[0].task, want);
+            assert_eq!(want.task_name(), name);
+        }
+        // The [workload.task] table form works as well as the inline one.
+        let p = ok(&one(
+            "count = 1\narrival = \"burst\"\n[workload.task]\nkind = \"factorial\"\nn = 3",
+        ));
+        assert_eq!(p.workloads[0].task, TaskSpec::Factorial { n: 3 });
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_at_every_level_including_inside_task() {
+        // Inside task, next to a unit variant: serde's internally tagged enums would let this through.
+        let e = err(&with_task("{ kind = \"trivial\", extra = 1 }"));
+        assert_has(
+            &e,
+            &[
+                "workload file workloads/bad.toml: ",
+                "line 5, column 28",
+                "unknown field `extra`, expected one of `kind`, `seconds`, `bytes`, `n`",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"sleep\", seconds = 1.0, extra = 1 }"));
+        assert_has(&e, &["line 5, column 41", "unknown field `extra`"]);
+        let e = err(&one(
+            "count = 1\narrival = \"burst\"\n[workload.task]\nkind = \"sleep\"\nseconds = 1\nsecs = 2",
+        ));
+        assert_has(&e, &["line 10", "unknown field `secs`"]);
+        // A field that exists, but for another kind.
+        let e = err(&with_task("{ kind = \"trivial\", seconds = 1 }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "field `seconds` is not used by kind = \"trivial\" (it takes no other fields)",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"sleep\", seconds = 1, bytes = 1 }"));
+        assert_has(
+            &e,
+            &["field `bytes` is not used by kind = \"sleep\" (it takes only `seconds`)"],
+        );
+        // In a [[workload]] table and at the top level.
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\nrate = 3",
+        ));
+        assert_has(
+            &e,
+            &[
+                "line 8",
+                "unknown field `rate`, expected one of `name`, `task`, `count`, `arrival`, `rate_per_s`",
+            ],
+        );
+        let e = err(&format!(
+            "warmup = 3\n{}",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_has(&e, &["line 1", "unknown field `warmup`", "`warmup_tasks`"]);
+        let e = err(&format!(
+            "{}[[workloads]]\nname = \"x\"\n",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_has(&e, &["unknown field `workloads`", "`workload`"]);
+    }
+
+    #[test]
+    fn wrong_types_name_the_line_and_the_expected_type() {
+        let e = err(&with_task("{ kind = \"sleep\", seconds = \"ten\" }"));
+        assert_has(
+            &e,
+            &[
+                "line 5, column 36",
+                "invalid type: string \"ten\", expected f64",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"factorial\", n = -5 }"));
+        assert_has(&e, &["line 5", "invalid value: integer `-5`, expected u64"]);
+        let e = err(&with_task("\"trivial\""));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "expected a task table such as { kind = \"trivial\" } or { kind = \"sleep\", seconds = 10.0 }",
+            ],
+        );
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = \"many\"\narrival = \"burst\"",
+        ));
+        assert_has(
+            &e,
+            &["line 6", "invalid type: string \"many\", expected u64"],
+        );
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"rate\"\nrate_per_s = \"fast\"",
+        ));
+        assert_has(&e, &["line 8", "expected f64"]);
+    }
+
+    #[test]
+    fn bad_durations_name_the_field_and_show_the_format() {
+        let e = err(&format!(
+            "drain_timeout = \"2 fortnights\"\n{}",
+            with_task("{ kind = \"trivial\" }")
+        ));
+        assert_has(
+            &e,
+            &[
+                "workloads/bad.toml",
+                "line 1, column 17",
+                "drain_timeout = \"2 fortnights\"",
+                "(unknown unit \"fortnights\")",
+                r#"durations look like "500ms", "10s", "2m""#,
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_enum_values_list_the_allowed_values() {
+        let e = err(&with_task("{ kind = \"nap\" }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "unknown variant `nap`, expected one of `trivial`, `sleep`, `write_zeros`, `factorial`",
+            ],
+        );
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"poisson\"",
+        ));
+        assert_has(
+            &e,
+            &[
+                "line 7",
+                "unknown variant `poisson`, expected `burst` or `rate`",
+            ],
+        );
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let e = err(&with_task("{ seconds = 1 }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "missing field `kind`: one of \"trivial\", \"sleep\"",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"sleep\" }"));
+        assert_has(
+            &e,
+            &[
+                "line 5",
+                "missing field `seconds`: kind = \"sleep\" needs it (how long to sleep, in seconds",
+            ],
+        );
+        let e = err(&with_task("{ kind = \"write_zeros\" }"));
+        assert_has(
+            &e,
+            &["missing field `bytes`: kind = \"write_zeros\" needs it"],
+        );
+        let e = err(&with_task("{ kind = \"factorial\" }"));
+        assert_has(&e, &["missing field `n`: kind = \"factorial\" needs it"]);
+        let e = err(&one("task = { kind = \"trivial\" }\ncount = 1"));
+        assert_has(&e, &["line 3", "[[workload]]", "missing field `arrival`"]);
+        let e = err(&one("count = 1\narrival = \"burst\""));
+        assert_has(&e, &["missing field `task`"]);
+        let e = err(&with_task("{ kind = \"trivial\" }").replace("name = \"w\"\n", ""));
+        assert_has(&e, &["missing field `name`"]);
+    }
+
+    /// A valid one-workload plan, edited, then validated; diagnostics as text.
+    fn diags(edit: impl FnOnce(&mut WorkloadPlan)) -> Vec<String> {
+        let mut p: WorkloadPlan = toml::from_str(&with_task("{ kind = \"trivial\" }")).unwrap();
+        edit(&mut p);
+        p.validate().iter().map(ToString::to_string).collect()
+    }
+
+    fn workload(name: &str, task: TaskSpec) -> Workload {
+        Workload {
+            name: name.into(),
+            task,
+            count: 1,
+            arrival: ArrivalKind::Burst,
+            rate_per_s: None,
+        }
+    }
+
+    #[test]
+    fn validation_reports_every_rule_with_its_location() {
+        assert_eq!(diags(|_| {}), Vec::<String>::new());
+        type Edit = Box<dyn FnOnce(&mut WorkloadPlan)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|p| p.name = String::new()),
+                "name: must not be empty",
+            ),
+            (
+                Box::new(|p| p.name = "séed".into()),
+                "name: \"séed\" contains 'é'",
+            ),
+            (
+                Box::new(|p| p.warmup_tasks = 1_000_001),
+                "warmup_tasks: must be at most 1000000, got 1000001",
+            ),
+            (
+                Box::new(|p| p.drain_timeout = Duration::ZERO),
+                "drain_timeout: must be greater than zero",
+            ),
+            (
+                Box::new(|p| p.workloads.clear()),
+                "workload: at least one [[workload]] table is required",
+            ),
+            (
+                Box::new(|p| p.workloads[0].name = String::new()),
+                "workload[0].name: must not be empty",
+            ),
+            (
+                Box::new(|p| p.workloads[0].name = "a b".into()),
+                "workload[0] (\"a b\").name: \"a b\" contains ' '",
+            ),
+            (
+                Box::new(|p| p.workloads[0].count = 0),
+                "workload[0] (\"a\").count: must be between 1 and 10000000, got 0",
+            ),
+            (
+                Box::new(|p| p.workloads[0].count = 10_000_001),
+                "workload[0] (\"a\").count: must be between 1 and 10000000, got 10000001",
+            ),
+            (
+                Box::new(|p| p.workloads[0].arrival = ArrivalKind::Rate),
+                "workload[0] (\"a\").rate_per_s: required when arrival = \"rate\" (a positive number of tasks per second)",
+            ),
+            (
+                Box::new(|p| p.workloads[0].rate_per_s = Some(5.0)),
+                "workload[0] (\"a\").rate_per_s: only used with arrival = \"rate\"",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Sleep { seconds: -1.0 }),
+                "workload[0] (\"a\").task.seconds: must be between 0 and 3600 seconds, got -1",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Sleep { seconds: 3600.5 }),
+                "workload[0] (\"a\").task.seconds: must be between 0 and 3600 seconds",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Sleep { seconds: f64::NAN }),
+                "workload[0] (\"a\").task.seconds: must be between 0 and 3600 seconds, got NaN",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::WriteZeros { bytes: 0 }),
+                "workload[0] (\"a\").task.bytes: must be between 1 and 100000000000 bytes, got 0",
+            ),
+            (
+                Box::new(|p| {
+                    p.workloads[0].task = TaskSpec::WriteZeros {
+                        bytes: 100_000_000_001,
+                    }
+                }),
+                "workload[0] (\"a\").task.bytes: must be between 1 and 100000000000 bytes",
+            ),
+            (
+                Box::new(|p| p.workloads[0].task = TaskSpec::Factorial { n: 10_000_001 }),
+                "workload[0] (\"a\").task.n: must be at most 10000000, got 10000001",
+            ),
+        ];
+        for (edit, want) in cases {
+            let got = diags(edit);
+            assert_eq!(got.len(), 1, "{want}: {got:?}");
+            assert!(got[0].starts_with(want), "want {want:?}, got {:?}", got[0]);
+        }
+    }
+
+    #[test]
+    fn rate_must_be_finite_positive_and_bounded() {
+        for bad in [0.0, -1.0, f64::INFINITY, f64::NAN, 1_000_001.0] {
+            let got = diags(|p| {
+                p.workloads[0].arrival = ArrivalKind::Rate;
+                p.workloads[0].rate_per_s = Some(bad);
+            });
+            assert_eq!(got.len(), 1, "{bad}: {got:?}");
+            assert!(
+                got[0].starts_with(
+                    "workload[0] (\"a\").rate_per_s: must be a number of tasks per second greater than 0 and at most 1000000"
+                ),
+                "{got:?}"
+            );
+        }
+        for good in [0.001, 1_000_000.0] {
+            let got = diags(|p| {
+                p.workloads[0].arrival = ArrivalKind::Rate;
+                p.workloads[0].rate_per_s = Some(good);
+            });
+            assert_eq!(got, Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_first_use_and_all_problems_are_collected() {
+        let got = diags(|p| {
+            p.workloads
+                .push(workload("b", TaskSpec::Sleep { seconds: 0.0 }));
+            p.workloads
+                .push(workload("a", TaskSpec::Factorial { n: 0 }));
+            p.workloads.push(Workload {
+                arrival: ArrivalKind::Rate,
+                ..workload("c", TaskSpec::Sleep { seconds: 4000.0 })
+            });
+        });
+        assert_eq!(
+            got,
+            [
+                "workload[2] (\"a\").name: duplicate name (also used by workload[0]); each workload needs its own name",
+                "workload[3] (\"c\").rate_per_s: required when arrival = \"rate\" (a positive number of tasks per second)",
+                "workload[3] (\"c\").task.seconds: must be between 0 and 3600 seconds, got 4000",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_file_error_names_file_and_location() {
+        let text = format!(
+            "{}\n[[workload]]\nname = \"r\"\ntask = {{ kind = \"trivial\" }}\ncount = 5\narrival = \"rate\"\n",
+            with_task("{ kind = \"trivial\" }")
+        );
+        assert_eq!(
+            err(&text),
+            "workload file workloads/bad.toml: workload[1] (\"r\").rate_per_s: required when \
+             arrival = \"rate\" (a positive number of tasks per second)"
+        );
+    }
+}
