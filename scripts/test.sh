@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# hab's whole test suite, as CI runs it: installs what is missing (Rust toolchain check,
+# servers from Debian's packages), then formatting, lints, and every test — unit tests,
+# CLI tests and live tests that start real RabbitMQ and Redis processes on loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
+scripts/install-servers.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test (unit, CLI and live tests)"
+# Live tests start their own servers; two at a time is what 2 cores can take.
+cargo test --locked -- --test-threads "${HAB_TEST_THREADS:-2}"
+echo "== cargo test --benches (each benchmark once)"
+cargo test --locked --benches
+echo "test.sh: all passed"

@@ -1,0 +1,141 @@
+//! CLI tests: help, validation and bad input (nothing is started).
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn hab() -> Command {
+    let mut c = Command::new(common::hab_bin());
+    c.current_dir(common::root());
+    c
+}
+
+#[test]
+fn help_lists_the_commands() {
+    hab()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("run"))
+        .stdout(predicate::str::contains("worker"))
+        .stdout(predicate::str::contains("check"));
+    hab()
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--topology"))
+        .stdout(predicate::str::contains("--workload"));
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    hab().arg("frobnicate").assert().code(2);
+}
+
+#[test]
+fn shipped_files_check_clean() {
+    for w in ["workloads/seed.toml", "workloads/smoke.toml"] {
+        hab()
+            .args(["check", "--topology", "topologies/standalone.toml", "--workload", w])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("ok"));
+    }
+}
+
+#[test]
+fn unknown_field_exits_2_naming_file_field_and_allowed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "name = \"x\"\n[broker]\nnodes = 1\nqueues = \"classic\"\n[backend]\n",
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--topology"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml"))
+        .stderr(predicate::str::contains("queues"))
+        .stderr(predicate::str::contains("line 4"))
+        .stderr(predicate::str::contains("queue"));
+}
+
+#[test]
+fn bad_duration_exits_2_saying_what_durations_look_like() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.toml");
+    std::fs::write(
+        &p,
+        "name = \"x\"\n[broker]\nheartbeat = \"10 parsecs\"\n[backend]\n",
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--topology"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("t.toml"))
+        .stderr(predicate::str::contains("heartbeat"))
+        .stderr(predicate::str::contains("10s"));
+}
+
+#[test]
+fn cross_field_problems_are_all_reported_with_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("w.toml");
+    std::fs::write(
+        &p,
+        r#"name = "w"
+[[workload]]
+name = "fast"
+task = { kind = "trivial" }
+count = 10
+arrival = "rate"
+
+[[workload]]
+name = "slow"
+task = { kind = "sleep", seconds = 5000.0 }
+count = 1
+arrival = "burst"
+"#,
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--workload"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("w.toml"))
+        .stderr(predicate::str::contains("workload[0] (\"fast\").rate_per_s"))
+        .stderr(predicate::str::contains("workload[1] (\"slow\").task.seconds"));
+}
+
+#[test]
+fn missing_file_exits_2() {
+    hab()
+        .args(["check", "--topology", "topologies/nope.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("topologies/nope.toml"));
+}
+
+#[test]
+fn run_with_a_bad_workload_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("w.toml");
+    std::fs::write(&p, "name = \"w\"\nfoo = 1\n").unwrap();
+    let out = dir.path().join("out");
+    hab()
+        .args(["run", "--topology", "topologies/standalone.toml", "--workload"])
+        .arg(&p)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("foo"));
+    assert!(!out.exists(), "no run directory for a run that never started");
+}

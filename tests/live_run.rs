@@ -1,0 +1,201 @@
+//! Live tests of `hab run` on real RabbitMQ and Redis processes that hab starts itself.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn hab_run(topology: &std::path::Path, workload: &std::path::Path, out: &std::path::Path) -> Command {
+    let mut c = Command::new(hab_bin());
+    c.current_dir(root())
+        .arg("run")
+        .arg("--topology")
+        .arg(topology)
+        .arg("--workload")
+        .arg(workload)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-progress")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Wait until some file under `dir/executions` holds at least `n` start events.
+fn wait_for_starts(dir_parent: &std::path::Path, n: usize, within: Duration) -> std::path::PathBuf {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(entries) = std::fs::read_dir(dir_parent) {
+            for run in entries.flatten() {
+                let ex = run.path().join("executions");
+                let starts: usize = std::fs::read_dir(&ex)
+                    .map(|es| {
+                        es.flatten()
+                            .map(|f| {
+                                std::fs::read_to_string(f.path())
+                                    .unwrap_or_default()
+                                    .lines()
+                                    .filter(|l| l.starts_with("start,"))
+                                    .count()
+                            })
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                if starts >= n {
+                    return run.path();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no {n} task starts within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hab did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn smoke_workload_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let output = hab_run(
+        &root().join("topologies/standalone.toml"),
+        &root().join("workloads/smoke.toml"),
+        &out,
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "hab run failed:\n{stderr}\n{stdout}");
+    assert!(stdout.contains("trivial"), "terminal table missing:\n{stdout}");
+
+    let dir = single_run_dir(&out);
+    let run = run_json(&dir);
+    assert_eq!(run["status"], "complete");
+    assert!(run["bringup_ms"].as_u64().unwrap() > 0);
+    assert!(run["versions"]["rabbitmq"].as_str().is_some(), "{}", run["versions"]);
+    let workloads = run["workloads"].as_array().unwrap();
+    assert_eq!(workloads.len(), 5);
+    let mut total = 0;
+    for w in workloads {
+        let count = w["count"].as_u64().unwrap();
+        total += count;
+        assert!(count > 0);
+        assert_eq!(w["ok"], count, "not every task ok: {w}");
+        for k in ["failed", "lost", "result_lost", "duplicated", "unconfirmed"] {
+            assert_eq!(w[k], 0, "{k} in {}", w["name"]);
+        }
+        assert!(w["throughput_per_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(w["stages"]["latency"]["count"], count);
+        // Latency is measured from the intended start: never below the service time.
+        assert!(
+            w["stages"]["latency"]["min_us"].as_u64().unwrap()
+                >= w["stages"]["service"]["min_us"].as_u64().unwrap()
+        );
+    }
+    // sleep(0.2): every execution takes at least 200 ms.
+    let sleep = workloads.iter().find(|w| w["name"] == "sleep").unwrap();
+    assert!(sleep["stages"]["service"]["min_us"].as_u64().unwrap() >= 200_000);
+    // The warm-up is not in the figures, but its executions are in the side channel.
+    assert_eq!(run["workers"]["executions"].as_u64().unwrap(), total + 20);
+
+    let tasks = std::fs::read_to_string(dir.join("tasks.csv")).unwrap();
+    assert_eq!(tasks.lines().count() as u64, total + 1);
+    assert!(tasks.lines().skip(1).all(|l| l.contains(",ok,false,")));
+    let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert!(summary.starts_with("topology,workload,task,count,ok,failed,lost,result_lost,duplicated,unconfirmed,wall_s,throughput_per_s,p50_us"));
+    assert_eq!(summary.lines().count(), 6);
+    assert!(dir.join("logs").read_dir().unwrap().count() >= 3);
+    // write_zeros deleted its files.
+    assert!(!dir.join("scratch").exists() || dir.join("scratch").read_dir().unwrap().count() == 0);
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn sigint_stops_the_run_writes_results_and_leaves_no_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let topo = write_topology(tmp.path(), "int", "[workers]\nconcurrency = 2\n");
+    let work = write_workload(
+        tmp.path(),
+        "longsleep",
+        "drain_timeout = \"60s\"\n[[workload]]\nname = \"sleep\"\ntask = { kind = \"sleep\", seconds = 0.5 }\ncount = 40\narrival = \"burst\"\n",
+    );
+    let mut child = hab_run(&topo, &work, &out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_for_starts(&out, 2, Duration::from_secs(120));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130));
+    let run = run_json(&dir);
+    assert_eq!(run["status"], "interrupted");
+    let w = &run["workloads"][0];
+    assert_eq!(w["count"], 40, "{w}");
+    assert!(w["ok"].as_u64().unwrap() < 40, "the run should have been cut short: {w}");
+    assert!(dir.join("tasks.csv").exists());
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn killed_worker_tasks_are_redelivered_never_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let topo = write_topology(tmp.path(), "kill", "[workers]\ncount = 1\nconcurrency = 2\n");
+    let work = write_workload(
+        tmp.path(),
+        "sleeps",
+        "drain_timeout = \"60s\"\n[[workload]]\nname = \"sleep\"\ntask = { kind = \"sleep\", seconds = 1.0 }\ncount = 8\narrival = \"burst\"\n",
+    );
+    let mut child = hab_run(&topo, &work, &out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = wait_for_starts(&out, 2, Duration::from_secs(120));
+    let dir_s = dir.to_string_lossy().to_string();
+    let worker: Vec<_> = procs_mentioning(&dir_s)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains(" worker ") && cmd.contains("--name w1"))
+        .collect();
+    assert_eq!(worker.len(), 1, "worker process not found: {worker:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker[0].0 as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    let run = run_json(&dir);
+    assert!(run["workers"]["restarts"].as_u64().unwrap() >= 1, "{}", run["workers"]);
+    let w = &run["workloads"][0];
+    assert_eq!(w["lost"], 0, "{w}");
+    assert_eq!(w["ok"], 8, "{w}");
+    // The two tasks sleeping on the killed worker ran again on its replacement.
+    assert!(w["duplicated"].as_u64().unwrap() >= 1, "{w}");
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
