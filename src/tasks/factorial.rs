@@ -59,10 +59,11 @@ pub fn factorial_digits(n: u64) -> u64 {
 
 /// Number of decimal digits of `x` (1 for zero), exact, without a decimal conversion.
 ///
-/// Estimates `k = floor(log10 x)` from the bit length and the top 64 bits (off by at most
-/// one), then checks `10^k <= x < 10^(k+1)` exactly, stepping `k` until it holds. Powers
-/// of ten are handled as `5^k · 2^k`: `x < 5^k · 2^k` exactly when `x >> k < 5^k`, and
-/// `5^k` (one `BigUint::pow`) is a third smaller than `10^k`.
+/// Estimates `L = log10 x` from the bit length and the top 64 bits. The estimate's error
+/// is far below [`estimate_margin`]; when `L` is not that close to an integer, the digit
+/// count `floor(L) + 1` is certain without touching the big number again. Otherwise (`x`
+/// within a hair of a power of ten) it is settled exactly by [`digits_near`], which
+/// compares `x` with `10^k` computed by `BigUint::pow`.
 pub fn decimal_digits(x: &BigUint) -> u64 {
     let bits = x.bits();
     if bits <= 64 {
@@ -70,9 +71,30 @@ pub fn decimal_digits(x: &BigUint) -> u64 {
         return u64::from(v.checked_ilog10().unwrap_or(0)) + 1;
     }
     let shift = bits - 64;
+    // x = top · 2^shift · (1 + e), 0 <= e < 2^-63.
     let top = (x >> shift).iter_u64_digits().next().unwrap_or(0);
-    let log2 = shift as f64 + (top as f64).log2();
-    let mut k = (log2 * std::f64::consts::LOG10_2).floor() as u64;
+    let log10 = (shift as f64 + (top as f64).log2()) * std::f64::consts::LOG10_2;
+    let margin = estimate_margin(log10);
+    let (lo, hi) = ((log10 - margin).floor(), (log10 + margin).floor());
+    if lo == hi && lo >= 0.0 {
+        return lo as u64 + 1;
+    }
+    digits_near(x, lo.max(0.0) as u64)
+}
+
+/// A bound on the error of the `f64` estimate of `log10 x` in [`decimal_digits`], with a
+/// wide safety factor: the rounding of `top` to 53 bits and of `log2` cost ~2^-52
+/// relative, the sum and product ~2^-52 × |L| each; we allow 2^-40 × |L| + 2^-30.
+fn estimate_margin(log10: f64) -> f64 {
+    log10.abs() * 2f64.powi(-40) + 2f64.powi(-30)
+}
+
+/// Digit count of `x` given `10^k <= x < 10^(k+2)` or so (`k` may be off by one either
+/// way): finds the exact `k` with `10^k <= x < 10^(k+1)` by comparison and returns `k + 1`.
+///
+/// `10^k` is handled as `5^k · 2^k`: `x < 5^k · 2^k` exactly when `x >> k < 5^k`, and
+/// `5^k` is a third smaller than `10^k`.
+fn digits_near(x: &BigUint, mut k: u64) -> u64 {
     let exponent = u32::try_from(k).expect("fewer than 2^32 decimal digits");
     let mut pow5 = BigUint::from(5u32).pow(exponent); // 10^k = pow5 << k
     loop {
@@ -138,13 +160,18 @@ mod tests {
     #[test]
     fn digits_exact_at_power_of_ten_boundaries() {
         let ten = BigUint::from(10u32);
-        for k in [1u32, 2, 18, 19, 20, 63, 64, 100, 1000, 4567] {
+        for k in (1u32..=200).chain([1000, 4567]) {
             let p = ten.pow(k);
             assert_eq!(decimal_digits(&p), u64::from(k) + 1, "10^{k}");
             assert_eq!(decimal_digits(&(&p - 1u32)), u64::from(k), "10^{k} - 1");
             assert_eq!(decimal_digits(&(&p + 1u32)), u64::from(k) + 1, "10^{k} + 1");
         }
         assert_eq!(decimal_digits(&BigUint::from(0u32)), 1);
+        // The exact fallback on its own, from estimates one off either way.
+        let f = factorial_tree(1000);
+        for k in [2566, 2567, 2568] {
+            assert_eq!(digits_near(&f, k), 2568, "from k = {k}");
+        }
         assert_eq!(decimal_digits(&BigUint::from(u64::MAX)), 20);
         let big = BigUint::from(u64::MAX) * 1000u32;
         assert_eq!(decimal_digits(&big), big.to_string().len() as u64);
