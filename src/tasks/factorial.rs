@@ -60,10 +60,10 @@ pub fn factorial_digits(n: u64) -> u64 {
 /// Number of decimal digits of `x` (1 for zero), exact, without a decimal conversion.
 ///
 /// Estimates `L = log10 x` from the bit length and the top 64 bits. The estimate's error
-/// is far below [`estimate_margin`]; when `L` is not that close to an integer, the digit
+/// is far below a safe margin; when `L` is not that close to an integer, the digit
 /// count `floor(L) + 1` is certain without touching the big number again. Otherwise (`x`
-/// within a hair of a power of ten) it is settled exactly by [`digits_near`], which
-/// compares `x` with `10^k` computed by `BigUint::pow`.
+/// within a hair of a power of ten) it is settled exactly by a comparison of
+/// `x` with `10^k` computed by `BigUint::pow`.
 pub fn decimal_digits(x: &BigUint) -> u64 {
     let bits = x.bits();
     if bits <= 64 {

@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`trivial`]: `hab.trivial()` → `42`.
 //! - [`sleep`]: `hab.sleep(seconds)` → `null` (a timer, no CPU).
-//! - [`write_zeros`]: `hab.write_zeros(path, nbytes)` → bytes written (disk, blocking pool).
+//! - [`write_zeros`](mod@write_zeros): `hab.write_zeros(path, nbytes)` → bytes written (disk, blocking pool).
 //! - [`factorial`]: `hab.factorial(n)` → digits of `n!` (CPU, blocking pool); also the
 //!   pure kernels the benches measure.
 //! - This file: [`Task`] (binding a call's `args`/`kwargs` like Python would, with Python's
