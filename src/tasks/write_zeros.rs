@@ -1,0 +1,151 @@
+//! `hab.write_zeros(path, nbytes)`: a disk-bound task that writes `nbytes` zero bytes,
+//! forces them to disk, and deletes the file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Registered task name.
+pub const NAME: &str = "hab.write_zeros";
+
+/// Size of each `write`, in bytes (1 MiB).
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// The one zeroed buffer every write comes from (in `.bss`: costs no memory until read).
+static ZEROS: [u8; CHUNK_BYTES] = [0; CHUNK_BYTES];
+
+/// Creates (or truncates) `path`, writes `nbytes` zero bytes in 1 MiB chunks,
+/// `fdatasync`s, and deletes the file. Returns the bytes written.
+///
+/// Blocking: call it from `spawn_blocking`. The file is deleted on every path, failures
+/// included, so a run never leaves gigabytes behind. An error from creating the file
+/// leaves nothing to delete (and a pre-existing file at `path` untouched).
+pub fn write_zeros(path: &Path, nbytes: u64) -> io::Result<u64> {
+    write_zeros_with(path, nbytes, |_| Ok(()))
+}
+
+/// [`write_zeros`] with `after_chunk(bytes_written_so_far)` called after each chunk; an
+/// error from it aborts the write like an I/O error would (tests use it to look at the
+/// file and to fail midway).
+fn write_zeros_with(
+    path: &Path,
+    nbytes: u64,
+    mut after_chunk: impl FnMut(u64) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut file = File::create(path)?;
+    let guard = RemoveOnDrop(Some(path));
+    let mut written = 0u64;
+    while written < nbytes {
+        let len = usize::try_from(nbytes - written).map_or(CHUNK_BYTES, |n| n.min(CHUNK_BYTES));
+        file.write_all(&ZEROS[..len])?;
+        written += len as u64;
+        after_chunk(written)?;
+    }
+    file.sync_data()?;
+    drop(file);
+    guard.disarm();
+    fs::remove_file(path)?;
+    Ok(written)
+}
+
+/// Deletes the file at the path when dropped, unless disarmed (best effort: the error
+/// being returned matters more than a failed clean-up).
+struct RemoveOnDrop<'a>(Option<&'a Path>);
+
+impl RemoveOnDrop<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_all_bytes_then_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zeros");
+        let nbytes = 3 * (1 << 20) + 17;
+        let mut seen = Vec::new();
+        let written = write_zeros_with(&path, nbytes, |so_far| {
+            let meta = fs::metadata(&path)?;
+            seen.push((so_far, meta.len()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(written, nbytes);
+        let mib = 1u64 << 20;
+        assert_eq!(
+            seen,
+            vec![
+                (mib, mib),
+                (2 * mib, 2 * mib),
+                (3 * mib, 3 * mib),
+                (nbytes, nbytes)
+            ]
+        );
+        assert!(!path.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn content_is_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zeros");
+        let mut content = Vec::new();
+        write_zeros_with(&path, 5000, |_| {
+            content = fs::read(&path)?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(content, vec![0u8; 5000]);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn zero_bytes_and_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zeros");
+        fs::write(&path, b"old content").unwrap();
+        assert_eq!(write_zeros(&path, 0).unwrap(), 0);
+        assert!(!path.exists());
+        assert_eq!(write_zeros(&path, 10).unwrap(), 10);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn failure_midway_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zeros");
+        let err = write_zeros_with(&path, 10 << 20, |so_far| {
+            if so_far >= 2 << 20 {
+                Err(io::Error::from_raw_os_error(28)) // ENOSPC
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28));
+        assert!(!path.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/zeros");
+        let err = write_zeros(&path, 1000).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(!path.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
