@@ -13,7 +13,11 @@ use uuid::Uuid;
 
 use crate::clock::now_unix_us;
 use crate::ledger::ResultStatus;
-use crate::protocol::result::{ResultRecord, TaskStatus, parse as parse_result, result_key};
+use crate::protocol::result::{ResultRecord, TaskStatus, result_key};
+
+fn parse_result(bytes: &[u8]) -> Result<crate::protocol::result::ParsedResult, crate::protocol::result::ResultParseError> {
+    ResultRecord::parse(bytes)
+}
 
 /// Prefix of Celery's result keys and channels.
 pub const RESULT_PREFIX: &str = "celery-task-meta-";

@@ -213,6 +213,16 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
     }
 }
 
+/// The `id` header of a message that failed to decode, if it has a usable one.
+fn header_id(d: &Delivery) -> Option<Uuid> {
+    let headers = d.properties.headers().as_ref()?;
+    match headers.inner().get(&ShortString::from("id"))? {
+        lapin::types::AMQPValue::LongString(s) => Uuid::try_parse_ascii(s.as_bytes()).ok(),
+        lapin::types::AMQPValue::ShortString(s) => Uuid::parse_str(s.as_str()).ok(),
+        _ => None,
+    }
+}
+
 async fn reject(d: &Delivery) {
     if let Err(e) = d
         .acker
@@ -235,10 +245,7 @@ async fn handle(s: Arc<Shared>, d: Delivery, permit: tokio::sync::OwnedSemaphore
         Err(e) => {
             // What would crash a Celery worker (no id, bad body, no content type) or make
             // it drop the message: reject without requeue and keep running.
-            let id = e
-                .task_id()
-                .and_then(|s| Uuid::parse_str(s).ok())
-                .unwrap_or(Uuid::nil());
+            let id = header_id(&d).unwrap_or(Uuid::nil());
             tracing::warn!("rejecting malformed message: {e}");
             s.side.record(SideEventKind::Reject, id, e.reason());
             s.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -275,22 +282,26 @@ async fn handle(s: Arc<Shared>, d: Delivery, permit: tokio::sync::OwnedSemaphore
                     .record(SideEventKind::Finish { succeeded: true }, id, "ok");
                 ResultRecord::success(&msg.id, value)
             }
-            Err(f) => {
-                s.side
-                    .record(SideEventKind::Finish { succeeded: false }, id, &f.exc_type);
-                ResultRecord::failure(&msg.id, &f.exc_type, &f.exc_module, &f.exc_message, None)
-            }
+            Err(f) => failed(&s, id, &msg.id, &f),
         },
-        Err(e) => {
-            // Bad arguments: Celery runs the function and it raises TypeError.
-            s.side
-                .record(SideEventKind::Finish { succeeded: false }, id, "TypeError");
-            ResultRecord::failure(&msg.id, "TypeError", "builtins", &e.to_string(), None)
-        }
+        // Bad arguments: Celery runs the function and it raises TypeError/ValueError.
+        Err(e) => failed(&s, id, &msg.id, &e.to_failure()),
     };
     // The slot is free as soon as the task function returned.
     drop(permit);
     store_then_ack(&s, &d, &record).await;
+}
+
+fn failed(s: &Shared, id: Uuid, task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
+    s.side
+        .record(SideEventKind::Finish { succeeded: false }, id, &f.exc_type);
+    ResultRecord::failure(
+        task_id,
+        &f.exc_type,
+        &f.exc_module,
+        &f.exc_message,
+        Some(f.traceback()),
+    )
 }
 
 async fn store_then_ack(s: &Shared, d: &Delivery, record: &ResultRecord) {
