@@ -23,9 +23,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, getpid, getsid};
 
 use super::StackError;
 
@@ -105,7 +105,10 @@ pub struct ManagedProcess {
     extra_logs: Vec<PathBuf>,
     /// The leader's exit status once it has been reaped.
     status: Option<WaitStatus>,
-    /// True once every member of the group is gone and the group is unregistered.
+    /// The server's processes seen so far: the group and every descendant, which may have
+    /// left the group (Erlang's `erl_child_setup` calls `setsid`). Teardown waits for all.
+    tree: BTreeSet<ProcId>,
+    /// True once every process of the server is gone and the group is unregistered.
     finished: bool,
 }
 
@@ -187,6 +190,7 @@ impl ManagedProcess {
             log_path: log_path.to_path_buf(),
             extra_logs: Vec::new(),
             status: None,
+            tree: BTreeSet::new(),
             finished: false,
         })
     }
@@ -266,16 +270,20 @@ impl ManagedProcess {
         })
     }
 
-    /// Stops the group gracefully: SIGTERM to the group, up to `grace` for every member to
-    /// exit, then SIGKILL to the group. Returns once the group is gone and reaped.
+    /// Stops the server gracefully: SIGTERM to the group, up to `grace` for the group and
+    /// every process it started (also those that left the group, like Erlang's
+    /// `erl_child_setup`) to exit, then SIGKILL to all of them. Returns once all are gone
+    /// and reaped.
     pub async fn stop(&mut self, grace: Duration) {
         if self.finished {
             return;
         }
         let started = Instant::now();
+        self.refresh_tree();
         let _ = self.signal_group(Signal::SIGTERM);
         while started.elapsed() < grace {
-            if self.reap_group() {
+            self.refresh_tree();
+            if self.reap() {
                 self.finish();
                 tracing::debug!(name = %self.name, ms = started.elapsed().as_millis() as u64, "stopped");
                 return;
@@ -290,21 +298,30 @@ impl ManagedProcess {
         self.kill_now();
     }
 
-    /// SIGKILLs the group and reaps it, blocking the thread for the few milliseconds that
-    /// takes (bounded). This is what `Drop` does.
+    /// SIGKILLs the group and every process it started, and reaps them, blocking the
+    /// thread for the few milliseconds that takes (bounded). This is what `Drop` does.
     pub fn kill_now(&mut self) {
         if self.finished {
             return;
         }
-        let _ = killpg(self.pid, Signal::SIGKILL);
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
-        while !self.reap_group() {
+        loop {
+            self.refresh_tree();
+            let _ = killpg(self.pid, Signal::SIGKILL);
+            for id in &self.tree {
+                if id.is_present() {
+                    let _ = kill(Pid::from_raw(id.pid), Signal::SIGKILL);
+                }
+            }
+            if self.reap() {
+                break;
+            }
             if started.elapsed() > KILL_REAP_LIMIT {
                 tracing::warn!(
                     name = %self.name,
                     pgid = self.pid.as_raw(),
-                    "process group still present {} s after SIGKILL",
+                    "processes still present {} s after SIGKILL",
                     KILL_REAP_LIMIT.as_secs()
                 );
                 break;
@@ -315,9 +332,37 @@ impl ManagedProcess {
         self.finish();
     }
 
-    /// Reaps every exited member of the group that is hab's child; true once no member is
-    /// left at all.
-    fn reap_group(&mut self) -> bool {
+    /// Adds to `tree` every current member of the group and every descendant of a
+    /// process already in it (helpers that made their own session or group included).
+    fn refresh_tree(&mut self) {
+        let procs = scan_proc();
+        let pgid = self.pid.as_raw();
+        let mut pids: BTreeSet<i32> = self.tree.iter().map(|id| id.pid).collect();
+        pids.insert(pgid);
+        for p in &procs {
+            if p.pgrp == pgid && self.tree.insert(p.id) {
+                pids.insert(p.id.pid);
+            }
+        }
+        // Close over parent links until nothing new turns up.
+        loop {
+            let mut grew = false;
+            for p in &procs {
+                if pids.contains(&p.ppid) && !pids.contains(&p.id.pid) {
+                    self.tree.insert(p.id);
+                    pids.insert(p.id.pid);
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+    }
+
+    /// Reaps whatever of the server's processes has exited and is hab's child; true once
+    /// no member of the group and no process of `tree` is left at all (not even a zombie).
+    fn reap(&mut self) -> bool {
         let group = Pid::from_raw(-self.pid.as_raw());
         loop {
             match waitpid(group, Some(WaitPidFlag::WNOHANG)) {
@@ -331,7 +376,17 @@ impl ManagedProcess {
                 Err(_) => break, // ECHILD: none of the group is hab's child any more.
             }
         }
+        // Helpers outside the group were re-parented to hab (the subreaper) when their
+        // parent died; these pids descend from the server, so they are not another
+        // part of hab's children.
+        for id in &self.tree {
+            if id.is_present() {
+                let _ = waitpid(Pid::from_raw(id.pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+        reap_orphans();
         matches!(killpg(self.pid, None), Err(Errno::ESRCH))
+            && self.tree.iter().all(|id| !id.is_present())
     }
 
     fn finish(&mut self) {
@@ -385,6 +440,10 @@ where
                 if let Some(status) = process.exit_description() {
                     return Err(exited(process, status));
                 }
+                // Start-up helpers that already exited (RabbitMQ's epmd starter VM) are
+                // zombies of hab now; do not keep them until teardown.
+                reap_orphans();
+                process.refresh_tree();
                 return Ok(value);
             }
             Ok(Err(e)) => last_error = e.to_string(),
@@ -400,6 +459,84 @@ fn exited(process: &ManagedProcess, status: String) -> StackError {
         service: process.name().to_string(),
         status,
         log_tail: process.log_tail(20),
+    }
+}
+
+/// A process identity that survives pid reuse: pid plus start time (in clock ticks after
+/// boot, `/proc/<pid>/stat` field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ProcId {
+    pid: i32,
+    start_time: u64,
+}
+
+impl ProcId {
+    /// True while this very process exists (running or zombie).
+    fn is_present(&self) -> bool {
+        read_stat(self.pid).is_some_and(|s| s.id.start_time == self.start_time)
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` that teardown needs.
+#[derive(Debug, Clone, Copy)]
+struct ProcStat {
+    id: ProcId,
+    ppid: i32,
+    pgrp: i32,
+    session: i32,
+    zombie: bool,
+}
+
+fn read_stat(pid: i32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &stat)
+}
+
+/// Parses a `/proc/<pid>/stat` line; the command name may hold spaces and parentheses.
+fn parse_stat(pid: i32, stat: &str) -> Option<ProcStat> {
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        id: ProcId {
+            pid,
+            start_time: f.get(19)?.parse().ok()?,
+        },
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        session: f.get(3)?.parse().ok()?,
+        zombie: f.first()? == &"Z",
+    })
+}
+
+fn scan_proc() -> Vec<ProcStat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(read_stat)
+        .collect()
+}
+
+/// Reaps zombie children of hab that live in another session than hab.
+///
+/// As a subreaper hab inherits the orphans of its servers' process trees; the Erlang VM's
+/// helpers (`erl_child_setup`, `inet_gethost`, a refused `epmd -daemon`) call `setsid`, so
+/// they are in sessions of their own. hab's own direct children stay in hab's session
+/// (`process_group` does not change it) and are left to whoever waits for them. A direct
+/// child that calls `setsid` itself would be reaped here: spawn none outside this module.
+pub fn reap_orphans() {
+    if SUBREAPER.get().is_none() {
+        return;
+    }
+    let me = getpid().as_raw();
+    let Ok(my_session) = getsid(None) else {
+        return;
+    };
+    for p in scan_proc() {
+        if p.zombie && p.ppid == me && p.session != my_session.as_raw() {
+            let _ = waitpid(Pid::from_raw(p.id.pid), Some(WaitPidFlag::WNOHANG));
+        }
     }
 }
 
@@ -459,6 +596,31 @@ mod tests {
         assert_eq!(read_tail(&path, 2), "line 19998\nline 19999\n");
         let all = read_tail(&path, usize::MAX);
         assert!(all.lines().all(|l| l.starts_with("line ")));
+    }
+
+    #[test]
+    fn stat_lines_parse_even_with_odd_command_names() {
+        let line = "4242 (a b) c)) Z 1 4200 4100 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 \
+                    987654 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let s = parse_stat(4242, line).unwrap();
+        assert_eq!(
+            s.id,
+            ProcId {
+                pid: 4242,
+                start_time: 987654
+            }
+        );
+        assert_eq!((s.ppid, s.pgrp, s.session, s.zombie), (1, 4200, 4100, true));
+        let me = read_stat(std::process::id() as i32).unwrap();
+        assert!(!me.zombie);
+        assert!(me.id.is_present());
+        assert!(
+            !ProcId {
+                start_time: me.id.start_time + 1,
+                ..me.id
+            }
+            .is_present()
+        );
     }
 
     #[test]
@@ -534,6 +696,57 @@ mod tests {
         drop(p);
         assert_eq!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH));
         assert!(!live_process_groups().contains(&pgid));
+    }
+
+    /// Pids of live processes whose command line is exactly `cmdline` (NUL-separated).
+    fn pids_with_cmdline(cmdline: &str) -> Vec<i32> {
+        scan_proc()
+            .into_iter()
+            .filter(|p| !p.zombie)
+            .filter(|p| {
+                std::fs::read(format!("/proc/{}/cmdline", p.id.pid))
+                    .is_ok_and(|c| c == cmdline.as_bytes())
+            })
+            .map(|p| p.id.pid)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn helpers_that_leave_the_group_are_torn_down_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("escape.log");
+        for (graceful, secs) in [(true, "31.25"), (false, "31.5")] {
+            // `setsid` puts the helper in a session (and group) of its own, as Erlang's
+            // erl_child_setup does; it ignores SIGTERM on top.
+            let script = format!("setsid sh -c 'trap \"\" TERM; exec sleep {secs}' & wait");
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", &script]);
+            let mut p = ManagedProcess::spawn("escaper", cmd, "dash", &log).unwrap();
+            let needle = format!("sleep\0{secs}\0");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let helper = loop {
+                if let Some(&pid) = pids_with_cmdline(&needle).first() {
+                    break pid;
+                }
+                assert!(Instant::now() < deadline, "helper never started");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            assert_ne!(
+                read_stat(helper).unwrap().pgrp,
+                p.pid().as_raw(),
+                "helper should have left the group"
+            );
+            if graceful {
+                p.stop(Duration::from_millis(300)).await;
+            } else {
+                drop(p);
+            }
+            assert_eq!(
+                kill(Pid::from_raw(helper), None),
+                Err(Errno::ESRCH),
+                "graceful={graceful}"
+            );
+        }
     }
 
     #[tokio::test]
