@@ -207,6 +207,18 @@ async fn stack_serves_amqp_and_redis_and_shutdown_leaves_nothing() {
     let short = node.nodename().split('@').next().unwrap().to_string();
     let names = stack.broker().epmd().registered().await.unwrap();
     assert!(names.iter().any(|l| l.contains(&short)), "{names:?}");
+    // rabbitmqctl reaches the node with the shared environment (cookie, epmd, CLI ports).
+    let mut ctl = stack.broker().env().rabbitmqctl(node.nodename());
+    ctl.args(["eval", "length(rabbit_nodes:all_running())."])
+        .stdin(std::process::Stdio::null());
+    let out = tokio::task::spawn_blocking(move || ctl.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "1",
+        "rabbitmqctl eval failed: {out:?}"
+    );
     let beam = node.beam_pid().as_raw();
     let comm = std::fs::read_to_string(format!("/proc/{beam}/comm")).unwrap();
     assert_eq!(comm.trim(), "beam.smp");

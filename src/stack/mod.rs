@@ -25,6 +25,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use self::process::kill_all_now;
 use self::rabbitmq::{RabbitBroker, RabbitOptions};
 use self::redis::{RedisOptions, RedisServer};
 

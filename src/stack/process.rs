@@ -7,8 +7,13 @@
 //! parent dies is re-parented to hab instead of PID 1, and hab reaps it with
 //! `waitpid(-pgid)`. That makes "the group is gone" a fact hab can check when `stop` or
 //! `Drop` returns, instead of zombies waiting for an init that may reap late (it does on
-//! these machines). Only members of hab's own groups are ever reaped that way, so other
-//! children (tokio or std processes) keep their exit statuses.
+//! these machines). Only processes of hab's servers are reaped that way (see
+//! [`reap_orphans`]), so other children (tokio or std processes) keep their exit statuses.
+//!
+//! A process group is not the whole story: Erlang's `erl_child_setup` and its port
+//! programs call `setsid`. So a `ManagedProcess` also remembers every descendant it has
+//! seen (at readiness and during teardown, by pid *and* start time, so a recycled pid is
+//! never mistaken for one), and `stop`/`Drop` wait for those too.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -337,20 +342,22 @@ impl ManagedProcess {
     fn refresh_tree(&mut self) {
         let procs = scan_proc();
         let pgid = self.pid.as_raw();
-        let mut pids: BTreeSet<i32> = self.tree.iter().map(|id| id.pid).collect();
-        pids.insert(pgid);
+        // Parents are known processes that still exist as themselves (same start time),
+        // so a recycled pid never pulls a stranger's children in.
+        let mut parents: BTreeSet<i32> = BTreeSet::new();
         for p in &procs {
-            if p.pgrp == pgid && self.tree.insert(p.id) {
-                pids.insert(p.id.pid);
+            if p.pgrp == pgid || self.tree.contains(&p.id) {
+                self.tree.insert(p.id);
+                parents.insert(p.id.pid);
             }
         }
         // Close over parent links until nothing new turns up.
         loop {
             let mut grew = false;
             for p in &procs {
-                if pids.contains(&p.ppid) && !pids.contains(&p.id.pid) {
+                if parents.contains(&p.ppid) && !parents.contains(&p.id.pid) {
                     self.tree.insert(p.id);
-                    pids.insert(p.id.pid);
+                    parents.insert(p.id.pid);
                     grew = true;
                 }
             }
