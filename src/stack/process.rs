@@ -1,0 +1,779 @@
+//! One server process owned by hab: its own process group, a log file, bounded readiness
+//! and kill-on-drop.
+//!
+//! Every server runs as the leader of a fresh process group, so one signal reaches the
+//! whole tree (RabbitMQ's `sh` wrapper, `beam.smp`, `erl_child_setup`, …). hab marks
+//! itself a *child subreaper* the first time it spawns a server: a group member whose
+//! parent dies is re-parented to hab instead of PID 1, and hab reaps it with
+//! `waitpid(-pgid)`. That makes "the group is gone" a fact hab can check when `stop` or
+//! `Drop` returns, instead of zombies waiting for an init that may reap late (it does on
+//! these machines). Only processes of hab's servers are reaped that way (see
+//! [`reap_orphans`]), so other children (tokio or std processes) keep their exit statuses.
+//!
+//! A process group is not the whole story: Erlang's `erl_child_setup` and its port
+//! programs call `setsid`. So a `ManagedProcess` also remembers every descendant it has
+//! seen (at readiness and during teardown, by pid *and* start time, so a recycled pid is
+//! never mistaken for one), and `stop`/`Drop` wait for those too.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fmt::Display;
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Pid, getpid, getsid};
+
+use super::StackError;
+
+/// Process-group ids of every live [`ManagedProcess`], for [`kill_all_now`].
+static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Set once hab has asked the kernel to make it a child subreaper.
+static SUBREAPER: OnceLock<()> = OnceLock::new();
+
+/// How long `Drop` waits for a SIGKILLed group to disappear before giving up with a warning.
+const KILL_REAP_LIMIT: Duration = Duration::from_secs(5);
+
+/// How much of the end of a log file [`ManagedProcess::log_tail`] reads, in bytes.
+const TAIL_READ_BYTES: u64 = 64 * 1024;
+
+fn live_groups() -> MutexGuard<'static, BTreeSet<i32>> {
+    LIVE_GROUPS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// SIGKILLs every process group hab started and has not torn down yet.
+///
+/// For the second Ctrl-C, right before `std::process::exit`, when `Drop` will not run.
+/// It does not wait or reap: the processes die with the signal.
+pub fn kill_all_now() {
+    for &pgid in live_groups().iter() {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// Process-group ids currently registered as live (sorted), for diagnostics and tests.
+pub fn live_process_groups() -> Vec<i32> {
+    live_groups().iter().copied().collect()
+}
+
+fn become_subreaper() {
+    SUBREAPER.get_or_init(|| {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            tracing::warn!(
+                "could not become a child subreaper ({e}); orphaned server processes are \
+                 left to PID 1 to reap"
+            );
+        }
+    });
+}
+
+/// Finds `program` the way `execvp` would: a path with a `/` as is, a bare name on `PATH`.
+pub fn find_program(program: &OsStr) -> Option<PathBuf> {
+    let is_exec = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    let as_path = Path::new(program);
+    if as_path.as_os_str().as_encoded_bytes().contains(&b'/') {
+        return is_exec(as_path).then(|| as_path.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_exec(candidate))
+}
+
+/// A child process in its own process group, with its output appended to a log file.
+///
+/// Dropping it SIGKILLs the whole group and reaps it before returning, so a panic or an
+/// early return never leaves a server running. [`stop`](Self::stop) is the graceful way.
+#[derive(Debug)]
+pub struct ManagedProcess {
+    /// Human name used in errors and logs, e.g. `redis backend`.
+    name: String,
+    /// Leader pid; equal to the process-group id.
+    pid: Pid,
+    /// File receiving the process's stdout and stderr.
+    log_path: PathBuf,
+    /// Further log files the server writes itself (RabbitMQ's node log), shown by `log_tail`.
+    extra_logs: Vec<PathBuf>,
+    /// The leader's exit status once it has been reaped.
+    status: Option<WaitStatus>,
+    /// The server's processes seen so far: the group and every descendant, which may have
+    /// left the group (Erlang's `erl_child_setup` calls `setsid`). Teardown waits for all.
+    tree: BTreeSet<ProcId>,
+    /// True once every process of the server is gone and the group is unregistered.
+    finished: bool,
+}
+
+impl ManagedProcess {
+    /// Starts `cmd` as the leader of a new process group, stdin from /dev/null and
+    /// stdout/stderr appended to `log_path`.
+    ///
+    /// `package` is the Debian package that provides the program, named in
+    /// [`StackError::MissingBinary`] when the program is not installed.
+    pub fn spawn(
+        name: &str,
+        mut cmd: Command,
+        package: &'static str,
+        log_path: &Path,
+    ) -> Result<ManagedProcess, StackError> {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        if find_program(cmd.get_program()).is_none() {
+            return Err(StackError::MissingBinary { program, package });
+        }
+        if let Some(dir) = log_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StackError::Io {
+                what: format!("creating log directory {}", dir.display()),
+                source,
+            })?;
+        }
+        let log_err = |source| StackError::Io {
+            what: format!("opening log file {}", log_path.display()),
+            source,
+        };
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .map_err(log_err)?;
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        writeln!(
+            log,
+            "=== hab: starting {name}: {program} {} at {} ===",
+            args.join(" "),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )
+        .map_err(log_err)?;
+        let stderr = log.try_clone().map_err(log_err)?;
+
+        become_subreaper();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            .process_group(0);
+        // Registration happens under the lock so `kill_all_now` never misses a group
+        // between spawn and registration.
+        let mut groups = live_groups();
+        let child = cmd.spawn().map_err(|source| {
+            if source.kind() == io::ErrorKind::NotFound {
+                StackError::MissingBinary {
+                    program: program.clone(),
+                    package,
+                }
+            } else {
+                StackError::SpawnFailed {
+                    program: program.clone(),
+                    source,
+                }
+            }
+        })?;
+        let pid = Pid::from_raw(child.id() as i32);
+        groups.insert(pid.as_raw());
+        drop(groups);
+        // The `Child` handle is dropped on purpose: hab reaps the leader with waitpid on
+        // the group (see the module docs); std's `Child` neither kills nor waits on drop.
+        drop(child);
+        tracing::debug!(%name, pid = pid.as_raw(), %program, "spawned");
+        Ok(ManagedProcess {
+            name: name.to_string(),
+            pid,
+            log_path: log_path.to_path_buf(),
+            extra_logs: Vec::new(),
+            status: None,
+            tree: BTreeSet::new(),
+            finished: false,
+        })
+    }
+
+    /// The human name given at spawn, used in errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The leader's pid, which is also the process-group id.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The file receiving the process's stdout and stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Adds a log file the server writes itself, so [`log_tail`](Self::log_tail) shows it too.
+    pub fn add_log_file(&mut self, path: PathBuf) {
+        self.extra_logs.push(path);
+    }
+
+    /// The last `n` lines of the process's log and of every extra log file that exists,
+    /// each extra file under a `--- path ---` header.
+    pub fn log_tail(&self, n: usize) -> String {
+        let mut out = read_tail(&self.log_path, n);
+        for extra in &self.extra_logs {
+            if extra.exists() {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(&format!("--- {} ---\n", extra.display()));
+                out.push_str(&read_tail(extra, n));
+            }
+        }
+        out
+    }
+
+    /// Sends `sig` to every process of the group.
+    ///
+    /// Fails with `ESRCH` once the group is gone (and never signals a recycled id then).
+    pub fn signal_group(&self, sig: Signal) -> nix::Result<()> {
+        if self.finished {
+            return Err(Errno::ESRCH);
+        }
+        killpg(self.pid, sig)
+    }
+
+    /// True while the leader process has not exited. Reaps it when it has.
+    pub fn is_running(&mut self) -> bool {
+        if self.status.is_some() || self.finished {
+            return false;
+        }
+        match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => true,
+            Ok(status) => {
+                self.status = Some(status);
+                false
+            }
+            // ECHILD: already reaped elsewhere; anything else: treat as gone.
+            Err(_) => false,
+        }
+    }
+
+    /// How the leader ended, e.g. `exit code 1` or `killed by SIGKILL`; `None` while running.
+    pub fn exit_description(&mut self) -> Option<String> {
+        if self.is_running() {
+            return None;
+        }
+        Some(match self.status {
+            Some(WaitStatus::Exited(_, code)) => format!("exit code {code}"),
+            Some(WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+            Some(other) => format!("{other:?}"),
+            None => "exited".to_string(),
+        })
+    }
+
+    /// Stops the server gracefully: SIGTERM to the group, up to `grace` for the group and
+    /// every process it started (also those that left the group, like Erlang's
+    /// `erl_child_setup`) to exit, then SIGKILL to all of them. Returns once all are gone
+    /// and reaped.
+    pub async fn stop(&mut self, grace: Duration) {
+        if self.finished {
+            return;
+        }
+        let started = Instant::now();
+        self.refresh_tree();
+        let _ = self.signal_group(Signal::SIGTERM);
+        while started.elapsed() < grace {
+            self.refresh_tree();
+            if self.reap() {
+                self.finish();
+                tracing::debug!(name = %self.name, ms = started.elapsed().as_millis() as u64, "stopped");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::warn!(
+            name = %self.name,
+            "did not stop within {} ms of SIGTERM; sending SIGKILL",
+            grace.as_millis()
+        );
+        self.kill_now();
+    }
+
+    /// SIGKILLs the group and every process it started, and reaps them, blocking the
+    /// thread for the few milliseconds that takes (bounded). This is what `Drop` does.
+    pub fn kill_now(&mut self) {
+        if self.finished {
+            return;
+        }
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            self.refresh_tree();
+            let _ = killpg(self.pid, Signal::SIGKILL);
+            for id in &self.tree {
+                if id.is_present() {
+                    let _ = kill(Pid::from_raw(id.pid), Signal::SIGKILL);
+                }
+            }
+            if self.reap() {
+                break;
+            }
+            if started.elapsed() > KILL_REAP_LIMIT {
+                tracing::warn!(
+                    name = %self.name,
+                    pgid = self.pid.as_raw(),
+                    "processes still present {} s after SIGKILL",
+                    KILL_REAP_LIMIT.as_secs()
+                );
+                break;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        self.finish();
+    }
+
+    /// Adds to `tree` every current member of the group and every descendant of a
+    /// process already in it (helpers that made their own session or group included).
+    fn refresh_tree(&mut self) {
+        let procs = scan_proc();
+        let pgid = self.pid.as_raw();
+        // Parents are known processes that still exist as themselves (same start time),
+        // so a recycled pid never pulls a stranger's children in.
+        let mut parents: BTreeSet<i32> = BTreeSet::new();
+        for p in &procs {
+            if p.pgrp == pgid || self.tree.contains(&p.id) {
+                self.tree.insert(p.id);
+                parents.insert(p.id.pid);
+            }
+        }
+        // Close over parent links until nothing new turns up.
+        loop {
+            let mut grew = false;
+            for p in &procs {
+                if parents.contains(&p.ppid) && !parents.contains(&p.id.pid) {
+                    self.tree.insert(p.id);
+                    parents.insert(p.id.pid);
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+    }
+
+    /// Reaps whatever of the server's processes has exited and is hab's child; true once
+    /// no member of the group and no process of `tree` is left at all (not even a zombie).
+    fn reap(&mut self) -> bool {
+        let group = Pid::from_raw(-self.pid.as_raw());
+        loop {
+            match waitpid(group, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(status) => {
+                    if status.pid() == Some(self.pid) {
+                        self.status = Some(status);
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(_) => break, // ECHILD: none of the group is hab's child any more.
+            }
+        }
+        // Helpers outside the group were re-parented to hab (the subreaper) when their
+        // parent died; these pids descend from the server, so they are not another
+        // part of hab's children.
+        for id in &self.tree {
+            if id.is_present() {
+                let _ = waitpid(Pid::from_raw(id.pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+        reap_orphans();
+        matches!(killpg(self.pid, None), Err(Errno::ESRCH))
+            && self.tree.iter().all(|id| !id.is_present())
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        live_groups().remove(&self.pid.as_raw());
+    }
+}
+
+impl Drop for ManagedProcess {
+    fn drop(&mut self) {
+        self.kill_now();
+    }
+}
+
+/// Polls `probe` every `interval` (clamped to 25–250 ms) until it succeeds, for at most
+/// `deadline`, and returns its value.
+///
+/// Fails with [`StackError::Exited`] as soon as the process exits, and with
+/// [`StackError::NotReady`] when the deadline passes; both carry the last 20 log lines.
+/// Each probe is itself bounded by the time left.
+pub async fn wait_ready<T, E, F, Fut>(
+    process: &mut ManagedProcess,
+    deadline: Duration,
+    interval: Duration,
+    mut probe: F,
+) -> Result<T, StackError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Display,
+{
+    let interval = interval.clamp(Duration::from_millis(25), Duration::from_millis(250));
+    let started = Instant::now();
+    let mut last_error = String::from("no probe finished");
+    loop {
+        if let Some(status) = process.exit_description() {
+            return Err(exited(process, status));
+        }
+        let remaining = deadline.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            return Err(StackError::NotReady {
+                service: process.name().to_string(),
+                waited: started.elapsed(),
+                last_error,
+                log_tail: process.log_tail(20),
+            });
+        }
+        match tokio::time::timeout(remaining, probe()).await {
+            Ok(Ok(value)) => {
+                // Something answered; make sure it was our process and not a squatter.
+                if let Some(status) = process.exit_description() {
+                    return Err(exited(process, status));
+                }
+                // Start-up helpers that already exited (RabbitMQ's epmd starter VM) are
+                // zombies of hab now; do not keep them until teardown.
+                reap_orphans();
+                process.refresh_tree();
+                return Ok(value);
+            }
+            Ok(Err(e)) => last_error = e.to_string(),
+            Err(_) => last_error = "probe did not finish before the deadline".to_string(),
+        }
+        let remaining = deadline.saturating_sub(started.elapsed());
+        tokio::time::sleep(interval.min(remaining)).await;
+    }
+}
+
+fn exited(process: &ManagedProcess, status: String) -> StackError {
+    StackError::Exited {
+        service: process.name().to_string(),
+        status,
+        log_tail: process.log_tail(20),
+    }
+}
+
+/// A process identity that survives pid reuse: pid plus start time (in clock ticks after
+/// boot, `/proc/<pid>/stat` field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ProcId {
+    pid: i32,
+    start_time: u64,
+}
+
+impl ProcId {
+    /// True while this very process exists (running or zombie).
+    fn is_present(&self) -> bool {
+        read_stat(self.pid).is_some_and(|s| s.id.start_time == self.start_time)
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` that teardown needs.
+#[derive(Debug, Clone, Copy)]
+struct ProcStat {
+    id: ProcId,
+    ppid: i32,
+    pgrp: i32,
+    session: i32,
+    zombie: bool,
+}
+
+fn read_stat(pid: i32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &stat)
+}
+
+/// Parses a `/proc/<pid>/stat` line; the command name may hold spaces and parentheses.
+fn parse_stat(pid: i32, stat: &str) -> Option<ProcStat> {
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        id: ProcId {
+            pid,
+            start_time: f.get(19)?.parse().ok()?,
+        },
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        session: f.get(3)?.parse().ok()?,
+        zombie: f.first()? == &"Z",
+    })
+}
+
+fn scan_proc() -> Vec<ProcStat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(read_stat)
+        .collect()
+}
+
+/// Reaps zombie children of hab that live in another session than hab.
+///
+/// As a subreaper hab inherits the orphans of its servers' process trees; the Erlang VM's
+/// helpers (`erl_child_setup`, `inet_gethost`, a refused `epmd -daemon`) call `setsid`, so
+/// they are in sessions of their own. hab's own direct children stay in hab's session
+/// (`process_group` does not change it) and are left to whoever waits for them. A direct
+/// child that calls `setsid` itself would be reaped here: spawn none outside this module.
+pub fn reap_orphans() {
+    if SUBREAPER.get().is_none() {
+        return;
+    }
+    let me = getpid().as_raw();
+    let Ok(my_session) = getsid(None) else {
+        return;
+    };
+    for p in scan_proc() {
+        if p.zombie && p.ppid == me && p.session != my_session.as_raw() {
+            let _ = waitpid(Pid::from_raw(p.id.pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+}
+
+/// Reads the last `n` lines of the file at `path` (only its last 64 KiB are read); a
+/// short note instead when it cannot be read.
+pub fn read_tail(path: &Path, n: usize) -> String {
+    let read = || -> io::Result<String> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let start = len.saturating_sub(TAIL_READ_BYTES);
+        file.seek(SeekFrom::Start(start))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        // A read that starts mid-file starts mid-line: drop that partial line.
+        let text = if start > 0 {
+            text.split_once('\n')
+                .map_or("", |(_, rest)| rest)
+                .to_string()
+        } else {
+            text.into_owned()
+        };
+        Ok(tail_lines(&text, n))
+    };
+    read().unwrap_or_else(|e| format!("(could not read {}: {e})\n", path.display()))
+}
+
+/// The last `n` lines of `text`, each ending with a newline.
+pub fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(n);
+    lines[from..].iter().map(|l| format!("{l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_lines_keeps_the_last_n() {
+        assert_eq!(tail_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(tail_lines("a\nb\nc", 2), "b\nc\n");
+        assert_eq!(tail_lines("a\n", 5), "a\n");
+        assert_eq!(tail_lines("", 3), "");
+        assert_eq!(tail_lines("a\nb\n", 0), "");
+    }
+
+    #[test]
+    fn read_tail_of_a_large_file_drops_the_partial_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("line {i}\n"));
+        }
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(read_tail(&path, 2), "line 19998\nline 19999\n");
+        let all = read_tail(&path, usize::MAX);
+        assert!(all.lines().all(|l| l.starts_with("line ")));
+    }
+
+    #[test]
+    fn stat_lines_parse_even_with_odd_command_names() {
+        let line = "4242 (a b) c)) Z 1 4200 4100 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 \
+                    987654 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let s = parse_stat(4242, line).unwrap();
+        assert_eq!(
+            s.id,
+            ProcId {
+                pid: 4242,
+                start_time: 987654
+            }
+        );
+        assert_eq!((s.ppid, s.pgrp, s.session, s.zombie), (1, 4200, 4100, true));
+        let me = read_stat(std::process::id() as i32).unwrap();
+        assert!(!me.zombie);
+        assert!(me.id.is_present());
+        assert!(
+            !ProcId {
+                start_time: me.id.start_time + 1,
+                ..me.id
+            }
+            .is_present()
+        );
+    }
+
+    #[test]
+    fn read_tail_of_a_missing_file_says_so() {
+        let tail = read_tail(Path::new("/nonexistent/hab.log"), 5);
+        assert!(
+            tail.contains("could not read /nonexistent/hab.log"),
+            "{tail}"
+        );
+    }
+
+    #[test]
+    fn find_program_looks_on_path_and_at_paths() {
+        assert!(find_program(OsStr::new("sh")).is_some());
+        assert!(find_program(OsStr::new("/bin/sh")).is_some());
+        assert!(find_program(OsStr::new("hab-no-such-program")).is_none());
+        assert!(find_program(OsStr::new("/nonexistent/sh")).is_none());
+    }
+
+    #[tokio::test]
+    async fn missing_program_names_the_install_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ManagedProcess::spawn(
+            "ghost",
+            Command::new("hab-no-such-server"),
+            "redis-server",
+            &dir.path().join("ghost.log"),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StackError::MissingBinary { .. }), "{msg}");
+        assert!(msg.contains("scripts/install-servers.sh"), "{msg}");
+        assert!(msg.contains("redis-server"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn stop_drop_and_readiness_on_a_shell_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sh.log");
+        // A leader with a background child in the same group, like RabbitMQ's wrapper.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo hello; sleep 30 & wait"]);
+        let mut p = ManagedProcess::spawn("sleeper", cmd, "dash", &log).unwrap();
+        let pgid = p.pid().as_raw();
+        assert!(live_process_groups().contains(&pgid));
+        assert!(p.is_running());
+
+        let err = wait_ready(
+            &mut p,
+            Duration::from_millis(200),
+            Duration::from_millis(25),
+            || async { Err::<(), _>("not yet") },
+        )
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StackError::NotReady { .. }), "{msg}");
+        assert!(msg.contains("hello"), "log tail missing: {msg}");
+        assert!(msg.contains("not yet"), "{msg}");
+
+        let started = Instant::now();
+        p.stop(Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_secs(4));
+        assert_eq!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH));
+        assert!(!live_process_groups().contains(&pgid));
+        assert!(!p.is_running());
+
+        // Drop of a running group: everything gone when drop returns.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "trap '' TERM; sleep 30 & wait"]);
+        let p = ManagedProcess::spawn("stubborn", cmd, "dash", &log).unwrap();
+        let pgid = p.pid().as_raw();
+        drop(p);
+        assert_eq!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH));
+        assert!(!live_process_groups().contains(&pgid));
+    }
+
+    /// Pids of live processes whose command line is exactly `cmdline` (NUL-separated).
+    fn pids_with_cmdline(cmdline: &str) -> Vec<i32> {
+        scan_proc()
+            .into_iter()
+            .filter(|p| !p.zombie)
+            .filter(|p| {
+                std::fs::read(format!("/proc/{}/cmdline", p.id.pid))
+                    .is_ok_and(|c| c == cmdline.as_bytes())
+            })
+            .map(|p| p.id.pid)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn helpers_that_leave_the_group_are_torn_down_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("escape.log");
+        for (graceful, secs) in [(true, "31.25"), (false, "31.5")] {
+            // `setsid` puts the helper in a session (and group) of its own, as Erlang's
+            // erl_child_setup does; it ignores SIGTERM on top.
+            let script = format!("setsid sh -c 'trap \"\" TERM; exec sleep {secs}' & wait");
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", &script]);
+            let mut p = ManagedProcess::spawn("escaper", cmd, "dash", &log).unwrap();
+            let needle = format!("sleep\0{secs}\0");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let helper = loop {
+                if let Some(&pid) = pids_with_cmdline(&needle).first() {
+                    break pid;
+                }
+                assert!(Instant::now() < deadline, "helper never started");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            assert_ne!(
+                read_stat(helper).unwrap().pgrp,
+                p.pid().as_raw(),
+                "helper should have left the group"
+            );
+            if graceful {
+                p.stop(Duration::from_millis(300)).await;
+            } else {
+                drop(p);
+            }
+            assert_eq!(
+                kill(Pid::from_raw(helper), None),
+                Err(Errno::ESRCH),
+                "graceful={graceful}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn early_exit_is_reported_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("fail.log");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo 'bad directive on line 3' >&2; exit 3"]);
+        let mut p = ManagedProcess::spawn("failing", cmd, "dash", &log).unwrap();
+        let err = wait_ready(
+            &mut p,
+            Duration::from_secs(10),
+            Duration::from_millis(25),
+            || async { Err::<(), _>("refused") },
+        )
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StackError::Exited { .. }), "{msg}");
+        assert!(msg.contains("exit code 3"), "{msg}");
+        assert!(msg.contains("bad directive on line 3"), "{msg}");
+    }
+}

@@ -1,0 +1,625 @@
+//! RabbitMQ 3.10 nodes run by hab as plain processes on loopback ports.
+//!
+//! A [`RabbitBroker`] is a private [`Epmd`] plus its [`RabbitNode`]s, which share an
+//! [`ErlangEnv`] (epmd port, HOME with the cookie, CLI distribution ports). Each node is
+//! `/usr/lib/rabbitmq/bin/rabbitmq-server` (never the `/usr/sbin` wrapper, which `su`s to
+//! the rabbitmq user) in its own process group: the `sh` wrapper and its `beam.smp`.
+//! Generated config and logs go to `<logs>/rabbitmq-<i>/`; Mnesia and other state to a
+//! temporary directory removed at teardown. See `notes/servers.md` for the why of each
+//! variable.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use lapin::{Connection, ConnectionProperties};
+use nix::unistd::{Pid, getpgid};
+use tempfile::TempDir;
+
+use super::epmd::Epmd;
+use super::process::{ManagedProcess, wait_ready};
+use super::{StackDirs, StackError, ports};
+
+/// Debian package that provides RabbitMQ.
+const PACKAGE: &str = "rabbitmq-server";
+
+/// The server start script, called directly.
+pub const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+/// The CLI, called directly, with the same [`ErlangEnv`] as the nodes.
+pub const RABBITMQCTL: &str = "/usr/lib/rabbitmq/bin/rabbitmqctl";
+
+/// How long a node may take to shut down after SIGTERM before it is SIGKILLed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How many ports `rabbitmqctl` may choose its own distribution port from.
+const CTL_DIST_PORTS: u16 = 4;
+
+/// Counts brokers started by this process, so node names never repeat within it.
+static BROKER_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// How a broker is started.
+#[derive(Debug, Clone)]
+pub struct RabbitOptions {
+    /// Number of nodes (1 for now; clustering comes with the HA topology).
+    pub nodes: u32,
+    /// How long a node may take from spawn to accepting an AMQP connection.
+    pub startup_timeout: Duration,
+    /// The server start script.
+    pub program: PathBuf,
+}
+
+impl Default for RabbitOptions {
+    fn default() -> Self {
+        RabbitOptions {
+            nodes: 1,
+            startup_timeout: Duration::from_secs(60),
+            program: PathBuf::from(RABBITMQ_SERVER),
+        }
+    }
+}
+
+/// Environment shared by every node of one broker and every `rabbitmqctl` call for it.
+#[derive(Debug, Clone)]
+pub struct ErlangEnv {
+    /// `HOME`, holding `.erlang.cookie` (mode 0400).
+    pub home: PathBuf,
+    /// The private epmd's port (`ERL_EPMD_PORT`).
+    pub epmd_port: u16,
+    /// First port `rabbitmqctl` may use for its own distribution listener.
+    pub ctl_dist_port_min: u16,
+    /// Last port `rabbitmqctl` may use for its own distribution listener.
+    pub ctl_dist_port_max: u16,
+    /// An empty `RABBITMQ_CONF_ENV_FILE`, so /etc/rabbitmq/rabbitmq-env.conf is not read.
+    pub conf_env_file: PathBuf,
+}
+
+impl ErlangEnv {
+    /// The shared variables, in a stable order.
+    pub fn vars(&self) -> Vec<(&'static str, OsString)> {
+        vec![
+            ("HOME", self.home.clone().into_os_string()),
+            ("ERL_EPMD_PORT", self.epmd_port.to_string().into()),
+            ("ERL_EPMD_ADDRESS", "127.0.0.1".into()),
+            (
+                "RABBITMQ_CTL_DIST_PORT_MIN",
+                self.ctl_dist_port_min.to_string().into(),
+            ),
+            (
+                "RABBITMQ_CTL_DIST_PORT_MAX",
+                self.ctl_dist_port_max.to_string().into(),
+            ),
+            (
+                "RABBITMQ_CONF_ENV_FILE",
+                self.conf_env_file.clone().into_os_string(),
+            ),
+        ]
+    }
+
+    /// Clears every inherited `RABBITMQ_*`/`ERL_*` variable from `cmd` (a stray
+    /// `RABBITMQ_ALLOW_INPUT` kills a node with stdin at /dev/null) and sets the shared ones.
+    pub fn apply(&self, cmd: &mut Command) {
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("RABBITMQ_") || k.starts_with("ERL_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.envs(self.vars());
+    }
+
+    /// A `rabbitmqctl -n <node>` command with this environment, ready for arguments. Run it
+    /// with stdin at /dev/null (it reads stdin).
+    pub fn rabbitmqctl(&self, nodename: &str) -> Command {
+        let mut cmd = Command::new(RABBITMQCTL);
+        self.apply(&mut cmd);
+        cmd.args(["-n", nodename]);
+        cmd
+    }
+}
+
+/// Where one node's files go, and its ports.
+#[derive(Debug, Clone)]
+pub struct NodeLayout {
+    /// Full node name, `hab-<pid>-<broker>-<i>@localhost`.
+    pub nodename: String,
+    /// AMQP port on 127.0.0.1.
+    pub amqp_port: u16,
+    /// Erlang distribution port on 127.0.0.1.
+    pub dist_port: u16,
+    /// Generated config and the node's logs (in the run's logs directory).
+    pub config_dir: PathBuf,
+    /// Mnesia, feature flags, pid file (temporary).
+    pub state_dir: PathBuf,
+}
+
+impl NodeLayout {
+    /// `rabbitmq.conf`.
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("rabbitmq.conf")
+    }
+
+    /// The node's own log file (`RABBITMQ_LOG_BASE/<nodename>.log`).
+    pub fn node_log(&self) -> PathBuf {
+        self.config_dir.join(format!("{}.log", self.nodename))
+    }
+
+    /// The wrapper's stdout/stderr.
+    pub fn stdout_log(&self) -> PathBuf {
+        self.config_dir.join("stdout.log")
+    }
+
+    /// File the node writes its `beam.smp` pid to.
+    pub fn pid_file(&self) -> PathBuf {
+        self.state_dir.join("beam.pid")
+    }
+
+    /// The node-specific variables, in a stable order (the shared ones come from
+    /// [`ErlangEnv::vars`]). Never contains `RABBITMQ_ALLOW_INPUT`.
+    pub fn vars(&self) -> Vec<(&'static str, OsString)> {
+        let path = |p: PathBuf| p.into_os_string();
+        vec![
+            ("RABBITMQ_NODENAME", self.nodename.clone().into()),
+            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
+            ("RABBITMQ_NODE_PORT", self.amqp_port.to_string().into()),
+            ("RABBITMQ_DIST_PORT", self.dist_port.to_string().into()),
+            ("RABBITMQ_MNESIA_BASE", path(self.state_dir.join("mnesia"))),
+            (
+                "RABBITMQ_MNESIA_DIR",
+                path(self.state_dir.join("mnesia").join(&self.nodename)),
+            ),
+            ("RABBITMQ_LOG_BASE", path(self.config_dir.clone())),
+            ("RABBITMQ_PID_FILE", path(self.pid_file())),
+            ("RABBITMQ_CONFIG_FILE", path(self.config_file())),
+            (
+                "RABBITMQ_ADVANCED_CONFIG_FILE",
+                path(self.config_dir.join("advanced.config")),
+            ),
+            (
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                path(self.config_dir.join("enabled_plugins")),
+            ),
+            (
+                "RABBITMQ_FEATURE_FLAGS_FILE",
+                path(self.state_dir.join("feature_flags")),
+            ),
+            ("RABBITMQ_SCHEDULER_BIND_TYPE", "u".into()),
+            (
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                "-kernel inet_dist_use_interface {127,0,0,1}".into(),
+            ),
+            (
+                "ERL_CRASH_DUMP",
+                path(self.config_dir.join("erl_crash.dump")),
+            ),
+        ]
+    }
+}
+
+/// `rabbitmq.conf` for one node: AMQP on loopback only, guest allowed over loopback,
+/// pause_minority, logs to its file only.
+pub fn rabbitmq_conf(amqp_port: u16) -> String {
+    format!(
+        "# generated by hab\n\
+         listeners.tcp.default = 127.0.0.1:{amqp_port}\n\
+         loopback_users = none\n\
+         cluster_partition_handling = pause_minority\n\
+         log.console = false\n\
+         log.file.level = info\n"
+    )
+}
+
+/// One RabbitMQ node: the `rabbitmq-server` wrapper and its `beam.smp`, in one group.
+#[derive(Debug)]
+pub struct RabbitNode {
+    /// The wrapper process (group leader). Declared before `_state` so the node dies
+    /// before its Mnesia directory is removed.
+    process: ManagedProcess,
+    /// Its files and ports.
+    layout: NodeLayout,
+    /// The `beam.smp` pid from the pid file, checked to be in this node's group.
+    beam_pid: Pid,
+    /// Mnesia and other state, removed on drop.
+    _state: TempDir,
+}
+
+impl RabbitNode {
+    /// Writes the node's config, starts it and waits until it accepts an AMQP connection
+    /// (polled every 100 ms within `opts.startup_timeout`).
+    ///
+    /// `index` numbers the node within its broker (`broker` numbers the broker within
+    /// this process); both go into the node name.
+    pub async fn start(
+        broker: u32,
+        index: u32,
+        env: &ErlangEnv,
+        dirs: &StackDirs,
+        opts: &RabbitOptions,
+    ) -> Result<RabbitNode, StackError> {
+        let io_err = |what: String| move |source| StackError::Io { what, source };
+        let amqp_port = ports::free_port().map_err(io_err("finding a free AMQP port".into()))?;
+        let dist_port =
+            ports::free_port().map_err(io_err("finding a free distribution port".into()))?;
+        let state = tempfile::Builder::new()
+            .prefix("hab-rabbitmq-")
+            .tempdir()
+            .map_err(io_err("creating a temporary directory for RabbitMQ".into()))?;
+        let layout = NodeLayout {
+            nodename: format!("hab-{}-{broker}-{index}@localhost", std::process::id()),
+            amqp_port,
+            dist_port,
+            config_dir: dirs.logs.join(format!("rabbitmq-{index}")),
+            state_dir: state.path().to_path_buf(),
+        };
+        write_node_files(&layout)?;
+
+        let mut cmd = Command::new(&opts.program);
+        env.apply(&mut cmd);
+        cmd.envs(layout.vars()).current_dir(&layout.state_dir);
+        let service = format!("rabbitmq {}", layout.nodename);
+        let mut process = ManagedProcess::spawn(&service, cmd, PACKAGE, &layout.stdout_log())?;
+        process.add_log_file(layout.node_log());
+
+        let url = amqp_url(amqp_port);
+        wait_ready(
+            &mut process,
+            opts.startup_timeout,
+            Duration::from_millis(100),
+            || amqp_probe(&url),
+        )
+        .await?;
+        let beam_pid = read_beam_pid(&layout.pid_file(), process.pid())?;
+        tracing::info!(
+            node = %layout.nodename,
+            amqp_port,
+            beam_pid = beam_pid.as_raw(),
+            "rabbitmq ready"
+        );
+        Ok(RabbitNode {
+            process,
+            layout,
+            beam_pid,
+            _state: state,
+        })
+    }
+
+    /// Full node name, e.g. `hab-4242-0-0@localhost`.
+    pub fn nodename(&self) -> &str {
+        &self.layout.nodename
+    }
+
+    /// AMQP port on 127.0.0.1.
+    pub fn amqp_port(&self) -> u16 {
+        self.layout.amqp_port
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:<port>/%2f`.
+    pub fn amqp_url(&self) -> String {
+        amqp_url(self.layout.amqp_port)
+    }
+
+    /// Pid of the `rabbitmq-server` `sh` wrapper (also the process-group id).
+    pub fn wrapper_pid(&self) -> Pid {
+        self.process.pid()
+    }
+
+    /// Pid of the node's `beam.smp` (the process a crash or pause fault targets), as
+    /// written to its pid file and checked to belong to this node's process group.
+    pub fn beam_pid(&self) -> Pid {
+        self.beam_pid
+    }
+
+    /// Its files and ports.
+    pub fn layout(&self) -> &NodeLayout {
+        &self.layout
+    }
+
+    /// The managed process, for signals and log tails.
+    pub fn process(&mut self) -> &mut ManagedProcess {
+        &mut self.process
+    }
+
+    /// Stops the node: SIGTERM to the group (the wrapper forwards it, beam shuts down
+    /// cleanly), then SIGKILL after a few seconds.
+    pub async fn stop(&mut self) {
+        self.process.stop(STOP_GRACE).await;
+    }
+}
+
+fn write_node_files(layout: &NodeLayout) -> Result<(), StackError> {
+    let write = |path: PathBuf, text: &str| {
+        std::fs::write(&path, text).map_err(|source| StackError::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })
+    };
+    std::fs::create_dir_all(&layout.config_dir).map_err(|source| StackError::Io {
+        what: format!("creating {}", layout.config_dir.display()),
+        source,
+    })?;
+    write(layout.config_file(), &rabbitmq_conf(layout.amqp_port))?;
+    write(layout.config_dir.join("advanced.config"), "[].\n")?;
+    write(layout.config_dir.join("enabled_plugins"), "[].\n")?;
+    Ok(())
+}
+
+/// `amqp://guest:guest@127.0.0.1:<port>/%2f` (the default vhost).
+pub fn amqp_url(port: u16) -> String {
+    format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
+}
+
+/// One AMQP connection attempt, closed again at once.
+async fn amqp_probe(url: &str) -> Result<(), lapin::Error> {
+    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+    // A failed close does not make the node less ready.
+    let _ = conn.close(200, "hab readiness probe".into()).await;
+    Ok(())
+}
+
+/// Reads the beam pid from `pid_file` and checks it belongs to process group `pgid`, so a
+/// stale file or a recycled pid is never taken for the node.
+fn read_beam_pid(pid_file: &Path, pgid: Pid) -> Result<Pid, StackError> {
+    let text = std::fs::read_to_string(pid_file).map_err(|source| StackError::Io {
+        what: format!("reading the RabbitMQ pid file {}", pid_file.display()),
+        source,
+    })?;
+    let pid = text
+        .trim()
+        .parse::<i32>()
+        .map(Pid::from_raw)
+        .map_err(|e| StackError::Io {
+            what: format!("pid file {} holds {:?}", pid_file.display(), text.trim()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+    match getpgid(Some(pid)) {
+        Ok(group) if group == pgid => Ok(pid),
+        other => Err(StackError::Io {
+            what: format!(
+                "pid {pid} from {} is not in the node's process group {pgid} ({other:?})",
+                pid_file.display()
+            ),
+            source: std::io::Error::other("stale pid file"),
+        }),
+    }
+}
+
+/// A private epmd and the RabbitMQ nodes registered with it.
+#[derive(Debug)]
+pub struct RabbitBroker {
+    /// The nodes. Declared before `epmd` so that on drop the nodes die first.
+    nodes: Vec<RabbitNode>,
+    /// The private epmd, stopped after all nodes.
+    epmd: Epmd,
+    /// Environment for the nodes and for `rabbitmqctl`.
+    env: ErlangEnv,
+    /// Holds HOME with the cookie; removed last.
+    _home: TempDir,
+}
+
+impl RabbitBroker {
+    /// Starts a private epmd, then the nodes (in parallel when there are several).
+    pub async fn start(dirs: &StackDirs, opts: &RabbitOptions) -> Result<RabbitBroker, StackError> {
+        if opts.nodes != 1 {
+            return Err(StackError::Unsupported(format!(
+                "clustered brokers come with the HA topology; broker.nodes must be 1 for now \
+                 (got {})",
+                opts.nodes
+            )));
+        }
+        let broker = BROKER_SEQ.fetch_add(1, Ordering::Relaxed);
+        let home = tempfile::Builder::new()
+            .prefix("hab-erlang-home-")
+            .tempdir()
+            .map_err(|source| StackError::Io {
+                what: "creating a temporary HOME for Erlang".into(),
+                source,
+            })?;
+        write_cookie(home.path())?;
+        let conf_env_file = dirs.logs.join("rabbitmq-env.conf");
+        std::fs::write(&conf_env_file, "").map_err(|source| StackError::Io {
+            what: format!("writing {}", conf_env_file.display()),
+            source,
+        })?;
+        let ctl_base = ports::free_port_range(CTL_DIST_PORTS).map_err(|source| StackError::Io {
+            what: "finding free ports for rabbitmqctl".into(),
+            source,
+        })?;
+        let epmd = Epmd::start(dirs, "epmd").await?;
+        let env = ErlangEnv {
+            home: home.path().to_path_buf(),
+            epmd_port: epmd.port(),
+            ctl_dist_port_min: ctl_base,
+            ctl_dist_port_max: ctl_base + CTL_DIST_PORTS - 1,
+            conf_env_file,
+        };
+        let node = RabbitNode::start(broker, 0, &env, dirs, opts).await?;
+        Ok(RabbitBroker {
+            nodes: vec![node],
+            epmd,
+            env,
+            _home: home,
+        })
+    }
+
+    /// The nodes, first one first.
+    pub fn nodes(&self) -> &[RabbitNode] {
+        &self.nodes
+    }
+
+    /// The nodes, mutable (for faults and restarts).
+    pub fn nodes_mut(&mut self) -> &mut [RabbitNode] {
+        &mut self.nodes
+    }
+
+    /// The private epmd.
+    pub fn epmd(&self) -> &Epmd {
+        &self.epmd
+    }
+
+    /// The environment for `rabbitmqctl` calls against these nodes.
+    pub fn env(&self) -> &ErlangEnv {
+        &self.env
+    }
+
+    /// The first node's AMQP URL.
+    pub fn amqp_url(&self) -> String {
+        self.nodes[0].amqp_url()
+    }
+
+    /// Stops every node (in parallel), then epmd.
+    pub async fn stop(&mut self) {
+        futures_util::future::join_all(self.nodes.iter_mut().map(RabbitNode::stop)).await;
+        self.epmd.stop().await;
+    }
+}
+
+fn write_cookie(home: &Path) -> Result<(), StackError> {
+    let path = home.join(".erlang.cookie");
+    let cookie = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o400)
+        .open(&path)
+        .and_then(|mut f| f.write_all(cookie.as_bytes()))
+        .map_err(|source| StackError::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })
+}
+
+/// RabbitMQ and Erlang versions from a node's log line
+/// `Starting RabbitMQ 3.10.8 on Erlang 25.2.3 [jit]`: `(rabbitmq, erlang)`.
+pub fn versions_from_log(log: &str) -> (Option<String>, Option<String>) {
+    let word_after = |marker: &str| {
+        log.lines().find_map(|line| {
+            let rest = &line[line.find(marker)? + marker.len()..];
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                .collect();
+            (!word.is_empty() && word.starts_with(|c: char| c.is_ascii_digit())).then_some(word)
+        })
+    };
+    (word_after("RabbitMQ "), word_after(" on Erlang "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> NodeLayout {
+        NodeLayout {
+            nodename: "hab-1-0-0@localhost".into(),
+            amqp_port: 40001,
+            dist_port: 40002,
+            config_dir: PathBuf::from("/run/logs/rabbitmq-0"),
+            state_dir: PathBuf::from("/tmp/state"),
+        }
+    }
+
+    #[test]
+    fn config_listens_on_loopback_only() {
+        let conf = rabbitmq_conf(40001);
+        for line in [
+            "listeners.tcp.default = 127.0.0.1:40001",
+            "loopback_users = none",
+            "cluster_partition_handling = pause_minority",
+            "log.console = false",
+            "log.file.level = info",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+    }
+
+    #[test]
+    fn node_env_is_complete_and_never_allows_input() {
+        let vars = layout().vars();
+        let get = |k: &str| {
+            vars.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(get("RABBITMQ_NODENAME").unwrap(), "hab-1-0-0@localhost");
+        assert_eq!(get("RABBITMQ_NODE_IP_ADDRESS").unwrap(), "127.0.0.1");
+        assert_eq!(get("RABBITMQ_NODE_PORT").unwrap(), "40001");
+        assert_eq!(get("RABBITMQ_DIST_PORT").unwrap(), "40002");
+        assert_eq!(get("RABBITMQ_SCHEDULER_BIND_TYPE").unwrap(), "u");
+        assert_eq!(
+            get("RABBITMQ_MNESIA_DIR").unwrap(),
+            "/tmp/state/mnesia/hab-1-0-0@localhost"
+        );
+        assert_eq!(get("RABBITMQ_LOG_BASE").unwrap(), "/run/logs/rabbitmq-0");
+        assert!(
+            get("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS")
+                .unwrap()
+                .contains("{127,0,0,1}")
+        );
+        for key in [
+            "RABBITMQ_MNESIA_BASE",
+            "RABBITMQ_PID_FILE",
+            "RABBITMQ_CONFIG_FILE",
+            "RABBITMQ_ADVANCED_CONFIG_FILE",
+            "RABBITMQ_ENABLED_PLUGINS_FILE",
+            "RABBITMQ_FEATURE_FLAGS_FILE",
+        ] {
+            assert!(get(key).is_some(), "{key} missing");
+        }
+        assert!(get("RABBITMQ_ALLOW_INPUT").is_none());
+        assert_eq!(
+            layout().node_log(),
+            Path::new("/run/logs/rabbitmq-0/hab-1-0-0@localhost.log")
+        );
+    }
+
+    #[test]
+    fn shared_env_replaces_inherited_erlang_variables() {
+        let env = ErlangEnv {
+            home: PathBuf::from("/tmp/home"),
+            epmd_port: 41000,
+            ctl_dist_port_min: 41001,
+            ctl_dist_port_max: 41004,
+            conf_env_file: PathBuf::from("/run/logs/rabbitmq-env.conf"),
+        };
+        let cmd = env.rabbitmqctl("hab-1-0-0@localhost");
+        let envs: Vec<(String, Option<String>)> = cmd
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        let set = |k: &str| {
+            envs.iter()
+                .find(|(key, _)| key == k)
+                .and_then(|(_, v)| v.clone())
+        };
+        assert_eq!(set("ERL_EPMD_PORT").as_deref(), Some("41000"));
+        assert_eq!(set("ERL_EPMD_ADDRESS").as_deref(), Some("127.0.0.1"));
+        assert_eq!(set("HOME").as_deref(), Some("/tmp/home"));
+        assert_eq!(set("RABBITMQ_CTL_DIST_PORT_MAX").as_deref(), Some("41004"));
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["-n", "hab-1-0-0@localhost"]);
+    }
+
+    #[test]
+    fn versions_come_from_the_start_line() {
+        let log = "2024-01-01 00:00:00.000 [info] <0.229.0> \n\
+                   2024-01-01 00:00:00.001 [info] <0.229.0> Starting RabbitMQ 3.10.8 on Erlang 25.2.3 [jit]\n";
+        assert_eq!(
+            versions_from_log(log),
+            (Some("3.10.8".into()), Some("25.2.3".into()))
+        );
+        assert_eq!(versions_from_log("nothing here"), (None, None));
+    }
+}
