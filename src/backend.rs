@@ -15,7 +15,9 @@ use crate::clock::now_unix_us;
 use crate::ledger::ResultStatus;
 use crate::protocol::result::{ResultRecord, TaskStatus, result_key};
 
-fn parse_result(bytes: &[u8]) -> Result<crate::protocol::result::ParsedResult, crate::protocol::result::ResultParseError> {
+fn parse_result(
+    bytes: &[u8],
+) -> Result<crate::protocol::result::ParsedResult, crate::protocol::result::ResultParseError> {
     ResultRecord::parse(bytes)
 }
 
@@ -217,7 +219,10 @@ pub async fn reader(url: &str) -> Result<MultiplexedConnection> {
 }
 
 /// Read the result keys of `ids` (MGET in chunks) and return those that exist.
-pub async fn read_results(conn: &mut MultiplexedConnection, ids: &[Uuid]) -> Result<Vec<SeenResult>> {
+pub async fn read_results(
+    conn: &mut MultiplexedConnection,
+    ids: &[Uuid],
+) -> Result<Vec<SeenResult>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(1000) {
         let keys: Vec<String> = chunk.iter().map(|id| result_key(&id.to_string())).collect();

@@ -123,7 +123,9 @@ fn handle_signals(token: CancellationToken, second_kills: bool) {
         };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
         if second_kills {
-            eprintln!("\nhab: interrupted: stopping and writing results (Ctrl-C again to exit at once)");
+            eprintln!(
+                "\nhab: interrupted: stopping and writing results (Ctrl-C again to exit at once)"
+            );
         }
         token.cancel();
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
@@ -147,7 +149,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             if let Some(w) = workload {
                 let w = config::load_workload_plan(&w)?;
-                println!("workload plan {}: ok ({} workloads)", w.name, w.workloads.len());
+                println!(
+                    "workload plan {}: ok ({} workloads)",
+                    w.name,
+                    w.workloads.len()
+                );
             }
             Ok(0)
         }

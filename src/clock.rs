@@ -65,7 +65,11 @@ mod tests {
         let us = a.unix_us(later);
         assert!(us - a.unix_us >= 1_500_000);
         let back = a.instant_at(us);
-        let diff = if back > later { back - later } else { later - back };
+        let diff = if back > later {
+            back - later
+        } else {
+            later - back
+        };
         assert!(diff < Duration::from_micros(2));
     }
 }

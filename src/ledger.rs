@@ -439,9 +439,14 @@ pub mod side_channel {
         })
     }
 
-    /// Parse a whole file's text, skipping lines that do not parse.
+    /// Parse a whole file's text, skipping lines that do not parse and a last line without
+    /// its newline (torn by a crash mid-write, or still being written).
     pub fn parse_all(text: &str) -> Vec<SideEvent> {
-        text.lines().filter_map(parse).collect()
+        let complete = match text.rfind('\n') {
+            Some(i) => &text[..=i],
+            None => "",
+        };
+        complete.lines().filter_map(parse).collect()
     }
 }
 
@@ -552,7 +557,12 @@ mod tests {
     #[test]
     fn counts_add_up() {
         let mut c = OutcomeCounts::default();
-        for o in [Outcome::Ok, Outcome::Ok, Outcome::Lost, Outcome::Unconfirmed] {
+        for o in [
+            Outcome::Ok,
+            Outcome::Ok,
+            Outcome::Lost,
+            Outcome::Unconfirmed,
+        ] {
             c.add(Classification {
                 outcome: o,
                 duplicated: o == Outcome::Ok,
@@ -644,9 +654,13 @@ mod tests {
         let back = side_channel::parse(&line).unwrap();
         assert_eq!(back.kind, ev.kind);
         assert_eq!(back.task_id, ev.task_id);
-        assert_eq!(back.detail, "OSError  disk full ");
+        assert_eq!(back.detail, "OSError  disk full");
         assert!(side_channel::parse(side_channel::HEADER).is_none());
         let text = format!("{}\n{line}{}", side_channel::HEADER, &line[..20]);
         assert_eq!(side_channel::parse_all(&text).len(), 1);
+        // A last line cut anywhere, even where it would still parse, is not used.
+        let torn = &line[..line.len() - 3];
+        assert!(side_channel::parse(torn).is_some());
+        assert_eq!(side_channel::parse_all(&format!("{line}{torn}")).len(), 1);
     }
 }

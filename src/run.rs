@@ -112,10 +112,14 @@ impl Workers {
             .arg(name)
             .arg("--executions")
             .arg(self.executions.join(format!("{name}.csv")))
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
         Ok(ManagedProcess::spawn(
             &format!("worker {name}"),
             cmd,
+            "hab",
             &self.logs.join(format!("worker-{name}.log")),
         )?)
     }
@@ -204,9 +208,7 @@ pub async fn run(
     plan: &WorkloadPlan,
     cancel: CancellationToken,
 ) -> Result<RunOutcome> {
-    let dir = opts
-        .out_dir
-        .join(run_dir_name(&topology.name, &plan.name));
+    let dir = opts.out_dir.join(run_dir_name(&topology.name, &plan.name));
     let logs = dir.join("logs");
     let executions = dir.join("executions");
     for d in [&dir, &logs, &executions] {
@@ -219,7 +221,7 @@ pub async fn run(
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create scratch directory {}", scratch.display()))?;
 
-    let mut report = RunReport {
+    let report = RunReport {
         hab_version: env!("CARGO_PKG_VERSION").to_string(),
         status: RunStatus::Running,
         error: None,
@@ -262,7 +264,9 @@ pub async fn run(
         workers: None,
         progress: opts.progress,
     };
-    let result = state.execute(opts, topology, plan, &logs, &executions, &cancel).await;
+    let result = state
+        .execute(opts, topology, plan, &logs, &executions, &cancel)
+        .await;
     // Whatever happened: stop the workers, merge their side channel, classify, write.
     let interrupted = cancel.is_cancelled();
     state.finish(plan, &result, interrupted).await;
@@ -403,7 +407,9 @@ impl RunState {
                 arrival: ArrivalKind::Burst,
                 rate_per_s: None,
             };
-            driver.workload(plan.workloads.len(), &warm, plan.drain_timeout).await?;
+            driver
+                .workload(plan.workloads.len(), &warm, plan.drain_timeout)
+                .await?;
         }
 
         for (i, w) in plan.workloads.iter().enumerate() {
@@ -445,7 +451,11 @@ impl RunState {
             self.live
                 .ledger
                 .lock()
-                .map(|l| (0..plan.workloads.len()).filter(|&i| !l.tasks(i).is_empty()).count())
+                .map(|l| {
+                    (0..plan.workloads.len())
+                        .filter(|&i| !l.tasks(i).is_empty())
+                        .count()
+                })
                 .unwrap_or(0),
         );
         self.report.workloads = metrics_so_far(&self.live, plan, done, &events);
@@ -461,7 +471,12 @@ impl RunState {
         if let Some(w) = self.workers.as_ref() {
             self.report.workers.restarts = w.restarts;
         }
-        self.report.unknown_results = self.live.ledger.lock().map(|l| l.unknown_results()).unwrap_or(0);
+        self.report.unknown_results = self
+            .live
+            .ledger
+            .lock()
+            .map(|l| l.unknown_results())
+            .unwrap_or(0);
         self.report.finished_unix_ms = Some(crate::clock::now_unix_us() / 1000);
         self.report.status = match (result, interrupted) {
             (_, true) => RunStatus::Interrupted,
@@ -494,7 +509,9 @@ fn metrics_so_far(
         .iter()
         .take(upto)
         .enumerate()
-        .map(|(i, w)| WorkloadMetrics::from_tasks(&w.name, w.task.task_name(), ledger.tasks(i)).report())
+        .map(|(i, w)| {
+            WorkloadMetrics::from_tasks(&w.name, w.task.task_name(), ledger.tasks(i)).report()
+        })
         .collect()
 }
 
@@ -666,7 +683,8 @@ impl Driver<'_> {
         let deadline = Instant::now() + drain;
         let mut last_reconcile = Instant::now();
         loop {
-            while let Some(Some((idx, res))) = futures_util::FutureExt::now_or_never(pending.next()) {
+            while let Some(Some((idx, res))) = futures_util::FutureExt::now_or_never(pending.next())
+            {
                 self.apply_confirm(w, idx, res);
             }
             let unsettled = self.unsettled(w);
@@ -712,7 +730,11 @@ impl Driver<'_> {
         Ok(())
     }
 
-    async fn short_drain(&mut self, w: usize, pending: &mut FuturesUnordered<ConfirmFuture>) -> Result<()> {
+    async fn short_drain(
+        &mut self,
+        w: usize,
+        pending: &mut FuturesUnordered<ConfirmFuture>,
+    ) -> Result<()> {
         let deadline = Instant::now() + INTERRUPT_DRAIN;
         while Instant::now() < deadline && (self.unsettled(w) > 0 || !pending.is_empty()) {
             tokio::select! {
@@ -764,7 +786,10 @@ mod tests {
     fn task_calls_carry_the_seed_arguments() {
         let id = Uuid::nil();
         let scratch = Path::new("/tmp/s");
-        assert_eq!(task_call(&TaskSpec::Trivial, &id, scratch), ("hab.trivial", json!([])));
+        assert_eq!(
+            task_call(&TaskSpec::Trivial, &id, scratch),
+            ("hab.trivial", json!([]))
+        );
         assert_eq!(
             task_call(&TaskSpec::Sleep { seconds: 10.0 }, &id, scratch),
             ("hab.sleep", json!([10.0]))
@@ -773,7 +798,13 @@ mod tests {
             task_call(&TaskSpec::Factorial { n: 100000 }, &id, scratch),
             ("hab.factorial", json!([100000]))
         );
-        let (name, args) = task_call(&TaskSpec::WriteZeros { bytes: 1_000_000_000 }, &id, scratch);
+        let (name, args) = task_call(
+            &TaskSpec::WriteZeros {
+                bytes: 1_000_000_000,
+            },
+            &id,
+            scratch,
+        );
         assert_eq!(name, "hab.write_zeros");
         assert_eq!(
             args,

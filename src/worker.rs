@@ -224,11 +224,7 @@ fn header_id(d: &Delivery) -> Option<Uuid> {
 }
 
 async fn reject(d: &Delivery) {
-    if let Err(e) = d
-        .acker
-        .reject(BasicRejectOptions { requeue: false })
-        .await
-    {
+    if let Err(e) = d.acker.reject(BasicRejectOptions { requeue: false }).await {
         tracing::warn!("reject failed: {e}");
     }
 }
@@ -318,7 +314,10 @@ async fn store_then_ack(s: &Shared, d: &Delivery, record: &ResultRecord) {
                 return;
             }
             Err(e) => {
-                tracing::warn!("storing result of {} failed (attempt {attempt}): {e:#}", record.task_id);
+                tracing::warn!(
+                    "storing result of {} failed (attempt {attempt}): {e:#}",
+                    record.task_id
+                );
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }

@@ -37,7 +37,13 @@ fn unknown_subcommand_is_a_usage_error() {
 fn shipped_files_check_clean() {
     for w in ["workloads/seed.toml", "workloads/smoke.toml"] {
         hab()
-            .args(["check", "--topology", "topologies/standalone.toml", "--workload", w])
+            .args([
+                "check",
+                "--topology",
+                "topologies/standalone.toml",
+                "--workload",
+                w,
+            ])
             .assert()
             .success()
             .stdout(predicate::str::contains("ok"));
@@ -110,8 +116,12 @@ arrival = "burst"
         .assert()
         .code(2)
         .stderr(predicate::str::contains("w.toml"))
-        .stderr(predicate::str::contains("workload[0] (\"fast\").rate_per_s"))
-        .stderr(predicate::str::contains("workload[1] (\"slow\").task.seconds"));
+        .stderr(predicate::str::contains(
+            "workload[0] (\"fast\").rate_per_s",
+        ))
+        .stderr(predicate::str::contains(
+            "workload[1] (\"slow\").task.seconds",
+        ));
 }
 
 #[test]
@@ -130,12 +140,20 @@ fn run_with_a_bad_workload_starts_nothing() {
     std::fs::write(&p, "name = \"w\"\nfoo = 1\n").unwrap();
     let out = dir.path().join("out");
     hab()
-        .args(["run", "--topology", "topologies/standalone.toml", "--workload"])
+        .args([
+            "run",
+            "--topology",
+            "topologies/standalone.toml",
+            "--workload",
+        ])
         .arg(&p)
         .arg("--out")
         .arg(&out)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("foo"));
-    assert!(!out.exists(), "no run directory for a run that never started");
+    assert!(
+        !out.exists(),
+        "no run directory for a run that never started"
+    );
 }

@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn hab_run(topology: &std::path::Path, workload: &std::path::Path, out: &std::path::Path) -> Command {
+fn hab_run(
+    topology: &std::path::Path,
+    workload: &std::path::Path,
+    out: &std::path::Path,
+) -> Command {
     let mut c = Command::new(hab_bin());
     c.current_dir(root())
         .arg("run")
@@ -47,7 +51,10 @@ fn wait_for_starts(dir_parent: &std::path::Path, n: usize, within: Duration) -> 
                 }
             }
         }
-        assert!(Instant::now() < deadline, "no {n} task starts within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no {n} task starts within {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -79,14 +86,24 @@ fn smoke_workload_end_to_end() {
     .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "hab run failed:\n{stderr}\n{stdout}");
-    assert!(stdout.contains("trivial"), "terminal table missing:\n{stdout}");
+    assert!(
+        output.status.success(),
+        "hab run failed:\n{stderr}\n{stdout}"
+    );
+    assert!(
+        stdout.contains("trivial"),
+        "terminal table missing:\n{stdout}"
+    );
 
     let dir = single_run_dir(&out);
     let run = run_json(&dir);
     assert_eq!(run["status"], "complete");
     assert!(run["bringup_ms"].as_u64().unwrap() > 0);
-    assert!(run["versions"]["rabbitmq"].as_str().is_some(), "{}", run["versions"]);
+    assert!(
+        run["versions"]["rabbitmq"].as_str().is_some(),
+        "{}",
+        run["versions"]
+    );
     let workloads = run["workloads"].as_array().unwrap();
     assert_eq!(workloads.len(), 5);
     let mut total = 0;
@@ -152,7 +169,10 @@ fn sigint_stops_the_run_writes_results_and_leaves_no_server() {
     assert_eq!(run["status"], "interrupted");
     let w = &run["workloads"][0];
     assert_eq!(w["count"], 40, "{w}");
-    assert!(w["ok"].as_u64().unwrap() < 40, "the run should have been cut short: {w}");
+    assert!(
+        w["ok"].as_u64().unwrap() < 40,
+        "the run should have been cut short: {w}"
+    );
     assert!(dir.join("tasks.csv").exists());
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
@@ -162,7 +182,11 @@ fn sigint_stops_the_run_writes_results_and_leaves_no_server() {
 fn killed_worker_tasks_are_redelivered_never_lost() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("results");
-    let topo = write_topology(tmp.path(), "kill", "[workers]\ncount = 1\nconcurrency = 2\n");
+    let topo = write_topology(
+        tmp.path(),
+        "kill",
+        "[workers]\ncount = 1\nconcurrency = 2\n",
+    );
     let work = write_workload(
         tmp.path(),
         "sleeps",
@@ -190,7 +214,11 @@ fn killed_worker_tasks_are_redelivered_never_lost() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{err}");
     let run = run_json(&dir);
-    assert!(run["workers"]["restarts"].as_u64().unwrap() >= 1, "{}", run["workers"]);
+    assert!(
+        run["workers"]["restarts"].as_u64().unwrap() >= 1,
+        "{}",
+        run["workers"]
+    );
     let w = &run["workloads"][0];
     assert_eq!(w["lost"], 0, "{w}");
     assert_eq!(w["ok"], 8, "{w}");

@@ -1,7 +1,6 @@
-//! Load generation: arrival schedules (pure, clock-free, unit-tested) and the generator
-//! that publishes tasks at their intended start times.
+//! Load generation: arrival schedules (pure, clock-free, unit-tested). The generator that
+//! publishes tasks at their intended start times lives in `run` (it shares the ledger).
 
-pub mod generator;
 pub mod schedule;
 
 pub use schedule::Schedule;

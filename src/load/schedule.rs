@@ -93,7 +93,10 @@ mod tests {
             count: 4,
             per_s: 3.0,
         };
-        assert_eq!(s.offsets_us().collect::<Vec<_>>(), vec![0, 333_333, 666_667, 1_000_000]);
+        assert_eq!(
+            s.offsets_us().collect::<Vec<_>>(),
+            vec![0, 333_333, 666_667, 1_000_000]
+        );
     }
 
     #[test]

@@ -90,7 +90,11 @@ pub fn single_run_dir(out: &Path) -> PathBuf {
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
-    assert_eq!(dirs.len(), 1, "expected one run directory in {out:?}: {dirs:?}");
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one run directory in {out:?}: {dirs:?}"
+    );
     dirs[0].clone()
 }
 
