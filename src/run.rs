@@ -431,6 +431,9 @@ impl RunState {
             let events = driver.workers.read_side_channel();
             driver.workers.supervise();
             self.report.workloads = metrics_so_far(&self.live, plan, i + 1, &events);
+            if let Some(lag) = schedule_lag_warning(w, &self.report.workloads[i]) {
+                eprintln!("hab: warning: {lag}");
+            }
             self.report.workers.restarts = driver.workers.restarts;
             write_outputs(&self.dir, &self.report, &self.live)?;
         }
@@ -490,6 +493,32 @@ impl RunState {
             tracing::error!("cannot write results: {e:#}");
         }
     }
+}
+
+/// Schedule lag above which a rate workload is reported as not kept up with, µs.
+pub const SCHEDULE_LAG_WARN_US: u64 = 1_000;
+
+/// A warning when the generator fell behind a rate schedule (p99 lag above 1 ms). Latency
+/// still counts from the intended start, so it stays honest; the warning says the offered
+/// load was not what the file asked for.
+pub fn schedule_lag_warning(
+    w: &Workload,
+    report: &crate::metrics::summary::WorkloadReport,
+) -> Option<String> {
+    if w.arrival != ArrivalKind::Rate {
+        return None;
+    }
+    let lag = report.stages.get("schedule_lag")?;
+    (lag.p99_us > SCHEDULE_LAG_WARN_US).then(|| {
+        format!(
+            "workload {}: schedule lag p99 {} (max {}): the generator fell behind {}/s; \
+             latencies still count from the intended start",
+            w.name,
+            crate::export::table::fmt_us(lag.p99_us),
+            crate::export::table::fmt_us(lag.max_us),
+            w.rate_per_s.unwrap_or(0.0)
+        )
+    })
 }
 
 fn stack_logs(dir: &Path) -> PathBuf {
@@ -810,6 +839,29 @@ mod tests {
             args,
             json!([format!("/tmp/s/hab-zeros-{id}.bin"), 1_000_000_000u64])
         );
+    }
+
+    #[test]
+    fn schedule_lag_is_warned_about_only_for_rate_workloads_that_fell_behind() {
+        let mut w = Workload {
+            name: "r".into(),
+            task: TaskSpec::Trivial,
+            count: 10,
+            arrival: ArrivalKind::Rate,
+            rate_per_s: Some(2000.0),
+        };
+        let mut lag = crate::metrics::LatencyHistogram::new();
+        lag.record(300);
+        let mut m = WorkloadMetrics::from_tasks("r", "hab.trivial", &[]);
+        m.stages.schedule_lag = lag.clone();
+        assert_eq!(schedule_lag_warning(&w, &m.report()), None);
+        lag.record(5_000);
+        lag.record(5_000);
+        m.stages.schedule_lag = lag;
+        let warning = schedule_lag_warning(&w, &m.report()).unwrap();
+        assert!(warning.contains("fell behind 2000/s"), "{warning}");
+        w.arrival = ArrivalKind::Burst;
+        assert_eq!(schedule_lag_warning(&w, &m.report()), None);
     }
 
     #[test]

@@ -227,3 +227,38 @@ fn killed_worker_tasks_are_redelivered_never_lost() {
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+#[test]
+fn celery_defaults_no_confirms_and_early_acks_still_account_for_every_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let topo = tmp.path().join("celery-defaults.toml");
+    std::fs::write(
+        &topo,
+        "name = \"celery-defaults\"\n[broker]\nconfirms = false\n[backend]\n[workers]\nacks = \"early\"\nconcurrency = 2\n",
+    )
+    .unwrap();
+    let work = write_workload(
+        tmp.path(),
+        "few",
+        "[[workload]]\nname = \"trivial\"\ntask = { kind = \"trivial\" }\ncount = 100\narrival = \"rate\"\nrate_per_s = 500.0\n",
+    );
+    let output = hab_run(&topo, &work, &out).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = single_run_dir(&out);
+    let run = run_json(&dir);
+    assert_eq!(run["workers"]["acks"], "early");
+    let w = &run["workloads"][0];
+    assert_eq!(w["ok"], 100, "{w}");
+    // Without confirms there is no publish stage to measure.
+    assert_eq!(w["stages"]["publish"]["count"], 0, "{w}");
+    let tasks = std::fs::read_to_string(dir.join("tasks.csv")).unwrap();
+    assert!(
+        tasks.lines().skip(1).all(|l| l.contains(",not_requested,")),
+        "{tasks}"
+    );
+}

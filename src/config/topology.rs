@@ -29,7 +29,8 @@ pub struct Topology {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// Number of RabbitMQ nodes; 1 is standalone, more form a cluster.
+    /// Number of RabbitMQ nodes; 1 (the default) is standalone, more form a cluster.
+    #[serde(default = "default_nodes")]
     pub nodes: u32,
     /// Queue type of the task queue; decides how messages survive a node loss.
     #[serde(default)]
@@ -141,6 +142,10 @@ impl WorkersConfig {
         let wanted = u64::from(self.concurrency()) * u64::from(self.prefetch_multiplier);
         u16::try_from(wanted).unwrap_or(u16::MAX)
     }
+}
+
+fn default_nodes() -> u32 {
+    1
 }
 
 fn default_true() -> bool {
@@ -453,9 +458,13 @@ mod tests {
             &err("name = \"t\"\n[broker]\nnodes = 1\n"),
             &["missing field `backend`"],
         );
-        assert_has(
-            &err("name = \"t\"\n[broker]\n[backend]\n"),
-            &["line 2", "[broker]", "missing field `nodes`"],
+        // Everything inside [broker] has a default (nodes = 1): an empty table is fine.
+        assert_eq!(
+            parse_topology("name = \"t\"\n[broker]\n[backend]\n", Path::new("t.toml"))
+                .unwrap()
+                .broker
+                .nodes,
+            1
         );
     }
 
