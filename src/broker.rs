@@ -128,6 +128,141 @@ pub async fn consume(channel: &Channel, prefetch: u16, tag: &str) -> Result<Cons
         .context("consuming queue `celery`")
 }
 
+/// A producer connection that survives broker failover: when the connection or channel
+/// dies it reconnects (bounded backoff, until cancelled) and opens a fresh channel. The
+/// caller republishes what was not confirmed; every error and reconnection is reported
+/// to the caller, never hidden.
+pub struct Publisher {
+    url: String,
+    heartbeat: Duration,
+    confirms: bool,
+    queue: QueueKind,
+    name: String,
+    conn: Connection,
+    channel: Channel,
+    /// Successful reconnections so far.
+    pub reconnects: u64,
+}
+
+impl Publisher {
+    /// Connect, declare Celery's queue and open a (confirming) channel.
+    pub async fn connect(
+        url: &str,
+        heartbeat: Duration,
+        confirms: bool,
+        queue: QueueKind,
+        name: &str,
+    ) -> Result<Self> {
+        let (conn, channel) = Self::open(url, heartbeat, confirms, queue, name).await?;
+        Ok(Publisher {
+            url: url.to_string(),
+            heartbeat,
+            confirms,
+            queue,
+            name: name.to_string(),
+            conn,
+            channel,
+            reconnects: 0,
+        })
+    }
+
+    async fn open(
+        url: &str,
+        heartbeat: Duration,
+        confirms: bool,
+        queue: QueueKind,
+        name: &str,
+    ) -> Result<(Connection, Channel)> {
+        let conn = connect(url, heartbeat, name).await?;
+        let setup = conn.create_channel().await.context("opening a channel")?;
+        declare_celery_queue(&setup, queue).await?;
+        let _ = setup.close(200, ShortString::from("declared")).await;
+        let channel = publisher_channel(&conn, confirms).await?;
+        Ok((conn, channel))
+    }
+
+    /// The current channel.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// True while the connection and channel are usable.
+    pub fn is_usable(&self) -> bool {
+        self.conn.status().connected() && self.channel.status().connected()
+    }
+
+    /// Publish one message to the `celery` queue through the default exchange.
+    pub async fn publish(
+        &self,
+        body: &[u8],
+        props: lapin::BasicProperties,
+    ) -> lapin::Result<lapin::PublisherConfirm> {
+        self.channel
+            .basic_publish(
+                ShortString::from(""),
+                ShortString::from(CELERY_QUEUE),
+                lapin::options::BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+    }
+
+    /// Open a fresh channel on the same connection (after a nack: on a quorum queue a
+    /// channel can keep nacking after a leader change; a new channel recovers at once).
+    pub async fn fresh_channel(&mut self) -> Result<()> {
+        let old = std::mem::replace(
+            &mut self.channel,
+            publisher_channel(&self.conn, self.confirms).await?,
+        );
+        let _ = old.close(200, ShortString::from("fresh channel")).await;
+        Ok(())
+    }
+
+    /// Drop the connection and connect again, retrying with backoff (50 ms doubling to
+    /// 1 s) until it works or `cancel` fires. Each failed attempt is passed to `on_error`.
+    pub async fn reconnect(
+        &mut self,
+        cancel: &tokio_util::sync::CancellationToken,
+        mut on_error: impl FnMut(&anyhow::Error),
+    ) -> Result<()> {
+        let _ = self
+            .conn
+            .close(200, ShortString::from("reconnecting"))
+            .await;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match Self::open(
+                &self.url,
+                self.heartbeat,
+                self.confirms,
+                self.queue,
+                &self.name,
+            )
+            .await
+            {
+                Ok((conn, channel)) => {
+                    self.conn = conn;
+                    self.channel = channel;
+                    self.reconnects += 1;
+                    return Ok(());
+                }
+                Err(e) => on_error(&e),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => anyhow::bail!("cancelled while reconnecting to the broker"),
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Close the connection.
+    pub async fn close(&self) {
+        let _ = self.conn.close(200, ShortString::from("done")).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,6 +83,9 @@ pub struct TaskRecord {
     pub seen_via: Option<SeenVia>,
     /// Every execution the workers reported, in start order.
     pub executions: Vec<Execution>,
+    /// Times the producer published this task again because the broker did not confirm
+    /// it (nack, lost confirmation, publish error).
+    pub republished: u32,
 }
 
 impl TaskRecord {
@@ -99,6 +102,7 @@ impl TaskRecord {
             result_status: None,
             seen_via: None,
             executions: Vec::new(),
+            republished: 0,
         }
     }
 
@@ -346,7 +350,7 @@ impl Ledger {
                         e.succeeded = Some(succeeded);
                     }
                 }
-                SideEventKind::Reject => {}
+                SideEventKind::Reject | SideEventKind::Disconnected | SideEventKind::Connected => {}
             }
         }
         for list in &mut self.workloads {
@@ -370,6 +374,10 @@ pub enum SideEventKind {
     },
     /// The worker rejected the message without executing it.
     Reject,
+    /// The worker lost its broker connection (detail: why).
+    Disconnected,
+    /// The worker connected to the broker again after losing it.
+    Connected,
 }
 
 /// One line of a worker's execution side channel.
@@ -388,7 +396,8 @@ pub struct SideEvent {
 }
 
 /// The side channel's line format: `event,unix_us,task_id,worker,detail`, one event per
-/// line, `event` one of `start`, `finish_ok`, `finish_error`, `reject`. Workers append
+/// line, `event` one of `start`, `finish_ok`, `finish_error`, `reject`, `disconnected`,
+/// `connected`. Workers append
 /// one line per event with a single `write` (flushed per event), so a killed worker loses
 /// nothing it reported.
 pub mod side_channel {
@@ -405,6 +414,8 @@ pub mod side_channel {
             SideEventKind::Finish { succeeded: true } => "finish_ok",
             SideEventKind::Finish { succeeded: false } => "finish_error",
             SideEventKind::Reject => "reject",
+            SideEventKind::Disconnected => "disconnected",
+            SideEventKind::Connected => "connected",
         };
         let clean = |s: &str| s.replace([',', '\n', '\r'], " ");
         format!(
@@ -424,6 +435,8 @@ pub mod side_channel {
             "finish_ok" => SideEventKind::Finish { succeeded: true },
             "finish_error" => SideEventKind::Finish { succeeded: false },
             "reject" => SideEventKind::Reject,
+            "disconnected" => SideEventKind::Disconnected,
+            "connected" => SideEventKind::Connected,
             _ => return None,
         };
         let unix_us = parts.next()?.parse().ok()?;

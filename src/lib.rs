@@ -16,6 +16,7 @@
 //! - [`load`]: arrival schedules (pure) and the load generator.
 //! - [`ledger`]: the per-task record and its classification.
 //! - [`metrics`]: histograms and per-workload summaries.
+//! - [`observe`]: what the clients went through (errors, reconnections, republishes).
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.
 //!
@@ -33,6 +34,7 @@ pub mod export;
 pub mod ledger;
 pub mod load;
 pub mod metrics;
+pub mod observe;
 pub mod protocol;
 pub mod run;
 pub mod stack;

@@ -15,22 +15,21 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lapin::options::BasicPublishOptions;
-use lapin::types::ShortString;
-use lapin::{Channel, Confirmation};
+use lapin::Confirmation;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backend::{self, WatchEvent};
-use crate::broker::{self, CELERY_QUEUE};
+use crate::broker;
 use crate::clock::Anchor;
 use crate::config::{ArrivalKind, TaskSpec, Topology, Workload, WorkloadPlan};
 use crate::export::{self, Machine, RunData, RunReport, RunStatus, WorkersReport};
 use crate::ledger::{ConfirmState, Ledger, SeenVia, SideEventKind, TaskRecord, side_channel};
 use crate::load::Schedule;
 use crate::metrics::WorkloadMetrics;
+use crate::observe::{ClientEventKind, EventLog};
 use crate::protocol::message::{TaskMessage, encode};
 use crate::stack::process::ManagedProcess;
 use crate::stack::{Stack, StackDirs, StackOptions};
@@ -199,6 +198,8 @@ struct Live {
     progress: Notify,
     /// Set when the result subscription was re-established: reconcile now.
     resubscribed: AtomicBool,
+    /// What the clients went through.
+    events: EventLog,
 }
 
 /// Run every workload of `plan` on `topology`, writing the run directory.
@@ -208,7 +209,10 @@ pub async fn run(
     plan: &WorkloadPlan,
     cancel: CancellationToken,
 ) -> Result<RunOutcome> {
-    let dir = opts.out_dir.join(run_dir_name(&topology.name, &plan.name));
+    // Absolute: servers run in directories of their own and read their configs from here.
+    let out_dir = std::path::absolute(&opts.out_dir)
+        .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
+    let dir = out_dir.join(run_dir_name(&topology.name, &plan.name));
     let logs = dir.join("logs");
     let executions = dir.join("executions");
     for d in [&dir, &logs, &executions] {
@@ -245,6 +249,7 @@ pub async fn run(
             ..Default::default()
         },
         unknown_results: 0,
+        client_events: Default::default(),
         workloads: Vec::new(),
     };
     let n = plan.workloads.len();
@@ -252,6 +257,7 @@ pub async fn run(
         ledger: Mutex::new(Ledger::new(n + 1)),
         progress: Notify::new(),
         resubscribed: AtomicBool::new(false),
+        events: EventLog::new(),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -339,10 +345,15 @@ impl RunState {
     ) -> Result<()> {
         let broker_url = stack.broker_url();
         let backend_url = stack.backend_url();
-        let conn = broker::connect(&broker_url, topology.broker.heartbeat, "hab-producer").await?;
-        let setup = conn.create_channel().await?;
-        broker::declare_celery_queue(&setup, topology.broker.queue).await?;
-        let channel = broker::publisher_channel(&conn, topology.broker.confirms).await?;
+        let publisher = broker::Publisher::connect(
+            &broker_url,
+            topology.broker.heartbeat,
+            topology.broker.confirms,
+            topology.broker.queue,
+            "hab-producer",
+        )
+        .await?;
+        let setup = publisher.channel().clone();
 
         // Results first, so nothing published later can be missed.
         let (tx, rx) = mpsc::unbounded_channel();
@@ -387,15 +398,16 @@ impl RunState {
 
         let anchor = Anchor::now();
         let mut driver = Driver {
-            channel: &channel,
+            publisher,
             reader: &mut reader,
             live: &self.live,
             anchor,
-            confirms: topology.broker.confirms,
             scratch: &self.scratch,
             cancel,
             progress: self.progress,
             workers: self.workers.as_mut().unwrap(),
+            retry: Vec::new(),
+            fresh_channel: false,
         };
 
         // Warm-up: trivial tasks through the same path, kept out of every figure.
@@ -440,7 +452,7 @@ impl RunState {
         watch_cancel.cancel();
         let _ = watcher.await;
         let _ = collector.await;
-        let _ = conn.close(200, ShortString::from("run finished")).await;
+        driver.publisher.close().await;
         Ok(())
     }
 
@@ -462,6 +474,20 @@ impl RunState {
                 .unwrap_or(0),
         );
         self.report.workloads = metrics_so_far(&self.live, plan, done, &events);
+        // Worker connection losses and reconnections are client events too.
+        for e in &events {
+            let kind = match e.kind {
+                SideEventKind::Disconnected => ClientEventKind::Error,
+                SideEventKind::Connected => ClientEventKind::Reconnected,
+                _ => continue,
+            };
+            self.live.events.push(crate::observe::ClientEvent {
+                at_unix_us: e.unix_us,
+                source: format!("worker {}", e.worker),
+                kind,
+                detail: e.detail.clone(),
+            });
+        }
         self.report.workers.executions = events
             .iter()
             .filter(|e| e.kind == SideEventKind::Start)
@@ -545,12 +571,14 @@ fn metrics_so_far(
 }
 
 fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
+    let events = live.events.snapshot();
     let ledger = live.ledger.lock().expect("ledger lock");
     export::write_all(
         dir,
         RunData {
             report,
             ledger: &ledger,
+            events: &events,
         },
     )
 }
@@ -576,20 +604,25 @@ async fn collect(live: Arc<Live>, mut rx: mpsc::UnboundedReceiver<WatchEvent>) {
 
 /// Publishes workloads and waits for them to drain.
 struct Driver<'a> {
-    channel: &'a Channel,
+    publisher: broker::Publisher,
     reader: &'a mut redis::aio::MultiplexedConnection,
     live: &'a Live,
     anchor: Anchor,
-    confirms: bool,
     scratch: &'a Path,
     cancel: &'a CancellationToken,
     progress: bool,
     workers: &'a mut Workers,
+    /// Tasks of the current workload to publish again (nacked or confirmation lost).
+    retry: Vec<usize>,
+    /// A nack was seen: republish on a fresh channel.
+    fresh_channel: bool,
 }
 
 type ConfirmFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = (usize, lapin::Result<Confirmation>)> + Send>,
 >;
+
+const PRODUCER: &str = "producer";
 
 impl Driver<'_> {
     fn progress_bar(&self, w: &Workload) -> ProgressBar {
@@ -606,7 +639,7 @@ impl Driver<'_> {
         pb
     }
 
-    fn apply_confirm(&self, w: usize, idx: usize, res: lapin::Result<Confirmation>) {
+    fn apply_confirm(&mut self, w: usize, idx: usize, res: lapin::Result<Confirmation>) {
         let now = self.anchor.now_unix_us();
         let mut ledger = self.live.ledger.lock().expect("ledger lock");
         let t = ledger.task_mut(w, idx);
@@ -615,12 +648,123 @@ impl Driver<'_> {
                 t.confirm = ConfirmState::Acked;
                 t.confirmed_unix_us = Some(now);
             }
-            Ok(Confirmation::Nack(_)) => t.confirm = ConfirmState::Nacked,
             Ok(Confirmation::NotRequested) => t.confirm = ConfirmState::NotRequested,
-            Err(e) => {
-                // The channel died before the broker answered: the producer cannot know.
-                tracing::warn!("publish confirmation lost: {e}");
+            Ok(Confirmation::Nack(_)) => {
+                // The broker refused it: publish again, on a fresh channel.
+                t.confirm = ConfirmState::Nacked;
+                let id = t.id;
+                drop(ledger);
+                self.live
+                    .events
+                    .record(PRODUCER, ClientEventKind::Nack, id.to_string());
+                self.fresh_channel = true;
+                self.retry.push(idx);
             }
+            Err(e) => {
+                // The channel died before the broker answered: the producer cannot know
+                // whether the task arrived. Publish it again (at-least-once; a duplicate
+                // shows up in the ledger).
+                drop(ledger);
+                self.live.events.record(
+                    PRODUCER,
+                    ClientEventKind::Error,
+                    format!("confirm lost: {e}"),
+                );
+                self.retry.push(idx);
+            }
+        }
+    }
+
+    async fn reconnect(&mut self) -> Result<()> {
+        let events = &self.live.events;
+        self.publisher
+            .reconnect(self.cancel, |e| {
+                events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"))
+            })
+            .await?;
+        events.record(PRODUCER, ClientEventKind::Reconnected, "");
+        Ok(())
+    }
+
+    /// Publish task `idx` of workload `w`, reconnecting as often as needed. Only a
+    /// cancelled run gives up (the task is then marked as never published successfully).
+    async fn publish(
+        &mut self,
+        w: usize,
+        idx: usize,
+        spec: &Workload,
+        pending: &mut FuturesUnordered<ConfirmFuture>,
+    ) {
+        let id = self.live.ledger.lock().expect("ledger lock").tasks(w)[idx].id;
+        let (name, args) = task_call(&spec.task, &id, self.scratch);
+        let mut msg = TaskMessage::new(name, args);
+        msg.id = id.to_string();
+        let (body, props) = encode(&msg);
+        loop {
+            if !self.publisher.is_usable() && self.reconnect().await.is_err() {
+                self.mark_failed(w, idx);
+                return;
+            }
+            match self.publisher.publish(&body, props.clone()).await {
+                Ok(confirm) => {
+                    pending.push(Box::pin(async move { (idx, confirm.await) }));
+                    return;
+                }
+                Err(e) => {
+                    self.live.events.record(
+                        PRODUCER,
+                        ClientEventKind::Error,
+                        format!("publish failed: {e}"),
+                    );
+                    if self.reconnect().await.is_err() {
+                        self.mark_failed(w, idx);
+                        return;
+                    }
+                    self.count_republish(w, idx);
+                }
+            }
+        }
+    }
+
+    fn mark_failed(&self, w: usize, idx: usize) {
+        let mut ledger = self.live.ledger.lock().expect("ledger lock");
+        ledger.task_mut(w, idx).confirm = ConfirmState::Failed;
+    }
+
+    fn count_republish(&self, w: usize, idx: usize) {
+        let id = {
+            let mut ledger = self.live.ledger.lock().expect("ledger lock");
+            let t = ledger.task_mut(w, idx);
+            t.republished += 1;
+            t.confirm = ConfirmState::Pending;
+            t.id
+        };
+        self.live
+            .events
+            .record(PRODUCER, ClientEventKind::Republish, id.to_string());
+    }
+
+    /// Publish again every task whose publish was not confirmed.
+    async fn flush_retries(
+        &mut self,
+        w: usize,
+        spec: &Workload,
+        pending: &mut FuturesUnordered<ConfirmFuture>,
+    ) {
+        if self.retry.is_empty() || self.cancel.is_cancelled() {
+            return;
+        }
+        if std::mem::take(&mut self.fresh_channel)
+            && self.publisher.is_usable()
+            && let Err(e) = self.publisher.fresh_channel().await
+        {
+            self.live
+                .events
+                .record(PRODUCER, ClientEventKind::Error, format!("{e:#}"));
+        }
+        for idx in std::mem::take(&mut self.retry) {
+            self.count_republish(w, idx);
+            self.publish(w, idx, spec, pending).await;
         }
     }
 
@@ -636,10 +780,10 @@ impl Driver<'_> {
         };
         let pb = self.progress_bar(spec);
         let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
+        self.retry.clear();
         let t0 = Instant::now();
-        let mut publish_errors = 0u64;
         let mut last_check = Instant::now();
-        for (k, offset_us) in schedule.offsets_us().enumerate() {
+        for offset_us in schedule.offsets_us() {
             let target = t0 + Duration::from_micros(offset_us);
             // Process confirmations while waiting for the next intended start.
             loop {
@@ -661,48 +805,19 @@ impl Driver<'_> {
             if self.cancel.is_cancelled() {
                 break;
             }
-            let id = Uuid::new_v4();
-            let (name, args) = task_call(&spec.task, &id, self.scratch);
-            let mut msg = TaskMessage::new(name, args);
-            msg.id = id.to_string();
-            let (body, props) = encode(&msg);
+            self.flush_retries(w, spec, &mut pending).await;
             let idx = {
                 let mut ledger = self.live.ledger.lock().expect("ledger lock");
-                let mut rec = TaskRecord::new(id, w, self.anchor.unix_us(target));
+                let mut rec = TaskRecord::new(Uuid::new_v4(), w, self.anchor.unix_us(target));
                 rec.published_unix_us = Some(self.anchor.now_unix_us());
                 ledger.insert(rec)
             };
-            let res = self
-                .channel
-                .basic_publish(
-                    ShortString::from(""),
-                    ShortString::from(CELERY_QUEUE),
-                    BasicPublishOptions::default(),
-                    &body,
-                    props,
-                )
-                .await;
-            match res {
-                Ok(confirm) => {
-                    pending.push(Box::pin(async move { (idx, confirm.await) }));
-                }
-                Err(e) => {
-                    publish_errors += 1;
-                    if publish_errors == 1 {
-                        tracing::warn!("publish failed: {e}");
-                    }
-                    let mut ledger = self.live.ledger.lock().expect("ledger lock");
-                    ledger.task_mut(w, idx).confirm = ConfirmState::Failed;
-                }
-            }
+            self.publish(w, idx, spec, &mut pending).await;
             if last_check.elapsed() > Duration::from_millis(200) {
                 last_check = Instant::now();
                 self.workers.supervise();
-                pb.set_position((k as u64 + 1).saturating_sub(self.unsettled(w) as u64));
+                pb.set_position(self.published(w).saturating_sub(self.unsettled(w) as u64));
             }
-        }
-        if !self.confirms {
-            // Without confirms every publish resolves at once as NotRequested.
         }
         let drain = if self.cancel.is_cancelled() {
             INTERRUPT_DRAIN
@@ -716,9 +831,10 @@ impl Driver<'_> {
             {
                 self.apply_confirm(w, idx, res);
             }
+            self.flush_retries(w, spec, &mut pending).await;
             let unsettled = self.unsettled(w);
             pb.set_position(self.published(w).saturating_sub(unsettled as u64));
-            if unsettled == 0 && pending.is_empty() {
+            if unsettled == 0 && pending.is_empty() && self.retry.is_empty() {
                 break;
             }
             let now = Instant::now();
@@ -802,7 +918,13 @@ impl Driver<'_> {
                     ledger.result_seen(&r.id, r.at_unix_us, r.status, SeenVia::Read);
                 }
             }
-            Err(e) => tracing::warn!("reconciliation read failed: {e:#}"),
+            Err(e) => {
+                self.live.events.record(
+                    "results",
+                    ClientEventKind::Error,
+                    format!("reconciliation read failed: {e:#}"),
+                );
+            }
         }
     }
 }

@@ -126,27 +126,16 @@ struct Shared {
     stats: WorkerStats,
 }
 
-/// Run a worker until `cancel` fires (then finish running tasks within the grace period)
-/// or the broker connection ends.
+/// How long a worker keeps trying to reach the broker before giving up, at start-up and
+/// after losing its connection.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+/// Run a worker until `cancel` fires (then finish running tasks within the grace period).
+/// A lost broker connection is re-established (backoff 50 ms doubling to 1 s, for up to
+/// [`RECONNECT_FOR`]); each loss and reconnection goes into the side channel.
 pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Result<()> {
     let side = SideChannel::open(&opts.executions_file, &opts.name)?;
     let store = ResultStore::connect(&opts.backend_url, opts.result_ttl).await?;
-    let conn = broker::connect(
-        &opts.broker_url,
-        opts.heartbeat,
-        &format!("hab-worker-{}", opts.name),
-    )
-    .await?;
-    let channel = conn.create_channel().await.context("opening a channel")?;
-    broker::declare_celery_queue(&channel, opts.queue).await?;
-    let mut consumer = broker::consume(&channel, opts.prefetch, &opts.name).await?;
-    tracing::info!(
-        worker = %opts.name,
-        concurrency = opts.concurrency,
-        prefetch = opts.prefetch,
-        "consuming queue `celery`"
-    );
-
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(opts.concurrency.max(1) as usize)),
         opts,
@@ -155,10 +144,106 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         stats: WorkerStats::default(),
     });
     let tracker = TaskTracker::new();
-    let mut ended_by_broker = None;
+    let mut connected_once = false;
+    let mut result = Ok(());
+    let mut delay = Duration::from_millis(50);
+    let mut down_since = std::time::Instant::now();
+    while !cancel.is_cancelled() {
+        let (conn, channel, consumer) = match open_session(&shared).await {
+            Ok(s) => s,
+            Err(e) => {
+                if down_since.elapsed() > RECONNECT_FOR {
+                    result = Err(e.context(format!(
+                        "no broker connection for {}",
+                        humantime::format_duration(RECONNECT_FOR)
+                    )));
+                    break;
+                }
+                tracing::warn!("broker connection failed: {e:#}");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        delay = Duration::from_millis(50);
+        if connected_once {
+            shared
+                .side
+                .record(SideEventKind::Connected, Uuid::nil(), "reconnected");
+        }
+        connected_once = true;
+        tracing::info!(
+            worker = %shared.opts.name,
+            concurrency = shared.opts.concurrency,
+            prefetch = shared.opts.prefetch,
+            "consuming queue `celery`"
+        );
+        let lost = consume(&shared, &tracker, consumer, &cancel).await;
+        let _ = channel
+            .basic_cancel(
+                ShortString::from(shared.opts.name.as_str()),
+                BasicCancelOptions::default(),
+            )
+            .await;
+        if cancel.is_cancelled() {
+            tracker.close();
+            if tokio::time::timeout(shared.opts.shutdown_grace, tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "tasks still running after the shutdown grace; leaving them to redelivery"
+                );
+            }
+            let _ = conn.close(200, ShortString::from("worker stopping")).await;
+            break;
+        }
+        let why = lost.map(|e| format!("{e:#}")).unwrap_or_default();
+        tracing::warn!("lost the broker: {why}; reconnecting");
+        shared
+            .side
+            .record(SideEventKind::Disconnected, Uuid::nil(), &why);
+        let _ = conn.close(200, ShortString::from("reconnecting")).await;
+        down_since = std::time::Instant::now();
+    }
+    let st = &shared.stats;
+    tracing::info!(
+        executed = st.executed.load(Ordering::Relaxed),
+        rejected = st.rejected.load(Ordering::Relaxed),
+        kept_existing = st.kept_existing.load(Ordering::Relaxed),
+        store_errors = st.store_errors.load(Ordering::Relaxed),
+        "worker stopped"
+    );
+    result
+}
+
+async fn open_session(s: &Shared) -> Result<(lapin::Connection, lapin::Channel, lapin::Consumer)> {
+    let conn = broker::connect(
+        &s.opts.broker_url,
+        s.opts.heartbeat,
+        &format!("hab-worker-{}", s.opts.name),
+    )
+    .await?;
+    let channel = conn.create_channel().await.context("opening a channel")?;
+    broker::declare_celery_queue(&channel, s.opts.queue).await?;
+    let consumer = broker::consume(&channel, s.opts.prefetch, &s.opts.name).await?;
+    Ok((conn, channel, consumer))
+}
+
+/// Hand deliveries to execution slots until `cancel` (returns `None`) or the broker
+/// connection ends (returns why).
+async fn consume(
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    mut consumer: lapin::Consumer,
+    cancel: &CancellationToken,
+) -> Option<anyhow::Error> {
     loop {
         let delivery = tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => return None,
             d = consumer.next() => d,
         };
         match delivery {
@@ -168,48 +253,16 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
                     _ = cancel.cancelled() => {
                         // Not started: hand it back now rather than at channel close.
                         let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-                        break;
+                        return None;
                     }
                     p = shared.slots.clone().acquire_owned() => p.expect("semaphore closed"),
                 };
                 let s = shared.clone();
                 tracker.spawn(async move { handle(s, d, permit).await });
             }
-            Some(Err(e)) => {
-                ended_by_broker = Some(anyhow::Error::new(e).context("consumer failed"));
-                break;
-            }
-            None => {
-                ended_by_broker = Some(anyhow::anyhow!("the broker ended the consumer"));
-                break;
-            }
+            Some(Err(e)) => return Some(anyhow::Error::new(e).context("consumer failed")),
+            None => return Some(anyhow::anyhow!("the broker ended the consumer")),
         }
-    }
-    let _ = channel
-        .basic_cancel(
-            ShortString::from(shared.opts.name.as_str()),
-            BasicCancelOptions::default(),
-        )
-        .await;
-    tracker.close();
-    if tokio::time::timeout(shared.opts.shutdown_grace, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("tasks still running after the shutdown grace; leaving them to redelivery");
-    }
-    let _ = conn.close(200, ShortString::from("worker stopping")).await;
-    let st = &shared.stats;
-    tracing::info!(
-        executed = st.executed.load(Ordering::Relaxed),
-        rejected = st.rejected.load(Ordering::Relaxed),
-        kept_existing = st.kept_existing.load(Ordering::Relaxed),
-        store_errors = st.store_errors.load(Ordering::Relaxed),
-        "worker stopped"
-    );
-    match ended_by_broker {
-        Some(e) if !cancel.is_cancelled() => Err(e),
-        _ => Ok(()),
     }
 }
 

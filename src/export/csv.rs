@@ -74,7 +74,7 @@ impl Exporter for SummaryCsv {
 pub struct TasksCsv;
 
 /// Column names of tasks.csv.
-pub const TASKS_HEADER: [&str; 16] = [
+pub const TASKS_HEADER: [&str; 17] = [
     "task_id",
     "workload",
     "task",
@@ -87,6 +87,7 @@ pub const TASKS_HEADER: [&str; 16] = [
     "result_seen_unix_us",
     "seen_via",
     "executions",
+    "republished",
     "worker",
     "outcome",
     "duplicated",
@@ -133,12 +134,35 @@ impl Exporter for TasksCsv {
                     }
                     .to_string(),
                     t.executions.len().to_string(),
+                    t.republished.to_string(),
                     e.map(|e| e.worker.clone()).unwrap_or_default(),
                     c.outcome.as_str().to_string(),
                     c.duplicated.to_string(),
                     opt(t.latency_us()),
                 ])?;
             }
+        }
+        Ok(w.into_inner()?)
+    }
+}
+
+/// Writes events.csv: every client error, reconnection, nack and republish.
+pub struct EventsCsv;
+
+impl Exporter for EventsCsv {
+    fn file_name(&self) -> &'static str {
+        "events.csv"
+    }
+    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.write_record(["at_unix_us", "source", "kind", "detail"])?;
+        for e in data.events {
+            w.write_record([
+                e.at_unix_us.to_string(),
+                e.source.clone(),
+                e.kind.as_str().to_string(),
+                e.detail.clone(),
+            ])?;
         }
         Ok(w.into_inner()?)
     }

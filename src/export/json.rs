@@ -116,6 +116,10 @@ pub struct RunReport {
     pub workers: WorkersReport,
     /// Results seen for ids that are not in the ledger (warm-up tasks excluded).
     pub unknown_results: u64,
+    /// Client events by kind (error, reconnected, nack, republish); each one is in
+    /// events.csv with its time.
+    #[serde(default)]
+    pub client_events: BTreeMap<String, u64>,
     /// Per workload, in plan order.
     pub workloads: Vec<WorkloadReport>,
 }

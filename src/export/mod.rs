@@ -21,6 +21,8 @@ pub struct RunData<'a> {
     pub report: &'a RunReport,
     /// Every task of the run.
     pub ledger: &'a Ledger,
+    /// What the clients went through, in time order.
+    pub events: &'a [crate::observe::ClientEvent],
 }
 
 /// One output format.
@@ -37,6 +39,7 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
         Box::new(json::RunJson),
         Box::new(csv::SummaryCsv),
         Box::new(csv::TasksCsv),
+        Box::new(csv::EventsCsv),
     ]
 }
 

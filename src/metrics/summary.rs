@@ -49,6 +49,8 @@ pub struct WorkloadMetrics {
     pub wall_s: f64,
     /// ok tasks per second of `wall_s`.
     pub throughput_per_s: f64,
+    /// Tasks published more than once by the producer.
+    pub republished: u64,
     /// Stage histograms.
     pub stages: StageHistograms,
 }
@@ -74,6 +76,9 @@ pub struct WorkloadReport {
     pub duplicated: u64,
     /// Never executed, never confirmed.
     pub unconfirmed: u64,
+    /// Tasks the producer had to publish again (not confirmed the first time).
+    #[serde(default)]
+    pub republished: u64,
     /// First intended start → last result seen, seconds.
     pub wall_s: f64,
     /// ok tasks per second.
@@ -91,7 +96,11 @@ impl WorkloadMetrics {
         let mut stages = StageHistograms::default();
         let mut first_intended = i64::MAX;
         let mut last_seen = i64::MIN;
+        let mut republished = 0;
         for t in tasks {
+            if t.republished > 0 {
+                republished += 1;
+            }
             let c = t.classify();
             counts.add(c);
             first_intended = first_intended.min(t.intended_unix_us);
@@ -138,6 +147,7 @@ impl WorkloadMetrics {
             counts,
             wall_s,
             throughput_per_s,
+            republished,
             stages,
         }
     }
@@ -155,6 +165,7 @@ impl WorkloadMetrics {
             result_lost: c.result_lost,
             duplicated: c.duplicated,
             unconfirmed: c.unconfirmed,
+            republished: self.republished,
             wall_s: self.wall_s,
             throughput_per_s: self.throughput_per_s,
             stages: self

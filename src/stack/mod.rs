@@ -101,7 +101,12 @@ pub struct StackDirs {
 impl StackDirs {
     /// Uses `logs` (creating it and its parents) for the stack's logs and configs.
     pub fn create(logs: impl Into<PathBuf>) -> Result<StackDirs, StackError> {
-        let logs = logs.into();
+        let logs: PathBuf = logs.into();
+        // Absolute, since servers run with other working directories.
+        let logs = std::path::absolute(&logs).map_err(|source| StackError::Io {
+            what: format!("resolving the logs directory {}", logs.display()),
+            source,
+        })?;
         std::fs::create_dir_all(&logs).map_err(|source| StackError::Io {
             what: format!("creating the logs directory {}", logs.display()),
             source,
