@@ -68,3 +68,144 @@ pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ConfirmState, Execution, ResultStatus, SeenVia, TaskRecord};
+    use crate::metrics::WorkloadMetrics;
+    use crate::observe::{ClientEvent, ClientEventKind};
+    use uuid::Uuid;
+
+    fn fixture() -> (RunReport, Ledger, Vec<ClientEvent>) {
+        let mut ledger = Ledger::new(1);
+        let t0 = 1_800_000_000_000_000;
+        let mut ok = TaskRecord::new(Uuid::from_u128(1), 0, t0);
+        ok.published_unix_us = Some(t0 + 5);
+        ok.confirmed_unix_us = Some(t0 + 50);
+        ok.confirm = ConfirmState::Acked;
+        ok.executions.push(Execution {
+            worker: "w1".into(),
+            started_unix_us: t0 + 100,
+            finished_unix_us: Some(t0 + 200),
+            succeeded: Some(true),
+        });
+        ok.result_seen_unix_us = Some(t0 + 1_000);
+        ok.result_status = Some(ResultStatus::Success);
+        ok.seen_via = Some(SeenVia::Read);
+        ok.republished = 1;
+        let mut lost = TaskRecord::new(Uuid::from_u128(2), 0, t0);
+        lost.published_unix_us = Some(t0 + 6);
+        lost.confirm = ConfirmState::Acked;
+        ledger.insert(ok);
+        ledger.insert(lost);
+        let metrics = WorkloadMetrics::from_tasks("trivial", "hab.trivial", ledger.tasks(0));
+        let report = RunReport {
+            hab_version: "0.0.0".into(),
+            status: RunStatus::Complete,
+            error: None,
+            name: "standalone-smoke".into(),
+            started_unix_ms: 1,
+            finished_unix_ms: Some(2),
+            topology_file: "t.toml".into(),
+            workload_file: "w.toml".into(),
+            topology: serde_json::json!({"name": "standalone"}),
+            workload_plan: serde_json::json!({"name": "smoke"}),
+            machine: Machine::default(),
+            versions: Default::default(),
+            bringup_ms: Some(4000),
+            workers_ready_ms: Some(50),
+            workers: WorkersReport::default(),
+            unknown_results: 0,
+            client_events: Default::default(),
+            workloads: vec![metrics.report()],
+        };
+        let events = vec![ClientEvent {
+            at_unix_us: t0 + 7,
+            source: "producer".into(),
+            kind: ClientEventKind::Republish,
+            detail: "a, \"quoted\" detail".into(),
+        }];
+        (report, ledger, events)
+    }
+
+    fn render(name: &str) -> String {
+        let (report, ledger, events) = fixture();
+        let data = RunData {
+            report: &report,
+            ledger: &ledger,
+            events: &events,
+        };
+        let e = all().into_iter().find(|e| e.file_name() == name).unwrap();
+        String::from_utf8(e.render(data).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn summary_csv_has_one_row_per_workload_with_counts_and_latency() {
+        let text = render("summary.csv");
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], csv::SUMMARY_HEADER.join(","));
+        assert!(
+            lines[1].starts_with("standalone,trivial,hab.trivial,2,1,0,1,0,0,0,0.001,"),
+            "{}",
+            lines[1]
+        );
+        // p50 of the single ok latency (1000 µs).
+        assert!(
+            lines[1].contains(",1000,1000,1000,1000,1000,1000.0"),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
+    fn tasks_csv_has_one_row_per_task() {
+        let text = render("tasks.csv");
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], csv::TASKS_HEADER.join(","));
+        assert!(lines[1].starts_with("00000000-0000-0000-0000-000000000001,trivial,"));
+        assert!(
+            lines[1].ends_with(",read,1,1,w1,ok,false,1000"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].ends_with(",,0,0,,lost,false,"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn events_csv_quotes_free_text() {
+        let text = render("events.csv");
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "1800000000000007,producer,republish,\"a, \"\"quoted\"\" detail\""
+        );
+    }
+
+    #[test]
+    fn run_json_round_trips_with_mergeable_histograms() {
+        let text = render("run.json");
+        let back: RunReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.status, RunStatus::Complete);
+        let w = &back.workloads[0];
+        assert_eq!((w.count, w.ok, w.lost, w.republished), (2, 1, 1, 1));
+        let h = crate::metrics::LatencyHistogram::from_base64(&w.histograms["latency"]).unwrap();
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_readable_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
