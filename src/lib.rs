@@ -14,6 +14,7 @@
 //! - [`tasks`]: the four task kinds; CPU and disk work runs off the async threads.
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
 //! - [`load`]: arrival schedules (pure) and the load generator.
+//! - [`fault`]: fault roles and kinds (what to break, how, when).
 //! - [`ledger`]: the per-task record and its classification.
 //! - [`metrics`]: histograms and per-workload summaries.
 //! - [`observe`]: what the clients went through (errors, reconnections, republishes).
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod export;
+pub mod fault;
 pub mod ledger;
 pub mod load;
 pub mod metrics;

@@ -209,6 +209,13 @@ pub async fn run(
     plan: &WorkloadPlan,
     cancel: CancellationToken,
 ) -> Result<RunOutcome> {
+    if let Some(w) = plan.workloads.iter().find(|w| !w.faults.is_empty()) {
+        bail!(
+            "workload {}: fault injection is not built yet; remove its [[workload.fault]] tables \
+             (hab never runs a fault plan without applying the faults)",
+            w.name
+        );
+    }
     // Absolute: servers run in directories of their own and read their configs from here.
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
@@ -418,6 +425,7 @@ impl RunState {
                 count: plan.warmup_tasks as u64,
                 arrival: ArrivalKind::Burst,
                 rate_per_s: None,
+                faults: Vec::new(),
             };
             driver
                 .workload(plan.workloads.len(), &warm, plan.drain_timeout)
@@ -971,6 +979,7 @@ mod tests {
             count: 10,
             arrival: ArrivalKind::Rate,
             rate_per_s: Some(2000.0),
+            faults: Vec::new(),
         };
         let mut lag = crate::metrics::LatencyHistogram::new();
         lag.record(300);

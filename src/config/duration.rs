@@ -47,3 +47,25 @@ impl Visitor<'_> for DurationVisitor {
         })
     }
 }
+
+/// The same for an optional duration (`#[serde(default, with = "...::option")]`).
+pub(crate) mod option {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    /// Writes `Some` as a duration string and `None` as nothing.
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a present value as a duration string.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::deserialize(d).map(Some)
+    }
+}

@@ -61,6 +61,132 @@ pub struct Workload {
     /// Publish rate in tasks per second; required with `arrival = "rate"`, else forbidden.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_s: Option<f64>,
+    /// Faults injected while this workload runs (TOML: `[[workload.fault]]`).
+    #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// A fault injected while a workload runs:
+/// `[[workload.fault]] target = "broker.primary", kind = "kill", at = "5s", restart_after = "5s", repeat = 5, every = "20s"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// What to break, by role, resolved when the fault fires (e.g. `broker.primary`).
+    pub target: crate::fault::Role,
+    /// How: `kill` (SIGKILL), `pause` (SIGSTOP for `duration`), `stop` (graceful).
+    pub kind: crate::fault::FaultKind,
+    /// When the first repetition fires, as an offset from the workload's start.
+    #[serde(with = "super::duration")]
+    pub at: Duration,
+    /// How long a `pause` lasts before SIGCONT; only for `pause`.
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+    /// For `kill` and `stop`: bring the node back after this long (absent: it stays down).
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub restart_after: Option<Duration>,
+    /// How many times the fault is applied; each repetition waits for full health first.
+    #[serde(default = "default_repeat")]
+    pub repeat: u32,
+    /// Time between the starts of repetitions (required when `repeat` > 1). A repetition
+    /// whose time comes before the stack is healthy again waits for it.
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub every: Option<Duration>,
+}
+
+/// Most repetitions of one fault.
+pub const MAX_FAULT_REPEAT: u32 = 100;
+
+fn default_repeat() -> u32 {
+    1
+}
+
+impl FaultSpec {
+    /// The planned offset of repetition `k` (0-based) from the workload's start.
+    pub fn planned_at(&self, k: u32) -> Duration {
+        self.at + self.every.unwrap_or_default() * k
+    }
+
+    /// How long the target is out per repetition (pause length or time until restart).
+    pub fn out_for(&self) -> Option<Duration> {
+        match self.kind {
+            crate::fault::FaultKind::Pause => self.duration,
+            _ => self.restart_after,
+        }
+    }
+
+    fn validate_into(&self, at: &str, workload_span: Option<Duration>, out: &mut Vec<Diagnostic>) {
+        use crate::fault::FaultKind;
+        match (self.kind, self.duration) {
+            (FaultKind::Pause, None) => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "required with kind = \"pause\": how long the target stays frozen, e.g. \"5s\"",
+            )),
+            (FaultKind::Pause, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "must be greater than zero",
+            )),
+            (FaultKind::Kill | FaultKind::Stop, Some(_)) => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "only used with kind = \"pause\"; for kill and stop use restart_after",
+            )),
+            _ => {}
+        }
+        if self.kind == FaultKind::Pause && self.restart_after.is_some() {
+            out.push(Diagnostic::new(
+                format!("{at}.restart_after"),
+                "only used with kind = \"kill\" or \"stop\"; a paused target resumes after `duration`",
+            ));
+        }
+        if !(1..=MAX_FAULT_REPEAT).contains(&self.repeat) {
+            out.push(Diagnostic::new(
+                format!("{at}.repeat"),
+                format!(
+                    "must be between 1 and {MAX_FAULT_REPEAT}, got {}",
+                    self.repeat
+                ),
+            ));
+        }
+        match self.every {
+            None if self.repeat > 1 => out.push(Diagnostic::new(
+                format!("{at}.every"),
+                "required when repeat > 1: the time between repetitions, e.g. \"20s\"",
+            )),
+            Some(e) if self.out_for().is_some_and(|o| e <= o) => out.push(Diagnostic::new(
+                format!("{at}.every"),
+                format!(
+                    "must be longer than the time the target is out ({}), or repetitions overlap",
+                    humantime::format_duration(self.out_for().unwrap_or_default())
+                ),
+            )),
+            _ => {}
+        }
+        if let Some(span) = workload_span {
+            let last = self.planned_at(self.repeat.saturating_sub(1));
+            if last >= span {
+                out.push(Diagnostic::new(
+                    format!("{at}.at"),
+                    format!(
+                        "the last repetition is planned at {} but the workload publishes for only {}; \
+                         raise count or lower at/every/repeat",
+                        humantime::format_duration(last),
+                        humantime::format_duration(span)
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// When the tasks of a workload are published.
@@ -316,6 +442,17 @@ impl Workload {
                     ));
                 }
             }
+        }
+        // How long publishing lasts: faults must fall inside it. A burst publishes at once,
+        // so its faults can only hit the drain; no bound is checked then.
+        let span = match (self.arrival, self.rate_per_s) {
+            (ArrivalKind::Rate, Some(r)) if r.is_finite() && r > 0.0 => {
+                Some(Duration::from_secs_f64(self.count as f64 / r))
+            }
+            _ => None,
+        };
+        for (j, f) in self.faults.iter().enumerate() {
+            f.validate_into(&format!("{at}.fault[{j}]"), span, out);
         }
     }
 }
@@ -583,6 +720,7 @@ mod tests {
             count: 1,
             arrival: ArrivalKind::Burst,
             rate_per_s: None,
+            faults: Vec::new(),
         }
     }
 
@@ -727,6 +865,92 @@ mod tests {
             err(&text),
             "workload file workloads/bad.toml: workload[1] (\"r\").rate_per_s: required when \
              arrival = \"rate\" (a positive number of tasks per second)"
+        );
+    }
+
+    /// A rate workload (3000 tasks at 100/s: 30 s of publishing) with one fault table.
+    fn with_fault(fault: &str) -> String {
+        one(&format!(
+            "task = {{ kind = \"trivial\" }}\ncount = 3000\narrival = \"rate\"\nrate_per_s = 100.0\n[[workload.fault]]\n{fault}"
+        ))
+    }
+
+    #[test]
+    fn faults_parse_with_roles_kinds_and_repetitions() {
+        let p = ok(&with_fault(
+            "target = \"broker.primary\"\nkind = \"kill\"\nat = \"5s\"\nrestart_after = \"3s\"\nrepeat = 3\nevery = \"8s\"",
+        ));
+        let f = &p.workloads[0].faults[0];
+        assert_eq!(f.target, crate::fault::Role::BrokerPrimary);
+        assert_eq!(f.kind, crate::fault::FaultKind::Kill);
+        assert_eq!(f.planned_at(2), Duration::from_secs(21));
+        assert_eq!(f.out_for(), Some(Duration::from_secs(3)));
+        let p = ok(&with_fault(
+            "target = \"backend.master\"\nkind = \"pause\"\nat = \"2s\"\nduration = \"4s\"",
+        ));
+        assert_eq!(p.workloads[0].faults[0].repeat, 1);
+    }
+
+    #[test]
+    fn fault_mistakes_are_located_and_explained() {
+        assert_has(
+            &err(&with_fault(
+                "target = \"broker.leader\"\nkind = \"kill\"\nat = \"5s\"",
+            )),
+            &[
+                "line 10, column 10",
+                "unknown target",
+                "broker.queue_leader",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"proxy\"\nkind = \"explode\"\nat = \"5s\"",
+            )),
+            &["explode", "kill", "pause", "stop"],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"proxy\"\nkind = \"pause\"\nat = \"5s\"",
+            )),
+            &[
+                "workload[0] (\"a\").fault[0].duration",
+                "required with kind = \"pause\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"proxy\"\nkind = \"kill\"\nat = \"5s\"\nduration = \"1s\"",
+            )),
+            &["fault[0].duration", "only used with kind = \"pause\""],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"proxy\"\nkind = \"kill\"\nat = \"5s\"\nrepeat = 3",
+            )),
+            &["fault[0].every", "required when repeat > 1"],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"proxy\"\nkind = \"kill\"\nat = \"5s\"\nrestart_after = \"10s\"\nrepeat = 2\nevery = \"5s\"",
+            )),
+            &[
+                "fault[0].every",
+                "longer than the time the target is out (10s)",
+            ],
+        );
+        // 30 s of publishing: a repetition at 5 + 3 × 10 = 35 s never fires.
+        assert_has(
+            &err(&with_fault(
+                "target = \"proxy\"\nkind = \"kill\"\nat = \"5s\"\nrepeat = 4\nevery = \"10s\"",
+            )),
+            &["fault[0].at", "planned at 35s", "publishes for only 30s"],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"proxy\"\nkind = \"kill\"\nat = \"5s\"\nwhen = 1",
+            )),
+            &["unknown field `when`"],
         );
     }
 }
