@@ -60,6 +60,7 @@ enum Command {
         executions: PathBuf,
     },
     /// Validate topology and workload files without starting anything.
+    #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
     Check {
         /// Topology file.
         #[arg(long, value_name = "FILE")]
@@ -140,9 +141,6 @@ fn handle_signals(token: CancellationToken, second_kills: bool) {
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Check { topology, workload } => {
-            if topology.is_none() && workload.is_none() {
-                anyhow::bail!("nothing to check: give --topology FILE and/or --workload FILE");
-            }
             if let Some(t) = topology {
                 let t = config::load_topology(&t)?;
                 println!("topology {}: ok", t.name);

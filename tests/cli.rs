@@ -34,6 +34,15 @@ fn unknown_subcommand_is_a_usage_error() {
 }
 
 #[test]
+fn check_without_files_is_a_usage_error() {
+    hab()
+        .arg("check")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--topology"));
+}
+
+#[test]
 fn shipped_files_check_clean() {
     for w in ["workloads/seed.toml", "workloads/smoke.toml"] {
         hab()
