@@ -258,6 +258,7 @@ pub async fn run(
         unknown_results: 0,
         client_events: Default::default(),
         workloads: Vec::new(),
+        failover: Vec::new(),
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {

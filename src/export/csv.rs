@@ -167,3 +167,53 @@ impl Exporter for EventsCsv {
         Ok(w.into_inner()?)
     }
 }
+
+/// Writes failover.csv: one row per injected fault (anatomy offsets in ms from the fault).
+pub struct FailoverCsv;
+
+impl Exporter for FailoverCsv {
+    fn file_name(&self) -> &'static str {
+        "failover.csv"
+    }
+    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
+        let mut w = ::csv::WriterBuilder::new().from_writer(Vec::new());
+        if data.report.failover.is_empty() {
+            // Header only: serde writes it with the first row.
+            w.write_record(FAILOVER_HEADER)?;
+        }
+        for row in &data.report.failover {
+            w.serialize(row)?;
+        }
+        Ok(w.into_inner()?)
+    }
+}
+
+/// Column names of failover.csv (the fields of `FailoverRow`).
+pub const FAILOVER_HEADER: [&str; 26] = [
+    "workload",
+    "target",
+    "resolved",
+    "kind",
+    "repetition",
+    "fault_at_unix_ms",
+    "first_client_error_ms",
+    "sentinel_sdown_ms",
+    "sentinel_odown_ms",
+    "sentinel_switch_ms",
+    "queue_leader_ms",
+    "proxy_down_ms",
+    "proxy_up_ms",
+    "client_reconnected_ms",
+    "restored_ms",
+    "healthy_ms",
+    "switch_time_ms",
+    "outage_ms",
+    "lost",
+    "result_lost",
+    "duplicated",
+    "unconfirmed",
+    "republished",
+    "failed",
+    "tasks",
+    "not_applied",
+];

@@ -122,6 +122,9 @@ pub struct RunReport {
     pub client_events: BTreeMap<String, u64>,
     /// Per workload, in plan order.
     pub workloads: Vec<WorkloadReport>,
+    /// One row per injected fault (failover anatomy), in the order they fired.
+    #[serde(default)]
+    pub failover: Vec<crate::metrics::failover::FailoverRow>,
 }
 
 /// Writes run.json.

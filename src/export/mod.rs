@@ -40,6 +40,7 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
         Box::new(csv::SummaryCsv),
         Box::new(csv::TasksCsv),
         Box::new(csv::EventsCsv),
+        Box::new(csv::FailoverCsv),
     ]
 }
 
@@ -119,6 +120,7 @@ mod tests {
             unknown_results: 0,
             client_events: Default::default(),
             workloads: vec![metrics.report()],
+            failover: Vec::new(),
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
@@ -172,6 +174,47 @@ mod tests {
             lines[1]
         );
         assert!(lines[2].ends_with(",,0,0,,lost,false,"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn failover_csv_header_matches_its_rows() {
+        assert_eq!(
+            render("failover.csv").trim_end(),
+            csv::FAILOVER_HEADER.join(",")
+        );
+        let (mut report, ledger, events) = fixture();
+        let f = crate::metrics::failover::AppliedFault {
+            workload: 0,
+            target: crate::fault::Role::BrokerPrimary,
+            resolved: "broker.node[0]".into(),
+            kind: crate::fault::FaultKind::Kill,
+            repetition: 0,
+            fault_at_unix_us: 1_800_000_000_000_000,
+            restored_at_unix_us: None,
+            healthy_at_unix_us: None,
+            not_applied: None,
+        };
+        report.failover = vec![crate::metrics::failover::analyse(
+            &f,
+            "trivial",
+            None,
+            ledger.tasks(0),
+            &[],
+            &[],
+        )];
+        let data = RunData {
+            report: &report,
+            ledger: &ledger,
+            events: &events,
+        };
+        let text = String::from_utf8(csv::FailoverCsv.render(data).unwrap()).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines[0], csv::FAILOVER_HEADER.join(","));
+        assert!(
+            lines[1].starts_with("trivial,broker.primary,broker.node[0],kill,0,1800000000000,"),
+            "{}",
+            lines[1]
+        );
     }
 
     #[test]

@@ -1,0 +1,403 @@
+//! Failover anatomy: for each applied fault, when each independent observer saw each
+//! phase, as offsets from the moment the fault was applied (DESIGN.md §5), the switch time,
+//! the outage, and what happened to the tasks around it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::fault::{FaultKind, Role};
+use crate::ledger::{Outcome, TaskRecord};
+use crate::observe::{ClientEvent, ClientEventKind};
+
+/// A fault as it was applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedFault {
+    /// Index of the workload it ran in.
+    pub workload: usize,
+    /// The role named in the file.
+    pub target: Role,
+    /// What the role resolved to when the fault fired, e.g. `broker.node[0]`.
+    pub resolved: String,
+    /// How it was broken.
+    pub kind: FaultKind,
+    /// Repetition number, from 0.
+    pub repetition: u32,
+    /// When the fault was applied (signal delivered / stop returned), unix µs.
+    pub fault_at_unix_us: i64,
+    /// When the target was brought back (restart or SIGCONT returned), unix µs.
+    pub restored_at_unix_us: Option<i64>,
+    /// When the whole stack was healthy again, unix µs.
+    pub healthy_at_unix_us: Option<i64>,
+    /// Why the fault was not applied (role absent on this topology, or an error).
+    pub not_applied: Option<String>,
+}
+
+/// A server-side event seen by an observer (HAProxy, Sentinel, RabbitMQ).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerEvent {
+    /// When the observer saw it, unix µs.
+    pub at_unix_us: i64,
+    /// What it is.
+    pub kind: ServerEventKind,
+    /// Detail: the server, the new master address, the new leader.
+    pub detail: String,
+}
+
+/// Kinds of server-side events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerEventKind {
+    /// A Sentinel reported `+sdown` for the master (subjectively down).
+    SentinelSdown,
+    /// A Sentinel reported `+odown` (objectively down: the quorum agrees).
+    SentinelOdown,
+    /// A Sentinel reported `+switch-master` (a replica was promoted).
+    SentinelSwitchMaster,
+    /// The task queue's leader moved to another node.
+    QueueLeaderChanged,
+    /// HAProxy marked a server DOWN.
+    ProxyDown,
+    /// HAProxy marked a server UP.
+    ProxyUp,
+}
+
+/// One row of failover.csv.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailoverRow {
+    /// Workload name.
+    pub workload: String,
+    /// The role named in the file.
+    pub target: String,
+    /// What it resolved to.
+    pub resolved: String,
+    /// kill, pause or stop.
+    pub kind: String,
+    /// Repetition number, from 0.
+    pub repetition: u32,
+    /// When the fault was applied, unix ms.
+    pub fault_at_unix_ms: i64,
+    /// First client error after the fault, ms.
+    pub first_client_error_ms: Option<f64>,
+    /// Sentinel `+sdown`, ms.
+    pub sentinel_sdown_ms: Option<f64>,
+    /// Sentinel `+odown`, ms.
+    pub sentinel_odown_ms: Option<f64>,
+    /// Sentinel `+switch-master`, ms.
+    pub sentinel_switch_ms: Option<f64>,
+    /// New queue leader, ms.
+    pub queue_leader_ms: Option<f64>,
+    /// HAProxy marked a server DOWN, ms.
+    pub proxy_down_ms: Option<f64>,
+    /// HAProxy marked a server UP (the new route), ms.
+    pub proxy_up_ms: Option<f64>,
+    /// A client reconnected, ms.
+    pub client_reconnected_ms: Option<f64>,
+    /// Target brought back (restart / SIGCONT), ms.
+    pub restored_ms: Option<f64>,
+    /// Stack fully healthy again, ms.
+    pub healthy_ms: Option<f64>,
+    /// First task published after the fault that completed end to end: its result seen −
+    /// fault time, ms. Empty if none completed.
+    pub switch_time_ms: Option<f64>,
+    /// Longest gap between successful completions around the fault, ms.
+    pub outage_ms: Option<f64>,
+    /// Tasks in the fault's window never executed though accepted.
+    pub lost: u64,
+    /// Tasks in the window executed whose result is missing.
+    pub result_lost: u64,
+    /// Tasks in the window executed more than once.
+    pub duplicated: u64,
+    /// Tasks in the window never executed and never confirmed.
+    pub unconfirmed: u64,
+    /// Tasks in the window the producer published again.
+    pub republished: u64,
+    /// Tasks in the window that failed.
+    pub failed: u64,
+    /// Tasks in the window.
+    pub tasks: u64,
+    /// Why the fault was not applied, if it was not.
+    pub not_applied: String,
+}
+
+/// How long before a fault its window starts: tasks already in flight then are counted.
+pub const WINDOW_BEFORE_US: i64 = 1_000_000;
+/// If the stack never became healthy again, the window ends this long after the fault.
+pub const WINDOW_AFTER_DEFAULT_US: i64 = 30_000_000;
+
+fn offset_ms(at: i64, fault_at: i64) -> f64 {
+    (at - fault_at) as f64 / 1000.0
+}
+
+/// The window of tasks attributed to a fault: intended start from 1 s before the fault
+/// until the stack is healthy again (or 30 s), cut at the next fault's window.
+pub fn window(f: &AppliedFault, next_fault_at: Option<i64>) -> (i64, i64) {
+    let start = f.fault_at_unix_us - WINDOW_BEFORE_US;
+    let mut end = f
+        .healthy_at_unix_us
+        .unwrap_or(f.fault_at_unix_us + WINDOW_AFTER_DEFAULT_US)
+        .max(f.fault_at_unix_us);
+    if let Some(n) = next_fault_at {
+        end = end.min(n - WINDOW_BEFORE_US);
+    }
+    (start, end)
+}
+
+/// Compute one failover row. `tasks` are the workload's tasks (classified with the side
+/// channel merged); events and server events cover the whole run.
+pub fn analyse(
+    f: &AppliedFault,
+    workload: &str,
+    next_fault_at: Option<i64>,
+    tasks: &[TaskRecord],
+    client_events: &[ClientEvent],
+    server_events: &[ServerEvent],
+) -> FailoverRow {
+    let at = f.fault_at_unix_us;
+    let (w_start, w_end) = window(f, next_fault_at);
+    let horizon = next_fault_at.unwrap_or(i64::MAX);
+    let first_client = |kind: ClientEventKind| {
+        client_events
+            .iter()
+            .filter(|e| e.kind == kind && e.at_unix_us >= at && e.at_unix_us < horizon)
+            .map(|e| offset_ms(e.at_unix_us, at))
+            .next()
+    };
+    let first_server = |kind: ServerEventKind| {
+        server_events
+            .iter()
+            .filter(|e| e.kind == kind && e.at_unix_us >= at && e.at_unix_us < horizon)
+            .map(|e| offset_ms(e.at_unix_us, at))
+            .next()
+    };
+
+    // Switch time: the first task published at or after the fault that completed ok.
+    let switch_time_ms = tasks
+        .iter()
+        .filter(|t| t.published_unix_us.is_some_and(|p| p >= at))
+        .filter(|t| t.classify().outcome == Outcome::Ok)
+        .min_by_key(|t| t.published_unix_us)
+        .and_then(|t| t.result_seen_unix_us)
+        .map(|s| offset_ms(s, at));
+
+    // Outage: the longest gap between consecutive successful completions in the window,
+    // counting the gap that spans the fault.
+    let mut done: Vec<i64> = tasks
+        .iter()
+        .filter(|t| t.classify().outcome == Outcome::Ok)
+        .filter_map(|t| t.result_seen_unix_us)
+        .filter(|&s| s >= w_start && s <= w_end.max(at) + WINDOW_AFTER_DEFAULT_US)
+        .collect();
+    done.sort_unstable();
+    let before = done.iter().rev().find(|&&s| s < at).copied();
+    let after: Vec<i64> = done.iter().copied().filter(|&s| s >= at).collect();
+    let outage_ms = match (before, after.first()) {
+        (Some(b), Some(&a)) => {
+            let mut gap = a - b;
+            for pair in after.windows(2) {
+                if pair[0] > w_end {
+                    break;
+                }
+                gap = gap.max(pair[1] - pair[0]);
+            }
+            Some(gap as f64 / 1000.0)
+        }
+        _ => None,
+    };
+
+    let mut row = FailoverRow {
+        workload: workload.to_string(),
+        target: f.target.to_string(),
+        resolved: f.resolved.clone(),
+        kind: f.kind.as_str().to_string(),
+        repetition: f.repetition,
+        fault_at_unix_ms: at / 1000,
+        first_client_error_ms: first_client(ClientEventKind::Error),
+        sentinel_sdown_ms: first_server(ServerEventKind::SentinelSdown),
+        sentinel_odown_ms: first_server(ServerEventKind::SentinelOdown),
+        sentinel_switch_ms: first_server(ServerEventKind::SentinelSwitchMaster),
+        queue_leader_ms: first_server(ServerEventKind::QueueLeaderChanged),
+        proxy_down_ms: first_server(ServerEventKind::ProxyDown),
+        proxy_up_ms: first_server(ServerEventKind::ProxyUp),
+        client_reconnected_ms: first_client(ClientEventKind::Reconnected),
+        restored_ms: f.restored_at_unix_us.map(|r| offset_ms(r, at)),
+        healthy_ms: f.healthy_at_unix_us.map(|h| offset_ms(h, at)),
+        switch_time_ms,
+        outage_ms,
+        lost: 0,
+        result_lost: 0,
+        duplicated: 0,
+        unconfirmed: 0,
+        republished: 0,
+        failed: 0,
+        tasks: 0,
+        not_applied: f.not_applied.clone().unwrap_or_default(),
+    };
+    for t in tasks
+        .iter()
+        .filter(|t| t.intended_unix_us >= w_start && t.intended_unix_us < w_end)
+    {
+        let c = t.classify();
+        row.tasks += 1;
+        match c.outcome {
+            Outcome::Lost => row.lost += 1,
+            Outcome::ResultLost => row.result_lost += 1,
+            Outcome::Unconfirmed => row.unconfirmed += 1,
+            Outcome::Failed => row.failed += 1,
+            Outcome::Ok => {}
+        }
+        if c.duplicated {
+            row.duplicated += 1;
+        }
+        if t.republished > 0 {
+            row.republished += 1;
+        }
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ConfirmState, Execution, ResultStatus};
+    use uuid::Uuid;
+
+    const S: i64 = 1_000_000;
+    const T0: i64 = 1_800_000_000 * S;
+
+    fn task(intended: i64, seen: Option<i64>, executions: usize) -> TaskRecord {
+        let mut t = TaskRecord::new(Uuid::new_v4(), 0, intended);
+        t.published_unix_us = Some(intended + 10);
+        t.confirm = ConfirmState::Acked;
+        for k in 0..executions {
+            t.executions.push(Execution {
+                worker: "w1".into(),
+                started_unix_us: intended + 100 + k as i64,
+                finished_unix_us: Some(intended + 200 + k as i64),
+                succeeded: Some(true),
+            });
+        }
+        if let Some(s) = seen {
+            t.result_seen_unix_us = Some(s);
+            t.result_status = Some(ResultStatus::Success);
+        }
+        t
+    }
+
+    fn fault(at: i64) -> AppliedFault {
+        AppliedFault {
+            workload: 0,
+            target: Role::BrokerPrimary,
+            resolved: "broker.node[0]".into(),
+            kind: FaultKind::Kill,
+            repetition: 0,
+            fault_at_unix_us: at,
+            restored_at_unix_us: Some(at + 5 * S),
+            healthy_at_unix_us: Some(at + 8 * S),
+            not_applied: None,
+        }
+    }
+
+    #[test]
+    fn anatomy_switch_time_outage_and_losses() {
+        let at = T0 + 10 * S;
+        // One task every 100 ms; results take 2 ms, except during a 1.5 s outage after
+        // the fault, when tasks wait and complete at at + 1.5 s.
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let intended = T0 + i * 100_000;
+            let seen = if intended >= at && intended < at + 1_500_000 {
+                at + 1_500_000 + (intended - at) / 100
+            } else {
+                intended + 2_000
+            };
+            tasks.push(task(intended, Some(seen), 1));
+        }
+        // One task lost right at the fault, one duplicated, one republished.
+        tasks.push(task(at - 50_000, None, 0));
+        tasks.push(task(at + 1, Some(at + 1_600_000), 2));
+        tasks.last_mut().unwrap().republished = 1;
+
+        let events = vec![
+            ClientEvent {
+                at_unix_us: at - S,
+                source: "producer".into(),
+                kind: ClientEventKind::Error,
+                detail: "before the fault: ignored".into(),
+            },
+            ClientEvent {
+                at_unix_us: at + 20_000,
+                source: "producer".into(),
+                kind: ClientEventKind::Error,
+                detail: "connection reset".into(),
+            },
+            ClientEvent {
+                at_unix_us: at + 900_000,
+                source: "producer".into(),
+                kind: ClientEventKind::Reconnected,
+                detail: String::new(),
+            },
+        ];
+        let server = vec![
+            ServerEvent {
+                at_unix_us: at + 250_000,
+                kind: ServerEventKind::ProxyDown,
+                detail: "broker/node0".into(),
+            },
+            ServerEvent {
+                at_unix_us: at + 300_000,
+                kind: ServerEventKind::ProxyUp,
+                detail: "broker/node1".into(),
+            },
+        ];
+        let row = analyse(&fault(at), "failover", None, &tasks, &events, &server);
+        assert_eq!(row.first_client_error_ms, Some(20.0));
+        assert_eq!(row.proxy_down_ms, Some(250.0));
+        assert_eq!(row.proxy_up_ms, Some(300.0));
+        assert_eq!(row.client_reconnected_ms, Some(900.0));
+        assert_eq!(row.sentinel_switch_ms, None);
+        assert_eq!(row.restored_ms, Some(5000.0));
+        // The first task published after the fault is the one intended at the fault
+        // (published 10 µs later); it completed at at + 1.5 s.
+        assert_eq!(row.switch_time_ms, Some(1500.0));
+        // Last completion before the fault: intended at - 100 ms, seen at - 98 ms; the next
+        // one at at + 1.5 s.
+        assert_eq!(row.outage_ms, Some(1598.0));
+        assert_eq!(row.lost, 1);
+        assert_eq!(row.duplicated, 1);
+        assert_eq!(row.republished, 1);
+        // Window: at - 1 s .. at + 8 s (healthy): 90 regular tasks + 2 extra.
+        assert_eq!(row.tasks, 92);
+    }
+
+    #[test]
+    fn nothing_completed_after_the_fault_means_no_switch_time() {
+        let at = T0 + 5 * S;
+        let tasks = vec![task(T0, Some(T0 + 1000), 1), task(at + 10, None, 0)];
+        let row = analyse(&fault(at), "w", None, &tasks, &[], &[]);
+        assert_eq!(row.switch_time_ms, None);
+        assert_eq!(row.outage_ms, None);
+        assert_eq!(row.lost, 1);
+    }
+
+    #[test]
+    fn windows_stop_before_the_next_fault() {
+        let f = fault(T0);
+        assert_eq!(window(&f, None), (T0 - S, T0 + 8 * S));
+        assert_eq!(window(&f, Some(T0 + 5 * S)), (T0 - S, T0 + 4 * S));
+        let mut never = fault(T0);
+        never.healthy_at_unix_us = None;
+        assert_eq!(window(&never, None).1, T0 + 30 * S);
+    }
+
+    #[test]
+    fn events_of_the_next_fault_are_not_attributed_to_this_one() {
+        let at = T0;
+        let events = vec![ClientEvent {
+            at_unix_us: at + 20 * S,
+            source: "producer".into(),
+            kind: ClientEventKind::Error,
+            detail: String::new(),
+        }];
+        let row = analyse(&fault(at), "w", Some(at + 10 * S), &[], &events, &[]);
+        assert_eq!(row.first_client_error_ms, None);
+    }
+}
