@@ -314,12 +314,7 @@ impl RunState {
         executions: &Path,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let stack_opts = StackOptions {
-            broker_nodes: topology.broker.nodes,
-            backend_replicas: topology.backend.replicas,
-            broker_startup_timeout: topology.broker.startup_timeout,
-            backend_startup_timeout: topology.backend.startup_timeout,
-        };
+        let stack_opts = StackOptions::from_topology(topology);
         let dirs = StackDirs {
             logs: logs.to_path_buf(),
         };

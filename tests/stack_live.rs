@@ -96,7 +96,10 @@ fn assert_gone(what: &str, pid: i32) {
 fn stack_pids(stack: &Stack) -> Vec<(String, i32)> {
     let node = &stack.broker().nodes()[0];
     let mut pids = vec![
-        ("redis-server".to_string(), stack.backend().pid().as_raw()),
+        (
+            "redis-server".to_string(),
+            stack.backend().nodes()[0].pid().as_raw(),
+        ),
         ("epmd".to_string(), stack.broker().epmd().pid().as_raw()),
         (
             "rabbitmq-server sh wrapper".to_string(),
@@ -105,7 +108,7 @@ fn stack_pids(stack: &Stack) -> Vec<(String, i32)> {
         ("beam.smp".to_string(), node.beam_pid().as_raw()),
     ];
     for pgid in [
-        stack.backend().pid().as_raw(),
+        stack.backend().nodes()[0].pid().as_raw(),
         stack.broker().epmd().pid().as_raw(),
         node.wrapper_pid().as_raw(),
     ] {
@@ -287,7 +290,7 @@ async fn two_stacks_at_once_do_not_collide() {
     assert_ne!(na.nodename(), nb.nodename());
     assert_ne!(na.amqp_port(), nb.amqp_port());
     assert_ne!(a.broker().epmd().port(), b.broker().epmd().port());
-    assert_ne!(a.backend().port(), b.backend().port());
+    assert_ne!(a.backend().nodes()[0].port(), b.backend().nodes()[0].port());
     tokio::join!(exercise(&a, "a"), exercise(&b, "b"));
 
     let pids: Vec<_> = stack_pids(&a).into_iter().chain(stack_pids(&b)).collect();
@@ -388,18 +391,21 @@ async fn a_failed_broker_start_tears_down_the_backend_too() {
 }
 
 #[tokio::test]
-async fn clustered_brokers_are_refused_for_now() {
+async fn impossible_options_are_refused_before_anything_starts() {
     let tmp = tempfile::tempdir().unwrap();
+    let dirs = logs_dir(&tmp);
     let opts = StackOptions {
-        broker_nodes: 3,
+        broker_queue: hab::config::QueueKind::Mirrored,
         ..StackOptions::default()
     };
-    let err = Stack::start(&opts, &logs_dir(&tmp)).await.unwrap_err();
+    let err = Stack::start(&opts, &dirs).await.unwrap_err();
     assert!(matches!(err, StackError::Unsupported(_)), "{err}");
     assert!(
-        err.to_string().contains("broker.nodes must be 1 for now"),
+        err.to_string()
+            .contains("mirrored queue needs broker.nodes >= 2"),
         "{err}"
     );
+    assert_eq!(processes_writing_into(&dirs.logs), vec![]);
 }
 
 /// Not a test: measures bring-up and teardown. Run alone, on an idle machine:

@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 
 pub use error::{ConfigError, Diagnostic};
 pub use topology::{
-    AckMode, BackendConfig, BrokerConfig, QueueKind, Topology, WorkerKind, WorkersConfig,
+    AckMode, BackendConfig, BrokerConfig, ProxyConfig, QueueKind, Topology, WorkerKind,
+    WorkersConfig,
 };
 pub use workload::{ArrivalKind, TaskSpec, Workload, WorkloadPlan};
 

@@ -20,6 +20,10 @@ pub struct Topology {
     pub broker: BrokerConfig,
     /// The Redis result backend.
     pub backend: BackendConfig,
+    /// HAProxy in front of broker and backend; absent = clients connect straight to broker
+    /// node 0 and the Redis master.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyConfig>,
     /// The worker processes; the whole section is optional.
     #[serde(default)]
     pub workers: WorkersConfig,
@@ -72,6 +76,75 @@ pub struct BackendConfig {
     /// How long one Redis server may take to answer `PING` before the run fails.
     #[serde(default = "default_backend_startup_timeout", with = "super::duration")]
     pub startup_timeout: Duration,
+    /// Number of Redis Sentinels watching the master; 0 (the default) = no Sentinel, no
+    /// automatic failover. Needs `replicas >= 1`.
+    #[serde(default)]
+    pub sentinels: u32,
+    /// Sentinels that must agree the master is down before a failover starts.
+    #[serde(default = "default_sentinel_quorum")]
+    pub sentinel_quorum: u32,
+    /// Sentinel `down-after-milliseconds`: how long the master may be silent before a
+    /// Sentinel considers it down; drives the outage almost one for one.
+    #[serde(default = "default_down_after", with = "super::duration")]
+    pub down_after: Duration,
+    /// Sentinel `failover-timeout`: how long one failover attempt may take before another
+    /// may be tried.
+    #[serde(default = "default_failover_timeout", with = "super::duration")]
+    pub failover_timeout: Duration,
+    /// Redis `min-replicas-to-write`: a master refuses writes unless this many replicas
+    /// are connected and not lagging; 0 (the default) disables the check.
+    #[serde(default)]
+    pub min_replicas_to_write: u32,
+    /// Redis `min-replicas-max-lag`: how stale (whole seconds) a replica may be and still
+    /// count for `min_replicas_to_write`.
+    #[serde(default = "default_min_replicas_max_lag", with = "super::duration")]
+    pub min_replicas_max_lag: Duration,
+    /// The name Sentinels know the master by (`sentinel monitor <name> …`).
+    #[serde(default = "default_master_name")]
+    pub master_name: String,
+}
+
+/// HAProxy in TCP mode in front of the broker nodes and the Redis data nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Health-check interval (`inter`) for every server.
+    #[serde(default = "default_check_interval", with = "super::duration")]
+    pub check_interval: Duration,
+    /// Consecutive failed checks before a server is marked DOWN.
+    #[serde(default = "default_fall_rise")]
+    pub fall: u32,
+    /// Consecutive passed checks before a server is marked UP again.
+    #[serde(default = "default_fall_rise")]
+    pub rise: u32,
+    /// `timeout connect`: also the turn-around of a connection retry to a dead server,
+    /// which dominates broker failover.
+    #[serde(default = "default_timeout_connect", with = "super::duration")]
+    pub timeout_connect: Duration,
+    /// `timeout client`: an idle client-side connection is cut after this long.
+    #[serde(default = "default_idle_timeout", with = "super::duration")]
+    pub timeout_client: Duration,
+    /// `timeout server`: an idle server-side connection is cut after this long.
+    #[serde(default = "default_idle_timeout", with = "super::duration")]
+    pub timeout_server: Duration,
+    /// `observe layer4 error-limit 1 on-error mark-down`: a failed connection to a server
+    /// marks it DOWN at once instead of waiting for `fall` checks.
+    #[serde(default = "default_true")]
+    pub observe_layer4: bool,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            check_interval: default_check_interval(),
+            fall: default_fall_rise(),
+            rise: default_fall_rise(),
+            timeout_connect: default_timeout_connect(),
+            timeout_client: default_idle_timeout(),
+            timeout_server: default_idle_timeout(),
+            observe_layer4: true,
+        }
+    }
 }
 
 /// The worker processes that consume tasks.
@@ -163,6 +236,33 @@ fn default_backend_startup_timeout() -> Duration {
 fn default_result_ttl() -> Duration {
     Duration::from_secs(86_400)
 }
+fn default_sentinel_quorum() -> u32 {
+    2
+}
+fn default_down_after() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_failover_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_min_replicas_max_lag() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_master_name() -> String {
+    "hab".to_string()
+}
+fn default_check_interval() -> Duration {
+    Duration::from_millis(250)
+}
+fn default_fall_rise() -> u32 {
+    2
+}
+fn default_timeout_connect() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(3600)
+}
 fn default_worker_count() -> u32 {
     1
 }
@@ -186,6 +286,20 @@ fn check_positive(out: &mut Vec<Diagnostic>, location: &str, value: Duration) {
         out.push(Diagnostic::new(
             location,
             r#"must be greater than zero, e.g. "30s""#,
+        ));
+    }
+}
+
+/// Pushes a diagnostic unless `value` is a positive whole number of milliseconds (what
+/// Sentinel and HAProxy accept).
+fn check_whole_ms(out: &mut Vec<Diagnostic>, location: &str, value: Duration) {
+    if value < Duration::from_millis(1) || value.subsec_nanos() % 1_000_000 != 0 {
+        out.push(Diagnostic::new(
+            location,
+            format!(
+                "must be whole milliseconds, at least 1ms, got {}",
+                humantime::format_duration(value)
+            ),
         ));
     }
 }
@@ -236,6 +350,87 @@ impl Topology {
             ));
         }
         check_positive(&mut out, "backend.startup_timeout", r.startup_timeout);
+        if r.sentinels > 7 {
+            out.push(Diagnostic::new(
+                "backend.sentinels",
+                format!("must be between 0 and 7, got {}", r.sentinels),
+            ));
+        }
+        if r.sentinels > 0 && r.replicas == 0 {
+            out.push(Diagnostic::new(
+                "backend.sentinels",
+                format!(
+                    "{} Sentinel(s) need a replica to promote; set backend.replicas >= 1 \
+                     (or sentinels = 0)",
+                    r.sentinels
+                ),
+            ));
+        }
+        if r.sentinels > 0 && !(1..=r.sentinels).contains(&r.sentinel_quorum) {
+            out.push(Diagnostic::new(
+                "backend.sentinel_quorum",
+                format!(
+                    "must be between 1 and backend.sentinels ({}), got {}",
+                    r.sentinels, r.sentinel_quorum
+                ),
+            ));
+        }
+        check_whole_ms(&mut out, "backend.down_after", r.down_after);
+        check_whole_ms(&mut out, "backend.failover_timeout", r.failover_timeout);
+        if r.min_replicas_to_write > r.replicas {
+            out.push(Diagnostic::new(
+                "backend.min_replicas_to_write",
+                format!(
+                    "must not exceed backend.replicas ({}), got {}; a master could never write",
+                    r.replicas, r.min_replicas_to_write
+                ),
+            ));
+        }
+        let lag = r.min_replicas_max_lag;
+        if lag < Duration::from_secs(1) || lag.subsec_nanos() != 0 {
+            out.push(Diagnostic::new(
+                "backend.min_replicas_max_lag",
+                format!(
+                    "must be whole seconds, at least 1s (Redis counts replica lag in seconds), \
+                     got {}",
+                    humantime::format_duration(lag)
+                ),
+            ));
+        }
+        if r.master_name.is_empty()
+            || !r
+                .master_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            out.push(Diagnostic::new(
+                "backend.master_name",
+                format!(
+                    "{:?} is not a usable Sentinel master name; use only letters, digits, \
+                     '_', '.' or '-'",
+                    r.master_name
+                ),
+            ));
+        }
+
+        if let Some(p) = &self.proxy {
+            if p.check_interval < Duration::from_millis(10)
+                || p.check_interval.subsec_nanos() % 1_000_000 != 0
+            {
+                out.push(Diagnostic::new(
+                    "proxy.check_interval",
+                    format!(
+                        "must be whole milliseconds, at least 10ms, got {}",
+                        humantime::format_duration(p.check_interval)
+                    ),
+                ));
+            }
+            check_range(&mut out, "proxy.fall", p.fall, 1, 100);
+            check_range(&mut out, "proxy.rise", p.rise, 1, 100);
+            check_whole_ms(&mut out, "proxy.timeout_connect", p.timeout_connect);
+            check_whole_ms(&mut out, "proxy.timeout_client", p.timeout_client);
+            check_whole_ms(&mut out, "proxy.timeout_server", p.timeout_server);
+        }
 
         let w = &self.workers;
         check_range(&mut out, "workers.count", w.count, 1, 64);
@@ -303,8 +498,16 @@ mod tests {
                 replicas: 0,
                 result_ttl: Duration::from_secs(86_400),
                 startup_timeout: Duration::from_secs(20),
+                sentinels: 0,
+                sentinel_quorum: 2,
+                down_after: Duration::from_secs(1),
+                failover_timeout: Duration::from_secs(5),
+                min_replicas_to_write: 0,
+                min_replicas_max_lag: Duration::from_secs(2),
+                master_name: "hab".into(),
             }
         );
+        assert_eq!(t.proxy, None);
         assert_eq!(
             t.workers,
             WorkersConfig {
@@ -348,7 +551,7 @@ mod tests {
             &[
                 "topology file topologies/bad.toml: ",
                 "line 1, column 1",
-                "unknown field `bogus`, expected one of `name`, `description`, `broker`, `backend`, `workers`",
+                "unknown field `bogus`, expected one of `name`, `description`, `broker`, `backend`, `proxy`, `workers`",
             ],
         );
         let e = err("name = \"t\"\n[broker]\nnodes = 1\nnode = 2\n[backend]\n");
@@ -365,7 +568,12 @@ mod tests {
             ],
         );
         let e = err(&format!("{MINIMAL}[proxy]\nport = 1\n"));
-        assert_has(&e, &["line 5", "unknown field `proxy`"]);
+        assert_has(
+            &e,
+            &["line 6", "unknown field `port`", "`check_interval`, `fall`"],
+        );
+        let e = err(&format!("{MINIMAL}sentinel = 3\n"));
+        assert_has(&e, &["line 5", "unknown field `sentinel`", "`sentinels`"]);
     }
 
     #[test]
@@ -567,6 +775,177 @@ mod tests {
             diags(|t| t.broker.heartbeat = Duration::from_secs(600)),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn an_empty_proxy_section_takes_every_default() {
+        let t = parse_topology(&format!("{MINIMAL}[proxy]\n"), Path::new("t.toml")).unwrap();
+        let p = t.proxy.unwrap();
+        assert_eq!(p, ProxyConfig::default());
+        assert_eq!(p.check_interval, Duration::from_millis(250));
+        assert_eq!((p.fall, p.rise), (2, 2));
+        assert_eq!(p.timeout_connect, Duration::from_millis(100));
+        assert_eq!(p.timeout_client, Duration::from_secs(3600));
+        assert_eq!(p.timeout_server, Duration::from_secs(3600));
+        assert!(p.observe_layer4);
+        // A proxied standalone (one node, no replica) is allowed.
+        assert_eq!(t.broker.nodes, 1);
+        assert_eq!(t.backend.replicas, 0);
+    }
+
+    #[test]
+    fn validation_of_the_ha_fields_names_each_location() {
+        type Edit = Box<dyn FnOnce(&mut Topology)>;
+        let with_proxy = |t: &mut Topology| t.proxy = Some(ProxyConfig::default());
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|t| t.backend.sentinels = 3),
+                "backend.sentinels: 3 Sentinel(s) need a replica to promote; set backend.replicas >= 1",
+            ),
+            (
+                Box::new(|t| {
+                    t.backend.replicas = 1;
+                    t.backend.sentinels = 8;
+                }),
+                "backend.sentinels: must be between 0 and 7, got 8",
+            ),
+            (
+                Box::new(|t| {
+                    t.backend.replicas = 1;
+                    t.backend.sentinels = 3;
+                    t.backend.sentinel_quorum = 4;
+                }),
+                "backend.sentinel_quorum: must be between 1 and backend.sentinels (3), got 4",
+            ),
+            (
+                Box::new(|t| {
+                    t.backend.replicas = 1;
+                    t.backend.sentinels = 3;
+                    t.backend.sentinel_quorum = 0;
+                }),
+                "backend.sentinel_quorum: must be between 1 and backend.sentinels (3), got 0",
+            ),
+            (
+                Box::new(|t| t.backend.down_after = Duration::ZERO),
+                "backend.down_after: must be whole milliseconds, at least 1ms, got 0s",
+            ),
+            (
+                Box::new(|t| t.backend.failover_timeout = Duration::from_micros(1500)),
+                "backend.failover_timeout: must be whole milliseconds, at least 1ms, got 1ms 500us",
+            ),
+            (
+                Box::new(|t| t.backend.min_replicas_to_write = 1),
+                "backend.min_replicas_to_write: must not exceed backend.replicas (0), got 1",
+            ),
+            (
+                Box::new(|t| t.backend.min_replicas_max_lag = Duration::from_millis(1500)),
+                "backend.min_replicas_max_lag: must be whole seconds, at least 1s",
+            ),
+            (
+                Box::new(|t| t.backend.min_replicas_max_lag = Duration::ZERO),
+                "backend.min_replicas_max_lag: must be whole seconds, at least 1s",
+            ),
+            (
+                Box::new(|t| t.backend.master_name = "my master".into()),
+                "backend.master_name: \"my master\" is not a usable Sentinel master name",
+            ),
+            (
+                Box::new(|t| t.backend.master_name = String::new()),
+                "backend.master_name: \"\" is not a usable Sentinel master name",
+            ),
+            (
+                Box::new(move |t| {
+                    with_proxy(t);
+                    t.proxy.as_mut().unwrap().check_interval = Duration::from_millis(5);
+                }),
+                "proxy.check_interval: must be whole milliseconds, at least 10ms, got 5ms",
+            ),
+            (
+                Box::new(move |t| {
+                    with_proxy(t);
+                    t.proxy.as_mut().unwrap().fall = 0;
+                }),
+                "proxy.fall: must be between 1 and 100, got 0",
+            ),
+            (
+                Box::new(move |t| {
+                    with_proxy(t);
+                    t.proxy.as_mut().unwrap().rise = 101;
+                }),
+                "proxy.rise: must be between 1 and 100, got 101",
+            ),
+            (
+                Box::new(move |t| {
+                    with_proxy(t);
+                    t.proxy.as_mut().unwrap().timeout_connect = Duration::ZERO;
+                }),
+                "proxy.timeout_connect: must be whole milliseconds, at least 1ms, got 0s",
+            ),
+            (
+                Box::new(move |t| {
+                    with_proxy(t);
+                    t.proxy.as_mut().unwrap().timeout_client = Duration::ZERO;
+                }),
+                "proxy.timeout_client: must be whole milliseconds",
+            ),
+            (
+                Box::new(move |t| {
+                    with_proxy(t);
+                    t.proxy.as_mut().unwrap().timeout_server = Duration::from_nanos(1);
+                }),
+                "proxy.timeout_server: must be whole milliseconds",
+            ),
+        ];
+        for (edit, want) in cases {
+            let got = diags(edit);
+            assert_eq!(got.len(), 1, "{want}: {got:?}");
+            assert!(got[0].starts_with(want), "want {want:?}, got {:?}", got[0]);
+        }
+        // Sentinels off: the quorum is not looked at. With replicas, everything fits.
+        assert_eq!(
+            diags(|t| t.backend.sentinel_quorum = 9),
+            Vec::<String>::new()
+        );
+        let ok = diags(|t| {
+            t.broker.nodes = 3;
+            t.backend.replicas = 2;
+            t.backend.sentinels = 3;
+            t.backend.sentinel_quorum = 3;
+            t.backend.min_replicas_to_write = 2;
+            t.backend.min_replicas_max_lag = Duration::from_secs(10);
+            t.backend.master_name = "my-master_1.x".into();
+            t.proxy = Some(ProxyConfig {
+                check_interval: Duration::from_millis(10),
+                fall: 1,
+                rise: 100,
+                ..ProxyConfig::default()
+            });
+        });
+        assert_eq!(ok, Vec::<String>::new());
+    }
+
+    #[test]
+    fn shipped_topologies_parse_and_validate() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        let standalone = crate::config::load_topology(&root.join("standalone.toml")).unwrap();
+        assert_eq!(standalone.proxy, None);
+        assert_eq!(standalone.backend.sentinels, 0);
+        let ha = crate::config::load_topology(&root.join("ha.toml")).unwrap();
+        assert_eq!(ha.broker.nodes, 3);
+        assert_eq!(ha.broker.queue, QueueKind::Quorum);
+        assert_eq!(ha.broker.heartbeat, Duration::from_secs(5));
+        assert_eq!(
+            (
+                ha.backend.replicas,
+                ha.backend.sentinels,
+                ha.backend.sentinel_quorum
+            ),
+            (1, 3, 2)
+        );
+        assert_eq!(ha.proxy, Some(ProxyConfig::default()));
+        let mirrored = crate::config::load_topology(&root.join("ha-mirrored.toml")).unwrap();
+        assert_eq!(mirrored.broker.queue, QueueKind::Mirrored);
+        assert_eq!(mirrored.broker.nodes, 3);
     }
 
     #[test]

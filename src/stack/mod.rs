@@ -7,27 +7,41 @@
 //!
 //! - [`process`]: the managed process, readiness polling, the live-group registry.
 //! - [`ports`]: free loopback ports, never the same twice in one process.
-//! - [`redis`]: a `redis-server` data node.
+//! - [`redis`]: `redis-server` data nodes and the [`redis::RedisSet`] (master, replicas,
+//!   Sentinels).
+//! - [`sentinel`]: `redis-sentinel` processes and the Sentinel queries.
 //! - [`epmd`]: the private Erlang port mapper the RabbitMQ nodes register with.
-//! - [`rabbitmq`]: RabbitMQ nodes and the broker (epmd + nodes).
+//! - [`rabbitmq`]: RabbitMQ nodes and the broker (epmd + nodes, clustered when several).
+//! - [`haproxy`]: HAProxy in front of broker and backend, and its stats socket.
+//! - [`node`]: roles (`broker.primary`, `backend.master`, …), node references and the
+//!   node operations fault injection uses (kill, pause, stop, restart, wait healthy).
 //!
-//! [`Stack`] puts them together for a topology: today one RabbitMQ node and one Redis
-//! master, started in parallel.
+//! [`Stack`] puts them together for a topology: the RabbitMQ broker (one node or a
+//! cluster) and the Redis set start in parallel, then HAProxy when the topology has a
+//! `[proxy]`. Clients use [`Stack::broker_url`] and [`Stack::backend_url`]: the HAProxy
+//! frontends when there is a proxy, else broker node 0 and the first Redis master.
 
 pub mod epmd;
+pub mod haproxy;
+pub mod node;
 pub mod ports;
 pub mod process;
 pub mod rabbitmq;
 pub mod redis;
+pub mod sentinel;
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use self::haproxy::{Haproxy, HaproxyOptions};
+pub use self::node::{NodePids, NodeRef, Role};
 pub use self::process::kill_all_now;
 use self::rabbitmq::{RabbitBroker, RabbitOptions};
-use self::redis::{RedisOptions, RedisServer};
+use self::redis::{RedisOptions, RedisSet, RedisSetOptions};
+use self::sentinel::SentinelOptions;
+use crate::config::{QueueKind, Topology};
 
 /// Why a stack (or one of its servers) could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -85,9 +99,27 @@ pub enum StackError {
         /// The last 20 lines of its log(s).
         log_tail: String,
     },
-    /// The topology asks for something this version cannot start yet.
+    /// The topology asks for something this version cannot start.
     #[error("{0}")]
     Unsupported(String),
+    /// A control or status command to a running server failed (rabbitmqctl, a Sentinel
+    /// query, the HAProxy stats socket).
+    #[error("{what}: {detail}")]
+    Control {
+        /// What hab was doing, e.g. `rabbitmqctl -n … join_cluster …`.
+        what: String,
+        /// What went wrong (the command's stderr, a timeout, …).
+        detail: String,
+    },
+    /// A role names something this topology does not have (a replica on a standalone
+    /// stack, `sentinel[5]` with 3 Sentinels): a fault on it is "not applicable".
+    #[error("{role} is not applicable on this stack: {reason}")]
+    NotApplicable {
+        /// The role as written, e.g. `backend.replica`.
+        role: String,
+        /// Why it does not exist here.
+        reason: String,
+    },
 }
 
 /// Where a stack writes its files.
@@ -115,109 +147,247 @@ impl StackDirs {
     }
 }
 
-/// What to bring up.
+/// What to bring up. [`StackOptions::default`] is the standalone stack; build the rest
+/// from a topology with [`StackOptions::from_topology`].
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// RabbitMQ nodes (only 1 is supported for now).
+    /// RabbitMQ nodes; more than one form a cluster.
     pub broker_nodes: u32,
-    /// Redis replicas behind the master (only 0 is supported for now).
+    /// The task queue's type; `Mirrored` sets the `ha-all` policy on the cluster.
+    pub broker_queue: QueueKind,
+    /// Redis replicas behind the master.
     pub backend_replicas: u32,
-    /// How long a RabbitMQ node may take to accept AMQP connections.
+    /// How long a RabbitMQ node may take to accept AMQP connections (also bounds the
+    /// cluster joins).
     pub broker_startup_timeout: Duration,
-    /// How long a Redis node may take to answer `PING`.
+    /// How long a Redis node or Sentinel may take to answer, and the Redis set to settle.
     pub backend_startup_timeout: Duration,
+    /// Sentinels watching the master; `None` = no Sentinel.
+    pub sentinels: Option<SentinelOptions>,
+    /// Redis `min-replicas-to-write` on every data node (0 = off).
+    pub min_replicas_to_write: u32,
+    /// Redis `min-replicas-max-lag` (whole seconds), used with `min_replicas_to_write`.
+    pub min_replicas_max_lag: Duration,
+    /// HAProxy in front of both; `None` = clients connect to the servers directly.
+    pub proxy: Option<HaproxyOptions>,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
             broker_nodes: 1,
+            broker_queue: QueueKind::Classic,
             backend_replicas: 0,
             broker_startup_timeout: Duration::from_secs(60),
             backend_startup_timeout: Duration::from_secs(10),
+            sentinels: None,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: Duration::from_secs(2),
+            proxy: None,
         }
     }
 }
 
 impl StackOptions {
-    /// Rejects what cannot be started yet, naming the setting.
+    /// What a (validated) topology asks for.
+    pub fn from_topology(t: &Topology) -> StackOptions {
+        let b = &t.backend;
+        StackOptions {
+            broker_nodes: t.broker.nodes,
+            broker_queue: t.broker.queue,
+            backend_replicas: b.replicas,
+            broker_startup_timeout: t.broker.startup_timeout,
+            backend_startup_timeout: b.startup_timeout,
+            sentinels: (b.sentinels > 0).then(|| SentinelOptions {
+                count: b.sentinels,
+                quorum: b.sentinel_quorum,
+                down_after: b.down_after,
+                failover_timeout: b.failover_timeout,
+                master_name: b.master_name.clone(),
+                startup_timeout: b.startup_timeout,
+                ..SentinelOptions::default()
+            }),
+            min_replicas_to_write: b.min_replicas_to_write,
+            min_replicas_max_lag: b.min_replicas_max_lag,
+            proxy: t.proxy.as_ref().map(HaproxyOptions::from_config),
+        }
+    }
+
+    /// Rejects combinations that cannot be started, naming the setting (the topology's
+    /// `validate()` reports the same with locations; this guards hand-built options).
     pub fn validate(&self) -> Result<(), StackError> {
-        if self.broker_nodes != 1 {
+        if self.broker_nodes == 0 {
+            return Err(StackError::Unsupported(
+                "broker.nodes must be at least 1".into(),
+            ));
+        }
+        if self.broker_queue == QueueKind::Mirrored && self.broker_nodes < 2 {
             return Err(StackError::Unsupported(format!(
-                "clustered brokers come with the HA topology; broker.nodes must be 1 for now \
-                 (got {})",
+                "a mirrored queue needs broker.nodes >= 2 (got {})",
                 self.broker_nodes
             )));
         }
-        if self.backend_replicas != 0 {
+        if let Some(s) = &self.sentinels {
+            if self.backend_replicas == 0 {
+                return Err(StackError::Unsupported(
+                    "Sentinels need a replica to promote; set backend.replicas >= 1".into(),
+                ));
+            }
+            if s.count == 0 || !(1..=s.count).contains(&s.quorum) {
+                return Err(StackError::Unsupported(format!(
+                    "backend.sentinel_quorum must be between 1 and backend.sentinels ({}), got {}",
+                    s.count, s.quorum
+                )));
+            }
+        }
+        if self.min_replicas_to_write > self.backend_replicas {
             return Err(StackError::Unsupported(format!(
-                "Redis replicas come with the HA topology; backend.replicas must be 0 for now \
-                 (got {})",
-                self.backend_replicas
+                "backend.min_replicas_to_write ({}) exceeds backend.replicas ({})",
+                self.min_replicas_to_write, self.backend_replicas
             )));
         }
         Ok(())
     }
+
+    /// Config lines every Redis data node gets on top of the generated ones.
+    fn redis_directives(&self) -> Vec<String> {
+        if self.min_replicas_to_write == 0 {
+            return Vec::new();
+        }
+        vec![
+            format!("min-replicas-to-write {}", self.min_replicas_to_write),
+            format!(
+                "min-replicas-max-lag {}",
+                self.min_replicas_max_lag.as_secs().max(1)
+            ),
+        ]
+    }
 }
 
-/// A running broker and result backend. Dropping it kills every server.
+/// A running broker and result backend, with HAProxy in front when the topology has one.
+/// Dropping it kills every server.
 #[derive(Debug)]
 pub struct Stack {
+    /// HAProxy; declared first so it goes first on drop.
+    proxy: Option<Haproxy>,
     /// RabbitMQ nodes and their epmd.
     broker: RabbitBroker,
-    /// The Redis result backend (master).
-    backend: RedisServer,
+    /// The Redis data nodes and Sentinels.
+    backend: RedisSet,
+    /// What was asked for.
+    opts: StackOptions,
     /// Wall time of [`Stack::start`], in milliseconds.
     bringup_ms: u64,
-    /// Server versions for run.json (`rabbitmq`, `erlang_otp`, `redis`).
+    /// Bring-up phases and their durations, in milliseconds.
+    bringup_phases_ms: BTreeMap<String, u64>,
+    /// Server versions for run.json (`rabbitmq`, `erlang_otp`, `redis`, `haproxy`).
     versions: BTreeMap<String, String>,
 }
 
 impl Stack {
-    /// Starts Redis and RabbitMQ in parallel and returns once both answer.
+    /// Starts the broker (nodes, then the cluster joins) and the Redis set (master,
+    /// replicas, Sentinels) in parallel, then HAProxy in front of both when asked, and
+    /// returns once everything answers.
     ///
-    /// If either fails, the other is torn down before the error is returned.
+    /// If any part fails, everything started so far is torn down before the error is
+    /// returned.
     pub async fn start(opts: &StackOptions, dirs: &StackDirs) -> Result<Stack, StackError> {
         opts.validate()?;
         let started = Instant::now();
         let dirs = StackDirs::create(&dirs.logs)?;
-        let redis_opts = RedisOptions {
-            startup_timeout: opts.backend_startup_timeout,
-            ..RedisOptions::default()
+        let redis_opts = RedisSetOptions {
+            replicas: opts.backend_replicas,
+            node: RedisOptions {
+                startup_timeout: opts.backend_startup_timeout,
+                extra_directives: opts.redis_directives(),
+                ..RedisOptions::default()
+            },
+            sentinels: opts.sentinels.clone(),
         };
         let rabbit_opts = RabbitOptions {
             nodes: opts.broker_nodes,
+            mirror_policy: opts.broker_queue == QueueKind::Mirrored,
             startup_timeout: opts.broker_startup_timeout,
             ..RabbitOptions::default()
         };
         // When one future fails, try_join drops the other, and with it the processes it
         // had started (ManagedProcess kills its group on drop).
         let (backend, broker) = tokio::try_join!(
-            RedisServer::start("backend", &dirs, &redis_opts),
+            RedisSet::start(&dirs, &redis_opts),
             RabbitBroker::start(&dirs, &rabbit_opts),
         )?;
+        let mut phases: BTreeMap<String, u64> = broker
+            .phases()
+            .iter()
+            .chain(backend.phases())
+            .cloned()
+            .collect();
+        let proxy = match &opts.proxy {
+            None => None,
+            Some(popts) => {
+                let t = Instant::now();
+                let broker_ports: Vec<u16> = broker.nodes().iter().map(|n| n.amqp_port()).collect();
+                let redis_ports: Vec<u16> = backend.nodes().iter().map(|n| n.port()).collect();
+                let proxy = Haproxy::start(&dirs, &broker_ports, &redis_ports, popts).await?;
+                phases.insert("proxy".into(), t.elapsed().as_millis() as u64);
+                Some(proxy)
+            }
+        };
         let bringup_ms = started.elapsed().as_millis() as u64;
+        phases.insert("total".into(), bringup_ms);
         let node_log = broker.nodes()[0].layout().node_log();
-        let versions = tokio::task::spawn_blocking(move || collect_versions(&node_log))
+        let with_proxy = proxy.is_some();
+        let versions = tokio::task::spawn_blocking(move || collect_versions(&node_log, with_proxy))
             .await
             .unwrap_or_default();
-        tracing::info!(bringup_ms, "stack up");
+        tracing::info!(bringup_ms, ?phases, "stack up");
         Ok(Stack {
+            proxy,
             broker,
             backend,
+            opts: opts.clone(),
             bringup_ms,
+            bringup_phases_ms: phases,
             versions,
         })
     }
 
-    /// AMQP URL of the broker (its first node).
+    /// AMQP URL clients use: the HAProxy `broker` frontend, else broker node 0.
     pub fn broker_url(&self) -> String {
-        self.broker.amqp_url()
+        match &self.proxy {
+            Some(p) => p.broker_url(),
+            None => self.broker.amqp_url(),
+        }
     }
 
-    /// Redis URL of the result backend.
+    /// Redis URL clients use: the HAProxy `backend` frontend, else data node 0 (the
+    /// master at start; after a failover without a proxy ask
+    /// [`current_backend_master`](Self::current_backend_master)).
     pub fn backend_url(&self) -> String {
-        self.backend.url()
+        match &self.proxy {
+            Some(p) => p.backend_url(),
+            None => self.backend.nodes()[0].url(),
+        }
+    }
+
+    /// AMQP URL of every broker node, node 0 first (for observers and client-side
+    /// failover).
+    pub fn broker_node_urls(&self) -> Vec<String> {
+        self.broker.nodes().iter().map(|n| n.amqp_url()).collect()
+    }
+
+    /// Redis URL of every data node, node 0 first.
+    pub fn backend_node_urls(&self) -> Vec<String> {
+        self.backend.nodes().iter().map(|n| n.url()).collect()
+    }
+
+    /// `127.0.0.1:<port>` of every Sentinel (empty without Sentinels).
+    pub fn sentinel_addrs(&self) -> Vec<String> {
+        self.backend
+            .sentinels()
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port()))
+            .collect()
     }
 
     /// Wall time of [`Stack::start`], in milliseconds.
@@ -225,9 +395,23 @@ impl Stack {
         self.bringup_ms
     }
 
-    /// Server versions: `rabbitmq`, `erlang_otp`, `redis` (keys missing when unknown).
+    /// Bring-up phases in milliseconds: `broker_nodes` (epmd and nodes booted in
+    /// parallel), `broker_cluster` (joins), `broker_policy` (mirrored only),
+    /// `backend_data` (master and replicas linked), `backend_sentinels`, `proxy`, and
+    /// `total` (= [`bringup_ms`](Self::bringup_ms)). Broker and backend phases overlap.
+    pub fn bringup_phases_ms(&self) -> &BTreeMap<String, u64> {
+        &self.bringup_phases_ms
+    }
+
+    /// Server versions: `rabbitmq`, `erlang_otp`, `redis`, `haproxy` (keys missing when
+    /// unknown or not deployed).
     pub fn versions(&self) -> &BTreeMap<String, String> {
         &self.versions
+    }
+
+    /// What the stack was started with.
+    pub fn options(&self) -> &StackOptions {
+        &self.opts
     }
 
     /// The broker (nodes, epmd, rabbitmqctl environment).
@@ -240,28 +424,47 @@ impl Stack {
         &mut self.broker
     }
 
-    /// The result backend.
-    pub fn backend(&self) -> &RedisServer {
+    /// The result backend: data nodes and Sentinels.
+    pub fn backend(&self) -> &RedisSet {
         &self.backend
     }
 
     /// The result backend, mutable (for faults).
-    pub fn backend_mut(&mut self) -> &mut RedisServer {
+    pub fn backend_mut(&mut self) -> &mut RedisSet {
         &mut self.backend
     }
 
-    /// Stops every server gracefully (broker nodes and Redis in parallel, epmd last) and
-    /// returns once all are gone.
+    /// HAProxy, when the topology has a `[proxy]`.
+    pub fn proxy(&self) -> Option<&Haproxy> {
+        self.proxy.as_ref()
+    }
+
+    /// HAProxy, mutable (for faults).
+    pub fn proxy_mut(&mut self) -> Option<&mut Haproxy> {
+        self.proxy.as_mut()
+    }
+
+    /// Index of the current Redis master (from the Sentinels; node 0 without them).
+    pub async fn current_backend_master(&self) -> Result<usize, StackError> {
+        self.backend.current_master().await
+    }
+
+    /// Stops every server gracefully (HAProxy first, then broker nodes and Redis in
+    /// parallel, epmd last) and returns once all are gone.
     pub async fn shutdown(mut self) {
         let started = Instant::now();
+        if let Some(p) = self.proxy.as_mut() {
+            p.stop().await;
+        }
         tokio::join!(self.broker.stop(), self.backend.stop());
         tracing::info!(ms = started.elapsed().as_millis() as u64, "stack down");
     }
 }
 
 /// Versions for run.json: RabbitMQ and Erlang from the node's start line (Erlang falls
-/// back to the installed OTP_VERSION file), Redis from `redis-server --version`.
-fn collect_versions(node_log: &Path) -> BTreeMap<String, String> {
+/// back to the installed OTP_VERSION file), Redis from `redis-server --version`, HAProxy
+/// from `haproxy -v` when it is deployed.
+fn collect_versions(node_log: &Path, with_proxy: bool) -> BTreeMap<String, String> {
     let mut versions = BTreeMap::new();
     let log = std::fs::read_to_string(node_log).unwrap_or_default();
     let (rabbit, erlang) = rabbitmq::versions_from_log(&log);
@@ -280,6 +483,17 @@ fn collect_versions(node_log: &Path) -> BTreeMap<String, String> {
         .and_then(|out| redis_version(&String::from_utf8_lossy(&out.stdout)));
     if let Some(v) = redis {
         versions.insert("redis".to_string(), v);
+    }
+    if with_proxy {
+        let haproxy = std::process::Command::new("haproxy")
+            .arg("-v")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()
+            .and_then(|out| haproxy::version_from_banner(&String::from_utf8_lossy(&out.stdout)));
+        if let Some(v) = haproxy {
+            versions.insert("haproxy".to_string(), v);
+        }
     }
     versions
 }
@@ -317,29 +531,87 @@ mod tests {
     }
 
     #[test]
-    fn only_single_node_standalone_is_supported() {
+    fn options_follow_the_topology() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        let standalone = crate::config::load_topology(&root.join("standalone.toml")).unwrap();
+        let o = StackOptions::from_topology(&standalone);
+        assert_eq!((o.broker_nodes, o.backend_replicas), (1, 0));
+        assert!(o.sentinels.is_none() && o.proxy.is_none());
+        assert!(o.redis_directives().is_empty());
+        assert!(o.validate().is_ok());
+
+        let mut ha = crate::config::load_topology(&root.join("ha.toml")).unwrap();
+        let o = StackOptions::from_topology(&ha);
+        assert_eq!((o.broker_nodes, o.backend_replicas), (3, 1));
+        assert_eq!(o.broker_queue, QueueKind::Quorum);
+        let s = o.sentinels.as_ref().unwrap();
+        assert_eq!((s.count, s.quorum, s.master_name.as_str()), (3, 2, "hab"));
+        assert_eq!(s.down_after, Duration::from_secs(1));
+        assert_eq!(s.failover_timeout, Duration::from_secs(5));
+        let p = o.proxy.as_ref().unwrap();
+        assert_eq!(p.check_interval, Duration::from_millis(250));
+        assert_eq!(p.timeout_connect, Duration::from_millis(100));
+        assert!(p.observe_layer4);
+        assert!(o.validate().is_ok());
+
+        ha.backend.min_replicas_to_write = 1;
+        ha.backend.min_replicas_max_lag = Duration::from_secs(3);
+        let o = StackOptions::from_topology(&ha);
+        assert_eq!(
+            o.redis_directives(),
+            ["min-replicas-to-write 1", "min-replicas-max-lag 3"]
+        );
+    }
+
+    #[test]
+    fn impossible_options_are_refused() {
         let ok = StackOptions::default();
         assert!(ok.validate().is_ok());
-        let err = StackOptions {
-            broker_nodes: 3,
-            ..ok.clone()
+        let cases = [
+            (
+                StackOptions {
+                    broker_nodes: 0,
+                    ..ok.clone()
+                },
+                "broker.nodes must be at least 1",
+            ),
+            (
+                StackOptions {
+                    broker_queue: QueueKind::Mirrored,
+                    ..ok.clone()
+                },
+                "mirrored queue needs broker.nodes >= 2",
+            ),
+            (
+                StackOptions {
+                    sentinels: Some(SentinelOptions::default()),
+                    ..ok.clone()
+                },
+                "Sentinels need a replica",
+            ),
+            (
+                StackOptions {
+                    backend_replicas: 1,
+                    sentinels: Some(SentinelOptions {
+                        quorum: 4,
+                        ..SentinelOptions::default()
+                    }),
+                    ..ok.clone()
+                },
+                "sentinel_quorum must be between 1 and backend.sentinels (3), got 4",
+            ),
+            (
+                StackOptions {
+                    min_replicas_to_write: 1,
+                    ..ok.clone()
+                },
+                "min_replicas_to_write (1) exceeds backend.replicas (0)",
+            ),
+        ];
+        for (opts, want) in cases {
+            let err = opts.validate().unwrap_err();
+            assert!(matches!(err, StackError::Unsupported(_)), "{err}");
+            assert!(err.to_string().contains(want), "{err}");
         }
-        .validate()
-        .unwrap_err();
-        assert!(matches!(err, StackError::Unsupported(_)));
-        assert!(
-            err.to_string().contains("broker.nodes must be 1 for now"),
-            "{err}"
-        );
-        let err = StackOptions {
-            backend_replicas: 1,
-            ..ok
-        }
-        .validate()
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("backend.replicas must be 0"),
-            "{err}"
-        );
     }
 }

@@ -115,6 +115,8 @@ pub struct ManagedProcess {
     tree: BTreeSet<ProcId>,
     /// True once every process of the server is gone and the group is unregistered.
     finished: bool,
+    /// Wall-clock time right after the spawn returned, in unix µs.
+    spawned_unix_us: i64,
 }
 
 impl ManagedProcess {
@@ -182,6 +184,7 @@ impl ManagedProcess {
                 }
             }
         })?;
+        let spawned_unix_us = crate::clock::now_unix_us();
         let pid = Pid::from_raw(child.id() as i32);
         groups.insert(pid.as_raw());
         drop(groups);
@@ -197,7 +200,13 @@ impl ManagedProcess {
             status: None,
             tree: BTreeSet::new(),
             finished: false,
+            spawned_unix_us,
         })
+    }
+
+    /// Wall-clock time right after the process was spawned, in unix µs.
+    pub fn spawned_unix_us(&self) -> i64 {
+        self.spawned_unix_us
     }
 
     /// The human name given at spawn, used in errors.
@@ -262,6 +271,14 @@ impl ManagedProcess {
         }
     }
 
+    /// True while the leader process exists and is not a zombie; unlike
+    /// [`is_running`](Self::is_running) it reaps nothing, so it needs only `&self`.
+    pub fn is_alive(&self) -> bool {
+        !self.finished
+            && self.status.is_none()
+            && read_stat(self.pid.as_raw()).is_some_and(|s| !s.zombie)
+    }
+
     /// How the leader ended, e.g. `exit code 1` or `killed by SIGKILL`; `None` while running.
     pub fn exit_description(&mut self) -> Option<String> {
         if self.is_running() {
@@ -280,12 +297,29 @@ impl ManagedProcess {
     /// `erl_child_setup`) to exit, then SIGKILL to all of them. Returns once all are gone
     /// and reaped.
     pub async fn stop(&mut self, grace: Duration) {
+        self.terminate();
+        self.wait_gone(grace).await;
+    }
+
+    /// The first half of [`stop`](Self::stop): SIGTERM to the group (and SIGCONT, since a
+    /// paused server would never act on the SIGTERM). Returns at once.
+    pub fn terminate(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.refresh_tree();
+        let _ = self.signal_group(Signal::SIGTERM);
+        let _ = self.signal_group(Signal::SIGCONT);
+    }
+
+    /// The second half of [`stop`](Self::stop): waits up to `grace` for the group and
+    /// everything it started to exit, then SIGKILLs what is left; returns once all are
+    /// gone and reaped.
+    pub async fn wait_gone(&mut self, grace: Duration) {
         if self.finished {
             return;
         }
         let started = Instant::now();
-        self.refresh_tree();
-        let _ = self.signal_group(Signal::SIGTERM);
         while started.elapsed() < grace {
             self.refresh_tree();
             if self.reap() {
@@ -453,6 +487,36 @@ where
                 process.refresh_tree();
                 return Ok(value);
             }
+            Ok(Err(e)) => last_error = e.to_string(),
+            Err(_) => last_error = "probe did not finish before the deadline".to_string(),
+        }
+        let remaining = deadline.saturating_sub(started.elapsed());
+        tokio::time::sleep(interval.min(remaining)).await;
+    }
+}
+
+/// Polls `probe` every `interval` until it succeeds, for at most `deadline`, and returns
+/// its value; on timeout returns how long it waited and the last failure. For readiness
+/// that belongs to several processes at once (a cluster, a replica set).
+pub async fn poll_until<T, E, F, Fut>(
+    deadline: Duration,
+    interval: Duration,
+    mut probe: F,
+) -> Result<T, (Duration, String)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Display,
+{
+    let started = Instant::now();
+    let mut last_error = String::from("no probe finished");
+    loop {
+        let remaining = deadline.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            return Err((started.elapsed(), last_error));
+        }
+        match tokio::time::timeout(remaining, probe()).await {
+            Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => last_error = e.to_string(),
             Err(_) => last_error = "probe did not finish before the deadline".to_string(),
         }

@@ -1,27 +1,39 @@
-//! A Redis data node (`redis-server`) run by hab on a loopback port.
+//! Redis data nodes (`redis-server`) run by hab on loopback ports, and the [`RedisSet`]
+//! of a stack: a master, its replicas and the Sentinels watching them.
 //!
 //! The generated config (`redis-<name>.conf`) and the log (`redis-<name>.log`, which also
 //! receives stdout/stderr, where config errors go) live in the run's logs directory; the
 //! working directory is a temporary directory removed at teardown. `save ""` and
 //! `appendonly no` keep it from writing dumps.
+//!
+//! A data node that was killed or stopped comes back **as a replica of the current
+//! master** (as Sentinel reports it): restarted with its original role, a killed master
+//! would come back as an empty second master, and HAProxy would route to both for ~12 s
+//! (`notes/servers.md`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
+use redis::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::process::{ManagedProcess, wait_ready};
+use super::process::{ManagedProcess, poll_until, wait_ready};
+use super::sentinel::{self, Sentinel, SentinelOptions};
 use super::{StackDirs, StackError, ports};
+
+/// How long one query to a Redis server or Sentinel may take (a paused server never
+/// answers; a live one answers in microseconds).
+pub const QUERY_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// Debian package that provides `redis-server`.
 const PACKAGE: &str = "redis-server";
 
 /// How long a graceful stop may take before SIGKILL (Redis with `save ""` exits at once).
-const STOP_GRACE: Duration = Duration::from_secs(3);
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// How a Redis node is started.
 #[derive(Debug, Clone)]
@@ -53,14 +65,20 @@ impl Default for RedisOptions {
 /// A running `redis-server`, killed (group SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct RedisServer {
-    /// The server process. Declared before `_data_dir` so it dies before its dir goes.
+    /// The server process. Declared before `data_dir` so it dies before its dir goes.
     process: ManagedProcess,
+    /// Name in file names and errors (`redis-<name>.log`).
+    name: String,
     /// Port it listens on, on 127.0.0.1.
     port: u16,
     /// Generated config file, in the logs directory.
     config_path: PathBuf,
+    /// Its log file, in the logs directory.
+    log_path: PathBuf,
+    /// How it was started (reused by [`RedisServer::restart`]).
+    opts: RedisOptions,
     /// Working directory (`dir`), removed when the server is dropped.
-    _data_dir: TempDir,
+    data_dir: TempDir,
 }
 
 impl RedisServer {
@@ -88,29 +106,48 @@ impl RedisServer {
             })?;
         let log_path = dirs.logs.join(format!("redis-{name}.log"));
         let config_path = dirs.logs.join(format!("redis-{name}.conf"));
-        let config = redis_config(port, data_dir.path(), &log_path, opts);
-        std::fs::write(&config_path, config).map_err(|source| StackError::Io {
-            what: format!("writing {}", config_path.display()),
-            source,
-        })?;
-
-        let mut cmd = Command::new(&opts.program);
-        cmd.arg(&config_path).current_dir(data_dir.path());
-        let mut process = ManagedProcess::spawn(&format!("redis {name}"), cmd, PACKAGE, &log_path)?;
-        wait_ready(
-            &mut process,
-            opts.startup_timeout,
-            Duration::from_millis(25),
-            || ping(port),
-        )
-        .await?;
+        let process =
+            spawn_node(name, port, data_dir.path(), &config_path, &log_path, opts).await?;
         tracing::info!(%name, port, pid = process.pid().as_raw(), "redis ready");
         Ok(RedisServer {
             process,
+            name: name.to_string(),
             port,
             config_path,
-            _data_dir: data_dir,
+            log_path,
+            opts: opts.clone(),
+            data_dir,
         })
+    }
+
+    /// Starts the node again after a kill or stop, on the same port and working
+    /// directory, as a replica of the master on `replica_of` (`None`: as a master), and
+    /// waits until it answers `PING`. The config file is rewritten for the new role.
+    pub async fn restart(&mut self, replica_of: Option<u16>) -> Result<(), StackError> {
+        self.process.kill_now(); // reap whatever is left of the old process
+        self.opts.replica_of = replica_of;
+        self.process = spawn_node(
+            &self.name,
+            self.port,
+            self.data_dir.path(),
+            &self.config_path,
+            &self.log_path,
+            &self.opts,
+        )
+        .await?;
+        tracing::info!(
+            name = %self.name,
+            port = self.port,
+            ?replica_of,
+            pid = self.pid().as_raw(),
+            "redis restarted"
+        );
+        Ok(())
+    }
+
+    /// Name in file names and errors.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The port it listens on, on 127.0.0.1.
@@ -138,10 +175,42 @@ impl RedisServer {
         &mut self.process
     }
 
+    /// The managed process, read-only.
+    pub fn process_ref(&self) -> &ManagedProcess {
+        &self.process
+    }
+
     /// Stops the server: SIGTERM, a few seconds' grace, then SIGKILL.
     pub async fn stop(&mut self) {
         self.process.stop(STOP_GRACE).await;
     }
+}
+
+/// Writes the node's config for `opts` (role included), starts it and waits for `PING`.
+async fn spawn_node(
+    name: &str,
+    port: u16,
+    dir: &Path,
+    config_path: &Path,
+    log_path: &Path,
+    opts: &RedisOptions,
+) -> Result<ManagedProcess, StackError> {
+    let config = redis_config(port, dir, log_path, opts);
+    std::fs::write(config_path, config).map_err(|source| StackError::Io {
+        what: format!("writing {}", config_path.display()),
+        source,
+    })?;
+    let mut cmd = Command::new(&opts.program);
+    cmd.arg(config_path).current_dir(dir);
+    let mut process = ManagedProcess::spawn(&format!("redis {name}"), cmd, PACKAGE, log_path)?;
+    wait_ready(
+        &mut process,
+        opts.startup_timeout,
+        Duration::from_millis(25),
+        || ping(port),
+    )
+    .await?;
+    Ok(process)
 }
 
 /// The config file for one node: loopback only, in the foreground, no persistence.
@@ -205,6 +274,332 @@ pub async fn ping(port: u16) -> Result<(), String> {
     }
 }
 
+/// Sends one command to the Redis server or Sentinel on `127.0.0.1:<port>` over a fresh
+/// connection, bounded by [`QUERY_TIMEOUT`].
+pub async fn query(port: u16, args: &[&str]) -> Result<Value, String> {
+    let run = async {
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{port}/")).map_err(|e| e.to_string())?;
+        let mut con = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| format!("connect 127.0.0.1:{port}: {e}"))?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async::<Value>(&mut con)
+            .await
+            .map_err(|e| format!("{} on 127.0.0.1:{port}: {e}", args.join(" ")))
+    };
+    tokio::time::timeout(QUERY_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{} on 127.0.0.1:{port}: no answer within {} ms",
+                args.join(" "),
+                QUERY_TIMEOUT.as_millis()
+            ))
+        })
+}
+
+/// A reply as text (status, bulk string, or verbatim string).
+pub(crate) fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// `INFO replication` of the Redis server on `port`, as key → value.
+pub async fn replication_info(
+    port: u16,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let v = query(port, &["INFO", "replication"]).await?;
+    let t = text(&v).ok_or_else(|| format!("unexpected INFO answer {v:?}"))?;
+    Ok(parse_info(&t))
+}
+
+/// `key:value` lines of an `INFO` answer; comments and blank lines skipped.
+pub fn parse_info(info: &str) -> std::collections::BTreeMap<String, String> {
+    info.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.trim().split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// How the Redis side of a stack is started.
+#[derive(Debug, Clone, Default)]
+pub struct RedisSetOptions {
+    /// Replicas of the master (0 = standalone).
+    pub replicas: u32,
+    /// Options of every data node (startup timeout, `min-replicas-*` directives, program);
+    /// `port` and `replica_of` are set per node.
+    pub node: RedisOptions,
+    /// Sentinels watching the master; `None` = no Sentinel, no failover.
+    pub sentinels: Option<SentinelOptions>,
+}
+
+/// The Redis side of a stack: data nodes (node 0 is the master at start, the others its
+/// replicas) and the Sentinels watching them. Dropping it kills every process.
+#[derive(Debug)]
+pub struct RedisSet {
+    /// The Sentinels; declared first so they die before the data nodes (no failover
+    /// attempts during teardown).
+    sentinels: Vec<Sentinel>,
+    /// The data nodes, in start order; node 0 was the first master.
+    nodes: Vec<RedisServer>,
+    /// The name Sentinels monitor the master under (when there are Sentinels).
+    master_name: Option<String>,
+    /// Bring-up phases and their durations in ms, in order.
+    phases: Vec<(String, u64)>,
+}
+
+/// The health of a [`RedisSet`], as far as it is healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisHealth {
+    /// Index of the master every Sentinel agrees on (node 0 without Sentinels).
+    pub master: usize,
+}
+
+impl RedisSet {
+    /// Starts the master, then its replicas (in parallel) until each reports
+    /// `master_link_status:up`, then the Sentinels (in parallel) until each answers
+    /// `SENTINEL CKQUORUM` with OK, knows every replica and all agree on the master.
+    ///
+    /// On failure every process started so far is killed before the error is returned.
+    pub async fn start(dirs: &StackDirs, opts: &RedisSetOptions) -> Result<RedisSet, StackError> {
+        let started = Instant::now();
+        let total = opts.replicas as usize + 1;
+        let name = |i: usize| {
+            if total == 1 {
+                "backend".to_string()
+            } else {
+                format!("backend-{i}")
+            }
+        };
+        let master = RedisServer::start(&name(0), dirs, &opts.node).await?;
+        let replica_opts = RedisOptions {
+            replica_of: Some(master.port()),
+            port: None,
+            ..opts.node.clone()
+        };
+        let replicas = futures_util::future::try_join_all((1..total).map(|i| {
+            let n = name(i);
+            let o = &replica_opts;
+            async move { RedisServer::start(&n, dirs, o).await }
+        }))
+        .await?;
+        let mut set = RedisSet {
+            sentinels: Vec::new(),
+            nodes: std::iter::once(master).chain(replicas).collect(),
+            master_name: opts.sentinels.as_ref().map(|s| s.master_name.clone()),
+            phases: Vec::new(),
+        };
+        set.wait_health("redis replication", opts.node.startup_timeout)
+            .await?;
+        let data_ms = started.elapsed().as_millis() as u64;
+        set.phases.push(("backend_data".into(), data_ms));
+        tracing::info!(ms = data_ms, nodes = total, "redis data nodes ready");
+
+        if let Some(sopts) = &opts.sentinels {
+            let started = Instant::now();
+            let master_port = set.nodes[0].port();
+            set.sentinels = futures_util::future::try_join_all(
+                (0..sopts.count as usize).map(|i| Sentinel::start(i, dirs, master_port, sopts)),
+            )
+            .await?;
+            set.wait_health("redis sentinels", sopts.startup_timeout)
+                .await?;
+            let ms = started.elapsed().as_millis() as u64;
+            set.phases.push(("backend_sentinels".into(), ms));
+            tracing::info!(ms, sentinels = sopts.count, "sentinels agree on the master");
+        }
+        Ok(set)
+    }
+
+    /// Polls [`health`](Self::health) until it passes, for at most `deadline`.
+    async fn wait_health(&self, service: &str, deadline: Duration) -> Result<(), StackError> {
+        poll_until(deadline, Duration::from_millis(50), || self.health())
+            .await
+            .map(|_| ())
+            .map_err(|(waited, last_error)| StackError::NotReady {
+                service: service.to_string(),
+                waited,
+                last_error,
+                log_tail: self.log_tails(10),
+            })
+    }
+
+    /// The last `n` lines of every node's and Sentinel's log.
+    pub fn log_tails(&self, n: usize) -> String {
+        let nodes = self.nodes.iter().map(|s| s.process_ref());
+        let sentinels = self.sentinels.iter().map(|s| s.process_ref());
+        nodes
+            .chain(sentinels)
+            .map(|p| format!("--- {} ---\n{}", p.name(), p.log_tail(n)))
+            .collect()
+    }
+
+    /// The data nodes; node 0 was the master at start.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The data nodes, mutable (for faults and restarts).
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// The Sentinels (empty without Sentinels).
+    pub fn sentinels(&self) -> &[Sentinel] {
+        &self.sentinels
+    }
+
+    /// The Sentinels, mutable (for faults and restarts).
+    pub fn sentinels_mut(&mut self) -> &mut [Sentinel] {
+        &mut self.sentinels
+    }
+
+    /// The name Sentinels monitor the master under; `None` without Sentinels.
+    pub fn master_name(&self) -> Option<&str> {
+        self.master_name.as_deref()
+    }
+
+    /// Bring-up phases (`backend_data`, `backend_sentinels`) and their durations in ms.
+    pub fn phases(&self) -> &[(String, u64)] {
+        &self.phases
+    }
+
+    /// Index of the data node listening on `port`.
+    pub fn node_by_port(&self, port: u16) -> Option<usize> {
+        self.nodes.iter().position(|n| n.port() == port)
+    }
+
+    /// Index of the current master: what the first Sentinel that answers reports
+    /// (`SENTINEL get-master-addr-by-name`); node 0 without Sentinels.
+    pub async fn current_master(&self) -> Result<usize, StackError> {
+        let Some(name) = &self.master_name else {
+            return Ok(0);
+        };
+        let mut errors = Vec::new();
+        for s in &self.sentinels {
+            match sentinel::master_port(s.port(), name).await {
+                Ok(Some(port)) => {
+                    return self.node_by_port(port).ok_or_else(|| StackError::Control {
+                        what: "finding the Redis master".into(),
+                        detail: format!(
+                            "Sentinel names 127.0.0.1:{port}, which is no node of this stack"
+                        ),
+                    });
+                }
+                Ok(None) => errors.push(format!("sentinel {} does not know {name}", s.port())),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(StackError::Control {
+            what: "asking the Sentinels for the Redis master".into(),
+            detail: errors.join("; "),
+        })
+    }
+
+    /// Full health, or why not: every data node answers; without Sentinels node 0 is the
+    /// master; with Sentinels, every Sentinel names the same master, answers CKQUORUM
+    /// with OK and sees every replica up; the master says `role:master` and every other
+    /// node is its replica with `master_link_status:up`.
+    pub async fn health(&self) -> Result<RedisHealth, String> {
+        let master = match &self.master_name {
+            None => 0,
+            Some(name) => {
+                let mut agreed: Option<u16> = None;
+                for s in &self.sentinels {
+                    let port = sentinel::master_port(s.port(), name)
+                        .await?
+                        .ok_or_else(|| format!("sentinel on {} does not know {name}", s.port()))?;
+                    match agreed {
+                        Some(p) if p != port => {
+                            return Err(format!(
+                                "Sentinels disagree on the master: 127.0.0.1:{p} and 127.0.0.1:{port}"
+                            ));
+                        }
+                        _ => agreed = Some(port),
+                    }
+                }
+                match agreed {
+                    Some(port) => self.node_by_port(port).ok_or_else(|| {
+                        format!("Sentinels name 127.0.0.1:{port}, no node of this stack")
+                    })?,
+                    None => 0, // Sentinels not started yet (bring-up).
+                }
+            }
+        };
+        let master_port = self.nodes[master].port();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let info = replication_info(node.port()).await?;
+            let role = info.get("role").map(String::as_str).unwrap_or("?");
+            if i == master {
+                if role != "master" {
+                    return Err(format!("node {i} (the master) reports role:{role}"));
+                }
+                continue;
+            }
+            if role != "slave" {
+                return Err(format!("node {i} reports role:{role}, expected a replica"));
+            }
+            if info.get("master_port").map(String::as_str) != Some(&master_port.to_string()) {
+                return Err(format!(
+                    "node {i} replicates 127.0.0.1:{}, not the master 127.0.0.1:{master_port}",
+                    info.get("master_port").map(String::as_str).unwrap_or("?")
+                ));
+            }
+            if info.get("master_link_status").map(String::as_str) != Some("up") {
+                return Err(format!(
+                    "node {i}: master_link_status:{}",
+                    info.get("master_link_status")
+                        .map(String::as_str)
+                        .unwrap_or("?")
+                ));
+            }
+        }
+        if let Some(name) = &self.master_name {
+            let replicas = self.nodes.len() - 1;
+            for s in &self.sentinels {
+                let ok = sentinel::ckquorum(s.port(), name).await?;
+                if !ok.starts_with("OK") {
+                    return Err(format!("sentinel on {}: CKQUORUM {ok}", s.port()));
+                }
+                let seen = sentinel::replicas_up(s.port(), name).await?;
+                if seen < replicas {
+                    return Err(format!(
+                        "sentinel on {} sees {seen} of {replicas} replicas up",
+                        s.port()
+                    ));
+                }
+            }
+        }
+        Ok(RedisHealth { master })
+    }
+
+    /// Restarts data node `index` after a kill or stop: as a replica of the current
+    /// master, or as a master when it is itself the current master (no Sentinel, or no
+    /// failover happened). Waits until it answers `PING`, not until it has synced.
+    pub async fn restart_node(&mut self, index: usize) -> Result<(), StackError> {
+        let master = self.current_master().await?;
+        let replica_of = (master != index).then(|| self.nodes[master].port());
+        self.nodes[index].restart(replica_of).await
+    }
+
+    /// Stops the Sentinels, then every data node (each group in parallel).
+    pub async fn stop(&mut self) {
+        futures_util::future::join_all(self.sentinels.iter_mut().map(Sentinel::stop)).await;
+        futures_util::future::join_all(self.nodes.iter_mut().map(RedisServer::stop)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +644,17 @@ mod tests {
         let lines: Vec<&str> = conf.lines().collect();
         assert_eq!(lines[lines.len() - 2], "replicaof 127.0.0.1 6400");
         assert_eq!(lines[lines.len() - 1], "min-replicas-to-write 1");
+    }
+
+    #[test]
+    fn info_lines_are_parsed() {
+        let info =
+            "# Replication\r\nrole:slave\r\nmaster_port:6400\r\nmaster_link_status:up\r\n\r\n";
+        let i = parse_info(info);
+        assert_eq!(i["role"], "slave");
+        assert_eq!(i["master_link_status"], "up");
+        assert_eq!(i["master_port"], "6400");
+        assert_eq!(i.len(), 3);
     }
 
     #[test]

@@ -1,0 +1,731 @@
+//! HAProxy in TCP mode in front of the broker nodes and the Redis data nodes.
+//!
+//! One `haproxy -db -f <logs>/haproxy.cfg` child with two frontends on free loopback ports:
+//!
+//! - `broker` → backend [`BROKER_BACKEND`]: one server per RabbitMQ node (`rabbit<i>`),
+//!   every node but node 0 a `backup`, so all clients share one node (where the quorum
+//!   queue leader is placed) until it fails.
+//! - `backend` → backend [`REDIS_BACKEND`]: every Redis data node (`redis<i>`) as a normal
+//!   server; a tcp-check (`PING`, `info replication` → `role:master`, `QUIT`) lets only
+//!   the master pass, so a Sentinel failover moves the traffic without client help.
+//!
+//! An admin stats socket (`<logs>/haproxy.sock`) answers `show stat`, parsed into
+//! [`ServerState`]s by [`server_states`]. HAProxy logs to stdout (ISO timestamps with µs),
+//! which goes to `<logs>/haproxy.log`; every restart gets a fresh log file. See
+//! `notes/servers.md` for the measured effect of each setting.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use nix::unistd::Pid;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use super::process::{ManagedProcess, wait_ready};
+use super::{StackDirs, StackError, ports};
+use crate::config::ProxyConfig;
+
+/// Debian package that provides `haproxy`.
+const PACKAGE: &str = "haproxy";
+
+/// Name of the HAProxy backend holding the RabbitMQ nodes (as `show stat` reports it).
+pub const BROKER_BACKEND: &str = "broker_nodes";
+
+/// Name of the HAProxy backend holding the Redis data nodes (as `show stat` reports it).
+pub const REDIS_BACKEND: &str = "backend_nodes";
+
+/// Prefix of the server names in [`BROKER_BACKEND`]: `rabbit0`, `rabbit1`, …
+pub const BROKER_SERVER_PREFIX: &str = "rabbit";
+
+/// Prefix of the server names in [`REDIS_BACKEND`]: `redis0`, `redis1`, …
+pub const REDIS_SERVER_PREFIX: &str = "redis";
+
+/// How long one stats-socket request may take.
+const STATS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a graceful stop may take before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// How HAProxy is configured and started.
+#[derive(Debug, Clone)]
+pub struct HaproxyOptions {
+    /// Health-check interval (`inter`) for every server.
+    pub check_interval: Duration,
+    /// Consecutive failed checks before a server is marked DOWN.
+    pub fall: u32,
+    /// Consecutive passed checks before a server is marked UP.
+    pub rise: u32,
+    /// `timeout connect`, also the retry turn-around against a dead server.
+    pub timeout_connect: Duration,
+    /// `timeout client`: idle client-side connections are cut after this long.
+    pub timeout_client: Duration,
+    /// `timeout server`: idle server-side connections are cut after this long.
+    pub timeout_server: Duration,
+    /// Add `observe layer4 error-limit 1 on-error mark-down` to every server.
+    pub observe_layer4: bool,
+    /// How long HAProxy may take until every backend has a settled UP server.
+    pub startup_timeout: Duration,
+    /// The program: a name looked up on `PATH` or a path.
+    pub program: PathBuf,
+}
+
+impl Default for HaproxyOptions {
+    fn default() -> Self {
+        HaproxyOptions::from_config(&ProxyConfig::default())
+    }
+}
+
+impl HaproxyOptions {
+    /// The options a topology's `[proxy]` section asks for.
+    pub fn from_config(c: &ProxyConfig) -> HaproxyOptions {
+        HaproxyOptions {
+            check_interval: c.check_interval,
+            fall: c.fall,
+            rise: c.rise,
+            timeout_connect: c.timeout_connect,
+            timeout_client: c.timeout_client,
+            timeout_server: c.timeout_server,
+            observe_layer4: c.observe_layer4,
+            startup_timeout: Duration::from_secs(15),
+            program: PathBuf::from("haproxy"),
+        }
+    }
+}
+
+/// Ports and paths one HAProxy instance is generated for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyLayout {
+    /// Port of the `broker` frontend on 127.0.0.1.
+    pub broker_port: u16,
+    /// Port of the `backend` (Redis) frontend on 127.0.0.1.
+    pub backend_port: u16,
+    /// AMQP ports of the RabbitMQ nodes, node 0 first (the only non-backup server).
+    pub broker_servers: Vec<u16>,
+    /// Ports of the Redis data nodes.
+    pub redis_servers: Vec<u16>,
+    /// The admin stats socket.
+    pub stats_socket: PathBuf,
+}
+
+/// A duration as HAProxy reads it, in milliseconds (`250ms`).
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// The whole `haproxy.cfg` for `layout`.
+pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
+    let check = format!(
+        "check inter {} fall {} rise {} on-marked-down shutdown-sessions",
+        ms(opts.check_interval),
+        opts.fall,
+        opts.rise
+    );
+    let observe = if opts.observe_layer4 {
+        " observe layer4 error-limit 1 on-error mark-down"
+    } else {
+        ""
+    };
+    let mut c = String::new();
+    let mut line = |s: &str| {
+        c.push_str(s);
+        c.push('\n');
+    };
+    line("# generated by hab");
+    line("global");
+    line("    log stdout format iso local0 info");
+    line(&format!(
+        "    stats socket {} level admin",
+        layout.stats_socket.display()
+    ));
+    line("");
+    line("defaults");
+    line("    mode tcp");
+    line("    log global");
+    line("    option tcplog");
+    line("    option redispatch");
+    line("    retries 3");
+    line(&format!("    timeout connect {}", ms(opts.timeout_connect)));
+    line(&format!("    timeout client {}", ms(opts.timeout_client)));
+    line(&format!("    timeout server {}", ms(opts.timeout_server)));
+    // A replica fails the Redis check by never saying role:master: bound that wait.
+    line(&format!("    timeout check {}", ms(opts.check_interval)));
+    line("");
+    line("frontend broker");
+    line(&format!("    bind 127.0.0.1:{}", layout.broker_port));
+    line(&format!("    default_backend {BROKER_BACKEND}"));
+    line("");
+    line(&format!("backend {BROKER_BACKEND}"));
+    for (i, port) in layout.broker_servers.iter().enumerate() {
+        let backup = if i == 0 { "" } else { " backup" };
+        line(&format!(
+            "    server {BROKER_SERVER_PREFIX}{i} 127.0.0.1:{port} {check}{observe}{backup}"
+        ));
+    }
+    line("");
+    line("frontend backend");
+    line(&format!("    bind 127.0.0.1:{}", layout.backend_port));
+    line(&format!("    default_backend {REDIS_BACKEND}"));
+    line("");
+    line(&format!("backend {REDIS_BACKEND}"));
+    line("    option tcp-check");
+    line("    tcp-check send PING\\r\\n");
+    line("    tcp-check expect string +PONG");
+    line("    tcp-check send info\\ replication\\r\\n");
+    line("    tcp-check expect string role:master");
+    line("    tcp-check send QUIT\\r\\n");
+    line("    tcp-check expect string +OK");
+    for (i, port) in layout.redis_servers.iter().enumerate() {
+        line(&format!(
+            "    server {REDIS_SERVER_PREFIX}{i} 127.0.0.1:{port} {check}{observe}"
+        ));
+    }
+    c
+}
+
+/// One server line of `show stat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerState {
+    /// The HAProxy backend: [`BROKER_BACKEND`] or [`REDIS_BACKEND`].
+    pub backend: String,
+    /// The server name, e.g. `rabbit1` or `redis0`.
+    pub server: String,
+    /// HAProxy's status text: `UP`, `DOWN`, `UP 1/2` (failing, still used), `DOWN 1/2`
+    /// (recovering, not used yet), `MAINT`, `DRAIN`, `NOLB`, `no check`.
+    pub status: String,
+    /// A `backup` server (used only when no normal server is UP).
+    pub backup: bool,
+    /// Result of the last health check, e.g. `L7OK`, `L4CON`, `L7TOUT`; `INI` before the
+    /// first check finished (the `* ` HAProxy prefixes while a check runs is removed).
+    pub check_status: String,
+    /// Seconds since the status last changed (`lastchg`), when HAProxy reports it.
+    pub last_change_s: Option<u64>,
+}
+
+impl ServerState {
+    /// True when HAProxy sends new connections to this server: `UP`, also while it is
+    /// failing checks but not yet DOWN (`UP 1/2`).
+    pub fn is_up(&self) -> bool {
+        self.status == "UP" || self.status.starts_with("UP ")
+    }
+
+    /// True when the status is final for now: a check has finished and the server is not
+    /// between UP and DOWN.
+    pub fn is_settled(&self) -> bool {
+        self.check_status != "INI" && !self.status.contains('/')
+    }
+
+    /// The node index in the server name (`rabbit2` → 2).
+    pub fn index(&self) -> Option<usize> {
+        let digits = self
+            .server
+            .trim_start_matches(|c: char| !c.is_ascii_digit());
+        digits.parse().ok()
+    }
+}
+
+/// Parses `show stat` CSV (header line `# pxname,svname,…`) into server lines; frontend
+/// and backend summary lines are left out. Columns are found by name, so added columns in
+/// other HAProxy versions do not matter.
+pub fn parse_show_stat(csv: &str) -> Result<Vec<ServerState>, String> {
+    let mut lines = csv.lines();
+    let header = lines
+        .find(|l| l.starts_with("# "))
+        .ok_or_else(|| format!("no `# pxname,…` header in `show stat` output: {csv:?}"))?;
+    let names: Vec<&str> = header[2..].split(',').collect();
+    let col = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| format!("`show stat` has no `{name}` column"))
+    };
+    let (px, sv, status, bck) = (col("pxname")?, col("svname")?, col("status")?, col("bck")?);
+    let check = col("check_status")?;
+    let lastchg = col("lastchg").ok();
+    let mut out = Vec::new();
+    for l in lines {
+        if l.trim().is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = l.split(',').collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        if matches!(get(sv), "FRONTEND" | "BACKEND") {
+            continue;
+        }
+        out.push(ServerState {
+            backend: get(px).to_string(),
+            server: get(sv).to_string(),
+            status: get(status).to_string(),
+            backup: get(bck) == "1",
+            check_status: get(check).trim_start_matches("* ").to_string(),
+            last_change_s: lastchg.and_then(|i| get(i).parse().ok()),
+        });
+    }
+    Ok(out)
+}
+
+/// The server of `backend` that HAProxy sends new connections to: the first UP
+/// non-backup server, else the first UP backup (HAProxy's default without
+/// `option allbackups`); `None` when no server is UP.
+pub fn routed_server<'a>(states: &'a [ServerState], backend: &str) -> Option<&'a ServerState> {
+    let up = || states.iter().filter(|s| s.backend == backend && s.is_up());
+    up().find(|s| !s.backup).or_else(|| up().find(|s| s.backup))
+}
+
+/// Why HAProxy's view is not settled yet: some backend has no UP server, or a server has
+/// not finished its first check or is between UP and DOWN. `Ok` when every backend that
+/// appears has a settled UP server and every server is settled.
+pub fn settled(states: &[ServerState]) -> Result<(), String> {
+    if let Some(s) = states.iter().find(|s| !s.is_settled()) {
+        return Err(format!(
+            "{}/{} not settled ({}, check {})",
+            s.backend, s.server, s.status, s.check_status
+        ));
+    }
+    let mut backends: Vec<&str> = states.iter().map(|s| s.backend.as_str()).collect();
+    backends.dedup();
+    for b in backends {
+        if routed_server(states, b).is_none() {
+            return Err(format!("no server UP in {b}"));
+        }
+    }
+    Ok(())
+}
+
+/// Sends one command to an HAProxy stats socket and returns the whole answer (one command
+/// per connection: HAProxy answers and closes).
+pub async fn stats_command(socket: &Path, command: &str) -> Result<String, String> {
+    let run = async {
+        let mut stream = UnixStream::connect(socket)
+            .await
+            .map_err(|e| format!("connect {}: {e}", socket.display()))?;
+        stream
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .map_err(|e| format!("send `{command}`: {e}"))?;
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .await
+            .map_err(|e| format!("read the answer to `{command}`: {e}"))?;
+        Ok(answer)
+    };
+    tokio::time::timeout(STATS_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no answer to `{command}` on {} within {} ms",
+                socket.display(),
+                STATS_TIMEOUT.as_millis()
+            ))
+        })
+}
+
+/// `show stat` on the stats socket, parsed: one line per server of every backend.
+pub async fn server_states(socket: &Path) -> Result<Vec<ServerState>, String> {
+    parse_show_stat(&stats_command(socket, "show stat").await?)
+}
+
+/// A running HAProxy, killed (group SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Haproxy {
+    /// The haproxy process (leader of its own group).
+    process: ManagedProcess,
+    /// Ports and the stats socket.
+    layout: HaproxyLayout,
+    /// The generated config, in the logs directory.
+    config_path: PathBuf,
+    /// The logs directory (restart log files go there too).
+    logs: PathBuf,
+    /// How it was started (startup timeout, program).
+    opts: HaproxyOptions,
+    /// Starts so far, 1 after [`Haproxy::start`]; names the log file of each restart.
+    starts: u32,
+    /// Holds the stats socket's directory when the logs path is too long for a socket.
+    _socket_dir: Option<tempfile::TempDir>,
+}
+
+impl Haproxy {
+    /// Writes `<logs>/haproxy.cfg` for the given broker and Redis ports, starts HAProxy
+    /// and waits until every backend has a settled UP server (see [`settled`]).
+    pub async fn start(
+        dirs: &StackDirs,
+        broker_servers: &[u16],
+        redis_servers: &[u16],
+        opts: &HaproxyOptions,
+    ) -> Result<Haproxy, StackError> {
+        let port = || {
+            ports::free_port().map_err(|source| StackError::Io {
+                what: "finding a free port for HAProxy".into(),
+                source,
+            })
+        };
+        let (broker_port, backend_port) = (port()?, port()?);
+        let mut stats_socket = dirs.logs.join("haproxy.sock");
+        let mut socket_dir = None;
+        if stats_socket.as_os_str().len() > MAX_SOCKET_PATH {
+            let dir = tempfile::Builder::new()
+                .prefix("hab-haproxy-")
+                .tempdir()
+                .map_err(|source| StackError::Io {
+                    what: "creating a directory for the HAProxy stats socket".into(),
+                    source,
+                })?;
+            stats_socket = dir.path().join("haproxy.sock");
+            socket_dir = Some(dir);
+        }
+        let layout = HaproxyLayout {
+            broker_port,
+            backend_port,
+            broker_servers: broker_servers.to_vec(),
+            redis_servers: redis_servers.to_vec(),
+            stats_socket,
+        };
+        let config_path = dirs.logs.join("haproxy.cfg");
+        std::fs::write(&config_path, haproxy_config(&layout, opts)).map_err(|source| {
+            StackError::Io {
+                what: format!("writing {}", config_path.display()),
+                source,
+            }
+        })?;
+        let process = spawn(&config_path, &dirs.logs.join("haproxy.log"), opts)?;
+        let mut proxy = Haproxy {
+            process,
+            layout,
+            config_path,
+            logs: dirs.logs.clone(),
+            opts: opts.clone(),
+            starts: 1,
+            _socket_dir: socket_dir,
+        };
+        proxy.wait_settled().await?;
+        tracing::info!(
+            broker_port,
+            backend_port,
+            pid = proxy.pid().as_raw(),
+            "haproxy ready"
+        );
+        Ok(proxy)
+    }
+
+    /// Waits until `show stat` reports every server settled and an UP server in each
+    /// backend, within the startup timeout.
+    async fn wait_settled(&mut self) -> Result<(), StackError> {
+        let socket = self.layout.stats_socket.clone();
+        let interval = self.opts.check_interval.min(Duration::from_millis(100));
+        wait_ready(
+            &mut self.process,
+            self.opts.startup_timeout,
+            interval,
+            || async { settled(&server_states(&socket).await?) },
+        )
+        .await
+    }
+
+    /// Starts HAProxy again after a [`kill`](Self::kill) or [`stop`](Self::stop), with the
+    /// same config and ports and a fresh log file (`haproxy.restart-<n>.log`), and waits
+    /// until it is settled as at the first start.
+    pub async fn start_again(&mut self) -> Result<(), StackError> {
+        if self.process.is_running() {
+            return Err(StackError::Control {
+                what: "restarting HAProxy".into(),
+                detail: "it is still running; kill or stop it first".into(),
+            });
+        }
+        self.process.kill_now(); // reap whatever is left of the old group
+        self.starts += 1;
+        let log = self
+            .logs
+            .join(format!("haproxy.restart-{}.log", self.starts - 1));
+        self.process = spawn(&self.config_path, &log, &self.opts)?;
+        self.wait_settled().await?;
+        tracing::info!(pid = self.pid().as_raw(), "haproxy restarted");
+        Ok(())
+    }
+
+    /// Port of the `broker` frontend on 127.0.0.1.
+    pub fn broker_port(&self) -> u16 {
+        self.layout.broker_port
+    }
+
+    /// Port of the `backend` (Redis) frontend on 127.0.0.1.
+    pub fn backend_port(&self) -> u16 {
+        self.layout.backend_port
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:<broker frontend>/%2f`.
+    pub fn broker_url(&self) -> String {
+        super::rabbitmq::amqp_url(self.layout.broker_port)
+    }
+
+    /// `redis://127.0.0.1:<backend frontend>/0`.
+    pub fn backend_url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.layout.backend_port)
+    }
+
+    /// The admin stats socket (for observers: [`server_states`], [`stats_command`]).
+    pub fn stats_socket(&self) -> &Path {
+        &self.layout.stats_socket
+    }
+
+    /// The ports and paths it was generated for.
+    pub fn layout(&self) -> &HaproxyLayout {
+        &self.layout
+    }
+
+    /// The generated config file.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The current log file (a fresh one per start).
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
+    /// `show stat`, parsed: one [`ServerState`] per server of both backends.
+    pub async fn server_states(&self) -> Result<Vec<ServerState>, StackError> {
+        server_states(&self.layout.stats_socket)
+            .await
+            .map_err(|detail| StackError::Control {
+                what: "asking HAProxy for its server states".into(),
+                detail,
+            })
+    }
+
+    /// Pid of the haproxy process (also its process-group id).
+    pub fn pid(&self) -> Pid {
+        self.process.pid()
+    }
+
+    /// The managed process, for signals and log tails.
+    pub fn process(&mut self) -> &mut ManagedProcess {
+        &mut self.process
+    }
+
+    /// The managed process, read-only.
+    pub fn process_ref(&self) -> &ManagedProcess {
+        &self.process
+    }
+
+    /// Stops HAProxy gracefully: SIGTERM, a few seconds' grace, then SIGKILL.
+    pub async fn stop(&mut self) {
+        self.process.stop(STOP_GRACE).await;
+    }
+}
+
+fn spawn(config: &Path, log: &Path, opts: &HaproxyOptions) -> Result<ManagedProcess, StackError> {
+    let mut cmd = Command::new(&opts.program);
+    cmd.arg("-db").arg("-f").arg(config);
+    ManagedProcess::spawn("haproxy", cmd, PACKAGE, log)
+}
+
+/// `2.6.12` from `HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/`.
+pub fn version_from_banner(banner: &str) -> Option<String> {
+    let rest = &banner[banner.find("version ")? + "version ".len()..];
+    let v: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> HaproxyLayout {
+        HaproxyLayout {
+            broker_port: 50000,
+            backend_port: 50001,
+            broker_servers: vec![40001, 40002, 40003],
+            redis_servers: vec![40011, 40012],
+            stats_socket: PathBuf::from("/run/logs/haproxy.sock"),
+        }
+    }
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().map(str::trim).collect()
+    }
+
+    #[test]
+    fn broker_backend_has_node0_first_and_the_others_as_backups() {
+        let cfg = haproxy_config(&layout(), &HaproxyOptions::default());
+        let l = lines(&cfg);
+        let observe = "observe layer4 error-limit 1 on-error mark-down";
+        let check = "check inter 250ms fall 2 rise 2 on-marked-down shutdown-sessions";
+        for want in [
+            "frontend broker".to_string(),
+            "bind 127.0.0.1:50000".to_string(),
+            format!("default_backend {BROKER_BACKEND}"),
+            format!("server rabbit0 127.0.0.1:40001 {check} {observe}"),
+            format!("server rabbit1 127.0.0.1:40002 {check} {observe} backup"),
+            format!("server rabbit2 127.0.0.1:40003 {check} {observe} backup"),
+            "option redispatch".into(),
+            "retries 3".into(),
+            "mode tcp".into(),
+        ] {
+            assert!(l.contains(&want.as_str()), "missing {want:?} in\n{cfg}");
+        }
+        assert_eq!(cfg.matches(" backup").count(), 2, "{cfg}");
+    }
+
+    #[test]
+    fn timeouts_logging_and_stats_socket() {
+        let opts = HaproxyOptions {
+            check_interval: Duration::from_secs(1),
+            fall: 3,
+            rise: 5,
+            timeout_connect: Duration::from_millis(500),
+            timeout_client: Duration::from_secs(5),
+            timeout_server: Duration::from_secs(3600),
+            observe_layer4: false,
+            ..HaproxyOptions::default()
+        };
+        let cfg = haproxy_config(&layout(), &opts);
+        let l = lines(&cfg);
+        for want in [
+            "log stdout format iso local0 info",
+            "stats socket /run/logs/haproxy.sock level admin",
+            "timeout connect 500ms",
+            "timeout client 5000ms",
+            "timeout server 3600000ms",
+            "timeout check 1000ms",
+            "server rabbit0 127.0.0.1:40001 check inter 1000ms fall 3 rise 5 on-marked-down shutdown-sessions",
+        ] {
+            assert!(l.contains(&want), "missing {want:?} in\n{cfg}");
+        }
+        assert!(!cfg.contains("observe"), "{cfg}");
+    }
+
+    #[test]
+    fn redis_backend_passes_only_the_master() {
+        let cfg = haproxy_config(&layout(), &HaproxyOptions::default());
+        let l = lines(&cfg);
+        let start = l
+            .iter()
+            .position(|x| *x == format!("backend {REDIS_BACKEND}"))
+            .unwrap();
+        let body = &l[start + 1..];
+        assert_eq!(
+            &body[..7],
+            [
+                "option tcp-check",
+                "tcp-check send PING\\r\\n",
+                "tcp-check expect string +PONG",
+                "tcp-check send info\\ replication\\r\\n",
+                "tcp-check expect string role:master",
+                "tcp-check send QUIT\\r\\n",
+                "tcp-check expect string +OK",
+            ]
+        );
+        let servers: Vec<_> = body.iter().filter(|x| x.starts_with("server ")).collect();
+        assert_eq!(servers.len(), 2);
+        assert!(servers[0].starts_with("server redis0 127.0.0.1:40011 check inter 250ms"));
+        assert!(servers[1].starts_with("server redis1 127.0.0.1:40012 check"));
+        assert!(servers.iter().all(|s| !s.contains("backup")));
+        assert!(
+            servers
+                .iter()
+                .all(|s| s.contains("on-marked-down shutdown-sessions"))
+        );
+        assert!(l.contains(&"frontend backend"));
+        assert!(l.contains(&"bind 127.0.0.1:50001"));
+        // The check's expect must time out on a replica within one interval.
+        assert!(l.contains(&"timeout check 250ms"));
+    }
+
+    /// `show stat` as HAProxy 2.6 prints it (columns shortened to the first 40).
+    const SHOW_STAT: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,\n\
+broker,FRONTEND,,,0,1,262120,1,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,1,,,,,\n\
+broker_nodes,rabbit0,0,0,0,1,,1,0,0,,0,,0,0,0,0,DOWN,1,1,0,1,1,3,3,,1,3,1,,1,,2,0,,1,L4CON,,0,,\n\
+broker_nodes,rabbit1,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,1,0,1,0,0,40,0,,1,3,2,,0,,2,0,,0,L4OK,,0,,\n\
+broker_nodes,rabbit2,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP 1/2,1,0,1,1,0,40,0,,1,3,3,,0,,2,0,,0,* L4CON,,0,,\n\
+broker_nodes,BACKEND,0,0,0,1,26212,1,0,0,0,0,,0,0,0,0,UP,1,0,2,,1,40,0,,1,3,0,,1,,1,0,,1,,,,,\n\
+backend_nodes,redis0,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN 1/2,1,1,0,0,0,40,0,,1,5,1,,0,,2,0,,0,L7OK,0,0,,\n\
+backend_nodes,redis1,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,40,0,,1,5,2,,0,,2,0,,0,INI,,,,\n";
+
+    #[test]
+    fn show_stat_csv_is_parsed_by_column_name() {
+        let s = parse_show_stat(SHOW_STAT).unwrap();
+        assert_eq!(s.len(), 5, "{s:?}");
+        assert_eq!(
+            s[0],
+            ServerState {
+                backend: BROKER_BACKEND.into(),
+                server: "rabbit0".into(),
+                status: "DOWN".into(),
+                backup: false,
+                check_status: "L4CON".into(),
+                last_change_s: Some(3),
+            }
+        );
+        assert!(s[1].backup && s[1].is_up() && s[1].is_settled());
+        assert_eq!(s[2].status, "UP 1/2");
+        assert_eq!(s[2].check_status, "L4CON");
+        assert!(s[2].is_up() && !s[2].is_settled());
+        assert!(!s[3].is_up() && !s[3].is_settled()); // DOWN 1/2: recovering, not used yet
+        assert!(s[4].is_up() && !s[4].is_settled()); // INI: no check finished yet
+        assert_eq!(
+            s.iter().map(|x| x.index()).collect::<Vec<_>>(),
+            [Some(0), Some(1), Some(2), Some(0), Some(1)]
+        );
+        assert!(parse_show_stat("garbage").is_err());
+        assert!(
+            parse_show_stat("# pxname,svname\n")
+                .unwrap_err()
+                .contains("status")
+        );
+    }
+
+    #[test]
+    fn routing_prefers_an_up_normal_server_then_the_first_up_backup() {
+        let mut s = parse_show_stat(SHOW_STAT).unwrap();
+        // rabbit0 DOWN: the first UP backup.
+        assert_eq!(routed_server(&s, BROKER_BACKEND).unwrap().server, "rabbit1");
+        // rabbit1 down too: rabbit2 is still UP (failing, 1/2).
+        s[1].status = "DOWN".into();
+        assert_eq!(routed_server(&s, BROKER_BACKEND).unwrap().server, "rabbit2");
+        // rabbit0 back: it wins over every backup.
+        s[0].status = "UP".into();
+        s[1].status = "UP".into();
+        assert_eq!(routed_server(&s, BROKER_BACKEND).unwrap().server, "rabbit0");
+        for x in s.iter_mut() {
+            x.status = "DOWN".into();
+        }
+        assert!(routed_server(&s, BROKER_BACKEND).is_none());
+        assert!(routed_server(&s, "nope").is_none());
+    }
+
+    #[test]
+    fn settled_needs_finished_checks_and_an_up_server_per_backend() {
+        let s = parse_show_stat(SHOW_STAT).unwrap();
+        assert!(settled(&s).unwrap_err().contains("rabbit2 not settled"));
+        let mut s: Vec<ServerState> = s
+            .into_iter()
+            .map(|mut x| {
+                x.status = x.status.split(' ').next().unwrap().into();
+                x.check_status = "L7OK".into();
+                x
+            })
+            .collect();
+        assert_eq!(settled(&s), Ok(()));
+        s[3].status = "DOWN".into();
+        s[4].status = "DOWN".into();
+        assert_eq!(settled(&s), Err(format!("no server UP in {REDIS_BACKEND}")));
+    }
+
+    #[test]
+    fn version_comes_from_the_banner() {
+        assert_eq!(
+            version_from_banner(
+                "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/"
+            ),
+            Some("2.6.12".into())
+        );
+        assert_eq!(version_from_banner("nothing"), None);
+    }
+}

@@ -1,0 +1,579 @@
+//! Roles, node references and the node operations fault injection uses.
+//!
+//! A fault names its target by **role** ([`Role`], written like `broker.primary` or
+//! `sentinel[1]`), so one scenario runs on every topology. [`Stack::resolve_role`] turns a
+//! role into a concrete [`NodeRef`] *at that moment* (the broker node HAProxy routes to
+//! now, the master the Sentinels name now); a role the topology does not have is
+//! [`StackError::NotApplicable`]. The operations then act on the `NodeRef`:
+//!
+//! | operation | effect | returns |
+//! |---|---|---|
+//! | [`Stack::kill_node`] | SIGKILL the server process (RabbitMQ: `beam.smp`), then the rest of its process tree | unix µs right after the SIGKILL |
+//! | [`Stack::pause_node`] / [`Stack::resume_node`] | SIGSTOP / SIGCONT the server process | unix µs right after the signal |
+//! | [`Stack::stop_node`] | SIGTERM, wait for a clean exit (SIGKILL after a grace period) | unix µs right after the SIGTERM |
+//! | [`Stack::restart_node`] | start a killed or stopped node again: same name, ports and data (RabbitMQ rejoins its cluster by itself; Redis as a replica of the current master; Sentinel with its own config; HAProxy with its config and a fresh log) and wait until it answers | unix µs right after the spawn |
+//! | [`Stack::wait_healthy`] | poll until the whole stack is healthy again (see [`Stack::health`]) | how long it took |
+//!
+//! Operations take `&mut Stack`; observers that must keep polling meanwhile use what does
+//! not borrow the stack: the HAProxy stats socket path with [`super::haproxy::server_states`],
+//! the Sentinel ports with [`super::sentinel`]'s queries, [`super::rabbitmq::run_ctl`] with a
+//! clone of the broker's [`super::rabbitmq::ErlangEnv`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::haproxy::{self, BROKER_BACKEND, REDIS_BACKEND, ServerState};
+use super::process::{ManagedProcess, poll_until};
+use super::{Stack, StackError};
+use crate::clock::now_unix_us;
+
+/// A node named by what it does, resolved on the running stack by
+/// [`Stack::resolve_role`]. Written as in workload files: `broker.primary`,
+/// `broker.queue_leader`, `broker.node[1]`, `backend.master`, `backend.replica`,
+/// `backend.node[0]`, `sentinel[2]`, `proxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The broker node clients reach: the one HAProxy routes new connections to (the UP
+    /// non-backup server, else the first UP backup); node 0 without a proxy.
+    BrokerPrimary,
+    /// The node holding the `celery` queue's leader (quorum) or master (classic).
+    BrokerQueueLeader,
+    /// Broker node `i` (0-based, in start order).
+    BrokerNode(usize),
+    /// The Redis master the Sentinels name now (node 0 without Sentinels).
+    BackendMaster,
+    /// A replica of the current master (the first live one).
+    BackendReplica,
+    /// Redis data node `i` (0-based; node 0 was the first master).
+    BackendNode(usize),
+    /// Sentinel `i` (0-based).
+    Sentinel(usize),
+    /// HAProxy.
+    Proxy,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::BrokerPrimary => write!(f, "broker.primary"),
+            Role::BrokerQueueLeader => write!(f, "broker.queue_leader"),
+            Role::BrokerNode(i) => write!(f, "broker.node[{i}]"),
+            Role::BackendMaster => write!(f, "backend.master"),
+            Role::BackendReplica => write!(f, "backend.replica"),
+            Role::BackendNode(i) => write!(f, "backend.node[{i}]"),
+            Role::Sentinel(i) => write!(f, "sentinel[{i}]"),
+            Role::Proxy => write!(f, "proxy"),
+        }
+    }
+}
+
+/// The roles as written, for error messages.
+pub const ROLE_SYNTAX: &str = "broker.primary, broker.queue_leader, broker.node[i], \
+    backend.master, backend.replica, backend.node[i], sentinel[i] or proxy";
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        let indexed = |prefix: &str| -> Option<Result<usize, String>> {
+            let rest = s
+                .strip_prefix(prefix)?
+                .strip_prefix('[')?
+                .strip_suffix(']')?;
+            Some(
+                rest.parse()
+                    .map_err(|_| format!("{s:?}: {rest:?} is not a node index (0, 1, …)")),
+            )
+        };
+        Ok(match s {
+            "broker.primary" => Role::BrokerPrimary,
+            "broker.queue_leader" => Role::BrokerQueueLeader,
+            "backend.master" => Role::BackendMaster,
+            "backend.replica" => Role::BackendReplica,
+            "proxy" => Role::Proxy,
+            _ => {
+                if let Some(i) = indexed("broker.node") {
+                    Role::BrokerNode(i?)
+                } else if let Some(i) = indexed("backend.node") {
+                    Role::BackendNode(i?)
+                } else if let Some(i) = indexed("sentinel") {
+                    Role::Sentinel(i?)
+                } else {
+                    return Err(format!("unknown role {s:?}; roles are {ROLE_SYNTAX}"));
+                }
+            }
+        })
+    }
+}
+
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One concrete server of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeRef {
+    /// RabbitMQ node `i`.
+    Broker(usize),
+    /// Redis data node `i`.
+    BackendData(usize),
+    /// Sentinel `i`.
+    Sentinel(usize),
+    /// HAProxy.
+    Proxy,
+}
+
+impl fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeRef::Broker(i) => write!(f, "broker.node[{i}]"),
+            NodeRef::BackendData(i) => write!(f, "backend.node[{i}]"),
+            NodeRef::Sentinel(i) => write!(f, "sentinel[{i}]"),
+            NodeRef::Proxy => write!(f, "proxy"),
+        }
+    }
+}
+
+/// The processes of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodePids {
+    /// The process faults signal: `beam.smp` for RabbitMQ, else the server itself.
+    pub server: Pid,
+    /// The process group (its leader: RabbitMQ's `sh` wrapper, else the server).
+    pub group: Pid,
+    /// Whether the group leader is alive now (a paused node is alive).
+    pub alive: bool,
+}
+
+/// The broker node HAProxy routes new connections to, from `show stat`: the UP
+/// non-backup server, else the first UP backup.
+pub fn broker_primary_from(states: &[ServerState]) -> Option<usize> {
+    haproxy::routed_server(states, BROKER_BACKEND)?.index()
+}
+
+/// The replica to pick for `backend.replica`: the first live node other than the
+/// master, else the first node other than the master.
+pub fn pick_replica(master: usize, alive: &[bool]) -> Option<usize> {
+    let others = || (0..alive.len()).filter(|&i| i != master);
+    others().find(|&i| alive[i]).or_else(|| others().next())
+}
+
+/// Why HAProxy's view does not match a healthy stack with Redis master `master`: every
+/// server settled, every broker node UP, and in the Redis backend exactly the master UP.
+pub fn proxy_health(states: &[ServerState], master: usize) -> Result<(), String> {
+    haproxy::settled(states)?;
+    if let Some(s) = states
+        .iter()
+        .find(|s| s.backend == BROKER_BACKEND && !s.is_up())
+    {
+        return Err(format!("HAProxy has {} {}", s.server, s.status));
+    }
+    for s in states.iter().filter(|s| s.backend == REDIS_BACKEND) {
+        let is_master = s.index() == Some(master);
+        if s.is_up() != is_master {
+            return Err(format!(
+                "HAProxy has {} {} while the master is redis{master}",
+                s.server, s.status
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn not_applicable(role: Role, reason: impl Into<String>) -> StackError {
+    StackError::NotApplicable {
+        role: role.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn in_range(role: Role, i: usize, len: usize, what: &str) -> Result<usize, StackError> {
+    if i < len {
+        Ok(i)
+    } else {
+        Err(not_applicable(
+            role,
+            format!("this stack has {len} {what} (0..{len})"),
+        ))
+    }
+}
+
+impl Stack {
+    /// The node that plays `role` right now, or [`StackError::NotApplicable`] when this
+    /// topology has no such role (a replica on a standalone backend, `sentinel[3]` with 3
+    /// Sentinels, `proxy` without a proxy). Other errors mean the role exists but could
+    /// not be resolved now (no queue declared yet, no broker node UP in HAProxy, no
+    /// Sentinel answering).
+    pub async fn resolve_role(&self, role: Role) -> Result<NodeRef, StackError> {
+        let brokers = self.broker.nodes().len();
+        let data = self.backend.nodes().len();
+        match role {
+            Role::BrokerPrimary => match &self.proxy {
+                None => Ok(NodeRef::Broker(0)),
+                Some(p) => {
+                    let states = p.server_states().await?;
+                    broker_primary_from(&states)
+                        .map(NodeRef::Broker)
+                        .ok_or_else(|| StackError::Control {
+                            what: format!("resolving {role}"),
+                            detail: "HAProxy has no broker node UP".into(),
+                        })
+                }
+            },
+            Role::BrokerQueueLeader => match self.broker.queue_leader().await? {
+                Some(i) => Ok(NodeRef::Broker(i)),
+                None => Err(StackError::Control {
+                    what: format!("resolving {role}"),
+                    detail: "the celery queue does not exist yet or has no leader".into(),
+                }),
+            },
+            Role::BrokerNode(i) => Ok(NodeRef::Broker(in_range(role, i, brokers, "broker nodes")?)),
+            Role::BackendMaster => Ok(NodeRef::BackendData(self.backend.current_master().await?)),
+            Role::BackendReplica => {
+                if data < 2 {
+                    return Err(not_applicable(role, "the backend has no replica"));
+                }
+                let master = self.backend.current_master().await?;
+                let alive: Vec<bool> = self
+                    .backend
+                    .nodes()
+                    .iter()
+                    .map(|n| n.process_ref().is_alive())
+                    .collect();
+                Ok(NodeRef::BackendData(
+                    pick_replica(master, &alive).expect("two or more data nodes"),
+                ))
+            }
+            Role::BackendNode(i) => Ok(NodeRef::BackendData(in_range(
+                role,
+                i,
+                data,
+                "Redis data nodes",
+            )?)),
+            Role::Sentinel(i) => Ok(NodeRef::Sentinel(in_range(
+                role,
+                i,
+                self.backend.sentinels().len(),
+                "Sentinels",
+            )?)),
+            Role::Proxy => match self.proxy {
+                Some(_) => Ok(NodeRef::Proxy),
+                None => Err(not_applicable(role, "the topology has no [proxy]")),
+            },
+        }
+    }
+
+    /// Checks that `node` exists on this stack.
+    fn check_node(&self, node: NodeRef) -> Result<(), StackError> {
+        let (len, what) = match node {
+            NodeRef::Broker(i) => (self.broker.nodes().len().checked_sub(i), "broker nodes"),
+            NodeRef::BackendData(i) => (
+                self.backend.nodes().len().checked_sub(i),
+                "Redis data nodes",
+            ),
+            NodeRef::Sentinel(i) => (self.backend.sentinels().len().checked_sub(i), "Sentinels"),
+            NodeRef::Proxy => (Some(usize::from(self.proxy.is_some())), "proxies"),
+        };
+        match len {
+            Some(n) if n > 0 => Ok(()),
+            _ => Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: format!("this stack has no such {what}"),
+            }),
+        }
+    }
+
+    /// The processes of `node`.
+    pub fn pids(&self, node: NodeRef) -> Result<NodePids, StackError> {
+        self.check_node(node)?;
+        let (p, server): (&ManagedProcess, Pid) = match node {
+            NodeRef::Broker(i) => {
+                let n = &self.broker.nodes()[i];
+                (n.process_ref(), n.beam_pid())
+            }
+            NodeRef::BackendData(i) => {
+                let n = &self.backend.nodes()[i];
+                (n.process_ref(), n.pid())
+            }
+            NodeRef::Sentinel(i) => {
+                let s = &self.backend.sentinels()[i];
+                (s.process_ref(), s.pid())
+            }
+            NodeRef::Proxy => {
+                let p = self.proxy.as_ref().expect("checked");
+                (p.process_ref(), p.pid())
+            }
+        };
+        Ok(NodePids {
+            server,
+            group: p.pid(),
+            alive: p.is_alive(),
+        })
+    }
+
+    /// The managed process of `node` and the pid faults signal.
+    fn process_of(
+        &mut self,
+        node: NodeRef,
+    ) -> Result<(&mut ManagedProcess, Pid, Duration), StackError> {
+        self.check_node(node)?;
+        Ok(match node {
+            NodeRef::Broker(i) => {
+                let n = &mut self.broker.nodes_mut()[i];
+                let beam = n.beam_pid();
+                (n.process(), beam, super::rabbitmq::STOP_GRACE)
+            }
+            NodeRef::BackendData(i) => {
+                let n = &mut self.backend.nodes_mut()[i];
+                let pid = n.pid();
+                (n.process(), pid, super::redis::STOP_GRACE)
+            }
+            NodeRef::Sentinel(i) => {
+                let s = &mut self.backend.sentinels_mut()[i];
+                let pid = s.pid();
+                (s.process(), pid, super::sentinel::STOP_GRACE)
+            }
+            NodeRef::Proxy => {
+                let p = self.proxy.as_mut().expect("checked");
+                let pid = p.pid();
+                (p.process(), pid, super::haproxy::STOP_GRACE)
+            }
+        })
+    }
+
+    /// Sends `sig` to the server process of a live `node`; returns unix µs right after.
+    fn signal_node(
+        &mut self,
+        node: NodeRef,
+        sig: Signal,
+    ) -> Result<(&mut ManagedProcess, i64), StackError> {
+        let (p, server, _) = self.process_of(node)?;
+        if !p.is_alive() {
+            return Err(StackError::Control {
+                what: format!("sending {sig} to {node}"),
+                detail: "it is not running".into(),
+            });
+        }
+        kill(server, sig).map_err(|e| StackError::Control {
+            what: format!("sending {sig} to {node} (pid {server})"),
+            detail: e.to_string(),
+        })?;
+        let at = now_unix_us();
+        Ok((p, at))
+    }
+
+    /// Crashes `node`: SIGKILL to its server process (RabbitMQ: `beam.smp`), then SIGKILL
+    /// to whatever is left of its process tree (the wrapper, Erlang helpers), reaped
+    /// before returning. Returns the unix µs right after the first SIGKILL.
+    pub async fn kill_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let (p, at) = self.signal_node(node, Signal::SIGKILL)?;
+        p.kill_now();
+        tracing::info!(%node, at_unix_us = at, "killed");
+        Ok(at)
+    }
+
+    /// Freezes `node`: SIGSTOP to its server process (RabbitMQ: `beam.smp`); its sockets
+    /// stay open and unanswered. Returns the unix µs right after the signal.
+    pub async fn pause_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let (_, at) = self.signal_node(node, Signal::SIGSTOP)?;
+        tracing::info!(%node, at_unix_us = at, "paused");
+        Ok(at)
+    }
+
+    /// Thaws a paused `node`: SIGCONT to its server process. Returns the unix µs right
+    /// after the signal.
+    pub async fn resume_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let (_, at) = self.signal_node(node, Signal::SIGCONT)?;
+        tracing::info!(%node, at_unix_us = at, "resumed");
+        Ok(at)
+    }
+
+    /// Stops `node` gracefully: SIGTERM to its process group, then waits for it to exit
+    /// (SIGKILL after the server kind's grace period). Returns the unix µs right after
+    /// the SIGTERM.
+    pub async fn stop_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let (p, _, grace) = self.process_of(node)?;
+        if !p.is_alive() {
+            return Err(StackError::Control {
+                what: format!("stopping {node}"),
+                detail: "it is not running".into(),
+            });
+        }
+        p.terminate();
+        let at = now_unix_us();
+        p.wait_gone(grace).await;
+        tracing::info!(%node, at_unix_us = at, "stopped");
+        Ok(at)
+    }
+
+    /// Starts a killed or stopped `node` again with the same name, ports and data, and
+    /// waits until it answers (RabbitMQ: accepts AMQP; it rejoins its cluster by itself
+    /// within seconds — [`wait_healthy`](Self::wait_healthy) waits for that). A Redis data
+    /// node comes back as a replica of the current master (a master only if it still is
+    /// the master); a Sentinel with its own rewritten config; HAProxy with its config and
+    /// a fresh log file. Returns the unix µs right after the spawn.
+    pub async fn restart_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let (p, _, _) = self.process_of(node)?;
+        if p.is_alive() {
+            return Err(StackError::Control {
+                what: format!("restarting {node}"),
+                detail: "it is still running (resume a paused node; kill or stop it first)".into(),
+            });
+        }
+        match node {
+            NodeRef::Broker(i) => self.broker.restart_node(i).await?,
+            NodeRef::BackendData(i) => self.backend.restart_node(i).await?,
+            NodeRef::Sentinel(i) => self.backend.sentinels_mut()[i].restart().await?,
+            NodeRef::Proxy => self.proxy.as_mut().expect("checked").start_again().await?,
+        }
+        let (p, _, _) = self.process_of(node)?;
+        let at = p.spawned_unix_us();
+        tracing::info!(%node, at_unix_us = at, "restarted");
+        Ok(at)
+    }
+
+    /// Full health, or the first reason it is not: every broker node running in one
+    /// cluster and, once the `celery` queue exists, all its replicas online with a
+    /// leader; every Redis data node up, the Sentinels agreeing on one master with
+    /// CKQUORUM OK, every other node its linked replica; HAProxy (if any) with every
+    /// server settled, every broker node UP and exactly the Redis master UP.
+    pub async fn health(&self) -> Result<(), String> {
+        let proxy_and_redis = async {
+            let redis = self.backend.health().await?;
+            if let Some(p) = &self.proxy {
+                let states = haproxy::server_states(p.stats_socket()).await?;
+                proxy_health(&states, redis.master)?;
+            }
+            Ok::<(), String>(())
+        };
+        let (broker, rest) = tokio::join!(self.broker.health(), proxy_and_redis);
+        broker?;
+        rest
+    }
+
+    /// Polls [`health`](Self::health) until it passes, for at most `deadline`; returns how
+    /// long that took, or [`StackError::NotReady`] with the last reason.
+    pub async fn wait_healthy(&self, deadline: Duration) -> Result<Duration, StackError> {
+        let started = Instant::now();
+        poll_until(deadline, Duration::from_millis(100), || self.health())
+            .await
+            .map(|()| started.elapsed())
+            .map_err(|(waited, last_error)| StackError::NotReady {
+                service: "stack".into(),
+                waited,
+                last_error,
+                log_tail: String::new(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_print_the_same() {
+        for s in [
+            "broker.primary",
+            "broker.queue_leader",
+            "broker.node[2]",
+            "backend.master",
+            "backend.replica",
+            "backend.node[0]",
+            "sentinel[1]",
+            "proxy",
+        ] {
+            let role: Role = s.parse().unwrap();
+            assert_eq!(role.to_string(), s);
+        }
+        assert_eq!("sentinel[10]".parse(), Ok(Role::Sentinel(10)));
+        let e = "broker.leader".parse::<Role>().unwrap_err();
+        assert!(
+            e.contains("unknown role \"broker.leader\"") && e.contains("broker.primary"),
+            "{e}"
+        );
+        let e = "broker.node[x]".parse::<Role>().unwrap_err();
+        assert!(e.contains("\"x\" is not a node index"), "{e}");
+        assert!("sentinel".parse::<Role>().is_err());
+        assert!("sentinel[1".parse::<Role>().is_err());
+        let r: Role = serde_json::from_str("\"backend.master\"").unwrap();
+        assert_eq!(r, Role::BackendMaster);
+        assert_eq!(
+            serde_json::to_string(&Role::BrokerNode(1)).unwrap(),
+            "\"broker.node[1]\""
+        );
+        assert!(serde_json::from_str::<Role>("\"nope\"").is_err());
+    }
+
+    fn state(backend: &str, server: &str, status: &str, backup: bool) -> ServerState {
+        ServerState {
+            backend: backend.into(),
+            server: server.into(),
+            status: status.into(),
+            backup,
+            check_status: "L4OK".into(),
+            last_change_s: None,
+        }
+    }
+
+    fn healthy() -> Vec<ServerState> {
+        vec![
+            state(BROKER_BACKEND, "rabbit0", "UP", false),
+            state(BROKER_BACKEND, "rabbit1", "UP", true),
+            state(BROKER_BACKEND, "rabbit2", "UP", true),
+            state(REDIS_BACKEND, "redis0", "UP", false),
+            state(REDIS_BACKEND, "redis1", "DOWN", false),
+        ]
+    }
+
+    #[test]
+    fn broker_primary_is_where_haproxy_routes() {
+        let mut s = healthy();
+        assert_eq!(broker_primary_from(&s), Some(0));
+        s[0].status = "DOWN".into();
+        assert_eq!(broker_primary_from(&s), Some(1));
+        s[1].status = "MAINT".into();
+        assert_eq!(broker_primary_from(&s), Some(2));
+        s[2].status = "DOWN".into();
+        assert_eq!(broker_primary_from(&s), None);
+        // Only the broker backend counts.
+        assert_eq!(broker_primary_from(&s[3..]), None);
+    }
+
+    #[test]
+    fn replica_pick_prefers_a_live_non_master() {
+        assert_eq!(pick_replica(0, &[true, true]), Some(1));
+        assert_eq!(pick_replica(1, &[true, true]), Some(0));
+        assert_eq!(pick_replica(0, &[true, false, true]), Some(2));
+        assert_eq!(pick_replica(0, &[true, false, false]), Some(1));
+        assert_eq!(pick_replica(0, &[true]), None);
+    }
+
+    #[test]
+    fn proxy_health_wants_every_broker_up_and_only_the_master() {
+        let mut s = healthy();
+        assert_eq!(proxy_health(&s, 0), Ok(()));
+        let e = proxy_health(&s, 1).unwrap_err();
+        assert!(e.contains("redis0 UP while the master is redis1"), "{e}");
+        s[3].status = "DOWN".into();
+        s[4].status = "UP".into();
+        assert_eq!(proxy_health(&s, 1), Ok(()));
+        s[1].status = "DOWN".into();
+        assert!(proxy_health(&s, 1).unwrap_err().contains("rabbit1 DOWN"));
+        s[1].status = "DOWN 1/2".into();
+        assert!(proxy_health(&s, 1).unwrap_err().contains("not settled"));
+    }
+}
