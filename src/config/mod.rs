@@ -24,7 +24,7 @@ pub use topology::{
     AckMode, BackendConfig, BrokerConfig, ProxyConfig, QueueKind, Topology, WorkerKind,
     WorkersConfig,
 };
-pub use workload::{ArrivalKind, TaskSpec, Workload, WorkloadPlan};
+pub use workload::{ArrivalKind, FaultSpec, TaskSpec, Workload, WorkloadPlan};
 
 /// Reads, parses and validates a topology file.
 pub fn load_topology(path: &Path) -> Result<Topology, ConfigError> {

@@ -899,7 +899,7 @@ mod tests {
             )),
             &[
                 "line 10, column 10",
-                "unknown target",
+                "unknown role",
                 "broker.queue_leader",
             ],
         );

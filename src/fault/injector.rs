@@ -1,0 +1,179 @@
+//! The fault injector: applies a workload's faults on their schedule, one at a time,
+//! restoring full health before the next repetition, and records each as an
+//! [`AppliedFault`] for the failover analysis.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{FaultKind, Role};
+use crate::clock::now_unix_us;
+use crate::config::FaultSpec;
+use crate::metrics::failover::AppliedFault;
+use crate::stack::{Stack, StackError};
+
+/// How long the injector waits for the stack to be healthy again after a fault.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Every repetition of every fault, as `(fault index, repetition, planned offset)`, in
+/// the order they are planned to fire.
+pub fn timeline(faults: &[FaultSpec]) -> Vec<(usize, u32, Duration)> {
+    let mut t: Vec<_> = faults
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| (0..f.repeat).map(move |k| (i, k, f.planned_at(k))))
+        .collect();
+    t.sort_by_key(|&(i, k, at)| (at, i, k));
+    t
+}
+
+/// Apply `faults` of workload `workload`, relative to `t0`, until done or cancelled.
+/// A repetition whose planned time comes while the previous fault is still being restored
+/// fires as soon as the stack is healthy again. On cancel a paused node is resumed first.
+pub async fn run_faults(
+    workload: usize,
+    faults: Vec<FaultSpec>,
+    t0: Instant,
+    stack: Arc<tokio::sync::Mutex<Stack>>,
+    applied: Arc<Mutex<Vec<AppliedFault>>>,
+    cancel: CancellationToken,
+) {
+    for (i, k, planned) in timeline(&faults) {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep_until((t0 + planned).into()) => {}
+        }
+        let spec = &faults[i];
+        let mut stack = stack.lock().await;
+        let record = apply_one(&mut stack, workload, spec, k, &cancel).await;
+        match &record.not_applied {
+            Some(why) => eprintln!(
+                "hab: fault {} {} (repetition {k}) not applied: {why}",
+                spec.kind.as_str(),
+                spec.target
+            ),
+            None => eprintln!(
+                "hab: fault {} {} → {} (repetition {k}){}",
+                spec.kind.as_str(),
+                spec.target,
+                record.resolved,
+                match record.healthy_at_unix_us {
+                    Some(h) => format!(
+                        "; healthy again after {:.1} s",
+                        (h - record.fault_at_unix_us) as f64 / 1e6
+                    ),
+                    None => String::new(),
+                }
+            ),
+        }
+        applied.lock().expect("faults lock").push(record);
+    }
+}
+
+async fn apply_one(
+    stack: &mut Stack,
+    workload: usize,
+    spec: &FaultSpec,
+    repetition: u32,
+    cancel: &CancellationToken,
+) -> AppliedFault {
+    let mut record = AppliedFault {
+        workload,
+        target: spec.target,
+        resolved: String::new(),
+        kind: spec.kind,
+        repetition,
+        fault_at_unix_us: now_unix_us(),
+        restored_at_unix_us: None,
+        healthy_at_unix_us: None,
+        not_applied: None,
+    };
+    let node = match stack.resolve_role(spec.target).await {
+        Ok(n) => n,
+        Err(e @ StackError::NotApplicable { .. }) => {
+            record.not_applied = Some(format!("not applicable: {e}"));
+            return record;
+        }
+        Err(e) => {
+            record.not_applied = Some(format!("could not resolve {}: {e}", spec.target));
+            return record;
+        }
+    };
+    record.resolved = node.to_string();
+    let applied = match spec.kind {
+        FaultKind::Kill => stack.kill_node(node).await,
+        FaultKind::Pause => stack.pause_node(node).await,
+        FaultKind::Stop => stack.stop_node(node).await,
+    };
+    match applied {
+        Ok(at) => record.fault_at_unix_us = at,
+        Err(e) => {
+            record.not_applied = Some(format!("{} failed: {e}", spec.kind.as_str()));
+            return record;
+        }
+    }
+    if let Some(out) = spec.out_for() {
+        // Even when cancelled, a paused node is resumed (and a killed one left down:
+        // teardown follows).
+        let cancelled = tokio::select! {
+            _ = cancel.cancelled() => true,
+            _ = tokio::time::sleep(out) => false,
+        };
+        if cancelled && spec.kind != FaultKind::Pause {
+            return record;
+        }
+        let restored = match spec.kind {
+            FaultKind::Pause => stack.resume_node(node).await,
+            FaultKind::Kill | FaultKind::Stop => stack.restart_node(node).await,
+        };
+        match restored {
+            Ok(at) => record.restored_at_unix_us = Some(at),
+            Err(e) => {
+                eprintln!("hab: could not bring {node} back: {e}");
+                return record;
+            }
+        }
+        if cancelled {
+            return record;
+        }
+    } else if spec.target != Role::Proxy {
+        // Left down on purpose: the stack cannot become healthy again.
+        return record;
+    }
+    match tokio::select! {
+        _ = cancel.cancelled() => return record,
+        h = stack.wait_healthy(HEALTH_TIMEOUT) => h,
+    } {
+        Ok(_) => record.healthy_at_unix_us = Some(now_unix_us()),
+        Err(e) => eprintln!("hab: stack not healthy after {node} came back: {e}"),
+    }
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(at: u64, repeat: u32, every: u64) -> FaultSpec {
+        FaultSpec {
+            target: Role::BrokerPrimary,
+            kind: FaultKind::Kill,
+            at: Duration::from_secs(at),
+            duration: None,
+            restart_after: Some(Duration::from_secs(1)),
+            repeat,
+            every: Some(Duration::from_secs(every)),
+        }
+    }
+
+    #[test]
+    fn repetitions_of_several_faults_interleave_in_time_order() {
+        let t = timeline(&[spec(5, 3, 20), spec(15, 2, 20)]);
+        let at: Vec<_> = t.iter().map(|&(i, k, d)| (i, k, d.as_secs())).collect();
+        assert_eq!(
+            at,
+            vec![(0, 0, 5), (1, 0, 15), (0, 1, 25), (1, 1, 35), (0, 2, 45)]
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! Independent observers of server-side events, for failover anatomy: HAProxy's view of
+//! its servers (stats socket, polled every 50 ms) and the Sentinels' event channels
+//! (`+sdown`, `+odown`, `+switch-master`). They run for the whole run, apart from the
+//! clients under test, and never borrow the stack.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_unix_us;
+use crate::metrics::failover::{ServerEvent, ServerEventKind};
+
+/// How often HAProxy's server states are polled.
+pub const PROXY_POLL: Duration = Duration::from_millis(50);
+
+/// A thread-safe, append-only list of server events.
+#[derive(Debug, Default)]
+pub struct ServerLog {
+    events: Mutex<Vec<ServerEvent>>,
+}
+
+impl ServerLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append an event seen now.
+    pub fn record(&self, kind: ServerEventKind, detail: impl Into<String>) {
+        self.push(ServerEvent {
+            at_unix_us: now_unix_us(),
+            kind,
+            detail: detail.into(),
+        });
+    }
+
+    /// Append an event with its own time.
+    pub fn push(&self, ev: ServerEvent) {
+        self.events.lock().expect("server log lock").push(ev);
+    }
+
+    /// Every event so far, in time order.
+    pub fn snapshot(&self) -> Vec<ServerEvent> {
+        let mut v = self.events.lock().expect("server log lock").clone();
+        v.sort_by_key(|e| e.at_unix_us);
+        v
+    }
+}
+
+/// Turn two consecutive HAProxy snapshots into DOWN/UP transitions. `prev` maps
+/// `backend/server` to whether it was up; servers seen for the first time produce nothing.
+pub fn proxy_transitions(
+    prev: &mut HashMap<String, bool>,
+    states: &[crate::stack::haproxy::ServerState],
+) -> Vec<(ServerEventKind, String)> {
+    let mut out = Vec::new();
+    for s in states {
+        let key = format!("{}/{}", s.backend, s.server);
+        let up = s.is_up();
+        if let Some(&was) = prev.get(&key)
+            && was != up
+        {
+            let kind = if up {
+                ServerEventKind::ProxyUp
+            } else {
+                ServerEventKind::ProxyDown
+            };
+            out.push((kind, key.clone()));
+        }
+        prev.insert(key, up);
+    }
+    out
+}
+
+/// Poll HAProxy's stats socket until `cancel`, recording every server going DOWN or UP.
+pub async fn watch_proxy(
+    socket: PathBuf,
+    log: std::sync::Arc<ServerLog>,
+    cancel: CancellationToken,
+) {
+    let mut prev = HashMap::new();
+    loop {
+        if let Ok(states) = crate::stack::haproxy::server_states(&socket).await {
+            for (kind, detail) in proxy_transitions(&mut prev, &states) {
+                log.record(kind, detail);
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(PROXY_POLL) => {}
+        }
+    }
+}
+
+/// Map a Sentinel event channel and payload to an anatomy event. Only events about the
+/// master count (`+sdown master hab 127.0.0.1 6380`), not about replicas or Sentinels.
+pub fn sentinel_event(channel: &str, payload: &str) -> Option<ServerEventKind> {
+    let about_master = payload.starts_with("master ");
+    match channel {
+        "+sdown" if about_master => Some(ServerEventKind::SentinelSdown),
+        "+odown" if about_master => Some(ServerEventKind::SentinelOdown),
+        "+switch-master" => Some(ServerEventKind::SentinelSwitchMaster),
+        _ => None,
+    }
+}
+
+/// Subscribe to every event channel of the Sentinel on `port` until `cancel`,
+/// re-subscribing when the Sentinel goes away and comes back.
+pub async fn watch_sentinel(port: u16, log: std::sync::Arc<ServerLog>, cancel: CancellationToken) {
+    let url = format!("redis://127.0.0.1:{port}/");
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    loop {
+        if let Ok(mut pubsub) = client.get_async_pubsub().await
+            && pubsub.psubscribe("*").await.is_ok()
+        {
+            let mut stream = pubsub.on_message();
+            loop {
+                let msg = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    m = stream.next() => m,
+                };
+                let Some(msg) = msg else { break };
+                let payload: String = msg.get_payload().unwrap_or_default();
+                if let Some(kind) = sentinel_event(msg.get_channel_name(), &payload) {
+                    log.record(kind, format!("sentinel:{port} {payload}"));
+                }
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::haproxy::ServerState;
+
+    fn state(server: &str, status: &str) -> ServerState {
+        ServerState {
+            backend: "broker".into(),
+            server: server.into(),
+            status: status.into(),
+            backup: server != "rabbit0",
+            check_status: "L4OK".into(),
+            last_change_s: None,
+        }
+    }
+
+    #[test]
+    fn transitions_only_on_change_and_not_on_first_sight() {
+        let mut prev = HashMap::new();
+        assert!(
+            proxy_transitions(&mut prev, &[state("rabbit0", "UP"), state("rabbit1", "UP")])
+                .is_empty()
+        );
+        // Failing but still used (UP 1/2) is not a transition.
+        assert!(proxy_transitions(&mut prev, &[state("rabbit0", "UP 1/2")]).is_empty());
+        assert_eq!(
+            proxy_transitions(
+                &mut prev,
+                &[state("rabbit0", "DOWN"), state("rabbit1", "UP")]
+            ),
+            vec![(ServerEventKind::ProxyDown, "broker/rabbit0".to_string())]
+        );
+        assert_eq!(
+            proxy_transitions(&mut prev, &[state("rabbit0", "UP")]),
+            vec![(ServerEventKind::ProxyUp, "broker/rabbit0".to_string())]
+        );
+    }
+
+    #[test]
+    fn only_master_events_count() {
+        assert_eq!(
+            sentinel_event("+sdown", "master hab 127.0.0.1 6380"),
+            Some(ServerEventKind::SentinelSdown)
+        );
+        assert_eq!(
+            sentinel_event(
+                "+sdown",
+                "slave 127.0.0.1:6381 127.0.0.1 6381 @ hab 127.0.0.1 6380"
+            ),
+            None
+        );
+        assert_eq!(
+            sentinel_event("+odown", "master hab 127.0.0.1 6380 #quorum 2/2"),
+            Some(ServerEventKind::SentinelOdown)
+        );
+        assert_eq!(
+            sentinel_event("+switch-master", "hab 127.0.0.1 6380 127.0.0.1 6381"),
+            Some(ServerEventKind::SentinelSwitchMaster)
+        );
+        assert_eq!(sentinel_event("+vote-for-leader", "x"), None);
+    }
+}
