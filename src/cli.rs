@@ -94,7 +94,13 @@ pub fn main() -> i32 {
 }
 
 fn init_tracing(worker: bool) {
-    let default = if worker { "info" } else { "warn" };
+    // lapin logs every connection loss at ERROR level; hab records each one itself
+    // (events.csv, the side channel), so its own lines are kept quiet by default.
+    let default = if worker {
+        "info,lapin=off"
+    } else {
+        "warn,lapin=off"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

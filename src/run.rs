@@ -29,6 +29,7 @@ use crate::export::{self, Machine, RunData, RunReport, RunStatus, WorkersReport}
 use crate::ledger::{ConfirmState, Ledger, SeenVia, SideEventKind, TaskRecord, side_channel};
 use crate::load::Schedule;
 use crate::metrics::WorkloadMetrics;
+use crate::metrics::failover::{self, AppliedFault, FailoverRow};
 use crate::observe::{ClientEventKind, EventLog};
 use crate::protocol::message::{TaskMessage, encode};
 use crate::stack::process::ManagedProcess;
@@ -200,6 +201,10 @@ struct Live {
     resubscribed: AtomicBool,
     /// What the clients went through.
     events: EventLog,
+    /// What the server-side observers saw.
+    servers: Arc<crate::observe::server::ServerLog>,
+    /// Every fault applied so far.
+    faults: Arc<Mutex<Vec<AppliedFault>>>,
 }
 
 /// Run every workload of `plan` on `topology`, writing the run directory.
@@ -209,13 +214,6 @@ pub async fn run(
     plan: &WorkloadPlan,
     cancel: CancellationToken,
 ) -> Result<RunOutcome> {
-    if let Some(w) = plan.workloads.iter().find(|w| !w.faults.is_empty()) {
-        bail!(
-            "workload {}: fault injection is not built yet; remove its [[workload.fault]] tables \
-             (hab never runs a fault plan without applying the faults)",
-            w.name
-        );
-    }
     // Absolute: servers run in directories of their own and read their configs from here.
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
@@ -246,6 +244,7 @@ pub async fn run(
         machine: Machine::current(),
         versions: Default::default(),
         bringup_ms: None,
+        bringup_phases_ms: Default::default(),
         workers_ready_ms: None,
         workers: WorkersReport {
             kind: "hab".into(),
@@ -266,6 +265,8 @@ pub async fn run(
         progress: Notify::new(),
         resubscribed: AtomicBool::new(false),
         events: EventLog::new(),
+        servers: Arc::new(crate::observe::server::ServerLog::new()),
+        faults: Arc::new(Mutex::new(Vec::new())),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -318,14 +319,30 @@ impl RunState {
         let dirs = StackDirs {
             logs: logs.to_path_buf(),
         };
-        eprintln!("hab: starting RabbitMQ and Redis …");
+        eprintln!(
+            "hab: starting {} RabbitMQ node(s), {} Redis node(s){}{} …",
+            stack_opts.broker_nodes,
+            stack_opts.backend_replicas + 1,
+            if topology.backend.sentinels > 0 {
+                format!(", {} Sentinels", topology.backend.sentinels)
+            } else {
+                String::new()
+            },
+            if stack_opts.proxy.is_some() {
+                ", HAProxy"
+            } else {
+                ""
+            }
+        );
         let stack = tokio::select! {
             s = Stack::start(&stack_opts, &dirs) => s?,
             _ = cancel.cancelled() => bail!("interrupted while the stack was starting"),
         };
         self.report.bringup_ms = Some(stack.bringup_ms());
+        self.report.bringup_phases_ms = stack.bringup_phases_ms().clone();
         self.report.versions = stack.versions().clone();
         eprintln!("hab: stack ready in {} ms", stack.bringup_ms());
+        let stack = Arc::new(tokio::sync::Mutex::new(stack));
         let res = self
             .drive(opts, topology, plan, &stack, executions, cancel)
             .await;
@@ -333,7 +350,11 @@ impl RunState {
         if let Some(w) = self.workers.as_mut() {
             w.stop().await;
         }
-        stack.shutdown().await;
+        match Arc::try_unwrap(stack) {
+            Ok(stack) => stack.into_inner().shutdown().await,
+            // A fault task still holds it: dropping kills every server.
+            Err(_) => tracing::warn!("stack still shared at teardown; killing its servers"),
+        }
         res
     }
 
@@ -342,12 +363,41 @@ impl RunState {
         opts: &RunOptions,
         topology: &Topology,
         plan: &WorkloadPlan,
-        stack: &Stack,
+        shared_stack: &Arc<tokio::sync::Mutex<Stack>>,
         executions: &Path,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let broker_url = stack.broker_url();
-        let backend_url = stack.backend_url();
+        let (broker_url, backend_url, proxy_socket, sentinel_ports) = {
+            let stack = shared_stack.lock().await;
+            (
+                stack.broker_url(),
+                stack.backend_url(),
+                stack.proxy().map(|p| p.stats_socket().to_path_buf()),
+                stack
+                    .backend()
+                    .sentinels()
+                    .iter()
+                    .map(|s| s.port())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        // Independent observers of the servers, for failover anatomy.
+        let observe_cancel = cancel.child_token();
+        let mut observers = Vec::new();
+        if let Some(socket) = proxy_socket {
+            observers.push(tokio::spawn(crate::observe::server::watch_proxy(
+                socket,
+                self.live.servers.clone(),
+                observe_cancel.clone(),
+            )));
+        }
+        for port in sentinel_ports {
+            observers.push(tokio::spawn(crate::observe::server::watch_sentinel(
+                port,
+                self.live.servers.clone(),
+                observe_cancel.clone(),
+            )));
+        }
         let publisher = broker::Publisher::connect(
             &broker_url,
             topology.broker.heartbeat,
@@ -411,6 +461,7 @@ impl RunState {
             workers: self.workers.as_mut().unwrap(),
             retry: Vec::new(),
             fresh_channel: false,
+            stack: shared_stack.clone(),
         };
 
         // Warm-up: trivial tasks through the same path, kept out of every figure.
@@ -447,6 +498,7 @@ impl RunState {
             let events = driver.workers.read_side_channel();
             driver.workers.supervise();
             self.report.workloads = metrics_so_far(&self.live, plan, i + 1, &events);
+            self.report.failover = failover_rows(&self.live, plan);
             if let Some(lag) = schedule_lag_warning(w, &self.report.workloads[i]) {
                 eprintln!("hab: warning: {lag}");
             }
@@ -454,6 +506,10 @@ impl RunState {
             write_outputs(&self.dir, &self.report, &self.live)?;
         }
         watch_cancel.cancel();
+        observe_cancel.cancel();
+        for o in observers {
+            let _ = o.await;
+        }
         let _ = watcher.await;
         let _ = collector.await;
         driver.publisher.close().await;
@@ -492,6 +548,14 @@ impl RunState {
                 detail: e.detail.clone(),
             });
         }
+        self.report.failover = failover_rows(&self.live, plan);
+        self.report.client_events = self.live.events.snapshot().iter().fold(
+            std::collections::BTreeMap::new(),
+            |mut m, e| {
+                *m.entry(e.kind.as_str().to_string()).or_insert(0) += 1;
+                m
+            },
+        );
         self.report.workers.executions = events
             .iter()
             .filter(|e| e.kind == SideEventKind::Start)
@@ -574,6 +638,37 @@ fn metrics_so_far(
         .collect()
 }
 
+/// Failover anatomy for every fault applied so far (side channel already merged).
+fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
+    let faults = live.faults.lock().expect("faults lock").clone();
+    let client_events = live.events.snapshot();
+    let server_events = live.servers.snapshot();
+    let ledger = live.ledger.lock().expect("ledger lock");
+    faults
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let next = faults[k + 1..]
+                .iter()
+                .find(|g| g.not_applied.is_none())
+                .map(|g| g.fault_at_unix_us);
+            let name = plan
+                .workloads
+                .get(f.workload)
+                .map(|w| w.name.as_str())
+                .unwrap_or("");
+            failover::analyse(
+                f,
+                name,
+                next,
+                ledger.tasks(f.workload),
+                &client_events,
+                &server_events,
+            )
+        })
+        .collect()
+}
+
 fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
     let events = live.events.snapshot();
     let ledger = live.ledger.lock().expect("ledger lock");
@@ -620,6 +715,8 @@ struct Driver<'a> {
     retry: Vec<usize>,
     /// A nack was seen: republish on a fresh channel.
     fresh_channel: bool,
+    /// The stack, for the fault injector.
+    stack: Arc<tokio::sync::Mutex<Stack>>,
 }
 
 type ConfirmFuture = std::pin::Pin<
@@ -786,6 +883,16 @@ impl Driver<'_> {
         let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
         self.retry.clear();
         let t0 = Instant::now();
+        let injector = (!spec.faults.is_empty()).then(|| {
+            tokio::spawn(crate::fault::injector::run_faults(
+                w,
+                spec.faults.clone(),
+                t0,
+                self.stack.clone(),
+                self.live.faults.clone(),
+                self.cancel.clone(),
+            ))
+        });
         let mut last_check = Instant::now();
         for offset_us in schedule.offsets_us() {
             let target = t0 + Duration::from_micros(offset_us);
@@ -876,6 +983,11 @@ impl Driver<'_> {
             }
         }
         pb.finish_and_clear();
+        if let Some(injector) = injector {
+            // Faults planned late in the workload, and the restoring of full health, may
+            // outlast the drain: the next workload starts on a healthy stack.
+            let _ = injector.await;
+        }
         Ok(())
     }
 

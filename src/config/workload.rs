@@ -897,11 +897,7 @@ mod tests {
             &err(&with_fault(
                 "target = \"broker.leader\"\nkind = \"kill\"\nat = \"5s\"",
             )),
-            &[
-                "line 10, column 10",
-                "unknown role",
-                "broker.queue_leader",
-            ],
+            &["line 10, column 10", "unknown role", "broker.queue_leader"],
         );
         assert_has(
             &err(&with_fault(

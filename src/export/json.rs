@@ -110,6 +110,9 @@ pub struct RunReport {
     pub versions: BTreeMap<String, String>,
     /// Time to bring the stack up until every server answered its readiness probe, ms.
     pub bringup_ms: Option<u64>,
+    /// Bring-up time per phase (servers, cluster join, Sentinels, proxy …), ms.
+    #[serde(default)]
+    pub bringup_phases_ms: BTreeMap<String, u64>,
     /// Time from starting the workers until all consumed the queue, ms.
     pub workers_ready_ms: Option<u64>,
     /// Worker facts.

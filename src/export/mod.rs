@@ -115,6 +115,7 @@ mod tests {
             machine: Machine::default(),
             versions: Default::default(),
             bringup_ms: Some(4000),
+            bringup_phases_ms: Default::default(),
             workers_ready_ms: Some(50),
             workers: WorkersReport::default(),
             unknown_results: 0,
