@@ -46,6 +46,12 @@ pub fn queue_arguments(kind: QueueKind) -> FieldTable {
 /// Declare what Celery declares: a durable direct exchange `celery`, a durable queue
 /// `celery` (with the topology's queue arguments) and the binding between them.
 pub async fn declare_celery_queue(channel: &Channel, kind: QueueKind) -> Result<()> {
+    declare_queue(channel, kind, true).await
+}
+
+/// As [`declare_celery_queue`], with the queue's durability chosen (`false` only for
+/// showing what a broker restart loses).
+pub async fn declare_queue(channel: &Channel, kind: QueueKind, durable: bool) -> Result<()> {
     channel
         .exchange_declare(
             ShortString::from(CELERY_QUEUE),
@@ -62,7 +68,7 @@ pub async fn declare_celery_queue(channel: &Channel, kind: QueueKind) -> Result<
         .queue_declare(
             ShortString::from(CELERY_QUEUE),
             QueueDeclareOptions {
-                durable: true,
+                durable,
                 ..Default::default()
             },
             queue_arguments(kind),
@@ -137,6 +143,8 @@ pub struct Publisher {
     heartbeat: Duration,
     confirms: bool,
     queue: QueueKind,
+    durable: bool,
+    persistent: bool,
     name: String,
     conn: Connection,
     channel: Channel,
@@ -148,17 +156,23 @@ impl Publisher {
     /// Connect, declare Celery's queue and open a (confirming) channel.
     pub async fn connect(
         url: &str,
-        heartbeat: Duration,
-        confirms: bool,
-        queue: QueueKind,
+        broker: &crate::config::BrokerConfig,
         name: &str,
     ) -> Result<Self> {
-        let (conn, channel) = Self::open(url, heartbeat, confirms, queue, name).await?;
+        let (heartbeat, confirms, queue, durable) = (
+            broker.heartbeat,
+            broker.confirms,
+            broker.queue,
+            broker.durable,
+        );
+        let (conn, channel) = Self::open(url, heartbeat, confirms, queue, durable, name).await?;
         Ok(Publisher {
             url: url.to_string(),
             heartbeat,
             confirms,
             queue,
+            durable,
+            persistent: broker.persistent,
             name: name.to_string(),
             conn,
             channel,
@@ -171,11 +185,12 @@ impl Publisher {
         heartbeat: Duration,
         confirms: bool,
         queue: QueueKind,
+        durable: bool,
         name: &str,
     ) -> Result<(Connection, Channel)> {
         let conn = connect(url, heartbeat, name).await?;
         let setup = conn.create_channel().await.context("opening a channel")?;
-        declare_celery_queue(&setup, queue).await?;
+        declare_queue(&setup, queue, durable).await?;
         let _ = setup.close(200, ShortString::from("declared")).await;
         let channel = publisher_channel(&conn, confirms).await?;
         Ok((conn, channel))
@@ -191,12 +206,18 @@ impl Publisher {
         self.conn.status().connected() && self.channel.status().connected()
     }
 
-    /// Publish one message to the `celery` queue through the default exchange.
+    /// Publish one message to the `celery` queue through the default exchange (made
+    /// transient when the topology says `persistent = false`).
     pub async fn publish(
         &self,
         body: &[u8],
         props: lapin::BasicProperties,
     ) -> lapin::Result<lapin::PublisherConfirm> {
+        let props = if self.persistent {
+            props
+        } else {
+            props.with_delivery_mode(1)
+        };
         self.channel
             .basic_publish(
                 ShortString::from(""),
@@ -237,6 +258,7 @@ impl Publisher {
                 self.heartbeat,
                 self.confirms,
                 self.queue,
+                self.durable,
                 &self.name,
             )
             .await

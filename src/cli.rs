@@ -203,6 +203,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 broker_url,
                 backend_url,
                 queue: topo.broker.queue,
+                durable: topo.broker.durable,
                 heartbeat: topo.broker.heartbeat,
                 concurrency: topo.workers.concurrency(),
                 prefetch: topo.workers.prefetch(),

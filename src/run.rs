@@ -398,14 +398,8 @@ impl RunState {
                 observe_cancel.clone(),
             )));
         }
-        let publisher = broker::Publisher::connect(
-            &broker_url,
-            topology.broker.heartbeat,
-            topology.broker.confirms,
-            topology.broker.queue,
-            "hab-producer",
-        )
-        .await?;
+        let publisher =
+            broker::Publisher::connect(&broker_url, &topology.broker, "hab-producer").await?;
         let setup = publisher.channel().clone();
 
         // Results first, so nothing published later can be missed.

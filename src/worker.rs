@@ -48,6 +48,8 @@ pub struct WorkerOptions {
     pub backend_url: String,
     /// The queue kind, so the worker declares the queue exactly as the producer does.
     pub queue: QueueKind,
+    /// Whether the queue is durable (declared the same way as the producer does).
+    pub durable: bool,
     /// AMQP heartbeat.
     pub heartbeat: Duration,
     /// Tasks executed at once.
@@ -228,7 +230,7 @@ async fn open_session(s: &Shared) -> Result<(lapin::Connection, lapin::Channel, 
     )
     .await?;
     let channel = conn.create_channel().await.context("opening a channel")?;
-    broker::declare_celery_queue(&channel, s.opts.queue).await?;
+    broker::declare_queue(&channel, s.opts.queue, s.opts.durable).await?;
     let consumer = broker::consume(&channel, s.opts.prefetch, &s.opts.name).await?;
     Ok((conn, channel, consumer))
 }

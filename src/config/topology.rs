@@ -39,6 +39,14 @@ pub struct BrokerConfig {
     /// Queue type of the task queue; decides how messages survive a node loss.
     #[serde(default)]
     pub queue: QueueKind,
+    /// Whether the task queue survives a broker restart (Celery: durable). `false` only to
+    /// show what is lost without it; quorum queues are always durable.
+    #[serde(default = "default_true")]
+    pub durable: bool,
+    /// Whether task messages are persistent (delivery mode 2, Celery's default). `false`
+    /// only to show what a broker crash loses without it.
+    #[serde(default = "default_true")]
+    pub persistent: bool,
     /// Whether the producer waits for publisher confirms (Celery's default is off).
     #[serde(default = "default_true")]
     pub confirms: bool,
@@ -312,6 +320,12 @@ impl Topology {
 
         let b = &self.broker;
         check_range(&mut out, "broker.nodes", b.nodes, 1, 9);
+        if b.queue == QueueKind::Quorum && !b.durable {
+            out.push(Diagnostic::new(
+                "broker.durable",
+                "quorum queues are always durable; use queue = \"classic\" for a non-durable queue",
+            ));
+        }
         if b.queue == QueueKind::Mirrored && b.nodes < 2 {
             out.push(Diagnostic::new(
                 "broker.queue",
@@ -487,6 +501,8 @@ mod tests {
             BrokerConfig {
                 nodes: 1,
                 queue: QueueKind::Classic,
+                durable: true,
+                persistent: true,
                 confirms: true,
                 heartbeat: Duration::from_secs(10),
                 startup_timeout: Duration::from_secs(60),
@@ -967,6 +983,19 @@ mod tests {
                 "topology file topologies/bad.toml: 2 problems:\n  broker.queue: ",
                 "\n  broker.heartbeat: ",
             ],
+        );
+    }
+
+    #[test]
+    fn quorum_queues_cannot_be_made_non_durable() {
+        let t = parse_topology(
+            "name = \"t\"\n[broker]\nqueue = \"quorum\"\ndurable = false\n[backend]\n",
+            Path::new("t.toml"),
+        );
+        let e = t.unwrap_err().to_string();
+        assert!(
+            e.contains("broker.durable") && e.contains("always durable"),
+            "{e}"
         );
     }
 }

@@ -141,6 +141,13 @@ pub fn window(f: &AppliedFault, next_fault_at: Option<i64>) -> (i64, i64) {
     (start, end)
 }
 
+/// A task belongs to a fault's window when it was meant to start before the window ends
+/// and had not completed before the window began: tasks arriving during the window and
+/// tasks still in flight (queued, running) from before it, as after a burst.
+fn in_window(t: &TaskRecord, w_start: i64, w_end: i64) -> bool {
+    t.intended_unix_us < w_end && t.result_seen_unix_us.is_none_or(|s| s >= w_start)
+}
+
 /// Compute one failover row. `tasks` are the workload's tasks (classified with the side
 /// channel merged); events and server events cover the whole run.
 pub fn analyse(
@@ -231,10 +238,7 @@ pub fn analyse(
         tasks: 0,
         not_applied: f.not_applied.clone().unwrap_or_default(),
     };
-    for t in tasks
-        .iter()
-        .filter(|t| t.intended_unix_us >= w_start && t.intended_unix_us < w_end)
-    {
+    for t in tasks.iter().filter(|t| in_window(t, w_start, w_end)) {
         let c = t.classify();
         row.tasks += 1;
         match c.outcome {
@@ -399,5 +403,16 @@ mod tests {
         }];
         let row = analyse(&fault(at), "w", Some(at + 10 * S), &[], &events, &[]);
         assert_eq!(row.first_client_error_ms, None);
+    }
+
+    #[test]
+    fn tasks_still_queued_from_a_burst_belong_to_the_window() {
+        let at = T0 + 10 * S;
+        // A burst at T0: one finished long before the fault, one still queued and lost.
+        let done = task(T0, Some(T0 + 1000), 1);
+        let queued = task(T0, None, 0);
+        let row = analyse(&fault(at), "w", None, &[done, queued], &[], &[]);
+        assert_eq!(row.tasks, 1);
+        assert_eq!(row.lost, 1);
     }
 }
