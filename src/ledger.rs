@@ -350,7 +350,10 @@ impl Ledger {
                         e.succeeded = Some(succeeded);
                     }
                 }
-                SideEventKind::Reject | SideEventKind::Disconnected | SideEventKind::Connected => {}
+                SideEventKind::Reject
+                | SideEventKind::Disconnected
+                | SideEventKind::Connected
+                | SideEventKind::StoreError => {}
             }
         }
         for list in &mut self.workloads {
@@ -378,6 +381,8 @@ pub enum SideEventKind {
     Disconnected,
     /// The worker connected to the broker again after losing it.
     Connected,
+    /// Storing a result failed (detail: why); the worker retries, then requeues.
+    StoreError,
 }
 
 /// One line of a worker's execution side channel.
@@ -397,7 +402,7 @@ pub struct SideEvent {
 
 /// The side channel's line format: `event,unix_us,task_id,worker,detail`, one event per
 /// line, `event` one of `start`, `finish_ok`, `finish_error`, `reject`, `disconnected`,
-/// `connected`. Workers append
+/// `connected`, `store_error`. Workers append
 /// one line per event with a single `write` (flushed per event), so a killed worker loses
 /// nothing it reported.
 pub mod side_channel {
@@ -416,6 +421,7 @@ pub mod side_channel {
             SideEventKind::Reject => "reject",
             SideEventKind::Disconnected => "disconnected",
             SideEventKind::Connected => "connected",
+            SideEventKind::StoreError => "store_error",
         };
         let clean = |s: &str| s.replace([',', '\n', '\r'], " ");
         format!(
@@ -437,6 +443,7 @@ pub mod side_channel {
             "reject" => SideEventKind::Reject,
             "disconnected" => SideEventKind::Disconnected,
             "connected" => SideEventKind::Connected,
+            "store_error" => SideEventKind::StoreError,
             _ => return None,
         };
         let unix_us = parts.next()?.parse().ok()?;

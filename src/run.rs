@@ -531,7 +531,7 @@ impl RunState {
         // Worker connection losses and reconnections are client events too.
         for e in &events {
             let kind = match e.kind {
-                SideEventKind::Disconnected => ClientEventKind::Error,
+                SideEventKind::Disconnected | SideEventKind::StoreError => ClientEventKind::Error,
                 SideEventKind::Connected => ClientEventKind::Reconnected,
                 _ => continue,
             };
@@ -884,6 +884,7 @@ impl Driver<'_> {
                 t0,
                 self.stack.clone(),
                 self.live.faults.clone(),
+                self.live.servers.clone(),
                 self.cancel.clone(),
             ))
         });

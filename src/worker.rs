@@ -373,6 +373,12 @@ async fn store_then_ack(s: &Shared, d: &Delivery, record: &ResultRecord) {
                     "storing result of {} failed (attempt {attempt}): {e:#}",
                     record.task_id
                 );
+                let id = Uuid::parse_str(&record.task_id).unwrap_or(Uuid::nil());
+                s.side.record(
+                    SideEventKind::StoreError,
+                    id,
+                    &format!("attempt {attempt}: {e:#}"),
+                );
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }

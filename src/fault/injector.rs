@@ -11,6 +11,9 @@ use super::{FaultKind, Role};
 use crate::clock::now_unix_us;
 use crate::config::FaultSpec;
 use crate::metrics::failover::AppliedFault;
+use crate::metrics::failover::ServerEventKind;
+use crate::observe::server::ServerLog;
+use crate::stack::node::NodeRef;
 use crate::stack::{Stack, StackError};
 
 /// How long the injector waits for the stack to be healthy again after a fault.
@@ -37,6 +40,7 @@ pub async fn run_faults(
     t0: Instant,
     stack: Arc<tokio::sync::Mutex<Stack>>,
     applied: Arc<Mutex<Vec<AppliedFault>>>,
+    servers: Arc<ServerLog>,
     cancel: CancellationToken,
 ) {
     for (i, k, planned) in timeline(&faults) {
@@ -46,7 +50,7 @@ pub async fn run_faults(
         }
         let spec = &faults[i];
         let mut stack = stack.lock().await;
-        let record = apply_one(&mut stack, workload, spec, k, &cancel).await;
+        let record = apply_one(&mut stack, workload, spec, k, &servers, &cancel).await;
         match &record.not_applied {
             Some(why) => eprintln!(
                 "hab: fault {} {} (repetition {k}) not applied: {why}",
@@ -76,6 +80,7 @@ async fn apply_one(
     workload: usize,
     spec: &FaultSpec,
     repetition: u32,
+    servers: &ServerLog,
     cancel: &CancellationToken,
 ) -> AppliedFault {
     let mut record = AppliedFault {
@@ -101,6 +106,14 @@ async fn apply_one(
         }
     };
     record.resolved = node.to_string();
+    // For a broker fault on a cluster, watch the task queue's leader move.
+    let leader_before = match node {
+        NodeRef::Broker(_) if stack.broker().nodes().len() > 1 => {
+            stack.broker().queue_leader().await.ok().flatten()
+        }
+        _ => None,
+    };
+    let mut leader_done = leader_before.is_none();
     let applied = match spec.kind {
         FaultKind::Kill => stack.kill_node(node).await,
         FaultKind::Pause => stack.pause_node(node).await,
@@ -116,9 +129,16 @@ async fn apply_one(
     if let Some(out) = spec.out_for() {
         // Even when cancelled, a paused node is resumed (and a killed one left down:
         // teardown follows).
-        let cancelled = tokio::select! {
-            _ = cancel.cancelled() => true,
-            _ = tokio::time::sleep(out) => false,
+        let sleep = tokio::time::sleep(out);
+        tokio::pin!(sleep);
+        let cancelled = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break true,
+                _ = &mut sleep => break false,
+                _ = watch_leader(stack, leader_before, servers), if !leader_done => {
+                    leader_done = true;
+                }
+            }
         };
         if cancelled && spec.kind != FaultKind::Pause {
             return record;
@@ -141,14 +161,39 @@ async fn apply_one(
         // Left down on purpose: the stack cannot become healthy again.
         return record;
     }
-    match tokio::select! {
-        _ = cancel.cancelled() => return record,
-        h = stack.wait_healthy(HEALTH_TIMEOUT) => h,
-    } {
+    let healthy = stack.wait_healthy(HEALTH_TIMEOUT);
+    tokio::pin!(healthy);
+    let healthy = loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return record,
+            h = &mut healthy => break h,
+            _ = watch_leader(stack, leader_before, servers), if !leader_done => {
+                leader_done = true;
+            }
+        }
+    };
+    match healthy {
         Ok(_) => record.healthy_at_unix_us = Some(now_unix_us()),
         Err(e) => eprintln!("hab: stack not healthy after {node} came back: {e}"),
     }
     record
+}
+
+/// Poll the task queue's leader (through `rabbitmqctl`, so about once a second) until it
+/// differs from `before`, then record the change.
+async fn watch_leader(stack: &Stack, before: Option<usize>, servers: &ServerLog) {
+    loop {
+        if let Ok(Some(now)) = stack.broker().queue_leader().await
+            && Some(now) != before
+        {
+            servers.record(
+                ServerEventKind::QueueLeaderChanged,
+                format!("broker.node[{now}]"),
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[cfg(test)]
