@@ -20,7 +20,13 @@ use tokio::sync::Mutex;
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
 fn ha_options() -> StackOptions {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/ha.toml");
+    options_of("ha.toml")
+}
+
+fn options_of(file: &str) -> StackOptions {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(file);
     let topology = hab::config::load_topology(&path).unwrap();
     StackOptions {
         // Generous: other test binaries may boot nodes at the same time.
@@ -391,13 +397,46 @@ async fn ha_stack_serves_fails_over_and_heals() {
     }
 }
 
+/// The mirrored variant (classic queue + `ha-all` policy), then a drop without shutdown,
+/// with a paused broker node and a paused Sentinel: nothing may be left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_an_ha_stack_kills_every_process() {
+async fn mirrored_ha_stack_and_dropping_it_kills_every_process() {
     let _turn = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let dirs = logs_dir(&tmp);
-    let mut stack = Stack::start(&ha_options(), &dirs).await.unwrap();
-    // A paused node and a paused Sentinel must not survive either.
+    let mut stack = Stack::start(&options_of("ha-mirrored.toml"), &dirs)
+        .await
+        .unwrap();
+    eprintln!(
+        "mirrored HA bring-up: {} ms, phases {:?}",
+        stack.bringup_ms(),
+        stack.bringup_phases_ms()
+    );
+    assert!(stack.bringup_phases_ms().contains_key("broker_policy"));
+    let conn = amqp_connect(&stack.broker_url()).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    hab::broker::declare_celery_queue(&ch, QueueKind::Mirrored)
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+    // The policy mirrors the classic queue to every node; an empty queue syncs at once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let q = loop {
+        let q = stack.broker().queue_info().await.unwrap().unwrap();
+        if q.online == [0, 1, 2] || Instant::now() > deadline {
+            break q;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("mirrored queue: {q:?}");
+    assert_eq!(q.kind, "classic");
+    assert_eq!(
+        (q.leader, q.members.clone(), q.online.clone()),
+        (Some(0), vec![0, 1, 2], vec![0, 1, 2])
+    );
+    stack.wait_healthy(Duration::from_secs(30)).await.unwrap();
+
+    // A paused node and a paused Sentinel must not survive the drop either.
     stack.pause_node(NodeRef::Broker(1)).await.unwrap();
     stack.pause_node(NodeRef::Sentinel(0)).await.unwrap();
     let pids = stack_pids(&stack);

@@ -411,12 +411,28 @@ pub fn amqp_url(port: u16) -> String {
     format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
 }
 
-/// One AMQP connection attempt, closed again at once.
-async fn amqp_probe(url: &str) -> Result<(), lapin::Error> {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
-    // A failed close does not make the node less ready.
-    let _ = conn.close(200, "hab readiness probe".into()).await;
-    Ok(())
+/// How long one AMQP readiness probe may take: a handshake with a node that is still
+/// booting can stall, and one stalled attempt must not use up the whole startup timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One AMQP connection attempt (bounded by [`PROBE_TIMEOUT`]), closed again at once.
+async fn amqp_probe(url: &str) -> Result<(), String> {
+    let attempt = async {
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        // A failed close does not make the node less ready.
+        let _ = conn.close(200, "hab readiness probe".into()).await;
+        Ok(())
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "AMQP handshake did not finish within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ))
+        })
 }
 
 /// Reads the beam pid from `pid_file` and checks it belongs to process group `pgid`, so a
@@ -644,14 +660,41 @@ impl RabbitBroker {
                 ],
             )
             .await?;
-        let queues = parse_list_queues(&out).map_err(|detail| StackError::Control {
+        let parse_err = |detail| StackError::Control {
             what: "parsing `rabbitmqctl list_queues`".into(),
             detail,
-        })?;
-        Ok(queues
+        };
+        let queues = parse_list_queues(&out).map_err(parse_err)?;
+        let Some(mut q) = queues
             .into_iter()
             .find(|q| q.name == crate::broker::CELERY_QUEUE)
-            .map(|q| q.resolve(|name| self.node_by_name(name))))
+        else {
+            return Ok(None);
+        };
+        if q.members.is_empty() && node_of_pid(&q.pid).is_none() {
+            // A classic queue: the JSON formatter prints its pids as `#PID<1.2.3>`, without
+            // the node name; the table formatter keeps it.
+            let table = self
+                .ctl(
+                    node,
+                    &[
+                        "-q",
+                        "list_queues",
+                        "name",
+                        "pid",
+                        "slave_pids",
+                        "synchronised_slave_pids",
+                    ],
+                )
+                .await?;
+            let pids = parse_classic_pids(&table).map_err(parse_err)?;
+            if let Some(row) = pids.into_iter().find(|r| r.name == q.name) {
+                q.pid = row.pid;
+                q.slave_pids = row.slave_pids;
+                q.synchronised_slave_pids = row.synchronised_slave_pids;
+            }
+        }
+        Ok(Some(q.resolve(|name| self.node_by_name(name))))
     }
 
     /// The `celery` queue's replicas: `(members, online)`; `None` while no such queue
@@ -825,6 +868,51 @@ fn lenient_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// Parses the table (tab-separated, header first) of `rabbitmqctl -q list_queues name pid
+/// slave_pids synchronised_slave_pids` into queues with only those fields set; pid lists
+/// print as `[<node.1.2.3>, <node.4.5.6>]`.
+pub fn parse_classic_pids(table: &str) -> Result<Vec<ListedQueue>, String> {
+    let mut lines = table.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| format!("no header in {table:?}"))?
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| format!("no `{name}` column in {table:?}"))
+    };
+    let (name, pid) = (col("name")?, col("pid")?);
+    let (slaves, synced) = (col("slave_pids")?, col("synchronised_slave_pids")?);
+    let pids = |field: &str| -> Vec<String> {
+        field
+            .split('<')
+            .skip(1)
+            .filter_map(|p| p.split_once('>'))
+            .map(|(inner, _)| format!("<{inner}>"))
+            .collect()
+    };
+    Ok(lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let get = |i: usize| f.get(i).copied().unwrap_or("").trim();
+            ListedQueue {
+                name: get(name).to_string(),
+                kind: String::new(),
+                leader: String::new(),
+                members: Vec::new(),
+                online: Vec::new(),
+                pid: get(pid).to_string(),
+                slave_pids: pids(get(slaves)),
+                synchronised_slave_pids: pids(get(synced)),
+            }
+        })
+        .collect())
 }
 
 /// `hab-1-0-0@localhost` from an Erlang pid printed as `<hab-1-0-0@localhost.1652.0>`.
@@ -1020,6 +1108,66 @@ mod tests {
         assert_eq!(set("RABBITMQ_CTL_DIST_PORT_MAX").as_deref(), Some("41004"));
         let args: Vec<_> = cmd.get_args().collect();
         assert_eq!(args, ["-n", "hab-1-0-0@localhost"]);
+    }
+
+    /// `list_queues … --formatter json` on 3.10.8 for a quorum and a mirrored classic
+    /// queue (captured).
+    const LIST_QUEUES_JSON: &str = "[\n\
+{\"name\":\"celery\",\"type\":\"quorum\",\"leader\":\"n-1@localhost\",\"members\":[\"n-0@localhost\",\"n-1@localhost\",\"n-2@localhost\"],\"online\":[\"n-1@localhost\",\"n-2@localhost\"],\"pid\":\"#PID<10987.1142.0>\",\"slave_pids\":\"\",\"synchronised_slave_pids\":\"\"},\n\
+{\"name\":\"mirrored\",\"type\":\"classic\",\"leader\":\"\",\"members\":\"\",\"online\":\"\",\"pid\":\"#PID<10987.1142.0>\",\"slave_pids\":[\"#PID<12767.1381.0>\",\"#PID<12768.1550.0>\"],\"synchronised_slave_pids\":[\"#PID<12767.1381.0>\"]}\n\
+]\n";
+
+    /// The table formatter's view of the mirrored queue (captured, node names shortened).
+    const LIST_QUEUES_TABLE: &str = "name\tpid\tslave_pids\tsynchronised_slave_pids\n\
+mirrored\t<n-0@localhost.1795613547.1142.0>\t[<n-2@localhost.1795613547.1381.0>, <n-1@localhost.1795613547.1550.0>]\t[<n-2@localhost.1795613547.1381.0>]\n\
+plain\t<n-1@localhost.1795613547.99.0>\t\t\n";
+
+    fn index_of(name: &str) -> Option<usize> {
+        ["n-0@localhost", "n-1@localhost", "n-2@localhost"]
+            .iter()
+            .position(|n| *n == name)
+    }
+
+    #[test]
+    fn quorum_queue_placement_comes_from_json() {
+        let qs =
+            parse_list_queues(&format!("Timeout: 60.0 seconds ...\n{LIST_QUEUES_JSON}")).unwrap();
+        assert_eq!(qs.len(), 2);
+        let q = qs[0].resolve(index_of);
+        assert_eq!(
+            q,
+            QueueInfo {
+                name: "celery".into(),
+                kind: "quorum".into(),
+                leader: Some(1),
+                members: vec![0, 1, 2],
+                online: vec![1, 2],
+            }
+        );
+        // The JSON pids of a classic queue carry no node name.
+        assert_eq!(node_of_pid(&qs[1].pid), None);
+        assert!(parse_list_queues("no json").is_err());
+        assert_eq!(parse_list_queues("[]\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn classic_queue_placement_comes_from_the_table() {
+        let rows = parse_classic_pids(LIST_QUEUES_TABLE).unwrap();
+        assert_eq!(rows.len(), 2);
+        let q = rows[0].resolve(index_of);
+        assert_eq!(q.leader, Some(0));
+        assert_eq!(q.members, [0, 1, 2]);
+        assert_eq!(q.online, [0, 2]); // n-1 not synchronised yet
+        let plain = rows[1].resolve(index_of);
+        assert_eq!(
+            (plain.leader, plain.members, plain.online),
+            (Some(1), vec![1], vec![1])
+        );
+        assert_eq!(
+            node_of_pid("<n-0@localhost.1795613547.1142.0>"),
+            Some("n-0@localhost")
+        );
+        assert!(parse_classic_pids("").is_err());
     }
 
     #[test]
