@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_gone, group_members, processes_using_epmd_port, processes_writing_into};
 use hab::config::QueueKind;
-use hab::stack::haproxy::{BROKER_BACKEND, REDIS_BACKEND, ServerState};
+use hab::stack::haproxy::{BROKER_BACKEND, HaproxyOptions, REDIS_BACKEND, ServerState};
 use hab::stack::{NodeRef, Role, Stack, StackDirs, StackError, StackOptions};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -52,7 +52,9 @@ fn stack_pids(stack: &Stack) -> Vec<(String, i32)> {
     for i in 0..stack.backend().sentinels().len() {
         nodes.push(NodeRef::Sentinel(i));
     }
-    nodes.push(NodeRef::Proxy);
+    if stack.proxy().is_some() {
+        nodes.push(NodeRef::Proxy);
+    }
     for node in nodes {
         let p = stack.pids(node).unwrap();
         pids.push((format!("{node} server"), p.server.as_raw()));
@@ -74,14 +76,17 @@ async fn amqp_connect(url: &str) -> Result<Connection, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Declares the `celery` quorum queue, publishes `tag` with a confirm and reads it back.
-async fn amqp_roundtrip(url: &str, tag: &str) -> Result<(), String> {
+/// Declares the `celery` queue as `kind`, publishes `tag` with a confirm and reads it back.
+async fn amqp_roundtrip(url: &str, kind: QueueKind, tag: &str) -> Result<(), String> {
     let conn = amqp_connect(url).await?;
+    let step = std::sync::Mutex::new("declare");
+    let set = |s| *step.lock().unwrap() = s;
     let run = async {
         let setup = conn.create_channel().await.map_err(|e| e.to_string())?;
-        hab::broker::declare_celery_queue(&setup, QueueKind::Quorum)
+        hab::broker::declare_celery_queue(&setup, kind)
             .await
             .map_err(|e| format!("{e:#}"))?;
+        set("publish");
         let ch = conn.create_channel().await.map_err(|e| e.to_string())?;
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
@@ -101,6 +106,7 @@ async fn amqp_roundtrip(url: &str, tag: &str) -> Result<(), String> {
         if !confirm.is_ack() {
             return Err(format!("publish of {tag} was nacked"));
         }
+        set("get");
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let got = ch
@@ -119,7 +125,7 @@ async fn amqp_roundtrip(url: &str, tag: &str) -> Result<(), String> {
     };
     let res = tokio::time::timeout(Duration::from_secs(10), run)
         .await
-        .unwrap_or_else(|_| Err("roundtrip timed out".into()));
+        .unwrap_or_else(|_| Err(format!("roundtrip timed out at {}", step.lock().unwrap())));
     let _ = conn.close(200, "bye".into()).await;
     res
 }
@@ -186,7 +192,7 @@ async fn ha_stack_serves_fails_over_and_heals() {
     assert_eq!(stack.sentinel_addrs().len(), 3);
 
     // Through both frontends.
-    amqp_roundtrip(&stack.broker_url(), "bring-up")
+    amqp_roundtrip(&stack.broker_url(), QueueKind::Quorum, "bring-up")
         .await
         .unwrap();
     redis_write_read(&stack.backend_url(), "bring-up")
@@ -333,7 +339,7 @@ async fn ha_stack_serves_fails_over_and_heals() {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let roundtrip_ms = loop {
-        match amqp_roundtrip(&stack.broker_url(), "after-kill").await {
+        match amqp_roundtrip(&stack.broker_url(), QueueKind::Quorum, "after-kill").await {
             Ok(()) => break ms_since(fault_at),
             Err(e) => {
                 assert!(
@@ -373,11 +379,57 @@ async fn ha_stack_serves_fails_over_and_heals() {
         stack.resolve_role(Role::BrokerPrimary).await.unwrap(),
         NodeRef::Broker(0)
     );
+    amqp_roundtrip(&stack.broker_url(), QueueKind::Quorum, "rejoined")
+        .await
+        .unwrap();
+
+    // --- HAProxy stop and restart: same ports, fresh log. ---
+    let logs = dirs.logs.clone();
+    let err = stack.restart_node(NodeRef::Proxy).await.unwrap_err();
+    assert!(err.to_string().contains("still running"), "{err}");
+    let old_proxy = stack.pids(NodeRef::Proxy).unwrap();
+    stack.stop_node(NodeRef::Proxy).await.unwrap();
+    assert!(!stack.pids(NodeRef::Proxy).unwrap().alive);
+    assert_gone("stopped haproxy", old_proxy.server.as_raw());
+    assert!(
+        redis_write_read(&stack.backend_url(), "no proxy")
+            .await
+            .is_err()
+    );
+    let before = (stack.broker_url(), stack.backend_url());
+    stack.restart_node(NodeRef::Proxy).await.unwrap();
+    assert_eq!((stack.broker_url(), stack.backend_url()), before);
+    assert!(logs.join("haproxy.restart-1.log").is_file());
+    assert_eq!(
+        stack.proxy().unwrap().log_path(),
+        logs.join("haproxy.restart-1.log")
+    );
+    redis_write_read(&stack.backend_url(), "proxy back")
+        .await
+        .unwrap();
+    amqp_connect(&stack.broker_url()).await.unwrap();
+
+    // --- A Sentinel killed and restarted with its own config; a paused replica. ---
+    stack.kill_node(NodeRef::Sentinel(2)).await.unwrap();
+    let err = stack.pause_node(NodeRef::Sentinel(2)).await.unwrap_err();
+    assert!(err.to_string().contains("not running"), "{err}");
+    stack.restart_node(NodeRef::Sentinel(2)).await.unwrap();
+    let replica = stack.resolve_role(Role::BackendReplica).await.unwrap();
+    let paused_at = stack.pause_node(replica).await.unwrap();
+    let p = stack.pids(replica).unwrap();
+    assert!(p.alive);
+    assert_eq!(common::stat_fields(p.server.as_raw()).unwrap()[0], "T");
+    let resumed_at = stack.resume_node(replica).await.unwrap();
+    assert!(resumed_at > paused_at);
+    let healed = stack.wait_healthy(Duration::from_secs(60)).await.unwrap();
+    eprintln!(
+        "healthy {} ms after a Sentinel restart and a replica pause",
+        healed.as_millis()
+    );
 
     // --- Graceful shutdown: nothing left. ---
     let pids = stack_pids(&stack);
     let epmd_port = stack.broker().epmd().port();
-    let logs = dirs.logs.clone();
     let started = Instant::now();
     stack.shutdown().await;
     eprintln!("HA teardown: {} ms", started.elapsed().as_millis());
@@ -395,6 +447,83 @@ async fn ha_stack_serves_fails_over_and_heals() {
     ] {
         assert!(logs.join(f).is_file(), "{f} missing");
     }
+}
+
+/// A proxied standalone (one node, one Redis, HAProxy in front) with a classic queue, as
+/// the standalone baseline: roles that need replicas are not applicable, and a killed
+/// node (broker or Redis) comes back by restart. (A single-node *quorum* queue does not:
+/// after a SIGKILL its member restarts without its Raft state and never elects itself a
+/// leader; `wait_healthy` reports that instead of passing.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_standalone_restarts_its_only_nodes() {
+    let _turn = SERIAL.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = logs_dir(&tmp);
+    let opts = StackOptions {
+        proxy: Some(HaproxyOptions::default()),
+        broker_startup_timeout: Duration::from_secs(120),
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start(&opts, &dirs).await.unwrap();
+    eprintln!(
+        "proxied standalone bring-up: {} ms, phases {:?}",
+        stack.bringup_ms(),
+        stack.bringup_phases_ms()
+    );
+    assert_eq!(stack.broker_url(), stack.proxy().unwrap().broker_url());
+    amqp_roundtrip(&stack.broker_url(), QueueKind::Classic, "one")
+        .await
+        .unwrap();
+    redis_write_read(&stack.backend_url(), "one").await.unwrap();
+    for role in [Role::BackendReplica, Role::Sentinel(0), Role::BrokerNode(1)] {
+        let err = stack.resolve_role(role).await.unwrap_err();
+        assert!(
+            matches!(err, StackError::NotApplicable { .. }),
+            "{role}: {err}"
+        );
+    }
+    assert_eq!(
+        stack.resolve_role(Role::BrokerPrimary).await.unwrap(),
+        NodeRef::Broker(0)
+    );
+    assert_eq!(
+        stack.resolve_role(Role::BackendMaster).await.unwrap(),
+        NodeRef::BackendData(0)
+    );
+
+    // The only broker node: down means no broker until the restart brings it back with
+    // its data (the durable quorum queue is still there).
+    let node = stack.resolve_role(Role::BrokerPrimary).await.unwrap();
+    stack.kill_node(node).await.unwrap();
+    assert!(amqp_connect(&stack.broker_url()).await.is_err());
+    let started = Instant::now();
+    stack.restart_node(node).await.unwrap();
+    stack.wait_healthy(Duration::from_secs(60)).await.unwrap();
+    eprintln!(
+        "standalone broker node back and healthy after {} ms",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(
+        stack.broker().queue_members_online().await.unwrap(),
+        Some((1, 1))
+    );
+    amqp_roundtrip(&stack.broker_url(), QueueKind::Classic, "two")
+        .await
+        .unwrap();
+
+    // The only Redis: restarted as a master (there is no other), empty.
+    let master = stack.resolve_role(Role::BackendMaster).await.unwrap();
+    stack.kill_node(master).await.unwrap();
+    stack.restart_node(master).await.unwrap();
+    stack.wait_healthy(Duration::from_secs(30)).await.unwrap();
+    redis_write_read(&stack.backend_url(), "two").await.unwrap();
+
+    let pids = stack_pids(&stack);
+    stack.shutdown().await;
+    for (what, pid) in &pids {
+        assert_gone(what, *pid);
+    }
+    assert_eq!(processes_writing_into(&dirs.logs), vec![]);
 }
 
 /// The mirrored variant (classic queue + `ha-all` policy), then a drop without shutdown,

@@ -40,6 +40,9 @@ pub const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 /// The CLI, called directly, with the same [`ErlangEnv`] as the nodes.
 pub const RABBITMQCTL: &str = "/usr/lib/rabbitmq/bin/rabbitmqctl";
 
+/// The queue CLI (`quorum_status`), called directly, with the same [`ErlangEnv`].
+pub const RABBITMQ_QUEUES: &str = "/usr/lib/rabbitmq/bin/rabbitmq-queues";
+
 /// How long a node may take to shut down after SIGTERM before it is SIGKILLed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -139,7 +142,13 @@ impl ErlangEnv {
     /// A `rabbitmqctl -n <node>` command with this environment, ready for arguments. Run it
     /// with stdin at /dev/null (it reads stdin).
     pub fn rabbitmqctl(&self, nodename: &str) -> Command {
-        let mut cmd = Command::new(RABBITMQCTL);
+        self.cli(RABBITMQCTL, nodename)
+    }
+
+    /// A `<program> -n <node>` command for one of RabbitMQ's CLIs ([`RABBITMQCTL`],
+    /// [`RABBITMQ_QUEUES`]) with this environment.
+    pub fn cli(&self, program: &str, nodename: &str) -> Command {
+        let mut cmd = Command::new(program);
         self.apply(&mut cmd);
         cmd.args(["-n", nodename]);
         cmd
@@ -613,6 +622,39 @@ impl RabbitBroker {
         run_ctl(&self.env, self.nodes[node].nodename(), args).await
     }
 
+    /// The live Raft state of every member of the `celery` quorum queue
+    /// (`rabbitmq-queues quorum_status`), asked of node `node`: `(node index, state)` with
+    /// states such as `leader`, `follower`, `candidate`, `noproc`.
+    ///
+    /// Unlike `list_queues`, whose leader and members come from the metadata store, this
+    /// asks the Raft members themselves: a member that came back without its Raft state
+    /// (term 0, no leader ever elected) shows here and nowhere else.
+    pub async fn quorum_status(
+        &self,
+        node: usize,
+    ) -> Result<Vec<(Option<usize>, String)>, StackError> {
+        let out = run_cli(
+            RABBITMQ_QUEUES,
+            &self.env,
+            self.nodes[node].nodename(),
+            &[
+                "quorum_status",
+                crate::broker::CELERY_QUEUE,
+                "--formatter",
+                "json",
+            ],
+        )
+        .await?;
+        let members = parse_quorum_status(&out).map_err(|detail| StackError::Control {
+            what: "parsing `rabbitmq-queues quorum_status`".into(),
+            detail,
+        })?;
+        Ok(members
+            .into_iter()
+            .map(|(name, state)| (self.node_by_name(&name), state))
+            .collect())
+    }
+
     /// `length(rabbit_nodes:all_running())` as node `node` sees it.
     pub async fn running_nodes_on(&self, node: usize) -> Result<usize, StackError> {
         let out = self
@@ -652,9 +694,7 @@ impl RabbitBroker {
                     "leader",
                     "members",
                     "online",
-                    "pid",
-                    "slave_pids",
-                    "synchronised_slave_pids",
+                    // No `pid` here: for a quorum queue without a leader it blocks.
                     "--formatter",
                     "json",
                 ],
@@ -671,9 +711,9 @@ impl RabbitBroker {
         else {
             return Ok(None);
         };
-        if q.members.is_empty() && node_of_pid(&q.pid).is_none() {
-            // A classic queue: the JSON formatter prints its pids as `#PID<1.2.3>`, without
-            // the node name; the table formatter keeps it.
+        if q.members.is_empty() {
+            // A classic queue: its placement is in its pids, which the JSON formatter
+            // prints as `#PID<1.2.3>`, without the node name; the table formatter keeps it.
             let table = self
                 .ctl(
                     node,
@@ -736,6 +776,10 @@ impl RabbitBroker {
             if q.leader.is_none() {
                 return Err(format!("queue {} has no leader", q.name));
             }
+            if q.kind == "quorum" {
+                let status = self.quorum_status(0).await.map_err(|e| e.to_string())?;
+                quorum_healthy(&status).map_err(|why| format!("quorum queue {}: {why}", q.name))?;
+            }
         }
         Ok(())
     }
@@ -784,22 +828,82 @@ impl RabbitBroker {
     }
 }
 
+/// Why the Raft states of a quorum queue's members (from
+/// [`RabbitBroker::quorum_status`]) are not healthy: exactly one leader, every other
+/// member a follower.
+pub fn quorum_healthy(members: &[(Option<usize>, String)]) -> Result<(), String> {
+    let describe = || {
+        members
+            .iter()
+            .map(|(i, s)| match i {
+                Some(i) => format!("node {i} {s}"),
+                None => format!("? {s}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let leaders = members.iter().filter(|(_, s)| s == "leader").count();
+    if members.is_empty()
+        || leaders != 1
+        || members
+            .iter()
+            .any(|(_, s)| s != "leader" && s != "follower")
+    {
+        return Err(format!("Raft states: {}", describe()));
+    }
+    Ok(())
+}
+
+/// `(node name, Raft state)` of each member from `rabbitmq-queues quorum_status <queue>
+/// --formatter json`.
+pub fn parse_quorum_status(out: &str) -> Result<Vec<(String, String)>, String> {
+    let start = out
+        .find('[')
+        .ok_or_else(|| format!("no JSON array in {out:?}"))?;
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(out[start..].trim()).map_err(|e| format!("{e} in {out:?}"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let field = |k: &str| {
+                r.get(k)
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .unwrap_or_default()
+            };
+            (field("Node Name"), field("Raft State"))
+        })
+        .collect())
+}
+
 /// Runs `rabbitmqctl -n <nodename> <args>` with `env` (stdin /dev/null, killed after
 /// [`CTL_TIMEOUT`]) and returns its stdout; a non-zero exit is an error with stderr.
 pub async fn run_ctl(env: &ErlangEnv, nodename: &str, args: &[&str]) -> Result<String, StackError> {
-    let mut cmd = env.rabbitmqctl(nodename);
+    run_cli(RABBITMQCTL, env, nodename, args).await
+}
+
+/// Runs one of RabbitMQ's CLIs as `<program> -n <nodename> <args>`; see [`run_ctl`].
+pub async fn run_cli(
+    program: &str,
+    env: &ErlangEnv,
+    nodename: &str,
+    args: &[&str],
+) -> Result<String, StackError> {
+    let mut cmd = env.cli(program, nodename);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
-    let what = || format!("rabbitmqctl -n {nodename} {}", args.join(" "));
+    let name = Path::new(program)
+        .file_name()
+        .map_or(program.into(), |n| n.to_string_lossy());
+    let what = || format!("{name} -n {nodename} {}", args.join(" "));
     let output = match tokio::time::timeout(CTL_TIMEOUT, cmd.output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(source)) => {
             return Err(StackError::SpawnFailed {
-                program: RABBITMQCTL.into(),
+                program: program.into(),
                 source,
             });
         }
@@ -1168,6 +1272,43 @@ plain\t<n-1@localhost.1795613547.99.0>\t\t\n";
             Some("n-0@localhost")
         );
         assert!(parse_classic_pids("").is_err());
+    }
+
+    #[test]
+    fn quorum_status_needs_one_leader_and_followers() {
+        // Captured from 3.10.8: a healthy single member, then the same member after a
+        // SIGKILL and restart (it lost its Raft state and never elects itself).
+        let healthy = "[\n{\"Node Name\":\"n-0@localhost\",\"Raft State\":\"leader\",\"Log Index\":2,\"Commit Index\":2,\"Snapshot Index\":\"undefined\",\"Term\":1,\"Machine Version\":2}\n]\n";
+        let stuck = "[\n{\"Node Name\":\"n-0@localhost\",\"Raft State\":\"follower\",\"Log Index\":0,\"Commit Index\":0,\"Snapshot Index\":\"undefined\",\"Term\":0,\"Machine Version\":2}\n]\n";
+        let parsed = parse_quorum_status(healthy).unwrap();
+        assert_eq!(
+            parsed,
+            [("n-0@localhost".to_string(), "leader".to_string())]
+        );
+        let with_index = |out: &str| -> Vec<(Option<usize>, String)> {
+            parse_quorum_status(out)
+                .unwrap()
+                .into_iter()
+                .map(|(n, s)| (index_of(&n), s))
+                .collect()
+        };
+        assert_eq!(quorum_healthy(&with_index(healthy)), Ok(()));
+        assert_eq!(
+            quorum_healthy(&with_index(stuck)),
+            Err("Raft states: node 0 follower".into())
+        );
+        let three = |a: &str, b: &str, c: &str| {
+            vec![
+                (Some(0), a.to_string()),
+                (Some(1), b.to_string()),
+                (Some(2), c.to_string()),
+            ]
+        };
+        assert!(quorum_healthy(&three("follower", "leader", "follower")).is_ok());
+        assert!(quorum_healthy(&three("noproc", "leader", "follower")).is_err());
+        assert!(quorum_healthy(&three("leader", "leader", "follower")).is_err());
+        assert!(quorum_healthy(&[]).is_err());
+        assert!(parse_quorum_status("Error: not found").is_err());
     }
 
     #[test]
