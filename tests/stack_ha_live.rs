@@ -526,6 +526,35 @@ async fn proxied_standalone_restarts_its_only_nodes() {
     assert_eq!(processes_writing_into(&dirs.logs), vec![]);
 }
 
+/// HAProxy starts last; when it cannot start, the broker and Redis that are already up
+/// are torn down with the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_proxy_start_tears_down_everything() {
+    let _turn = SERIAL.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = logs_dir(&tmp);
+    let opts = StackOptions {
+        proxy: Some(HaproxyOptions {
+            program: "hab-no-such-haproxy".into(),
+            ..HaproxyOptions::default()
+        }),
+        broker_startup_timeout: Duration::from_secs(120),
+        ..StackOptions::default()
+    };
+    let err = Stack::start(&opts, &dirs).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StackError::MissingBinary { .. }), "{msg}");
+    assert!(msg.contains("haproxy"), "{msg}");
+    // Broker and Redis had come up (HAProxy starts after both), and are gone with the
+    // failed start.
+    let redis_log = std::fs::read_to_string(dirs.logs.join("redis-backend.log")).unwrap();
+    assert!(
+        redis_log.contains("Ready to accept connections"),
+        "{redis_log}"
+    );
+    assert_eq!(processes_writing_into(&dirs.logs), vec![]);
+}
+
 /// The mirrored variant (classic queue + `ha-all` policy), then a drop without shutdown,
 /// with a paused broker node and a paused Sentinel: nothing may be left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
