@@ -2,17 +2,17 @@
 //! AMQP and Redis, and whatever way it ends (shutdown, drop, failed start) no process it
 //! started is left.
 
-use std::path::Path;
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::{assert_gone, group_members, processes_using_epmd_port, processes_writing_into};
 
 use hab::stack::redis::{RedisOptions, RedisServer};
 use hab::stack::{Stack, StackDirs, StackError, StackOptions};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use nix::errno::Errno;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 
 fn options() -> StackOptions {
     StackOptions {
@@ -24,72 +24,6 @@ fn options() -> StackOptions {
 
 fn logs_dir(tmp: &tempfile::TempDir) -> StackDirs {
     StackDirs::create(tmp.path().join("run").join("logs")).unwrap()
-}
-
-/// `/proc/<pid>/stat` fields after the command name: state, ppid, pgrp, …
-fn stat_fields(pid: i32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 2..];
-    Some(after_comm.split_whitespace().map(str::to_string).collect())
-}
-
-fn all_pids() -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
-/// Every live process in process group `pgid`.
-fn group_members(pgid: i32) -> Vec<i32> {
-    all_pids()
-        .into_iter()
-        .filter(|&pid| stat_fields(pid).is_some_and(|f| f[2] == pgid.to_string()))
-        .collect()
-}
-
-/// Processes whose stdout or stderr is a file under `dir`: every server a stack starts
-/// writes there, and so would anything it left behind. (Zombies have no fds: the
-/// per-pid ESRCH checks cover those.)
-fn processes_writing_into(dir: &Path) -> Vec<(i32, String)> {
-    all_pids()
-        .into_iter()
-        .filter(|&pid| {
-            [1, 2].iter().any(|fd| {
-                std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
-                    .is_ok_and(|target| target.starts_with(dir))
-            })
-        })
-        .map(|pid| {
-            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .unwrap_or_default()
-                .replace('\0', " ");
-            (pid, cmd)
-        })
-        .collect()
-}
-
-/// Processes whose environment names this epmd port: the node, its helpers, and any
-/// `epmd -daemon` it might have started behind hab's back.
-fn processes_using_epmd_port(port: u16) -> Vec<i32> {
-    let needle = format!("ERL_EPMD_PORT={port}\0");
-    all_pids()
-        .into_iter()
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        })
-        .collect()
-}
-
-fn assert_gone(what: &str, pid: i32) {
-    assert_eq!(
-        kill(Pid::from_raw(pid), None),
-        Err(Errno::ESRCH),
-        "{what} (pid {pid}) still exists: {:?}",
-        stat_fields(pid)
-    );
 }
 
 /// Every pid worth checking after teardown, with a label.

@@ -27,9 +27,12 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::haproxy::{self, BROKER_BACKEND, REDIS_BACKEND, ServerState};
-use super::process::{ManagedProcess, poll_until};
+use super::process::{ManagedProcess, poll_until, wait_stopped_state};
 use super::{Stack, StackError};
 use crate::clock::now_unix_us;
+
+/// How long pause/resume wait for the signal to take effect.
+const SIGNAL_SETTLE: Duration = Duration::from_secs(1);
 
 /// A node named by what it does, resolved on the running stack by
 /// [`Stack::resolve_role`]. Written as in workload files: `broker.primary`,
@@ -386,9 +389,14 @@ impl Stack {
     }
 
     /// Freezes `node`: SIGSTOP to its server process (RabbitMQ: `beam.smp`); its sockets
-    /// stay open and unanswered. Returns the unix µs right after the signal.
+    /// stay open and unanswered. Returns once the process is in the stopped state (signal
+    /// delivery is asynchronous), with the unix µs right after the signal.
     pub async fn pause_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
         let (_, at) = self.signal_node(node, Signal::SIGSTOP)?;
+        let server = self.pids(node)?.server;
+        if !wait_stopped_state(server, true, SIGNAL_SETTLE).await {
+            tracing::warn!(%node, "not in the stopped state {} ms after SIGSTOP", SIGNAL_SETTLE.as_millis());
+        }
         tracing::info!(%node, at_unix_us = at, "paused");
         Ok(at)
     }
@@ -397,6 +405,8 @@ impl Stack {
     /// after the signal.
     pub async fn resume_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
         let (_, at) = self.signal_node(node, Signal::SIGCONT)?;
+        let server = self.pids(node)?.server;
+        wait_stopped_state(server, false, SIGNAL_SETTLE).await;
         tracing::info!(%node, at_unix_us = at, "resumed");
         Ok(at)
     }

@@ -548,6 +548,30 @@ impl ProcId {
     }
 }
 
+/// The state letter of process `pid` from `/proc/<pid>/stat` (`R`, `S`, `T` for stopped,
+/// `Z` for zombie, …); `None` when there is no such process.
+pub fn proc_state(pid: Pid) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 2..)?.chars().next()
+}
+
+/// Waits (up to `limit`, polling every millisecond) until process `pid` is stopped
+/// (`want_stopped`) or no longer stopped; true when it got there. Signal delivery is
+/// asynchronous: a SIGSTOP has taken effect only once the state says `T`.
+pub async fn wait_stopped_state(pid: Pid, want_stopped: bool, limit: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        let stopped = matches!(proc_state(pid), Some('T' | 't'));
+        if stopped == want_stopped {
+            return true;
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// The fields of `/proc/<pid>/stat` that teardown needs.
 #[derive(Debug, Clone, Copy)]
 struct ProcStat {
@@ -685,6 +709,11 @@ mod tests {
         let me = read_stat(std::process::id() as i32).unwrap();
         assert!(!me.zombie);
         assert!(me.id.is_present());
+        assert!(matches!(
+            proc_state(Pid::from_raw(me.id.pid)),
+            Some('R' | 'S')
+        ));
+        assert_eq!(proc_state(Pid::from_raw(i32::MAX)), None);
         assert!(
             !ProcId {
                 start_time: me.id.start_time + 1,

@@ -40,6 +40,9 @@ pub const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 /// The CLI, called directly, with the same [`ErlangEnv`] as the nodes.
 pub const RABBITMQCTL: &str = "/usr/lib/rabbitmq/bin/rabbitmqctl";
 
+/// The queue CLI (`quorum_status`), called directly, with the same [`ErlangEnv`].
+pub const RABBITMQ_QUEUES: &str = "/usr/lib/rabbitmq/bin/rabbitmq-queues";
+
 /// How long a node may take to shut down after SIGTERM before it is SIGKILLed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -139,7 +142,13 @@ impl ErlangEnv {
     /// A `rabbitmqctl -n <node>` command with this environment, ready for arguments. Run it
     /// with stdin at /dev/null (it reads stdin).
     pub fn rabbitmqctl(&self, nodename: &str) -> Command {
-        let mut cmd = Command::new(RABBITMQCTL);
+        self.cli(RABBITMQCTL, nodename)
+    }
+
+    /// A `<program> -n <node>` command for one of RabbitMQ's CLIs ([`RABBITMQCTL`],
+    /// [`RABBITMQ_QUEUES`]) with this environment.
+    pub fn cli(&self, program: &str, nodename: &str) -> Command {
+        let mut cmd = Command::new(program);
         self.apply(&mut cmd);
         cmd.args(["-n", nodename]);
         cmd
@@ -411,12 +420,28 @@ pub fn amqp_url(port: u16) -> String {
     format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
 }
 
-/// One AMQP connection attempt, closed again at once.
-async fn amqp_probe(url: &str) -> Result<(), lapin::Error> {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
-    // A failed close does not make the node less ready.
-    let _ = conn.close(200, "hab readiness probe".into()).await;
-    Ok(())
+/// How long one AMQP readiness probe may take: a handshake with a node that is still
+/// booting can stall, and one stalled attempt must not use up the whole startup timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One AMQP connection attempt (bounded by [`PROBE_TIMEOUT`]), closed again at once.
+async fn amqp_probe(url: &str) -> Result<(), String> {
+    let attempt = async {
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        // A failed close does not make the node less ready.
+        let _ = conn.close(200, "hab readiness probe".into()).await;
+        Ok(())
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "AMQP handshake did not finish within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ))
+        })
 }
 
 /// Reads the beam pid from `pid_file` and checks it belongs to process group `pgid`, so a
@@ -597,6 +622,39 @@ impl RabbitBroker {
         run_ctl(&self.env, self.nodes[node].nodename(), args).await
     }
 
+    /// The live Raft state of every member of the `celery` quorum queue
+    /// (`rabbitmq-queues quorum_status`), asked of node `node`: `(node index, state)` with
+    /// states such as `leader`, `follower`, `candidate`, `noproc`.
+    ///
+    /// Unlike `list_queues`, whose leader and members come from the metadata store, this
+    /// asks the Raft members themselves: a member that came back without its Raft state
+    /// (term 0, no leader ever elected) shows here and nowhere else.
+    pub async fn quorum_status(
+        &self,
+        node: usize,
+    ) -> Result<Vec<(Option<usize>, String)>, StackError> {
+        let out = run_cli(
+            RABBITMQ_QUEUES,
+            &self.env,
+            self.nodes[node].nodename(),
+            &[
+                "quorum_status",
+                crate::broker::CELERY_QUEUE,
+                "--formatter",
+                "json",
+            ],
+        )
+        .await?;
+        let members = parse_quorum_status(&out).map_err(|detail| StackError::Control {
+            what: "parsing `rabbitmq-queues quorum_status`".into(),
+            detail,
+        })?;
+        Ok(members
+            .into_iter()
+            .map(|(name, state)| (self.node_by_name(&name), state))
+            .collect())
+    }
+
     /// `length(rabbit_nodes:all_running())` as node `node` sees it.
     pub async fn running_nodes_on(&self, node: usize) -> Result<usize, StackError> {
         let out = self
@@ -636,22 +694,47 @@ impl RabbitBroker {
                     "leader",
                     "members",
                     "online",
-                    "pid",
-                    "slave_pids",
-                    "synchronised_slave_pids",
+                    // No `pid` here: for a quorum queue without a leader it blocks.
                     "--formatter",
                     "json",
                 ],
             )
             .await?;
-        let queues = parse_list_queues(&out).map_err(|detail| StackError::Control {
+        let parse_err = |detail| StackError::Control {
             what: "parsing `rabbitmqctl list_queues`".into(),
             detail,
-        })?;
-        Ok(queues
+        };
+        let queues = parse_list_queues(&out).map_err(parse_err)?;
+        let Some(mut q) = queues
             .into_iter()
             .find(|q| q.name == crate::broker::CELERY_QUEUE)
-            .map(|q| q.resolve(|name| self.node_by_name(name))))
+        else {
+            return Ok(None);
+        };
+        if q.members.is_empty() {
+            // A classic queue: its placement is in its pids, which the JSON formatter
+            // prints as `#PID<1.2.3>`, without the node name; the table formatter keeps it.
+            let table = self
+                .ctl(
+                    node,
+                    &[
+                        "-q",
+                        "list_queues",
+                        "name",
+                        "pid",
+                        "slave_pids",
+                        "synchronised_slave_pids",
+                    ],
+                )
+                .await?;
+            let pids = parse_classic_pids(&table).map_err(parse_err)?;
+            if let Some(row) = pids.into_iter().find(|r| r.name == q.name) {
+                q.pid = row.pid;
+                q.slave_pids = row.slave_pids;
+                q.synchronised_slave_pids = row.synchronised_slave_pids;
+            }
+        }
+        Ok(Some(q.resolve(|name| self.node_by_name(name))))
     }
 
     /// The `celery` queue's replicas: `(members, online)`; `None` while no such queue
@@ -697,6 +780,10 @@ impl RabbitBroker {
             }
             if q.leader.is_none() {
                 return Err(format!("queue {} has no leader", q.name));
+            }
+            if q.kind == "quorum" {
+                let status = self.quorum_status(0).await.map_err(|e| e.to_string())?;
+                quorum_healthy(&status).map_err(|why| format!("quorum queue {}: {why}", q.name))?;
             }
         }
         Ok(())
@@ -746,22 +833,82 @@ impl RabbitBroker {
     }
 }
 
+/// Why the Raft states of a quorum queue's members (from
+/// [`RabbitBroker::quorum_status`]) are not healthy: exactly one leader, every other
+/// member a follower.
+pub fn quorum_healthy(members: &[(Option<usize>, String)]) -> Result<(), String> {
+    let describe = || {
+        members
+            .iter()
+            .map(|(i, s)| match i {
+                Some(i) => format!("node {i} {s}"),
+                None => format!("? {s}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let leaders = members.iter().filter(|(_, s)| s == "leader").count();
+    if members.is_empty()
+        || leaders != 1
+        || members
+            .iter()
+            .any(|(_, s)| s != "leader" && s != "follower")
+    {
+        return Err(format!("Raft states: {}", describe()));
+    }
+    Ok(())
+}
+
+/// `(node name, Raft state)` of each member from `rabbitmq-queues quorum_status <queue>
+/// --formatter json`.
+pub fn parse_quorum_status(out: &str) -> Result<Vec<(String, String)>, String> {
+    let start = out
+        .find('[')
+        .ok_or_else(|| format!("no JSON array in {out:?}"))?;
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(out[start..].trim()).map_err(|e| format!("{e} in {out:?}"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let field = |k: &str| {
+                r.get(k)
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .unwrap_or_default()
+            };
+            (field("Node Name"), field("Raft State"))
+        })
+        .collect())
+}
+
 /// Runs `rabbitmqctl -n <nodename> <args>` with `env` (stdin /dev/null, killed after
 /// [`CTL_TIMEOUT`]) and returns its stdout; a non-zero exit is an error with stderr.
 pub async fn run_ctl(env: &ErlangEnv, nodename: &str, args: &[&str]) -> Result<String, StackError> {
-    let mut cmd = env.rabbitmqctl(nodename);
+    run_cli(RABBITMQCTL, env, nodename, args).await
+}
+
+/// Runs one of RabbitMQ's CLIs as `<program> -n <nodename> <args>`; see [`run_ctl`].
+pub async fn run_cli(
+    program: &str,
+    env: &ErlangEnv,
+    nodename: &str,
+    args: &[&str],
+) -> Result<String, StackError> {
+    let mut cmd = env.cli(program, nodename);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
-    let what = || format!("rabbitmqctl -n {nodename} {}", args.join(" "));
+    let name = Path::new(program)
+        .file_name()
+        .map_or(program.into(), |n| n.to_string_lossy());
+    let what = || format!("{name} -n {nodename} {}", args.join(" "));
     let output = match tokio::time::timeout(CTL_TIMEOUT, cmd.output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(source)) => {
             return Err(StackError::SpawnFailed {
-                program: RABBITMQCTL.into(),
+                program: program.into(),
                 source,
             });
         }
@@ -830,6 +977,51 @@ fn lenient_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// Parses the table (tab-separated, header first) of `rabbitmqctl -q list_queues name pid
+/// slave_pids synchronised_slave_pids` into queues with only those fields set; pid lists
+/// print as `[<node.1.2.3>, <node.4.5.6>]`.
+pub fn parse_classic_pids(table: &str) -> Result<Vec<ListedQueue>, String> {
+    let mut lines = table.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| format!("no header in {table:?}"))?
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| format!("no `{name}` column in {table:?}"))
+    };
+    let (name, pid) = (col("name")?, col("pid")?);
+    let (slaves, synced) = (col("slave_pids")?, col("synchronised_slave_pids")?);
+    let pids = |field: &str| -> Vec<String> {
+        field
+            .split('<')
+            .skip(1)
+            .filter_map(|p| p.split_once('>'))
+            .map(|(inner, _)| format!("<{inner}>"))
+            .collect()
+    };
+    Ok(lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let get = |i: usize| f.get(i).copied().unwrap_or("").trim();
+            ListedQueue {
+                name: get(name).to_string(),
+                kind: String::new(),
+                leader: String::new(),
+                members: Vec::new(),
+                online: Vec::new(),
+                pid: get(pid).to_string(),
+                slave_pids: pids(get(slaves)),
+                synchronised_slave_pids: pids(get(synced)),
+            }
+        })
+        .collect())
 }
 
 /// `hab-1-0-0@localhost` from an Erlang pid printed as `<hab-1-0-0@localhost.1652.0>`.
@@ -1025,6 +1217,103 @@ mod tests {
         assert_eq!(set("RABBITMQ_CTL_DIST_PORT_MAX").as_deref(), Some("41004"));
         let args: Vec<_> = cmd.get_args().collect();
         assert_eq!(args, ["-n", "hab-1-0-0@localhost"]);
+    }
+
+    /// `list_queues … --formatter json` on 3.10.8 for a quorum and a mirrored classic
+    /// queue (captured).
+    const LIST_QUEUES_JSON: &str = "[\n\
+{\"name\":\"celery\",\"type\":\"quorum\",\"leader\":\"n-1@localhost\",\"members\":[\"n-0@localhost\",\"n-1@localhost\",\"n-2@localhost\"],\"online\":[\"n-1@localhost\",\"n-2@localhost\"],\"pid\":\"#PID<10987.1142.0>\",\"slave_pids\":\"\",\"synchronised_slave_pids\":\"\"},\n\
+{\"name\":\"mirrored\",\"type\":\"classic\",\"leader\":\"\",\"members\":\"\",\"online\":\"\",\"pid\":\"#PID<10987.1142.0>\",\"slave_pids\":[\"#PID<12767.1381.0>\",\"#PID<12768.1550.0>\"],\"synchronised_slave_pids\":[\"#PID<12767.1381.0>\"]}\n\
+]\n";
+
+    /// The table formatter's view of the mirrored queue (captured, node names shortened).
+    const LIST_QUEUES_TABLE: &str = "name\tpid\tslave_pids\tsynchronised_slave_pids\n\
+mirrored\t<n-0@localhost.1795613547.1142.0>\t[<n-2@localhost.1795613547.1381.0>, <n-1@localhost.1795613547.1550.0>]\t[<n-2@localhost.1795613547.1381.0>]\n\
+plain\t<n-1@localhost.1795613547.99.0>\t\t\n";
+
+    fn index_of(name: &str) -> Option<usize> {
+        ["n-0@localhost", "n-1@localhost", "n-2@localhost"]
+            .iter()
+            .position(|n| *n == name)
+    }
+
+    #[test]
+    fn quorum_queue_placement_comes_from_json() {
+        let qs =
+            parse_list_queues(&format!("Timeout: 60.0 seconds ...\n{LIST_QUEUES_JSON}")).unwrap();
+        assert_eq!(qs.len(), 2);
+        let q = qs[0].resolve(index_of);
+        assert_eq!(
+            q,
+            QueueInfo {
+                name: "celery".into(),
+                kind: "quorum".into(),
+                leader: Some(1),
+                members: vec![0, 1, 2],
+                online: vec![1, 2],
+            }
+        );
+        // The JSON pids of a classic queue carry no node name.
+        assert_eq!(node_of_pid(&qs[1].pid), None);
+        assert!(parse_list_queues("no json").is_err());
+        assert_eq!(parse_list_queues("[]\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn classic_queue_placement_comes_from_the_table() {
+        let rows = parse_classic_pids(LIST_QUEUES_TABLE).unwrap();
+        assert_eq!(rows.len(), 2);
+        let q = rows[0].resolve(index_of);
+        assert_eq!(q.leader, Some(0));
+        assert_eq!(q.members, [0, 1, 2]);
+        assert_eq!(q.online, [0, 2]); // n-1 not synchronised yet
+        let plain = rows[1].resolve(index_of);
+        assert_eq!(
+            (plain.leader, plain.members, plain.online),
+            (Some(1), vec![1], vec![1])
+        );
+        assert_eq!(
+            node_of_pid("<n-0@localhost.1795613547.1142.0>"),
+            Some("n-0@localhost")
+        );
+        assert!(parse_classic_pids("").is_err());
+    }
+
+    #[test]
+    fn quorum_status_needs_one_leader_and_followers() {
+        // Captured from 3.10.8: a healthy single member, then the same member after a
+        // SIGKILL and restart (it lost its Raft state and never elects itself).
+        let healthy = "[\n{\"Node Name\":\"n-0@localhost\",\"Raft State\":\"leader\",\"Log Index\":2,\"Commit Index\":2,\"Snapshot Index\":\"undefined\",\"Term\":1,\"Machine Version\":2}\n]\n";
+        let stuck = "[\n{\"Node Name\":\"n-0@localhost\",\"Raft State\":\"follower\",\"Log Index\":0,\"Commit Index\":0,\"Snapshot Index\":\"undefined\",\"Term\":0,\"Machine Version\":2}\n]\n";
+        let parsed = parse_quorum_status(healthy).unwrap();
+        assert_eq!(
+            parsed,
+            [("n-0@localhost".to_string(), "leader".to_string())]
+        );
+        let with_index = |out: &str| -> Vec<(Option<usize>, String)> {
+            parse_quorum_status(out)
+                .unwrap()
+                .into_iter()
+                .map(|(n, s)| (index_of(&n), s))
+                .collect()
+        };
+        assert_eq!(quorum_healthy(&with_index(healthy)), Ok(()));
+        assert_eq!(
+            quorum_healthy(&with_index(stuck)),
+            Err("Raft states: node 0 follower".into())
+        );
+        let three = |a: &str, b: &str, c: &str| {
+            vec![
+                (Some(0), a.to_string()),
+                (Some(1), b.to_string()),
+                (Some(2), c.to_string()),
+            ]
+        };
+        assert!(quorum_healthy(&three("follower", "leader", "follower")).is_ok());
+        assert!(quorum_healthy(&three("noproc", "leader", "follower")).is_err());
+        assert!(quorum_healthy(&three("leader", "leader", "follower")).is_err());
+        assert!(quorum_healthy(&[]).is_err());
+        assert!(parse_quorum_status("Error: not found").is_err());
     }
 
     #[test]

@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -102,4 +106,70 @@ pub fn single_run_dir(out: &Path) -> PathBuf {
 pub fn run_json(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("run.json")).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// `/proc/<pid>/stat` fields after the command name: state, ppid, pgrp, …
+pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    Some(after_comm.split_whitespace().map(str::to_string).collect())
+}
+
+pub fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Every live process in process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| stat_fields(pid).is_some_and(|f| f[2] == pgid.to_string()))
+        .collect()
+}
+
+/// Processes whose stdout or stderr is a file under `dir`: every server a stack starts
+/// writes there, and so would anything it left behind. (Zombies have no fds: the
+/// per-pid ESRCH checks cover those.)
+pub fn processes_writing_into(dir: &Path) -> Vec<(i32, String)> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| {
+            [1, 2].iter().any(|fd| {
+                std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                    .is_ok_and(|target| target.starts_with(dir))
+            })
+        })
+        .map(|pid| {
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            (pid, cmd)
+        })
+        .collect()
+}
+
+/// Processes whose environment names this epmd port: the node, its helpers, and any
+/// `epmd -daemon` it might have started behind hab's back.
+pub fn processes_using_epmd_port(port: u16) -> Vec<i32> {
+    let needle = format!("ERL_EPMD_PORT={port}\0");
+    all_pids()
+        .into_iter()
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .collect()
+}
+
+pub fn assert_gone(what: &str, pid: i32) {
+    assert_eq!(
+        kill(Pid::from_raw(pid), None),
+        Err(Errno::ESRCH),
+        "{what} (pid {pid}) still exists: {:?}",
+        stat_fields(pid)
+    );
 }
