@@ -511,9 +511,11 @@ impl Haproxy {
         &self.process
     }
 
-    /// Stops HAProxy gracefully: SIGTERM, a few seconds' grace, then SIGKILL.
+    /// Stops HAProxy gracefully: SIGTERM, a few seconds' grace, then SIGKILL; removes the
+    /// stats socket file it leaves behind.
     pub async fn stop(&mut self) {
         self.process.stop(STOP_GRACE).await;
+        let _ = std::fs::remove_file(&self.layout.stats_socket);
     }
 }
 
