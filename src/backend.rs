@@ -112,6 +112,8 @@ pub struct SeenResult {
 pub enum WatchEvent {
     /// A result notification.
     Result(SeenResult),
+    /// The subscription was lost: notifications are missed until it is re-established.
+    Lost,
     /// The subscription was lost and re-established: notifications may have been missed,
     /// so outstanding tasks must be reconciled by reading their keys.
     Resubscribed,
@@ -180,7 +182,10 @@ pub async fn watch_results(
                     m = stream.next() => m,
                 };
                 let Some(msg) = msg else {
-                    tracing::warn!("result subscription lost; re-subscribing");
+                    tracing::debug!("result subscription lost; re-subscribing");
+                    if tx.send(WatchEvent::Lost).is_err() {
+                        return;
+                    }
                     break;
                 };
                 let at_unix_us = now_unix_us();

@@ -401,6 +401,19 @@ impl RunState {
         let publisher =
             broker::Publisher::connect(&broker_url, &topology.broker, "hab-producer").await?;
         let setup = publisher.channel().clone();
+        // The queue exists now: wait until its replicas are online and it has a leader
+        // (and the rest of the stack is healthy) before anything is measured.
+        let queue_wait = Instant::now();
+        shared_stack
+            .lock()
+            .await
+            .wait_healthy(Duration::from_secs(60))
+            .await
+            .context("the stack did not become healthy after the task queue was declared")?;
+        self.report.bringup_phases_ms.insert(
+            "queue_replicas".into(),
+            queue_wait.elapsed().as_millis() as u64,
+        );
 
         // Results first, so nothing published later can be missed.
         let (tx, rx) = mpsc::unbounded_channel();
@@ -687,7 +700,16 @@ async fn collect(live: Arc<Live>, mut rx: mpsc::UnboundedReceiver<WatchEvent>) {
                     WatchEvent::Result(r) => {
                         ledger.result_seen(&r.id, r.at_unix_us, r.status, SeenVia::Notification)
                     }
-                    WatchEvent::Resubscribed => live.resubscribed.store(true, Ordering::SeqCst),
+                    WatchEvent::Lost => live.events.record(
+                        "results",
+                        ClientEventKind::Error,
+                        "result subscription lost",
+                    ),
+                    WatchEvent::Resubscribed => {
+                        live.events
+                            .record("results", ClientEventKind::Reconnected, "resubscribed");
+                        live.resubscribed.store(true, Ordering::SeqCst)
+                    }
                 }
             }
         }
