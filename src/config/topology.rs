@@ -139,6 +139,11 @@ pub struct ProxyConfig {
     /// marks it DOWN at once instead of waiting for `fall` checks.
     #[serde(default = "default_true")]
     pub observe_layer4: bool,
+    /// `on-marked-up shutdown-backup-sessions` on the primary broker server: when the
+    /// primary is UP again, HAProxy closes the sessions on the backups so clients come
+    /// back to it (fail back). Off, clients stay on the backup they failed over to.
+    #[serde(default)]
+    pub fail_back: bool,
 }
 
 impl Default for ProxyConfig {
@@ -151,6 +156,7 @@ impl Default for ProxyConfig {
             timeout_client: default_idle_timeout(),
             timeout_server: default_idle_timeout(),
             observe_layer4: true,
+            fail_back: false,
         }
     }
 }

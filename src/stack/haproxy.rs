@@ -67,6 +67,8 @@ pub struct HaproxyOptions {
     pub timeout_server: Duration,
     /// Add `observe layer4 error-limit 1 on-error mark-down` to every server.
     pub observe_layer4: bool,
+    /// Add `on-marked-up shutdown-backup-sessions` to the primary broker server.
+    pub fail_back: bool,
     /// How long HAProxy may take until every backend has a settled UP server.
     pub startup_timeout: Duration,
     /// The program: a name looked up on `PATH` or a path.
@@ -90,6 +92,7 @@ impl HaproxyOptions {
             timeout_client: c.timeout_client,
             timeout_server: c.timeout_server,
             observe_layer4: c.observe_layer4,
+            fail_back: c.fail_back,
             startup_timeout: Duration::from_secs(15),
             program: PathBuf::from("haproxy"),
         }
@@ -160,7 +163,11 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
     line("");
     line(&format!("backend {BROKER_BACKEND}"));
     for (i, port) in layout.broker_servers.iter().enumerate() {
-        let backup = if i == 0 { "" } else { " backup" };
+        let backup = match (i, opts.fail_back) {
+            (0, true) => " on-marked-up shutdown-backup-sessions",
+            (0, false) => "",
+            _ => " backup",
+        };
         line(&format!(
             "    server {BROKER_SERVER_PREFIX}{i} 127.0.0.1:{port} {check}{observe}{backup}"
         ));
@@ -729,5 +736,22 @@ backend_nodes,redis1,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,40,0,,1,5,2,,0,,2,0
             Some("2.6.12".into())
         );
         assert_eq!(version_from_banner("nothing"), None);
+    }
+
+    #[test]
+    fn fail_back_closes_backup_sessions_when_the_primary_returns() {
+        let opts = HaproxyOptions {
+            fail_back: true,
+            ..HaproxyOptions::default()
+        };
+        let cfg = haproxy_config(&layout(), &opts);
+        let primary = cfg.lines().find(|l| l.contains("server rabbit0")).unwrap();
+        assert!(
+            primary.ends_with("on-marked-up shutdown-backup-sessions"),
+            "{primary}"
+        );
+        assert_eq!(cfg.matches("shutdown-backup-sessions").count(), 1, "{cfg}");
+        let off = haproxy_config(&layout(), &HaproxyOptions::default());
+        assert!(!off.contains("shutdown-backup-sessions"), "{off}");
     }
 }
