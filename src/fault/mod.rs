@@ -43,35 +43,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_parse_and_print_back() {
-        for s in [
-            "broker.primary",
-            "broker.queue_leader",
-            "broker.node[2]",
-            "backend.master",
-            "backend.replica",
-            "backend.node[1]",
-            "sentinel[0]",
-            "proxy",
-        ] {
-            let r: Role = s.parse().unwrap();
-            assert_eq!(r.to_string(), s);
-        }
-    }
-
-    #[test]
-    fn bad_roles_say_what_is_allowed() {
-        let e = "broker.leader".parse::<Role>().unwrap_err();
-        assert!(
-            e.contains("broker.queue_leader") && e.contains("sentinel[i]"),
-            "{e}"
-        );
-        let e = "broker.node[x]".parse::<Role>().unwrap_err();
-        assert!(e.contains("not a node index"), "{e}");
-        assert!("sentinel".parse::<Role>().is_err());
-    }
-
-    #[test]
     fn kinds_have_file_names() {
         assert_eq!(FaultKind::Pause.as_str(), "pause");
     }
