@@ -138,6 +138,26 @@ fn smoke_workload_end_to_end() {
     assert!(summary.starts_with("topology,workload,task,count,ok,failed,lost,result_lost,duplicated,unconfirmed,wall_s,throughput_per_s,p50_us"));
     assert_eq!(summary.lines().count(), 6);
     assert!(dir.join("logs").read_dir().unwrap().count() >= 3);
+    for w in workloads {
+        let hgrm = std::fs::read_to_string(
+            dir.join(format!("standalone-{}.hgrm", w["name"].as_str().unwrap())),
+        )
+        .unwrap();
+        assert!(
+            hgrm.contains(&format!(
+                "Total count    = {:>12}",
+                w["count"].as_u64().unwrap()
+            )),
+            "{hgrm}"
+        );
+    }
+    let timeline = std::fs::read_to_string(dir.join("timeline.csv")).unwrap();
+    let ok_per_second: u64 = timeline
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(ok_per_second, total, "{timeline}");
     // write_zeros deleted its files.
     assert!(!dir.join("scratch").exists() || dir.join("scratch").read_dir().unwrap().count() == 0);
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));

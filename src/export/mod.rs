@@ -3,6 +3,7 @@
 //! interrupted or crashed run keeps everything measured so far.
 
 pub mod csv;
+pub mod hgrm;
 pub mod json;
 pub mod table;
 
@@ -41,6 +42,7 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
         Box::new(csv::TasksCsv),
         Box::new(csv::EventsCsv),
         Box::new(csv::FailoverCsv),
+        Box::new(csv::TimelineCsv),
     ]
 }
 
@@ -61,13 +63,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Render every exporter into `dir`.
+/// Render every exporter into `dir`, and the `.hgrm` file of each workload.
 pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
     for e in all() {
         let bytes = e.render(data)?;
         write_atomic(&dir.join(e.file_name()), &bytes)?;
     }
-    Ok(())
+    hgrm::write_files(dir, data.report)
 }
 
 #[cfg(test)]
@@ -216,6 +218,17 @@ mod tests {
             "{}",
             lines[1]
         );
+    }
+
+    #[test]
+    fn timeline_has_a_row_per_second_with_completions_and_errors() {
+        let text = render("timeline.csv");
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines[0], csv::TIMELINE_HEADER.join(","));
+        // Both tasks were published and the ok one completed within the same second;
+        // the republish event is not an error.
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[1], "0,1800000000,trivial,2,1,0,0,1000,1000,1000");
     }
 
     #[test]
