@@ -964,8 +964,15 @@ mod tests {
             ),
             (1, 3, 2)
         );
-        assert_eq!(ha.proxy, Some(ProxyConfig::default()));
+        assert_eq!(
+            ha.proxy,
+            Some(ProxyConfig {
+                fail_back: true,
+                ..ProxyConfig::default()
+            })
+        );
         let mirrored = crate::config::load_topology(&root.join("ha-mirrored.toml")).unwrap();
+        assert_eq!(mirrored.proxy, ha.proxy);
         assert_eq!(mirrored.broker.queue, QueueKind::Mirrored);
         assert_eq!(mirrored.broker.nodes, 3);
     }
