@@ -249,3 +249,25 @@ pub async fn read_results(
     }
     Ok(found)
 }
+
+/// Count the result keys (`celery-task-meta-*`) with SCAN, never KEYS.
+pub async fn count_result_keys(conn: &mut MultiplexedConnection) -> Result<u64> {
+    let mut cursor: u64 = 0;
+    let mut n = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{RESULT_PREFIX}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .context("scanning result keys")?;
+        n += keys.len() as u64;
+        if next == 0 {
+            return Ok(n);
+        }
+        cursor = next;
+    }
+}

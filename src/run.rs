@@ -258,6 +258,7 @@ pub async fn run(
         client_events: Default::default(),
         workloads: Vec::new(),
         failover: Vec::new(),
+        final_state: None,
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {
@@ -511,6 +512,29 @@ impl RunState {
             }
             self.report.workers.restarts = driver.workers.restarts;
             write_outputs(&self.dir, &self.report, &self.live)?;
+        }
+        // An independent look at the servers before they go: what is left in the queue,
+        // and how many result keys exist.
+        let mut queue =
+            broker::queue_state(driver.publisher.channel(), topology.broker.queue).await;
+        if queue.is_err() && !cancel.is_cancelled() && driver.reconnect().await.is_ok() {
+            // The producer's connection died in a fault after its last publish.
+            queue = broker::queue_state(driver.publisher.channel(), topology.broker.queue).await;
+        }
+        let keys = backend::count_result_keys(driver.reader).await;
+        match (queue, keys) {
+            (Ok((consumers, ready)), Ok(result_keys)) => {
+                self.report.final_state = Some(crate::export::json::FinalState {
+                    queue_ready: ready as u64,
+                    queue_consumers: consumers as u64,
+                    result_keys,
+                });
+            }
+            (q, k) => tracing::warn!(
+                "final state not read: queue {:?}, keys {:?}",
+                q.err().map(|e| format!("{e:#}")),
+                k.err().map(|e| format!("{e:#}"))
+            ),
         }
         watch_cancel.cancel();
         observe_cancel.cancel();

@@ -234,6 +234,11 @@ restart_after = "1s"
             + w["failed"].as_u64().unwrap(),
         60
     );
+    // And the servers' own state before teardown: the lost tasks are not waiting in the
+    // queue, and exactly the tasks that succeeded have a result key.
+    let fin = &run["final_state"];
+    assert_eq!(fin["queue_ready"], 0, "{fin}");
+    assert_eq!(fin["result_keys"], w["ok"], "{fin} vs {w}");
     let rows = failover_rows(&dir);
     assert_eq!(rows.len(), 1);
     assert_eq!(num(&rows[0], "lost"), Some(lost as f64), "{:?}", rows[0]);

@@ -128,6 +128,12 @@ fn smoke_workload_end_to_end() {
     // sleep(0.2): every execution takes at least 200 ms.
     let sleep = workloads.iter().find(|w| w["name"] == "sleep").unwrap();
     assert!(sleep["stages"]["service"]["min_us"].as_u64().unwrap() >= 200_000);
+    // The servers agree: nothing left in the queue, one result key per task (warm-up too).
+    assert_eq!(run["final_state"]["queue_ready"], 0);
+    assert_eq!(
+        run["final_state"]["result_keys"].as_u64().unwrap(),
+        total + 20
+    );
     // The warm-up is not in the figures, but its executions are in the side channel.
     assert_eq!(run["workers"]["executions"].as_u64().unwrap(), total + 20);
 

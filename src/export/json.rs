@@ -128,6 +128,21 @@ pub struct RunReport {
     /// One row per injected fault (failover anatomy), in the order they fired.
     #[serde(default)]
     pub failover: Vec<crate::metrics::failover::FailoverRow>,
+    /// The servers' own state at the end of the run, read before teardown: an
+    /// independent check of the ledger.
+    #[serde(default)]
+    pub final_state: Option<FinalState>,
+}
+
+/// What the broker and the backend held when the last workload had drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalState {
+    /// Messages still ready in the `celery` queue (never delivered).
+    pub queue_ready: u64,
+    /// Consumers on the queue at that moment.
+    pub queue_consumers: u64,
+    /// `celery-task-meta-*` keys in the result backend (warm-up tasks included).
+    pub result_keys: u64,
 }
 
 /// Writes run.json.

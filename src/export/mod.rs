@@ -124,6 +124,7 @@ mod tests {
             client_events: Default::default(),
             workloads: vec![metrics.report()],
             failover: Vec::new(),
+            final_state: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
