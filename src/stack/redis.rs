@@ -9,7 +9,10 @@
 //! A data node that was killed or stopped comes back **as a replica of the current
 //! master** (as Sentinel reports it): restarted with its original role, a killed master
 //! would come back as an empty second master, and HAProxy would route to both for ~12 s
-//! (`notes/servers.md`).
+//! (`notes/servers.md`). A master restarted before the Sentinels have promoted another
+//! node waits for that promotion first (up to [`RESTART_WAIT_FOR_FAILOVER`]): restarted
+//! earlier it comes back empty, accepts writes, and loses them when the failover demotes
+//! it (seen in a live test as `result_lost`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +28,8 @@ use super::process::{ManagedProcess, poll_until, wait_ready};
 use super::sentinel::{self, Sentinel, SentinelOptions};
 use super::{StackDirs, StackError, ports};
 
+/// How long restarting a dead master waits for the Sentinels to promote another node.
+pub const RESTART_WAIT_FOR_FAILOVER: Duration = Duration::from_secs(30);
 /// How long one query to a Redis server or Sentinel may take (a paused server never
 /// answers; a live one answers in microseconds).
 pub const QUERY_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -588,7 +593,24 @@ impl RedisSet {
     /// master, or as a master when it is itself the current master (no Sentinel, or no
     /// failover happened). Waits until it answers `PING`, not until it has synced.
     pub async fn restart_node(&mut self, index: usize) -> Result<(), StackError> {
-        let master = self.current_master().await?;
+        let mut master = self.current_master().await?;
+        if master == index && !self.sentinels.is_empty() && self.nodes.len() > 1 {
+            // The Sentinels still name the dead node: restarting it now (no persistence)
+            // would bring back an *empty master* that accepts writes until the failover
+            // demotes it and its replica resync wipes them (seen as result_lost). A
+            // supervisor that knows the topology waits for the failover first.
+            let started = std::time::Instant::now();
+            while master == index && started.elapsed() < RESTART_WAIT_FOR_FAILOVER {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                master = self.current_master().await.unwrap_or(index);
+            }
+            if master == index {
+                tracing::warn!(
+                    "the Sentinels still name the stopped node as master after {:?}; restarting it as master",
+                    RESTART_WAIT_FOR_FAILOVER
+                );
+            }
+        }
         let replica_of = (master != index).then(|| self.nodes[master].port());
         self.nodes[index].restart(replica_of).await
     }
