@@ -152,8 +152,10 @@ restart_after = "2s"
     // restart_after (2 s) comes before the promotion (~2.2 s): the old master is brought
     // back only once another node is master, or it would return as an empty master and
     // lose the writes it accepted (a CI run showed 76 result_lost before this was fixed).
+    // (The restart follows the promotion as a Sentinel reports it; the +switch-master
+    // event may reach the observer a little later, hence the 100 ms.)
     assert!(
-        num(redis, "restored_ms") >= num(redis, "sentinel_switch_ms"),
+        num(redis, "restored_ms").unwrap() + 100.0 >= num(redis, "sentinel_switch_ms").unwrap(),
         "{redis:?}"
     );
     let left = wait_no_procs(

@@ -185,13 +185,14 @@ pub fn analyse(
         .and_then(|t| t.result_seen_unix_us)
         .map(|s| offset_ms(s, at));
 
-    // Outage: the longest gap between consecutive successful completions in the window,
-    // counting the gap that spans the fault.
+    // Outage: the longest gap between consecutive successful completions from the last
+    // one before the fault (however long before: a stall before the fault is part of the
+    // gap) through the window, counting the gap that spans the fault.
     let mut done: Vec<i64> = tasks
         .iter()
         .filter(|t| t.classify().outcome == Outcome::Ok)
         .filter_map(|t| t.result_seen_unix_us)
-        .filter(|&s| s >= w_start && s <= w_end.max(at) + WINDOW_AFTER_DEFAULT_US)
+        .filter(|&s| s <= w_end.max(at) + WINDOW_AFTER_DEFAULT_US)
         .collect();
     done.sort_unstable();
     let before = done.iter().rev().find(|&&s| s < at).copied();
@@ -414,5 +415,17 @@ mod tests {
         let row = analyse(&fault(at), "w", None, &[done, queued], &[], &[]);
         assert_eq!(row.tasks, 1);
         assert_eq!(row.lost, 1);
+    }
+
+    #[test]
+    fn outage_reaches_back_to_the_last_completion_before_the_fault() {
+        let at = T0 + 10 * S;
+        // Nothing completed in the second before the fault: the gap starts earlier.
+        let tasks = vec![
+            task(T0, Some(at - 3 * S), 1),
+            task(at + 10, Some(at + S / 2), 1),
+        ];
+        let row = analyse(&fault(at), "w", None, &tasks, &[], &[]);
+        assert_eq!(row.outage_ms, Some(3500.0));
     }
 }
