@@ -157,6 +157,26 @@ fn smoke_workload_end_to_end() {
             "{hgrm}"
         );
     }
+    let hlog = std::fs::read(dir.join("standalone.hlog")).unwrap();
+    let mut in_log = 0;
+    for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&hlog) {
+        if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(h)) = entry {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                h.encoded_histogram(),
+            )
+            .unwrap();
+            let hist: hdrhistogram::Histogram<u64> =
+                hdrhistogram::serialization::Deserializer::new()
+                    .deserialize(&mut bytes.as_slice())
+                    .unwrap();
+            in_log += hist.len();
+        }
+    }
+    assert_eq!(
+        in_log, total,
+        "every ok task's latency is in the interval log"
+    );
     let timeline = std::fs::read_to_string(dir.join("timeline.csv")).unwrap();
     let ok_per_second: u64 = timeline
         .lines()

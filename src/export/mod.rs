@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod hgrm;
+pub mod hlog;
 pub mod json;
 pub mod table;
 
@@ -69,7 +70,8 @@ pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
         let bytes = e.render(data)?;
         write_atomic(&dir.join(e.file_name()), &bytes)?;
     }
-    hgrm::write_files(dir, data.report)
+    hgrm::write_files(dir, data.report)?;
+    hlog::write_file(dir, data)
 }
 
 #[cfg(test)]
@@ -230,6 +232,41 @@ mod tests {
         // the republish event is not an error.
         assert_eq!(lines.len(), 2, "{text}");
         assert_eq!(lines[1], "0,1800000000,trivial,2,1,0,0,1000,1000,1000");
+    }
+
+    #[test]
+    fn hlog_decodes_back_to_the_recorded_latencies() {
+        use hdrhistogram::serialization::Deserializer;
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        let (report, ledger, events) = fixture();
+        let data = RunData {
+            report: &report,
+            ledger: &ledger,
+            events: &events,
+        };
+        let bytes = hlog::hlog_bytes(data).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("#[StartTime: 1800000000.000"), "{text}");
+        let mut histograms = 0;
+        let mut total = 0;
+        for entry in IntervalLogIterator::new(&bytes) {
+            if let Ok(LogEntry::Interval(h)) = entry {
+                histograms += 1;
+                assert_eq!(h.tag().map(|t| t.as_str()), Some("trivial"));
+                let decoded = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    h.encoded_histogram(),
+                )
+                .unwrap();
+                let hist: hdrhistogram::Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut decoded.as_slice())
+                    .unwrap();
+                total += hist.len();
+                assert_eq!(hist.max(), hist.highest_equivalent(1000));
+            }
+        }
+        // One ok task (latency 1000 µs) in one second.
+        assert_eq!((histograms, total), (1, 1));
     }
 
     #[test]
