@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::*;
 
 fn run_hab(
@@ -11,19 +9,7 @@ fn run_hab(
     workload: &std::path::Path,
     out: &std::path::Path,
 ) -> std::process::Output {
-    Command::new(hab_bin())
-        .current_dir(root())
-        .arg("run")
-        .arg("--topology")
-        .arg(topology)
-        .arg("--workload")
-        .arg(workload)
-        .arg("--out")
-        .arg(out)
-        .arg("--no-progress")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    hab_run(topology, workload, out).output().unwrap()
 }
 
 fn failover_rows(dir: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {

@@ -2,29 +2,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn hab_run(
-    topology: &std::path::Path,
-    workload: &std::path::Path,
-    out: &std::path::Path,
-) -> Command {
-    let mut c = Command::new(hab_bin());
-    c.current_dir(root())
-        .arg("run")
-        .arg("--topology")
-        .arg(topology)
-        .arg("--workload")
-        .arg(workload)
-        .arg("--out")
-        .arg(out)
-        .arg("--no-progress")
-        .stdin(Stdio::null());
-    c
-}
 
 /// Wait until some file under `dir/executions` holds at least `n` start events.
 fn wait_for_starts(dir_parent: &std::path::Path, n: usize, within: Duration) -> std::path::PathBuf {

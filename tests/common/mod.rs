@@ -173,3 +173,20 @@ pub fn assert_gone(what: &str, pid: i32) {
         stat_fields(pid)
     );
 }
+
+/// `hab run --topology T --workload W --out O --no-progress` from the repository root,
+/// stdin closed.
+pub fn hab_run(topology: &Path, workload: &Path, out: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(hab_bin());
+    c.current_dir(root())
+        .arg("run")
+        .arg("--topology")
+        .arg(topology)
+        .arg("--workload")
+        .arg(workload)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-progress")
+        .stdin(std::process::Stdio::null());
+    c
+}
