@@ -284,7 +284,10 @@ mod tests {
         let back: RunReport = serde_json::from_str(&text).unwrap();
         assert_eq!(back.status, RunStatus::Complete);
         let w = &back.workloads[0];
-        assert_eq!((w.count, w.ok, w.lost, w.republished), (2, 1, 1, 1));
+        assert_eq!(
+            (w.counts.count, w.counts.ok, w.counts.lost, w.republished),
+            (2, 1, 1, 1)
+        );
         let h = crate::metrics::LatencyHistogram::from_base64(&w.histograms["latency"]).unwrap();
         assert_eq!(h.len(), 1);
     }

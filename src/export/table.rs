@@ -36,17 +36,17 @@ pub fn render(report: &RunReport) -> String {
     );
     for w in &report.workloads {
         let l = w.stages.get("latency").copied().unwrap_or_default();
-        let lost = w.lost + w.result_lost + w.unconfirmed;
+        let lost = w.counts.lost + w.counts.result_lost + w.counts.unconfirmed;
         let _ = writeln!(
             out,
             "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>5} {:>9} {:>10.1} {:>9} {:>9} {:>9}",
             w.name,
             w.task,
-            w.count,
-            w.ok,
-            w.failed,
+            w.counts.count,
+            w.counts.ok,
+            w.counts.failed,
             lost,
-            w.duplicated,
+            w.counts.duplicated,
             format!("{:.2}s", w.wall_s),
             w.throughput_per_s,
             fmt_us(l.p50_us),

@@ -62,20 +62,10 @@ pub struct WorkloadReport {
     pub name: String,
     /// Celery task name.
     pub task: String,
-    /// Tasks published (or attempted).
-    pub count: u64,
-    /// SUCCESS results.
-    pub ok: u64,
-    /// FAILURE results.
-    pub failed: u64,
-    /// Accepted by the broker, never executed.
-    pub lost: u64,
-    /// Executed, result missing.
-    pub result_lost: u64,
-    /// Executed more than once.
-    pub duplicated: u64,
-    /// Never executed, never confirmed.
-    pub unconfirmed: u64,
+    /// Outcome counts (flattened: `count`, `ok`, `failed`, `lost`, `result_lost`,
+    /// `duplicated`, `unconfirmed` at the top level of the JSON object).
+    #[serde(flatten)]
+    pub counts: OutcomeCounts,
     /// Tasks the producer had to publish again (not confirmed the first time).
     #[serde(default)]
     pub republished: u64,
@@ -158,13 +148,7 @@ impl WorkloadMetrics {
         WorkloadReport {
             name: self.name.clone(),
             task: self.task.clone(),
-            count: c.count,
-            ok: c.ok,
-            failed: c.failed,
-            lost: c.lost,
-            result_lost: c.result_lost,
-            duplicated: c.duplicated,
-            unconfirmed: c.unconfirmed,
+            counts: c,
             republished: self.republished,
             wall_s: self.wall_s,
             throughput_per_s: self.throughput_per_s,
