@@ -30,6 +30,7 @@ pub mod backend;
 pub mod broker;
 pub mod cli;
 pub mod clock;
+pub mod compare;
 pub mod config;
 pub mod export;
 pub mod fault;

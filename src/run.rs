@@ -259,6 +259,7 @@ pub async fn run(
         workloads: Vec::new(),
         failover: Vec::new(),
         final_state: None,
+        timeline: Vec::new(),
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {

@@ -236,86 +236,26 @@ pub const TIMELINE_HEADER: [&str; 10] = [
     "max_us",
 ];
 
-#[derive(Default)]
-struct Second {
-    workload: String,
-    published: u64,
-    ok: u64,
-    failed: u64,
-    errors: u64,
-    latency: crate::metrics::LatencyHistogram,
-}
-
 impl Exporter for TimelineCsv {
     fn file_name(&self) -> &'static str {
         "timeline.csv"
     }
     fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
-        use std::collections::BTreeMap;
-        let mut seconds: BTreeMap<i64, Second> = BTreeMap::new();
-        for (i, r) in data.report.workloads.iter().enumerate() {
-            for t in data.ledger.tasks(i) {
-                if let Some(p) = t.published_unix_us {
-                    let s = seconds.entry(p.div_euclid(1_000_000)).or_default();
-                    s.published += 1;
-                    s.workload.clone_from(&r.name);
-                }
-                let Some(seen) = t.result_seen_unix_us else {
-                    continue;
-                };
-                let s = seconds.entry(seen.div_euclid(1_000_000)).or_default();
-                match t.classify().outcome {
-                    crate::ledger::Outcome::Ok => {
-                        s.ok += 1;
-                        if let Some(l) = t.latency_us() {
-                            s.latency.record(l);
-                        }
-                    }
-                    crate::ledger::Outcome::Failed => s.failed += 1,
-                    _ => {}
-                }
-            }
-        }
-        for e in data.events {
-            if e.kind == crate::observe::ClientEventKind::Error {
-                seconds
-                    .entry(e.at_unix_us.div_euclid(1_000_000))
-                    .or_default()
-                    .errors += 1;
-            }
-        }
         let mut w = ::csv::Writer::from_writer(Vec::new());
         w.write_record(TIMELINE_HEADER)?;
-        let (Some(&first), Some(&last)) = (seconds.keys().next(), seconds.keys().next_back())
-        else {
-            return Ok(w.into_inner()?);
-        };
-        let mut current = String::new();
-        for sec in first..=last {
-            let empty = Second::default();
-            let s = seconds.get(&sec).unwrap_or(&empty);
-            if !s.workload.is_empty() {
-                current.clone_from(&s.workload);
-            }
-            let st = s.latency.stats();
-            let lat = |v: u64| {
-                if st.count == 0 {
-                    String::new()
-                } else {
-                    v.to_string()
-                }
-            };
+        let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        for r in &data.report.timeline {
             w.write_record([
-                (sec - first).to_string(),
-                sec.to_string(),
-                current.clone(),
-                s.published.to_string(),
-                s.ok.to_string(),
-                s.failed.to_string(),
-                s.errors.to_string(),
-                lat(st.p50_us),
-                lat(st.p99_us),
-                lat(st.max_us),
+                r.second.to_string(),
+                r.unix_s.to_string(),
+                r.workload.clone(),
+                r.published.to_string(),
+                r.ok.to_string(),
+                r.failed.to_string(),
+                r.client_errors.to_string(),
+                opt(r.p50_us),
+                opt(r.p99_us),
+                opt(r.max_us),
             ])?;
         }
         Ok(w.into_inner()?)

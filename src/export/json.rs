@@ -132,6 +132,9 @@ pub struct RunReport {
     /// independent check of the ledger.
     #[serde(default)]
     pub final_state: Option<FinalState>,
+    /// Per second of the run: published, completed, errors, latency (timeline.csv).
+    #[serde(default)]
+    pub timeline: Vec<crate::metrics::timeline::TimelineRow>,
 }
 
 /// What the broker and the backend held when the last workload had drained.

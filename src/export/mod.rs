@@ -64,8 +64,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The run's report with its timeline computed from the ledger and the client events.
+pub fn with_timeline(data: RunData<'_>) -> RunReport {
+    let mut report = data.report.clone();
+    let names: Vec<String> = report.workloads.iter().map(|w| w.name.clone()).collect();
+    report.timeline = crate::metrics::timeline::compute(&names, data.ledger, data.events);
+    report
+}
+
 /// Render every exporter into `dir`, and the `.hgrm` file of each workload.
 pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
+    let report = with_timeline(data);
+    let data = RunData {
+        report: &report,
+        ..data
+    };
     for e in all() {
         let bytes = e.render(data)?;
         write_atomic(&dir.join(e.file_name()), &bytes)?;
@@ -127,6 +140,7 @@ mod tests {
             workloads: vec![metrics.report()],
             failover: Vec::new(),
             final_state: None,
+            timeline: Vec::new(),
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
@@ -143,6 +157,11 @@ mod tests {
             report: &report,
             ledger: &ledger,
             events: &events,
+        };
+        let report = with_timeline(data);
+        let data = RunData {
+            report: &report,
+            ..data
         };
         let e = all().into_iter().find(|e| e.file_name() == name).unwrap();
         String::from_utf8(e.render(data).unwrap()).unwrap()

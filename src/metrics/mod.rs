@@ -5,6 +5,7 @@
 pub mod failover;
 pub mod histogram;
 pub mod summary;
+pub mod timeline;
 
 pub use histogram::{LatencyHistogram, LatencyStats};
 pub use summary::{StageHistograms, WorkloadMetrics};
