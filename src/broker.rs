@@ -152,6 +152,13 @@ pub struct Publisher {
     pub reconnects: u64,
 }
 
+/// Longest wait for one publish to be handed to the connection, or for a new channel.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for one connection attempt (TCP, AMQP handshake, queue declaration).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a close-ok.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Publisher {
     /// Connect, declare Celery's queue and open a (confirming) channel.
     pub async fn connect(
@@ -207,36 +214,50 @@ impl Publisher {
     }
 
     /// Publish one message to the `celery` queue through the default exchange (made
-    /// transient when the topology says `persistent = false`).
+    /// transient when the topology says `persistent = false`). Bounded by
+    /// [`OPERATION_TIMEOUT`]: a connection that died without the client noticing must
+    /// not stall the producer.
     pub async fn publish(
         &self,
         body: &[u8],
         props: lapin::BasicProperties,
-    ) -> lapin::Result<lapin::PublisherConfirm> {
+    ) -> Result<lapin::PublisherConfirm> {
         let props = if self.persistent {
             props
         } else {
             props.with_delivery_mode(1)
         };
-        self.channel
-            .basic_publish(
-                ShortString::from(""),
-                ShortString::from(CELERY_QUEUE),
-                lapin::options::BasicPublishOptions::default(),
-                body,
-                props,
-            )
-            .await
+        let publish = self.channel.basic_publish(
+            ShortString::from(""),
+            ShortString::from(CELERY_QUEUE),
+            lapin::options::BasicPublishOptions::default(),
+            body,
+            props,
+        );
+        match tokio::time::timeout(OPERATION_TIMEOUT, publish).await {
+            Ok(r) => Ok(r?),
+            Err(_) => anyhow::bail!(
+                "publish not sent within {}",
+                humantime::format_duration(OPERATION_TIMEOUT)
+            ),
+        }
     }
 
     /// Open a fresh channel on the same connection (after a nack: on a quorum queue a
     /// channel can keep nacking after a leader change; a new channel recovers at once).
     pub async fn fresh_channel(&mut self) -> Result<()> {
-        let old = std::mem::replace(
-            &mut self.channel,
-            publisher_channel(&self.conn, self.confirms).await?,
-        );
-        let _ = old.close(200, ShortString::from("fresh channel")).await;
+        let channel = tokio::time::timeout(
+            OPERATION_TIMEOUT,
+            publisher_channel(&self.conn, self.confirms),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no new channel within {OPERATION_TIMEOUT:?}"))??;
+        let old = std::mem::replace(&mut self.channel, channel);
+        let _ = tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            old.close(200, ShortString::from("fresh channel")),
+        )
+        .await;
         Ok(())
     }
 
@@ -247,29 +268,39 @@ impl Publisher {
         cancel: &tokio_util::sync::CancellationToken,
         mut on_error: impl FnMut(&anyhow::Error),
     ) -> Result<()> {
-        let _ = self
-            .conn
-            .close(200, ShortString::from("reconnecting"))
-            .await;
+        // Closing a dead connection waits for a close-ok that never comes.
+        let _ = tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            self.conn.close(200, ShortString::from("reconnecting")),
+        )
+        .await;
         let mut delay = Duration::from_millis(50);
         loop {
-            match Self::open(
+            let open = Self::open(
                 &self.url,
                 self.heartbeat,
                 self.confirms,
                 self.queue,
                 self.durable,
                 &self.name,
-            )
-            .await
-            {
-                Ok((conn, channel)) => {
+            );
+            // A node still booting may accept TCP and answer nothing: bound each attempt.
+            let attempt = tokio::select! {
+                _ = cancel.cancelled() => anyhow::bail!("cancelled while reconnecting to the broker"),
+                r = tokio::time::timeout(CONNECT_TIMEOUT, open) => r,
+            };
+            match attempt {
+                Ok(Ok((conn, channel))) => {
                     self.conn = conn;
                     self.channel = channel;
                     self.reconnects += 1;
                     return Ok(());
                 }
-                Err(e) => on_error(&e),
+                Ok(Err(e)) => on_error(&e),
+                Err(_) => on_error(&anyhow::anyhow!(
+                    "no connection within {}",
+                    humantime::format_duration(CONNECT_TIMEOUT)
+                )),
             }
             tokio::select! {
                 _ = cancel.cancelled() => anyhow::bail!("cancelled while reconnecting to the broker"),
@@ -279,9 +310,13 @@ impl Publisher {
         }
     }
 
-    /// Close the connection.
+    /// Close the connection (bounded: the connection may be dead).
     pub async fn close(&self) {
-        let _ = self.conn.close(200, ShortString::from("done")).await;
+        let _ = tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            self.conn.close(200, ShortString::from("done")),
+        )
+        .await;
     }
 }
 

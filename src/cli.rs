@@ -1,7 +1,8 @@
-//! The command line: `hab run`, `hab worker`, `hab check`.
+//! The command line: `hab run`, `hab compare`, `hab report`, `hab worker`, `hab check`.
 //!
-//! Exit codes: 0 success; 1 the run failed; 2 bad usage or bad input files; 130 the run
-//! was interrupted (Ctrl-C / SIGTERM) — its results so far are written all the same.
+//! Exit codes: 0 success; 1 the run failed or a threshold was crossed; 2 bad usage or bad
+//! input files; 130 the run was interrupted (Ctrl-C / SIGTERM) — its results so far are
+//! written all the same.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -41,6 +42,49 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Run the baseline and each topology with the same workload plan; write one
+    /// comparison directory with every run, charts and the report.
+    Compare {
+        /// Topology to compare with the baseline (repeat the option for several).
+        #[arg(long = "topology", value_name = "FILE", required = true)]
+        topologies: Vec<PathBuf>,
+        /// The baseline topology.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "topologies/standalone.toml"
+        )]
+        baseline: PathBuf,
+        /// Workload file every topology runs.
+        #[arg(long, value_name = "FILE", default_value = "workloads/seed.toml")]
+        workload: PathBuf,
+        /// Runs per topology (interleaved: baseline, other, baseline, other, …).
+        #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Directory in which the comparison directory is created.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
+        /// Never show progress bars (they only appear when stderr is a terminal).
+        #[arg(long)]
+        no_progress: bool,
+        /// Print the summary as JSON on stdout (the human summary goes to stderr).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
+    /// Render charts and reports again from the run.json files of a run or comparison
+    /// directory, without running anything.
+    Report {
+        /// A comparison directory (from `hab compare`) or a run directory (from `hab run`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Print the summary as JSON on stdout (the human summary goes to stderr).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
     /// Run one worker process (normally started by `hab run`).
     Worker {
         /// Topology file: queue kind, heartbeat, concurrency, prefetch, acks, result TTL.
@@ -69,6 +113,77 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         workload: Option<PathBuf>,
     },
+}
+
+/// Thresholds for CI: crossing one makes the command exit 1 and say what crossed it.
+#[derive(Debug, clap::Args)]
+struct ThresholdArgs {
+    /// Fail if a topology's p99 latency on any workload exceeds this multiple of the
+    /// baseline's (e.g. 1.5).
+    #[arg(long, value_name = "RATIO")]
+    max_p99_ratio: Option<f64>,
+    /// Fail if a topology's throughput on any workload is below this fraction of the
+    /// baseline's (e.g. 0.5).
+    #[arg(long, value_name = "RATIO")]
+    min_throughput_ratio: Option<f64>,
+    /// Fail if a topology lost more tasks than this over all workloads (never executed,
+    /// result lost, or never confirmed).
+    #[arg(long, value_name = "N")]
+    max_lost: Option<u64>,
+    /// Fail if a topology ran more tasks than this more than once.
+    #[arg(long, value_name = "N")]
+    max_duplicated: Option<u64>,
+    /// Fail if any repetition of any fault took longer than this to switch (e.g. 5s), or
+    /// never completed a task after the fault.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_switch_time: Option<Duration>,
+}
+
+impl ThresholdArgs {
+    fn thresholds(&self) -> crate::compare::Thresholds {
+        crate::compare::Thresholds {
+            max_p99_ratio: self.max_p99_ratio,
+            min_throughput_ratio: self.min_throughput_ratio,
+            max_lost: self.max_lost,
+            max_duplicated: self.max_duplicated,
+            max_switch_ms: self.max_switch_time.map(|d| d.as_secs_f64() * 1000.0),
+        }
+    }
+}
+
+/// Print the summary (JSON on stdout, or the table), check the thresholds; returns
+/// whether all held.
+fn summarise(
+    dir: &std::path::Path,
+    c: &crate::compare::Comparison,
+    complete: bool,
+    t: &crate::compare::Thresholds,
+    json: bool,
+) -> Result<bool> {
+    let crossed = t.check(c);
+    let table = crate::compare::terminal::render(c);
+    if json {
+        eprintln!("{table}");
+        let s = crate::compare::JsonSummary {
+            dir,
+            complete,
+            comparison: c,
+            thresholds: t,
+            crossed: &crossed,
+        };
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!("{table}");
+        for f in &c.findings {
+            println!("- {f}");
+        }
+        println!();
+        println!("report: {}", dir.join("report.html").display());
+    }
+    for x in &crossed {
+        eprintln!("threshold crossed: {}", x.message);
+    }
+    Ok(crossed.is_empty())
 }
 
 /// The exit code for an error: 2 for bad input files, 1 otherwise.
@@ -189,6 +304,68 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     _ => 0,
                 })
             })
+        }
+        Command::Compare {
+            topologies,
+            baseline,
+            workload,
+            repeat,
+            out,
+            no_progress,
+            json,
+            thresholds,
+        } => {
+            let opts = crate::compare::CompareOptions {
+                baseline,
+                topologies,
+                workload,
+                repeat,
+                out_dir: out,
+                progress: !no_progress,
+            };
+            // Every file is checked before anything starts (exit 2 on bad input).
+            crate::compare::load_inputs(&opts)?;
+            let t = thresholds.thresholds();
+            runtime()?.block_on(async {
+                let cancel = CancellationToken::new();
+                handle_signals(cancel.clone(), true);
+                let started = std::time::Instant::now();
+                let outcome = crate::compare::compare(&opts, cancel).await?;
+                let complete = !outcome.interrupted && outcome.error.is_none();
+                let held = match &outcome.comparison {
+                    Some(c) => summarise(&outcome.dir, c, complete, &t, json)?,
+                    None => true,
+                };
+                eprintln!(
+                    "hab compare: {} in {:.0} s: {}",
+                    if complete { "done" } else { "stopped" },
+                    started.elapsed().as_secs_f64(),
+                    outcome.dir.display()
+                );
+                if let Some(e) = outcome.error {
+                    return Err(e);
+                }
+                Ok(if outcome.interrupted {
+                    130
+                } else if held {
+                    0
+                } else {
+                    1
+                })
+            })
+        }
+        Command::Report {
+            dir,
+            json,
+            thresholds,
+        } => {
+            let c = crate::report::render_dir(&dir)?;
+            let complete = c
+                .topologies
+                .iter()
+                .all(|t| t.statuses.iter().all(|s| *s == RunStatus::Complete));
+            let held = summarise(&dir, &c, complete, &thresholds.thresholds(), json)?;
+            Ok(if held { 0 } else { 1 })
         }
         Command::Worker {
             topology,

@@ -39,6 +39,7 @@ pub mod load;
 pub mod metrics;
 pub mod observe;
 pub mod protocol;
+pub mod report;
 pub mod run;
 pub mod stack;
 pub mod tasks;

@@ -37,6 +37,11 @@ use crate::stack::{Stack, StackDirs, StackOptions};
 
 /// Unconfirmed publishes the generator keeps in flight before waiting for confirms.
 const CONFIRM_WINDOW: usize = 2048;
+/// A publish not confirmed within this time is taken as lost and published again (and
+/// the connection is opened afresh): a connection can die without the client noticing,
+/// and its confirmations then never come. Generous, because a quorum queue electing a
+/// leader delays confirmations by seconds.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
 /// Tasks outstanding longer than this are checked by reading their result keys.
 const RECONCILE_AGE: Duration = Duration::from_secs(2);
 /// How long an interrupted workload waits for tasks already published.
@@ -470,6 +475,7 @@ impl RunState {
             workers: self.workers.as_mut().unwrap(),
             retry: Vec::new(),
             fresh_channel: false,
+            force_reconnect: false,
             stack: shared_stack.clone(),
         };
 
@@ -481,6 +487,7 @@ impl RunState {
                 count: plan.warmup_tasks as u64,
                 arrival: ArrivalKind::Burst,
                 rate_per_s: None,
+                drain_timeout: None,
                 faults: Vec::new(),
             };
             driver
@@ -502,7 +509,9 @@ impl RunState {
                     ArrivalKind::Rate => format!("{}/s", w.rate_per_s.unwrap_or(0.0)),
                 }
             );
-            driver.workload(i, w, plan.drain_timeout).await?;
+            driver
+                .workload(i, w, w.drain_timeout.unwrap_or(plan.drain_timeout))
+                .await?;
             // Provisional results after every workload: a crash keeps them.
             let events = driver.workers.read_side_channel();
             driver.workers.supervise();
@@ -756,13 +765,17 @@ struct Driver<'a> {
     retry: Vec<usize>,
     /// A nack was seen: republish on a fresh channel.
     fresh_channel: bool,
+    /// A confirmation was lost: reconnect before the next publish.
+    force_reconnect: bool,
     /// The stack, for the fault injector.
     stack: Arc<tokio::sync::Mutex<Stack>>,
 }
 
-type ConfirmFuture = std::pin::Pin<
-    Box<dyn std::future::Future<Output = (usize, lapin::Result<Confirmation>)> + Send>,
->;
+/// A task's confirmation; an error carries the connection generation (the publisher's
+/// reconnect count when it was published) and what happened.
+type ConfirmResult = Result<Confirmation, (u64, String)>;
+type ConfirmFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (usize, ConfirmResult)> + Send>>;
 
 const PRODUCER: &str = "producer";
 
@@ -781,7 +794,7 @@ impl Driver<'_> {
         pb
     }
 
-    fn apply_confirm(&mut self, w: usize, idx: usize, res: lapin::Result<Confirmation>) {
+    fn apply_confirm(&mut self, w: usize, idx: usize, res: ConfirmResult) {
         let now = self.anchor.now_unix_us();
         let mut ledger = self.live.ledger.lock().expect("ledger lock");
         let t = ledger.task_mut(w, idx);
@@ -802,7 +815,7 @@ impl Driver<'_> {
                 self.fresh_channel = true;
                 self.retry.push(idx);
             }
-            Err(e) => {
+            Err((generation, e)) => {
                 // The channel died before the broker answered: the producer cannot know
                 // whether the task arrived. Publish it again (at-least-once; a duplicate
                 // shows up in the ledger).
@@ -812,6 +825,11 @@ impl Driver<'_> {
                     ClientEventKind::Error,
                     format!("confirm lost: {e}"),
                 );
+                // The connection may be dead without lapin knowing: start afresh, unless
+                // this confirmation belonged to a connection already replaced.
+                if generation == self.publisher.reconnects {
+                    self.force_reconnect = true;
+                }
                 self.retry.push(idx);
             }
         }
@@ -843,20 +861,35 @@ impl Driver<'_> {
         msg.id = id.to_string();
         let (body, props) = encode(&msg);
         loop {
-            if !self.publisher.is_usable() && self.reconnect().await.is_err() {
+            let stale = std::mem::take(&mut self.force_reconnect);
+            if (stale || !self.publisher.is_usable()) && self.reconnect().await.is_err() {
                 self.mark_failed(w, idx);
                 return;
             }
             match self.publisher.publish(&body, props.clone()).await {
                 Ok(confirm) => {
-                    pending.push(Box::pin(async move { (idx, confirm.await) }));
+                    let generation = self.publisher.reconnects;
+                    pending.push(Box::pin(async move {
+                        let res = match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+                            Ok(Ok(c)) => Ok(c),
+                            Ok(Err(e)) => Err((generation, e.to_string())),
+                            Err(_) => Err((
+                                generation,
+                                format!(
+                                    "no confirmation within {}",
+                                    humantime::format_duration(CONFIRM_TIMEOUT)
+                                ),
+                            )),
+                        };
+                        (idx, res)
+                    }));
                     return;
                 }
                 Err(e) => {
                     self.live.events.record(
                         PRODUCER,
                         ClientEventKind::Error,
-                        format!("publish failed: {e}"),
+                        format!("publish failed: {e:#}"),
                     );
                     if self.reconnect().await.is_err() {
                         self.mark_failed(w, idx);
@@ -941,8 +974,9 @@ impl Driver<'_> {
             // Process confirmations while waiting for the next intended start.
             loop {
                 if pending.len() >= CONFIRM_WINDOW {
-                    if let Some((idx, res)) = pending.next().await {
-                        self.apply_confirm(w, idx, res);
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => break,
+                        Some((idx, res)) = pending.next() => self.apply_confirm(w, idx, res),
                     }
                     continue;
                 }
@@ -1129,6 +1163,7 @@ mod tests {
             count: 10,
             arrival: ArrivalKind::Rate,
             rate_per_s: Some(2000.0),
+            drain_timeout: None,
             faults: Vec::new(),
         };
         let mut lag = crate::metrics::LatencyHistogram::new();

@@ -1,7 +1,381 @@
 //! `hab compare`: the baseline and each topology run with the same workload plan, one run
 //! directory per topology and repetition inside one comparison directory; then the
 //! comparison (ratios to the baseline, failover summary), charts and report.
+//!
+//! Repetitions are interleaved (baseline, ha, baseline, ha, …) so that a slow drift of the
+//! machine does not favour one topology. The report is rendered from the run.json files
+//! on disk by the same code as `hab report DIR`, also when the comparison was interrupted
+//! or a run failed: what was measured is kept and shown as such.
 
+pub mod findings;
 pub mod model;
+pub mod summary;
+pub mod terminal;
+pub mod thresholds;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 pub use model::{LoadedRun, RunSet, TopologyRuns};
+pub use summary::Comparison;
+pub use thresholds::{Crossed, Thresholds};
+
+use crate::config::{self, ConfigError, Diagnostic, Topology, WorkloadPlan};
+use crate::export::RunStatus;
+use crate::run::{RunOptions, run};
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// The baseline topology file.
+    pub baseline: PathBuf,
+    /// The other topology files.
+    pub topologies: Vec<PathBuf>,
+    /// The workload file every topology runs.
+    pub workload: PathBuf,
+    /// Runs per topology.
+    pub repeat: u32,
+    /// Directory in which the comparison directory is created.
+    pub out_dir: PathBuf,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// The index of a comparison directory (`compare.json`): the order of the topologies
+/// (baseline first) and how the comparison was asked for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompareIndex {
+    /// Topology names, baseline first.
+    pub topologies: Vec<String>,
+    /// Their files, in the same order.
+    pub topology_files: Vec<String>,
+    /// The workload file.
+    pub workload_file: String,
+    /// Runs per topology asked for.
+    pub repeat: u32,
+    /// Unix ms when the comparison started.
+    pub started_unix_ms: i64,
+}
+
+/// A finished, interrupted or failed comparison.
+#[derive(Debug)]
+pub struct CompareOutcome {
+    /// The comparison directory.
+    pub dir: PathBuf,
+    /// The comparison of what ran (absent if not a single run produced a run.json).
+    pub comparison: Option<Comparison>,
+    /// Stopped by Ctrl-C / SIGTERM.
+    pub interrupted: bool,
+    /// The error that stopped a run, if any.
+    pub error: Option<anyhow::Error>,
+}
+
+/// Load and check every file before anything starts: the topologies (baseline first)
+/// and the workload plan. Topology names must differ: they name the run directories,
+/// the rows of the tables and the lines of the charts.
+pub fn load_inputs(opts: &CompareOptions) -> Result<(Vec<(PathBuf, Topology)>, WorkloadPlan)> {
+    let plan = config::load_workload_plan(&opts.workload)?;
+    let mut topologies: Vec<(PathBuf, Topology)> = Vec::new();
+    for path in std::iter::once(&opts.baseline).chain(&opts.topologies) {
+        let t = config::load_topology(path)?;
+        if let Some((other, _)) = topologies.iter().find(|(_, o)| o.name == t.name) {
+            let why = if other == path {
+                "this file is given twice (the baseline is always run; pass other topologies with --topology)".to_string()
+            } else {
+                format!(
+                    "is also the name of {}; topologies in one comparison need distinct names",
+                    other.display()
+                )
+            };
+            return Err(ConfigError::Invalid {
+                kind: "topology",
+                path: path.clone(),
+                diagnostics: vec![Diagnostic::new("name", format!("\"{}\" {why}", t.name))],
+            }
+            .into());
+        }
+        topologies.push((path.clone(), t));
+    }
+    if opts.repeat == 0 {
+        anyhow::bail!("--repeat must be at least 1");
+    }
+    Ok((topologies, plan))
+}
+
+/// The comparison directory's name: `<UTC timestamp>-compare-<workload plan>`.
+pub fn compare_dir_name(plan: &str) -> String {
+    format!(
+        "{}-compare-{plan}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    )
+}
+
+/// Run the comparison and render its report.
+pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result<CompareOutcome> {
+    let (topologies, plan) = load_inputs(opts)?;
+    let out_dir = std::path::absolute(&opts.out_dir)
+        .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
+    let dir = out_dir.join(compare_dir_name(&plan.name));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let index = CompareIndex {
+        topologies: topologies.iter().map(|(_, t)| t.name.clone()).collect(),
+        topology_files: topologies
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect(),
+        workload_file: opts.workload.display().to_string(),
+        repeat: opts.repeat,
+        started_unix_ms: crate::clock::now_unix_us() / 1000,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&index)?;
+    bytes.push(b'\n');
+    crate::export::write_atomic(&dir.join(model::INDEX_FILE), &bytes)?;
+
+    let total = topologies.len() * opts.repeat as usize;
+    let mut done = 0;
+    let mut interrupted = false;
+    let mut error = None;
+    'runs: for rep in 1..=opts.repeat {
+        for (path, topo) in &topologies {
+            if cancel.is_cancelled() {
+                interrupted = true;
+                break 'runs;
+            }
+            done += 1;
+            eprintln!(
+                "hab compare: run {done}/{total}: {} (repetition {rep}/{}) with {}",
+                topo.name,
+                opts.repeat,
+                opts.workload.display()
+            );
+            let run_opts = RunOptions {
+                topology_path: path.clone(),
+                workload_path: opts.workload.clone(),
+                out_dir: dir.clone(),
+                progress: opts.progress,
+            };
+            match run(&run_opts, topo, &plan, cancel.clone()).await {
+                Ok(outcome) => {
+                    eprintln!("{}", crate::export::table::render(&outcome.report));
+                    if outcome.report.status == RunStatus::Interrupted {
+                        interrupted = true;
+                        break 'runs;
+                    }
+                }
+                Err(e) => {
+                    error = Some(e.context(format!("run of topology {}", topo.name)));
+                    break 'runs;
+                }
+            }
+        }
+    }
+    let comparison = match crate::report::render_dir(&dir) {
+        Ok(c) => Some(c),
+        Err(e) if error.is_some() || interrupted => {
+            eprintln!("hab compare: no report: {e:#}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(CompareOutcome {
+        dir,
+        comparison,
+        interrupted,
+        error,
+    })
+}
+
+/// Summary printed by `--json`: the comparison and the thresholds crossed.
+#[derive(Debug, Serialize)]
+pub struct JsonSummary<'a> {
+    /// The comparison directory.
+    pub dir: &'a Path,
+    /// Whether every run completed.
+    pub complete: bool,
+    /// The comparison.
+    pub comparison: &'a Comparison,
+    /// The thresholds asked for.
+    pub thresholds: &'a Thresholds,
+    /// The thresholds crossed (empty: all held).
+    pub crossed: &'a [Crossed],
+}
+
+#[cfg(test)]
+pub mod fixture;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_are_to_the_baseline_medians_and_merged_histograms() {
+        let c = Comparison::from_runs(&fixture::run_set()).unwrap();
+        assert_eq!(c.baseline, "standalone");
+        let trivial = &c.workloads[0];
+        assert_eq!(trivial.name, "trivial");
+        let base = &trivial.rows[0];
+        let ha = &trivial.rows[1];
+        assert_eq!(
+            (base.topology.as_str(), ha.topology.as_str()),
+            ("standalone", "ha")
+        );
+        assert_eq!(base.throughput_ratio, Some(1.0));
+        // ha: median of 2,000 and 3,000 = 2,500 → 0.5 of 5,000.
+        assert_eq!(ha.throughput_per_s.median, 2_500.0);
+        assert_eq!(ha.throughput_ratio, Some(0.5));
+        assert_eq!(ha.repetitions, 2);
+        assert_eq!(ha.count, 200);
+        // Two runs of 1..100 × 2 ms merged: p99 ≈ 198 ms vs 99 ms → 2×.
+        let p99 = ha.p99_ratio.unwrap();
+        assert!((p99 - 2.0).abs() < 0.01, "{p99}");
+        assert_eq!(ha.latency.count, 200);
+        assert!(ha.stage_p50_us.contains_key("queue_wait"));
+    }
+
+    #[test]
+    fn faults_are_summarised_per_topology_with_spread_and_not_applicable() {
+        let c = Comparison::from_runs(&fixture::run_set()).unwrap();
+        assert_eq!(c.faults.len(), 3, "{:#?}", c.faults);
+        let ha_kill = c
+            .faults
+            .iter()
+            .find(|f| f.topology == "ha" && f.target == "broker.primary")
+            .unwrap();
+        assert_eq!(ha_kill.applied, 2);
+        let s = ha_kill.switch_ms.unwrap();
+        assert_eq!((s.median, s.min, s.max), (200.0, 100.0, 300.0));
+        assert_eq!(ha_kill.duplicated, 2);
+        assert_eq!(ha_kill.detect_ms, Some(5.0));
+        let replica = c
+            .faults
+            .iter()
+            .find(|f| f.target == "backend.replica")
+            .unwrap();
+        assert_eq!(replica.applied, 0);
+        assert_eq!(
+            replica.not_applied.as_deref(),
+            Some("the topology has no Redis replica")
+        );
+        let text = c.findings.join("\n");
+        assert!(
+            text.contains(
+                "trivial (hab.trivial): ha ran 2500/s vs 5000/s on standalone (50% less throughput)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("broker.primary kill (broker_kill) on ha: tasks flowed again after 200.0ms (100.0ms–300.0ms, n=2)"), "{text}");
+        assert!(
+            text.contains("not applicable — the topology has no Redis replica"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ha: no task lost out of 400, 0 executed more than once."),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn thresholds_name_what_crossed_them() {
+        let c = Comparison::from_runs(&fixture::run_set()).unwrap();
+        assert!(Thresholds::default().check(&c).is_empty());
+        let t = Thresholds {
+            max_p99_ratio: Some(1.5),
+            min_throughput_ratio: Some(0.6),
+            max_lost: Some(0),
+            max_duplicated: None,
+            max_switch_ms: Some(1_000.0),
+        };
+        let crossed = t.check(&c);
+        let names: Vec<_> = crossed
+            .iter()
+            .map(|x| {
+                (
+                    x.threshold.as_str(),
+                    x.topology.as_str(),
+                    x.subject.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("max-p99-ratio", "ha", "trivial"),
+                ("min-throughput-ratio", "ha", "trivial"),
+                (
+                    "max-switch-time",
+                    "standalone",
+                    "broker.primary kill (broker_kill)"
+                ),
+            ]
+        );
+        assert!(
+            crossed[0]
+                .message
+                .contains("trivial: ha p99 is 2.00× the baseline's (limit 1.5×)")
+        );
+        // The same limits loosened hold.
+        let loose = Thresholds {
+            max_p99_ratio: Some(3.0),
+            min_throughput_ratio: Some(0.4),
+            max_switch_ms: Some(10_000.0),
+            ..t
+        };
+        assert!(loose.check(&c).is_empty(), "{:?}", loose.check(&c));
+    }
+
+    #[test]
+    fn terminal_summary_has_a_row_per_topology_and_fault() {
+        let c = Comparison::from_runs(&fixture::run_set()).unwrap();
+        let text = terminal::render(&c);
+        assert!(text.contains("trivial (hab.trivial)"), "{text}");
+        let ha_row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("ha ") && l.contains("2500/s"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            ha_row.contains("0.50×") && ha_row.contains("2.00×"),
+            "{ha_row}"
+        );
+        assert!(text.contains("standalone*"), "{text}");
+        assert!(text.contains("200.0ms (100.0ms–300.0ms)"), "{text}");
+        assert!(
+            text.contains("not applicable: the topology has no Redis replica"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn duplicate_topology_names_are_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("w.toml");
+        std::fs::write(
+            &w,
+            "name = \"w\"\n[[workload]]\nname = \"t\"\ntask = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\n",
+        )
+        .unwrap();
+        let a = dir.path().join("a.toml");
+        let b = dir.path().join("b.toml");
+        std::fs::write(&a, "name = \"same\"\n[broker]\n[backend]\n").unwrap();
+        std::fs::write(&b, "name = \"same\"\n[broker]\n[backend]\n").unwrap();
+        let opts = |topologies: Vec<PathBuf>| CompareOptions {
+            baseline: a.clone(),
+            topologies,
+            workload: w.clone(),
+            repeat: 1,
+            out_dir: dir.path().into(),
+            progress: false,
+        };
+        let e = load_inputs(&opts(vec![b.clone()])).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("b.toml") && msg.contains("name") && msg.contains("a.toml"),
+            "{msg}"
+        );
+        assert_eq!(crate::cli::exit_code(&e), 2);
+        let e = load_inputs(&opts(vec![a.clone()])).unwrap_err();
+        assert!(format!("{e:#}").contains("given twice"), "{e:#}");
+    }
+}

@@ -137,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn shipped_seed_plan_has_the_four_seed_workloads_at_full_size() {
+    fn shipped_seed_plan_has_the_four_seed_workloads_at_full_size_then_failover() {
         let p = load_workload_plan(&shipped("workloads/seed.toml")).unwrap();
         assert_eq!(p.validate(), vec![]);
         assert_eq!(p.name, "seed");
@@ -178,6 +178,22 @@ mod tests {
                     10,
                     burst,
                     None
+                ),
+                // The failover phase: constant rate while the broker primary, then the
+                // Redis master, is killed and restarted three times.
+                (
+                    "broker_kill",
+                    TaskSpec::Trivial,
+                    8_000,
+                    ArrivalKind::Rate,
+                    Some(200.0)
+                ),
+                (
+                    "backend_kill",
+                    TaskSpec::Trivial,
+                    8_000,
+                    ArrivalKind::Rate,
+                    Some(200.0)
                 ),
             ]
         );

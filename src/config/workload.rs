@@ -61,6 +61,13 @@ pub struct Workload {
     /// Publish rate in tasks per second; required with `arrival = "rate"`, else forbidden.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_s: Option<f64>,
+    /// This workload's own drain timeout (absent: the plan's `drain_timeout`).
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub drain_timeout: Option<Duration>,
     /// Faults injected while this workload runs (TOML: `[[workload.fault]]`).
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
@@ -391,6 +398,12 @@ impl WorkloadPlan {
 impl Workload {
     /// Pushes this workload's problems, located under `at` (e.g. `workload[1] ("sleep")`).
     fn validate_into(&self, at: &str, out: &mut Vec<Diagnostic>) {
+        if self.drain_timeout.is_some_and(|d| d.is_zero()) {
+            out.push(Diagnostic::new(
+                format!("{at}.drain_timeout"),
+                r#"must be greater than zero, e.g. "30s" (or absent: the plan's drain_timeout)"#,
+            ));
+        }
         if !(1..=MAX_COUNT).contains(&self.count) {
             out.push(Diagnostic::new(
                 format!("{at}.count"),
@@ -720,6 +733,7 @@ mod tests {
             count: 1,
             arrival: ArrivalKind::Burst,
             rate_per_s: None,
+            drain_timeout: None,
             faults: Vec::new(),
         }
     }
@@ -744,6 +758,10 @@ mod tests {
             (
                 Box::new(|p| p.drain_timeout = Duration::ZERO),
                 "drain_timeout: must be greater than zero",
+            ),
+            (
+                Box::new(|p| p.workloads[0].drain_timeout = Some(Duration::ZERO)),
+                "workload[0] (\"a\").drain_timeout: must be greater than zero, e.g. \"30s\" (or absent: the plan's drain_timeout)",
             ),
             (
                 Box::new(|p| p.workloads.clear()),

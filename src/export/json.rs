@@ -23,7 +23,7 @@ pub enum RunStatus {
 }
 
 /// The machine the run happened on.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
     /// Logical CPUs available to hab.
     pub cores: usize,

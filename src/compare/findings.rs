@@ -1,0 +1,199 @@
+//! The findings of a comparison in plain words, each with its numbers: what HA costs
+//! (throughput and latency against the baseline), what it buys (switch time and outage
+//! of each fault), and whether anything was lost or ran twice.
+
+use super::summary::{Comparison, FaultSummary, Spread};
+use crate::export::table::fmt_us;
+
+/// A duration in ms as a short human string.
+pub fn fmt_ms(ms: f64) -> String {
+    if ms < 0.0 {
+        format!("-{}", fmt_us((-ms * 1000.0).round() as u64))
+    } else {
+        fmt_us((ms * 1000.0).round() as u64)
+    }
+}
+
+/// `median (min–max)` of a spread of ms, or just the value when there is one.
+pub fn fmt_spread_ms(s: &Spread) -> String {
+    if s.n > 1 && s.min != s.max {
+        format!(
+            "{} ({}–{}, n={})",
+            fmt_ms(s.median),
+            fmt_ms(s.min),
+            fmt_ms(s.max),
+            s.n
+        )
+    } else {
+        fmt_ms(s.median)
+    }
+}
+
+/// Tasks per second with a precision that suits the magnitude.
+pub fn fmt_rate(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}/s")
+    } else if r >= 1.0 {
+        format!("{r:.1}/s")
+    } else {
+        format!("{r:.2}/s")
+    }
+}
+
+fn percent_change(ratio: f64) -> String {
+    let p = (ratio - 1.0) * 100.0;
+    if p.abs() < 0.5 {
+        "the same".to_string()
+    } else if p < 0.0 {
+        format!("{:.0}% less", -p)
+    } else {
+        format!("{p:.0}% more")
+    }
+}
+
+fn losses(tasks: u64, lost: u64, result_lost: u64, unconfirmed: u64, dup: u64) -> String {
+    let mut parts = Vec::new();
+    if lost + result_lost + unconfirmed == 0 {
+        parts.push("0 tasks lost".to_string());
+    } else {
+        if lost > 0 {
+            parts.push(format!("{lost} tasks lost (accepted, never executed)"));
+        }
+        if result_lost > 0 {
+            parts.push(format!("{result_lost} results lost"));
+        }
+        if unconfirmed > 0 {
+            parts.push(format!("{unconfirmed} publishes never confirmed"));
+        }
+    }
+    if dup > 0 {
+        parts.push(format!("{dup} executed twice"));
+    }
+    format!("{} of {tasks} tasks in its window", parts.join(", "))
+}
+
+fn fault_sentence(f: &FaultSummary) -> String {
+    let what = format!("{} {} ({})", f.target, f.kind, f.workload);
+    if let Some(reason) = &f.not_applied {
+        return format!("{what} on {}: not applicable — {reason}.", f.topology);
+    }
+    let switch = match &f.switch_ms {
+        Some(s) => format!("tasks flowed again after {}", fmt_spread_ms(s)),
+        None => "no task published after the fault completed within its window".to_string(),
+    };
+    let outage = f
+        .outage_ms
+        .as_ref()
+        .map(|o| format!(", longest gap between completions {}", fmt_ms(o.max)))
+        .unwrap_or_default();
+    let missing = if f.no_completion > 0 && f.switch_ms.is_some() {
+        format!(
+            " ({} of {} repetitions never recovered within the window)",
+            f.no_completion, f.applied
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{what} on {}: {switch}{missing}{outage}; {}.",
+        f.topology,
+        losses(f.tasks, f.lost, f.result_lost, f.unconfirmed, f.duplicated)
+    )
+}
+
+/// The findings of `c`, most important first.
+pub fn findings(c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    // The cost: each workload on each topology against the baseline.
+    for w in &c.workloads {
+        let Some(base) = c.baseline_row(w) else {
+            continue;
+        };
+        for r in w.rows.iter().filter(|r| r.topology != c.baseline) {
+            let Some(tr) = r.throughput_ratio else {
+                continue;
+            };
+            let mut s = format!(
+                "{} ({}): {} ran {} vs {} on {} ({} throughput)",
+                w.name,
+                w.task,
+                r.topology,
+                fmt_rate(r.throughput_per_s.median),
+                fmt_rate(base.throughput_per_s.median),
+                c.baseline,
+                percent_change(tr),
+            );
+            if r.latency.count > 0 && base.latency.count > 0 {
+                let d = r.latency.p99_us as f64 - base.latency.p99_us as f64;
+                s.push_str(&format!(
+                    "; p99 latency {} vs {} ({}{})",
+                    fmt_us(r.latency.p99_us),
+                    fmt_us(base.latency.p99_us),
+                    if d >= 0.0 { "+" } else { "−" },
+                    fmt_ms(d.abs() / 1000.0)
+                ));
+            }
+            s.push('.');
+            out.push(s);
+        }
+    }
+    // The benefit: each fault on each topology.
+    for f in &c.faults {
+        out.push(fault_sentence(f));
+    }
+    // Anything lost or duplicated, per topology, over every workload.
+    for t in &c.topologies {
+        let rows: Vec<_> = c
+            .workloads
+            .iter()
+            .flat_map(|w| w.rows.iter().filter(|r| r.topology == t.name))
+            .collect();
+        let count: u64 = rows.iter().map(|r| r.count).sum();
+        let lost: u64 = rows.iter().map(|r| r.lost_total()).sum();
+        let dup: u64 = rows.iter().map(|r| r.duplicated).sum();
+        let failed: u64 = rows.iter().map(|r| r.failed).sum();
+        let mut s = if lost == 0 {
+            format!("{}: no task lost out of {count}", t.name)
+        } else {
+            format!("{}: {lost} of {count} tasks lost", t.name)
+        };
+        s.push_str(&format!(", {dup} executed more than once"));
+        if failed > 0 {
+            s.push_str(&format!(", {failed} failed"));
+        }
+        let incomplete = t
+            .statuses
+            .iter()
+            .filter(|s| **s != crate::export::RunStatus::Complete)
+            .count();
+        if incomplete > 0 {
+            s.push_str(&format!(
+                " ({incomplete} of {} runs did not complete: their numbers cover only what ran)",
+                t.statuses.len()
+            ));
+        }
+        s.push('.');
+        out.push(s);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_rates_read_naturally() {
+        assert_eq!(fmt_ms(0.5), "500µs");
+        assert_eq!(fmt_ms(109.0), "109.0ms");
+        assert_eq!(fmt_ms(2340.0), "2.34s");
+        assert_eq!(fmt_rate(5543.2), "5543/s");
+        assert_eq!(fmt_rate(54.3), "54.3/s");
+        assert_eq!(fmt_rate(0.166), "0.17/s");
+        assert_eq!(percent_change(0.37), "63% less");
+        assert_eq!(percent_change(1.2), "20% more");
+        assert_eq!(percent_change(1.001), "the same");
+        let s = Spread::of([100.0, 539.0, 109.0]).unwrap();
+        assert_eq!(fmt_spread_ms(&s), "109.0ms (100.0ms–539.0ms, n=3)");
+    }
+}

@@ -1,0 +1,192 @@
+//! Run reports built in code for the tests of compare, report and chart.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::export::{Machine, RunReport, RunStatus, WorkersReport};
+use crate::ledger::OutcomeCounts;
+use crate::metrics::LatencyHistogram;
+use crate::metrics::failover::FailoverRow;
+use crate::metrics::summary::WorkloadReport;
+use crate::metrics::timeline::TimelineRow;
+
+use super::model::{LoadedRun, RunSet, TopologyRuns};
+
+/// A workload report whose latencies are `latencies_us` (every task ok).
+pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadReport {
+    let mut stages = BTreeMap::new();
+    let mut histograms = BTreeMap::new();
+    let mut h = LatencyHistogram::new();
+    for &l in latencies_us {
+        h.record(l);
+    }
+    for stage in [
+        "latency",
+        "publish",
+        "queue_wait",
+        "service",
+        "result_delay",
+        "schedule_lag",
+    ] {
+        let mut s = LatencyHistogram::new();
+        for &l in latencies_us {
+            s.record(if stage == "latency" { l } else { l / 4 });
+        }
+        stages.insert(stage.to_string(), s.stats());
+        histograms.insert(stage.to_string(), s.to_base64());
+    }
+    let n = latencies_us.len() as u64;
+    WorkloadReport {
+        name: name.into(),
+        task: "hab.trivial".into(),
+        counts: OutcomeCounts {
+            count: n,
+            ok: n,
+            ..Default::default()
+        },
+        republished: 0,
+        wall_s: n as f64 / throughput,
+        throughput_per_s: throughput,
+        stages,
+        histograms,
+    }
+}
+
+/// A failover row of `workload` with the given switch time (ms).
+pub fn fault(workload: &str, target: &str, rep: u32, switch_ms: Option<f64>) -> FailoverRow {
+    FailoverRow {
+        workload: workload.into(),
+        target: target.into(),
+        resolved: format!("{target}[0]"),
+        kind: "kill".into(),
+        repetition: rep,
+        fault_at_unix_ms: 1_800_000_010_000 + rep as i64 * 12_000,
+        first_client_error_ms: Some(5.0),
+        sentinel_sdown_ms: None,
+        sentinel_odown_ms: None,
+        sentinel_switch_ms: None,
+        queue_leader_ms: None,
+        proxy_down_ms: Some(60.0),
+        proxy_up_ms: Some(70.0),
+        client_reconnected_ms: Some(80.0),
+        restored_ms: Some(5000.0),
+        healthy_ms: Some(9000.0),
+        switch_time_ms: switch_ms,
+        outage_ms: switch_ms.map(|s| s + 10.0),
+        lost: 0,
+        result_lost: 0,
+        duplicated: 1,
+        unconfirmed: 0,
+        republished: 2,
+        failed: 0,
+        tasks: 100,
+        not_applied: String::new(),
+    }
+}
+
+/// A complete run of `topology` with these workloads and failover rows.
+pub fn run(
+    topology: &str,
+    started: i64,
+    workloads: Vec<WorkloadReport>,
+    failover: Vec<FailoverRow>,
+) -> RunReport {
+    let timeline = (0..20)
+        .map(|s| TimelineRow {
+            second: s,
+            unix_s: 1_800_000_000 + s,
+            workload: workloads
+                .first()
+                .map(|w| w.name.clone())
+                .unwrap_or_default(),
+            published: 100,
+            ok: if s == 11 { 0 } else { 100 },
+            failed: 0,
+            client_errors: u64::from(s == 10),
+            p50_us: (s != 11).then_some(1_000),
+            p99_us: (s != 11).then_some(5_000),
+            max_us: (s != 11).then_some(9_000),
+        })
+        .collect();
+    RunReport {
+        hab_version: "0.1.0".into(),
+        status: RunStatus::Complete,
+        error: None,
+        name: format!("{topology}-fixture"),
+        started_unix_ms: started,
+        finished_unix_ms: Some(started + 60_000),
+        topology_file: format!("topologies/{topology}.toml"),
+        workload_file: "workloads/fixture.toml".into(),
+        topology: serde_json::json!({"name": topology, "proxy": null, "broker": {"nodes": 1}}),
+        workload_plan: serde_json::json!({"name": "fixture"}),
+        machine: Machine {
+            cores: 2,
+            memory_bytes: 24 << 30,
+            kernel: "6.1".into(),
+        },
+        versions: [("rabbitmq".to_string(), "3.10.8".to_string())].into(),
+        bringup_ms: Some(4500),
+        bringup_phases_ms: Default::default(),
+        workers_ready_ms: Some(50),
+        workers: WorkersReport::default(),
+        unknown_results: 0,
+        client_events: Default::default(),
+        workloads,
+        failover,
+        final_state: None,
+        timeline,
+    }
+}
+
+/// standalone (1 run) and ha (2 runs): workloads `trivial` and `broker_kill`; ha is
+/// slower and has faults that switch in 100 / 300 ms; standalone's switch in 9 s.
+pub fn run_set() -> RunSet {
+    let lat = |base: i64| -> Vec<i64> { (1..=100).map(|i| base * i).collect() };
+    let standalone = run(
+        "standalone",
+        1_000,
+        vec![
+            workload("trivial", &lat(1_000), 5_000.0),
+            workload("broker_kill", &lat(100), 200.0),
+        ],
+        vec![fault("broker_kill", "broker.primary", 0, Some(9_000.0))],
+    );
+    let ha = |started, tp: f64, switch| {
+        let mut not_applicable = fault("broker_kill", "backend.replica", 0, None);
+        not_applicable.not_applied = "the topology has no Redis replica".into();
+        run(
+            "ha",
+            started,
+            vec![
+                workload("trivial", &lat(2_000), tp),
+                workload("broker_kill", &lat(120), 199.0),
+            ],
+            vec![
+                fault("broker_kill", "broker.primary", 0, Some(switch)),
+                not_applicable,
+            ],
+        )
+    };
+    let loaded = |report: RunReport| LoadedRun {
+        dir: PathBuf::from(format!("/tmp/{}-{}", report.name, report.started_unix_ms)),
+        report,
+    };
+    RunSet {
+        baseline: "standalone".into(),
+        topologies: vec![
+            TopologyRuns {
+                name: "standalone".into(),
+                file: "topologies/standalone.toml".into(),
+                runs: vec![loaded(standalone)],
+            },
+            TopologyRuns {
+                name: "ha".into(),
+                file: "topologies/ha.toml".into(),
+                runs: vec![
+                    loaded(ha(2_000, 2_000.0, 100.0)),
+                    loaded(ha(3_000, 3_000.0, 300.0)),
+                ],
+            },
+        ],
+    }
+}

@@ -1,0 +1,441 @@
+//! The comparison: per workload, each topology beside the baseline (throughput and
+//! latency with their ratios, what was lost or duplicated); per fault, switch time and
+//! outage over the repetitions; and the findings in plain words. This is what the
+//! terminal summary, `--json`, summary.json and the report show.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::model::{RunSet, TopologyRuns};
+use crate::export::{Machine, RunStatus};
+use crate::metrics::LatencyStats;
+use crate::metrics::failover::FailoverRow;
+
+/// Median, minimum and maximum of some values (one per repetition).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Median (the mean of the two middle values for an even count).
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Number of values.
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` when there are none.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            n,
+        })
+    }
+}
+
+/// One topology's result on one workload, over its repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadRow {
+    /// Topology name.
+    pub topology: String,
+    /// Runs that contributed.
+    pub repetitions: usize,
+    /// Tasks, summed over repetitions.
+    pub count: u64,
+    /// ok tasks.
+    pub ok: u64,
+    /// Tasks the worker reported failed.
+    pub failed: u64,
+    /// Accepted by the broker, never executed.
+    pub lost: u64,
+    /// Executed, result never readable.
+    pub result_lost: u64,
+    /// Never confirmed by the broker (the producer knew).
+    pub unconfirmed: u64,
+    /// Executed more than once.
+    pub duplicated: u64,
+    /// Published more than once by the producer.
+    pub republished: u64,
+    /// ok tasks per second over the repetitions.
+    pub throughput_per_s: Spread,
+    /// Median throughput ÷ the baseline's median throughput.
+    pub throughput_ratio: Option<f64>,
+    /// End-to-end latency of every ok task of every repetition (merged histogram), µs.
+    pub latency: LatencyStats,
+    /// p50 ÷ the baseline's p50.
+    pub p50_ratio: Option<f64>,
+    /// p99 ÷ the baseline's p99.
+    pub p99_ratio: Option<f64>,
+    /// Median of each stage (publish, queue_wait, service, result_delay, schedule_lag)
+    /// from the merged histograms, µs.
+    pub stage_p50_us: BTreeMap<String, u64>,
+    /// p99 of each stage, µs.
+    pub stage_p99_us: BTreeMap<String, u64>,
+}
+
+impl WorkloadRow {
+    /// Tasks lost one way or another: never executed, result gone, or never confirmed.
+    pub fn lost_total(&self) -> u64 {
+        self.lost + self.result_lost + self.unconfirmed
+    }
+}
+
+/// One workload across topologies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadComparison {
+    /// Workload name.
+    pub name: String,
+    /// Celery task name.
+    pub task: String,
+    /// Baseline first.
+    pub rows: Vec<WorkloadRow>,
+}
+
+/// One fault (workload + target + kind) on one topology, over its repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultSummary {
+    /// Workload the fault ran in.
+    pub workload: String,
+    /// Role named in the workload file.
+    pub target: String,
+    /// kill, pause or stop.
+    pub kind: String,
+    /// Topology name.
+    pub topology: String,
+    /// Repetitions applied (over every run of the topology).
+    pub applied: usize,
+    /// Why it did not apply, when it never did (e.g. no replica on standalone).
+    pub not_applied: Option<String>,
+    /// Switch time (first task after the fault completed end to end), ms.
+    pub switch_ms: Option<Spread>,
+    /// Repetitions after which no task completed within the fault's window.
+    pub no_completion: usize,
+    /// Longest gap between completions around the fault, ms.
+    pub outage_ms: Option<Spread>,
+    /// Median offset of the first detection (earliest of client error, Sentinel
+    /// +sdown, HAProxy DOWN), ms.
+    pub detect_ms: Option<f64>,
+    /// Median offset of the promotion (Sentinel +switch-master or new queue leader), ms.
+    pub promote_ms: Option<f64>,
+    /// Median offset of HAProxy marking the new route UP, ms.
+    pub proxy_up_ms: Option<f64>,
+    /// Median offset of the first client reconnection, ms.
+    pub reconnect_ms: Option<f64>,
+    /// Median offset of full health, ms.
+    pub healthy_ms: Option<f64>,
+    /// Tasks in the fault windows.
+    pub tasks: u64,
+    /// Never executed though accepted.
+    pub lost: u64,
+    /// Executed, result missing.
+    pub result_lost: u64,
+    /// Never confirmed.
+    pub unconfirmed: u64,
+    /// Executed more than once.
+    pub duplicated: u64,
+    /// Published again by the producer.
+    pub republished: u64,
+    /// Failed.
+    pub failed: u64,
+}
+
+/// One topology of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologySummary {
+    /// Topology name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// Its run directories, in the order they ran.
+    pub runs: Vec<String>,
+    /// How each run ended (complete, interrupted, failed).
+    pub statuses: Vec<RunStatus>,
+    /// Bring-up time over the runs, ms.
+    pub bringup_ms: Option<Spread>,
+    /// Server versions (from the first run).
+    pub versions: BTreeMap<String, String>,
+}
+
+/// Everything the comparison says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// hab's version that ran the first run.
+    pub hab_version: String,
+    /// Baseline topology name.
+    pub baseline: String,
+    /// Workload file of the runs (of the first run).
+    pub workload_file: String,
+    /// The machine (of the first run).
+    pub machine: Machine,
+    /// The topologies, baseline first.
+    pub topologies: Vec<TopologySummary>,
+    /// Per workload, in plan order.
+    pub workloads: Vec<WorkloadComparison>,
+    /// Per fault and topology.
+    pub faults: Vec<FaultSummary>,
+    /// Plain-language findings with numbers.
+    pub findings: Vec<String>,
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0 && a.is_finite()).then(|| a / b)
+}
+
+fn workload_row(t: &TopologyRuns, workload: &str) -> Result<Option<WorkloadRow>> {
+    let reports: Vec<_> = t
+        .runs
+        .iter()
+        .filter_map(|r| r.report.workloads.iter().find(|w| w.name == workload))
+        .collect();
+    if reports.is_empty() {
+        return Ok(None);
+    }
+    let sum = |f: &dyn Fn(&crate::metrics::summary::WorkloadReport) -> u64| -> u64 {
+        reports.iter().map(|w| f(w)).sum()
+    };
+    let latency = t
+        .merged_histogram(workload, "latency")?
+        .map(|h| h.stats())
+        .unwrap_or_default();
+    let mut stage_p50_us = BTreeMap::new();
+    let mut stage_p99_us = BTreeMap::new();
+    for stage in [
+        "publish",
+        "queue_wait",
+        "service",
+        "result_delay",
+        "schedule_lag",
+    ] {
+        if let Some(h) = t.merged_histogram(workload, stage)?
+            && !h.is_empty()
+        {
+            stage_p50_us.insert(stage.to_string(), h.quantile_us(0.5));
+            stage_p99_us.insert(stage.to_string(), h.quantile_us(0.99));
+        }
+    }
+    Ok(Some(WorkloadRow {
+        topology: t.name.clone(),
+        repetitions: reports.len(),
+        count: sum(&|w| w.counts.count),
+        ok: sum(&|w| w.counts.ok),
+        failed: sum(&|w| w.counts.failed),
+        lost: sum(&|w| w.counts.lost),
+        result_lost: sum(&|w| w.counts.result_lost),
+        unconfirmed: sum(&|w| w.counts.unconfirmed),
+        duplicated: sum(&|w| w.counts.duplicated),
+        republished: sum(&|w| w.republished),
+        throughput_per_s: Spread::of(reports.iter().map(|w| w.throughput_per_s))
+            .expect("at least one report"),
+        throughput_ratio: None,
+        latency,
+        p50_ratio: None,
+        p99_ratio: None,
+        stage_p50_us,
+        stage_p99_us,
+    }))
+}
+
+/// The earliest of the detection offsets of a failover row, ms.
+pub fn detect_ms(r: &FailoverRow) -> Option<f64> {
+    [
+        r.first_client_error_ms,
+        r.sentinel_sdown_ms,
+        r.proxy_down_ms,
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::min)
+}
+
+/// The promotion offset of a failover row (Sentinel's switch or a new queue leader), ms.
+pub fn promote_ms(r: &FailoverRow) -> Option<f64> {
+    r.sentinel_switch_ms.or(r.queue_leader_ms)
+}
+
+fn median_of(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
+    Spread::of(values.into_iter().flatten()).map(|s| s.median)
+}
+
+fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
+    // (workload, target, kind) in the order they first fired.
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    let rows: Vec<&FailoverRow> = t.runs.iter().flat_map(|r| &r.report.failover).collect();
+    for r in &rows {
+        let k = (r.workload.clone(), r.target.clone(), r.kind.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|(workload, target, kind)| {
+            let all: Vec<&FailoverRow> = rows
+                .iter()
+                .copied()
+                .filter(|r| r.workload == workload && r.target == target && r.kind == kind)
+                .collect();
+            let applied: Vec<&FailoverRow> = all
+                .iter()
+                .copied()
+                .filter(|r| r.not_applied.is_empty())
+                .collect();
+            let not_applied = (applied.is_empty())
+                .then(|| all.first().map(|r| r.not_applied.clone()))
+                .flatten();
+            let sum =
+                |f: &dyn Fn(&FailoverRow) -> u64| -> u64 { applied.iter().map(|r| f(r)).sum() };
+            FaultSummary {
+                topology: t.name.clone(),
+                applied: applied.len(),
+                not_applied,
+                switch_ms: Spread::of(applied.iter().filter_map(|r| r.switch_time_ms)),
+                no_completion: applied
+                    .iter()
+                    .filter(|r| r.switch_time_ms.is_none())
+                    .count(),
+                outage_ms: Spread::of(applied.iter().filter_map(|r| r.outage_ms)),
+                detect_ms: median_of(applied.iter().map(|r| detect_ms(r))),
+                promote_ms: median_of(applied.iter().map(|r| promote_ms(r))),
+                proxy_up_ms: median_of(applied.iter().map(|r| r.proxy_up_ms)),
+                reconnect_ms: median_of(applied.iter().map(|r| r.client_reconnected_ms)),
+                healthy_ms: median_of(applied.iter().map(|r| r.healthy_ms)),
+                tasks: sum(&|r| r.tasks),
+                lost: sum(&|r| r.lost),
+                result_lost: sum(&|r| r.result_lost),
+                unconfirmed: sum(&|r| r.unconfirmed),
+                duplicated: sum(&|r| r.duplicated),
+                republished: sum(&|r| r.republished),
+                failed: sum(&|r| r.failed),
+                workload,
+                target,
+                kind,
+            }
+        })
+        .collect()
+}
+
+impl Comparison {
+    /// Compute the comparison of `set`.
+    pub fn from_runs(set: &RunSet) -> Result<Comparison> {
+        let first = set.topologies.first().and_then(|t| t.runs.first());
+        let mut topologies = Vec::new();
+        for t in &set.topologies {
+            topologies.push(TopologySummary {
+                name: t.name.clone(),
+                file: t.file.clone(),
+                runs: t
+                    .runs
+                    .iter()
+                    .map(|r| {
+                        r.dir
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| r.dir.display().to_string())
+                    })
+                    .collect(),
+                statuses: t.runs.iter().map(|r| r.report.status).collect(),
+                bringup_ms: Spread::of(
+                    t.runs
+                        .iter()
+                        .filter_map(|r| r.report.bringup_ms.map(|v| v as f64)),
+                ),
+                versions: t
+                    .runs
+                    .first()
+                    .map(|r| r.report.versions.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        // Workloads in the order of the first topology that has them, then any others.
+        let mut names: Vec<String> = Vec::new();
+        for t in &set.topologies {
+            for n in t.workload_names() {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        let mut workloads = Vec::new();
+        for name in names {
+            let mut rows = Vec::new();
+            let mut task = String::new();
+            for t in &set.topologies {
+                if task.is_empty()
+                    && let Some(w) = t
+                        .runs
+                        .iter()
+                        .flat_map(|r| &r.report.workloads)
+                        .find(|w| w.name == name)
+                {
+                    task.clone_from(&w.task);
+                }
+                if let Some(row) = workload_row(t, &name)? {
+                    rows.push(row);
+                }
+            }
+            if let Some(base) = rows.iter().find(|r| r.topology == set.baseline).cloned() {
+                for r in &mut rows {
+                    r.throughput_ratio =
+                        ratio(r.throughput_per_s.median, base.throughput_per_s.median);
+                    if r.latency.count > 0 && base.latency.count > 0 {
+                        r.p50_ratio = ratio(r.latency.p50_us as f64, base.latency.p50_us as f64);
+                        r.p99_ratio = ratio(r.latency.p99_us as f64, base.latency.p99_us as f64);
+                    }
+                }
+            }
+            workloads.push(WorkloadComparison { name, task, rows });
+        }
+        let faults = set.topologies.iter().flat_map(fault_summaries).collect();
+        let mut c = Comparison {
+            hab_version: first
+                .map(|r| r.report.hab_version.clone())
+                .unwrap_or_default(),
+            baseline: set.baseline.clone(),
+            workload_file: first
+                .map(|r| r.report.workload_file.clone())
+                .unwrap_or_default(),
+            machine: first.map(|r| r.report.machine.clone()).unwrap_or_default(),
+            topologies,
+            workloads,
+            faults,
+            findings: Vec::new(),
+        };
+        c.findings = super::findings::findings(&c);
+        Ok(c)
+    }
+
+    /// The baseline's row and the other rows of a workload.
+    pub fn baseline_row<'a>(&self, w: &'a WorkloadComparison) -> Option<&'a WorkloadRow> {
+        w.rows.iter().find(|r| r.topology == self.baseline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_takes_the_middle_and_the_ends() {
+        let s = Spread::of([3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        let s = Spread::of([4.0, 1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(s.median, 2.5);
+        assert!(Spread::of([]).is_none());
+        assert_eq!(Spread::of([f64::NAN, 5.0]).unwrap().n, 1);
+    }
+}

@@ -1,0 +1,121 @@
+//! The terminal summary of a comparison: per workload, each topology's throughput and
+//! latency with the ratio to the baseline and what was lost; then the failover table.
+
+use std::fmt::Write;
+
+use super::findings::{fmt_ms, fmt_rate};
+use super::summary::{Comparison, Spread};
+use crate::export::table::fmt_us;
+
+fn ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".into())
+}
+
+fn spread_ms(s: Option<&Spread>) -> String {
+    match s {
+        None => "–".into(),
+        Some(s) if s.n > 1 => format!("{} ({}–{})", fmt_ms(s.median), fmt_ms(s.min), fmt_ms(s.max)),
+        Some(s) => fmt_ms(s.median),
+    }
+}
+
+/// The whole summary.
+pub fn render(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<24} {:>5} {:>7} {:>7} {:>10} {:>7} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5}",
+        "workload / topology",
+        "runs",
+        "count",
+        "ok",
+        "tasks/s",
+        "ratio",
+        "p50",
+        "p99",
+        "p99 ×",
+        "max",
+        "lost",
+        "dup"
+    );
+    for w in &c.workloads {
+        let _ = writeln!(out, "{} ({})", w.name, w.task);
+        for r in &w.rows {
+            let marker = if r.topology == c.baseline { "*" } else { " " };
+            let lat = |v: u64| {
+                if r.latency.count == 0 {
+                    "–".to_string()
+                } else {
+                    fmt_us(v)
+                }
+            };
+            let _ = writeln!(
+                out,
+                "  {:<22} {:>5} {:>7} {:>7} {:>10} {:>7} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5}",
+                format!("{}{marker}", r.topology),
+                r.repetitions,
+                r.count,
+                r.ok,
+                fmt_rate(r.throughput_per_s.median),
+                ratio(r.throughput_ratio),
+                lat(r.latency.p50_us),
+                lat(r.latency.p99_us),
+                ratio(r.p99_ratio),
+                lat(r.latency.max_us),
+                r.lost_total(),
+                r.duplicated
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "* baseline; ratios are to the baseline's median throughput and p99; lost = never executed + result lost + never confirmed"
+    );
+    if !c.faults.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<32} {:<14} {:>4} {:>26} {:>26} {:>6} {:>5} {:>6}",
+            "fault (workload)",
+            "topology",
+            "reps",
+            "switch median (min–max)",
+            "outage median (min–max)",
+            "lost",
+            "dup",
+            "tasks"
+        );
+        for f in &c.faults {
+            let name = format!("{} {} ({})", f.target, f.kind, f.workload);
+            if let Some(reason) = &f.not_applied {
+                let _ = writeln!(
+                    out,
+                    "{:<32} {:<14} not applicable: {reason}",
+                    name, f.topology
+                );
+                continue;
+            }
+            let mut switch = spread_ms(f.switch_ms.as_ref());
+            if f.no_completion > 0 {
+                switch.push_str(&format!(" +{} none", f.no_completion));
+            }
+            let _ = writeln!(
+                out,
+                "{:<32} {:<14} {:>4} {:>26} {:>26} {:>6} {:>5} {:>6}",
+                name,
+                f.topology,
+                f.applied,
+                switch,
+                spread_ms(f.outage_ms.as_ref()),
+                f.lost + f.result_lost + f.unconfirmed,
+                f.duplicated,
+                f.tasks
+            );
+        }
+        let _ = writeln!(
+            out,
+            "switch = fault → first task published after it completed end to end; outage = longest gap between completions"
+        );
+    }
+    out
+}

@@ -1,0 +1,489 @@
+//! The report of a comparison or a single run: summary.json, merged `.hgrm` files,
+//! charts, report.md and report.html (self-contained), all rendered from the run.json
+//! files of a directory. `hab compare` calls [`render_dir`] when its runs are done;
+//! `hab report DIR` calls it again on an existing directory without running anything.
+
+pub mod doc;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::compare::findings::{fmt_ms, fmt_rate};
+use crate::compare::summary::{Comparison, Spread};
+use crate::compare::{RunSet, TopologyRuns};
+use crate::export::table::fmt_us;
+use doc::Block;
+
+/// The machine-readable summary in a comparison directory (what `--json` prints).
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// Render every report file of `dir` (a comparison directory or a single run directory)
+/// from its run.json files; returns the comparison.
+pub fn render_dir(dir: &Path) -> Result<Comparison> {
+    let set = RunSet::load(dir)?;
+    let comparison = Comparison::from_runs(&set)?;
+    let single_run = dir.join("run.json").is_file();
+    let mut bytes = serde_json::to_vec_pretty(&comparison)?;
+    bytes.push(b'\n');
+    // A run directory already has its own files; its summary goes beside them.
+    let summary_name = if single_run {
+        "report.json"
+    } else {
+        SUMMARY_FILE
+    };
+    crate::export::write_atomic(&dir.join(summary_name), &bytes)?;
+    if !single_run {
+        write_merged_hgrm(dir, &set)?;
+    }
+    let charts = crate::chart::render_all(&set, &dir.join("charts"))
+        .with_context(|| format!("cannot draw the charts of {}", dir.display()))?;
+    let blocks = blocks(&comparison, &set, &charts);
+    let title = title(&comparison);
+    crate::export::write_atomic(&dir.join("report.md"), doc::markdown(&blocks).as_bytes())?;
+    crate::export::write_atomic(
+        &dir.join("report.html"),
+        doc::html(&title, &blocks).as_bytes(),
+    )?;
+    Ok(comparison)
+}
+
+/// `<topology>-<workload>.hgrm` of the latency merged over the repetitions, in ms.
+fn write_merged_hgrm(dir: &Path, set: &RunSet) -> Result<()> {
+    for t in &set.topologies {
+        for w in t.workload_names() {
+            if let Some(h) = t.merged_histogram(&w, "latency")?
+                && !h.is_empty()
+            {
+                let text = crate::export::hgrm::hgrm_text(&h, 1000.0);
+                crate::export::write_atomic(
+                    &dir.join(format!("{}-{w}.hgrm", t.name)),
+                    text.as_bytes(),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn title(c: &Comparison) -> String {
+    let names: Vec<&str> = c.topologies.iter().map(|t| t.name.as_str()).collect();
+    let plan = Path::new(&c.workload_file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if names.len() == 1 {
+        format!("hab run: {} — {plan} workload", names[0])
+    } else {
+        format!("hab comparison: {} — {plan} workload", names.join(" vs "))
+    }
+}
+
+fn spread_ms(s: Option<&Spread>) -> String {
+    match s {
+        None => "–".into(),
+        Some(s) if s.n > 1 => format!("{} ({}–{})", fmt_ms(s.median), fmt_ms(s.min), fmt_ms(s.max)),
+        Some(s) => fmt_ms(s.median),
+    }
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map(fmt_ms).unwrap_or_else(|| "–".into())
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".into())
+}
+
+/// The parsed topology / workload plan of a run as TOML (nulls dropped: TOML has none).
+fn as_toml(v: &serde_json::Value) -> String {
+    fn strip(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => serde_json::Value::Object(
+                m.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), strip(v)))
+                    .collect(),
+            ),
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(strip).collect()),
+            v => v.clone(),
+        }
+    }
+    toml::to_string(&strip(v))
+        .unwrap_or_else(|_| serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+fn setup(c: &Comparison, set: &RunSet) -> Vec<Block> {
+    let mut out = vec![Block::Heading(2, "Setup".into())];
+    let gib = c.machine.memory_bytes as f64 / (1u64 << 30) as f64;
+    out.push(Block::Para(format!(
+        "hab {} on {} cores, {gib:.0} GiB memory, Linux {}. Every server ran as a local process on loopback, started by hab. Workload file: {}. Latency is measured from each task's intended start (its place in the schedule) to its result seen by the producer, so a stalled stack cannot hide its delay (no coordinated omission).",
+        c.hab_version, c.machine.cores, c.machine.kernel, c.workload_file
+    )));
+    let mut head = vec![String::new()];
+    head.extend(c.topologies.iter().map(|t| t.name.clone()));
+    let mut rows = vec![];
+    let mut row = |label: &str, f: &dyn Fn(&crate::compare::summary::TopologySummary) -> String| {
+        let mut r = vec![label.to_string()];
+        r.extend(c.topologies.iter().map(f));
+        rows.push(r);
+    };
+    row("topology file", &|t| t.file.clone());
+    let keys: BTreeSet<String> = c
+        .topologies
+        .iter()
+        .flat_map(|t| t.versions.keys().cloned())
+        .collect();
+    for k in &keys {
+        let label = match k.as_str() {
+            "rabbitmq" => "RabbitMQ",
+            "erlang_otp" => "Erlang/OTP",
+            "redis" => "Redis",
+            "haproxy" => "HAProxy",
+            other => other,
+        };
+        row(label, &|t| {
+            t.versions.get(k).cloned().unwrap_or_else(|| "–".into())
+        });
+    }
+    row("runs", &|t| {
+        let complete = t
+            .statuses
+            .iter()
+            .filter(|s| **s == crate::export::RunStatus::Complete)
+            .count();
+        if complete == t.statuses.len() {
+            format!("{complete}")
+        } else {
+            format!("{} ({complete} complete)", t.statuses.len())
+        }
+    });
+    row("bring-up", &|t| spread_ms(t.bringup_ms.as_ref()));
+    row("run directories", &|t| t.runs.join(", "));
+    let numeric = vec![false; head.len()];
+    out.push(Block::Table {
+        head,
+        rows,
+        numeric,
+    });
+    for t in &set.topologies {
+        if let Some(r) = t.runs.first() {
+            out.push(Block::Details {
+                summary: format!(
+                    "Topology {} as run ({}, defaults filled in)",
+                    t.name, t.file
+                ),
+                lang: "toml".into(),
+                text: as_toml(&r.report.topology),
+            });
+        }
+    }
+    if let Some(r) = set.topologies.first().and_then(|t| t.runs.first()) {
+        out.push(Block::Details {
+            summary: format!("Workload plan as run ({})", r.report.workload_file),
+            lang: "toml".into(),
+            text: as_toml(&r.report.workload_plan),
+        });
+    }
+    out
+}
+
+fn workload_tables(c: &Comparison) -> Vec<Block> {
+    let mut out = vec![
+        Block::Heading(2, "Throughput and latency".into()),
+        Block::Para(format!(
+            "Per workload, each topology beside the baseline ({}). Throughput is ok tasks per second from the first intended start to the last result (median over repetitions); latency percentiles come from the histogram of every ok task of every repetition. Lost = accepted but never executed + executed but result lost + never confirmed by the broker; dup = executed more than once.",
+            c.baseline
+        )),
+    ];
+    for w in &c.workloads {
+        out.push(Block::Heading(3, format!("{} ({})", w.name, w.task)));
+        let head = [
+            "topology",
+            "runs",
+            "tasks",
+            "ok",
+            "tasks/s",
+            "× base",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "p99 × base",
+            "lost",
+            "dup",
+            "failed",
+        ];
+        let rows = w
+            .rows
+            .iter()
+            .map(|r| {
+                let lat = |v: u64| {
+                    if r.latency.count == 0 {
+                        "–".to_string()
+                    } else {
+                        fmt_us(v)
+                    }
+                };
+                vec![
+                    if r.topology == c.baseline {
+                        format!("{} (baseline)", r.topology)
+                    } else {
+                        r.topology.clone()
+                    },
+                    r.repetitions.to_string(),
+                    r.count.to_string(),
+                    r.ok.to_string(),
+                    fmt_rate(r.throughput_per_s.median),
+                    ratio(r.throughput_ratio),
+                    lat(r.latency.p50_us),
+                    lat(r.latency.p90_us),
+                    lat(r.latency.p99_us),
+                    lat(r.latency.p999_us),
+                    lat(r.latency.max_us),
+                    ratio(r.p99_ratio),
+                    r.lost_total().to_string(),
+                    r.duplicated.to_string(),
+                    r.failed.to_string(),
+                ]
+            })
+            .collect();
+        let mut numeric = vec![true; head.len()];
+        numeric[0] = false;
+        out.push(Block::Table {
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows,
+            numeric,
+        });
+    }
+    out
+}
+
+fn failover_table(c: &Comparison) -> Vec<Block> {
+    if c.faults.is_empty() {
+        return vec![
+            Block::Heading(2, "Failover".into()),
+            Block::Para("No fault was injected in these runs.".into()),
+        ];
+    }
+    let mut out = vec![
+        Block::Heading(2, "Failover".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server; reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault. Losses count the tasks in the faults' windows.".into()),
+    ];
+    let head = [
+        "fault",
+        "workload",
+        "topology",
+        "reps",
+        "detect",
+        "promote",
+        "proxy up",
+        "reconnect",
+        "switch",
+        "outage",
+        "healthy",
+        "tasks",
+        "lost",
+        "dup",
+        "republished",
+    ];
+    let rows = c
+        .faults
+        .iter()
+        .map(|f| {
+            let mut r = vec![
+                format!("{} {}", f.target, f.kind),
+                f.workload.clone(),
+                f.topology.clone(),
+            ];
+            if let Some(reason) = &f.not_applied {
+                r.push("0".into());
+                r.push(format!("not applicable: {reason}"));
+                r.extend(std::iter::repeat_n(String::new(), head.len() - r.len()));
+                return r;
+            }
+            let mut switch = spread_ms(f.switch_ms.as_ref());
+            if f.no_completion > 0 {
+                switch.push_str(&format!(" ({} without completion)", f.no_completion));
+            }
+            r.extend([
+                f.applied.to_string(),
+                opt_ms(f.detect_ms),
+                opt_ms(f.promote_ms),
+                opt_ms(f.proxy_up_ms),
+                opt_ms(f.reconnect_ms),
+                switch,
+                spread_ms(f.outage_ms.as_ref()),
+                opt_ms(f.healthy_ms),
+                f.tasks.to_string(),
+                (f.lost + f.result_lost + f.unconfirmed).to_string(),
+                f.duplicated.to_string(),
+                f.republished.to_string(),
+            ]);
+            r
+        })
+        .collect();
+    let mut numeric = vec![true; head.len()];
+    numeric[..3].fill(false);
+    out.push(Block::Table {
+        head: head.iter().map(|s| s.to_string()).collect(),
+        rows,
+        numeric,
+    });
+    out
+}
+
+fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
+    let mut out = vec![Block::Heading(1, title(c))];
+    let when = set
+        .topologies
+        .iter()
+        .flat_map(|t: &TopologyRuns| t.runs.iter().map(|r| r.report.started_unix_ms))
+        .min()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    out.push(Block::Para(format!(
+        "Measured {when}. What does high availability cost (throughput and latency against {}), what does it buy (how fast tasks flow again after a fault, and whether any was lost or ran twice)?",
+        c.baseline
+    )));
+    out.push(Block::Heading(2, "Findings".into()));
+    out.push(Block::List(c.findings.clone()));
+    out.extend(workload_tables(c));
+    out.extend(failover_table(c));
+    if !charts.is_empty() {
+        out.push(Block::Heading(2, "Charts".into()));
+        for ch in charts {
+            out.push(Block::Chart {
+                name: ch.name.clone(),
+                title: ch.title.clone(),
+                caption: ch.caption.clone(),
+                svg: ch.svg.clone(),
+            });
+        }
+    }
+    out.extend(setup(c, set));
+    out.push(Block::Heading(2, "Files".into()));
+    out.push(Block::List(vec![
+        "run.json in each run directory: everything measured, the source of this report (`hab report DIR` renders it again).".into(),
+        "summary.json: the numbers of this report, machine-readable.".into(),
+        "<topology>-<workload>.hgrm: latency percentile distributions (ms), HdrHistogram's text format; each run directory also has its own and a <topology>.hlog interval log.".into(),
+        "tasks.csv, timeline.csv, failover.csv, events.csv in each run directory; charts/*.svg and *.png.".into(),
+    ]));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::fixture;
+
+    /// Write the fixture's runs as a comparison directory.
+    fn comparison_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for t in fixture::run_set().topologies {
+            for r in t.runs {
+                let d = dir
+                    .path()
+                    .join(format!("{}-{}", r.report.started_unix_ms, t.name));
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("run.json"), serde_json::to_vec(&r.report).unwrap()).unwrap();
+            }
+        }
+        std::fs::write(
+            dir.path().join(crate::compare::model::INDEX_FILE),
+            r#"{"topologies": ["standalone", "ha"]}"#,
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_comparison_directory_renders_every_report_file() {
+        let dir = comparison_dir();
+        let c = render_dir(dir.path()).unwrap();
+        assert_eq!(c.baseline, "standalone");
+        assert_eq!(c.topologies[1].runs.len(), 2);
+        for f in [
+            "summary.json",
+            "report.md",
+            "report.html",
+            "standalone-trivial.hgrm",
+            "ha-trivial.hgrm",
+            "ha-broker_kill.hgrm",
+        ] {
+            assert!(dir.path().join(f).is_file(), "{f} missing");
+        }
+        let summary: Comparison =
+            serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap())
+                .unwrap();
+        // (Floats may differ in the last bit after a JSON round trip.)
+        assert_eq!(summary.findings, c.findings);
+        assert_eq!(summary.topologies, c.topologies);
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(
+            md.starts_with("# hab comparison: standalone vs ha — fixture workload"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| ha | 2 | 200 | 200 | 2500/s | 0.50× |"),
+            "{md}"
+        );
+        assert!(md.contains("## Findings"));
+        assert!(md.contains("| RabbitMQ | 3.10.8 | 3.10.8 |"), "{md}");
+        // The merged histogram of ha has both repetitions.
+        let hgrm = std::fs::read_to_string(dir.path().join("ha-trivial.hgrm")).unwrap();
+        assert!(hgrm.contains("Total count    =          200]"), "{hgrm}");
+    }
+
+    #[test]
+    fn report_html_is_well_formed_and_self_contained() {
+        let dir = comparison_dir();
+        render_dir(dir.path()).unwrap();
+        let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+        let doc = roxmltree::Document::parse_with_options(
+            &html,
+            roxmltree::ParsingOptions {
+                allow_dtd: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("report.html is not well-formed: {e}"));
+        let tables = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("table"))
+            .count();
+        assert!(tables >= 3, "{tables} tables");
+        // Nothing is fetched from elsewhere: no src/href outside data: URIs.
+        for n in doc.descendants() {
+            for a in ["src", "href"] {
+                if let Some(v) = n.attribute(a) {
+                    assert!(v.starts_with("data:"), "{a}={v}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_run_directory_gets_its_report_beside_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = fixture::run_set();
+        let r = &set.topologies[1].runs[0].report;
+        std::fs::write(dir.path().join("run.json"), serde_json::to_vec(r).unwrap()).unwrap();
+        let c = render_dir(dir.path()).unwrap();
+        assert_eq!(c.topologies.len(), 1);
+        assert!(dir.path().join("report.json").is_file());
+        assert!(!dir.path().join("summary.json").exists());
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(md.starts_with("# hab run: ha — fixture workload"), "{md}");
+    }
+
+    #[test]
+    fn a_directory_without_runs_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = render_dir(dir.path()).unwrap_err();
+        assert!(format!("{e:#}").contains("holds no run.json"), "{e:#}");
+    }
+}
