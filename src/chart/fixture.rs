@@ -296,3 +296,127 @@ impl RunSetBuilder {
         }
     }
 }
+
+/// Deterministic pseudo-random numbers in (0, 1) (a linear congruential generator).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+}
+
+impl RunSetBuilder {
+    /// A run set the size of `workloads/failover.toml` on three topologies: six workloads
+    /// of 100 s with five faults each, long-tailed latencies, 600 s timelines. For looking
+    /// at the charts (`dump_fixture_charts`).
+    pub(crate) fn failover_plan() -> RunSet {
+        let faults = [
+            ("broker_primary_kill", "broker.primary", "kill"),
+            ("broker_primary_pause", "broker.primary", "pause"),
+            ("broker_primary_stop", "broker.primary", "stop"),
+            ("broker_queue_leader_kill", "broker.queue_leader", "kill"),
+            ("backend_master_kill", "backend.master", "kill"),
+            ("backend_master_pause", "backend.master", "pause"),
+        ];
+        let topology = |name: &str, slow: f64, seed: u64| {
+            let mut rng = Lcg(seed);
+            let mut b = RunBuilder::new(name);
+            let mut timeline = Vec::new();
+            for (wi, (w, target, kind)) in faults.iter().enumerate() {
+                let lat: Vec<i64> = (0..29_000)
+                    .map(|_| (slow * 1_500.0 * (1.0 - rng.next().ln()).powi(3)) as i64)
+                    .collect();
+                b = b.workload(w, &lat, 290.0 / slow.sqrt());
+                let standalone = name == "standalone";
+                let applies = !(standalone && *target == "broker.queue_leader");
+                for r in 0..5 {
+                    let at_s = wi as i64 * 100 + 5 + 20 * r;
+                    let j = rng.next();
+                    let mut f = row(w, target, kind, r as u32, at_s);
+                    if !applies {
+                        f.not_applied = "role absent".into();
+                    } else if standalone {
+                        f.first_client_error_ms = Some(5.0 + 10.0 * j);
+                        f.proxy_down_ms = Some(2_000.0 + 500.0 * j);
+                        f.proxy_up_ms = Some(5_300.0 + 400.0 * j);
+                        f.client_reconnected_ms = Some(5_500.0 + 400.0 * j);
+                        f.switch_time_ms =
+                            (*kind != "pause" || r < 4).then_some(5_800.0 + 600.0 * j);
+                        f.outage_ms = f.switch_time_ms.map(|s| s + 100.0);
+                        f.healthy_ms = Some(9_000.0);
+                    } else {
+                        f.first_client_error_ms = Some(10.0 + 30.0 * j);
+                        f.sentinel_sdown_ms =
+                            target.starts_with("backend").then_some(5_000.0 + 200.0 * j);
+                        f.sentinel_switch_ms =
+                            target.starts_with("backend").then_some(5_900.0 + 300.0 * j);
+                        f.queue_leader_ms =
+                            target.starts_with("broker").then_some(400.0 + 800.0 * j);
+                        f.proxy_down_ms = Some(1_500.0 + 300.0 * j);
+                        f.proxy_up_ms = Some(1_900.0 + 900.0 * j);
+                        f.client_reconnected_ms = Some(1_700.0 + 1_500.0 * j);
+                        f.switch_time_ms = Some(
+                            2_300.0
+                                + 1_200.0 * j
+                                + if target.starts_with("backend") {
+                                    4_500.0
+                                } else {
+                                    0.0
+                                },
+                        );
+                        f.outage_ms = f.switch_time_ms.map(|s| s + 300.0);
+                        f.healthy_ms = Some(12_000.0 + 3_000.0 * j);
+                    }
+                    b = b.fault(f);
+                }
+                for s in 0..100 {
+                    let sec = wi as i64 * 100 + s;
+                    let since_fault = (s - 5).rem_euclid(20);
+                    let down =
+                        applies && (1..=if standalone { 6 } else { 3 }).contains(&since_fault);
+                    let ok = if down { 0 } else { 300 };
+                    let p99 = (!down).then(|| {
+                        let spike = if applies && since_fault <= 8 {
+                            800_000.0
+                        } else {
+                            0.0
+                        };
+                        (slow * 4_000.0 * (1.0 + rng.next()) + spike) as u64
+                    });
+                    timeline.push(TimelineRow {
+                        second: sec,
+                        unix_s: T0_S + sec,
+                        workload: w.to_string(),
+                        published: 300,
+                        ok,
+                        failed: u64::from(applies && since_fault == 7),
+                        client_errors: u64::from(down),
+                        p50_us: p99.map(|p| p / 3),
+                        p99_us: p99,
+                        max_us: p99,
+                    });
+                }
+            }
+            let mut run = b.build(0);
+            run.report.timeline = timeline;
+            TopologyRuns {
+                name: name.into(),
+                file: format!("topologies/{name}.toml"),
+                runs: vec![run],
+            }
+        };
+        RunSet {
+            baseline: "standalone".into(),
+            topologies: vec![
+                topology("standalone", 1.0, 1),
+                topology("ha", 2.2, 2),
+                topology("ha-mirrored", 2.9, 3),
+            ],
+        }
+    }
+}

@@ -88,7 +88,7 @@ pub fn nines_label(k: u32) -> String {
     }
 }
 
-/// Points (nines, latency in ms) of a histogram's percentile spectrum, every [`STEP`] nines
+/// Points (nines, latency in ms) of a histogram's percentile spectrum, every 0.02 nines
 /// from the 0th percentile up to 1 − 1/n (x = log10 n, as far as n values resolve), the
 /// last point being the maximum. Empty for an empty histogram.
 pub fn spectrum(h: &Histogram<u64>) -> Vec<(f64, f64)> {

@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -120,38 +121,57 @@ pub trait Plot {
 pub fn render_all(set: &RunSet, charts_dir: &Path) -> Result<Vec<Chart>> {
     std::fs::create_dir_all(charts_dir)
         .with_context(|| format!("cannot create {}", charts_dir.display()))?;
-    let mut out = Vec::new();
+    let mut out = Writer {
+        dir: charts_dir,
+        charts: Vec::new(),
+    };
     for p in latency::build_all(set)? {
-        out.push(write(&p, charts_dir)?);
+        out.write(&p)?;
     }
     for p in stages::build_all(set)? {
-        out.push(write(&p, charts_dir)?);
+        out.write(&p)?;
     }
     if let Some(p) = throughput::build(set) {
-        out.push(write(&p, charts_dir)?);
+        out.write(&p)?;
     }
     for p in timeline::build_all(set) {
-        out.push(write(&p, charts_dir)?);
+        out.write(&p)?;
     }
     if let Some(p) = switch_times::build(set) {
-        out.push(write(&p, charts_dir)?);
+        out.write(&p)?;
     }
     if let Some(p) = anatomy::build(set) {
-        out.push(write(&p, charts_dir)?);
+        out.write(&p)?;
     }
-    Ok(out)
+    Ok(out.charts)
 }
 
-/// Render `p` and write its two files.
-fn write(p: &impl Plot, dir: &Path) -> Result<Chart> {
-    let chart = p.chart()?;
-    let png = p.png()?;
-    crate::export::write_atomic(
-        &dir.join(format!("{}.svg", chart.name)),
-        chart.svg.as_bytes(),
-    )?;
-    crate::export::write_atomic(&dir.join(format!("{}.png", chart.name)), &png)?;
-    Ok(chart)
+/// Writes charts into a directory, keeping their names unique.
+struct Writer<'a> {
+    dir: &'a Path,
+    charts: Vec<Chart>,
+}
+
+impl Writer<'_> {
+    /// Render `p` and write its two files. Two names that became equal once made file-safe
+    /// (workloads `a b` and `a-b`) get a suffix rather than overwrite each other.
+    fn write(&mut self, p: &impl Plot) -> Result<()> {
+        let mut chart = p.chart()?;
+        let png = p.png()?;
+        let stem = chart.name.clone();
+        let mut k = 2;
+        while self.charts.iter().any(|c| c.name == chart.name) {
+            chart.name = format!("{stem}~{k}");
+            k += 1;
+        }
+        crate::export::write_atomic(
+            &self.dir.join(format!("{}.svg", chart.name)),
+            chart.svg.as_bytes(),
+        )?;
+        crate::export::write_atomic(&self.dir.join(format!("{}.png", chart.name)), &png)?;
+        self.charts.push(chart);
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -163,7 +183,8 @@ static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// The font family every chart uses; registered from [`FONT`].
 pub(crate) const FAMILY: &str = "sans-serif";
 
-/// Register the bundled font under [`FAMILY`] (once per process).
+/// Register the bundled font as `sans-serif` (once per process); every chart calls this
+/// before drawing.
 pub fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
@@ -352,6 +373,96 @@ where
         }
     }
     Ok(())
+}
+
+/// Height of the area under a categorical x axis: room for three lines of labels and the
+/// axis description.
+pub(crate) const CATEGORY_LABEL_AREA: u32 = 30 + 3 * LABEL_PX + AXIS_PX;
+
+/// Draw the labels of a categorical x axis (category `i` centred at `i + 0.5`) under the
+/// plot, each wrapped to the width of its category; `y` is the bottom of the y axis.
+/// (plotters' own tick labels are one line each, and long ones collide.)
+pub(crate) fn draw_category_labels<DB, X, Y>(
+    chart: &ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    labels: &[String],
+    y: f64,
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let area = chart.plotting_area();
+    let (w, _) = area.dim_in_pixel();
+    let max_px = (f64::from(w) / labels.len() as f64 * 0.94) as u32;
+    let style = font(LABEL_PX).pos(Pos::new(HPos::Center, VPos::Top));
+    for (i, label) in labels.iter().enumerate() {
+        let lines = wrap(label, max_px, |s| {
+            area.estimate_text_size(s, &style).map_or(0, |(w, _)| w)
+        });
+        for (k, line) in lines.into_iter().enumerate() {
+            area.draw(
+                &(EmptyElement::at((i as f64 + 0.5, y))
+                    + Text::new(line, (0, 10 + k as i32 * LABEL_PX as i32), style.clone())),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Split `text` into lines no wider than `max_px` as `measure` says, breaking after a
+/// space, `.`, `_`, `-` or before `(`; a piece that cannot be broken stays whole.
+pub fn wrap(text: &str, max_px: u32, measure: impl Fn(&str) -> u32) -> Vec<String> {
+    // Pieces that end at a break opportunity.
+    let mut pieces: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        if c == '(' && !cur.trim().is_empty() {
+            pieces.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+        if matches!(c, ' ' | '.' | '_' | '-') {
+            pieces.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        pieces.push(cur);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for p in pieces {
+        let candidate = format!("{line}{p}");
+        if !line.is_empty() && measure(candidate.trim_end()) > max_px {
+            lines.push(line.trim_end().to_string());
+            line = p;
+        } else {
+            line = candidate;
+        }
+    }
+    if !line.trim().is_empty() {
+        lines.push(line.trim_end().to_string());
+    }
+    lines
+}
+
+/// `text`, shortened with an ellipsis to fit `max_px` as `measure` says (empty if not even
+/// the ellipsis fits).
+pub fn fit(text: &str, max_px: u32, measure: impl Fn(&str) -> u32) -> String {
+    if measure(text) <= max_px {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    for n in (0..chars.len()).rev() {
+        let s: String = chars[..n].iter().collect::<String>() + "…";
+        if measure(&s) <= max_px {
+            return if n == 0 { String::new() } else { s };
+        }
+    }
+    String::new()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -755,6 +866,34 @@ mod tests {
     }
 
     #[test]
+    fn labels_wrap_at_break_opportunities() {
+        let m = |s: &str| s.chars().count() as u32 * 10;
+        assert_eq!(wrap("broker.primary kill", 200, m), ["broker.primary kill"]);
+        assert_eq!(
+            wrap("broker.queue_leader kill", 200, m),
+            ["broker.queue_leader", "kill"]
+        );
+        assert_eq!(
+            wrap("broker_queue_leader_kill", 130, m),
+            ["broker_queue_", "leader_kill"]
+        );
+        assert_eq!(
+            wrap("broker.primary kill (trivial)", 200, m),
+            ["broker.primary kill", "(trivial)"]
+        );
+        assert_eq!(wrap("unbreakable", 30, m), ["unbreakable"]);
+        assert!(wrap("", 30, m).is_empty());
+    }
+
+    #[test]
+    fn fit_shortens_with_an_ellipsis() {
+        let m = |s: &str| s.chars().count() as u32 * 10;
+        assert_eq!(fit("trivial", 100, m), "trivial");
+        assert_eq!(fit("broker_primary_kill", 60, m), "broke…");
+        assert_eq!(fit("broker", 5, m), "");
+    }
+
+    #[test]
     fn slugs_are_file_names() {
         assert_eq!(slug("ha mirrored/2"), "ha-mirrored-2");
         assert_eq!(slug("broker_primary.kill-1"), "broker_primary.kill-1");
@@ -879,6 +1018,22 @@ mod tests {
             &dir.join("no-faults"),
         )
         .unwrap();
+        render_all(&RunSetBuilder::failover_plan(), &dir.join("failover-plan")).unwrap();
+    }
+
+    #[test]
+    fn names_that_collide_once_made_file_safe_get_a_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set = RunSetBuilder::two_topologies_without_faults();
+        set.topologies[1].name = "standalone?".into();
+        set.topologies[0].name = "standalone!".into();
+        let charts = render_all(&set, dir.path()).unwrap();
+        let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            &names[3..],
+            ["timeline-standalone-", "timeline-standalone-~2"]
+        );
+        assert!(dir.path().join("timeline-standalone-~2.png").is_file());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_PX, LABEL_PX, LegendEntry, Plot, Swatch, bar_span, font, frame, linear_axis, log_axis,
-    log_bounds, slug, topology_colour,
+    AXIS_PX, CATEGORY_LABEL_AREA, LABEL_PX, LegendEntry, Plot, Swatch, bar_span,
+    draw_category_labels, font, frame, linear_axis, log_axis, log_bounds, slug, topology_colour,
 };
 use crate::compare::RunSet;
 
@@ -140,25 +140,21 @@ impl Plot for StagesChart {
         let ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
-            .x_label_area_size(56)
+            .x_label_area_size(CATEGORY_LABEL_AREA)
             .y_label_area_size(84)
             .build_cartesian_2d(linear_axis(0.0, n as f64, ticks), log_axis(lo, hi))?;
-        let stage_label = |x: &f64| {
-            self.stages
-                .get(x.floor().max(0.0) as usize)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_desc("stage")
             .y_desc("time (ms, log scale)")
-            .x_label_formatter(&stage_label)
+            .x_label_formatter(&|_| String::new())
             .y_label_formatter(&|y| super::fmt_num(*y))
             .label_style(font(LABEL_PX))
             .axis_desc_style(font(AXIS_PX))
             .draw()?;
+        let labels: Vec<String> = self.stages.iter().map(|s| s.to_string()).collect();
+        draw_category_labels(&chart, &labels, lo)?;
         let k = self.topologies.len();
         for (j, (_, ti)) in self.topologies.iter().enumerate() {
             let colour = topology_colour(*ti);

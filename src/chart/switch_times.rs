@@ -8,8 +8,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_PX, FaultGroup, LABEL_PX, LegendEntry, NOTE_PX, Plot, Spread, Swatch, bar_span,
-    fault_groups, fmt_num, font, frame, linear_axis, linear_ticks, topology_colour,
+    AXIS_PX, CATEGORY_LABEL_AREA, FaultGroup, LABEL_PX, LegendEntry, NOTE_PX, Plot, Spread, Swatch,
+    bar_span, draw_category_labels, fault_groups, fmt_num, font, frame, linear_axis, linear_ticks,
+    topology_colour,
 };
 use crate::compare::RunSet;
 
@@ -150,28 +151,24 @@ impl Plot for SwitchTimesChart {
         let x_ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
-            .x_label_area_size(56)
+            .x_label_area_size(CATEGORY_LABEL_AREA)
             .y_label_area_size(84)
             .build_cartesian_2d(
                 linear_axis(0.0, n as f64, x_ticks),
                 linear_axis(0.0, y_max, linear_ticks(y_max)),
             )?;
-        let fault_label = |x: &f64| {
-            self.faults
-                .get(x.floor().max(0.0) as usize)
-                .map(|f| f.label.clone())
-                .unwrap_or_default()
-        };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_desc("fault (target and kind)")
             .y_desc("time after the fault (s)")
-            .x_label_formatter(&fault_label)
+            .x_label_formatter(&|_| String::new())
             .y_label_formatter(&|y| fmt_num(*y))
             .label_style(font(LABEL_PX))
             .axis_desc_style(font(AXIS_PX))
             .draw()?;
+        let labels: Vec<String> = self.faults.iter().map(|f| f.label.clone()).collect();
+        draw_category_labels(&chart, &labels, 0.0)?;
 
         let k = self.topologies.len();
         let above = font(NOTE_PX).pos(Pos::new(HPos::Center, VPos::Bottom));

@@ -8,8 +8,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_PX, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Spread, Swatch, bar_span, fmt_num, font,
-    frame, linear_axis, linear_ticks, topology_colour,
+    AXIS_PX, CATEGORY_LABEL_AREA, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Spread, Swatch,
+    bar_span, draw_category_labels, fmt_num, font, frame, linear_axis, linear_ticks,
+    topology_colour,
 };
 use crate::compare::RunSet;
 
@@ -156,34 +157,34 @@ impl Plot for ThroughputChart {
         let x_ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
-            .x_label_area_size(56)
+            .x_label_area_size(CATEGORY_LABEL_AREA)
             .y_label_area_size(84)
             .build_cartesian_2d(
                 linear_axis(0.0, n as f64, x_ticks),
                 linear_axis(0.0, y_max, linear_ticks(y_max)),
             )?;
-        let group_label = |x: &f64| {
-            self.groups
-                .get(x.floor().max(0.0) as usize)
-                .map(|g| {
-                    if g.vs_baseline {
-                        g.workload.clone()
-                    } else {
-                        format!("{} (no baseline: relative to fastest)", g.workload)
-                    }
-                })
-                .unwrap_or_default()
-        };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_desc("workload")
             .y_desc(format!("throughput relative to {} (×)", self.baseline))
-            .x_label_formatter(&group_label)
+            .x_label_formatter(&|_| String::new())
             .y_label_formatter(&|y| format!("{}×", fmt_num(*y)))
             .label_style(font(LABEL_PX))
             .axis_desc_style(font(AXIS_PX))
             .draw()?;
+        let labels: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| {
+                if g.vs_baseline {
+                    g.workload.clone()
+                } else {
+                    format!("{} (no baseline: relative to fastest)", g.workload)
+                }
+            })
+            .collect();
+        draw_category_labels(&chart, &labels, 0.0)?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(0.0, 1.0), (n as f64, 1.0)],
             GUIDE.stroke_width(1),

@@ -9,8 +9,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_PX, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch, Ticked, contrast_colour, fmt_num,
-    font, frame, linear_axis, linear_ticks, log_axis, slug, topology_colour,
+    AXIS_PX, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch, Ticked, contrast_colour, fit,
+    fmt_num, font, frame, linear_axis, linear_ticks, log_axis, slug, topology_colour,
 };
 use crate::compare::RunSet;
 use crate::metrics::failover::FailoverRow;
@@ -23,7 +23,7 @@ const LOG_RATIO: f64 = 20.0;
 /// Shade of the band from a fault to its switch time.
 const SWITCH_BAND: f64 = 0.30;
 /// Shade of the band from the switch time to the stack being healthy again.
-const RECOVERY_BAND: f64 = 0.12;
+const RECOVERY_BAND: f64 = 0.08;
 
 /// One run's timeline.
 #[derive(Debug, Clone)]
@@ -114,6 +114,31 @@ pub fn workload_starts(rows: &[TimelineRow]) -> Vec<(f64, String)> {
     out
 }
 
+/// Which faults get a label: the first of each run of consecutive faults with the same
+/// label, as `<label> ×N` when the run has N > 1 (a workload that repeats its fault five
+/// times gets one label, not five).
+pub fn fault_labels(marks: &[FaultMark]) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String, usize)> = Vec::new();
+    for (i, m) in marks.iter().enumerate() {
+        match out.last_mut() {
+            Some((first, _, n)) if marks[*first].label == m.label => *n += 1,
+            _ => out.push((i, m.label.clone(), 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(i, label, n)| {
+            (
+                i,
+                if n > 1 {
+                    format!("{label} ×{n}")
+                } else {
+                    label
+                },
+            )
+        })
+        .collect()
+}
+
 impl TimelineChart {
     fn start_unix_s(&self) -> i64 {
         self.rows.first().map(|r| r.unix_s - r.second).unwrap_or(0)
@@ -192,18 +217,13 @@ impl TimelineChart {
             }
         }
 
-        // Workload boundaries and names.
-        let top_left = font(NOTE_PX).pos(Pos::new(HPos::Left, VPos::Top));
-        for (x, name) in workload_starts(&self.rows) {
-            if x > 0.0 {
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(x, 0.0), (x, y_max)],
-                    GUIDE.stroke_width(1),
-                )))?;
-            }
-            chart.draw_series(std::iter::once(
-                EmptyElement::at((x, y_max)) + Text::new(name, (4, 4), top_left.clone()),
-            ))?;
+        // Workload boundaries.
+        let starts = workload_starts(&self.rows);
+        for (x, _) in starts.iter().filter(|(x, _)| *x > 0.0) {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(*x, 0.0), (*x, y_max)],
+                GUIDE.stroke_width(1),
+            )))?;
         }
 
         // Completions: ok as a filled line, failed (if any) in black.
@@ -259,19 +279,46 @@ impl TimelineChart {
             }
         }
 
-        // Fault lines and labels on top.
-        let label_style = font(NOTE_PX)
-            .transform(FontTransform::Rotate90)
-            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        // Fault lines, and labels under the row of workload names.
         for m in &marks {
             chart.draw_series(std::iter::once(PathElement::new(
                 vec![(m.at, 0.0), (m.at, y_max)],
-                BLACK.stroke_width(2),
+                BLACK.stroke_width(1),
             )))?;
+        }
+        let label_style = font(NOTE_PX)
+            .transform(FontTransform::Rotate90)
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        for (i, text) in fault_labels(&marks) {
             chart.draw_series(std::iter::once(
-                EmptyElement::at((m.at, y_max))
-                    + Text::new(m.label.clone(), (3, 26), label_style.clone()),
+                EmptyElement::at((marks[i].at, y_max))
+                    + Text::new(text, (3, 14 + NOTE_PX as i32), label_style.clone()),
             ))?;
+        }
+
+        // Workload names on top, on a white ground, cut to the room before the next one.
+        let name_style = font(NOTE_PX).pos(Pos::new(HPos::Left, VPos::Top));
+        let plot = chart.plotting_area();
+        let px_per_s = f64::from(plot.dim_in_pixel().0) / x_end;
+        for (k, (x, name)) in starts.iter().enumerate() {
+            let next = starts.get(k + 1).map_or(x_end, |s| s.0);
+            let room = ((next - x) * px_per_s - 10.0).max(0.0) as u32;
+            let text = fit(name, room, |s| {
+                plot.estimate_text_size(s, &name_style)
+                    .map_or(u32::MAX, |(w, _)| w)
+            });
+            if text.is_empty() {
+                continue;
+            }
+            let (tw, th) = plot.estimate_text_size(&text, &name_style)?;
+            plot.draw(
+                &(EmptyElement::at((*x, y_max))
+                    + Rectangle::new(
+                        [(1, 1), (tw as i32 + 7, th as i32 + 7)],
+                        WHITE.mix(0.85).filled(),
+                    )
+                    + Text::new(text, (4, 4), name_style.clone())),
+            )?;
         }
         Ok(())
     }
@@ -386,6 +433,31 @@ mod tests {
     }
 
     #[test]
+    fn repeated_faults_get_one_label() {
+        let mark = |label: &str, at: f64| FaultMark {
+            label: label.into(),
+            at,
+            switch_end: None,
+            healthy_end: None,
+        };
+        let marks = [
+            mark("kill broker.primary", 5.0),
+            mark("kill broker.primary", 25.0),
+            mark("kill broker.primary", 45.0),
+            mark("pause broker.primary", 105.0),
+            mark("kill broker.primary", 205.0),
+        ];
+        assert_eq!(
+            fault_labels(&marks),
+            vec![
+                (0, "kill broker.primary ×3".to_string()),
+                (3, "pause broker.primary".to_string()),
+                (4, "kill broker.primary".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn workload_boundaries() {
         let set = RunSetBuilder::two_topologies_with_faults();
         let rows = &set.topologies[0].runs[0].report.timeline;
@@ -419,7 +491,7 @@ mod tests {
         assert!(svg.contains("seconds since the start of the run (s)"));
         assert!(svg.contains("tasks completed per second"));
         assert!(svg.contains("p99 latency of the second (ms)"));
-        assert_eq!(count_text(&svg, "kill broker.primary"), 2);
+        assert_eq!(count_text(&svg, "kill broker.primary ×2"), 1);
         assert_eq!(count_text(&svg, "kill backend.replica"), 1);
         assert!(count_text(&svg, "sleepy") > 0 && count_text(&svg, "trivial") > 0);
         assert!(count_text(&svg, "completed ok per second") > 0);
