@@ -19,6 +19,7 @@
 //! - [`metrics`]: histograms and per-workload summaries.
 //! - [`observe`]: what the clients went through (errors, reconnections, republishes).
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
+//! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.
 //!
 //! Data flow: `config` → `stack` (endpoints) → `load` publishes through `broker` →
@@ -28,6 +29,7 @@
 
 pub mod backend;
 pub mod broker;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod compare;

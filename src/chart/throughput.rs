@@ -1,0 +1,289 @@
+//! `throughput`: one group per workload, one bar per topology, each bar the median over
+//! repetitions of the workload's throughput divided by the baseline's median (so the
+//! baseline is 1× whatever the workload's scale: workloads differ by orders of magnitude),
+//! whiskers min–max over repetitions, the ratio and the absolute rate printed above.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{
+    AXIS_PX, CATEGORY_LABEL_AREA, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Spread, Swatch,
+    bar_span, draw_category_labels, fmt_num, font, frame, linear_axis, linear_ticks,
+    topology_colour,
+};
+use crate::compare::RunSet;
+
+/// Throughput of every topology on every workload, relative to the baseline.
+#[derive(Debug, Clone)]
+pub struct ThroughputChart {
+    baseline: String,
+    /// (name, index in the set).
+    topologies: Vec<(String, usize)>,
+    groups: Vec<Group>,
+}
+
+/// One workload.
+#[derive(Debug, Clone)]
+struct Group {
+    workload: String,
+    /// What the bars are divided by: the baseline's median, or (no baseline data) the
+    /// highest median of the group.
+    reference: f64,
+    /// Whether `reference` is the baseline's.
+    vs_baseline: bool,
+    /// Per topology (same order as `topologies`): tasks/s over repetitions.
+    bars: Vec<Option<Spread>>,
+}
+
+/// The throughput chart; `None` when no run has a workload.
+pub fn build(set: &RunSet) -> Option<ThroughputChart> {
+    let mut groups = Vec::new();
+    for w in super::workloads(set) {
+        let bars: Vec<Option<Spread>> = set
+            .topologies
+            .iter()
+            .map(|t| {
+                let v: Vec<f64> = t
+                    .runs
+                    .iter()
+                    .filter_map(|r| r.report.workloads.iter().find(|x| x.name == w))
+                    .map(|x| x.throughput_per_s)
+                    .collect();
+                Spread::of(&v)
+            })
+            .collect();
+        let baseline = bars.first().copied().flatten().map(|s| s.median);
+        let (reference, vs_baseline) = match baseline {
+            Some(b) if b > 0.0 => (b, true),
+            _ => (
+                bars.iter().flatten().map(|s| s.median).fold(0.0, f64::max),
+                false,
+            ),
+        };
+        groups.push(Group {
+            workload: w,
+            reference,
+            vs_baseline,
+            bars,
+        });
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    Some(ThroughputChart {
+        baseline: set.baseline.clone(),
+        topologies: set
+            .topologies
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect(),
+        groups,
+    })
+}
+
+/// `0.42×`: a ratio to the baseline, two decimals (no decimals from 100× up).
+pub fn ratio_label(r: f64) -> String {
+    if !r.is_finite() {
+        "–".into()
+    } else if r >= 100.0 {
+        format!("{r:.0}×")
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
+/// `5,512/s`, `0.2/s`.
+pub fn rate_label(per_s: f64) -> String {
+    format!("{}/s", fmt_num(per_s))
+}
+
+impl Group {
+    fn ratio(&self, v: f64) -> f64 {
+        if self.reference > 0.0 {
+            v / self.reference
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Plot for ThroughputChart {
+    fn name(&self) -> String {
+        "throughput".into()
+    }
+
+    fn title(&self) -> String {
+        format!("Throughput relative to {}", self.baseline)
+    }
+
+    fn caption(&self) -> String {
+        format!(
+            "Throughput (ok tasks per second) of each workload, median over repetitions, \
+             divided by the baseline {}'s median so every workload reads on the same scale \
+             (1× = as fast as the baseline; workloads differ by orders of magnitude): the \
+             ratio and the absolute rate are printed above each bar, and whiskers span the \
+             slowest to the fastest repetition.",
+            self.baseline
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let mut legend: Vec<LegendEntry> = self
+            .topologies
+            .iter()
+            .map(|(name, i)| {
+                LegendEntry::new(name.clone(), Swatch::Fill(topology_colour(*i).into()))
+            })
+            .collect();
+        legend.push(LegendEntry::new(
+            "min–max over repetitions",
+            Swatch::Whisker(BLACK),
+        ));
+        let area = frame(root, &self.title(), &legend)?;
+
+        let top = self
+            .groups
+            .iter()
+            .flat_map(|g| g.bars.iter().flatten().map(|s| g.ratio(s.max)))
+            .fold(1.0, f64::max);
+        // Room above the bars for two lines of labels.
+        let y_max = top * 1.25;
+        let n = self.groups.len();
+        let x_ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(CATEGORY_LABEL_AREA)
+            .y_label_area_size(84)
+            .build_cartesian_2d(
+                linear_axis(0.0, n as f64, x_ticks),
+                linear_axis(0.0, y_max, linear_ticks(y_max)),
+            )?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("workload")
+            .y_desc(format!("throughput relative to {} (×)", self.baseline))
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|y| format!("{}×", fmt_num(*y)))
+            .label_style(font(LABEL_PX))
+            .axis_desc_style(font(AXIS_PX))
+            .draw()?;
+        let labels: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| {
+                if g.vs_baseline {
+                    g.workload.clone()
+                } else {
+                    format!("{} (no baseline: relative to fastest)", g.workload)
+                }
+            })
+            .collect();
+        draw_category_labels(&chart, &labels, 0.0)?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, 1.0), (n as f64, 1.0)],
+            GUIDE.stroke_width(1),
+        )))?;
+
+        let k = self.topologies.len();
+        let note = font(NOTE_PX).pos(Pos::new(HPos::Center, VPos::Bottom));
+        for (i, g) in self.groups.iter().enumerate() {
+            for (j, (_, ti)) in self.topologies.iter().enumerate() {
+                let Some(s) = g.bars[j] else { continue };
+                let (x0, x1) = bar_span(i, j, k, 0.8);
+                let xm = (x0 + x1) / 2.0;
+                let colour = topology_colour(*ti);
+                let r = g.ratio(s.median);
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x0, 0.0), (x1, r)],
+                    colour.filled(),
+                )))?;
+                let mut label_at = r;
+                if s.n > 1 {
+                    let (lo, hi) = (g.ratio(s.min), g.ratio(s.max));
+                    let cap = (x1 - x0) / 4.0;
+                    let st = BLACK.stroke_width(2);
+                    chart.draw_series([
+                        PathElement::new(vec![(xm, lo), (xm, hi)], st),
+                        PathElement::new(vec![(xm - cap, lo), (xm + cap, lo)], st),
+                        PathElement::new(vec![(xm - cap, hi), (xm + cap, hi)], st),
+                    ])?;
+                    label_at = label_at.max(hi);
+                }
+                chart.draw_series([
+                    EmptyElement::at((xm, label_at))
+                        + Text::new(rate_label(s.median), (0, -4), note.clone()),
+                    EmptyElement::at((xm, label_at))
+                        + Text::new(ratio_label(r), (0, -6 - NOTE_PX as i32), note.clone()),
+                ])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(ratio_label(0.4183), "0.42×");
+        assert_eq!(ratio_label(1.0), "1.00×");
+        assert_eq!(ratio_label(250.4), "250×");
+        assert_eq!(rate_label(5512.3), "5,512/s");
+        assert_eq!(rate_label(0.2), "0.2/s");
+    }
+
+    #[test]
+    fn medians_over_repetitions_relative_to_the_baseline() {
+        let set = RunSetBuilder::two_topologies_with_faults();
+        let c = build(&set).unwrap();
+        let g = &c.groups[0];
+        assert_eq!(g.workload, "trivial");
+        assert!(g.vs_baseline);
+        assert_eq!(g.reference, 5_500.0);
+        let ha = g.bars[1].unwrap();
+        assert_eq!(
+            (ha.median, ha.min, ha.max, ha.n),
+            (2_400.0, 2_300.0, 2_500.0, 2)
+        );
+        assert!((g.ratio(ha.median) - 2_400.0 / 5_500.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn without_baseline_data_bars_are_relative_to_the_fastest() {
+        let mut set = RunSetBuilder::two_topologies_with_faults();
+        set.topologies[0].runs[0]
+            .report
+            .workloads
+            .retain(|w| w.name != "sleepy");
+        let c = build(&set).unwrap();
+        let g = &c.groups[1];
+        assert_eq!(g.workload, "sleepy");
+        assert!(!g.vs_baseline);
+        assert_eq!(g.reference, 0.19);
+        assert!(g.bars[0].is_none());
+    }
+
+    #[test]
+    fn chart_has_title_axes_ratios_and_a_legend_entry_per_topology() {
+        let set = RunSetBuilder::two_topologies_with_faults();
+        let c = build(&set).unwrap();
+        let svg = c.svg().unwrap();
+        assert!(svg.contains("Throughput relative to standalone"));
+        assert!(svg.contains("throughput relative to standalone (×)"));
+        assert!(count_text(&svg, "0.44×") > 0, "ha trivial: 2,400 / 5,500");
+        assert!(count_text(&svg, "2,400/s") > 0);
+        assert!(count_text(&svg, "0.2/s") > 0);
+        assert_eq!(count_text(&svg, "standalone"), 1);
+        assert_eq!(count_text(&svg, "ha"), 1);
+        assert!(c.png().unwrap().starts_with(PNG_SIGNATURE));
+    }
+}
