@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -211,23 +211,22 @@ pub async fn watch_results(
     Ok(handle)
 }
 
-/// A plain connection for reconciliation reads.
-pub async fn reader(url: &str) -> Result<MultiplexedConnection> {
+/// A connection for reconciliation reads. It reconnects by itself: a failover breaks it,
+/// and the reads that follow a failover are the ones that find the results whose
+/// notifications were missed while the subscription was down.
+pub async fn reader(url: &str) -> Result<ConnectionManager> {
     let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
-    let config = redis::AsyncConnectionConfig::new()
+    let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_connection_timeout(Some(Duration::from_secs(5)));
     client
-        .get_multiplexed_async_connection_with_config(&config)
+        .get_connection_manager_with_config(config)
         .await
         .with_context(|| format!("cannot connect to the result backend at {url}"))
 }
 
 /// Read the result keys of `ids` (MGET in chunks) and return those that exist.
-pub async fn read_results(
-    conn: &mut MultiplexedConnection,
-    ids: &[Uuid],
-) -> Result<Vec<SeenResult>> {
+pub async fn read_results(conn: &mut ConnectionManager, ids: &[Uuid]) -> Result<Vec<SeenResult>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(1000) {
         let keys: Vec<String> = chunk.iter().map(|id| result_key(&id.to_string())).collect();
@@ -251,7 +250,7 @@ pub async fn read_results(
 }
 
 /// Count the result keys (`celery-task-meta-*`) with SCAN, never KEYS.
-pub async fn count_result_keys(conn: &mut MultiplexedConnection) -> Result<u64> {
+pub async fn count_result_keys(conn: &mut ConnectionManager) -> Result<u64> {
     let mut cursor: u64 = 0;
     let mut n = 0u64;
     loop {

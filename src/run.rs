@@ -42,6 +42,8 @@ const CONFIRM_WINDOW: usize = 2048;
 /// and its confirmations then never come. Generous, because a quorum queue electing a
 /// leader delays confirmations by seconds.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
+/// Attempts of the last reconciliation read of a workload.
+const FINAL_READ_ATTEMPTS: u32 = 5;
 /// Tasks outstanding longer than this are checked by reading their result keys.
 const RECONCILE_AGE: Duration = Duration::from_secs(2);
 /// How long an interrupted workload waits for tasks already published.
@@ -698,10 +700,17 @@ fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
                 .get(f.workload)
                 .map(|w| w.name.as_str())
                 .unwrap_or("");
+            // The end of the previous applied fault's window in the same workload.
+            let previous_end = faults[..k]
+                .iter()
+                .rev()
+                .find(|g| g.not_applied.is_none() && g.workload == f.workload)
+                .map(|g| failover::window(g, Some(f.fault_at_unix_us)).1);
             failover::analyse(
                 f,
                 name,
                 next,
+                previous_end,
                 ledger.tasks(f.workload),
                 &client_events,
                 &server_events,
@@ -754,7 +763,7 @@ async fn collect(live: Arc<Live>, mut rx: mpsc::UnboundedReceiver<WatchEvent>) {
 /// Publishes workloads and waits for them to drain.
 struct Driver<'a> {
     publisher: broker::Publisher,
-    reader: &'a mut redis::aio::MultiplexedConnection,
+    reader: &'a mut redis::aio::ConnectionManager,
     live: &'a Live,
     anchor: Anchor,
     scratch: &'a Path,
@@ -1027,7 +1036,7 @@ impl Driver<'_> {
             let now = Instant::now();
             if now >= deadline {
                 // Last chance for anything whose notification was missed.
-                self.reconcile(Duration::ZERO).await;
+                self.final_reconcile().await;
                 let left = self.unsettled(w);
                 if left > 0 {
                     tracing::warn!(
@@ -1079,7 +1088,7 @@ impl Driver<'_> {
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
-        self.reconcile(Duration::ZERO).await;
+        self.final_reconcile().await;
         Ok(())
     }
 
@@ -1092,7 +1101,8 @@ impl Driver<'_> {
     }
 
     /// Read the result keys of tasks outstanding for longer than `age`.
-    async fn reconcile(&mut self, age: Duration) {
+    /// Returns false when the read failed (the reader reconnects on the next call).
+    async fn reconcile(&mut self, age: Duration) -> bool {
         let before = self.anchor.now_unix_us() - age.as_micros() as i64;
         let ids = self
             .live
@@ -1101,7 +1111,7 @@ impl Driver<'_> {
             .expect("ledger lock")
             .outstanding_ids(before);
         if ids.is_empty() {
-            return;
+            return true;
         }
         match backend::read_results(self.reader, &ids).await {
             Ok(found) => {
@@ -1109,6 +1119,7 @@ impl Driver<'_> {
                 for r in found {
                     ledger.result_seen(&r.id, r.at_unix_us, r.status, SeenVia::Read);
                 }
+                true
             }
             Err(e) => {
                 self.live.events.record(
@@ -1116,8 +1127,25 @@ impl Driver<'_> {
                     ClientEventKind::Error,
                     format!("reconciliation read failed: {e:#}"),
                 );
+                false
             }
         }
+    }
+
+    /// The last reconciliation of a workload: a failed read would turn results that
+    /// exist into "result lost", so it is tried again a few times.
+    async fn final_reconcile(&mut self) {
+        for attempt in 0..FINAL_READ_ATTEMPTS {
+            if self.reconcile(Duration::ZERO).await {
+                return;
+            }
+            if attempt + 1 < FINAL_READ_ATTEMPTS {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        tracing::warn!(
+            "the last reconciliation read failed {FINAL_READ_ATTEMPTS} times: tasks counted as result_lost may have results"
+        );
     }
 }
 

@@ -223,6 +223,7 @@ mod tests {
             &f,
             "trivial",
             None,
+            None,
             ledger.tasks(0),
             &[],
             &[],

@@ -141,19 +141,49 @@ pub fn window(f: &AppliedFault, next_fault_at: Option<i64>) -> (i64, i64) {
     (start, end)
 }
 
+/// The last moment anything happened to a task: its result seen, else its last
+/// execution's end (or start), else its confirmation or publish, else its intended start.
+fn last_activity_us(t: &TaskRecord) -> i64 {
+    t.result_seen_unix_us
+        .or_else(|| {
+            t.executions
+                .iter()
+                .map(|e| e.finished_unix_us.unwrap_or(e.started_unix_us))
+                .max()
+        })
+        .or(t.confirmed_unix_us)
+        .or(t.published_unix_us)
+        .unwrap_or(t.intended_unix_us)
+}
+
 /// A task belongs to a fault's window when it was meant to start before the window ends
 /// and had not completed before the window began: tasks arriving during the window and
-/// tasks still in flight (queued, running) from before it, as after a burst.
-fn in_window(t: &TaskRecord, w_start: i64, w_end: i64) -> bool {
-    t.intended_unix_us < w_end && t.result_seen_unix_us.is_none_or(|s| s >= w_start)
+/// tasks still in flight (queued, running) from before it, as after a burst. A task that
+/// never completed (lost, result lost) belongs to the first fault after its last
+/// activity: the window that ends after it and whose predecessor (ending at
+/// `previous_end`) ended before it — never to every later fault as well.
+fn in_window(t: &TaskRecord, w_start: i64, w_end: i64, previous_end: Option<i64>) -> bool {
+    if t.intended_unix_us >= w_end {
+        return false;
+    }
+    match t.result_seen_unix_us {
+        Some(seen) => seen >= w_start,
+        None => {
+            let last = last_activity_us(t);
+            last < w_end && previous_end.is_none_or(|p| last >= p)
+        }
+    }
 }
 
 /// Compute one failover row. `tasks` are the workload's tasks (classified with the side
-/// channel merged); events and server events cover the whole run.
+/// channel merged); events and server events cover the whole run. `previous_end` is the
+/// end of the previous fault's window in the same workload, if any.
+#[allow(clippy::too_many_arguments)]
 pub fn analyse(
     f: &AppliedFault,
     workload: &str,
     next_fault_at: Option<i64>,
+    previous_end: Option<i64>,
     tasks: &[TaskRecord],
     client_events: &[ClientEvent],
     server_events: &[ServerEvent],
@@ -239,7 +269,10 @@ pub fn analyse(
         tasks: 0,
         not_applied: f.not_applied.clone().unwrap_or_default(),
     };
-    for t in tasks.iter().filter(|t| in_window(t, w_start, w_end)) {
+    for t in tasks
+        .iter()
+        .filter(|t| in_window(t, w_start, w_end, previous_end))
+    {
         let c = t.classify();
         row.tasks += 1;
         match c.outcome {
@@ -353,7 +386,7 @@ mod tests {
                 detail: "broker/node1".into(),
             },
         ];
-        let row = analyse(&fault(at), "failover", None, &tasks, &events, &server);
+        let row = analyse(&fault(at), "failover", None, None, &tasks, &events, &server);
         assert_eq!(row.first_client_error_ms, Some(20.0));
         assert_eq!(row.proxy_down_ms, Some(250.0));
         assert_eq!(row.proxy_up_ms, Some(300.0));
@@ -377,7 +410,7 @@ mod tests {
     fn nothing_completed_after_the_fault_means_no_switch_time() {
         let at = T0 + 5 * S;
         let tasks = vec![task(T0, Some(T0 + 1000), 1), task(at + 10, None, 0)];
-        let row = analyse(&fault(at), "w", None, &tasks, &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[]);
         assert_eq!(row.switch_time_ms, None);
         assert_eq!(row.outage_ms, None);
         assert_eq!(row.lost, 1);
@@ -402,7 +435,7 @@ mod tests {
             kind: ClientEventKind::Error,
             detail: String::new(),
         }];
-        let row = analyse(&fault(at), "w", Some(at + 10 * S), &[], &events, &[]);
+        let row = analyse(&fault(at), "w", Some(at + 10 * S), None, &[], &events, &[]);
         assert_eq!(row.first_client_error_ms, None);
     }
 
@@ -412,7 +445,7 @@ mod tests {
         // A burst at T0: one finished long before the fault, one still queued and lost.
         let done = task(T0, Some(T0 + 1000), 1);
         let queued = task(T0, None, 0);
-        let row = analyse(&fault(at), "w", None, &[done, queued], &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &[done, queued], &[], &[]);
         assert_eq!(row.tasks, 1);
         assert_eq!(row.lost, 1);
     }
@@ -425,7 +458,27 @@ mod tests {
             task(T0, Some(at - 3 * S), 1),
             task(at + 10, Some(at + S / 2), 1),
         ];
-        let row = analyse(&fault(at), "w", None, &tasks, &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[]);
         assert_eq!(row.outage_ms, Some(3500.0));
+    }
+
+    #[test]
+    fn a_task_that_never_completed_counts_for_one_fault_only() {
+        // Three faults 12 s apart; a task executed just after the first whose result
+        // was lost, and a task queued before the first and never executed.
+        let faults: Vec<AppliedFault> = (0..3).map(|k| fault(T0 + k * 12 * S)).collect();
+        let mut result_lost = task(T0 - 500_000, None, 1);
+        result_lost.executions[0].finished_unix_us = Some(T0 + 5_000);
+        let queued = task(T0 - 3 * S, None, 0);
+        let tasks = [result_lost, queued];
+        let mut previous_end = None;
+        let mut rows = Vec::new();
+        for (k, f) in faults.iter().enumerate() {
+            let next = faults.get(k + 1).map(|g| g.fault_at_unix_us);
+            rows.push(analyse(f, "w", next, previous_end, &tasks, &[], &[]));
+            previous_end = Some(window(f, next).1);
+        }
+        let per_fault: Vec<(u64, u64)> = rows.iter().map(|r| (r.lost, r.result_lost)).collect();
+        assert_eq!(per_fault, [(1, 1), (0, 0), (0, 0)]);
     }
 }
