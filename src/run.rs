@@ -533,7 +533,11 @@ impl RunState {
             // The producer's connection died in a fault after its last publish.
             queue = broker::queue_state(driver.publisher.channel(), topology.broker.queue).await;
         }
-        let keys = backend::count_result_keys(driver.reader).await;
+        let mut keys = backend::count_result_keys(driver.reader).await;
+        if keys.is_err() && !cancel.is_cancelled() {
+            // A failover broke the reader after its last read; it reconnects on this call.
+            keys = backend::count_result_keys(driver.reader).await;
+        }
         match (queue, keys) {
             (Ok((consumers, ready)), Ok(result_keys)) => {
                 self.report.final_state = Some(crate::export::json::FinalState {

@@ -141,6 +141,27 @@ pub fn window(f: &AppliedFault, next_fault_at: Option<i64>) -> (i64, i64) {
     (start, end)
 }
 
+/// HAProxy's `backend/server` name of a resolved node (`broker.node[1]` →
+/// `broker_nodes/rabbit1`, `backend.node[0]` → `backend_nodes/redis0`); `None` for
+/// anything HAProxy does not route to.
+pub fn proxy_server_of(resolved: &str) -> Option<String> {
+    let index = |prefix: &str| {
+        resolved
+            .strip_prefix(prefix)?
+            .strip_suffix(']')?
+            .parse::<usize>()
+            .ok()
+    };
+    use crate::stack::haproxy::{
+        BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX,
+    };
+    if let Some(i) = index("broker.node[") {
+        Some(format!("{BROKER_BACKEND}/{BROKER_SERVER_PREFIX}{i}"))
+    } else {
+        index("backend.node[").map(|i| format!("{REDIS_BACKEND}/{REDIS_SERVER_PREFIX}{i}"))
+    }
+}
+
 /// The last moment anything happened to a task: its result seen, else its last
 /// execution's end (or start), else its confirmation or publish, else its intended start.
 fn last_activity_us(t: &TaskRecord) -> i64 {
@@ -198,13 +219,21 @@ pub fn analyse(
             .map(|e| offset_ms(e.at_unix_us, at))
             .next()
     };
-    let first_server = |kind: ServerEventKind| {
+    let first_server_where = |kind: ServerEventKind, keep: &dyn Fn(&ServerEvent) -> bool| {
         server_events
             .iter()
             .filter(|e| e.kind == kind && e.at_unix_us >= at && e.at_unix_us < horizon)
+            .filter(|e| keep(e))
             .map(|e| offset_ms(e.at_unix_us, at))
             .next()
     };
+    let first_server = |kind: ServerEventKind| first_server_where(kind, &|_| true);
+    // The proxy's view of the faulted node: it going DOWN is the detection; the switch
+    // is another server coming UP (a promoted Redis replica). The faulted node coming
+    // back UP after its restart is not a switch.
+    let faulted = proxy_server_of(&f.resolved);
+    let is_faulted = |e: &ServerEvent| faulted.as_deref().is_none_or(|s| e.detail == s);
+    let is_other = |e: &ServerEvent| faulted.as_deref().is_none_or(|s| e.detail != s);
 
     // Switch time: the first task published at or after the fault that completed ok.
     let switch_time_ms = tasks
@@ -253,8 +282,8 @@ pub fn analyse(
         sentinel_odown_ms: first_server(ServerEventKind::SentinelOdown),
         sentinel_switch_ms: first_server(ServerEventKind::SentinelSwitchMaster),
         queue_leader_ms: first_server(ServerEventKind::QueueLeaderChanged),
-        proxy_down_ms: first_server(ServerEventKind::ProxyDown),
-        proxy_up_ms: first_server(ServerEventKind::ProxyUp),
+        proxy_down_ms: first_server_where(ServerEventKind::ProxyDown, &is_faulted),
+        proxy_up_ms: first_server_where(ServerEventKind::ProxyUp, &is_other),
         client_reconnected_ms: first_client(ClientEventKind::Reconnected),
         restored_ms: f.restored_at_unix_us.map(|r| offset_ms(r, at)),
         healthy_ms: f.healthy_at_unix_us.map(|h| offset_ms(h, at)),
@@ -378,12 +407,12 @@ mod tests {
             ServerEvent {
                 at_unix_us: at + 250_000,
                 kind: ServerEventKind::ProxyDown,
-                detail: "broker/node0".into(),
+                detail: "broker_nodes/rabbit0".into(),
             },
             ServerEvent {
                 at_unix_us: at + 300_000,
                 kind: ServerEventKind::ProxyUp,
-                detail: "broker/node1".into(),
+                detail: "broker_nodes/rabbit1".into(),
             },
         ];
         let row = analyse(&fault(at), "failover", None, None, &tasks, &events, &server);
@@ -480,5 +509,45 @@ mod tests {
         }
         let per_fault: Vec<(u64, u64)> = rows.iter().map(|r| (r.lost, r.result_lost)).collect();
         assert_eq!(per_fault, [(1, 1), (0, 0), (0, 0)]);
+    }
+
+    #[test]
+    fn the_faulted_node_coming_back_up_is_not_the_proxy_switch() {
+        assert_eq!(
+            proxy_server_of("broker.node[0]").as_deref(),
+            Some("broker_nodes/rabbit0")
+        );
+        assert_eq!(
+            proxy_server_of("backend.node[12]").as_deref(),
+            Some("backend_nodes/redis12")
+        );
+        assert_eq!(proxy_server_of("sentinel[0]"), None);
+        let at = T0;
+        let ev = |ms: i64, kind, detail: &str| ServerEvent {
+            at_unix_us: at + ms * 1000,
+            kind,
+            detail: detail.into(),
+        };
+        let server = [
+            ev(300, ServerEventKind::ProxyDown, "broker_nodes/rabbit0"),
+            ev(10_300, ServerEventKind::ProxyUp, "broker_nodes/rabbit0"),
+        ];
+        let row = analyse(&fault(at), "w", None, None, &[], &[], &server);
+        assert_eq!(row.proxy_down_ms, Some(300.0));
+        assert_eq!(
+            row.proxy_up_ms, None,
+            "the restarted node is not a new route"
+        );
+        let mut redis = fault(at);
+        redis.resolved = "backend.node[0]".into();
+        let server = [
+            ev(400, ServerEventKind::ProxyDown, "backend_nodes/redis0"),
+            ev(1_900, ServerEventKind::ProxyUp, "backend_nodes/redis1"),
+        ];
+        let row = analyse(&redis, "w", None, None, &[], &[], &server);
+        assert_eq!(
+            (row.proxy_down_ms, row.proxy_up_ms),
+            (Some(400.0), Some(1900.0))
+        );
     }
 }
