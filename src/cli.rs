@@ -359,6 +359,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
             json,
             thresholds,
         } => {
+            if !dir.is_dir() {
+                eprintln!(
+                    "error: {} is not a directory (give a run directory from `hab run` or a comparison directory from `hab compare`)",
+                    dir.display()
+                );
+                return Ok(2);
+            }
             let c = crate::report::render_dir(&dir)?;
             let complete = c
                 .topologies

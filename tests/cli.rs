@@ -19,7 +19,9 @@ fn help_lists_the_commands() {
         .success()
         .stdout(predicate::str::contains("run"))
         .stdout(predicate::str::contains("worker"))
-        .stdout(predicate::str::contains("check"));
+        .stdout(predicate::str::contains("check"))
+        .stdout(predicate::str::contains("compare"))
+        .stdout(predicate::str::contains("report"));
     hab()
         .args(["run", "--help"])
         .assert()
@@ -165,4 +167,87 @@ fn run_with_a_bad_workload_starts_nothing() {
         !out.exists(),
         "no run directory for a run that never started"
     );
+}
+
+#[test]
+fn compare_with_a_bad_topology_starts_nothing_and_names_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\n[broker]\nqueue = \"stream\"\n[backend]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    hab()
+        .args([
+            "compare",
+            "--workload",
+            "workloads/smoke.toml",
+            "--topology",
+        ])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml"))
+        .stderr(predicate::str::contains("queue"))
+        .stderr(predicate::str::contains("quorum"));
+    assert!(
+        !out.exists(),
+        "no comparison directory for a comparison that never started"
+    );
+}
+
+#[test]
+fn compare_refuses_two_topologies_with_one_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    hab()
+        .args([
+            "compare",
+            "--topology",
+            "topologies/standalone.toml",
+            "--workload",
+            "workloads/smoke.toml",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("given twice"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn compare_needs_a_topology_and_a_positive_repeat() {
+    hab().arg("compare").assert().code(2);
+    hab()
+        .args([
+            "compare",
+            "--topology",
+            "topologies/ha.toml",
+            "--repeat",
+            "0",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("repeat"));
+}
+
+#[test]
+fn report_of_a_missing_or_empty_directory_is_a_clear_error() {
+    hab()
+        .args(["report", "/nonexistent/hab-results"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a directory"));
+    let dir = tempfile::tempdir().unwrap();
+    hab()
+        .arg("report")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("holds no run.json"));
 }
