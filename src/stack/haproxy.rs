@@ -47,8 +47,11 @@ const STATS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a graceful stop may take before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
 
-/// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
-const MAX_SOCKET_PATH: usize = 107;
+/// Longest stats socket path HAProxy accepts: the kernel allows 107 bytes (`sun_path` is
+/// 108 with the NUL), but HAProxy 2.6 keeps room for its `.<pid>.tmp` suffix and refuses
+/// paths over 97 ("socket path … too long (max 97)", seen with a comparison directory
+/// nested in a temporary directory).
+const MAX_SOCKET_PATH: usize = 97;
 
 /// How HAProxy is configured and started.
 #[derive(Debug, Clone)]
