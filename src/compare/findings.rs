@@ -174,6 +174,15 @@ pub fn findings(c: &Comparison) -> Vec<String> {
         }
         s.push('.');
         out.push(s);
+        if let Some((keys, written)) = t.result_keys
+            && keys < written
+        {
+            out.push(format!(
+                "{}: at the end the result backend held {keys} of the {written} results written (warm-up included): {} stored results were lost by the backend itself (e.g. a Redis restart without persistence). hab saw them as they were published, but a client reading results afterwards would not find them.",
+                t.name,
+                written - keys
+            ));
+        }
     }
     out
 }

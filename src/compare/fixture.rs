@@ -108,6 +108,7 @@ pub fn run(
             max_us: (s != 11).then_some(9_000),
         })
         .collect();
+    let ok_total = workloads.iter().map(|w| w.counts.ok).sum();
     RunReport {
         hab_version: "0.1.0".into(),
         status: RunStatus::Complete,
@@ -133,7 +134,11 @@ pub fn run(
         client_events: Default::default(),
         workloads,
         failover,
-        final_state: None,
+        final_state: Some(crate::export::json::FinalState {
+            queue_ready: 0,
+            queue_consumers: 1,
+            result_keys: ok_total,
+        }),
         timeline,
     }
 }
@@ -142,7 +147,7 @@ pub fn run(
 /// slower and has faults that switch in 100 / 300 ms; standalone's switch in 9 s.
 pub fn run_set() -> RunSet {
     let lat = |base: i64| -> Vec<i64> { (1..=100).map(|i| base * i).collect() };
-    let standalone = run(
+    let mut standalone = run(
         "standalone",
         1_000,
         vec![
@@ -151,6 +156,8 @@ pub fn run_set() -> RunSet {
         ],
         vec![fault("broker_kill", "broker.primary", 0, Some(9_000.0))],
     );
+    // A Redis restart without persistence: the backend kept only 50 of 200 results.
+    standalone.final_state.as_mut().unwrap().result_keys = 50;
     let ha = |started, tp: f64, switch| {
         let mut not_applicable = fault("broker_kill", "backend.replica", 0, None);
         not_applicable.not_applied = "the topology has no Redis replica".into();

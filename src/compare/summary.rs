@@ -170,6 +170,29 @@ pub struct TopologySummary {
     pub bringup_ms: Option<Spread>,
     /// Server versions (from the first run).
     pub versions: BTreeMap<String, String>,
+    /// Results written over the runs (ok + failed tasks, warm-up included) whose key the
+    /// backend still held at the end (`final_state`), and how many were written; runs
+    /// without a final state are left out. Fewer keys than results: the backend lost
+    /// stored results even if hab saw them as they were published.
+    #[serde(default)]
+    pub result_keys: Option<(u64, u64)>,
+}
+
+/// (keys held at the end, results written) of a run, when its final state was read.
+fn result_keys(r: &crate::export::RunReport) -> Option<(u64, u64)> {
+    let fs = r.final_state?;
+    let warmup = r
+        .workload_plan
+        .get("warmup_tasks")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let written: u64 = r
+        .workloads
+        .iter()
+        .map(|w| w.counts.ok + w.counts.failed)
+        .sum::<u64>()
+        + warmup;
+    Some((fs.result_keys, written))
 }
 
 /// Everything the comparison says.
@@ -359,6 +382,11 @@ impl Comparison {
                     .first()
                     .map(|r| r.report.versions.clone())
                     .unwrap_or_default(),
+                result_keys: t
+                    .runs
+                    .iter()
+                    .filter_map(|r| result_keys(&r.report))
+                    .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
             });
         }
         // Workloads in the order of the first topology that has them, then any others.
