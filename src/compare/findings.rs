@@ -137,6 +137,37 @@ pub fn findings(c: &Comparison) -> Vec<String> {
             out.push(s);
         }
     }
+    // How sure: one run per topology shows no spread at all.
+    let single = c
+        .topologies
+        .iter()
+        .filter(|t| t.runs.len() == 1)
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>();
+    if !single.is_empty() {
+        out.push(format!(
+            "{} ran once, so these figures carry no spread: short workloads (a few tasks, well under a second) vary by tens of percent between identical runs on a busy machine. Rerun with --repeat 3 or more and read the min–max before trusting a difference of that size.",
+            single.join(" and ")
+        ));
+    } else {
+        for w in &c.workloads {
+            for r in &w.rows {
+                let t = r.throughput_per_s;
+                // Only spreads wide enough to matter when reading a ratio.
+                if t.n > 1 && t.median > 0.0 && (t.max - t.min) / 2.0 / t.median >= 0.1 {
+                    out.push(format!(
+                        "{} on {}: throughput {}–{} over {} runs (±{:.0}% around the median).",
+                        w.name,
+                        r.topology,
+                        fmt_rate(t.min),
+                        fmt_rate(t.max),
+                        t.n,
+                        (t.max - t.min) / 2.0 / t.median * 100.0
+                    ));
+                }
+            }
+        }
+    }
     // The benefit: each fault on each topology.
     for f in &c.faults {
         out.push(fault_sentence(f));
