@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::backend::{self, WatchEvent};
 use crate::broker;
 use crate::clock::Anchor;
-use crate::config::{ArrivalKind, TaskSpec, Topology, Workload, WorkloadPlan};
+use crate::config::{ArrivalKind, TaskSpec, Topology, WorkerKind, Workload, WorkloadPlan};
 use crate::export::{self, Machine, RunData, RunReport, RunStatus, WorkersReport};
 use crate::ledger::{ConfirmState, Ledger, SeenVia, SideEventKind, TaskRecord, side_channel};
 use crate::load::Schedule;
@@ -96,6 +96,7 @@ pub fn task_call(spec: &TaskSpec, id: &Uuid, scratch: &Path) -> (&'static str, V
 /// The worker processes of a run, restarted if one dies.
 struct Workers {
     topology_path: PathBuf,
+    topology: Topology,
     broker_url: String,
     backend_url: String,
     logs: PathBuf,
@@ -106,6 +107,9 @@ struct Workers {
 
 impl Workers {
     fn spawn_one(&self, name: &str) -> Result<ManagedProcess> {
+        if self.topology.workers.kind == WorkerKind::Celery {
+            return self.spawn_celery(name);
+        }
         let exe = std::env::current_exe().context("cannot find hab's own executable")?;
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("worker")
@@ -127,6 +131,88 @@ impl Workers {
             &format!("worker {name}"),
             cmd,
             "hab",
+            &self.logs.join(format!("worker-{name}.log")),
+        )?)
+    }
+
+    /// A real Celery worker with hab's four tasks (`scripts/celery/hab_tasks.py`), its
+    /// settings from the topology, its executions into the same side channel.
+    fn spawn_celery(&self, name: &str) -> Result<ManagedProcess> {
+        let w = &self.topology.workers;
+        let dir = w
+            .celery_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("scripts/celery"));
+        let dir = std::path::absolute(&dir)
+            .with_context(|| format!("bad workers.celery_dir {}", dir.display()))?;
+        let python = dir.join("venv/bin/python");
+        if !dir.join("hab_tasks.py").is_file() || !python.is_file() {
+            bail!(
+                "workers.kind = \"celery\" needs {} and its virtualenv {}: run scripts/celery/setup.sh (or set workers.celery_dir)",
+                dir.join("hab_tasks.py").display(),
+                python.display()
+            );
+        }
+        let b = &self.topology.broker;
+        let mut cmd = std::process::Command::new(&python);
+        cmd.current_dir(&dir)
+            .args([
+                "-m",
+                "celery",
+                "-A",
+                "hab_tasks",
+                "worker",
+                "--loglevel=INFO",
+            ])
+            .args([
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ])
+            .arg(format!("--concurrency={}", w.concurrency()))
+            .arg(format!("--pool={}", w.pool.unwrap_or_default().as_str()))
+            .arg(format!("--hostname={name}@hab"))
+            .args(["--queues", "celery"])
+            .env("PYTHONPATH", &dir)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("HAB_BROKER_URL", &self.broker_url)
+            .env("HAB_BACKEND_URL", &self.backend_url)
+            .env(
+                "HAB_QUEUE_TYPE",
+                match b.queue {
+                    crate::config::QueueKind::Quorum => "quorum",
+                    _ => "classic",
+                },
+            )
+            .env("HAB_QUEUE_DURABLE", if b.durable { "1" } else { "0" })
+            .env(
+                "HAB_ACKS_LATE",
+                if w.acks == crate::config::AckMode::Late {
+                    "1"
+                } else {
+                    "0"
+                },
+            )
+            .env("HAB_PREFETCH_MULTIPLIER", w.prefetch_multiplier.to_string())
+            .env(
+                "HAB_RESULT_TTL_S",
+                self.topology
+                    .backend
+                    .result_ttl
+                    .as_secs()
+                    .max(1)
+                    .to_string(),
+            )
+            .env("HAB_HEARTBEAT_S", b.heartbeat.as_secs().to_string())
+            .env("HAB_WORKER_NAME", name)
+            .env(
+                "HAB_EXECUTIONS",
+                self.executions.join(format!("{name}.csv")),
+            );
+        Ok(ManagedProcess::spawn(
+            &format!("celery worker {name}"),
+            cmd,
+            "python3",
             &self.logs.join(format!("worker-{name}.log")),
         )?)
     }
@@ -254,7 +340,7 @@ pub async fn run(
         bringup_phases_ms: Default::default(),
         workers_ready_ms: None,
         workers: WorkersReport {
-            kind: "hab".into(),
+            kind: format!("{:?}", topology.workers.kind).to_lowercase(),
             count: topology.workers.count,
             concurrency: topology.workers.concurrency(),
             prefetch: topology.workers.prefetch(),
@@ -435,6 +521,7 @@ impl RunState {
         let started = Instant::now();
         let mut workers = Workers {
             topology_path: opts.topology_path.clone(),
+            topology: topology.clone(),
             broker_url: broker_url.clone(),
             backend_url: backend_url.clone(),
             logs: stack_logs(&self.dir),

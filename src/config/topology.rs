@@ -180,6 +180,37 @@ pub struct WorkersConfig {
     /// When a worker acknowledges a delivery; decides at-least-once vs at-most-once.
     #[serde(default)]
     pub acks: AckMode,
+    /// Celery's execution pool (only with `kind = "celery"`; default prefork).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<CeleryPool>,
+    /// Directory with `hab_tasks.py` and the `venv/` made by its `setup.sh` (only with
+    /// `kind = "celery"`; default `scripts/celery`, relative to the working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub celery_dir: Option<std::path::PathBuf>,
+}
+
+/// Celery's execution pools hab can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CeleryPool {
+    /// Child processes (Celery's default).
+    #[default]
+    Prefork,
+    /// Threads in the worker process.
+    Threads,
+    /// One task at a time in the worker process.
+    Solo,
+}
+
+impl CeleryPool {
+    /// The name Celery's `--pool` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeleryPool::Prefork => "prefork",
+            CeleryPool::Threads => "threads",
+            CeleryPool::Solo => "solo",
+        }
+    }
 }
 
 /// Which worker implementation runs the tasks.
@@ -189,6 +220,9 @@ pub enum WorkerKind {
     /// hab's own worker (`hab worker`), speaking Celery protocol v2.
     #[default]
     Hab,
+    /// A real Celery worker (`scripts/celery/`: run its `setup.sh` first) with hab's four
+    /// tasks, reporting its executions through the same side channel.
+    Celery,
 }
 
 /// When a worker acknowledges a delivery.
@@ -210,6 +244,8 @@ impl Default for WorkersConfig {
             concurrency: None,
             prefetch_multiplier: default_prefetch_multiplier(),
             acks: AckMode::default(),
+            pool: None,
+            celery_dir: None,
         }
     }
 }
@@ -464,6 +500,19 @@ impl Topology {
             1,
             1000,
         );
+        if w.kind == WorkerKind::Hab {
+            for (field, set) in [
+                ("workers.pool", w.pool.is_some()),
+                ("workers.celery_dir", w.celery_dir.is_some()),
+            ] {
+                if set {
+                    out.push(Diagnostic::new(
+                        field,
+                        "only applies to kind = \"celery\" (hab's own worker has no pool)",
+                    ));
+                }
+            }
+        }
         out
     }
 }
@@ -538,6 +587,8 @@ mod tests {
                 concurrency: None,
                 prefetch_multiplier: 4,
                 acks: AckMode::Late,
+                pool: None,
+                celery_dir: None,
             }
         );
         // A [workers] section with only some fields keeps the other defaults.
@@ -670,8 +721,21 @@ mod tests {
                 "unknown variant `sometimes`, expected `late` or `early`",
             ],
         );
-        let e = err(&format!("{MINIMAL}[workers]\nkind = \"celery\"\n"));
-        assert_has(&e, &["line 6", "unknown variant `celery`, expected `hab`"]);
+        let e = err(&format!("{MINIMAL}[workers]\nkind = \"dramatiq\"\n"));
+        assert_has(
+            &e,
+            &[
+                "line 6",
+                "unknown variant `dramatiq`, expected `hab` or `celery`",
+            ],
+        );
+        let e = err(&format!(
+            "{MINIMAL}[workers]\nkind = \"celery\"\npool = \"gevent\"\n"
+        ));
+        assert_has(
+            &e,
+            &["line 7", "expected one of `prefork`, `threads`, `solo`"],
+        );
     }
 
     #[test]
@@ -770,6 +834,10 @@ mod tests {
             (
                 Box::new(|t| t.workers.prefetch_multiplier = 1001),
                 "workers.prefetch_multiplier: must be between 1 and 1000, got 1001",
+            ),
+            (
+                Box::new(|t| t.workers.pool = Some(CeleryPool::Solo)),
+                "workers.pool: only applies to kind = \"celery\" (hab's own worker has no pool)",
             ),
         ];
         for (edit, want) in cases {
