@@ -87,3 +87,61 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+#[test]
+fn sigint_keeps_what_was_measured_and_stops_every_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let mut child = std::process::Command::new(hab_bin())
+        .current_dir(root())
+        .args([
+            "calibrate",
+            "--topology",
+            "topologies/standalone.toml",
+            "--duration",
+            "2s",
+            "--disk-bytes",
+            "8388608",
+            "--out",
+        ])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the broker figures are written, then interrupt (during the Redis ones).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let dir = loop {
+        let found = std::fs::read_dir(&out).ok().and_then(|mut es| {
+            let dir = es.next()?.ok()?.path();
+            let text = std::fs::read_to_string(dir.join("calibrate.json")).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            v["figures"]["broker_round_trip"].is_object().then_some(dir)
+        });
+        if let Some(d) = found {
+            break d;
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("hab calibrate ended early: {s}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no broker figure");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let c: hab::calibrate::Calibration =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("calibrate.json")).unwrap())
+            .unwrap();
+    assert_eq!(c.status, hab::export::RunStatus::Interrupted);
+    assert!(c.figures.broker_round_trip.is_some());
+    assert!(c.figures.cpu_factorial.is_none());
+    assert!(c.finished_unix_ms.is_some());
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
