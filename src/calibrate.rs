@@ -252,6 +252,13 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// `host:port` of a URL, without scheme, credentials or path (for the `how` lines).
+pub fn endpoint(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
 /// A figure counting `count` operations in a window of `secs`, as a rate per second.
 fn rate_figure(
     count: u64,
@@ -520,11 +527,13 @@ async fn measure(
         .context("redis result store")?;
     cal.figures.redis_result_store = Some(store);
     write_json(dir, cal)?;
+    flush_results(&backend_url).await;
     let ceiling = redis_pipeline_figure(opts, topology, &backend_url, cancel)
         .await
         .context("redis SETEX+PUBLISH")?;
     cal.figures.redis_setex_publish = Some(ceiling);
     write_json(dir, cal)?;
+    flush_results(&backend_url).await;
 
     eprintln!("hab: disk …");
     let disk = disk_figure(opts, scratch, cancel).await.context("disk")?;
@@ -636,11 +645,11 @@ async fn broker_figures(
         nacked,
         format!(
             "hab.trivial Celery messages published ({mode}, window {CONFIRM_WINDOW}, at most \
-             {BACKLOG} ahead), consumed (prefetch {PREFETCH}) and acked one by one (acks pipelined), {:?} \
-             queue, via {url}",
-            b.queue
-        )
-        .to_lowercase(),
+             {BACKLOG} ahead), consumed (prefetch {PREFETCH}) and acked one by one (acks \
+             pipelined), {} queue, via {}",
+            format!("{:?}", b.queue).to_lowercase(),
+            endpoint(url)
+        ),
     );
     let publish = if b.confirms {
         rate_figure(
@@ -746,6 +755,21 @@ async fn consume_loop(
     }
 }
 
+/// Drop the result keys a Redis figure wrote (untimed), so the next figure starts on an
+/// empty backend and a long window does not leave it holding millions of keys.
+async fn flush_results(url: &str) {
+    let flushed = async {
+        let mut conn = crate::backend::reader(url).await?;
+        redis::cmd("FLUSHDB")
+            .query_async::<()>(&mut conn)
+            .await
+            .context("FLUSHDB")
+    };
+    if let Err(e) = flushed.await {
+        tracing::warn!("could not flush the calibration's result keys: {e:#}");
+    }
+}
+
 /// A success record as hab's worker stores for `hab.trivial`.
 fn trivial_record() -> ResultRecord {
     ResultRecord::success(&Uuid::new_v4().to_string(), crate::tasks::trivial::run())
@@ -792,7 +816,8 @@ async fn redis_store_figure(
         window.deltas[1],
         format!(
             "ResultStore::store (GET, MULTI SETEX PUBLISH EXEC) of hab.trivial records, \
-             {STORE_IN_FLIGHT} in flight on one multiplexed connection, via {url}"
+             {STORE_IN_FLIGHT} in flight on one multiplexed connection, via {}",
+            endpoint(url)
         ),
     ))
 }
@@ -853,7 +878,8 @@ async fn redis_pipeline_figure(
         window.deltas[1],
         format!(
             "SETEX + PUBLISH pairs, {PIPELINE_DEPTH} per pipeline (not MULTI), \
-             {PIPELINES_IN_FLIGHT} pipelines in flight, via {url}"
+             {PIPELINES_IN_FLIGHT} pipelines in flight, via {}",
+            endpoint(url)
         ),
     ))
 }
@@ -952,6 +978,21 @@ mod tests {
         assert_eq!(median(&[]), 0.0);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn endpoints_lose_scheme_credentials_and_path() {
+        assert_eq!(
+            endpoint("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "127.0.0.1:5672"
+        );
+        assert_eq!(
+            endpoint("amqp://127.0.0.1:5672/%2f?heartbeat=5"),
+            "127.0.0.1:5672"
+        );
+        assert_eq!(endpoint("redis://127.0.0.1:6379"), "127.0.0.1:6379");
+        assert_eq!(endpoint("redis://127.0.0.1:6379/0"), "127.0.0.1:6379");
+        assert_eq!(endpoint("127.0.0.1:1"), "127.0.0.1:1");
     }
 
     #[test]
