@@ -1,4 +1,5 @@
-//! The command line: `hab run`, `hab compare`, `hab report`, `hab worker`, `hab check`.
+//! The command line: `hab run`, `hab compare`, `hab report`, `hab calibrate`, `hab worker`,
+//! `hab check`.
 //!
 //! Exit codes: 0 success; 1 the run failed or a threshold was crossed; 2 bad usage or bad
 //! input files; 130 the run was interrupted (Ctrl-C / SIGTERM) — its results so far are
@@ -84,6 +85,25 @@ enum Command {
         json: bool,
         #[command(flatten)]
         thresholds: ThresholdArgs,
+    },
+    /// Measure the raw limits of a topology's stack on this machine: broker round trip,
+    /// Redis result writes, disk writes with fdatasync, factorial CPU time.
+    Calibrate {
+        /// Topology file (what is deployed), e.g. topologies/standalone.toml.
+        #[arg(long, value_name = "FILE")]
+        topology: PathBuf,
+        /// Directory in which the run directory is created.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
+        /// Length of each timed window (after an untimed warm-up), e.g. 3s, 500ms.
+        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = positive_duration)]
+        duration: Duration,
+        /// Size of each file the disk figure writes, bytes (deleted right after).
+        #[arg(long, value_name = "BYTES", default_value_t = crate::calibrate::DEFAULT_DISK_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+        disk_bytes: u64,
+        /// Print the calibration as JSON on stdout (the table goes to stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// Run one worker process (normally started by `hab run`).
     Worker {
@@ -184,6 +204,15 @@ fn summarise(
         eprintln!("threshold crossed: {}", x.message);
     }
     Ok(crossed.is_empty())
+}
+
+/// A duration longer than zero (`3s`, `500ms`).
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be longer than 0".into());
+    }
+    Ok(d)
 }
 
 /// The exit code for an error: 2 for bad input files, 1 otherwise.
@@ -373,6 +402,43 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 .all(|t| t.statuses.iter().all(|s| *s == RunStatus::Complete));
             let held = summarise(&dir, &c, complete, &thresholds.thresholds(), json)?;
             Ok(if held { 0 } else { 1 })
+        }
+        Command::Calibrate {
+            topology,
+            out,
+            duration,
+            disk_bytes,
+            json,
+        } => {
+            let topo = config::load_topology(&topology)?;
+            let opts = crate::calibrate::CalibrateOptions {
+                topology_path: topology,
+                out_dir: out,
+                duration,
+                disk_bytes,
+            };
+            runtime()?.block_on(async {
+                let cancel = CancellationToken::new();
+                handle_signals(cancel.clone(), true);
+                let outcome = crate::calibrate::calibrate(&opts, &topo, cancel).await?;
+                let c = &outcome.calibration;
+                let table = crate::calibrate::render_table(c);
+                if json {
+                    eprintln!("{table}");
+                    println!("{}", serde_json::to_string_pretty(c)?);
+                    eprintln!("results: {}", outcome.dir.display());
+                } else {
+                    println!("{table}");
+                    if let Some(ms) = c.bringup_ms {
+                        println!("stack bring-up: {ms} ms");
+                    }
+                    println!("results: {}", outcome.dir.display());
+                }
+                Ok(match c.status {
+                    RunStatus::Interrupted => 130,
+                    _ => 0,
+                })
+            })
         }
         Command::Worker {
             topology,

@@ -21,6 +21,7 @@
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.
+//! - [`calibrate`]: the raw limits of a stack (broker, Redis, disk, CPU) on this machine.
 //!
 //! Data flow: `config` → `stack` (endpoints) → `load` publishes through `broker` →
 //! `worker` executes and stores through `backend` → the result watcher and the workers'
@@ -29,6 +30,7 @@
 
 pub mod backend;
 pub mod broker;
+pub mod calibrate;
 pub mod chart;
 pub mod cli;
 pub mod clock;

@@ -21,7 +21,8 @@ fn help_lists_the_commands() {
         .stdout(predicate::str::contains("worker"))
         .stdout(predicate::str::contains("check"))
         .stdout(predicate::str::contains("compare"))
-        .stdout(predicate::str::contains("report"));
+        .stdout(predicate::str::contains("report"))
+        .stdout(predicate::str::contains("calibrate"));
     hab()
         .args(["run", "--help"])
         .assert()
@@ -250,4 +251,51 @@ fn report_of_a_missing_or_empty_directory_is_a_clear_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("holds no run.json"));
+}
+
+#[test]
+fn calibrate_with_a_bad_topology_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("broken-calibrate.toml");
+    std::fs::write(&p, "name = \"x\"\n[broker]\nnodez = 1\n[backend]\n").unwrap();
+    let out = dir.path().join("results");
+    hab()
+        .args(["calibrate", "--topology"])
+        .arg(&p)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("broken-calibrate.toml"))
+        .stderr(predicate::str::contains("nodez"));
+    // Nothing was started or written.
+    assert!(!out.exists());
+    // A missing file too.
+    hab()
+        .args(["calibrate", "--topology", "no/such/topology.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/topology.toml"));
+}
+
+#[test]
+fn calibrate_refuses_a_zero_window_or_disk_size() {
+    for args in [
+        ["--duration", "0s"],
+        ["--disk-bytes", "0"],
+        ["--duration", "soon"],
+    ] {
+        hab()
+            .args(["calibrate", "--topology", "topologies/standalone.toml"])
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(args[0]));
+    }
+    hab()
+        .args(["calibrate", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--disk-bytes"))
+        .stdout(predicate::str::contains("--duration"));
 }

@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Registered task name.
 pub const NAME: &str = "hab.write_zeros";
@@ -21,6 +22,13 @@ static ZEROS: [u8; CHUNK_BYTES] = [0; CHUNK_BYTES];
 /// included, so a run never leaves gigabytes behind. An error from creating the file
 /// leaves nothing to delete (and a pre-existing file at `path` untouched).
 pub fn write_zeros(path: &Path, nbytes: u64) -> io::Result<u64> {
+    write_zeros_with(path, nbytes, |_| Ok(())).map(|(written, _)| written)
+}
+
+/// [`write_zeros`], also returning how long creating the file, the writes and the
+/// `fdatasync` took (the delete that follows is not included): the same code path,
+/// timed, for `hab calibrate`.
+pub fn write_zeros_timed(path: &Path, nbytes: u64) -> io::Result<(u64, Duration)> {
     write_zeros_with(path, nbytes, |_| Ok(()))
 }
 
@@ -31,7 +39,8 @@ fn write_zeros_with(
     path: &Path,
     nbytes: u64,
     mut after_chunk: impl FnMut(u64) -> io::Result<()>,
-) -> io::Result<u64> {
+) -> io::Result<(u64, Duration)> {
+    let started = Instant::now();
     let mut file = File::create(path)?;
     let guard = RemoveOnDrop(Some(path));
     let mut written = 0u64;
@@ -42,10 +51,11 @@ fn write_zeros_with(
         after_chunk(written)?;
     }
     file.sync_data()?;
+    let took = started.elapsed();
     drop(file);
     guard.disarm();
     fs::remove_file(path)?;
-    Ok(written)
+    Ok((written, took))
 }
 
 /// Deletes the file at the path when dropped, unless disarmed (best effort: the error
@@ -76,7 +86,7 @@ mod tests {
         let path = dir.path().join("zeros");
         let nbytes = 3 * (1 << 20) + 17;
         let mut seen = Vec::new();
-        let written = write_zeros_with(&path, nbytes, |so_far| {
+        let (written, _) = write_zeros_with(&path, nbytes, |so_far| {
             let meta = fs::metadata(&path)?;
             seen.push((so_far, meta.len()));
             Ok(())
@@ -119,6 +129,10 @@ mod tests {
         assert_eq!(write_zeros(&path, 0).unwrap(), 0);
         assert!(!path.exists());
         assert_eq!(write_zeros(&path, 10).unwrap(), 10);
+        assert!(!path.exists());
+        let (n, took) = write_zeros_timed(&path, 3 << 20).unwrap();
+        assert_eq!(n, 3 << 20);
+        assert!(took > Duration::ZERO);
         assert!(!path.exists());
     }
 

@@ -1,0 +1,1087 @@
+//! `hab calibrate`: the raw limits of a stack on this machine, so a run's task path can be
+//! read as a fraction of what the pieces can do on their own.
+//!
+//! The topology's stack comes up exactly as for `hab run` ([`Stack::start`]), then four
+//! figures are measured one after another, each over a timed window of about
+//! `--duration` that starts only after an untimed warm-up (connections, declarations,
+//! first allocations and JIT-like effects stay out of the window):
+//!
+//! 1. **broker**: publish + consume + ack of the Celery messages hab sends (`hab.trivial`,
+//!    [`TaskMessage`] + [`encode`]), through the URL workers use (HAProxy when there is
+//!    one), publisher confirms as the topology says. A producer keeps a window of
+//!    unconfirmed publishes and at most [`BACKLOG`] messages ahead of the consumer; the
+//!    consumer has a prefetch of [`PREFETCH`] and acks every message as hab's worker does.
+//!    Figures: messages consumed and acked per second (end to end) and publish
+//!    confirmations per second.
+//! 2. **redis**: what hab's worker does per result, [`ResultStore::store`] (`GET`, then
+//!    `MULTI SETEX PUBLISH EXEC`), with [`STORE_IN_FLIGHT`] stores in flight over one
+//!    multiplexed connection; and, as the ceiling, plain pipelined `SETEX` + `PUBLISH`.
+//! 3. **disk**: files of `--disk-bytes` written as `hab.write_zeros` writes them (1 MiB
+//!    chunks, `fdatasync` at the end) into the run directory's `scratch/`, each deleted
+//!    right after (also on error).
+//! 4. **cpu**: `factorial_tree(100000)` on one core, median milliseconds per call.
+//!
+//! The run directory `<UTC ts>-<topology>-calibrate/` gets `calibrate.json` (a
+//! [`Calibration`], rewritten after each figure so an interrupted calibration keeps what
+//! it measured) and `logs/` with the servers' logs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use lapin::Confirmation;
+use lapin::options::BasicAckOptions;
+use lapin::types::ShortString;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::backend::ResultStore;
+use crate::broker;
+use crate::config::Topology;
+use crate::export::{Machine, RunStatus};
+use crate::protocol::message::{TaskMessage, encode};
+use crate::protocol::result::{ResultRecord, result_key};
+use crate::stack::{Stack, StackDirs, StackOptions};
+
+/// Unconfirmed publishes the producer keeps in flight.
+pub const CONFIRM_WINDOW: usize = 512;
+/// Most messages the producer may be ahead of the consumer (published, not yet acked):
+/// keeps the queue short and the measurement at a steady state instead of a growing
+/// backlog.
+pub const BACKLOG: usize = 1024;
+/// The consumer's prefetch (unacknowledged deliveries).
+pub const PREFETCH: u16 = 256;
+/// `ResultStore::store` calls in flight at once.
+pub const STORE_IN_FLIGHT: usize = 64;
+/// `SETEX` + `PUBLISH` pairs per pipeline, and pipelines in flight, for the Redis ceiling.
+pub const PIPELINE_DEPTH: usize = 64;
+/// Pipelines in flight for the Redis ceiling.
+pub const PIPELINES_IN_FLIGHT: usize = 4;
+/// The factorial argument of the CPU figure (what the seed workload runs).
+pub const FACTORIAL_N: u64 = 100_000;
+/// Fewest factorial calls timed, however long they take.
+pub const MIN_CPU_CALLS: u64 = 3;
+/// Default size of each disk file: 256 MiB.
+pub const DEFAULT_DISK_BYTES: u64 = 256 << 20;
+/// File name of the result in the run directory.
+pub const FILE_NAME: &str = "calibrate.json";
+/// Longest wait for the consumer to take what was published after the window closed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to calibrate and where to write it.
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
+    /// The topology file (recorded in calibrate.json).
+    pub topology_path: PathBuf,
+    /// Directory in which the run directory is created.
+    pub out_dir: PathBuf,
+    /// Length of each timed window.
+    pub duration: Duration,
+    /// Size of each file of the disk figure.
+    pub disk_bytes: u64,
+}
+
+impl CalibrateOptions {
+    /// The untimed warm-up before each window: a third of the window, between 200 ms
+    /// and 1 s.
+    pub fn warmup(&self) -> Duration {
+        (self.duration / 3).clamp(Duration::from_millis(200), Duration::from_secs(1))
+    }
+}
+
+/// One measured figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Figure {
+    /// The figure, in `unit`.
+    pub value: f64,
+    /// Its unit, e.g. `msg/s`, `MB/s` (10^6 bytes), `ms/call`.
+    pub unit: String,
+    /// What was counted in the window.
+    pub count: u64,
+    /// What `count` counts: `messages`, `confirms`, `results`, `bytes`, `calls`.
+    pub count_unit: String,
+    /// The timed window, seconds (warm-up excluded).
+    pub duration_s: f64,
+    /// Failed operations in the window (nacks, store errors); 0 on a healthy stack.
+    pub errors: u64,
+    /// How it was measured, one line.
+    pub how: String,
+}
+
+/// Every figure of a calibration; `None` = not measured (interrupted, failed, or not
+/// applicable: no publish confirms without confirms).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Figures {
+    /// Messages published, consumed and acked per second, end to end.
+    pub broker_round_trip: Option<Figure>,
+    /// Publish confirmations per second (publishes/s when confirms are off).
+    pub broker_publish: Option<Figure>,
+    /// `ResultStore::store` calls per second (GET + MULTI SETEX PUBLISH EXEC).
+    pub redis_result_store: Option<Figure>,
+    /// Pipelined `SETEX` + `PUBLISH` pairs per second: the backend's ceiling.
+    pub redis_setex_publish: Option<Figure>,
+    /// Sequential write throughput with `fdatasync`, MB/s.
+    pub disk_write: Option<Figure>,
+    /// `factorial_tree(100000)`, median ms per call on one core.
+    pub cpu_factorial: Option<Figure>,
+}
+
+impl Figures {
+    /// Every figure with its key, in measuring order (absent ones skipped).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Figure)> {
+        [
+            ("broker_round_trip", &self.broker_round_trip),
+            ("broker_publish", &self.broker_publish),
+            ("redis_result_store", &self.redis_result_store),
+            ("redis_setex_publish", &self.redis_setex_publish),
+            ("disk_write", &self.disk_write),
+            ("cpu_factorial", &self.cpu_factorial),
+        ]
+        .into_iter()
+        .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
+    }
+}
+
+/// The content of calibrate.json; every field defaults, so run.json can embed it as an
+/// optional `calibration` later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Calibration {
+    /// hab's version.
+    pub hab_version: String,
+    /// How the calibration ended.
+    pub status: RunStatus,
+    /// The error that stopped it, if any.
+    pub error: Option<String>,
+    /// The topology's name.
+    pub name: String,
+    /// Start, unix ms.
+    pub started_unix_ms: i64,
+    /// End, unix ms (absent while running).
+    pub finished_unix_ms: Option<i64>,
+    /// Path of the topology file.
+    pub topology_file: String,
+    /// The topology as parsed (defaults filled in).
+    pub topology: serde_json::Value,
+    /// The machine.
+    pub machine: Machine,
+    /// Server versions (rabbitmq, erlang_otp, redis, haproxy).
+    pub versions: BTreeMap<String, String>,
+    /// Time to bring the stack up, ms.
+    pub bringup_ms: Option<u64>,
+    /// `haproxy` when clients went through HAProxy, else `direct`.
+    pub path: String,
+    /// Requested length of each timed window, seconds.
+    pub window_s: f64,
+    /// Untimed warm-up before each window, seconds.
+    pub warmup_s: f64,
+    /// Size of each disk file, bytes.
+    pub disk_bytes: u64,
+    /// The figures.
+    pub figures: Figures,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration {
+            hab_version: String::new(),
+            status: RunStatus::Complete,
+            error: None,
+            name: String::new(),
+            started_unix_ms: 0,
+            finished_unix_ms: None,
+            topology_file: String::new(),
+            topology: serde_json::Value::Null,
+            machine: Machine::default(),
+            versions: BTreeMap::new(),
+            bringup_ms: None,
+            path: String::new(),
+            window_s: 0.0,
+            warmup_s: 0.0,
+            disk_bytes: 0,
+            figures: Figures::default(),
+        }
+    }
+}
+
+/// A finished (or stopped) calibration.
+#[derive(Debug)]
+pub struct CalibrateOutcome {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The content of its calibrate.json.
+    pub calibration: Calibration,
+}
+
+/// The calibration was interrupted (Ctrl-C / SIGTERM).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// `count / secs`, 0 for an empty window.
+pub fn rate(count: u64, secs: f64) -> f64 {
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+/// Decimal megabytes (10^6 bytes) per second.
+pub fn mb_per_s(bytes: u64, secs: f64) -> f64 {
+    rate(bytes, secs) / 1e6
+}
+
+/// The median (mean of the two middle values for an even count); 0 for none.
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// `host:port` of a URL, without scheme, credentials or path (for the `how` lines).
+pub fn endpoint(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// A figure counting `count` operations in a window of `secs`, as a rate per second.
+fn rate_figure(
+    count: u64,
+    count_unit: &str,
+    secs: f64,
+    unit: &str,
+    errors: u64,
+    how: String,
+) -> Figure {
+    Figure {
+        value: rate(count, secs),
+        unit: unit.into(),
+        count,
+        count_unit: count_unit.into(),
+        duration_s: secs,
+        errors,
+        how,
+    }
+}
+
+fn label(key: &str) -> &'static str {
+    match key {
+        "broker_round_trip" => "broker round trip",
+        "broker_publish" => "broker publish",
+        "redis_result_store" => "redis result store",
+        "redis_setex_publish" => "redis SETEX+PUBLISH",
+        "disk_write" => "disk write+fdatasync",
+        "cpu_factorial" => "cpu factorial(100000)",
+        _ => "?",
+    }
+}
+
+/// A figure's value with sensible precision.
+fn format_value(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The terminal table: one line per figure.
+pub fn render_table(c: &Calibration) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "calibration of {} ({}; {:.1} s windows after {:.1} s warm-up)",
+        c.name,
+        if c.path.is_empty() { "-" } else { &c.path },
+        c.window_s,
+        c.warmup_s
+    );
+    let _ = writeln!(
+        s,
+        "{:<24} {:>12} {:<11} {:>12} {:<9} {:>7}",
+        "figure", "value", "unit", "count", "", "errors"
+    );
+    let mut any = false;
+    for (key, f) in c.figures.iter() {
+        any = true;
+        let _ = writeln!(
+            s,
+            "{:<24} {:>12} {:<11} {:>12} {:<9} {:>7}",
+            label(key),
+            format_value(f.value),
+            f.unit,
+            f.count,
+            f.count_unit,
+            f.errors
+        );
+    }
+    if !any {
+        let _ = writeln!(s, "(nothing measured)");
+    }
+    if let Some(e) = &c.error {
+        let _ = writeln!(s, "stopped: {e}");
+    }
+    s.truncate(s.trim_end().len());
+    s
+}
+
+fn write_json(dir: &Path, c: &Calibration) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(c)?;
+    bytes.push(b'\n');
+    let path = dir.join(FILE_NAME);
+    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Calibrate `topology`: bring its stack up, measure every figure, tear the stack down,
+/// write the run directory. An interrupted calibration returns `Ok` with status
+/// `interrupted` and the figures measured so far; a failed one returns the error (after
+/// writing calibrate.json with it).
+pub async fn calibrate(
+    opts: &CalibrateOptions,
+    topology: &Topology,
+    cancel: CancellationToken,
+) -> Result<CalibrateOutcome> {
+    if opts.duration.is_zero() {
+        bail!("the calibration window must be longer than 0 s");
+    }
+    if opts.disk_bytes == 0 {
+        bail!("--disk-bytes must be at least 1");
+    }
+    let out_dir = std::path::absolute(&opts.out_dir)
+        .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
+    let dir = out_dir.join(crate::run::run_dir_name(&topology.name, "calibrate"));
+    let logs = dir.join("logs");
+    let scratch = dir.join("scratch");
+    for d in [&dir, &logs, &scratch] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let mut cal = Calibration {
+        hab_version: env!("CARGO_PKG_VERSION").to_string(),
+        status: RunStatus::Running,
+        name: topology.name.clone(),
+        started_unix_ms: crate::clock::now_unix_us() / 1000,
+        topology_file: opts.topology_path.display().to_string(),
+        topology: serde_json::to_value(topology)?,
+        machine: Machine::current(),
+        path: if topology.proxy.is_some() {
+            "haproxy"
+        } else {
+            "direct"
+        }
+        .into(),
+        window_s: opts.duration.as_secs_f64(),
+        warmup_s: opts.warmup().as_secs_f64(),
+        disk_bytes: opts.disk_bytes,
+        ..Calibration::default()
+    };
+    write_json(&dir, &cal)?;
+    eprintln!("hab: run directory {}", dir.display());
+
+    let result = with_stack(opts, topology, &dir, &logs, &scratch, &mut cal, &cancel).await;
+    // The stack is down here, whatever happened.
+    let _ = std::fs::remove_dir(&scratch);
+    cal.finished_unix_ms = Some(crate::clock::now_unix_us() / 1000);
+    let interrupted = cancel.is_cancelled()
+        || result
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.downcast_ref::<Interrupted>().is_some());
+    match result {
+        Ok(()) => cal.status = RunStatus::Complete,
+        Err(_) if interrupted => {
+            cal.status = RunStatus::Interrupted;
+            cal.error = Some("interrupted".into());
+        }
+        Err(ref e) => {
+            cal.status = RunStatus::Failed;
+            cal.error = Some(format!("{e:#}"));
+        }
+    }
+    write_json(&dir, &cal)?;
+    match result {
+        Err(e) if !interrupted => Err(e.context(format!("run directory {}", dir.display()))),
+        _ => Ok(CalibrateOutcome {
+            dir,
+            calibration: cal,
+        }),
+    }
+}
+
+/// Bring the stack up as `hab run` does, measure, and stop it (on every path).
+async fn with_stack(
+    opts: &CalibrateOptions,
+    topology: &Topology,
+    dir: &Path,
+    logs: &Path,
+    scratch: &Path,
+    cal: &mut Calibration,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let stack_opts = StackOptions::from_topology(topology);
+    let dirs = StackDirs {
+        logs: logs.to_path_buf(),
+    };
+    eprintln!(
+        "hab: starting {} RabbitMQ node(s), {} Redis node(s){}{} …",
+        stack_opts.broker_nodes,
+        stack_opts.backend_replicas + 1,
+        if topology.backend.sentinels > 0 {
+            format!(", {} Sentinels", topology.backend.sentinels)
+        } else {
+            String::new()
+        },
+        if stack_opts.proxy.is_some() {
+            ", HAProxy"
+        } else {
+            ""
+        }
+    );
+    let stack = tokio::select! {
+        s = Stack::start(&stack_opts, &dirs) => s?,
+        _ = cancel.cancelled() => return Err(Interrupted.into()),
+    };
+    cal.bringup_ms = Some(stack.bringup_ms());
+    cal.versions = stack.versions().clone();
+    eprintln!("hab: stack ready in {} ms", stack.bringup_ms());
+    let res = measure(opts, topology, &stack, dir, scratch, cal, cancel).await;
+    stack.shutdown().await;
+    res
+}
+
+/// Sleep for `d`, or fail with [`Interrupted`].
+async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> Result<()> {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => Ok(()),
+        _ = cancel.cancelled() => Err(Interrupted.into()),
+    }
+}
+
+/// Counters read at the start and end of a timed window.
+struct Window {
+    deltas: Vec<u64>,
+    secs: f64,
+}
+
+/// Let the load run for the warm-up, then time a window of `duration` and return how much
+/// each counter moved in it.
+async fn timed_window(
+    counters: &[&AtomicU64],
+    warmup: Duration,
+    duration: Duration,
+    cancel: &CancellationToken,
+) -> Result<Window> {
+    sleep_or_cancel(warmup, cancel).await?;
+    let before: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Acquire)).collect();
+    let t0 = Instant::now();
+    sleep_or_cancel(duration, cancel).await?;
+    let after: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Acquire)).collect();
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(Window {
+        deltas: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
+        secs,
+    })
+}
+
+async fn measure(
+    opts: &CalibrateOptions,
+    topology: &Topology,
+    stack: &Stack,
+    dir: &Path,
+    scratch: &Path,
+    cal: &mut Calibration,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let broker_url = stack.broker_url();
+    let backend_url = stack.backend_url();
+
+    eprintln!("hab: broker round trip …");
+    let (round_trip, publish) = broker_figures(opts, topology, stack, &broker_url, cancel)
+        .await
+        .context("broker round trip")?;
+    cal.figures.broker_round_trip = Some(round_trip);
+    cal.figures.broker_publish = Some(publish);
+    write_json(dir, cal)?;
+
+    eprintln!("hab: redis result writes …");
+    let store = redis_store_figure(opts, topology, &backend_url, cancel)
+        .await
+        .context("redis result store")?;
+    cal.figures.redis_result_store = Some(store);
+    write_json(dir, cal)?;
+    flush_results(&backend_url).await;
+    let ceiling = redis_pipeline_figure(opts, topology, &backend_url, cancel)
+        .await
+        .context("redis SETEX+PUBLISH")?;
+    cal.figures.redis_setex_publish = Some(ceiling);
+    write_json(dir, cal)?;
+    flush_results(&backend_url).await;
+
+    eprintln!("hab: disk …");
+    let disk = disk_figure(opts, scratch, cancel).await.context("disk")?;
+    cal.figures.disk_write = Some(disk);
+    write_json(dir, cal)?;
+
+    eprintln!("hab: cpu …");
+    let cpu = cpu_figure(opts, cancel).await.context("cpu")?;
+    cal.figures.cpu_factorial = Some(cpu);
+    write_json(dir, cal)?;
+    Ok(())
+}
+
+/// Shared counters of the broker measurement.
+#[derive(Default)]
+struct BrokerCounters {
+    /// Deliveries consumed and acked.
+    acked: AtomicU64,
+    /// Publishes settled: confirmed (with confirms) or handed over (without).
+    settled: AtomicU64,
+    /// Publishes nacked by the broker.
+    nacked: AtomicU64,
+    /// Publishes sent.
+    published: AtomicU64,
+}
+
+async fn broker_figures(
+    opts: &CalibrateOptions,
+    topology: &Topology,
+    stack: &Stack,
+    url: &str,
+    cancel: &CancellationToken,
+) -> Result<(Figure, Figure)> {
+    let b = &topology.broker;
+    // Declares the queue as a run does (kind, durability) and opens the (confirming)
+    // channel.
+    let publisher = broker::Publisher::connect(url, b, "hab-calibrate-producer").await?;
+    // As in a run: the queue exists now; wait for its replicas and leader.
+    tokio::select! {
+        r = stack.wait_healthy(Duration::from_secs(60)) => {
+            r.context("the stack did not become healthy after the task queue was declared")?;
+        }
+        _ = cancel.cancelled() => return Err(Interrupted.into()),
+    }
+    let conn = broker::connect(url, b.heartbeat, "hab-calibrate-consumer").await?;
+    let channel = conn.create_channel().await.context("opening a channel")?;
+    broker::declare_queue(&channel, b.queue, b.durable).await?;
+    let consumer = broker::consume(&channel, PREFETCH, "hab-calibrate").await?;
+
+    let counters = Arc::new(BrokerCounters::default());
+    let backlog = Arc::new(Semaphore::new(BACKLOG));
+    let stop_producer = cancel.child_token();
+    let stop_consumer = cancel.child_token();
+    let consumer_task = tokio::spawn(consume_loop(
+        consumer,
+        counters.clone(),
+        backlog.clone(),
+        stop_consumer.clone(),
+    ));
+    let producer_task = tokio::spawn(produce_loop(
+        publisher,
+        counters.clone(),
+        backlog,
+        stop_producer.clone(),
+    ));
+
+    let window = timed_window(
+        &[&counters.acked, &counters.settled, &counters.nacked],
+        opts.warmup(),
+        opts.duration,
+        cancel,
+    )
+    .await;
+    stop_producer.cancel();
+    let produced = producer_task.await.context("producer task")?;
+    // Let the consumer take what is still queued (untimed), so the next figure runs on
+    // a quiet broker.
+    let published = counters.published.load(Ordering::Acquire);
+    let drain_until = Instant::now() + DRAIN_TIMEOUT;
+    while counters.acked.load(Ordering::Acquire) < published
+        && Instant::now() < drain_until
+        && !cancel.is_cancelled()
+        && !consumer_task.is_finished()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_consumer.cancel();
+    let consumed = consumer_task.await.context("consumer task")?;
+    let _ = tokio::time::timeout(
+        broker::CLOSE_TIMEOUT,
+        conn.close(200, ShortString::from("done")),
+    )
+    .await;
+    let window = window?;
+    produced?;
+    consumed?;
+
+    let (acked, settled, nacked) = (window.deltas[0], window.deltas[1], window.deltas[2]);
+    let mode = if b.confirms {
+        "publisher confirms"
+    } else {
+        "no confirms"
+    };
+    let round_trip = rate_figure(
+        acked,
+        "messages",
+        window.secs,
+        "msg/s",
+        nacked,
+        format!(
+            "hab.trivial Celery messages published ({mode}, window {CONFIRM_WINDOW}, at most \
+             {BACKLOG} ahead), consumed (prefetch {PREFETCH}) and acked one by one (acks \
+             pipelined), {} queue, via {}",
+            format!("{:?}", b.queue).to_lowercase(),
+            endpoint(url)
+        ),
+    );
+    let publish = if b.confirms {
+        rate_figure(
+            settled,
+            "confirms",
+            window.secs,
+            "confirms/s",
+            nacked,
+            format!("publisher confirms (ack) received, window {CONFIRM_WINDOW}"),
+        )
+    } else {
+        rate_figure(
+            settled,
+            "messages",
+            window.secs,
+            "publishes/s",
+            0,
+            "publishes handed to the connection (confirms off)".into(),
+        )
+    };
+    Ok((round_trip, publish))
+}
+
+type ConfirmFuture = lapin::PublisherConfirm;
+
+async fn produce_loop(
+    publisher: broker::Publisher,
+    counters: Arc<BrokerCounters>,
+    backlog: Arc<Semaphore>,
+    stop: CancellationToken,
+) -> Result<()> {
+    let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
+    let settle = |r: Result<Confirmation, lapin::Error>| -> Result<()> {
+        match r.context("waiting for a publish confirm")? {
+            Confirmation::Nack(_) => counters.nacked.fetch_add(1, Ordering::AcqRel),
+            _ => counters.settled.fetch_add(1, Ordering::AcqRel),
+        };
+        Ok(())
+    };
+    let result = loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break Ok(()),
+            Some(r) = pending.next(), if !pending.is_empty() => {
+                if let Err(e) = settle(r) {
+                    break Err(e);
+                }
+            }
+            permit = backlog.acquire(), if pending.len() < CONFIRM_WINDOW => {
+                permit.expect("semaphore never closed").forget();
+                let msg = TaskMessage::new(crate::tasks::trivial::NAME, serde_json::json!([]));
+                let (body, props) = encode(&msg);
+                match publisher.publish(&body, props).await {
+                    Ok(confirm) => {
+                        counters.published.fetch_add(1, Ordering::AcqRel);
+                        pending.push(confirm);
+                    }
+                    Err(e) => break Err(e.context("publishing")),
+                }
+            }
+        }
+    };
+    // Settle what is in flight (untimed, bounded) before closing.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(r) = pending.next().await {
+            if settle(r).is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    publisher.close().await;
+    result
+}
+
+async fn consume_loop(
+    mut consumer: lapin::Consumer,
+    counters: Arc<BrokerCounters>,
+    backlog: Arc<Semaphore>,
+    stop: CancellationToken,
+) -> Result<()> {
+    // Every message gets its own ack (as hab's worker sends them), but the acks are not
+    // awaited one after another: like a worker's concurrent tasks, several are in
+    // flight at once, so the loop never waits for the connection's I/O between two
+    // deliveries.
+    let mut acks = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Ok(()),
+            Some(r) = acks.next(), if !acks.is_empty() => {
+                let r: Result<bool, lapin::Error> = r;
+                r.context("acking a delivery")?;
+                counters.acked.fetch_add(1, Ordering::AcqRel);
+                backlog.add_permits(1);
+            }
+            d = consumer.next() => match d {
+                Some(Ok(d)) => acks.push(async move { d.acker.ack(BasicAckOptions::default()).await }),
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("consumer failed")),
+                None => bail!("the broker ended the consumer"),
+            },
+        }
+    }
+}
+
+/// Drop the result keys a Redis figure wrote (untimed), so the next figure starts on an
+/// empty backend and a long window does not leave it holding millions of keys.
+async fn flush_results(url: &str) {
+    let flushed = async {
+        let mut conn = crate::backend::reader(url).await?;
+        redis::cmd("FLUSHDB")
+            .query_async::<()>(&mut conn)
+            .await
+            .context("FLUSHDB")
+    };
+    if let Err(e) = flushed.await {
+        tracing::warn!("could not flush the calibration's result keys: {e:#}");
+    }
+}
+
+/// A success record as hab's worker stores for `hab.trivial`.
+fn trivial_record() -> ResultRecord {
+    ResultRecord::success(&Uuid::new_v4().to_string(), crate::tasks::trivial::run())
+}
+
+async fn redis_store_figure(
+    opts: &CalibrateOptions,
+    topology: &Topology,
+    url: &str,
+    cancel: &CancellationToken,
+) -> Result<Figure> {
+    let store = ResultStore::connect(url, topology.backend.result_ttl).await?;
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = cancel.child_token();
+    let mut tasks = Vec::new();
+    for _ in 0..STORE_IN_FLIGHT {
+        let (store, done, errors, stop) =
+            (store.clone(), done.clone(), errors.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let record = trivial_record();
+                match store.store(&record).await {
+                    Ok(_) => done.fetch_add(1, Ordering::AcqRel),
+                    Err(e) => {
+                        tracing::debug!("store failed: {e:#}");
+                        errors.fetch_add(1, Ordering::AcqRel)
+                    }
+                };
+            }
+        }));
+    }
+    let window = timed_window(&[&done, &errors], opts.warmup(), opts.duration, cancel).await;
+    stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let window = window?;
+    Ok(rate_figure(
+        window.deltas[0],
+        "results",
+        window.secs,
+        "results/s",
+        window.deltas[1],
+        format!(
+            "ResultStore::store (GET, MULTI SETEX PUBLISH EXEC) of hab.trivial records, \
+             {STORE_IN_FLIGHT} in flight on one multiplexed connection, via {}",
+            endpoint(url)
+        ),
+    ))
+}
+
+async fn redis_pipeline_figure(
+    opts: &CalibrateOptions,
+    topology: &Topology,
+    url: &str,
+    cancel: &CancellationToken,
+) -> Result<Figure> {
+    let conn = crate::backend::reader(url).await?;
+    let ttl = topology.backend.result_ttl.as_secs().max(1);
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = cancel.child_token();
+    let mut tasks = Vec::new();
+    for _ in 0..PIPELINES_IN_FLIGHT {
+        let (mut conn, done, errors, stop) =
+            (conn.clone(), done.clone(), errors.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let mut pipe = redis::pipe();
+                for _ in 0..PIPELINE_DEPTH {
+                    let record = trivial_record();
+                    let key = result_key(&record.task_id);
+                    let json = record.to_json();
+                    pipe.cmd("SETEX")
+                        .arg(&key)
+                        .arg(ttl)
+                        .arg(&json)
+                        .ignore()
+                        .cmd("PUBLISH")
+                        .arg(&key)
+                        .arg(&json)
+                        .ignore();
+                }
+                match pipe.query_async::<()>(&mut conn).await {
+                    Ok(()) => done.fetch_add(PIPELINE_DEPTH as u64, Ordering::AcqRel),
+                    Err(e) => {
+                        tracing::debug!("pipeline failed: {e}");
+                        errors.fetch_add(PIPELINE_DEPTH as u64, Ordering::AcqRel)
+                    }
+                };
+            }
+        }));
+    }
+    let window = timed_window(&[&done, &errors], opts.warmup(), opts.duration, cancel).await;
+    stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let window = window?;
+    Ok(rate_figure(
+        window.deltas[0],
+        "results",
+        window.secs,
+        "results/s",
+        window.deltas[1],
+        format!(
+            "SETEX + PUBLISH pairs, {PIPELINE_DEPTH} per pipeline (not MULTI), \
+             {PIPELINES_IN_FLIGHT} pipelines in flight, via {}",
+            endpoint(url)
+        ),
+    ))
+}
+
+async fn disk_figure(
+    opts: &CalibrateOptions,
+    scratch: &Path,
+    cancel: &CancellationToken,
+) -> Result<Figure> {
+    let scratch = scratch.to_path_buf();
+    let (bytes, size, duration) = (opts.disk_bytes, opts.disk_bytes, opts.duration);
+    let warmup_bytes = size.min(8 << 20);
+    let cancel = cancel.clone();
+    let (written, secs, files) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let path = scratch.join(format!("hab-calibrate-{}.bin", Uuid::new_v4()));
+        // Warm-up: a small file through the same path, untimed.
+        crate::tasks::write_zeros::write_zeros(&path, warmup_bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let (mut written, mut took, mut files) = (0u64, Duration::ZERO, 0u64);
+        // Whole files until the window is used up (at least one).
+        while files == 0 || took < duration {
+            if cancel.is_cancelled() {
+                return Err(Interrupted.into());
+            }
+            let (n, t) = crate::tasks::write_zeros::write_zeros_timed(&path, bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+            written += n;
+            took += t;
+            files += 1;
+        }
+        Ok((written, took.as_secs_f64(), files))
+    })
+    .await
+    .context("disk task")??;
+    Ok(Figure {
+        value: mb_per_s(written, secs),
+        unit: "MB/s".into(),
+        count: written,
+        count_unit: "bytes".into(),
+        duration_s: secs,
+        errors: 0,
+        how: format!(
+            "{files} file(s) of {size} bytes, 1 MiB writes then fdatasync (as hab.write_zeros), \
+             each deleted after; MB = 10^6 bytes"
+        ),
+    })
+}
+
+async fn cpu_figure(opts: &CalibrateOptions, cancel: &CancellationToken) -> Result<Figure> {
+    let duration = opts.duration;
+    let cancel = cancel.clone();
+    let (times_ms, total) = tokio::task::spawn_blocking(move || -> Result<_> {
+        // Warm-up: one untimed call.
+        std::hint::black_box(crate::tasks::factorial::factorial_tree(FACTORIAL_N));
+        let mut times = Vec::new();
+        let started = Instant::now();
+        while (times.len() as u64) < MIN_CPU_CALLS || started.elapsed() < duration {
+            if cancel.is_cancelled() {
+                return Err(Interrupted.into());
+            }
+            let t = Instant::now();
+            std::hint::black_box(crate::tasks::factorial::factorial_tree(
+                std::hint::black_box(FACTORIAL_N),
+            ));
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok((times, started.elapsed().as_secs_f64()))
+    })
+    .await
+    .context("cpu task")??;
+    Ok(Figure {
+        value: median(&times_ms),
+        unit: "ms/call".into(),
+        count: times_ms.len() as u64,
+        count_unit: "calls".into(),
+        duration_s: total,
+        errors: 0,
+        how: format!(
+            "factorial_tree({FACTORIAL_N}) on one thread, median of the calls (min {:.2} ms, \
+             max {:.2} ms)",
+            times_ms.iter().copied().fold(f64::INFINITY, f64::min),
+            times_ms.iter().copied().fold(0.0, f64::max)
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_medians() {
+        assert_eq!(rate(300, 3.0), 100.0);
+        assert_eq!(rate(5, 0.0), 0.0);
+        assert_eq!(mb_per_s(256 << 20, 2.0), 134.217728);
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn endpoints_lose_scheme_credentials_and_path() {
+        assert_eq!(
+            endpoint("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "127.0.0.1:5672"
+        );
+        assert_eq!(
+            endpoint("amqp://127.0.0.1:5672/%2f?heartbeat=5"),
+            "127.0.0.1:5672"
+        );
+        assert_eq!(endpoint("redis://127.0.0.1:6379"), "127.0.0.1:6379");
+        assert_eq!(endpoint("redis://127.0.0.1:6379/0"), "127.0.0.1:6379");
+        assert_eq!(endpoint("127.0.0.1:1"), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn warmup_is_a_third_of_the_window_bounded() {
+        let o = |d| CalibrateOptions {
+            topology_path: "t.toml".into(),
+            out_dir: "results".into(),
+            duration: d,
+            disk_bytes: 1,
+        };
+        assert_eq!(o(Duration::from_secs(3)).warmup(), Duration::from_secs(1));
+        assert_eq!(o(Duration::from_secs(30)).warmup(), Duration::from_secs(1));
+        assert_eq!(
+            o(Duration::from_millis(100)).warmup(),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            o(Duration::from_millis(1500)).warmup(),
+            Duration::from_millis(500)
+        );
+    }
+
+    fn sample() -> Calibration {
+        let f = |v: f64, unit: &str| Figure {
+            value: v,
+            unit: unit.into(),
+            count: 1234,
+            count_unit: "messages".into(),
+            duration_s: 3.0,
+            errors: 0,
+            how: "x".into(),
+        };
+        Calibration {
+            hab_version: "0.1.0".into(),
+            name: "standalone".into(),
+            path: "direct".into(),
+            window_s: 3.0,
+            warmup_s: 1.0,
+            disk_bytes: 1 << 20,
+            versions: BTreeMap::from([("redis".into(), "7.0.15".into())]),
+            topology: serde_json::json!({"name": "standalone"}),
+            figures: Figures {
+                broker_round_trip: Some(f(12345.6, "msg/s")),
+                broker_publish: Some(f(13000.0, "confirms/s")),
+                redis_result_store: Some(f(20000.0, "results/s")),
+                redis_setex_publish: Some(f(150000.0, "results/s")),
+                disk_write: Some(f(512.25, "MB/s")),
+                cpu_factorial: Some(f(21.734, "ms/call")),
+            },
+            ..Calibration::default()
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_defaults() {
+        let c = sample();
+        let text = serde_json::to_string_pretty(&c).unwrap();
+        let back: Calibration = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        // Embeddable: an empty object (or one from an older hab) still parses.
+        let empty: Calibration = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, Calibration::default());
+        let partial: Calibration = serde_json::from_str(
+            r#"{"name":"x","figures":{"disk_write":{"value":1.5,"unit":"MB/s"}},"future":1}"#,
+        )
+        .unwrap();
+        assert_eq!(partial.figures.disk_write.as_ref().unwrap().value, 1.5);
+        assert!(partial.figures.broker_round_trip.is_none());
+        assert_eq!(partial.figures.iter().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["figures"]["cpu_factorial"]["unit"], "ms/call");
+        assert_eq!(v["status"], "complete");
+    }
+
+    #[test]
+    fn table_lists_every_figure() {
+        let t = render_table(&sample());
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 8, "{t}");
+        assert!(lines[0].contains("standalone") && lines[0].contains("direct"));
+        assert!(t.contains("broker round trip"));
+        assert!(t.contains("12346"), "{t}");
+        assert!(t.contains("512"), "{t}");
+        assert!(t.contains("21.7 "), "{t}");
+        assert!(t.contains("cpu factorial(100000)"));
+        let mut c = sample();
+        c.figures = Figures::default();
+        c.error = Some("interrupted".into());
+        let t = render_table(&c);
+        assert!(t.contains("(nothing measured)") && t.contains("stopped: interrupted"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Live test of `hab calibrate` on real RabbitMQ and Redis processes that hab starts
+//! itself. Figures are only checked to be measured (> 0), never against wall-clock limits.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let output = std::process::Command::new(hab_bin())
+        .current_dir(root())
+        .args([
+            "calibrate",
+            "--topology",
+            "topologies/standalone.toml",
+            "--duration",
+            "1s",
+            "--disk-bytes",
+            "8388608",
+            "--json",
+            "--out",
+        ])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "hab calibrate failed:\n{stderr}\n{stdout}"
+    );
+    let printed: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{stdout}"));
+    // The table goes to stderr with --json.
+    assert!(stderr.contains("broker round trip"), "{stderr}");
+
+    let dir = single_run_dir(&out);
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.ends_with("-standalone-calibrate"), "{name}");
+    let text = std::fs::read_to_string(dir.join("calibrate.json")).unwrap();
+    let written: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(printed, written);
+    let c: hab::calibrate::Calibration = serde_json::from_str(&text).unwrap();
+    assert_eq!(c.status, hab::export::RunStatus::Complete);
+    assert_eq!(c.name, "standalone");
+    assert_eq!(c.path, "direct");
+    assert_eq!(c.disk_bytes, 8 << 20);
+    assert!(c.versions.contains_key("rabbitmq"), "{:?}", c.versions);
+    assert!(c.versions.contains_key("redis"), "{:?}", c.versions);
+    assert_eq!(c.topology["broker"]["queue"], "classic");
+    assert!(c.machine.cores > 0);
+    let keys = [
+        "broker_round_trip",
+        "broker_publish",
+        "redis_result_store",
+        "redis_setex_publish",
+        "disk_write",
+        "cpu_factorial",
+    ];
+    let figures: Vec<_> = c.figures.iter().collect();
+    assert_eq!(
+        figures.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        keys,
+        "{text}"
+    );
+    for (key, f) in figures {
+        assert!(f.value > 0.0, "{key}: {f:?}");
+        assert!(f.count > 0, "{key}: {f:?}");
+        assert!(f.duration_s > 0.0, "{key}: {f:?}");
+        assert!(!f.unit.is_empty(), "{key}: {f:?}");
+        assert_eq!(f.errors, 0, "{key}: {f:?}");
+    }
+    // Disk: whole 8 MiB files, and none left behind.
+    assert_eq!(c.figures.disk_write.as_ref().unwrap().count % (8 << 20), 0);
+    let scratch = dir.join("scratch");
+    assert!(
+        !scratch.exists() || scratch.read_dir().unwrap().count() == 0,
+        "scratch files left behind"
+    );
+    // The servers' logs are kept, like a run's.
+    assert!(dir.join("logs").read_dir().unwrap().count() >= 2);
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn sigint_keeps_what_was_measured_and_stops_every_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let mut child = std::process::Command::new(hab_bin())
+        .current_dir(root())
+        .args([
+            "calibrate",
+            "--topology",
+            "topologies/standalone.toml",
+            "--duration",
+            "2s",
+            "--disk-bytes",
+            "8388608",
+            "--out",
+        ])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the broker figures are written, then interrupt (during the Redis ones).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let dir = loop {
+        let found = std::fs::read_dir(&out).ok().and_then(|mut es| {
+            let dir = es.next()?.ok()?.path();
+            let text = std::fs::read_to_string(dir.join("calibrate.json")).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            v["figures"]["broker_round_trip"].is_object().then_some(dir)
+        });
+        if let Some(d) = found {
+            break d;
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("hab calibrate ended early: {s}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no broker figure");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let c: hab::calibrate::Calibration =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("calibrate.json")).unwrap())
+            .unwrap();
+    assert_eq!(c.status, hab::export::RunStatus::Interrupted);
+    assert!(c.figures.broker_round_trip.is_some());
+    assert!(c.figures.cpu_factorial.is_none());
+    assert!(c.finished_unix_ms.is_some());
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
