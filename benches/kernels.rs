@@ -1,6 +1,6 @@
 //! Benchmarks of the pure kernels behind hab's tasks and wire codec.
 //!
-//! - `factorial`: product tree at 1k/10k/100k, naive loop at 1k/10k (the digit count of
+//! - `factorial`: prime swing and product tree at 1k/10k/100k, naive loop at 1k/10k (the digit count of
 //!   100000! is what `hab.factorial(100000)` computes: `factorial/digits/100000`).
 //! - `write_zeros`: 1 MB and 100 MB into a temporary directory (set `TMPDIR` to measure
 //!   another disk), including `fdatasync` and the delete.
@@ -29,6 +29,9 @@ fn bench_factorial(c: &mut Criterion) {
     for n in [1_000u64, 10_000, 100_000] {
         group.bench_with_input(BenchmarkId::new("tree", n), &n, |b, &n| {
             b.iter(|| factorial::factorial_tree(black_box(n)))
+        });
+        group.bench_with_input(BenchmarkId::new("swing", n), &n, |b, &n| {
+            b.iter(|| factorial::factorial_swing(black_box(n)))
         });
     }
     for n in [1_000u64, 10_000] {

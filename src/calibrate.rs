@@ -19,7 +19,7 @@
 //! 3. **disk**: files of `--disk-bytes` written as `hab.write_zeros` writes them (1 MiB
 //!    chunks, `fdatasync` at the end) into the run directory's `scratch/`, each deleted
 //!    right after (also on error).
-//! 4. **cpu**: `factorial_tree(100000)` on one core, median milliseconds per call.
+//! 4. **cpu**: `factorial_swing(100000)` on one core, median milliseconds per call.
 //!
 //! The run directory `<UTC ts>-<topology>-calibrate/` gets `calibrate.json` (a
 //! [`Calibration`], rewritten after each figure so an interrupted calibration keeps what
@@ -131,7 +131,7 @@ pub struct Figures {
     pub redis_setex_publish: Option<Figure>,
     /// Sequential write throughput with `fdatasync`, MB/s.
     pub disk_write: Option<Figure>,
-    /// `factorial_tree(100000)`, median ms per call on one core.
+    /// `factorial_swing(100000)`, median ms per call on one core.
     pub cpu_factorial: Option<Figure>,
 }
 
@@ -933,7 +933,7 @@ async fn cpu_figure(opts: &CalibrateOptions, cancel: &CancellationToken) -> Resu
     let cancel = cancel.clone();
     let (times_ms, total) = tokio::task::spawn_blocking(move || -> Result<_> {
         // Warm-up: one untimed call.
-        std::hint::black_box(crate::tasks::factorial::factorial_tree(FACTORIAL_N));
+        std::hint::black_box(crate::tasks::factorial::factorial_swing(FACTORIAL_N));
         let mut times = Vec::new();
         let started = Instant::now();
         while (times.len() as u64) < MIN_CPU_CALLS || started.elapsed() < duration {
@@ -941,7 +941,7 @@ async fn cpu_figure(opts: &CalibrateOptions, cancel: &CancellationToken) -> Resu
                 return Err(Interrupted.into());
             }
             let t = Instant::now();
-            std::hint::black_box(crate::tasks::factorial::factorial_tree(
+            std::hint::black_box(crate::tasks::factorial::factorial_swing(
                 std::hint::black_box(FACTORIAL_N),
             ));
             times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -958,7 +958,7 @@ async fn cpu_figure(opts: &CalibrateOptions, cancel: &CancellationToken) -> Resu
         duration_s: total,
         errors: 0,
         how: format!(
-            "factorial_tree({FACTORIAL_N}) on one thread, median of the calls (min {:.2} ms, \
+            "factorial_swing({FACTORIAL_N}) on one thread, median of the calls (min {:.2} ms, \
              max {:.2} ms)",
             times_ms.iter().copied().fold(f64::INFINITY, f64::min),
             times_ms.iter().copied().fold(0.0, f64::max)

@@ -1,6 +1,8 @@
 //! `hab.factorial(n)`: a CPU-bound task returning the number of decimal digits of `n!`.
 //!
-//! `n!` is computed exactly with num-bigint by a product tree; its digit count is derived
+//! `n!` is computed exactly with num-bigint by Luschny's prime-swing recursion (21 ms for
+//! 100000! here, against 30 ms for a balanced product tree of the packed factors, which is
+//! kept as a reference and in the benches); its digit count is derived
 //! from the bit length and one power of ten, never from a decimal conversion (which for
 //! 100000! — 456,574 digits — would cost far more than the product itself).
 
@@ -38,6 +40,86 @@ pub fn factorial_tree(n: u64) -> BigUint {
     product(&words)
 }
 
+/// `n!` by Luschny's prime-swing recursion: `n!` is its odd part shifted left by
+/// `n − popcount(n)` bits, and the odd part is `odd(n/2)² · oddswing(n)`, where the swing
+/// `n! / ⌊n/2⌋!²` is built from its prime factorisation (each odd prime `p ≤ n` with the
+/// exponent `Σₖ ⌊n/pᵏ⌋ mod 2`): fewer and smaller multiplications than multiplying all
+/// the factors, and a squaring where the tree would multiply two different halves.
+pub fn factorial_swing(n: u64) -> BigUint {
+    let primes = odd_primes_up_to(n);
+    odd_factorial(n, &primes) << (n - u64::from(n.count_ones()))
+}
+
+/// The odd part of `n!`.
+fn odd_factorial(n: u64, primes: &[u64]) -> BigUint {
+    if n < 2 {
+        return BigUint::from(1u32);
+    }
+    let half = odd_factorial(n / 2, primes);
+    &half * &half * odd_swing(n, primes)
+}
+
+/// The odd part of `n! / ⌊n/2⌋!²`, from its prime factorisation.
+fn odd_swing(n: u64, primes: &[u64]) -> BigUint {
+    let mut words = Vec::new();
+    let mut acc: u64 = 1;
+    for &p in primes.iter().take_while(|&&p| p <= n) {
+        let e = if p > n / 2 {
+            1
+        } else if p > n / 3 {
+            0
+        } else if p * p > n {
+            (n / p) & 1
+        } else {
+            let (mut q, mut e) = (n, 0);
+            while q >= p {
+                q /= p;
+                e += q & 1;
+            }
+            e
+        };
+        for _ in 0..e {
+            match acc.checked_mul(p) {
+                Some(v) => acc = v,
+                None => {
+                    words.push(acc);
+                    acc = p;
+                }
+            }
+        }
+    }
+    words.push(acc);
+    product(&words)
+}
+
+/// The odd primes up to `n` (sieve of Eratosthenes over odd numbers).
+fn odd_primes_up_to(n: u64) -> Vec<u64> {
+    if n < 3 {
+        return Vec::new();
+    }
+    let size = usize::try_from((n - 1) / 2).unwrap_or(usize::MAX); // 3, 5, 7, … ≤ n
+    let mut composite = vec![false; size];
+    let mut i = 0;
+    while i < size {
+        let p = 2 * i as u64 + 3;
+        if p * p > n {
+            break;
+        }
+        if !composite[i] {
+            let mut j = ((p * p - 3) / 2) as usize;
+            while j < size {
+                composite[j] = true;
+                j += p as usize;
+            }
+        }
+        i += 1;
+    }
+    (0..size)
+        .filter(|&i| !composite[i])
+        .map(|i| 2 * i as u64 + 3)
+        .collect()
+}
+
 /// Product of `words` as a balanced tree.
 fn product(words: &[u64]) -> BigUint {
     const LEAF: usize = 8;
@@ -54,7 +136,7 @@ fn product(words: &[u64]) -> BigUint {
 
 /// Number of decimal digits of `n!`, exact (`0! = 1! = 1` has one digit).
 pub fn factorial_digits(n: u64) -> u64 {
-    decimal_digits(&factorial_tree(n))
+    decimal_digits(&factorial_swing(n))
 }
 
 /// Number of decimal digits of `x` (1 for zero), exact, without a decimal conversion.
@@ -147,6 +229,15 @@ mod tests {
         }
         assert_eq!(factorial_tree(5), BigUint::from(120u32));
         assert_eq!(factorial_tree(0), BigUint::from(1u32));
+    }
+
+    #[test]
+    fn prime_swing_agrees_with_the_tree() {
+        for n in (0..=400).chain([1000, 4567, 10_007, 65_536, 100_000]) {
+            assert_eq!(factorial_swing(n), factorial_tree(n), "{n}!");
+        }
+        assert_eq!(odd_primes_up_to(30), [3, 5, 7, 11, 13, 17, 19, 23, 29]);
+        assert!(odd_primes_up_to(2).is_empty());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-pub use factorial::{factorial_digits, factorial_naive, factorial_tree};
+pub use factorial::{factorial_digits, factorial_naive, factorial_swing, factorial_tree};
 pub use write_zeros::write_zeros;
 
 /// Every task name hab's worker registers.
