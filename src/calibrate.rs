@@ -440,21 +440,7 @@ async fn with_stack(
     let dirs = StackDirs {
         logs: logs.to_path_buf(),
     };
-    eprintln!(
-        "hab: starting {} RabbitMQ node(s), {} Redis node(s){}{} …",
-        stack_opts.broker_nodes,
-        stack_opts.backend_replicas + 1,
-        if topology.backend.sentinels > 0 {
-            format!(", {} Sentinels", topology.backend.sentinels)
-        } else {
-            String::new()
-        },
-        if stack_opts.proxy.is_some() {
-            ", HAProxy"
-        } else {
-            ""
-        }
-    );
+    eprintln!("hab: starting {} …", stack_opts.describe());
     let stack = tokio::select! {
         s = Stack::start(&stack_opts, &dirs) => s?,
         _ = cancel.cancelled() => return Err(Interrupted.into()),

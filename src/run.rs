@@ -414,21 +414,7 @@ impl RunState {
         let dirs = StackDirs {
             logs: logs.to_path_buf(),
         };
-        eprintln!(
-            "hab: starting {} RabbitMQ node(s), {} Redis node(s){}{} …",
-            stack_opts.broker_nodes,
-            stack_opts.backend_replicas + 1,
-            if topology.backend.sentinels > 0 {
-                format!(", {} Sentinels", topology.backend.sentinels)
-            } else {
-                String::new()
-            },
-            if stack_opts.proxy.is_some() {
-                ", HAProxy"
-            } else {
-                ""
-            }
-        );
+        eprintln!("hab: starting {} …", stack_opts.describe());
         let stack = tokio::select! {
             s = Stack::start(&stack_opts, &dirs) => s?,
             _ = cancel.cancelled() => bail!("interrupted while the stack was starting"),

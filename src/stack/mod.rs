@@ -189,6 +189,23 @@ impl Default for StackOptions {
 }
 
 impl StackOptions {
+    /// What will be started, for the line printed before bring-up:
+    /// `1 RabbitMQ node(s), 1 Redis node(s)` (`, 3 Sentinels`, `, HAProxy`).
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "{} RabbitMQ node(s), {} Redis node(s)",
+            self.broker_nodes,
+            self.backend_replicas + 1
+        );
+        if let Some(sen) = &self.sentinels {
+            s.push_str(&format!(", {} Sentinels", sen.count));
+        }
+        if self.proxy.is_some() {
+            s.push_str(", HAProxy");
+        }
+        s
+    }
+
     /// What a (validated) topology asks for.
     pub fn from_topology(t: &Topology) -> StackOptions {
         let b = &t.backend;
@@ -539,6 +556,7 @@ mod tests {
         assert!(o.sentinels.is_none() && o.proxy.is_none());
         assert!(o.redis_directives().is_empty());
         assert!(o.validate().is_ok());
+        assert_eq!(o.describe(), "1 RabbitMQ node(s), 1 Redis node(s)");
 
         let mut ha = crate::config::load_topology(&root.join("ha.toml")).unwrap();
         let o = StackOptions::from_topology(&ha);
@@ -553,6 +571,10 @@ mod tests {
         assert_eq!(p.timeout_connect, Duration::from_millis(100));
         assert!(p.observe_layer4);
         assert!(o.validate().is_ok());
+        assert_eq!(
+            o.describe(),
+            "3 RabbitMQ node(s), 2 Redis node(s), 3 Sentinels, HAProxy"
+        );
 
         ha.backend.min_replicas_to_write = 1;
         ha.backend.min_replicas_max_lag = Duration::from_secs(3);
