@@ -29,6 +29,21 @@ pub fn fmt_spread_ms(s: &Spread) -> String {
     }
 }
 
+/// A table cell for a spread of ms: `median (min–max)`, just the median for one value,
+/// `–` when there is none.
+pub fn fmt_spread_cell(s: Option<&Spread>) -> String {
+    match s {
+        None => "–".into(),
+        Some(s) if s.n > 1 => format!("{} ({}–{})", fmt_ms(s.median), fmt_ms(s.min), fmt_ms(s.max)),
+        Some(s) => fmt_ms(s.median),
+    }
+}
+
+/// A ratio to the baseline as `0.42×`, `–` when there is none.
+pub fn fmt_ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".into())
+}
+
 /// Tasks per second with a precision that suits the magnitude.
 pub fn fmt_rate(r: f64) -> String {
     if r >= 100.0 {

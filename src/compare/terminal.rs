@@ -3,21 +3,9 @@
 
 use std::fmt::Write;
 
-use super::findings::{fmt_ms, fmt_rate};
-use super::summary::{Comparison, Spread};
+use super::findings::{fmt_rate, fmt_ratio, fmt_spread_cell};
+use super::summary::Comparison;
 use crate::export::table::fmt_us;
-
-fn ratio(r: Option<f64>) -> String {
-    r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".into())
-}
-
-fn spread_ms(s: Option<&Spread>) -> String {
-    match s {
-        None => "–".into(),
-        Some(s) if s.n > 1 => format!("{} ({}–{})", fmt_ms(s.median), fmt_ms(s.min), fmt_ms(s.max)),
-        Some(s) => fmt_ms(s.median),
-    }
-}
 
 /// The whole summary.
 pub fn render(c: &Comparison) -> String {
@@ -57,10 +45,10 @@ pub fn render(c: &Comparison) -> String {
                 r.count,
                 r.ok,
                 fmt_rate(r.throughput_per_s.median),
-                ratio(r.throughput_ratio),
+                fmt_ratio(r.throughput_ratio),
                 lat(r.latency.p50_us),
                 lat(r.latency.p99_us),
-                ratio(r.p99_ratio),
+                fmt_ratio(r.p99_ratio),
                 lat(r.latency.max_us),
                 r.lost_total(),
                 r.duplicated
@@ -95,7 +83,7 @@ pub fn render(c: &Comparison) -> String {
                 );
                 continue;
             }
-            let mut switch = spread_ms(f.switch_ms.as_ref());
+            let mut switch = fmt_spread_cell(f.switch_ms.as_ref());
             if f.no_completion > 0 {
                 switch.push_str(&format!(" +{} none", f.no_completion));
             }
@@ -106,7 +94,7 @@ pub fn render(c: &Comparison) -> String {
                 f.topology,
                 f.applied,
                 switch,
-                spread_ms(f.outage_ms.as_ref()),
+                fmt_spread_cell(f.outage_ms.as_ref()),
                 f.lost + f.result_lost + f.unconfirmed,
                 f.duplicated,
                 f.tasks

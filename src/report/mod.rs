@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::compare::findings::{fmt_ms, fmt_rate};
-use crate::compare::summary::{Comparison, Spread};
+use crate::compare::findings::{fmt_ms, fmt_rate, fmt_ratio, fmt_spread_cell};
+use crate::compare::summary::Comparison;
 use crate::compare::{RunSet, TopologyRuns};
 use crate::export::table::fmt_us;
 use doc::Block;
@@ -80,20 +80,8 @@ fn title(c: &Comparison) -> String {
     }
 }
 
-fn spread_ms(s: Option<&Spread>) -> String {
-    match s {
-        None => "–".into(),
-        Some(s) if s.n > 1 => format!("{} ({}–{})", fmt_ms(s.median), fmt_ms(s.min), fmt_ms(s.max)),
-        Some(s) => fmt_ms(s.median),
-    }
-}
-
 fn opt_ms(v: Option<f64>) -> String {
     v.map(fmt_ms).unwrap_or_else(|| "–".into())
-}
-
-fn ratio(r: Option<f64>) -> String {
-    r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".into())
 }
 
 /// The parsed topology / workload plan of a run as TOML (nulls dropped: TOML has none).
@@ -159,7 +147,7 @@ fn setup(c: &Comparison, set: &RunSet) -> Vec<Block> {
             format!("{} ({complete} complete)", t.statuses.len())
         }
     });
-    row("bring-up", &|t| spread_ms(t.bringup_ms.as_ref()));
+    row("bring-up", &|t| fmt_spread_cell(t.bringup_ms.as_ref()));
     row("run directories", &|t| t.runs.join(", "));
     let numeric = vec![false; head.len()];
     out.push(Block::Table {
@@ -237,13 +225,13 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
                     r.count.to_string(),
                     r.ok.to_string(),
                     fmt_rate(r.throughput_per_s.median),
-                    ratio(r.throughput_ratio),
+                    fmt_ratio(r.throughput_ratio),
                     lat(r.latency.p50_us),
                     lat(r.latency.p90_us),
                     lat(r.latency.p99_us),
                     lat(r.latency.p999_us),
                     lat(r.latency.max_us),
-                    ratio(r.p99_ratio),
+                    fmt_ratio(r.p99_ratio),
                     r.lost_total().to_string(),
                     r.duplicated.to_string(),
                     r.failed.to_string(),
@@ -304,7 +292,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 r.extend(std::iter::repeat_n(String::new(), head.len() - r.len()));
                 return r;
             }
-            let mut switch = spread_ms(f.switch_ms.as_ref());
+            let mut switch = fmt_spread_cell(f.switch_ms.as_ref());
             if f.no_completion > 0 {
                 switch.push_str(&format!(" ({} without completion)", f.no_completion));
             }
@@ -315,7 +303,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 opt_ms(f.proxy_up_ms),
                 opt_ms(f.reconnect_ms),
                 switch,
-                spread_ms(f.outage_ms.as_ref()),
+                fmt_spread_cell(f.outage_ms.as_ref()),
                 opt_ms(f.healthy_ms),
                 f.tasks.to_string(),
                 (f.lost + f.result_lost + f.unconfirmed).to_string(),
