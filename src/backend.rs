@@ -65,34 +65,71 @@ impl ResultStore {
     /// `GET` the key; unless it holds SUCCESS, `MULTI; SETEX key ttl json; PUBLISH key
     /// json; EXEC` (the channel name equals the key).
     pub async fn store(&self, record: &ResultRecord) -> Result<StoreOutcome> {
-        let key = result_key(&record.task_id);
-        let mut conn = self.conn.clone();
-        let existing: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .context("reading the result key")?;
-        if let Some(bytes) = existing
-            && parse_result(&bytes).is_ok_and(|r| r.status == TaskStatus::Success)
-        {
-            return Ok(StoreOutcome::KeptExistingSuccess);
+        let outcomes = self.store_batch(std::slice::from_ref(record)).await?;
+        Ok(outcomes[0])
+    }
+
+    /// Store several results in two round trips, with Celery's rule for each: one `MGET`
+    /// of their keys, then one `MULTI … EXEC` holding `SETEX key ttl json; PUBLISH key
+    /// json` for every record whose key does not already hold SUCCESS (a duplicate
+    /// execution leaves the first SUCCESS untouched, as Celery does; so does a second
+    /// record of the same task within the batch). A batch of one is exactly Celery's
+    /// `GET` then `MULTI; SETEX; PUBLISH; EXEC`. Either every write of the batch is done
+    /// or none (one transaction), so a failed batch can simply be stored again.
+    pub async fn store_batch(&self, records: &[ResultRecord]) -> Result<Vec<StoreOutcome>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
         }
-        let json = record.to_json();
-        redis::pipe()
-            .atomic()
-            .cmd("SETEX")
-            .arg(&key)
-            .arg(self.ttl_s)
-            .arg(&json)
-            .ignore()
-            .cmd("PUBLISH")
-            .arg(&key)
-            .arg(&json)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .context("writing the result")?;
-        Ok(StoreOutcome::Written)
+        let keys: Vec<String> = records.iter().map(|r| result_key(&r.task_id)).collect();
+        let mut conn = self.conn.clone();
+        let existing: Vec<Option<Vec<u8>>> = if keys.len() == 1 {
+            let one: Option<Vec<u8>> = redis::cmd("GET")
+                .arg(&keys[0])
+                .query_async(&mut conn)
+                .await
+                .context("reading the result key")?;
+            vec![one]
+        } else {
+            redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .context("reading the result keys")?
+        };
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut written_success: Vec<&str> = Vec::new();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for ((record, key), old) in records.iter().zip(&keys).zip(&existing) {
+            let kept = old
+                .as_deref()
+                .is_some_and(|b| parse_result(b).is_ok_and(|r| r.status == TaskStatus::Success))
+                || written_success.contains(&record.task_id.as_str());
+            if kept {
+                outcomes.push(StoreOutcome::KeptExistingSuccess);
+                continue;
+            }
+            let json = record.to_json();
+            pipe.cmd("SETEX")
+                .arg(key)
+                .arg(self.ttl_s)
+                .arg(&json)
+                .ignore()
+                .cmd("PUBLISH")
+                .arg(key)
+                .arg(&json)
+                .ignore();
+            if record.status == TaskStatus::Success {
+                written_success.push(&record.task_id);
+            }
+            outcomes.push(StoreOutcome::Written);
+        }
+        if outcomes.contains(&StoreOutcome::Written) {
+            pipe.query_async::<()>(&mut conn)
+                .await
+                .context("writing the results")?;
+        }
+        Ok(outcomes)
     }
 }
 

@@ -263,6 +263,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Cancel `token` on the first SIGINT/SIGTERM; on the second, kill every server at once
 /// and exit.
+/// The worker's runtime: one thread. Its work is I/O (lapin's own I/O thread, one Redis
+/// connection) with CPU and disk tasks on blocking threads; on a 2-core machine shared
+/// with the servers, a second scheduler thread only adds cross-thread wake-ups.
+fn worker_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn handle_signals(token: CancellationToken, second_kills: bool) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -462,7 +472,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 executions_file: executions,
                 shutdown_grace: Duration::from_secs(10),
             };
-            runtime()?.block_on(async {
+            worker_runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 handle_signals(cancel.clone(), false);
                 run_worker(opts, cancel).await?;
