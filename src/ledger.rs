@@ -238,6 +238,9 @@ pub struct Ledger {
     workloads: Vec<Vec<TaskRecord>>,
     by_id: HashMap<Uuid, Slot>,
     unknown_results: u64,
+    /// Tasks not yet settled, per workload: kept as tasks change, so the drain loop's
+    /// question costs nothing however many tasks the run tracks.
+    unsettled: Vec<usize>,
 }
 
 impl Ledger {
@@ -247,6 +250,7 @@ impl Ledger {
             workloads: (0..n).map(|_| Vec::new()).collect(),
             by_id: HashMap::new(),
             unknown_results: 0,
+            unsettled: vec![0; n],
         }
     }
 
@@ -256,6 +260,9 @@ impl Ledger {
         let list = &mut self.workloads[w];
         let index = list.len();
         self.by_id.insert(record.id, Slot { workload: w, index });
+        if !record.settled() {
+            self.unsettled[w] += 1;
+        }
         list.push(record);
         index
     }
@@ -265,29 +272,34 @@ impl Ledger {
         &self.workloads[w]
     }
 
-    /// Mutable access to task `index` of workload `w`.
-    pub fn task_mut(&mut self, w: usize, index: usize) -> &mut TaskRecord {
-        &mut self.workloads[w][index]
-    }
-
-    /// The task with this id, if it belongs to this run.
-    pub fn get_mut(&mut self, id: &Uuid) -> Option<&mut TaskRecord> {
-        let slot = *self.by_id.get(id)?;
-        Some(&mut self.workloads[slot.workload][slot.index])
+    /// Change task `index` of workload `w` (the unsettled count follows).
+    pub fn update<R>(&mut self, w: usize, index: usize, f: impl FnOnce(&mut TaskRecord) -> R) -> R {
+        let t = &mut self.workloads[w][index];
+        let before = t.settled();
+        let r = f(t);
+        let after = t.settled();
+        match (before, after) {
+            (false, true) => self.unsettled[w] -= 1,
+            (true, false) => self.unsettled[w] += 1,
+            _ => {}
+        }
+        r
     }
 
     /// Record that the result of `id` was seen. The first sighting wins; results of tasks
     /// that are not in the ledger (warm-up, other runs) are counted and ignored.
     pub fn result_seen(&mut self, id: &Uuid, at_unix_us: i64, status: ResultStatus, via: SeenVia) {
-        match self.get_mut(id) {
-            Some(t) if t.result_seen_unix_us.is_none() => {
+        let Some(slot) = self.by_id.get(id).copied() else {
+            self.unknown_results += 1;
+            return;
+        };
+        self.update(slot.workload, slot.index, |t| {
+            if t.result_seen_unix_us.is_none() {
                 t.result_seen_unix_us = Some(at_unix_us);
                 t.result_status = Some(status);
                 t.seen_via = Some(via);
             }
-            Some(_) => {}
-            None => self.unknown_results += 1,
-        }
+        });
     }
 
     /// Results seen for task ids that are not in this ledger.
@@ -297,7 +309,7 @@ impl Ledger {
 
     /// Number of tasks of workload `w` not yet settled.
     pub fn unsettled(&self, w: usize) -> usize {
-        self.workloads[w].iter().filter(|t| !t.settled()).count()
+        self.unsettled[w]
     }
 
     /// Ids of published tasks (any workload) with no result seen yet, published before
@@ -612,6 +624,38 @@ mod tests {
         assert_eq!(t.result_status, Some(ResultStatus::Success));
         l.result_seen(&Uuid::new_v4(), 5, ResultStatus::Success, SeenVia::Read);
         assert_eq!(l.unknown_results(), 1);
+    }
+
+    #[test]
+    fn the_unsettled_count_follows_results_nacks_and_republishes() {
+        let mut l = Ledger::new(2);
+        let ids: Vec<Uuid> = (0..4)
+            .map(|_| {
+                let t = rec();
+                let id = t.id;
+                l.insert(t);
+                id
+            })
+            .collect();
+        let mut other = rec();
+        other.workload = 1;
+        l.insert(other);
+        assert_eq!((l.unsettled(0), l.unsettled(1)), (4, 1));
+        l.result_seen(&ids[0], 5, ResultStatus::Success, SeenVia::Notification);
+        l.result_seen(&ids[0], 6, ResultStatus::Success, SeenVia::Read); // seen twice
+        assert_eq!(l.unsettled(0), 3);
+        // Nacked settles it; republishing makes it pending again.
+        l.update(0, 1, |t| t.confirm = ConfirmState::Nacked);
+        assert_eq!(l.unsettled(0), 2);
+        l.update(0, 1, |t| t.confirm = ConfirmState::Pending);
+        assert_eq!(l.unsettled(0), 3);
+        l.update(0, 2, |t| t.confirm = ConfirmState::Failed);
+        l.result_seen(&ids[3], 7, ResultStatus::Failure, SeenVia::Read);
+        assert_eq!(l.unsettled(0), 1);
+        // The count always equals a scan of the records.
+        let scan = l.tasks(0).iter().filter(|t| !t.settled()).count();
+        assert_eq!(l.unsettled(0), scan);
+        assert_eq!(l.unsettled(1), 1);
     }
 
     #[test]

@@ -883,17 +883,20 @@ impl Driver<'_> {
     fn apply_confirm(&mut self, w: usize, idx: usize, res: ConfirmResult) {
         let now = self.anchor.now_unix_us();
         let mut ledger = self.live.ledger.lock().expect("ledger lock");
-        let t = ledger.task_mut(w, idx);
         match res {
-            Ok(Confirmation::Ack(_)) => {
+            Ok(Confirmation::Ack(_)) => ledger.update(w, idx, |t| {
                 t.confirm = ConfirmState::Acked;
                 t.confirmed_unix_us = Some(now);
+            }),
+            Ok(Confirmation::NotRequested) => {
+                ledger.update(w, idx, |t| t.confirm = ConfirmState::NotRequested)
             }
-            Ok(Confirmation::NotRequested) => t.confirm = ConfirmState::NotRequested,
             Ok(Confirmation::Nack(_)) => {
                 // The broker refused it: publish again, on a fresh channel.
-                t.confirm = ConfirmState::Nacked;
-                let id = t.id;
+                let id = ledger.update(w, idx, |t| {
+                    t.confirm = ConfirmState::Nacked;
+                    t.id
+                });
                 drop(ledger);
                 self.live
                     .events
@@ -989,16 +992,17 @@ impl Driver<'_> {
 
     fn mark_failed(&self, w: usize, idx: usize) {
         let mut ledger = self.live.ledger.lock().expect("ledger lock");
-        ledger.task_mut(w, idx).confirm = ConfirmState::Failed;
+        ledger.update(w, idx, |t| t.confirm = ConfirmState::Failed);
     }
 
     fn count_republish(&self, w: usize, idx: usize) {
         let id = {
             let mut ledger = self.live.ledger.lock().expect("ledger lock");
-            let t = ledger.task_mut(w, idx);
-            t.republished += 1;
-            t.confirm = ConfirmState::Pending;
-            t.id
+            ledger.update(w, idx, |t| {
+                t.republished += 1;
+                t.confirm = ConfirmState::Pending;
+                t.id
+            })
         };
         self.live
             .events
@@ -1055,8 +1059,13 @@ impl Driver<'_> {
             ))
         });
         let mut last_check = Instant::now();
+        let mut pacer =
+            crate::load::pacer::Pacer::new().context("cannot create the pacing timer")?;
         for offset_us in schedule.offsets_us() {
             let target = t0 + Duration::from_micros(offset_us);
+            if target > Instant::now() {
+                pacer.arm(target).context("cannot arm the pacing timer")?;
+            }
             // Process confirmations while waiting for the next intended start.
             loop {
                 if pending.len() >= CONFIRM_WINDOW {
@@ -1072,7 +1081,7 @@ impl Driver<'_> {
                     Some((idx, res)) = pending.next(), if !pending.is_empty() => {
                         self.apply_confirm(w, idx, res);
                     }
-                    _ = tokio::time::sleep_until(target.into()) => break,
+                    _ = pacer.fired() => break,
                 }
             }
             if self.cancel.is_cancelled() {
