@@ -487,7 +487,11 @@ async fn timed_window(
     })
 }
 
-async fn measure(
+/// Measure every figure on a stack that is up, writing `calibrate.json` into `dir` after
+/// each one. Used by `hab calibrate` and by `hab run --calibrate` (before its workers
+/// start: the broker figure consumes the `celery` queue itself). Result keys it wrote are
+/// deleted again.
+pub async fn measure(
     opts: &CalibrateOptions,
     topology: &Topology,
     stack: &Stack,

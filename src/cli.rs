@@ -42,6 +42,10 @@ enum Command {
         /// Never show progress bars (they only appear when stderr is a terminal).
         #[arg(long)]
         no_progress: bool,
+        /// Measure the stack's raw limits first (as `hab calibrate`, windows of this
+        /// length, e.g. 3s), so the report shows the task path as a fraction of them.
+        #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "3s", value_parser = positive_duration)]
+        calibrate: Option<Duration>,
     },
     /// Run the baseline and each topology with the same workload plan; write one
     /// comparison directory with every run, charts and the report.
@@ -71,6 +75,10 @@ enum Command {
         /// Print the summary as JSON on stdout (the human summary goes to stderr).
         #[arg(long)]
         json: bool,
+        /// Measure each stack's raw limits before its workloads (as `hab calibrate`,
+        /// windows of this length, e.g. 3s); the report sets the task path against them.
+        #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "3s", value_parser = positive_duration)]
+        calibrate: Option<Duration>,
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
@@ -320,6 +328,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             workload,
             out,
             no_progress,
+            calibrate,
         } => {
             let topo = config::load_topology(&topology)?;
             let plan = config::load_workload_plan(&workload)?;
@@ -328,6 +337,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 workload_path: workload,
                 out_dir: out,
                 progress: !no_progress,
+                calibrate,
             };
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
@@ -352,6 +362,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             out,
             no_progress,
             json,
+            calibrate,
             thresholds,
         } => {
             let opts = crate::compare::CompareOptions {
@@ -361,6 +372,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 repeat,
                 out_dir: out,
                 progress: !no_progress,
+                calibrate,
             };
             // Every file is checked before anything starts (exit 2 on bad input).
             crate::compare::load_inputs(&opts)?;

@@ -60,6 +60,9 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Show progress bars (stderr is a terminal).
     pub progress: bool,
+    /// Measure the stack's raw limits (`hab calibrate`'s figures, windows of this length)
+    /// after bring-up and before the workers start; kept in run.json.
+    pub calibrate: Option<Duration>,
 }
 
 /// A finished (or interrupted) run.
@@ -353,6 +356,7 @@ pub async fn run(
         failover: Vec::new(),
         final_state: None,
         timeline: Vec::new(),
+        calibration: None,
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {
@@ -439,6 +443,80 @@ impl RunState {
         res
     }
 
+    /// The stack's raw limits, measured before the workers start (the broker figure
+    /// consumes the queue itself), into run.json and `calibrate.json`; the queue is
+    /// purged and the backend flushed afterwards, so the workloads start clean.
+    async fn calibrate(
+        &mut self,
+        opts: &RunOptions,
+        topology: &Topology,
+        shared_stack: &Arc<tokio::sync::Mutex<Stack>>,
+        setup: &lapin::Channel,
+        window: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let copts = crate::calibrate::CalibrateOptions {
+            topology_path: opts.topology_path.clone(),
+            out_dir: self.dir.clone(),
+            duration: window,
+            disk_bytes: crate::calibrate::DEFAULT_DISK_BYTES,
+        };
+        let stack = shared_stack.lock().await;
+        let mut cal = crate::calibrate::Calibration {
+            hab_version: env!("CARGO_PKG_VERSION").to_string(),
+            status: RunStatus::Running,
+            name: topology.name.clone(),
+            started_unix_ms: crate::clock::now_unix_us() / 1000,
+            topology_file: opts.topology_path.display().to_string(),
+            topology: self.report.topology.clone(),
+            machine: self.report.machine.clone(),
+            versions: stack.versions().clone(),
+            bringup_ms: Some(stack.bringup_ms()),
+            path: if topology.proxy.is_some() {
+                "haproxy"
+            } else {
+                "direct"
+            }
+            .into(),
+            window_s: window.as_secs_f64(),
+            warmup_s: copts.warmup().as_secs_f64(),
+            disk_bytes: copts.disk_bytes,
+            ..Default::default()
+        };
+        eprintln!(
+            "hab: measuring the stack's raw limits ({}s windows) …",
+            window.as_secs_f64()
+        );
+        let res = crate::calibrate::measure(
+            &copts,
+            topology,
+            &stack,
+            &self.dir,
+            &self.scratch,
+            &mut cal,
+            cancel,
+        )
+        .await;
+        drop(stack);
+        cal.finished_unix_ms = Some(crate::clock::now_unix_us() / 1000);
+        cal.status = match &res {
+            Ok(()) => RunStatus::Complete,
+            Err(_) if cancel.is_cancelled() => RunStatus::Interrupted,
+            Err(_) => RunStatus::Failed,
+        };
+        cal.error = res.as_ref().err().map(|e| format!("{e:#}"));
+        self.report.calibration = Some(cal);
+        write_outputs(&self.dir, &self.report, &self.live)?;
+        res.context("measuring the stack's raw limits (--calibrate)")?;
+        let _ = setup
+            .queue_purge(
+                lapin::types::ShortString::from(broker::CELERY_QUEUE),
+                lapin::options::QueuePurgeOptions::default(),
+            )
+            .await;
+        Ok(())
+    }
+
     async fn drive(
         &mut self,
         opts: &RunOptions,
@@ -495,6 +573,10 @@ impl RunState {
             "queue_replicas".into(),
             queue_wait.elapsed().as_millis() as u64,
         );
+        if let Some(window) = opts.calibrate {
+            self.calibrate(opts, topology, shared_stack, &setup, window, cancel)
+                .await?;
+        }
 
         // Results first, so nothing published later can be missed.
         let (tx, rx) = mpsc::unbounded_channel();

@@ -145,3 +145,64 @@ fn sigint_keeps_what_was_measured_and_stops_every_server() {
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+#[test]
+fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_against_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let output = hab_run(
+        &root().join("topologies/standalone.toml"),
+        &root().join("workloads/smoke.toml"),
+        &out,
+    )
+    .args(["--calibrate", "300ms"])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "hab run failed:\n{stderr}");
+    let dir = single_run_dir(&out);
+    let report: hab::export::RunReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let c = report
+        .calibration
+        .as_ref()
+        .expect("calibration in run.json");
+    assert_eq!(c.status, hab::export::RunStatus::Complete);
+    assert_eq!(c.window_s, 0.3);
+    for (key, f) in c.figures.iter() {
+        assert!(f.value > 0.0, "{key}: {f:?}");
+    }
+    assert!(dir.join("calibrate.json").is_file());
+    // The calibration's own messages and result keys are gone before the workloads: no
+    // result of an unknown task, the queue empty, one key per task of the run.
+    assert_eq!(report.unknown_results, 0);
+    let fs = report.final_state.expect("final state");
+    assert_eq!(fs.queue_ready, 0);
+    let written: u64 = report
+        .workloads
+        .iter()
+        .map(|w| w.counts.ok + w.counts.failed)
+        .sum::<u64>()
+        + 20; // smoke's warm-up
+    assert_eq!(fs.result_keys, written);
+    for w in &report.workloads {
+        assert_eq!(w.counts.ok, w.counts.count, "{}", w.name);
+    }
+    // The report renders the raw limits from run.json alone.
+    let rendered = std::process::Command::new(hab_bin())
+        .current_dir(root())
+        .arg("report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Against the raw limits"), "{md}");
+    assert!(md.contains("broker round trip (same messages"), "{md}");
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}

@@ -42,6 +42,8 @@ pub struct CompareOptions {
     pub out_dir: PathBuf,
     /// Show progress bars.
     pub progress: bool,
+    /// Measure each stack's raw limits before its workloads (window length).
+    pub calibrate: Option<std::time::Duration>,
 }
 
 /// The index of a comparison directory (`compare.json`): the order of the topologies
@@ -156,6 +158,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
                 workload_path: opts.workload.clone(),
                 out_dir: dir.clone(),
                 progress: opts.progress,
+                calibrate: opts.calibrate,
             };
             match run(&run_opts, topo, &plan, cancel.clone()).await {
                 Ok(outcome) => {
@@ -367,6 +370,7 @@ mod tests {
             repeat: 1,
             out_dir: dir.path().into(),
             progress: false,
+            calibrate: None,
         };
         let e = load_inputs(&opts(vec![b.clone()])).unwrap_err();
         let msg = format!("{e:#}");

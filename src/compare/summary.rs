@@ -87,6 +87,100 @@ pub struct WorkloadRow {
     pub stage_p50_us: BTreeMap<String, u64>,
     /// p99 of each stage, µs.
     pub stage_p99_us: BTreeMap<String, u64>,
+    /// The task path set against the stack's raw limit for this kind of task, when the
+    /// runs measured it (`--calibrate`).
+    #[serde(default)]
+    pub raw_limit: Option<RawLimit>,
+}
+
+/// A workload's task path against one of the stack's raw limits (`hab calibrate`'s
+/// figures, measured on the same stack before the workloads):
+/// - trivial tasks in a burst: tasks/s end to end against the broker round trip with the
+///   same messages (msg/s) — what the worker, the backend and the producer cost;
+/// - `write_zeros`: one task's write speed (bytes ÷ median service time) against the disk
+///   figure (MB/s), both writing 1 MiB chunks then `fdatasync`;
+/// - `factorial(100000)`: the raw call time (ms) against the median service time.
+///
+/// `fraction` is always "how close to the limit": 1.0 = at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawLimit {
+    /// The calibration figure (`broker_round_trip`, `disk_write`, `cpu_factorial`).
+    pub figure: String,
+    /// The task path's figure, in `unit`.
+    pub task_path: f64,
+    /// The raw limit, in `unit` (median over the runs that measured it).
+    pub limit: f64,
+    /// Unit of both.
+    pub unit: String,
+    /// task_path ÷ limit for rates, limit ÷ task_path for times.
+    pub fraction: f64,
+}
+
+/// The raw limit a workload is set against, if its runs were calibrated.
+fn raw_limit(t: &TopologyRuns, workload: &str, row: &WorkloadRow) -> Option<RawLimit> {
+    let figure_median = |pick: &dyn Fn(&crate::calibrate::Figures) -> Option<f64>| {
+        Spread::of(
+            t.runs
+                .iter()
+                .filter_map(|r| r.report.calibration.as_ref())
+                .filter_map(|c| pick(&c.figures)),
+        )
+        .map(|s| s.median)
+    };
+    // The workload as planned (task and arrival), from the first run.
+    let planned = t
+        .runs
+        .first()?
+        .report
+        .workload_plan
+        .get("workloads")?
+        .as_array()?;
+    let w = planned
+        .iter()
+        .find(|w| w.get("name").and_then(|n| n.as_str()) == Some(workload))?;
+    let task = w.get("task")?;
+    let kind = task.get("kind")?.as_str()?;
+    let burst = w.get("arrival").and_then(|a| a.as_str()) == Some("burst");
+    let service_us = row.stage_p50_us.get("service").copied().filter(|s| *s > 0);
+    let (figure, task_path, limit, unit, rate) = match kind {
+        "trivial" if burst && row.ok > 0 => (
+            "broker_round_trip",
+            row.throughput_per_s.median,
+            figure_median(&|f| f.broker_round_trip.as_ref().map(|x| x.value))?,
+            "tasks/s vs msg/s",
+            true,
+        ),
+        "write_zeros" => {
+            let bytes = task.get("bytes")?.as_f64()?;
+            (
+                "disk_write",
+                bytes / service_us? as f64, // bytes per µs = MB/s
+                figure_median(&|f| f.disk_write.as_ref().map(|x| x.value))?,
+                "MB/s",
+                true,
+            )
+        }
+        "factorial" if task.get("n")?.as_u64()? == 100_000 => (
+            "cpu_factorial",
+            service_us? as f64 / 1000.0,
+            figure_median(&|f| f.cpu_factorial.as_ref().map(|x| x.value))?,
+            "ms/call",
+            false,
+        ),
+        _ => return None,
+    };
+    let fraction = if rate {
+        ratio(task_path, limit)?
+    } else {
+        ratio(limit, task_path)?
+    };
+    Some(RawLimit {
+        figure: figure.into(),
+        task_path,
+        limit,
+        unit: unit.into(),
+        fraction,
+    })
 }
 
 impl WorkloadRow {
@@ -271,6 +365,11 @@ fn workload_row(t: &TopologyRuns, workload: &str) -> Result<Option<WorkloadRow>>
         p99_ratio: None,
         stage_p50_us,
         stage_p99_us,
+        raw_limit: None,
+    })
+    .map(|mut row| {
+        row.raw_limit = raw_limit(t, workload, &row);
+        row
     }))
 }
 
@@ -456,6 +555,78 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn figure(value: f64) -> Option<crate::calibrate::Figure> {
+        Some(crate::calibrate::Figure {
+            value,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn calibrated_runs_set_bursts_writes_and_factorials_against_the_raw_limits() {
+        let mut set = crate::compare::fixture::run_set();
+        let plan = serde_json::json!({"name": "fixture", "workloads": [
+            {"name": "trivial", "task": {"kind": "trivial"}, "arrival": "burst"},
+            {"name": "broker_kill", "task": {"kind": "trivial"}, "arrival": "rate"},
+        ]});
+        for (k, run) in set.topologies[1].runs.iter_mut().enumerate() {
+            run.report.workload_plan = plan.clone();
+            let mut cal = crate::calibrate::Calibration::default();
+            // Medians over the runs: 10,000 and 14,000 -> 12,000.
+            cal.figures.broker_round_trip = figure(10_000.0 + 4_000.0 * k as f64);
+            run.report.calibration = Some(cal);
+        }
+        set.topologies[0].runs[0].report.workload_plan = plan;
+        let c = Comparison::from_runs(&set).unwrap();
+        let trivial = &c.workloads[0];
+        let ha = trivial.rows.iter().find(|r| r.topology == "ha").unwrap();
+        let l = ha.raw_limit.as_ref().expect("ha was calibrated");
+        assert_eq!(l.figure, "broker_round_trip");
+        assert_eq!(l.limit, 12_000.0);
+        // ha's throughput median over its runs is 2,500 tasks/s.
+        assert!((l.fraction - 2_500.0 / 12_000.0).abs() < 1e-9, "{l:?}");
+        // Not calibrated: nothing claimed.
+        let standalone = trivial
+            .rows
+            .iter()
+            .find(|r| r.topology == "standalone")
+            .unwrap();
+        assert!(standalone.raw_limit.is_none());
+        // A rate workload's throughput is the offered rate: no fraction of a limit.
+        let rate = c.workloads[1]
+            .rows
+            .iter()
+            .find(|r| r.topology == "ha")
+            .unwrap();
+        assert!(rate.raw_limit.is_none());
+
+        // Times are set the other way round: raw call time ÷ service time.
+        let row = WorkloadRow {
+            stage_p50_us: [("service".to_string(), 25_000u64)].into(),
+            ..ha.clone()
+        };
+        let mut t = set.topologies[1].clone();
+        for run in &mut t.runs {
+            run.report.workload_plan = serde_json::json!({"workloads": [
+                {"name": "f", "task": {"kind": "factorial", "n": 100000}, "arrival": "burst"},
+                {"name": "z", "task": {"kind": "write_zeros", "bytes": 50_000_000u64}, "arrival": "burst"},
+            ]});
+            let cal = run.report.calibration.as_mut().unwrap();
+            cal.figures.cpu_factorial = figure(20.0);
+            cal.figures.disk_write = figure(4_000.0);
+        }
+        let f = raw_limit(&t, "f", &row).unwrap();
+        assert_eq!(
+            (f.figure.as_str(), f.task_path, f.limit),
+            ("cpu_factorial", 25.0, 20.0)
+        );
+        assert!((f.fraction - 0.8).abs() < 1e-9);
+        // 50 MB in 25 ms = 2,000 MB/s against 4,000 MB/s.
+        let z = raw_limit(&t, "z", &row).unwrap();
+        assert_eq!((z.figure.as_str(), z.task_path), ("disk_write", 2_000.0));
+        assert!((z.fraction - 0.5).abs() < 1e-9);
+    }
 
     #[test]
     fn spread_takes_the_middle_and_the_ends() {

@@ -59,6 +59,31 @@ pub fn render(c: &Comparison) -> String {
         out,
         "* baseline; ratios are to the baseline's median throughput and p99; lost = never executed + result lost + never confirmed"
     );
+    let limits: Vec<String> = c
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.rows.iter().filter_map(move |r| {
+                let l = r.raw_limit.as_ref()?;
+                Some(format!(
+                    "  {:<20} {:<18} {:>10.1} of {:>10.1} {:<16} {:>4.0} % ({})",
+                    w.name,
+                    r.topology,
+                    l.task_path,
+                    l.limit,
+                    l.unit,
+                    l.fraction * 100.0,
+                    l.figure
+                ))
+            })
+        })
+        .collect();
+    if !limits.is_empty() {
+        let _ = writeln!(out, "\nagainst the raw limits (--calibrate):");
+        for l in limits {
+            let _ = writeln!(out, "{l}");
+        }
+    }
     if !c.faults.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(

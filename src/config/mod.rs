@@ -133,7 +133,14 @@ mod tests {
         assert_eq!(t.backend.replicas, 0);
         assert_eq!(t.backend.result_ttl, Duration::from_secs(86_400));
         assert_eq!(t.backend.startup_timeout, Duration::from_secs(20));
-        assert_eq!(t.workers, WorkersConfig::default());
+        // hab's worker streams (prefetch 256 with concurrency 2); otherwise Celery's defaults.
+        assert_eq!(
+            t.workers,
+            WorkersConfig {
+                prefetch_multiplier: 128,
+                ..WorkersConfig::default()
+            }
+        );
     }
 
     #[test]

@@ -34,14 +34,14 @@ impl Exporter for SummaryCsv {
     fn file_name(&self) -> &'static str {
         "summary.csv"
     }
-    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
+    fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
         let topology = data
             .report
             .topology
             .get("name")
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        let mut w = ::csv::Writer::from_writer(Vec::new());
+        let mut w = ::csv::Writer::from_writer(out);
         w.write_record(SUMMARY_HEADER)?;
         for r in &data.report.workloads {
             let l = r.stages.get("latency").copied().unwrap_or_default();
@@ -66,7 +66,8 @@ impl Exporter for SummaryCsv {
                 format!("{:.1}", l.mean_us),
             ])?;
         }
-        Ok(w.into_inner()?)
+        w.flush()?;
+        Ok(())
     }
 }
 
@@ -102,8 +103,8 @@ impl Exporter for TasksCsv {
     fn file_name(&self) -> &'static str {
         "tasks.csv"
     }
-    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
-        let mut w = ::csv::Writer::from_writer(Vec::new());
+    fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
+        let mut w = ::csv::Writer::from_writer(out);
         w.write_record(TASKS_HEADER)?;
         for (i, r) in data.report.workloads.iter().enumerate() {
             for t in data.ledger.tasks(i) {
@@ -142,7 +143,8 @@ impl Exporter for TasksCsv {
                 ])?;
             }
         }
-        Ok(w.into_inner()?)
+        w.flush()?;
+        Ok(())
     }
 }
 
@@ -153,8 +155,8 @@ impl Exporter for EventsCsv {
     fn file_name(&self) -> &'static str {
         "events.csv"
     }
-    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
-        let mut w = ::csv::Writer::from_writer(Vec::new());
+    fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
+        let mut w = ::csv::Writer::from_writer(out);
         w.write_record(["at_unix_us", "source", "kind", "detail"])?;
         for e in data.events {
             w.write_record([
@@ -164,7 +166,8 @@ impl Exporter for EventsCsv {
                 e.detail.clone(),
             ])?;
         }
-        Ok(w.into_inner()?)
+        w.flush()?;
+        Ok(())
     }
 }
 
@@ -175,8 +178,8 @@ impl Exporter for FailoverCsv {
     fn file_name(&self) -> &'static str {
         "failover.csv"
     }
-    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
-        let mut w = ::csv::WriterBuilder::new().from_writer(Vec::new());
+    fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
+        let mut w = ::csv::WriterBuilder::new().from_writer(out);
         if data.report.failover.is_empty() {
             // Header only: serde writes it with the first row.
             w.write_record(FAILOVER_HEADER)?;
@@ -184,7 +187,8 @@ impl Exporter for FailoverCsv {
         for row in &data.report.failover {
             w.serialize(row)?;
         }
-        Ok(w.into_inner()?)
+        w.flush()?;
+        Ok(())
     }
 }
 
@@ -240,8 +244,8 @@ impl Exporter for TimelineCsv {
     fn file_name(&self) -> &'static str {
         "timeline.csv"
     }
-    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
-        let mut w = ::csv::Writer::from_writer(Vec::new());
+    fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
+        let mut w = ::csv::Writer::from_writer(out);
         w.write_record(TIMELINE_HEADER)?;
         let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
         for r in &data.report.timeline {
@@ -258,6 +262,7 @@ impl Exporter for TimelineCsv {
                 opt(r.max_us),
             ])?;
         }
-        Ok(w.into_inner()?)
+        w.flush()?;
+        Ok(())
     }
 }

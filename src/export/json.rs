@@ -135,6 +135,10 @@ pub struct RunReport {
     /// Per second of the run: published, completed, errors, latency (timeline.csv).
     #[serde(default)]
     pub timeline: Vec<crate::metrics::timeline::TimelineRow>,
+    /// The stack's raw limits, measured on the same stack before the workloads
+    /// (`--calibrate`), so the report can show the task path as a fraction of them.
+    #[serde(default)]
+    pub calibration: Option<crate::calibrate::Calibration>,
 }
 
 /// What the broker and the backend held when the last workload had drained.
@@ -155,9 +159,9 @@ impl Exporter for RunJson {
     fn file_name(&self) -> &'static str {
         "run.json"
     }
-    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec_pretty(data.report)?;
-        bytes.push(b'\n');
-        Ok(bytes)
+    fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
+        serde_json::to_writer_pretty(&mut *out, data.report)?;
+        out.write_all(b"\n")?;
+        Ok(())
     }
 }

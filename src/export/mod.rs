@@ -31,8 +31,15 @@ pub struct RunData<'a> {
 pub trait Exporter {
     /// File name inside the run directory.
     fn file_name(&self) -> &'static str;
-    /// The file's content.
-    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>>;
+    /// Write the file's content (streamed: tasks.csv of a million-task run is hundreds
+    /// of megabytes, which must not be held in memory).
+    fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()>;
+    /// The file's content as bytes.
+    fn render(&self, data: RunData<'_>) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.write(data, &mut bytes)?;
+        Ok(bytes)
+    }
 }
 
 /// The exporters of a run directory.
@@ -49,11 +56,24 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
 
 /// Write `bytes` to `path` atomically (temporary file in the same directory, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |out| Ok(out.write_all(bytes)?))
+}
+
+/// As [`write_atomic`], with the content streamed by `fill` through a buffer.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+) -> Result<()> {
+    use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        fill(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
+        out.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     // Temporary files are private (0600); results are meant to be read and shared.
     use std::os::unix::fs::PermissionsExt;
     tmp.as_file()
@@ -80,8 +100,7 @@ pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
         ..data
     };
     for e in all() {
-        let bytes = e.render(data)?;
-        write_atomic(&dir.join(e.file_name()), &bytes)?;
+        write_atomic_with(&dir.join(e.file_name()), |out| e.write(data, out))?;
     }
     hgrm::write_files(dir, data.report)?;
     hlog::write_file(dir, data)
@@ -141,6 +160,7 @@ mod tests {
             failover: Vec::new(),
             final_state: None,
             timeline: Vec::new(),
+            calibration: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,

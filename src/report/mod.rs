@@ -249,6 +249,53 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
     out
 }
 
+/// The task path against the stack's raw limits, for runs made with `--calibrate`.
+fn raw_limit_table(c: &Comparison) -> Vec<Block> {
+    let rows: Vec<Vec<String>> = c
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.rows.iter().filter_map(move |r| {
+                let l = r.raw_limit.as_ref()?;
+                let figure = match l.figure.as_str() {
+                    "broker_round_trip" => "broker round trip (same messages, no task work)",
+                    "disk_write" => "disk write + fdatasync",
+                    "cpu_factorial" => "factorial(100000), one core",
+                    other => other,
+                };
+                Some(vec![
+                    w.name.clone(),
+                    r.topology.clone(),
+                    format!("{:.1}", l.task_path),
+                    format!("{:.1}", l.limit),
+                    l.unit.clone(),
+                    figure.to_string(),
+                    format!("{:.0} %", l.fraction * 100.0),
+                ])
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        Block::Heading(2, "Against the raw limits".into()),
+        Block::Para(
+            "Each stack's raw limits were measured on the same stack just before its workloads (`--calibrate`: hab calibrate's figures, each piece alone). A burst of trivial tasks is set against the broker round trip with the same Celery messages (the rest is what the worker, the backend and the producer cost); one write_zeros task's write speed (bytes ÷ median service time) against the disk figure; factorial(100000)'s raw call time against the median service time. 100 % = at the limit.".into(),
+        ),
+        Block::Table {
+            head: [
+                "workload", "topology", "task path", "raw limit", "unit", "limit", "of limit",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            rows,
+            numeric: vec![false, false, true, true, false, false, true],
+        },
+    ]
+}
+
 fn failover_table(c: &Comparison) -> Vec<Block> {
     if c.faults.is_empty() {
         return vec![
@@ -340,6 +387,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out.push(Block::Heading(2, "Findings".into()));
     out.push(Block::List(c.findings.clone()));
     out.extend(workload_tables(c));
+    out.extend(raw_limit_table(c));
     out.extend(failover_table(c));
     if !charts.is_empty() {
         out.push(Block::Heading(2, "Charts".into()));
