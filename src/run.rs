@@ -353,6 +353,7 @@ pub async fn run(
         failover: Vec::new(),
         final_state: None,
         timeline: Vec::new(),
+        idle: None,
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {
@@ -379,7 +380,7 @@ pub async fn run(
         .await;
     // Whatever happened: stop the workers, merge their side channel, classify, write.
     let interrupted = cancel.is_cancelled();
-    state.finish(plan, &result, interrupted).await;
+    state.finish(topology, plan, &result, interrupted).await;
     // The stack (if any) was dropped inside execute(): no server outlives this point.
     let _ = std::fs::remove_dir(&scratch);
     match result {
@@ -502,6 +503,14 @@ impl RunState {
         let watcher = backend::watch_results(&backend_url, tx, watch_cancel.clone()).await?;
         let collector = tokio::spawn(collect(self.live.clone(), rx));
         let mut reader = backend::reader(&backend_url).await?;
+        if !topology.backend.keepalive.is_zero() {
+            observers.push(tokio::spawn(redis_keepalive(
+                reader.clone(),
+                topology.backend.keepalive,
+                self.live.clone(),
+                observe_cancel.clone(),
+            )));
+        }
 
         // Workers.
         let started = Instant::now();
@@ -563,6 +572,7 @@ impl RunState {
                 arrival: ArrivalKind::Burst,
                 rate_per_s: None,
                 drain_timeout: None,
+                idle_before: None,
                 faults: Vec::new(),
             };
             driver
@@ -573,6 +583,19 @@ impl RunState {
         for (i, w) in plan.workloads.iter().enumerate() {
             if cancel.is_cancelled() {
                 break;
+            }
+            if let Some(gap) = w.idle_before {
+                // Nothing is published: every client connection sits idle for the gap.
+                eprintln!(
+                    "hab: idle for {} before workload {}",
+                    humantime::format_duration(gap),
+                    w.name
+                );
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(gap) => {}
+                }
+                driver.workers.supervise();
             }
             eprintln!(
                 "hab: workload {} ({} × {}, {})",
@@ -636,7 +659,13 @@ impl RunState {
         Ok(())
     }
 
-    async fn finish(&mut self, plan: &WorkloadPlan, result: &Result<()>, interrupted: bool) {
+    async fn finish(
+        &mut self,
+        topology: &Topology,
+        plan: &WorkloadPlan,
+        result: &Result<()>,
+        interrupted: bool,
+    ) {
         let events = match self.workers.as_ref() {
             Some(w) => w.read_side_channel(),
             None => Vec::new(),
@@ -669,6 +698,7 @@ impl RunState {
             });
         }
         self.report.failover = failover_rows(&self.live, plan);
+        self.report.idle = idle_report(&stack_logs(&self.dir), topology, &self.live, plan, done);
         self.report.client_events = self.live.events.snapshot().iter().fold(
             std::collections::BTreeMap::new(),
             |mut m, e| {
@@ -796,6 +826,38 @@ fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
         .collect()
 }
 
+/// What HAProxy's idle timeouts did, for a run through HAProxy: its session log (read
+/// from `logs`, independent of the clients) against every client event and the tasks of
+/// the first `upto` workloads (side channel already merged).
+fn idle_report(
+    logs: &Path,
+    topology: &Topology,
+    live: &Live,
+    plan: &WorkloadPlan,
+    upto: usize,
+) -> Option<crate::metrics::idle::IdleReport> {
+    let proxy = topology.proxy.as_ref()?;
+    let settings = crate::metrics::idle::IdleSettings {
+        heartbeat_s: topology.broker.heartbeat.as_secs(),
+        keepalive_ms: topology.backend.keepalive.as_millis() as u64,
+        timeout_client_ms: proxy.timeout_client.as_millis() as u64,
+        timeout_server_ms: proxy.timeout_server.as_millis() as u64,
+    };
+    let sessions = crate::observe::haproxy_log::read_sessions(logs);
+    let events = live.events.snapshot();
+    let ledger = live.ledger.lock().expect("ledger lock");
+    let workloads: Vec<(&str, &[TaskRecord])> = plan
+        .workloads
+        .iter()
+        .take(upto)
+        .enumerate()
+        .map(|(i, w)| (w.name.as_str(), ledger.tasks(i)))
+        .collect();
+    Some(crate::metrics::idle::analyse(
+        settings, &sessions, &events, &workloads,
+    ))
+}
+
 fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
     let events = live.events.snapshot();
     let ledger = live.ledger.lock().expect("ledger lock");
@@ -807,6 +869,40 @@ fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
             events: &events,
         },
     )
+}
+
+/// The channel the producer's Redis keepalive publishes on: it matches the result
+/// subscription's pattern (so the subscription gets traffic too), and no task has this id
+/// (the watcher skips it).
+pub const KEEPALIVE_CHANNEL: &str = "celery-task-meta-hab-keepalive";
+
+/// `backend.keepalive` for the producer's Redis connections: a `PUBLISH` on
+/// [`KEEPALIVE_CHANNEL`] every `every` through the reader keeps the reader's connection
+/// and the result subscription from sitting idle. A failed one is a client error.
+async fn redis_keepalive(
+    mut conn: redis::aio::ConnectionManager,
+    every: Duration,
+    live: Arc<Live>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(KEEPALIVE_CHANNEL)
+            .arg("")
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = sent {
+            live.events.record(
+                "results",
+                ClientEventKind::Error,
+                format!("keepalive PUBLISH failed: {e}"),
+            );
+        }
+    }
 }
 
 /// Apply result notifications to the ledger as they arrive.
@@ -1269,6 +1365,7 @@ mod tests {
             arrival: ArrivalKind::Rate,
             rate_per_s: Some(2000.0),
             drain_timeout: None,
+            idle_before: None,
             faults: Vec::new(),
         };
         let mut lag = crate::metrics::LatencyHistogram::new();

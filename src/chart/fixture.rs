@@ -63,6 +63,7 @@ impl RunBuilder {
                 failover: Vec::new(),
                 final_state: None,
                 timeline: Vec::new(),
+                idle: None,
             },
         }
     }

@@ -140,6 +140,7 @@ pub fn run(
             result_keys: ok_total,
         }),
         timeline,
+        idle: None,
     }
 }
 

@@ -135,6 +135,10 @@ pub struct RunReport {
     /// Per second of the run: published, completed, errors, latency (timeline.csv).
     #[serde(default)]
     pub timeline: Vec<crate::metrics::timeline::TimelineRow>,
+    /// What HAProxy's idle timeouts did: connections cut (from HAProxy's own log), client
+    /// errors, affected tasks. Only for runs through HAProxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<crate::metrics::idle::IdleReport>,
 }
 
 /// What the broker and the backend held when the last workload had drained.

@@ -141,6 +141,7 @@ mod tests {
             failover: Vec::new(),
             final_state: None,
             timeline: Vec::new(),
+            idle: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,

@@ -2,6 +2,7 @@
 //! republishes, each with its time. Failover anatomy is built from these and from the
 //! server-side observers; nothing a client retried is hidden.
 
+pub mod haproxy_log;
 pub mod server;
 
 use std::sync::Mutex;
