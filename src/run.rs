@@ -1019,6 +1019,16 @@ impl Driver<'_> {
 
     async fn reconnect(&mut self) -> Result<()> {
         let events = &self.live.events;
+        // A connection the broker or a proxy closed while the producer was idle is found
+        // dead without any call failing: count it as the error it is, never hide it.
+        if !self.publisher.is_usable() && events.last_kind(PRODUCER) != Some(ClientEventKind::Error)
+        {
+            events.record(
+                PRODUCER,
+                ClientEventKind::Error,
+                "connection found closed before the next publish",
+            );
+        }
         self.publisher
             .reconnect(self.cancel, |e| {
                 events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"))

@@ -322,12 +322,12 @@ mod tests {
             ev("producer", ClientEventKind::Republish),
         ];
         let r = analyse(IdleSettings::default(), &sessions, &events, &[]);
-        assert_eq!(r.sessions, 2);
+        assert_eq!(r.sessions, 4);
         assert_eq!(
             r.cuts,
-            BTreeMap::from([("backend".to_string(), 1), ("broker".to_string(), 0)])
+            BTreeMap::from([("backend".to_string(), 1), ("broker".to_string(), 1)])
         );
-        assert_eq!(r.total_cuts(), 1);
+        assert_eq!(r.total_cuts(), 2);
         assert_eq!(r.cut_sessions[0].termination, "cD");
         assert_eq!(r.cut_sessions[0].duration_ms, 1508);
         assert_eq!(

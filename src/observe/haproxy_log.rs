@@ -139,12 +139,17 @@ pub fn read_sessions(logs: &Path) -> Vec<ProxySession> {
 pub(crate) mod tests {
     use super::*;
 
-    /// Lines captured from HAProxy 2.6.12 with hab's generated config (`log stdout format
-    /// iso`, `option tcplog`): a Redis subscriber idle past `timeout client 1500ms`, one
-    /// kept busy by messages, and a server state line that is not a session.
+    /// Lines captured from HAProxy 2.6.12 (`log stdout format iso`, `option tcplog`): a
+    /// Redis subscriber idle past `timeout client 1500ms`, one kept busy by messages, an
+    /// AMQP connection with heartbeat 0 cut at 5 s (hab's idle-hb0-t5s topology), the
+    /// producer's AMQP session closed by the server at the end of a run, and lines that
+    /// are not sessions.
     pub(crate) const CAPTURED: &str = "\
 2026-12-03T15:46:52.611212+00:00 127.0.0.1:59734 [03/Dec/2026:15:46:51.103] backend backend_nodes/redis0 1/0/1508 33 cD 1/1/0/0/0 0/0
 2026-12-03T15:47:01.695989+00:00 127.0.0.1:59738 [03/Dec/2026:15:46:57.207] backend backend_nodes/redis0 1/0/4488 243 -- 1/1/0/0/0 0/0
+2026-12-03T15:56:07.371475+00:00 127.0.0.1:57552 [03/Dec/2026:15:56:02.225] broker broker_nodes/rabbit0 1/0/5145 14578 cD 3/2/1/1/0 0/0
+2026-12-03T15:58:53.046523+00:00 127.0.0.1:38522 [03/Dec/2026:15:58:21.104] broker broker_nodes/rabbit0 1/0/31943 1401 SD 4/2/1/1/0 0/0
+=== hab: starting haproxy: haproxy -db -f /tmp/logs/haproxy.cfg at 2026-12-03T15:58:20.845Z ===
 2026-12-03T15:47:03.000001+00:00 Server broker_nodes/rabbit0 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 0 active and 0 backup servers left. 1 sessions active, 0 requeued, 0 remaining in queue.
 [NOTICE]   (12345) : haproxy version is 2.6.12-1+deb12u1
 ";
@@ -152,7 +157,7 @@ pub(crate) mod tests {
     #[test]
     fn captured_session_lines_are_parsed_and_timeouts_recognised() {
         let s = parse_log(CAPTURED);
-        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!(s.len(), 4, "{s:?}");
         assert_eq!(
             s[0],
             ProxySession {
@@ -171,6 +176,17 @@ pub(crate) mod tests {
         assert_eq!(s[1].termination, "--");
         assert_eq!(s[1].cut_by_timeout(), None);
         assert_eq!(s[1].duration_ms, 4488);
+        assert_eq!(
+            (
+                s[2].frontend.as_str(),
+                s[2].server.as_str(),
+                s[2].duration_ms
+            ),
+            ("broker", "rabbit0", 5145)
+        );
+        assert_eq!(s[2].cut_by_timeout(), Some(TimeoutSide::Client));
+        assert_eq!(s[3].termination, "SD");
+        assert_eq!(s[3].cut_by_timeout(), None);
     }
 
     #[test]

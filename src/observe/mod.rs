@@ -83,6 +83,17 @@ impl EventLog {
         v
     }
 
+    /// The kind of the latest event recorded for `source`, if any.
+    pub fn last_kind(&self, source: &str) -> Option<ClientEventKind> {
+        self.events
+            .lock()
+            .expect("event log lock")
+            .iter()
+            .rev()
+            .find(|e| e.source == source)
+            .map(|e| e.kind)
+    }
+
     /// Number of events of `kind`.
     pub fn count(&self, kind: ClientEventKind) -> usize {
         self.events
@@ -110,5 +121,7 @@ mod tests {
         assert!(s.windows(2).all(|w| w[0].at_unix_us <= w[1].at_unix_us));
         assert_eq!(log.count(ClientEventKind::Republish), 2);
         assert_eq!(log.count(ClientEventKind::Nack), 0);
+        assert_eq!(log.last_kind("producer"), Some(ClientEventKind::Republish));
+        assert_eq!(log.last_kind("results"), None);
     }
 }

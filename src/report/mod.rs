@@ -323,6 +323,24 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     out
 }
 
+/// The idle-timeout matrix (heartbeat × timeout → cuts, errors, affected tasks), when a
+/// run studied idle timeouts or HAProxy cut an idle connection.
+fn idle_table(c: &Comparison) -> Vec<Block> {
+    if !crate::compare::idle::worth_showing(&c.idle) {
+        return Vec::new();
+    }
+    let (head, rows) = crate::compare::idle::table(&c.idle);
+    vec![
+        Block::Heading(2, "Idle timeouts through HAProxy".into()),
+        Block::Para("One row per topology (summed over its repetitions): the AMQP heartbeat, hab's Redis keepalive and HAProxy's timeout client/server, then what they did. Cuts are the sessions HAProxy's own log ended on an idle timeout (termination state c… or s…, e.g. cD), on the AMQP (broker) and Redis (backend) frontends. Client errors and reconnects are what the producer, the result watcher and the workers reported. Tasks at a cut were in flight (intended start → result seen) when a cut happened; affected counts those delayed (ok, latency above 2 × the workload's p50), failed, lost (never run, result missing or never confirmed by the end of the drain) or duplicated (run more than once), each task once.".into()),
+        Block::Table {
+            numeric: crate::compare::idle::numeric(),
+            head,
+            rows,
+        },
+    ]
+}
+
 fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
     let mut out = vec![Block::Heading(1, title(c))];
     let when = set
@@ -341,6 +359,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out.push(Block::List(c.findings.clone()));
     out.extend(workload_tables(c));
     out.extend(failover_table(c));
+    out.extend(idle_table(c));
     if !charts.is_empty() {
         out.push(Block::Heading(2, "Charts".into()));
         for ch in charts {
