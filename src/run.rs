@@ -480,9 +480,9 @@ impl RunState {
                 observe_cancel.clone(),
             )));
         }
-        let publisher =
+        let mut publisher =
             broker::Publisher::connect(&broker_url, &topology.broker, "hab-producer").await?;
-        let setup = publisher.channel().clone();
+        let mut setup = publisher.channel().clone();
         // The queue exists now: wait until its replicas are online and it has a leader
         // (and the rest of the stack is healthy) before anything is measured.
         let queue_wait = Instant::now();
@@ -529,7 +529,25 @@ impl RunState {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             self.workers.as_mut().unwrap().check_alive()?;
-            let (consumers, _) = broker::queue_state(&setup, topology.broker.queue).await?;
+            let (consumers, _) = match broker::queue_state(&setup, topology.broker.queue).await {
+                Ok(state) => state,
+                // Idle while the stack settled and the workers started, the producer's
+                // connection can be cut (heartbeat off behind a proxy with a short idle
+                // timeout): count it, reconnect, go on.
+                Err(e) if !publisher.is_usable() => {
+                    let events = &self.live.events;
+                    events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"));
+                    publisher
+                        .reconnect(cancel, |e| {
+                            events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"))
+                        })
+                        .await?;
+                    events.record(PRODUCER, ClientEventKind::Reconnected, "");
+                    setup = publisher.channel().clone();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if consumers >= topology.workers.count {
                 break;
             }
