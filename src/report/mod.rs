@@ -446,6 +446,65 @@ mod tests {
     }
 
     #[test]
+    fn the_idle_matrix_is_rendered_from_run_json_when_hab_proxy_cut_something() {
+        use crate::metrics::idle::{AffectedTasks, IdleReport, IdleSettings};
+        let dir = tempfile::tempdir().unwrap();
+        for t in fixture::run_set().topologies {
+            for (k, mut r) in t.runs.into_iter().enumerate() {
+                if t.name == "ha" {
+                    r.report.idle = Some(IdleReport {
+                        settings: IdleSettings {
+                            heartbeat_s: 0,
+                            keepalive_ms: 0,
+                            timeout_client_ms: 5000,
+                            timeout_server_ms: 5000,
+                        },
+                        sessions: 10,
+                        cuts: [("broker".to_string(), 2), ("backend".to_string(), 3)].into(),
+                        client_errors: [("workers".to_string(), 4)].into(),
+                        tasks: AffectedTasks {
+                            overlapping: 6,
+                            affected: 5,
+                            duplicated: 5,
+                            ..AffectedTasks::default()
+                        },
+                        ..IdleReport::default()
+                    });
+                }
+                let d = dir.path().join(format!("{k}-{}", t.name));
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("run.json"), serde_json::to_vec(&r.report).unwrap()).unwrap();
+            }
+        }
+        let c = render_dir(dir.path()).unwrap();
+        assert_eq!(c.idle.len(), 1, "{:?}", c.idle);
+        assert_eq!(c.idle[0].cuts["backend"], 6, "two repetitions summed");
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(md.contains("## Idle timeouts through HAProxy"), "{md}");
+        assert!(
+            md.contains(
+                "| ha | 2 | off | off | 5s | 4 | 6 | 8 (workers 8) | 0 | 12 | 10 | 0 | 0 | 0 | 10 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            c.findings
+                .iter()
+                .any(|f| f.contains("HAProxy cut 10 idle connection(s)")),
+            "{:?}",
+            c.findings
+        );
+        let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+        assert!(html.contains("Idle timeouts through HAProxy"));
+        assert!(crate::compare::terminal::render(&c).contains("idle timeouts through HAProxy"));
+        // Without idle reports (the plain fixture), no section.
+        let plain = comparison_dir();
+        render_dir(plain.path()).unwrap();
+        let md = std::fs::read_to_string(plain.path().join("report.md")).unwrap();
+        assert!(!md.contains("Idle timeouts"), "{md}");
+    }
+
+    #[test]
     fn report_html_is_well_formed_and_self_contained() {
         let dir = comparison_dir();
         render_dir(dir.path()).unwrap();
