@@ -1119,6 +1119,56 @@ mod tests {
     }
 
     #[test]
+    fn shipped_idle_topologies_differ_only_in_heartbeat_keepalive_timeouts_and_acks() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        let load = |f: &str| crate::config::load_topology(&root.join(f)).unwrap();
+        let s5 = Duration::from_secs(5);
+        let cases = [
+            ("idle-hb0-t5s.toml", 0, 0, s5, AckMode::Late),
+            ("idle-hb2-t5s.toml", 2, 2, s5, AckMode::Late),
+            (
+                "idle-hb0-t1h.toml",
+                0,
+                0,
+                Duration::from_secs(3600),
+                AckMode::Late,
+            ),
+            ("idle-hb0-t5s-early.toml", 0, 0, s5, AckMode::Early),
+        ];
+        for (file, hb, ka, timeout, acks) in cases {
+            let t = load(file);
+            assert_eq!(format!("{}.toml", t.name), file);
+            assert_eq!((t.broker.nodes, t.backend.replicas), (1, 0), "{file}");
+            assert_eq!(t.broker.heartbeat, Duration::from_secs(hb), "{file}");
+            assert_eq!(t.backend.keepalive, Duration::from_secs(ka), "{file}");
+            let p = t.proxy.as_ref().expect("behind HAProxy");
+            assert_eq!(
+                (p.timeout_client, p.timeout_server),
+                (timeout, timeout),
+                "{file}"
+            );
+            assert_eq!(t.workers.acks, acks, "{file}");
+            assert_eq!(t.workers.concurrency, Some(2), "{file}");
+        }
+        let plan = crate::config::load_workload_plan(&root.join("../workloads/idle-timeout.toml"))
+            .unwrap();
+        let gaps: Vec<_> = plan.workloads.iter().map(|w| w.idle_before).collect();
+        assert_eq!(
+            gaps,
+            [
+                None,
+                Some(Duration::from_secs(8)),
+                Some(Duration::from_secs(8))
+            ]
+        );
+        // The sleeps and the gaps are longer than the 5 s timeouts.
+        assert_eq!(
+            plan.workloads[0].task,
+            crate::config::TaskSpec::Sleep { seconds: 7.0 }
+        );
+    }
+
+    #[test]
     fn invalid_file_error_names_file_and_every_problem() {
         let text = "name = \"t\"\n[broker]\nnodes = 1\nqueue = \"mirrored\"\nheartbeat = \"0.5s\"\n[backend]\n";
         let e = parse_topology(text, Path::new("topologies/bad.toml")).unwrap_err();
