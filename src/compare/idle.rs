@@ -28,8 +28,14 @@ pub struct IdleRow {
     pub client_errors: BTreeMap<String, u64>,
     /// Client reconnections by client.
     pub client_reconnections: BTreeMap<String, u64>,
-    /// Tasks overlapping a cut, and what happened to them.
+    /// Tasks overlapping a cut, and what happened to them; `delayed` against the
+    /// baseline's p50 of each workload (see `delayed_against_baseline`).
     pub tasks: AffectedTasks,
+    /// True when every workload's "delayed" was counted against the baseline topology's
+    /// p50 of that workload; false when some used the run's own p50 (the baseline lacks
+    /// the workload or has no ok task in it).
+    #[serde(default)]
+    pub delayed_against_baseline: bool,
 }
 
 impl IdleRow {
@@ -59,6 +65,13 @@ fn add(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
 /// no row).
 pub fn idle_rows(set: &RunSet) -> Vec<IdleRow> {
     let mut out = Vec::new();
+    let base_p50 = |workload: &str| {
+        set.topologies
+            .first()
+            .and_then(|b| b.merged_histogram(workload, "latency").ok().flatten())
+            .filter(|h| !h.is_empty())
+            .map(|h| h.stats().p50_us)
+    };
     for t in &set.topologies {
         let reports: Vec<_> = t
             .runs
@@ -84,12 +97,26 @@ pub fn idle_rows(set: &RunSet) -> Vec<IdleRow> {
             client_errors: BTreeMap::new(),
             client_reconnections: BTreeMap::new(),
             tasks: AffectedTasks::default(),
+            delayed_against_baseline: true,
         };
         for r in &reports {
             add(&mut row.cuts, &r.cuts);
             add(&mut row.client_errors, &r.client_errors);
             add(&mut row.client_reconnections, &r.client_reconnections);
-            row.tasks.add(&r.tasks);
+            for w in &r.workloads {
+                let mut tasks = w.tasks;
+                match base_p50(&w.workload) {
+                    // Delayed is disjoint from the other kinds: swap it for the count
+                    // against the baseline's p50.
+                    Some(p50) => {
+                        let delayed = w.delayed_against(p50);
+                        tasks.affected = tasks.affected - tasks.delayed + delayed;
+                        tasks.delayed = delayed;
+                    }
+                    None => row.delayed_against_baseline = false,
+                }
+                row.tasks.add(&tasks);
+            }
         }
         out.push(row);
     }
@@ -305,6 +332,7 @@ mod tests {
                 duplicated: cuts,
                 ..AffectedTasks::default()
             },
+            delayed_against_baseline: true,
         }
     }
 

@@ -111,7 +111,7 @@ pub fn render(c: &Comparison) -> String {
         out.push_str(&super::idle::text_table(&c.idle));
         let _ = writeln!(
             out,
-            "cuts = sessions HAProxy's log ended on an idle timeout; tasks at a cut = in flight when one happened; affected = of those, delayed (> 2 × p50), failed, lost or duplicated"
+            "cuts = sessions HAProxy's log ended on an idle timeout; tasks at a cut = in flight when one happened; affected = of those, delayed (run once, > 2 × the baseline's p50), failed, lost or duplicated"
         );
     }
     out

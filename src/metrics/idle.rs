@@ -12,17 +12,19 @@
 //!   result watcher, workers through the side channel), by client.
 //! - A task **overlaps** a cut when the cut falls inside its lifetime: from its intended
 //!   start to the moment its result was seen (to the end of the run if never seen).
-//! - An overlapping task is **affected** when it was **delayed** (ok, latency above
-//!   [`DELAY_FACTOR`] × its workload's p50 latency), **failed** (FAILURE result),
-//!   **lost** (never executed, result lost or never confirmed) or **duplicated**
-//!   (executed more than once). A task can be delayed and duplicated; `affected` counts
-//!   it once.
+//! - An overlapping task is **affected** when it was **delayed** (ok, executed once,
+//!   latency above [`DELAY_FACTOR`] × a reference p50: in run.json its own workload's p50
+//!   in this run, in a comparison the baseline topology's p50 of the same workload),
+//!   **failed** (FAILURE result), **lost** (never executed, result lost or never
+//!   confirmed) or **duplicated** (executed more than once). Delayed and lost exclude each
+//!   other and every other kind; `affected` counts a failed and duplicated task once.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{Outcome, TaskRecord};
+use crate::metrics::LatencyHistogram;
 use crate::observe::haproxy_log::ProxySession;
 use crate::observe::{ClientEvent, ClientEventKind};
 
@@ -49,7 +51,8 @@ pub struct AffectedTasks {
     pub overlapping: u64,
     /// Overlapping tasks that were delayed, failed, lost or duplicated (each once).
     pub affected: u64,
-    /// Overlapping ok tasks with latency above [`DELAY_FACTOR`] × the workload's p50.
+    /// Overlapping ok tasks executed once with latency above [`DELAY_FACTOR`] × the
+    /// reference p50.
     pub delayed: u64,
     /// Overlapping tasks with a FAILURE result.
     pub failed: u64,
@@ -93,10 +96,34 @@ pub struct IdleCut {
 pub struct WorkloadAffected {
     /// Workload name.
     pub workload: String,
-    /// Its p50 latency over ok tasks, µs (the reference for "delayed").
+    /// Its p50 latency over ok tasks, µs (the reference for "delayed" in this run).
     pub p50_us: u64,
     /// Its tasks.
     pub tasks: AffectedTasks,
+    /// Latencies of its overlapping ok tasks executed once (the candidates for
+    /// "delayed"), HdrHistogram V2 base64, so a comparison can count them against the
+    /// baseline's p50. Empty when there are none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub at_cut_ok_once_latency: String,
+}
+
+impl WorkloadAffected {
+    /// How many of the overlapping ok tasks executed once took longer than
+    /// [`DELAY_FACTOR`] × `p50_us`: "delayed" against another reference (the baseline's).
+    pub fn delayed_against(&self, p50_us: u64) -> u64 {
+        if self.at_cut_ok_once_latency.is_empty() {
+            return 0;
+        }
+        let Ok(h) = LatencyHistogram::from_base64(&self.at_cut_ok_once_latency) else {
+            return 0;
+        };
+        let limit = (DELAY_FACTOR * p50_us as f64) as u64;
+        h.inner()
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() > limit)
+            .map(|v| v.count_at_value())
+            .sum()
+    }
 }
 
 /// run.json `idle`: what HAProxy's idle timeouts did in one run.
@@ -155,10 +182,15 @@ fn p50(tasks: &[TaskRecord]) -> Option<i64> {
     Some(l[(l.len() - 1) / 2])
 }
 
-/// Counts the tasks of one workload against the cut times (sorted).
-pub fn affected_tasks(tasks: &[TaskRecord], cuts_unix_us: &[i64]) -> (AffectedTasks, u64) {
+/// Counts the tasks of one workload against the cut times (sorted); also returns the
+/// workload's p50 (µs) and the latencies of its overlapping ok tasks executed once.
+pub fn affected_tasks(
+    tasks: &[TaskRecord],
+    cuts_unix_us: &[i64],
+) -> (AffectedTasks, u64, LatencyHistogram) {
     let median = p50(tasks);
     let mut a = AffectedTasks::default();
+    let mut once = LatencyHistogram::new();
     for t in tasks {
         let end = t.result_seen_unix_us.unwrap_or(i64::MAX);
         let first = cuts_unix_us.partition_point(|&c| c < t.intended_unix_us);
@@ -167,7 +199,11 @@ pub fn affected_tasks(tasks: &[TaskRecord], cuts_unix_us: &[i64]) -> (AffectedTa
         }
         a.overlapping += 1;
         let c = t.classify();
-        let delayed = c.outcome == Outcome::Ok
+        let ok_once = c.outcome == Outcome::Ok && !c.duplicated;
+        if ok_once && let Some(l) = t.latency_us() {
+            once.record(l);
+        }
+        let delayed = ok_once
             && median.is_some_and(|m| {
                 t.latency_us()
                     .is_some_and(|l| l as f64 > DELAY_FACTOR * m as f64)
@@ -183,7 +219,7 @@ pub fn affected_tasks(tasks: &[TaskRecord], cuts_unix_us: &[i64]) -> (AffectedTa
         a.duplicated += u64::from(c.duplicated);
         a.affected += u64::from(delayed || failed || lost || c.duplicated);
     }
-    (a, median.unwrap_or(0).max(0) as u64)
+    (a, median.unwrap_or(0).max(0) as u64, once)
 }
 
 /// The idle report of a run: `sessions` from HAProxy's log, `events` every client event,
@@ -229,12 +265,17 @@ pub fn analyse(
     let per: Vec<WorkloadAffected> = workloads
         .iter()
         .map(|(name, tasks)| {
-            let (tasks, p50_us) = affected_tasks(tasks, &times);
+            let (tasks, p50_us, once) = affected_tasks(tasks, &times);
             total.add(&tasks);
             WorkloadAffected {
                 workload: name.to_string(),
                 p50_us,
                 tasks,
+                at_cut_ok_once_latency: if once.is_empty() {
+                    String::new()
+                } else {
+                    once.to_base64()
+                },
             }
         })
         .collect();
@@ -283,23 +324,34 @@ mod tests {
         let tasks = vec![
             task(0, Some(3), 1),  // before the cut, ends at 3 s: not overlapping
             task(4, Some(3), 1),  // overlaps the cut at 5 s, normal latency: not affected
-            task(4, Some(10), 2), // overlaps, delayed (10 > 2 × 3) and duplicated
+            task(4, Some(10), 2), // overlaps, late (10 > 2 × 3) but duplicated: duplicated
+            task(4, Some(9), 1),  // overlaps, late and run once: delayed
             task(4, None, 0),     // overlaps, never executed: lost
             task(6, Some(3), 1),  // after the cut: not overlapping
         ];
-        let (a, p50_us) = affected_tasks(&tasks, &[5 * S]);
+        let (a, p50_us, once) = affected_tasks(&tasks, &[5 * S]);
         assert_eq!(p50_us, 3 * S as u64);
         assert_eq!(
             a,
             AffectedTasks {
-                overlapping: 3,
-                affected: 2,
+                overlapping: 4,
+                affected: 3,
                 delayed: 1,
                 failed: 0,
                 lost: 1,
                 duplicated: 1,
             }
         );
+        // The ok tasks run once at the cut (3 s and 9 s), against another reference p50.
+        assert_eq!(once.len(), 2);
+        let w = WorkloadAffected {
+            at_cut_ok_once_latency: once.to_base64(),
+            ..WorkloadAffected::default()
+        };
+        assert_eq!(w.delayed_against(3 * S as u64), 1);
+        assert_eq!(w.delayed_against(S as u64), 2);
+        assert_eq!(w.delayed_against(10 * S as u64), 0);
+        assert_eq!(WorkloadAffected::default().delayed_against(1), 0);
         // No cut, nothing overlaps; a cut exactly at the result counts.
         assert_eq!(affected_tasks(&tasks, &[]).0, AffectedTasks::default());
         assert_eq!(affected_tasks(&tasks, &[3 * S]).0.overlapping, 1);

@@ -332,7 +332,7 @@ fn idle_table(c: &Comparison) -> Vec<Block> {
     let (head, rows) = crate::compare::idle::table(&c.idle);
     vec![
         Block::Heading(2, "Idle timeouts through HAProxy".into()),
-        Block::Para("One row per topology (summed over its repetitions): the AMQP heartbeat, hab's Redis keepalive and HAProxy's timeout client/server, then what they did. Cuts are the sessions HAProxy's own log ended on an idle timeout (termination state c… or s…, e.g. cD), on the AMQP (broker) and Redis (backend) frontends. Client errors and reconnects are what the producer, the result watcher and the workers reported. Tasks at a cut were in flight (intended start → result seen) when a cut happened; affected counts those delayed (ok, latency above 2 × the workload's p50), failed, lost (never run, result missing or never confirmed by the end of the drain) or duplicated (run more than once), each task once.".into()),
+        Block::Para("One row per topology (summed over its repetitions): the AMQP heartbeat, hab's Redis keepalive and HAProxy's timeout client/server, then what they did. Cuts are the sessions HAProxy's own log ended on an idle timeout (termination state c… or s…, e.g. cD), on the AMQP (broker) and Redis (backend) frontends. Client errors and reconnects are what the producer, the result watcher and the workers reported. Tasks at a cut were in flight (intended start → result seen) when a cut happened; affected counts those delayed (ok, run once, latency above 2 × the baseline's p50 of the same workload), failed, lost (never run, result missing or never confirmed by the end of the drain) or duplicated (run more than once), each task once.".into()),
         Block::Table {
             numeric: crate::compare::idle::numeric(),
             head,
@@ -447,7 +447,9 @@ mod tests {
 
     #[test]
     fn the_idle_matrix_is_rendered_from_run_json_when_hab_proxy_cut_something() {
-        use crate::metrics::idle::{AffectedTasks, IdleReport, IdleSettings};
+        use crate::metrics::idle::{AffectedTasks, IdleReport, IdleSettings, WorkloadAffected};
+        let mut late = crate::metrics::LatencyHistogram::new();
+        late.record(1_000_000_000);
         let dir = tempfile::tempdir().unwrap();
         for t in fixture::run_set().topologies {
             for (k, mut r) in t.runs.into_iter().enumerate() {
@@ -462,12 +464,19 @@ mod tests {
                         sessions: 10,
                         cuts: [("broker".to_string(), 2), ("backend".to_string(), 3)].into(),
                         client_errors: [("workers".to_string(), 4)].into(),
-                        tasks: AffectedTasks {
-                            overlapping: 6,
-                            affected: 5,
-                            duplicated: 5,
-                            ..AffectedTasks::default()
-                        },
+                        workloads: vec![WorkloadAffected {
+                            workload: "trivial".into(),
+                            p50_us: 1_000_000_000,
+                            // Run-relative: nothing delayed (its own p50 is huge) …
+                            tasks: AffectedTasks {
+                                overlapping: 6,
+                                affected: 5,
+                                duplicated: 5,
+                                ..AffectedTasks::default()
+                            },
+                            // … but against the baseline's p50 one task run once is.
+                            at_cut_ok_once_latency: late.to_base64(),
+                        }],
                         ..IdleReport::default()
                     });
                 }
@@ -479,11 +488,13 @@ mod tests {
         let c = render_dir(dir.path()).unwrap();
         assert_eq!(c.idle.len(), 1, "{:?}", c.idle);
         assert_eq!(c.idle[0].cuts["backend"], 6, "two repetitions summed");
+        assert!(c.idle[0].delayed_against_baseline);
+        assert_eq!((c.idle[0].tasks.delayed, c.idle[0].tasks.affected), (2, 12));
         let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
         assert!(md.contains("## Idle timeouts through HAProxy"), "{md}");
         assert!(
             md.contains(
-                "| ha | 2 | off | off | 5s | 4 | 6 | 8 (workers 8) | 0 | 12 | 10 | 0 | 0 | 0 | 10 |"
+                "| ha | 2 | off | off | 5s | 4 | 6 | 8 (workers 8) | 0 | 12 | 12 | 2 | 0 | 0 | 10 |"
             ),
             "{md}"
         );
