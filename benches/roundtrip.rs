@@ -63,6 +63,7 @@ impl Bench {
                 queue: topo.broker.queue,
                 durable: topo.broker.durable,
                 heartbeat: topo.broker.heartbeat,
+                keepalive: topo.backend.keepalive,
                 concurrency: topo.workers.concurrency(),
                 prefetch: topo.workers.prefetch(),
                 acks: topo.workers.acks,

@@ -133,6 +133,18 @@ impl ResultStore {
     }
 }
 
+impl ResultStore {
+    /// `PING` on the store's connection: a keepalive (`backend.keepalive`), so a proxy's
+    /// idle timeout does not cut it while the worker's tasks run.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .context("keepalive PING")
+    }
+}
+
 /// A result the producer saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeenResult {

@@ -477,6 +477,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 queue: topo.broker.queue,
                 durable: topo.broker.durable,
                 heartbeat: topo.broker.heartbeat,
+                keepalive: topo.backend.keepalive,
                 concurrency: topo.workers.concurrency(),
                 prefetch: topo.workers.prefetch(),
                 acks: topo.workers.acks,

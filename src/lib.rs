@@ -16,8 +16,11 @@
 //! - [`load`]: arrival schedules (pure) and the load generator.
 //! - [`fault`]: fault roles and kinds (what to break, how, when).
 //! - [`ledger`]: the per-task record and its classification.
-//! - [`metrics`]: histograms and per-workload summaries.
-//! - [`observe`]: what the clients went through (errors, reconnections, republishes).
+//! - [`metrics`]: histograms, per-workload summaries, failover anatomy and idle-timeout
+//!   effects ([`metrics::idle`]).
+//! - [`observe`]: what the clients went through (errors, reconnections, republishes), and
+//!   independent observers of the servers (HAProxy's stats socket and session log,
+//!   Sentinel events).
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.

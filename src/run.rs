@@ -357,6 +357,7 @@ pub async fn run(
         final_state: None,
         timeline: Vec::new(),
         calibration: None,
+        idle: None,
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {
@@ -383,7 +384,7 @@ pub async fn run(
         .await;
     // Whatever happened: stop the workers, merge their side channel, classify, write.
     let interrupted = cancel.is_cancelled();
-    state.finish(plan, &result, interrupted).await;
+    state.finish(topology, plan, &result, interrupted).await;
     // The stack (if any) was dropped inside execute(): no server outlives this point.
     let _ = std::fs::remove_dir(&scratch);
     match result {
@@ -557,9 +558,9 @@ impl RunState {
                 observe_cancel.clone(),
             )));
         }
-        let publisher =
+        let mut publisher =
             broker::Publisher::connect(&broker_url, &topology.broker, "hab-producer").await?;
-        let setup = publisher.channel().clone();
+        let mut setup = publisher.channel().clone();
         // The queue exists now: wait until its replicas are online and it has a leader
         // (and the rest of the stack is healthy) before anything is measured.
         let queue_wait = Instant::now();
@@ -584,6 +585,14 @@ impl RunState {
         let watcher = backend::watch_results(&backend_url, tx, watch_cancel.clone()).await?;
         let collector = tokio::spawn(collect(self.live.clone(), rx));
         let mut reader = backend::reader(&backend_url).await?;
+        if !topology.backend.keepalive.is_zero() {
+            observers.push(tokio::spawn(redis_keepalive(
+                reader.clone(),
+                topology.backend.keepalive,
+                self.live.clone(),
+                observe_cancel.clone(),
+            )));
+        }
 
         // Workers.
         let started = Instant::now();
@@ -602,7 +611,25 @@ impl RunState {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             self.workers.as_mut().unwrap().check_alive()?;
-            let (consumers, _) = broker::queue_state(&setup, topology.broker.queue).await?;
+            let (consumers, _) = match broker::queue_state(&setup, topology.broker.queue).await {
+                Ok(state) => state,
+                // Idle while the stack settled and the workers started, the producer's
+                // connection can be cut (heartbeat off behind a proxy with a short idle
+                // timeout): count it, reconnect, go on.
+                Err(e) if !publisher.is_usable() => {
+                    let events = &self.live.events;
+                    events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"));
+                    publisher
+                        .reconnect(cancel, |e| {
+                            events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"))
+                        })
+                        .await?;
+                    events.record(PRODUCER, ClientEventKind::Reconnected, "");
+                    setup = publisher.channel().clone();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if consumers >= topology.workers.count {
                 break;
             }
@@ -645,6 +672,7 @@ impl RunState {
                 arrival: ArrivalKind::Burst,
                 rate_per_s: None,
                 drain_timeout: None,
+                idle_before: None,
                 faults: Vec::new(),
             };
             driver
@@ -655,6 +683,19 @@ impl RunState {
         for (i, w) in plan.workloads.iter().enumerate() {
             if cancel.is_cancelled() {
                 break;
+            }
+            if let Some(gap) = w.idle_before {
+                // Nothing is published: every client connection sits idle for the gap.
+                eprintln!(
+                    "hab: idle for {} before workload {}",
+                    humantime::format_duration(gap),
+                    w.name
+                );
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(gap) => {}
+                }
+                driver.workers.supervise();
             }
             eprintln!(
                 "hab: workload {} ({} × {}, {})",
@@ -718,7 +759,13 @@ impl RunState {
         Ok(())
     }
 
-    async fn finish(&mut self, plan: &WorkloadPlan, result: &Result<()>, interrupted: bool) {
+    async fn finish(
+        &mut self,
+        topology: &Topology,
+        plan: &WorkloadPlan,
+        result: &Result<()>,
+        interrupted: bool,
+    ) {
         let events = match self.workers.as_ref() {
             Some(w) => w.read_side_channel(),
             None => Vec::new(),
@@ -751,6 +798,7 @@ impl RunState {
             });
         }
         self.report.failover = failover_rows(&self.live, plan);
+        self.report.idle = idle_report(&stack_logs(&self.dir), topology, &self.live, plan, done);
         self.report.client_events = self.live.events.snapshot().iter().fold(
             std::collections::BTreeMap::new(),
             |mut m, e| {
@@ -878,6 +926,38 @@ fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
         .collect()
 }
 
+/// What HAProxy's idle timeouts did, for a run through HAProxy: its session log (read
+/// from `logs`, independent of the clients) against every client event and the tasks of
+/// the first `upto` workloads (side channel already merged).
+fn idle_report(
+    logs: &Path,
+    topology: &Topology,
+    live: &Live,
+    plan: &WorkloadPlan,
+    upto: usize,
+) -> Option<crate::metrics::idle::IdleReport> {
+    let proxy = topology.proxy.as_ref()?;
+    let settings = crate::metrics::idle::IdleSettings {
+        heartbeat_s: topology.broker.heartbeat.as_secs(),
+        keepalive_ms: topology.backend.keepalive.as_millis() as u64,
+        timeout_client_ms: proxy.timeout_client.as_millis() as u64,
+        timeout_server_ms: proxy.timeout_server.as_millis() as u64,
+    };
+    let sessions = crate::observe::haproxy_log::read_sessions(logs);
+    let events = live.events.snapshot();
+    let ledger = live.ledger.lock().expect("ledger lock");
+    let workloads: Vec<(&str, &[TaskRecord])> = plan
+        .workloads
+        .iter()
+        .take(upto)
+        .enumerate()
+        .map(|(i, w)| (w.name.as_str(), ledger.tasks(i)))
+        .collect();
+    Some(crate::metrics::idle::analyse(
+        settings, &sessions, &events, &workloads,
+    ))
+}
+
 fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
     let events = live.events.snapshot();
     let ledger = live.ledger.lock().expect("ledger lock");
@@ -889,6 +969,40 @@ fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
             events: &events,
         },
     )
+}
+
+/// The channel the producer's Redis keepalive publishes on: it matches the result
+/// subscription's pattern (so the subscription gets traffic too), and no task has this id
+/// (the watcher skips it).
+pub const KEEPALIVE_CHANNEL: &str = "celery-task-meta-hab-keepalive";
+
+/// `backend.keepalive` for the producer's Redis connections: a `PUBLISH` on
+/// [`KEEPALIVE_CHANNEL`] every `every` through the reader keeps the reader's connection
+/// and the result subscription from sitting idle. A failed one is a client error.
+async fn redis_keepalive(
+    mut conn: redis::aio::ConnectionManager,
+    every: Duration,
+    live: Arc<Live>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(KEEPALIVE_CHANNEL)
+            .arg("")
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = sent {
+            live.events.record(
+                "results",
+                ClientEventKind::Error,
+                format!("keepalive PUBLISH failed: {e}"),
+            );
+        }
+    }
 }
 
 /// Apply result notifications to the ledger as they arrive.
@@ -1008,6 +1122,16 @@ impl Driver<'_> {
 
     async fn reconnect(&mut self) -> Result<()> {
         let events = &self.live.events;
+        // A connection the broker or a proxy closed while the producer was idle is found
+        // dead without any call failing: count it as the error it is, never hide it.
+        if !self.publisher.is_usable() && events.last_kind(PRODUCER) != Some(ClientEventKind::Error)
+        {
+            events.record(
+                PRODUCER,
+                ClientEventKind::Error,
+                "connection found closed before the next publish",
+            );
+        }
         self.publisher
             .reconnect(self.cancel, |e| {
                 events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"))
@@ -1360,6 +1484,7 @@ mod tests {
             arrival: ArrivalKind::Rate,
             rate_per_s: Some(2000.0),
             drain_timeout: None,
+            idle_before: None,
             faults: Vec::new(),
         };
         let mut lag = crate::metrics::LatencyHistogram::new();

@@ -64,6 +64,7 @@ impl RunBuilder {
                 final_state: None,
                 timeline: Vec::new(),
                 calibration: None,
+                idle: None,
             },
         }
     }

@@ -230,6 +230,7 @@ pub fn findings(c: &Comparison) -> Vec<String> {
             ));
         }
     }
+    out.extend(super::idle::findings(&c.idle));
     out
 }
 

@@ -141,6 +141,7 @@ pub fn run(
         }),
         timeline,
         calibration: None,
+        idle: None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! or a run failed: what was measured is kept and shown as such.
 
 pub mod findings;
+pub mod idle;
 pub mod model;
 pub mod summary;
 pub mod terminal;

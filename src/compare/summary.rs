@@ -306,6 +306,9 @@ pub struct Comparison {
     pub workloads: Vec<WorkloadComparison>,
     /// Per fault and topology.
     pub faults: Vec<FaultSummary>,
+    /// The idle-timeout matrix: one row per topology through HAProxy.
+    #[serde(default)]
+    pub idle: Vec<super::idle::IdleRow>,
     /// Plain-language findings with numbers.
     pub findings: Vec<String>,
 }
@@ -540,6 +543,7 @@ impl Comparison {
             topologies,
             workloads,
             faults,
+            idle: super::idle::idle_rows(set),
             findings: Vec::new(),
         };
         c.findings = super::findings::findings(&c);

@@ -130,5 +130,14 @@ pub fn render(c: &Comparison) -> String {
             "switch = fault → first task published after it completed end to end; outage = longest gap between completions"
         );
     }
+    if super::idle::worth_showing(&c.idle) {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "idle timeouts through HAProxy (heartbeat × timeout):");
+        out.push_str(&super::idle::text_table(&c.idle));
+        let _ = writeln!(
+            out,
+            "cuts = sessions HAProxy's log ended on an idle timeout; tasks at a cut = in flight when one happened; affected = of those, delayed (run once, > 2 × the baseline's p50), failed, lost or duplicated"
+        );
+    }
     out
 }

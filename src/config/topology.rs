@@ -110,6 +110,13 @@ pub struct BackendConfig {
     /// The name Sentinels know the master by (`sentinel monitor <name> …`).
     #[serde(default = "default_master_name")]
     pub master_name: String,
+    /// Redis keepalive: hab's clients (the workers' result connection, the producer's
+    /// reader and result subscription) send traffic on their Redis connections at this
+    /// interval, so a proxy's idle timeout longer than it never cuts them — what AMQP
+    /// heartbeats do for the broker. `"0s"` (the default) = off: like redis-py and
+    /// Celery's Redis backend, a connection is silent while idle.
+    #[serde(default, with = "super::duration")]
+    pub keepalive: Duration,
 }
 
 /// HAProxy in TCP mode in front of the broker nodes and the Redis data nodes.
@@ -396,6 +403,25 @@ impl Topology {
                 format!("must be between 0 and 5, got {}", r.replicas),
             ));
         }
+        if !r.keepalive.is_zero() {
+            if r.keepalive < Duration::from_millis(100)
+                || r.keepalive.subsec_nanos() % 1_000_000 != 0
+            {
+                out.push(Diagnostic::new(
+                    "backend.keepalive",
+                    format!(
+                        "must be \"0s\" (off) or whole milliseconds, at least 100ms, got {}",
+                        humantime::format_duration(r.keepalive)
+                    ),
+                ));
+            }
+            if self.workers.kind == WorkerKind::Celery {
+                out.push(Diagnostic::new(
+                    "backend.keepalive",
+                    "only hab's own worker sends Redis keepalives; set it to \"0s\" with workers.kind = \"celery\"",
+                ));
+            }
+        }
         if r.result_ttl < Duration::from_secs(1) {
             out.push(Diagnostic::new(
                 "backend.result_ttl",
@@ -548,6 +574,52 @@ mod tests {
     }
 
     #[test]
+    fn keepalive_is_off_or_at_least_100ms_and_only_for_habs_worker() {
+        let t = parse_topology(
+            &format!("{MINIMAL}keepalive = \"2s\"\n"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.backend.keepalive, Duration::from_secs(2));
+        let e = parse_topology(
+            &format!("{MINIMAL}keepalive = 2\n"),
+            Path::new("topologies/bad.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_has(
+            &e,
+            &["topologies/bad.toml", "line 5", "keepalive", "\"10s\""],
+        );
+        for (bad, want) in [
+            (Duration::from_millis(50), "got 50ms"),
+            (Duration::from_micros(150_500), "got 150ms 500us"),
+        ] {
+            let got = diags(|t| t.backend.keepalive = bad);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(
+                got[0].starts_with(
+                    "backend.keepalive: must be \"0s\" (off) or whole milliseconds, at least 100ms"
+                ) && got[0].contains(want),
+                "{got:?}"
+            );
+        }
+        let got = diags(|t| {
+            t.backend.keepalive = Duration::from_secs(1);
+            t.workers.kind = WorkerKind::Celery;
+        });
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("only hab's own worker sends Redis keepalives"),
+            "{got:?}"
+        );
+        assert_eq!(
+            diags(|t| t.backend.keepalive = Duration::from_millis(100)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
     fn defaults_apply_when_optional_fields_and_sections_are_omitted() {
         let t = parse_topology(MINIMAL, Path::new("t.toml")).unwrap();
         assert_eq!(t.description, "");
@@ -576,6 +648,7 @@ mod tests {
                 min_replicas_to_write: 0,
                 min_replicas_max_lag: Duration::from_secs(2),
                 master_name: "hab".into(),
+                keepalive: Duration::ZERO,
             }
         );
         assert_eq!(t.proxy, None);
@@ -1043,6 +1116,56 @@ mod tests {
         assert_eq!(mirrored.proxy, ha.proxy);
         assert_eq!(mirrored.broker.queue, QueueKind::Mirrored);
         assert_eq!(mirrored.broker.nodes, 3);
+    }
+
+    #[test]
+    fn shipped_idle_topologies_differ_only_in_heartbeat_keepalive_timeouts_and_acks() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        let load = |f: &str| crate::config::load_topology(&root.join(f)).unwrap();
+        let s5 = Duration::from_secs(5);
+        let cases = [
+            ("idle-hb0-t5s.toml", 0, 0, s5, AckMode::Late),
+            ("idle-hb2-t5s.toml", 2, 2, s5, AckMode::Late),
+            (
+                "idle-hb0-t1h.toml",
+                0,
+                0,
+                Duration::from_secs(3600),
+                AckMode::Late,
+            ),
+            ("idle-hb0-t5s-early.toml", 0, 0, s5, AckMode::Early),
+        ];
+        for (file, hb, ka, timeout, acks) in cases {
+            let t = load(file);
+            assert_eq!(format!("{}.toml", t.name), file);
+            assert_eq!((t.broker.nodes, t.backend.replicas), (1, 0), "{file}");
+            assert_eq!(t.broker.heartbeat, Duration::from_secs(hb), "{file}");
+            assert_eq!(t.backend.keepalive, Duration::from_secs(ka), "{file}");
+            let p = t.proxy.as_ref().expect("behind HAProxy");
+            assert_eq!(
+                (p.timeout_client, p.timeout_server),
+                (timeout, timeout),
+                "{file}"
+            );
+            assert_eq!(t.workers.acks, acks, "{file}");
+            assert_eq!(t.workers.concurrency, Some(2), "{file}");
+        }
+        let plan = crate::config::load_workload_plan(&root.join("../workloads/idle-timeout.toml"))
+            .unwrap();
+        let gaps: Vec<_> = plan.workloads.iter().map(|w| w.idle_before).collect();
+        assert_eq!(
+            gaps,
+            [
+                None,
+                Some(Duration::from_secs(8)),
+                Some(Duration::from_secs(8))
+            ]
+        );
+        // The sleeps and the gaps are longer than the 5 s timeouts.
+        assert_eq!(
+            plan.workloads[0].task,
+            crate::config::TaskSpec::Sleep { seconds: 7.0 }
+        );
     }
 
     #[test]

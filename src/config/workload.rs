@@ -21,6 +21,8 @@ pub const MAX_WRITE_BYTES: u64 = 100_000_000_000;
 pub const MAX_FACTORIAL_N: u64 = 10_000_000;
 /// Most warm-up tasks.
 pub const MAX_WARMUP_TASKS: u32 = 1_000_000;
+/// Longest idle gap before a workload (`idle_before`).
+pub const MAX_IDLE_BEFORE: Duration = Duration::from_secs(3600);
 
 /// A sequence of workloads run one after another: one workload file, e.g. `workloads/seed.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +70,17 @@ pub struct Workload {
         skip_serializing_if = "Option::is_none"
     )]
     pub drain_timeout: Option<Duration>,
+    /// An idle gap before this workload: after the previous workload drained, hab
+    /// publishes nothing for this long, so every client connection sits idle (what an
+    /// HAProxy `timeout client`/`timeout server` shorter than the gap cuts). The
+    /// workload's clock (`at` of its faults, intended starts) begins after the gap.
+    /// Absent: no gap.
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idle_before: Option<Duration>,
     /// Faults injected while this workload runs (TOML: `[[workload.fault]]`).
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
@@ -398,6 +411,18 @@ impl WorkloadPlan {
 impl Workload {
     /// Pushes this workload's problems, located under `at` (e.g. `workload[1] ("sleep")`).
     fn validate_into(&self, at: &str, out: &mut Vec<Diagnostic>) {
+        if let Some(gap) = self.idle_before
+            && (gap.is_zero() || gap > MAX_IDLE_BEFORE)
+        {
+            out.push(Diagnostic::new(
+                format!("{at}.idle_before"),
+                format!(
+                    "must be greater than zero and at most {}, got {} (or absent: no idle gap)",
+                    humantime::format_duration(MAX_IDLE_BEFORE),
+                    humantime::format_duration(gap)
+                ),
+            ));
+        }
         if self.drain_timeout.is_some_and(|d| d.is_zero()) {
             out.push(Diagnostic::new(
                 format!("{at}.drain_timeout"),
@@ -734,6 +759,7 @@ mod tests {
             arrival: ArrivalKind::Burst,
             rate_per_s: None,
             drain_timeout: None,
+            idle_before: None,
             faults: Vec::new(),
         }
     }
@@ -825,6 +851,63 @@ mod tests {
             assert_eq!(got.len(), 1, "{want}: {got:?}");
             assert!(got[0].starts_with(want), "want {want:?}, got {:?}", got[0]);
         }
+    }
+
+    #[test]
+    fn idle_before_is_a_bounded_positive_duration_located_on_error() {
+        let p = ok(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\nidle_before = \"8s\"",
+        ));
+        assert_eq!(p.workloads[0].idle_before, Some(Duration::from_secs(8)));
+        assert_eq!(
+            ok(&with_task("{ kind = \"trivial\" }")).workloads[0].idle_before,
+            None
+        );
+        // Not a duration string: the line, the key and what a duration looks like.
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\nidle_before = 8",
+        ));
+        assert_has(
+            &e,
+            &[
+                "workload file workloads/bad.toml",
+                "line 8",
+                "idle_before",
+                "\"10s\"",
+            ],
+        );
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\nidle_before = \"8\"",
+        ));
+        assert_has(&e, &["line 8", "idle_before", "time unit needed"]);
+        for (bad, shown) in [
+            (Duration::ZERO, "got 0s"),
+            (Duration::from_secs(3601), "got 1h 1s"),
+        ] {
+            let got = diags(|p| p.workloads[0].idle_before = Some(bad));
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(
+                got[0].starts_with(
+                    "workload[0] (\"a\").idle_before: must be greater than zero and at most 1h"
+                ) && got[0].contains(shown),
+                "{got:?}"
+            );
+        }
+        assert_eq!(
+            diags(|p| p.workloads[0].idle_before = Some(Duration::from_secs(3600))),
+            Vec::<String>::new()
+        );
+        // The whole error names the file, then the field.
+        let e = err(&one(
+            "task = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\nidle_before = \"0s\"",
+        ));
+        assert_has(
+            &e,
+            &[
+                "workload file workloads/bad.toml",
+                "workload[0] (\"a\").idle_before: must be greater than zero",
+            ],
+        );
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub struct RunReport {
     /// (`--calibrate`), so the report can show the task path as a fraction of them.
     #[serde(default)]
     pub calibration: Option<crate::calibrate::Calibration>,
+    /// What HAProxy's idle timeouts did: connections cut (from HAProxy's own log), client
+    /// errors, affected tasks. Only for runs through HAProxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<crate::metrics::idle::IdleReport>,
 }
 
 /// What the broker and the backend held when the last workload had drained.

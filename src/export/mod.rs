@@ -161,6 +161,7 @@ mod tests {
             final_state: None,
             timeline: Vec::new(),
             calibration: None,
+            idle: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,

@@ -54,6 +54,18 @@ pub fn render(report: &RunReport) -> String {
             fmt_us(l.max_us)
         );
     }
+    if let Some(idle) = report.idle.as_ref().filter(|i| i.total_cuts() > 0) {
+        let _ = writeln!(
+            out,
+            "idle timeouts: HAProxy cut {} connection(s) ({} AMQP, {} Redis); clients saw {} error(s); {} task(s) in flight at a cut, {} affected (run.json `idle`)",
+            idle.total_cuts(),
+            idle.cuts.get("broker").copied().unwrap_or(0),
+            idle.cuts.get("backend").copied().unwrap_or(0),
+            idle.total_client_errors(),
+            idle.tasks.overlapping,
+            idle.tasks.affected
+        );
+    }
     out
 }
 

@@ -4,6 +4,7 @@
 
 pub mod failover;
 pub mod histogram;
+pub mod idle;
 pub mod summary;
 pub mod timeline;
 

@@ -2,6 +2,7 @@
 //! republishes, each with its time. Failover anatomy is built from these and from the
 //! server-side observers; nothing a client retried is hidden.
 
+pub mod haproxy_log;
 pub mod server;
 
 use std::sync::Mutex;
@@ -82,6 +83,17 @@ impl EventLog {
         v
     }
 
+    /// The kind of the latest event recorded for `source`, if any.
+    pub fn last_kind(&self, source: &str) -> Option<ClientEventKind> {
+        self.events
+            .lock()
+            .expect("event log lock")
+            .iter()
+            .rev()
+            .find(|e| e.source == source)
+            .map(|e| e.kind)
+    }
+
     /// Number of events of `kind`.
     pub fn count(&self, kind: ClientEventKind) -> usize {
         self.events
@@ -109,5 +121,7 @@ mod tests {
         assert!(s.windows(2).all(|w| w[0].at_unix_us <= w[1].at_unix_us));
         assert_eq!(log.count(ClientEventKind::Republish), 2);
         assert_eq!(log.count(ClientEventKind::Nack), 0);
+        assert_eq!(log.last_kind("producer"), Some(ClientEventKind::Republish));
+        assert_eq!(log.last_kind("results"), None);
     }
 }

@@ -370,6 +370,24 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     out
 }
 
+/// The idle-timeout matrix (heartbeat × timeout → cuts, errors, affected tasks), when a
+/// run studied idle timeouts or HAProxy cut an idle connection.
+fn idle_table(c: &Comparison) -> Vec<Block> {
+    if !crate::compare::idle::worth_showing(&c.idle) {
+        return Vec::new();
+    }
+    let (head, rows) = crate::compare::idle::table(&c.idle);
+    vec![
+        Block::Heading(2, "Idle timeouts through HAProxy".into()),
+        Block::Para("One row per topology (summed over its repetitions): the AMQP heartbeat, hab's Redis keepalive and HAProxy's timeout client/server, then what they did. Cuts are the sessions HAProxy's own log ended on an idle timeout (termination state c… or s…, e.g. cD), on the AMQP (broker) and Redis (backend) frontends. Client errors and reconnects are what the producer, the result watcher and the workers reported. Tasks at a cut were in flight (intended start → result seen) when a cut happened; affected counts those delayed (ok, run once, latency above 2 × the baseline's p50 of the same workload), failed, lost (never run, result missing or never confirmed by the end of the drain) or duplicated (run more than once), each task once.".into()),
+        Block::Table {
+            numeric: crate::compare::idle::numeric(),
+            head,
+            rows,
+        },
+    ]
+}
+
 fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
     let mut out = vec![Block::Heading(1, title(c))];
     let when = set
@@ -389,6 +407,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out.extend(workload_tables(c));
     out.extend(raw_limit_table(c));
     out.extend(failover_table(c));
+    out.extend(idle_table(c));
     if !charts.is_empty() {
         out.push(Block::Heading(2, "Charts".into()));
         for ch in charts {
@@ -472,6 +491,76 @@ mod tests {
         // The merged histogram of ha has both repetitions.
         let hgrm = std::fs::read_to_string(dir.path().join("ha-trivial.hgrm")).unwrap();
         assert!(hgrm.contains("Total count    =          200]"), "{hgrm}");
+    }
+
+    #[test]
+    fn the_idle_matrix_is_rendered_from_run_json_when_hab_proxy_cut_something() {
+        use crate::metrics::idle::{AffectedTasks, IdleReport, IdleSettings, WorkloadAffected};
+        let mut late = crate::metrics::LatencyHistogram::new();
+        late.record(1_000_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        for t in fixture::run_set().topologies {
+            for (k, mut r) in t.runs.into_iter().enumerate() {
+                if t.name == "ha" {
+                    r.report.idle = Some(IdleReport {
+                        settings: IdleSettings {
+                            heartbeat_s: 0,
+                            keepalive_ms: 0,
+                            timeout_client_ms: 5000,
+                            timeout_server_ms: 5000,
+                        },
+                        sessions: 10,
+                        cuts: [("broker".to_string(), 2), ("backend".to_string(), 3)].into(),
+                        client_errors: [("workers".to_string(), 4)].into(),
+                        workloads: vec![WorkloadAffected {
+                            workload: "trivial".into(),
+                            p50_us: 1_000_000_000,
+                            // Run-relative: nothing delayed (its own p50 is huge) …
+                            tasks: AffectedTasks {
+                                overlapping: 6,
+                                affected: 5,
+                                duplicated: 5,
+                                ..AffectedTasks::default()
+                            },
+                            // … but against the baseline's p50 one task run once is.
+                            at_cut_ok_once_latency: late.to_base64(),
+                        }],
+                        ..IdleReport::default()
+                    });
+                }
+                let d = dir.path().join(format!("{k}-{}", t.name));
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("run.json"), serde_json::to_vec(&r.report).unwrap()).unwrap();
+            }
+        }
+        let c = render_dir(dir.path()).unwrap();
+        assert_eq!(c.idle.len(), 1, "{:?}", c.idle);
+        assert_eq!(c.idle[0].cuts["backend"], 6, "two repetitions summed");
+        assert!(c.idle[0].delayed_against_baseline);
+        assert_eq!((c.idle[0].tasks.delayed, c.idle[0].tasks.affected), (2, 12));
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(md.contains("## Idle timeouts through HAProxy"), "{md}");
+        assert!(
+            md.contains(
+                "| ha | 2 | off | off | 5s | 4 | 6 | 8 (workers 8) | 0 | 12 | 12 | 2 | 0 | 0 | 10 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            c.findings
+                .iter()
+                .any(|f| f.contains("HAProxy cut 10 idle connection(s)")),
+            "{:?}",
+            c.findings
+        );
+        let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+        assert!(html.contains("Idle timeouts through HAProxy"));
+        assert!(crate::compare::terminal::render(&c).contains("idle timeouts through HAProxy"));
+        // Without idle reports (the plain fixture), no section.
+        let plain = comparison_dir();
+        render_dir(plain.path()).unwrap();
+        let md = std::fs::read_to_string(plain.path().join("report.md")).unwrap();
+        assert!(!md.contains("Idle timeouts"), "{md}");
     }
 
     #[test]

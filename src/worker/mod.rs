@@ -67,6 +67,8 @@ pub struct WorkerOptions {
     pub durable: bool,
     /// AMQP heartbeat.
     pub heartbeat: Duration,
+    /// Redis keepalive interval (`backend.keepalive`); zero = off.
+    pub keepalive: Duration,
     /// Tasks executed at once.
     pub concurrency: u32,
     /// Unacknowledged deliveries the broker may push to this worker.
@@ -193,6 +195,9 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         stats: WorkerStats::default(),
         finished: finished_tx,
     });
+    if !shared.opts.keepalive.is_zero() {
+        tokio::spawn(keepalive(shared.clone(), cancel.clone()));
+    }
     let tracker = TaskTracker::new();
     let settling = TaskTracker::new();
     let settle_stop = CancellationToken::new();
@@ -283,6 +288,21 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         "worker stopped"
     );
     result
+}
+
+/// PING the result connection every `keepalive` until `cancel`; a failed PING is a store
+/// error in the side channel (the connection was lost, whatever reconnected it).
+async fn keepalive(s: Arc<Shared>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(s.opts.keepalive) => {}
+        }
+        if let Err(e) = s.store.ping().await {
+            s.side
+                .record(SideEventKind::StoreError, Uuid::nil(), &format!("{e:#}"));
+        }
+    }
 }
 
 async fn open_session(s: &Shared) -> Result<(lapin::Connection, lapin::Channel, lapin::Consumer)> {
