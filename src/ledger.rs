@@ -50,8 +50,9 @@ pub enum SeenVia {
 /// One execution of a task by a worker, as reported through the side channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
-    /// Name of the worker process that ran it.
-    pub worker: String,
+    /// Name of the worker process that ran it (shared by every execution of that worker:
+    /// a million-task run holds a million executions).
+    pub worker: std::sync::Arc<str>,
     /// When the worker started executing, unix µs.
     pub started_unix_us: i64,
     /// When it finished, unix µs; `None` if the worker died before finishing.
@@ -327,52 +328,85 @@ impl Ledger {
             .collect()
     }
 
-    /// Merge executions reported by the workers. Executions of unknown ids are ignored
-    /// (warm-up tasks); returns how many were merged.
-    pub fn merge_executions(&mut self, events: &[SideEvent]) -> usize {
+    /// Forget every merged execution (before merging the side channel again).
+    pub fn clear_executions(&mut self) {
         for list in &mut self.workloads {
             for t in list.iter_mut() {
                 t.executions.clear();
             }
         }
-        let mut merged = 0;
-        // Pair start and finish events per (task, worker) in order.
-        for ev in events {
-            let Some(slot) = self.by_id.get(&ev.task_id).copied() else {
-                continue;
-            };
-            let t = &mut self.workloads[slot.workload][slot.index];
-            match ev.kind {
-                SideEventKind::Start => {
-                    t.executions.push(Execution {
-                        worker: ev.worker.clone(),
-                        started_unix_us: ev.unix_us,
-                        finished_unix_us: None,
-                        succeeded: None,
-                    });
-                    merged += 1;
-                }
-                SideEventKind::Finish { succeeded } => {
-                    if let Some(e) = t
-                        .executions
-                        .iter_mut()
-                        .find(|e| e.worker == ev.worker && e.finished_unix_us.is_none())
-                    {
-                        e.finished_unix_us = Some(ev.unix_us);
-                        e.succeeded = Some(succeeded);
+    }
+
+    /// Merge one side-channel event, pairing a finish with its worker's open start of the
+    /// same task. `names` interns worker names. Returns true if it was an execution
+    /// start of a task of this ledger (events of unknown ids, i.e. warm-up, are ignored).
+    pub fn merge_event(&mut self, ev: &SideEvent, names: &mut Vec<std::sync::Arc<str>>) -> bool {
+        let Some(slot) = self.by_id.get(&ev.task_id).copied() else {
+            return false;
+        };
+        let t = &mut self.workloads[slot.workload][slot.index];
+        match ev.kind {
+            SideEventKind::Start => {
+                let worker = match names.iter().find(|n| ***n == *ev.worker) {
+                    Some(n) => n.clone(),
+                    None => {
+                        let n: std::sync::Arc<str> = ev.worker.as_str().into();
+                        names.push(n.clone());
+                        n
                     }
-                }
-                SideEventKind::Reject
-                | SideEventKind::Disconnected
-                | SideEventKind::Connected
-                | SideEventKind::StoreError => {}
+                };
+                t.executions.push(Execution {
+                    worker,
+                    started_unix_us: ev.unix_us,
+                    finished_unix_us: None,
+                    succeeded: None,
+                });
+                true
             }
+            SideEventKind::Finish { succeeded } => {
+                if let Some(e) = t
+                    .executions
+                    .iter_mut()
+                    .find(|e| *e.worker == *ev.worker && e.finished_unix_us.is_none())
+                {
+                    e.finished_unix_us = Some(ev.unix_us);
+                    e.succeeded = Some(succeeded);
+                }
+                false
+            }
+            SideEventKind::Reject
+            | SideEventKind::Disconnected
+            | SideEventKind::Connected
+            | SideEventKind::StoreError => false,
         }
+    }
+
+    /// Put every task's executions in start order (after merging).
+    pub fn sort_executions(&mut self) {
         for list in &mut self.workloads {
             for t in list.iter_mut() {
                 t.executions.sort_by_key(|e| e.started_unix_us);
             }
         }
+    }
+
+    /// Reserve room for `n` more tasks of workload `w` (its count is known before it
+    /// starts): the lists then never grow by doubling, which briefly holds two copies.
+    pub fn reserve(&mut self, w: usize, n: usize) {
+        self.workloads[w].reserve_exact(n);
+        self.by_id.reserve(n);
+    }
+
+    /// Merge executions reported by the workers (replacing any merged before).
+    /// Executions of unknown ids are ignored (warm-up tasks); returns how many were merged.
+    pub fn merge_executions(&mut self, events: &[SideEvent]) -> usize {
+        self.clear_executions();
+        let mut names = Vec::new();
+        let merged = events
+            .iter()
+            .filter(|ev| self.merge_event(ev, &mut names))
+            .count();
+        self.sort_executions();
         merged
     }
 }
@@ -469,6 +503,27 @@ pub mod side_channel {
             worker,
             detail,
         })
+    }
+
+    /// Parse a file line by line without holding it (a million-task run writes two
+    /// million lines), skipping lines that do not parse and a last line without its
+    /// newline (torn by a crash mid-write, or still being written).
+    pub fn for_each_in_file(
+        path: &std::path::Path,
+        mut f: impl FnMut(SideEvent),
+    ) -> std::io::Result<()> {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+        let mut line = Vec::with_capacity(160);
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+                return Ok(());
+            }
+            if let Some(ev) = std::str::from_utf8(&line).ok().and_then(parse) {
+                f(ev);
+            }
+        }
     }
 
     /// Parse a whole file's text, skipping lines that do not parse and a last line without
@@ -583,7 +638,7 @@ mod tests {
                 duplicated: true
             }
         );
-        assert_eq!(t.main_execution().unwrap().worker, "w2");
+        assert_eq!(&*t.main_execution().unwrap().worker, "w2");
     }
 
     #[test]
@@ -726,5 +781,44 @@ mod tests {
         let torn = &line[..line.len() - 3];
         assert!(side_channel::parse(torn).is_some());
         assert_eq!(side_channel::parse_all(&format!("{line}{torn}")).len(), 1);
+        // Streamed from a file: the same lines, the torn last one skipped.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w1.csv");
+        std::fs::write(
+            &path,
+            format!("{}\n{line}{line}{torn}", side_channel::HEADER),
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        side_channel::for_each_in_file(&path, |ev| seen.push(ev.task_id)).unwrap();
+        assert_eq!(seen, vec![ev.task_id, ev.task_id]);
+    }
+
+    #[test]
+    fn executions_share_their_worker_name_and_merging_again_replaces() {
+        let mut l = Ledger::new(1);
+        let t = rec();
+        let id = t.id;
+        l.insert(t);
+        let ev = |kind, us, worker: &str| SideEvent {
+            kind,
+            unix_us: us,
+            task_id: id,
+            worker: worker.into(),
+            detail: String::new(),
+        };
+        let events = vec![
+            ev(SideEventKind::Start, 20, "w1"),
+            ev(SideEventKind::Start, 10, "w1"),
+            ev(SideEventKind::Finish { succeeded: true }, 30, "w1"),
+        ];
+        assert_eq!(l.merge_executions(&events), 2);
+        let ex = &l.tasks(0)[0].executions;
+        assert_eq!(ex.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(&ex[0].worker, &ex[1].worker));
+        assert_eq!(ex[0].started_unix_us, 10);
+        // Merging the same events again gives the same executions, not twice as many.
+        assert_eq!(l.merge_executions(&events), 2);
+        assert_eq!(l.tasks(0)[0].executions.len(), 2);
     }
 }

@@ -272,20 +272,49 @@ impl Workers {
         futures_util::future::join_all(stops).await;
     }
 
-    /// Every side-channel event written so far, from every worker file.
-    fn read_side_channel(&self) -> Vec<crate::ledger::SideEvent> {
-        let mut events = Vec::new();
+    /// Merge every side-channel event written so far, from every worker file, into the
+    /// ledger (streamed: the files of a million-task run are never held), and return what
+    /// else they said.
+    fn merge_side_channel(&self, ledger: &mut Ledger) -> SideChannelSummary {
+        let mut summary = SideChannelSummary::default();
+        ledger.clear_executions();
+        let mut names = Vec::new();
         if let Ok(entries) = std::fs::read_dir(&self.executions) {
             let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
             for p in paths {
-                if let Ok(text) = std::fs::read_to_string(&p) {
-                    events.extend(side_channel::parse_all(&text));
+                let read = side_channel::for_each_in_file(&p, |ev| {
+                    ledger.merge_event(&ev, &mut names);
+                    match ev.kind {
+                        SideEventKind::Start => summary.executions += 1,
+                        SideEventKind::Finish { .. } => {}
+                        SideEventKind::Reject => {
+                            *summary.rejected.entry(ev.detail).or_insert(0) += 1;
+                        }
+                        SideEventKind::Disconnected
+                        | SideEventKind::Connected
+                        | SideEventKind::StoreError => summary.connection_events.push(ev),
+                    }
+                });
+                if let Err(e) = read {
+                    tracing::warn!("cannot read side channel {}: {e}", p.display());
                 }
             }
         }
-        events
+        ledger.sort_executions();
+        summary
     }
+}
+
+/// What the side channel said besides executions.
+#[derive(Debug, Default)]
+struct SideChannelSummary {
+    /// Execution starts (warm-up included).
+    executions: u64,
+    /// Rejected messages by reason.
+    rejected: std::collections::BTreeMap<String, u64>,
+    /// The workers' connection losses, reconnections and failed result writes.
+    connection_events: Vec<crate::ledger::SideEvent>,
 }
 
 /// Shared state between the generator, the result collector and the drain.
@@ -711,9 +740,8 @@ impl RunState {
                 .workload(i, w, w.drain_timeout.unwrap_or(plan.drain_timeout))
                 .await?;
             // Provisional results after every workload: a crash keeps them.
-            let events = driver.workers.read_side_channel();
             driver.workers.supervise();
-            self.report.workloads = metrics_so_far(&self.live, plan, i + 1, &events);
+            self.report.workloads = metrics_so_far(&self.live, plan, i + 1, Some(driver.workers)).0;
             self.report.failover = failover_rows(&self.live, plan);
             if let Some(lag) = schedule_lag_warning(w, &self.report.workloads[i]) {
                 eprintln!("hab: warning: {lag}");
@@ -766,10 +794,6 @@ impl RunState {
         result: &Result<()>,
         interrupted: bool,
     ) {
-        let events = match self.workers.as_ref() {
-            Some(w) => w.read_side_channel(),
-            None => Vec::new(),
-        };
         let done = self.report.workloads.len().max(
             // Include the workload that was running when the run stopped.
             self.live
@@ -782,9 +806,10 @@ impl RunState {
                 })
                 .unwrap_or(0),
         );
-        self.report.workloads = metrics_so_far(&self.live, plan, done, &events);
+        let (workloads, side) = metrics_so_far(&self.live, plan, done, self.workers.as_ref());
+        self.report.workloads = workloads;
         // Worker connection losses and reconnections are client events too.
-        for e in &events {
+        for e in &side.connection_events {
             let kind = match e.kind {
                 SideEventKind::Disconnected | SideEventKind::StoreError => ClientEventKind::Error,
                 SideEventKind::Connected => ClientEventKind::Reconnected,
@@ -806,15 +831,8 @@ impl RunState {
                 m
             },
         );
-        self.report.workers.executions = events
-            .iter()
-            .filter(|e| e.kind == SideEventKind::Start)
-            .count() as u64;
-        let mut rejected = std::collections::BTreeMap::new();
-        for e in events.iter().filter(|e| e.kind == SideEventKind::Reject) {
-            *rejected.entry(e.detail.clone()).or_insert(0u64) += 1;
-        }
-        self.report.workers.rejected = rejected;
+        self.report.workers.executions = side.executions;
+        self.report.workers.rejected = side.rejected;
         if let Some(w) = self.workers.as_ref() {
             self.report.workers.restarts = w.restarts;
         }
@@ -874,18 +892,26 @@ fn metrics_so_far(
     live: &Live,
     plan: &WorkloadPlan,
     upto: usize,
-    events: &[crate::ledger::SideEvent],
-) -> Vec<crate::metrics::summary::WorkloadReport> {
+    workers: Option<&Workers>,
+) -> (
+    Vec<crate::metrics::summary::WorkloadReport>,
+    SideChannelSummary,
+) {
     let mut ledger = live.ledger.lock().expect("ledger lock");
-    ledger.merge_executions(events);
-    plan.workloads
+    let side = match workers {
+        Some(w) => w.merge_side_channel(&mut ledger),
+        None => SideChannelSummary::default(),
+    };
+    let reports = plan
+        .workloads
         .iter()
         .take(upto)
         .enumerate()
         .map(|(i, w)| {
             WorkloadMetrics::from_tasks(&w.name, w.task.task_name(), ledger.tasks(i)).report()
         })
-        .collect()
+        .collect();
+    (reports, side)
 }
 
 /// Failover anatomy for every fault applied so far (side channel already merged).
@@ -1250,6 +1276,11 @@ impl Driver<'_> {
             },
         };
         let pb = self.progress_bar(spec);
+        self.live
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .reserve(w, spec.count as usize);
         let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
         self.retry.clear();
         let t0 = Instant::now();

@@ -570,7 +570,7 @@ mod tests {
     #[test]
     fn calibrated_runs_set_bursts_writes_and_factorials_against_the_raw_limits() {
         let mut set = crate::compare::fixture::run_set();
-        let plan = serde_json::json!({"name": "fixture", "workloads": [
+        let plan = serde_json::json!({"name": "fixture", "workload": [
             {"name": "trivial", "task": {"kind": "trivial"}, "arrival": "burst"},
             {"name": "broker_kill", "task": {"kind": "trivial"}, "arrival": "rate"},
         ]});
@@ -612,7 +612,7 @@ mod tests {
         };
         let mut t = set.topologies[1].clone();
         for run in &mut t.runs {
-            run.report.workload_plan = serde_json::json!({"workloads": [
+            run.report.workload_plan = serde_json::json!({"workload": [
                 {"name": "f", "task": {"kind": "factorial", "n": 100000}, "arrival": "burst"},
                 {"name": "z", "task": {"kind": "write_zeros", "bytes": 50_000_000u64}, "arrival": "burst"},
             ]});

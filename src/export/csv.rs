@@ -136,7 +136,7 @@ impl Exporter for TasksCsv {
                     .to_string(),
                     t.executions.len().to_string(),
                     t.republished.to_string(),
-                    e.map(|e| e.worker.clone()).unwrap_or_default(),
+                    e.map(|e| e.worker.to_string()).unwrap_or_default(),
                     c.outcome.as_str().to_string(),
                     c.duplicated.to_string(),
                     opt(t.latency_us()),
