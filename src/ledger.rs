@@ -314,8 +314,8 @@ impl Ledger {
     }
 
     /// Ids of published tasks (any workload) with no result seen yet, published before
-    /// `before_unix_us`.
-    pub fn outstanding_ids(&self, before_unix_us: i64) -> Vec<Uuid> {
+    /// `before_unix_us`, oldest first, at most `limit`.
+    pub fn outstanding_ids(&self, before_unix_us: i64, limit: usize) -> Vec<Uuid> {
         self.workloads
             .iter()
             .flatten()
@@ -325,6 +325,7 @@ impl Ledger {
                     && !matches!(t.confirm, ConfirmState::Failed)
             })
             .map(|t| t.id)
+            .take(limit)
             .collect()
     }
 
@@ -754,8 +755,9 @@ mod tests {
         l.insert(a);
         l.insert(b);
         l.insert(c);
-        assert_eq!(l.outstanding_ids(5_000), vec![bid]);
-        assert!(l.outstanding_ids(1_000).is_empty());
+        assert_eq!(l.outstanding_ids(5_000, usize::MAX), vec![bid]);
+        assert!(l.outstanding_ids(5_000, 0).is_empty());
+        assert!(l.outstanding_ids(1_000, usize::MAX).is_empty());
     }
 
     #[test]

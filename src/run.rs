@@ -46,6 +46,11 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
 const FINAL_READ_ATTEMPTS: u32 = 5;
 /// Tasks outstanding longer than this are checked by reading their result keys.
 const RECONCILE_AGE: Duration = Duration::from_secs(2);
+/// At most this many (the oldest) are read per periodic reconciliation: with a backlog in
+/// the queue every task is outstanding for seconds, and reading them all every 2 s
+/// (MGET of hundreds of thousands of keys) took the producer's and Redis's CPU from the
+/// run itself. Notifications are the main path; the last reconciliation reads them all.
+const RECONCILE_BATCH: usize = 10_000;
 /// How long an interrupted workload waits for tasks already published.
 const INTERRUPT_DRAIN: Duration = Duration::from_secs(2);
 
@@ -1373,7 +1378,7 @@ impl Driver<'_> {
             if self.live.resubscribed.swap(false, Ordering::SeqCst)
                 || last_reconcile.elapsed() >= RECONCILE_AGE
             {
-                self.reconcile(RECONCILE_AGE).await;
+                self.reconcile(RECONCILE_AGE, RECONCILE_BATCH).await;
                 last_reconcile = Instant::now();
                 self.workers.supervise();
             }
@@ -1423,16 +1428,17 @@ impl Driver<'_> {
         self.live.ledger.lock().expect("ledger lock").tasks(w).len() as u64
     }
 
-    /// Read the result keys of tasks outstanding for longer than `age`.
-    /// Returns false when the read failed (the reader reconnects on the next call).
-    async fn reconcile(&mut self, age: Duration) -> bool {
+    /// Read the result keys of (at most `limit` of the oldest) tasks outstanding for
+    /// longer than `age`. Returns false when the read failed (the reader reconnects on
+    /// the next call).
+    async fn reconcile(&mut self, age: Duration, limit: usize) -> bool {
         let before = self.anchor.now_unix_us() - age.as_micros() as i64;
         let ids = self
             .live
             .ledger
             .lock()
             .expect("ledger lock")
-            .outstanding_ids(before);
+            .outstanding_ids(before, limit);
         if ids.is_empty() {
             return true;
         }
@@ -1459,7 +1465,7 @@ impl Driver<'_> {
     /// exist into "result lost", so it is tried again a few times.
     async fn final_reconcile(&mut self) {
         for attempt in 0..FINAL_READ_ATTEMPTS {
-            if self.reconcile(Duration::ZERO).await {
+            if self.reconcile(Duration::ZERO, usize::MAX).await {
                 return;
             }
             if attempt + 1 < FINAL_READ_ATTEMPTS {
