@@ -661,11 +661,16 @@ impl RunState {
                 SideEventKind::Connected => ClientEventKind::Reconnected,
                 _ => continue,
             };
+            // A store error names its task, so the READONLY answers can be told per task.
+            let detail = match e.kind {
+                SideEventKind::StoreError => format!("task {}: {}", e.task_id, e.detail),
+                _ => e.detail.clone(),
+            };
             self.live.events.push(crate::observe::ClientEvent {
                 at_unix_us: e.unix_us,
                 source: format!("worker {}", e.worker),
                 kind,
-                detail: e.detail.clone(),
+                detail,
             });
         }
         self.report.failover = failover_rows(&self.live, plan);

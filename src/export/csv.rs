@@ -189,7 +189,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 26] = [
+pub const FAILOVER_HEADER: [&str; 31] = [
     "workload",
     "target",
     "resolved",
@@ -216,6 +216,11 @@ pub const FAILOVER_HEADER: [&str; 26] = [
     "failed",
     "tasks",
     "not_applied",
+    "two_masters_ms",
+    "two_masters_from_ms",
+    "readonly_errors",
+    "readonly_tasks",
+    "readonly_for_ms",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

@@ -58,6 +58,9 @@ pub enum ServerEventKind {
     ProxyDown,
     /// HAProxy marked a server UP.
     ProxyUp,
+    /// The number of Redis servers HAProxy has UP changed (the detail is the new number);
+    /// also recorded at the observer's first poll. Two or more means two masters.
+    ProxyRedisUp,
 }
 
 /// One row of failover.csv.
@@ -116,6 +119,61 @@ pub struct FailoverRow {
     pub tasks: u64,
     /// Why the fault was not applied, if it was not.
     pub not_applied: String,
+    /// Time HAProxy had two or more Redis servers UP at once (two masters answering
+    /// `role:master`), from the fault until the next fault or full health, ms. Empty if
+    /// that never happened.
+    #[serde(default)]
+    pub two_masters_ms: Option<f64>,
+    /// When HAProxy first had two Redis servers UP after the fault, ms.
+    #[serde(default)]
+    pub two_masters_from_ms: Option<f64>,
+    /// Client errors after the fault that were `READONLY` answers (writes to a replica:
+    /// a demoted master), counted per attempt.
+    #[serde(default)]
+    pub readonly_errors: u64,
+    /// Tasks whose result store got at least one `READONLY` answer.
+    #[serde(default)]
+    pub readonly_tasks: u64,
+    /// First to last `READONLY` error after the fault, ms (0 for a single one).
+    #[serde(default)]
+    pub readonly_for_ms: Option<f64>,
+}
+
+/// Whether a client error's text is a Redis `READONLY` answer.
+pub fn is_readonly(detail: &str) -> bool {
+    detail.contains("READONLY") || detail.contains("read-only")
+}
+
+/// The task id a worker's store error names (`task <uuid>: …`), if any.
+pub fn error_task(detail: &str) -> Option<&str> {
+    let rest = detail.strip_prefix("task ")?;
+    rest.split_once(':').map(|(id, _)| id)
+}
+
+/// From HAProxy's count of UP Redis servers ([`ServerEventKind::ProxyRedisUp`] events,
+/// any order), the time within `[from, to)` with two or more UP, in ms, and the offset
+/// from `from` at which that first happened; `None` when it never did.
+pub fn two_masters(events: &[ServerEvent], from: i64, to: i64) -> Option<(f64, f64)> {
+    let mut counts: Vec<(i64, usize)> = events
+        .iter()
+        .filter(|e| e.kind == ServerEventKind::ProxyRedisUp)
+        .filter_map(|e| Some((e.at_unix_us, e.detail.trim().parse().ok()?)))
+        .collect();
+    counts.sort_by_key(|&(t, _)| t);
+    let mut total = 0i64;
+    let mut first = None;
+    for (i, &(t, n)) in counts.iter().enumerate() {
+        if n < 2 {
+            continue;
+        }
+        let end = counts.get(i + 1).map_or(to, |&(next, _)| next);
+        let (a, b) = (t.max(from), end.min(to));
+        if b > a {
+            total += b - a;
+            first.get_or_insert(a);
+        }
+    }
+    first.map(|f| (total as f64 / 1000.0, offset_ms(f, from)))
 }
 
 /// How long before a fault its window starts: tasks already in flight then are counted.
@@ -297,7 +355,38 @@ pub fn analyse(
         failed: 0,
         tasks: 0,
         not_applied: f.not_applied.clone().unwrap_or_default(),
+        two_masters_ms: None,
+        two_masters_from_ms: None,
+        readonly_errors: 0,
+        readonly_tasks: 0,
+        readonly_for_ms: None,
     };
+    // Two masters: until the next fault, or full health (which needs exactly one), or
+    // the default window.
+    let settled = f
+        .healthy_at_unix_us
+        .unwrap_or(at + WINDOW_AFTER_DEFAULT_US)
+        .max(at);
+    if let Some((ms, from)) = two_masters(server_events, at, horizon.min(settled)) {
+        row.two_masters_ms = Some(ms);
+        row.two_masters_from_ms = Some(from);
+    }
+    let readonly: Vec<&ClientEvent> = client_events
+        .iter()
+        .filter(|e| {
+            e.kind == ClientEventKind::Error && e.at_unix_us >= at && e.at_unix_us < horizon
+        })
+        .filter(|e| is_readonly(&e.detail))
+        .collect();
+    row.readonly_errors = readonly.len() as u64;
+    row.readonly_tasks = readonly
+        .iter()
+        .filter_map(|e| error_task(&e.detail))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    if let (Some(a), Some(b)) = (readonly.first(), readonly.last()) {
+        row.readonly_for_ms = Some((b.at_unix_us - a.at_unix_us) as f64 / 1000.0);
+    }
     for t in tasks
         .iter()
         .filter(|t| in_window(t, w_start, w_end, previous_end))
@@ -549,5 +638,92 @@ mod tests {
             (row.proxy_down_ms, row.proxy_up_ms),
             (Some(400.0), Some(1900.0))
         );
+    }
+
+    fn redis_up(at: i64, n: usize) -> ServerEvent {
+        ServerEvent {
+            at_unix_us: at,
+            kind: ServerEventKind::ProxyRedisUp,
+            detail: n.to_string(),
+        }
+    }
+
+    #[test]
+    fn two_masters_is_the_time_with_two_redis_servers_up_inside_the_window() {
+        let ev = vec![
+            redis_up(T0, 1),
+            redis_up(T0 + 3 * S, 2),
+            redis_up(T0 + 4 * S, 1),
+            redis_up(T0 + 6 * S, 2),
+            redis_up(T0 + 6 * S + 500_000, 1),
+            ServerEvent {
+                at_unix_us: T0 + 5 * S,
+                kind: ServerEventKind::ProxyUp,
+                detail: "backend_nodes/redis1".into(),
+            },
+        ];
+        assert_eq!(two_masters(&ev, T0, T0 + 20 * S), Some((1500.0, 3000.0)));
+        // Cut by the window: half of the first interval, none of the second.
+        assert_eq!(
+            two_masters(&ev, T0 + 3 * S + 500_000, T0 + 6 * S),
+            Some((500.0, 0.0))
+        );
+        assert_eq!(two_masters(&ev, T0 + 7 * S, T0 + 20 * S), None);
+        // Still two at the end: counted to the window's end.
+        let open = vec![redis_up(T0, 1), redis_up(T0 + S, 2)];
+        assert_eq!(two_masters(&open, T0, T0 + 3 * S), Some((2000.0, 1000.0)));
+        assert_eq!(two_masters(&[], T0, T0 + S), None);
+    }
+
+    #[test]
+    fn readonly_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
+        let at = T0 + 10 * S;
+        let mut f = fault(at);
+        f.target = Role::BackendMaster;
+        f.resolved = "backend.node[0]".into();
+        f.kind = FaultKind::Failover;
+        f.restored_at_unix_us = None;
+        let err = |t: i64, detail: &str| ClientEvent {
+            at_unix_us: t,
+            source: "worker w1".into(),
+            kind: ClientEventKind::Error,
+            detail: detail.into(),
+        };
+        let ro = "READONLY: You can't write against a read only replica.";
+        let events = vec![
+            err(
+                at - S,
+                &format!("task a: attempt 1: writing the result: {ro}"),
+            ),
+            err(
+                at + S,
+                &format!("task b: attempt 1: writing the result: {ro}"),
+            ),
+            err(
+                at + S + 50_000,
+                &format!("task b: attempt 2: writing the result: {ro}"),
+            ),
+            err(at + 2 * S, "task c: attempt 1: connection reset"),
+            err(
+                at + 3 * S,
+                &format!("task c: attempt 2: writing the result: {ro}"),
+            ),
+        ];
+        let ev = vec![
+            redis_up(at - 5 * S, 1),
+            redis_up(at + 2 * S, 2),
+            redis_up(at + 12 * S, 1),
+        ];
+        let row = analyse(&f, "w", None, None, &[], &events, &ev);
+        assert_eq!((row.readonly_errors, row.readonly_tasks), (3, 2));
+        assert_eq!(row.readonly_for_ms, Some(2000.0));
+        // Healthy at +8 s ends the window of the double master.
+        assert_eq!(
+            (row.two_masters_ms, row.two_masters_from_ms),
+            (Some(6000.0), Some(2000.0))
+        );
+        assert_eq!(error_task("task b: attempt 1: x"), Some("b"));
+        assert_eq!(error_task("connection reset"), None);
+        assert!(is_readonly("… read-only …") && !is_readonly("EXECABORT"));
     }
 }

@@ -76,6 +76,14 @@ pub fn proxy_transitions(
     out
 }
 
+/// Servers of HAProxy's Redis backend that are UP (including `UP 1/2`: still used).
+pub fn redis_up_count(states: &[crate::stack::haproxy::ServerState]) -> usize {
+    states
+        .iter()
+        .filter(|s| s.backend == crate::stack::haproxy::REDIS_BACKEND && s.is_up())
+        .count()
+}
+
 /// Poll HAProxy's stats socket until `cancel`, recording every server going DOWN or UP.
 pub async fn watch_proxy(
     socket: PathBuf,
@@ -83,10 +91,17 @@ pub async fn watch_proxy(
     cancel: CancellationToken,
 ) {
     let mut prev = HashMap::new();
+    let mut redis_up = None;
     loop {
         if let Ok(states) = crate::stack::haproxy::server_states(&socket).await {
             for (kind, detail) in proxy_transitions(&mut prev, &states) {
                 log.record(kind, detail);
+            }
+            // How many Redis servers pass the master check: two or more is two masters.
+            let n = redis_up_count(&states);
+            if redis_up != Some(n) {
+                log.record(ServerEventKind::ProxyRedisUp, n.to_string());
+                redis_up = Some(n);
             }
         }
         tokio::select! {

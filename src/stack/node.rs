@@ -455,6 +455,60 @@ impl Stack {
         Ok(at)
     }
 
+    /// Restarts a killed or stopped Redis data `node` with its own config, as a master,
+    /// without waiting for the Sentinels' promotion (see
+    /// [`RedisSet::restart_node_as_master`](super::redis::RedisSet::restart_node_as_master)).
+    /// Returns the unix µs right after the spawn.
+    pub async fn restart_node_as_master(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let NodeRef::BackendData(i) = node else {
+            return Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "restart_as = \"master\" is only for Redis data nodes".into(),
+            });
+        };
+        let (p, _, _) = self.process_of(node)?;
+        if p.is_alive() {
+            return Err(StackError::Control {
+                what: format!("restarting {node}"),
+                detail: "it is still running; kill or stop it first".into(),
+            });
+        }
+        self.backend.restart_node_as_master(i).await?;
+        let (p, _, _) = self.process_of(node)?;
+        let at = p.spawned_unix_us();
+        tracing::info!(%node, at_unix_us = at, "restarted as master");
+        Ok(at)
+    }
+
+    /// Forces a Sentinel failover of the Redis master `node` (`SENTINEL FAILOVER`): a
+    /// replica is promoted while `node` stays alive, answering `role:master` until the
+    /// Sentinels demote it. Returns the unix µs right after a Sentinel accepted.
+    pub async fn failover_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let NodeRef::BackendData(i) = node else {
+            return Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "a failover applies to the Redis master only".into(),
+            });
+        };
+        if self.backend.sentinels().is_empty() || self.backend.nodes().len() < 2 {
+            return Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "a failover needs Sentinels and a replica".into(),
+            });
+        }
+        let master = self.backend.current_master().await?;
+        if master != i {
+            return Err(StackError::Control {
+                what: format!("failing over {node}"),
+                detail: format!("it is not the master (the Sentinels name backend.node[{master}])"),
+            });
+        }
+        self.backend.force_failover().await?;
+        let at = now_unix_us();
+        tracing::info!(%node, at_unix_us = at, "failover requested");
+        Ok(at)
+    }
+
     /// Full health, or the first reason it is not: every broker node running in one
     /// cluster and, once the `celery` queue exists, all its replicas online with a
     /// leader; every Redis data node up, the Sentinels agreeing on one master with
