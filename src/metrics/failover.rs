@@ -141,7 +141,10 @@ pub struct FailoverRow {
 
 /// Whether a client error's text is a Redis `READONLY` answer.
 pub fn is_readonly(detail: &str) -> bool {
-    detail.contains("READONLY") || detail.contains("read-only")
+    // redis-rs prints the kind (`ReadOnly: You can't write against a read only replica.`,
+    // inside `Transaction aborted: …` for MULTI/EXEC); Redis itself says `READONLY`.
+    let d = detail.to_ascii_lowercase();
+    d.contains("readonly") || d.contains("read only replica")
 }
 
 /// The task id a worker's store error names (`task <uuid>: …`), if any.
@@ -689,7 +692,7 @@ mod tests {
             kind: ClientEventKind::Error,
             detail: detail.into(),
         };
-        let ro = "READONLY: You can't write against a read only replica.";
+        let ro = "Transaction aborted: [(Index 0  error: ReadOnly: You can't write against a read only replica.";
         let events = vec![
             err(
                 at - S,
@@ -724,6 +727,9 @@ mod tests {
         );
         assert_eq!(error_task("task b: attempt 1: x"), Some("b"));
         assert_eq!(error_task("connection reset"), None);
-        assert!(is_readonly("… read-only …") && !is_readonly("EXECABORT"));
+        assert!(is_readonly(
+            "READONLY You can't write against a read only replica."
+        ));
+        assert!(!is_readonly("EXECABORT") && !is_readonly("broken pipe"));
     }
 }

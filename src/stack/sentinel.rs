@@ -255,8 +255,9 @@ fn parse_master_addr(v: &Value) -> Result<Option<u16>, String> {
 /// asking the others (the master stays alive and is demoted later). `Ok` once it accepted.
 pub async fn force_failover(port: u16, name: &str) -> Result<(), String> {
     let v = query(port, &["SENTINEL", "FAILOVER", name]).await?;
-    match text(&v) {
-        Some(t) if t == "OK" => Ok(()),
+    match &v {
+        Value::Okay => Ok(()),
+        other if text(other).is_some_and(|t| t.eq_ignore_ascii_case("OK")) => Ok(()),
         _ => Err(format!("SENTINEL FAILOVER {name} answered {v:?}")),
     }
 }
