@@ -12,6 +12,8 @@
 //! | [`Stack::pause_node`] / [`Stack::resume_node`] | SIGSTOP / SIGCONT the server process | unix µs right after the signal |
 //! | [`Stack::stop_node`] | SIGTERM, wait for a clean exit (SIGKILL after a grace period) | unix µs right after the SIGTERM |
 //! | [`Stack::restart_node`] | start a killed or stopped node again: same name, ports and data (RabbitMQ rejoins its cluster by itself; Redis as a replica of the current master; Sentinel with its own config; HAProxy with its config and a fresh log) and wait until it answers | unix µs right after the spawn |
+//! | [`Stack::restart_node_as_master`] | start a killed or stopped Redis data node again with its own config, as an empty master, without waiting for the Sentinels (the unsafe restart) | unix µs right after the spawn |
+//! | [`Stack::failover_node`] | `SENTINEL FAILOVER` of the Redis master: a replica is promoted, the old master stays alive until the Sentinels demote it | unix µs right after a Sentinel accepted |
 //! | [`Stack::wait_healthy`] | poll until the whole stack is healthy again (see [`Stack::health`]) | how long it took |
 //!
 //! Operations take `&mut Stack`; observers that must keep polling meanwhile use what does
