@@ -191,6 +191,7 @@ pub(crate) fn row(
         readonly_errors: 0,
         readonly_tasks: 0,
         readonly_for_ms: None,
+        result_vanished: None,
     }
 }
 

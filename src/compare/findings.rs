@@ -139,6 +139,12 @@ fn stale_master(f: &FaultSummary) -> String {
                 .unwrap_or_default()
         ));
     }
+    if f.result_vanished > 0 {
+        s.push_str(&format!(
+            "; {} results hab saw were gone from Redis at the end (stored on a master that was then demoted)",
+            f.result_vanished
+        ));
+    }
     s
 }
 

@@ -86,6 +86,7 @@ pub fn fault(workload: &str, target: &str, rep: u32, switch_ms: Option<f64>) -> 
         readonly_errors: 0,
         readonly_tasks: 0,
         readonly_for_ms: None,
+        result_vanished: None,
     }
 }
 

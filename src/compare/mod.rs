@@ -291,6 +291,7 @@ mod tests {
             row.readonly_errors = 10;
             row.readonly_tasks = 2;
             row.readonly_for_ms = Some(1_500.0 + k as f64);
+            row.result_vanished = Some(7);
         }
         let c = Comparison::from_runs(&set).unwrap();
         let f = c
@@ -304,7 +305,7 @@ mod tests {
         assert_eq!(f.readonly_for_ms, Some(1_501.0));
         let text = c.findings.join("\n");
         assert!(
-            text.contains("HAProxy had two Redis masters UP for 9.50s (9.00s–10.00s, n=2) (2 of 2 repetitions); 20 READONLY store errors on 4 tasks over 1.50s"),
+            text.contains("HAProxy had two Redis masters UP for 9.50s (9.00s–10.00s, n=2) (2 of 2 repetitions); 20 READONLY store errors on 4 tasks over 1.50s; 14 results hab saw were gone from Redis at the end"),
             "{text}"
         );
         // summary.json written before these fields existed still reads.

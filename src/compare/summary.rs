@@ -168,6 +168,9 @@ pub struct FaultSummary {
     /// Longest first-to-last `READONLY` span of a repetition, ms.
     #[serde(default)]
     pub readonly_for_ms: Option<f64>,
+    /// Results hab saw that Redis no longer held at the end, over every repetition.
+    #[serde(default)]
+    pub result_vanished: u64,
 }
 
 /// One topology of the comparison.
@@ -370,6 +373,7 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                     .iter()
                     .filter_map(|r| r.readonly_for_ms)
                     .reduce(f64::max),
+                result_vanished: sum(&|r| r.result_vanished.unwrap_or(0)),
                 workload,
                 target,
                 kind,

@@ -189,7 +189,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 31] = [
+pub const FAILOVER_HEADER: [&str; 32] = [
     "workload",
     "target",
     "resolved",
@@ -221,6 +221,7 @@ pub const FAILOVER_HEADER: [&str; 31] = [
     "readonly_errors",
     "readonly_tasks",
     "readonly_for_ms",
+    "result_vanished",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

@@ -137,6 +137,12 @@ pub struct FailoverRow {
     /// First to last `READONLY` error after the fault, ms (0 for a single one).
     #[serde(default)]
     pub readonly_for_ms: Option<f64>,
+    /// Tasks in the window whose result hab saw (ok) but whose result key Redis no
+    /// longer held at the end of the run: stored, then lost by the backend (results
+    /// written to a stale master that was demoted and resynced). Empty when the keys
+    /// could not be read at the end.
+    #[serde(default)]
+    pub result_vanished: Option<u64>,
 }
 
 /// Whether a client error's text is a Redis `READONLY` answer.
@@ -269,6 +275,7 @@ pub fn analyse(
     tasks: &[TaskRecord],
     client_events: &[ClientEvent],
     server_events: &[ServerEvent],
+    present: Option<&std::collections::HashSet<uuid::Uuid>>,
 ) -> FailoverRow {
     let at = f.fault_at_unix_us;
     let (w_start, w_end) = window(f, next_fault_at);
@@ -363,6 +370,7 @@ pub fn analyse(
         readonly_errors: 0,
         readonly_tasks: 0,
         readonly_for_ms: None,
+        result_vanished: present.map(|_| 0),
     };
     // Two masters: until the next fault, or full health (which needs exactly one), or
     // the default window.
@@ -401,7 +409,13 @@ pub fn analyse(
             Outcome::ResultLost => row.result_lost += 1,
             Outcome::Unconfirmed => row.unconfirmed += 1,
             Outcome::Failed => row.failed += 1,
-            Outcome::Ok => {}
+            Outcome::Ok => {
+                if let (Some(p), Some(v)) = (present, row.result_vanished.as_mut())
+                    && !p.contains(&t.id)
+                {
+                    *v += 1;
+                }
+            }
         }
         if c.duplicated {
             row.duplicated += 1;
@@ -507,7 +521,16 @@ mod tests {
                 detail: "broker_nodes/rabbit1".into(),
             },
         ];
-        let row = analyse(&fault(at), "failover", None, None, &tasks, &events, &server);
+        let row = analyse(
+            &fault(at),
+            "failover",
+            None,
+            None,
+            &tasks,
+            &events,
+            &server,
+            None,
+        );
         assert_eq!(row.first_client_error_ms, Some(20.0));
         assert_eq!(row.proxy_down_ms, Some(250.0));
         assert_eq!(row.proxy_up_ms, Some(300.0));
@@ -531,7 +554,7 @@ mod tests {
     fn nothing_completed_after_the_fault_means_no_switch_time() {
         let at = T0 + 5 * S;
         let tasks = vec![task(T0, Some(T0 + 1000), 1), task(at + 10, None, 0)];
-        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[], None);
         assert_eq!(row.switch_time_ms, None);
         assert_eq!(row.outage_ms, None);
         assert_eq!(row.lost, 1);
@@ -556,7 +579,16 @@ mod tests {
             kind: ClientEventKind::Error,
             detail: String::new(),
         }];
-        let row = analyse(&fault(at), "w", Some(at + 10 * S), None, &[], &events, &[]);
+        let row = analyse(
+            &fault(at),
+            "w",
+            Some(at + 10 * S),
+            None,
+            &[],
+            &events,
+            &[],
+            None,
+        );
         assert_eq!(row.first_client_error_ms, None);
     }
 
@@ -566,7 +598,7 @@ mod tests {
         // A burst at T0: one finished long before the fault, one still queued and lost.
         let done = task(T0, Some(T0 + 1000), 1);
         let queued = task(T0, None, 0);
-        let row = analyse(&fault(at), "w", None, None, &[done, queued], &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &[done, queued], &[], &[], None);
         assert_eq!(row.tasks, 1);
         assert_eq!(row.lost, 1);
     }
@@ -579,7 +611,7 @@ mod tests {
             task(T0, Some(at - 3 * S), 1),
             task(at + 10, Some(at + S / 2), 1),
         ];
-        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[], None);
         assert_eq!(row.outage_ms, Some(3500.0));
     }
 
@@ -596,7 +628,7 @@ mod tests {
         let mut rows = Vec::new();
         for (k, f) in faults.iter().enumerate() {
             let next = faults.get(k + 1).map(|g| g.fault_at_unix_us);
-            rows.push(analyse(f, "w", next, previous_end, &tasks, &[], &[]));
+            rows.push(analyse(f, "w", next, previous_end, &tasks, &[], &[], None));
             previous_end = Some(window(f, next).1);
         }
         let per_fault: Vec<(u64, u64)> = rows.iter().map(|r| (r.lost, r.result_lost)).collect();
@@ -624,7 +656,7 @@ mod tests {
             ev(300, ServerEventKind::ProxyDown, "broker_nodes/rabbit0"),
             ev(10_300, ServerEventKind::ProxyUp, "broker_nodes/rabbit0"),
         ];
-        let row = analyse(&fault(at), "w", None, None, &[], &[], &server);
+        let row = analyse(&fault(at), "w", None, None, &[], &[], &server, None);
         assert_eq!(row.proxy_down_ms, Some(300.0));
         assert_eq!(
             row.proxy_up_ms, None,
@@ -636,7 +668,7 @@ mod tests {
             ev(400, ServerEventKind::ProxyDown, "backend_nodes/redis0"),
             ev(1_900, ServerEventKind::ProxyUp, "backend_nodes/redis1"),
         ];
-        let row = analyse(&redis, "w", None, None, &[], &[], &server);
+        let row = analyse(&redis, "w", None, None, &[], &[], &server, None);
         assert_eq!(
             (row.proxy_down_ms, row.proxy_up_ms),
             (Some(400.0), Some(1900.0))
@@ -717,7 +749,7 @@ mod tests {
             redis_up(at + 2 * S, 2),
             redis_up(at + 12 * S, 1),
         ];
-        let row = analyse(&f, "w", None, None, &[], &events, &ev);
+        let row = analyse(&f, "w", None, None, &[], &events, &ev, None);
         assert_eq!((row.readonly_errors, row.readonly_tasks), (3, 2));
         assert_eq!(row.readonly_for_ms, Some(2000.0));
         // Healthy at +8 s ends the window of the double master.
@@ -725,11 +757,34 @@ mod tests {
             (row.two_masters_ms, row.two_masters_from_ms),
             (Some(6000.0), Some(2000.0))
         );
+        assert_eq!(row.result_vanished, None);
         assert_eq!(error_task("task b: attempt 1: x"), Some("b"));
         assert_eq!(error_task("connection reset"), None);
         assert!(is_readonly(
             "READONLY You can't write against a read only replica."
         ));
         assert!(!is_readonly("EXECABORT") && !is_readonly("broken pipe"));
+    }
+
+    #[test]
+    fn results_seen_but_gone_at_the_end_have_vanished() {
+        let at = T0 + 10 * S;
+        let tasks: Vec<TaskRecord> = (0..10)
+            .map(|i| task(at + i * 100_000, Some(at + i * 100_000 + 2_000), 1))
+            .collect();
+        let present: std::collections::HashSet<Uuid> = tasks[..7].iter().map(|t| t.id).collect();
+        let row = analyse(
+            &fault(at),
+            "w",
+            None,
+            None,
+            &tasks,
+            &[],
+            &[],
+            Some(&present),
+        );
+        assert_eq!(row.result_vanished, Some(3));
+        // Not counted as lost by the ledger: hab did see them.
+        assert_eq!((row.lost, row.result_lost), (0, 0));
     }
 }
