@@ -127,8 +127,15 @@ fn stale_masters_without_guards_show_two_masters_and_readonly_errors() {
         .sum::<u64>()
         + 20;
     eprintln!(
-        "restart_as_master: two masters {} ms, result_lost {}, result keys {} of {written} written",
-        restart["two_masters_ms"], restart["result_lost"], run["final_state"]["result_keys"]
+        "restart_as_master: two masters {} ms, result_lost {}, result_vanished {}, result keys {} of {written} written",
+        restart["two_masters_ms"],
+        restart["result_lost"],
+        restart["result_vanished"],
+        run["final_state"]["result_keys"]
+    );
+    assert!(
+        restart["result_vanished"].parse::<u64>().is_ok(),
+        "{restart:?}"
     );
     // The forced failover: the old master stays master until the Sentinels demote it,
     // then clients that reconnect to it through HAProxy get READONLY.
@@ -171,6 +178,7 @@ fn uptime_guard_keeps_the_restarted_master_out() {
     assert_eq!(w["ok"], w["count"], "{w}");
     assert_eq!(w["result_lost"], 0, "{w}");
     assert_eq!(row["result_lost"], "0", "{row:?}");
+    assert_eq!(row["result_vanished"], "0", "{row:?}");
     // Every result written (warm-up included) is still in Redis at the end.
     let written = w["ok"].as_u64().unwrap() + 20;
     assert_eq!(
