@@ -185,6 +185,9 @@ pub fn two_masters(events: &[ServerEvent], from: i64, to: i64) -> Option<(f64, f
     first.map(|f| (total as f64 / 1000.0, offset_ms(f, from)))
 }
 
+/// The longest a two-masters window is followed after a fault when no fault follows, µs.
+pub const TWO_MASTERS_HORIZON_US: i64 = 120_000_000;
+
 /// How long before a fault its window starts: tasks already in flight then are counted.
 pub const WINDOW_BEFORE_US: i64 = 1_000_000;
 /// If the stack never became healthy again, the window ends this long after the fault.
@@ -372,13 +375,23 @@ pub fn analyse(
         readonly_for_ms: None,
         result_vanished: present.map(|_| 0),
     };
-    // Two masters: until the next fault, or full health (which needs exactly one), or
-    // the default window.
-    let settled = f
-        .healthy_at_unix_us
-        .unwrap_or(at + WINDOW_AFTER_DEFAULT_US)
-        .max(at);
-    if let Some((ms, from)) = two_masters(server_events, at, horizon.min(settled)) {
+    // Vanished results: every task seen ok, meant to start from the window's start until
+    // the next fault's window (results stored after "healthy" were still lost when a
+    // demoted master resynced later), whose key is gone at the end.
+    if let (Some(p), Some(v)) = (present, row.result_vanished.as_mut()) {
+        let until = next_fault_at.map_or(i64::MAX, |n| n - WINDOW_BEFORE_US);
+        *v = tasks
+            .iter()
+            .filter(|t| t.intended_unix_us >= w_start && t.intended_unix_us < until)
+            .filter(|t| t.classify().outcome == Outcome::Ok && !p.contains(&t.id))
+            .count() as u64;
+    }
+    // Two masters: until the next fault (at most TWO_MASTERS_HORIZON_US). Not cut at
+    // full health: a demoted master was seen answering role:master (and accepting
+    // writes) after the stack's health check had passed.
+    if let Some((ms, from)) =
+        two_masters(server_events, at, horizon.min(at + TWO_MASTERS_HORIZON_US))
+    {
         row.two_masters_ms = Some(ms);
         row.two_masters_from_ms = Some(from);
     }
@@ -409,13 +422,7 @@ pub fn analyse(
             Outcome::ResultLost => row.result_lost += 1,
             Outcome::Unconfirmed => row.unconfirmed += 1,
             Outcome::Failed => row.failed += 1,
-            Outcome::Ok => {
-                if let (Some(p), Some(v)) = (present, row.result_vanished.as_mut())
-                    && !p.contains(&t.id)
-                {
-                    *v += 1;
-                }
-            }
+            Outcome::Ok => {}
         }
         if c.duplicated {
             row.duplicated += 1;
@@ -752,10 +759,10 @@ mod tests {
         let row = analyse(&f, "w", None, None, &[], &events, &ev, None);
         assert_eq!((row.readonly_errors, row.readonly_tasks), (3, 2));
         assert_eq!(row.readonly_for_ms, Some(2000.0));
-        // Healthy at +8 s ends the window of the double master.
+        // Full health (+8 s here) does not end it: only HAProxy's own count does.
         assert_eq!(
             (row.two_masters_ms, row.two_masters_from_ms),
-            (Some(6000.0), Some(2000.0))
+            (Some(10000.0), Some(2000.0))
         );
         assert_eq!(row.result_vanished, None);
         assert_eq!(error_task("task b: attempt 1: x"), Some("b"));
@@ -784,6 +791,21 @@ mod tests {
             Some(&present),
         );
         assert_eq!(row.result_vanished, Some(3));
+        // Also after full health (+8 s), until the next fault's window.
+        let mut later = tasks.clone();
+        later.push(task(at + 9 * S, Some(at + 9 * S + 2_000), 1));
+        later.push(task(at + 20 * S, Some(at + 20 * S + 2_000), 1));
+        let row2 = analyse(
+            &fault(at),
+            "w",
+            Some(at + 15 * S),
+            None,
+            &later,
+            &[],
+            &[],
+            Some(&present),
+        );
+        assert_eq!(row2.result_vanished, Some(4));
         // Not counted as lost by the ledger: hab did see them.
         assert_eq!((row.lost, row.result_lost), (0, 0));
     }
