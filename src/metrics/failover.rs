@@ -161,12 +161,14 @@ pub fn error_task(detail: &str) -> Option<&str> {
 
 /// From HAProxy's count of UP Redis servers ([`ServerEventKind::ProxyRedisUp`] events,
 /// any order), the time within `[from, to)` with two or more UP, in ms, and the offset
-/// from `from` at which that first happened; `None` when it never did.
+/// from `from` at which that first happened; `None` when it never did. A window still
+/// open when the observer stopped ends there (a lower bound).
 pub fn two_masters(events: &[ServerEvent], from: i64, to: i64) -> Option<(f64, f64)> {
     let mut counts: Vec<(i64, usize)> = events
         .iter()
         .filter(|e| e.kind == ServerEventKind::ProxyRedisUp)
-        .filter_map(|e| Some((e.at_unix_us, e.detail.trim().parse().ok()?)))
+        // Anything but a number (the observer stopping) ends an open window.
+        .map(|e| (e.at_unix_us, e.detail.trim().parse().unwrap_or(0)))
         .collect();
     counts.sort_by_key(|&(t, _)| t);
     let mut total = 0i64;
@@ -711,9 +713,15 @@ mod tests {
             Some((500.0, 0.0))
         );
         assert_eq!(two_masters(&ev, T0 + 7 * S, T0 + 20 * S), None);
-        // Still two at the end: counted to the window's end.
-        let open = vec![redis_up(T0, 1), redis_up(T0 + S, 2)];
+        // Still two at the end: counted to the window's end, or to the observer's stop.
+        let mut open = vec![redis_up(T0, 1), redis_up(T0 + S, 2)];
         assert_eq!(two_masters(&open, T0, T0 + 3 * S), Some((2000.0, 1000.0)));
+        open.push(ServerEvent {
+            at_unix_us: T0 + 2 * S,
+            kind: ServerEventKind::ProxyRedisUp,
+            detail: crate::observe::server::OBSERVER_STOPPED.into(),
+        });
+        assert_eq!(two_masters(&open, T0, T0 + 3 * S), Some((1000.0, 1000.0)));
         assert_eq!(two_masters(&[], T0, T0 + S), None);
     }
 

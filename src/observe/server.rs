@@ -105,11 +105,18 @@ pub async fn watch_proxy(
             }
         }
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Nothing is known after this: a two-masters window still open ends here.
+                log.record(ServerEventKind::ProxyRedisUp, OBSERVER_STOPPED);
+                return;
+            }
             _ = tokio::time::sleep(PROXY_POLL) => {}
         }
     }
 }
+
+/// Detail of the last [`ServerEventKind::ProxyRedisUp`] event, when the observer stops.
+pub const OBSERVER_STOPPED: &str = "observer stopped";
 
 /// Map a Sentinel event channel and payload to an anatomy event. Only events about the
 /// master count (`+sdown master hab 127.0.0.1 6380`), not about replicas or Sentinels.
