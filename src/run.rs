@@ -335,6 +335,9 @@ struct Live {
     servers: Arc<crate::observe::server::ServerLog>,
     /// Every fault applied so far.
     faults: Arc<Mutex<Vec<AppliedFault>>>,
+    /// The task ids whose result key Redis still held at the end (read once, after the
+    /// last workload); `None` until then or when the read failed.
+    final_result_ids: Mutex<Option<std::collections::HashSet<uuid::Uuid>>>,
 }
 
 /// Run every workload of `plan` on `topology`, writing the run directory.
@@ -401,6 +404,7 @@ pub async fn run(
         events: EventLog::new(),
         servers: Arc::new(crate::observe::server::ServerLog::new()),
         faults: Arc::new(Mutex::new(Vec::new())),
+        final_result_ids: Mutex::new(None),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -767,6 +771,16 @@ impl RunState {
             // A failover broke the reader after its last read; it reconnects on this call.
             keys = backend::count_result_keys(driver.reader).await;
         }
+        // Which results are still there: a result hab saw that is gone now was lost by
+        // the backend (a stale master demoted and resynced).
+        // (Only after faults: the set holds every task id of the run.)
+        let faulted = !self.live.faults.lock().expect("faults lock").is_empty();
+        if faulted {
+            match result_key_ids(driver.reader).await {
+                Ok(ids) => *self.live.final_result_ids.lock().expect("ids lock") = Some(ids),
+                Err(e) => tracing::warn!("result keys not read at the end: {e:#}"),
+            }
+        }
         match (queue, keys) {
             (Ok((consumers, ready)), Ok(result_keys)) => {
                 self.report.final_state = Some(crate::export::json::FinalState {
@@ -820,11 +834,16 @@ impl RunState {
                 SideEventKind::Connected => ClientEventKind::Reconnected,
                 _ => continue,
             };
+            // A store error names its task, so the READONLY answers can be told per task.
+            let detail = match e.kind {
+                SideEventKind::StoreError => format!("task {}: {}", e.task_id, e.detail),
+                _ => e.detail.clone(),
+            };
             self.live.events.push(crate::observe::ClientEvent {
                 at_unix_us: e.unix_us,
                 source: format!("worker {}", e.worker),
                 kind,
-                detail: e.detail.clone(),
+                detail,
             });
         }
         self.report.failover = failover_rows(&self.live, plan);
@@ -920,8 +939,37 @@ fn metrics_so_far(
 }
 
 /// Failover anatomy for every fault applied so far (side channel already merged).
+/// The task ids of every `celery-task-meta-<id>` key the backend holds (SCAN).
+async fn result_key_ids(
+    conn: &mut redis::aio::ConnectionManager,
+) -> Result<std::collections::HashSet<uuid::Uuid>> {
+    let mut cursor: u64 = 0;
+    let mut ids = std::collections::HashSet::new();
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}*", backend::RESULT_PREFIX))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .context("scanning result keys")?;
+        ids.extend(
+            keys.iter().filter_map(|k| {
+                uuid::Uuid::parse_str(k.strip_prefix(backend::RESULT_PREFIX)?).ok()
+            }),
+        );
+        if next == 0 {
+            return Ok(ids);
+        }
+        cursor = next;
+    }
+}
+
 fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
     let faults = live.faults.lock().expect("faults lock").clone();
+    let present = live.final_result_ids.lock().expect("ids lock").clone();
     let client_events = live.events.snapshot();
     let server_events = live.servers.snapshot();
     let ledger = live.ledger.lock().expect("ledger lock");
@@ -952,6 +1000,7 @@ fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
                 ledger.tasks(f.workload),
                 &client_events,
                 &server_events,
+                present.as_ref(),
             )
         })
         .collect()

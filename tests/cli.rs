@@ -63,6 +63,62 @@ fn shipped_files_check_clean() {
 }
 
 #[test]
+fn stale_master_files_check_clean_and_their_mistakes_are_located() {
+    for t in [
+        "topologies/ha.toml",
+        "topologies/ha-keep-sessions.toml",
+        "topologies/ha-uptime-guard.toml",
+    ] {
+        hab()
+            .args([
+                "check",
+                "--topology",
+                t,
+                "--workload",
+                "workloads/stale-master.toml",
+            ])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(
+                "workload plan stale-master: ok (2 workloads)",
+            ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("w.toml");
+    std::fs::write(
+        &p,
+        "name = \"w\"\n[[workload]]\nname = \"a\"\ntask = { kind = \"trivial\" }\ncount = 3000\n\
+         arrival = \"rate\"\nrate_per_s = 100.0\n[[workload.fault]]\ntarget = \"proxy\"\n\
+         kind = \"failover\"\nat = \"5s\"\n",
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--workload"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("w.toml"))
+        .stderr(predicate::str::contains(
+            "workload[0] (\"a\").fault[0].target: kind = \"failover\" (SENTINEL FAILOVER) only applies to \"backend.master\", got \"proxy\"",
+        ));
+    let t = dir.path().join("t.toml");
+    std::fs::write(
+        &t,
+        "name = \"t\"\n[broker]\n[backend]\n[proxy]\nmaster_min_uptime = \"500ms\"\n",
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--topology"])
+        .arg(&t)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("t.toml"))
+        .stderr(predicate::str::contains(
+            "proxy.master_min_uptime: must be whole seconds between 1s and 1h",
+        ));
+}
+
+#[test]
 fn unknown_field_exits_2_naming_file_field_and_allowed_values() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");

@@ -188,6 +188,12 @@ pub(crate) fn row(
         failed: 0,
         tasks: 0,
         not_applied: String::new(),
+        two_masters_ms: None,
+        two_masters_from_ms: None,
+        readonly_errors: 0,
+        readonly_tasks: 0,
+        readonly_for_ms: None,
+        result_vanished: None,
     }
 }
 

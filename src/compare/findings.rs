@@ -110,10 +110,42 @@ fn fault_sentence(f: &FaultSummary) -> String {
         String::new()
     };
     format!(
-        "{what} on {}: {switch}{missing}{outage}; {}.",
+        "{what} on {}: {switch}{missing}{outage}{}; {}.",
         f.topology,
+        stale_master(f),
         losses(f.tasks, f.lost, f.result_lost, f.unconfirmed, f.duplicated)
     )
+}
+
+/// What a stale Redis master did around a fault: HAProxy routing to two masters, and
+/// writes answered `READONLY` by a demoted one; empty when neither happened.
+fn stale_master(f: &FaultSummary) -> String {
+    let mut s = String::new();
+    if let Some(t) = &f.two_masters_ms {
+        s.push_str(&format!(
+            "; HAProxy had two Redis masters UP for {} ({} of {} repetitions)",
+            fmt_spread_ms(t),
+            f.two_masters_reps,
+            f.applied
+        ));
+    }
+    if f.readonly_errors > 0 {
+        s.push_str(&format!(
+            "; {} READONLY store errors on {} tasks{}",
+            f.readonly_errors,
+            f.readonly_tasks,
+            f.readonly_for_ms
+                .map(|ms| format!(" over {}", fmt_ms(ms)))
+                .unwrap_or_default()
+        ));
+    }
+    if f.result_vanished > 0 {
+        s.push_str(&format!(
+            "; {} results hab saw were gone from Redis at the end (stored on a master that was then demoted)",
+            f.result_vanished
+        ));
+    }
+    s
 }
 
 /// The findings of `c`, most important first.

@@ -81,6 +81,12 @@ pub fn fault(workload: &str, target: &str, rep: u32, switch_ms: Option<f64>) -> 
         failed: 0,
         tasks: 100,
         not_applied: String::new(),
+        two_masters_ms: None,
+        two_masters_from_ms: None,
+        readonly_errors: 0,
+        readonly_tasks: 0,
+        readonly_for_ms: None,
+        result_vanished: None,
     }
 }
 

@@ -279,6 +279,52 @@ mod tests {
             text.contains("ha: no task lost out of 400, 0 executed more than once."),
             "{text}"
         );
+        assert!(
+            !text.contains("two Redis masters") && !text.contains("READONLY"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn stale_master_figures_reach_the_summary_the_findings_and_the_report() {
+        let mut set = fixture::run_set();
+        for (k, run) in set.topologies[1].runs.iter_mut().enumerate() {
+            let row = &mut run.report.failover[0];
+            row.two_masters_ms = Some(9_000.0 + 1_000.0 * k as f64);
+            row.two_masters_from_ms = Some(3_000.0);
+            row.readonly_errors = 10;
+            row.readonly_tasks = 2;
+            row.readonly_for_ms = Some(1_500.0 + k as f64);
+            row.result_vanished = Some(7);
+        }
+        let c = Comparison::from_runs(&set).unwrap();
+        let f = c
+            .faults
+            .iter()
+            .find(|f| f.topology == "ha" && f.target == "broker.primary")
+            .unwrap();
+        assert_eq!(f.two_masters_reps, 2);
+        assert_eq!(f.two_masters_ms.unwrap().max, 10_000.0);
+        assert_eq!((f.readonly_errors, f.readonly_tasks), (20, 4));
+        assert_eq!(f.readonly_for_ms, Some(1_501.0));
+        let text = c.findings.join("\n");
+        assert!(
+            text.contains("HAProxy had two Redis masters UP for 9.50s (9.00s–10.00s, n=2) (2 of 2 repetitions); 20 READONLY store errors on 4 tasks over 1.50s; 14 results hab saw were gone from Redis at the end"),
+            "{text}"
+        );
+        // summary.json written before these fields existed still reads.
+        let mut v = serde_json::to_value(f).unwrap();
+        for k in [
+            "two_masters_ms",
+            "two_masters_reps",
+            "readonly_errors",
+            "readonly_tasks",
+            "readonly_for_ms",
+        ] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        let old: summary::FaultSummary = serde_json::from_value(v).unwrap();
+        assert_eq!((old.readonly_errors, old.two_masters_ms), (0, None));
     }
 
     #[test]

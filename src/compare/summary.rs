@@ -247,6 +247,24 @@ pub struct FaultSummary {
     pub republished: u64,
     /// Failed.
     pub failed: u64,
+    /// Time HAProxy had two Redis masters UP at once, per repetition where it happened, ms.
+    #[serde(default)]
+    pub two_masters_ms: Option<Spread>,
+    /// Repetitions with two Redis masters UP at once.
+    #[serde(default)]
+    pub two_masters_reps: usize,
+    /// `READONLY` store errors (writes to a demoted master), over every repetition.
+    #[serde(default)]
+    pub readonly_errors: u64,
+    /// Tasks that got a `READONLY` store error, over every repetition.
+    #[serde(default)]
+    pub readonly_tasks: u64,
+    /// Longest first-to-last `READONLY` span of a repetition, ms.
+    #[serde(default)]
+    pub readonly_for_ms: Option<f64>,
+    /// Results hab saw that Redis no longer held at the end, over every repetition.
+    #[serde(default)]
+    pub result_vanished: u64,
 }
 
 /// One topology of the comparison.
@@ -446,6 +464,18 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                 duplicated: sum(&|r| r.duplicated),
                 republished: sum(&|r| r.republished),
                 failed: sum(&|r| r.failed),
+                two_masters_ms: Spread::of(applied.iter().filter_map(|r| r.two_masters_ms)),
+                two_masters_reps: applied
+                    .iter()
+                    .filter(|r| r.two_masters_ms.is_some())
+                    .count(),
+                readonly_errors: sum(&|r| r.readonly_errors),
+                readonly_tasks: sum(&|r| r.readonly_tasks),
+                readonly_for_ms: applied
+                    .iter()
+                    .filter_map(|r| r.readonly_for_ms)
+                    .reduce(f64::max),
+                result_vanished: sum(&|r| r.result_vanished.unwrap_or(0)),
                 workload,
                 target,
                 kind,

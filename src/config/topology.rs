@@ -151,6 +151,26 @@ pub struct ProxyConfig {
     /// back to it (fail back). Off, clients stay on the backup they failed over to.
     #[serde(default)]
     pub fail_back: bool,
+    /// `on-marked-down shutdown-sessions` on the Redis servers: when a data node fails its
+    /// check (a demoted master no longer says `role:master`), HAProxy closes the client
+    /// sessions on it, so clients reconnect to the new master. Off, those sessions stay on
+    /// the demoted node and every write gets `READONLY`.
+    #[serde(default = "default_true")]
+    pub backend_shutdown_sessions: bool,
+    /// A guard in the Redis check against a restarted old master: besides `role:master`,
+    /// require `uptime_in_seconds` of at least this (whole seconds; absent = no guard). A
+    /// master killed and restarted with its own config comes back empty and answers
+    /// `role:master` until the Sentinels demote it (`+convert-to-slave`, ~10 s after
+    /// they promoted a replica); while its uptime is below the guard HAProxy never routes
+    /// to it. The promoted replica has been running all along and passes at once. The
+    /// price: a data node that just (re)started is not used for this long, at bring-up
+    /// too.
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub master_min_uptime: Option<Duration>,
 }
 
 impl Default for ProxyConfig {
@@ -164,6 +184,8 @@ impl Default for ProxyConfig {
             timeout_server: default_idle_timeout(),
             observe_layer4: true,
             fail_back: false,
+            backend_shutdown_sessions: true,
+            master_min_uptime: None,
         }
     }
 }
@@ -512,6 +534,19 @@ impl Topology {
             check_whole_ms(&mut out, "proxy.timeout_connect", p.timeout_connect);
             check_whole_ms(&mut out, "proxy.timeout_client", p.timeout_client);
             check_whole_ms(&mut out, "proxy.timeout_server", p.timeout_server);
+            if let Some(u) = p.master_min_uptime
+                && (u < Duration::from_secs(1)
+                    || u > Duration::from_secs(3600)
+                    || u.subsec_nanos() != 0)
+            {
+                out.push(Diagnostic::new(
+                    "proxy.master_min_uptime",
+                    format!(
+                        "must be whole seconds between 1s and 1h (Redis reports uptime_in_seconds), got {}",
+                        humantime::format_duration(u)
+                    ),
+                ));
+            }
         }
 
         let w = &self.workers;
@@ -1058,6 +1093,13 @@ mod tests {
                 }),
                 "proxy.timeout_server: must be whole milliseconds",
             ),
+            (
+                Box::new(move |t| {
+                    with_proxy(t);
+                    t.proxy.as_mut().unwrap().master_min_uptime = Some(Duration::from_millis(1500));
+                }),
+                "proxy.master_min_uptime: must be whole seconds between 1s and 1h (Redis reports uptime_in_seconds), got 1s 500ms",
+            ),
         ];
         for (edit, want) in cases {
             let got = diags(edit);
@@ -1111,6 +1153,16 @@ mod tests {
                 fail_back: true,
                 ..ProxyConfig::default()
             })
+        );
+        let guard = crate::config::load_topology(&root.join("ha-uptime-guard.toml")).unwrap();
+        assert_eq!(
+            guard.proxy.as_ref().and_then(|p| p.master_min_uptime),
+            Some(Duration::from_secs(20))
+        );
+        let keep = crate::config::load_topology(&root.join("ha-keep-sessions.toml")).unwrap();
+        assert_eq!(
+            keep.proxy.as_ref().map(|p| p.backend_shutdown_sessions),
+            Some(false)
         );
         let mirrored = crate::config::load_topology(&root.join("ha-mirrored.toml")).unwrap();
         assert_eq!(mirrored.proxy, ha.proxy);

@@ -112,6 +112,10 @@ pub struct FaultSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub restart_after: Option<Duration>,
+    /// For a Redis data node that is killed or stopped: how it comes back (absent:
+    /// `replica`, the safe restart; `master`: with its own config, the stale master).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_as: Option<crate::fault::RestartAs>,
     /// How many times the fault is applied; each repetition waits for full health first.
     #[serde(default = "default_repeat")]
     pub repeat: u32,
@@ -142,6 +146,7 @@ impl FaultSpec {
     pub fn out_for(&self) -> Option<Duration> {
         match self.kind {
             crate::fault::FaultKind::Pause => self.duration,
+            crate::fault::FaultKind::Failover => None,
             _ => self.restart_after,
         }
     }
@@ -161,7 +166,62 @@ impl FaultSpec {
                 format!("{at}.duration"),
                 "only used with kind = \"pause\"; for kill and stop use restart_after",
             )),
+            (FaultKind::Failover, Some(_)) => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "only used with kind = \"pause\"; a failover has no duration (the Sentinels \
+                 demote the old master themselves)",
+            )),
             _ => {}
+        }
+        if self.kind == FaultKind::Failover {
+            if self.target != crate::fault::Role::BackendMaster {
+                out.push(Diagnostic::new(
+                    format!("{at}.target"),
+                    format!(
+                        "kind = \"failover\" (SENTINEL FAILOVER) only applies to \
+                         \"backend.master\", got \"{}\"",
+                        self.target
+                    ),
+                ));
+            }
+            if self.restart_after.is_some() {
+                out.push(Diagnostic::new(
+                    format!("{at}.restart_after"),
+                    "not used with kind = \"failover\": the old master stays alive and is \
+                     demoted by the Sentinels; remove it",
+                ));
+            }
+        }
+        if let Some(how) = self.restart_as {
+            use crate::fault::Role;
+            if !matches!(self.kind, FaultKind::Kill | FaultKind::Stop) {
+                out.push(Diagnostic::new(
+                    format!("{at}.restart_as"),
+                    format!(
+                        "only used with kind = \"kill\" or \"stop\" (how the node comes back), \
+                         got kind = \"{}\"",
+                        self.kind.as_str()
+                    ),
+                ));
+            } else if self.restart_after.is_none() {
+                out.push(Diagnostic::new(
+                    format!("{at}.restart_as"),
+                    format!(
+                        "restart_as = \"{}\" needs restart_after: when to bring the node back",
+                        how.as_str()
+                    ),
+                ));
+            }
+            if !matches!(self.target, Role::BackendMaster | Role::BackendNode(_)) {
+                out.push(Diagnostic::new(
+                    format!("{at}.restart_as"),
+                    format!(
+                        "only for Redis data nodes (\"backend.master\" or \"backend.node[i]\"), \
+                         got target = \"{}\"; allowed values: \"replica\", \"master\"",
+                        self.target
+                    ),
+                ));
+            }
         }
         if self.kind == FaultKind::Pause && self.restart_after.is_some() {
             out.push(Diagnostic::new(
@@ -1048,6 +1108,90 @@ mod tests {
                 "target = \"proxy\"\nkind = \"kill\"\nat = \"5s\"\nwhen = 1",
             )),
             &["unknown field `when`"],
+        );
+    }
+
+    #[test]
+    fn failover_and_restart_as_parse_and_their_mistakes_are_located() {
+        let p = ok(&with_fault(
+            "target = \"backend.master\"\nkind = \"failover\"\nat = \"5s\"\nrepeat = 2\nevery = \"12s\"",
+        ));
+        assert_eq!(
+            p.workloads[0].faults[0].kind,
+            crate::fault::FaultKind::Failover
+        );
+        assert_eq!(p.workloads[0].faults[0].out_for(), None);
+        let p = ok(&with_fault(
+            "target = \"backend.master\"\nkind = \"kill\"\nat = \"5s\"\nrestart_after = \"3s\"\nrestart_as = \"master\"",
+        ));
+        assert_eq!(
+            p.workloads[0].faults[0].restart_as,
+            Some(crate::fault::RestartAs::Master)
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"broker.primary\"\nkind = \"failover\"\nat = \"5s\"",
+            )),
+            &[
+                "workloads/bad.toml",
+                "workload[0] (\"a\").fault[0].target",
+                "only applies to \"backend.master\", got \"broker.primary\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"failover\"\nat = \"5s\"\nrestart_after = \"1s\"",
+            )),
+            &[
+                "fault[0].restart_after",
+                "not used with kind = \"failover\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"failover\"\nat = \"5s\"\nduration = \"1s\"",
+            )),
+            &["fault[0].duration", "a failover has no duration"],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"kill\"\nat = \"5s\"\nrestart_as = \"master\"",
+            )),
+            &["fault[0].restart_as", "needs restart_after"],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"pause\"\nat = \"5s\"\nduration = \"1s\"\nrestart_as = \"master\"",
+            )),
+            &[
+                "fault[0].restart_as",
+                "only used with kind = \"kill\" or \"stop\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"broker.primary\"\nkind = \"kill\"\nat = \"5s\"\nrestart_after = \"1s\"\nrestart_as = \"master\"",
+            )),
+            &[
+                "fault[0].restart_as",
+                "only for Redis data nodes",
+                "allowed values: \"replica\", \"master\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"kill\"\nat = \"5s\"\nrestart_after = \"1s\"\nrestart_as = \"primary\"",
+            )),
+            &[
+                "line 14",
+                "unknown variant `primary`, expected `replica` or `master`",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"demote\"\nat = \"5s\"",
+            )),
+            &["demote", "`failover`"],
         );
     }
 }

@@ -193,7 +193,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 26] = [
+pub const FAILOVER_HEADER: [&str; 32] = [
     "workload",
     "target",
     "resolved",
@@ -220,6 +220,12 @@ pub const FAILOVER_HEADER: [&str; 26] = [
     "failed",
     "tasks",
     "not_applied",
+    "two_masters_ms",
+    "two_masters_from_ms",
+    "readonly_errors",
+    "readonly_tasks",
+    "readonly_for_ms",
+    "result_vanished",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

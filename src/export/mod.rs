@@ -248,6 +248,7 @@ mod tests {
             ledger.tasks(0),
             &[],
             &[],
+            None,
         )];
         let data = RunData {
             report: &report,

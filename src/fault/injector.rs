@@ -118,9 +118,14 @@ async fn apply_one(
         FaultKind::Kill => stack.kill_node(node).await,
         FaultKind::Pause => stack.pause_node(node).await,
         FaultKind::Stop => stack.stop_node(node).await,
+        FaultKind::Failover => stack.failover_node(node).await,
     };
     match applied {
         Ok(at) => record.fault_at_unix_us = at,
+        Err(e @ StackError::NotApplicable { .. }) => {
+            record.not_applied = Some(format!("not applicable: {e}"));
+            return record;
+        }
         Err(e) => {
             record.not_applied = Some(format!("{} failed: {e}", spec.kind.as_str()));
             return record;
@@ -145,7 +150,11 @@ async fn apply_one(
         }
         let restored = match spec.kind {
             FaultKind::Pause => stack.resume_node(node).await,
-            FaultKind::Kill | FaultKind::Stop => stack.restart_node(node).await,
+            FaultKind::Kill | FaultKind::Stop => match spec.restart_as {
+                Some(super::RestartAs::Master) => stack.restart_node_as_master(node).await,
+                _ => stack.restart_node(node).await,
+            },
+            FaultKind::Failover => unreachable!("a failover has no restart"),
         };
         match restored {
             Ok(at) => record.restored_at_unix_us = Some(at),
@@ -157,7 +166,7 @@ async fn apply_one(
         if cancelled {
             return record;
         }
-    } else if spec.target != Role::Proxy {
+    } else if spec.target != Role::Proxy && spec.kind != FaultKind::Failover {
         // Left down on purpose: the stack cannot become healthy again.
         return record;
     }
@@ -207,6 +216,7 @@ mod tests {
             at: Duration::from_secs(at),
             duration: None,
             restart_after: Some(Duration::from_secs(1)),
+            restart_as: None,
             repeat,
             every: Some(Duration::from_secs(every)),
         }

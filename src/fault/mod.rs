@@ -25,6 +25,34 @@ pub enum FaultKind {
     Pause,
     /// A graceful stop (SIGTERM and wait). Optionally restarted after `restart_after`.
     Stop,
+    /// `SENTINEL FAILOVER <master>`: the Sentinels promote a replica while the old master
+    /// stays alive and is demoted (`+convert-to-slave`) later. Only for `backend.master`
+    /// on a stack with Sentinels.
+    Failover,
+}
+
+/// How a killed or stopped Redis master is brought back (`restart_as` in a fault table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartAs {
+    /// As a replica of the master the Sentinels name, after they promoted one (safe; the
+    /// default).
+    #[default]
+    Replica,
+    /// With its own config, as a master, at `restart_after` whatever the Sentinels did:
+    /// it comes back empty and answers `role:master` until the Sentinels demote it (the
+    /// unsafe restart a naive supervisor does).
+    Master,
+}
+
+impl RestartAs {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartAs::Replica => "replica",
+            RestartAs::Master => "master",
+        }
+    }
 }
 
 impl FaultKind {
@@ -34,6 +62,7 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Stop => "stop",
+            FaultKind::Failover => "failover",
         }
     }
 }
@@ -45,5 +74,8 @@ mod tests {
     #[test]
     fn kinds_have_file_names() {
         assert_eq!(FaultKind::Pause.as_str(), "pause");
+        assert_eq!(FaultKind::Failover.as_str(), "failover");
+        assert_eq!(RestartAs::default(), RestartAs::Replica);
+        assert_eq!(RestartAs::Master.as_str(), "master");
     }
 }

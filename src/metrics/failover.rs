@@ -58,6 +58,9 @@ pub enum ServerEventKind {
     ProxyDown,
     /// HAProxy marked a server UP.
     ProxyUp,
+    /// The number of Redis servers HAProxy has UP changed (the detail is the new number);
+    /// also recorded at the observer's first poll. Two or more means two masters.
+    ProxyRedisUp,
 }
 
 /// One row of failover.csv.
@@ -116,7 +119,76 @@ pub struct FailoverRow {
     pub tasks: u64,
     /// Why the fault was not applied, if it was not.
     pub not_applied: String,
+    /// Time HAProxy had two or more Redis servers UP at once (two masters answering
+    /// `role:master`), from the fault until the next fault or full health, ms. Empty if
+    /// that never happened.
+    #[serde(default)]
+    pub two_masters_ms: Option<f64>,
+    /// When HAProxy first had two Redis servers UP after the fault, ms.
+    #[serde(default)]
+    pub two_masters_from_ms: Option<f64>,
+    /// Client errors after the fault that were `READONLY` answers (writes to a replica:
+    /// a demoted master), counted per attempt.
+    #[serde(default)]
+    pub readonly_errors: u64,
+    /// Tasks whose result store got at least one `READONLY` answer.
+    #[serde(default)]
+    pub readonly_tasks: u64,
+    /// First to last `READONLY` error after the fault, ms (0 for a single one).
+    #[serde(default)]
+    pub readonly_for_ms: Option<f64>,
+    /// Tasks in the window whose result hab saw (ok) but whose result key Redis no
+    /// longer held at the end of the run: stored, then lost by the backend (results
+    /// written to a stale master that was demoted and resynced). Empty when the keys
+    /// could not be read at the end.
+    #[serde(default)]
+    pub result_vanished: Option<u64>,
 }
+
+/// Whether a client error's text is a Redis `READONLY` answer.
+pub fn is_readonly(detail: &str) -> bool {
+    // redis-rs prints the kind (`ReadOnly: You can't write against a read only replica.`,
+    // inside `Transaction aborted: …` for MULTI/EXEC); Redis itself says `READONLY`.
+    let d = detail.to_ascii_lowercase();
+    d.contains("readonly") || d.contains("read only replica")
+}
+
+/// The task id a worker's store error names (`task <uuid>: …`), if any.
+pub fn error_task(detail: &str) -> Option<&str> {
+    let rest = detail.strip_prefix("task ")?;
+    rest.split_once(':').map(|(id, _)| id)
+}
+
+/// From HAProxy's count of UP Redis servers ([`ServerEventKind::ProxyRedisUp`] events,
+/// any order), the time within `[from, to)` with two or more UP, in ms, and the offset
+/// from `from` at which that first happened; `None` when it never did. A window still
+/// open when the observer stopped ends there (a lower bound).
+pub fn two_masters(events: &[ServerEvent], from: i64, to: i64) -> Option<(f64, f64)> {
+    let mut counts: Vec<(i64, usize)> = events
+        .iter()
+        .filter(|e| e.kind == ServerEventKind::ProxyRedisUp)
+        // Anything but a number (the observer stopping) ends an open window.
+        .map(|e| (e.at_unix_us, e.detail.trim().parse().unwrap_or(0)))
+        .collect();
+    counts.sort_by_key(|&(t, _)| t);
+    let mut total = 0i64;
+    let mut first = None;
+    for (i, &(t, n)) in counts.iter().enumerate() {
+        if n < 2 {
+            continue;
+        }
+        let end = counts.get(i + 1).map_or(to, |&(next, _)| next);
+        let (a, b) = (t.max(from), end.min(to));
+        if b > a {
+            total += b - a;
+            first.get_or_insert(a);
+        }
+    }
+    first.map(|f| (total as f64 / 1000.0, offset_ms(f, from)))
+}
+
+/// The longest a two-masters window is followed after a fault when no fault follows, µs.
+pub const TWO_MASTERS_HORIZON_US: i64 = 120_000_000;
 
 /// How long before a fault its window starts: tasks already in flight then are counted.
 pub const WINDOW_BEFORE_US: i64 = 1_000_000;
@@ -208,6 +280,7 @@ pub fn analyse(
     tasks: &[TaskRecord],
     client_events: &[ClientEvent],
     server_events: &[ServerEvent],
+    present: Option<&std::collections::HashSet<uuid::Uuid>>,
 ) -> FailoverRow {
     let at = f.fault_at_unix_us;
     let (w_start, w_end) = window(f, next_fault_at);
@@ -297,7 +370,49 @@ pub fn analyse(
         failed: 0,
         tasks: 0,
         not_applied: f.not_applied.clone().unwrap_or_default(),
+        two_masters_ms: None,
+        two_masters_from_ms: None,
+        readonly_errors: 0,
+        readonly_tasks: 0,
+        readonly_for_ms: None,
+        result_vanished: present.map(|_| 0),
     };
+    // Vanished results: every task seen ok, meant to start from the window's start until
+    // the next fault's window (results stored after "healthy" were still lost when a
+    // demoted master resynced later), whose key is gone at the end.
+    if let (Some(p), Some(v)) = (present, row.result_vanished.as_mut()) {
+        let until = next_fault_at.map_or(i64::MAX, |n| n - WINDOW_BEFORE_US);
+        *v = tasks
+            .iter()
+            .filter(|t| t.intended_unix_us >= w_start && t.intended_unix_us < until)
+            .filter(|t| t.classify().outcome == Outcome::Ok && !p.contains(&t.id))
+            .count() as u64;
+    }
+    // Two masters: until the next fault (at most TWO_MASTERS_HORIZON_US). Not cut at
+    // full health: a demoted master was seen answering role:master (and accepting
+    // writes) after the stack's health check had passed.
+    if let Some((ms, from)) =
+        two_masters(server_events, at, horizon.min(at + TWO_MASTERS_HORIZON_US))
+    {
+        row.two_masters_ms = Some(ms);
+        row.two_masters_from_ms = Some(from);
+    }
+    let readonly: Vec<&ClientEvent> = client_events
+        .iter()
+        .filter(|e| {
+            e.kind == ClientEventKind::Error && e.at_unix_us >= at && e.at_unix_us < horizon
+        })
+        .filter(|e| is_readonly(&e.detail))
+        .collect();
+    row.readonly_errors = readonly.len() as u64;
+    row.readonly_tasks = readonly
+        .iter()
+        .filter_map(|e| error_task(&e.detail))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    if let (Some(a), Some(b)) = (readonly.first(), readonly.last()) {
+        row.readonly_for_ms = Some((b.at_unix_us - a.at_unix_us) as f64 / 1000.0);
+    }
     for t in tasks
         .iter()
         .filter(|t| in_window(t, w_start, w_end, previous_end))
@@ -415,7 +530,16 @@ mod tests {
                 detail: "broker_nodes/rabbit1".into(),
             },
         ];
-        let row = analyse(&fault(at), "failover", None, None, &tasks, &events, &server);
+        let row = analyse(
+            &fault(at),
+            "failover",
+            None,
+            None,
+            &tasks,
+            &events,
+            &server,
+            None,
+        );
         assert_eq!(row.first_client_error_ms, Some(20.0));
         assert_eq!(row.proxy_down_ms, Some(250.0));
         assert_eq!(row.proxy_up_ms, Some(300.0));
@@ -439,7 +563,7 @@ mod tests {
     fn nothing_completed_after_the_fault_means_no_switch_time() {
         let at = T0 + 5 * S;
         let tasks = vec![task(T0, Some(T0 + 1000), 1), task(at + 10, None, 0)];
-        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[], None);
         assert_eq!(row.switch_time_ms, None);
         assert_eq!(row.outage_ms, None);
         assert_eq!(row.lost, 1);
@@ -464,7 +588,16 @@ mod tests {
             kind: ClientEventKind::Error,
             detail: String::new(),
         }];
-        let row = analyse(&fault(at), "w", Some(at + 10 * S), None, &[], &events, &[]);
+        let row = analyse(
+            &fault(at),
+            "w",
+            Some(at + 10 * S),
+            None,
+            &[],
+            &events,
+            &[],
+            None,
+        );
         assert_eq!(row.first_client_error_ms, None);
     }
 
@@ -474,7 +607,7 @@ mod tests {
         // A burst at T0: one finished long before the fault, one still queued and lost.
         let done = task(T0, Some(T0 + 1000), 1);
         let queued = task(T0, None, 0);
-        let row = analyse(&fault(at), "w", None, None, &[done, queued], &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &[done, queued], &[], &[], None);
         assert_eq!(row.tasks, 1);
         assert_eq!(row.lost, 1);
     }
@@ -487,7 +620,7 @@ mod tests {
             task(T0, Some(at - 3 * S), 1),
             task(at + 10, Some(at + S / 2), 1),
         ];
-        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[]);
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[], None);
         assert_eq!(row.outage_ms, Some(3500.0));
     }
 
@@ -504,7 +637,7 @@ mod tests {
         let mut rows = Vec::new();
         for (k, f) in faults.iter().enumerate() {
             let next = faults.get(k + 1).map(|g| g.fault_at_unix_us);
-            rows.push(analyse(f, "w", next, previous_end, &tasks, &[], &[]));
+            rows.push(analyse(f, "w", next, previous_end, &tasks, &[], &[], None));
             previous_end = Some(window(f, next).1);
         }
         let per_fault: Vec<(u64, u64)> = rows.iter().map(|r| (r.lost, r.result_lost)).collect();
@@ -532,7 +665,7 @@ mod tests {
             ev(300, ServerEventKind::ProxyDown, "broker_nodes/rabbit0"),
             ev(10_300, ServerEventKind::ProxyUp, "broker_nodes/rabbit0"),
         ];
-        let row = analyse(&fault(at), "w", None, None, &[], &[], &server);
+        let row = analyse(&fault(at), "w", None, None, &[], &[], &server, None);
         assert_eq!(row.proxy_down_ms, Some(300.0));
         assert_eq!(
             row.proxy_up_ms, None,
@@ -544,10 +677,144 @@ mod tests {
             ev(400, ServerEventKind::ProxyDown, "backend_nodes/redis0"),
             ev(1_900, ServerEventKind::ProxyUp, "backend_nodes/redis1"),
         ];
-        let row = analyse(&redis, "w", None, None, &[], &[], &server);
+        let row = analyse(&redis, "w", None, None, &[], &[], &server, None);
         assert_eq!(
             (row.proxy_down_ms, row.proxy_up_ms),
             (Some(400.0), Some(1900.0))
         );
+    }
+
+    fn redis_up(at: i64, n: usize) -> ServerEvent {
+        ServerEvent {
+            at_unix_us: at,
+            kind: ServerEventKind::ProxyRedisUp,
+            detail: n.to_string(),
+        }
+    }
+
+    #[test]
+    fn two_masters_is_the_time_with_two_redis_servers_up_inside_the_window() {
+        let ev = vec![
+            redis_up(T0, 1),
+            redis_up(T0 + 3 * S, 2),
+            redis_up(T0 + 4 * S, 1),
+            redis_up(T0 + 6 * S, 2),
+            redis_up(T0 + 6 * S + 500_000, 1),
+            ServerEvent {
+                at_unix_us: T0 + 5 * S,
+                kind: ServerEventKind::ProxyUp,
+                detail: "backend_nodes/redis1".into(),
+            },
+        ];
+        assert_eq!(two_masters(&ev, T0, T0 + 20 * S), Some((1500.0, 3000.0)));
+        // Cut by the window: half of the first interval, none of the second.
+        assert_eq!(
+            two_masters(&ev, T0 + 3 * S + 500_000, T0 + 6 * S),
+            Some((500.0, 0.0))
+        );
+        assert_eq!(two_masters(&ev, T0 + 7 * S, T0 + 20 * S), None);
+        // Still two at the end: counted to the window's end, or to the observer's stop.
+        let mut open = vec![redis_up(T0, 1), redis_up(T0 + S, 2)];
+        assert_eq!(two_masters(&open, T0, T0 + 3 * S), Some((2000.0, 1000.0)));
+        open.push(ServerEvent {
+            at_unix_us: T0 + 2 * S,
+            kind: ServerEventKind::ProxyRedisUp,
+            detail: crate::observe::server::OBSERVER_STOPPED.into(),
+        });
+        assert_eq!(two_masters(&open, T0, T0 + 3 * S), Some((1000.0, 1000.0)));
+        assert_eq!(two_masters(&[], T0, T0 + S), None);
+    }
+
+    #[test]
+    fn readonly_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
+        let at = T0 + 10 * S;
+        let mut f = fault(at);
+        f.target = Role::BackendMaster;
+        f.resolved = "backend.node[0]".into();
+        f.kind = FaultKind::Failover;
+        f.restored_at_unix_us = None;
+        let err = |t: i64, detail: &str| ClientEvent {
+            at_unix_us: t,
+            source: "worker w1".into(),
+            kind: ClientEventKind::Error,
+            detail: detail.into(),
+        };
+        let ro = "Transaction aborted: [(Index 0  error: ReadOnly: You can't write against a read only replica.";
+        let events = vec![
+            err(
+                at - S,
+                &format!("task a: attempt 1: writing the result: {ro}"),
+            ),
+            err(
+                at + S,
+                &format!("task b: attempt 1: writing the result: {ro}"),
+            ),
+            err(
+                at + S + 50_000,
+                &format!("task b: attempt 2: writing the result: {ro}"),
+            ),
+            err(at + 2 * S, "task c: attempt 1: connection reset"),
+            err(
+                at + 3 * S,
+                &format!("task c: attempt 2: writing the result: {ro}"),
+            ),
+        ];
+        let ev = vec![
+            redis_up(at - 5 * S, 1),
+            redis_up(at + 2 * S, 2),
+            redis_up(at + 12 * S, 1),
+        ];
+        let row = analyse(&f, "w", None, None, &[], &events, &ev, None);
+        assert_eq!((row.readonly_errors, row.readonly_tasks), (3, 2));
+        assert_eq!(row.readonly_for_ms, Some(2000.0));
+        // Full health (+8 s here) does not end it: only HAProxy's own count does.
+        assert_eq!(
+            (row.two_masters_ms, row.two_masters_from_ms),
+            (Some(10000.0), Some(2000.0))
+        );
+        assert_eq!(row.result_vanished, None);
+        assert_eq!(error_task("task b: attempt 1: x"), Some("b"));
+        assert_eq!(error_task("connection reset"), None);
+        assert!(is_readonly(
+            "READONLY You can't write against a read only replica."
+        ));
+        assert!(!is_readonly("EXECABORT") && !is_readonly("broken pipe"));
+    }
+
+    #[test]
+    fn results_seen_but_gone_at_the_end_have_vanished() {
+        let at = T0 + 10 * S;
+        let tasks: Vec<TaskRecord> = (0..10)
+            .map(|i| task(at + i * 100_000, Some(at + i * 100_000 + 2_000), 1))
+            .collect();
+        let present: std::collections::HashSet<Uuid> = tasks[..7].iter().map(|t| t.id).collect();
+        let row = analyse(
+            &fault(at),
+            "w",
+            None,
+            None,
+            &tasks,
+            &[],
+            &[],
+            Some(&present),
+        );
+        assert_eq!(row.result_vanished, Some(3));
+        // Also after full health (+8 s), until the next fault's window.
+        let mut later = tasks.clone();
+        later.push(task(at + 9 * S, Some(at + 9 * S + 2_000), 1));
+        later.push(task(at + 20 * S, Some(at + 20 * S + 2_000), 1));
+        let row2 = analyse(
+            &fault(at),
+            "w",
+            Some(at + 15 * S),
+            None,
+            &later,
+            &[],
+            &[],
+            Some(&present),
+        );
+        assert_eq!(row2.result_vanished, Some(4));
+        // Not counted as lost by the ledger: hab did see them.
+        assert_eq!((row.lost, row.result_lost), (0, 0));
     }
 }

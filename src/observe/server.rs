@@ -76,6 +76,14 @@ pub fn proxy_transitions(
     out
 }
 
+/// Servers of HAProxy's Redis backend that are UP (including `UP 1/2`: still used).
+pub fn redis_up_count(states: &[crate::stack::haproxy::ServerState]) -> usize {
+    states
+        .iter()
+        .filter(|s| s.backend == crate::stack::haproxy::REDIS_BACKEND && s.is_up())
+        .count()
+}
+
 /// Poll HAProxy's stats socket until `cancel`, recording every server going DOWN or UP.
 pub async fn watch_proxy(
     socket: PathBuf,
@@ -83,18 +91,32 @@ pub async fn watch_proxy(
     cancel: CancellationToken,
 ) {
     let mut prev = HashMap::new();
+    let mut redis_up = None;
     loop {
         if let Ok(states) = crate::stack::haproxy::server_states(&socket).await {
             for (kind, detail) in proxy_transitions(&mut prev, &states) {
                 log.record(kind, detail);
             }
+            // How many Redis servers pass the master check: two or more is two masters.
+            let n = redis_up_count(&states);
+            if redis_up != Some(n) {
+                log.record(ServerEventKind::ProxyRedisUp, n.to_string());
+                redis_up = Some(n);
+            }
         }
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Nothing is known after this: a two-masters window still open ends here.
+                log.record(ServerEventKind::ProxyRedisUp, OBSERVER_STOPPED);
+                return;
+            }
             _ = tokio::time::sleep(PROXY_POLL) => {}
         }
     }
 }
+
+/// Detail of the last [`ServerEventKind::ProxyRedisUp`] event, when the observer stops.
+pub const OBSERVER_STOPPED: &str = "observer stopped";
 
 /// Map a Sentinel event channel and payload to an anatomy event. Only events about the
 /// master count (`+sdown master hab 127.0.0.1 6380`), not about replicas or Sentinels.

@@ -72,6 +72,11 @@ pub struct HaproxyOptions {
     pub observe_layer4: bool,
     /// Add `on-marked-up shutdown-backup-sessions` to the primary broker server.
     pub fail_back: bool,
+    /// Add `on-marked-down shutdown-sessions` to the Redis servers (the broker servers
+    /// always have it).
+    pub backend_shutdown_sessions: bool,
+    /// The Redis check also requires `uptime_in_seconds` of at least this many seconds.
+    pub master_min_uptime_s: Option<u64>,
     /// How long HAProxy may take until every backend has a settled UP server.
     pub startup_timeout: Duration,
     /// The program: a name looked up on `PATH` or a path.
@@ -96,7 +101,11 @@ impl HaproxyOptions {
             timeout_server: c.timeout_server,
             observe_layer4: c.observe_layer4,
             fail_back: c.fail_back,
-            startup_timeout: Duration::from_secs(15),
+            backend_shutdown_sessions: c.backend_shutdown_sessions,
+            master_min_uptime_s: c.master_min_uptime.map(|d| d.as_secs()),
+            // With an uptime guard the first master only passes once it has been up that
+            // long.
+            startup_timeout: Duration::from_secs(15) + c.master_min_uptime.unwrap_or_default(),
             program: PathBuf::from("haproxy"),
         }
     }
@@ -130,6 +139,16 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
         opts.fall,
         opts.rise
     );
+    let redis_check = if opts.backend_shutdown_sessions {
+        check.clone()
+    } else {
+        format!(
+            "check inter {} fall {} rise {}",
+            ms(opts.check_interval),
+            opts.fall,
+            opts.rise
+        )
+    };
     let observe = if opts.observe_layer4 {
         " observe layer4 error-limit 1 on-error mark-down"
     } else {
@@ -184,16 +203,58 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
     line("    option tcp-check");
     line("    tcp-check send PING\\r\\n");
     line("    tcp-check expect string +PONG");
+    if let Some(min) = opts.master_min_uptime_s {
+        // A node that just (re)started is not trusted as master yet.
+        line("    tcp-check send info\\ server\\r\\n");
+        line(&format!(
+            "    tcp-check expect rstring uptime_in_seconds:{}[^0-9]",
+            at_least_regex(min)
+        ));
+    }
     line("    tcp-check send info\\ replication\\r\\n");
     line("    tcp-check expect string role:master");
     line("    tcp-check send QUIT\\r\\n");
     line("    tcp-check expect string +OK");
     for (i, port) in layout.redis_servers.iter().enumerate() {
         line(&format!(
-            "    server {REDIS_SERVER_PREFIX}{i} 127.0.0.1:{port} {check}{observe}"
+            "    server {REDIS_SERVER_PREFIX}{i} 127.0.0.1:{port} {redis_check}{observe}"
         ));
     }
     c
+}
+
+/// A regular expression (PCRE or POSIX ERE) matching exactly the decimal numbers `>= n`
+/// written without leading zeros, in parentheses: `at_least_regex(20)` is
+/// `(2[0-9]|[3-9][0-9]|[1-9][0-9]{2,})`. Follow it with a non-digit to anchor the end.
+pub fn at_least_regex(n: u64) -> String {
+    let digits: Vec<u8> = n.to_string().bytes().map(|b| b - b'0').collect();
+    let k = digits.len();
+    let mut alts = Vec::new();
+    // Same length: n itself, or n's first i digits, a larger digit, then anything.
+    let exact: String = digits.iter().map(|d| d.to_string()).collect();
+    alts.push(exact);
+    for i in (0..k).rev() {
+        let lowest = if i == 0 { 1 } else { 0 };
+        let above = (digits[i] + 1).max(lowest);
+        if above > 9 {
+            continue;
+        }
+        let prefix: String = digits[..i].iter().map(|d| d.to_string()).collect();
+        let set = if above == 9 {
+            "9".to_string()
+        } else {
+            format!("[{above}-9]")
+        };
+        let rest = match k - i - 1 {
+            0 => String::new(),
+            1 => "[0-9]".to_string(),
+            r => format!("[0-9]{{{r}}}"),
+        };
+        alts.push(format!("{prefix}{set}{rest}"));
+    }
+    // Longer numbers.
+    alts.push(format!("[1-9][0-9]{{{k},}}"));
+    format!("({})", alts.join("|"))
 }
 
 /// One server line of `show stat`.
@@ -739,6 +800,75 @@ backend_nodes,redis1,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,40,0,,1,5,2,,0,,2,0
             Some("2.6.12".into())
         );
         assert_eq!(version_from_banner("nothing"), None);
+    }
+
+    #[test]
+    fn at_least_regex_matches_exactly_the_numbers_from_n() {
+        assert_eq!(at_least_regex(20), "(20|2[1-9]|[3-9][0-9]|[1-9][0-9]{2,})");
+        for n in [
+            0, 1, 5, 9, 10, 19, 20, 29, 99, 100, 101, 190, 999, 1000, 3600,
+        ] {
+            let re = regex::Regex::new(&format!("^{}$", at_least_regex(n))).unwrap();
+            for v in 0..5000u64 {
+                assert_eq!(re.is_match(&v.to_string()), v >= n, "n={n} v={v} {re}");
+            }
+            // Leading zeros are not how Redis writes numbers, and must not pass below n.
+            assert!(!re.is_match("0") || n == 0, "n={n}");
+        }
+    }
+
+    #[test]
+    fn redis_sessions_and_uptime_guard_follow_the_options() {
+        let opts = HaproxyOptions {
+            backend_shutdown_sessions: false,
+            master_min_uptime_s: Some(20),
+            ..HaproxyOptions::default()
+        };
+        let cfg = haproxy_config(&layout(), &opts);
+        let l = lines(&cfg);
+        let redis: Vec<_> = l.iter().filter(|x| x.starts_with("server redis")).collect();
+        assert_eq!(redis.len(), 2);
+        assert!(
+            redis
+                .iter()
+                .all(|s| !s.contains("shutdown-sessions") && s.contains("check inter 250ms")),
+            "{cfg}"
+        );
+        // The broker servers keep it.
+        assert_eq!(
+            l.iter()
+                .filter(|x| x.starts_with("server rabbit")
+                    && x.contains("on-marked-down shutdown-sessions"))
+                .count(),
+            3
+        );
+        let start = l
+            .iter()
+            .position(|x| *x == format!("backend {REDIS_BACKEND}"))
+            .unwrap();
+        assert_eq!(
+            &l[start + 1..start + 10],
+            [
+                "option tcp-check",
+                "tcp-check send PING\\r\\n",
+                "tcp-check expect string +PONG",
+                "tcp-check send info\\ server\\r\\n",
+                "tcp-check expect rstring uptime_in_seconds:(20|2[1-9]|[3-9][0-9]|[1-9][0-9]{2,})[^0-9]",
+                "tcp-check send info\\ replication\\r\\n",
+                "tcp-check expect string role:master",
+                "tcp-check send QUIT\\r\\n",
+                "tcp-check expect string +OK",
+            ]
+        );
+        let topo = crate::config::ProxyConfig {
+            master_min_uptime: Some(Duration::from_secs(20)),
+            ..crate::config::ProxyConfig::default()
+        };
+        let o = HaproxyOptions::from_config(&topo);
+        assert_eq!(o.master_min_uptime_s, Some(20));
+        assert!(o.backend_shutdown_sessions);
+        assert_eq!(o.startup_timeout, Duration::from_secs(35));
+        assert!(!haproxy_config(&layout(), &HaproxyOptions::default()).contains("uptime"));
     }
 
     #[test]

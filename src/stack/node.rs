@@ -12,6 +12,8 @@
 //! | [`Stack::pause_node`] / [`Stack::resume_node`] | SIGSTOP / SIGCONT the server process | unix µs right after the signal |
 //! | [`Stack::stop_node`] | SIGTERM, wait for a clean exit (SIGKILL after a grace period) | unix µs right after the SIGTERM |
 //! | [`Stack::restart_node`] | start a killed or stopped node again: same name, ports and data (RabbitMQ rejoins its cluster by itself; Redis as a replica of the current master; Sentinel with its own config; HAProxy with its config and a fresh log) and wait until it answers | unix µs right after the spawn |
+//! | [`Stack::restart_node_as_master`] | start a killed or stopped Redis data node again with its own config, as an empty master, without waiting for the Sentinels (the unsafe restart) | unix µs right after the spawn |
+//! | [`Stack::failover_node`] | `SENTINEL FAILOVER` of the Redis master: a replica is promoted, the old master stays alive until the Sentinels demote it | unix µs right after a Sentinel accepted |
 //! | [`Stack::wait_healthy`] | poll until the whole stack is healthy again (see [`Stack::health`]) | how long it took |
 //!
 //! Operations take `&mut Stack`; observers that must keep polling meanwhile use what does
@@ -452,6 +454,60 @@ impl Stack {
         let (p, _, _) = self.process_of(node)?;
         let at = p.spawned_unix_us();
         tracing::info!(%node, at_unix_us = at, "restarted");
+        Ok(at)
+    }
+
+    /// Restarts a killed or stopped Redis data `node` with its own config, as a master,
+    /// without waiting for the Sentinels' promotion (see
+    /// [`RedisSet::restart_node_as_master`](super::redis::RedisSet::restart_node_as_master)).
+    /// Returns the unix µs right after the spawn.
+    pub async fn restart_node_as_master(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let NodeRef::BackendData(i) = node else {
+            return Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "restart_as = \"master\" is only for Redis data nodes".into(),
+            });
+        };
+        let (p, _, _) = self.process_of(node)?;
+        if p.is_alive() {
+            return Err(StackError::Control {
+                what: format!("restarting {node}"),
+                detail: "it is still running; kill or stop it first".into(),
+            });
+        }
+        self.backend.restart_node_as_master(i).await?;
+        let (p, _, _) = self.process_of(node)?;
+        let at = p.spawned_unix_us();
+        tracing::info!(%node, at_unix_us = at, "restarted as master");
+        Ok(at)
+    }
+
+    /// Forces a Sentinel failover of the Redis master `node` (`SENTINEL FAILOVER`): a
+    /// replica is promoted while `node` stays alive, answering `role:master` until the
+    /// Sentinels demote it. Returns the unix µs right after a Sentinel accepted.
+    pub async fn failover_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let NodeRef::BackendData(i) = node else {
+            return Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "a failover applies to the Redis master only".into(),
+            });
+        };
+        if self.backend.sentinels().is_empty() || self.backend.nodes().len() < 2 {
+            return Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "a failover needs Sentinels and a replica".into(),
+            });
+        }
+        let master = self.backend.current_master().await?;
+        if master != i {
+            return Err(StackError::Control {
+                what: format!("failing over {node}"),
+                detail: format!("it is not the master (the Sentinels name backend.node[{master}])"),
+            });
+        }
+        self.backend.force_failover().await?;
+        let at = now_unix_us();
+        tracing::info!(%node, at_unix_us = at, "failover requested");
         Ok(at)
     }
 

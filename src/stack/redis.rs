@@ -615,6 +615,36 @@ impl RedisSet {
         self.nodes[index].restart(replica_of).await
     }
 
+    /// Restarts data node `index` after a kill or stop with its own config, as a master,
+    /// whatever the Sentinels did meanwhile: the unsafe restart. Without persistence it
+    /// comes back empty and answers `role:master`; once the Sentinels promoted another
+    /// node they demote it (`+convert-to-slave`), and what was written to it is lost.
+    pub async fn restart_node_as_master(&mut self, index: usize) -> Result<(), StackError> {
+        self.nodes[index].restart(None).await
+    }
+
+    /// Asks the Sentinels (the first that accepts) to fail over now (`SENTINEL FAILOVER`):
+    /// a replica is promoted while the old master stays alive. Errors without Sentinels.
+    pub async fn force_failover(&self) -> Result<(), StackError> {
+        let Some(name) = &self.master_name else {
+            return Err(StackError::NotApplicable {
+                role: "backend.master".into(),
+                reason: "a failover needs Sentinels (backend.sentinels >= 1)".into(),
+            });
+        };
+        let mut errors = Vec::new();
+        for s in &self.sentinels {
+            match sentinel::force_failover(s.port(), name).await {
+                Ok(()) => return Ok(()),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(StackError::Control {
+            what: format!("SENTINEL FAILOVER {name}"),
+            detail: errors.join("; "),
+        })
+    }
+
     /// Stops the Sentinels, then every data node (each group in parallel).
     pub async fn stop(&mut self) {
         futures_util::future::join_all(self.sentinels.iter_mut().map(Sentinel::stop)).await;

@@ -251,6 +251,17 @@ fn parse_master_addr(v: &Value) -> Result<Option<u16>, String> {
     }
 }
 
+/// `SENTINEL FAILOVER <name>` on the Sentinel at `port`: it promotes a replica without
+/// asking the others (the master stays alive and is demoted later). `Ok` once it accepted.
+pub async fn force_failover(port: u16, name: &str) -> Result<(), String> {
+    let v = query(port, &["SENTINEL", "FAILOVER", name]).await?;
+    match &v {
+        Value::Okay => Ok(()),
+        other if text(other).is_some_and(|t| t.eq_ignore_ascii_case("OK")) => Ok(()),
+        _ => Err(format!("SENTINEL FAILOVER {name} answered {v:?}")),
+    }
+}
+
 /// `SENTINEL CKQUORUM <name>` on the Sentinel at `port`: `Ok(text)` when this Sentinel
 /// can reach its quorum and authorise a failover, the reason otherwise.
 pub async fn ckquorum(port: u16, name: &str) -> Result<String, String> {
