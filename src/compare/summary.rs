@@ -127,13 +127,14 @@ fn raw_limit(t: &TopologyRuns, workload: &str, row: &WorkloadRow) -> Option<RawL
         )
         .map(|s| s.median)
     };
-    // The workload as planned (task and arrival), from the first run.
+    // The workload as planned (task and arrival), from the first run; run.json keeps
+    // the plan as parsed, so its list is `workload`, as in `[[workload]]`.
     let planned = t
         .runs
         .first()?
         .report
         .workload_plan
-        .get("workloads")?
+        .get("workload")?
         .as_array()?;
     let w = planned
         .iter()
