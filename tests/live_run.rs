@@ -197,11 +197,18 @@ fn sigint_stops_the_run_writes_results_and_leaves_no_server() {
     let run = run_json(&dir);
     assert_eq!(run["status"], "interrupted");
     let w = &run["workloads"][0];
-    assert_eq!(w["count"], 40, "{w}");
-    assert!(
-        w["ok"].as_u64().unwrap() < 40,
-        "the run should have been cut short: {w}"
+    // The first Ctrl-C stops publishing: a fast worker may have started two tasks before
+    // the producer published all 40. Every task published is in the ledger, each with
+    // exactly one outcome.
+    let n = |k: &str| w[k].as_u64().unwrap();
+    let count = n("count");
+    assert!((2..=40).contains(&count), "{w}");
+    assert_eq!(
+        n("ok") + n("failed") + n("lost") + n("result_lost") + n("unconfirmed"),
+        count,
+        "{w}"
     );
+    assert!(n("ok") < 40, "the run should have been cut short: {w}");
     assert!(dir.join("tasks.csv").exists());
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
