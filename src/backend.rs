@@ -65,7 +65,7 @@ impl ResultStore {
     /// `GET` the key; unless it holds SUCCESS, `MULTI; SETEX key ttl json; PUBLISH key
     /// json; EXEC` (the channel name equals the key).
     pub async fn store(&self, record: &ResultRecord) -> Result<StoreOutcome> {
-        let outcomes = self.store_batch(std::slice::from_ref(record)).await?;
+        let outcomes = self.store_batch(&[record]).await?;
         Ok(outcomes[0])
     }
 
@@ -76,7 +76,7 @@ impl ResultStore {
     /// record of the same task within the batch). A batch of one is exactly Celery's
     /// `GET` then `MULTI; SETEX; PUBLISH; EXEC`. Either every write of the batch is done
     /// or none (one transaction), so a failed batch can simply be stored again.
-    pub async fn store_batch(&self, records: &[ResultRecord]) -> Result<Vec<StoreOutcome>> {
+    pub async fn store_batch(&self, records: &[&ResultRecord]) -> Result<Vec<StoreOutcome>> {
         if records.is_empty() {
             return Ok(Vec::new());
         }

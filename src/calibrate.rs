@@ -190,6 +190,31 @@ pub struct Calibration {
     pub figures: Figures,
 }
 
+impl Calibration {
+    /// A calibration of `topology` starting now (status `running`, no figures yet).
+    pub fn start(opts: &CalibrateOptions, topology: &Topology) -> Result<Self> {
+        Ok(Calibration {
+            hab_version: env!("CARGO_PKG_VERSION").to_string(),
+            status: RunStatus::Running,
+            name: topology.name.clone(),
+            started_unix_ms: crate::clock::now_unix_us() / 1000,
+            topology_file: opts.topology_path.display().to_string(),
+            topology: serde_json::to_value(topology)?,
+            machine: Machine::current(),
+            path: if topology.proxy.is_some() {
+                "haproxy"
+            } else {
+                "direct"
+            }
+            .into(),
+            window_s: opts.duration.as_secs_f64(),
+            warmup_s: opts.warmup().as_secs_f64(),
+            disk_bytes: opts.disk_bytes,
+            ..Calibration::default()
+        })
+    }
+}
+
 impl Default for Calibration {
     fn default() -> Self {
         Calibration {
@@ -374,25 +399,7 @@ pub async fn calibrate(
     for d in [&dir, &logs, &scratch] {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
-    let mut cal = Calibration {
-        hab_version: env!("CARGO_PKG_VERSION").to_string(),
-        status: RunStatus::Running,
-        name: topology.name.clone(),
-        started_unix_ms: crate::clock::now_unix_us() / 1000,
-        topology_file: opts.topology_path.display().to_string(),
-        topology: serde_json::to_value(topology)?,
-        machine: Machine::current(),
-        path: if topology.proxy.is_some() {
-            "haproxy"
-        } else {
-            "direct"
-        }
-        .into(),
-        window_s: opts.duration.as_secs_f64(),
-        warmup_s: opts.warmup().as_secs_f64(),
-        disk_bytes: opts.disk_bytes,
-        ..Calibration::default()
-    };
+    let mut cal = Calibration::start(opts, topology)?;
     write_json(&dir, &cal)?;
     eprintln!("hab: run directory {}", dir.display());
 

@@ -501,27 +501,9 @@ impl RunState {
             disk_bytes: crate::calibrate::DEFAULT_DISK_BYTES,
         };
         let stack = shared_stack.lock().await;
-        let mut cal = crate::calibrate::Calibration {
-            hab_version: env!("CARGO_PKG_VERSION").to_string(),
-            status: RunStatus::Running,
-            name: topology.name.clone(),
-            started_unix_ms: crate::clock::now_unix_us() / 1000,
-            topology_file: opts.topology_path.display().to_string(),
-            topology: self.report.topology.clone(),
-            machine: self.report.machine.clone(),
-            versions: stack.versions().clone(),
-            bringup_ms: Some(stack.bringup_ms()),
-            path: if topology.proxy.is_some() {
-                "haproxy"
-            } else {
-                "direct"
-            }
-            .into(),
-            window_s: window.as_secs_f64(),
-            warmup_s: copts.warmup().as_secs_f64(),
-            disk_bytes: copts.disk_bytes,
-            ..Default::default()
-        };
+        let mut cal = crate::calibrate::Calibration::start(&copts, topology)?;
+        cal.versions = stack.versions().clone();
+        cal.bringup_ms = Some(stack.bringup_ms());
         eprintln!(
             "hab: measuring the stack's raw limits ({}s windows) …",
             window.as_secs_f64()

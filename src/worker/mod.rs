@@ -468,27 +468,26 @@ async fn settle(
             .await
             .expect("semaphore closed");
         let mut batch = Vec::with_capacity(SETTLE_BATCH);
-        let n = tokio::select! {
-            n = rx.recv_many(&mut batch, SETTLE_BATCH) => n,
+        // On stop: whatever is still queued is the last batch.
+        let last = tokio::select! {
+            n = rx.recv_many(&mut batch, SETTLE_BATCH) => n == 0,
             _ = stop.cancelled() => {
                 while let Ok(f) = rx.try_recv() {
                     batch.push(f);
                 }
-                if !batch.is_empty() {
-                    let s = s.clone();
-                    batches.spawn(async move { settle_batch(&s, batch).await; drop(permit) });
-                }
-                break;
+                true
             }
         };
-        if n == 0 {
+        if !batch.is_empty() {
+            let s = s.clone();
+            batches.spawn(async move {
+                settle_batch(&s, batch).await;
+                drop(permit);
+            });
+        }
+        if last {
             break;
         }
-        let s = s.clone();
-        batches.spawn(async move {
-            settle_batch(&s, batch).await;
-            drop(permit);
-        });
     }
     batches.close();
     batches.wait().await;
@@ -497,7 +496,7 @@ async fn settle(
 /// Store a batch's results (retrying, 50 ms doubling, 5 attempts), then acknowledge
 /// them; a batch that cannot be stored is handed back to the broker (late acks).
 async fn settle_batch(s: &Shared, batch: Vec<Finished>) {
-    let records: Vec<ResultRecord> = batch.iter().map(|f| f.record.clone()).collect();
+    let records: Vec<&ResultRecord> = batch.iter().map(|f| &f.record).collect();
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
         match s.store.store_batch(&records).await {
