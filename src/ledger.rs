@@ -229,15 +229,61 @@ impl OutcomeCounts {
 /// Where a task lives in the ledger.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    workload: usize,
-    index: usize,
+    workload: u32,
+    index: u32,
+}
+
+/// Task id → where the task lives. A run tracks a million tasks and more, so the index is
+/// keyed by the low 64 bits of the id (16-byte entries instead of 32): random v4 ids share
+/// those bits with probability ~1e-7 in a million, and an id whose low bits are taken
+/// goes to `overflow`, keyed by the whole id. A lookup checks the id of the task it finds.
+#[derive(Debug, Default)]
+struct IdIndex {
+    by_low: HashMap<u64, Slot>,
+    overflow: HashMap<Uuid, Slot>,
+}
+
+fn low_bits(id: &Uuid) -> u64 {
+    id.as_u64_pair().1
+}
+
+impl IdIndex {
+    fn insert(&mut self, id: Uuid, slot: Slot, workloads: &[Vec<TaskRecord>]) {
+        use std::collections::hash_map::Entry;
+        match self.by_low.entry(low_bits(&id)) {
+            Entry::Vacant(v) => {
+                v.insert(slot);
+            }
+            Entry::Occupied(mut o) => {
+                let held = *o.get();
+                if workloads[held.workload as usize][held.index as usize].id == id {
+                    o.insert(slot);
+                } else {
+                    self.overflow.insert(id, slot);
+                }
+            }
+        }
+    }
+
+    fn get(&self, id: &Uuid, workloads: &[Vec<TaskRecord>]) -> Option<Slot> {
+        if let Some(&slot) = self.by_low.get(&low_bits(id))
+            && workloads[slot.workload as usize][slot.index as usize].id == *id
+        {
+            return Some(slot);
+        }
+        self.overflow.get(id).copied()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.by_low.reserve(n);
+    }
 }
 
 /// All tasks of a run, by workload, with an index by task id.
 #[derive(Debug, Default)]
 pub struct Ledger {
     workloads: Vec<Vec<TaskRecord>>,
-    by_id: HashMap<Uuid, Slot>,
+    by_id: IdIndex,
     unknown_results: u64,
     /// Tasks not yet settled, per workload: kept as tasks change, so the drain loop's
     /// question costs nothing however many tasks the run tracks.
@@ -249,7 +295,7 @@ impl Ledger {
     pub fn new(n: usize) -> Self {
         Ledger {
             workloads: (0..n).map(|_| Vec::new()).collect(),
-            by_id: HashMap::new(),
+            by_id: IdIndex::default(),
             unknown_results: 0,
             unsettled: vec![0; n],
         }
@@ -260,11 +306,16 @@ impl Ledger {
         let w = record.workload;
         let list = &mut self.workloads[w];
         let index = list.len();
-        self.by_id.insert(record.id, Slot { workload: w, index });
+        let slot = Slot {
+            workload: u32::try_from(w).expect("fewer than 2^32 workloads"),
+            index: u32::try_from(index).expect("fewer than 2^32 tasks per workload"),
+        };
+        let id = record.id;
         if !record.settled() {
             self.unsettled[w] += 1;
         }
         list.push(record);
+        self.by_id.insert(id, slot, &self.workloads);
         index
     }
 
@@ -290,11 +341,11 @@ impl Ledger {
     /// Record that the result of `id` was seen. The first sighting wins; results of tasks
     /// that are not in the ledger (warm-up, other runs) are counted and ignored.
     pub fn result_seen(&mut self, id: &Uuid, at_unix_us: i64, status: ResultStatus, via: SeenVia) {
-        let Some(slot) = self.by_id.get(id).copied() else {
+        let Some(slot) = self.by_id.get(id, &self.workloads) else {
             self.unknown_results += 1;
             return;
         };
-        self.update(slot.workload, slot.index, |t| {
+        self.update(slot.workload as usize, slot.index as usize, |t| {
             if t.result_seen_unix_us.is_none() {
                 t.result_seen_unix_us = Some(at_unix_us);
                 t.result_status = Some(status);
@@ -342,10 +393,10 @@ impl Ledger {
     /// same task. `names` interns worker names. Returns true if it was an execution
     /// start of a task of this ledger (events of unknown ids, i.e. warm-up, are ignored).
     pub fn merge_event(&mut self, ev: &SideEvent, names: &mut Vec<std::sync::Arc<str>>) -> bool {
-        let Some(slot) = self.by_id.get(&ev.task_id).copied() else {
+        let Some(slot) = self.by_id.get(&ev.task_id, &self.workloads) else {
             return false;
         };
-        let t = &mut self.workloads[slot.workload][slot.index];
+        let t = &mut self.workloads[slot.workload as usize][slot.index as usize];
         match ev.kind {
             SideEventKind::Start => {
                 let worker = match names.iter().find(|n| ***n == *ev.worker) {
@@ -356,6 +407,11 @@ impl Ledger {
                         n
                     }
                 };
+                // Almost every task runs once: room for exactly one execution (a first
+                // push would reserve four, 192 bytes per task of a million-task run).
+                if t.executions.capacity() == 0 {
+                    t.executions.reserve_exact(1);
+                }
                 t.executions.push(Execution {
                     worker,
                     started_unix_us: ev.unix_us,
@@ -680,6 +736,36 @@ mod tests {
         assert_eq!(t.result_status, Some(ResultStatus::Success));
         l.result_seen(&Uuid::new_v4(), 5, ResultStatus::Success, SeenVia::Read);
         assert_eq!(l.unknown_results(), 1);
+    }
+
+    #[test]
+    fn ids_sharing_their_low_bits_are_told_apart() {
+        // Three ids with the same low 64 bits (the index's key), in two workloads, and a
+        // fourth that shares them but is not in the ledger.
+        let ids: Vec<Uuid> = (1..=4).map(|hi| Uuid::from_u64_pair(hi, 0xabc)).collect();
+        let mut l = Ledger::new(2);
+        l.insert(TaskRecord::new(ids[0], 0, 1_000));
+        l.insert(TaskRecord::new(ids[1], 1, 1_000));
+        l.insert(TaskRecord::new(ids[2], 0, 1_000));
+        for (i, id) in ids[..3].iter().enumerate() {
+            l.result_seen(id, 10 + i as i64, ResultStatus::Success, SeenVia::Read);
+        }
+        l.result_seen(&ids[3], 99, ResultStatus::Success, SeenVia::Read);
+        assert_eq!(l.tasks(0)[0].result_seen_unix_us, Some(10));
+        assert_eq!(l.tasks(1)[0].result_seen_unix_us, Some(11));
+        assert_eq!(l.tasks(0)[1].result_seen_unix_us, Some(12));
+        assert_eq!(l.unknown_results(), 1);
+        let start = |id: Uuid| SideEvent {
+            kind: SideEventKind::Start,
+            unix_us: 500,
+            task_id: id,
+            worker: "w1".into(),
+            detail: String::new(),
+        };
+        assert!(l.merge_event(&start(ids[2]), &mut Vec::new()));
+        assert!(!l.merge_event(&start(ids[3]), &mut Vec::new()));
+        assert_eq!(l.tasks(0)[1].executions.len(), 1);
+        assert!(l.tasks(0)[0].executions.is_empty());
     }
 
     #[test]

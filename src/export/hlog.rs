@@ -3,40 +3,26 @@
 //! workload's name — readable by HdrHistogram's standard log readers
 //! (`HistogramLogProcessor`, the plotter, hdrhistogram's `IntervalLogIterator`).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, anyhow};
-use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::RunData;
-use crate::ledger::Outcome;
 
 /// The interval log of a run.
 pub fn hlog_bytes(data: RunData<'_>) -> Result<Vec<u8>> {
-    // (second, workload index) → latencies of the ok tasks whose result was seen then.
-    let mut intervals: BTreeMap<(i64, usize), Histogram<u64>> = BTreeMap::new();
     let mut first_second = i64::MAX;
     for (i, _) in data.report.workloads.iter().enumerate() {
-        for t in data.ledger.tasks(i) {
+        if let Some(t) = data
+            .ledger
+            .tasks(i)
+            .iter()
+            .min_by_key(|t| t.intended_unix_us)
+        {
             first_second = first_second.min(t.intended_unix_us.div_euclid(1_000_000));
-            let (Some(seen), Some(latency)) = (t.result_seen_unix_us, t.latency_us()) else {
-                continue;
-            };
-            if t.classify().outcome != Outcome::Ok || latency < 0 {
-                continue;
-            }
-            let h = intervals
-                .entry((seen.div_euclid(1_000_000), i))
-                .or_insert_with(|| {
-                    let mut h = Histogram::new(3).expect("3 significant digits");
-                    h.auto(true);
-                    h
-                });
-            h.record(latency as u64).expect("auto-resizing histogram");
         }
     }
     let mut out = Vec::new();
@@ -54,15 +40,31 @@ pub fn hlog_bytes(data: RunData<'_>) -> Result<Vec<u8>> {
     }
     let start: SystemTime = UNIX_EPOCH + Duration::from_secs(first_second.max(0) as u64);
     let mut writer = builder.begin_log_with(&mut out, &mut serializer)?;
-    for ((second, i), h) in &intervals {
-        let name = &data.report.workloads[*i].name;
-        let tag = Tag::new(name)
-            .ok_or_else(|| anyhow!("workload name {name:?} is not a valid log tag"))?;
-        let offset = UNIX_EPOCH + Duration::from_secs(*second as u64);
-        let since_start = offset.duration_since(start).unwrap_or_default();
-        writer
-            .write_histogram(h, since_start, Duration::from_secs(1), Some(tag))
-            .map_err(|e| anyhow!("writing the interval log: {e:?}"))?;
+    let mut failed = None;
+    crate::metrics::timeline::per_second_latency(
+        data.ledger,
+        data.report.workloads.len(),
+        true,
+        |second, i, h| {
+            if failed.is_some() || h.is_empty() {
+                return;
+            }
+            let name = &data.report.workloads[i].name;
+            let Some(tag) = Tag::new(name) else {
+                failed = Some(anyhow!("workload name {name:?} is not a valid log tag"));
+                return;
+            };
+            let offset = UNIX_EPOCH + Duration::from_secs(second.max(0) as u64);
+            let since_start = offset.duration_since(start).unwrap_or_default();
+            if let Err(e) =
+                writer.write_histogram(h.inner(), since_start, Duration::from_secs(1), Some(tag))
+            {
+                failed = Some(anyhow!("writing the interval log: {e:?}"));
+            }
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
     }
     drop(writer);
     Ok(out)

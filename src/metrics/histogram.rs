@@ -61,6 +61,12 @@ impl LatencyHistogram {
             .expect("auto-resizing histogram accepts any value");
     }
 
+    /// Empty the histogram, keeping its size (to reuse it for the next interval).
+    pub fn clear(&mut self) {
+        self.hist.reset();
+        self.negative = 0;
+    }
+
     /// Number of negative durations that were skipped.
     pub fn negative(&self) -> u64 {
         self.negative
