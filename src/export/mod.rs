@@ -89,6 +89,9 @@ pub fn with_timeline(data: RunData<'_>) -> RunReport {
     let mut report = data.report.clone();
     let names: Vec<String> = report.workloads.iter().map(|w| w.name.clone()).collect();
     report.timeline = crate::metrics::timeline::compute(&names, data.ledger, data.events);
+    if let Some(p) = &report.producer {
+        crate::metrics::outage::annotate_timeline(&mut report.timeline, p);
+    }
     report
 }
 
@@ -162,6 +165,7 @@ mod tests {
             timeline: Vec::new(),
             calibration: None,
             idle: None,
+            producer: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,

@@ -424,7 +424,9 @@ pub fn analyse(
             Outcome::ResultLost => row.result_lost += 1,
             Outcome::Unconfirmed => row.unconfirmed += 1,
             Outcome::Failed => row.failed += 1,
-            Outcome::Ok => {}
+            // The producer's policy refused or gave it up: not a loss of the stack (see
+            // run.json `producer`, metrics::outage).
+            Outcome::Ok | Outcome::Refused | Outcome::GaveUp => {}
         }
         if c.duplicated {
             row.duplicated += 1;
