@@ -217,7 +217,9 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Closed);
         let p = permit(&mut b, t0);
         let at = t0 + Duration::from_millis(5);
-        let change = b.on_result(p, false, at).expect("third failure in a row opens");
+        let change = b
+            .on_result(p, false, at)
+            .expect("third failure in a row opens");
         assert_eq!(
             (change.from, change.to, change.at),
             (BreakerState::Closed, BreakerState::Open, at)
@@ -322,7 +324,11 @@ mod tests {
             .collect();
         assert_eq!(d, [100, 200, 400, 500, 500]);
         let one = RetryConfig { attempts: 1, ..r };
-        assert_eq!(retry_delays(one, None).count(), 0, "a single attempt: no delay");
+        assert_eq!(
+            retry_delays(one, None).count(),
+            0,
+            "a single attempt: no delay"
+        );
     }
 
     #[test]

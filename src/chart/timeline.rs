@@ -416,12 +416,11 @@ impl Plot for TimelineChart {
                 Swatch::Line(BREAKER_COLOUR),
             ));
         }
-        if self.rows.iter().any(|r| {
-            matches!(
-                r.breaker,
-                Some(BreakerState::Open | BreakerState::HalfOpen)
-            )
-        }) {
+        if self
+            .rows
+            .iter()
+            .any(|r| matches!(r.breaker, Some(BreakerState::Open | BreakerState::HalfOpen)))
+        {
             legend.push(LegendEntry::new(
                 "breaker open (light: half-open)",
                 Swatch::Fill(BREAKER_COLOUR.mix(0.85)),

@@ -315,7 +315,11 @@ mod tests {
         ];
         let f = findings(&rows);
         assert!(f[0].contains("never failed a caller"), "{}", f[0]);
-        assert!(f[1].contains("told callers \"no\" 12 ms after the fault"), "{}", f[1]);
+        assert!(
+            f[1].contains("told callers \"no\" 12 ms after the fault"),
+            "{}",
+            f[1]
+        );
         assert!(f[1].contains("640 refused, 3 given up"), "{}", f[1]);
         // Only block producers that never gave up: nothing to show.
         let mut quiet = row("standalone", "block", None, 0);

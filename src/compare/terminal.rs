@@ -143,11 +143,7 @@ pub fn render(c: &Comparison) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "producer policies around broker faults:");
         out.push_str(&super::outage::text_table(&c.policies));
-        let _ = writeln!(
-            out,
-            "{}",
-            super::outage::LEGEND
-        );
+        let _ = writeln!(out, "{}", super::outage::LEGEND);
     }
     out
 }

@@ -329,10 +329,17 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field_and_what_is_allowed() {
-        let p = problems("policy = \"retry\"\n[retry]\nattempts = 0\nbase = \"2s\"\nmax = \"1s\"\n");
+        let p =
+            problems("policy = \"retry\"\n[retry]\nattempts = 0\nbase = \"2s\"\nmax = \"1s\"\n");
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].starts_with("producer.retry.attempts: must be between 1 and 20"), "{p:?}");
-        assert!(p[1].starts_with("producer.retry.max: must be at least producer.retry.base (2s)"), "{p:?}");
+        assert!(
+            p[0].starts_with("producer.retry.attempts: must be between 1 and 20"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("producer.retry.max: must be at least producer.retry.base (2s)"),
+            "{p:?}"
+        );
         let p = problems(
             "policy = \"breaker\"\nconnect_timeout = \"0s\"\n[breaker]\nfailure_threshold = 0\nopen_for = \"1h\"\nhalf_open_probes = 0\n",
         );
@@ -352,10 +359,15 @@ mod tests {
         let p = problems("[breaker]\nfailure_threshold = 3\n");
         assert_eq!(p.len(), 1);
         assert!(
-            p[0].starts_with("producer.breaker: only used with policy = \"breaker\" (policy is \"block\")"),
+            p[0].starts_with(
+                "producer.breaker: only used with policy = \"breaker\" (policy is \"block\")"
+            ),
             "{p:?}"
         );
         let p = problems("policy = \"breaker\"\n[retry]\n");
-        assert!(p[0].starts_with("producer.retry: only used with policy = \"retry\""), "{p:?}");
+        assert!(
+            p[0].starts_with("producer.retry: only used with policy = \"retry\""),
+            "{p:?}"
+        );
     }
 }
