@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(lines[0], csv::TASKS_HEADER.join(","));
         assert!(lines[1].starts_with("00000000-0000-0000-0000-000000000001,trivial,"));
         assert!(
-            lines[1].ends_with(",read,1,1,w1,ok,false,1000"),
+            lines[1].ends_with(",read,1,1,w1,ok,false,1000,"),
             "{}",
             lines[1]
         );
@@ -277,7 +277,7 @@ mod tests {
         // Both tasks were published and the ok one completed within the same second;
         // the republish event is not an error.
         assert_eq!(lines.len(), 2, "{text}");
-        assert_eq!(lines[1], "0,1800000000,trivial,2,1,0,0,1000,1000,1000");
+        assert_eq!(lines[1], "0,1800000000,trivial,2,1,0,0,1000,1000,1000,0,");
     }
 
     #[test]
