@@ -325,15 +325,11 @@ impl Publisher {
         }
     }
 
-    /// One connection attempt, bounded by the connect timeout (after closing the old
-    /// connection, itself bounded by [`CLOSE_TIMEOUT`]): what `retry` and `breaker`
-    /// producers do instead of [`reconnect`](Self::reconnect)'s unbounded loop.
+    /// One connection attempt, bounded by the connect timeout: what `retry` and `breaker`
+    /// producers do instead of [`reconnect`](Self::reconnect)'s unbounded loop. The old
+    /// connection is closed only once a new one is open, in the background: waiting for
+    /// the close-ok of a hung broker would add [`CLOSE_TIMEOUT`] to every failed attempt.
     pub async fn reconnect_once(&mut self) -> Result<()> {
-        let _ = tokio::time::timeout(
-            CLOSE_TIMEOUT,
-            self.conn.close(200, ShortString::from("reconnecting")),
-        )
-        .await;
         let open = Self::open(
             &self.url,
             self.heartbeat,
@@ -344,9 +340,16 @@ impl Publisher {
         );
         match tokio::time::timeout(self.connect_timeout, open).await {
             Ok(Ok((conn, channel))) => {
-                self.conn = conn;
+                let old = std::mem::replace(&mut self.conn, conn);
                 self.channel = channel;
                 self.reconnects += 1;
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        CLOSE_TIMEOUT,
+                        old.close(200, ShortString::from("reconnected")),
+                    )
+                    .await;
+                });
                 Ok(())
             }
             Ok(Err(e)) => Err(e),

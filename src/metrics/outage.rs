@@ -10,8 +10,8 @@
 //!   never fails: both stay empty.
 //! - `restored_ms`: fault → the broker back (restart spawned, or SIGCONT for a pause).
 //! - `resume_publish_ms`: broker back → the first publish confirmed after it.
-//! - `resume_complete_ms`: broker back → the first result seen of a task confirmed after
-//!   it (the first task that went through end to end).
+//! - `resume_complete_ms`: broker back → the first result seen after it of a task
+//!   confirmed after it (the first task that went through end to end).
 //! - `delayed`: tasks completed ok whose latency (from the intended start, so no
 //!   coordinated omission) exceeds [`DELAYED_US`].
 //! - tasks are those of the fault's workload intended from 1 s before the fault until 1 s
@@ -170,8 +170,12 @@ pub fn analyse(
             };
             *first = Some(first.map_or(r, |x| x.min(r)));
         }
+        // A confirmation is recorded when the producer gets to it, which can be long after
+        // it arrived (a blocked producer): a task whose result was seen before the return
+        // went through before the outage, whatever its confirmation time says.
         if let (Some(back), Some(conf)) = (back, t.confirmed_unix_us)
             && conf >= back
+            && t.result_seen_unix_us.is_none_or(|s| s >= back)
         {
             first_confirm = Some(first_confirm.map_or(conf, |x| x.min(conf)));
             if let Some(seen) = t.result_seen_unix_us {
@@ -323,6 +327,9 @@ mod tests {
             // First publish after the return (4 s) confirmed at 4.5 s, done at 4.6 s.
             done(T0 + 4_400_000, T0 + 4_500_000, T0 + 4_600_000),
             done(T0 + 4_450_000, T0 + 4_700_000, T0 + 4_550_000),
+            // Its confirmation recorded after the return, its result seen before: not a
+            // resume.
+            done(T0 - 200_000, T0 + 4_200_000, T0 + 100_000),
         ];
         let transitions = vec![
             tr(T0 + 310_000, BreakerState::Closed, BreakerState::Open),
@@ -334,7 +341,7 @@ mod tests {
         let r = analyse(&fault(), "outage", "breaker", None, &tasks, &transitions);
         assert_eq!(
             (r.tasks, r.ok, r.refused, r.gave_up, r.lost, r.delayed),
-            (7, 3, 2, 1, 1, 1)
+            (8, 4, 2, 1, 1, 1)
         );
         assert_eq!(r.first_gave_up_ms, Some(310.0));
         assert_eq!(r.first_refused_ms, Some(810.0));
@@ -353,8 +360,9 @@ mod tests {
             &tasks,
             &[],
         );
-        assert_eq!((r.tasks, r.gave_up, r.refused), (2, 1, 0));
-        assert_eq!((r.resume_publish_ms, r.breaker_open_ms), (None, None));
+        assert_eq!((r.tasks, r.gave_up, r.refused), (3, 1, 0));
+        // The task in flight at the fault, confirmed 2 s after the return, is still in.
+        assert_eq!((r.resume_publish_ms, r.breaker_open_ms), (Some(2000.0), None));
     }
 
     #[test]
