@@ -1,8 +1,11 @@
 //! Live test of the producer's circuit breaker (issue 6, item 2): a standalone stack whose
-//! only broker node is killed mid-run and restarted after 2 s. The breaker opens, refuses
-//! tasks at once while the broker is away (fail fast), probes, and closes again once it
-//! is back; every scheduled task has exactly one outcome in the ledger. Plus the checks of
-//! the shipped outage files and of bad `[producer]` values (no servers).
+//! only broker node is paused (SIGSTOP: a black hole, calls hang until their timeouts)
+//! for 4 s mid-run. The breaker opens, refuses tasks at once while the broker is away
+//! (fail fast), probes, and closes again once it is back; every scheduled task has exactly
+//! one outcome in the ledger. A pause rather than a kill: RabbitMQ's boot after a restart
+//! took 4–20 s on a loaded 2-core machine, a SIGCONT is immediate, so the recovery always
+//! falls inside the short schedule. Plus the checks of the shipped outage files and of bad
+//! `[producer]` values (no servers).
 
 mod common;
 
@@ -28,9 +31,9 @@ count = 1
 concurrency = 2
 [producer]
 policy = "breaker"
-connect_timeout = "2s"
+connect_timeout = "1s"
 publish_timeout = "1s"
-confirm_timeout = "2s"
+confirm_timeout = "1s"
 [producer.breaker]
 failure_threshold = 3
 open_for = "500ms"
@@ -49,23 +52,23 @@ fn workload(dir: &Path) -> PathBuf {
             r#"warmup_tasks = 5
 drain_timeout = "40s"
 [[workload]]
-name = "outage_kill"
+name = "outage_pause"
 task = {{ kind = "trivial" }}
 count = {COUNT}
 arrival = "rate"
 rate_per_s = 40.0
 [[workload.fault]]
 target = "broker.primary"
-kind = "kill"
+kind = "pause"
 at = "2s"
-restart_after = "2s"
+duration = "4s"
 "#
         ),
     )
 }
 
 #[test]
-fn the_breaker_refuses_while_the_broker_is_away_recovers_after_and_loses_nothing_silently() {
+fn the_breaker_refuses_while_the_broker_hangs_recovers_after_and_loses_nothing_silently() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("results");
     let output = hab_run(&breaker_topology(tmp.path()), &workload(tmp.path()), &out)
@@ -97,7 +100,7 @@ fn the_breaker_refuses_while_the_broker_is_away_recovers_after_and_loses_nothing
         "{w}"
     );
     assert!(n("refused") >= 1, "the open breaker refused nothing: {w}");
-    // Confirmed publishes to a durable queue survive the kill.
+    // A paused broker keeps what it confirmed.
     assert_eq!(n("lost"), 0, "{w}");
     assert!(n("ok") >= COUNT / 2, "{w}");
     let tasks = std::fs::read_to_string(dir.join("tasks.csv")).unwrap();
