@@ -362,7 +362,10 @@ mod tests {
         );
         assert_eq!((r.tasks, r.gave_up, r.refused), (3, 1, 0));
         // The task in flight at the fault, confirmed 2 s after the return, is still in.
-        assert_eq!((r.resume_publish_ms, r.breaker_open_ms), (Some(2000.0), None));
+        assert_eq!(
+            (r.resume_publish_ms, r.breaker_open_ms),
+            (Some(2000.0), None)
+        );
     }
 
     #[test]
