@@ -15,7 +15,9 @@
 //! - `delayed`: tasks completed ok whose latency (from the intended start, so no
 //!   coordinated omission) exceeds [`DELAYED_US`].
 //! - tasks are those of the fault's workload intended from 1 s before the fault until 1 s
-//!   before the next fault of the workload.
+//!   before the next fault of the workload, plus earlier ones the producer was still busy
+//!   with after the fault (published, refused or completed after it: a producer behind its
+//!   schedule).
 
 use serde::{Deserialize, Serialize};
 
@@ -144,10 +146,18 @@ pub fn analyse(
     let mut first_gave_up = None::<i64>;
     let mut first_confirm = None::<i64>;
     let mut first_complete = None::<i64>;
-    for t in tasks
-        .iter()
-        .filter(|t| (start..end).contains(&t.intended_unix_us))
-    {
+    // A producer that fell behind its schedule publishes (or refuses) tasks meant for
+    // before the window during the outage: those count too.
+    let active_after_fault = |t: &TaskRecord| {
+        // (Not the confirmation time: a blocked producer records it late.)
+        [t.published_unix_us, t.result_seen_unix_us, t.refused_unix_us]
+        .into_iter()
+        .flatten()
+        .any(|x| x >= at)
+    };
+    for t in tasks.iter().filter(|t| {
+        t.intended_unix_us < end && (t.intended_unix_us >= start || active_after_fault(t))
+    }) {
         let c = t.classify();
         row.tasks += 1;
         match c.outcome {
@@ -295,7 +305,7 @@ mod tests {
     fn refused(intended: i64, state: ConfirmState) -> TaskRecord {
         let mut t = task(intended);
         t.confirm = state;
-        t.refused_unix_us = Some(intended + 10_000);
+        t.refused_unix_us = Some(intended.max(T0) + 10_000);
         t
     }
 
@@ -313,6 +323,9 @@ mod tests {
         let tasks = vec![
             // Before the window: not counted.
             done(T0 - 5_000_000, T0 - 4_999_000, T0 - 4_998_000),
+            // Meant for before the window, but the producer, behind its schedule, gave it
+            // up after the fault: counted.
+            refused(T0 - 1_900_000, ConfirmState::GaveUp),
             // In flight at the fault, done late: delayed.
             done(T0 - 500_000, T0 + 6_000_000, T0 + 6_100_000),
             refused(T0 + 300_000, ConfirmState::GaveUp),
@@ -341,11 +354,11 @@ mod tests {
         let r = analyse(&fault(), "outage", "breaker", None, &tasks, &transitions);
         assert_eq!(
             (r.tasks, r.ok, r.refused, r.gave_up, r.lost, r.delayed),
-            (8, 4, 2, 1, 1, 1)
+            (9, 4, 2, 2, 1, 1)
         );
-        assert_eq!(r.first_gave_up_ms, Some(310.0));
+        assert_eq!(r.first_gave_up_ms, Some(10.0));
         assert_eq!(r.first_refused_ms, Some(810.0));
-        assert_eq!(r.first_failure_ms(), Some(310.0));
+        assert_eq!(r.first_failure_ms(), Some(10.0));
         assert_eq!(r.restored_ms, Some(4000.0));
         assert_eq!(r.breaker_open_ms, Some(310.0));
         assert_eq!(r.breaker_closed_ms, Some(500.0));
@@ -360,7 +373,7 @@ mod tests {
             &tasks,
             &[],
         );
-        assert_eq!((r.tasks, r.gave_up, r.refused), (3, 1, 0));
+        assert_eq!((r.tasks, r.gave_up, r.refused), (4, 2, 0));
         // The task in flight at the fault, confirmed 2 s after the return, is still in.
         assert_eq!(
             (r.resume_publish_ms, r.breaker_open_ms),
