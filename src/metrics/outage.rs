@@ -150,7 +150,11 @@ pub fn analyse(
     // before the window during the outage: those count too.
     let active_after_fault = |t: &TaskRecord| {
         // (Not the confirmation time: a blocked producer records it late.)
-        [t.published_unix_us, t.result_seen_unix_us, t.refused_unix_us]
+        [
+            t.published_unix_us,
+            t.result_seen_unix_us,
+            t.refused_unix_us,
+        ]
         .into_iter()
         .flatten()
         .any(|x| x >= at)
