@@ -28,7 +28,7 @@ pub struct PolicyRow {
     pub fail_fast_ms: Option<f64>,
     /// Median of fault → breaker open, ms.
     pub breaker_open_ms: Option<f64>,
-    /// Median of fault → broker back, ms.
+    /// Median of fault → broker back and answering, ms.
     pub restored_ms: Option<f64>,
     /// Median of broker back → first publish confirmed, ms.
     pub resume_publish_ms: Option<f64>,
@@ -85,7 +85,7 @@ pub fn policy_rows(set: &RunSet) -> Vec<PolicyRow> {
                 faults: rows.len(),
                 fail_fast_ms: median(&rows, OutageRow::first_failure_ms),
                 breaker_open_ms: median(&rows, |r| r.breaker_open_ms),
-                restored_ms: median(&rows, |r| r.restored_ms),
+                restored_ms: median(&rows, |r| r.ready_ms.or(r.restored_ms)),
                 resume_publish_ms: median(&rows, |r| r.resume_publish_ms),
                 resume_complete_ms: median(&rows, |r| r.resume_complete_ms),
                 tasks: sum(|r| r.tasks),
@@ -115,7 +115,7 @@ fn fmt_ms(v: Option<f64>) -> String {
 }
 
 /// What the columns mean, in one paragraph (terminal and report).
-pub const LEGEND: &str = "fail fast = fault → first task refused (breaker open) or given up (attempts exhausted), – = never; open = fault → breaker open; back = fault → broker back (restart spawned / SIGCONT); resume publish / e2e = broker back → first publish confirmed / first task confirmed after it completed end to end; refused = never published (breaker open); gave up = attempts exhausted; delayed = completed > 1 s after the intended start; lost = lost, result lost or unconfirmed; dup = run more than once. Counts summed over repetitions, times are medians.";
+pub const LEGEND: &str = "fail fast = fault → first task refused (breaker open) or given up (attempts exhausted), – = never; open = fault → breaker open; back = fault → broker back and answering (a restarted node accepts AMQP after its boot; SIGCONT); resume publish / e2e = broker back → first publish confirmed / first task confirmed after it completed end to end; refused = never published (breaker open); gave up = attempts exhausted; delayed = completed > 1 s after the intended start; lost = lost, result lost or unconfirmed; dup = run more than once. Counts summed over repetitions, times are medians.";
 
 /// Column titles of the matrix table.
 pub const HEAD: [&str; 15] = [

@@ -241,6 +241,7 @@ mod tests {
             repetition: 0,
             fault_at_unix_us: 1_800_000_000_000_000,
             restored_at_unix_us: None,
+            ready_at_unix_us: None,
             healthy_at_unix_us: None,
             not_applied: None,
         };

@@ -25,6 +25,11 @@ pub struct AppliedFault {
     pub fault_at_unix_us: i64,
     /// When the target was brought back (restart or SIGCONT returned), unix µs.
     pub restored_at_unix_us: Option<i64>,
+    /// When the target answered again after it was brought back (a restarted node once
+    /// its readiness probe passed, e.g. RabbitMQ accepting AMQP; a resumed one at once),
+    /// unix µs.
+    #[serde(default)]
+    pub ready_at_unix_us: Option<i64>,
     /// When the whole stack was healthy again, unix µs.
     pub healthy_at_unix_us: Option<i64>,
     /// Why the fault was not applied (role absent on this topology, or an error).
@@ -475,6 +480,7 @@ mod tests {
             repetition: 0,
             fault_at_unix_us: at,
             restored_at_unix_us: Some(at + 5 * S),
+            ready_at_unix_us: None,
             healthy_at_unix_us: Some(at + 8 * S),
             not_applied: None,
         }

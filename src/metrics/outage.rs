@@ -8,7 +8,10 @@
 //! - `first_refused_ms` / `first_gave_up_ms`: fault → the first task refused by the open
 //!   breaker / given up after its attempts (`refused_unix_us` in tasks.csv). `block`
 //!   never fails: both stay empty.
-//! - `restored_ms`: fault → the broker back (restart spawned, or SIGCONT for a pause).
+//! - `restored_ms`: fault → the broker brought back (restart spawned, or SIGCONT).
+//! - `ready_ms`: fault → the broker back, answering again (a restarted node once it
+//!   accepts AMQP, after its boot; a resumed one at once). "Back" below is this moment
+//!   (or `restored_ms` when it is unknown), so the resume times are the policy's own.
 //! - `resume_publish_ms`: broker back → the first publish confirmed after it.
 //! - `resume_complete_ms`: broker back → the first result seen after it of a task
 //!   confirmed after it (the first task that went through end to end).
@@ -72,8 +75,11 @@ pub struct OutageRow {
     pub policy: String,
     /// When the fault was applied, unix ms.
     pub fault_at_unix_ms: i64,
-    /// Fault → broker back (restart spawned, SIGCONT), ms.
+    /// Fault → broker brought back (restart spawned, SIGCONT), ms.
     pub restored_ms: Option<f64>,
+    /// Fault → broker answering again (restarted node accepting AMQP, resumed node), ms.
+    #[serde(default)]
+    pub ready_ms: Option<f64>,
     /// Fault → first task refused by the open breaker, ms.
     pub first_refused_ms: Option<f64>,
     /// Fault → first task given up after its attempts, ms.
@@ -139,9 +145,10 @@ pub fn analyse(
         policy: policy.to_string(),
         fault_at_unix_ms: at / 1000,
         restored_ms: f.restored_at_unix_us.map(|r| ms(r, at)),
+        ready_ms: f.ready_at_unix_us.map(|r| ms(r, at)),
         ..OutageRow::default()
     };
-    let back = f.restored_at_unix_us;
+    let back = f.ready_at_unix_us.or(f.restored_at_unix_us);
     let mut first_refused = None::<i64>;
     let mut first_gave_up = None::<i64>;
     let mut first_confirm = None::<i64>;
@@ -279,7 +286,8 @@ mod tests {
             kind: FaultKind::Kill,
             repetition: 0,
             fault_at_unix_us: T0,
-            restored_at_unix_us: Some(T0 + 4_000_000),
+            restored_at_unix_us: Some(T0 + 3_000_000),
+            ready_at_unix_us: Some(T0 + 4_000_000),
             healthy_at_unix_us: Some(T0 + 9_000_000),
             not_applied: None,
         }
@@ -363,7 +371,7 @@ mod tests {
         assert_eq!(r.first_gave_up_ms, Some(10.0));
         assert_eq!(r.first_refused_ms, Some(810.0));
         assert_eq!(r.first_failure_ms(), Some(10.0));
-        assert_eq!(r.restored_ms, Some(4000.0));
+        assert_eq!((r.restored_ms, r.ready_ms), (Some(3000.0), Some(4000.0)));
         assert_eq!(r.breaker_open_ms, Some(310.0));
         assert_eq!(r.breaker_closed_ms, Some(500.0));
         assert_eq!(r.resume_publish_ms, Some(500.0));
