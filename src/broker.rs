@@ -150,6 +150,12 @@ pub struct Publisher {
     channel: Channel,
     /// Successful reconnections so far.
     pub reconnects: u64,
+    /// Bound of one publish call (`producer.publish_timeout`; [`OPERATION_TIMEOUT`]
+    /// unless set).
+    publish_timeout: Duration,
+    /// Bound of one connection attempt (`producer.connect_timeout`; [`CONNECT_TIMEOUT`]
+    /// unless set).
+    connect_timeout: Duration,
 }
 
 /// Longest wait for one publish to be handed to the connection, or for a new channel.
@@ -184,6 +190,8 @@ impl Publisher {
             conn,
             channel,
             reconnects: 0,
+            publish_timeout: OPERATION_TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
         })
     }
 
@@ -203,6 +211,13 @@ impl Publisher {
         Ok((conn, channel))
     }
 
+    /// Bound every publish call by `publish` and every connection attempt by `connect`
+    /// (the topology's `[producer]` timeouts).
+    pub fn set_timeouts(&mut self, publish: Duration, connect: Duration) {
+        self.publish_timeout = publish;
+        self.connect_timeout = connect;
+    }
+
     /// The current channel.
     pub fn channel(&self) -> &Channel {
         &self.channel
@@ -214,9 +229,9 @@ impl Publisher {
     }
 
     /// Publish one message to the `celery` queue through the default exchange (made
-    /// transient when the topology says `persistent = false`). Bounded by
-    /// [`OPERATION_TIMEOUT`]: a connection that died without the client noticing must
-    /// not stall the producer.
+    /// transient when the topology says `persistent = false`). Bounded by the publish
+    /// timeout ([`OPERATION_TIMEOUT`] unless set): a connection that died without the
+    /// client noticing must not stall the producer.
     pub async fn publish(
         &self,
         body: &[u8],
@@ -234,11 +249,11 @@ impl Publisher {
             body,
             props,
         );
-        match tokio::time::timeout(OPERATION_TIMEOUT, publish).await {
+        match tokio::time::timeout(self.publish_timeout, publish).await {
             Ok(r) => Ok(r?),
             Err(_) => anyhow::bail!(
                 "publish not sent within {}",
-                humantime::format_duration(OPERATION_TIMEOUT)
+                humantime::format_duration(self.publish_timeout)
             ),
         }
     }
@@ -287,7 +302,7 @@ impl Publisher {
             // A node still booting may accept TCP and answer nothing: bound each attempt.
             let attempt = tokio::select! {
                 _ = cancel.cancelled() => anyhow::bail!("cancelled while reconnecting to the broker"),
-                r = tokio::time::timeout(CONNECT_TIMEOUT, open) => r,
+                r = tokio::time::timeout(self.connect_timeout, open) => r,
             };
             match attempt {
                 Ok(Ok((conn, channel))) => {
@@ -299,7 +314,7 @@ impl Publisher {
                 Ok(Err(e)) => on_error(&e),
                 Err(_) => on_error(&anyhow::anyhow!(
                     "no connection within {}",
-                    humantime::format_duration(CONNECT_TIMEOUT)
+                    humantime::format_duration(self.connect_timeout)
                 )),
             }
             tokio::select! {
@@ -307,6 +322,41 @@ impl Publisher {
                 _ = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// One connection attempt, bounded by the connect timeout: what `retry` and `breaker`
+    /// producers do instead of [`reconnect`](Self::reconnect)'s unbounded loop. The old
+    /// connection is closed only once a new one is open, in the background: waiting for
+    /// the close-ok of a hung broker would add [`CLOSE_TIMEOUT`] to every failed attempt.
+    pub async fn reconnect_once(&mut self) -> Result<()> {
+        let open = Self::open(
+            &self.url,
+            self.heartbeat,
+            self.confirms,
+            self.queue,
+            self.durable,
+            &self.name,
+        );
+        match tokio::time::timeout(self.connect_timeout, open).await {
+            Ok(Ok((conn, channel))) => {
+                let old = std::mem::replace(&mut self.conn, conn);
+                self.channel = channel;
+                self.reconnects += 1;
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        CLOSE_TIMEOUT,
+                        old.close(200, ShortString::from("reconnected")),
+                    )
+                    .await;
+                });
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => anyhow::bail!(
+                "no connection within {}",
+                humantime::format_duration(self.connect_timeout)
+            ),
         }
     }
 

@@ -25,6 +25,26 @@ pub enum ConfirmState {
     Failed,
     /// Publisher confirms are off: the producer cannot know.
     NotRequested,
+    /// Never attempted: the producer's circuit breaker was open (`policy = "breaker"`).
+    Refused,
+    /// Attempted and given up: every attempt the producer's policy allows failed
+    /// (`policy = "retry"`, or the breaker's one attempt).
+    GaveUp,
+}
+
+impl ConfirmState {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfirmState::Pending => "pending",
+            ConfirmState::Acked => "acked",
+            ConfirmState::Nacked => "nacked",
+            ConfirmState::Failed => "failed",
+            ConfirmState::NotRequested => "not_requested",
+            ConfirmState::Refused => "refused",
+            ConfirmState::GaveUp => "gave_up",
+        }
+    }
 }
 
 /// How the result record said the task ended.
@@ -87,6 +107,9 @@ pub struct TaskRecord {
     /// Times the producer published this task again because the broker did not confirm
     /// it (nack, lost confirmation, publish error).
     pub republished: u32,
+    /// When the producer refused the task or gave it up (`confirm` is `refused` or
+    /// `gave_up`), unix µs.
+    pub refused_unix_us: Option<i64>,
 }
 
 impl TaskRecord {
@@ -104,6 +127,7 @@ impl TaskRecord {
             seen_via: None,
             executions: Vec::new(),
             republished: 0,
+            refused_unix_us: None,
         }
     }
 
@@ -111,7 +135,13 @@ impl TaskRecord {
     /// publish is known to have failed.
     pub fn settled(&self) -> bool {
         self.result_seen_unix_us.is_some()
-            || matches!(self.confirm, ConfirmState::Nacked | ConfirmState::Failed)
+            || matches!(
+                self.confirm,
+                ConfirmState::Nacked
+                    | ConfirmState::Failed
+                    | ConfirmState::Refused
+                    | ConfirmState::GaveUp
+            )
     }
 
     /// End-to-end latency in µs: result seen − intended start.
@@ -140,6 +170,8 @@ impl TaskRecord {
                 ConfirmState::Nacked | ConfirmState::Failed | ConfirmState::Pending => {
                     Outcome::Unconfirmed
                 }
+                ConfirmState::Refused => Outcome::Refused,
+                ConfirmState::GaveUp => Outcome::GaveUp,
                 ConfirmState::Acked | ConfirmState::NotRequested => Outcome::Lost,
             },
         };
@@ -151,7 +183,7 @@ impl TaskRecord {
 }
 
 /// The primary outcome of a task. Exactly one per task; `ok + failed + lost + result_lost +
-/// unconfirmed` = tasks published.
+/// unconfirmed + refused + gave_up` = tasks scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -166,6 +198,12 @@ pub enum Outcome {
     /// Never executed, and the broker never confirmed the publish: the producer knew it
     /// might not have arrived (nacked, publish error, or no confirmation at all).
     Unconfirmed,
+    /// Never published: the producer's circuit breaker refused it without an attempt
+    /// (fail fast). Not a loss the stack caused: the caller was told at once.
+    Refused,
+    /// Never executed, and the producer gave it up after the attempts its policy allows
+    /// (retry exhausted, or the breaker's one attempt failed): the caller was told.
+    GaveUp,
 }
 
 impl Outcome {
@@ -177,6 +215,8 @@ impl Outcome {
             Outcome::Lost => "lost",
             Outcome::ResultLost => "result_lost",
             Outcome::Unconfirmed => "unconfirmed",
+            Outcome::Refused => "refused",
+            Outcome::GaveUp => "gave_up",
         }
     }
 }
@@ -207,6 +247,12 @@ pub struct OutcomeCounts {
     pub duplicated: u64,
     /// Never executed and never confirmed.
     pub unconfirmed: u64,
+    /// Refused by the producer's open circuit breaker (never published).
+    #[serde(default)]
+    pub refused: u64,
+    /// Given up by the producer after its policy's attempts failed.
+    #[serde(default)]
+    pub gave_up: u64,
 }
 
 impl OutcomeCounts {
@@ -219,6 +265,8 @@ impl OutcomeCounts {
             Outcome::Lost => self.lost += 1,
             Outcome::ResultLost => self.result_lost += 1,
             Outcome::Unconfirmed => self.unconfirmed += 1,
+            Outcome::Refused => self.refused += 1,
+            Outcome::GaveUp => self.gave_up += 1,
         }
         if c.duplicated {
             self.duplicated += 1;
@@ -660,6 +708,33 @@ mod tests {
             t.confirm = c;
             assert_eq!(t.classify().outcome, Outcome::Unconfirmed, "{c:?}");
         }
+    }
+
+    #[test]
+    fn refused_and_given_up_tasks_are_their_own_outcomes_and_settled() {
+        for (c, o) in [
+            (ConfirmState::Refused, Outcome::Refused),
+            (ConfirmState::GaveUp, Outcome::GaveUp),
+        ] {
+            let mut t = rec();
+            t.confirm = c;
+            assert!(t.settled(), "{c:?}: the producer waits for nothing");
+            assert_eq!(t.classify().outcome, o);
+            assert_eq!(c.as_str(), o.as_str());
+            // A copy that reached the broker anyway and ran: its result decides.
+            t.executions.push(exec("w1", 1_100, Some(1_200)));
+            assert_eq!(t.classify().outcome, Outcome::ResultLost);
+            t.result_status = Some(ResultStatus::Success);
+            assert_eq!(t.classify().outcome, Outcome::Ok);
+        }
+        let mut c = OutcomeCounts::default();
+        for o in [Outcome::Refused, Outcome::GaveUp, Outcome::Refused] {
+            c.add(Classification {
+                outcome: o,
+                duplicated: false,
+            });
+        }
+        assert_eq!((c.count, c.refused, c.gave_up, c.unconfirmed), (3, 2, 1, 0));
     }
 
     #[test]

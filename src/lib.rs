@@ -10,6 +10,8 @@
 //! - [`stack`]: local orchestration; each server is a [`stack::process::ManagedProcess`].
 //! - [`protocol`]: Celery protocol v2 messages and result-backend records.
 //! - [`broker`]: the AMQP client (publish with confirms, consume).
+//! - [`producer`]: the producer's policies for failed publishes (retry schedule, circuit
+//!   breaker), pure state machines; their effects in [`metrics::outage`].
 //! - [`backend`]: the Redis client (store results, watch results).
 //! - [`tasks`]: the four task kinds; CPU and disk work runs off the async threads.
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
@@ -45,6 +47,7 @@ pub mod ledger;
 pub mod load;
 pub mod metrics;
 pub mod observe;
+pub mod producer;
 pub mod protocol;
 pub mod report;
 pub mod run;

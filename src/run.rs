@@ -37,11 +37,6 @@ use crate::stack::{Stack, StackDirs, StackOptions};
 
 /// Unconfirmed publishes the generator keeps in flight before waiting for confirms.
 const CONFIRM_WINDOW: usize = 2048;
-/// A publish not confirmed within this time is taken as lost and published again (and
-/// the connection is opened afresh): a connection can die without the client noticing,
-/// and its confirmations then never come. Generous, because a quorum queue electing a
-/// leader delays confirmations by seconds.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
 /// Attempts of the last reconciliation read of a workload.
 const FINAL_READ_ATTEMPTS: u32 = 5;
 /// Tasks outstanding longer than this are checked by reading their result keys.
@@ -338,6 +333,8 @@ struct Live {
     /// The task ids whose result key Redis still held at the end (read once, after the
     /// last workload); `None` until then or when the read failed.
     final_result_ids: Mutex<Option<std::collections::HashSet<uuid::Uuid>>>,
+    /// Every state change of the producer's circuit breaker (`policy = "breaker"`).
+    breaker_transitions: Mutex<Vec<crate::metrics::outage::BreakerTransition>>,
 }
 
 /// Run every workload of `plan` on `topology`, writing the run directory.
@@ -395,6 +392,7 @@ pub async fn run(
         timeline: Vec::new(),
         calibration: None,
         idle: None,
+        producer: None,
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {
@@ -405,6 +403,7 @@ pub async fn run(
         servers: Arc::new(crate::observe::server::ServerLog::new()),
         faults: Arc::new(Mutex::new(Vec::new())),
         final_result_ids: Mutex::new(None),
+        breaker_transitions: Mutex::new(Vec::new()),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -668,7 +667,13 @@ impl RunState {
         self.report.workers_ready_ms = Some(started.elapsed().as_millis() as u64);
 
         let anchor = Anchor::now();
+        let policy = topology.producer.clone();
+        publisher.set_timeouts(policy.publish_timeout, policy.connect_timeout);
         let mut driver = Driver {
+            breaker: (policy.policy == crate::config::PolicyKind::Breaker)
+                .then(|| crate::producer::Breaker::new(policy.breaker())),
+            policy,
+            workload: 0,
             publisher,
             reader: &mut reader,
             live: &self.live,
@@ -734,6 +739,7 @@ impl RunState {
             driver.workers.supervise();
             self.report.workloads = metrics_so_far(&self.live, plan, i + 1, Some(driver.workers)).0;
             self.report.failover = failover_rows(&self.live, plan);
+            self.report.producer = producer_report(&self.live, topology, plan);
             if let Some(lag) = schedule_lag_warning(w, &self.report.workloads[i]) {
                 eprintln!("hab: warning: {lag}");
             }
@@ -829,6 +835,7 @@ impl RunState {
             });
         }
         self.report.failover = failover_rows(&self.live, plan);
+        self.report.producer = producer_report(&self.live, topology, plan);
         self.report.idle = idle_report(&stack_logs(&self.dir), topology, &self.live, plan, done);
         self.report.client_events = self.live.events.snapshot().iter().fold(
             std::collections::BTreeMap::new(),
@@ -988,6 +995,62 @@ fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
         .collect()
 }
 
+/// What the producer's policy did around every broker fault (side channel already
+/// merged), with the breaker's state changes; `None` for a `block` producer on a run
+/// without broker faults (nothing to say, and run.json stays as it was).
+fn producer_report(
+    live: &Live,
+    topology: &Topology,
+    plan: &WorkloadPlan,
+) -> Option<crate::metrics::outage::ProducerReport> {
+    let policy = topology.producer.policy;
+    let faults: Vec<AppliedFault> = live
+        .faults
+        .lock()
+        .expect("faults lock")
+        .iter()
+        .filter(|f| f.not_applied.is_none() && f.target.to_string().starts_with("broker"))
+        .cloned()
+        .collect();
+    if policy == crate::config::PolicyKind::Block && faults.is_empty() {
+        return None;
+    }
+    let transitions = live
+        .breaker_transitions
+        .lock()
+        .expect("transitions lock")
+        .clone();
+    let ledger = live.ledger.lock().expect("ledger lock");
+    let outages = faults
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let next = faults[k + 1..]
+                .iter()
+                .find(|g| g.workload == f.workload)
+                .map(|g| g.fault_at_unix_us);
+            let name = plan
+                .workloads
+                .get(f.workload)
+                .map(|w| w.name.as_str())
+                .unwrap_or("");
+            crate::metrics::outage::analyse(
+                f,
+                name,
+                policy.as_str(),
+                next,
+                ledger.tasks(f.workload),
+                &transitions,
+            )
+        })
+        .collect();
+    Some(crate::metrics::outage::ProducerReport {
+        policy: policy.as_str().to_string(),
+        transitions,
+        outages,
+    })
+}
+
 /// What HAProxy's idle timeouts did, for a run through HAProxy: its session log (read
 /// from `logs`, independent of the clients) against every client event and the tasks of
 /// the first `upto` workloads (side channel already merged).
@@ -1113,13 +1176,20 @@ struct Driver<'a> {
     force_reconnect: bool,
     /// The stack, for the fault injector.
     stack: Arc<tokio::sync::Mutex<Stack>>,
+    /// The topology's `[producer]`: policy and timeouts.
+    policy: crate::config::ProducerConfig,
+    /// The circuit breaker (`policy = "breaker"`).
+    breaker: Option<crate::producer::Breaker>,
+    /// The workload being published (for the breaker's transitions).
+    workload: usize,
 }
 
 /// A task's confirmation; an error carries the connection generation (the publisher's
 /// reconnect count when it was published) and what happened.
 type ConfirmResult = Result<Confirmation, (u64, String)>;
-type ConfirmFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (usize, ConfirmResult)> + Send>>;
+/// A task's index, its confirmation, and the breaker's permit of the call (if any).
+type ConfirmOutput = (usize, ConfirmResult, Option<crate::producer::Permit>);
+type ConfirmFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ConfirmOutput> + Send>>;
 
 const PRODUCER: &str = "producer";
 
@@ -1138,7 +1208,11 @@ impl Driver<'_> {
         pb
     }
 
-    fn apply_confirm(&mut self, w: usize, idx: usize, res: ConfirmResult) {
+    fn apply_confirm(&mut self, w: usize, (idx, res, permit): ConfirmOutput) {
+        if let Some(permit) = permit {
+            let ok = matches!(res, Ok(Confirmation::Ack(_) | Confirmation::NotRequested));
+            self.breaker_result(permit, ok);
+        }
         let now = self.anchor.now_unix_us();
         let mut ledger = self.live.ledger.lock().expect("ledger lock");
         match res {
@@ -1203,8 +1277,7 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Publish task `idx` of workload `w`, reconnecting as often as needed. Only a
-    /// cancelled run gives up (the task is then marked as never published successfully).
+    /// Publish task `idx` of workload `w` under the topology's producer policy.
     async fn publish(
         &mut self,
         w: usize,
@@ -1217,29 +1290,64 @@ impl Driver<'_> {
         let mut msg = TaskMessage::new(name, args);
         msg.id = id.to_string();
         let (body, props) = encode(&msg);
+        match self.policy.policy {
+            crate::config::PolicyKind::Block => {
+                self.publish_blocking(w, idx, &body, &props, pending).await
+            }
+            crate::config::PolicyKind::Retry => {
+                self.publish_retrying(w, idx, &body, &props, pending).await
+            }
+            crate::config::PolicyKind::Breaker => {
+                self.publish_breaker(w, idx, &body, &props, pending).await
+            }
+        }
+    }
+
+    /// A confirmation future for a publish handed to the connection, bounded by the
+    /// confirm timeout.
+    fn confirm_future(
+        &self,
+        idx: usize,
+        confirm: lapin::PublisherConfirm,
+        permit: Option<crate::producer::Permit>,
+    ) -> ConfirmFuture {
+        let generation = self.publisher.reconnects;
+        let timeout = self.policy.confirm_timeout;
+        Box::pin(async move {
+            let res = match tokio::time::timeout(timeout, confirm).await {
+                Ok(Ok(c)) => Ok(c),
+                Ok(Err(e)) => Err((generation, e.to_string())),
+                Err(_) => Err((
+                    generation,
+                    format!(
+                        "no confirmation within {}",
+                        humantime::format_duration(timeout)
+                    ),
+                )),
+            };
+            (idx, res, permit)
+        })
+    }
+
+    /// `block`: publish, reconnecting as often as needed. Only a cancelled run gives up
+    /// (the task is then marked as never published successfully).
+    async fn publish_blocking(
+        &mut self,
+        w: usize,
+        idx: usize,
+        body: &[u8],
+        props: &lapin::BasicProperties,
+        pending: &mut FuturesUnordered<ConfirmFuture>,
+    ) {
         loop {
             let stale = std::mem::take(&mut self.force_reconnect);
             if (stale || !self.publisher.is_usable()) && self.reconnect().await.is_err() {
                 self.mark_failed(w, idx);
                 return;
             }
-            match self.publisher.publish(&body, props.clone()).await {
+            match self.publisher.publish(body, props.clone()).await {
                 Ok(confirm) => {
-                    let generation = self.publisher.reconnects;
-                    pending.push(Box::pin(async move {
-                        let res = match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
-                            Ok(Ok(c)) => Ok(c),
-                            Ok(Err(e)) => Err((generation, e.to_string())),
-                            Err(_) => Err((
-                                generation,
-                                format!(
-                                    "no confirmation within {}",
-                                    humantime::format_duration(CONFIRM_TIMEOUT)
-                                ),
-                            )),
-                        };
-                        (idx, res)
-                    }));
+                    pending.push(self.confirm_future(idx, confirm, None));
                     return;
                 }
                 Err(e) => {
@@ -1256,6 +1364,150 @@ impl Driver<'_> {
                 }
             }
         }
+    }
+
+    /// One attempt of the `retry` and `breaker` policies: (re)open the connection if it
+    /// is not usable (one bounded attempt), then publish (bounded). Every failure is a
+    /// client event.
+    async fn attempt(
+        &mut self,
+        body: &[u8],
+        props: &lapin::BasicProperties,
+    ) -> Result<lapin::PublisherConfirm> {
+        let stale = std::mem::take(&mut self.force_reconnect);
+        if stale || !self.publisher.is_usable() {
+            let events = &self.live.events;
+            if !self.publisher.is_usable()
+                && events.last_kind(PRODUCER) != Some(ClientEventKind::Error)
+            {
+                events.record(
+                    PRODUCER,
+                    ClientEventKind::Error,
+                    "connection found closed before the next publish",
+                );
+            }
+            if let Err(e) = self.publisher.reconnect_once().await {
+                // The connection stays unusable: the next attempt reconnects again.
+                events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"));
+                return Err(e);
+            }
+            events.record(PRODUCER, ClientEventKind::Reconnected, "");
+        }
+        match self.publisher.publish(body, props.clone()).await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                self.live.events.record(
+                    PRODUCER,
+                    ClientEventKind::Error,
+                    format!("publish failed: {e:#}"),
+                );
+                // Whatever the channel's state, start from a fresh connection next time.
+                self.force_reconnect = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// `retry`: up to `producer.retry.attempts` attempts with exponential backoff and
+    /// jitter between them; then the task is given up (`gave_up`).
+    async fn publish_retrying(
+        &mut self,
+        w: usize,
+        idx: usize,
+        body: &[u8],
+        props: &lapin::BasicProperties,
+        pending: &mut FuturesUnordered<ConfirmFuture>,
+    ) {
+        let mut delays = crate::producer::retry_delays(self.policy.retry(), None);
+        loop {
+            if let Ok(confirm) = self.attempt(body, props).await {
+                pending.push(self.confirm_future(idx, confirm, None));
+                return;
+            }
+            let Some(delay) = delays.next() else {
+                self.give_up(w, idx, ConfirmState::GaveUp);
+                return;
+            };
+            tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    self.mark_failed(w, idx);
+                    return;
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+            self.count_republish(w, idx);
+        }
+    }
+
+    /// `breaker`: refused at once while the breaker is open; otherwise one attempt, whose
+    /// failure (or lost confirmation, in `apply_confirm`) counts against the breaker.
+    async fn publish_breaker(
+        &mut self,
+        w: usize,
+        idx: usize,
+        body: &[u8],
+        props: &lapin::BasicProperties,
+        pending: &mut FuturesUnordered<ConfirmFuture>,
+    ) {
+        let breaker = self.breaker.as_mut().expect("policy breaker has a breaker");
+        let (admission, change) = breaker.admit(Instant::now());
+        self.record_transition(change);
+        let crate::producer::Admission::Allowed(permit) = admission else {
+            self.give_up(w, idx, ConfirmState::Refused);
+            return;
+        };
+        match self.attempt(body, props).await {
+            Ok(confirm) => pending.push(self.confirm_future(idx, confirm, Some(permit))),
+            Err(_) => {
+                self.breaker_result(permit, false);
+                self.give_up(w, idx, ConfirmState::GaveUp);
+            }
+        }
+    }
+
+    /// Report a call's result to the breaker and record the state change it caused.
+    fn breaker_result(&mut self, permit: crate::producer::Permit, ok: bool) {
+        if let Some(b) = self.breaker.as_mut() {
+            let change = b.on_result(permit, ok, Instant::now());
+            self.record_transition(change);
+        }
+    }
+
+    fn record_transition(&self, change: Option<crate::producer::Transition>) {
+        let Some(t) = change else {
+            return;
+        };
+        let at_unix_us = self.anchor.unix_us(t.at);
+        eprintln!(
+            "hab: producer breaker {} → {}",
+            t.from.as_str(),
+            t.to.as_str()
+        );
+        self.live
+            .breaker_transitions
+            .lock()
+            .expect("transitions lock")
+            .push(crate::metrics::outage::BreakerTransition {
+                at_unix_us,
+                workload: self.workload,
+                from: t.from,
+                to: t.to,
+            });
+    }
+
+    /// The producer refused task `idx` (breaker open) or gave it up (attempts
+    /// exhausted): settled, never to be published again. A task refused before any
+    /// publish call has no publish time.
+    fn give_up(&self, w: usize, idx: usize, state: ConfirmState) {
+        let now = self.anchor.now_unix_us();
+        let mut ledger = self.live.ledger.lock().expect("ledger lock");
+        ledger.update(w, idx, |t| {
+            t.confirm = state;
+            t.refused_unix_us = Some(now);
+            if state == ConfirmState::Refused && t.republished == 0 {
+                t.published_unix_us = None;
+            }
+        });
     }
 
     fn mark_failed(&self, w: usize, idx: usize) {
@@ -1319,6 +1571,7 @@ impl Driver<'_> {
             .reserve(w, spec.count as usize);
         let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
         self.retry.clear();
+        self.workload = w;
         let t0 = Instant::now();
         let injector = (!spec.faults.is_empty()).then(|| {
             tokio::spawn(crate::fault::injector::run_faults(
@@ -1344,15 +1597,15 @@ impl Driver<'_> {
                 if pending.len() >= CONFIRM_WINDOW {
                     tokio::select! {
                         _ = self.cancel.cancelled() => break,
-                        Some((idx, res)) = pending.next() => self.apply_confirm(w, idx, res),
+                        Some(out) = pending.next() => self.apply_confirm(w, out),
                     }
                     continue;
                 }
                 tokio::select! {
                     biased;
                     _ = self.cancel.cancelled() => break,
-                    Some((idx, res)) = pending.next(), if !pending.is_empty() => {
-                        self.apply_confirm(w, idx, res);
+                    Some(out) = pending.next(), if !pending.is_empty() => {
+                        self.apply_confirm(w, out);
                     }
                     _ = pacer.fired() => break,
                 }
@@ -1382,9 +1635,8 @@ impl Driver<'_> {
         let deadline = Instant::now() + drain;
         let mut last_reconcile = Instant::now();
         loop {
-            while let Some(Some((idx, res))) = futures_util::FutureExt::now_or_never(pending.next())
-            {
-                self.apply_confirm(w, idx, res);
+            while let Some(Some(out)) = futures_util::FutureExt::now_or_never(pending.next()) {
+                self.apply_confirm(w, out);
             }
             self.flush_retries(w, spec, &mut pending).await;
             let unsettled = self.unsettled(w);
@@ -1416,8 +1668,8 @@ impl Driver<'_> {
             let wait = Duration::from_millis(100).min(deadline - now);
             tokio::select! {
                 _ = self.live.progress.notified() => {}
-                Some((idx, res)) = pending.next(), if !pending.is_empty() => {
-                    self.apply_confirm(w, idx, res);
+                Some(out) = pending.next(), if !pending.is_empty() => {
+                    self.apply_confirm(w, out);
                 }
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.cancel.cancelled(), if drain != INTERRUPT_DRAIN => {
@@ -1443,7 +1695,7 @@ impl Driver<'_> {
         let deadline = Instant::now() + INTERRUPT_DRAIN;
         while Instant::now() < deadline && (self.unsettled(w) > 0 || !pending.is_empty()) {
             tokio::select! {
-                Some((idx, res)) = pending.next(), if !pending.is_empty() => self.apply_confirm(w, idx, res),
+                Some(out) = pending.next(), if !pending.is_empty() => self.apply_confirm(w, out),
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }

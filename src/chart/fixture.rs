@@ -65,6 +65,7 @@ impl RunBuilder {
                 timeline: Vec::new(),
                 calibration: None,
                 idle: None,
+                producer: None,
             },
         }
     }
@@ -139,6 +140,8 @@ impl RunBuilder {
                     p50_us: p99.map(|p| p / 4),
                     p99_us: p99,
                     max_us: p99.map(|p| p * 2),
+                    refused: 0,
+                    breaker: None,
                 }
             })
             .collect();
@@ -407,6 +410,8 @@ impl RunSetBuilder {
                         p50_us: p99.map(|p| p / 3),
                         p99_us: p99,
                         max_us: p99,
+                        refused: 0,
+                        breaker: None,
                     });
                 }
             }

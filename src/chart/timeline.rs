@@ -15,6 +15,7 @@ use super::{
 use crate::compare::RunSet;
 use crate::metrics::failover::FailoverRow;
 use crate::metrics::timeline::TimelineRow;
+use crate::producer::BreakerState;
 
 /// The right axis is logarithmic when the largest p99 is more than this many times the
 /// smallest.
@@ -24,6 +25,11 @@ const LOG_RATIO: f64 = 20.0;
 const SWITCH_BAND: f64 = 0.30;
 /// Shade of the band from the switch time to the stack being healthy again.
 const RECOVERY_BAND: f64 = 0.08;
+
+/// Height of the breaker strip, as a fraction of the left axis.
+const BREAKER_STRIP: f64 = 0.035;
+/// Colour of the breaker strip and of the refused line.
+const BREAKER_COLOUR: RGBColor = RGBColor(200, 30, 30);
 
 /// One run's timeline.
 #[derive(Debug, Clone)]
@@ -162,7 +168,7 @@ impl TimelineChart {
         let counts_max = self
             .rows
             .iter()
-            .map(|r| r.ok.max(r.failed))
+            .map(|r| r.ok.max(r.failed).max(r.refused))
             .max()
             .unwrap_or(0)
             .max(1) as f64;
@@ -217,6 +223,22 @@ impl TimelineChart {
             }
         }
 
+        // The producer's circuit breaker: open seconds as a strip along the bottom, dark
+        // while open, light while half-open.
+        let strip = y_max * BREAKER_STRIP;
+        for r in &self.rows {
+            let shade = match r.breaker {
+                Some(BreakerState::Open) => BREAKER_COLOUR.mix(0.85),
+                Some(BreakerState::HalfOpen) => BREAKER_COLOUR.mix(0.35),
+                _ => continue,
+            };
+            let x = r.second as f64;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x, 0.0), (x + 1.0, strip)],
+                shade.filled(),
+            )))?;
+        }
+
         // Workload boundaries.
         let starts = workload_starts(&self.rows);
         for (x, _) in starts.iter().filter(|(x, _)| *x > 0.0) {
@@ -243,6 +265,14 @@ impl TimelineChart {
             chart.draw_series(LineSeries::new(
                 self.rows.iter().map(|r| (centre(r), r.failed as f64)),
                 BLACK.stroke_width(2),
+            ))?;
+        }
+
+        // Tasks the producer refused or gave up.
+        if self.rows.iter().any(|r| r.refused > 0) {
+            chart.draw_series(LineSeries::new(
+                self.rows.iter().map(|r| (centre(r), r.refused as f64)),
+                BREAKER_COLOUR.stroke_width(2),
             ))?;
         }
 
@@ -350,8 +380,17 @@ impl Plot for TimelineChart {
              p99 latency of the tasks completed in that second (right axis, dashed); each \
              fault is a black line, shaded dark until the first task published after it \
              completed (switch time) and light until the stack was healthy again, and thin \
-             grey lines separate the workloads.",
-            self.topology
+             grey lines separate the workloads.{}",
+            self.topology,
+            if self.rows.iter().any(|r| r.breaker.is_some()) {
+                " The red strip along the bottom is the producer's circuit breaker (dark: \
+                 open, refusing every task; light: half-open, probing); the red line counts \
+                 the tasks the producer refused or gave up per second."
+            } else if self.rows.iter().any(|r| r.refused > 0) {
+                " The red line counts the tasks the producer gave up per second."
+            } else {
+                ""
+            }
         )
     }
 
@@ -371,6 +410,22 @@ impl Plot for TimelineChart {
             "p99 latency (right axis)",
             Swatch::Dashed(contrast_colour(self.index)),
         ));
+        if self.rows.iter().any(|r| r.refused > 0) {
+            legend.push(LegendEntry::new(
+                "refused or given up per second",
+                Swatch::Line(BREAKER_COLOUR),
+            ));
+        }
+        if self
+            .rows
+            .iter()
+            .any(|r| matches!(r.breaker, Some(BreakerState::Open | BreakerState::HalfOpen)))
+        {
+            legend.push(LegendEntry::new(
+                "breaker open (light: half-open)",
+                Swatch::Fill(BREAKER_COLOUR.mix(0.85)),
+            ));
+        }
         if !self.faults.is_empty() {
             legend.push(LegendEntry::new("fault", Swatch::Line(BLACK)));
             legend.push(LegendEntry::new(

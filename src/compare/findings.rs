@@ -263,6 +263,7 @@ pub fn findings(c: &Comparison) -> Vec<String> {
         }
     }
     out.extend(super::idle::findings(&c.idle));
+    out.extend(super::outage::findings(&c.policies));
     out
 }
 

@@ -10,6 +10,7 @@
 pub mod findings;
 pub mod idle;
 pub mod model;
+pub mod outage;
 pub mod summary;
 pub mod terminal;
 pub mod thresholds;

@@ -328,6 +328,10 @@ pub struct Comparison {
     /// The idle-timeout matrix: one row per topology through HAProxy.
     #[serde(default)]
     pub idle: Vec<super::idle::IdleRow>,
+    /// The producer-policy matrix (block / retry / breaker around broker faults): one row
+    /// per topology and fault workload.
+    #[serde(default)]
+    pub policies: Vec<super::outage::PolicyRow>,
     /// Plain-language findings with numbers.
     pub findings: Vec<String>,
 }
@@ -575,6 +579,7 @@ impl Comparison {
             workloads,
             faults,
             idle: super::idle::idle_rows(set),
+            policies: super::outage::policy_rows(set),
             findings: Vec::new(),
         };
         c.findings = super::findings::findings(&c);

@@ -139,5 +139,11 @@ pub fn render(c: &Comparison) -> String {
             "cuts = sessions HAProxy's log ended on an idle timeout; tasks at a cut = in flight when one happened; affected = of those, delayed (run once, > 2 × the baseline's p50), failed, lost or duplicated"
         );
     }
+    if super::outage::worth_showing(&c.policies) {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "producer policies around broker faults:");
+        out.push_str(&super::outage::text_table(&c.policies));
+        let _ = writeln!(out, "{}", super::outage::LEGEND);
+    }
     out
 }

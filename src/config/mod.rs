@@ -8,10 +8,12 @@
 //! # Layout
 //! - [`topology`]: [`Topology`] and its sections.
 //! - [`workload`]: [`WorkloadPlan`], [`Workload`], [`TaskSpec`].
+//! - [`producer`]: [`ProducerConfig`], the producer's policy for failed publishes.
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
 mod duration;
 pub mod error;
+pub mod producer;
 pub mod topology;
 pub mod workload;
 
@@ -20,6 +22,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 pub use error::{ConfigError, Diagnostic};
+pub use producer::{BreakerConfig, PolicyKind, ProducerConfig, RetryConfig};
 pub use topology::{
     AckMode, BackendConfig, BrokerConfig, ProxyConfig, QueueKind, Topology, WorkerKind,
     WorkersConfig,

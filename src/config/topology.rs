@@ -27,6 +27,10 @@ pub struct Topology {
     /// The worker processes; the whole section is optional.
     #[serde(default)]
     pub workers: WorkersConfig,
+    /// What the producer does when a publish fails (`block`, `retry`, `breaker`); the
+    /// whole section is optional and defaults to `block`.
+    #[serde(default)]
+    pub producer: super::producer::ProducerConfig,
 }
 
 /// The RabbitMQ broker: how many nodes and how messages are kept.
@@ -417,6 +421,7 @@ impl Topology {
             ));
         }
         check_positive(&mut out, "broker.startup_timeout", b.startup_timeout);
+        self.producer.validate(&mut out);
 
         let r = &self.backend;
         if r.replicas > 5 {

@@ -3,13 +3,13 @@
 use anyhow::Result;
 
 use super::{Exporter, RunData};
-use crate::ledger::{ConfirmState, SeenVia};
+use crate::ledger::SeenVia;
 
 /// Writes summary.csv.
 pub struct SummaryCsv;
 
 /// Column names of summary.csv; units are in the names.
-pub const SUMMARY_HEADER: [&str; 18] = [
+pub const SUMMARY_HEADER: [&str; 20] = [
     "topology",
     "workload",
     "task",
@@ -28,6 +28,8 @@ pub const SUMMARY_HEADER: [&str; 18] = [
     "p999_us",
     "max_us",
     "mean_us",
+    "refused",
+    "gave_up",
 ];
 
 impl Exporter for SummaryCsv {
@@ -64,6 +66,8 @@ impl Exporter for SummaryCsv {
                 l.p999_us.to_string(),
                 l.max_us.to_string(),
                 format!("{:.1}", l.mean_us),
+                r.counts.refused.to_string(),
+                r.counts.gave_up.to_string(),
             ])?;
         }
         w.flush()?;
@@ -75,7 +79,7 @@ impl Exporter for SummaryCsv {
 pub struct TasksCsv;
 
 /// Column names of tasks.csv.
-pub const TASKS_HEADER: [&str; 17] = [
+pub const TASKS_HEADER: [&str; 18] = [
     "task_id",
     "workload",
     "task",
@@ -93,6 +97,7 @@ pub const TASKS_HEADER: [&str; 17] = [
     "outcome",
     "duplicated",
     "latency_us",
+    "refused_unix_us",
 ];
 
 fn opt(v: Option<i64>) -> String {
@@ -117,14 +122,7 @@ impl Exporter for TasksCsv {
                     t.intended_unix_us.to_string(),
                     opt(t.published_unix_us),
                     opt(t.confirmed_unix_us),
-                    match t.confirm {
-                        ConfirmState::Pending => "pending",
-                        ConfirmState::Acked => "acked",
-                        ConfirmState::Nacked => "nacked",
-                        ConfirmState::Failed => "failed",
-                        ConfirmState::NotRequested => "not_requested",
-                    }
-                    .to_string(),
+                    t.confirm.as_str().to_string(),
                     opt(e.map(|e| e.started_unix_us)),
                     opt(e.and_then(|e| e.finished_unix_us)),
                     opt(t.result_seen_unix_us),
@@ -140,6 +138,7 @@ impl Exporter for TasksCsv {
                     c.outcome.as_str().to_string(),
                     c.duplicated.to_string(),
                     opt(t.latency_us()),
+                    opt(t.refused_unix_us),
                 ])?;
             }
         }
@@ -229,11 +228,12 @@ pub const FAILOVER_HEADER: [&str; 32] = [
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client
-/// errors, and the latency (p50, p99, max) of the tasks that completed in that second.
+/// errors, and the latency (p50, p99, max) of the tasks that completed in that second;
+/// then tasks the producer refused or gave up, and its circuit breaker's state.
 pub struct TimelineCsv;
 
 /// Column names of timeline.csv.
-pub const TIMELINE_HEADER: [&str; 10] = [
+pub const TIMELINE_HEADER: [&str; 12] = [
     "second",
     "unix_s",
     "workload",
@@ -244,6 +244,8 @@ pub const TIMELINE_HEADER: [&str; 10] = [
     "p50_us",
     "p99_us",
     "max_us",
+    "refused",
+    "breaker",
 ];
 
 impl Exporter for TimelineCsv {
@@ -266,6 +268,8 @@ impl Exporter for TimelineCsv {
                 opt(r.p50_us),
                 opt(r.p99_us),
                 opt(r.max_us),
+                r.refused.to_string(),
+                r.breaker.map(|b| b.as_str()).unwrap_or("").to_string(),
             ])?;
         }
         w.flush()?;

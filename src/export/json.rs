@@ -143,6 +143,11 @@ pub struct RunReport {
     /// errors, affected tasks. Only for runs through HAProxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<crate::metrics::idle::IdleReport>,
+    /// What the producer's policy (`[producer]`: block, retry, breaker) did around broker
+    /// faults, and every circuit-breaker state change. Only for runs with a policy other
+    /// than `block` or with a fault on the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<crate::metrics::outage::ProducerReport>,
 }
 
 /// What the broker and the backend held when the last workload had drained.

@@ -89,6 +89,9 @@ pub fn with_timeline(data: RunData<'_>) -> RunReport {
     let mut report = data.report.clone();
     let names: Vec<String> = report.workloads.iter().map(|w| w.name.clone()).collect();
     report.timeline = crate::metrics::timeline::compute(&names, data.ledger, data.events);
+    if let Some(p) = &report.producer {
+        crate::metrics::outage::annotate_timeline(&mut report.timeline, p);
+    }
     report
 }
 
@@ -162,6 +165,7 @@ mod tests {
             timeline: Vec::new(),
             calibration: None,
             idle: None,
+            producer: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
@@ -215,11 +219,11 @@ mod tests {
         assert_eq!(lines[0], csv::TASKS_HEADER.join(","));
         assert!(lines[1].starts_with("00000000-0000-0000-0000-000000000001,trivial,"));
         assert!(
-            lines[1].ends_with(",read,1,1,w1,ok,false,1000"),
+            lines[1].ends_with(",read,1,1,w1,ok,false,1000,"),
             "{}",
             lines[1]
         );
-        assert!(lines[2].ends_with(",,0,0,,lost,false,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",,0,0,,lost,false,,"), "{}", lines[2]);
     }
 
     #[test]
@@ -237,6 +241,7 @@ mod tests {
             repetition: 0,
             fault_at_unix_us: 1_800_000_000_000_000,
             restored_at_unix_us: None,
+            ready_at_unix_us: None,
             healthy_at_unix_us: None,
             not_applied: None,
         };
@@ -273,7 +278,7 @@ mod tests {
         // Both tasks were published and the ok one completed within the same second;
         // the republish event is not an error.
         assert_eq!(lines.len(), 2, "{text}");
-        assert_eq!(lines[1], "0,1800000000,trivial,2,1,0,0,1000,1000,1000");
+        assert_eq!(lines[1], "0,1800000000,trivial,2,1,0,0,1000,1000,1000,0,");
     }
 
     #[test]

@@ -66,6 +66,19 @@ pub fn render(report: &RunReport) -> String {
             idle.tasks.affected
         );
     }
+    if let Some(p) = &report.producer {
+        let (refused, gave_up): (u64, u64) = report
+            .workloads
+            .iter()
+            .map(|w| (w.counts.refused, w.counts.gave_up))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let _ = writeln!(
+            out,
+            "producer ({}): {refused} task(s) refused by the breaker, {gave_up} given up, {} breaker state change(s) (run.json `producer`)",
+            p.policy,
+            p.transitions.len()
+        );
+    }
     out
 }
 

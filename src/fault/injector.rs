@@ -91,6 +91,7 @@ async fn apply_one(
         repetition,
         fault_at_unix_us: now_unix_us(),
         restored_at_unix_us: None,
+        ready_at_unix_us: None,
         healthy_at_unix_us: None,
         not_applied: None,
     };
@@ -157,7 +158,11 @@ async fn apply_one(
             FaultKind::Failover => unreachable!("a failover has no restart"),
         };
         match restored {
-            Ok(at) => record.restored_at_unix_us = Some(at),
+            Ok(at) => {
+                record.restored_at_unix_us = Some(at);
+                // restart_node returns once the node answers its readiness probe.
+                record.ready_at_unix_us = Some(now_unix_us());
+            }
             Err(e) => {
                 eprintln!("hab: could not bring {node} back: {e}");
                 return record;

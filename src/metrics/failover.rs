@@ -25,6 +25,11 @@ pub struct AppliedFault {
     pub fault_at_unix_us: i64,
     /// When the target was brought back (restart or SIGCONT returned), unix µs.
     pub restored_at_unix_us: Option<i64>,
+    /// When the target answered again after it was brought back (a restarted node once
+    /// its readiness probe passed, e.g. RabbitMQ accepting AMQP; a resumed one at once),
+    /// unix µs.
+    #[serde(default)]
+    pub ready_at_unix_us: Option<i64>,
     /// When the whole stack was healthy again, unix µs.
     pub healthy_at_unix_us: Option<i64>,
     /// Why the fault was not applied (role absent on this topology, or an error).
@@ -424,7 +429,9 @@ pub fn analyse(
             Outcome::ResultLost => row.result_lost += 1,
             Outcome::Unconfirmed => row.unconfirmed += 1,
             Outcome::Failed => row.failed += 1,
-            Outcome::Ok => {}
+            // The producer's policy refused or gave it up: not a loss of the stack (see
+            // run.json `producer`, metrics::outage).
+            Outcome::Ok | Outcome::Refused | Outcome::GaveUp => {}
         }
         if c.duplicated {
             row.duplicated += 1;
@@ -473,6 +480,7 @@ mod tests {
             repetition: 0,
             fault_at_unix_us: at,
             restored_at_unix_us: Some(at + 5 * S),
+            ready_at_unix_us: None,
             healthy_at_unix_us: Some(at + 8 * S),
             not_applied: None,
         }

@@ -5,6 +5,7 @@
 pub mod failover;
 pub mod histogram;
 pub mod idle;
+pub mod outage;
 pub mod summary;
 pub mod timeline;
 

@@ -33,6 +33,14 @@ pub struct TimelineRow {
     pub p99_us: Option<u64>,
     /// Maximum of the same, µs.
     pub max_us: Option<u64>,
+    /// Tasks the producer refused (breaker open) or gave up (attempts exhausted) in this
+    /// second.
+    #[serde(default)]
+    pub refused: u64,
+    /// The producer's circuit-breaker state during this second, the worst one if it
+    /// changed (open > half-open > closed); absent unless `policy = "breaker"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<crate::producer::BreakerState>,
 }
 
 #[derive(Default)]
@@ -42,6 +50,7 @@ struct Second {
     ok: u64,
     failed: u64,
     errors: u64,
+    refused: u64,
     latency: Option<super::LatencyStats>,
 }
 
@@ -110,6 +119,11 @@ pub fn compute(workloads: &[String], ledger: &Ledger, events: &[ClientEvent]) ->
                 s.published += 1;
                 s.workload = Some(i);
             }
+            if let Some(r) = t.refused_unix_us {
+                let s = seconds.entry(r.div_euclid(1_000_000)).or_default();
+                s.refused += 1;
+                s.workload.get_or_insert(i);
+            }
             let Some(seen) = t.result_seen_unix_us else {
                 continue;
             };
@@ -161,6 +175,8 @@ pub fn compute(workloads: &[String], ledger: &Ledger, events: &[ClientEvent]) ->
             p50_us: lat(|st| st.p50_us),
             p99_us: lat(|st| st.p99_us),
             max_us: lat(|st| st.max_us),
+            refused: s.refused,
+            breaker: None,
         });
     }
     rows

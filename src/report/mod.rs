@@ -394,6 +394,27 @@ fn idle_table(c: &Comparison) -> Vec<Block> {
     ]
 }
 
+/// The producer-policy matrix (policy → fail fast, refused, delayed, lost, resume), when
+/// a producer is not `block` or gave a task up.
+fn policy_table(c: &Comparison) -> Vec<Block> {
+    if !crate::compare::outage::worth_showing(&c.policies) {
+        return Vec::new();
+    }
+    let (head, rows) = crate::compare::outage::table(&c.policies);
+    vec![
+        Block::Heading(2, "Producer policies around broker faults".into()),
+        Block::Para(format!(
+            "One row per topology and workload with a broker fault: the producer's policy (`[producer]` in the topology: block = retry until handed over, retry = bounded attempts with backoff and jitter, breaker = circuit breaker), then what it did. {} Breaker state changes are in run.json `producer.transitions` and on each timeline (red strip).",
+            crate::compare::outage::LEGEND
+        )),
+        Block::Table {
+            numeric: crate::compare::outage::numeric(),
+            head,
+            rows,
+        },
+    ]
+}
+
 fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
     let mut out = vec![Block::Heading(1, title(c))];
     let when = set
@@ -414,6 +435,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out.extend(raw_limit_table(c));
     out.extend(failover_table(c));
     out.extend(idle_table(c));
+    out.extend(policy_table(c));
     if !charts.is_empty() {
         out.push(Block::Heading(2, "Charts".into()));
         for ch in charts {

@@ -1,0 +1,330 @@
+//! The producer-policy matrix of a comparison (issue 6 item 2): one row per topology and
+//! broker-fault workload — the producer's policy → how soon it failed fast, the tasks it
+//! refused, gave up, delayed, lost or ran twice, and how soon it resumed once the broker
+//! was back (see [`crate::metrics::outage`] for each definition). Counts are summed over
+//! the repetitions, times are medians. Shared by the terminal summary, the report and
+//! summary.json.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::RunSet;
+use super::summary::Spread;
+use crate::metrics::outage::OutageRow;
+
+/// One row of the matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRow {
+    /// Topology name.
+    pub topology: String,
+    /// `block`, `retry` or `breaker`.
+    pub policy: String,
+    /// The workload with the broker fault.
+    pub workload: String,
+    /// `kill broker.primary`.
+    pub fault: String,
+    /// Faults summed (runs × repetitions).
+    pub faults: usize,
+    /// Median of fault → first task refused or given up, ms (`None`: never failed).
+    pub fail_fast_ms: Option<f64>,
+    /// Median of fault → breaker open, ms.
+    pub breaker_open_ms: Option<f64>,
+    /// Median of fault → broker back and answering, ms.
+    pub restored_ms: Option<f64>,
+    /// Median of broker back → first publish confirmed, ms.
+    pub resume_publish_ms: Option<f64>,
+    /// Median of broker back → first task completed end to end, ms.
+    pub resume_complete_ms: Option<f64>,
+    /// Tasks in the fault windows.
+    pub tasks: u64,
+    /// Refused by the open breaker.
+    pub refused: u64,
+    /// Given up after the policy's attempts.
+    pub gave_up: u64,
+    /// Completed, later than 1 s after their intended start.
+    pub delayed: u64,
+    /// Lost, result lost or unconfirmed.
+    pub lost: u64,
+    /// Run more than once.
+    pub duplicated: u64,
+}
+
+fn median(rows: &[&OutageRow], f: impl Fn(&OutageRow) -> Option<f64>) -> Option<f64> {
+    Spread::of(rows.iter().filter_map(|r| f(r))).map(|s| s.median)
+}
+
+/// The matrix rows: topologies in the comparison's order, then workloads in the order
+/// their faults fired. Topologies whose runs have no `producer` report have no row.
+pub fn policy_rows(set: &RunSet) -> Vec<PolicyRow> {
+    let mut out = Vec::new();
+    for t in &set.topologies {
+        let outages: Vec<&OutageRow> = t
+            .runs
+            .iter()
+            .filter_map(|r| r.report.producer.as_ref())
+            .flat_map(|p| &p.outages)
+            .collect();
+        let mut keys: Vec<(&str, String)> = Vec::new();
+        for o in &outages {
+            let key = (o.workload.as_str(), format!("{} {}", o.kind, o.target));
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        for (workload, fault) in keys {
+            let rows: Vec<&OutageRow> = outages
+                .iter()
+                .copied()
+                .filter(|o| o.workload == workload && format!("{} {}", o.kind, o.target) == fault)
+                .collect();
+            let sum = |f: fn(&OutageRow) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+            out.push(PolicyRow {
+                topology: t.name.clone(),
+                policy: rows[0].policy.clone(),
+                workload: workload.to_string(),
+                fault,
+                faults: rows.len(),
+                fail_fast_ms: median(&rows, OutageRow::first_failure_ms),
+                breaker_open_ms: median(&rows, |r| r.breaker_open_ms),
+                restored_ms: median(&rows, |r| r.ready_ms.or(r.restored_ms)),
+                resume_publish_ms: median(&rows, |r| r.resume_publish_ms),
+                resume_complete_ms: median(&rows, |r| r.resume_complete_ms),
+                tasks: sum(|r| r.tasks),
+                refused: sum(|r| r.refused),
+                gave_up: sum(|r| r.gave_up),
+                delayed: sum(|r| r.delayed),
+                lost: sum(|r| r.lost),
+                duplicated: sum(|r| r.duplicated),
+            });
+        }
+    }
+    out
+}
+
+/// Whether the matrix belongs in a report: some producer is not `block`, or gave a task
+/// up.
+pub fn worth_showing(rows: &[PolicyRow]) -> bool {
+    rows.iter()
+        .any(|r| r.policy != "block" || r.refused + r.gave_up > 0)
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) => format!("{v:.0}"),
+        None => "–".into(),
+    }
+}
+
+/// What the columns mean, in one paragraph (terminal and report).
+pub const LEGEND: &str = "fail fast = fault → first task refused (breaker open) or given up (attempts exhausted), – = never; open = fault → breaker open; back = fault → broker back and answering (a restarted node accepts AMQP after its boot; SIGCONT); resume publish / e2e = broker back → first publish confirmed / first task confirmed after it completed end to end; refused = never published (breaker open); gave up = attempts exhausted; delayed = completed > 1 s after the intended start; lost = lost, result lost or unconfirmed; dup = run more than once. Counts summed over repetitions, times are medians.";
+
+/// Column titles of the matrix table.
+pub const HEAD: [&str; 15] = [
+    "topology",
+    "policy",
+    "workload",
+    "fault",
+    "faults",
+    "fail fast ms",
+    "open ms",
+    "back ms",
+    "resume publish ms",
+    "resume e2e ms",
+    "tasks",
+    "refused",
+    "gave up",
+    "delayed",
+    "lost",
+];
+
+/// Which columns are numbers (right-aligned), `dup` included.
+pub fn numeric() -> Vec<bool> {
+    HEAD.iter()
+        .map(|h| !matches!(*h, "topology" | "policy" | "workload" | "fault"))
+        .chain(std::iter::once(true))
+        .collect()
+}
+
+/// The table: [`HEAD`] plus `dup`, one row per topology and fault workload.
+pub fn table(rows: &[PolicyRow]) -> (Vec<String>, Vec<Vec<String>>) {
+    let head = HEAD
+        .iter()
+        .map(|s| s.to_string())
+        .chain(std::iter::once("dup".to_string()))
+        .collect();
+    let body = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.topology.clone(),
+                r.policy.clone(),
+                r.workload.clone(),
+                r.fault.clone(),
+                r.faults.to_string(),
+                fmt_ms(r.fail_fast_ms),
+                fmt_ms(r.breaker_open_ms),
+                fmt_ms(r.restored_ms),
+                fmt_ms(r.resume_publish_ms),
+                fmt_ms(r.resume_complete_ms),
+                r.tasks.to_string(),
+                r.refused.to_string(),
+                r.gave_up.to_string(),
+                r.delayed.to_string(),
+                r.lost.to_string(),
+                r.duplicated.to_string(),
+            ]
+        })
+        .collect();
+    (head, body)
+}
+
+/// The table as aligned text, for the terminal.
+pub fn text_table(rows: &[PolicyRow]) -> String {
+    let (head, body) = table(rows);
+    let numeric = numeric();
+    let width: Vec<usize> = (0..head.len())
+        .map(|i| {
+            body.iter()
+                .map(|r| r[i].chars().count())
+                .chain(std::iter::once(head[i].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if numeric[i] {
+                    format!("{c:>w$}", w = width[i])
+                } else {
+                    format!("{c:<w$}", w = width[i])
+                }
+            })
+            .collect();
+        format!("{}\n", parts.join("  ").trim_end())
+    };
+    let mut out = line(&head);
+    for r in &body {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// One finding per row, in plain words with the numbers.
+pub fn findings(rows: &[PolicyRow]) -> Vec<String> {
+    if !worth_showing(rows) {
+        return Vec::new();
+    }
+    rows.iter()
+        .map(|r| {
+            let fail = match r.fail_fast_ms {
+                Some(ms) => format!("told callers \"no\" {ms:.0} ms after the fault"),
+                None => "never failed a caller (it waited)".to_string(),
+            };
+            let resume = match (r.resume_publish_ms, r.resume_complete_ms) {
+                (Some(p), Some(e)) => format!(
+                    "published again {p:.0} ms after the broker was back, first task through {e:.0} ms after"
+                ),
+                (Some(p), None) => format!("published again {p:.0} ms after the broker was back"),
+                _ => "no publish confirmed after the broker was back".to_string(),
+            };
+            format!(
+                "{} (producer policy {}) on {} ({}): {fail}; {resume}; of {} task(s), {} refused, {} given up, {} delayed over 1 s, {} lost, {} duplicated.",
+                r.topology,
+                r.policy,
+                r.workload,
+                r.fault,
+                r.tasks,
+                r.refused,
+                r.gave_up,
+                r.delayed,
+                r.lost,
+                r.duplicated
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(topology: &str, policy: &str, fail_fast: Option<f64>, refused: u64) -> PolicyRow {
+        PolicyRow {
+            topology: topology.into(),
+            policy: policy.into(),
+            workload: "outage_kill".into(),
+            fault: "kill broker.primary".into(),
+            faults: 1,
+            fail_fast_ms: fail_fast,
+            breaker_open_ms: fail_fast,
+            restored_ms: Some(4000.0),
+            resume_publish_ms: Some(4100.4),
+            resume_complete_ms: None,
+            tasks: 1000,
+            refused,
+            gave_up: 3,
+            delayed: 10,
+            lost: 0,
+            duplicated: 1,
+        }
+    }
+
+    #[test]
+    fn the_table_has_one_row_per_topology_and_fault_with_policy_and_effects() {
+        let rows = vec![
+            row("outage-block", "block", None, 0),
+            row("outage-breaker", "breaker", Some(12.3), 640),
+        ];
+        let (head, body) = table(&rows);
+        assert_eq!(head.len(), 16);
+        assert_eq!(numeric().len(), 16);
+        assert_eq!(
+            body[1],
+            [
+                "outage-breaker",
+                "breaker",
+                "outage_kill",
+                "kill broker.primary",
+                "1",
+                "12",
+                "12",
+                "4000",
+                "4100",
+                "–",
+                "1000",
+                "640",
+                "3",
+                "10",
+                "0",
+                "1"
+            ]
+        );
+        assert_eq!(body[0][5], "–", "block never fails fast");
+        let text = text_table(&rows);
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.starts_with("topology"), "{text}");
+    }
+
+    #[test]
+    fn findings_say_how_soon_each_policy_failed_and_resumed() {
+        let rows = vec![
+            row("outage-block", "block", None, 0),
+            row("outage-breaker", "breaker", Some(12.3), 640),
+        ];
+        let f = findings(&rows);
+        assert!(f[0].contains("never failed a caller"), "{}", f[0]);
+        assert!(
+            f[1].contains("told callers \"no\" 12 ms after the fault"),
+            "{}",
+            f[1]
+        );
+        assert!(f[1].contains("640 refused, 3 given up"), "{}", f[1]);
+        // Only block producers that never gave up: nothing to show.
+        let mut quiet = row("standalone", "block", None, 0);
+        quiet.gave_up = 0;
+        assert!(!worth_showing(std::slice::from_ref(&quiet)));
+        assert!(findings(&[quiet]).is_empty());
+    }
+}
