@@ -11,6 +11,8 @@
 //! - [`protocol`]: Celery protocol v2 messages and result-backend records.
 //! - [`broker`]: the AMQP client (publish with confirms, consume).
 //! - [`backend`]: the Redis client (store results, watch results).
+//! - [`client_failover`]: client-side failover (`[clients]`): the broker node rotation
+//!   (kombu's round-robin) and the Redis master asked of the Sentinels.
 //! - [`tasks`]: the four task kinds; CPU and disk work runs off the async threads.
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
 //! - [`load`]: arrival schedules (pure) and the load generator.
@@ -34,6 +36,7 @@
 pub mod backend;
 pub mod broker;
 pub mod calibrate;
+pub mod client_failover;
 pub mod chart;
 pub mod cli;
 pub mod clock;

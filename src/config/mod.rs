@@ -8,8 +8,10 @@
 //! # Layout
 //! - [`topology`]: [`Topology`] and its sections.
 //! - [`workload`]: [`WorkloadPlan`], [`Workload`], [`TaskSpec`].
+//! - [`clients`]: [`clients::ClientsConfig`], how clients reach the stack (client-side failover).
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
+pub mod clients;
 mod duration;
 pub mod error;
 pub mod topology;

@@ -27,6 +27,14 @@ pub struct Topology {
     /// The worker processes; the whole section is optional.
     #[serde(default)]
     pub workers: WorkersConfig,
+    /// How the clients reach the stack: one address (the default) or client-side
+    /// failover (broker node list, Sentinel discovery); see [`super::clients`].
+    #[serde(default, skip_serializing_if = "is_default_clients")]
+    pub clients: super::clients::ClientsConfig,
+}
+
+fn is_default_clients(c: &super::clients::ClientsConfig) -> bool {
+    *c == super::clients::ClientsConfig::default()
 }
 
 /// The RabbitMQ broker: how many nodes and how messages are kept.
@@ -548,6 +556,8 @@ impl Topology {
                 ));
             }
         }
+
+        super::clients::validate(self, &mut out);
 
         let w = &self.workers;
         check_range(&mut out, "workers.count", w.count, 1, 64);
