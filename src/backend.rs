@@ -271,6 +271,7 @@ pub async fn watch_results(
         .await
         .with_context(|| format!("cannot subscribe to results at {url}"))?;
     let handle = tokio::spawn(async move {
+        let (pubsub, mut subscribed_to) = pubsub;
         let mut first = Some(pubsub);
         let mut switches = source.switches();
         loop {
@@ -283,7 +284,8 @@ pub async fn watch_results(
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
                     match source.open(&pattern).await {
-                        Ok(p) => {
+                        Ok((p, to)) => {
+                            subscribed_to = to;
                             if tx.send(WatchEvent::Resubscribed).is_err() {
                                 return;
                             }
@@ -303,7 +305,12 @@ pub async fn watch_results(
                     m = stream.next() => m,
                     // Client-side failover: the Sentinels promoted another master; the
                     // subscription on the old one (maybe frozen) hears nothing more.
-                    _ = changed(&mut switches) => None,
+                    _ = changed(&mut switches) => {
+                        if source.switched_to().is_some() && source.switched_to() == subscribed_to {
+                            continue; // already on the promoted node
+                        }
+                        None
+                    }
                 };
                 let Some(msg) = msg else {
                     tracing::debug!("result subscription lost; re-subscribing");
@@ -342,14 +349,28 @@ enum PubSubSource {
 }
 
 impl PubSubSource {
-    async fn open(&self, pattern: &str) -> redis::RedisResult<redis::aio::PubSub> {
-        let client = match self {
-            PubSubSource::Direct(c) => c.clone(),
-            PubSubSource::Sentinel(s) => s.discover().await?.0,
+    /// Subscribe; with Sentinels, also the master subscribed to.
+    async fn open(
+        &self,
+        pattern: &str,
+    ) -> redis::RedisResult<(redis::aio::PubSub, Option<String>)> {
+        let (client, master) = match self {
+            PubSubSource::Direct(c) => (c.clone(), None),
+            PubSubSource::Sentinel(s) => {
+                let (c, a) = s.discover().await?;
+                (c, Some(a))
+            }
         };
         let mut p = client.get_async_pubsub().await?;
         p.psubscribe(pattern).await?;
-        Ok(p)
+        Ok((p, master))
+    }
+
+    fn switched_to(&self) -> Option<String> {
+        match self {
+            PubSubSource::Direct(_) => None,
+            PubSubSource::Sentinel(s) => s.switched_to(),
+        }
     }
 
     fn switches(&self) -> Option<tokio::sync::watch::Receiver<u64>> {

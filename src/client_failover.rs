@@ -213,8 +213,11 @@ struct Inner {
     current: Mutex<Option<(String, MultiplexedConnection)>>,
     /// The last master used (kept across drops, to tell a new master from a reconnect).
     last_master: Mutex<Option<String>>,
-    /// Bumped on every `+switch-master` for this master: waiting commands fail at once.
+    /// Bumped on every `+switch-master` for this master: commands waiting on another
+    /// node fail at once.
     switched: watch::Sender<u64>,
+    /// The new master (`host:port`) named by the last `+switch-master`.
+    switched_to: Mutex<Option<String>>,
     hook: Mutex<Option<DiscoveryHook>>,
     config: AsyncConnectionConfig,
 }
@@ -250,6 +253,7 @@ impl SentinelConn {
             current: Mutex::new(None),
             last_master: Mutex::new(None),
             switched: watch::channel(0).0,
+            switched_to: Mutex::new(None),
             hook: Mutex::new(None),
             config,
         });
@@ -282,6 +286,15 @@ impl SentinelConn {
         self.inner.switched.subscribe()
     }
 
+    /// The new master (`host:port`) the last `+switch-master` named, if any yet.
+    pub fn switched_to(&self) -> Option<String> {
+        self.inner
+            .switched_to
+            .lock()
+            .expect("switched lock")
+            .clone()
+    }
+
     fn report(&self, ev: DiscoveryEvent) {
         let hook = self.inner.hook.lock().expect("hook lock").clone();
         if let Some(h) = hook {
@@ -292,6 +305,17 @@ impl SentinelConn {
     /// Ask the Sentinels for the master; a client for it and its `host:port`. Reports a
     /// new master (different from the last one used).
     pub async fn discover(&self) -> RedisResult<(redis::Client, String)> {
+        let started = std::time::Instant::now();
+        let r = self.discover_inner().await;
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            result = ?r.as_ref().map(|(_, a)| a),
+            "asked the Sentinels for the master"
+        );
+        r
+    }
+
+    async fn discover_inner(&self) -> RedisResult<(redis::Client, String)> {
         let mut sentinel = self.inner.sentinel.lock().await;
         let client = match tokio::time::timeout(DISCOVERY_TIMEOUT, sentinel.async_get_client())
             .await
@@ -318,10 +342,11 @@ impl SentinelConn {
         Ok((client, addr))
     }
 
-    /// The connection to the master, discovering it (and connecting) when there is none.
-    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        if let Some((_, c)) = self.inner.current.lock().expect("current lock").as_ref() {
-            return Ok(c.clone());
+    /// The master's `host:port` and the connection to it, discovering it (and
+    /// connecting) when there is none.
+    async fn connection(&self) -> RedisResult<(String, MultiplexedConnection)> {
+        if let Some((a, c)) = self.inner.current.lock().expect("current lock").as_ref() {
+            return Ok((a.clone(), c.clone()));
         }
         let reconnect = self.inner.last_master.lock().expect("last lock").is_some();
         let (client, addr) = self.discover().await?;
@@ -329,16 +354,16 @@ impl SentinelConn {
             .get_multiplexed_async_connection_with_config(&self.inner.config)
             .await?;
         let mut current = self.inner.current.lock().expect("current lock");
-        if let Some((_, c)) = current.as_ref() {
+        if let Some((a, c)) = current.as_ref() {
             // Another caller connected meanwhile: use one connection.
-            return Ok(c.clone());
+            return Ok((a.clone(), c.clone()));
         }
         *current = Some((addr.clone(), conn.clone()));
         drop(current);
         if reconnect {
-            self.report(DiscoveryEvent::Reconnected { addr });
+            self.report(DiscoveryEvent::Reconnected { addr: addr.clone() });
         }
-        Ok(conn)
+        Ok((addr, conn))
     }
 
     /// Run `op` on the master's connection; any error drops the connection. A
@@ -348,15 +373,27 @@ impl SentinelConn {
         op: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
     ) -> RedisResult<T> {
         let mut switched = self.inner.switched.subscribe();
-        let mut conn = self.connection().await?;
-        let result = tokio::select! {
-            r = op(&mut conn) => r,
-            _ = switched.changed() => Err(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "the Sentinels promoted another master (+switch-master) while waiting",
-            ))),
+        let (addr, mut conn) = self.connection().await?;
+        let op = op(&mut conn);
+        tokio::pin!(op);
+        let result = loop {
+            tokio::select! {
+                r = &mut op => break r,
+                c = switched.changed() => {
+                    // A promotion of the node in use (discovered just before the
+                    // announcement) is no reason to give up on it.
+                    if c.is_ok() && self.switched_to().as_deref() == Some(addr.as_str()) {
+                        continue;
+                    }
+                    break Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "the Sentinels promoted another master (+switch-master) while waiting",
+                    )));
+                }
+            }
         };
-        if result.is_err() {
+        if let Err(e) = &result {
+            tracing::debug!("Redis master connection dropped: {e}");
             self.invalidate();
         }
         result
@@ -382,6 +419,16 @@ impl ConnectionLike for SentinelConn {
 
     fn get_db(&self) -> i64 {
         0
+    }
+}
+
+/// The new master (`host:port`) of a `+switch-master` message about `master`
+/// (`<master name> <old ip> <old port> <new ip> <new port>`).
+pub fn switch_master_target(payload: &str, master: &str) -> Option<String> {
+    let parts: Vec<&str> = payload.split_whitespace().collect();
+    match parts.as_slice() {
+        [name, _, _, ip, port] if *name == master => Some(format!("{ip}:{port}")),
+        _ => None,
     }
 }
 
@@ -430,8 +477,14 @@ async fn watch_switch_master(inner: std::sync::Weak<Inner>) {
                 Ok(Some(m)) => {
                     // `<master name> <old ip> <old port> <new ip> <new port>`
                     let payload: String = m.get_payload().unwrap_or_default();
-                    if payload.split_whitespace().next() == Some(master.as_str()) {
-                        strong.current.lock().expect("current lock").take();
+                    if let Some(to) = switch_master_target(&payload, &master) {
+                        tracing::debug!("+switch-master {payload}");
+                        *strong.switched_to.lock().expect("switched lock") = Some(to.clone());
+                        let mut current = strong.current.lock().expect("current lock");
+                        if current.as_ref().is_some_and(|(a, _)| *a != to) {
+                            current.take();
+                        }
+                        drop(current);
                         strong.switched.send_modify(|g| *g += 1);
                     }
                 }
@@ -508,6 +561,16 @@ mod tests {
         assert!(one.failed());
         assert!(one.failed());
         assert_eq!(one.index(), 0);
+    }
+
+    #[test]
+    fn switch_master_messages_name_the_new_master_of_ours_only() {
+        assert_eq!(
+            switch_master_target("hab 127.0.0.1 6379 127.0.0.1 6380", "hab").as_deref(),
+            Some("127.0.0.1:6380")
+        );
+        assert_eq!(switch_master_target("other 1 2 3 4", "hab"), None);
+        assert_eq!(switch_master_target("hab 127.0.0.1 6379", "hab"), None);
     }
 
     #[test]

@@ -1429,6 +1429,14 @@ impl Driver<'_> {
             self.publish(w, idx, spec, &mut pending).await;
             if last_check.elapsed() > Duration::from_millis(200) {
                 last_check = Instant::now();
+                // A re-established result subscription may have missed results stored
+                // meanwhile: read them now, not only in the drain (else a backend
+                // failover's switch time would run until the publishing ends).
+                if self.live.resubscribed.swap(false, Ordering::SeqCst)
+                    && !self.reconcile(Duration::ZERO, RECONCILE_BATCH).await
+                {
+                    self.live.resubscribed.store(true, Ordering::SeqCst);
+                }
                 self.workers.supervise();
                 pb.set_position(self.published(w).saturating_sub(self.unsettled(w) as u64));
             }
