@@ -85,7 +85,10 @@ impl RedisConn {
 }
 
 impl redis::aio::ConnectionLike for RedisConn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
         match self {
             RedisConn::Direct(c) => c.req_packed_command(cmd),
             RedisConn::Sentinel(c) => c.req_packed_command(cmd),

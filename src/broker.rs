@@ -14,7 +14,9 @@ use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::client_failover::{AfterLoss, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host};
+use crate::client_failover::{
+    AfterLoss, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host,
+};
 use crate::config::QueueKind;
 
 /// Celery's default queue, exchange and routing key.
@@ -186,7 +188,14 @@ impl Publisher {
         let mut rotation = NodeRotation::new(broker_urls(url));
         // With several nodes, try each once (kombu's ensure_connection on start-up).
         let (conn, channel) = loop {
-            let open = Self::open(rotation.current(), heartbeat, confirms, queue, durable, name);
+            let open = Self::open(
+                rotation.current(),
+                heartbeat,
+                confirms,
+                queue,
+                durable,
+                name,
+            );
             if rotation.len() == 1 {
                 break open.await?;
             }

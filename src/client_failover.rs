@@ -317,12 +317,11 @@ impl SentinelConn {
 
     async fn discover_inner(&self) -> RedisResult<(redis::Client, String)> {
         let mut sentinel = self.inner.sentinel.lock().await;
-        let client = match tokio::time::timeout(DISCOVERY_TIMEOUT, sentinel.async_get_client())
-            .await
-        {
-            Ok(r) => r?,
-            Err(_) => return Err(timeout_error("asking the Sentinels for the master")),
-        };
+        let client =
+            match tokio::time::timeout(DISCOVERY_TIMEOUT, sentinel.async_get_client()).await {
+                Ok(r) => r?,
+                Err(_) => return Err(timeout_error("asking the Sentinels for the master")),
+            };
         drop(sentinel);
         let addr = client.get_connection_info().addr().to_string();
         let previous = self
@@ -509,8 +508,14 @@ mod tests {
             broker_urls("amqp://a:1/%2f; amqp://b:2/%2f;"),
             ["amqp://a:1/%2f", "amqp://b:2/%2f"]
         );
-        assert_eq!(url_host("amqp://guest:guest@127.0.0.1:5672/%2f"), "127.0.0.1:5672");
-        assert_eq!(url_host("amqp://127.0.0.1:5/%2f?heartbeat=5"), "127.0.0.1:5");
+        assert_eq!(
+            url_host("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "127.0.0.1:5672"
+        );
+        assert_eq!(
+            url_host("amqp://127.0.0.1:5/%2f?heartbeat=5"),
+            "127.0.0.1:5"
+        );
     }
 
     #[test]

@@ -36,9 +36,9 @@
 pub mod backend;
 pub mod broker;
 pub mod calibrate;
-pub mod client_failover;
 pub mod chart;
 pub mod cli;
+pub mod client_failover;
 pub mod clock;
 pub mod compare;
 pub mod config;

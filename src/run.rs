@@ -875,10 +875,7 @@ impl RunState {
 
 /// Sentinel discovery events of one of the producer's Redis connections (client-side
 /// failover) as client events of `source`.
-fn discovery_hook(
-    live: Arc<Live>,
-    source: &'static str,
-) -> crate::client_failover::DiscoveryHook {
+fn discovery_hook(live: Arc<Live>, source: &'static str) -> crate::client_failover::DiscoveryHook {
     use crate::client_failover::DiscoveryEvent;
     Arc::new(move |at_unix_us, ev| {
         let (kind, detail) = match ev {

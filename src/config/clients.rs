@@ -131,15 +131,20 @@ mod tests {
                 "clients.backend: \"sentinel\" needs backend.sentinels >= 1 (and a replica) to ask for the master; use \"proxy\"",
             ]
         );
-        let celery = format!(
-            "{HA}[clients]\nbroker = \"nodes\"\n[workers]\nkind = \"celery\"\n"
-        );
+        let celery = format!("{HA}[clients]\nbroker = \"nodes\"\n[workers]\nkind = \"celery\"\n");
         let got = diags(&celery);
         assert_eq!(got.len(), 1, "{got:?}");
-        assert!(got[0].starts_with("clients: client-side failover is implemented for hab's own worker only"));
+        assert!(
+            got[0].starts_with(
+                "clients: client-side failover is implemented for hab's own worker only"
+            )
+        );
         // Unknown values and fields are refused by serde, naming what is allowed.
         let e = diags(&format!("{HA}[clients]\nbroker = \"haproxy\"\n"));
-        assert!(e[0].contains("unknown variant `haproxy`, expected `proxy` or `nodes`"), "{e:?}");
+        assert!(
+            e[0].contains("unknown variant `haproxy`, expected `proxy` or `nodes`"),
+            "{e:?}"
+        );
         let e = diags(&format!("{HA}[clients]\nbackend = \"direct\"\n"));
         assert!(e[0].contains("expected `proxy` or `sentinel`"), "{e:?}");
         let e = diags(&format!("{HA}[clients]\nrotate = true\n"));

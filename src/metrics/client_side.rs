@@ -98,7 +98,10 @@ mod tests {
         assert!(routes_around(&sentinel, Role::BackendMaster));
         assert!(routes_around(&sentinel, Role::Sentinel(1)));
         assert!(!routes_around(&sentinel, Role::BrokerNode(0)));
-        assert!(!routes_around(&ClientsConfig::default(), Role::BrokerPrimary));
+        assert!(!routes_around(
+            &ClientsConfig::default(),
+            Role::BrokerPrimary
+        ));
         assert!(!routes_around(&sentinel, Role::Proxy));
     }
 
@@ -116,17 +119,38 @@ mod tests {
             ev(31_000_000, ClientEventKind::Rediscovered), // after the next fault
         ];
         let mut r = row();
-        apply(&mut r, &clients, Role::BrokerPrimary, 10_000_000, Some(30_000_000), &events);
+        apply(
+            &mut r,
+            &clients,
+            Role::BrokerPrimary,
+            10_000_000,
+            Some(30_000_000),
+            &events,
+        );
         assert!(r.client_side);
         assert_eq!(r.client_rediscovered_ms, Some(1250.0));
         // Proxied: not applicable, nothing filled in.
         let mut r = row();
-        apply(&mut r, &ClientsConfig::default(), Role::BrokerPrimary, 10_000_000, None, &events);
+        apply(
+            &mut r,
+            &ClientsConfig::default(),
+            Role::BrokerPrimary,
+            10_000_000,
+            None,
+            &events,
+        );
         assert!(!r.client_side);
         assert_eq!(r.client_rediscovered_ms, None);
         // Client-side without a rediscovery (the clients were not on the faulted node).
         let mut r = row();
-        apply(&mut r, &clients, Role::BackendMaster, 32_000_000, None, &events);
+        apply(
+            &mut r,
+            &clients,
+            Role::BackendMaster,
+            32_000_000,
+            None,
+            &events,
+        );
         assert!(r.client_side);
         assert_eq!(r.client_rediscovered_ms, None);
     }

@@ -35,10 +35,10 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::backend::ResultStore;
+use crate::broker;
 use crate::client_failover::{
     AfterLoss, DiscoveryEvent, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host,
 };
-use crate::broker;
 use crate::clock::now_unix_us;
 use crate::config::{AckMode, QueueKind};
 use crate::ledger::{SideEvent, SideEventKind, side_channel};
@@ -248,7 +248,12 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
             );
         }
         let session = if rotating {
-            match tokio::time::timeout(NODE_ATTEMPT_TIMEOUT, open_session(&shared, rotation.current())).await {
+            match tokio::time::timeout(
+                NODE_ATTEMPT_TIMEOUT,
+                open_session(&shared, rotation.current()),
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => Err(anyhow::anyhow!(
                     "no connection to {} within {NODE_ATTEMPT_TIMEOUT:?}",
