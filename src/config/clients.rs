@@ -122,6 +122,26 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_client_failover_topology_is_ha_without_the_proxy() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        let ha = crate::config::load_topology(&root.join("ha.toml")).unwrap();
+        let cf = crate::config::load_topology(&root.join("ha-client-failover.toml")).unwrap();
+        assert_eq!(cf.name, "ha-client-failover");
+        assert_eq!(cf.broker, ha.broker);
+        assert_eq!(cf.backend, ha.backend);
+        assert_eq!(cf.workers, ha.workers);
+        assert_eq!(cf.proxy, None);
+        assert_eq!(
+            cf.clients,
+            super::ClientsConfig {
+                broker: super::BrokerAccess::Nodes,
+                backend: super::BackendAccess::Sentinel,
+            }
+        );
+        assert_eq!(ha.clients, super::ClientsConfig::default());
+    }
+
+    #[test]
     fn bad_combinations_name_the_field_and_what_is_needed() {
         let one_node = "name = \"t\"\n[broker]\nnodes = 1\n[backend]\n[clients]\nbroker = \"nodes\"\nbackend = \"sentinel\"\n";
         assert_eq!(
