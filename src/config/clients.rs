@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Diagnostic;
-use super::topology::{Topology, WorkerKind};
+use super::topology::Topology;
 
 /// How the clients (producer, result watcher, workers) reach the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -72,13 +72,6 @@ pub fn validate(t: &Topology, out: &mut Vec<Diagnostic>) {
             "clients.backend",
             "\"sentinel\" needs backend.sentinels >= 1 (and a replica) to ask for the master; \
              use \"proxy\"",
-        ));
-    }
-    if c.client_side() && t.workers.kind == WorkerKind::Celery {
-        out.push(Diagnostic::new(
-            "clients",
-            "client-side failover is implemented for hab's own worker only; use \
-             workers.kind = \"hab\" or broker = backend = \"proxy\"",
         ));
     }
 }
@@ -151,14 +144,12 @@ mod tests {
                 "clients.backend: \"sentinel\" needs backend.sentinels >= 1 (and a replica) to ask for the master; use \"proxy\"",
             ]
         );
-        let celery = format!("{HA}[clients]\nbroker = \"nodes\"\n[workers]\nkind = \"celery\"\n");
-        let got = diags(&celery);
-        assert_eq!(got.len(), 1, "{got:?}");
-        assert!(
-            got[0].starts_with(
-                "clients: client-side failover is implemented for hab's own worker only"
-            )
+        // A real Celery worker takes the same addresses (kombu's failover URL list,
+        // Celery's sentinel:// backend).
+        let celery = format!(
+            "{HA}[clients]\nbroker = \"nodes\"\nbackend = \"sentinel\"\n[workers]\nkind = \"celery\"\n"
         );
+        assert_eq!(diags(&celery), Vec::<String>::new());
         // Unknown values and fields are refused by serde, naming what is allowed.
         let e = diags(&format!("{HA}[clients]\nbroker = \"haproxy\"\n"));
         assert!(
