@@ -314,6 +314,10 @@ impl Publisher {
 
     /// Drop the connection and connect again, retrying with backoff (50 ms doubling to
     /// 1 s) until it works or `cancel` fires. Each failed attempt is passed to `on_error`.
+    /// With several node URLs (client-side failover) the producer moves on to the next
+    /// node first, tries each node at once within a cycle of the list (each attempt
+    /// bounded by [`NODE_ATTEMPT_TIMEOUT`]) and backs off only after a full cycle, as
+    /// kombu does; every move to another node is kept for [`Publisher::take_switches`].
     pub async fn reconnect(
         &mut self,
         cancel: &tokio_util::sync::CancellationToken,

@@ -19,7 +19,9 @@
 //! [`Stack`] puts them together for a topology: the RabbitMQ broker (one node or a
 //! cluster) and the Redis set start in parallel, then HAProxy when the topology has a
 //! `[proxy]`. Clients use [`Stack::broker_url`] and [`Stack::backend_url`]: the HAProxy
-//! frontends when there is a proxy, else broker node 0 and the first Redis master.
+//! frontends when there is a proxy, else broker node 0 and the first Redis master; with
+//! client-side failover (`[clients]`) [`Stack::client_broker_url`] (every node's URL) and
+//! [`Stack::client_backend_url`] (the Sentinels).
 
 pub mod epmd;
 pub mod haproxy;

@@ -185,7 +185,10 @@ pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// Run a worker until `cancel` fires (then finish running tasks within the grace period).
 /// A lost broker connection is re-established (backoff 50 ms doubling to 1 s, for up to
-/// [`RECONNECT_FOR`]); each loss and reconnection goes into the side channel.
+/// [`RECONNECT_FOR`]); each loss and reconnection goes into the side channel. With several
+/// broker URLs (client-side failover) the worker starts again from the first node, as a
+/// Celery worker does, and moves on to the next at once after each failed attempt (bounded
+/// by [`NODE_ATTEMPT_TIMEOUT`]), backing off only after a full cycle of the list.
 pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Result<()> {
     let side = SideChannel::open(&opts.executions_file, &opts.name)?;
     let store = ResultStore::connect(&opts.backend_url, opts.result_ttl).await?;
