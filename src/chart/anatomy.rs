@@ -160,7 +160,7 @@ impl Bar {
     fn note(&self) -> String {
         let note = self.timing();
         if self.client_side {
-            format!("{note}; client-side: proxy switch n/a, switch = rediscovery")
+            format!("{note}; client-side, proxy switch n/a")
         } else {
             note
         }
