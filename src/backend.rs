@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::client_failover::{DiscoveryHook, SentinelAddress, SentinelConn};
 use crate::clock::now_unix_us;
 use crate::ledger::ResultStatus;
 use crate::protocol::result::{ResultRecord, TaskStatus, result_key};
@@ -38,16 +39,31 @@ pub enum StoreOutcome {
     KeptExistingSuccess,
 }
 
-/// Writes result records the way Celery's Redis backend does.
+/// A connection to the result backend: one address (a `redis://` URL, reconnecting by
+/// itself) or the master the Sentinels name (a `sentinel://` address, client-side
+/// failover: [`crate::client_failover::SentinelConn`]). Cheap to clone; every clone
+/// shares the connection.
 #[derive(Clone)]
-pub struct ResultStore {
-    conn: ConnectionManager,
-    ttl_s: u64,
+pub enum RedisConn {
+    /// One address (HAProxy's frontend or a data node).
+    Direct(ConnectionManager),
+    /// Whatever node the Sentinels name master.
+    Sentinel(SentinelConn),
 }
 
-impl ResultStore {
-    /// Connect (with automatic reconnection) to the backend at `url`.
-    pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
+impl RedisConn {
+    /// Connect to `url`: `redis://…` directly, `sentinel://…` through the Sentinels. The
+    /// first command is sent now, so an unreachable backend fails here.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if let Some(address) = SentinelAddress::parse(url) {
+            let address = address.map_err(|e| anyhow::anyhow!("bad Sentinel address: {e}"))?;
+            let mut conn = RedisConn::Sentinel(SentinelConn::new(address, RESPONSE_TIMEOUT)?);
+            redis::cmd("PING")
+                .query_async::<()>(&mut conn)
+                .await
+                .with_context(|| format!("cannot reach the Redis master through {url}"))?;
+            return Ok(conn);
+        }
         let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -56,10 +72,69 @@ impl ResultStore {
             .get_connection_manager_with_config(config)
             .await
             .with_context(|| format!("cannot connect to the result backend at {url}"))?;
+        Ok(RedisConn::Direct(conn))
+    }
+
+    /// Report the Sentinel discovery's events (new master, reconnected) to `hook`; a
+    /// direct connection has none.
+    pub fn set_discovery_hook(&self, hook: DiscoveryHook) {
+        if let RedisConn::Sentinel(s) = self {
+            s.set_hook(hook);
+        }
+    }
+}
+
+impl redis::aio::ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RedisConn::Direct(c) => c.req_packed_command(cmd),
+            RedisConn::Sentinel(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RedisConn::Direct(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConn::Direct(c) => c.get_db(),
+            RedisConn::Sentinel(c) => c.get_db(),
+        }
+    }
+}
+
+/// Writes result records the way Celery's Redis backend does.
+#[derive(Clone)]
+pub struct ResultStore {
+    conn: RedisConn,
+    ttl_s: u64,
+}
+
+impl ResultStore {
+    /// Connect (with automatic reconnection, or Sentinel rediscovery for a
+    /// `sentinel://` address) to the backend at `url`.
+    pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
         Ok(ResultStore {
-            conn,
+            conn: RedisConn::connect(url).await?,
             ttl_s: ttl.as_secs().max(1),
         })
+    }
+
+    /// Report Sentinel discovery events (client-side failover) to `hook`.
+    pub fn set_discovery_hook(&self, hook: DiscoveryHook) {
+        self.conn.set_discovery_hook(hook);
     }
 
     /// `GET` the key; unless it holds SUCCESS, `MULTI; SETEX key ttl json; PUBLISH key
@@ -184,18 +259,24 @@ pub async fn watch_results(
     tx: mpsc::UnboundedSender<WatchEvent>,
     cancel: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+    let source = match SentinelAddress::parse(url) {
+        Some(address) => PubSubSource::Sentinel(SentinelConn::new(
+            address.map_err(|e| anyhow::anyhow!("bad Sentinel address: {e}"))?,
+            RESPONSE_TIMEOUT,
+        )?),
+        None => PubSubSource::Direct(
+            redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?,
+        ),
+    };
     let pattern = format!("{RESULT_PREFIX}*");
-    let mut pubsub = client
-        .get_async_pubsub()
+    let pubsub = source
+        .open(&pattern)
         .await
         .with_context(|| format!("cannot subscribe to results at {url}"))?;
-    pubsub
-        .psubscribe(&pattern)
-        .await
-        .context("PSUBSCRIBE to result channels")?;
     let handle = tokio::spawn(async move {
+        let (pubsub, mut subscribed_to) = pubsub;
         let mut first = Some(pubsub);
+        let mut switches = source.switches();
         loop {
             let mut pubsub = match first.take() {
                 Some(p) => p,
@@ -205,13 +286,9 @@ pub async fn watch_results(
                         _ = cancel.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
-                    let attempt = async {
-                        let mut p = client.get_async_pubsub().await?;
-                        p.psubscribe(&pattern).await?;
-                        Ok::<_, redis::RedisError>(p)
-                    };
-                    match attempt.await {
-                        Ok(p) => {
+                    match source.open(&pattern).await {
+                        Ok((p, to)) => {
+                            subscribed_to = to;
                             if tx.send(WatchEvent::Resubscribed).is_err() {
                                 return;
                             }
@@ -229,6 +306,14 @@ pub async fn watch_results(
                 let msg = tokio::select! {
                     _ = cancel.cancelled() => return,
                     m = stream.next() => m,
+                    // Client-side failover: the Sentinels promoted another master; the
+                    // subscription on the old one (maybe frozen) hears nothing more.
+                    _ = changed(&mut switches) => {
+                        if source.switched_to().is_some() && source.switched_to() == subscribed_to {
+                            continue; // already on the promoted node
+                        }
+                        None
+                    }
                 };
                 let Some(msg) = msg else {
                     tracing::debug!("result subscription lost; re-subscribing");
@@ -260,22 +345,65 @@ pub async fn watch_results(
     Ok(handle)
 }
 
+/// Where the result watcher subscribes: one address, or the master the Sentinels name.
+enum PubSubSource {
+    Direct(redis::Client),
+    Sentinel(SentinelConn),
+}
+
+impl PubSubSource {
+    /// Subscribe; with Sentinels, also the master subscribed to.
+    async fn open(
+        &self,
+        pattern: &str,
+    ) -> redis::RedisResult<(redis::aio::PubSub, Option<String>)> {
+        let (client, master) = match self {
+            PubSubSource::Direct(c) => (c.clone(), None),
+            PubSubSource::Sentinel(s) => {
+                let (c, a) = s.discover().await?;
+                (c, Some(a))
+            }
+        };
+        let mut p = client.get_async_pubsub().await?;
+        p.psubscribe(pattern).await?;
+        Ok((p, master))
+    }
+
+    fn switched_to(&self) -> Option<String> {
+        match self {
+            PubSubSource::Direct(_) => None,
+            PubSubSource::Sentinel(s) => s.switched_to(),
+        }
+    }
+
+    fn switches(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            PubSubSource::Direct(_) => None,
+            PubSubSource::Sentinel(s) => Some(s.switches()),
+        }
+    }
+}
+
+/// Resolves when `rx` sees a new value; never without a receiver (or once its sender is
+/// gone).
+async fn changed(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(r) = rx
+        && r.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
 /// A connection for reconciliation reads. It reconnects by itself: a failover breaks it,
 /// and the reads that follow a failover are the ones that find the results whose
 /// notifications were missed while the subscription was down.
-pub async fn reader(url: &str) -> Result<ConnectionManager> {
-    let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_connection_timeout(Some(Duration::from_secs(5)));
-    client
-        .get_connection_manager_with_config(config)
-        .await
-        .with_context(|| format!("cannot connect to the result backend at {url}"))
+pub async fn reader(url: &str) -> Result<RedisConn> {
+    RedisConn::connect(url).await
 }
 
 /// Read the result keys of `ids` (MGET in chunks) and return those that exist.
-pub async fn read_results(conn: &mut ConnectionManager, ids: &[Uuid]) -> Result<Vec<SeenResult>> {
+pub async fn read_results(conn: &mut RedisConn, ids: &[Uuid]) -> Result<Vec<SeenResult>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(1000) {
         let keys: Vec<String> = chunk.iter().map(|id| result_key(&id.to_string())).collect();
@@ -299,7 +427,7 @@ pub async fn read_results(conn: &mut ConnectionManager, ids: &[Uuid]) -> Result<
 }
 
 /// Count the result keys (`celery-task-meta-*`) with SCAN, never KEYS.
-pub async fn count_result_keys(conn: &mut ConnectionManager) -> Result<u64> {
+pub async fn count_result_keys(conn: &mut RedisConn) -> Result<u64> {
     let mut cursor: u64 = 0;
     let mut n = 0u64;
     loop {

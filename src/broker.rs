@@ -11,6 +11,12 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::client_failover::{
+    AfterLoss, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host,
+};
 use crate::config::QueueKind;
 
 /// Celery's default queue, exchange and routing key.
@@ -139,7 +145,14 @@ pub async fn consume(channel: &Channel, prefetch: u16, tag: &str) -> Result<Cons
 /// caller republishes what was not confirmed; every error and reconnection is reported
 /// to the caller, never hidden.
 pub struct Publisher {
-    url: String,
+    /// The broker address's nodes: one (HAProxy or node 0), or every node with
+    /// client-side failover (`;`-separated), rotated as kombu does.
+    rotation: NodeRotation,
+    /// Index (in the rotation) of the node connected to; shared with the stack, which
+    /// resolves `broker.primary` to it under client-side failover.
+    node: Arc<AtomicUsize>,
+    /// Switches to another node not yet reported: (unix µs, detail).
+    switches: Vec<(i64, String)>,
     heartbeat: Duration,
     confirms: bool,
     queue: QueueKind,
@@ -178,9 +191,35 @@ impl Publisher {
             broker.queue,
             broker.durable,
         );
-        let (conn, channel) = Self::open(url, heartbeat, confirms, queue, durable, name).await?;
+        let mut rotation = NodeRotation::new(broker_urls(url));
+        // With several nodes, try each once (kombu's ensure_connection on start-up).
+        let (conn, channel) = loop {
+            let open = Self::open(
+                rotation.current(),
+                heartbeat,
+                confirms,
+                queue,
+                durable,
+                name,
+            );
+            if rotation.len() == 1 {
+                break open.await?;
+            }
+            let err = match tokio::time::timeout(NODE_ATTEMPT_TIMEOUT, open).await {
+                Ok(Ok(pair)) => break pair,
+                Ok(Err(e)) => e,
+                Err(_) => anyhow::anyhow!("no connection within {NODE_ATTEMPT_TIMEOUT:?}"),
+            };
+            tracing::warn!("broker node {}: {err:#}", url_host(rotation.current()));
+            if rotation.failed() {
+                return Err(err.context("no broker node of the list accepted a connection"));
+            }
+        };
+        rotation.connected();
         Ok(Publisher {
-            url: url.to_string(),
+            node: Arc::new(AtomicUsize::new(rotation.index())),
+            switches: Vec::new(),
+            rotation,
             heartbeat,
             confirms,
             queue,
@@ -193,6 +232,18 @@ impl Publisher {
             publish_timeout: OPERATION_TIMEOUT,
             connect_timeout: CONNECT_TIMEOUT,
         })
+    }
+
+    /// The index of the broker node the publisher is connected to (0 without
+    /// client-side failover), kept up to date across reconnections.
+    pub fn node_handle(&self) -> Arc<AtomicUsize> {
+        self.node.clone()
+    }
+
+    /// Switches to another broker node since the last call (client-side failover):
+    /// when the rotation moved on, and to which node.
+    pub fn take_switches(&mut self) -> Vec<(i64, String)> {
+        std::mem::take(&mut self.switches)
     }
 
     async fn open(
@@ -278,6 +329,10 @@ impl Publisher {
 
     /// Drop the connection and connect again, retrying with backoff (50 ms doubling to
     /// 1 s) until it works or `cancel` fires. Each failed attempt is passed to `on_error`.
+    /// With several node URLs (client-side failover) the producer moves on to the next
+    /// node first, tries each node at once within a cycle of the list (each attempt
+    /// bounded by [`NODE_ATTEMPT_TIMEOUT`]) and backs off only after a full cycle, as
+    /// kombu does; every move to another node is kept for [`Publisher::take_switches`].
     pub async fn reconnect(
         &mut self,
         cancel: &tokio_util::sync::CancellationToken,
@@ -290,9 +345,30 @@ impl Publisher {
         )
         .await;
         let mut delay = Duration::from_millis(50);
+        let rotating = self.rotation.len() > 1;
+        let connected_to = self.rotation.index();
+        if rotating {
+            // kombu's producer: a connection error moves on to the next node.
+            self.rotation.lost(AfterLoss::NextNode);
+        }
+        // `producer.connect_timeout` bounds every attempt; a node of a list gets at most
+        // Celery's 4 s before the next one is tried.
+        let attempt_timeout = if rotating {
+            NODE_ATTEMPT_TIMEOUT.min(self.connect_timeout)
+        } else {
+            self.connect_timeout
+        };
+        let mut reported = connected_to;
         loop {
+            if rotating && self.rotation.index() != reported {
+                reported = self.rotation.index();
+                self.switches.push((
+                    crate::clock::now_unix_us(),
+                    format!("trying broker node {}", url_host(self.rotation.current())),
+                ));
+            }
             let open = Self::open(
-                &self.url,
+                self.rotation.current(),
                 self.heartbeat,
                 self.confirms,
                 self.queue,
@@ -302,20 +378,27 @@ impl Publisher {
             // A node still booting may accept TCP and answer nothing: bound each attempt.
             let attempt = tokio::select! {
                 _ = cancel.cancelled() => anyhow::bail!("cancelled while reconnecting to the broker"),
-                r = tokio::time::timeout(self.connect_timeout, open) => r,
+                r = tokio::time::timeout(attempt_timeout, open) => r,
             };
             match attempt {
                 Ok(Ok((conn, channel))) => {
                     self.conn = conn;
                     self.channel = channel;
                     self.reconnects += 1;
+                    self.rotation.connected();
+                    self.node.store(self.rotation.index(), Ordering::Relaxed);
                     return Ok(());
                 }
                 Ok(Err(e)) => on_error(&e),
                 Err(_) => on_error(&anyhow::anyhow!(
                     "no connection within {}",
-                    humantime::format_duration(self.connect_timeout)
+                    humantime::format_duration(attempt_timeout)
                 )),
+            }
+            // Within a cycle of the node list the next node is tried at once; after a
+            // full cycle (or with one address, after every attempt) the client backs off.
+            if rotating && !self.rotation.failed() {
+                continue;
             }
             tokio::select! {
                 _ = cancel.cancelled() => anyhow::bail!("cancelled while reconnecting to the broker"),
@@ -330,19 +413,27 @@ impl Publisher {
     /// connection is closed only once a new one is open, in the background: waiting for
     /// the close-ok of a hung broker would add [`CLOSE_TIMEOUT`] to every failed attempt.
     pub async fn reconnect_once(&mut self) -> Result<()> {
+        let rotating = self.rotation.len() > 1;
+        let timeout = if rotating {
+            NODE_ATTEMPT_TIMEOUT.min(self.connect_timeout)
+        } else {
+            self.connect_timeout
+        };
         let open = Self::open(
-            &self.url,
+            self.rotation.current(),
             self.heartbeat,
             self.confirms,
             self.queue,
             self.durable,
             &self.name,
         );
-        match tokio::time::timeout(self.connect_timeout, open).await {
+        let res = match tokio::time::timeout(timeout, open).await {
             Ok(Ok((conn, channel))) => {
                 let old = std::mem::replace(&mut self.conn, conn);
                 self.channel = channel;
                 self.reconnects += 1;
+                self.rotation.connected();
+                self.node.store(self.rotation.index(), Ordering::Relaxed);
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(
                         CLOSE_TIMEOUT,
@@ -353,11 +444,16 @@ impl Publisher {
                 Ok(())
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => anyhow::bail!(
+            Err(_) => Err(anyhow::anyhow!(
                 "no connection within {}",
-                humantime::format_duration(self.connect_timeout)
-            ),
+                humantime::format_duration(timeout)
+            )),
+        };
+        if res.is_err() && rotating {
+            // The next attempt goes to the next node of the list (kombu's round-robin).
+            self.rotation.failed();
         }
+        res
     }
 
     /// Close the connection (bounded: the connection may be dead).

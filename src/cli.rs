@@ -118,10 +118,12 @@ enum Command {
         /// Topology file: queue kind, heartbeat, concurrency, prefetch, acks, result TTL.
         #[arg(long, value_name = "FILE")]
         topology: PathBuf,
-        /// AMQP URL of the broker (or the proxy in front of it).
+        /// AMQP URL of the broker (or the proxy in front of it); several separated by `;`
+        /// for client-side failover (rotated on failure, as Celery does).
         #[arg(long, value_name = "URL")]
         broker_url: String,
-        /// Redis URL of the result backend.
+        /// Redis URL of the result backend, or `sentinel://h:p;sentinel://h:p?master_name=NAME`
+        /// to ask the Sentinels for the master (client-side failover).
         #[arg(long, value_name = "URL")]
         backend_url: String,
         /// Worker name, unique within a run.

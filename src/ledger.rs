@@ -482,6 +482,7 @@ impl Ledger {
             SideEventKind::Reject
             | SideEventKind::Disconnected
             | SideEventKind::Connected
+            | SideEventKind::Rediscovered
             | SideEventKind::StoreError => false,
         }
     }
@@ -534,6 +535,9 @@ pub enum SideEventKind {
     Connected,
     /// Storing a result failed (detail: why); the worker retries, then requeues.
     StoreError,
+    /// Client-side failover: the worker moved on to another broker node, or the
+    /// Sentinels named a new Redis master (detail: which).
+    Rediscovered,
 }
 
 /// One line of a worker's execution side channel.
@@ -572,6 +576,7 @@ pub mod side_channel {
             SideEventKind::Reject => "reject",
             SideEventKind::Disconnected => "disconnected",
             SideEventKind::Connected => "connected",
+            SideEventKind::Rediscovered => "rediscovered",
             SideEventKind::StoreError => "store_error",
         };
         let clean = |s: &str| s.replace([',', '\n', '\r'], " ");
@@ -594,6 +599,7 @@ pub mod side_channel {
             "reject" => SideEventKind::Reject,
             "disconnected" => SideEventKind::Disconnected,
             "connected" => SideEventKind::Connected,
+            "rediscovered" => SideEventKind::Rediscovered,
             "store_error" => SideEventKind::StoreError,
             _ => return None,
         };

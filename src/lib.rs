@@ -13,6 +13,8 @@
 //! - [`producer`]: the producer's policies for failed publishes (retry schedule, circuit
 //!   breaker), pure state machines; their effects in [`metrics::outage`].
 //! - [`backend`]: the Redis client (store results, watch results).
+//! - [`client_failover`]: client-side failover (`[clients]`): the broker node rotation
+//!   (kombu's round-robin) and the Redis master asked of the Sentinels.
 //! - [`tasks`]: the four task kinds; CPU and disk work runs off the async threads.
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
 //! - [`load`]: arrival schedules (pure) and the load generator.
@@ -38,6 +40,7 @@ pub mod broker;
 pub mod calibrate;
 pub mod chart;
 pub mod cli;
+pub mod client_failover;
 pub mod clock;
 pub mod compare;
 pub mod config;

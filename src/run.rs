@@ -293,6 +293,7 @@ impl Workers {
                         }
                         SideEventKind::Disconnected
                         | SideEventKind::Connected
+                        | SideEventKind::Rediscovered
                         | SideEventKind::StoreError => summary.connection_events.push(ev),
                     }
                 });
@@ -549,8 +550,8 @@ impl RunState {
         let (broker_url, backend_url, proxy_socket, sentinel_ports) = {
             let stack = shared_stack.lock().await;
             (
-                stack.broker_url(),
-                stack.backend_url(),
+                stack.client_broker_url(&topology.clients),
+                stack.client_backend_url(&topology.clients),
                 stack.proxy().map(|p| p.stats_socket().to_path_buf()),
                 stack
                     .backend()
@@ -580,6 +581,13 @@ impl RunState {
         let mut publisher =
             broker::Publisher::connect(&broker_url, &topology.broker, "hab-producer").await?;
         let mut setup = publisher.channel().clone();
+        // Client-side failover: `broker.primary` is the node the producer is on.
+        if topology.clients.broker == crate::config::clients::BrokerAccess::Nodes {
+            shared_stack
+                .lock()
+                .await
+                .follow_client_node(publisher.node_handle());
+        }
         // The queue exists now: wait until its replicas are online and it has a leader
         // (and the rest of the stack is healthy) before anything is measured.
         let queue_wait = Instant::now();
@@ -604,6 +612,7 @@ impl RunState {
         let watcher = backend::watch_results(&backend_url, tx, watch_cancel.clone()).await?;
         let collector = tokio::spawn(collect(self.live.clone(), rx));
         let mut reader = backend::reader(&backend_url).await?;
+        reader.set_discovery_hook(discovery_hook(self.live.clone(), "results reader"));
         if !topology.backend.keepalive.is_zero() {
             observers.push(tokio::spawn(redis_keepalive(
                 reader.clone(),
@@ -738,7 +747,7 @@ impl RunState {
             // Provisional results after every workload: a crash keeps them.
             driver.workers.supervise();
             self.report.workloads = metrics_so_far(&self.live, plan, i + 1, Some(driver.workers)).0;
-            self.report.failover = failover_rows(&self.live, plan);
+            self.report.failover = failover_rows(&self.live, plan, &topology.clients);
             self.report.producer = producer_report(&self.live, topology, plan);
             if let Some(lag) = schedule_lag_warning(w, &self.report.workloads[i]) {
                 eprintln!("hab: warning: {lag}");
@@ -820,6 +829,7 @@ impl RunState {
             let kind = match e.kind {
                 SideEventKind::Disconnected | SideEventKind::StoreError => ClientEventKind::Error,
                 SideEventKind::Connected => ClientEventKind::Reconnected,
+                SideEventKind::Rediscovered => ClientEventKind::Rediscovered,
                 _ => continue,
             };
             // A store error names its task, so the READONLY answers can be told per task.
@@ -834,7 +844,7 @@ impl RunState {
                 detail,
             });
         }
-        self.report.failover = failover_rows(&self.live, plan);
+        self.report.failover = failover_rows(&self.live, plan, &topology.clients);
         self.report.producer = producer_report(&self.live, topology, plan);
         self.report.idle = idle_report(&stack_logs(&self.dir), topology, &self.live, plan, done);
         self.report.client_events = self.live.events.snapshot().iter().fold(
@@ -868,6 +878,30 @@ impl RunState {
             tracing::error!("cannot write results: {e:#}");
         }
     }
+}
+
+/// Sentinel discovery events of one of the producer's Redis connections (client-side
+/// failover) as client events of `source`.
+fn discovery_hook(live: Arc<Live>, source: &'static str) -> crate::client_failover::DiscoveryHook {
+    use crate::client_failover::DiscoveryEvent;
+    Arc::new(move |at_unix_us, ev| {
+        let (kind, detail) = match ev {
+            DiscoveryEvent::NewMaster { from, to } => (
+                ClientEventKind::Rediscovered,
+                format!("Sentinels name master {to} (was {from})"),
+            ),
+            DiscoveryEvent::Reconnected { addr } => (
+                ClientEventKind::Reconnected,
+                format!("connected to master {addr}"),
+            ),
+        };
+        live.events.push(crate::observe::ClientEvent {
+            at_unix_us,
+            source: source.into(),
+            kind,
+            detail,
+        });
+    })
 }
 
 /// Schedule lag above which a rate workload is reported as not kept up with, µs.
@@ -930,7 +964,7 @@ fn metrics_so_far(
 /// Failover anatomy for every fault applied so far (side channel already merged).
 /// The task ids of every `celery-task-meta-<id>` key the backend holds (SCAN).
 async fn result_key_ids(
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut backend::RedisConn,
 ) -> Result<std::collections::HashSet<uuid::Uuid>> {
     let mut cursor: u64 = 0;
     let mut ids = std::collections::HashSet::new();
@@ -956,7 +990,11 @@ async fn result_key_ids(
     }
 }
 
-fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
+fn failover_rows(
+    live: &Live,
+    plan: &WorkloadPlan,
+    clients: &crate::config::clients::ClientsConfig,
+) -> Vec<FailoverRow> {
     let faults = live.faults.lock().expect("faults lock").clone();
     let present = live.final_result_ids.lock().expect("ids lock").clone();
     let client_events = live.events.snapshot();
@@ -981,7 +1019,7 @@ fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
                 .rev()
                 .find(|g| g.not_applied.is_none() && g.workload == f.workload)
                 .map(|g| failover::window(g, Some(f.fault_at_unix_us)).1);
-            failover::analyse(
+            let mut row = failover::analyse(
                 f,
                 name,
                 next,
@@ -990,7 +1028,16 @@ fn failover_rows(live: &Live, plan: &WorkloadPlan) -> Vec<FailoverRow> {
                 &client_events,
                 &server_events,
                 present.as_ref(),
-            )
+            );
+            crate::metrics::client_side::apply(
+                &mut row,
+                clients,
+                f.target,
+                f.fault_at_unix_us,
+                next,
+                &client_events,
+            );
+            row
         })
         .collect()
 }
@@ -1105,7 +1152,7 @@ pub const KEEPALIVE_CHANNEL: &str = "celery-task-meta-hab-keepalive";
 /// [`KEEPALIVE_CHANNEL`] every `every` through the reader keeps the reader's connection
 /// and the result subscription from sitting idle. A failed one is a client error.
 async fn redis_keepalive(
-    mut conn: redis::aio::ConnectionManager,
+    mut conn: backend::RedisConn,
     every: Duration,
     live: Arc<Live>,
     cancel: CancellationToken,
@@ -1161,7 +1208,7 @@ async fn collect(live: Arc<Live>, mut rx: mpsc::UnboundedReceiver<WatchEvent>) {
 /// Publishes workloads and waits for them to drain.
 struct Driver<'a> {
     publisher: broker::Publisher,
-    reader: &'a mut redis::aio::ConnectionManager,
+    reader: &'a mut backend::RedisConn,
     live: &'a Live,
     anchor: Anchor,
     scratch: &'a Path,
@@ -1273,6 +1320,15 @@ impl Driver<'_> {
                 events.record(PRODUCER, ClientEventKind::Error, format!("{e:#}"))
             })
             .await?;
+        // Client-side failover: when the producer moved on to another node.
+        for (at_unix_us, detail) in self.publisher.take_switches() {
+            events.push(crate::observe::ClientEvent {
+                at_unix_us,
+                source: PRODUCER.into(),
+                kind: ClientEventKind::Rediscovered,
+                detail,
+            });
+        }
         events.record(PRODUCER, ClientEventKind::Reconnected, "");
         Ok(())
     }
@@ -1623,6 +1679,14 @@ impl Driver<'_> {
             self.publish(w, idx, spec, &mut pending).await;
             if last_check.elapsed() > Duration::from_millis(200) {
                 last_check = Instant::now();
+                // A re-established result subscription may have missed results stored
+                // meanwhile: read them now, not only in the drain (else a backend
+                // failover's switch time would run until the publishing ends).
+                if self.live.resubscribed.swap(false, Ordering::SeqCst)
+                    && !self.reconcile(Duration::ZERO, RECONCILE_BATCH).await
+                {
+                    self.live.resubscribed.store(true, Ordering::SeqCst);
+                }
                 self.workers.supervise();
                 pb.set_position(self.published(w).saturating_sub(self.unsettled(w) as u64));
             }

@@ -355,3 +355,37 @@ fn calibrate_refuses_a_zero_window_or_disk_size() {
         .stdout(predicate::str::contains("--disk-bytes"))
         .stdout(predicate::str::contains("--duration"));
 }
+
+#[test]
+fn client_failover_topology_checks_clean_and_bad_combinations_are_located() {
+    hab()
+        .args([
+            "check",
+            "--topology",
+            "topologies/ha-client-failover.toml",
+            "--workload",
+            "workloads/failover.toml",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("topology ha-client-failover: ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.toml");
+    std::fs::write(
+        &p,
+        "name = \"t\"\n[broker]\nnodes = 1\n[backend]\n[clients]\nbroker = \"nodes\"\nbackend = \"sentinel\"\n",
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--topology"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("t.toml"))
+        .stderr(predicate::str::contains(
+            "clients.broker: \"nodes\" needs broker.nodes >= 2",
+        ))
+        .stderr(predicate::str::contains(
+            "clients.backend: \"sentinel\" needs backend.sentinels >= 1",
+        ));
+}

@@ -3,7 +3,11 @@
 hab starts it as `venv/bin/python -m celery -A hab_tasks worker …` with this directory on
 PYTHONPATH and its settings in the environment:
 
-  HAB_BROKER_URL, HAB_BACKEND_URL   where the broker and the result backend are
+  HAB_BROKER_URL, HAB_BACKEND_URL   where the broker and the result backend are; client-side
+                                    failover: several broker URLs separated by `;` (kombu's
+                                    round-robin failover), and `sentinel://h:p;sentinel://h:p
+                                    ?master_name=NAME` (Celery's Sentinel result backend; the
+                                    name goes into result_backend_transport_options)
   HAB_QUEUE_TYPE                    classic | quorum (queue arguments as hab declares them)
   HAB_QUEUE_DURABLE                 1 | 0
   HAB_ACKS_LATE                     1 (ack after the result is stored) | 0 (Celery's default)
@@ -31,9 +35,16 @@ app = Celery("hab")
 _queue_args = {"x-queue-type": "quorum"} if os.environ.get("HAB_QUEUE_TYPE") == "quorum" else None
 _durable = os.environ.get("HAB_QUEUE_DURABLE", "1") == "1"
 
+_backend_url = os.environ["HAB_BACKEND_URL"]
+_backend_options = {}
+if _backend_url.startswith("sentinel://") and "?master_name=" in _backend_url:
+    _backend_url, _master_name = _backend_url.rsplit("?master_name=", 1)
+    _backend_options = {"master_name": _master_name}
+
 app.conf.update(
     broker_url=os.environ["HAB_BROKER_URL"],
-    result_backend=os.environ["HAB_BACKEND_URL"],
+    result_backend=_backend_url,
+    result_backend_transport_options=_backend_options,
     task_queues=[
         Queue(
             "celery",

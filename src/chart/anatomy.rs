@@ -1,6 +1,7 @@
 //! `anatomy`: what a failover is made of. One horizontal bar per (fault, topology), the
 //! medians over repetitions of five consecutive phases after the fault: detect, promote,
-//! proxy switch, reconnect, first task.
+//! switch (HAProxy's, or under client-side failover the clients' own rediscovery),
+//! reconnect, first task.
 //!
 //! Each phase ends at an observer's first sighting (ms after the fault). Observers are
 //! independent, so on a given run a later phase can be seen before an earlier one (HAProxy
@@ -27,7 +28,10 @@ pub const PHASES: [(&str, &str); 5] = [
         "first client error, Sentinel +sdown or HAProxy DOWN",
     ),
     ("promote", "Sentinel +switch-master or new queue leader"),
-    ("proxy switch", "HAProxy UP"),
+    (
+        "switch",
+        "HAProxy UP; client-side failover: the client's own rediscovery",
+    ),
     ("reconnect", "client reconnected"),
     (
         "first task",
@@ -67,7 +71,12 @@ pub fn phase_ends(row: &FailoverRow) -> [f64; 5] {
             row.first_client_error_ms,
         ]),
         earliest(&[row.sentinel_switch_ms, row.queue_leader_ms]),
-        row.proxy_up_ms,
+        // Client-side failover: no proxy on the path; the clients' rediscovery instead.
+        if row.client_side {
+            row.client_rediscovered_ms
+        } else {
+            row.proxy_up_ms
+        },
         row.client_reconnected_ms,
         row.switch_time_ms,
     ];
@@ -116,6 +125,8 @@ struct Bar {
     reps: usize,
     /// Repetitions where a task completed after the fault.
     completed: usize,
+    /// Client-side failover: the switch phase is the clients' rediscovery (no proxy).
+    client_side: bool,
 }
 
 /// The anatomy of every fault on every topology.
@@ -137,6 +148,7 @@ pub fn build(set: &RunSet) -> Option<AnatomyChart> {
                 ends: ends.map(|ms| ms / 1000.0),
                 reps: rows.len(),
                 completed: rows.iter().filter(|r| r.switch_time_ms.is_some()).count(),
+                client_side: rows.iter().any(|r| r.client_side),
             });
         }
     }
@@ -146,6 +158,15 @@ pub fn build(set: &RunSet) -> Option<AnatomyChart> {
 impl Bar {
     /// What is written at the end of the bar.
     fn note(&self) -> String {
+        let note = self.timing();
+        if self.client_side {
+            format!("{note}; client-side, proxy switch n/a")
+        } else {
+            note
+        }
+    }
+
+    fn timing(&self) -> String {
         let total = self.ends[4];
         if self.completed == 0 {
             format!("no completion (n={})", self.reps)
@@ -173,10 +194,13 @@ impl Plot for AnatomyChart {
 
     fn caption(&self) -> String {
         "Each bar is one fault on one topology, split into consecutive phases after the \
-         fault (detect, promote, proxy switch, reconnect, first task completed), each the \
+         fault (detect, promote, switch, reconnect, first task completed), each the \
          median over repetitions in seconds; a phase that was not observed, or that an \
          observer saw before the previous one, has no width, so the bar ends at the median \
-         switch time."
+         switch time. The switch is HAProxy marking the new server UP; under client-side \
+         failover there is no proxy switch (marked n/a on the bar) and the switch phase \
+         ends at the clients' own rediscovery (another broker node tried, a new master \
+         named by the Sentinels)."
             .into()
     }
 

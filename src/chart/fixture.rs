@@ -197,6 +197,8 @@ pub(crate) fn row(
         readonly_tasks: 0,
         readonly_for_ms: None,
         result_vanished: None,
+        client_side: false,
+        client_rediscovered_ms: None,
     }
 }
 

@@ -91,10 +91,23 @@ pub fn build(set: &RunSet) -> Option<SwitchTimesChart> {
             .topologies
             .iter()
             .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
+            .map(|(i, t)| (format!("{}{}", t.name, route_note(t)), i))
             .collect(),
         faults,
     })
+}
+
+/// How the clients of a topology's runs reached the faulted parts, for the legend:
+/// client-side failover (`[clients]`), through HAProxy, or neither (nothing said).
+pub fn route_note(t: &crate::compare::TopologyRuns) -> &'static str {
+    let reports = || t.runs.iter().map(|r| &r.report);
+    if reports().any(|r| r.failover.iter().any(|f| f.client_side)) {
+        " (client-side failover)"
+    } else if reports().any(|r| r.topology.get("proxy").is_some_and(|p| !p.is_null())) {
+        " (through HAProxy)"
+    } else {
+        ""
+    }
 }
 
 impl Plot for SwitchTimesChart {
@@ -242,6 +255,36 @@ impl Plot for SwitchTimesChart {
 mod tests {
     use super::super::fixture::*;
     use super::*;
+
+    #[test]
+    fn the_legend_says_which_topology_failed_over_client_side() {
+        let mut set = RunSetBuilder::two_topologies_with_faults();
+        // Neither has [proxy] in the fixture, nor client-side rows: nothing is said.
+        let c = build(&set).unwrap();
+        assert!(
+            c.topologies.iter().all(|(n, _)| !n.contains('(')),
+            "{:?}",
+            c.topologies
+        );
+        for r in &mut set.topologies[1].runs {
+            for f in &mut r.report.failover {
+                f.client_side = true;
+            }
+        }
+        set.topologies[0].runs[0].report.topology =
+            serde_json::json!({"proxy": {"check_interval": "250ms"}});
+        let c = build(&set).unwrap();
+        assert!(
+            c.topologies[0].0.ends_with(" (through HAProxy)"),
+            "{:?}",
+            c.topologies
+        );
+        assert!(
+            c.topologies[1].0.ends_with(" (client-side failover)"),
+            "{:?}",
+            c.topologies
+        );
+    }
 
     #[test]
     fn cells_have_medians_in_seconds_over_repetitions() {

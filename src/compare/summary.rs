@@ -266,6 +266,14 @@ pub struct FaultSummary {
     /// Results hab saw that Redis no longer held at the end, over every repetition.
     #[serde(default)]
     pub result_vanished: u64,
+    /// Client-side failover on the faulted part's path (topology `[clients]`): no proxy
+    /// switch phase; `rediscover_ms` instead.
+    #[serde(default)]
+    pub client_side: bool,
+    /// Client-side failover: median offset of the first rediscovery (another broker
+    /// node tried, a new master named by the Sentinels), ms.
+    #[serde(default)]
+    pub rediscover_ms: Option<f64>,
 }
 
 /// One topology of the comparison.
@@ -481,6 +489,8 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                     .filter_map(|r| r.readonly_for_ms)
                     .reduce(f64::max),
                 result_vanished: sum(&|r| r.result_vanished.unwrap_or(0)),
+                client_side: applied.iter().any(|r| r.client_side),
+                rediscover_ms: median_of(applied.iter().map(|r| r.client_rediscovered_ms)),
                 workload,
                 target,
                 kind,

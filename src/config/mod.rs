@@ -9,8 +9,10 @@
 //! - [`topology`]: [`Topology`] and its sections.
 //! - [`workload`]: [`WorkloadPlan`], [`Workload`], [`TaskSpec`].
 //! - [`producer`]: [`ProducerConfig`], the producer's policy for failed publishes.
+//! - [`clients`]: [`clients::ClientsConfig`], how clients reach the stack (client-side failover).
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
+pub mod clients;
 mod duration;
 pub mod error;
 pub mod producer;

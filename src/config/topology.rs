@@ -31,6 +31,14 @@ pub struct Topology {
     /// whole section is optional and defaults to `block`.
     #[serde(default)]
     pub producer: super::producer::ProducerConfig,
+    /// How the clients reach the stack: one address (the default) or client-side
+    /// failover (broker node list, Sentinel discovery); see [`super::clients`].
+    #[serde(default, skip_serializing_if = "is_default_clients")]
+    pub clients: super::clients::ClientsConfig,
+}
+
+fn is_default_clients(c: &super::clients::ClientsConfig) -> bool {
+    *c == super::clients::ClientsConfig::default()
 }
 
 /// The RabbitMQ broker: how many nodes and how messages are kept.
@@ -553,6 +561,8 @@ impl Topology {
                 ));
             }
         }
+
+        super::clients::validate(self, &mut out);
 
         let w = &self.workers;
         check_range(&mut out, "workers.count", w.count, 1, 64);

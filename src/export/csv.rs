@@ -192,7 +192,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 32] = [
+pub const FAILOVER_HEADER: [&str; 34] = [
     "workload",
     "target",
     "resolved",
@@ -225,6 +225,8 @@ pub const FAILOVER_HEADER: [&str; 32] = [
     "readonly_tasks",
     "readonly_for_ms",
     "result_vanished",
+    "client_side",
+    "client_rediscovered_ms",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

@@ -148,6 +148,16 @@ pub struct FailoverRow {
     /// could not be read at the end.
     #[serde(default)]
     pub result_vanished: Option<u64>,
+    /// Client-side failover (topology `[clients]`) on the faulted part's path: the
+    /// clients found the new route themselves, so there is no proxy switch phase
+    /// (`proxy_up_ms` does not apply; `client_rediscovered_ms` takes its place).
+    #[serde(default)]
+    pub client_side: bool,
+    /// Client-side failover: first time after the fault a client moved on to another
+    /// broker node or was named a new Redis master by the Sentinels, ms. Empty when the
+    /// path is proxied (not applicable) or it did not happen.
+    #[serde(default)]
+    pub client_rediscovered_ms: Option<f64>,
 }
 
 /// Whether a client error's text is a Redis `READONLY` answer.
@@ -381,6 +391,8 @@ pub fn analyse(
         readonly_tasks: 0,
         readonly_for_ms: None,
         result_vanished: present.map(|_| 0),
+        client_side: false,
+        client_rediscovered_ms: None,
     };
     // Vanished results: every task seen ok, meant to start from the window's start until
     // the next fault's window (results stored after "healthy" were still lost when a

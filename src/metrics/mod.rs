@@ -2,6 +2,7 @@
 //! computed from the ledger. Histograms are kept whole (serialized into run.json), never
 //! only their percentiles, so runs and shards can be merged later.
 
+pub mod client_side;
 pub mod failover;
 pub mod histogram;
 pub mod idle;

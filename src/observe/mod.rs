@@ -21,6 +21,9 @@ pub enum ClientEventKind {
     Nack,
     /// A task was published again because its first publish was not confirmed.
     Republish,
+    /// Client-side failover: the client moved on to another broker node, or the
+    /// Sentinels named it a new Redis master.
+    Rediscovered,
 }
 
 impl ClientEventKind {
@@ -31,6 +34,7 @@ impl ClientEventKind {
             ClientEventKind::Reconnected => "reconnected",
             ClientEventKind::Nack => "nack",
             ClientEventKind::Republish => "republish",
+            ClientEventKind::Rediscovered => "rediscovered",
         }
     }
 }

@@ -305,7 +305,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     }
     let mut out = vec![
         Block::Heading(2, "Failover".into()),
-        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server; reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault. Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = results hab saw that Redis no longer held at the end (stored on a master that was then demoted).".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault. Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = results hab saw that Redis no longer held at the end (stored on a master that was then demoted).".into()),
     ];
     let head = [
         "fault",
@@ -315,6 +315,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "detect",
         "promote",
         "proxy up",
+        "rediscover",
         "reconnect",
         "switch",
         "outage",
@@ -350,7 +351,16 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 f.applied.to_string(),
                 opt_ms(f.detect_ms),
                 opt_ms(f.promote_ms),
-                opt_ms(f.proxy_up_ms),
+                if f.client_side {
+                    "n/a (client-side)".into()
+                } else {
+                    opt_ms(f.proxy_up_ms)
+                },
+                if f.client_side {
+                    opt_ms(f.rediscover_ms)
+                } else {
+                    "n/a".into()
+                },
                 opt_ms(f.reconnect_ms),
                 switch,
                 fmt_spread_cell(f.outage_ms.as_ref()),

@@ -19,7 +19,9 @@
 //! [`Stack`] puts them together for a topology: the RabbitMQ broker (one node or a
 //! cluster) and the Redis set start in parallel, then HAProxy when the topology has a
 //! `[proxy]`. Clients use [`Stack::broker_url`] and [`Stack::backend_url`]: the HAProxy
-//! frontends when there is a proxy, else broker node 0 and the first Redis master.
+//! frontends when there is a proxy, else broker node 0 and the first Redis master; with
+//! client-side failover (`[clients]`) [`Stack::client_broker_url`] (every node's URL) and
+//! [`Stack::client_backend_url`] (the Sentinels).
 
 pub mod epmd;
 pub mod haproxy;
@@ -299,6 +301,9 @@ pub struct Stack {
     bringup_phases_ms: BTreeMap<String, u64>,
     /// Server versions for run.json (`rabbitmq`, `erlang_otp`, `redis`, `haproxy`).
     versions: BTreeMap<String, String>,
+    /// Client-side failover: the broker node the producer is connected to, which
+    /// `broker.primary` resolves to (see [`Stack::follow_client_node`]).
+    client_node: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Stack {
@@ -366,7 +371,50 @@ impl Stack {
             bringup_ms,
             bringup_phases_ms: phases,
             versions,
+            client_node: None,
         })
+    }
+
+    /// Client-side failover: resolve `broker.primary` to the broker node whose index
+    /// `node` holds (the producer's), not to the node HAProxy routes to.
+    pub fn follow_client_node(&mut self, node: std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        self.client_node = Some(node);
+    }
+
+    /// The broker address clients use: [`broker_url`](Self::broker_url), or with
+    /// `clients.broker = "nodes"` every node's URL, `;`-separated (Celery's failover
+    /// URL list), node 0 first.
+    pub fn client_broker_url(&self, clients: &crate::config::clients::ClientsConfig) -> String {
+        match clients.broker {
+            crate::config::clients::BrokerAccess::Proxy => self.broker_url(),
+            crate::config::clients::BrokerAccess::Nodes => self.broker_node_urls().join(";"),
+        }
+    }
+
+    /// The result backend address clients use: [`backend_url`](Self::backend_url), or
+    /// with `clients.backend = "sentinel"` the Sentinels and the master's name
+    /// (`sentinel://h:p;…?master_name=NAME`).
+    pub fn client_backend_url(&self, clients: &crate::config::clients::ClientsConfig) -> String {
+        match clients.backend {
+            crate::config::clients::BackendAccess::Proxy => self.backend_url(),
+            crate::config::clients::BackendAccess::Sentinel => {
+                crate::client_failover::SentinelAddress {
+                    sentinels: self
+                        .backend
+                        .sentinels()
+                        .iter()
+                        .map(|s| format!("127.0.0.1:{}", s.port()))
+                        .collect(),
+                    master_name: self
+                        .opts
+                        .sentinels
+                        .as_ref()
+                        .map(|s| s.master_name.clone())
+                        .unwrap_or_else(|| "hab".into()),
+                }
+                .to_url()
+            }
+        }
     }
 
     /// AMQP URL clients use: the HAProxy `broker` frontend, else broker node 0.

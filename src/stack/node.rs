@@ -43,7 +43,8 @@ const SIGNAL_SETTLE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     /// The broker node clients reach: the one HAProxy routes new connections to (the UP
-    /// non-backup server, else the first UP backup); node 0 without a proxy.
+    /// non-backup server, else the first UP backup); node 0 without a proxy; under
+    /// client-side failover (`clients.broker = "nodes"`) the node the producer is on.
     BrokerPrimary,
     /// The node holding the `celery` queue's leader (quorum) or master (classic).
     BrokerQueueLeader,
@@ -227,6 +228,12 @@ impl Stack {
         let data = self.backend.nodes().len();
         match role {
             Role::BrokerPrimary => match &self.proxy {
+                _ if self.client_node.is_some() => Ok(NodeRef::Broker(
+                    self.client_node
+                        .as_ref()
+                        .map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed))
+                        .min(brokers.saturating_sub(1)),
+                )),
                 None => Ok(NodeRef::Broker(0)),
                 Some(p) => {
                     let states = p.server_states().await?;

@@ -36,6 +36,9 @@ use uuid::Uuid;
 
 use crate::backend::ResultStore;
 use crate::broker;
+use crate::client_failover::{
+    AfterLoss, DiscoveryEvent, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host,
+};
 use crate::clock::now_unix_us;
 use crate::config::{AckMode, QueueKind};
 use crate::ledger::{SideEvent, SideEventKind, side_channel};
@@ -182,7 +185,10 @@ pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// Run a worker until `cancel` fires (then finish running tasks within the grace period).
 /// A lost broker connection is re-established (backoff 50 ms doubling to 1 s, for up to
-/// [`RECONNECT_FOR`]); each loss and reconnection goes into the side channel.
+/// [`RECONNECT_FOR`]); each loss and reconnection goes into the side channel. With several
+/// broker URLs (client-side failover) the worker starts again from the first node, as a
+/// Celery worker does, and moves on to the next at once after each failed attempt (bounded
+/// by [`NODE_ATTEMPT_TIMEOUT`]), backing off only after a full cycle of the list.
 pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Result<()> {
     let side = SideChannel::open(&opts.executions_file, &opts.name)?;
     let store = ResultStore::connect(&opts.backend_url, opts.result_ttl).await?;
@@ -195,6 +201,26 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         stats: WorkerStats::default(),
         finished: finished_tx,
     });
+    // Client-side failover of the result backend: the Sentinels' answers go into the
+    // side channel (a new master is a rediscovery, connecting to it a reconnection).
+    let weak = Arc::downgrade(&shared);
+    shared
+        .store
+        .set_discovery_hook(Arc::new(move |_at, ev: DiscoveryEvent| {
+            let Some(s) = weak.upgrade() else { return };
+            match ev {
+                DiscoveryEvent::NewMaster { from, to } => s.side.record(
+                    SideEventKind::Rediscovered,
+                    Uuid::nil(),
+                    &format!("result backend: Sentinels name master {to} (was {from})"),
+                ),
+                DiscoveryEvent::Reconnected { addr } => s.side.record(
+                    SideEventKind::Connected,
+                    Uuid::nil(),
+                    &format!("result backend: connected to master {addr}"),
+                ),
+            }
+        }));
     if !shared.opts.keepalive.is_zero() {
         tokio::spawn(keepalive(shared.clone(), cancel.clone()));
     }
@@ -211,9 +237,40 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
     let mut result = Ok(());
     let mut delay = Duration::from_millis(50);
     let mut down_since = std::time::Instant::now();
+    // Client-side failover: several broker nodes, rotated as a Celery worker does.
+    let mut rotation = NodeRotation::new(broker_urls(&shared.opts.broker_url));
+    let rotating = rotation.len() > 1;
+    let mut last_node: Option<usize> = None;
     while !cancel.is_cancelled() {
-        let (conn, channel, consumer) = match open_session(&shared).await {
-            Ok(s) => s,
+        if rotating && last_node.is_some_and(|n| n != rotation.index()) {
+            last_node = Some(rotation.index());
+            shared.side.record(
+                SideEventKind::Rediscovered,
+                Uuid::nil(),
+                &format!("trying broker node {}", url_host(rotation.current())),
+            );
+        }
+        let session = if rotating {
+            match tokio::time::timeout(
+                NODE_ATTEMPT_TIMEOUT,
+                open_session(&shared, rotation.current()),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!(
+                    "no connection to {} within {NODE_ATTEMPT_TIMEOUT:?}",
+                    url_host(rotation.current())
+                )),
+            }
+        } else {
+            open_session(&shared, rotation.current()).await
+        };
+        let (conn, channel, consumer) = match session {
+            Ok(s) => {
+                rotation.connected();
+                s
+            }
             Err(e) => {
                 if down_since.elapsed() > RECONNECT_FOR {
                     result = Err(e.context(format!(
@@ -223,6 +280,10 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
                     break;
                 }
                 tracing::warn!("broker connection failed: {e:#}");
+                // Within a cycle of the node list the next node is tried at once.
+                if rotating && !rotation.failed() {
+                    continue;
+                }
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(delay) => {}
@@ -276,6 +337,9 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
             .record(SideEventKind::Disconnected, Uuid::nil(), &why);
         let _ = conn.close(200, ShortString::from("reconnecting")).await;
         down_since = std::time::Instant::now();
+        // A Celery worker builds a fresh connection from the URL list: the first node.
+        last_node = Some(rotation.index());
+        rotation.lost(AfterLoss::FirstNode);
     }
     settle_stop.cancel();
     settler.abort();
@@ -305,9 +369,12 @@ async fn keepalive(s: Arc<Shared>, cancel: CancellationToken) {
     }
 }
 
-async fn open_session(s: &Shared) -> Result<(lapin::Connection, lapin::Channel, lapin::Consumer)> {
+async fn open_session(
+    s: &Shared,
+    url: &str,
+) -> Result<(lapin::Connection, lapin::Channel, lapin::Consumer)> {
     let conn = broker::connect(
-        &s.opts.broker_url,
+        url,
         s.opts.heartbeat,
         &format!("hab-worker-{}", s.opts.name),
     )
