@@ -194,6 +194,8 @@ pub(crate) fn row(
         readonly_tasks: 0,
         readonly_for_ms: None,
         result_vanished: None,
+        noreplicas_errors: 0,
+        noreplicas_tasks: 0,
     }
 }
 

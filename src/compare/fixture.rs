@@ -87,6 +87,8 @@ pub fn fault(workload: &str, target: &str, rep: u32, switch_ms: Option<f64>) -> 
         readonly_tasks: 0,
         readonly_for_ms: None,
         result_vanished: None,
+        noreplicas_errors: 0,
+        noreplicas_tasks: 0,
     }
 }
 

@@ -266,6 +266,13 @@ pub struct FaultSummary {
     /// Results hab saw that Redis no longer held at the end, over every repetition.
     #[serde(default)]
     pub result_vanished: u64,
+    /// `NOREPLICAS` store errors (writes refused by `min-replicas-to-write`), over
+    /// every repetition.
+    #[serde(default)]
+    pub noreplicas_errors: u64,
+    /// Tasks that got a `NOREPLICAS` store error, over every repetition.
+    #[serde(default)]
+    pub noreplicas_tasks: u64,
 }
 
 /// One topology of the comparison.
@@ -477,6 +484,8 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                     .filter_map(|r| r.readonly_for_ms)
                     .reduce(f64::max),
                 result_vanished: sum(&|r| r.result_vanished.unwrap_or(0)),
+                noreplicas_errors: sum(&|r| r.noreplicas_errors),
+                noreplicas_tasks: sum(&|r| r.noreplicas_tasks),
                 workload,
                 target,
                 kind,

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::{ConfigError, Diagnostic};
 pub use topology::{
-    AckMode, BackendConfig, BrokerConfig, ProxyConfig, QueueKind, Topology, WorkerKind,
+    AckMode, BackendConfig, BrokerConfig, NetworkKind, ProxyConfig, QueueKind, Topology, WorkerKind,
     WorkersConfig,
 };
 pub use workload::{ArrivalKind, FaultSpec, TaskSpec, Workload, WorkloadPlan};

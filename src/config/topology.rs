@@ -27,6 +27,31 @@ pub struct Topology {
     /// The worker processes; the whole section is optional.
     #[serde(default)]
     pub workers: WorkersConfig,
+    /// Where the servers listen: `"loopback"` (the default: everything on 127.0.0.1) or
+    /// `"namespaces"`: every Redis data node and Sentinel in a network namespace of its
+    /// own, on a hab-only private subnet joined by a bridge, so a `partition` fault can
+    /// cut one off from its peers. RabbitMQ, HAProxy, the producer and the workers stay
+    /// in the root namespace. Needs root and `ip` (iproute2).
+    #[serde(default, skip_serializing_if = "NetworkKind::is_loopback")]
+    pub network: NetworkKind,
+}
+
+/// Where a topology's servers listen (`network` in a topology file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkKind {
+    /// Every server on 127.0.0.1 in the root network namespace.
+    #[default]
+    Loopback,
+    /// Redis data nodes and Sentinels each in a network namespace of their own.
+    Namespaces,
+}
+
+impl NetworkKind {
+    /// Whether this is the default (kept out of serialized topologies).
+    pub fn is_loopback(&self) -> bool {
+        *self == NetworkKind::Loopback
+    }
 }
 
 /// The RabbitMQ broker: how many nodes and how messages are kept.

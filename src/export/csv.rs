@@ -193,7 +193,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 32] = [
+pub const FAILOVER_HEADER: [&str; 34] = [
     "workload",
     "target",
     "resolved",
@@ -226,6 +226,8 @@ pub const FAILOVER_HEADER: [&str; 32] = [
     "readonly_tasks",
     "readonly_for_ms",
     "result_vanished",
+    "noreplicas_errors",
+    "noreplicas_tasks",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

@@ -143,6 +143,20 @@ pub struct FailoverRow {
     /// could not be read at the end.
     #[serde(default)]
     pub result_vanished: Option<u64>,
+    /// Client errors after the fault that were `NOREPLICAS` answers (a master with
+    /// `min-replicas-to-write` that lost its replicas refused the write), per attempt.
+    #[serde(default)]
+    pub noreplicas_errors: u64,
+    /// Tasks whose result store got at least one `NOREPLICAS` answer.
+    #[serde(default)]
+    pub noreplicas_tasks: u64,
+}
+
+/// Whether a client error's text is a Redis `NOREPLICAS` answer (a write refused by
+/// `min-replicas-to-write`).
+pub fn is_noreplicas(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("noreplicas") || d.contains("not enough good replicas")
 }
 
 /// Whether a client error's text is a Redis `READONLY` answer.
@@ -376,6 +390,8 @@ pub fn analyse(
         readonly_tasks: 0,
         readonly_for_ms: None,
         result_vanished: present.map(|_| 0),
+        noreplicas_errors: 0,
+        noreplicas_tasks: 0,
     };
     // Vanished results: every task seen ok, meant to start from the window's start until
     // the next fault's window (results stored after "healthy" were still lost when a
@@ -413,6 +429,19 @@ pub fn analyse(
     if let (Some(a), Some(b)) = (readonly.first(), readonly.last()) {
         row.readonly_for_ms = Some((b.at_unix_us - a.at_unix_us) as f64 / 1000.0);
     }
+    let refused: Vec<&ClientEvent> = client_events
+        .iter()
+        .filter(|e| {
+            e.kind == ClientEventKind::Error && e.at_unix_us >= at && e.at_unix_us < horizon
+        })
+        .filter(|e| is_noreplicas(&e.detail))
+        .collect();
+    row.noreplicas_errors = refused.len() as u64;
+    row.noreplicas_tasks = refused
+        .iter()
+        .filter_map(|e| error_task(&e.detail))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
     for t in tasks
         .iter()
         .filter(|t| in_window(t, w_start, w_end, previous_end))
