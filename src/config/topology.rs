@@ -680,6 +680,36 @@ mod tests {
     }
 
     #[test]
+    fn network_is_loopback_unless_namespaces_are_asked_for() {
+        let t = parse_topology(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(t.network, NetworkKind::Loopback);
+        assert!(
+            !toml::to_string(&t).unwrap().contains("network"),
+            "the default stays out of serialized topologies"
+        );
+        let t = parse_topology(
+            &format!("network = \"namespaces\"\n{MINIMAL}"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.network, NetworkKind::Namespaces);
+        assert!(toml::to_string(&t).unwrap().contains("network = \"namespaces\""));
+        assert_has(
+            &err(&format!("network = \"netns\"\n{MINIMAL}")),
+            &[
+                "topologies/bad.toml",
+                "line 1",
+                "unknown variant `netns`, expected `loopback` or `namespaces`",
+            ],
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        for f in ["ha-netns.toml", "ha-netns-minreplicas.toml"] {
+            let t = crate::config::load_topology(&root.join(f)).unwrap();
+            assert_eq!(t.network, NetworkKind::Namespaces, "{f}");
+        }
+    }
+
+    #[test]
     fn defaults_apply_when_optional_fields_and_sections_are_omitted() {
         let t = parse_topology(MINIMAL, Path::new("t.toml")).unwrap();
         assert_eq!(t.description, "");

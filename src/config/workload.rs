@@ -1147,6 +1147,60 @@ mod tests {
     }
 
     #[test]
+    fn partition_needs_a_duration_and_a_redis_target() {
+        let p = ok(&with_fault(
+            "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"",
+        ));
+        let f = &p.workloads[0].faults[0];
+        assert_eq!(f.kind, crate::fault::FaultKind::Partition);
+        assert_eq!(f.out_for(), Some(Duration::from_secs(4)));
+        for target in ["backend.replica", "backend.node[1]", "sentinel[2]"] {
+            ok(&with_fault(&format!(
+                "target = \"{target}\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\""
+            )));
+        }
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"",
+            )),
+            &[
+                "workloads/bad.toml",
+                "fault[0].duration",
+                "required with kind = \"partition\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"0s\"",
+            )),
+            &["fault[0].duration", "must be greater than zero"],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"broker.primary\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"",
+            )),
+            &[
+                "fault[0].target",
+                "applies to Redis data nodes and Sentinels",
+                "got \"broker.primary\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"\nrestart_after = \"1s\"",
+            )),
+            &["fault[0].restart_after", "the partition heals after `duration`"],
+        );
+        // Repetitions must not overlap a partition that is still in effect.
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"\nrepeat = 2\nevery = \"3s\"",
+            )),
+            &["fault[0].every", "must be longer than the time the target is out (4s)"],
+        );
+    }
+
+    #[test]
     fn failover_and_restart_as_parse_and_their_mistakes_are_located() {
         let p = ok(&with_fault(
             "target = \"backend.master\"\nkind = \"failover\"\nat = \"5s\"\nrepeat = 2\nevery = \"12s\"",

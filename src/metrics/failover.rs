@@ -755,6 +755,35 @@ mod tests {
     }
 
     #[test]
+    fn noreplicas_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
+        let at = T0 + 10 * S;
+        let mut f = fault(at);
+        f.target = Role::BackendMaster;
+        f.resolved = "backend.node[0]".into();
+        f.kind = FaultKind::Partition;
+        let err = |t: i64, detail: &str| ClientEvent {
+            at_unix_us: t,
+            source: "worker w1".into(),
+            kind: ClientEventKind::Error,
+            detail: detail.into(),
+        };
+        // As redis-rs words a refused MULTI/EXEC (captured from a partition run).
+        let nr = r#"Transaction aborted: [(Index 0  error: "NOREPLICAS": Not enough good replicas to write.)]"#;
+        assert!(is_noreplicas(nr) && !is_readonly(nr));
+        let events = vec![
+            err(at - S, &format!("task a: attempt 1: writing the results: {nr}")),
+            err(at + S, &format!("task b: attempt 1: writing the results: {nr}")),
+            err(at + 2 * S, &format!("task b: attempt 2: writing the results: {nr}")),
+            err(at + 2 * S, &format!("task c: attempt 1: writing the results: {nr}")),
+            err(at + 3 * S, "task d: attempt 1: connection refused"),
+        ];
+        let row = analyse(&f, "w", None, None, &[], &events, &[], None);
+        assert_eq!((row.noreplicas_errors, row.noreplicas_tasks), (3, 2));
+        assert_eq!(row.readonly_errors, 0);
+        assert_eq!(row.kind, "partition");
+    }
+
+    #[test]
     fn readonly_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
         let at = T0 + 10 * S;
         let mut f = fault(at);
