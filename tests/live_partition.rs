@@ -237,7 +237,10 @@ fn stale_namespaces_of_dead_runs_are_removed_and_live_ones_kept() {
         .unwrap();
     let live_pid = live.id();
     let ip = |args: &[&str]| {
-        let s = std::process::Command::new("ip").args(args).status().unwrap();
+        let s = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
         assert!(s.success(), "ip {args:?}");
     };
     let dead_ns = netns::name(dead_pid, 0, Some(0));
@@ -260,6 +263,10 @@ fn stale_namespaces_of_dead_runs_are_removed_and_live_ones_kept() {
         "{removed:?}"
     );
     assert_eq!(after_dead, Vec::<String>::new());
-    assert_eq!(after_live, vec![live_ns], "a live run's namespace was touched");
+    assert_eq!(
+        after_live,
+        vec![live_ns],
+        "a live run's namespace was touched"
+    );
     assert!(!removed.iter().any(|n| netns::owner(n) == Some(live_pid)));
 }

@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 
 pub use error::{ConfigError, Diagnostic};
 pub use topology::{
-    AckMode, BackendConfig, BrokerConfig, NetworkKind, ProxyConfig, QueueKind, Topology, WorkerKind,
-    WorkersConfig,
+    AckMode, BackendConfig, BrokerConfig, NetworkKind, ProxyConfig, QueueKind, Topology,
+    WorkerKind, WorkersConfig,
 };
 pub use workload::{ArrivalKind, FaultSpec, TaskSpec, Workload, WorkloadPlan};
 

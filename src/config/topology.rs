@@ -693,7 +693,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.network, NetworkKind::Namespaces);
-        assert!(toml::to_string(&t).unwrap().contains("network = \"namespaces\""));
+        assert!(
+            toml::to_string(&t)
+                .unwrap()
+                .contains("network = \"namespaces\"")
+        );
         assert_has(
             &err(&format!("network = \"netns\"\n{MINIMAL}")),
             &[

@@ -238,7 +238,10 @@ impl FaultSpec {
             use crate::fault::Role;
             if !matches!(
                 self.target,
-                Role::BackendMaster | Role::BackendReplica | Role::BackendNode(_) | Role::Sentinel(_)
+                Role::BackendMaster
+                    | Role::BackendReplica
+                    | Role::BackendNode(_)
+                    | Role::Sentinel(_)
             ) {
                 out.push(Diagnostic::new(
                     format!("{at}.target"),
@@ -1189,14 +1192,20 @@ mod tests {
             &err(&with_fault(
                 "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"\nrestart_after = \"1s\"",
             )),
-            &["fault[0].restart_after", "the partition heals after `duration`"],
+            &[
+                "fault[0].restart_after",
+                "the partition heals after `duration`",
+            ],
         );
         // Repetitions must not overlap a partition that is still in effect.
         assert_has(
             &err(&with_fault(
                 "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"\nrepeat = 2\nevery = \"3s\"",
             )),
-            &["fault[0].every", "must be longer than the time the target is out (4s)"],
+            &[
+                "fault[0].every",
+                "must be longer than the time the target is out (4s)",
+            ],
         );
     }
 

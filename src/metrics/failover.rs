@@ -771,10 +771,22 @@ mod tests {
         let nr = r#"Transaction aborted: [(Index 0  error: "NOREPLICAS": Not enough good replicas to write.)]"#;
         assert!(is_noreplicas(nr) && !is_readonly(nr));
         let events = vec![
-            err(at - S, &format!("task a: attempt 1: writing the results: {nr}")),
-            err(at + S, &format!("task b: attempt 1: writing the results: {nr}")),
-            err(at + 2 * S, &format!("task b: attempt 2: writing the results: {nr}")),
-            err(at + 2 * S, &format!("task c: attempt 1: writing the results: {nr}")),
+            err(
+                at - S,
+                &format!("task a: attempt 1: writing the results: {nr}"),
+            ),
+            err(
+                at + S,
+                &format!("task b: attempt 1: writing the results: {nr}"),
+            ),
+            err(
+                at + 2 * S,
+                &format!("task b: attempt 2: writing the results: {nr}"),
+            ),
+            err(
+                at + 2 * S,
+                &format!("task c: attempt 1: writing the results: {nr}"),
+            ),
             err(at + 3 * S, "task d: attempt 1: connection refused"),
         ];
         let row = analyse(&f, "w", None, None, &[], &events, &[], None);

@@ -13,6 +13,8 @@
 //! - [`epmd`]: the private Erlang port mapper the RabbitMQ nodes register with.
 //! - [`rabbitmq`]: RabbitMQ nodes and the broker (epmd + nodes, clustered when several).
 //! - [`haproxy`]: HAProxy in front of broker and backend, and its stats socket.
+//! - [`netns`]: network namespaces for the Redis side (`network = "namespaces"`) and the
+//!   partitions cut between them.
 //! - [`node`]: roles (`broker.primary`, `backend.master`, …), node references and the
 //!   node operations fault injection uses (kill, pause, stop, restart, wait healthy).
 //!
@@ -330,9 +332,13 @@ impl Stack {
                 let members = opts.backend_replicas as usize
                     + 1
                     + opts.sentinels.as_ref().map_or(0, |s| s.count as usize);
-                Some(tokio::task::spawn_blocking(move || netns::Network::create(members))
-                    .await
-                    .map_err(|e| StackError::Unsupported(format!("creating namespaces: {e}")))??)
+                Some(
+                    tokio::task::spawn_blocking(move || netns::Network::create(members))
+                        .await
+                        .map_err(|e| {
+                            StackError::Unsupported(format!("creating namespaces: {e}"))
+                        })??,
+                )
             }
         };
         let redis_opts = RedisSetOptions {

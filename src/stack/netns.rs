@@ -139,12 +139,10 @@ pub fn owner(name: &str) -> Option<u32> {
 /// The third octet for a new network: the first `x` from `seed` on (wrapping, 1..=254)
 /// whose `10.213.x.0/24` appears in none of `in_use` (text of `ip addr` and `ip route`).
 pub fn pick_subnet(in_use: &str, seed: u32) -> Option<u8> {
-    (0..254u32)
-        .map(|d| ((seed + d) % 254 + 1) as u8)
-        .find(|x| {
-            let p = format!("{}.{}.{x}.", SUBNET_PREFIX[0], SUBNET_PREFIX[1]);
-            !in_use.contains(&p)
-        })
+    (0..254u32).map(|d| ((seed + d) % 254 + 1) as u8).find(|x| {
+        let p = format!("{}.{}.{x}.", SUBNET_PREFIX[0], SUBNET_PREFIX[1]);
+        !in_use.contains(&p)
+    })
 }
 
 /// The address of member `i` on subnet `x`.
@@ -305,7 +303,10 @@ pub fn clean_stale() -> Vec<String> {
         removed.push(link);
     }
     if !removed.is_empty() {
-        tracing::warn!(?removed, "removed network namespaces and links of a dead hab run");
+        tracing::warn!(
+            ?removed,
+            "removed network namespaces and links of a dead hab run"
+        );
     }
     removed
 }
@@ -366,9 +367,10 @@ impl Network {
             ip(&["-4", "-o", "addr", "show"])?,
             ip(&["-4", "route", "show", "table", "all"])?
         );
-        let x = pick_subnet(&in_use, pid.wrapping_mul(31).wrapping_add(k * 7)).ok_or_else(
-            || StackError::Unsupported("no free 10.213.x.0/24 subnet for a hab network".into()),
-        )?;
+        let x =
+            pick_subnet(&in_use, pid.wrapping_mul(31).wrapping_add(k * 7)).ok_or_else(|| {
+                StackError::Unsupported("no free 10.213.x.0/24 subnet for a hab network".into())
+            })?;
         let gateway = Ipv4Addr::new(SUBNET_PREFIX[0], SUBNET_PREFIX[1], x, 1);
         let places: Vec<NsPlace> = (0..members)
             .map(|i| NsPlace {
@@ -377,9 +379,10 @@ impl Network {
             })
             .collect();
         debug_assert!(places.iter().all(|p| p.netns.len() <= IFNAME_MAX));
-        LIVE.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(bridge.clone(), places.iter().map(|p| p.netns.clone()).collect());
+        LIVE.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            bridge.clone(),
+            places.iter().map(|p| p.netns.clone()).collect(),
+        );
         // From here on, dropping `net` deletes whatever was created.
         let net = Network {
             bridge,
@@ -395,9 +398,19 @@ impl Network {
             let ns = p.netns.as_str();
             ip(&["netns", "add", ns])?;
             // The root end is named like the namespace; the inner end is eth0.
-            ip(&["link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns])?;
+            ip(&[
+                "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ])?;
             ip(&["link", "set", ns, "master", br, "up"])?;
-            ip(&["-n", ns, "addr", "add", &format!("{}/24", p.addr), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{}/24", p.addr),
+                "dev",
+                "eth0",
+            ])?;
             ip(&["-n", ns, "link", "set", "eth0", "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
@@ -487,7 +500,9 @@ mod tests {
         assert_eq!(name(812, 1296, None), "hab812-0", "the counter wraps");
         assert_eq!(owner("hab812-11-2"), Some(812));
         assert_eq!(owner("hab4194304-zz"), Some(4_194_304));
-        for other in ["habtv2", "hab-1", "hab12", "hab12-", "eth0", "hab12-X", "xhab1-2"] {
+        for other in [
+            "habtv2", "hab-1", "hab12", "hab12-", "eth0", "hab12-X", "xhab1-2",
+        ] {
             assert_eq!(owner(other), None, "{other}");
         }
     }

@@ -437,16 +437,15 @@ impl RedisSet {
         if let Some(sopts) = &opts.sentinels {
             let started = Instant::now();
             let master_port = set.nodes[0].port();
-            set.sentinels = futures_util::future::try_join_all(
-                (0..sopts.count as usize).map(|i| {
+            set.sentinels =
+                futures_util::future::try_join_all((0..sopts.count as usize).map(|i| {
                     let o = SentinelOptions {
                         netns: place(total + i),
                         ..sopts.clone()
                     };
                     async move { Sentinel::start(i, dirs, master_port, &o).await }
-                }),
-            )
-            .await?;
+                }))
+                .await?;
             set.wait_health("redis sentinels", sopts.startup_timeout)
                 .await?;
             let ms = started.elapsed().as_millis() as u64;
