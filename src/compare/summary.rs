@@ -234,6 +234,9 @@ pub struct FaultSummary {
     pub reconnect_ms: Option<f64>,
     /// Median offset of full health, ms.
     pub healthy_ms: Option<f64>,
+    /// Median offset of the target's return (restart, SIGCONT, partition healed), ms.
+    #[serde(default)]
+    pub restored_ms: Option<f64>,
     /// Tasks in the fault windows.
     pub tasks: u64,
     /// Never executed though accepted.
@@ -465,6 +468,7 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                 proxy_up_ms: median_of(applied.iter().map(|r| r.proxy_up_ms)),
                 reconnect_ms: median_of(applied.iter().map(|r| r.client_reconnected_ms)),
                 healthy_ms: median_of(applied.iter().map(|r| r.healthy_ms)),
+                restored_ms: median_of(applied.iter().map(|r| r.restored_ms)),
                 tasks: sum(&|r| r.tasks),
                 lost: sum(&|r| r.lost),
                 result_lost: sum(&|r| r.result_lost),
