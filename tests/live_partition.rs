@@ -300,7 +300,10 @@ fn a_cut_and_heal_change_only_routes_between_members_and_remove_all_now_cleans_u
         "one /24"
     );
     net.cut(1).unwrap();
-    assert!(net.cut(1).is_err(), "a second cut of the same member is refused");
+    assert!(
+        net.cut(1).is_err(),
+        "a second cut of the same member is refused"
+    );
     let mut inside = blackholes(&m[1].netns);
     inside.sort();
     let mut want = vec![
@@ -309,8 +312,14 @@ fn a_cut_and_heal_change_only_routes_between_members_and_remove_all_now_cleans_u
     ];
     want.sort();
     assert_eq!(inside, want);
-    assert_eq!(blackholes(&m[0].netns), [format!("blackhole {}", m[1].addr)]);
-    assert_eq!(blackholes(&m[2].netns), [format!("blackhole {}", m[1].addr)]);
+    assert_eq!(
+        blackholes(&m[0].netns),
+        [format!("blackhole {}", m[1].addr)]
+    );
+    assert_eq!(
+        blackholes(&m[2].netns),
+        [format!("blackhole {}", m[1].addr)]
+    );
     net.heal(1).unwrap();
     for p in &m {
         assert_eq!(blackholes(&p.netns), Vec::<String>::new(), "{}", p.netns);

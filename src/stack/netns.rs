@@ -145,6 +145,19 @@ pub fn pick_subnet(in_use: &str, seed: u32) -> Option<u8> {
     })
 }
 
+/// Interfaces other than `mine` with an address on `10.213.x.0/24`, from `ip -4 -o addr
+/// show` output (`3: name    inet 10.213.x.1/24 …`).
+pub fn subnet_users(addr_show: &str, x: u8, mine: &str) -> Vec<String> {
+    let p = format!("inet {}.{}.{x}.", SUBNET_PREFIX[0], SUBNET_PREFIX[1]);
+    addr_show
+        .lines()
+        .filter(|l| l.contains(&p))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|name| *name != mine)
+        .map(str::to_string)
+        .collect()
+}
+
 /// The address of member `i` on subnet `x`.
 pub fn member_addr(x: u8, i: usize) -> Ipv4Addr {
     Ipv4Addr::new(
@@ -393,6 +406,17 @@ impl Network {
         let br = net.bridge.as_str();
         ip(&["link", "add", br, "type", "bridge"])?;
         ip(&["addr", "add", &format!("{gateway}/24"), "dev", br])?;
+        // Another process may have picked the same subnet at the same moment.
+        let others = subnet_users(&ip(&["-4", "-o", "addr", "show"])?, x, br);
+        if !others.is_empty() {
+            return Err(StackError::Control {
+                what: format!("creating network {br} on {gateway}/24"),
+                detail: format!(
+                    "the subnet was taken meanwhile by {}; run again",
+                    others.join(", ")
+                ),
+            });
+        }
         ip(&["link", "set", br, "up"])?;
         for p in &net.members {
             let ns = p.netns.as_str();
@@ -516,6 +540,12 @@ mod tests {
         assert_eq!(pick_subnet("", 254), Some(1), "wraps, never 0 or 255");
         let all: String = (1..=254).map(|x| format!("10.213.{x}.1 ")).collect();
         assert_eq!(pick_subnet(&all, 0), None);
+        let show = "1: lo    inet 127.0.0.1/8 scope host lo\n\
+                    9: hab1-0    inet 10.213.7.1/24 scope global hab1-0\n\
+                    12: hab2-0    inet 10.213.7.1/24 scope global hab2-0\n\
+                    13: hab3-0    inet 10.213.70.1/24 scope global hab3-0";
+        assert_eq!(subnet_users(show, 7, "hab1-0"), ["hab2-0"]);
+        assert_eq!(subnet_users(show, 70, "hab3-0"), Vec::<String>::new());
         assert_eq!(member_addr(7, 0), Ipv4Addr::new(10, 213, 7, 10));
         assert_eq!(member_addr(7, 3), Ipv4Addr::new(10, 213, 7, 13));
     }
