@@ -10,6 +10,8 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+# `ip` for the network namespaces of network = "namespaces" topologies (partitions).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "install-servers: rabbitmq-server, redis-server, redis-sentinel and haproxy are present"

@@ -303,6 +303,7 @@ fn handle_signals(token: CancellationToken, second_kills: bool) {
         if second_kills {
             eprintln!("hab: exiting at once");
             crate::stack::process::kill_all_now();
+            crate::stack::netns::remove_all_now();
             std::process::exit(130);
         }
     });
@@ -314,6 +315,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if let Some(t) = topology {
                 let t = config::load_topology(&t)?;
                 println!("topology {}: ok", t.name);
+                if t.network == config::NetworkKind::Namespaces {
+                    match crate::stack::netns::unavailable_reason() {
+                        None => println!("network namespaces: available"),
+                        Some(why) => eprintln!(
+                            "hab: note: network = \"namespaces\" cannot run here ({why}); \
+                             hab run refuses this topology"
+                        ),
+                    }
+                }
             }
             if let Some(w) = workload {
                 let w = config::load_workload_plan(&w)?;

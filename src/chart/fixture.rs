@@ -199,6 +199,8 @@ pub(crate) fn row(
         result_vanished: None,
         client_side: false,
         client_rediscovered_ms: None,
+        noreplicas_errors: 0,
+        noreplicas_tasks: 0,
     }
 }
 

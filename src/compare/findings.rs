@@ -145,6 +145,12 @@ fn stale_master(f: &FaultSummary) -> String {
             f.result_vanished
         ));
     }
+    if f.noreplicas_errors > 0 {
+        s.push_str(&format!(
+            "; {} writes refused with NOREPLICAS on {} tasks (min-replicas-to-write)",
+            f.noreplicas_errors, f.noreplicas_tasks
+        ));
+    }
     s
 }
 

@@ -89,6 +89,8 @@ pub fn fault(workload: &str, target: &str, rep: u32, switch_ms: Option<f64>) -> 
         result_vanished: None,
         client_side: false,
         client_rediscovered_ms: None,
+        noreplicas_errors: 0,
+        noreplicas_tasks: 0,
     }
 }
 

@@ -234,6 +234,9 @@ pub struct FaultSummary {
     pub reconnect_ms: Option<f64>,
     /// Median offset of full health, ms.
     pub healthy_ms: Option<f64>,
+    /// Median offset of the target's return (restart, SIGCONT, partition healed), ms.
+    #[serde(default)]
+    pub restored_ms: Option<f64>,
     /// Tasks in the fault windows.
     pub tasks: u64,
     /// Never executed though accepted.
@@ -274,6 +277,13 @@ pub struct FaultSummary {
     /// node tried, a new master named by the Sentinels), ms.
     #[serde(default)]
     pub rediscover_ms: Option<f64>,
+    /// `NOREPLICAS` store errors (writes refused by `min-replicas-to-write`), over
+    /// every repetition.
+    #[serde(default)]
+    pub noreplicas_errors: u64,
+    /// Tasks that got a `NOREPLICAS` store error, over every repetition.
+    #[serde(default)]
+    pub noreplicas_tasks: u64,
 }
 
 /// One topology of the comparison.
@@ -470,6 +480,7 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                 proxy_up_ms: median_of(applied.iter().map(|r| r.proxy_up_ms)),
                 reconnect_ms: median_of(applied.iter().map(|r| r.client_reconnected_ms)),
                 healthy_ms: median_of(applied.iter().map(|r| r.healthy_ms)),
+                restored_ms: median_of(applied.iter().map(|r| r.restored_ms)),
                 tasks: sum(&|r| r.tasks),
                 lost: sum(&|r| r.lost),
                 result_lost: sum(&|r| r.result_lost),
@@ -491,6 +502,8 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                 result_vanished: sum(&|r| r.result_vanished.unwrap_or(0)),
                 client_side: applied.iter().any(|r| r.client_side),
                 rediscover_ms: median_of(applied.iter().map(|r| r.client_rediscovered_ms)),
+                noreplicas_errors: sum(&|r| r.noreplicas_errors),
+                noreplicas_tasks: sum(&|r| r.noreplicas_tasks),
                 workload,
                 target,
                 kind,

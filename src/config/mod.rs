@@ -26,8 +26,8 @@ use serde::de::DeserializeOwned;
 pub use error::{ConfigError, Diagnostic};
 pub use producer::{BreakerConfig, PolicyKind, ProducerConfig, RetryConfig};
 pub use topology::{
-    AckMode, BackendConfig, BrokerConfig, ProxyConfig, QueueKind, Topology, WorkerKind,
-    WorkersConfig,
+    AckMode, BackendConfig, BrokerConfig, NetworkKind, ProxyConfig, QueueKind, Topology,
+    WorkerKind, WorkersConfig,
 };
 pub use workload::{ArrivalKind, FaultSpec, TaskSpec, Workload, WorkloadPlan};
 

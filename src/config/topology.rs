@@ -35,10 +35,35 @@ pub struct Topology {
     /// failover (broker node list, Sentinel discovery); see [`super::clients`].
     #[serde(default, skip_serializing_if = "is_default_clients")]
     pub clients: super::clients::ClientsConfig,
+    /// Where the servers listen: `"loopback"` (the default: everything on 127.0.0.1) or
+    /// `"namespaces"`: every Redis data node and Sentinel in a network namespace of its
+    /// own, on a hab-only private subnet joined by a bridge, so a `partition` fault can
+    /// cut one off from its peers. RabbitMQ, HAProxy, the producer and the workers stay
+    /// in the root namespace. Needs root and `ip` (iproute2).
+    #[serde(default, skip_serializing_if = "NetworkKind::is_loopback")]
+    pub network: NetworkKind,
 }
 
 fn is_default_clients(c: &super::clients::ClientsConfig) -> bool {
     *c == super::clients::ClientsConfig::default()
+}
+
+/// Where a topology's servers listen (`network` in a topology file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkKind {
+    /// Every server on 127.0.0.1 in the root network namespace.
+    #[default]
+    Loopback,
+    /// Redis data nodes and Sentinels each in a network namespace of their own.
+    Namespaces,
+}
+
+impl NetworkKind {
+    /// Whether this is the default (kept out of serialized topologies).
+    pub fn is_loopback(&self) -> bool {
+        *self == NetworkKind::Loopback
+    }
 }
 
 /// The RabbitMQ broker: how many nodes and how messages are kept.
@@ -667,6 +692,40 @@ mod tests {
             diags(|t| t.backend.keepalive = Duration::from_millis(100)),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn network_is_loopback_unless_namespaces_are_asked_for() {
+        let t = parse_topology(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(t.network, NetworkKind::Loopback);
+        assert!(
+            !toml::to_string(&t).unwrap().contains("network"),
+            "the default stays out of serialized topologies"
+        );
+        let t = parse_topology(
+            &format!("network = \"namespaces\"\n{MINIMAL}"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.network, NetworkKind::Namespaces);
+        assert!(
+            toml::to_string(&t)
+                .unwrap()
+                .contains("network = \"namespaces\"")
+        );
+        assert_has(
+            &err(&format!("network = \"netns\"\n{MINIMAL}")),
+            &[
+                "topologies/bad.toml",
+                "line 1",
+                "unknown variant `netns`, expected `loopback` or `namespaces`",
+            ],
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        for f in ["ha-netns.toml", "ha-netns-minreplicas.toml"] {
+            let t = crate::config::load_topology(&root.join(f)).unwrap();
+            assert_eq!(t.network, NetworkKind::Namespaces, "{f}");
+        }
     }
 
     #[test]

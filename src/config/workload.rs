@@ -93,12 +93,15 @@ pub struct Workload {
 pub struct FaultSpec {
     /// What to break, by role, resolved when the fault fires (e.g. `broker.primary`).
     pub target: crate::fault::Role,
-    /// How: `kill` (SIGKILL), `pause` (SIGSTOP for `duration`), `stop` (graceful).
+    /// How: `kill` (SIGKILL), `pause` (SIGSTOP for `duration`), `stop` (graceful),
+    /// `failover` (SENTINEL FAILOVER), `partition` (cut off from its peers for
+    /// `duration`).
     pub kind: crate::fault::FaultKind,
     /// When the first repetition fires, as an offset from the workload's start.
     #[serde(with = "super::duration")]
     pub at: Duration,
-    /// How long a `pause` lasts before SIGCONT; only for `pause`.
+    /// How long a `pause` lasts before SIGCONT, or a `partition` before it heals; only
+    /// for those two.
     #[serde(
         default,
         with = "super::duration::option",
@@ -145,7 +148,7 @@ impl FaultSpec {
     /// How long the target is out per repetition (pause length or time until restart).
     pub fn out_for(&self) -> Option<Duration> {
         match self.kind {
-            crate::fault::FaultKind::Pause => self.duration,
+            crate::fault::FaultKind::Pause | crate::fault::FaultKind::Partition => self.duration,
             crate::fault::FaultKind::Failover => None,
             _ => self.restart_after,
         }
@@ -159,6 +162,14 @@ impl FaultSpec {
                 "required with kind = \"pause\": how long the target stays frozen, e.g. \"5s\"",
             )),
             (FaultKind::Pause, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "must be greater than zero",
+            )),
+            (FaultKind::Partition, None) => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "required with kind = \"partition\": how long the target is cut off, e.g. \"5s\"",
+            )),
+            (FaultKind::Partition, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
                 format!("{at}.duration"),
                 "must be greater than zero",
             )),
@@ -220,6 +231,33 @@ impl FaultSpec {
                          got target = \"{}\"; allowed values: \"replica\", \"master\"",
                         self.target
                     ),
+                ));
+            }
+        }
+        if self.kind == FaultKind::Partition {
+            use crate::fault::Role;
+            if !matches!(
+                self.target,
+                Role::BackendMaster
+                    | Role::BackendReplica
+                    | Role::BackendNode(_)
+                    | Role::Sentinel(_)
+            ) {
+                out.push(Diagnostic::new(
+                    format!("{at}.target"),
+                    format!(
+                        "kind = \"partition\" applies to Redis data nodes and Sentinels \
+                         (\"backend.master\", \"backend.replica\", \"backend.node[i]\", \
+                         \"sentinel[i]\"), got \"{}\"; RabbitMQ nodes stay on loopback",
+                        self.target
+                    ),
+                ));
+            }
+            if self.restart_after.is_some() {
+                out.push(Diagnostic::new(
+                    format!("{at}.restart_after"),
+                    "not used with kind = \"partition\": the target keeps running and the \
+                     partition heals after `duration`",
                 ));
             }
         }
@@ -1108,6 +1146,66 @@ mod tests {
                 "target = \"proxy\"\nkind = \"kill\"\nat = \"5s\"\nwhen = 1",
             )),
             &["unknown field `when`"],
+        );
+    }
+
+    #[test]
+    fn partition_needs_a_duration_and_a_redis_target() {
+        let p = ok(&with_fault(
+            "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"",
+        ));
+        let f = &p.workloads[0].faults[0];
+        assert_eq!(f.kind, crate::fault::FaultKind::Partition);
+        assert_eq!(f.out_for(), Some(Duration::from_secs(4)));
+        for target in ["backend.replica", "backend.node[1]", "sentinel[2]"] {
+            ok(&with_fault(&format!(
+                "target = \"{target}\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\""
+            )));
+        }
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"",
+            )),
+            &[
+                "workloads/bad.toml",
+                "fault[0].duration",
+                "required with kind = \"partition\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"0s\"",
+            )),
+            &["fault[0].duration", "must be greater than zero"],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"broker.primary\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"",
+            )),
+            &[
+                "fault[0].target",
+                "applies to Redis data nodes and Sentinels",
+                "got \"broker.primary\"",
+            ],
+        );
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"\nrestart_after = \"1s\"",
+            )),
+            &[
+                "fault[0].restart_after",
+                "the partition heals after `duration`",
+            ],
+        );
+        // Repetitions must not overlap a partition that is still in effect.
+        assert_has(
+            &err(&with_fault(
+                "target = \"backend.master\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"\nrepeat = 2\nevery = \"3s\"",
+            )),
+            &[
+                "fault[0].every",
+                "must be longer than the time the target is out (4s)",
+            ],
         );
     }
 

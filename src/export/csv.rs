@@ -192,7 +192,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 34] = [
+pub const FAILOVER_HEADER: [&str; 36] = [
     "workload",
     "target",
     "resolved",
@@ -227,6 +227,8 @@ pub const FAILOVER_HEADER: [&str; 34] = [
     "result_vanished",
     "client_side",
     "client_rediscovered_ms",
+    "noreplicas_errors",
+    "noreplicas_tasks",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

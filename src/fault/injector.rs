@@ -120,6 +120,7 @@ async fn apply_one(
         FaultKind::Pause => stack.pause_node(node).await,
         FaultKind::Stop => stack.stop_node(node).await,
         FaultKind::Failover => stack.failover_node(node).await,
+        FaultKind::Partition => stack.partition_node(node).await,
     };
     match applied {
         Ok(at) => record.fault_at_unix_us = at,
@@ -133,8 +134,8 @@ async fn apply_one(
         }
     }
     if let Some(out) = spec.out_for() {
-        // Even when cancelled, a paused node is resumed (and a killed one left down:
-        // teardown follows).
+        // Even when cancelled, a paused node is resumed and a partition healed (and a
+        // killed node left down: teardown follows).
         let sleep = tokio::time::sleep(out);
         tokio::pin!(sleep);
         let cancelled = loop {
@@ -146,11 +147,12 @@ async fn apply_one(
                 }
             }
         };
-        if cancelled && spec.kind != FaultKind::Pause {
+        if cancelled && !matches!(spec.kind, FaultKind::Pause | FaultKind::Partition) {
             return record;
         }
         let restored = match spec.kind {
             FaultKind::Pause => stack.resume_node(node).await,
+            FaultKind::Partition => stack.heal_node(node).await,
             FaultKind::Kill | FaultKind::Stop => match spec.restart_as {
                 Some(super::RestartAs::Master) => stack.restart_node_as_master(node).await,
                 _ => stack.restart_node(node).await,

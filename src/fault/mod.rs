@@ -29,6 +29,11 @@ pub enum FaultKind {
     /// stays alive and is demoted (`+convert-to-slave`) later. Only for `backend.master`
     /// on a stack with Sentinels.
     Failover,
+    /// A network partition for `duration`: the target is cut off from its peers (the
+    /// other Redis nodes and the Sentinels) while clients and HAProxy in the root
+    /// namespace still reach it, then healed. Needs a topology with
+    /// `network = "namespaces"`; only Redis data nodes and Sentinels.
+    Partition,
 }
 
 /// How a killed or stopped Redis master is brought back (`restart_as` in a fault table).
@@ -63,6 +68,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Stop => "stop",
             FaultKind::Failover => "failover",
+            FaultKind::Partition => "partition",
         }
     }
 }
@@ -75,6 +81,7 @@ mod tests {
     fn kinds_have_file_names() {
         assert_eq!(FaultKind::Pause.as_str(), "pause");
         assert_eq!(FaultKind::Failover.as_str(), "failover");
+        assert_eq!(FaultKind::Partition.as_str(), "partition");
         assert_eq!(RestartAs::default(), RestartAs::Replica);
         assert_eq!(RestartAs::Master.as_str(), "master");
     }

@@ -158,6 +158,20 @@ pub struct FailoverRow {
     /// path is proxied (not applicable) or it did not happen.
     #[serde(default)]
     pub client_rediscovered_ms: Option<f64>,
+    /// Client errors after the fault that were `NOREPLICAS` answers (a master with
+    /// `min-replicas-to-write` that lost its replicas refused the write), per attempt.
+    #[serde(default)]
+    pub noreplicas_errors: u64,
+    /// Tasks whose result store got at least one `NOREPLICAS` answer.
+    #[serde(default)]
+    pub noreplicas_tasks: u64,
+}
+
+/// Whether a client error's text is a Redis `NOREPLICAS` answer (a write refused by
+/// `min-replicas-to-write`).
+pub fn is_noreplicas(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("noreplicas") || d.contains("not enough good replicas")
 }
 
 /// Whether a client error's text is a Redis `READONLY` answer.
@@ -393,6 +407,8 @@ pub fn analyse(
         result_vanished: present.map(|_| 0),
         client_side: false,
         client_rediscovered_ms: None,
+        noreplicas_errors: 0,
+        noreplicas_tasks: 0,
     };
     // Vanished results: every task seen ok, meant to start from the window's start until
     // the next fault's window (results stored after "healthy" were still lost when a
@@ -430,6 +446,19 @@ pub fn analyse(
     if let (Some(a), Some(b)) = (readonly.first(), readonly.last()) {
         row.readonly_for_ms = Some((b.at_unix_us - a.at_unix_us) as f64 / 1000.0);
     }
+    let refused: Vec<&ClientEvent> = client_events
+        .iter()
+        .filter(|e| {
+            e.kind == ClientEventKind::Error && e.at_unix_us >= at && e.at_unix_us < horizon
+        })
+        .filter(|e| is_noreplicas(&e.detail))
+        .collect();
+    row.noreplicas_errors = refused.len() as u64;
+    row.noreplicas_tasks = refused
+        .iter()
+        .filter_map(|e| error_task(&e.detail))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
     for t in tasks
         .iter()
         .filter(|t| in_window(t, w_start, w_end, previous_end))
@@ -743,6 +772,47 @@ mod tests {
         });
         assert_eq!(two_masters(&open, T0, T0 + 3 * S), Some((1000.0, 1000.0)));
         assert_eq!(two_masters(&[], T0, T0 + S), None);
+    }
+
+    #[test]
+    fn noreplicas_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
+        let at = T0 + 10 * S;
+        let mut f = fault(at);
+        f.target = Role::BackendMaster;
+        f.resolved = "backend.node[0]".into();
+        f.kind = FaultKind::Partition;
+        let err = |t: i64, detail: &str| ClientEvent {
+            at_unix_us: t,
+            source: "worker w1".into(),
+            kind: ClientEventKind::Error,
+            detail: detail.into(),
+        };
+        // As redis-rs words a refused MULTI/EXEC (captured from a partition run).
+        let nr = r#"Transaction aborted: [(Index 0  error: "NOREPLICAS": Not enough good replicas to write.)]"#;
+        assert!(is_noreplicas(nr) && !is_readonly(nr));
+        let events = vec![
+            err(
+                at - S,
+                &format!("task a: attempt 1: writing the results: {nr}"),
+            ),
+            err(
+                at + S,
+                &format!("task b: attempt 1: writing the results: {nr}"),
+            ),
+            err(
+                at + 2 * S,
+                &format!("task b: attempt 2: writing the results: {nr}"),
+            ),
+            err(
+                at + 2 * S,
+                &format!("task c: attempt 1: writing the results: {nr}"),
+            ),
+            err(at + 3 * S, "task d: attempt 1: connection refused"),
+        ];
+        let row = analyse(&f, "w", None, None, &[], &events, &[], None);
+        assert_eq!((row.noreplicas_errors, row.noreplicas_tasks), (3, 2));
+        assert_eq!(row.readonly_errors, 0);
+        assert_eq!(row.kind, "partition");
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub fn sentinel_event(channel: &str, payload: &str) -> Option<ServerEventKind> {
 /// Subscribe to every event channel of the Sentinel on `port` until `cancel`,
 /// re-subscribing when the Sentinel goes away and comes back.
 pub async fn watch_sentinel(port: u16, log: std::sync::Arc<ServerLog>, cancel: CancellationToken) {
-    let url = format!("redis://127.0.0.1:{port}/");
+    let url = format!("redis://{}:{port}/", crate::stack::netns::host(port));
     let Ok(client) = redis::Client::open(url) else {
         return;
     };

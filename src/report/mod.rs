@@ -305,7 +305,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     }
     let mut out = vec![
         Block::Heading(2, "Failover".into()),
-        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault. Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = results hab saw that Redis no longer held at the end (stored on a master that was then demoted).".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = results hab saw that Redis no longer held at the end (stored on a master that was then demoted); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write).".into()),
     ];
     let head = [
         "fault",
@@ -319,6 +319,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "reconnect",
         "switch",
         "outage",
+        "restored",
         "healthy",
         "tasks",
         "lost",
@@ -327,6 +328,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "2 masters",
         "READONLY",
         "vanished",
+        "NOREPLICAS",
     ];
     let rows = c
         .faults
@@ -364,6 +366,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 opt_ms(f.reconnect_ms),
                 switch,
                 fmt_spread_cell(f.outage_ms.as_ref()),
+                opt_ms(f.restored_ms),
                 opt_ms(f.healthy_ms),
                 f.tasks.to_string(),
                 (f.lost + f.result_lost + f.unconfirmed).to_string(),
@@ -372,6 +375,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 fmt_spread_cell(f.two_masters_ms.as_ref()),
                 f.readonly_errors.to_string(),
                 f.result_vanished.to_string(),
+                f.noreplicas_errors.to_string(),
             ]);
             r
         })

@@ -217,7 +217,8 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
     line("    tcp-check expect string +OK");
     for (i, port) in layout.redis_servers.iter().enumerate() {
         line(&format!(
-            "    server {REDIS_SERVER_PREFIX}{i} 127.0.0.1:{port} {redis_check}{observe}"
+            "    server {REDIS_SERVER_PREFIX}{i} {}:{port} {redis_check}{observe}",
+            super::netns::host(*port)
         ));
     }
     c

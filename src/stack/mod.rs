@@ -13,6 +13,8 @@
 //! - [`epmd`]: the private Erlang port mapper the RabbitMQ nodes register with.
 //! - [`rabbitmq`]: RabbitMQ nodes and the broker (epmd + nodes, clustered when several).
 //! - [`haproxy`]: HAProxy in front of broker and backend, and its stats socket.
+//! - [`netns`]: network namespaces for the Redis side (`network = "namespaces"`) and the
+//!   partitions cut between them.
 //! - [`node`]: roles (`broker.primary`, `backend.master`, …), node references and the
 //!   node operations fault injection uses (kill, pause, stop, restart, wait healthy).
 //!
@@ -25,6 +27,7 @@
 
 pub mod epmd;
 pub mod haproxy;
+pub mod netns;
 pub mod node;
 pub mod ports;
 pub mod process;
@@ -172,6 +175,9 @@ pub struct StackOptions {
     pub min_replicas_max_lag: Duration,
     /// HAProxy in front of both; `None` = clients connect to the servers directly.
     pub proxy: Option<HaproxyOptions>,
+    /// Redis data nodes and Sentinels each in a network namespace of their own
+    /// (`network = "namespaces"`), so a partition can cut them apart.
+    pub backend_namespaces: bool,
 }
 
 impl Default for StackOptions {
@@ -186,6 +192,7 @@ impl Default for StackOptions {
             min_replicas_to_write: 0,
             min_replicas_max_lag: Duration::from_secs(2),
             proxy: None,
+            backend_namespaces: false,
         }
     }
 }
@@ -204,6 +211,9 @@ impl StackOptions {
         }
         if self.proxy.is_some() {
             s.push_str(", HAProxy");
+        }
+        if self.backend_namespaces {
+            s.push_str(" (Redis side in network namespaces)");
         }
         s
     }
@@ -229,6 +239,7 @@ impl StackOptions {
             min_replicas_to_write: b.min_replicas_to_write,
             min_replicas_max_lag: b.min_replicas_max_lag,
             proxy: t.proxy.as_ref().map(HaproxyOptions::from_config),
+            backend_namespaces: t.network == crate::config::NetworkKind::Namespaces,
         }
     }
 
@@ -304,6 +315,9 @@ pub struct Stack {
     /// Client-side failover: the broker node the producer is connected to, which
     /// `broker.primary` resolves to (see [`Stack::follow_client_node`]).
     client_node: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// The network namespaces of the Redis side (`network = "namespaces"`); declared
+    /// last so the servers in them are gone before it is deleted.
+    network: Option<netns::Network>,
 }
 
 impl Stack {
@@ -317,6 +331,21 @@ impl Stack {
         opts.validate()?;
         let started = Instant::now();
         let dirs = StackDirs::create(&dirs.logs)?;
+        let network = match opts.backend_namespaces {
+            false => None,
+            true => {
+                let members = opts.backend_replicas as usize
+                    + 1
+                    + opts.sentinels.as_ref().map_or(0, |s| s.count as usize);
+                Some(
+                    tokio::task::spawn_blocking(move || netns::Network::create(members))
+                        .await
+                        .map_err(|e| {
+                            StackError::Unsupported(format!("creating namespaces: {e}"))
+                        })??,
+                )
+            }
+        };
         let redis_opts = RedisSetOptions {
             replicas: opts.backend_replicas,
             node: RedisOptions {
@@ -325,6 +354,10 @@ impl Stack {
                 ..RedisOptions::default()
             },
             sentinels: opts.sentinels.clone(),
+            netns: network
+                .as_ref()
+                .map(|n| n.members().to_vec())
+                .unwrap_or_default(),
         };
         let rabbit_opts = RabbitOptions {
             nodes: opts.broker_nodes,
@@ -372,6 +405,7 @@ impl Stack {
             bringup_phases_ms: phases,
             versions,
             client_node: None,
+            network,
         })
     }
 
@@ -446,12 +480,13 @@ impl Stack {
         self.backend.nodes().iter().map(|n| n.url()).collect()
     }
 
-    /// `127.0.0.1:<port>` of every Sentinel (empty without Sentinels).
+    /// `<host>:<port>` of every Sentinel (empty without Sentinels; the host is
+    /// 127.0.0.1 or its network namespace's address).
     pub fn sentinel_addrs(&self) -> Vec<String> {
         self.backend
             .sentinels()
             .iter()
-            .map(|s| format!("127.0.0.1:{}", s.port()))
+            .map(|s| format!("{}:{}", netns::host(s.port()), s.port()))
             .collect()
     }
 
@@ -507,6 +542,16 @@ impl Stack {
     /// HAProxy, mutable (for faults).
     pub fn proxy_mut(&mut self) -> Option<&mut Haproxy> {
         self.proxy.as_mut()
+    }
+
+    /// The network namespaces of the Redis side, when the topology asked for them.
+    pub fn network(&self) -> Option<&netns::Network> {
+        self.network.as_ref()
+    }
+
+    /// The network namespaces, mutable (for partitions).
+    pub fn network_mut(&mut self) -> Option<&mut netns::Network> {
+        self.network.as_mut()
     }
 
     /// Index of the current Redis master (from the Sentinels; node 0 without them).

@@ -489,6 +489,47 @@ impl Stack {
         Ok(at)
     }
 
+    /// The network member `node` is, for a partition: data node `i` is member `i`,
+    /// Sentinel `j` member `replicas + 1 + j` (see [`super::redis::RedisSetOptions`]).
+    fn network_member(&self, node: NodeRef) -> Result<usize, StackError> {
+        if self.network().is_none() {
+            return Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "a partition needs a topology with network = \"namespaces\"".into(),
+            });
+        }
+        match node {
+            NodeRef::BackendData(i) => Ok(i),
+            NodeRef::Sentinel(j) => Ok(self.backend.nodes().len() + j),
+            NodeRef::Broker(_) | NodeRef::Proxy => Err(StackError::NotApplicable {
+                role: node.to_string(),
+                reason: "only Redis data nodes and Sentinels run in network namespaces".into(),
+            }),
+        }
+    }
+
+    /// Partitions `node` (a Redis data node or Sentinel in a network namespace): cuts it
+    /// off from every other Redis node and Sentinel; clients and HAProxy in the root
+    /// namespace still reach it. Returns the unix µs right after the cut.
+    pub async fn partition_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let member = self.network_member(node)?;
+        let net = self.network_mut().expect("checked");
+        net.cut(member)?;
+        let at = now_unix_us();
+        tracing::info!(%node, at_unix_us = at, "partitioned");
+        Ok(at)
+    }
+
+    /// Heals the partition of `node`. Returns the unix µs right after.
+    pub async fn heal_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let member = self.network_member(node)?;
+        let net = self.network_mut().expect("checked");
+        net.heal(member)?;
+        let at = now_unix_us();
+        tracing::info!(%node, at_unix_us = at, "partition healed");
+        Ok(at)
+    }
+
     /// Forces a Sentinel failover of the Redis master `node` (`SENTINEL FAILOVER`): a
     /// replica is promoted while `node` stays alive, answering `role:master` until the
     /// Sentinels demote it. Returns the unix µs right after a Sentinel accepted.
