@@ -141,7 +141,7 @@ fn stale_master(f: &FaultSummary) -> String {
     }
     if f.result_vanished > 0 {
         s.push_str(&format!(
-            "; {} results hab saw were gone from Redis at the end (stored on a master that was then demoted)",
+            "; {} results hab saw were gone from Redis at the end (lost by the backend after they were stored: a demoted master's resync, or a restart without persistence)",
             f.result_vanished
         ));
     }

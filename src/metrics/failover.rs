@@ -167,6 +167,14 @@ pub struct FailoverRow {
     pub noreplicas_tasks: u64,
 }
 
+/// Whether a fault on `target` acts on the Redis side (data nodes or Sentinels).
+fn redis_side(target: Role) -> bool {
+    matches!(
+        target,
+        Role::BackendMaster | Role::BackendReplica | Role::BackendNode(_) | Role::Sentinel(_)
+    )
+}
+
 /// Whether a client error's text is a Redis `NOREPLICAS` answer (a write refused by
 /// `min-replicas-to-write`).
 pub fn is_noreplicas(detail: &str) -> bool {
@@ -404,7 +412,10 @@ pub fn analyse(
         readonly_errors: 0,
         readonly_tasks: 0,
         readonly_for_ms: None,
-        result_vanished: present.map(|_| 0),
+        // Only a fault on the Redis side can make a stored result vanish (a demoted
+        // master's resync, a restart without persistence); a broker fault's tasks whose
+        // results a later Redis fault wiped are not its doing.
+        result_vanished: present.filter(|_| redis_side(f.target)).map(|_| 0),
         client_side: false,
         client_rediscovered_ms: None,
         noreplicas_errors: 0,
@@ -878,7 +889,8 @@ mod tests {
             .map(|i| task(at + i * 100_000, Some(at + i * 100_000 + 2_000), 1))
             .collect();
         let present: std::collections::HashSet<Uuid> = tasks[..7].iter().map(|t| t.id).collect();
-        let row = analyse(
+        // A broker fault did not make them vanish (a later Redis fault did): not counted.
+        let broker = analyse(
             &fault(at),
             "w",
             None,
@@ -888,13 +900,19 @@ mod tests {
             &[],
             Some(&present),
         );
+        assert_eq!(broker.result_vanished, None);
+        let redis = AppliedFault {
+            target: Role::BackendMaster,
+            ..fault(at)
+        };
+        let row = analyse(&redis, "w", None, None, &tasks, &[], &[], Some(&present));
         assert_eq!(row.result_vanished, Some(3));
         // Also after full health (+8 s), until the next fault's window.
         let mut later = tasks.clone();
         later.push(task(at + 9 * S, Some(at + 9 * S + 2_000), 1));
         later.push(task(at + 20 * S, Some(at + 20 * S + 2_000), 1));
         let row2 = analyse(
-            &fault(at),
+            &redis,
             "w",
             Some(at + 15 * S),
             None,
