@@ -180,35 +180,7 @@ pub fn table(rows: &[PolicyRow]) -> (Vec<String>, Vec<Vec<String>>) {
 /// The table as aligned text, for the terminal.
 pub fn text_table(rows: &[PolicyRow]) -> String {
     let (head, body) = table(rows);
-    let numeric = numeric();
-    let width: Vec<usize> = (0..head.len())
-        .map(|i| {
-            body.iter()
-                .map(|r| r[i].chars().count())
-                .chain(std::iter::once(head[i].chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if numeric[i] {
-                    format!("{c:>w$}", w = width[i])
-                } else {
-                    format!("{c:<w$}", w = width[i])
-                }
-            })
-            .collect();
-        format!("{}\n", parts.join("  ").trim_end())
-    };
-    let mut out = line(&head);
-    for r in &body {
-        out.push_str(&line(r));
-    }
-    out
+    super::terminal::aligned(&head, &body, &numeric())
 }
 
 /// One finding per row, in plain words with the numbers.

@@ -147,3 +147,36 @@ pub fn render(c: &Comparison) -> String {
     }
     out
 }
+
+/// `head` and `body` as aligned text columns (two spaces apart), numbers right-aligned
+/// where `numeric` says so: the terminal form of the scenario matrices.
+pub fn aligned(head: &[String], body: &[Vec<String>], numeric: &[bool]) -> String {
+    let width: Vec<usize> = (0..head.len())
+        .map(|i| {
+            body.iter()
+                .map(|r| r[i].chars().count())
+                .chain(std::iter::once(head[i].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if numeric[i] {
+                    format!("{c:>w$}", w = width[i])
+                } else {
+                    format!("{c:<w$}", w = width[i])
+                }
+            })
+            .collect();
+        format!("{}\n", parts.join("  ").trim_end())
+    };
+    let mut out = line(head);
+    for r in body {
+        out.push_str(&line(r));
+    }
+    out
+}
