@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`cli`]: the command line (`hab run`, `hab worker`, `hab check`).
 //! - [`config`]: topology and workload files: strict serde types and `validate()`.
+//! - [`credentials`]: credentials of an external stack (environment or file), masked in output.
 //! - [`stack`]: local orchestration; each server is a [`stack::process::ManagedProcess`].
 //! - [`protocol`]: Celery protocol v2 messages and result-backend records.
 //! - [`broker`]: the AMQP client (publish with confirms, consume).
@@ -44,6 +45,7 @@ pub mod client_failover;
 pub mod clock;
 pub mod compare;
 pub mod config;
+pub mod credentials;
 pub mod export;
 pub mod fault;
 pub mod ledger;

@@ -58,6 +58,33 @@ impl ClientsConfig {
 /// Checks the `[clients]` section against the rest of the topology.
 pub fn validate(t: &Topology, out: &mut Vec<Diagnostic>) {
     let c = &t.clients;
+    if let Some(e) = &t.external {
+        if c.broker == BrokerAccess::Nodes && e.broker_nodes.is_empty() {
+            out.push(Diagnostic::new(
+                "clients.broker",
+                "\"nodes\" needs the node addresses: list them in external.broker_nodes",
+            ));
+        }
+        if c.broker == BrokerAccess::Proxy && e.broker.is_none() && !e.broker_nodes.is_empty() {
+            out.push(Diagnostic::new(
+                "clients.broker",
+                "external.broker is not set, so clients can only use external.broker_nodes: set clients.broker = \"nodes\" (or give external.broker)",
+            ));
+        }
+        if c.backend == BackendAccess::Sentinel && e.sentinels.is_empty() {
+            out.push(Diagnostic::new(
+                "clients.backend",
+                "\"sentinel\" needs the Sentinels: list them in external.sentinels",
+            ));
+        }
+        if c.backend == BackendAccess::Proxy && e.backend.is_none() && !e.sentinels.is_empty() {
+            out.push(Diagnostic::new(
+                "clients.backend",
+                "external.backend is not set, so clients can only ask the Sentinels: set clients.backend = \"sentinel\" (or give external.backend)",
+            ));
+        }
+        return;
+    }
     if c.broker == BrokerAccess::Nodes && t.broker.nodes < 2 {
         out.push(Diagnostic::new(
             "clients.broker",

@@ -10,11 +10,14 @@
 //! - [`workload`]: [`WorkloadPlan`], [`Workload`], [`TaskSpec`].
 //! - [`producer`]: [`ProducerConfig`], the producer's policy for failed publishes.
 //! - [`clients`]: [`clients::ClientsConfig`], how clients reach the stack (client-side failover).
+//! - [`external`]: [`external::ExternalConfig`], an existing stack hab talks to (endpoints,
+//!   fault commands).
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
 pub mod clients;
 mod duration;
 pub mod error;
+pub mod external;
 pub mod producer;
 pub mod topology;
 pub mod workload;

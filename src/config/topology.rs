@@ -16,9 +16,12 @@ pub struct Topology {
     /// One line for humans, copied into reports; empty if omitted.
     #[serde(default)]
     pub description: String,
-    /// The RabbitMQ side.
+    /// The RabbitMQ side (optional for an external stack: the queue kind and client
+    /// settings then come from here, the nodes from `[external]`).
+    #[serde(default)]
     pub broker: BrokerConfig,
-    /// The Redis result backend.
+    /// The Redis result backend (optional for an external stack, as `broker`).
+    #[serde(default)]
     pub backend: BackendConfig,
     /// HAProxy in front of broker and backend; absent = clients connect straight to broker
     /// node 0 and the Redis master.
@@ -42,6 +45,10 @@ pub struct Topology {
     /// in the root namespace. Needs root and `ip` (iproute2).
     #[serde(default, skip_serializing_if = "NetworkKind::is_loopback")]
     pub network: NetworkKind,
+    /// An existing stack hab talks to instead of starting one (see
+    /// [`super::external`]); absent = hab starts the servers itself (a local stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<super::external::ExternalConfig>,
 }
 
 fn is_default_clients(c: &super::clients::ClientsConfig) -> bool {
@@ -154,6 +161,38 @@ pub struct BackendConfig {
     /// Celery's Redis backend, a connection is silent while idle.
     #[serde(default, with = "super::duration")]
     pub keepalive: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            nodes: default_nodes(),
+            queue: QueueKind::default(),
+            durable: true,
+            persistent: true,
+            confirms: true,
+            heartbeat: default_heartbeat(),
+            startup_timeout: default_broker_startup_timeout(),
+        }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            replicas: 0,
+            result_ttl: default_result_ttl(),
+            startup_timeout: default_backend_startup_timeout(),
+            sentinels: 0,
+            sentinel_quorum: default_sentinel_quorum(),
+            down_after: default_down_after(),
+            failover_timeout: default_failover_timeout(),
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: default_min_replicas_max_lag(),
+            master_name: default_master_name(),
+            keepalive: Duration::ZERO,
+        }
+    }
 }
 
 /// HAProxy in TCP mode in front of the broker nodes and the Redis data nodes.
@@ -614,7 +653,91 @@ impl Topology {
                 }
             }
         }
+        if let Some(e) = &self.external {
+            e.validate(&mut out);
+            self.validate_external_exclusions(&mut out);
+        }
         out
+    }
+
+    /// What a local stack can be told but an external one cannot: hab does not start its
+    /// servers, so node counts, start-up settings, HAProxy and namespaces are not its to
+    /// choose.
+    fn validate_external_exclusions(&self, out: &mut Vec<Diagnostic>) {
+        const WHY: &str = "an external stack is not started by hab";
+        if self.proxy.is_some() {
+            out.push(Diagnostic::new(
+                "proxy",
+                format!("{WHY}: remove [proxy] (its HAProxy is yours; give its stats in external.haproxy_stats)"),
+            ));
+        }
+        if self.network != NetworkKind::Loopback {
+            out.push(Diagnostic::new(
+                "network",
+                format!("{WHY}: remove network (only local stacks are placed in namespaces)"),
+            ));
+        }
+        let b = BrokerConfig::default();
+        let r = BackendConfig::default();
+        for (field, differs, instead) in [
+            (
+                "broker.nodes",
+                self.broker.nodes != b.nodes,
+                "external.broker_nodes",
+            ),
+            (
+                "broker.startup_timeout",
+                self.broker.startup_timeout != b.startup_timeout,
+                "nothing: hab does not start it",
+            ),
+            (
+                "backend.replicas",
+                self.backend.replicas != r.replicas,
+                "external.backend_nodes",
+            ),
+            (
+                "backend.sentinels",
+                self.backend.sentinels != r.sentinels,
+                "external.sentinels",
+            ),
+            (
+                "backend.sentinel_quorum",
+                self.backend.sentinel_quorum != r.sentinel_quorum,
+                "your Sentinels' own configuration",
+            ),
+            (
+                "backend.down_after",
+                self.backend.down_after != r.down_after,
+                "your Sentinels' own configuration",
+            ),
+            (
+                "backend.failover_timeout",
+                self.backend.failover_timeout != r.failover_timeout,
+                "your Sentinels' own configuration",
+            ),
+            (
+                "backend.min_replicas_to_write",
+                self.backend.min_replicas_to_write != r.min_replicas_to_write,
+                "your Redis configuration",
+            ),
+            (
+                "backend.startup_timeout",
+                self.backend.startup_timeout != r.startup_timeout,
+                "nothing: hab does not start it",
+            ),
+        ] {
+            if differs {
+                out.push(Diagnostic::new(
+                    field,
+                    format!("{WHY}; this comes from {instead}"),
+                ));
+            }
+        }
+    }
+
+    /// Whether hab talks to an existing stack instead of starting one.
+    pub fn is_external(&self) -> bool {
+        self.external.is_some()
     }
 }
 
