@@ -64,7 +64,8 @@ impl RedisConn {
                 .with_context(|| format!("cannot reach the Redis master through {url}"))?;
             return Ok(conn);
         }
-        let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
+        let client = redis::Client::open(crate::credentials::redis_url(url))
+            .with_context(|| format!("bad Redis URL {url}"))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(Duration::from_secs(5)));
@@ -265,7 +266,8 @@ pub async fn watch_results(
             RESPONSE_TIMEOUT,
         )?),
         None => PubSubSource::Direct(
-            redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?,
+            redis::Client::open(crate::credentials::redis_url(url))
+                .with_context(|| format!("bad Redis URL {url}"))?,
         ),
     };
     let pattern = format!("{RESULT_PREFIX}*");

@@ -31,9 +31,13 @@ pub fn url_with_heartbeat(url: &str, heartbeat: Duration) -> String {
 /// Connect to the broker, naming the connection so it shows in RabbitMQ's tools.
 pub async fn connect(url: &str, heartbeat: Duration, name: &str) -> Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(LongString::from(name));
-    Connection::connect(&url_with_heartbeat(url, heartbeat), props)
-        .await
-        .with_context(|| format!("cannot connect to the broker at {url}"))
+    // Credentials of an external stack are added here only: `url` (logged, stored) has none.
+    Connection::connect(
+        &url_with_heartbeat(&crate::credentials::amqp_url(url), heartbeat),
+        props,
+    )
+    .await
+    .with_context(|| format!("cannot connect to the broker at {url}"))
 }
 
 /// Queue arguments for a queue kind. A Celery worker must be configured with the same

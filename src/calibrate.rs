@@ -48,7 +48,7 @@ use crate::config::Topology;
 use crate::export::{Machine, RunStatus};
 use crate::protocol::message::{TaskMessage, encode};
 use crate::protocol::result::{ResultRecord, result_key};
-use crate::stack::{Stack, StackDirs, StackOptions};
+use crate::stack::{StackDirs, StackHandle};
 
 /// Unconfirmed publishes the producer keeps in flight.
 pub const CONFIRM_WINDOW: usize = 512;
@@ -443,13 +443,12 @@ async fn with_stack(
     cal: &mut Calibration,
     cancel: &CancellationToken,
 ) -> Result<()> {
-    let stack_opts = StackOptions::from_topology(topology);
     let dirs = StackDirs {
         logs: logs.to_path_buf(),
     };
-    eprintln!("hab: starting {} …", stack_opts.describe());
+    eprintln!("hab: starting {} …", StackHandle::describe(topology));
     let stack = tokio::select! {
-        s = Stack::start(&stack_opts, &dirs) => s?,
+        s = StackHandle::start(topology, &dirs) => s?,
         _ = cancel.cancelled() => return Err(Interrupted.into()),
     };
     cal.bringup_ms = Some(stack.bringup_ms());
@@ -501,7 +500,7 @@ async fn timed_window(
 pub async fn measure(
     opts: &CalibrateOptions,
     topology: &Topology,
-    stack: &Stack,
+    stack: &StackHandle,
     dir: &Path,
     scratch: &Path,
     cal: &mut Calibration,
@@ -560,7 +559,7 @@ struct BrokerCounters {
 async fn broker_figures(
     opts: &CalibrateOptions,
     topology: &Topology,
-    stack: &Stack,
+    stack: &StackHandle,
     url: &str,
     cancel: &CancellationToken,
 ) -> Result<(Figure, Figure)> {

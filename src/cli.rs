@@ -46,6 +46,15 @@ enum Command {
         /// length, e.g. 3s), so the report shows the task path as a fraction of them.
         #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "3s", value_parser = positive_duration)]
         calibrate: Option<Duration>,
+        /// On an external stack (a topology with [external]), run the workload's faults:
+        /// their commands act on servers hab does not own. Without it such a run is
+        /// refused.
+        #[arg(long)]
+        allow_faults: bool,
+        /// Print every command an external run's faults would run, in order, and exit
+        /// without starting or contacting anything.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Run the baseline and each topology with the same workload plan; write one
     /// comparison directory with every run, charts and the report.
@@ -79,6 +88,9 @@ enum Command {
         /// windows of this length, e.g. 3s); the report sets the task path against them.
         #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "3s", value_parser = positive_duration)]
         calibrate: Option<Duration>,
+        /// Run the workload's faults on external stacks too (see `hab run --allow-faults`).
+        #[arg(long)]
+        allow_faults: bool,
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
@@ -341,15 +353,29 @@ fn dispatch(cli: Cli) -> Result<i32> {
             out,
             no_progress,
             calibrate,
+            allow_faults,
+            dry_run,
         } => {
             let topo = config::load_topology(&topology)?;
             let plan = config::load_workload_plan(&workload)?;
+            if dry_run {
+                let Some(e) = &topo.external else {
+                    eprintln!(
+                        "error: --dry-run lists the fault commands of an external stack; {} has no [external] (a local stack's faults are signals hab sends its own processes)",
+                        topology.display()
+                    );
+                    return Ok(2);
+                };
+                print!("{}", crate::stack::external::dry_run(e, &plan));
+                return Ok(0);
+            }
             let opts = RunOptions {
                 topology_path: topology,
                 workload_path: workload,
                 out_dir: out,
                 progress: !no_progress,
                 calibrate,
+                allow_faults,
             };
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
@@ -375,9 +401,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             no_progress,
             json,
             calibrate,
+            allow_faults,
             thresholds,
         } => {
             let opts = crate::compare::CompareOptions {
+                allow_faults,
                 baseline,
                 topologies,
                 workload,

@@ -233,15 +233,25 @@ impl SentinelConn {
     /// Build from an address; connects lazily (the first command asks the Sentinels) and
     /// starts the `+switch-master` subscription, which ends with the last clone.
     pub fn new(address: SentinelAddress, response_timeout: Duration) -> RedisResult<Self> {
-        let urls: Vec<String> = address
-            .sentinels
-            .iter()
-            .map(|s| format!("redis://{s}"))
-            .collect();
+        let urls: Vec<String> = address.sentinels.iter().map(|s| sentinel_url(s)).collect();
+        // An external stack's Redis password goes to the data nodes the Sentinels name.
+        let creds = crate::credentials::current();
+        let node_info =
+            (creds.backend_password.is_some() || creds.backend_user.is_some()).then(|| {
+                let mut info = redis::RedisConnectionInfo::default();
+                if let Some(u) = &creds.backend_user {
+                    info = info.set_username(u);
+                }
+                if let Some(p) = &creds.backend_password {
+                    info = info.set_password(p);
+                }
+                redis::sentinel::SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(info)
+            });
         let client = SentinelClient::build(
             urls,
             address.master_name.clone(),
-            None,
+            node_info,
             SentinelServerType::Master,
         )?;
         let config = AsyncConnectionConfig::new()
@@ -450,7 +460,7 @@ async fn watch_switch_master(inner: std::sync::Weak<Inner>) {
         let sentinels = strong.address.sentinels.clone();
         let master = strong.address.master_name.clone();
         drop(strong);
-        let url = format!("redis://{}", sentinels[next % sentinels.len()]);
+        let url = sentinel_url(&sentinels[next % sentinels.len()]);
         next += 1;
         let sub = async {
             let client = redis::Client::open(url.as_str())?;
@@ -491,6 +501,15 @@ async fn watch_switch_master(inner: std::sync::Weak<Inner>) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `redis://host:port` of a Sentinel, with an external stack's Sentinel password.
+fn sentinel_url(addr: &str) -> String {
+    crate::credentials::Credentials {
+        backend_password: crate::credentials::current().sentinel_password,
+        ..Default::default()
+    }
+    .redis_url(&format!("redis://{addr}"))
 }
 
 #[cfg(test)]

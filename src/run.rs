@@ -33,7 +33,7 @@ use crate::metrics::failover::{self, AppliedFault, FailoverRow};
 use crate::observe::{ClientEventKind, EventLog};
 use crate::protocol::message::{TaskMessage, encode};
 use crate::stack::process::ManagedProcess;
-use crate::stack::{Stack, StackDirs, StackOptions};
+use crate::stack::{StackDirs, StackHandle};
 
 /// Unconfirmed publishes the generator keeps in flight before waiting for confirms.
 const CONFIRM_WINDOW: usize = 2048;
@@ -63,6 +63,9 @@ pub struct RunOptions {
     /// Measure the stack's raw limits (`hab calibrate`'s figures, windows of this length)
     /// after bring-up and before the workers start; kept in run.json.
     pub calibrate: Option<Duration>,
+    /// Run the workload's faults on an external stack (their commands act on servers
+    /// hab does not own); without it such a run is refused.
+    pub allow_faults: bool,
 }
 
 /// A finished (or interrupted) run.
@@ -129,7 +132,9 @@ impl Workers {
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            );
+            )
+            // An external stack's credentials: through the environment, never arguments.
+            .envs(crate::credentials::current().child_env());
         Ok(ManagedProcess::spawn(
             &format!("worker {name}"),
             cmd,
@@ -178,8 +183,24 @@ impl Workers {
             .args(["--queues", "celery"])
             .env("PYTHONPATH", &dir)
             .env("PYTHONUNBUFFERED", "1")
-            .env("HAB_BROKER_URL", &self.broker_url)
-            .env("HAB_BACKEND_URL", &self.backend_url)
+            // Celery reads the URLs from the environment (not the command line), so an
+            // external stack's credentials can go into them.
+            .env(
+                "HAB_BROKER_URL",
+                self.broker_url
+                    .split(';')
+                    .map(crate::credentials::amqp_url)
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            )
+            .env(
+                "HAB_BACKEND_URL",
+                if self.backend_url.starts_with("sentinel://") {
+                    self.backend_url.clone()
+                } else {
+                    crate::credentials::redis_url(&self.backend_url)
+                },
+            )
             .env(
                 "HAB_QUEUE_TYPE",
                 match b.queue {
@@ -336,6 +357,9 @@ struct Live {
     final_result_ids: Mutex<Option<std::collections::HashSet<uuid::Uuid>>>,
     /// Every state change of the producer's circuit breaker (`policy = "breaker"`).
     breaker_transitions: Mutex<Vec<crate::metrics::outage::BreakerTransition>>,
+    /// Why the run must stop (a fault command on an external stack failed or hung);
+    /// set by the fault injector, which also cancels the run.
+    fatal: Arc<Mutex<Option<String>>>,
 }
 
 /// Run every workload of `plan` on `topology`, writing the run directory.
@@ -345,6 +369,16 @@ pub async fn run(
     plan: &WorkloadPlan,
     cancel: CancellationToken,
 ) -> Result<RunOutcome> {
+    // An external stack: faults allowed and every command defined, credentials loaded
+    // (bad input, before any directory exists).
+    let credentials = crate::stack::external::prepare(
+        &opts.topology_path,
+        topology,
+        &opts.workload_path,
+        plan,
+        opts.allow_faults,
+    )?;
+    crate::credentials::install(credentials);
     // Absolute: servers run in directories of their own and read their configs from here.
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
@@ -405,6 +439,7 @@ pub async fn run(
         faults: Arc::new(Mutex::new(Vec::new())),
         final_result_ids: Mutex::new(None),
         breaker_transitions: Mutex::new(Vec::new()),
+        fatal: Arc::new(Mutex::new(None)),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -417,11 +452,16 @@ pub async fn run(
         workers: None,
         progress: opts.progress,
     };
-    let result = state
+    let mut result = state
         .execute(opts, topology, plan, &logs, &executions, &cancel)
         .await;
+    // A failed fault command stopped the run: that is its error, not an interruption.
+    let fatal = live.fatal.lock().expect("fatal lock").clone();
+    if let Some(why) = &fatal {
+        result = Err(anyhow::anyhow!("{why}"));
+    }
     // Whatever happened: stop the workers, merge their side channel, classify, write.
-    let interrupted = cancel.is_cancelled();
+    let interrupted = cancel.is_cancelled() && fatal.is_none();
     state.finish(topology, plan, &result, interrupted).await;
     // The stack (if any) was dropped inside execute(): no server outlives this point.
     let _ = std::fs::remove_dir(&scratch);
@@ -453,13 +493,20 @@ impl RunState {
         executions: &Path,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let stack_opts = StackOptions::from_topology(topology);
         let dirs = StackDirs {
             logs: logs.to_path_buf(),
         };
-        eprintln!("hab: starting {} …", stack_opts.describe());
+        eprintln!(
+            "hab: {} {} …",
+            if topology.is_external() {
+                "reaching"
+            } else {
+                "starting"
+            },
+            StackHandle::describe(topology)
+        );
         let stack = tokio::select! {
-            s = Stack::start(&stack_opts, &dirs) => s?,
+            s = StackHandle::start(topology, &dirs) => s?,
             _ = cancel.cancelled() => bail!("interrupted while the stack was starting"),
         };
         self.report.bringup_ms = Some(stack.bringup_ms());
@@ -489,7 +536,7 @@ impl RunState {
         &mut self,
         opts: &RunOptions,
         topology: &Topology,
-        shared_stack: &Arc<tokio::sync::Mutex<Stack>>,
+        shared_stack: &Arc<tokio::sync::Mutex<StackHandle>>,
         setup: &lapin::Channel,
         window: Duration,
         cancel: &CancellationToken,
@@ -543,22 +590,17 @@ impl RunState {
         opts: &RunOptions,
         topology: &Topology,
         plan: &WorkloadPlan,
-        shared_stack: &Arc<tokio::sync::Mutex<Stack>>,
+        shared_stack: &Arc<tokio::sync::Mutex<StackHandle>>,
         executions: &Path,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let (broker_url, backend_url, proxy_socket, sentinel_ports) = {
+        let (broker_url, backend_url, proxy_socket, sentinel_addrs) = {
             let stack = shared_stack.lock().await;
             (
                 stack.client_broker_url(&topology.clients),
                 stack.client_backend_url(&topology.clients),
-                stack.proxy().map(|p| p.stats_socket().to_path_buf()),
-                stack
-                    .backend()
-                    .sentinels()
-                    .iter()
-                    .map(|s| s.port())
-                    .collect::<Vec<_>>(),
+                stack.proxy_stats(),
+                stack.sentinel_addrs(),
             )
         };
         // Independent observers of the servers, for failover anatomy.
@@ -571,9 +613,9 @@ impl RunState {
                 observe_cancel.clone(),
             )));
         }
-        for port in sentinel_ports {
+        for addr in sentinel_addrs {
             observers.push(tokio::spawn(crate::observe::server::watch_sentinel(
-                port,
+                addr,
                 self.live.servers.clone(),
                 observe_cancel.clone(),
             )));
@@ -1222,7 +1264,7 @@ struct Driver<'a> {
     /// A confirmation was lost: reconnect before the next publish.
     force_reconnect: bool,
     /// The stack, for the fault injector.
-    stack: Arc<tokio::sync::Mutex<Stack>>,
+    stack: Arc<tokio::sync::Mutex<StackHandle>>,
     /// The topology's `[producer]`: policy and timeouts.
     policy: crate::config::ProducerConfig,
     /// The circuit breaker (`policy = "breaker"`).
@@ -1637,6 +1679,7 @@ impl Driver<'_> {
                 self.stack.clone(),
                 self.live.faults.clone(),
                 self.live.servers.clone(),
+                self.live.fatal.clone(),
                 self.cancel.clone(),
             ))
         });

@@ -46,6 +46,8 @@ pub struct CompareOptions {
     pub progress: bool,
     /// Measure each stack's raw limits before its workloads (window length).
     pub calibrate: Option<std::time::Duration>,
+    /// Run the workload's faults on external stacks too (see `hab run --allow-faults`).
+    pub allow_faults: bool,
 }
 
 /// The index of a comparison directory (`compare.json`): the order of the topologies
@@ -101,6 +103,7 @@ pub fn load_inputs(opts: &CompareOptions) -> Result<(Vec<(PathBuf, Topology)>, W
             }
             .into());
         }
+        crate::stack::external::prepare(path, &t, &opts.workload, &plan, opts.allow_faults)?;
         topologies.push((path.clone(), t));
     }
     if opts.repeat == 0 {
@@ -161,6 +164,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
                 out_dir: dir.clone(),
                 progress: opts.progress,
                 calibrate: opts.calibrate,
+                allow_faults: opts.allow_faults,
             };
             match run(&run_opts, topo, &plan, cancel.clone()).await {
                 Ok(outcome) => {
@@ -419,6 +423,7 @@ mod tests {
             out_dir: dir.path().into(),
             progress: false,
             calibrate: None,
+            allow_faults: false,
         };
         let e = load_inputs(&opts(vec![b.clone()])).unwrap_err();
         let msg = format!("{e:#}");

@@ -13,8 +13,9 @@ use crate::config::FaultSpec;
 use crate::metrics::failover::AppliedFault;
 use crate::metrics::failover::ServerEventKind;
 use crate::observe::server::ServerLog;
+use crate::stack::external::{CommandPhase, ExternalStack};
 use crate::stack::node::NodeRef;
-use crate::stack::{Stack, StackError};
+use crate::stack::{Stack, StackError, StackHandle};
 
 /// How long the injector waits for the stack to be healthy again after a fault.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,13 +35,18 @@ pub fn timeline(faults: &[FaultSpec]) -> Vec<(usize, u32, Duration)> {
 /// Apply `faults` of workload `workload`, relative to `t0`, until done or cancelled.
 /// A repetition whose planned time comes while the previous fault is still being restored
 /// fires as soon as the stack is healthy again. On cancel a paused node is resumed first.
+///
+/// On an external stack a fault command that fails or hangs stops the run: its message
+/// goes into `fatal` and `cancel` is cancelled (the run keeps what it measured).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_faults(
     workload: usize,
     faults: Vec<FaultSpec>,
     t0: Instant,
-    stack: Arc<tokio::sync::Mutex<Stack>>,
+    stack: Arc<tokio::sync::Mutex<StackHandle>>,
     applied: Arc<Mutex<Vec<AppliedFault>>>,
     servers: Arc<ServerLog>,
+    fatal: Arc<Mutex<Option<String>>>,
     cancel: CancellationToken,
 ) {
     for (i, k, planned) in timeline(&faults) {
@@ -50,7 +56,22 @@ pub async fn run_faults(
         }
         let spec = &faults[i];
         let mut stack = stack.lock().await;
-        let record = apply_one(&mut stack, workload, spec, k, &servers, &cancel).await;
+        let record = match &mut *stack {
+            StackHandle::Local(local) => {
+                apply_one(local, workload, spec, k, &servers, &cancel).await
+            }
+            StackHandle::External(ext) => {
+                let (record, failure) = apply_external(ext, workload, spec, k, &cancel).await;
+                if let Some(why) = failure {
+                    eprintln!("hab: {why}");
+                    fatal.lock().expect("fatal lock").get_or_insert(why);
+                    applied.lock().expect("faults lock").push(record);
+                    cancel.cancel();
+                    return;
+                }
+                record
+            }
+        };
         match &record.not_applied {
             Some(why) => eprintln!(
                 "hab: fault {} {} (repetition {k}) not applied: {why}",
@@ -193,6 +214,107 @@ async fn apply_one(
         Err(e) => eprintln!("hab: stack not healthy after {node} came back: {e}"),
     }
     record
+}
+
+/// One fault on an external stack, by its commands: apply, wait out `restart_after` /
+/// `duration`, revert, poll the node's health command, then wait for the whole stack.
+/// Times are taken as for a local fault, right after each command exited 0. Returns the
+/// record and, when a command failed or hung, why the run must stop. A cancelled run
+/// still reverts: hab does not own this stack and never leaves a node of it broken on
+/// purpose.
+async fn apply_external(
+    stack: &ExternalStack,
+    workload: usize,
+    spec: &FaultSpec,
+    repetition: u32,
+    cancel: &CancellationToken,
+) -> (AppliedFault, Option<String>) {
+    let mut record = AppliedFault {
+        workload,
+        target: spec.target,
+        resolved: String::new(),
+        kind: spec.kind,
+        repetition,
+        fault_at_unix_us: now_unix_us(),
+        restored_at_unix_us: None,
+        ready_at_unix_us: None,
+        healthy_at_unix_us: None,
+        not_applied: None,
+    };
+    let node = match stack.resolve_role(spec.target).await {
+        Ok(n) => n,
+        Err(e @ StackError::NotApplicable { .. }) => {
+            record.not_applied = Some(format!("not applicable: {e}"));
+            return (record, None);
+        }
+        Err(e) => {
+            record.not_applied = Some(format!("could not resolve {}: {e}", spec.target));
+            return (record, None);
+        }
+    };
+    record.resolved = node.to_string();
+    let fail = |record: &mut AppliedFault, what: &str, e: StackError| {
+        let why = crate::credentials::mask(&format!(
+            "fault {} {} → {node}: {what}: {e}",
+            spec.kind.as_str(),
+            spec.target
+        ));
+        record.not_applied.get_or_insert_with(|| why.clone());
+        Some(why)
+    };
+    match stack
+        .run_phase(CommandPhase::Apply, spec.target, node, spec.kind)
+        .await
+    {
+        Ok(at) => record.fault_at_unix_us = at,
+        Err(e) => {
+            let why = fail(&mut record, "the apply command failed; the run stops", e);
+            return (record, why);
+        }
+    }
+    if let Some(out) = spec.out_for() {
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = tokio::time::sleep(out) => {}
+        }
+        match stack
+            .run_phase(CommandPhase::Revert, spec.target, node, spec.kind)
+            .await
+        {
+            Ok(at) => record.restored_at_unix_us = Some(at),
+            Err(e) => {
+                let why = fail(
+                    &mut record,
+                    "the revert command failed: the node may still be broken; the run stops",
+                    e,
+                );
+                return (record, why);
+            }
+        }
+        if let Err(e) = stack.wait_node_healthy(spec.target, node, spec.kind).await {
+            let why = fail(
+                &mut record,
+                "the node did not become healthy; the run stops",
+                e,
+            );
+            return (record, why);
+        }
+        record.ready_at_unix_us = Some(now_unix_us());
+        if cancel.is_cancelled() {
+            return (record, None);
+        }
+    } else if spec.target != Role::Proxy && spec.kind != FaultKind::Failover {
+        // Left down on purpose: the stack cannot become healthy again.
+        return (record, None);
+    }
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        h = stack.wait_healthy(stack.config().health_timeout) => match h {
+            Ok(_) => record.healthy_at_unix_us = Some(now_unix_us()),
+            Err(e) => eprintln!("hab: external stack not healthy after {node} came back: {e}"),
+        }
+    }
+    (record, None)
 }
 
 /// Poll the task queue's leader (through `rabbitmqctl`, so about once a second) until it

@@ -4,7 +4,6 @@
 //! clients under test, and never borrow the stack.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -86,14 +85,14 @@ pub fn redis_up_count(states: &[crate::stack::haproxy::ServerState]) -> usize {
 
 /// Poll HAProxy's stats socket until `cancel`, recording every server going DOWN or UP.
 pub async fn watch_proxy(
-    socket: PathBuf,
+    socket: crate::stack::haproxy::StatsAddr,
     log: std::sync::Arc<ServerLog>,
     cancel: CancellationToken,
 ) {
     let mut prev = HashMap::new();
     let mut redis_up = None;
     loop {
-        if let Ok(states) = crate::stack::haproxy::server_states(&socket).await {
+        if let Ok(states) = crate::stack::haproxy::server_states_at(&socket).await {
             for (kind, detail) in proxy_transitions(&mut prev, &states) {
                 log.record(kind, detail);
             }
@@ -130,10 +129,19 @@ pub fn sentinel_event(channel: &str, payload: &str) -> Option<ServerEventKind> {
     }
 }
 
-/// Subscribe to every event channel of the Sentinel on `port` until `cancel`,
-/// re-subscribing when the Sentinel goes away and comes back.
-pub async fn watch_sentinel(port: u16, log: std::sync::Arc<ServerLog>, cancel: CancellationToken) {
-    let url = format!("redis://{}:{port}/", crate::stack::netns::host(port));
+/// Subscribe to every event channel of the Sentinel at `addr` (`host:port`) until
+/// `cancel`, re-subscribing when the Sentinel goes away and comes back.
+pub async fn watch_sentinel(
+    addr: String,
+    log: std::sync::Arc<ServerLog>,
+    cancel: CancellationToken,
+) {
+    let password = crate::credentials::current().sentinel_password;
+    let url = crate::credentials::Credentials {
+        backend_password: password,
+        ..Default::default()
+    }
+    .redis_url(&format!("redis://{addr}/"));
     let Ok(client) = redis::Client::open(url) else {
         return;
     };
@@ -150,7 +158,7 @@ pub async fn watch_sentinel(port: u16, log: std::sync::Arc<ServerLog>, cancel: C
                 let Some(msg) = msg else { break };
                 let payload: String = msg.get_payload().unwrap_or_default();
                 if let Some(kind) = sentinel_event(msg.get_channel_name(), &payload) {
-                    log.record(kind, format!("sentinel:{port} {payload}"));
+                    log.record(kind, format!("sentinel:{addr} {payload}"));
                 }
             }
         }

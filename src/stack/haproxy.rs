@@ -367,13 +367,47 @@ pub fn settled(states: &[ServerState]) -> Result<(), String> {
     Ok(())
 }
 
+/// Where HAProxy's stats socket listens: a Unix socket (hab's own HAProxy) or TCP
+/// (`stats socket ipv4@host:port`, an external stack's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsAddr {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// `host:port`.
+    Tcp(String),
+}
+
+impl StatsAddr {
+    /// `tcp://host:port` → TCP; anything else is a Unix socket path.
+    pub fn parse(s: &str) -> StatsAddr {
+        match s.strip_prefix("tcp://") {
+            Some(addr) => StatsAddr::Tcp(addr.to_string()),
+            None => StatsAddr::Unix(PathBuf::from(s)),
+        }
+    }
+}
+
+impl std::fmt::Display for StatsAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatsAddr::Unix(p) => write!(f, "{}", p.display()),
+            StatsAddr::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
 /// Sends one command to an HAProxy stats socket and returns the whole answer (one command
 /// per connection: HAProxy answers and closes).
 pub async fn stats_command(socket: &Path, command: &str) -> Result<String, String> {
-    let run = async {
-        let mut stream = UnixStream::connect(socket)
-            .await
-            .map_err(|e| format!("connect {}: {e}", socket.display()))?;
+    stats_command_at(&StatsAddr::Unix(socket.to_path_buf()), command).await
+}
+
+/// [`stats_command`] on a Unix or TCP stats socket.
+pub async fn stats_command_at(addr: &StatsAddr, command: &str) -> Result<String, String> {
+    async fn exchange<S: AsyncReadExt + AsyncWriteExt + Unpin>(
+        mut stream: S,
+        command: &str,
+    ) -> Result<String, String> {
         stream
             .write_all(format!("{command}\n").as_bytes())
             .await
@@ -384,13 +418,28 @@ pub async fn stats_command(socket: &Path, command: &str) -> Result<String, Strin
             .await
             .map_err(|e| format!("read the answer to `{command}`: {e}"))?;
         Ok(answer)
+    }
+    let run = async {
+        match addr {
+            StatsAddr::Unix(socket) => {
+                let stream = UnixStream::connect(socket)
+                    .await
+                    .map_err(|e| format!("connect {}: {e}", socket.display()))?;
+                exchange(stream, command).await
+            }
+            StatsAddr::Tcp(a) => {
+                let stream = tokio::net::TcpStream::connect(a)
+                    .await
+                    .map_err(|e| format!("connect {a}: {e}"))?;
+                exchange(stream, command).await
+            }
+        }
     };
     tokio::time::timeout(STATS_TIMEOUT, run)
         .await
         .unwrap_or_else(|_| {
             Err(format!(
-                "no answer to `{command}` on {} within {} ms",
-                socket.display(),
+                "no answer to `{command}` on {addr} within {} ms",
                 STATS_TIMEOUT.as_millis()
             ))
         })
@@ -399,6 +448,11 @@ pub async fn stats_command(socket: &Path, command: &str) -> Result<String, Strin
 /// `show stat` on the stats socket, parsed: one line per server of every backend.
 pub async fn server_states(socket: &Path) -> Result<Vec<ServerState>, String> {
     parse_show_stat(&stats_command(socket, "show stat").await?)
+}
+
+/// [`server_states`] on a Unix or TCP stats socket.
+pub async fn server_states_at(addr: &StatsAddr) -> Result<Vec<ServerState>, String> {
+    parse_show_stat(&stats_command_at(addr, "show stat").await?)
 }
 
 /// A running HAProxy, killed (group SIGKILL) when dropped.

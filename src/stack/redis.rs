@@ -290,8 +290,46 @@ pub async fn ping(port: u16) -> Result<(), String> {
     }
 }
 
-/// Sends one command to the Redis server or Sentinel on `127.0.0.1:<port>` over a fresh
-/// connection, bounded by [`QUERY_TIMEOUT`].
+/// Sends one command to the Redis server or Sentinel at `host:port` over a fresh
+/// connection (authenticating with `password` when given), bounded by [`QUERY_TIMEOUT`];
+/// errors have the installed credentials masked.
+pub async fn query_at(addr: &str, args: &[&str], password: Option<&str>) -> Result<Value, String> {
+    let run = async {
+        let url = match password {
+            Some(p) => crate::credentials::Credentials {
+                backend_password: Some(p.to_string()),
+                ..Default::default()
+            }
+            .redis_url(&format!("redis://{addr}/")),
+            None => format!("redis://{addr}/"),
+        };
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let mut con = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async::<Value>(&mut con)
+            .await
+            .map_err(|e| format!("{} on {addr}: {e}", args.join(" ")))
+    };
+    tokio::time::timeout(QUERY_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{} on {addr}: no answer within {} ms",
+                args.join(" "),
+                QUERY_TIMEOUT.as_millis()
+            ))
+        })
+        .map_err(|e| crate::credentials::mask(&e))
+}
+
+/// One command to the Redis server (or Sentinel) on `port` of this machine (or of its
+/// network namespace, see [`super::netns::host`]), bounded by a timeout.
 pub async fn query(port: u16, args: &[&str]) -> Result<Value, String> {
     let host = super::netns::host(port);
     let run = async {
