@@ -1,5 +1,5 @@
 //! The command line: `hab run`, `hab compare`, `hab report`, `hab calibrate`, `hab worker`,
-//! `hab check`.
+//! `hab up`, `hab down`, `hab node`, `hab check`.
 //!
 //! Exit codes: 0 success; 1 the run failed or a threshold was crossed; 2 bad usage or bad
 //! input files; 130 the run was interrupted (Ctrl-C / SIGTERM) — its results so far are
@@ -144,6 +144,40 @@ enum Command {
         /// Side-channel file the worker appends its executions to.
         #[arg(long, value_name = "FILE", default_value = "executions.csv")]
         executions: PathBuf,
+    },
+    /// Bring a local topology's stack up and leave it running (a detached supervisor),
+    /// with DIR/external.toml describing it as an external stack; see `hab down`.
+    Up {
+        /// Topology file (a local one).
+        #[arg(long, value_name = "FILE")]
+        topology: PathBuf,
+        /// Directory for the stack's state, logs and control socket.
+        #[arg(long, value_name = "DIR", default_value = "results/up")]
+        dir: PathBuf,
+        /// Stay in the foreground as the supervisor (until SIGTERM / Ctrl-C / hab down).
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Stop the stack `hab up` left running in DIR and wait until it is gone.
+    Down {
+        /// The directory given to `hab up`.
+        #[arg(long, value_name = "DIR", default_value = "results/up")]
+        dir: PathBuf,
+    },
+    /// Act on a node of the stack `hab up` left running (the fault commands of its
+    /// external.toml): kill, stop, start, pause, resume, partition, heal, failover, or
+    /// health (exit 0 when the whole stack is healthy).
+    Node {
+        /// What to do.
+        #[arg(value_name = "ACTION", value_parser = clap::builder::PossibleValuesParser::new(crate::up::ACTIONS))]
+        action: String,
+        /// The node, by role (`broker.node[1]`, `backend.master`, …), resolved by the
+        /// supervisor now; not needed for `health`.
+        #[arg(value_name = "ROLE")]
+        role: Option<String>,
+        /// The directory given to `hab up`.
+        #[arg(long, value_name = "DIR", default_value = "results/up")]
+        dir: PathBuf,
     },
     /// Validate topology and workload files without starting anything.
     #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
@@ -501,6 +535,35 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     _ => 0,
                 })
             })
+        }
+        Command::Up {
+            topology,
+            dir,
+            foreground,
+        } => {
+            if !foreground {
+                return crate::up::up(&topology, &dir);
+            }
+            runtime()?.block_on(async {
+                let cancel = CancellationToken::new();
+                handle_signals(cancel.clone(), true);
+                crate::up::supervise(&topology, &dir, cancel).await?;
+                Ok(0)
+            })
+        }
+        Command::Down { dir } => runtime()?.block_on(crate::up::down(&dir)),
+        Command::Node { action, role, dir } => {
+            if action != "health" && role.is_none() {
+                eprintln!("error: `hab node {action}` needs a ROLE, e.g. broker.node[0]");
+                return Ok(2);
+            }
+            if let Some(r) = &role
+                && let Err(e) = r.parse::<crate::stack::node::Role>()
+            {
+                eprintln!("error: {e}");
+                return Ok(2);
+            }
+            runtime()?.block_on(crate::up::node(&dir, &action, role.as_deref()))
         }
         Command::Worker {
             topology,

@@ -58,4 +58,5 @@ pub mod report;
 pub mod run;
 pub mod stack;
 pub mod tasks;
+pub mod up;
 pub mod worker;
