@@ -163,7 +163,10 @@ pub fn up(topology_path: &Path, dir: &Path) -> Result<i32> {
                 &std::fs::read_to_string(&log_path).unwrap_or_default(),
                 30,
             );
-            eprintln!("error: the supervisor exited ({status}) before the stack was up; last lines of {}:\n{tail}", log_path.display());
+            eprintln!(
+                "error: the supervisor exited ({status}) before the stack was up; last lines of {}:\n{tail}",
+                log_path.display()
+            );
             return Ok(1);
         }
         if let Ok(text) = std::fs::read_to_string(dir.join(STATE_FILE))
@@ -188,7 +191,12 @@ pub fn up(topology_path: &Path, dir: &Path) -> Result<i32> {
 }
 
 fn print_state(s: &UpState, took: Duration) {
-    println!("stack {} up in {:.1} s (supervisor pid {})", s.name, took.as_secs_f64(), s.pid);
+    println!(
+        "stack {} up in {:.1} s (supervisor pid {})",
+        s.name,
+        took.as_secs_f64(),
+        s.pid
+    );
     println!("broker:   {}", s.broker_url);
     for (i, u) in s.broker_nodes.iter().enumerate() {
         println!("  broker.node[{i}]  {u}");
@@ -211,12 +219,7 @@ fn print_state(s: &UpState, took: Duration) {
 
 /// The external topology for a stack `hab up` started: the same client settings, the
 /// stack's endpoints, and `hab node` fault commands against `dir`.
-pub fn external_topology(
-    original: &Topology,
-    state: &UpState,
-    hab: &Path,
-    dir: &Path,
-) -> Topology {
+pub fn external_topology(original: &Topology, state: &UpState, hab: &Path, dir: &Path) -> Topology {
     let node_cmd = |action: &str| {
         format!(
             "{} node --dir {} {action} {{node}}",
@@ -291,7 +294,10 @@ pub fn external_topology(
             backend: Some(state.backend_url.clone()),
             backend_nodes: state.backend_nodes.clone(),
             sentinels: state.sentinels.clone(),
-            haproxy_stats: state.haproxy_stats.as_ref().map(|p| p.display().to_string()),
+            haproxy_stats: state
+                .haproxy_stats
+                .as_ref()
+                .map(|p| p.display().to_string()),
             proxy_broker_backend: crate::stack::haproxy::BROKER_BACKEND.to_string(),
             proxy_redis_backend: crate::stack::haproxy::REDIS_BACKEND.to_string(),
             credentials: None,
@@ -331,9 +337,17 @@ pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationTok
         name: topology.name.clone(),
         ready_unix_ms: crate::clock::now_unix_us() / 1000,
         broker_url: without_userinfo(&stack.broker_url()),
-        broker_nodes: stack.broker_node_urls().iter().map(|u| without_userinfo(u)).collect(),
+        broker_nodes: stack
+            .broker_node_urls()
+            .iter()
+            .map(|u| without_userinfo(u))
+            .collect(),
         backend_url: without_userinfo(&stack.backend_url()),
-        backend_nodes: stack.backend_node_urls().iter().map(|u| without_userinfo(u)).collect(),
+        backend_nodes: stack
+            .backend_node_urls()
+            .iter()
+            .map(|u| without_userinfo(u))
+            .collect(),
         sentinels: stack.sentinel_addrs(),
         haproxy_stats: stack.proxy().map(|p| p.stats_socket().to_path_buf()),
         external_topology: dir.join(EXTERNAL_TOPOLOGY),
@@ -349,7 +363,10 @@ pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationTok
         toml::to_string(&ext).context("writing the external topology")?
     );
     write_atomically(&state.external_topology, text.as_bytes())?;
-    write_atomically(&dir.join(STATE_FILE), serde_json::to_string_pretty(&state)?.as_bytes())?;
+    write_atomically(
+        &dir.join(STATE_FILE),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
+    )?;
     eprintln!("hab up: ready; control socket {}", socket_path.display());
 
     let stack = tokio::sync::Mutex::new(stack);
@@ -374,7 +391,8 @@ pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationTok
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
@@ -383,7 +401,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The actions `hab node` can ask for.
 pub const ACTIONS: &[&str] = &[
-    "kill", "stop", "start", "pause", "resume", "partition", "heal", "failover", "health",
+    "kill",
+    "stop",
+    "start",
+    "pause",
+    "resume",
+    "partition",
+    "heal",
+    "failover",
+    "health",
 ];
 
 async fn serve(
@@ -416,7 +442,10 @@ async fn handle(
         return Ok("stopping".into());
     }
     if !ACTIONS.contains(&action) {
-        return Err(format!("unknown action {action:?}; use one of {}", ACTIONS.join(", ")));
+        return Err(format!(
+            "unknown action {action:?}; use one of {}",
+            ACTIONS.join(", ")
+        ));
     }
     let mut stack = stack.lock().await;
     if action == "health" {
@@ -466,14 +495,16 @@ pub async fn node(dir: &Path, action: &str, role: Option<&str>) -> Result<i32> {
 
 async fn request_supervisor(dir: &Path, request: &str) -> Result<String> {
     let socket = dir.join(CONTROL_SOCKET);
-    let mut conn = tokio::net::UnixStream::connect(&socket).await.with_context(|| {
-        format!(
-            "no stack is up in {} (cannot connect to {}); start one with hab up --dir {}",
-            dir.display(),
-            socket.display(),
-            dir.display()
-        )
-    })?;
+    let mut conn = tokio::net::UnixStream::connect(&socket)
+        .await
+        .with_context(|| {
+            format!(
+                "no stack is up in {} (cannot connect to {}); start one with hab up --dir {}",
+                dir.display(),
+                socket.display(),
+                dir.display()
+            )
+        })?;
     conn.write_all(request.as_bytes()).await?;
     let mut answer = String::new();
     // A restart may take a while (a RabbitMQ node boots in seconds); bounded all the same.
@@ -536,16 +567,27 @@ mod tests {
             name: original.name.clone(),
             ready_unix_ms: 0,
             broker_url: "amqp://127.0.0.1:5600/%2f".into(),
-            broker_nodes: vec!["amqp://127.0.0.1:5601/%2f".into(), "amqp://127.0.0.1:5602/%2f".into()],
+            broker_nodes: vec![
+                "amqp://127.0.0.1:5601/%2f".into(),
+                "amqp://127.0.0.1:5602/%2f".into(),
+            ],
             backend_url: "redis://127.0.0.1:6300/".into(),
-            backend_nodes: vec!["redis://127.0.0.1:6301/".into(), "redis://127.0.0.1:6302/".into()],
+            backend_nodes: vec![
+                "redis://127.0.0.1:6301/".into(),
+                "redis://127.0.0.1:6302/".into(),
+            ],
             sentinels: vec!["127.0.0.1:26300".into()],
             haproxy_stats: Some("/tmp/x/stats.sock".into()),
             external_topology: "/tmp/x/external.toml".into(),
             control: "/tmp/x/control.sock".into(),
             logs: "/tmp/x/logs".into(),
         };
-        let ext = external_topology(&original, &state, Path::new("/opt/hab bin/hab"), Path::new("/tmp/x"));
+        let ext = external_topology(
+            &original,
+            &state,
+            Path::new("/opt/hab bin/hab"),
+            Path::new("/tmp/x"),
+        );
         let text = toml::to_string(&ext).unwrap();
         let back = crate::config::parse_topology(&text, Path::new("external.toml"))
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -553,9 +595,18 @@ mod tests {
         assert_eq!(back.broker.queue, original.broker.queue);
         let e = back.external.unwrap();
         let kill = e.commands_for(NodeKind::Broker, FaultKind::Kill).unwrap();
-        assert_eq!(kill.apply, "'/opt/hab bin/hab' node --dir /tmp/x kill {node}");
-        assert_eq!(kill.revert.as_deref(), Some("'/opt/hab bin/hab' node --dir /tmp/x start {node}"));
-        assert!(e.commands_for(NodeKind::Backend, FaultKind::Failover).is_some());
+        assert_eq!(
+            kill.apply,
+            "'/opt/hab bin/hab' node --dir /tmp/x kill {node}"
+        );
+        assert_eq!(
+            kill.revert.as_deref(),
+            Some("'/opt/hab bin/hab' node --dir /tmp/x start {node}")
+        );
+        assert!(
+            e.commands_for(NodeKind::Backend, FaultKind::Failover)
+                .is_some()
+        );
         assert!(e.commands_for(NodeKind::Proxy, FaultKind::Pause).is_some());
     }
 
@@ -565,6 +616,9 @@ mod tests {
             without_userinfo("amqp://guest:guest@127.0.0.1:5672/%2f"),
             "amqp://127.0.0.1:5672/%2f"
         );
-        assert_eq!(without_userinfo("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+        assert_eq!(
+            without_userinfo("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
     }
 }

@@ -1,0 +1,323 @@
+//! Live tests of external stacks: `hab up` starts a real HA stack and leaves it running;
+//! `hab run` then drives it through the `external.toml` `hab up` wrote, with fault
+//! commands (`hab node …`) acting on those processes — the local stand-in for
+//! `ssh host systemctl kill …` — and `hab down` removes it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+fn hab(args: &[&str]) -> Command {
+    let mut c = Command::new(hab_bin());
+    c.current_dir(root()).args(args).stdin(Stdio::null());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Tears the stack down even when an assertion fails half-way.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = hab(&["down", "--dir", self.0.to_str().unwrap()]).output();
+    }
+}
+
+fn rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The external topology `hab up` wrote, with `edit` applied, saved as `name.toml`.
+fn variant(stack: &Path, tmp: &Path, name: &str, edit: impl FnOnce(&mut toml::Table)) -> PathBuf {
+    let text = std::fs::read_to_string(stack.join("external.toml")).unwrap();
+    let mut t: toml::Table = toml::from_str(&text).unwrap();
+    t.insert("name".into(), toml::Value::String(name.into()));
+    edit(&mut t);
+    let p = tmp.join(format!("{name}.toml"));
+    std::fs::write(&p, toml::to_string(&t).unwrap()).unwrap();
+    p
+}
+
+/// Replace one field of the `[[external.fault]]` entry for `nodes` × `kind`.
+fn set_fault_field(t: &mut toml::Table, nodes: &str, kind: &str, field: &str, value: &str) {
+    let ext = t.get_mut("external").unwrap().as_table_mut().unwrap();
+    let faults = ext.get_mut("fault").unwrap().as_array_mut().unwrap();
+    let entry = faults
+        .iter_mut()
+        .map(|f| f.as_table_mut().unwrap())
+        .find(|f| f["nodes"].as_str() == Some(nodes) && f["kind"].as_str() == Some(kind))
+        .unwrap();
+    entry.insert(field.into(), toml::Value::String(value.into()));
+}
+
+const FAULTS: &str = r#"
+warmup_tasks = 20
+drain_timeout = "30s"
+[[workload]]
+name = "broker_kill"
+task = { kind = "trivial" }
+count = 1200
+arrival = "rate"
+rate_per_s = 200.0
+[[workload.fault]]
+target = "broker.primary"
+kind = "kill"
+at = "1500ms"
+restart_after = "2s"
+[[workload]]
+name = "redis_kill"
+task = { kind = "trivial" }
+count = 1200
+arrival = "rate"
+rate_per_s = 200.0
+[[workload.fault]]
+target = "backend.master"
+kind = "kill"
+at = "1500ms"
+restart_after = "2s"
+"#;
+
+const ONE_KILL: &str = r#"
+warmup_tasks = 10
+drain_timeout = "20s"
+[[workload]]
+name = "broker_kill"
+task = { kind = "trivial" }
+count = 400
+arrival = "rate"
+rate_per_s = 200.0
+[[workload.fault]]
+target = "broker.primary"
+kind = "kill"
+at = "500ms"
+restart_after = "1s"
+"#;
+
+#[test]
+fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = tmp.path().join("stack");
+    let up = hab(&[
+        "up",
+        "--topology",
+        "topologies/ha.toml",
+        "--dir",
+        stack.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let _down = Down(stack.clone());
+    assert!(up.status.success(), "hab up failed: {}", text(&up));
+    let stdout = String::from_utf8_lossy(&up.stdout);
+    assert!(stdout.contains("as an external stack:"), "{stdout}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.join("stack.json")).unwrap()).unwrap();
+    let supervisor = state["pid"].as_i64().unwrap() as i32;
+    let external = stack.join("external.toml");
+    // A second hab up on the same directory is refused while the first one runs.
+    let again = hab(&[
+        "up",
+        "--topology",
+        "topologies/ha.toml",
+        "--dir",
+        stack.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
+
+    let faults = write_workload(tmp.path(), "ext-faults", FAULTS);
+
+    // Without --allow-faults nothing starts and no run directory is made.
+    let out = tmp.path().join("refused");
+    let refused = hab_run(&external, &faults, &out).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-faults"));
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+
+    // --dry-run lists the commands and touches nothing.
+    let dry = hab(&[
+        "run",
+        "--topology",
+        external.to_str().unwrap(),
+        "--workload",
+        faults.to_str().unwrap(),
+        "--dry-run",
+    ])
+    .output()
+    .unwrap();
+    assert!(dry.status.success(), "{}", text(&dry));
+    let listing = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(listing.matches("  apply:  ").count(), 2, "{listing}");
+    assert!(
+        listing.contains(" node --dir ") && listing.contains(" kill "),
+        "{listing}"
+    );
+
+    // The real run: faults applied by commands, credentials from the environment
+    // (RabbitMQ's own guest user), everything measured as on a local stack.
+    let out = tmp.path().join("results");
+    let run = hab_run(&external, &faults, &out)
+        .arg("--allow-faults")
+        .env("HAB_BROKER_USER", "guest")
+        .env("HAB_BROKER_PASSWORD", "guest")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "external run failed: {}", text(&run));
+    let dir = single_run_dir(&out);
+    let report = run_json(&dir);
+    assert_eq!(report["status"], "complete", "{report:#}");
+    let failover = rows(&dir.join("failover.csv"));
+    assert_eq!(failover.len(), 2, "{failover:?}");
+    for (row, prefix) in failover.iter().zip(["broker.node[", "backend.node["]) {
+        assert!(row["resolved"].starts_with(prefix), "{row:?}");
+        assert_eq!(row["not_applied"], "", "{row:?}");
+        for k in ["restored_ms", "healthy_ms", "switch_time_ms"] {
+            assert!(row[k].parse::<f64>().is_ok(), "{k} missing: {row:?}");
+        }
+        // An HA stack loses nothing confirmed when a node dies and comes back.
+        assert_eq!(row["lost"], "0", "{row:?}");
+    }
+    // The Redis master kill was seen by the Sentinel observer over TCP.
+    assert!(
+        failover[1]["sentinel_switch_ms"].parse::<f64>().is_ok(),
+        "{:?}",
+        failover[1]
+    );
+    let tasks = rows(&dir.join("tasks.csv"));
+    assert_eq!(
+        tasks.iter().filter(|t| t["outcome"] == "ok").count(),
+        2400,
+        "not every task ok"
+    );
+    let log = std::fs::read_to_string(dir.join("logs/external-commands.log")).unwrap();
+    for phase in [" apply ", " revert ", " health "] {
+        assert!(log.matches(phase).count() >= 2, "{phase} missing:\n{log}");
+    }
+    // The stack is healthy after the run (the faults were reverted).
+    let health = hab(&["node", "--dir", stack.to_str().unwrap(), "health"])
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "{}", text(&health));
+
+    // A wrong password fails at once, with the password masked.
+    let out = tmp.path().join("badauth");
+    let bad = hab_run(&external, &faults, &out)
+        .arg("--allow-faults")
+        .env("HAB_BROKER_USER", "guest")
+        .env("HAB_BROKER_PASSWORD", "not-the-Pa55word")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let all = text(&bad);
+    assert!(all.contains("reaching the external stack"), "{all}");
+    assert!(
+        !all.contains("not-the-Pa55word"),
+        "the password leaked: {all}"
+    );
+
+    // A fault command that fails stops the run, with its status and output.
+    let one = write_workload(tmp.path(), "one-kill", ONE_KILL);
+    let failing = variant(&stack, tmp.path(), "ext-failing", |t| {
+        set_fault_field(t, "broker", "kill", "apply", "echo boom >&2; exit 7");
+    });
+    let out = tmp.path().join("failing");
+    let run = hab_run(&failing, &one, &out)
+        .arg("--allow-faults")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("exit status 7") && stderr.contains("boom"),
+        "{stderr}"
+    );
+    let report = run_json(&single_run_dir(&out));
+    assert_eq!(report["status"], "failed", "{report:#}");
+
+    // A command that hangs is killed at command_timeout and stops the run too.
+    let marker = tmp.path().join("hang.pid");
+    let hanging = variant(&stack, tmp.path(), "ext-hanging", |t| {
+        let cmd = format!("echo $$ > {}; sleep 60", marker.display());
+        set_fault_field(t, "broker", "kill", "apply", &cmd);
+        t.get_mut("external")
+            .unwrap()
+            .as_table_mut()
+            .unwrap()
+            .insert("command_timeout".into(), toml::Value::String("1s".into()));
+    });
+    let out = tmp.path().join("hanging");
+    let run = hab_run(&hanging, &one, &out)
+        .arg("--allow-faults")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("did not finish within 1s"),
+        "{}",
+        text(&run)
+    );
+    let pid: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_gone("the hanging command", pid);
+
+    // A real Celery worker serves the external stack as well.
+    let celery = variant(&stack, tmp.path(), "ext-celery", |t| {
+        let mut w = toml::Table::new();
+        w.insert("kind".into(), toml::Value::String("celery".into()));
+        w.insert("count".into(), toml::Value::Integer(1));
+        w.insert("concurrency".into(), toml::Value::Integer(2));
+        w.insert("pool".into(), toml::Value::String("threads".into()));
+        t.insert("workers".into(), toml::Value::Table(w));
+    });
+    let plain = write_workload(
+        tmp.path(),
+        "plain",
+        "[[workload]]\nname = \"t\"\ntask = { kind = \"trivial\" }\ncount = 100\narrival = \"burst\"\n",
+    );
+    let out = tmp.path().join("celery");
+    let run = hab_run(&celery, &plain, &out).output().unwrap();
+    assert!(
+        run.status.success(),
+        "Celery against the external stack: {}",
+        text(&run)
+    );
+    let tasks = rows(&single_run_dir(&out).join("tasks.csv"));
+    assert_eq!(tasks.iter().filter(|t| t["outcome"] == "ok").count(), 100);
+
+    // hab down: the supervisor and every server are gone.
+    let down = hab(&["down", "--dir", stack.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down));
+    assert_gone("the hab up supervisor", supervisor);
+    let left = processes_writing_into(&stack);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(!stack.join("stack.json").exists());
+}
