@@ -360,6 +360,8 @@ struct Live {
     /// Why the run must stop (a fault command on an external stack failed or hung);
     /// set by the fault injector, which also cancels the run.
     fatal: Arc<Mutex<Option<String>>>,
+    /// How each server-side observer fared (run.json `observers`).
+    observers: Mutex<Vec<Arc<crate::observe::server::ObserverTally>>>,
 }
 
 /// Run every workload of `plan` on `topology`, writing the run directory.
@@ -428,6 +430,7 @@ pub async fn run(
         calibration: None,
         idle: None,
         producer: None,
+        observers: Vec::new(),
     };
     let n = plan.workloads.len();
     let live = Arc::new(Live {
@@ -440,6 +443,7 @@ pub async fn run(
         final_result_ids: Mutex::new(None),
         breaker_transitions: Mutex::new(Vec::new()),
         fatal: Arc::new(Mutex::new(None)),
+        observers: Mutex::new(Vec::new()),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -606,17 +610,30 @@ impl RunState {
         // Independent observers of the servers, for failover anatomy.
         let observe_cancel = cancel.child_token();
         let mut observers = Vec::new();
+        let tally = |name: &str, address: String| {
+            let t = crate::observe::server::ObserverTally::new(name, address);
+            self.live
+                .observers
+                .lock()
+                .expect("observers lock")
+                .push(t.clone());
+            t
+        };
         if let Some(socket) = proxy_socket {
+            let t = tally("haproxy stats", socket.to_string());
             observers.push(tokio::spawn(crate::observe::server::watch_proxy(
                 socket,
                 self.live.servers.clone(),
+                t,
                 observe_cancel.clone(),
             )));
         }
         for addr in sentinel_addrs {
+            let t = tally("sentinel", addr.clone());
             observers.push(tokio::spawn(crate::observe::server::watch_sentinel(
                 addr,
                 self.live.servers.clone(),
+                t,
                 observe_cancel.clone(),
             )));
         }
@@ -866,6 +883,17 @@ impl RunState {
         );
         let (workloads, side) = metrics_so_far(&self.live, plan, done, self.workers.as_ref());
         self.report.workloads = workloads;
+        self.report.observers = self
+            .live
+            .observers
+            .lock()
+            .map(|o| o.iter().map(|t| t.status()).collect())
+            .unwrap_or_default();
+        for o in &self.report.observers {
+            if let Some(p) = o.problem() {
+                eprintln!("hab: warning: {p}");
+            }
+        }
         // Worker connection losses and reconnections are client events too.
         for e in &side.connection_events {
             let kind = match e.kind {

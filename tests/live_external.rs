@@ -311,6 +311,42 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     let tasks = rows(&single_run_dir(&out).join("tasks.csv"));
     assert_eq!(tasks.iter().filter(|t| t["outcome"] == "ok").count(), 100);
 
+    // An observer that cannot reach its server is reported, not silently dropped.
+    let blind = variant(&stack, tmp.path(), "ext-blind", |t| {
+        t.get_mut("external")
+            .unwrap()
+            .as_table_mut()
+            .unwrap()
+            .insert(
+                "haproxy_stats".into(),
+                toml::Value::String("tcp://127.0.0.1:1".into()),
+            );
+    });
+    let out = tmp.path().join("blind");
+    let run = hab_run(&blind, &plain, &out).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    let dir = single_run_dir(&out);
+    let report = run_json(&dir);
+    let proxy = report["observers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "haproxy stats")
+        .unwrap_or_else(|| panic!("{:#}", report["observers"]));
+    assert_eq!(proxy["reached"], 0, "{proxy:#}");
+    assert!(proxy["failed"].as_u64().unwrap() > 0, "{proxy:#}");
+    let sentinels_reached = report["observers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["name"] == "sentinel" && o["reached"].as_u64().unwrap() > 0)
+        .count();
+    assert_eq!(sentinels_reached, 3, "{:#}", report["observers"]);
+    let rendered = hab(&["report", dir.to_str().unwrap()]).output().unwrap();
+    assert!(rendered.status.success(), "{}", text(&rendered));
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("never reached its server"), "{md}");
+
     // hab down: the supervisor and every server are gone.
     let down = hab(&["down", "--dir", stack.to_str().unwrap()])
         .output()

@@ -66,6 +66,7 @@ impl RunBuilder {
                 calibration: None,
                 idle: None,
                 producer: None,
+                observers: Vec::new(),
             },
         }
     }

@@ -155,6 +155,7 @@ pub fn run(
         calibration: None,
         idle: None,
         producer: None,
+        observers: Vec::new(),
     }
 }
 

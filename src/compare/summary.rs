@@ -606,6 +606,15 @@ impl Comparison {
             findings: Vec::new(),
         };
         c.findings = super::findings::findings(&c);
+        // An observer that missed its server is said in so many words: its anatomy
+        // columns are empty for that reason, not because nothing happened.
+        for t in &set.topologies {
+            for r in &t.runs {
+                for p in r.report.observers.iter().filter_map(|o| o.problem()) {
+                    c.findings.push(format!("{}: {p}.", t.name));
+                }
+            }
+        }
         Ok(c)
     }
 

@@ -148,6 +148,10 @@ pub struct RunReport {
     /// than `block` or with a fault on the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer: Option<crate::metrics::outage::ProducerReport>,
+    /// How each server-side observer (HAProxy stats, Sentinels) fared: one that could
+    /// not reach its server is reported, never silently dropped from the anatomy.
+    #[serde(default)]
+    pub observers: Vec<crate::observe::server::ObserverStatus>,
 }
 
 /// What the broker and the backend held when the last workload had drained.

@@ -166,6 +166,7 @@ mod tests {
             calibration: None,
             idle: None,
             producer: None,
+            observers: Vec::new(),
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,

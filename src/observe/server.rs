@@ -16,6 +16,98 @@ use crate::metrics::failover::{ServerEvent, ServerEventKind};
 /// How often HAProxy's server states are polled.
 pub const PROXY_POLL: Duration = Duration::from_millis(50);
 
+/// How one observer fared: how often it reached its server and the last failure, so
+/// an unreachable observer is reported (run.json `observers`, the report) instead of
+/// silently leaving its anatomy columns empty.
+#[derive(Debug, Default)]
+pub struct ObserverTally {
+    /// What it watches, e.g. `haproxy stats` or `sentinel`.
+    pub name: String,
+    /// Where (socket path, `tcp://…`, `host:port`).
+    pub address: String,
+    ok: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// An observer's tally as run.json keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObserverStatus {
+    /// What it watches.
+    pub name: String,
+    /// Where.
+    pub address: String,
+    /// Polls (HAProxy) or subscriptions (Sentinel) that reached the server.
+    pub reached: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// The last failure, credentials masked.
+    pub last_error: Option<String>,
+}
+
+impl ObserverTally {
+    /// A tally for the observer `name` of `address`.
+    pub fn new(name: &str, address: impl Into<String>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(ObserverTally {
+            name: name.to_string(),
+            address: address.into(),
+            ..Default::default()
+        })
+    }
+
+    /// The server answered.
+    pub fn reached(&self) {
+        self.ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// It did not, because of `error`.
+    pub fn failed(&self, error: &str) {
+        self.failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(crate::credentials::mask(error));
+    }
+
+    /// What run.json keeps.
+    pub fn status(&self) -> ObserverStatus {
+        ObserverStatus {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            reached: self.ok.load(std::sync::atomic::Ordering::Relaxed),
+            failed: self.failed.load(std::sync::atomic::Ordering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+impl ObserverStatus {
+    /// A sentence for the report when the observer missed anything, else `None`.
+    pub fn problem(&self) -> Option<String> {
+        if self.failed == 0 {
+            return None;
+        }
+        let last = self.last_error.as_deref().unwrap_or("no detail");
+        Some(if self.reached == 0 {
+            format!(
+                "the {} observer ({}) never reached its server ({} attempts; last: {last}): its anatomy columns are empty because of that, not because nothing happened",
+                self.name, self.address, self.failed
+            )
+        } else {
+            format!(
+                "the {} observer ({}) failed {} of {} attempts (last: {last}): events in those gaps are missing from the anatomy",
+                self.name,
+                self.address,
+                self.failed,
+                self.failed + self.reached
+            )
+        })
+    }
+}
+
 /// A thread-safe, append-only list of server events.
 #[derive(Debug, Default)]
 pub struct ServerLog {
@@ -87,12 +179,18 @@ pub fn redis_up_count(states: &[crate::stack::haproxy::ServerState]) -> usize {
 pub async fn watch_proxy(
     socket: crate::stack::haproxy::StatsAddr,
     log: std::sync::Arc<ServerLog>,
+    tally: std::sync::Arc<ObserverTally>,
     cancel: CancellationToken,
 ) {
     let mut prev = HashMap::new();
     let mut redis_up = None;
     loop {
-        if let Ok(states) = crate::stack::haproxy::server_states_at(&socket).await {
+        let polled = crate::stack::haproxy::server_states_at(&socket).await;
+        match &polled {
+            Ok(_) => tally.reached(),
+            Err(e) => tally.failed(e),
+        }
+        if let Ok(states) = polled {
             for (kind, detail) in proxy_transitions(&mut prev, &states) {
                 log.record(kind, detail);
             }
@@ -134,6 +232,7 @@ pub fn sentinel_event(channel: &str, payload: &str) -> Option<ServerEventKind> {
 pub async fn watch_sentinel(
     addr: String,
     log: std::sync::Arc<ServerLog>,
+    tally: std::sync::Arc<ObserverTally>,
     cancel: CancellationToken,
 ) {
     let password = crate::credentials::current().sentinel_password;
@@ -142,13 +241,25 @@ pub async fn watch_sentinel(
         ..Default::default()
     }
     .redis_url(&format!("redis://{addr}/"));
-    let Ok(client) = redis::Client::open(url) else {
-        return;
+    let client = match redis::Client::open(url) {
+        Ok(c) => c,
+        Err(e) => {
+            tally.failed(&e.to_string());
+            return;
+        }
     };
     loop {
-        if let Ok(mut pubsub) = client.get_async_pubsub().await
-            && pubsub.psubscribe("*").await.is_ok()
-        {
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.psubscribe("*").await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        }
+        .await;
+        match &subscribed {
+            Ok(_) => tally.reached(),
+            Err(e) => tally.failed(&format!("subscribing to {addr}: {e}")),
+        }
+        if let Ok(mut pubsub) = subscribed {
             let mut stream = pubsub.on_message();
             loop {
                 let msg = tokio::select! {
@@ -183,6 +294,25 @@ mod tests {
             check_status: "L4OK".into(),
             last_change_s: None,
         }
+    }
+
+    #[test]
+    fn an_observer_that_missed_its_server_says_so() {
+        let t = ObserverTally::new("haproxy stats", "tcp://127.0.0.1:1");
+        assert_eq!(
+            t.status().problem(),
+            None,
+            "nothing tried yet is no problem"
+        );
+        t.failed("connect 127.0.0.1:1: refused");
+        let s = t.status();
+        assert_eq!((s.reached, s.failed), (0, 1));
+        let p = s.problem().unwrap();
+        assert!(p.contains("never reached") && p.contains("refused"), "{p}");
+        t.reached();
+        t.reached();
+        let p = t.status().problem().unwrap();
+        assert!(p.contains("failed 1 of 3 attempts"), "{p}");
     }
 
     #[test]
