@@ -66,6 +66,8 @@ impl RunBuilder {
                 calibration: None,
                 idle: None,
                 producer: None,
+                shard: None,
+                merged: None,
             },
         }
     }

@@ -155,6 +155,8 @@ pub fn run(
         calibration: None,
         idle: None,
         producer: None,
+        shard: None,
+        merged: None,
     }
 }
 

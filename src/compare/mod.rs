@@ -161,6 +161,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
                 out_dir: dir.clone(),
                 progress: opts.progress,
                 calibrate: opts.calibrate,
+                shard: None,
             };
             match run(&run_opts, topo, &plan, cancel.clone()).await {
                 Ok(outcome) => {

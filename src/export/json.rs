@@ -148,6 +148,13 @@ pub struct RunReport {
     /// than `block` or with a fault on the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer: Option<crate::metrics::outage::ProducerReport>,
+    /// The generator shard this run was (`hab run --shard I/N`), with what `hab merge`
+    /// needs beyond the other files. Only for sharded runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardReport>,
+    /// The shard runs this run was merged from (`hab merge`). Only for merged runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::merge::MergeReport>,
 }
 
 /// What the broker and the backend held when the last workload had drained.

@@ -166,6 +166,8 @@ mod tests {
             calibration: None,
             idle: None,
             producer: None,
+            shard: None,
+            merged: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
