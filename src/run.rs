@@ -765,13 +765,17 @@ impl RunState {
                 driver.workers.supervise();
             }
             eprintln!(
-                "hab: workload {} ({} × {}, {})",
+                "hab: workload {} ({} × {}, {}){}",
                 w.name,
                 w.count,
                 w.task.task_name(),
                 match w.arrival {
                     ArrivalKind::Burst => "burst".to_string(),
                     ArrivalKind::Rate => format!("{}/s", w.rate_per_s.unwrap_or(0.0)),
+                },
+                match opts.shard {
+                    Some(s) => format!(": shard {s} publishes {} of them", s.tasks_in(w.count)),
+                    None => String::new(),
                 }
             );
             driver
