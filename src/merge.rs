@@ -898,6 +898,7 @@ mod tests {
     use super::*;
     use crate::export::json::{Machine, WorkersReport};
     use crate::ledger::Outcome;
+    use crate::metrics::failover::AppliedFault;
     use crate::shard::ShardReport;
 
     fn report(index: u32, count: u32) -> RunReport {
@@ -1103,6 +1104,116 @@ mod tests {
                 .iter()
                 .all(|t| t.classify().outcome == Outcome::Lost)
         );
+    }
+
+    /// A shard directory with `tasks` (each executed `executions` times, per the side
+    /// channel file written beside them) and shard 1's fault.
+    fn write_shard_tasks(
+        dir: &Path,
+        shard: Shard,
+        stack: StackScope,
+        tasks: &[(i64, Option<i64>)],
+        fault_at: i64,
+    ) {
+        use crate::ledger::{SideEvent, SideEventKind, side_channel};
+        let mut ledger = Ledger::new(1);
+        let mut side = String::from(side_channel::HEADER);
+        side.push('\n');
+        for &(intended, seen) in tasks {
+            let mut t = TaskRecord::new(shard.task_id(), 0, intended);
+            t.published_unix_us = Some(intended + 10);
+            t.confirmed_unix_us = Some(intended + 20);
+            t.confirm = ConfirmState::Acked;
+            if let Some(seen) = seen {
+                t.result_seen_unix_us = Some(seen);
+                t.result_status = Some(ResultStatus::Success);
+                t.seen_via = Some(SeenVia::Notification);
+                for (kind, at) in [
+                    (SideEventKind::Start, intended + 100),
+                    (SideEventKind::Finish { succeeded: true }, intended + 200),
+                ] {
+                    let ev = SideEvent {
+                        kind,
+                        unix_us: at,
+                        task_id: t.id,
+                        worker: "w1".into(),
+                        detail: String::new(),
+                    };
+                    side.push_str(&side_channel::format(&ev));
+                }
+            }
+            ledger.insert(t);
+        }
+        std::fs::create_dir_all(dir.join("executions")).unwrap();
+        std::fs::write(dir.join("executions/w1.csv"), side).unwrap();
+        let mut names = Vec::new();
+        let events = side_channel::parse_all(
+            &std::fs::read_to_string(dir.join("executions/w1.csv")).unwrap(),
+        );
+        for ev in &events {
+            ledger.merge_event(ev, &mut names);
+        }
+        let mut r = report(shard.index, shard.count);
+        r.shard.as_mut().unwrap().stack = stack;
+        if shard.applies_faults() {
+            r.shard.as_mut().unwrap().faults = vec![AppliedFault {
+                workload: 0,
+                target: crate::fault::Role::BrokerPrimary,
+                resolved: "broker.node[0]".into(),
+                kind: crate::fault::FaultKind::Kill,
+                repetition: 0,
+                fault_at_unix_us: fault_at,
+                restored_at_unix_us: Some(fault_at + 1_000_000),
+                ready_at_unix_us: None,
+                healthy_at_unix_us: Some(fault_at + 2_000_000),
+                not_applied: None,
+            }];
+        }
+        r.workloads =
+            vec![WorkloadMetrics::from_tasks("rate", "hab.trivial", ledger.tasks(0)).report()];
+        export::write_all(
+            dir,
+            RunData {
+                report: &r,
+                ledger: &ledger,
+                events: &[],
+            },
+        )
+        .unwrap();
+    }
+
+    /// Shard 1's fault is analysed on shard 1's tasks when each shard had its own stack,
+    /// and on every shard's tasks when they shared one: shard 2's task lost in the
+    /// fault's window counts only in the second case.
+    #[test]
+    fn failover_rows_follow_the_stack_scope() {
+        let s = 1_000_000;
+        let t0 = 1_800_000_000 * s;
+        let at = t0 + 5 * s;
+        let ok = |k: i64| (t0 + k * 100_000, Some(t0 + k * 100_000 + 2_000));
+        for (stack, lost, tasks) in [(StackScope::Local, 0, 10), (StackScope::Shared, 1, 20)] {
+            let tmp = tempfile::tempdir().unwrap();
+            let (a, b) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });
+            let (d1, d2) = (tmp.path().join("s1"), tmp.path().join("s2"));
+            // Tasks from 0.5 s before the fault to 1.5 s after it, every 0.1 s.
+            let mine: Vec<_> = (0..20).filter(|k| k % 2 == 0).map(|k| ok(45 + k)).collect();
+            let mut theirs: Vec<_> = (0..20).filter(|k| k % 2 == 1).map(|k| ok(45 + k)).collect();
+            theirs[3] = (t0 + 52 * 100_000, None);
+            write_shard_tasks(&d1, a, stack, &mine, at);
+            write_shard_tasks(&d2, b, stack, &theirs, at);
+            let runs =
+                check_together(vec![load_run(&d1).unwrap(), load_run(&d2).unwrap()]).unwrap();
+            let (merged, joined) = merged_report(&runs).unwrap();
+            assert_eq!(joined.ledger.tasks(0).len(), 20);
+            assert_eq!(merged.workloads[0].counts.count, 20);
+            assert_eq!(merged.workloads[0].counts.lost, 1);
+            assert_eq!(merged.failover.len(), 1, "{stack:?}");
+            let row = &merged.failover[0];
+            assert_eq!(row.lost, lost, "{stack:?}");
+            // The window: intended from 1 s before the fault until healthy (2 s after).
+            assert_eq!(row.tasks, tasks, "{stack:?}");
+            assert_eq!(merged.merged.as_ref().unwrap().stack, stack);
+        }
     }
 
     #[test]
