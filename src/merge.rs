@@ -624,6 +624,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
             );
         }
     }
+    if let Some(w) = overlap_warning(&runs) {
+        eprintln!("hab merge: warning: {w}");
+    }
     let merged = merged_report(&runs)?;
     let (report, joined) = merged;
     let topology = report
@@ -669,6 +672,35 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
     crate::report::render_dir(&dir)
         .with_context(|| format!("cannot render the report of {}", dir.display()))?;
     Ok(MergeOutcome { dir, report })
+}
+
+/// A warning when some shards did not run at the same time as the others (by their
+/// hosts' clocks): shards of one run normally overlap; the merged timeline and wall times
+/// then span the gap.
+fn overlap_warning(runs: &[ShardRun]) -> Option<String> {
+    let span = |r: &ShardRun| {
+        (
+            r.report.started_unix_ms,
+            r.report
+                .finished_unix_ms
+                .unwrap_or(r.report.started_unix_ms),
+        )
+    };
+    let latest_start = runs.iter().map(|r| span(r).0).max()?;
+    let earliest_end = runs.iter().map(|r| span(r).1).min()?;
+    (latest_start > earliest_end).then(|| {
+        let list: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let (a, b) = span(r);
+                format!("shard {} ran {:.0} s from unix {}", r.shard, (b - a) as f64 / 1000.0, a / 1000)
+            })
+            .collect();
+        format!(
+            "the shards did not all run at the same time ({}); the merged timeline and wall times span the gap",
+            list.join(", ")
+        )
+    })
 }
 
 /// The merged run.json (timeline left to the exporters) and the joined ledger.
@@ -995,6 +1027,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("stack differs"), "{e}");
+    }
+
+    #[test]
+    fn shards_that_did_not_overlap_in_time_are_warned_about() {
+        let (mut a, mut b) = (run(1, 2), run(2, 2));
+        (a.report.started_unix_ms, a.report.finished_unix_ms) = (1_000, Some(60_000));
+        (b.report.started_unix_ms, b.report.finished_unix_ms) = (30_000, Some(90_000));
+        assert_eq!(overlap_warning(&[a, b]), None);
+        let (mut a, mut b) = (run(1, 2), run(2, 2));
+        (a.report.started_unix_ms, a.report.finished_unix_ms) = (1_000, Some(60_000));
+        (b.report.started_unix_ms, b.report.finished_unix_ms) = (3_600_000, Some(3_660_000));
+        let w = overlap_warning(&[a, b]).unwrap();
+        assert!(w.contains("did not all run at the same time"), "{w}");
+        assert!(w.contains("shard 2/2 ran 60 s from unix 3600"), "{w}");
     }
 
     #[test]
