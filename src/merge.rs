@@ -54,6 +54,12 @@ pub struct MergeReport {
     pub shards: Vec<MergedShard>,
     /// Task ids found in two shards with identical rows, kept once.
     pub same_task_twice: u64,
+    /// Executions of a shard's tasks found only in another shard's side channel (the
+    /// shards shared workers): the shard's own files could not count them, the merge
+    /// does (its queue wait, service and result delay histograms are then the joined
+    /// ledger's).
+    #[serde(default)]
+    pub executions_from_other_shards: u64,
 }
 
 /// One shard of a merged run.
@@ -501,6 +507,8 @@ struct Joined {
     events: BTreeMap<u32, Vec<ClientEvent>>,
     same_task_twice: u64,
     tasks_per_shard: BTreeMap<u32, u64>,
+    /// Executions found only in another shard's side channel.
+    executions_elsewhere: u64,
 }
 
 fn join(runs: &[ShardRun], names: &[String]) -> Result<Joined> {
@@ -557,12 +565,18 @@ fn join(runs: &[ShardRun], names: &[String]) -> Result<Joined> {
         }
     }
     ledger.sort_executions();
-    // What tasks.csv said must be what the replay says.
+    // What tasks.csv said must be what the replay says, except for executions found in
+    // another shard's side channel (its workers ran the task: a shared worker set), which
+    // the shard itself could not see; those may change the outcome (lost → result_lost).
+    let mut executions_elsewhere = 0;
     for w in 0..names.len() {
         for t in ledger.tasks(w) {
             let (k, csv) = &held[&t.id];
             let outcome = t.classify().outcome.as_str();
-            if t.executions.len() != csv.executions || outcome != csv.outcome {
+            let found = t.executions.len();
+            if found > csv.executions {
+                executions_elsewhere += (found - csv.executions) as u64;
+            } else if found < csv.executions || outcome != csv.outcome {
                 return Err(MergeError::Inconsistent {
                     path: runs[*k].dir.join("tasks.csv"),
                     what: format!(
@@ -588,6 +602,7 @@ fn join(runs: &[ShardRun], names: &[String]) -> Result<Joined> {
         events,
         same_task_twice,
         tasks_per_shard,
+        executions_elsewhere,
     })
 }
 
@@ -736,12 +751,18 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
         // The shards' histograms added: the union's histogram, checked against the
         // joined ledger.
         for (stage, from_ledger) in metrics.stages.named() {
-            let added = added_histogram(runs, name, stage)?;
+            let mut added = added_histogram(runs, name, stage)?;
+            // Executions the shards could not see (another shard's workers ran them):
+            // the stages measured at the worker are the joined ledger's.
+            let worker_stage = matches!(stage, "queue_wait" | "service" | "result_delay");
+            if worker_stage && joined.executions_elsewhere > 0 && added.len() < from_ledger.len() {
+                added = from_ledger.clone();
+            }
             if added.len() != from_ledger.len() {
                 return Err(MergeError::Inconsistent {
-                    path: PathBuf::from("run.json"),
+                    path: runs[0].dir.join("run.json"),
                     what: format!(
-                        "workload {name}: the shards' {stage} histograms hold {} values, their tasks.csv files {}",
+                        "workload {name}: the shards' run.json {stage} histograms hold {} values, their tasks.csv and executions/ files {}",
                         added.len(),
                         from_ledger.len()
                     ),
@@ -901,6 +922,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
                 })
                 .collect(),
             same_task_twice: joined.same_task_twice,
+            executions_from_other_shards: joined.executions_elsewhere,
         }),
     };
     Ok((report, joined))
@@ -1158,15 +1180,17 @@ mod tests {
         dir: &Path,
         shard: Shard,
         stack: StackScope,
-        tasks: &[(i64, Option<i64>)],
+        tasks: &[(i64, Option<i64>, bool)],
         fault_at: i64,
-    ) {
+    ) -> Vec<Uuid> {
         use crate::ledger::{SideEvent, SideEventKind, side_channel};
         let mut ledger = Ledger::new(1);
         let mut side = String::from(side_channel::HEADER);
         side.push('\n');
-        for &(intended, seen) in tasks {
+        let mut ids = Vec::new();
+        for &(intended, seen, ran_here) in tasks {
             let mut t = TaskRecord::new(shard.task_id(), 0, intended);
+            ids.push(t.id);
             t.published_unix_us = Some(intended + 10);
             t.confirmed_unix_us = Some(intended + 20);
             t.confirm = ConfirmState::Acked;
@@ -1174,6 +1198,8 @@ mod tests {
                 t.result_seen_unix_us = Some(seen);
                 t.result_status = Some(ResultStatus::Success);
                 t.seen_via = Some(SeenVia::Notification);
+            }
+            if seen.is_some() && ran_here {
                 for (kind, at) in [
                     (SideEventKind::Start, intended + 100),
                     (SideEventKind::Finish { succeeded: true }, intended + 200),
@@ -1226,6 +1252,7 @@ mod tests {
             },
         )
         .unwrap();
+        ids
     }
 
     /// Shard 1's fault is analysed on shard 1's tasks when each shard had its own stack,
@@ -1236,7 +1263,7 @@ mod tests {
         let s = 1_000_000;
         let t0 = 1_800_000_000 * s;
         let at = t0 + 5 * s;
-        let ok = |k: i64| (t0 + k * 100_000, Some(t0 + k * 100_000 + 2_000));
+        let ok = |k: i64| (t0 + k * 100_000, Some(t0 + k * 100_000 + 2_000), true);
         for (stack, lost, tasks) in [(StackScope::Local, 0, 10), (StackScope::Shared, 1, 20)] {
             let tmp = tempfile::tempdir().unwrap();
             let (a, b) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });
@@ -1244,9 +1271,9 @@ mod tests {
             // Tasks from 0.5 s before the fault to 1.5 s after it, every 0.1 s.
             let mine: Vec<_> = (0..20).filter(|k| k % 2 == 0).map(|k| ok(45 + k)).collect();
             let mut theirs: Vec<_> = (0..20).filter(|k| k % 2 == 1).map(|k| ok(45 + k)).collect();
-            theirs[3] = (t0 + 52 * 100_000, None);
-            write_shard_tasks(&d1, a, stack, &mine, at);
-            write_shard_tasks(&d2, b, stack, &theirs, at);
+            theirs[3] = (t0 + 52 * 100_000, None, false);
+            let _ = write_shard_tasks(&d1, a, stack, &mine, at);
+            let _ = write_shard_tasks(&d2, b, stack, &theirs, at);
             let runs =
                 check_together(vec![load_run(&d1).unwrap(), load_run(&d2).unwrap()]).unwrap();
             let (merged, joined) = merged_report(&runs).unwrap();
@@ -1262,6 +1289,78 @@ mod tests {
         }
     }
 
+    /// Shards sharing workers: shard 2's worker ran two tasks of shard 1, which shard 1
+    /// saw as ok without an execution and as lost (its own side channel has neither).
+    /// The merge replays every side channel: the ok task has its execution (its queue
+    /// wait is in the histogram), the other ran (result lost, not lost). Too few
+    /// executions is still an error.
+    #[test]
+    fn executions_in_another_shards_side_channel_count() {
+        use crate::ledger::{SideEvent, SideEventKind, side_channel};
+        let t0 = 1_800_000_000_000_000;
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });
+        let (d1, d2) = (tmp.path().join("s1"), tmp.path().join("s2"));
+        let stack = StackScope::Shared;
+        let ids1 = write_shard_tasks(
+            &d1,
+            a,
+            stack,
+            &[
+                (t0, Some(t0 + 900), true),
+                (t0, Some(t0 + 950), false),
+                (t0, None, false),
+            ],
+            t0,
+        );
+        let _ = write_shard_tasks(&d2, b, stack, &[(t0, Some(t0 + 800), true)], t0);
+        let mut other = String::new();
+        for (id, kind, at) in [
+            (ids1[1], SideEventKind::Start, t0 + 40),
+            (ids1[1], SideEventKind::Finish { succeeded: true }, t0 + 45),
+            (ids1[2], SideEventKind::Start, t0 + 50),
+        ] {
+            other.push_str(&side_channel::format(&SideEvent {
+                kind,
+                unix_us: at,
+                task_id: id,
+                worker: "w2".into(),
+                detail: String::new(),
+            }));
+        }
+        std::fs::write(d2.join("executions/w2.csv"), other).unwrap();
+        let runs = check_together(vec![load_run(&d1).unwrap(), load_run(&d2).unwrap()]).unwrap();
+        let shard_queue_waits: u64 = runs
+            .iter()
+            .map(|r| r.report.workloads[0].stages["queue_wait"].count)
+            .sum();
+        assert_eq!(
+            shard_queue_waits, 2,
+            "the shards saw two executions of ok tasks"
+        );
+        let (merged, _) = merged_report(&runs).unwrap();
+        let w = &merged.workloads[0];
+        assert_eq!(
+            (w.counts.ok, w.counts.lost, w.counts.result_lost),
+            (3, 0, 1)
+        );
+        assert_eq!(
+            merged.merged.as_ref().unwrap().executions_from_other_shards,
+            2
+        );
+        assert_eq!(w.stages["queue_wait"].count, 3);
+        assert_eq!(w.stages["latency"].count, 3);
+
+        // A shard whose executions/ went missing: its tasks.csv says more ran.
+        std::fs::remove_dir_all(d1.join("executions")).unwrap();
+        let runs = check_together(vec![load_run(&d1).unwrap(), load_run(&d2).unwrap()]).unwrap();
+        let e = merged_report(&runs).unwrap_err().to_string();
+        assert!(
+            e.contains("is a shard's executions/ directory missing?"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn the_report_note_names_the_clock_dependence() {
         let m = MergeReport {
@@ -1270,6 +1369,7 @@ mod tests {
             stack: StackScope::Local,
             shards: Vec::new(),
             same_task_twice: 0,
+            executions_from_other_shards: 0,
         };
         let note = report_note(&m);
         assert!(note.contains("Latency is measured on one host per task"));
