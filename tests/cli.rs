@@ -22,7 +22,8 @@ fn help_lists_the_commands() {
         .stdout(predicate::str::contains("check"))
         .stdout(predicate::str::contains("compare"))
         .stdout(predicate::str::contains("report"))
-        .stdout(predicate::str::contains("calibrate"));
+        .stdout(predicate::str::contains("calibrate"))
+        .stdout(predicate::str::contains("merge"));
     hab()
         .args(["run", "--help"])
         .assert()
