@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::export::{self, RunData, RunReport, RunStatus};
-use crate::ledger::{ConfirmState, Ledger, ResultStatus, SeenVia, TaskRecord};
+use crate::ledger::{ConfirmState, Ledger, Outcome, ResultStatus, SeenVia, TaskRecord};
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
 use crate::observe::{ClientEvent, ClientEventKind};
 use crate::shard::{Shard, StackScope};
@@ -307,14 +307,28 @@ fn parse_client_kind(s: &str) -> Option<ClientEventKind> {
     })
 }
 
-/// A task as tasks.csv holds it: the record without executions, and what the file says
-/// about its executions and outcome (checked once the side channel is replayed).
-#[derive(Debug, Clone, PartialEq)]
+fn parse_outcome(s: &str) -> Option<Outcome> {
+    Some(match s {
+        "ok" => Outcome::Ok,
+        "failed" => Outcome::Failed,
+        "lost" => Outcome::Lost,
+        "result_lost" => Outcome::ResultLost,
+        "unconfirmed" => Outcome::Unconfirmed,
+        "refused" => Outcome::Refused,
+        "gave_up" => Outcome::GaveUp,
+        _ => return None,
+    })
+}
+
+/// What tasks.csv says about a task beyond its record: its executions and outcome
+/// (checked once the side channel is replayed), and a hash of the whole row (to tell the
+/// same task in two files from two tasks with one id). Small: a merge holds one per task.
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct CsvTask {
-    record_fields: Vec<String>,
+    row_hash: u64,
     workload: usize,
     executions: usize,
-    outcome: String,
+    outcome: Outcome,
 }
 
 /// Read a shard's tasks.csv into records (no executions) of the named workloads.
@@ -391,11 +405,16 @@ fn read_tasks(
             "read" => Some(SeenVia::Read),
             _ => None,
         };
-        let outcome = field(c_out).to_string();
+        let outcome = parse_outcome(field(c_out)).ok_or_else(|| {
+            bad(format!(
+                "line {line}: outcome {:?} is unknown",
+                field(c_out)
+            ))
+        })?;
         // The result record's state is all the classification needs of it.
-        t.result_status = match (outcome.as_str(), t.result_seen_unix_us) {
-            ("ok", Some(_)) => Some(ResultStatus::Success),
-            ("failed", Some(_)) => Some(ResultStatus::Failure),
+        t.result_status = match (outcome, t.result_seen_unix_us) {
+            (Outcome::Ok, Some(_)) => Some(ResultStatus::Success),
+            (Outcome::Failed, Some(_)) => Some(ResultStatus::Failure),
             _ => None,
         };
         t.republished = field(c_rep)
@@ -407,8 +426,14 @@ fn read_tasks(
         let executions = field(c_exe)
             .parse()
             .map_err(|_| bad(format!("line {line}: executions is not a number")))?;
+        let row_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            rec.iter().for_each(|f| f.hash(&mut h));
+            h.finish()
+        };
         let csv = CsvTask {
-            record_fields: rec.iter().map(str::to_string).collect(),
+            row_hash,
             workload,
             executions,
             outcome,
@@ -572,7 +597,7 @@ fn join(runs: &[ShardRun], names: &[String]) -> Result<Joined> {
     for w in 0..names.len() {
         for t in ledger.tasks(w) {
             let (k, csv) = &held[&t.id];
-            let outcome = t.classify().outcome.as_str();
+            let outcome = t.classify().outcome;
             let found = t.executions.len();
             if found > csv.executions {
                 executions_elsewhere += (found - csv.executions) as u64;
@@ -580,11 +605,12 @@ fn join(runs: &[ShardRun], names: &[String]) -> Result<Joined> {
                 return Err(MergeError::Inconsistent {
                     path: runs[*k].dir.join("tasks.csv"),
                     what: format!(
-                        "task {} ran {} times ({}) by tasks.csv but {} times ({outcome}) by the side channel in executions/ of the shards; is a shard's executions/ directory missing?",
+                        "task {} ran {} times ({}) by tasks.csv but {} times ({}) by the side channel in executions/ of the shards; is a shard's executions/ directory missing?",
                         t.id,
                         csv.executions,
-                        csv.outcome,
-                        t.executions.len()
+                        csv.outcome.as_str(),
+                        t.executions.len(),
+                        outcome.as_str()
                     ),
                 }
                 .into());
@@ -951,7 +977,6 @@ pub fn report_note(m: &MergeReport) -> String {
 mod tests {
     use super::*;
     use crate::export::json::{Machine, WorkersReport};
-    use crate::ledger::Outcome;
     use crate::metrics::failover::AppliedFault;
     use crate::shard::ShardReport;
 
