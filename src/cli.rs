@@ -1,5 +1,5 @@
-//! The command line: `hab run`, `hab compare`, `hab report`, `hab calibrate`, `hab worker`,
-//! `hab up`, `hab down`, `hab node`, `hab check`.
+//! The command line: `hab run`, `hab compare`, `hab report`, `hab merge`, `hab calibrate`,
+//! `hab worker`, `hab up`, `hab down`, `hab node`, `hab check`.
 //!
 //! Exit codes: 0 success; 1 the run failed or a threshold was crossed; 2 bad usage or bad
 //! input files; 130 the run was interrupted (Ctrl-C / SIGTERM) — its results so far are
@@ -55,6 +55,22 @@ enum Command {
         /// without starting or contacting anything.
         #[arg(long)]
         dry_run: bool,
+        /// Run generator shard I of N (e.g. 1/2): 1/N of every workload (task i belongs to
+        /// shard i % N + 1), task ids that name the shard; shard 1 applies the plan's
+        /// faults. Combine the shards' run directories with `hab merge`.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<crate::shard::Shard>,
+    },
+    /// Combine the run directories of the shards of one run (`hab run --shard I/N`) into
+    /// one run directory: histograms added, ledgers joined by task id, failover analysed
+    /// again on the merged ledger, report rendered.
+    Merge {
+        /// The shards' run directories, one per shard 1..N (any order).
+        #[arg(value_name = "DIR", required = true)]
+        dirs: Vec<PathBuf>,
+        /// Directory in which the merged run directory is created.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
     },
     /// Run the baseline and each topology with the same workload plan; write one
     /// comparison directory with every run, charts and the report.
@@ -271,9 +287,19 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// The exit code for an error: 2 for bad input files, 1 otherwise.
+/// `I/N` for `--shard`.
+fn parse_shard(s: &str) -> Result<crate::shard::Shard, String> {
+    s.parse()
+        .map_err(|e: crate::shard::ShardParseError| e.to_string())
+}
+
+/// The exit code for an error: 2 for bad input files (or shard directories that do not
+/// belong together), 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
-    if e.chain().any(|c| c.downcast_ref::<ConfigError>().is_some()) {
+    if e.chain().any(|c| {
+        c.downcast_ref::<ConfigError>().is_some()
+            || c.downcast_ref::<crate::merge::MergeError>().is_some()
+    }) {
         2
     } else {
         1
@@ -389,6 +415,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             calibrate,
             allow_faults,
             dry_run,
+            shard,
         } => {
             let topo = config::load_topology(&topology)?;
             let plan = config::load_workload_plan(&workload)?;
@@ -410,6 +437,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 progress: !no_progress,
                 calibrate,
                 allow_faults,
+                shard,
             };
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
@@ -498,6 +526,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 .all(|t| t.statuses.iter().all(|s| *s == RunStatus::Complete));
             let held = summarise(&dir, &c, complete, &thresholds.thresholds(), json)?;
             Ok(if held { 0 } else { 1 })
+        }
+        Command::Merge { dirs, out } => {
+            let outcome = crate::merge::merge(&dirs, &out)?;
+            println!("{}", crate::export::table::render(&outcome.report));
+            println!("results: {}", outcome.dir.display());
+            Ok(0)
         }
         Command::Calibrate {
             topology,

@@ -29,6 +29,10 @@
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.
+//! - [`shard`]: generator shards (`hab run --shard I/N`): the split of every workload, task
+//!   ids that name their shard, which shard applies the faults.
+//! - [`merge`]: `hab merge`: shard run directories → one run directory (histograms added,
+//!   ledgers joined by task id, failover analysed again on the merged ledger).
 //! - [`calibrate`]: the raw limits of a stack (broker, Redis, disk, CPU) on this machine.
 //!
 //! Data flow: `config` → `stack` (endpoints) → `load` publishes through `broker` →
@@ -50,12 +54,14 @@ pub mod export;
 pub mod fault;
 pub mod ledger;
 pub mod load;
+pub mod merge;
 pub mod metrics;
 pub mod observe;
 pub mod producer;
 pub mod protocol;
 pub mod report;
 pub mod run;
+pub mod shard;
 pub mod stack;
 pub mod tasks;
 pub mod up;

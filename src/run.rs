@@ -32,6 +32,7 @@ use crate::metrics::WorkloadMetrics;
 use crate::metrics::failover::{self, AppliedFault, FailoverRow};
 use crate::observe::{ClientEventKind, EventLog};
 use crate::protocol::message::{TaskMessage, encode};
+use crate::shard::Shard;
 use crate::stack::process::ManagedProcess;
 use crate::stack::{StackDirs, StackHandle};
 
@@ -66,6 +67,9 @@ pub struct RunOptions {
     /// Run the workload's faults on an external stack (their commands act on servers
     /// hab does not own); without it such a run is refused.
     pub allow_faults: bool,
+    /// Run one generator shard of N (`--shard I/N`): 1/N of every workload, task ids that
+    /// name the shard, the plan's faults applied by shard 1 only ([`crate::shard`]).
+    pub shard: Option<Shard>,
 }
 
 /// A finished (or interrupted) run.
@@ -83,6 +87,15 @@ pub fn run_dir_name(topology: &str, plan: &str) -> String {
         "{}-{topology}-{plan}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
     )
+}
+
+/// A shard's run directory name: [`run_dir_name`] with `-shard<I>of<N>`.
+pub fn shard_dir_name(topology: &str, plan: &str, shard: Option<Shard>) -> String {
+    let base = run_dir_name(topology, plan);
+    match shard {
+        Some(s) => format!("{base}-shard{}of{}", s.index, s.count),
+        None => base,
+    }
 }
 
 /// Celery name and positional arguments of a task of this workload.
@@ -384,7 +397,7 @@ pub async fn run(
     // Absolute: servers run in directories of their own and read their configs from here.
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
-    let dir = out_dir.join(run_dir_name(&topology.name, &plan.name));
+    let dir = out_dir.join(shard_dir_name(&topology.name, &plan.name, opts.shard));
     let logs = dir.join("logs");
     let executions = dir.join("executions");
     for d in [&dir, &logs, &executions] {
@@ -431,7 +444,26 @@ pub async fn run(
         idle: None,
         producer: None,
         observers: Vec::new(),
+        shard: opts.shard.map(|s| crate::shard::ShardReport {
+            index: s.index,
+            count: s.count,
+            faults_by: crate::shard::FAULT_SHARD,
+            stack: crate::shard::stack_scope(topology),
+            faults: Vec::new(),
+            server_events: Vec::new(),
+            result_vanished_ids: None,
+        }),
+        merged: None,
     };
+    if let Some(s) = opts.shard
+        && !s.applies_faults()
+        && plan.workloads.iter().any(|w| !w.faults.is_empty())
+    {
+        eprintln!(
+            "hab: shard {s}: the plan's faults are applied by shard {} only; this shard drives load",
+            crate::shard::FAULT_SHARD
+        );
+    }
     let n = plan.workloads.len();
     let live = Arc::new(Live {
         ledger: Mutex::new(Ledger::new(n + 1)),
@@ -754,6 +786,7 @@ impl RunState {
             fresh_channel: false,
             force_reconnect: false,
             stack: shared_stack.clone(),
+            shard: opts.shard,
         };
 
         // Warm-up: trivial tasks through the same path, kept out of every figure.
@@ -791,13 +824,17 @@ impl RunState {
                 driver.workers.supervise();
             }
             eprintln!(
-                "hab: workload {} ({} × {}, {})",
+                "hab: workload {} ({} × {}, {}){}",
                 w.name,
                 w.count,
                 w.task.task_name(),
                 match w.arrival {
                     ArrivalKind::Burst => "burst".to_string(),
                     ArrivalKind::Rate => format!("{}/s", w.rate_per_s.unwrap_or(0.0)),
+                },
+                match opts.shard {
+                    Some(s) => format!(": shard {s} publishes {} of them", s.tasks_in(w.count)),
+                    None => String::new(),
                 }
             );
             driver
@@ -830,7 +867,10 @@ impl RunState {
         // Which results are still there: a result hab saw that is gone now was lost by
         // the backend (a stale master demoted and resynced).
         // (Only after faults: the set holds every task id of the run.)
-        let faulted = !self.live.faults.lock().expect("faults lock").is_empty();
+        // A shard reads them whenever the plan has faults: on a stack the shards share,
+        // shard 1's faults can make any shard's results vanish.
+        let faulted = !self.live.faults.lock().expect("faults lock").is_empty()
+            || (opts.shard.is_some() && plan.workloads.iter().any(|w| !w.faults.is_empty()));
         if faulted {
             match result_key_ids(driver.reader).await {
                 Ok(ids) => *self.live.final_result_ids.lock().expect("ids lock") = Some(ids),
@@ -915,6 +955,7 @@ impl RunState {
             });
         }
         self.report.failover = failover_rows(&self.live, plan, &topology.clients);
+        self.fill_shard_report(plan);
         self.report.producer = producer_report(&self.live, topology, plan);
         self.report.idle = idle_report(&stack_logs(&self.dir), topology, &self.live, plan, done);
         self.report.client_events = self.live.events.snapshot().iter().fold(
@@ -947,6 +988,28 @@ impl RunState {
         if let Err(e) = write_outputs(&self.dir, &self.report, &self.live) {
             tracing::error!("cannot write results: {e:#}");
         }
+    }
+}
+
+impl RunState {
+    /// A shard's faults, server events and vanished results into run.json, so that
+    /// `hab merge` can analyse failover again on the merged ledger.
+    fn fill_shard_report(&mut self, plan: &WorkloadPlan) {
+        let Some(shard) = self.report.shard.as_mut() else {
+            return;
+        };
+        shard.faults = self.live.faults.lock().expect("faults lock").clone();
+        shard.server_events = self.live.servers.snapshot();
+        let present = self.live.final_result_ids.lock().expect("ids lock");
+        shard.result_vanished_ids = present.as_ref().map(|p| {
+            let ledger = self.live.ledger.lock().expect("ledger lock");
+            (0..plan.workloads.len())
+                .flat_map(|w| ledger.tasks(w))
+                .filter(|t| t.classify().outcome == crate::ledger::Outcome::Ok)
+                .filter(|t| !p.contains(&t.id))
+                .map(|t| t.id.to_string())
+                .collect()
+        });
     }
 }
 
@@ -1070,46 +1133,16 @@ fn failover_rows(
     let client_events = live.events.snapshot();
     let server_events = live.servers.snapshot();
     let ledger = live.ledger.lock().expect("ledger lock");
-    faults
-        .iter()
-        .enumerate()
-        .map(|(k, f)| {
-            let next = faults[k + 1..]
-                .iter()
-                .find(|g| g.not_applied.is_none())
-                .map(|g| g.fault_at_unix_us);
-            let name = plan
-                .workloads
-                .get(f.workload)
-                .map(|w| w.name.as_str())
-                .unwrap_or("");
-            // The end of the previous applied fault's window in the same workload.
-            let previous_end = faults[..k]
-                .iter()
-                .rev()
-                .find(|g| g.not_applied.is_none() && g.workload == f.workload)
-                .map(|g| failover::window(g, Some(f.fault_at_unix_us)).1);
-            let mut row = failover::analyse(
-                f,
-                name,
-                next,
-                previous_end,
-                ledger.tasks(f.workload),
-                &client_events,
-                &server_events,
-                present.as_ref(),
-            );
-            crate::metrics::client_side::apply(
-                &mut row,
-                clients,
-                f.target,
-                f.fault_at_unix_us,
-                next,
-                &client_events,
-            );
-            row
-        })
-        .collect()
+    let names: Vec<&str> = plan.workloads.iter().map(|w| w.name.as_str()).collect();
+    failover::rows(
+        &faults,
+        &names,
+        &ledger,
+        &client_events,
+        &server_events,
+        present.as_ref(),
+        clients,
+    )
 }
 
 /// What the producer's policy did around every broker fault (side channel already
@@ -1299,6 +1332,8 @@ struct Driver<'a> {
     breaker: Option<crate::producer::Breaker>,
     /// The workload being published (for the breaker's transitions).
     workload: usize,
+    /// The generator shard this run is (`--shard I/N`); `None` drives the whole load.
+    shard: Option<Shard>,
 }
 
 /// A task's confirmation; an error carries the connection generation (the publisher's
@@ -1311,11 +1346,11 @@ type ConfirmFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ConfirmO
 const PRODUCER: &str = "producer";
 
 impl Driver<'_> {
-    fn progress_bar(&self, w: &Workload) -> ProgressBar {
+    fn progress_bar(&self, w: &Workload, count: u64) -> ProgressBar {
         if !self.progress || !std::io::stderr().is_terminal() {
             return ProgressBar::hidden();
         }
-        let pb = ProgressBar::with_draw_target(Some(w.count), ProgressDrawTarget::stderr());
+        let pb = ProgressBar::with_draw_target(Some(count), ProgressDrawTarget::stderr());
         pb.set_style(
             ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} done {msg}")
                 .expect("valid template")
@@ -1689,17 +1724,19 @@ impl Driver<'_> {
                 per_s: spec.rate_per_s.unwrap_or(1.0),
             },
         };
-        let pb = self.progress_bar(spec);
+        // A shard publishes its own part of the schedule (the whole of it unsharded).
+        let shard = self.shard.unwrap_or(Shard::WHOLE);
+        let pb = self.progress_bar(spec, shard.tasks_in(spec.count));
         self.live
             .ledger
             .lock()
             .expect("ledger lock")
-            .reserve(w, spec.count as usize);
+            .reserve(w, shard.tasks_in(spec.count) as usize);
         let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
         self.retry.clear();
         self.workload = w;
         let t0 = Instant::now();
-        let injector = (!spec.faults.is_empty()).then(|| {
+        let injector = (!spec.faults.is_empty() && shard.applies_faults()).then(|| {
             tokio::spawn(crate::fault::injector::run_faults(
                 w,
                 spec.faults.clone(),
@@ -1714,7 +1751,7 @@ impl Driver<'_> {
         let mut last_check = Instant::now();
         let mut pacer =
             crate::load::pacer::Pacer::new().context("cannot create the pacing timer")?;
-        for offset_us in schedule.offsets_us() {
+        for offset_us in shard.offsets_us(&schedule) {
             let target = t0 + Duration::from_micros(offset_us);
             if target > Instant::now() {
                 pacer.arm(target).context("cannot arm the pacing timer")?;
@@ -1743,7 +1780,11 @@ impl Driver<'_> {
             self.flush_retries(w, spec, &mut pending).await;
             let idx = {
                 let mut ledger = self.live.ledger.lock().expect("ledger lock");
-                let mut rec = TaskRecord::new(Uuid::new_v4(), w, self.anchor.unix_us(target));
+                let id = match self.shard {
+                    Some(s) => s.task_id(),
+                    None => Uuid::new_v4(),
+                };
+                let mut rec = TaskRecord::new(id, w, self.anchor.unix_us(target));
                 rec.published_unix_us = Some(self.anchor.now_unix_us());
                 ledger.insert(rec)
             };

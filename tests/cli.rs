@@ -22,7 +22,8 @@ fn help_lists_the_commands() {
         .stdout(predicate::str::contains("check"))
         .stdout(predicate::str::contains("compare"))
         .stdout(predicate::str::contains("report"))
-        .stdout(predicate::str::contains("calibrate"));
+        .stdout(predicate::str::contains("calibrate"))
+        .stdout(predicate::str::contains("merge"));
     hab()
         .args(["run", "--help"])
         .assert()
@@ -388,4 +389,35 @@ fn client_failover_topology_checks_clean_and_bad_combinations_are_located() {
         .stderr(predicate::str::contains(
             "clients.backend: \"sentinel\" needs backend.sentinels >= 1",
         ));
+}
+
+#[test]
+fn bad_shard_values_are_usage_errors_that_say_what_is_allowed() {
+    for bad in ["0/2", "3/2", "1/0", "two", "1/2/3"] {
+        hab()
+            .args([
+                "run",
+                "--topology",
+                "topologies/standalone.toml",
+                "--shard",
+                bad,
+            ])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--shard"))
+            .stderr(predicate::str::contains("give I/N with 1 <= I <= N"));
+    }
+}
+
+#[test]
+fn merge_refuses_directories_that_are_not_shard_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    hab()
+        .arg("merge")
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a run directory"))
+        .stderr(predicate::str::contains("cannot read run.json"));
+    hab().arg("merge").assert().code(2);
 }

@@ -67,6 +67,8 @@ impl RunBuilder {
                 idle: None,
                 producer: None,
                 observers: Vec::new(),
+                shard: None,
+                merged: None,
             },
         }
     }

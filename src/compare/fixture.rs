@@ -156,6 +156,8 @@ pub fn run(
         idle: None,
         producer: None,
         observers: Vec::new(),
+        shard: None,
+        merged: None,
     }
 }
 

@@ -165,6 +165,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
                 progress: opts.progress,
                 calibrate: opts.calibrate,
                 allow_faults: opts.allow_faults,
+                shard: None,
             };
             match run(&run_opts, topo, &plan, cancel.clone()).await {
                 Ok(outcome) => {

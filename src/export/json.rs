@@ -152,6 +152,13 @@ pub struct RunReport {
     /// not reach its server is reported, never silently dropped from the anatomy.
     #[serde(default)]
     pub observers: Vec<crate::observe::server::ObserverStatus>,
+    /// The generator shard this run was (`hab run --shard I/N`), with what `hab merge`
+    /// needs beyond the other files. Only for sharded runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardReport>,
+    /// The shard runs this run was merged from (`hab merge`). Only for merged runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::merge::MergeReport>,
 }
 
 /// What the broker and the backend held when the last workload had drained.

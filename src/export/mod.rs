@@ -167,6 +167,8 @@ mod tests {
             idle: None,
             producer: None,
             observers: Vec::new(),
+            shard: None,
+            merged: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,

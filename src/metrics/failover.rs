@@ -495,6 +495,60 @@ pub fn analyse(
     row
 }
 
+/// Failover rows for every fault of a run, in the order they fired: each fault analysed
+/// ([`analyse`]) on its workload's tasks in `ledger` (side channel merged), with the
+/// client-side failover columns ([`crate::metrics::client_side::apply`]). `names` are the
+/// plan's workload names; `present` the task ids whose result key the backend still held
+/// at the end, if read. `hab run` calls this as the run goes, `hab merge` on the merged
+/// ledger.
+#[allow(clippy::too_many_arguments)]
+pub fn rows(
+    faults: &[AppliedFault],
+    names: &[&str],
+    ledger: &crate::ledger::Ledger,
+    client_events: &[ClientEvent],
+    server_events: &[ServerEvent],
+    present: Option<&std::collections::HashSet<uuid::Uuid>>,
+    clients: &crate::config::clients::ClientsConfig,
+) -> Vec<FailoverRow> {
+    faults
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let next = faults[k + 1..]
+                .iter()
+                .find(|g| g.not_applied.is_none())
+                .map(|g| g.fault_at_unix_us);
+            let name = names.get(f.workload).copied().unwrap_or("");
+            // The end of the previous applied fault's window in the same workload.
+            let previous_end = faults[..k]
+                .iter()
+                .rev()
+                .find(|g| g.not_applied.is_none() && g.workload == f.workload)
+                .map(|g| window(g, Some(f.fault_at_unix_us)).1);
+            let mut row = analyse(
+                f,
+                name,
+                next,
+                previous_end,
+                ledger.tasks(f.workload),
+                client_events,
+                server_events,
+                present,
+            );
+            crate::metrics::client_side::apply(
+                &mut row,
+                clients,
+                f.target,
+                f.fault_at_unix_us,
+                next,
+                client_events,
+            );
+            row
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
