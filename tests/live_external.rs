@@ -347,6 +347,65 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("never reached its server"), "{md}");
 
+    // Two generator shards at once against the one external stack, merged: exactly the
+    // union of their tasks, every one ok (each shard's workers serve both shards' tasks).
+    let out = tmp.path().join("shards");
+    let spawn = |i: &str| {
+        hab_run(&external, &plain, &out)
+            .args(["--shard", i])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("1/2"), spawn("2/2"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}\n{}",
+        text(&a),
+        text(&b)
+    );
+    let shard_dirs: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(shard_dirs.len(), 2, "{shard_dirs:?}");
+    let merged_out = tmp.path().join("merged");
+    let mut args = vec![
+        "merge".to_string(),
+        "--out".into(),
+        merged_out.display().to_string(),
+    ];
+    args.extend(shard_dirs.iter().map(|d| d.display().to_string()));
+    let merged = hab(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .output()
+        .unwrap();
+    assert!(merged.status.success(), "{}", text(&merged));
+    let merged_dir = single_run_dir(&merged_out);
+    let mut union: Vec<String> = shard_dirs
+        .iter()
+        .flat_map(|d| rows(&d.join("tasks.csv")))
+        .map(|t| t["task_id"].clone())
+        .collect();
+    union.sort();
+    let merged_tasks = rows(&merged_dir.join("tasks.csv"));
+    let mut ids: Vec<String> = merged_tasks.iter().map(|t| t["task_id"].clone()).collect();
+    ids.sort();
+    assert_eq!(ids, union);
+    assert_eq!(ids.len(), 100);
+    assert_eq!(
+        merged_tasks.iter().filter(|t| t["outcome"] == "ok").count(),
+        100
+    );
+    assert_eq!(
+        run_json(&merged_dir)["merged"]["stack"],
+        "shared",
+        "{:#}",
+        run_json(&merged_dir)["merged"]
+    );
+
     // hab down: the supervisor and every server are gone.
     let down = hab(&["down", "--dir", stack.to_str().unwrap()])
         .output()
