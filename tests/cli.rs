@@ -421,3 +421,123 @@ fn merge_refuses_directories_that_are_not_shard_runs() {
         .stderr(predicate::str::contains("cannot read run.json"));
     hab().arg("merge").assert().code(2);
 }
+
+fn external_topology(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("ext.toml");
+    std::fs::write(&p, format!("name = \"ext\"\n{body}")).unwrap();
+    p
+}
+
+#[test]
+fn an_external_topology_with_a_password_or_local_settings_is_refused_and_located() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = external_topology(
+        tmp.path(),
+        "[backend]\nreplicas = 2\n[proxy]\n[external]\nbroker = \"amqp://u:hunter2@10.0.0.1:5672/%2f\"\nbackend = \"redis://10.0.0.1:6379/0\"\n",
+    );
+    hab()
+        .args(["check", "--topology", p.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ext.toml"))
+        .stderr(predicate::str::contains(
+            "external.broker: the URL holds a password",
+        ))
+        .stderr(predicate::str::contains(
+            "backend.replicas: an external stack is not started by hab",
+        ))
+        .stderr(predicate::str::contains(
+            "proxy: an external stack is not started by hab",
+        ))
+        .stderr(predicate::str::contains("hunter2").not());
+}
+
+#[test]
+fn dry_run_lists_external_fault_commands_and_refuses_local_topologies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = external_topology(
+        tmp.path(),
+        "[external]\nbroker = \"amqp://127.0.0.1:1/%2f\"\nbroker_nodes = [\"amqp://10.9.9.1:5672/%2f\"]\nbackend = \"redis://127.0.0.1:1/0\"\n[[external.fault]]\nnodes = \"broker\"\nkind = \"kill\"\napply = \"ssh {host} sudo systemctl kill -s KILL rabbitmq-server\"\nrevert = \"ssh {host} sudo systemctl start rabbitmq-server\"\n",
+    );
+    let w = tmp.path().join("w.toml");
+    std::fs::write(
+        &w,
+        "name = \"w\"\n[[workload]]\nname = \"k\"\ntask = { kind = \"trivial\" }\ncount = 50\narrival = \"rate\"\nrate_per_s = 10\n[[workload.fault]]\ntarget = \"broker.node[0]\"\nkind = \"kill\"\nat = \"1s\"\nrestart_after = \"2s\"\n",
+    )
+    .unwrap();
+    // Nothing listens on port 1: --dry-run must not try.
+    hab()
+        .args([
+            "run",
+            "--topology",
+            p.to_str().unwrap(),
+            "--workload",
+            w.to_str().unwrap(),
+            "--dry-run",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "apply:  ssh 10.9.9.1 sudo systemctl kill -s KILL rabbitmq-server",
+        ))
+        .stdout(predicate::str::contains("after 2s, revert: ssh 10.9.9.1"));
+    // Without --allow-faults the run is refused before anything is contacted or written.
+    let out = tmp.path().join("out");
+    hab()
+        .args([
+            "run",
+            "--topology",
+            p.to_str().unwrap(),
+            "--workload",
+            w.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--allow-faults"));
+    assert!(!out.exists(), "a refused run wrote {out:?}");
+    hab()
+        .args([
+            "run",
+            "--topology",
+            "topologies/standalone.toml",
+            "--workload",
+            w.to_str().unwrap(),
+            "--dry-run",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no [external]"));
+}
+
+#[test]
+fn node_and_down_without_a_stack_say_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    hab()
+        .args(["node", "--dir", dir, "health"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no stack is up in"));
+    hab()
+        .args(["node", "--dir", dir, "kill"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("needs a ROLE"));
+    hab()
+        .args(["node", "--dir", dir, "kill", "broker.leader"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown role"));
+    hab()
+        .args(["down", "--dir", dir])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no stack is up"));
+    hab()
+        .args(["up", "--topology", "topologies/nope.toml", "--dir", dir])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nope.toml"));
+}
