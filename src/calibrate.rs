@@ -391,6 +391,7 @@ pub async fn calibrate(
     if opts.disk_bytes == 0 {
         bail!("--disk-bytes must be at least 1");
     }
+    refuse_external(topology, &opts.topology_path)?;
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
     let dir = out_dir.join(crate::run::run_dir_name(&topology.name, "calibrate"));
@@ -431,6 +432,22 @@ pub async fn calibrate(
             calibration: cal,
         }),
     }
+}
+
+/// Calibration empties what it measures (`FLUSHDB` of the result database, a purge of
+/// the `celery` queue): never on a stack hab does not own.
+pub fn refuse_external(topology: &Topology, path: &Path) -> Result<(), crate::config::ConfigError> {
+    if topology.is_external() {
+        return Err(crate::config::ConfigError::Invalid {
+            kind: "topology",
+            path: path.to_path_buf(),
+            diagnostics: vec![crate::config::Diagnostic::new(
+                "external",
+                "calibration flushes the Redis database (FLUSHDB) and purges the celery queue it measures: hab does not do that to a stack it did not start; calibrate a local topology instead",
+            )],
+        });
+    }
+    Ok(())
 }
 
 /// Bring the stack up as `hab run` does, measure, and stop it (on every path).

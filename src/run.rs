@@ -394,6 +394,9 @@ pub async fn run(
         opts.allow_faults,
     )?;
     crate::credentials::install(credentials);
+    if opts.calibrate.is_some() {
+        crate::calibrate::refuse_external(topology, &opts.topology_path)?;
+    }
     // Absolute: servers run in directories of their own and read their configs from here.
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
