@@ -93,6 +93,17 @@ pub struct BrokerConfig {
     /// How long one node may take to accept connections before the run fails.
     #[serde(default = "default_broker_startup_timeout", with = "super::duration")]
     pub startup_timeout: Duration,
+    /// Erlang's `net_ticktime` on every node (whole seconds; absent = Erlang's 60 s): a
+    /// peer that sends nothing for this long is taken for down. It decides when a
+    /// partitioned node notices it is alone and `pause_minority` pauses it (within 1 to
+    /// 1.25 times this after the cut); the quorum queue's Raft members notice sooner on
+    /// their own.
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub net_ticktime: Option<Duration>,
 }
 
 /// RabbitMQ queue type of the task queue.
@@ -454,6 +465,18 @@ impl Topology {
             ));
         }
         check_positive(&mut out, "broker.startup_timeout", b.startup_timeout);
+        if let Some(t) = b.net_ticktime
+            && (t < Duration::from_secs(2) || t > Duration::from_secs(600) || t.subsec_nanos() != 0)
+        {
+            out.push(Diagnostic::new(
+                "broker.net_ticktime",
+                format!(
+                    "must be whole seconds between 2s and 600s (Erlang's net_ticktime; \
+                     absent = 60s), got {}",
+                    humantime::format_duration(t)
+                ),
+            ));
+        }
         self.producer.validate(&mut out);
 
         let r = &self.backend;
@@ -742,6 +765,7 @@ mod tests {
                 confirms: true,
                 heartbeat: Duration::from_secs(10),
                 startup_timeout: Duration::from_secs(60),
+                net_ticktime: None,
             }
         );
         assert_eq!(
@@ -976,6 +1000,14 @@ mod tests {
             (
                 Box::new(|t| t.broker.heartbeat = Duration::from_secs(601)),
                 "broker.heartbeat: must be \"0s\" (disabled) or between 1s and 600s, got 10m 1s",
+            ),
+            (
+                Box::new(|t| t.broker.net_ticktime = Some(Duration::from_secs(1))),
+                "broker.net_ticktime: must be whole seconds between 2s and 600s (Erlang's net_ticktime; absent = 60s), got 1s",
+            ),
+            (
+                Box::new(|t| t.broker.net_ticktime = Some(Duration::from_millis(2500))),
+                "broker.net_ticktime: must be whole seconds between 2s and 600s",
             ),
             (
                 Box::new(|t| t.broker.startup_timeout = Duration::ZERO),

@@ -115,6 +115,12 @@ async fn apply_one(
         _ => None,
     };
     let mut leader_done = leader_before.is_none();
+    // The faulted node is asked last: frozen, partitioned or paused it answers late or
+    // with its own stale view.
+    let avoid = match node {
+        NodeRef::Broker(i) => Some(i),
+        _ => None,
+    };
     let applied = match spec.kind {
         FaultKind::Kill => stack.kill_node(node).await,
         FaultKind::Pause => stack.pause_node(node).await,
@@ -142,7 +148,7 @@ async fn apply_one(
             tokio::select! {
                 _ = cancel.cancelled() => break true,
                 _ = &mut sleep => break false,
-                _ = watch_leader(stack, leader_before, servers), if !leader_done => {
+                _ = watch_leader(stack, leader_before, avoid, servers), if !leader_done => {
                     leader_done = true;
                 }
             }
@@ -183,7 +189,7 @@ async fn apply_one(
         tokio::select! {
             _ = cancel.cancelled() => return record,
             h = &mut healthy => break h,
-            _ = watch_leader(stack, leader_before, servers), if !leader_done => {
+            _ = watch_leader(stack, leader_before, avoid, servers), if !leader_done => {
                 leader_done = true;
             }
         }
@@ -195,11 +201,16 @@ async fn apply_one(
     record
 }
 
-/// Poll the task queue's leader (through `rabbitmqctl`, so about once a second) until it
-/// differs from `before`, then record the change.
-async fn watch_leader(stack: &Stack, before: Option<usize>, servers: &ServerLog) {
+/// Poll the task queue's leader (through `rabbitmqctl`, so about once a second, asking
+/// broker node `avoid` last) until it differs from `before`, then record the change.
+async fn watch_leader(
+    stack: &Stack,
+    before: Option<usize>,
+    avoid: Option<usize>,
+    servers: &ServerLog,
+) {
     loop {
-        if let Ok(Some(now)) = stack.broker().queue_leader().await
+        if let Ok(Some(now)) = stack.broker().queue_leader_avoiding(avoid).await
             && Some(now) != before
         {
             servers.record(

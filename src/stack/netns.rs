@@ -95,6 +95,28 @@ impl NsPlace {
         }
         Ok(())
     }
+
+    /// Like [`enter_on_spawn`](Self::enter_on_spawn), and gives the child a UTS namespace
+    /// of its own whose host name is this place's address. For RabbitMQ's CLI: it names
+    /// itself `rabbitmqcli-…@<host name>`, and the nodes it asks answer it at that name
+    /// (`list_queues` gathers rows from every node), so the name must lead to the
+    /// namespace it runs in, and the machine's host name (`127.0.0.1` in `/etc/hosts`)
+    /// does not.
+    pub fn enter_as_host_on_spawn(&self, cmd: &mut Command) -> Result<(), StackError> {
+        use std::os::unix::process::CommandExt;
+        self.enter_on_spawn(cmd)?;
+        let hostname = self.addr.to_string();
+        // SAFETY: runs in the forked child before exec (after the setns hook); unshare(2)
+        // and sethostname(2) are plain system calls on memory owned by the closure.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS)
+                    .map_err(std::io::Error::from)?;
+                nix::unistd::sethostname(&hostname).map_err(std::io::Error::from)
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The name of network `k` of process `pid` (its bridge), or of its member `i`.
