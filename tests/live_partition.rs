@@ -1,6 +1,7 @@
 //! Live tests of network partitions (issue 6): the Redis master cut off from its replica
 //! and the Sentinels in network namespaces (`network = "namespaces"`, a `partition`
-//! fault), with and without `min-replicas-to-write`, through `hab run`; and the cleanup
+//! fault), with and without `min-replicas-to-write`, through `hab run`; the RabbitMQ
+//! queue leader cut off from the other broker nodes (`pause_minority`); and the cleanup
 //! of hab's namespaces (after a run, after SIGINT, stale ones of a dead run).
 //!
 //! Every test is skipped, with the reason printed, where network namespaces cannot be
@@ -93,11 +94,12 @@ duration = "6s"
 /// The scenarios each run a whole HA stack; on 2 cores two at once starve the Sentinels.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs the partition workload on `topo`; returns its one failover row, after checking
-/// that the run left no server and none of its namespaces or links behind.
-fn run(tmp: &Path, topo: &Path) -> Row {
+/// Runs the workload `text` on `topo`; returns its one failover row (a partition that
+/// was applied), after checking that the run left no server and none of its namespaces
+/// or links behind.
+fn run_workload(tmp: &Path, topo: &Path, text: &str) -> Row {
     let out = tmp.join("results");
-    let work = write_workload(tmp, "partition", PARTITION);
+    let work = write_workload(tmp, "partition", text);
     let child = hab_run(topo, &work, &out)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -119,6 +121,12 @@ fn run(tmp: &Path, topo: &Path) -> Row {
     let row = rows.into_iter().next().unwrap();
     assert_eq!(row["kind"], "partition");
     assert_eq!(row["not_applied"], "", "{row:?}");
+    row
+}
+
+/// Runs the Redis partition workload on `topo`; returns its one failover row.
+fn run(tmp: &Path, topo: &Path) -> Row {
+    let row = run_workload(tmp, topo, PARTITION);
     // Cut, then healed `duration` later (as offsets from the cut).
     assert!(num(&row, "restored_ms") >= 6000.0, "{row:?}");
     // The Sentinels on the majority side saw the master go and promoted the replica.
@@ -332,4 +340,73 @@ fn a_cut_and_heal_change_only_routes_between_members_and_remove_all_now_cleans_u
     netns::remove_all_now();
     assert_eq!(netns::owned_by(me), Vec::<String>::new());
     drop(net); // deleting what is gone already is quiet
+}
+
+/// ha-netns.toml (3 RabbitMQ nodes in namespaces, quorum queue) with `net_ticktime` at
+/// 5 s, so the partitioned node pauses 5–6.25 s after the cut.
+fn broker_topology(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("topologies/ha-netns.toml")).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("net_ticktime = ") {
+                "net_ticktime = \"5s\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(text.iter().any(|l| l == "net_ticktime = \"5s\""));
+    let p = dir.join("ha-netns-broker.toml");
+    std::fs::write(&p, text.join("\n")).unwrap();
+    p
+}
+
+/// 100 tasks/s for 20 s; the quorum queue's leader cut off from the other broker nodes
+/// 3 s in, for 10 s (longer than net_ticktime and its 25 % slack).
+const BROKER_PARTITION: &str = r#"
+warmup_tasks = 20
+drain_timeout = "40s"
+[[workload]]
+name = "broker_partition"
+task = { kind = "trivial" }
+count = 2000
+arrival = "rate"
+rate_per_s = 100.0
+[[workload.fault]]
+target = "broker.queue_leader"
+kind = "partition"
+at = "3s"
+duration = "10s"
+"#;
+
+/// The queue leader's node partitioned: the majority elects a new leader, pause_minority
+/// pauses the cut-off node before the heal and it starts again after it, no task is
+/// lost, and the stack is fully healthy again (every node back in one cluster, the
+/// quorum queue with all replicas online).
+#[test]
+fn broker_partition_moves_the_leader_and_pauses_the_minority_without_loss() {
+    if skipped("broker_partition_moves_the_leader_and_pauses_the_minority_without_loss") {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let row = run_workload(tmp.path(), &broker_topology(tmp.path()), BROKER_PARTITION);
+    eprintln!("broker partition: {row:?}");
+    assert!(row["resolved"].starts_with("broker.node["), "{row:?}");
+    let restored = num(&row, "restored_ms");
+    assert!(restored >= 10_000.0, "healed before its duration: {row:?}");
+    // The two nodes of the majority elected a new leader while the partition lasted.
+    let leader = num(&row, "queue_leader_ms");
+    assert!(leader > 0.0 && leader < restored, "{row:?}");
+    // pause_minority: paused after net_ticktime, before the heal; resumed after it.
+    let paused = num(&row, "broker_paused_ms");
+    assert!(paused >= 4_000.0 && paused < restored, "{row:?}");
+    assert!(num(&row, "broker_resumed_ms") > restored, "{row:?}");
+    // HAProxy saw the paused node's listener go (it was the clients' node).
+    assert!(num(&row, "proxy_down_ms") >= 0.0, "{row:?}");
+    assert!(num(&row, "healthy_ms") > restored, "{row:?}");
+    assert_eq!(num(&row, "lost"), 0.0, "{row:?}");
+    assert_eq!(num(&row, "unconfirmed"), 0.0, "{row:?}");
+    assert!(num(&row, "switch_time_ms") > 0.0, "{row:?}");
 }

@@ -51,6 +51,9 @@ pub async fn run_faults(
         let spec = &faults[i];
         let mut stack = stack.lock().await;
         let record = apply_one(&mut stack, workload, spec, k, &servers, &cancel).await;
+        if spec.kind == FaultKind::Partition && record.not_applied.is_none() {
+            record_pause(&stack, &record, &servers).await;
+        }
         match &record.not_applied {
             Some(why) => eprintln!(
                 "hab: fault {} {} (repetition {k}) not applied: {why}",
@@ -201,8 +204,33 @@ async fn apply_one(
     record
 }
 
-/// Poll the task queue's leader (through `rabbitmqctl`, so about once a second, asking
-/// broker node `avoid` last) until it differs from `before`, then record the change.
+/// After the partition of a broker node: when `pause_minority` paused it and when it
+/// resumed, from its log (see [`crate::observe::rabbit_log`]), into the server events.
+async fn record_pause(stack: &Stack, record: &AppliedFault, servers: &ServerLog) {
+    let Ok(Role::BrokerNode(i)) = record.resolved.parse::<Role>() else {
+        return;
+    };
+    let Some(node) = stack.broker().nodes().get(i) else {
+        return;
+    };
+    let path = node.layout().node_log();
+    match tokio::fs::read_to_string(&path).await {
+        Ok(log) => {
+            for ev in crate::observe::rabbit_log::pause_events(
+                &log,
+                record.fault_at_unix_us,
+                &record.resolved,
+            ) {
+                servers.push(ev);
+            }
+        }
+        Err(e) => tracing::warn!(path = %path.display(), "reading the node's log: {e}"),
+    }
+}
+
+/// Poll the task queue's leader (through `rabbitmqctl eval`, a node's own view, so
+/// about once a second, asking broker node `avoid` last) until it differs from `before`,
+/// then record the change.
 async fn watch_leader(
     stack: &Stack,
     before: Option<usize>,
@@ -210,7 +238,7 @@ async fn watch_leader(
     servers: &ServerLog,
 ) {
     loop {
-        if let Ok(Some(now)) = stack.broker().queue_leader_avoiding(avoid).await
+        if let Ok(Some(now)) = stack.broker().queue_leader_local(avoid).await
             && Some(now) != before
         {
             servers.record(

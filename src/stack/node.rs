@@ -493,7 +493,10 @@ impl Stack {
     /// data node `i` is member `i` and Sentinel `j` member `replicas + 1 + j` of the
     /// Redis side's network (see [`super::redis::RedisSetOptions`]); broker node `i` is
     /// member `i` of the broker nodes' network.
-    fn network_member(&mut self, node: NodeRef) -> Result<(&mut super::netns::Network, usize), StackError> {
+    fn network_member(
+        &mut self,
+        node: NodeRef,
+    ) -> Result<(&mut super::netns::Network, usize), StackError> {
         let not_applicable = |reason: &str| StackError::NotApplicable {
             role: node.to_string(),
             reason: reason.into(),

@@ -306,7 +306,10 @@ pub fn rabbitmq_conf(host: Ipv4Addr, amqp_port: u16) -> String {
 pub fn advanced_config(net_ticktime: Option<Duration>) -> String {
     match net_ticktime {
         None => "[].\n".to_string(),
-        Some(t) => format!("[{{kernel, [{{net_ticktime, {}}}]}}].\n", t.as_secs().max(1)),
+        Some(t) => format!(
+            "[{{kernel, [{{net_ticktime, {}}}]}}].\n",
+            t.as_secs().max(1)
+        ),
     }
 }
 
@@ -893,13 +896,34 @@ impl RabbitBroker {
         Ok(self.queue_info().await?.and_then(|q| q.leader))
     }
 
-    /// [`queue_leader`](Self::queue_leader) asking node `avoid` last (see
-    /// [`queue_info_avoiding`](Self::queue_info_avoiding)).
-    pub async fn queue_leader_avoiding(
+    /// The `celery` queue's leader as one node knows it locally, asking the live nodes in
+    /// order with node `avoid` last, the first answer wins; `None` while there is no such
+    /// queue. Unlike [`queue_leader`](Self::queue_leader) (`list_queues`, which gathers
+    /// rows from every node and waits for a cut-off one until the CLI gives up), this
+    /// reads only the asked node's own state ([`LOCAL_LEADER_EVAL`]): Ra's leader board
+    /// for a quorum queue (updated as soon as a majority elected a leader), the master's
+    /// node for a classic queue. For the failover observer.
+    pub async fn queue_leader_local(
         &self,
         avoid: Option<usize>,
     ) -> Result<Option<usize>, StackError> {
-        Ok(self.queue_info_avoiding(avoid).await?.and_then(|q| q.leader))
+        let mut order: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].process.is_alive() && Some(i) != avoid)
+            .collect();
+        order.extend(avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process.is_alive()));
+        let mut last_error = StackError::Control {
+            what: "asking for the queue leader".into(),
+            detail: "no RabbitMQ node is running".into(),
+        };
+        for node in order {
+            match self.ctl(node, &["eval", LOCAL_LEADER_EVAL]).await {
+                Ok(out) => {
+                    return Ok(parse_node_atom(&out).and_then(|n| self.node_by_name(&n)));
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
     }
 
     /// Full health, or why not: every node process alive, the first live node sees all
@@ -986,6 +1010,23 @@ impl RabbitBroker {
         futures_util::future::join_all(self.nodes.iter_mut().map(RabbitNode::stop)).await;
         futures_util::future::join_all(self.epmds.iter_mut().map(Epmd::stop)).await;
     }
+}
+
+/// The Erlang expression [`RabbitBroker::queue_leader_local`] evaluates on a node: the
+/// node of the `celery` queue's leader as that node knows it (quorum: Ra's leader board,
+/// else the metadata's leader; classic: the master process's node), or `none`.
+pub const LOCAL_LEADER_EVAL: &str = "case rabbit_amqqueue:lookup(rabbit_misc:r(<<\"/\">>, queue, <<\"celery\">>)) of \
+     {ok, Q} -> case amqqueue:get_pid(Q) of \
+       {RaName, N} -> case ra_leaderboard:lookup_leader(RaName) of {_, L} -> L; _ -> N end; \
+       P when is_pid(P) -> node(P); \
+       _ -> none end; \
+     _ -> none end.";
+
+/// A node name printed by `rabbitmqctl eval` (`'hab-1-0-2@10.213.5.12'`, quoted or
+/// not); `None` for `none`, `undefined` or anything without an `@`.
+pub fn parse_node_atom(out: &str) -> Option<String> {
+    let s = out.trim().trim_matches('\'');
+    s.contains('@').then(|| s.to_string())
 }
 
 /// Why the Raft states of a quorum queue's members (from
@@ -1295,6 +1336,7 @@ mod tests {
             nodename: "hab-1-0-0@localhost".into(),
             amqp_port: 40001,
             dist_port: 40002,
+            netns: None,
             config_dir: PathBuf::from("/run/logs/rabbitmq-0"),
             state_dir: PathBuf::from("/tmp/state"),
         }
@@ -1302,7 +1344,7 @@ mod tests {
 
     #[test]
     fn config_listens_on_loopback_only() {
-        let conf = rabbitmq_conf(40001);
+        let conf = rabbitmq_conf(Ipv4Addr::LOCALHOST, 40001);
         for line in [
             "listeners.tcp.default = 127.0.0.1:40001",
             "loopback_users = none",
@@ -1365,6 +1407,8 @@ mod tests {
             ctl_dist_port_min: 41001,
             ctl_dist_port_max: 41004,
             conf_env_file: PathBuf::from("/run/logs/rabbitmq-env.conf"),
+            longnames: false,
+            places: BTreeMap::new(),
         };
         let cmd = env.rabbitmqctl("hab-1-0-0@localhost");
         let envs: Vec<(String, Option<String>)> = cmd
@@ -1385,6 +1429,20 @@ mod tests {
         assert_eq!(set("ERL_EPMD_ADDRESS").as_deref(), Some("127.0.0.1"));
         assert_eq!(set("HOME").as_deref(), Some("/tmp/home"));
         assert_eq!(set("RABBITMQ_CTL_DIST_PORT_MAX").as_deref(), Some("41004"));
+        assert_eq!(
+            set("RABBITMQ_USE_LONGNAME"),
+            None,
+            "short names on loopback"
+        );
+        let long = ErlangEnv {
+            longnames: true,
+            ..env.clone()
+        };
+        assert!(
+            long.vars()
+                .iter()
+                .any(|(k, v)| *k == "RABBITMQ_USE_LONGNAME" && v == "true")
+        );
         let args: Vec<_> = cmd.get_args().collect();
         assert_eq!(args, ["-n", "hab-1-0-0@localhost"]);
     }
@@ -1446,10 +1504,7 @@ plain\t<n-1@localhost.1795613547.99.0>\t\t\n";
             node_of_pid("<n-0@localhost.1795613547.1142.0>"),
             Some("n-0@localhost")
         );
-        assert_eq!(
-            node_of_pid("<n-0@localhost.1142.0>"),
-            Some("n-0@localhost")
-        );
+        assert_eq!(node_of_pid("<n-0@localhost.1142.0>"), Some("n-0@localhost"));
         assert_eq!(
             node_of_pid("<hab-1-0-2@10.213.5.12.1795613547.1142.0>"),
             Some("hab-1-0-2@10.213.5.12")
@@ -1493,6 +1548,61 @@ plain\t<n-1@localhost.1795613547.99.0>\t\t\n";
         assert!(quorum_healthy(&three("leader", "leader", "follower")).is_err());
         assert!(quorum_healthy(&[]).is_err());
         assert!(parse_quorum_status("Error: not found").is_err());
+    }
+
+    #[test]
+    fn node_names_are_short_on_loopback_and_long_on_an_address() {
+        assert_eq!(
+            node_name(42, 0, 1, Ipv4Addr::LOCALHOST),
+            "hab-42-0-1@localhost"
+        );
+        assert_eq!(
+            node_name(42, 3, 2, Ipv4Addr::new(10, 213, 5, 12)),
+            "hab-42-3-2@10.213.5.12"
+        );
+        assert_eq!(
+            parse_node_atom("'hab-42-3-2@10.213.5.12'\n"),
+            Some("hab-42-3-2@10.213.5.12".into())
+        );
+        assert_eq!(
+            parse_node_atom("hab@localhost"),
+            Some("hab@localhost".into())
+        );
+        assert_eq!(parse_node_atom("none\n"), None);
+        assert_eq!(parse_node_atom(""), None);
+    }
+
+    #[test]
+    fn a_node_in_a_namespace_listens_on_its_address_with_a_long_name() {
+        let mut l = layout();
+        l.netns = Some(NsPlace {
+            netns: "hab1-0-0".into(),
+            addr: Ipv4Addr::new(10, 213, 5, 10),
+        });
+        l.nodename = node_name(1, 0, 0, l.host());
+        let vars = l.vars();
+        let get = |k: &str| {
+            vars.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(get("RABBITMQ_NODENAME").unwrap(), "hab-1-0-0@10.213.5.10");
+        assert_eq!(get("RABBITMQ_NODE_IP_ADDRESS").unwrap(), "10.213.5.10");
+        assert_eq!(
+            get("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS").unwrap(),
+            "-kernel inet_dist_use_interface {10,213,5,10}"
+        );
+        let conf = rabbitmq_conf(l.host(), 40001);
+        assert!(
+            conf.lines()
+                .any(|x| x == "listeners.tcp.default = 10.213.5.10:40001"),
+            "{conf}"
+        );
+        assert_eq!(advanced_config(None), "[].\n");
+        assert_eq!(
+            advanced_config(Some(Duration::from_secs(10))),
+            "[{kernel, [{net_ticktime, 10}]}].\n"
+        );
     }
 
     #[test]
