@@ -36,10 +36,11 @@ pub struct Topology {
     #[serde(default, skip_serializing_if = "is_default_clients")]
     pub clients: super::clients::ClientsConfig,
     /// Where the servers listen: `"loopback"` (the default: everything on 127.0.0.1) or
-    /// `"namespaces"`: every Redis data node and Sentinel in a network namespace of its
-    /// own, on a hab-only private subnet joined by a bridge, so a `partition` fault can
-    /// cut one off from its peers. RabbitMQ, HAProxy, the producer and the workers stay
-    /// in the root namespace. Needs root and `ip` (iproute2).
+    /// `"namespaces"`: every Redis data node and Sentinel, and every RabbitMQ node when
+    /// there are more than one, in a network namespace of its own, on hab-only private
+    /// subnets joined by bridges (one for the Redis side, one for the broker nodes), so a
+    /// `partition` fault can cut one off from its peers. HAProxy, the producer and the
+    /// workers stay in the root namespace. Needs root and `ip` (iproute2).
     #[serde(default, skip_serializing_if = "NetworkKind::is_loopback")]
     pub network: NetworkKind,
 }
@@ -55,7 +56,8 @@ pub enum NetworkKind {
     /// Every server on 127.0.0.1 in the root network namespace.
     #[default]
     Loopback,
-    /// Redis data nodes and Sentinels each in a network namespace of their own.
+    /// Redis data nodes and Sentinels each in a network namespace of their own, and the
+    /// RabbitMQ nodes too when there are more than one.
     Namespaces,
 }
 
