@@ -191,8 +191,28 @@ fn sigint_during_a_partition_leaves_no_namespace_behind() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let topo = topology(tmp.path(), "ha-netns.toml");
-    let work = write_workload(tmp.path(), "partition", PARTITION);
-    let mut child = hab_run(&topo, &work, &tmp.path().join("results"))
+    sigint_during_the_partition(tmp.path(), &topo, PARTITION);
+}
+
+/// The same with the broker nodes in namespaces and their queue leader cut off: its
+/// epmds, nodes and CLI calls (in namespaces of their own) are gone too.
+#[test]
+fn sigint_during_a_broker_partition_leaves_no_namespace_behind() {
+    if skipped("sigint_during_a_broker_partition_leaves_no_namespace_behind") {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let topo = broker_topology(tmp.path());
+    sigint_during_the_partition(tmp.path(), &topo, BROKER_PARTITION);
+}
+
+/// Runs `text` on `topo`, sends one SIGINT once a partition shows up as blackhole routes
+/// in one of the run's namespaces, and checks that no namespace, link or process of the
+/// run is left.
+fn sigint_during_the_partition(tmp: &Path, topo: &Path, text: &str) {
+    let work = write_workload(tmp, "partition", text);
+    let mut child = hab_run(topo, &work, &tmp.join("results"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -215,6 +235,12 @@ fn sigint_during_a_partition_leaves_no_namespace_behind() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    // Its servers (epmds too, whose command lines name no run directory).
+    let servers = children_of(pid);
+    assert!(
+        !servers.is_empty(),
+        "no server running during the partition"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -228,8 +254,39 @@ fn sigint_during_a_partition_leaves_no_namespace_behind() {
         Vec::<String>::new(),
         "namespaces or links left behind after SIGINT"
     );
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(10));
+    let left = wait_no_procs(&tmp.to_string_lossy(), Duration::from_secs(10));
     assert!(left.is_empty(), "processes left behind: {left:?}");
+    let alive: Vec<&(u32, String)> = servers
+        .iter()
+        .filter(|(p, _)| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+        })
+        .collect();
+    assert!(
+        alive.is_empty(),
+        "servers left behind after SIGINT: {alive:?}"
+    );
+}
+
+/// The live child processes of `pid` (pid, command line), from /proc.
+fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(pid) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            out.push((child, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    out
 }
 
 /// What a dead hab left behind is removed at the next start; what a live one owns is not.
