@@ -25,7 +25,7 @@
 //!   effects ([`metrics::idle`]).
 //! - [`observe`]: what the clients went through (errors, reconnections, republishes), and
 //!   independent observers of the servers (HAProxy's stats socket and session log,
-//!   Sentinel events).
+//!   Sentinel events, a partitioned RabbitMQ node's log for `pause_minority`).
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.

@@ -541,3 +541,55 @@ fn node_and_down_without_a_stack_say_so() {
         .code(2)
         .stderr(predicate::str::contains("nope.toml"));
 }
+
+#[test]
+fn broker_partition_files_check_clean_and_their_mistakes_are_located() {
+    for t in ["topologies/ha.toml", "topologies/ha-netns.toml"] {
+        hab()
+            .args([
+                "check",
+                "--topology",
+                t,
+                "--workload",
+                "workloads/broker-partition.toml",
+            ])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(
+                "workload plan broker-partition: ok (2 workloads)",
+            ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.toml");
+    std::fs::write(
+        &t,
+        "name = \"t\"\n[broker]\nnodes = 3\nnet_ticktime = \"1500ms\"\n[backend]\n",
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--topology"])
+        .arg(&t)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("t.toml"))
+        .stderr(predicate::str::contains(
+            "broker.net_ticktime: must be whole seconds between 2s and 600s (Erlang's net_ticktime; absent = 60s), got 1s 500ms",
+        ));
+    let w = dir.path().join("w.toml");
+    std::fs::write(
+        &w,
+        "name = \"w\"\n[[workload]]\nname = \"a\"\ntask = { kind = \"trivial\" }\ncount = 300\n\
+         arrival = \"rate\"\nrate_per_s = 100.0\n[[workload.fault]]\ntarget = \"proxy\"\n\
+         kind = \"partition\"\nat = \"1s\"\nduration = \"2s\"\n",
+    )
+    .unwrap();
+    hab()
+        .args(["check", "--workload"])
+        .arg(&w)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("w.toml"))
+        .stderr(predicate::str::contains(
+            "workload[0] (\"a\").fault[0].target: kind = \"partition\" applies to broker nodes",
+        ));
+}

@@ -1,6 +1,7 @@
 //! Live tests of network partitions (issue 6): the Redis master cut off from its replica
 //! and the Sentinels in network namespaces (`network = "namespaces"`, a `partition`
-//! fault), with and without `min-replicas-to-write`, through `hab run`; and the cleanup
+//! fault), with and without `min-replicas-to-write`, through `hab run`; the RabbitMQ
+//! queue leader cut off from the other broker nodes (`pause_minority`); and the cleanup
 //! of hab's namespaces (after a run, after SIGINT, stale ones of a dead run).
 //!
 //! Every test is skipped, with the reason printed, where network namespaces cannot be
@@ -93,11 +94,12 @@ duration = "6s"
 /// The scenarios each run a whole HA stack; on 2 cores two at once starve the Sentinels.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs the partition workload on `topo`; returns its one failover row, after checking
-/// that the run left no server and none of its namespaces or links behind.
-fn run(tmp: &Path, topo: &Path) -> Row {
+/// Runs the workload `text` on `topo`; returns its one failover row (a partition that
+/// was applied), after checking that the run left no server and none of its namespaces
+/// or links behind.
+fn run_workload(tmp: &Path, topo: &Path, text: &str) -> Row {
     let out = tmp.join("results");
-    let work = write_workload(tmp, "partition", PARTITION);
+    let work = write_workload(tmp, "partition", text);
     let child = hab_run(topo, &work, &out)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -119,6 +121,12 @@ fn run(tmp: &Path, topo: &Path) -> Row {
     let row = rows.into_iter().next().unwrap();
     assert_eq!(row["kind"], "partition");
     assert_eq!(row["not_applied"], "", "{row:?}");
+    row
+}
+
+/// Runs the Redis partition workload on `topo`; returns its one failover row.
+fn run(tmp: &Path, topo: &Path) -> Row {
+    let row = run_workload(tmp, topo, PARTITION);
     // Cut, then healed `duration` later (as offsets from the cut).
     assert!(num(&row, "restored_ms") >= 6000.0, "{row:?}");
     // The Sentinels on the majority side saw the master go and promoted the replica.
@@ -183,8 +191,28 @@ fn sigint_during_a_partition_leaves_no_namespace_behind() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let topo = topology(tmp.path(), "ha-netns.toml");
-    let work = write_workload(tmp.path(), "partition", PARTITION);
-    let mut child = hab_run(&topo, &work, &tmp.path().join("results"))
+    sigint_during_the_partition(tmp.path(), &topo, PARTITION);
+}
+
+/// The same with the broker nodes in namespaces and their queue leader cut off: its
+/// epmds, nodes and CLI calls (in namespaces of their own) are gone too.
+#[test]
+fn sigint_during_a_broker_partition_leaves_no_namespace_behind() {
+    if skipped("sigint_during_a_broker_partition_leaves_no_namespace_behind") {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let topo = broker_topology(tmp.path());
+    sigint_during_the_partition(tmp.path(), &topo, BROKER_PARTITION);
+}
+
+/// Runs `text` on `topo`, sends one SIGINT once a partition shows up as blackhole routes
+/// in one of the run's namespaces, and checks that no namespace, link or process of the
+/// run is left.
+fn sigint_during_the_partition(tmp: &Path, topo: &Path, text: &str) {
+    let work = write_workload(tmp, "partition", text);
+    let mut child = hab_run(topo, &work, &tmp.join("results"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -207,6 +235,12 @@ fn sigint_during_a_partition_leaves_no_namespace_behind() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    // Its servers (epmds too, whose command lines name no run directory).
+    let servers = children_of(pid);
+    assert!(
+        !servers.is_empty(),
+        "no server running during the partition"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -220,8 +254,39 @@ fn sigint_during_a_partition_leaves_no_namespace_behind() {
         Vec::<String>::new(),
         "namespaces or links left behind after SIGINT"
     );
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(10));
+    let left = wait_no_procs(&tmp.to_string_lossy(), Duration::from_secs(10));
     assert!(left.is_empty(), "processes left behind: {left:?}");
+    let alive: Vec<&(u32, String)> = servers
+        .iter()
+        .filter(|(p, _)| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+        })
+        .collect();
+    assert!(
+        alive.is_empty(),
+        "servers left behind after SIGINT: {alive:?}"
+    );
+}
+
+/// The live child processes of `pid` (pid, command line), from /proc.
+fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(pid) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            out.push((child, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    out
 }
 
 /// What a dead hab left behind is removed at the next start; what a live one owns is not.
@@ -332,4 +397,73 @@ fn a_cut_and_heal_change_only_routes_between_members_and_remove_all_now_cleans_u
     netns::remove_all_now();
     assert_eq!(netns::owned_by(me), Vec::<String>::new());
     drop(net); // deleting what is gone already is quiet
+}
+
+/// ha-netns.toml (3 RabbitMQ nodes in namespaces, quorum queue) with `net_ticktime` at
+/// 5 s, so the partitioned node pauses 5–6.25 s after the cut.
+fn broker_topology(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("topologies/ha-netns.toml")).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("net_ticktime = ") {
+                "net_ticktime = \"5s\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(text.iter().any(|l| l == "net_ticktime = \"5s\""));
+    let p = dir.join("ha-netns-broker.toml");
+    std::fs::write(&p, text.join("\n")).unwrap();
+    p
+}
+
+/// 100 tasks/s for 22 s; the quorum queue's leader cut off from the other broker nodes
+/// 3 s in, for 14 s: longer than net_ticktime and its 25 % slack, and than the majority's
+/// election (8.5–9 s after the cut in two runs).
+const BROKER_PARTITION: &str = r#"
+warmup_tasks = 20
+drain_timeout = "40s"
+[[workload]]
+name = "broker_partition"
+task = { kind = "trivial" }
+count = 2200
+arrival = "rate"
+rate_per_s = 100.0
+[[workload.fault]]
+target = "broker.queue_leader"
+kind = "partition"
+at = "3s"
+duration = "14s"
+"#;
+
+/// The queue leader's node partitioned: the majority elects a new leader, pause_minority
+/// pauses the cut-off node before the heal and it starts again after it, no task is
+/// lost, and the stack is fully healthy again (every node back in one cluster, the
+/// quorum queue with all replicas online).
+#[test]
+fn broker_partition_moves_the_leader_and_pauses_the_minority_without_loss() {
+    if skipped("broker_partition_moves_the_leader_and_pauses_the_minority_without_loss") {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let row = run_workload(tmp.path(), &broker_topology(tmp.path()), BROKER_PARTITION);
+    eprintln!("broker partition: {row:?}");
+    assert!(row["resolved"].starts_with("broker.node["), "{row:?}");
+    let restored = num(&row, "restored_ms");
+    assert!(restored >= 14_000.0, "healed before its duration: {row:?}");
+    // The two nodes of the majority elected a new leader.
+    assert!(num(&row, "queue_leader_ms") > 0.0, "{row:?}");
+    // pause_minority: paused after net_ticktime, before the heal; resumed after it.
+    let paused = num(&row, "broker_paused_ms");
+    assert!(paused >= 4_000.0 && paused < restored, "{row:?}");
+    assert!(num(&row, "broker_resumed_ms") > restored, "{row:?}");
+    // HAProxy saw the paused node's listener go (it was the clients' node).
+    assert!(num(&row, "proxy_down_ms") >= 0.0, "{row:?}");
+    assert!(num(&row, "healthy_ms") > restored, "{row:?}");
+    assert_eq!(num(&row, "lost"), 0.0, "{row:?}");
+    assert_eq!(num(&row, "unconfirmed"), 0.0, "{row:?}");
+    assert!(num(&row, "switch_time_ms") > 0.0, "{row:?}");
 }

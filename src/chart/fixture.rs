@@ -204,6 +204,8 @@ pub(crate) fn row(
         client_rediscovered_ms: None,
         noreplicas_errors: 0,
         noreplicas_tasks: 0,
+        broker_paused_ms: None,
+        broker_resumed_ms: None,
     }
 }
 

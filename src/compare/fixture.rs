@@ -91,6 +91,8 @@ pub fn fault(workload: &str, target: &str, rep: u32, switch_ms: Option<f64>) -> 
         client_rediscovered_ms: None,
         noreplicas_errors: 0,
         noreplicas_tasks: 0,
+        broker_paused_ms: None,
+        broker_resumed_ms: None,
     }
 }
 

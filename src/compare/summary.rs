@@ -284,6 +284,12 @@ pub struct FaultSummary {
     /// Tasks that got a `NOREPLICAS` store error, over every repetition.
     #[serde(default)]
     pub noreplicas_tasks: u64,
+    /// Partition of a broker node: median offset at which `pause_minority` paused it, ms.
+    #[serde(default)]
+    pub paused_ms: Option<f64>,
+    /// Median offset at which the paused node opened its listener again, ms.
+    #[serde(default)]
+    pub resumed_ms: Option<f64>,
 }
 
 /// One topology of the comparison.
@@ -504,6 +510,8 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                 rediscover_ms: median_of(applied.iter().map(|r| r.client_rediscovered_ms)),
                 noreplicas_errors: sum(&|r| r.noreplicas_errors),
                 noreplicas_tasks: sum(&|r| r.noreplicas_tasks),
+                paused_ms: median_of(applied.iter().map(|r| r.broker_paused_ms)),
+                resumed_ms: median_of(applied.iter().map(|r| r.broker_resumed_ms)),
                 workload,
                 target,
                 kind,

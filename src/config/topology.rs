@@ -39,10 +39,11 @@ pub struct Topology {
     #[serde(default, skip_serializing_if = "is_default_clients")]
     pub clients: super::clients::ClientsConfig,
     /// Where the servers listen: `"loopback"` (the default: everything on 127.0.0.1) or
-    /// `"namespaces"`: every Redis data node and Sentinel in a network namespace of its
-    /// own, on a hab-only private subnet joined by a bridge, so a `partition` fault can
-    /// cut one off from its peers. RabbitMQ, HAProxy, the producer and the workers stay
-    /// in the root namespace. Needs root and `ip` (iproute2).
+    /// `"namespaces"`: every Redis data node and Sentinel, and every RabbitMQ node when
+    /// there are more than one, in a network namespace of its own, on hab-only private
+    /// subnets joined by bridges (one for the Redis side, one for the broker nodes), so a
+    /// `partition` fault can cut one off from its peers. HAProxy, the producer and the
+    /// workers stay in the root namespace. Needs root and `ip` (iproute2).
     #[serde(default, skip_serializing_if = "NetworkKind::is_loopback")]
     pub network: NetworkKind,
     /// An existing stack hab talks to instead of starting one (see
@@ -62,7 +63,8 @@ pub enum NetworkKind {
     /// Every server on 127.0.0.1 in the root network namespace.
     #[default]
     Loopback,
-    /// Redis data nodes and Sentinels each in a network namespace of their own.
+    /// Redis data nodes and Sentinels each in a network namespace of their own, and the
+    /// RabbitMQ nodes too when there are more than one.
     Namespaces,
 }
 
@@ -100,6 +102,17 @@ pub struct BrokerConfig {
     /// How long one node may take to accept connections before the run fails.
     #[serde(default = "default_broker_startup_timeout", with = "super::duration")]
     pub startup_timeout: Duration,
+    /// Erlang's `net_ticktime` on every node (whole seconds; absent = Erlang's 60 s): a
+    /// peer that sends nothing for this long is taken for down. It decides when a
+    /// partitioned node notices it is alone and `pause_minority` pauses it (within 1 to
+    /// 1.25 times this after the cut); the quorum queue's Raft members notice sooner on
+    /// their own.
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub net_ticktime: Option<Duration>,
 }
 
 /// RabbitMQ queue type of the task queue.
@@ -173,6 +186,7 @@ impl Default for BrokerConfig {
             confirms: true,
             heartbeat: default_heartbeat(),
             startup_timeout: default_broker_startup_timeout(),
+            net_ticktime: None,
         }
     }
 }
@@ -493,6 +507,18 @@ impl Topology {
             ));
         }
         check_positive(&mut out, "broker.startup_timeout", b.startup_timeout);
+        if let Some(t) = b.net_ticktime
+            && (t < Duration::from_secs(2) || t > Duration::from_secs(600) || t.subsec_nanos() != 0)
+        {
+            out.push(Diagnostic::new(
+                "broker.net_ticktime",
+                format!(
+                    "must be whole seconds between 2s and 600s (Erlang's net_ticktime; \
+                     absent = 60s), got {}",
+                    humantime::format_duration(t)
+                ),
+            ));
+        }
         self.producer.validate(&mut out);
 
         let r = &self.backend;
@@ -691,6 +717,11 @@ impl Topology {
                 "nothing: hab does not start it",
             ),
             (
+                "broker.net_ticktime",
+                self.broker.net_ticktime != b.net_ticktime,
+                "your RabbitMQ configuration",
+            ),
+            (
                 "backend.replicas",
                 self.backend.replicas != r.replicas,
                 "external.backend_nodes",
@@ -865,6 +896,7 @@ mod tests {
                 confirms: true,
                 heartbeat: Duration::from_secs(10),
                 startup_timeout: Duration::from_secs(60),
+                net_ticktime: None,
             }
         );
         assert_eq!(
@@ -1049,14 +1081,10 @@ mod tests {
             &err("[broker]\nnodes = 1\n[backend]\n"),
             &["line 1", "missing field `name`"],
         );
-        assert_has(
-            &err("name = \"t\"\n[backend]\n"),
-            &["missing field `broker`"],
-        );
-        assert_has(
-            &err("name = \"t\"\n[broker]\nnodes = 1\n"),
-            &["missing field `backend`"],
-        );
+        // [broker] and [backend] may be left out (an external stack's nodes are listed in
+        // [external]); a local one then is the standalone default.
+        let t = parse_topology("name = \"t\"\n", Path::new("t.toml")).unwrap();
+        assert_eq!((t.broker.nodes, t.backend.replicas), (1, 0));
         // Everything inside [broker] has a default (nodes = 1): an empty table is fine.
         assert_eq!(
             parse_topology("name = \"t\"\n[broker]\n[backend]\n", Path::new("t.toml"))
@@ -1099,6 +1127,14 @@ mod tests {
             (
                 Box::new(|t| t.broker.heartbeat = Duration::from_secs(601)),
                 "broker.heartbeat: must be \"0s\" (disabled) or between 1s and 600s, got 10m 1s",
+            ),
+            (
+                Box::new(|t| t.broker.net_ticktime = Some(Duration::from_secs(1))),
+                "broker.net_ticktime: must be whole seconds between 2s and 600s (Erlang's net_ticktime; absent = 60s), got 1s",
+            ),
+            (
+                Box::new(|t| t.broker.net_ticktime = Some(Duration::from_millis(2500))),
+                "broker.net_ticktime: must be whole seconds between 2s and 600s",
             ),
             (
                 Box::new(|t| t.broker.startup_timeout = Duration::ZERO),

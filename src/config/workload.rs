@@ -236,21 +236,14 @@ impl FaultSpec {
         }
         if self.kind == FaultKind::Partition {
             use crate::fault::Role;
-            if !matches!(
-                self.target,
-                Role::BackendMaster
-                    | Role::BackendReplica
-                    | Role::BackendNode(_)
-                    | Role::Sentinel(_)
-            ) {
+            if self.target == Role::Proxy {
                 out.push(Diagnostic::new(
                     format!("{at}.target"),
-                    format!(
-                        "kind = \"partition\" applies to Redis data nodes and Sentinels \
-                         (\"backend.master\", \"backend.replica\", \"backend.node[i]\", \
-                         \"sentinel[i]\"), got \"{}\"; RabbitMQ nodes stay on loopback",
-                        self.target
-                    ),
+                    "kind = \"partition\" applies to broker nodes (\"broker.primary\", \
+                     \"broker.queue_leader\", \"broker.node[i]\"), Redis data nodes \
+                     (\"backend.master\", \"backend.replica\", \"backend.node[i]\") and \
+                     Sentinels (\"sentinel[i]\"), got \"proxy\": HAProxy stays in the root \
+                     namespace with the clients",
                 ));
             }
             if self.restart_after.is_some() {
@@ -1157,7 +1150,14 @@ mod tests {
         let f = &p.workloads[0].faults[0];
         assert_eq!(f.kind, crate::fault::FaultKind::Partition);
         assert_eq!(f.out_for(), Some(Duration::from_secs(4)));
-        for target in ["backend.replica", "backend.node[1]", "sentinel[2]"] {
+        for target in [
+            "backend.replica",
+            "backend.node[1]",
+            "sentinel[2]",
+            "broker.primary",
+            "broker.queue_leader",
+            "broker.node[2]",
+        ] {
             ok(&with_fault(&format!(
                 "target = \"{target}\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\""
             )));
@@ -1180,12 +1180,12 @@ mod tests {
         );
         assert_has(
             &err(&with_fault(
-                "target = \"broker.primary\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"",
+                "target = \"proxy\"\nkind = \"partition\"\nat = \"5s\"\nduration = \"4s\"",
             )),
             &[
                 "fault[0].target",
-                "applies to Redis data nodes and Sentinels",
-                "got \"broker.primary\"",
+                "applies to broker nodes",
+                "got \"proxy\": HAProxy stays in the root namespace",
             ],
         );
         assert_has(

@@ -192,7 +192,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 36] = [
+pub const FAILOVER_HEADER: [&str; 38] = [
     "workload",
     "target",
     "resolved",
@@ -229,6 +229,8 @@ pub const FAILOVER_HEADER: [&str; 36] = [
     "client_rediscovered_ms",
     "noreplicas_errors",
     "noreplicas_tasks",
+    "broker_paused_ms",
+    "broker_resumed_ms",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

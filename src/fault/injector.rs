@@ -58,7 +58,11 @@ pub async fn run_faults(
         let mut stack = stack.lock().await;
         let record = match &mut *stack {
             StackHandle::Local(local) => {
-                apply_one(local, workload, spec, k, &servers, &cancel).await
+                let record = apply_one(local, workload, spec, k, &servers, &cancel).await;
+                if spec.kind == FaultKind::Partition && record.not_applied.is_none() {
+                    record_pause(local, &record, &servers).await;
+                }
+                record
             }
             StackHandle::External(ext) => {
                 let (record, failure) = apply_external(ext, workload, spec, k, &cancel).await;
@@ -136,6 +140,12 @@ async fn apply_one(
         _ => None,
     };
     let mut leader_done = leader_before.is_none();
+    // The faulted node is asked last: frozen, partitioned or paused it answers late or
+    // with its own stale view.
+    let avoid = match node {
+        NodeRef::Broker(i) => Some(i),
+        _ => None,
+    };
     let applied = match spec.kind {
         FaultKind::Kill => stack.kill_node(node).await,
         FaultKind::Pause => stack.pause_node(node).await,
@@ -163,7 +173,7 @@ async fn apply_one(
             tokio::select! {
                 _ = cancel.cancelled() => break true,
                 _ = &mut sleep => break false,
-                _ = watch_leader(stack, leader_before, servers), if !leader_done => {
+                _ = watch_leader(stack, leader_before, avoid, servers), if !leader_done => {
                     leader_done = true;
                 }
             }
@@ -204,7 +214,7 @@ async fn apply_one(
         tokio::select! {
             _ = cancel.cancelled() => return record,
             h = &mut healthy => break h,
-            _ = watch_leader(stack, leader_before, servers), if !leader_done => {
+            _ = watch_leader(stack, leader_before, avoid, servers), if !leader_done => {
                 leader_done = true;
             }
         }
@@ -317,11 +327,41 @@ async fn apply_external(
     (record, None)
 }
 
-/// Poll the task queue's leader (through `rabbitmqctl`, so about once a second) until it
-/// differs from `before`, then record the change.
-async fn watch_leader(stack: &Stack, before: Option<usize>, servers: &ServerLog) {
+/// After the partition of a broker node: when `pause_minority` paused it and when it
+/// resumed, from its log (see [`crate::observe::rabbit_log`]), into the server events.
+async fn record_pause(stack: &Stack, record: &AppliedFault, servers: &ServerLog) {
+    let Ok(Role::BrokerNode(i)) = record.resolved.parse::<Role>() else {
+        return;
+    };
+    let Some(node) = stack.broker().nodes().get(i) else {
+        return;
+    };
+    let path = node.layout().node_log();
+    match tokio::fs::read_to_string(&path).await {
+        Ok(log) => {
+            for ev in crate::observe::rabbit_log::pause_events(
+                &log,
+                record.fault_at_unix_us,
+                &record.resolved,
+            ) {
+                servers.push(ev);
+            }
+        }
+        Err(e) => tracing::warn!(path = %path.display(), "reading the node's log: {e}"),
+    }
+}
+
+/// Poll the task queue's leader (through `rabbitmqctl eval`, a node's own view, so
+/// about once a second, asking broker node `avoid` last) until it differs from `before`,
+/// then record the change.
+async fn watch_leader(
+    stack: &Stack,
+    before: Option<usize>,
+    avoid: Option<usize>,
+    servers: &ServerLog,
+) {
     loop {
-        if let Ok(Some(now)) = stack.broker().queue_leader().await
+        if let Ok(Some(now)) = stack.broker().queue_leader_local(avoid).await
             && Some(now) != before
         {
             servers.record(

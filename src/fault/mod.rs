@@ -29,10 +29,11 @@ pub enum FaultKind {
     /// stays alive and is demoted (`+convert-to-slave`) later. Only for `backend.master`
     /// on a stack with Sentinels.
     Failover,
-    /// A network partition for `duration`: the target is cut off from its peers (the
-    /// other Redis nodes and the Sentinels) while clients and HAProxy in the root
-    /// namespace still reach it, then healed. Needs a topology with
-    /// `network = "namespaces"`; only Redis data nodes and Sentinels.
+    /// A network partition for `duration`: the target is cut off from its peers (a
+    /// broker node from the other broker nodes; a Redis node or Sentinel from the other
+    /// Redis nodes and the Sentinels) while clients and HAProxy in the root namespace
+    /// still reach it, then healed. Needs a topology with `network = "namespaces"` (and
+    /// for broker nodes more than one); not for the proxy.
     Partition,
 }
 

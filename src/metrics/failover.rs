@@ -66,6 +66,12 @@ pub enum ServerEventKind {
     /// The number of Redis servers HAProxy has UP changed (the detail is the new number);
     /// also recorded at the observer's first poll. Two or more means two masters.
     ProxyRedisUp,
+    /// A partitioned RabbitMQ node found itself in the minority and paused
+    /// (`pause_minority`: listeners and client connections closed), from its log.
+    BrokerPaused,
+    /// A paused RabbitMQ node started its client listener again (it saw a majority after
+    /// the heal), from its log.
+    BrokerResumed,
 }
 
 /// One row of failover.csv.
@@ -165,6 +171,14 @@ pub struct FailoverRow {
     /// Tasks whose result store got at least one `NOREPLICAS` answer.
     #[serde(default)]
     pub noreplicas_tasks: u64,
+    /// Partition of a RabbitMQ node: when `pause_minority` paused it (it found itself in
+    /// the minority and closed its listeners), ms, from its log. Empty when it did not.
+    #[serde(default)]
+    pub broker_paused_ms: Option<f64>,
+    /// When the paused node opened its client listener again after the heal, ms, from
+    /// its log.
+    #[serde(default)]
+    pub broker_resumed_ms: Option<f64>,
 }
 
 /// Whether a fault on `target` acts on the Redis side (data nodes or Sentinels).
@@ -420,6 +434,8 @@ pub fn analyse(
         client_rediscovered_ms: None,
         noreplicas_errors: 0,
         noreplicas_tasks: 0,
+        broker_paused_ms: first_server(ServerEventKind::BrokerPaused),
+        broker_resumed_ms: first_server(ServerEventKind::BrokerResumed),
     };
     // Vanished results: every task seen ok, meant to start from the window's start until
     // the next fault's window (results stored after "healthy" were still lost when a

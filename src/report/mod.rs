@@ -315,7 +315,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     }
     let mut out = vec![
         Block::Heading(2, "Failover".into()),
-        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write).".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
     ];
     let head = [
         "fault",
@@ -339,6 +339,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "READONLY",
         "vanished",
         "NOREPLICAS",
+        "paused → resumed",
     ];
     let rows = c
         .faults
@@ -386,6 +387,10 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 f.readonly_errors.to_string(),
                 f.result_vanished.to_string(),
                 f.noreplicas_errors.to_string(),
+                match f.paused_ms {
+                    Some(_) => format!("{} → {}", opt_ms(f.paused_ms), opt_ms(f.resumed_ms)),
+                    None => "–".into(),
+                },
             ]);
             r
         })

@@ -5,6 +5,12 @@
 //! therefore starts its own epmd first, in the foreground (no `-daemon`, so it stays in
 //! its process group and dies with hab), on a free loopback port that the nodes and
 //! `rabbitmqctl` reach through `ERL_EPMD_PORT`.
+//!
+//! Broker nodes in network namespaces (see [`super::netns`]) each have an epmd of their
+//! own, started in the node's namespace on the node's address (and that namespace's
+//! loopback), all on the same port number: a node looks a peer up at the peer's host
+//! address on `ERL_EPMD_PORT`, so a partition cuts the lookups as well as the
+//! distribution links.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,6 +21,9 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use std::net::Ipv4Addr;
+
+use super::netns::NsPlace;
 use super::process::{ManagedProcess, find_program, wait_ready};
 use super::{StackDirs, StackError, ports};
 
@@ -29,8 +38,10 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Epmd {
     /// The epmd process.
     process: ManagedProcess,
-    /// Port it listens on, on 127.0.0.1 (the nodes' `ERL_EPMD_PORT`).
+    /// Port it listens on (the nodes' `ERL_EPMD_PORT`).
     port: u16,
+    /// Address it listens on besides loopback: 127.0.0.1, or its namespace's address.
+    addr: Ipv4Addr,
 }
 
 /// The epmd program: `epmd` on `PATH`, else the one inside the Erlang runtime
@@ -60,24 +71,45 @@ impl Epmd {
             what: "finding a free port for epmd".into(),
             source,
         })?;
+        Epmd::start_at(dirs, log_name, port, None).await
+    }
+
+    /// Starts `epmd -port <port>` in the foreground: in `place`'s namespace on its address
+    /// (epmd adds loopback by itself) when given, else on 127.0.0.1; logs to
+    /// `<logs>/<log_name>.log` and waits until it answers a names request (from the root
+    /// namespace, over the bridge).
+    pub async fn start_at(
+        dirs: &StackDirs,
+        log_name: &str,
+        port: u16,
+        place: Option<&NsPlace>,
+    ) -> Result<Epmd, StackError> {
+        let addr = place.map_or(Ipv4Addr::LOCALHOST, |p| p.addr);
         let mut cmd = Command::new(epmd_program());
-        cmd.args(["-port", &port.to_string(), "-address", "127.0.0.1"])
+        cmd.args(["-port", &port.to_string(), "-address", &addr.to_string()])
             .env_remove("ERL_EPMD_PORT")
             .env_remove("ERL_EPMD_ADDRESS");
+        if let Some(place) = place {
+            place.enter_on_spawn(&mut cmd)?;
+        }
         let log = dirs.logs.join(format!("{log_name}.log"));
         let mut process = ManagedProcess::spawn("epmd", cmd, PACKAGE, &log)?;
         wait_ready(
             &mut process,
             STARTUP_TIMEOUT,
             Duration::from_millis(25),
-            || names(port),
+            || names(addr, port),
         )
         .await?;
-        tracing::debug!(port, pid = process.pid().as_raw(), "epmd ready");
-        Ok(Epmd { process, port })
+        tracing::debug!(port, %addr, pid = process.pid().as_raw(), "epmd ready");
+        Ok(Epmd {
+            process,
+            port,
+            addr,
+        })
     }
 
-    /// Port it listens on, on 127.0.0.1.
+    /// Port it listens on.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -89,7 +121,12 @@ impl Epmd {
 
     /// Node names registered with it, as epmd reports them (`name hab-1-0 at port 40123`).
     pub async fn registered(&self) -> Result<Vec<String>, String> {
-        names(self.port).await
+        names(self.addr, self.port).await
+    }
+
+    /// Address it listens on besides loopback (127.0.0.1, or its namespace's address).
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
     }
 
     /// Stops it (SIGTERM, then SIGKILL after a short grace). Call after the nodes are down.
@@ -98,12 +135,12 @@ impl Epmd {
     }
 }
 
-/// Sends an epmd `NAMES_REQ` and returns the registered nodes; Ok only when the answer
-/// comes from an epmd on `port`.
-async fn names(port: u16) -> Result<Vec<String>, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
+/// Sends an epmd `NAMES_REQ` to `addr:port` and returns the registered nodes; Ok only
+/// when the answer comes from an epmd on `port`.
+async fn names(addr: Ipv4Addr, port: u16) -> Result<Vec<String>, String> {
+    let mut stream = TcpStream::connect((addr, port))
         .await
-        .map_err(|e| format!("connect 127.0.0.1:{port}: {e}"))?;
+        .map_err(|e| format!("connect {addr}:{port}: {e}"))?;
     // Length 1 (big-endian u16), then NAMES_REQ = 110.
     stream
         .write_all(&[0, 1, 110])

@@ -191,7 +191,8 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
             _ => " backup",
         };
         line(&format!(
-            "    server {BROKER_SERVER_PREFIX}{i} 127.0.0.1:{port} {check}{observe}{backup}"
+            "    server {BROKER_SERVER_PREFIX}{i} {}:{port} {check}{observe}{backup}",
+            super::netns::host(*port)
         ));
     }
     line("");

@@ -13,8 +13,8 @@
 //! - [`epmd`]: the private Erlang port mapper the RabbitMQ nodes register with.
 //! - [`rabbitmq`]: RabbitMQ nodes and the broker (epmd + nodes, clustered when several).
 //! - [`haproxy`]: HAProxy in front of broker and backend, and its stats socket.
-//! - [`netns`]: network namespaces for the Redis side (`network = "namespaces"`) and the
-//!   partitions cut between them.
+//! - [`netns`]: network namespaces for the Redis side and the broker nodes (`network =
+//!   "namespaces"`) and the partitions cut between them.
 //! - [`node`]: roles (`broker.primary`, `backend.master`, …), node references and the
 //!   node operations fault injection uses (kill, pause, stop, restart, wait healthy).
 //! - [`external`]: a stack hab did not start (`[external]` in a topology): its
@@ -184,6 +184,12 @@ pub struct StackOptions {
     /// Redis data nodes and Sentinels each in a network namespace of their own
     /// (`network = "namespaces"`), so a partition can cut them apart.
     pub backend_namespaces: bool,
+    /// RabbitMQ nodes each in a network namespace of their own, on a network of their
+    /// own (`network = "namespaces"` with more than one broker node: a single node has
+    /// no peer to be cut off from).
+    pub broker_namespaces: bool,
+    /// Erlang `net_ticktime` of the broker nodes; `None` = Erlang's 60 s.
+    pub broker_net_ticktime: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -199,6 +205,8 @@ impl Default for StackOptions {
             min_replicas_max_lag: Duration::from_secs(2),
             proxy: None,
             backend_namespaces: false,
+            broker_namespaces: false,
+            broker_net_ticktime: None,
         }
     }
 }
@@ -218,8 +226,11 @@ impl StackOptions {
         if self.proxy.is_some() {
             s.push_str(", HAProxy");
         }
-        if self.backend_namespaces {
-            s.push_str(" (Redis side in network namespaces)");
+        match (self.broker_namespaces, self.backend_namespaces) {
+            (true, true) => s.push_str(" (RabbitMQ nodes and Redis side in network namespaces)"),
+            (true, false) => s.push_str(" (RabbitMQ nodes in network namespaces)"),
+            (false, true) => s.push_str(" (Redis side in network namespaces)"),
+            (false, false) => {}
         }
         s
     }
@@ -246,6 +257,9 @@ impl StackOptions {
             min_replicas_max_lag: b.min_replicas_max_lag,
             proxy: t.proxy.as_ref().map(HaproxyOptions::from_config),
             backend_namespaces: t.network == crate::config::NetworkKind::Namespaces,
+            broker_namespaces: t.network == crate::config::NetworkKind::Namespaces
+                && t.broker.nodes > 1,
+            broker_net_ticktime: t.broker.net_ticktime,
         }
     }
 
@@ -322,8 +336,12 @@ pub struct Stack {
     /// `broker.primary` resolves to (see [`Stack::follow_client_node`]).
     client_node: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     /// The network namespaces of the Redis side (`network = "namespaces"`); declared
-    /// last so the servers in them are gone before it is deleted.
+    /// after the servers so they are gone before it is deleted.
     network: Option<netns::Network>,
+    /// The network namespaces of the broker nodes (`network = "namespaces"`, more than
+    /// one node), a network of its own: a broker partition cuts a node off from the
+    /// other broker nodes only. Declared last, like `network`.
+    broker_network: Option<netns::Network>,
 }
 
 impl Stack {
@@ -352,6 +370,19 @@ impl Stack {
                 )
             }
         };
+        let broker_network = match opts.broker_namespaces {
+            false => None,
+            true => {
+                let members = opts.broker_nodes as usize;
+                Some(
+                    tokio::task::spawn_blocking(move || netns::Network::create(members))
+                        .await
+                        .map_err(|e| {
+                            StackError::Unsupported(format!("creating namespaces: {e}"))
+                        })??,
+                )
+            }
+        };
         let redis_opts = RedisSetOptions {
             replicas: opts.backend_replicas,
             node: RedisOptions {
@@ -369,6 +400,11 @@ impl Stack {
             nodes: opts.broker_nodes,
             mirror_policy: opts.broker_queue == QueueKind::Mirrored,
             startup_timeout: opts.broker_startup_timeout,
+            netns: broker_network
+                .as_ref()
+                .map(|n| n.members().to_vec())
+                .unwrap_or_default(),
+            net_ticktime: opts.broker_net_ticktime,
             ..RabbitOptions::default()
         };
         // When one future fails, try_join drops the other, and with it the processes it
@@ -412,6 +448,7 @@ impl Stack {
             versions,
             client_node: None,
             network,
+            broker_network,
         })
     }
 
@@ -558,6 +595,16 @@ impl Stack {
     /// The network namespaces, mutable (for partitions).
     pub fn network_mut(&mut self) -> Option<&mut netns::Network> {
         self.network.as_mut()
+    }
+
+    /// The network namespaces of the broker nodes, when they run in namespaces.
+    pub fn broker_network(&self) -> Option<&netns::Network> {
+        self.broker_network.as_ref()
+    }
+
+    /// The broker nodes' network namespaces, mutable (for partitions).
+    pub fn broker_network_mut(&mut self) -> Option<&mut netns::Network> {
+        self.broker_network.as_mut()
     }
 
     /// Index of the current Redis master (from the Sentinels; node 0 without them).

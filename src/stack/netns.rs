@@ -5,9 +5,18 @@
 //! its root end enslaved to a bridge in the root namespace that holds `.1`. Clients,
 //! workers and HAProxy stay in the root namespace and reach every server through the
 //! bridge. A **partition** ([`Network::cut`]) isolates one member from every other member
-//! (the other Redis nodes and the Sentinels) with blackhole routes on both sides: packets
-//! between them are dropped silently, as a broken link does, while the root namespace
-//! (clients, HAProxy) still reaches it. [`Network::heal`] removes the routes.
+//! of its network with blackhole routes on both sides: packets between them are dropped
+//! silently, as a broken link does, while the root namespace (clients, HAProxy) still
+//! reaches it. [`Network::heal`] removes the routes.
+//!
+//! A stack with `network = "namespaces"` has up to two networks: one for the Redis side
+//! (data nodes, then Sentinels), and one for the RabbitMQ nodes when there are several
+//! (a single node has no peer to be cut off from; see [`super::rabbitmq`] for the long
+//! node names, the epmd per namespace and the CLI run inside a node's namespace). A cut
+//! therefore separates a broker node from the other broker nodes only, and a Redis node or
+//! Sentinel from the rest of the Redis side. [`NsPlace::enter_on_spawn`] puts a child in a
+//! namespace; [`NsPlace::enter_as_host_on_spawn`] also gives it the namespace's address as
+//! its host name (in a UTS namespace of its own), for RabbitMQ's CLI.
 //!
 //! Names are `hab<pid>-<k>` (the bridge) and `hab<pid>-<k>-<i>` (namespace and root-side
 //! veth of member `i`), `<pid>` the owning hab process and `<k>` a per-process counter in
@@ -32,7 +41,7 @@ use super::StackError;
 pub const SUBNET_PREFIX: [u8; 2] = [10, 213];
 /// Host part of the first member's address (`.10`, `.11`, …); `.1` is the bridge.
 pub const FIRST_MEMBER_HOST: u8 = 10;
-/// Most members one network holds (data nodes and Sentinels).
+/// Most members one network holds (data nodes and Sentinels, or broker nodes).
 pub const MAX_MEMBERS: usize = 36;
 /// The kernel's limit on interface names, in bytes (IFNAMSIZ − 1).
 const IFNAME_MAX: usize = 15;
@@ -91,6 +100,28 @@ impl NsPlace {
             cmd.pre_exec(move || {
                 nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
                     .map_err(std::io::Error::from)
+            });
+        }
+        Ok(())
+    }
+
+    /// Like [`enter_on_spawn`](Self::enter_on_spawn), and gives the child a UTS namespace
+    /// of its own whose host name is this place's address. For RabbitMQ's CLI: it names
+    /// itself `rabbitmqcli-…@<host name>`, and the nodes it asks answer it at that name
+    /// (`list_queues` gathers rows from every node), so the name must lead to the
+    /// namespace it runs in, and the machine's host name (`127.0.0.1` in `/etc/hosts`)
+    /// does not.
+    pub fn enter_as_host_on_spawn(&self, cmd: &mut Command) -> Result<(), StackError> {
+        use std::os::unix::process::CommandExt;
+        self.enter_on_spawn(cmd)?;
+        let hostname = self.addr.to_string();
+        // SAFETY: runs in the forked child before exec (after the setns hook); unshare(2)
+        // and sethostname(2) are plain system calls on memory owned by the closure.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS)
+                    .map_err(std::io::Error::from)?;
+                nix::unistd::sethostname(&hostname).map_err(std::io::Error::from)
             });
         }
         Ok(())

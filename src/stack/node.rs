@@ -489,31 +489,56 @@ impl Stack {
         Ok(at)
     }
 
-    /// The network member `node` is, for a partition: data node `i` is member `i`,
-    /// Sentinel `j` member `replicas + 1 + j` (see [`super::redis::RedisSetOptions`]).
-    fn network_member(&self, node: NodeRef) -> Result<usize, StackError> {
-        if self.network().is_none() {
-            return Err(StackError::NotApplicable {
-                role: node.to_string(),
-                reason: "a partition needs a topology with network = \"namespaces\"".into(),
-            });
-        }
-        match node {
-            NodeRef::BackendData(i) => Ok(i),
-            NodeRef::Sentinel(j) => Ok(self.backend.nodes().len() + j),
-            NodeRef::Broker(_) | NodeRef::Proxy => Err(StackError::NotApplicable {
-                role: node.to_string(),
-                reason: "only Redis data nodes and Sentinels run in network namespaces".into(),
-            }),
+    /// The network `node` is a member of and its index there, for a partition: Redis
+    /// data node `i` is member `i` and Sentinel `j` member `replicas + 1 + j` of the
+    /// Redis side's network (see [`super::redis::RedisSetOptions`]); broker node `i` is
+    /// member `i` of the broker nodes' network.
+    fn network_member(
+        &mut self,
+        node: NodeRef,
+    ) -> Result<(&mut super::netns::Network, usize), StackError> {
+        let not_applicable = |reason: &str| StackError::NotApplicable {
+            role: node.to_string(),
+            reason: reason.into(),
+        };
+        let data = self.backend.nodes().len();
+        let (net, member) = match node {
+            NodeRef::BackendData(i) => (self.network.as_mut(), i),
+            NodeRef::Sentinel(j) => (self.network.as_mut(), data + j),
+            NodeRef::Broker(i) => {
+                if self.network.is_none() && self.broker_network.is_none() {
+                    return Err(not_applicable(
+                        "a partition needs a topology with network = \"namespaces\"",
+                    ));
+                }
+                (self.broker_network.as_mut(), i)
+            }
+            NodeRef::Proxy => {
+                return Err(not_applicable(
+                    "HAProxy runs in the root namespace with the clients; partition a broker \
+                     node, a Redis data node or a Sentinel",
+                ));
+            }
+        };
+        match net {
+            Some(net) if member < net.members().len() => Ok((net, member)),
+            Some(_) => Err(not_applicable("no such member of its network")),
+            None if matches!(node, NodeRef::Broker(_)) => Err(not_applicable(
+                "a single RabbitMQ node has no peer to be cut off from; broker nodes run in \
+                 network namespaces with broker.nodes >= 2",
+            )),
+            None => Err(not_applicable(
+                "a partition needs a topology with network = \"namespaces\"",
+            )),
         }
     }
 
-    /// Partitions `node` (a Redis data node or Sentinel in a network namespace): cuts it
-    /// off from every other Redis node and Sentinel; clients and HAProxy in the root
+    /// Partitions `node` (a broker node, Redis data node or Sentinel in a network
+    /// namespace): cuts it off from the other members of its network (the other broker
+    /// nodes; the other Redis nodes and Sentinels); clients and HAProxy in the root
     /// namespace still reach it. Returns the unix µs right after the cut.
     pub async fn partition_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
-        let member = self.network_member(node)?;
-        let net = self.network_mut().expect("checked");
+        let (net, member) = self.network_member(node)?;
         net.cut(member)?;
         let at = now_unix_us();
         tracing::info!(%node, at_unix_us = at, "partitioned");
@@ -522,8 +547,7 @@ impl Stack {
 
     /// Heals the partition of `node`. Returns the unix µs right after.
     pub async fn heal_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
-        let member = self.network_member(node)?;
-        let net = self.network_mut().expect("checked");
+        let (net, member) = self.network_member(node)?;
         net.heal(member)?;
         let at = now_unix_us();
         tracing::info!(%node, at_unix_us = at, "partition healed");

@@ -13,10 +13,26 @@
 //! peer discovery took 17.4 s). A killed or stopped node is restarted with the same name,
 //! ports and Mnesia directory and rejoins by itself. Every `rabbitmqctl` call runs with
 //! stdin at /dev/null through `tokio::process`, never blocking an async thread.
+//!
+//! **In network namespaces** (a topology with `network = "namespaces"` and more than one
+//! broker node; [`RabbitOptions::netns`]) each node runs in a namespace of its own (see
+//! [`super::netns`]) and listens for AMQP and Erlang distribution on that namespace's
+//! address. Its name is an Erlang long name with that address as host part,
+//! `hab-<pid>-<broker>-<i>@10.213.x.y` (`RABBITMQ_USE_LONGNAME=true`), so no host name
+//! has to resolve anywhere (`/etc/hosts` is shared by every namespace); each namespace
+//! has its own [`Epmd`] on the same port number, and every `rabbitmqctl` call for a
+//! node runs inside that node's namespace (entered on spawn), where it reaches the node
+//! even while a partition cuts it off from its peers. A partition then shows
+//! `cluster_partition_handling = pause_minority` at work: the cut-off node notices it
+//! is alone after `net_ticktime` ([`RabbitOptions::net_ticktime`], Erlang's default
+//! 60 s), stops its listeners and waits; after the heal it restarts by itself. On
+//! loopback, node names stay `…@localhost` (short names) with one shared epmd.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,6 +44,7 @@ use nix::unistd::{Pid, getpgid};
 use tempfile::TempDir;
 
 use super::epmd::Epmd;
+use super::netns::{self, NsPlace};
 use super::process::{ManagedProcess, poll_until, wait_ready};
 use super::{StackDirs, StackError, ports};
 
@@ -77,6 +94,12 @@ pub struct RabbitOptions {
     pub startup_timeout: Duration,
     /// The server start script.
     pub program: PathBuf,
+    /// Network namespaces to run in: node `i` in `netns[i]` (then every node needs one),
+    /// with a long name on that address and an epmd of its own; empty = every node on
+    /// 127.0.0.1 with short names (`…@localhost`) and one shared epmd.
+    pub netns: Vec<NsPlace>,
+    /// Erlang `net_ticktime` on every node (whole seconds); `None` = Erlang's 60 s.
+    pub net_ticktime: Option<Duration>,
 }
 
 impl Default for RabbitOptions {
@@ -86,7 +109,20 @@ impl Default for RabbitOptions {
             mirror_policy: false,
             startup_timeout: Duration::from_secs(60),
             program: PathBuf::from(RABBITMQ_SERVER),
+            netns: Vec::new(),
+            net_ticktime: None,
         }
+    }
+}
+
+/// The name of node `index` of broker `broker` of process `pid` listening on `host`: a
+/// short name `hab-<pid>-<broker>-<index>@localhost` on loopback, else a long name with
+/// the address as host part (`…@10.213.5.12`), which needs no name resolution.
+pub fn node_name(pid: u32, broker: u32, index: u32, host: Ipv4Addr) -> String {
+    if host.is_loopback() {
+        format!("hab-{pid}-{broker}-{index}@localhost")
+    } else {
+        format!("hab-{pid}-{broker}-{index}@{host}")
     }
 }
 
@@ -103,12 +139,18 @@ pub struct ErlangEnv {
     pub ctl_dist_port_max: u16,
     /// An empty `RABBITMQ_CONF_ENV_FILE`, so /etc/rabbitmq/rabbitmq-env.conf is not read.
     pub conf_env_file: PathBuf,
+    /// Erlang long names (`RABBITMQ_USE_LONGNAME=true`): the nodes are named after their
+    /// namespace addresses.
+    pub longnames: bool,
+    /// Node name → the network namespace it runs in; a CLI call for such a node runs
+    /// inside that namespace. Empty on loopback.
+    pub places: BTreeMap<String, NsPlace>,
 }
 
 impl ErlangEnv {
     /// The shared variables, in a stable order.
     pub fn vars(&self) -> Vec<(&'static str, OsString)> {
-        vec![
+        let mut vars = vec![
             ("HOME", self.home.clone().into_os_string()),
             ("ERL_EPMD_PORT", self.epmd_port.to_string().into()),
             ("ERL_EPMD_ADDRESS", "127.0.0.1".into()),
@@ -124,7 +166,11 @@ impl ErlangEnv {
                 "RABBITMQ_CONF_ENV_FILE",
                 self.conf_env_file.clone().into_os_string(),
             ),
-        ]
+        ];
+        if self.longnames {
+            vars.push(("RABBITMQ_USE_LONGNAME", "true".into()));
+        }
+        vars
     }
 
     /// Clears every inherited `RABBITMQ_*`/`ERL_*` variable from `cmd` (a stray
@@ -158,12 +204,14 @@ impl ErlangEnv {
 /// Where one node's files go, and its ports.
 #[derive(Debug, Clone)]
 pub struct NodeLayout {
-    /// Full node name, `hab-<pid>-<broker>-<i>@localhost`.
+    /// Full node name, `hab-<pid>-<broker>-<i>@localhost` (see [`node_name`]).
     pub nodename: String,
-    /// AMQP port on 127.0.0.1.
+    /// AMQP port on [`host`](Self::host).
     pub amqp_port: u16,
-    /// Erlang distribution port on 127.0.0.1.
+    /// Erlang distribution port on [`host`](Self::host).
     pub dist_port: u16,
+    /// The network namespace the node runs in; `None` = the root namespace, 127.0.0.1.
+    pub netns: Option<NsPlace>,
     /// Generated config and the node's logs (in the run's logs directory).
     pub config_dir: PathBuf,
     /// Mnesia, feature flags, pid file (temporary).
@@ -171,6 +219,11 @@ pub struct NodeLayout {
 }
 
 impl NodeLayout {
+    /// The address the node listens on: 127.0.0.1, or its namespace's address.
+    pub fn host(&self) -> Ipv4Addr {
+        self.netns.as_ref().map_or(Ipv4Addr::LOCALHOST, |p| p.addr)
+    }
+
     /// `rabbitmq.conf`.
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("rabbitmq.conf")
@@ -195,9 +248,11 @@ impl NodeLayout {
     /// [`ErlangEnv::vars`]). Never contains `RABBITMQ_ALLOW_INPUT`.
     pub fn vars(&self) -> Vec<(&'static str, OsString)> {
         let path = |p: PathBuf| p.into_os_string();
+        let host = self.host();
+        let [a, b, c, d] = host.octets();
         vec![
             ("RABBITMQ_NODENAME", self.nodename.clone().into()),
-            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
+            ("RABBITMQ_NODE_IP_ADDRESS", host.to_string().into()),
             ("RABBITMQ_NODE_PORT", self.amqp_port.to_string().into()),
             ("RABBITMQ_DIST_PORT", self.dist_port.to_string().into()),
             ("RABBITMQ_MNESIA_BASE", path(self.state_dir.join("mnesia"))),
@@ -223,7 +278,7 @@ impl NodeLayout {
             ("RABBITMQ_SCHEDULER_BIND_TYPE", "u".into()),
             (
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
-                "-kernel inet_dist_use_interface {127,0,0,1}".into(),
+                format!("-kernel inet_dist_use_interface {{{a},{b},{c},{d}}}").into(),
             ),
             (
                 "ERL_CRASH_DUMP",
@@ -233,17 +288,29 @@ impl NodeLayout {
     }
 }
 
-/// `rabbitmq.conf` for one node: AMQP on loopback only, guest allowed over loopback,
-/// pause_minority, logs to its file only.
-pub fn rabbitmq_conf(amqp_port: u16) -> String {
+/// `rabbitmq.conf` for one node: AMQP on `host` only (127.0.0.1, or its namespace's
+/// address), guest allowed from anywhere (`loopback_users = none`: HAProxy connects from
+/// the bridge in namespaces), pause_minority, logs to its file only.
+pub fn rabbitmq_conf(host: Ipv4Addr, amqp_port: u16) -> String {
     format!(
         "# generated by hab\n\
-         listeners.tcp.default = 127.0.0.1:{amqp_port}\n\
+         listeners.tcp.default = {host}:{amqp_port}\n\
          loopback_users = none\n\
          cluster_partition_handling = pause_minority\n\
          log.console = false\n\
          log.file.level = info\n"
     )
+}
+
+/// `advanced.config` for one node: empty, or the kernel's `net_ticktime` in whole seconds.
+pub fn advanced_config(net_ticktime: Option<Duration>) -> String {
+    match net_ticktime {
+        None => "[].\n".to_string(),
+        Some(t) => format!(
+            "[{{kernel, [{{net_ticktime, {}}}]}}].\n",
+            t.as_secs().max(1)
+        ),
+    }
 }
 
 /// One RabbitMQ node: the `rabbitmq-server` wrapper and its `beam.smp`, in one group.
@@ -283,14 +350,20 @@ impl RabbitNode {
             .prefix("hab-rabbitmq-")
             .tempdir()
             .map_err(io_err("creating a temporary directory for RabbitMQ".into()))?;
+        let place = opts.netns.get(index as usize).cloned();
+        let host = place.as_ref().map_or(Ipv4Addr::LOCALHOST, |p| p.addr);
+        if place.is_some() {
+            netns::register_host(amqp_port, host);
+        }
         let layout = NodeLayout {
-            nodename: format!("hab-{}-{broker}-{index}@localhost", std::process::id()),
+            nodename: node_name(std::process::id(), broker, index, host),
             amqp_port,
             dist_port,
+            netns: place,
             config_dir: dirs.logs.join(format!("rabbitmq-{index}")),
             state_dir: state.path().to_path_buf(),
         };
-        write_node_files(&layout)?;
+        write_node_files(&layout, opts)?;
         let (process, beam_pid) = spawn_node(&layout, env, opts).await?;
         tracing::info!(
             node = %layout.nodename,
@@ -329,12 +402,12 @@ impl RabbitNode {
         &self.layout.nodename
     }
 
-    /// AMQP port on 127.0.0.1.
+    /// AMQP port on its [`NodeLayout::host`].
     pub fn amqp_port(&self) -> u16 {
         self.layout.amqp_port
     }
 
-    /// `amqp://guest:guest@127.0.0.1:<port>/%2f`.
+    /// `amqp://guest:guest@<host>:<port>/%2f`.
     pub fn amqp_url(&self) -> String {
         amqp_url(self.layout.amqp_port)
     }
@@ -383,6 +456,9 @@ async fn spawn_node(
     let mut cmd = Command::new(&opts.program);
     env.apply(&mut cmd);
     cmd.envs(layout.vars()).current_dir(&layout.state_dir);
+    if let Some(place) = &layout.netns {
+        place.enter_on_spawn(&mut cmd)?;
+    }
     let service = format!("rabbitmq {}", layout.nodename);
     let mut process = ManagedProcess::spawn(&service, cmd, PACKAGE, &layout.stdout_log())?;
     process.add_log_file(layout.node_log());
@@ -398,7 +474,7 @@ async fn spawn_node(
     Ok((process, beam_pid))
 }
 
-fn write_node_files(layout: &NodeLayout) -> Result<(), StackError> {
+fn write_node_files(layout: &NodeLayout, opts: &RabbitOptions) -> Result<(), StackError> {
     let write = |path: PathBuf, text: &str| {
         std::fs::write(&path, text).map_err(|source| StackError::Io {
             what: format!("writing {}", path.display()),
@@ -409,15 +485,22 @@ fn write_node_files(layout: &NodeLayout) -> Result<(), StackError> {
         what: format!("creating {}", layout.config_dir.display()),
         source,
     })?;
-    write(layout.config_file(), &rabbitmq_conf(layout.amqp_port))?;
-    write(layout.config_dir.join("advanced.config"), "[].\n")?;
+    write(
+        layout.config_file(),
+        &rabbitmq_conf(layout.host(), layout.amqp_port),
+    )?;
+    write(
+        layout.config_dir.join("advanced.config"),
+        &advanced_config(opts.net_ticktime),
+    )?;
     write(layout.config_dir.join("enabled_plugins"), "[].\n")?;
     Ok(())
 }
 
-/// `amqp://guest:guest@127.0.0.1:<port>/%2f` (the default vhost).
+/// `amqp://guest:guest@<host>:<port>/%2f` (the default vhost); the host is 127.0.0.1, or
+/// the namespace address of a node placed in one ([`netns::host`]).
 pub fn amqp_url(port: u16) -> String {
-    format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
+    format!("amqp://guest:guest@{}:{port}/%2f", netns::host(port))
 }
 
 /// How long one AMQP readiness probe may take: a handshake with a node that is still
@@ -471,14 +554,15 @@ fn read_beam_pid(pid_file: &Path, pgid: Pid) -> Result<Pid, StackError> {
     }
 }
 
-/// A private epmd and the RabbitMQ nodes registered with it, clustered when there are
-/// several.
+/// A private epmd (one per node in network namespaces) and the RabbitMQ nodes
+/// registered with it, clustered when there are several.
 #[derive(Debug)]
 pub struct RabbitBroker {
-    /// The nodes. Declared before `epmd` so that on drop the nodes die first.
+    /// The nodes. Declared before `epmds` so that on drop the nodes die first.
     nodes: Vec<RabbitNode>,
-    /// The private epmd, stopped after all nodes.
-    epmd: Epmd,
+    /// The private epmd (loopback), or one per node in its namespace (node `i`'s at `i`),
+    /// stopped after all nodes.
+    epmds: Vec<Epmd>,
     /// Environment for the nodes and for `rabbitmqctl`.
     env: ErlangEnv,
     /// Bring-up phases and their durations in ms, in order.
@@ -504,7 +588,8 @@ pub struct QueueInfo {
 }
 
 impl RabbitBroker {
-    /// Starts a private epmd, then the nodes in parallel; with several nodes, joins nodes
+    /// Starts a private epmd (one per namespace when [`RabbitOptions::netns`] places the
+    /// nodes), then the nodes in parallel; with several nodes, joins nodes
     /// 1..n to node 0 one after the other and waits until node 0 sees all of them
     /// running; sets the mirroring policy when asked.
     ///
@@ -514,6 +599,13 @@ impl RabbitBroker {
             return Err(StackError::Unsupported(
                 "broker.nodes must be at least 1".into(),
             ));
+        }
+        if !opts.netns.is_empty() && opts.netns.len() != opts.nodes as usize {
+            return Err(StackError::Unsupported(format!(
+                "{} network namespaces for {} RabbitMQ nodes; each node needs one",
+                opts.netns.len(),
+                opts.nodes
+            )));
         }
         let started = Instant::now();
         let broker = BROKER_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -534,13 +626,40 @@ impl RabbitBroker {
             what: "finding free ports for rabbitmqctl".into(),
             source,
         })?;
-        let epmd = Epmd::start(dirs, "epmd").await?;
+        let epmds = if opts.netns.is_empty() {
+            vec![Epmd::start(dirs, "epmd").await?]
+        } else {
+            // The same port in every namespace: a node looks a peer up at the peer's
+            // address on ERL_EPMD_PORT.
+            let port = ports::free_port().map_err(|source| StackError::Io {
+                what: "finding a free port for epmd".into(),
+                source,
+            })?;
+            futures_util::future::try_join_all(opts.netns.iter().enumerate().map(|(i, p)| {
+                let name = format!("epmd-{i}");
+                async move { Epmd::start_at(dirs, &name, port, Some(p)).await }
+            }))
+            .await?
+        };
+        let places: BTreeMap<String, NsPlace> = opts
+            .netns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    node_name(std::process::id(), broker, i as u32, p.addr),
+                    p.clone(),
+                )
+            })
+            .collect();
         let env = ErlangEnv {
             home: home.path().to_path_buf(),
-            epmd_port: epmd.port(),
+            epmd_port: epmds[0].port(),
             ctl_dist_port_min: ctl_base,
             ctl_dist_port_max: ctl_base + CTL_DIST_PORTS - 1,
             conf_env_file,
+            longnames: !places.is_empty(),
+            places,
         };
         let nodes = futures_util::future::try_join_all(
             (0..opts.nodes).map(|i| RabbitNode::start(broker, i, &env, dirs, opts)),
@@ -550,7 +669,7 @@ impl RabbitBroker {
         tracing::info!(ms = boot_ms, nodes = opts.nodes, "rabbitmq nodes booted");
         let mut b = RabbitBroker {
             nodes,
-            epmd,
+            epmds,
             env,
             phases: vec![("broker_nodes".into(), boot_ms)],
             _home: home,
@@ -676,13 +795,38 @@ impl RabbitBroker {
         self.nodes.iter().position(|n| n.nodename() == nodename)
     }
 
-    /// The `celery` queue's placement (see [`QueueInfo`]), asked of the first live node;
-    /// `None` while no such queue exists.
+    /// The `celery` queue's placement (see [`QueueInfo`]), asked of the first live node
+    /// that answers; `None` while no such queue exists.
     pub async fn queue_info(&self) -> Result<Option<QueueInfo>, StackError> {
-        let node = self.first_alive().ok_or_else(|| StackError::Control {
+        self.queue_info_avoiding(None).await
+    }
+
+    /// [`queue_info`](Self::queue_info), asking node `avoid` last: the node a fault was
+    /// applied to may be frozen (no answer until the CLI's timeout), partitioned (its own,
+    /// stale view) or paused by `pause_minority` (no queues listed).
+    pub async fn queue_info_avoiding(
+        &self,
+        avoid: Option<usize>,
+    ) -> Result<Option<QueueInfo>, StackError> {
+        let mut order: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].process.is_alive() && Some(i) != avoid)
+            .collect();
+        order.extend(avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process.is_alive()));
+        let mut last_error = StackError::Control {
             what: "listing queues".into(),
             detail: "no RabbitMQ node is running".into(),
-        })?;
+        };
+        for node in order {
+            match self.queue_info_on(node).await {
+                Ok(q) => return Ok(q),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// The `celery` queue's placement as node `node` reports it.
+    async fn queue_info_on(&self, node: usize) -> Result<Option<QueueInfo>, StackError> {
         let out = self
             .ctl(
                 node,
@@ -752,6 +896,36 @@ impl RabbitBroker {
         Ok(self.queue_info().await?.and_then(|q| q.leader))
     }
 
+    /// The `celery` queue's leader as one node knows it locally, asking the live nodes in
+    /// order with node `avoid` last, the first answer wins; `None` while there is no such
+    /// queue. Unlike [`queue_leader`](Self::queue_leader) (`list_queues`, which gathers
+    /// rows from every node and waits for a cut-off one until the CLI gives up), this
+    /// reads only the asked node's own state ([`LOCAL_LEADER_EVAL`]): Ra's leader board
+    /// for a quorum queue (updated as soon as a majority elected a leader), the master's
+    /// node for a classic queue. For the failover observer.
+    pub async fn queue_leader_local(
+        &self,
+        avoid: Option<usize>,
+    ) -> Result<Option<usize>, StackError> {
+        let mut order: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].process.is_alive() && Some(i) != avoid)
+            .collect();
+        order.extend(avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process.is_alive()));
+        let mut last_error = StackError::Control {
+            what: "asking for the queue leader".into(),
+            detail: "no RabbitMQ node is running".into(),
+        };
+        for node in order {
+            match self.ctl(node, &["eval", LOCAL_LEADER_EVAL]).await {
+                Ok(out) => {
+                    return Ok(parse_node_atom(&out).and_then(|n| self.node_by_name(&n)));
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
     /// Full health, or why not: every node process alive, the first live node sees all
     /// of them running, and when the `celery` queue exists every replica is online (and
     /// a quorum queue has a leader).
@@ -811,9 +985,14 @@ impl RabbitBroker {
         &mut self.nodes
     }
 
-    /// The private epmd.
+    /// The private epmd (node 0's in network namespaces).
     pub fn epmd(&self) -> &Epmd {
-        &self.epmd
+        &self.epmds[0]
+    }
+
+    /// Every epmd: one on loopback, or one per node in its namespace (node `i`'s at `i`).
+    pub fn epmds(&self) -> &[Epmd] {
+        &self.epmds
     }
 
     /// The environment for `rabbitmqctl` calls against these nodes.
@@ -826,11 +1005,28 @@ impl RabbitBroker {
         self.nodes[0].amqp_url()
     }
 
-    /// Stops every node (in parallel), then epmd.
+    /// Stops every node (in parallel), then the epmds.
     pub async fn stop(&mut self) {
         futures_util::future::join_all(self.nodes.iter_mut().map(RabbitNode::stop)).await;
-        self.epmd.stop().await;
+        futures_util::future::join_all(self.epmds.iter_mut().map(Epmd::stop)).await;
     }
+}
+
+/// The Erlang expression [`RabbitBroker::queue_leader_local`] evaluates on a node: the
+/// node of the `celery` queue's leader as that node knows it (quorum: Ra's leader board,
+/// else the metadata's leader; classic: the master process's node), or `none`.
+pub const LOCAL_LEADER_EVAL: &str = "case rabbit_amqqueue:lookup(rabbit_misc:r(<<\"/\">>, queue, <<\"celery\">>)) of \
+     {ok, Q} -> case amqqueue:get_pid(Q) of \
+       {RaName, N} -> case ra_leaderboard:lookup_leader(RaName) of {_, L} -> L; _ -> N end; \
+       P when is_pid(P) -> node(P); \
+       _ -> none end; \
+     _ -> none end.";
+
+/// A node name printed by `rabbitmqctl eval` (`'hab-1-0-2@10.213.5.12'`, quoted or
+/// not); `None` for `none`, `undefined` or anything without an `@`.
+pub fn parse_node_atom(out: &str) -> Option<String> {
+    let s = out.trim().trim_matches('\'');
+    s.contains('@').then(|| s.to_string())
 }
 
 /// Why the Raft states of a quorum queue's members (from
@@ -894,6 +1090,12 @@ pub async fn run_cli(
     args: &[&str],
 ) -> Result<String, StackError> {
     let mut cmd = env.cli(program, nodename);
+    if let Some(place) = env.places.get(nodename) {
+        // Inside the node's namespace: its epmd and the node itself are reachable there
+        // (from the root namespace there is no epmd, and the CLI would start one); named
+        // after that namespace's address, so the other nodes can answer it too.
+        place.enter_as_host_on_spawn(&mut cmd)?;
+    }
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1024,10 +1226,19 @@ pub fn parse_classic_pids(table: &str) -> Result<Vec<ListedQueue>, String> {
         .collect())
 }
 
-/// `hab-1-0-0@localhost` from an Erlang pid printed as `<hab-1-0-0@localhost.1652.0>`.
+/// `hab-1-0-0@localhost` from an Erlang pid printed as
+/// `<hab-1-0-0@localhost.1795613547.1652.0>` (node, then three numbers), also when the
+/// host part is an address (`<hab-1-0-0@10.213.5.10.1795613547.1652.0>`); older prints
+/// with fewer numbers after a host name (`<n@localhost.1652.0>`) end at the host.
 fn node_of_pid(pid: &str) -> Option<&str> {
     let inner = pid.strip_prefix('<')?.strip_suffix('>')?;
     let at = inner.find('@')?;
+    let fields: Vec<&str> = inner[at + 1..].split('.').collect();
+    let numeric = |f: &&str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit());
+    if fields.len() > 3 && fields[fields.len() - 3..].iter().all(numeric) {
+        let tail: usize = fields[fields.len() - 3..].iter().map(|f| f.len() + 1).sum();
+        return Some(&inner[..inner.len() - tail]);
+    }
     let dot = inner[at..].find('.').map(|d| at + d)?;
     Some(&inner[..dot])
 }
@@ -1125,6 +1336,7 @@ mod tests {
             nodename: "hab-1-0-0@localhost".into(),
             amqp_port: 40001,
             dist_port: 40002,
+            netns: None,
             config_dir: PathBuf::from("/run/logs/rabbitmq-0"),
             state_dir: PathBuf::from("/tmp/state"),
         }
@@ -1132,7 +1344,7 @@ mod tests {
 
     #[test]
     fn config_listens_on_loopback_only() {
-        let conf = rabbitmq_conf(40001);
+        let conf = rabbitmq_conf(Ipv4Addr::LOCALHOST, 40001);
         for line in [
             "listeners.tcp.default = 127.0.0.1:40001",
             "loopback_users = none",
@@ -1195,6 +1407,8 @@ mod tests {
             ctl_dist_port_min: 41001,
             ctl_dist_port_max: 41004,
             conf_env_file: PathBuf::from("/run/logs/rabbitmq-env.conf"),
+            longnames: false,
+            places: BTreeMap::new(),
         };
         let cmd = env.rabbitmqctl("hab-1-0-0@localhost");
         let envs: Vec<(String, Option<String>)> = cmd
@@ -1215,6 +1429,20 @@ mod tests {
         assert_eq!(set("ERL_EPMD_ADDRESS").as_deref(), Some("127.0.0.1"));
         assert_eq!(set("HOME").as_deref(), Some("/tmp/home"));
         assert_eq!(set("RABBITMQ_CTL_DIST_PORT_MAX").as_deref(), Some("41004"));
+        assert_eq!(
+            set("RABBITMQ_USE_LONGNAME"),
+            None,
+            "short names on loopback"
+        );
+        let long = ErlangEnv {
+            longnames: true,
+            ..env.clone()
+        };
+        assert!(
+            long.vars()
+                .iter()
+                .any(|(k, v)| *k == "RABBITMQ_USE_LONGNAME" && v == "true")
+        );
         let args: Vec<_> = cmd.get_args().collect();
         assert_eq!(args, ["-n", "hab-1-0-0@localhost"]);
     }
@@ -1276,6 +1504,12 @@ plain\t<n-1@localhost.1795613547.99.0>\t\t\n";
             node_of_pid("<n-0@localhost.1795613547.1142.0>"),
             Some("n-0@localhost")
         );
+        assert_eq!(node_of_pid("<n-0@localhost.1142.0>"), Some("n-0@localhost"));
+        assert_eq!(
+            node_of_pid("<hab-1-0-2@10.213.5.12.1795613547.1142.0>"),
+            Some("hab-1-0-2@10.213.5.12")
+        );
+        assert_eq!(node_of_pid("<no-at.1.2.3>"), None);
         assert!(parse_classic_pids("").is_err());
     }
 
@@ -1314,6 +1548,61 @@ plain\t<n-1@localhost.1795613547.99.0>\t\t\n";
         assert!(quorum_healthy(&three("leader", "leader", "follower")).is_err());
         assert!(quorum_healthy(&[]).is_err());
         assert!(parse_quorum_status("Error: not found").is_err());
+    }
+
+    #[test]
+    fn node_names_are_short_on_loopback_and_long_on_an_address() {
+        assert_eq!(
+            node_name(42, 0, 1, Ipv4Addr::LOCALHOST),
+            "hab-42-0-1@localhost"
+        );
+        assert_eq!(
+            node_name(42, 3, 2, Ipv4Addr::new(10, 213, 5, 12)),
+            "hab-42-3-2@10.213.5.12"
+        );
+        assert_eq!(
+            parse_node_atom("'hab-42-3-2@10.213.5.12'\n"),
+            Some("hab-42-3-2@10.213.5.12".into())
+        );
+        assert_eq!(
+            parse_node_atom("hab@localhost"),
+            Some("hab@localhost".into())
+        );
+        assert_eq!(parse_node_atom("none\n"), None);
+        assert_eq!(parse_node_atom(""), None);
+    }
+
+    #[test]
+    fn a_node_in_a_namespace_listens_on_its_address_with_a_long_name() {
+        let mut l = layout();
+        l.netns = Some(NsPlace {
+            netns: "hab1-0-0".into(),
+            addr: Ipv4Addr::new(10, 213, 5, 10),
+        });
+        l.nodename = node_name(1, 0, 0, l.host());
+        let vars = l.vars();
+        let get = |k: &str| {
+            vars.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(get("RABBITMQ_NODENAME").unwrap(), "hab-1-0-0@10.213.5.10");
+        assert_eq!(get("RABBITMQ_NODE_IP_ADDRESS").unwrap(), "10.213.5.10");
+        assert_eq!(
+            get("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS").unwrap(),
+            "-kernel inet_dist_use_interface {10,213,5,10}"
+        );
+        let conf = rabbitmq_conf(l.host(), 40001);
+        assert!(
+            conf.lines()
+                .any(|x| x == "listeners.tcp.default = 10.213.5.10:40001"),
+            "{conf}"
+        );
+        assert_eq!(advanced_config(None), "[].\n");
+        assert_eq!(
+            advanced_config(Some(Duration::from_secs(10))),
+            "[{kernel, [{net_ticktime, 10}]}].\n"
+        );
     }
 
     #[test]
