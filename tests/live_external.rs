@@ -34,21 +34,6 @@ impl Drop for Down {
     }
 }
 
-fn rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 /// The external topology `hab up` wrote, with `edit` applied, saved as `name.toml`.
 fn variant(stack: &Path, tmp: &Path, name: &str, edit: impl FnOnce(&mut toml::Table)) -> PathBuf {
     let text = std::fs::read_to_string(stack.join("external.toml")).unwrap();
@@ -190,7 +175,7 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     let dir = single_run_dir(&out);
     let report = run_json(&dir);
     assert_eq!(report["status"], "complete", "{report:#}");
-    let failover = rows(&dir.join("failover.csv"));
+    let failover = csv_rows(&dir.join("failover.csv"));
     assert_eq!(failover.len(), 2, "{failover:?}");
     for (row, prefix) in failover.iter().zip(["broker.node[", "backend.node["]) {
         assert!(row["resolved"].starts_with(prefix), "{row:?}");
@@ -207,7 +192,7 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
         "{:?}",
         failover[1]
     );
-    let tasks = rows(&dir.join("tasks.csv"));
+    let tasks = csv_rows(&dir.join("tasks.csv"));
     assert_eq!(
         tasks.iter().filter(|t| t["outcome"] == "ok").count(),
         2400,
@@ -308,7 +293,7 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
         "Celery against the external stack: {}",
         text(&run)
     );
-    let tasks = rows(&single_run_dir(&out).join("tasks.csv"));
+    let tasks = csv_rows(&single_run_dir(&out).join("tasks.csv"));
     assert_eq!(tasks.iter().filter(|t| t["outcome"] == "ok").count(), 100);
 
     // An observer that cannot reach its server is reported, not silently dropped.
@@ -386,11 +371,11 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     let merged_dir = single_run_dir(&merged_out);
     let mut union: Vec<String> = shard_dirs
         .iter()
-        .flat_map(|d| rows(&d.join("tasks.csv")))
+        .flat_map(|d| csv_rows(&d.join("tasks.csv")))
         .map(|t| t["task_id"].clone())
         .collect();
     union.sort();
-    let merged_tasks = rows(&merged_dir.join("tasks.csv"));
+    let merged_tasks = csv_rows(&merged_dir.join("tasks.csv"));
     let mut ids: Vec<String> = merged_tasks.iter().map(|t| t["task_id"].clone()).collect();
     ids.sort();
     assert_eq!(ids, union);

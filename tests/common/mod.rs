@@ -190,3 +190,19 @@ pub fn hab_run(topology: &Path, workload: &Path, out: &Path) -> std::process::Co
         .stdin(std::process::Stdio::null());
     c
 }
+
+/// The rows of a CSV file (tasks.csv, failover.csv, …) as header → value maps.
+pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
