@@ -273,6 +273,17 @@ pub async fn force_failover(port: u16, name: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the Sentinel at `port` is in TILT mode (`INFO sentinel`, `sentinel_tilt:1`):
+/// after its timer was held up for more than 2 s (a starved CPU) it acts on nothing,
+/// failovers included, for 30 s.
+pub async fn in_tilt(port: u16) -> Result<bool, String> {
+    let v = query(port, &["INFO", "sentinel"]).await?;
+    let info = text(&v).ok_or_else(|| format!("unexpected INFO answer {v:?}"))?;
+    Ok(super::redis::parse_info(&info)
+        .get("sentinel_tilt")
+        .is_some_and(|t| t.trim() == "1"))
+}
+
 /// `SENTINEL CKQUORUM <name>` on the Sentinel at `port`: `Ok(text)` when this Sentinel
 /// can reach its quorum and authorise a failover, the reason otherwise.
 pub async fn ckquorum(port: u16, name: &str) -> Result<String, String> {
@@ -289,8 +300,9 @@ pub async fn master_fields(
     Ok(parse_fields(&v))
 }
 
-/// How many replicas of `name` the Sentinel at `port` sees up (`SENTINEL REPLICAS`,
-/// flags without `s_down`, `o_down` or `disconnected`).
+/// How many replicas of `name` the Sentinel at `port` sees up and acting as replicas
+/// (`SENTINEL REPLICAS`: flags without `s_down`, `o_down` or `disconnected`, and
+/// `role-reported:slave`; see [`replica_up`]).
 pub async fn replicas_up(port: u16, name: &str) -> Result<usize, String> {
     let v = query(port, &["SENTINEL", "REPLICAS", name]).await?;
     let Value::Array(replicas) = v else {
@@ -299,8 +311,18 @@ pub async fn replicas_up(port: u16, name: &str) -> Result<usize, String> {
     Ok(replicas
         .iter()
         .map(parse_fields)
-        .filter(|f| f.get("flags").is_some_and(|flags| flags_up(flags)))
+        .filter(|f| replica_up(f))
         .count())
+}
+
+/// Whether one entry of `SENTINEL REPLICAS` is a replica that is up and says it is one:
+/// after a failover the Sentinel lists the old master among the new master's replicas
+/// at once, with `role-reported:master` until it has converted it (`+convert-to-slave`).
+pub fn replica_up(fields: &std::collections::BTreeMap<String, String>) -> bool {
+    fields.get("flags").is_some_and(|flags| flags_up(flags))
+        && fields
+            .get("role-reported")
+            .is_none_or(|role| role == "slave")
 }
 
 /// True for Sentinel instance flags that mean "reachable": no `s_down`, `o_down` or
@@ -395,6 +417,23 @@ mod tests {
         assert!(!flags_up("s_down,slave"));
         assert!(!flags_up("slave,disconnected"));
         assert!(!flags_up("s_down,o_down,master"));
+    }
+
+    #[test]
+    fn a_listed_replica_still_reporting_master_is_not_up() {
+        let entry = |flags: &str, role: Option<&str>| {
+            let mut f = std::collections::BTreeMap::new();
+            f.insert("flags".to_string(), flags.to_string());
+            if let Some(r) = role {
+                f.insert("role-reported".to_string(), r.to_string());
+            }
+            f
+        };
+        assert!(replica_up(&entry("slave", Some("slave"))));
+        assert!(replica_up(&entry("slave", None)));
+        assert!(!replica_up(&entry("slave", Some("master"))));
+        assert!(!replica_up(&entry("s_down,slave", Some("slave"))));
+        assert!(!replica_up(&std::collections::BTreeMap::new()));
     }
 
     #[test]
