@@ -590,14 +590,15 @@ impl Stack {
     /// cluster and, once the `celery` queue exists, all its replicas online with a
     /// leader; every Redis data node up, exactly one of them answering `role:master`
     /// (the one every Sentinel names, with CKQUORUM OK), every other node its linked
-    /// replica and reported so by every Sentinel; HAProxy (if any) with every server
-    /// settled, every broker node UP and exactly the Redis master UP.
+    /// replica; HAProxy (if any) with every server settled, every broker node UP and
+    /// exactly the Redis master UP.
     ///
     /// The broker is checked first (`rabbitmqctl`, seconds under load), then the Redis
     /// side and HAProxy, each only once the part before passed: a pass means the Redis
     /// side was healthy when this returns, not when the broker check began (run side by
     /// side, a Redis snapshot seconds old made the stack "healthy" while a demoted
-    /// master still answered `role:master`).
+    /// master still answered `role:master`). The price: a pass can come up to one broker
+    /// check (~1–3 s under load) after the Redis side became healthy.
     pub async fn health(&self) -> Result<(), String> {
         self.broker.health().await?;
         let redis = self.backend.health().await?;

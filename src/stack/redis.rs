@@ -606,12 +606,10 @@ impl RedisSet {
                 if !ok.starts_with("OK") {
                     return Err(format!("sentinel on {}: CKQUORUM {ok}", s.port()));
                 }
-                // Up and reported as a replica: a demoted master the Sentinel has not
-                // converted yet is listed as a replica with role-reported:master.
                 let seen = sentinel::replicas_up(s.port(), name).await?;
                 if seen < replicas {
                     return Err(format!(
-                        "sentinel on {} sees {seen} of {replicas} replicas up and reporting role:slave",
+                        "sentinel on {} sees {seen} of {replicas} replicas up",
                         s.port()
                     ));
                 }
