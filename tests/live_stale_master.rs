@@ -230,3 +230,109 @@ fn uptime_guard_keeps_the_restarted_master_out() {
         run["final_state"]
     );
 }
+
+/// Polls `health` of `set` until it passes, for at most `deadline`; the last reason
+/// otherwise.
+async fn until_healthy(
+    set: &hab::stack::redis::RedisSet,
+    deadline: std::time::Duration,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    loop {
+        match set.health().await {
+            Ok(_) => return Ok(()),
+            Err(e) if started.elapsed() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A `SENTINEL FAILOVER` the Sentinel accepts is only a request: with the replica frozen
+/// nothing is promoted, and hab says so instead of timing a switch that never happened.
+/// A failover that does promote leaves the old master answering `role:master` beside the
+/// new one until the Sentinels demote it, and the Redis side is not healthy before.
+#[test]
+fn a_failover_without_promotion_is_named_and_health_waits_for_the_demotion() {
+    use hab::stack::StackDirs;
+    use hab::stack::redis::{RedisOptions, RedisSet, RedisSetOptions, replication_info};
+    use hab::stack::sentinel::SentinelOptions;
+    use nix::sys::signal::{Signal, kill};
+    use std::time::Duration;
+
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dirs = StackDirs::create(tmp.path().join("logs")).unwrap();
+        let opts = RedisSetOptions {
+            replicas: 1,
+            node: RedisOptions::default(),
+            sentinels: Some(SentinelOptions::default()), // failover-timeout 5 s
+            netns: Vec::new(),
+        };
+        let set = RedisSet::start(&dirs, &opts).await.unwrap();
+        assert_eq!(set.current_master().await.unwrap(), 0);
+
+        // The replica frozen right before the request: the Sentinel still counts it as a
+        // good replica (down-after is 1 s), accepts, sends it SLAVEOF NO ONE, gets no
+        // answer and aborts after failover-timeout.
+        let replica = set.nodes()[1].pid();
+        kill(replica, Signal::SIGSTOP).unwrap();
+        set.force_failover().await.unwrap();
+        let why = set
+            .wait_promotion(0, Duration::from_secs(8))
+            .await
+            .unwrap_err();
+        assert!(
+            why.contains("no promotion within") && why.contains("still name node 0"),
+            "{why}"
+        );
+        assert_eq!(set.current_master().await.unwrap(), 0);
+        kill(replica, Signal::SIGCONT).unwrap();
+        // Thawed, it runs the SLAVEOF NO ONE still in its socket and answers role:master
+        // until the Sentinels convert it back: health waits for one master again.
+        until_healthy(&set, Duration::from_secs(60)).await.unwrap();
+
+        // A failover that promotes: node 1 is named, node 0 still says role:master.
+        set.force_failover().await.unwrap();
+        let promoted = set
+            .wait_promotion(0, Duration::from_secs(15))
+            .await
+            .unwrap();
+        assert_eq!(promoted, 1);
+        // Once every Sentinel names node 1 (hello messages, ~2 s), node 0 still answers
+        // role:master: a Sentinel converts it no sooner than failover-timeout (5 s) after
+        // it learnt of the switch.
+        let new_port = set.nodes()[1].port();
+        let started = std::time::Instant::now();
+        loop {
+            let mut all = true;
+            for s in set.sentinels() {
+                let named = hab::stack::sentinel::master_port(s.port(), "hab").await;
+                all &= named == Ok(Some(new_port));
+            }
+            if all {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "Sentinels disagree"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let old = replication_info(set.nodes()[0].port()).await.unwrap();
+        assert_eq!(old["role"], "master", "the demoted master is still master");
+        let e = set.health().await.unwrap_err();
+        assert!(
+            e.contains("2 data nodes answer role:master (node 0, node 1)"),
+            "{e}"
+        );
+        until_healthy(&set, Duration::from_secs(60)).await.unwrap();
+        let old = replication_info(set.nodes()[0].port()).await.unwrap();
+        assert_eq!(
+            (old["role"].as_str(), old["master_link_status"].as_str()),
+            ("slave", "up")
+        );
+        assert_eq!(set.current_master().await.unwrap(), 1);
+    });
+}
