@@ -284,7 +284,8 @@ fn a_failover_without_promotion_is_named_and_health_waits_for_the_demotion() {
             .await
             .unwrap_err();
         assert!(
-            why.contains("no promotion within") && why.contains("still name node 0"),
+            why.contains("no promotion within")
+                && why.contains("the Sentinels still name backend.node[0]"),
             "{why}"
         );
         assert_eq!(set.current_master().await.unwrap(), 0);

@@ -710,7 +710,7 @@ impl RedisSet {
             }
             Err(match named.is_empty() {
                 true => "no Sentinel named a master".to_string(),
-                false => format!("the Sentinels still name node {old}"),
+                false => format!("the Sentinels still name backend.node[{old}]"),
             })
         };
         match poll_until(deadline, Duration::from_millis(100), probe).await {
