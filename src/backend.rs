@@ -271,9 +271,15 @@ pub async fn watch_results(
         ),
     };
     let pattern = format!("{RESULT_PREFIX}*");
-    let pubsub = source
-        .open(&pattern)
+    let pubsub = tokio::time::timeout(RESPONSE_TIMEOUT, source.open(&pattern))
         .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "no answer within {}",
+                humantime::format_duration(RESPONSE_TIMEOUT)
+            )
+        })
+        .and_then(|r| r.map_err(anyhow::Error::from))
         .with_context(|| format!("cannot subscribe to results at {url}"))?;
     let handle = tokio::spawn(async move {
         let (pubsub, mut subscribed_to) = pubsub;
@@ -288,7 +294,20 @@ pub async fn watch_results(
                         _ = cancel.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
-                    match source.open(&pattern).await {
+                    // Bounded, and given up on cancel: a server that accepts the
+                    // connection and never answers (frozen, or behind a proxy whose
+                    // backend hangs) would otherwise hold the run's teardown, which
+                    // awaits this task.
+                    let opened = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = tokio::time::timeout(RESPONSE_TIMEOUT, source.open(&pattern)) => r,
+                    };
+                    match opened.unwrap_or_else(|_| {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "no answer to SUBSCRIBE",
+                        )))
+                    }) {
                         Ok((p, to)) => {
                             subscribed_to = to;
                             if tx.send(WatchEvent::Resubscribed).is_err() {

@@ -112,17 +112,27 @@ pub async fn publisher_channel(conn: &Connection, confirms: bool) -> Result<Chan
 
 /// Number of consumers currently attached to the `celery` queue, and its ready messages.
 pub async fn queue_state(channel: &Channel, kind: QueueKind) -> Result<(u32, u32)> {
-    let q = channel
-        .queue_declare(
-            ShortString::from(CELERY_QUEUE),
-            QueueDeclareOptions {
-                durable: true,
-                passive: true,
-                ..Default::default()
-            },
-            queue_arguments(kind),
-        )
+    let declare = channel.queue_declare(
+        ShortString::from(CELERY_QUEUE),
+        QueueDeclareOptions {
+            durable: true,
+            passive: true,
+            ..Default::default()
+        },
+        queue_arguments(kind),
+    );
+    // Bounded: a broker that keeps the connection alive (heartbeats) but never answers
+    // the declare would hold the caller forever (the end of a run awaits this; RabbitMQ
+    // was seen to hang on `list_queues` for a minute after a node restart with a
+    // non-durable queue).
+    let q = tokio::time::timeout(OPERATION_TIMEOUT, declare)
         .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "inspecting queue `celery`: no answer within {}",
+                humantime::format_duration(OPERATION_TIMEOUT)
+            )
+        })?
         .context("inspecting queue `celery`")?;
     Ok((q.consumer_count(), q.message_count()))
 }

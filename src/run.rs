@@ -49,6 +49,10 @@ const RECONCILE_AGE: Duration = Duration::from_secs(2);
 const RECONCILE_BATCH: usize = 10_000;
 /// How long an interrupted workload waits for tasks already published.
 const INTERRUPT_DRAIN: Duration = Duration::from_secs(2);
+/// How long the end of a run tries to reconnect the producer to read the final queue
+/// state (a broker left down on purpose never comes back: without a bound the run
+/// would wait for it until Ctrl-C).
+const FINAL_STATE_RECONNECT: Duration = Duration::from_secs(30);
 
 /// What to run and where to write it.
 #[derive(Debug, Clone)]
@@ -858,7 +862,12 @@ impl RunState {
         // and how many result keys exist.
         let mut queue =
             broker::queue_state(driver.publisher.channel(), topology.broker.queue).await;
-        if queue.is_err() && !cancel.is_cancelled() && driver.reconnect().await.is_ok() {
+        if queue.is_err()
+            && !cancel.is_cancelled()
+            && tokio::time::timeout(FINAL_STATE_RECONNECT, driver.reconnect())
+                .await
+                .is_ok_and(|r| r.is_ok())
+        {
             // The producer's connection died in a fault after its last publish.
             queue = broker::queue_state(driver.publisher.channel(), topology.broker.queue).await;
         }

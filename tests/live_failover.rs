@@ -190,7 +190,13 @@ at = "1s"
 restart_after = "1s"
 "#,
     );
-    let output = run_hab(&topo, &work, &out);
+    // It once never ended (passed on rerun): bounded, so a hang fails with hab's stderr
+    // (SIGINT first: hab says what it was doing). A run takes ~15 s.
+    let output = output_within(
+        hab_run(&topo, &work, &out),
+        tmp.path(),
+        std::time::Duration::from_secs(180),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let dir = single_run_dir(&out);

@@ -110,11 +110,25 @@ fn fault_sentence(f: &FaultSummary) -> String {
         String::new()
     };
     format!(
-        "{what} on {}: {switch}{missing}{outage}{}; {}.",
+        "{what} on {}: {switch}{missing}{outage}{}; {}{}.",
         f.topology,
         stale_master(f),
-        losses(f.tasks, f.lost, f.result_lost, f.unconfirmed, f.duplicated)
+        losses(f.tasks, f.lost, f.result_lost, f.unconfirmed, f.duplicated),
+        unapplied(f)
     )
+}
+
+/// The repetitions of a fault that were not applied while others were, with the first
+/// reason: `; 1 more repetition not applied (SENTINEL FAILOVER was accepted but …)`.
+fn unapplied(f: &FaultSummary) -> String {
+    match f.unapplied.first() {
+        None => String::new(),
+        Some(why) => format!(
+            "; {} more repetition{} not applied and left out of these figures ({why})",
+            f.unapplied.len(),
+            if f.unapplied.len() == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 /// What a stale Redis master did around a fault: HAProxy routing to two masters, and

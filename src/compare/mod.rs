@@ -334,6 +334,42 @@ mod tests {
     }
 
     #[test]
+    fn a_repetition_not_applied_beside_applied_ones_is_named_not_averaged() {
+        let mut set = fixture::run_set();
+        let run = &mut set.topologies[1].runs[0].report;
+        let mut failed = fixture::fault("broker_kill", "broker.primary", 1, Some(50.0));
+        failed.kind = "failover".into();
+        failed.target = "backend.master".into();
+        failed.not_applied = "SENTINEL FAILOVER was accepted but no replica was promoted: \
+                              no promotion within 15000 ms"
+            .into();
+        let mut promoted = fixture::fault("broker_kill", "backend.master", 0, Some(2_000.0));
+        promoted.kind = "failover".into();
+        run.failover.push(promoted);
+        run.failover.push(failed);
+        let c = Comparison::from_runs(&set).unwrap();
+        let f = c
+            .faults
+            .iter()
+            .find(|f| f.topology == "ha" && f.kind == "failover")
+            .unwrap();
+        // The one without a promotion is left out of the switch time, and named.
+        assert_eq!((f.applied, f.not_applied.as_deref()), (1, None));
+        assert_eq!(f.switch_ms.unwrap().max, 2_000.0);
+        assert_eq!(f.unapplied.len(), 1);
+        let text = c.findings.join("\n");
+        assert!(
+            text.contains("; 1 more repetition not applied and left out of these figures (SENTINEL FAILOVER was accepted but no replica was promoted"),
+            "{text}"
+        );
+        // summary.json written before the field existed still reads.
+        let mut v = serde_json::to_value(f).unwrap();
+        v.as_object_mut().unwrap().remove("unapplied");
+        let old: summary::FaultSummary = serde_json::from_value(v).unwrap();
+        assert!(old.unapplied.is_empty());
+    }
+
+    #[test]
     fn thresholds_name_what_crossed_them() {
         let c = Comparison::from_runs(&fixture::run_set()).unwrap();
         assert!(Thresholds::default().check(&c).is_empty());

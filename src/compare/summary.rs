@@ -217,6 +217,10 @@ pub struct FaultSummary {
     pub applied: usize,
     /// Why it did not apply, when it never did (e.g. no replica on standalone).
     pub not_applied: Option<String>,
+    /// Why, for each repetition that was not applied while others were (e.g. a
+    /// `SENTINEL FAILOVER` that promoted no replica): left out of every figure here.
+    #[serde(default)]
+    pub unapplied: Vec<String>,
     /// Switch time (first task after the fault completed end to end), ms.
     pub switch_ms: Option<Spread>,
     /// Repetitions after which no task completed within the fault's window.
@@ -469,12 +473,21 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
             let not_applied = (applied.is_empty())
                 .then(|| all.first().map(|r| r.not_applied.clone()))
                 .flatten();
+            let unapplied = match applied.is_empty() {
+                true => Vec::new(),
+                false => all
+                    .iter()
+                    .filter(|r| !r.not_applied.is_empty())
+                    .map(|r| r.not_applied.clone())
+                    .collect(),
+            };
             let sum =
                 |f: &dyn Fn(&FailoverRow) -> u64| -> u64 { applied.iter().map(|r| f(r)).sum() };
             FaultSummary {
                 topology: t.name.clone(),
                 applied: applied.len(),
                 not_applied,
+                unapplied,
                 switch_ms: Spread::of(applied.iter().filter_map(|r| r.switch_time_ms)),
                 no_completion: applied
                     .iter()

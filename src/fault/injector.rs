@@ -164,6 +164,33 @@ async fn apply_one(
             return record;
         }
     }
+    if spec.kind == FaultKind::Failover {
+        // A Sentinel accepting SENTINEL FAILOVER is a request, not a promotion: without
+        // this check a failover that never happened got a switch time (of the old
+        // master, still serving) and was "healthy" at once.
+        let promoted = tokio::select! {
+            _ = cancel.cancelled() => return record,
+            p = stack.wait_promotion(node) => p,
+        };
+        match promoted {
+            Ok(new) => tracing::info!(%node, %new, "promoted"),
+            Err(why) => {
+                record.not_applied = Some(format!(
+                    "SENTINEL FAILOVER was accepted but no replica was promoted: {why}"
+                ));
+                // The next repetition still starts from a healthy stack.
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    h = stack.wait_healthy(HEALTH_TIMEOUT) => {
+                        if let Err(e) = h {
+                            eprintln!("hab: stack not healthy after the failover of {node}: {e}");
+                        }
+                    }
+                }
+                return record;
+            }
+        }
+    }
     if let Some(out) = spec.out_for() {
         // Even when cancelled, a paused node is resumed and a partition healed (and a
         // killed node left down: teardown follows).

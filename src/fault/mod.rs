@@ -45,8 +45,9 @@ pub enum RestartAs {
     /// default).
     #[default]
     Replica,
-    /// With its own config, as a master, at `restart_after` whatever the Sentinels did:
-    /// it comes back empty and answers `role:master` until the Sentinels demote it (the
+    /// With its own config, as a master, at `restart_after` (or, when the Sentinels have
+    /// not promoted another node by then, right after they do): it comes back empty and
+    /// answers `role:master` beside the promoted node until the Sentinels demote it (the
     /// unsafe restart a naive supervisor does).
     Master,
 }

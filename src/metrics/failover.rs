@@ -360,8 +360,11 @@ pub fn analyse(
     let is_other = |e: &ServerEvent| faulted.as_deref().is_none_or(|s| e.detail != s);
 
     // Switch time: the first task published at or after the fault that completed ok.
+    // None for a fault that did not take effect (a failover that promoted nobody): the
+    // old master serving on is no switch.
     let switch_time_ms = tasks
         .iter()
+        .filter(|_| f.not_applied.is_none())
         .filter(|t| t.published_unix_us.is_some_and(|p| p >= at))
         .filter(|t| t.classify().outcome == Outcome::Ok)
         .min_by_key(|t| t.published_unix_us)
@@ -381,6 +384,7 @@ pub fn analyse(
     let before = done.iter().rev().find(|&&s| s < at).copied();
     let after: Vec<i64> = done.iter().copied().filter(|&s| s >= at).collect();
     let outage_ms = match (before, after.first()) {
+        _ if f.not_applied.is_some() => None,
         (Some(b), Some(&a)) => {
             let mut gap = a - b;
             for pair in after.windows(2) {
@@ -687,6 +691,25 @@ mod tests {
         assert_eq!(row.republished, 1);
         // Window: at - 1 s .. at + 8 s (healthy): 90 regular tasks + 2 extra.
         assert_eq!(row.tasks, 92);
+    }
+
+    #[test]
+    fn a_fault_that_did_not_take_effect_has_no_switch_time() {
+        let at = T0 + 5 * S;
+        let tasks = vec![
+            task(at - S, Some(at - S + 1000), 1),
+            task(at + 10, Some(at + 2_000), 1),
+        ];
+        let mut f = fault(at);
+        assert_eq!(
+            analyse(&f, "w", None, None, &tasks, &[], &[], None).switch_time_ms,
+            Some(2.0)
+        );
+        f.kind = FaultKind::Failover;
+        f.not_applied = Some("SENTINEL FAILOVER was accepted but no replica was promoted".into());
+        let row = analyse(&f, "w", None, None, &tasks, &[], &[], None);
+        assert_eq!((row.switch_time_ms, row.outage_ms), (None, None));
+        assert!(row.not_applied.contains("no replica was promoted"));
     }
 
     #[test]

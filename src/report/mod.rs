@@ -361,7 +361,10 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 switch.push_str(&format!(" ({} without completion)", f.no_completion));
             }
             r.extend([
-                f.applied.to_string(),
+                match f.unapplied.len() {
+                    0 => f.applied.to_string(),
+                    n => format!("{} (+{n} not applied)", f.applied),
+                },
                 opt_ms(f.detect_ms),
                 opt_ms(f.promote_ms),
                 if f.client_side {
@@ -510,6 +513,15 @@ mod tests {
         )
         .unwrap();
         dir
+    }
+
+    #[test]
+    fn repetitions_not_applied_beside_applied_ones_show_in_the_reps_cell() {
+        let mut c = Comparison::from_runs(&fixture::run_set()).unwrap();
+        let f = c.faults.iter_mut().find(|f| f.applied == 2).unwrap();
+        f.unapplied = vec!["SENTINEL FAILOVER was accepted but no replica was promoted".into()];
+        let md = doc::markdown(&failover_table(&c));
+        assert!(md.contains("| 2 (+1 not applied) |"), "{md}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | [`Stack::restart_node`] | start a killed or stopped node again: same name, ports and data (RabbitMQ rejoins its cluster by itself; Redis as a replica of the current master; Sentinel with its own config; HAProxy with its config and a fresh log) and wait until it answers | unix µs right after the spawn |
 //! | [`Stack::restart_node_as_master`] | start a killed or stopped Redis data node again with its own config, as an empty master, without waiting for the Sentinels (the unsafe restart) | unix µs right after the spawn |
 //! | [`Stack::failover_node`] | `SENTINEL FAILOVER` of the Redis master: a replica is promoted, the old master stays alive until the Sentinels demote it | unix µs right after a Sentinel accepted |
+//! | [`Stack::wait_promotion`] | after a failover: wait (bounded) until a Sentinel names another master | the promoted node, or why none was |
 //! | [`Stack::wait_healthy`] | poll until the whole stack is healthy again (see [`Stack::health`]) | how long it took |
 //!
 //! Operations take `&mut Stack`; observers that must keep polling meanwhile use what does
@@ -35,6 +36,12 @@ use crate::clock::now_unix_us;
 
 /// How long pause/resume wait for the signal to take effect.
 const SIGNAL_SETTLE: Duration = Duration::from_secs(1);
+
+/// How much longer than the Sentinels' `failover-timeout` a forced failover may take to
+/// promote a replica before hab reports that it did not (after a `SENTINEL FAILOVER` on
+/// an idle stack, `+switch-master` comes within ~1–3 s; a Sentinel aborts a promotion
+/// not done within `failover-timeout`).
+pub const PROMOTION_GRACE: Duration = Duration::from_secs(10);
 
 /// A node named by what it does, resolved on the running stack by
 /// [`Stack::resolve_role`]. Written as in workload files: `broker.primary`,
@@ -583,23 +590,47 @@ impl Stack {
         Ok(at)
     }
 
+    /// After [`failover_node`](Self::failover_node) of `node`: waits until a Sentinel
+    /// names another data node as master, for at most the Sentinels' `failover-timeout`
+    /// plus [`PROMOTION_GRACE`] (a promotion not done by then was aborted or never
+    /// started). Returns the promoted node, or why there was none.
+    pub async fn wait_promotion(&self, node: NodeRef) -> Result<NodeRef, String> {
+        let NodeRef::BackendData(old) = node else {
+            return Err(format!("{node} is no Redis data node"));
+        };
+        let deadline = self
+            .opts
+            .sentinels
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.failover_timeout)
+            + PROMOTION_GRACE;
+        self.backend
+            .wait_promotion(old, deadline)
+            .await
+            .map(NodeRef::BackendData)
+    }
+
     /// Full health, or the first reason it is not: every broker node running in one
     /// cluster and, once the `celery` queue exists, all its replicas online with a
-    /// leader; every Redis data node up, the Sentinels agreeing on one master with
-    /// CKQUORUM OK, every other node its linked replica; HAProxy (if any) with every
-    /// server settled, every broker node UP and exactly the Redis master UP.
+    /// leader; every Redis data node up, exactly one of them answering `role:master`
+    /// (the one every Sentinel names, with CKQUORUM OK), every other node its linked
+    /// replica; HAProxy (if any) with every server settled, every broker node UP and
+    /// exactly the Redis master UP.
+    ///
+    /// The broker is checked first (`rabbitmqctl`, seconds under load), then the Redis
+    /// side and HAProxy, each only once the part before passed: a pass means the Redis
+    /// side was healthy when this returns, not when the broker check began (run side by
+    /// side, a Redis snapshot seconds old made the stack "healthy" while a demoted
+    /// master still answered `role:master`). The price: a pass can come up to one broker
+    /// check (~1–3 s under load) after the Redis side became healthy.
     pub async fn health(&self) -> Result<(), String> {
-        let proxy_and_redis = async {
-            let redis = self.backend.health().await?;
-            if let Some(p) = &self.proxy {
-                let states = haproxy::server_states(p.stats_socket()).await?;
-                proxy_health(&states, redis.master)?;
-            }
-            Ok::<(), String>(())
-        };
-        let (broker, rest) = tokio::join!(self.broker.health(), proxy_and_redis);
-        broker?;
-        rest
+        self.broker.health().await?;
+        let redis = self.backend.health().await?;
+        if let Some(p) = &self.proxy {
+            let states = haproxy::server_states(p.stats_socket()).await?;
+            proxy_health(&states, redis.master)?;
+        }
+        Ok(())
     }
 
     /// Polls [`health`](Self::health) until it passes, for at most `deadline`; returns how

@@ -461,7 +461,7 @@ where
 {
     let interval = interval.clamp(Duration::from_millis(25), Duration::from_millis(250));
     let started = Instant::now();
-    let mut last_error = String::from("no probe finished");
+    let mut last_error = String::from(NO_PROBE_FINISHED);
     loop {
         if let Some(status) = process.exit_description() {
             return Err(exited(process, status));
@@ -488,12 +488,30 @@ where
                 return Ok(value);
             }
             Ok(Err(e)) => last_error = e.to_string(),
-            Err(_) => last_error = "probe did not finish before the deadline".to_string(),
+            Err(_) => last_error = cut_by_deadline(&last_error),
         }
         let remaining = deadline.saturating_sub(started.elapsed());
         tokio::time::sleep(interval.min(remaining)).await;
     }
 }
+
+/// The last failure once a probe was cut by the deadline: the failure of the last probe
+/// that finished (it says why, the cut one cannot), with the cut noted.
+fn cut_by_deadline(last_error: &str) -> String {
+    const CUT: &str = "probe did not finish before the deadline";
+    if last_error == NO_PROBE_FINISHED || last_error == CUT {
+        CUT.to_string()
+    } else if last_error.ends_with(CUT_NOTE) {
+        last_error.to_string()
+    } else {
+        format!("{last_error}{CUT_NOTE}")
+    }
+}
+
+/// What a failed wait says before any probe finished.
+const NO_PROBE_FINISHED: &str = "no probe finished";
+/// Appended to the last failure when the next probe was cut by the deadline.
+const CUT_NOTE: &str = " (the next probe did not finish before the deadline)";
 
 /// Polls `probe` every `interval` until it succeeds, for at most `deadline`, and returns
 /// its value; on timeout returns how long it waited and the last failure. For readiness
@@ -509,7 +527,7 @@ where
     E: Display,
 {
     let started = Instant::now();
-    let mut last_error = String::from("no probe finished");
+    let mut last_error = String::from(NO_PROBE_FINISHED);
     loop {
         let remaining = deadline.saturating_sub(started.elapsed());
         if remaining.is_zero() {
@@ -518,7 +536,7 @@ where
         match tokio::time::timeout(remaining, probe()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => last_error = e.to_string(),
-            Err(_) => last_error = "probe did not finish before the deadline".to_string(),
+            Err(_) => last_error = cut_by_deadline(&last_error),
         }
         let remaining = deadline.saturating_sub(started.elapsed());
         tokio::time::sleep(interval.min(remaining)).await;
@@ -669,6 +687,46 @@ pub fn tail_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_probe_cut_by_the_deadline_keeps_the_last_reason() {
+        // First probe fails at once with a reason; the second outlasts the deadline.
+        let mut calls = 0;
+        let err = poll_until(
+            Duration::from_millis(300),
+            Duration::from_millis(10),
+            || {
+                calls += 1;
+                let first = calls == 1;
+                async move {
+                    if first {
+                        Err::<(), _>("the Sentinels still name node 0".to_string())
+                    } else {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        Err("never".to_string())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.1,
+            "the Sentinels still name node 0 (the next probe did not finish before the deadline)"
+        );
+        // No probe finished at all: say so.
+        let err = poll_until(
+            Duration::from_millis(100),
+            Duration::from_millis(10),
+            || async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok::<(), String>(())
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.1, "probe did not finish before the deadline");
+    }
 
     #[test]
     fn tail_lines_keeps_the_last_n() {

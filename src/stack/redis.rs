@@ -609,17 +609,18 @@ impl RedisSet {
             }
         };
         let master_port = self.nodes[master].port();
-        for (i, node) in self.nodes.iter().enumerate() {
-            let info = replication_info(node.port()).await?;
-            let role = info.get("role").map(String::as_str).unwrap_or("?");
+        let mut infos = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            infos.push(replication_info(node.port()).await?);
+        }
+        let roles: Vec<&str> = infos
+            .iter()
+            .map(|info| info.get("role").map(String::as_str).unwrap_or("?"))
+            .collect();
+        one_master(&roles, master)?;
+        for (i, info) in infos.iter().enumerate() {
             if i == master {
-                if role != "master" {
-                    return Err(format!("node {i} (the master) reports role:{role}"));
-                }
                 continue;
-            }
-            if role != "slave" {
-                return Err(format!("node {i} reports role:{role}, expected a replica"));
             }
             if info.get("master_port").map(String::as_str) != Some(&master_port.to_string()) {
                 return Err(format!(
@@ -659,12 +660,21 @@ impl RedisSet {
     /// master, or as a master when it is itself the current master (no Sentinel, or no
     /// failover happened). Waits until it answers `PING`, not until it has synced.
     pub async fn restart_node(&mut self, index: usize) -> Result<(), StackError> {
+        // While the Sentinels still name the dead node, restarting it (no persistence)
+        // would bring back an *empty master* that accepts writes until the failover
+        // demotes it and its replica resync wipes them (seen as result_lost). A
+        // supervisor that knows the topology waits for the failover first.
+        let master = self.wait_for_failover(index).await?;
+        let replica_of = (master != index).then(|| self.nodes[master].port());
+        self.nodes[index].restart(replica_of).await
+    }
+
+    /// The current master; when that is the stopped node `index` and Sentinels can
+    /// promote a replica, first waits (up to [`RESTART_WAIT_FOR_FAILOVER`]) until they
+    /// name another node.
+    async fn wait_for_failover(&self, index: usize) -> Result<usize, StackError> {
         let mut master = self.current_master().await?;
         if master == index && !self.sentinels.is_empty() && self.nodes.len() > 1 {
-            // The Sentinels still name the dead node: restarting it now (no persistence)
-            // would bring back an *empty master* that accepts writes until the failover
-            // demotes it and its replica resync wipes them (seen as result_lost). A
-            // supervisor that knows the topology waits for the failover first.
             let started = std::time::Instant::now();
             while master == index && started.elapsed() < RESTART_WAIT_FOR_FAILOVER {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -672,20 +682,24 @@ impl RedisSet {
             }
             if master == index {
                 tracing::warn!(
-                    "the Sentinels still name the stopped node as master after {:?}; restarting it as master",
+                    "the Sentinels still name the stopped node as master after {:?}",
                     RESTART_WAIT_FOR_FAILOVER
                 );
             }
         }
-        let replica_of = (master != index).then(|| self.nodes[master].port());
-        self.nodes[index].restart(replica_of).await
+        Ok(master)
     }
 
-    /// Restarts data node `index` after a kill or stop with its own config, as a master,
-    /// whatever the Sentinels did meanwhile: the unsafe restart. Without persistence it
-    /// comes back empty and answers `role:master`; once the Sentinels promoted another
-    /// node they demote it (`+convert-to-slave`), and what was written to it is lost.
+    /// Restarts data node `index` after a kill or stop with its own config, as a master:
+    /// the unsafe restart of a naive supervisor, once the Sentinels promoted another node
+    /// (it waits for that promotion first, up to [`RESTART_WAIT_FOR_FAILOVER`], so the
+    /// outcome does not hang on whether a loaded machine promoted before `restart_after`:
+    /// restarted earlier, the node would simply be the master again and its replica
+    /// would resync from it). Without persistence it comes back empty and answers
+    /// `role:master` beside the promoted one until the Sentinels demote it
+    /// (`+convert-to-slave`), and what was written to it is lost.
     pub async fn restart_node_as_master(&mut self, index: usize) -> Result<(), StackError> {
+        self.wait_for_failover(index).await?;
         self.nodes[index].restart(None).await
     }
 
@@ -711,6 +725,56 @@ impl RedisSet {
         })
     }
 
+    /// After a `SENTINEL FAILOVER` of node `old`: polls the Sentinels until one names
+    /// another node as master (it announced `+switch-master`), for at most `deadline`;
+    /// returns that node, or why not (the Sentinels still name `old`, none answered, a
+    /// Sentinel in TILT mode). An accepted `SENTINEL FAILOVER` is only a request: the
+    /// promotion can fail (no good replica, a frozen one: `-failover-abort-*`) or never
+    /// start (TILT).
+    pub async fn wait_promotion(&self, old: usize, deadline: Duration) -> Result<usize, String> {
+        let Some(name) = &self.master_name else {
+            return Err("no Sentinels: nothing promotes a replica".into());
+        };
+        let probe = || async {
+            let mut named = Vec::new();
+            for s in &self.sentinels {
+                if let Ok(Some(port)) = sentinel::master_port(s.port(), name).await {
+                    match self.node_by_port(port) {
+                        Some(i) if i != old => return Ok(i),
+                        Some(i) => named.push(i),
+                        None => {}
+                    }
+                }
+            }
+            Err(match named.is_empty() {
+                true => "no Sentinel named a master".to_string(),
+                false => format!("the Sentinels still name backend.node[{old}]"),
+            })
+        };
+        match poll_until(deadline, Duration::from_millis(100), probe).await {
+            Ok(new) => Ok(new),
+            Err((waited, last)) => {
+                let mut tilted = Vec::new();
+                for s in &self.sentinels {
+                    if sentinel::in_tilt(s.port()).await == Ok(true) {
+                        tilted.push(format!("127.0.0.1:{}", s.port()));
+                    }
+                }
+                let tilt = match tilted.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        " (Sentinel {} in TILT mode: a starved CPU held its timer up)",
+                        tilted.join(", ")
+                    ),
+                };
+                Err(format!(
+                    "no promotion within {} ms: {last}{tilt}",
+                    waited.as_millis()
+                ))
+            }
+        }
+    }
+
     /// Stops the Sentinels, then every data node (each group in parallel).
     pub async fn stop(&mut self) {
         futures_util::future::join_all(self.sentinels.iter_mut().map(Sentinel::stop)).await;
@@ -718,9 +782,52 @@ impl RedisSet {
     }
 }
 
+/// Why the data nodes' roles (`role` of `INFO replication`, by node index) are not one
+/// master, node `master`, and replicas: two nodes answering `role:master` (a demoted
+/// master not converted yet, a restarted empty master) is named as such.
+pub fn one_master(roles: &[&str], master: usize) -> Result<(), String> {
+    let masters: Vec<usize> = (0..roles.len()).filter(|&i| roles[i] == "master").collect();
+    if masters.len() > 1 {
+        let list: Vec<String> = masters.iter().map(|i| format!("node {i}")).collect();
+        return Err(format!(
+            "{} data nodes answer role:master ({}); the Sentinels name node {master}",
+            masters.len(),
+            list.join(", ")
+        ));
+    }
+    for (i, role) in roles.iter().enumerate() {
+        if i == master && *role != "master" {
+            return Err(format!("node {i} (the master) reports role:{role}"));
+        }
+        if i != master && *role != "slave" {
+            return Err(format!("node {i} reports role:{role}, expected a replica"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_nodes_answering_role_master_are_not_healthy() {
+        assert_eq!(one_master(&["master", "slave"], 0), Ok(()));
+        assert_eq!(one_master(&["slave", "master", "slave"], 1), Ok(()));
+        let e = one_master(&["master", "master"], 1).unwrap_err();
+        assert!(
+            e.contains("2 data nodes answer role:master (node 0, node 1)")
+                && e.contains("the Sentinels name node 1"),
+            "{e}"
+        );
+        let e = one_master(&["slave", "slave"], 1).unwrap_err();
+        assert!(e.contains("node 1 (the master) reports role:slave"), "{e}");
+        let e = one_master(&["master", "?"], 0).unwrap_err();
+        assert!(
+            e.contains("node 1 reports role:?, expected a replica"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn master_config_is_loopback_and_ephemeral() {

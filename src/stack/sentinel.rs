@@ -273,6 +273,17 @@ pub async fn force_failover(port: u16, name: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the Sentinel at `port` is in TILT mode (`INFO sentinel`, `sentinel_tilt:1`):
+/// after its timer was held up for more than 2 s (a starved CPU) it acts on nothing,
+/// failovers included, for 30 s.
+pub async fn in_tilt(port: u16) -> Result<bool, String> {
+    let v = query(port, &["INFO", "sentinel"]).await?;
+    let info = text(&v).ok_or_else(|| format!("unexpected INFO answer {v:?}"))?;
+    Ok(super::redis::parse_info(&info)
+        .get("sentinel_tilt")
+        .is_some_and(|t| t.trim() == "1"))
+}
+
 /// `SENTINEL CKQUORUM <name>` on the Sentinel at `port`: `Ok(text)` when this Sentinel
 /// can reach its quorum and authorise a failover, the reason otherwise.
 pub async fn ckquorum(port: u16, name: &str) -> Result<String, String> {
@@ -291,6 +302,12 @@ pub async fn master_fields(
 
 /// How many replicas of `name` the Sentinel at `port` sees up (`SENTINEL REPLICAS`,
 /// flags without `s_down`, `o_down` or `disconnected`).
+///
+/// Not `role-reported`: a Sentinel refreshes a replica's `INFO` only every 10 s, so a
+/// demoted master it has converted is listed with `role-reported:master` for up to 10 s
+/// after it answers `role:slave` (measured: health 24.1 s after a forced failover whose
+/// old master was a synced replica after 11.3 s). [`super::redis::RedisSet::health`]
+/// asks every data node for its role itself.
 pub async fn replicas_up(port: u16, name: &str) -> Result<usize, String> {
     let v = query(port, &["SENTINEL", "REPLICAS", name]).await?;
     let Value::Array(replicas) = v else {

@@ -206,3 +206,50 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> 
         })
         .collect()
 }
+
+/// Runs `cmd` (stdout and stderr to files in `dir`) for at most `deadline`. A command
+/// still running then gets SIGINT (hab stops gracefully and says what it was doing),
+/// then SIGKILL 30 s later, and the test fails with its stderr: a hang becomes a failure
+/// that names where it hung instead of a test that never ends.
+pub fn output_within(
+    mut cmd: std::process::Command,
+    dir: &Path,
+    deadline: Duration,
+) -> std::process::Output {
+    use nix::sys::signal::Signal;
+    let (out_path, err_path) = (dir.join("cmd.stdout"), dir.join("cmd.stderr"));
+    cmd.stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let started = Instant::now();
+    let mut interrupted_at = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        match interrupted_at {
+            None if started.elapsed() > deadline => {
+                let _ = kill(pid, Signal::SIGINT);
+                interrupted_at = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() > Duration::from_secs(30) => {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read(&err_path).unwrap_or_default();
+    assert!(
+        interrupted_at.is_none(),
+        "still running after {} s; interrupted ({status}). stderr:\n{}",
+        deadline.as_secs(),
+        String::from_utf8_lossy(&stderr)
+    );
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr,
+    }
+}
