@@ -100,15 +100,9 @@ pub async fn run_faults(
     }
 }
 
-async fn apply_one(
-    stack: &mut Stack,
-    workload: usize,
-    spec: &FaultSpec,
-    repetition: u32,
-    servers: &ServerLog,
-    cancel: &CancellationToken,
-) -> AppliedFault {
-    let mut record = AppliedFault {
+/// The record of one repetition, before anything was done (times filled in as it goes).
+fn new_record(workload: usize, spec: &FaultSpec, repetition: u32) -> AppliedFault {
+    AppliedFault {
         workload,
         target: spec.target,
         resolved: String::new(),
@@ -119,7 +113,18 @@ async fn apply_one(
         ready_at_unix_us: None,
         healthy_at_unix_us: None,
         not_applied: None,
-    };
+    }
+}
+
+async fn apply_one(
+    stack: &mut Stack,
+    workload: usize,
+    spec: &FaultSpec,
+    repetition: u32,
+    servers: &ServerLog,
+    cancel: &CancellationToken,
+) -> AppliedFault {
+    let mut record = new_record(workload, spec, repetition);
     let node = match stack.resolve_role(spec.target).await {
         Ok(n) => n,
         Err(e @ StackError::NotApplicable { .. }) => {
@@ -266,18 +271,7 @@ async fn apply_external(
     repetition: u32,
     cancel: &CancellationToken,
 ) -> (AppliedFault, Option<String>) {
-    let mut record = AppliedFault {
-        workload,
-        target: spec.target,
-        resolved: String::new(),
-        kind: spec.kind,
-        repetition,
-        fault_at_unix_us: now_unix_us(),
-        restored_at_unix_us: None,
-        ready_at_unix_us: None,
-        healthy_at_unix_us: None,
-        not_applied: None,
-    };
+    let mut record = new_record(workload, spec, repetition);
     let node = match stack.resolve_role(spec.target).await {
         Ok(n) => n,
         Err(e @ StackError::NotApplicable { .. }) => {
