@@ -6,6 +6,7 @@
 //! | RabbitMQ user / password | `HAB_BROKER_USER` / `HAB_BROKER_PASSWORD` | `[broker] user`, `password` |
 //! | Redis ACL user / password | `HAB_BACKEND_USER` / `HAB_BACKEND_PASSWORD` | `[backend] user`, `password` |
 //! | Sentinel password | `HAB_SENTINEL_PASSWORD` | `[sentinel] password` |
+//! | RabbitMQ management API user / password (default: the broker's) | `HAB_MANAGEMENT_USER` / `HAB_MANAGEMENT_PASSWORD` | `[management] user`, `password` |
 //!
 //! The file is the topology's `external.credentials` (TOML, relative to the topology
 //! file); an environment variable overrides the file's value. Topology URLs carry no
@@ -34,15 +35,21 @@ pub struct Credentials {
     pub backend_password: Option<String>,
     /// Sentinel password (`requirepass` of the Sentinels).
     pub sentinel_password: Option<String>,
+    /// RabbitMQ management API user (absent: the broker's).
+    pub management_user: Option<String>,
+    /// RabbitMQ management API password (absent: the broker's).
+    pub management_password: Option<String>,
 }
 
 /// Environment variables and the credentials each fills, in [`Credentials`] field order.
-pub const ENV_VARS: [&str; 5] = [
+pub const ENV_VARS: [&str; 7] = [
     "HAB_BROKER_USER",
     "HAB_BROKER_PASSWORD",
     "HAB_BACKEND_USER",
     "HAB_BACKEND_PASSWORD",
     "HAB_SENTINEL_PASSWORD",
+    "HAB_MANAGEMENT_USER",
+    "HAB_MANAGEMENT_PASSWORD",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +61,8 @@ struct File {
     backend: UserPassword,
     #[serde(default)]
     sentinel: PasswordOnly,
+    #[serde(default)]
+    management: UserPassword,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,7 +94,7 @@ impl Credentials {
                         .map(|s| text[..s.start].matches('\n').count() + 1)
                         .unwrap_or(0);
                     format!(
-                        "credentials file {} line {line}: not valid (allowed: [broker] user, password; [backend] user, password; [sentinel] password)",
+                        "credentials file {} line {line}: not valid (allowed: [broker] user, password; [backend] user, password; [sentinel] password; [management] user, password)",
                         path.display()
                     )
                 })?;
@@ -95,6 +104,8 @@ impl Credentials {
                     backend_user: f.backend.user,
                     backend_password: f.backend.password,
                     sentinel_password: f.sentinel.password,
+                    management_user: f.management.user,
+                    management_password: f.management.password,
                 }
             }
         };
@@ -109,6 +120,8 @@ impl Credentials {
             &mut self.backend_user,
             &mut self.backend_password,
             &mut self.sentinel_password,
+            &mut self.management_user,
+            &mut self.management_password,
         ];
         for (field, var) in fields.into_iter().zip(ENV_VARS) {
             if let Some(v) = get(var).filter(|v| !v.is_empty()) {
@@ -122,6 +135,7 @@ impl Credentials {
             &self.broker_password,
             &self.backend_password,
             &self.sentinel_password,
+            &self.management_password,
         ]
         .into_iter()
         .flatten()
@@ -169,6 +183,8 @@ impl Credentials {
             &self.backend_user,
             &self.backend_password,
             &self.sentinel_password,
+            &self.management_user,
+            &self.management_password,
         ]
         .into_iter()
         .zip(ENV_VARS)
@@ -252,6 +268,8 @@ mod tests {
             backend_user: None,
             backend_password: Some("r3dis".into()),
             sentinel_password: None,
+            management_user: None,
+            management_password: None,
         }
     }
 

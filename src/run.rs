@@ -637,13 +637,25 @@ impl RunState {
         executions: &Path,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let (broker_url, backend_url, proxy_socket, sentinel_addrs) = {
+        let (broker_url, backend_url, proxy_socket, sentinel_addrs, management) = {
             let stack = shared_stack.lock().await;
             (
                 stack.client_broker_url(&topology.clients),
                 stack.client_backend_url(&topology.clients),
                 stack.proxy_stats(),
                 stack.sentinel_addrs(),
+                // A local stack's leader is watched with rabbitmqctl after each broker
+                // fault; an external one's over its management API, all the time.
+                match &*stack {
+                    crate::stack::StackHandle::External(e) if !e.management_urls().is_empty() => {
+                        Some((
+                            e.management_urls(),
+                            e.config().broker_node_names.clone(),
+                            e.config().broker_nodes.clone(),
+                        ))
+                    }
+                    _ => None,
+                },
             )
         };
         // Independent observers of the servers, for failover anatomy.
@@ -666,6 +678,19 @@ impl RunState {
                 t,
                 observe_cancel.clone(),
             )));
+        }
+        if let Some((urls, names, nodes)) = management {
+            let t = tally("rabbitmq management", urls.join(" "));
+            observers.push(tokio::spawn(
+                crate::observe::management::watch_queue_leader(
+                    urls,
+                    names,
+                    nodes,
+                    self.live.servers.clone(),
+                    t,
+                    observe_cancel.clone(),
+                ),
+            ));
         }
         for addr in sentinel_addrs {
             let t = tally("sentinel", addr.clone());

@@ -71,6 +71,12 @@ pub struct UpState {
     pub sentinels: Vec<String>,
     /// HAProxy's stats socket, when the topology has a proxy.
     pub haproxy_stats: Option<PathBuf>,
+    /// The management API of every broker node (with `broker.management = true`).
+    #[serde(default)]
+    pub management: Vec<String>,
+    /// Erlang node name of every broker node.
+    #[serde(default)]
+    pub broker_node_names: Vec<String>,
     /// The external topology describing this stack.
     pub external_topology: PathBuf,
     /// The control socket.
@@ -208,6 +214,9 @@ fn print_state(s: &UpState, took: Duration) {
     for (i, a) in s.sentinels.iter().enumerate() {
         println!("  sentinel[{i}]     {a}");
     }
+    for (i, m) in s.management.iter().enumerate() {
+        println!("  management[{i}]  {m}");
+    }
     if let Some(p) = &s.haproxy_stats {
         println!("haproxy stats: {}", p.display());
     }
@@ -298,6 +307,8 @@ pub fn external_topology(original: &Topology, state: &UpState, hab: &Path, dir: 
                 .haproxy_stats
                 .as_ref()
                 .map(|p| p.display().to_string()),
+            broker_node_names: state.broker_node_names.clone(),
+            management: state.management.clone(),
             proxy_broker_backend: crate::stack::haproxy::BROKER_BACKEND.to_string(),
             proxy_redis_backend: crate::stack::haproxy::REDIS_BACKEND.to_string(),
             credentials: None,
@@ -350,6 +361,8 @@ pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationTok
             .collect(),
         sentinels: stack.sentinel_addrs(),
         haproxy_stats: stack.proxy().map(|p| p.stats_socket().to_path_buf()),
+        management: stack.management_urls(),
+        broker_node_names: stack.broker_node_names(),
         external_topology: dir.join(EXTERNAL_TOPOLOGY),
         control: socket_path.clone(),
         logs: logs.clone(),
@@ -578,6 +591,8 @@ mod tests {
             ],
             sentinels: vec!["127.0.0.1:26300".into()],
             haproxy_stats: Some("/tmp/x/stats.sock".into()),
+            management: vec!["http://127.0.0.1:15600".into()],
+            broker_node_names: vec!["a@localhost".into(), "b@localhost".into()],
             external_topology: "/tmp/x/external.toml".into(),
             control: "/tmp/x/control.sock".into(),
             logs: "/tmp/x/logs".into(),

@@ -72,6 +72,17 @@ kind = "kill"
 at = "1500ms"
 restart_after = "2s"
 [[workload]]
+name = "leader_kill"
+task = { kind = "trivial" }
+count = 1200
+arrival = "rate"
+rate_per_s = 200.0
+[[workload.fault]]
+target = "broker.queue_leader"
+kind = "kill"
+at = "1500ms"
+restart_after = "2s"
+[[workload]]
 name = "redis_kill"
 task = { kind = "trivial" }
 count = 1200
@@ -104,10 +115,19 @@ restart_after = "1s"
 fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     let tmp = tempfile::tempdir().unwrap();
     let stack = tmp.path().join("stack");
+    // ha.toml with the management plugin on, so the external stack has its HTTP API.
+    let ha = std::fs::read_to_string(root().join("topologies/ha.toml")).unwrap();
+    assert!(ha.contains("[broker]\n"));
+    let ha_mgmt = tmp.path().join("ha-mgmt.toml");
+    std::fs::write(
+        &ha_mgmt,
+        ha.replacen("[broker]\n", "[broker]\nmanagement = true\n", 1),
+    )
+    .unwrap();
     let up = hab(&[
         "up",
         "--topology",
-        "topologies/ha.toml",
+        ha_mgmt.to_str().unwrap(),
         "--dir",
         stack.to_str().unwrap(),
     ])
@@ -125,7 +145,7 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     let again = hab(&[
         "up",
         "--topology",
-        "topologies/ha.toml",
+        ha_mgmt.to_str().unwrap(),
         "--dir",
         stack.to_str().unwrap(),
     ])
@@ -156,7 +176,7 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     .unwrap();
     assert!(dry.status.success(), "{}", text(&dry));
     let listing = String::from_utf8_lossy(&dry.stdout);
-    assert_eq!(listing.matches("  apply:  ").count(), 2, "{listing}");
+    assert_eq!(listing.matches("  apply:  ").count(), 3, "{listing}");
     assert!(
         listing.contains(" node --dir ") && listing.contains(" kill "),
         "{listing}"
@@ -176,8 +196,11 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
     let report = run_json(&dir);
     assert_eq!(report["status"], "complete", "{report:#}");
     let failover = csv_rows(&dir.join("failover.csv"));
-    assert_eq!(failover.len(), 2, "{failover:?}");
-    for (row, prefix) in failover.iter().zip(["broker.node[", "backend.node["]) {
+    assert_eq!(failover.len(), 3, "{failover:?}");
+    for (row, prefix) in failover
+        .iter()
+        .zip(["broker.node[", "broker.node[", "backend.node["])
+    {
         assert!(row["resolved"].starts_with(prefix), "{row:?}");
         assert_eq!(row["not_applied"], "", "{row:?}");
         for k in ["restored_ms", "healthy_ms", "switch_time_ms"] {
@@ -186,16 +209,32 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
         // An HA stack loses nothing confirmed when a node dies and comes back.
         assert_eq!(row["lost"], "0", "{row:?}");
     }
-    // The Redis master kill was seen by the Sentinel observer over TCP.
+    // The queue leader was found and its move seen through the management API, the
+    // Redis master kill by the Sentinel observer over TCP.
     assert!(
-        failover[1]["sentinel_switch_ms"].parse::<f64>().is_ok(),
+        failover[1]["queue_leader_ms"].parse::<f64>().is_ok(),
         "{:?}",
         failover[1]
+    );
+    assert!(
+        failover[2]["sentinel_switch_ms"].parse::<f64>().is_ok(),
+        "{:?}",
+        failover[2]
+    );
+    let management = report["observers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "rabbitmq management")
+        .unwrap_or_else(|| panic!("{:#}", report["observers"]));
+    assert!(
+        management["reached"].as_u64().unwrap() > 0,
+        "{management:#}"
     );
     let tasks = csv_rows(&dir.join("tasks.csv"));
     assert_eq!(
         tasks.iter().filter(|t| t["outcome"] == "ok").count(),
-        2400,
+        3600,
         "not every task ok"
     );
     let log = std::fs::read_to_string(dir.join("logs/external-commands.log")).unwrap();

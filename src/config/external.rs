@@ -60,6 +60,16 @@ pub struct ExternalConfig {
     /// `host:port` of every Sentinel (`sentinel[i]` is entry `i`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sentinels: Vec<String>,
+    /// Erlang node name of every broker node, in `broker_nodes` order (e.g.
+    /// `rabbit@rabbit1`), to match the management API's answers to `broker.node[i]`;
+    /// absent: by the host part of the name against the node URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broker_node_names: Vec<String>,
+    /// The RabbitMQ management API (`http://host:15672`), one or more (any node answers
+    /// for the cluster; a dead one is skipped): observes the queue leader and resolves
+    /// `broker.queue_leader`. Absent: neither.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub management: Vec<String>,
     /// HAProxy's stats: a Unix socket path (`stats socket … level admin`) or
     /// `tcp://host:port` (`stats socket ipv4@host:port`). Absent: no proxy observer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,6 +208,21 @@ impl ExternalConfig {
                 url,
                 &["redis", "rediss"],
             );
+        }
+        for (i, url) in self.management.iter().enumerate() {
+            check_url(out, &format!("external.management[{i}]"), url, &["http"]);
+        }
+        if !self.broker_node_names.is_empty()
+            && self.broker_node_names.len() != self.broker_nodes.len()
+        {
+            out.push(Diagnostic::new(
+                "external.broker_node_names",
+                format!(
+                    "lists {} names for {} broker_nodes; give one per node, in the same order",
+                    self.broker_node_names.len(),
+                    self.broker_nodes.len()
+                ),
+            ));
         }
         for (i, addr) in self.sentinels.iter().enumerate() {
             if let Err(why) = split_host_port(addr) {
@@ -520,6 +545,30 @@ mod tests {
         );
         assert!(
             p.contains("external.fault[0].nodes: faults on broker nodes need their addresses"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn management_addresses_and_node_names_are_checked() {
+        let mut e = minimal();
+        e.broker_nodes = vec!["amqp://r1:5672".into(), "amqp://r2:5672".into()];
+        e.broker_node_names = vec!["rabbit@r1".into()];
+        e.management = vec![
+            "https://r1:15671".into(),
+            "http://guest:guest@r2:15672".into(),
+        ];
+        let p = problems(&e).join("\n");
+        assert!(
+            p.contains("external.management[0]: scheme \"https\" is not allowed here; use http"),
+            "{p}"
+        );
+        assert!(
+            p.contains("external.management[1]: the URL holds a password"),
+            "{p}"
+        );
+        assert!(
+            p.contains("external.broker_node_names: lists 1 names for 2 broker_nodes"),
             "{p}"
         );
     }

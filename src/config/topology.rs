@@ -113,6 +113,12 @@ pub struct BrokerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub net_ticktime: Option<Duration>,
+    /// Enable RabbitMQ's management plugin on every node (its HTTP API on a free port of
+    /// the node's address), so the queue leader can be read over HTTP as on an external
+    /// stack (`hab up` lists the addresses in its external.toml). Off by default: the
+    /// plugin adds seconds to each node's boot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub management: bool,
 }
 
 /// RabbitMQ queue type of the task queue.
@@ -187,6 +193,7 @@ impl Default for BrokerConfig {
             heartbeat: default_heartbeat(),
             startup_timeout: default_broker_startup_timeout(),
             net_ticktime: None,
+            management: false,
         }
     }
 }
@@ -722,6 +729,11 @@ impl Topology {
                 "your RabbitMQ configuration",
             ),
             (
+                "broker.management",
+                self.broker.management != b.management,
+                "external.management (the addresses of your management API)",
+            ),
+            (
                 "backend.replicas",
                 self.backend.replicas != r.replicas,
                 "external.backend_nodes",
@@ -897,6 +909,7 @@ mod tests {
                 heartbeat: Duration::from_secs(10),
                 startup_timeout: Duration::from_secs(60),
                 net_ticktime: None,
+                management: false,
             }
         );
         assert_eq!(

@@ -3,6 +3,7 @@
 //! server-side observers; nothing a client retried is hidden.
 
 pub mod haproxy_log;
+pub mod management;
 pub mod rabbit_log;
 pub mod server;
 

@@ -11,8 +11,8 @@
 //!   (`SENTINEL get-master-addr-by-name`, matched to `backend_nodes` by address),
 //!   `broker.primary` from HAProxy's stats (the server it routes to, matched to
 //!   `broker_nodes` by address) or, under client-side failover, the node the producer is
-//!   on. `broker.queue_leader` needs the management API, which hab does not use yet: it
-//!   is not applicable here (name `broker.node[i]`).
+//!   on; `broker.queue_leader` from the management API (`external.management`), matched
+//!   by node name (without it the role is not applicable: name `broker.node[i]`).
 //! - **Fault commands** run through `sh -c` in their own process group, with the
 //!   placeholders filled in ([`crate::config::external::expand`]), bounded by
 //!   `command_timeout` (the group is killed when it runs over). Each one, its exit
@@ -244,6 +244,11 @@ impl ExternalStack {
         self.cfg.sentinels.clone()
     }
 
+    /// The management API addresses (empty: no queue-leader observer).
+    pub fn management_urls(&self) -> Vec<String> {
+        self.cfg.management.clone()
+    }
+
     /// The node that plays `role` now (see the module docs).
     pub async fn resolve_role(&self, role: Role) -> Result<NodeRef, StackError> {
         let brokers = self.cfg.broker_nodes.len();
@@ -267,10 +272,7 @@ impl ExternalStack {
                 "sentinels",
             )?)),
             Role::Proxy => Ok(NodeRef::Proxy),
-            Role::BrokerQueueLeader => Err(not_applicable(
-                role,
-                "finding the queue leader needs the RabbitMQ management API, which hab does not use on external stacks yet; name the node (broker.node[i])",
-            )),
+            Role::BrokerQueueLeader => self.queue_leader(role).await.map(NodeRef::Broker),
             Role::BrokerPrimary => self.broker_primary(role).await.map(NodeRef::Broker),
             Role::BackendMaster => self.backend_master(role).await.map(NodeRef::BackendData),
             Role::BackendReplica => {
@@ -347,6 +349,36 @@ impl ExternalStack {
         Err(StackError::Control {
             what: "matching HAProxy's broker server to external.broker_nodes".into(),
             detail: format!("{}:{} is not in the list", addr.0, addr.1),
+        })
+    }
+
+    async fn queue_leader(&self, role: Role) -> Result<usize, StackError> {
+        if self.cfg.management.is_empty() {
+            return Err(not_applicable(
+                role,
+                "finding the queue leader needs the RabbitMQ management API: list it in external.management, or name the node (broker.node[i])",
+            ));
+        }
+        let name = crate::observe::management::queue_leader(&self.cfg.management)
+            .await
+            .map_err(|detail| StackError::Control {
+                what: "asking the management API for the celery queue's leader".into(),
+                detail,
+            })?
+            .ok_or_else(|| StackError::Control {
+                what: "asking the management API for the celery queue's leader".into(),
+                detail: "the queue has no leader now".into(),
+            })?;
+        crate::observe::management::node_index(
+            &name,
+            &self.cfg.broker_node_names,
+            &self.cfg.broker_nodes,
+        )
+        .ok_or_else(|| StackError::Control {
+            what: "matching the queue leader to external.broker_nodes".into(),
+            detail: format!(
+                "{name} is none of them (give external.broker_node_names when the node names' hosts differ from the URLs')"
+            ),
         })
     }
 

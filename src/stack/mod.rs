@@ -190,6 +190,8 @@ pub struct StackOptions {
     pub broker_namespaces: bool,
     /// Erlang `net_ticktime` of the broker nodes; `None` = Erlang's 60 s.
     pub broker_net_ticktime: Option<Duration>,
+    /// The management plugin on every broker node (`broker.management`).
+    pub broker_management: bool,
 }
 
 impl Default for StackOptions {
@@ -207,6 +209,7 @@ impl Default for StackOptions {
             backend_namespaces: false,
             broker_namespaces: false,
             broker_net_ticktime: None,
+            broker_management: false,
         }
     }
 }
@@ -260,6 +263,7 @@ impl StackOptions {
             broker_namespaces: t.network == crate::config::NetworkKind::Namespaces
                 && t.broker.nodes > 1,
             broker_net_ticktime: t.broker.net_ticktime,
+            broker_management: t.broker.management,
         }
     }
 
@@ -405,6 +409,7 @@ impl Stack {
                 .map(|n| n.members().to_vec())
                 .unwrap_or_default(),
             net_ticktime: opts.broker_net_ticktime,
+            management: opts.broker_management,
             ..RabbitOptions::default()
         };
         // When one future fails, try_join drops the other, and with it the processes it
@@ -516,6 +521,24 @@ impl Stack {
     /// failover).
     pub fn broker_node_urls(&self) -> Vec<String> {
         self.broker.nodes().iter().map(|n| n.amqp_url()).collect()
+    }
+
+    /// The management API of every broker node (empty unless `broker.management`).
+    pub fn management_urls(&self) -> Vec<String> {
+        self.broker
+            .nodes()
+            .iter()
+            .filter_map(|n| n.management_url())
+            .collect()
+    }
+
+    /// Erlang node name of every broker node, node 0 first.
+    pub fn broker_node_names(&self) -> Vec<String> {
+        self.broker
+            .nodes()
+            .iter()
+            .map(|n| n.nodename().to_string())
+            .collect()
     }
 
     /// Redis URL of every data node, node 0 first.

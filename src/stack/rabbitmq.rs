@@ -100,6 +100,8 @@ pub struct RabbitOptions {
     pub netns: Vec<NsPlace>,
     /// Erlang `net_ticktime` on every node (whole seconds); `None` = Erlang's 60 s.
     pub net_ticktime: Option<Duration>,
+    /// Enable the management plugin (HTTP API on a free port of the node's address).
+    pub management: bool,
 }
 
 impl Default for RabbitOptions {
@@ -111,6 +113,7 @@ impl Default for RabbitOptions {
             program: PathBuf::from(RABBITMQ_SERVER),
             netns: Vec::new(),
             net_ticktime: None,
+            management: false,
         }
     }
 }
@@ -212,6 +215,8 @@ pub struct NodeLayout {
     pub dist_port: u16,
     /// The network namespace the node runs in; `None` = the root namespace, 127.0.0.1.
     pub netns: Option<NsPlace>,
+    /// Port of the management API on [`host`](Self::host), when the plugin is enabled.
+    pub management_port: Option<u16>,
     /// Generated config and the node's logs (in the run's logs directory).
     pub config_dir: PathBuf,
     /// Mnesia, feature flags, pid file (temporary).
@@ -355,11 +360,18 @@ impl RabbitNode {
         if place.is_some() {
             netns::register_host(amqp_port, host);
         }
+        let management_port = match opts.management {
+            false => None,
+            true => {
+                Some(ports::free_port().map_err(io_err("finding a free management port".into()))?)
+            }
+        };
         let layout = NodeLayout {
             nodename: node_name(std::process::id(), broker, index, host),
             amqp_port,
             dist_port,
             netns: place,
+            management_port,
             config_dir: dirs.logs.join(format!("rabbitmq-{index}")),
             state_dir: state.path().to_path_buf(),
         };
@@ -410,6 +422,13 @@ impl RabbitNode {
     /// `amqp://guest:guest@<host>:<port>/%2f`.
     pub fn amqp_url(&self) -> String {
         amqp_url(self.layout.amqp_port)
+    }
+
+    /// `http://<host>:<port>` of its management API, when the plugin is enabled.
+    pub fn management_url(&self) -> Option<String> {
+        self.layout
+            .management_port
+            .map(|p| format!("http://{}:{p}", self.layout.host()))
     }
 
     /// Pid of the `rabbitmq-server` `sh` wrapper (also the process-group id).
@@ -485,15 +504,25 @@ fn write_node_files(layout: &NodeLayout, opts: &RabbitOptions) -> Result<(), Sta
         what: format!("creating {}", layout.config_dir.display()),
         source,
     })?;
-    write(
-        layout.config_file(),
-        &rabbitmq_conf(layout.host(), layout.amqp_port),
-    )?;
+    let mut conf = rabbitmq_conf(layout.host(), layout.amqp_port);
+    if let Some(port) = layout.management_port {
+        conf.push_str(&format!(
+            "management.tcp.ip = {}\nmanagement.tcp.port = {port}\n",
+            layout.host()
+        ));
+    }
+    write(layout.config_file(), &conf)?;
     write(
         layout.config_dir.join("advanced.config"),
         &advanced_config(opts.net_ticktime),
     )?;
-    write(layout.config_dir.join("enabled_plugins"), "[].\n")?;
+    write(
+        layout.config_dir.join("enabled_plugins"),
+        match layout.management_port {
+            Some(_) => "[rabbitmq_management].\n",
+            None => "[].\n",
+        },
+    )?;
     Ok(())
 }
 
@@ -1337,6 +1366,7 @@ mod tests {
             amqp_port: 40001,
             dist_port: 40002,
             netns: None,
+            management_port: None,
             config_dir: PathBuf::from("/run/logs/rabbitmq-0"),
             state_dir: PathBuf::from("/tmp/state"),
         }
