@@ -322,10 +322,15 @@ async fn a_failed_broker_start_tears_down_the_backend_too() {
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with("---"))
         .unwrap_or_else(|| panic!("an empty log tail in: {msg}"));
-    let stdout = std::fs::read_to_string(dirs.logs.join("rabbitmq-0/stdout.log")).unwrap();
+    let logs: String = std::fs::read_dir(dirs.logs.join("rabbitmq-0"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
     assert!(
-        stdout.contains(line),
-        "{line:?} is not from the node's log:\n{stdout}"
+        logs.contains(line),
+        "{line:?} is not from the node's logs:\n{logs}"
     );
     // Redis had come up, and is gone with the failed start.
     let redis_log = std::fs::read_to_string(dirs.logs.join("redis-backend.log")).unwrap();
