@@ -71,6 +71,9 @@ pub struct UpState {
     pub sentinels: Vec<String>,
     /// HAProxy's stats socket, when the topology has a proxy.
     pub haproxy_stats: Option<PathBuf>,
+    /// The same stats over TCP (`host:port`), which external.toml names.
+    #[serde(default)]
+    pub haproxy_stats_tcp: Option<String>,
     /// The management API of every broker node (with `broker.management = true`).
     #[serde(default)]
     pub management: Vec<String>,
@@ -220,6 +223,9 @@ fn print_state(s: &UpState, took: Duration) {
     if let Some(p) = &s.haproxy_stats {
         println!("haproxy stats: {}", p.display());
     }
+    if let Some(a) = &s.haproxy_stats_tcp {
+        println!("haproxy stats: tcp://{a}");
+    }
     println!("logs:     {}", s.logs.display());
     println!("as an external stack: {}", s.external_topology.display());
     let dir = s.control.parent().unwrap_or(Path::new("."));
@@ -303,10 +309,17 @@ pub fn external_topology(original: &Topology, state: &UpState, hab: &Path, dir: 
             backend: Some(state.backend_url.clone()),
             backend_nodes: state.backend_nodes.clone(),
             sentinels: state.sentinels.clone(),
+            // Over TCP, as a HAProxy on another host would be watched.
             haproxy_stats: state
-                .haproxy_stats
+                .haproxy_stats_tcp
                 .as_ref()
-                .map(|p| p.display().to_string()),
+                .map(|a| format!("tcp://{a}"))
+                .or_else(|| {
+                    state
+                        .haproxy_stats
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                }),
             broker_node_names: state.broker_node_names.clone(),
             management: state.management.clone(),
             proxy_broker_backend: crate::stack::haproxy::BROKER_BACKEND.to_string(),
@@ -361,6 +374,7 @@ pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationTok
             .collect(),
         sentinels: stack.sentinel_addrs(),
         haproxy_stats: stack.proxy().map(|p| p.stats_socket().to_path_buf()),
+        haproxy_stats_tcp: stack.proxy().map(|p| p.stats_tcp_addr()),
         management: stack.management_urls(),
         broker_node_names: stack.broker_node_names(),
         external_topology: dir.join(EXTERNAL_TOPOLOGY),
@@ -591,6 +605,7 @@ mod tests {
             ],
             sentinels: vec!["127.0.0.1:26300".into()],
             haproxy_stats: Some("/tmp/x/stats.sock".into()),
+            haproxy_stats_tcp: Some("127.0.0.1:9999".into()),
             management: vec!["http://127.0.0.1:15600".into()],
             broker_node_names: vec!["a@localhost".into(), "b@localhost".into()],
             external_topology: "/tmp/x/external.toml".into(),
@@ -623,6 +638,7 @@ mod tests {
                 .is_some()
         );
         assert!(e.commands_for(NodeKind::Proxy, FaultKind::Pause).is_some());
+        assert_eq!(e.haproxy_stats.as_deref(), Some("tcp://127.0.0.1:9999"));
     }
 
     #[test]

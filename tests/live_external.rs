@@ -231,6 +231,26 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
         management["reached"].as_u64().unwrap() > 0,
         "{management:#}"
     );
+    // HAProxy's stats were read over TCP, as on another host.
+    let proxy = report["observers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "haproxy stats")
+        .unwrap_or_else(|| panic!("{:#}", report["observers"]));
+    assert!(
+        proxy["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("tcp://127.0.0.1:"),
+        "{proxy:#}"
+    );
+    assert!(proxy["reached"].as_u64().unwrap() > 0, "{proxy:#}");
+    assert!(
+        failover[0]["proxy_down_ms"].parse::<f64>().is_ok(),
+        "{:?}",
+        failover[0]
+    );
     let tasks = csv_rows(&dir.join("tasks.csv"));
     assert_eq!(
         tasks.iter().filter(|t| t["outcome"] == "ok").count(),

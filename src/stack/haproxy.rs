@@ -124,6 +124,9 @@ pub struct HaproxyLayout {
     pub redis_servers: Vec<u16>,
     /// The admin stats socket.
     pub stats_socket: PathBuf,
+    /// The same stats over TCP on 127.0.0.1 (`stats socket ipv4@…`), as an external
+    /// stack's HAProxy would offer them; `hab up` hands this one out.
+    pub stats_tcp_port: u16,
 }
 
 /// A duration as HAProxy reads it, in milliseconds (`250ms`).
@@ -165,6 +168,10 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
     line(&format!(
         "    stats socket {} level admin",
         layout.stats_socket.display()
+    ));
+    line(&format!(
+        "    stats socket ipv4@127.0.0.1:{} level admin",
+        layout.stats_tcp_port
     ));
     line("");
     line("defaults");
@@ -490,7 +497,7 @@ impl Haproxy {
                 source,
             })
         };
-        let (broker_port, backend_port) = (port()?, port()?);
+        let (broker_port, backend_port, stats_tcp_port) = (port()?, port()?, port()?);
         let mut stats_socket = dirs.logs.join("haproxy.sock");
         let mut socket_dir = None;
         if stats_socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -510,6 +517,7 @@ impl Haproxy {
             broker_servers: broker_servers.to_vec(),
             redis_servers: redis_servers.to_vec(),
             stats_socket,
+            stats_tcp_port,
         };
         let config_path = dirs.logs.join("haproxy.cfg");
         std::fs::write(&config_path, haproxy_config(&layout, opts)).map_err(|source| {
@@ -598,6 +606,11 @@ impl Haproxy {
         &self.layout.stats_socket
     }
 
+    /// `host:port` of the same stats over TCP.
+    pub fn stats_tcp_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.layout.stats_tcp_port)
+    }
+
     /// The ports and paths it was generated for.
     pub fn layout(&self) -> &HaproxyLayout {
         &self.layout
@@ -673,6 +686,7 @@ mod tests {
             broker_servers: vec![40001, 40002, 40003],
             redis_servers: vec![40011, 40012],
             stats_socket: PathBuf::from("/run/logs/haproxy.sock"),
+            stats_tcp_port: 40009,
         }
     }
 
@@ -719,6 +733,7 @@ mod tests {
         for want in [
             "log stdout format iso local0 info",
             "stats socket /run/logs/haproxy.sock level admin",
+            "stats socket ipv4@127.0.0.1:40009 level admin",
             "timeout connect 500ms",
             "timeout client 5000ms",
             "timeout server 3600000ms",
