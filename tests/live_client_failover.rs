@@ -7,27 +7,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use common::*;
 
-type Row = HashMap<String, String>;
-
-fn csv_rows(path: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
+type Row = std::collections::BTreeMap<String, String>;
 
 fn num(row: &Row, k: &str) -> Option<f64> {
     row.get(k).and_then(|v| v.parse().ok())

@@ -12,22 +12,11 @@ fn run_hab(
     hab_run(topology, workload, out).output().unwrap()
 }
 
-fn failover_rows(dir: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(dir.join("failover.csv")).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+fn failover_rows(dir: &std::path::Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    common::csv_rows(&dir.join("failover.csv"))
 }
 
-fn num(row: &std::collections::HashMap<String, String>, k: &str) -> Option<f64> {
+fn num(row: &std::collections::BTreeMap<String, String>, k: &str) -> Option<f64> {
     row.get(k).and_then(|v| v.parse().ok())
 }
 

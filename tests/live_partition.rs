@@ -9,14 +9,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
 use hab::stack::netns;
 
-type Row = HashMap<String, String>;
+type Row = std::collections::BTreeMap<String, String>;
 
 /// Why these tests cannot run here, printed when they are skipped.
 fn skipped(test: &str) -> bool {
@@ -30,18 +29,7 @@ fn skipped(test: &str) -> bool {
 }
 
 fn failover_rows(dir: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(dir.join("failover.csv")).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    common::csv_rows(&dir.join("failover.csv"))
 }
 
 fn num(row: &Row, k: &str) -> f64 {

@@ -5,26 +5,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
 
-type Row = HashMap<String, String>;
+type Row = std::collections::BTreeMap<String, String>;
 
 fn failover_rows(dir: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(dir.join("failover.csv")).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    common::csv_rows(&dir.join("failover.csv"))
 }
 
 fn num(row: &Row, k: &str) -> Option<f64> {
