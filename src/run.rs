@@ -379,7 +379,13 @@ struct Live {
     fatal: Arc<Mutex<Option<String>>>,
     /// How each server-side observer fared (run.json `observers`).
     observers: Mutex<Vec<Arc<crate::observe::server::ObserverTally>>>,
+    /// The fault injectors spawned so far: teardown waits for them (bounded), so a fault
+    /// in progress is restored even when the run stops mid-workload.
+    injectors: tokio_util::task::TaskTracker,
 }
+
+/// How long teardown waits for a fault in progress to be restored.
+const INJECTOR_WAIT: Duration = Duration::from_secs(300);
 
 /// Run every workload of `plan` on `topology`, writing the run directory.
 pub async fn run(
@@ -483,6 +489,7 @@ pub async fn run(
         breaker_transitions: Mutex::new(Vec::new()),
         fatal: Arc::new(Mutex::new(None)),
         observers: Mutex::new(Vec::new()),
+        injectors: tokio_util::task::TaskTracker::new(),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -560,6 +567,18 @@ impl RunState {
         let res = self
             .drive(opts, topology, plan, &stack, executions, cancel)
             .await;
+        // A fault still in progress (the run stopped or failed mid-workload) finishes
+        // first: a paused node is resumed, an external stack's fault reverted.
+        self.live.injectors.close();
+        if tokio::time::timeout(INJECTOR_WAIT, self.live.injectors.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "a fault was still being restored after {} s; going on with teardown",
+                INJECTOR_WAIT.as_secs()
+            );
+        }
         // Workers go before the servers they talk to.
         if let Some(w) = self.workers.as_mut() {
             w.stop().await;
@@ -1774,16 +1793,18 @@ impl Driver<'_> {
         self.workload = w;
         let t0 = Instant::now();
         let injector = (!spec.faults.is_empty() && shard.applies_faults()).then(|| {
-            tokio::spawn(crate::fault::injector::run_faults(
-                w,
-                spec.faults.clone(),
-                t0,
-                self.stack.clone(),
-                self.live.faults.clone(),
-                self.live.servers.clone(),
-                self.live.fatal.clone(),
-                self.cancel.clone(),
-            ))
+            self.live
+                .injectors
+                .spawn(crate::fault::injector::run_faults(
+                    w,
+                    spec.faults.clone(),
+                    t0,
+                    self.stack.clone(),
+                    self.live.faults.clone(),
+                    self.live.servers.clone(),
+                    self.live.fatal.clone(),
+                    self.cancel.clone(),
+                ))
         });
         let mut last_check = Instant::now();
         let mut pacer =

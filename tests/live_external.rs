@@ -331,6 +331,63 @@ fn a_stack_hab_up_started_is_measured_as_an_external_stack() {
         .unwrap();
     assert_gone("the hanging command", pid);
 
+    // Interrupted while a node is down, the run still brings it back before it exits.
+    let long = write_workload(
+        tmp.path(),
+        "long-kill",
+        "warmup_tasks = 10\ndrain_timeout = \"20s\"\n[[workload]]\nname = \"k\"\ntask = { kind = \"trivial\" }\ncount = 6000\narrival = \"rate\"\nrate_per_s = 200.0\n[[workload.fault]]\ntarget = \"broker.node[1]\"\nkind = \"kill\"\nat = \"500ms\"\nrestart_after = \"20s\"\n",
+    );
+    let out = tmp.path().join("interrupted");
+    let child = hab_run(&external, &long, &out)
+        .arg("--allow-faults")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let applied = loop {
+        let log = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| std::fs::read_to_string(e.path().join("logs/external-commands.log")).ok())
+            .unwrap_or_default();
+        if log.contains(" apply ") {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let interrupted = child.wait_with_output().unwrap();
+    assert!(
+        applied,
+        "the fault was never applied: {}",
+        text(&interrupted)
+    );
+    assert_eq!(
+        interrupted.status.code(),
+        Some(130),
+        "{}",
+        text(&interrupted)
+    );
+    let dir = single_run_dir(&out);
+    let log = std::fs::read_to_string(dir.join("logs/external-commands.log")).unwrap();
+    assert!(
+        log.contains(" revert broker.node[1] "),
+        "not reverted:\n{log}"
+    );
+    let health = hab(&["node", "--dir", stack.to_str().unwrap(), "health"])
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "left broken: {}", text(&health));
+
     // A real Celery worker serves the external stack as well.
     let celery = variant(&stack, tmp.path(), "ext-celery", |t| {
         let mut w = toml::Table::new();

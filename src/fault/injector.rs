@@ -260,7 +260,8 @@ async fn apply_one(
 
 /// One fault on an external stack, by its commands: apply, wait out `restart_after` /
 /// `duration`, revert, poll the node's health command, then wait for the whole stack.
-/// Times are taken as for a local fault, right after each command exited 0. Returns the
+/// A command's time is the `at_unix_us=` it printed, else its start
+/// ([`crate::stack::external::command_time`]). Returns the
 /// record and, when a command failed or hung, why the run must stop. A cancelled run
 /// still reverts: hab does not own this stack and never leaves a node of it broken on
 /// purpose.

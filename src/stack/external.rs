@@ -15,7 +15,8 @@
 //!   by node name (without it the role is not applicable: name `broker.node[i]`).
 //! - **Fault commands** run through `sh -c` in their own process group, with the
 //!   placeholders filled in ([`crate::config::external::expand`]), bounded by
-//!   `command_timeout` (the group is killed when it runs over). Each one, its exit
+//!   `command_timeout` (the group is killed when it runs over); its time is what it
+//!   printed as `at_unix_us=N`, else when it started ([`command_time`]). Each one, its exit
 //!   status and its output (credentials masked) go to `logs/external-commands.log`. A
 //!   command that fails or hangs is an error that stops the run; the run keeps what it
 //!   measured.
@@ -507,10 +508,13 @@ impl ExternalStack {
             template,
             &placeholders(role, node, kind, self.node_endpoint(node)),
         );
+        let started_us = now_unix_us();
         let out = run_command(&cmd, self.cfg.command_timeout).await;
         self.log_command(phase, node, &cmd, &out);
         match out {
-            CommandOutcome::Exited { code: 0, .. } => Ok(now_unix_us()),
+            CommandOutcome::Exited { code: 0, output } => {
+                Ok(command_time(&output, started_us, now_unix_us()))
+            }
             other => Err(StackError::Control {
                 what: format!("{} command for {node} `{cmd}`", phase.as_str()),
                 detail: other.describe(self.cfg.command_timeout),
@@ -634,6 +638,24 @@ impl ExternalStack {
                 log_tail: String::new(),
             })
     }
+}
+
+/// When a command did its work: the last `at_unix_us=N` it printed (the moment it
+/// broke or restored the node, e.g. `hab node`'s answer, or `date +at_unix_us=%s%6N`
+/// after the action on the host), kept within the command's own run; else the moment it
+/// started. Never its end: a slow command (an ssh round trip, a loaded machine) would
+/// put the fault after the first events it caused.
+pub fn command_time(output: &str, started_us: i64, ended_us: i64) -> i64 {
+    output
+        .rsplit("at_unix_us=")
+        .next()
+        .filter(|_| output.contains("at_unix_us="))
+        .and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<i64>().ok()
+        })
+        .map(|at| at.clamp(started_us, ended_us))
+        .unwrap_or(started_us)
 }
 
 /// The placeholder values for one command.
@@ -1143,6 +1165,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("3 command(s)"), "{text}");
+    }
+
+    #[test]
+    fn a_command_time_is_what_it_printed_within_its_run_else_its_start() {
+        assert_eq!(
+            command_time("kill broker.node[0] at_unix_us=1500\n", 1000, 2000),
+            1500
+        );
+        assert_eq!(
+            command_time("at_unix_us=1200 then at_unix_us=1700", 1000, 2000),
+            1700
+        );
+        // A remote clock ahead or behind is held to the command's own run.
+        assert_eq!(command_time("at_unix_us=9999", 1000, 2000), 2000);
+        assert_eq!(command_time("at_unix_us=5", 1000, 2000), 1000);
+        assert_eq!(command_time("done", 1000, 2000), 1000);
+        assert_eq!(command_time("at_unix_us=", 1000, 2000), 1000);
     }
 
     #[test]
