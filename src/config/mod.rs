@@ -12,12 +12,14 @@
 //! - [`clients`]: [`clients::ClientsConfig`], how clients reach the stack (client-side failover).
 //! - [`external`]: [`external::ExternalConfig`], an existing stack hab talks to (endpoints,
 //!   fault commands).
+//! - [`limits`]: [`limits::WorkerLimits`], how much work one message may ask of a worker.
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
 pub mod clients;
 mod duration;
 pub mod error;
 pub mod external;
+pub mod limits;
 pub mod producer;
 pub mod topology;
 pub mod workload;

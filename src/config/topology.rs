@@ -313,6 +313,10 @@ pub struct WorkersConfig {
     /// `kind = "celery"`; default `scripts/celery`, relative to the working directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub celery_dir: Option<std::path::PathBuf>,
+    /// How much work one message may ask for (`[workers.limits]`), and when a task that
+    /// keeps killing its worker is failed instead of run again.
+    #[serde(default)]
+    pub limits: super::limits::WorkerLimits,
 }
 
 /// Celery's execution pools hab can start.
@@ -372,6 +376,7 @@ impl Default for WorkersConfig {
             acks: AckMode::default(),
             pool: None,
             celery_dir: None,
+            limits: Default::default(),
         }
     }
 }
@@ -673,6 +678,7 @@ impl Topology {
             1,
             1000,
         );
+        w.limits.validate("workers.limits", &mut out);
         if w.kind == WorkerKind::Hab {
             for (field, set) in [
                 ("workers.pool", w.pool.is_some()),
@@ -939,6 +945,7 @@ mod tests {
                 acks: AckMode::Late,
                 pool: None,
                 celery_dir: None,
+                limits: Default::default(),
             }
         );
         // A [workers] section with only some fields keeps the other defaults.

@@ -13,6 +13,16 @@
 //! trips per hundred tasks instead of four per task; a lone task is stored and acked
 //! exactly as Celery does.
 //!
+//! A message is untrusted input (on an external stack anyone with the broker's credentials
+//! can publish): before anything runs, the worker refuses — with a `FAILURE` naming the
+//! rule, the message acknowledged and counted — a body over `workers.limits`, arguments
+//! over the limits ([`Task::check`]), a `write_zeros` path outside its scratch directory
+//! ([`crate::tasks::scratch`]), Celery features it does not implement (callbacks,
+//! errbacks, chain, chord, time limits), and a task whose worker already died
+//! `crash_limit` times while running it ([`crashes`]). It honours `eta`/`countdown` (held
+//! without a slot, the prefetch raised meanwhile, as Celery does), `expires` (`REVOKED`,
+//! not run) and `ignore_result`.
+//!
 //! Every execution is also appended to a side channel (a file in the run directory, one
 //! line per event, written before the ack) that does not pass through RabbitMQ or Redis, so
 //! the ledger can tell a task the broker lost from one whose result went missing.
@@ -40,15 +50,19 @@ use crate::client_failover::{
     AfterLoss, DiscoveryEvent, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host,
 };
 use crate::clock::now_unix_us;
+use crate::config::limits::WorkerLimits;
 use crate::config::{AckMode, QueueKind};
 use crate::ledger::{SideEvent, SideEventKind, side_channel};
-use crate::protocol::message::decode;
+use crate::protocol::message::{DecodedTask, decode};
 use crate::protocol::result::ResultRecord;
-use crate::tasks::{Task, TaskError};
+use crate::tasks::scratch::Scratch;
+use crate::tasks::{Refusal, RefusalKind, Task, TaskError};
 
 pub mod acks;
+pub mod crashes;
 
 use acks::AckTracker;
+use crashes::CrashIndex;
 
 /// Finished tasks settled together at most (one `MGET`, one transaction, one ack).
 const SETTLE_BATCH: usize = 256;
@@ -82,6 +96,10 @@ pub struct WorkerOptions {
     pub result_ttl: Duration,
     /// Side-channel file this worker appends its executions to.
     pub executions_file: PathBuf,
+    /// The only directory `hab.write_zeros` may create files in.
+    pub scratch: PathBuf,
+    /// How much one message may ask for, and the crash limit of a poison message.
+    pub limits: WorkerLimits,
     /// How long to let running tasks finish after a stop request.
     pub shutdown_grace: Duration,
 }
@@ -97,31 +115,47 @@ pub struct WorkerStats {
     pub kept_existing: AtomicU64,
     /// Result writes that failed (the message was returned to the queue).
     pub store_errors: AtomicU64,
+    /// Messages refused by rule or expired (settled with a FAILURE or REVOKED result).
+    pub refused: AtomicU64,
 }
 
 /// The append-only side channel. Each event is one `write` on an `O_APPEND` file: lines
 /// are atomic and reach the kernel before the message is acknowledged, so even a SIGKILL
-/// loses nothing that was reported.
+/// loses nothing that was reported. The worker holds an exclusive `flock` on the file for
+/// as long as it lives, so other workers can tell its file from a dead worker's
+/// ([`crashes`]).
 #[derive(Debug)]
 pub struct SideChannel {
-    file: File,
+    file: nix::fcntl::Flock<File>,
     worker: String,
+    /// The file's length when this process opened it.
+    opened_at: u64,
 }
 
 impl SideChannel {
-    /// Open (create) the file for appending and write the header if it is new.
+    /// Open (create) the file for appending, lock it, and write the header if it is new.
     pub fn open(path: &Path, worker: &str) -> Result<Self> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open side channel {}", path.display()))?;
-        if file.metadata()?.len() == 0 {
+        let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| {
+            anyhow::anyhow!(
+                "side channel {} is locked by another live worker ({e}); give each \
+                     worker its own --executions file",
+                path.display()
+            )
+        })?;
+        let opened_at = file.metadata()?.len();
+        if opened_at == 0 {
             file.write_all(format!("{}\n", side_channel::HEADER).as_bytes())?;
         }
         Ok(SideChannel {
             file,
             worker: worker.to_string(),
+            opened_at,
         })
     }
 
@@ -134,7 +168,7 @@ impl SideChannel {
             worker: self.worker.clone(),
             detail: detail.to_string(),
         });
-        if let Err(e) = (&self.file).write_all(line.as_bytes()) {
+        if let Err(e) = (&*self.file).write_all(line.as_bytes()) {
             tracing::error!("side channel write failed: {e}");
         }
     }
@@ -144,6 +178,11 @@ struct Shared {
     opts: WorkerOptions,
     store: ResultStore,
     side: SideChannel,
+    scratch: Arc<Scratch>,
+    /// Unfinished starts of dead workers, read when a redelivered message arrives.
+    crashes: std::sync::Mutex<CrashIndex>,
+    /// The worker's stop: ends the wait of a message held for its `eta`.
+    stop: CancellationToken,
     slots: Arc<Semaphore>,
     stats: WorkerStats,
     /// Finished tasks on their way to the settler.
@@ -152,12 +191,43 @@ struct Shared {
 
 /// One broker connection's consumer channel: its outstanding deliveries. Delivery tags
 /// are per channel, so every reconnection starts a new session.
-#[derive(Default)]
 struct Session {
     acks: std::sync::Mutex<AckTracker<lapin::Acker>>,
+    channel: lapin::Channel,
+    /// Messages held for their `eta`: the prefetch is raised by this many, as Celery
+    /// does, so held messages never starve the slots.
+    held: std::sync::Mutex<u16>,
 }
 
 impl Session {
+    fn new(channel: lapin::Channel) -> Self {
+        Session {
+            acks: Default::default(),
+            channel,
+            held: std::sync::Mutex::new(0),
+        }
+    }
+
+    /// One more (`true`) or one fewer message held for its eta: the prefetch follows.
+    async fn hold(&self, prefetch: u16, more: bool) {
+        let count = {
+            let mut held = self.held.lock().expect("held count");
+            *held = if more {
+                held.saturating_add(1)
+            } else {
+                held.saturating_sub(1)
+            };
+            prefetch.saturating_add(*held)
+        };
+        if let Err(e) = self
+            .channel
+            .basic_qos(count, lapin::options::BasicQosOptions::default())
+            .await
+        {
+            tracing::warn!("raising the prefetch for a held message failed: {e}");
+        }
+    }
+
     fn received(&self, d: &Delivery) {
         self.acks
             .lock()
@@ -176,7 +246,8 @@ struct Finished {
     session: Arc<Session>,
     tag: u64,
     acker: lapin::Acker,
-    record: ResultRecord,
+    /// The result to store; `None` for a message with `ignore_result` (acked only).
+    record: Option<ResultRecord>,
 }
 
 /// How long a worker keeps trying to reach the broker before giving up, at start-up and
@@ -190,7 +261,11 @@ pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 /// Celery worker does, and moves on to the next at once after each failed attempt (bounded
 /// by [`NODE_ATTEMPT_TIMEOUT`]), backing off only after a full cycle of the list.
 pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Result<()> {
+    let scratch = Scratch::open(&opts.scratch).with_context(
+        || "the worker needs a scratch directory for hab.write_zeros (--scratch DIR)",
+    )?;
     let side = SideChannel::open(&opts.executions_file, &opts.name)?;
+    let crashes = CrashIndex::new(&opts.executions_file, side.opened_at);
     let store = ResultStore::connect(&opts.backend_url, opts.result_ttl).await?;
     let (finished_tx, finished_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -198,6 +273,9 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         opts,
         store,
         side,
+        scratch: Arc::new(scratch),
+        crashes: std::sync::Mutex::new(crashes),
+        stop: cancel.clone(),
         stats: WorkerStats::default(),
         finished: finished_tx,
     });
@@ -305,7 +383,7 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
             prefetch = shared.opts.prefetch,
             "consuming queue `celery`"
         );
-        let session = Arc::new(Session::default());
+        let session = Arc::new(Session::new(channel.clone()));
         let lost = consume(&shared, &session, &tracker, consumer, &cancel).await;
         let _ = channel
             .basic_cancel(
@@ -349,6 +427,7 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         rejected = st.rejected.load(Ordering::Relaxed),
         kept_existing = st.kept_existing.load(Ordering::Relaxed),
         store_errors = st.store_errors.load(Ordering::Relaxed),
+        refused = st.refused.load(Ordering::Relaxed),
         "worker stopped"
     );
     result
@@ -443,8 +522,30 @@ async fn handle(
     s: Arc<Shared>,
     session: Arc<Session>,
     d: Delivery,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    mut permit: tokio::sync::OwnedSemaphorePermit,
 ) {
+    if d.data.len() as u64 > s.opts.limits.max_message_bytes {
+        let refusal = Refusal::limit(
+            RefusalKind::MessageTooLarge,
+            &format!("a message body of {} bytes", d.data.len()),
+            "max_message_bytes",
+            format_args!("of {} bytes", s.opts.limits.max_message_bytes),
+        );
+        match header_id(&d) {
+            Some(id) => {
+                let rec = failure_record(&id.to_string(), &refusal.to_failure());
+                refuse(&s, session, d, permit, id, refusal.kind.code(), Some(rec)).await;
+            }
+            None => {
+                // No task id to store a result under: as a malformed message.
+                s.side
+                    .record(SideEventKind::Reject, Uuid::nil(), "message_too_large");
+                s.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                reject(&session, &d).await;
+            }
+        }
+        return;
+    }
     let msg = match decode(&d.data, &d.properties) {
         Ok(m) => m,
         Err(e) => {
@@ -459,8 +560,72 @@ async fn handle(
         }
     };
     let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
+    if d.redelivered
+        && let Some(refusal) = poison(&s, id)
+    {
+        let rec = failure_record(&msg.id, &refusal.to_failure());
+        refuse(&s, session, d, permit, id, refusal.kind.code(), Some(rec)).await;
+        return;
+    }
+    if !msg.options.unsupported.is_empty() {
+        let refusal = unsupported(&msg);
+        let rec = failure_record(&msg.id, &refusal.to_failure());
+        refuse(&s, session, d, permit, id, refusal.kind.code(), Some(rec)).await;
+        return;
+    }
+    if expired(&msg) {
+        let rec = ResultRecord::revoked(&msg.id, "expired");
+        refuse(&s, session, d, permit, id, "expired", Some(rec)).await;
+        return;
+    }
+    if let Some(eta) = msg.options.eta {
+        let wait = (eta - chrono::Utc::now()).to_std().unwrap_or_default();
+        if !wait.is_zero() {
+            // Held without a slot, as Celery's timer holds it; the prefetch is raised
+            // meanwhile so held messages never starve the slots.
+            drop(permit);
+            session.hold(s.opts.prefetch, true).await;
+            let woke = tokio::select! {
+                _ = s.stop.cancelled() => false,
+                _ = tokio::time::sleep(wait) => true,
+            };
+            if !woke {
+                // Not started: hand it back now.
+                let _ = d
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await;
+                session.settled(d.delivery_tag);
+                session.hold(s.opts.prefetch, false).await;
+                return;
+            }
+            permit = s
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore closed");
+            session.hold(s.opts.prefetch, false).await;
+            if expired(&msg) {
+                let rec = ResultRecord::revoked(&msg.id, "expired");
+                refuse(&s, session, d, permit, id, "expired", Some(rec)).await;
+                return;
+            }
+        }
+    }
     let task = match Task::from_call(&msg.task, &msg.args, &msg.kwargs) {
-        Ok(t) => Ok(t),
+        Ok(t) => match t.check(&s.opts.limits) {
+            Ok(()) => Ok(t),
+            Err(refusal) => {
+                let rec = failure_record(&msg.id, &refusal.to_failure());
+                let rec = (!msg.options.ignore_result).then_some(rec);
+                refuse(&s, session, d, permit, id, refusal.kind.code(), rec).await;
+                return;
+            }
+        },
         Err(TaskError::NotRegistered(name)) => {
             // As Celery: a FAILURE result with NotRegistered, and the message rejected.
             tracing::warn!("rejecting unregistered task {name:?}");
@@ -484,7 +649,7 @@ async fn handle(
     s.stats.executed.fetch_add(1, Ordering::Relaxed);
     s.side.record(SideEventKind::Start, id, &msg.task);
     let record = match task {
-        Ok(task) => match task.execute().await {
+        Ok(task) => match task.execute(&s.scratch).await {
             Ok(value) => {
                 s.side
                     .record(SideEventKind::Finish { succeeded: true }, id, "ok");
@@ -501,13 +666,80 @@ async fn handle(
         session,
         tag: d.delivery_tag,
         acker: d.acker,
+        record: (!msg.options.ignore_result).then_some(record),
+    });
+}
+
+/// Settles a message without running it: the side channel says why (`reason`), the
+/// result (if any) is stored and the message acknowledged like a finished task's.
+async fn refuse(
+    s: &Shared,
+    session: Arc<Session>,
+    d: Delivery,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    id: Uuid,
+    reason: &str,
+    record: Option<ResultRecord>,
+) {
+    tracing::warn!(task = %id, reason, "refusing a message");
+    s.side.record(SideEventKind::Refused, id, reason);
+    s.stats.refused.fetch_add(1, Ordering::Relaxed);
+    if s.opts.acks == AckMode::Early {
+        if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+            tracing::warn!("ack failed: {e}");
+        }
+        session.settled(d.delivery_tag);
+    }
+    drop(permit);
+    let _ = s.finished.send(Finished {
+        session,
+        tag: d.delivery_tag,
+        acker: d.acker,
         record,
     });
 }
 
-fn failed(s: &Shared, id: Uuid, task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
-    s.side
-        .record(SideEventKind::Finish { succeeded: false }, id, &f.exc_type);
+/// The refusal of a redelivered task whose workers died `crash_limit` times running it.
+fn poison(s: &Shared, id: Uuid) -> Option<Refusal> {
+    let limit = s.opts.limits.crash_limit;
+    let crashes = match s.crashes.lock().expect("crash index").crashes_of(id) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("cannot read the side channel for crashes of task {id}: {e}");
+            return None;
+        }
+    };
+    (crashes >= limit).then(|| {
+        Refusal::new(
+            RefusalKind::WorkerLost,
+            format!(
+                "Worker exited prematurely: the task's worker died {crashes} times while \
+                 running it; it is failed instead of run again (workers.limits.crash_limit \
+                 = {limit})"
+            ),
+        )
+    })
+}
+
+/// The refusal of a message that asks for Celery features hab's worker lacks.
+fn unsupported(msg: &DecodedTask) -> Refusal {
+    Refusal::new(
+        RefusalKind::UnsupportedFeature,
+        format!(
+            "{} asks for {}, which hab's worker does not implement; send the task without \
+             them, or use a real Celery worker (workers.kind = \"celery\")",
+            msg.task,
+            msg.options.unsupported.join(", ")
+        ),
+    )
+}
+
+/// Whether the message's `expires` has passed (Celery then revokes it).
+fn expired(msg: &DecodedTask) -> bool {
+    msg.options.expires.is_some_and(|t| chrono::Utc::now() > t)
+}
+
+fn failure_record(task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
     ResultRecord::failure(
         task_id,
         &f.exc_type,
@@ -515,6 +747,16 @@ fn failed(s: &Shared, id: Uuid, task_id: &str, f: &crate::tasks::TaskFailure) ->
         &f.exc_message,
         Some(f.traceback()),
     )
+}
+
+fn failed(s: &Shared, id: Uuid, task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
+    let detail = match f.refusal {
+        Some(kind) => format!("refused:{}", kind.code()),
+        None => f.exc_type.clone(),
+    };
+    s.side
+        .record(SideEventKind::Finish { succeeded: false }, id, &detail);
+    failure_record(task_id, f)
 }
 
 /// Store and acknowledge finished tasks in batches until `stop`, then settle what is
@@ -563,7 +805,13 @@ async fn settle(
 /// Store a batch's results (retrying, 50 ms doubling, 5 attempts), then acknowledge
 /// them; a batch that cannot be stored is handed back to the broker (late acks).
 async fn settle_batch(s: &Shared, batch: Vec<Finished>) {
-    let records: Vec<&ResultRecord> = batch.iter().map(|f| &f.record).collect();
+    let records: Vec<&ResultRecord> = batch.iter().filter_map(|f| f.record.as_ref()).collect();
+    if records.is_empty() {
+        if s.opts.acks == AckMode::Late {
+            ack_finished(&batch).await;
+        }
+        return;
+    }
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
         match s.store.store_batch(&records).await {
