@@ -570,7 +570,10 @@ pub async fn run(
     let interrupted = cancel.is_cancelled() && fatal.is_none();
     state.finish(topology, plan, &result, interrupted).await;
     // The stack (if any) was dropped inside execute(): no server outlives this point.
-    let _ = std::fs::remove_dir(&scratch);
+    // Only the run's own scratch directory is removed (if empty), never a user's.
+    if plan.scratch_dir.is_none() {
+        let _ = std::fs::remove_dir(&scratch);
+    }
     match result {
         Ok(()) => Ok(RunOutcome {
             dir,

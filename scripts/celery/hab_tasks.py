@@ -49,7 +49,12 @@ from kombu import Exchange, Queue
 
 app = Celery("hab")
 
-_queue_args = {"x-queue-type": "quorum"} if os.environ.get("HAB_QUEUE_TYPE") == "quorum" else None
+# The same arguments hab declares (src/broker.rs: QUORUM_DELIVERY_LIMIT).
+_queue_args = (
+    {"x-queue-type": "quorum", "x-delivery-limit": 20}
+    if os.environ.get("HAB_QUEUE_TYPE") == "quorum"
+    else None
+)
 _durable = os.environ.get("HAB_QUEUE_DURABLE", "1") == "1"
 
 _backend_url = os.environ["HAB_BACKEND_URL"]
