@@ -53,16 +53,17 @@ use crate::clock::now_unix_us;
 use crate::config::limits::WorkerLimits;
 use crate::config::{AckMode, QueueKind};
 use crate::ledger::{SideEvent, SideEventKind, side_channel};
-use crate::protocol::message::{DecodedTask, decode};
+
 use crate::protocol::result::ResultRecord;
 use crate::tasks::scratch::Scratch;
-use crate::tasks::{Refusal, RefusalKind, Task, TaskError};
 
 pub mod acks;
 pub mod crashes;
+pub mod triage;
 
 use acks::AckTracker;
 use crashes::CrashIndex;
+use triage::{Disposition, triage};
 
 /// Finished tasks settled together at most (one `MGET`, one transaction, one ack).
 const SETTLE_BATCH: usize = 256;
@@ -501,16 +502,6 @@ async fn consume(
     }
 }
 
-/// The `id` header of a message that failed to decode, if it has a usable one.
-fn header_id(d: &Delivery) -> Option<Uuid> {
-    let headers = d.properties.headers().as_ref()?;
-    match headers.inner().get(&ShortString::from("id"))? {
-        lapin::types::AMQPValue::LongString(s) => Uuid::try_parse_ascii(s.as_bytes()).ok(),
-        lapin::types::AMQPValue::ShortString(s) => Uuid::parse_str(s.as_str()).ok(),
-        _ => None,
-    }
-}
-
 async fn reject(session: &Session, d: &Delivery) {
     if let Err(e) = d.acker.reject(BasicRejectOptions { requeue: false }).await {
         tracing::warn!("reject failed: {e}");
@@ -524,122 +515,98 @@ async fn handle(
     d: Delivery,
     mut permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    if d.data.len() as u64 > s.opts.limits.max_message_bytes {
-        let refusal = Refusal::limit(
-            RefusalKind::MessageTooLarge,
-            &format!("a message body of {} bytes", d.data.len()),
-            "max_message_bytes",
-            format_args!("of {} bytes", s.opts.limits.max_message_bytes),
-        );
-        match header_id(&d) {
-            Some(id) => {
-                let rec = failure_record(&id.to_string(), &refusal.to_failure());
-                refuse(&s, session, d, permit, id, refusal.kind.code(), Some(rec)).await;
-            }
-            None => {
-                // No task id to store a result under: as a malformed message.
+    let crashes = |id| match s.crashes.lock().expect("crash index").crashes_of(id) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("cannot read the side channel for crashes of task {id}: {e}");
+            0
+        }
+    };
+    let mut next = triage(
+        &d.data,
+        &d.properties,
+        d.redelivered,
+        crashes,
+        &s.opts.limits,
+        chrono::Utc::now(),
+    );
+    let (msg, task) = loop {
+        match next {
+            Disposition::Reject { id, reason } => {
+                // What would crash a Celery worker (no id, bad body, no content type) or
+                // make it drop the message: reject without requeue and keep running.
+                tracing::warn!("rejecting a malformed message: {reason}");
                 s.side
-                    .record(SideEventKind::Reject, Uuid::nil(), "message_too_large");
+                    .record(SideEventKind::Reject, id.unwrap_or(Uuid::nil()), reason);
                 s.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 reject(&session, &d).await;
+                return;
             }
-        }
-        return;
-    }
-    let msg = match decode(&d.data, &d.properties) {
-        Ok(m) => m,
-        Err(e) => {
-            // What would crash a Celery worker (no id, bad body, no content type) or make
-            // it drop the message: reject without requeue and keep running.
-            let id = header_id(&d).unwrap_or(Uuid::nil());
-            tracing::warn!("rejecting malformed message: {e}");
-            s.side.record(SideEventKind::Reject, id, e.reason());
-            s.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            reject(&session, &d).await;
-            return;
+            Disposition::NotRegistered(msg, name) => {
+                // As Celery: a FAILURE result with NotRegistered, and the message rejected.
+                tracing::warn!("rejecting unregistered task {name:?}");
+                let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
+                s.side.record(SideEventKind::Reject, id, "not_registered");
+                s.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                let rec = ResultRecord::not_registered(&msg.id, &name);
+                if let Err(e) = s.store.store(&rec).await {
+                    tracing::warn!("storing NotRegistered result failed: {e:#}");
+                }
+                reject(&session, &d).await;
+                return;
+            }
+            Disposition::Refuse(r) => {
+                let rec = failure_record(&r.task_id, &r.refusal.to_failure());
+                let rec = (!r.ignore_result).then_some(rec);
+                refuse(&s, session, d, permit, r.id, r.refusal.kind.code(), rec).await;
+                return;
+            }
+            Disposition::Revoke(msg) => {
+                let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
+                let rec = ResultRecord::revoked(&msg.id, "expired");
+                let rec = (!msg.options.ignore_result).then_some(rec);
+                refuse(&s, session, d, permit, id, "expired", rec).await;
+                return;
+            }
+            Disposition::Hold(msg, eta) => {
+                // Held without a slot, as Celery's timer holds it; the prefetch is raised
+                // meanwhile so held messages never starve the slots.
+                drop(permit);
+                session.hold(s.opts.prefetch, true).await;
+                let wait = (eta - chrono::Utc::now()).to_std().unwrap_or_default();
+                let woke = tokio::select! {
+                    _ = s.stop.cancelled() => false,
+                    _ = tokio::time::sleep(wait) => true,
+                };
+                if !woke {
+                    // Not started: hand it back now.
+                    let _ = d
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await;
+                    session.settled(d.delivery_tag);
+                    session.hold(s.opts.prefetch, false).await;
+                    return;
+                }
+                permit = s
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore closed");
+                session.hold(s.opts.prefetch, false).await;
+                // The eta may be reached a little early by the timer: never run before it.
+                next = triage::ready(msg, &s.opts.limits, chrono::Utc::now().max(eta));
+            }
+            Disposition::Run(msg, task) => break (msg, Ok(task)),
+            // Bad arguments: Celery runs the function and it raises TypeError/ValueError.
+            Disposition::RunFailing(msg, failure) => break (msg, Err(failure)),
         }
     };
     let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
-    if d.redelivered
-        && let Some(refusal) = poison(&s, id)
-    {
-        let rec = failure_record(&msg.id, &refusal.to_failure());
-        refuse(&s, session, d, permit, id, refusal.kind.code(), Some(rec)).await;
-        return;
-    }
-    if !msg.options.unsupported.is_empty() {
-        let refusal = unsupported(&msg);
-        let rec = failure_record(&msg.id, &refusal.to_failure());
-        refuse(&s, session, d, permit, id, refusal.kind.code(), Some(rec)).await;
-        return;
-    }
-    if expired(&msg) {
-        let rec = ResultRecord::revoked(&msg.id, "expired");
-        refuse(&s, session, d, permit, id, "expired", Some(rec)).await;
-        return;
-    }
-    if let Some(eta) = msg.options.eta {
-        let wait = (eta - chrono::Utc::now()).to_std().unwrap_or_default();
-        if !wait.is_zero() {
-            // Held without a slot, as Celery's timer holds it; the prefetch is raised
-            // meanwhile so held messages never starve the slots.
-            drop(permit);
-            session.hold(s.opts.prefetch, true).await;
-            let woke = tokio::select! {
-                _ = s.stop.cancelled() => false,
-                _ = tokio::time::sleep(wait) => true,
-            };
-            if !woke {
-                // Not started: hand it back now.
-                let _ = d
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await;
-                session.settled(d.delivery_tag);
-                session.hold(s.opts.prefetch, false).await;
-                return;
-            }
-            permit = s
-                .slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore closed");
-            session.hold(s.opts.prefetch, false).await;
-            if expired(&msg) {
-                let rec = ResultRecord::revoked(&msg.id, "expired");
-                refuse(&s, session, d, permit, id, "expired", Some(rec)).await;
-                return;
-            }
-        }
-    }
-    let task = match Task::from_call(&msg.task, &msg.args, &msg.kwargs) {
-        Ok(t) => match t.check(&s.opts.limits) {
-            Ok(()) => Ok(t),
-            Err(refusal) => {
-                let rec = failure_record(&msg.id, &refusal.to_failure());
-                let rec = (!msg.options.ignore_result).then_some(rec);
-                refuse(&s, session, d, permit, id, refusal.kind.code(), rec).await;
-                return;
-            }
-        },
-        Err(TaskError::NotRegistered(name)) => {
-            // As Celery: a FAILURE result with NotRegistered, and the message rejected.
-            tracing::warn!("rejecting unregistered task {name:?}");
-            s.side.record(SideEventKind::Reject, id, "not_registered");
-            s.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            let rec = ResultRecord::not_registered(&msg.id, &name);
-            if let Err(e) = s.store.store(&rec).await {
-                tracing::warn!("storing NotRegistered result failed: {e:#}");
-            }
-            reject(&session, &d).await;
-            return;
-        }
-        Err(e) => Err(e),
-    };
     if s.opts.acks == AckMode::Early {
         if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
             tracing::warn!("ack failed: {e}");
@@ -657,8 +624,7 @@ async fn handle(
             }
             Err(f) => failed(&s, id, &msg.id, &f),
         },
-        // Bad arguments: Celery runs the function and it raises TypeError/ValueError.
-        Err(e) => failed(&s, id, &msg.id, &e.to_failure()),
+        Err(f) => failed(&s, id, &msg.id, &f),
     };
     // The slot is free as soon as the task function returned.
     drop(permit);
@@ -697,46 +663,6 @@ async fn refuse(
         acker: d.acker,
         record,
     });
-}
-
-/// The refusal of a redelivered task whose workers died `crash_limit` times running it.
-fn poison(s: &Shared, id: Uuid) -> Option<Refusal> {
-    let limit = s.opts.limits.crash_limit;
-    let crashes = match s.crashes.lock().expect("crash index").crashes_of(id) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!("cannot read the side channel for crashes of task {id}: {e}");
-            return None;
-        }
-    };
-    (crashes >= limit).then(|| {
-        Refusal::new(
-            RefusalKind::WorkerLost,
-            format!(
-                "Worker exited prematurely: the task's worker died {crashes} times while \
-                 running it; it is failed instead of run again (workers.limits.crash_limit \
-                 = {limit})"
-            ),
-        )
-    })
-}
-
-/// The refusal of a message that asks for Celery features hab's worker lacks.
-fn unsupported(msg: &DecodedTask) -> Refusal {
-    Refusal::new(
-        RefusalKind::UnsupportedFeature,
-        format!(
-            "{} asks for {}, which hab's worker does not implement; send the task without \
-             them, or use a real Celery worker (workers.kind = \"celery\")",
-            msg.task,
-            msg.options.unsupported.join(", ")
-        ),
-    )
-}
-
-/// Whether the message's `expires` has passed (Celery then revokes it).
-fn expired(msg: &DecodedTask) -> bool {
-    msg.options.expires.is_some_and(|t| chrono::Utc::now() > t)
 }
 
 fn failure_record(task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
