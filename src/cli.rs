@@ -449,6 +449,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 handle_signals(cancel.clone(), true);
                 let outcome = run(&opts, &topo, &plan, cancel).await?;
                 println!("{}", crate::export::table::render(&outcome.report));
+                for f in
+                    crate::compare::findings::worker_findings(&topo.name, &outcome.report.workers)
+                {
+                    println!("- {f}");
+                }
                 if let Some(ms) = outcome.report.bringup_ms {
                     println!("stack bring-up: {ms} ms");
                 }
