@@ -33,6 +33,9 @@ pub struct CrashIndex {
 
 #[derive(Debug, Default)]
 struct FileState {
+    /// Not a hab worker's side channel (no header line, e.g. another CSV in the directory
+    /// or a Celery worker's file, which holds no lock): never read.
+    foreign: bool,
     /// Bytes of the file already read (complete lines only).
     offset: u64,
     /// Starts without a finish, per task, by the file's writer(s).
@@ -102,10 +105,24 @@ fn writer_alive(path: &Path) -> io::Result<bool> {
 /// Applies the complete lines after `state.offset`; lines before `split` (this worker's
 /// own file) count as an earlier process's.
 fn read_new(path: &Path, state: &mut FileState, split: Option<u64>) -> io::Result<()> {
+    if state.foreign {
+        return Ok(());
+    }
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(state.offset))?;
     let mut r = io::BufReader::new(file);
     let mut line = Vec::with_capacity(160);
+    if state.offset == 0 {
+        let n = r.read_until(b'\n', &mut line)?;
+        if line.last() != Some(&b'\n') {
+            return Ok(()); // not even a whole header yet
+        }
+        if line.trim_ascii_end() != side_channel::HEADER.as_bytes() {
+            state.foreign = true;
+            return Ok(());
+        }
+        state.offset = n as u64;
+    }
     loop {
         line.clear();
         let n = r.read_until(b'\n', &mut line)?;
@@ -182,10 +199,12 @@ mod tests {
         }
         // w2 is alive (holds its lock) and runs `running`.
         let live = dir.path().join("w2.csv");
+        append(&live, &format!("{}\n", side_channel::HEADER));
         append(&live, &line(SideEventKind::Start, running, "w2"));
         let _lock = Flock::lock(File::open(&live).unwrap(), FlockArg::LockExclusive).unwrap();
         // This worker (w3) opened its file just now.
         let own = dir.path().join("w3.csv");
+        append(&own, &format!("{}\n", side_channel::HEADER));
         append(&own, &line(SideEventKind::Start, running, "w3"));
         let mut idx = CrashIndex::new(&own, std::fs::metadata(&own).unwrap().len() - 1);
         assert_eq!(idx.crashes_of(poison).unwrap(), 2);
@@ -196,7 +215,17 @@ mod tests {
         // An earlier process under this worker's own name that died running it counts.
         let mut idx3 = CrashIndex::new(&own, std::fs::metadata(&own).unwrap().len());
         assert_eq!(idx3.crashes_of(running).unwrap(), 1);
+        // Another CSV, or a Celery worker's file (no header, no lock), is never read.
+        append(
+            &dir.path().join("other.csv"),
+            &line(SideEventKind::Start, poison, "celery"),
+        );
+        assert_eq!(idx.crashes_of(poison).unwrap(), 2);
         // New lines are read incrementally: `poison` finishes in a third file.
+        append(
+            &dir.path().join("w4.csv"),
+            &format!("{}\n", side_channel::HEADER),
+        );
         append(
             &dir.path().join("w4.csv"),
             &line(SideEventKind::Start, poison, "w4"),
@@ -210,6 +239,7 @@ mod tests {
         // A torn last line is not read until it is complete.
         let torn = line(SideEventKind::Start, poison, "w5");
         let w5 = dir.path().join("w5.csv");
+        append(&w5, &format!("{}\n", side_channel::HEADER));
         append(&w5, &torn[..torn.len() - 1]);
         assert_eq!(idx.crashes_of(poison).unwrap(), 2);
         append(&w5, "\n");
