@@ -20,7 +20,7 @@ fn tasks_left_at_a_short_drain_deadline_are_unfinished_not_lost() {
     );
     let work = write_workload(
         tmp.path(),
-        "drain",
+        "drainplan",
         r#"warmup_tasks = 0
 drain_timeout = "30s"
 
