@@ -308,16 +308,7 @@ fn parse_client_kind(s: &str) -> Option<ClientEventKind> {
 }
 
 fn parse_outcome(s: &str) -> Option<Outcome> {
-    Some(match s {
-        "ok" => Outcome::Ok,
-        "failed" => Outcome::Failed,
-        "lost" => Outcome::Lost,
-        "result_lost" => Outcome::ResultLost,
-        "unconfirmed" => Outcome::Unconfirmed,
-        "refused" => Outcome::Refused,
-        "gave_up" => Outcome::GaveUp,
-        _ => return None,
-    })
+    Outcome::parse(s)
 }
 
 /// What tasks.csv says about a task beyond its record: its executions and outcome
@@ -366,6 +357,8 @@ fn read_tasks(
     );
     let (c_rep, c_out) = (need("republished")?, need("outcome")?);
     let c_ref = col("refused_unix_us");
+    // Absent in run directories written before drain deadlines were recorded.
+    let (c_dl, c_purged, c_rf) = (col("deadline_unix_us"), col("purged"), col("read_failed"));
     let mut out = Vec::new();
     for (line, rec) in r.records().enumerate() {
         let line = line + 2;
@@ -422,6 +415,18 @@ fn read_tasks(
             .map_err(|_| bad(format!("line {line}: republished is not a number")))?;
         if let Some(c) = c_ref {
             t.refused_unix_us = int(c, "refused_unix_us")?;
+        }
+        if let Some(at_unix_us) = c_dl
+            .map(|c| int(c, "deadline_unix_us"))
+            .transpose()?
+            .flatten()
+        {
+            let flag = |c: Option<usize>| c.is_some_and(|c| field(c) == "true");
+            t.at_deadline = Some(Box::new(crate::ledger::AtDeadline {
+                at_unix_us,
+                purged: flag(c_purged),
+                read_failed: flag(c_rf),
+            }));
         }
         let executions = field(c_exe)
             .parse()
@@ -955,6 +960,21 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
             same_task_twice: joined.same_task_twice,
             executions_from_other_shards: joined.executions_elsewhere,
         }),
+        // Every shard's failed reads, its workload named with its shard.
+        failed_reads: runs
+            .iter()
+            .flat_map(|r| {
+                r.report
+                    .failed_reads
+                    .iter()
+                    .map(|f| crate::export::json::FailedRead {
+                        workload: format!("{} (shard {})", f.workload, r.shard)
+                            .trim_start()
+                            .into(),
+                        ..f.clone()
+                    })
+            })
+            .collect(),
     };
     Ok((report, joined))
 }
@@ -1022,6 +1042,7 @@ mod tests {
                 result_vanished_ids: None,
             }),
             merged: None,
+            failed_reads: Vec::new(),
             observers: Vec::new(),
         }
     }
