@@ -99,6 +99,14 @@ impl Ledger {
         n
     }
 
+    /// True when some task of any workload was frozen without a result.
+    pub fn any_frozen(&self) -> bool {
+        self.workloads
+            .iter()
+            .flatten()
+            .any(|t| t.at_deadline.is_some())
+    }
+
     /// Tasks frozen without a result and never seen since (purged ones excepted: they
     /// never ran), every workload: what the read after the workers stopped looks for.
     pub fn unseen_after_deadline(&self) -> Vec<Uuid> {

@@ -48,12 +48,21 @@ impl Driver<'_> {
         if frozen == 0 {
             return;
         }
+        let purged = self.take_leftovers(name).await;
+        tracing::warn!(
+            "workload {name}: {frozen} tasks without a result at the drain deadline (unfinished); {purged} of them taken out of the queue"
+        );
+    }
+
+    /// Take what is left in the queue (bounded) and mark the frozen tasks among it as
+    /// purged; returns how many those were.
+    async fn take_leftovers(&mut self, name: &str) -> usize {
         let taken = tokio::time::timeout(
             TAKE_WITHIN + Duration::from_secs(5),
             crate::broker::leftovers::take_ready(self.publisher.channel(), self.queue, TAKE_WITHIN),
         )
         .await;
-        let purged = match taken {
+        match taken {
             Ok(Ok(t)) => {
                 if t.left > 0 {
                     tracing::warn!(
@@ -74,10 +83,7 @@ impl Driver<'_> {
                 0
             }
             Err(_) => 0,
-        };
-        tracing::warn!(
-            "workload {name}: {frozen} tasks without a result at the drain deadline (unfinished); {purged} of them taken out of the queue"
-        );
+        }
     }
 
     /// After the last workload: the workers stop consuming (and finish what they run),
@@ -85,6 +91,12 @@ impl Driver<'_> {
     /// a deadline is never mistaken for a result the backend lost.
     pub(super) async fn after_last_workload(&mut self) {
         self.workers.stop().await;
+        let frozen = self.live.ledger.lock().expect("ledger lock").any_frozen();
+        if frozen {
+            // What the stopped workers had prefetched went back to the queue: tasks frozen
+            // as queued, which never ran (not lost).
+            self.take_leftovers("(end of the run)").await;
+        }
         let ids = self
             .live
             .ledger
