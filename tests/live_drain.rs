@@ -170,3 +170,80 @@ drain_timeout = "1s"
     );
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+/// Issue 14, item 2: the backend dies (and stays down) after the tasks started; their
+/// workers finish them but cannot store the results, and the last reads fail. The tasks
+/// are `unknown` (recorded in run.json `failed_reads`), never `result_lost`.
+#[test]
+fn tasks_a_failed_last_read_could_not_settle_are_unknown_not_result_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let topo = write_topology(
+        tmp.path(),
+        "dark",
+        "[workers]\ncount = 1\nconcurrency = 2\nprefetch_multiplier = 1\n",
+    );
+    let work = write_workload(
+        tmp.path(),
+        "darkplan",
+        r#"warmup_tasks = 0
+
+[[workload]]
+name = "dark"
+task = { kind = "sleep", seconds = 1.0 }
+count = 2
+arrival = "burst"
+drain_timeout = "3s"
+
+[[workload.fault]]
+target = "backend.master"
+kind = "kill"
+at = "300ms"
+"#,
+    );
+    let output = hab_run(&topo, &work, &out).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = single_run_dir(&out);
+    let run = run_json(&dir);
+    let w = &run["workloads"][0];
+    let n = |k: &str| {
+        w[k].as_u64()
+            .unwrap_or_else(|| panic!("no count {k}: {w}\n{stderr}"))
+    };
+    assert_eq!(n("count"), 2, "{w}");
+    assert_eq!(n("result_lost"), 0, "{w}\n{stderr}");
+    assert_eq!(n("unknown"), 2, "{w}\n{stderr}");
+    let reads = run["failed_reads"]
+        .as_array()
+        .expect("failed_reads in run.json");
+    let deadline = reads
+        .iter()
+        .find(|r| r["read"] == "deadline")
+        .unwrap_or_else(|| panic!("no failed deadline read: {reads:?}"));
+    assert_eq!(deadline["workload"], "dark");
+    assert_eq!(deadline["tasks"], 2);
+    assert!(!deadline["error"].as_str().unwrap().is_empty());
+    for t in csv_rows(&dir.join("tasks.csv")) {
+        assert_eq!(t["outcome"], "unknown", "{t:?}");
+        assert_eq!(t["read_failed"], "true", "{t:?}");
+    }
+    assert!(stdout.contains("failed read"), "terminal:\n{stdout}");
+    let report = std::process::Command::new(hab_bin())
+        .arg("report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Failed reads"), "report.md:\n{md}");
+    let left = wait_no_procs(
+        &tmp.path().to_string_lossy(),
+        std::time::Duration::from_secs(5),
+    );
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
