@@ -1226,6 +1226,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn tasks_frozen_at_a_drain_deadline_read_back_as_they_were_written() {
+        use crate::ledger::AtDeadline;
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::new(1);
+        let at = |purged, read_failed| {
+            Some(Box::new(AtDeadline {
+                at_unix_us: 5_000,
+                purged,
+                read_failed,
+            }))
+        };
+        let marks = [at(true, false), at(false, true), None];
+        for (k, mark) in marks.iter().enumerate() {
+            let mut t = TaskRecord::new(Uuid::new_v4(), 0, 1_000 + k as i64);
+            t.published_unix_us = Some(1_100);
+            t.confirm = ConfirmState::Acked;
+            t.at_deadline = mark.clone();
+            ledger.insert(t);
+        }
+        let mut r = report(1, 1);
+        r.workloads =
+            vec![WorkloadMetrics::from_tasks("w", "hab.trivial", ledger.tasks(0)).report()];
+        export::write_all(
+            dir.path(),
+            RunData {
+                report: &r,
+                ledger: &ledger,
+                events: &[],
+            },
+        )
+        .unwrap();
+        let names = HashMap::from([("w".to_string(), 0)]);
+        let rows = read_tasks(&dir.path().join("tasks.csv"), &names).unwrap();
+        let outcomes: Vec<Outcome> = rows.iter().map(|(_, c)| c.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::UnfinishedQueued, Outcome::Lost, Outcome::Lost]
+        );
+        for ((t, csv), mark) in rows.iter().zip(&marks) {
+            assert_eq!(&t.at_deadline, mark);
+            assert_eq!(t.classify().outcome, csv.outcome);
+        }
+        // A tasks.csv written before deadlines were recorded has no such columns.
+        let text = std::fs::read_to_string(dir.path().join("tasks.csv")).unwrap();
+        let old: String = text
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{}\n", f[..f.len() - 3].join(","))
+            })
+            .collect();
+        std::fs::write(dir.path().join("tasks.csv"), old).unwrap();
+        let rows = read_tasks(&dir.path().join("tasks.csv"), &names).unwrap();
+        assert!(rows.iter().all(|(t, _)| t.at_deadline.is_none()));
+    }
+
     /// A shard directory with `tasks` (each executed `executions` times, per the side
     /// channel file written beside them) and shard 1's fault.
     fn write_shard_tasks(
