@@ -15,6 +15,56 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
+/// Below the table: per workload, the tasks left at the drain deadline (unfinished, not
+/// in `lost`) or of unknown outcome, the results seen by a read rather than a
+/// notification, and every failed read that decided outcomes.
+fn deadline_lines(report: &RunReport) -> String {
+    let mut out = String::new();
+    for w in &report.workloads {
+        let c = &w.counts;
+        if c.unfinished() + c.unknown > 0 {
+            let _ = writeln!(
+                out,
+                "{}: {} unfinished at the drain deadline ({} running, {} queued; not lost: the deadline was too short), {} unknown (a read failed)",
+                w.name,
+                c.unfinished(),
+                c.unfinished_running,
+                c.unfinished_queued,
+                c.unknown
+            );
+        }
+    }
+    let by_read: Vec<String> = report
+        .workloads
+        .iter()
+        .filter(|w| w.seen_by_read > 0)
+        .map(|w| format!("{} {}", w.name, w.seen_by_read))
+        .collect();
+    if !by_read.is_empty() {
+        let _ = writeln!(
+            out,
+            "results seen by a read, not a notification (latency an upper bound): {}",
+            by_read.join(", ")
+        );
+    }
+    for f in &report.failed_reads {
+        let _ = writeln!(
+            out,
+            "failed read ({}{}): {} attempts, {} tasks; {}",
+            f.read,
+            if f.workload.is_empty() {
+                String::new()
+            } else {
+                format!(", workload {}", f.workload)
+            },
+            f.attempts,
+            f.tasks,
+            f.error
+        );
+    }
+    out
+}
+
 /// The per-workload table.
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
@@ -54,6 +104,7 @@ pub fn render(report: &RunReport) -> String {
             fmt_us(l.max_us)
         );
     }
+    out.push_str(&deadline_lines(report));
     if let Some(idle) = report.idle.as_ref().filter(|i| i.total_cuts() > 0) {
         let _ = writeln!(
             out,

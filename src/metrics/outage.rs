@@ -181,7 +181,11 @@ pub fn analyse(
             Outcome::Refused => row.refused += 1,
             Outcome::GaveUp => row.gave_up += 1,
             Outcome::Lost | Outcome::ResultLost | Outcome::Unconfirmed => row.lost += 1,
-            Outcome::Failed => {}
+            // Not finished by the drain deadline, or result unknown: not lost.
+            Outcome::Failed
+            | Outcome::UnfinishedRunning
+            | Outcome::UnfinishedQueued
+            | Outcome::Unknown => {}
         }
         row.duplicated += u64::from(c.duplicated);
         if let Some(r) = t.refused_unix_us.filter(|&r| r >= at) {
