@@ -407,6 +407,10 @@ pub struct Ledger {
     /// Tasks not yet settled, per workload: kept as tasks change, so the drain loop's
     /// question costs nothing however many tasks the run tracks.
     unsettled: Vec<usize>,
+    /// Why a worker failed or refused a task, from the side channel (`TypeError`,
+    /// `refused:factorial_limit`, `refused:worker_lost`, `not_registered`, …): only tasks
+    /// that have one pay for it.
+    failures: HashMap<Uuid, Box<str>>,
 }
 
 impl Ledger {
@@ -417,7 +421,13 @@ impl Ledger {
             by_id: IdIndex::default(),
             unknown_results: 0,
             unsettled: vec![0; n],
+            failures: HashMap::new(),
         }
+    }
+
+    /// Why a worker failed or refused `id` (the side channel's last word on it), if it did.
+    pub fn failure_of(&self, id: &Uuid) -> Option<&str> {
+        self.failures.get(id).map(|s| &**s)
     }
 
     /// Add a task; returns its index within its workload.
@@ -503,6 +513,7 @@ impl Ledger {
 
     /// Forget every merged execution (before merging the side channel again).
     pub fn clear_executions(&mut self) {
+        self.failures.clear();
         for list in &mut self.workloads {
             for t in list.iter_mut() {
                 t.executions.clear();
@@ -542,6 +553,9 @@ impl Ledger {
                 true
             }
             SideEventKind::Finish { succeeded } => {
+                if !succeeded {
+                    self.failures.insert(ev.task_id, ev.detail.as_str().into());
+                }
                 if let Some(e) = t
                     .executions
                     .iter_mut()
@@ -552,12 +566,19 @@ impl Ledger {
                 }
                 false
             }
-            SideEventKind::Reject
-            | SideEventKind::Disconnected
+            SideEventKind::Refused => {
+                self.failures
+                    .insert(ev.task_id, format!("refused:{}", ev.detail).into());
+                false
+            }
+            SideEventKind::Reject => {
+                self.failures.insert(ev.task_id, ev.detail.as_str().into());
+                false
+            }
+            SideEventKind::Disconnected
             | SideEventKind::Connected
             | SideEventKind::Rediscovered
-            | SideEventKind::StoreError
-            | SideEventKind::Refused => false,
+            | SideEventKind::StoreError => false,
         }
     }
 
@@ -1043,6 +1064,44 @@ mod tests {
         assert_eq!(t.result_seen_unix_us, Some(5));
         assert_eq!(t.seen_via, Some(SeenVia::Notification));
         assert_eq!(l.unsettled(0), 0);
+    }
+
+    #[test]
+    fn the_side_channel_says_why_a_task_failed() {
+        let mut l = Ledger::new(1);
+        let (a, b, c, d) = (rec(), rec(), rec(), rec());
+        let ids = [a.id, b.id, c.id, d.id];
+        for t in [a, b, c, d] {
+            l.insert(t);
+        }
+        let ev = |kind, id, detail: &str| SideEvent {
+            kind,
+            unix_us: 1,
+            task_id: id,
+            worker: "w1".into(),
+            detail: detail.into(),
+        };
+        let mut names = Vec::new();
+        for e in [
+            ev(SideEventKind::Start, ids[0], "hab.factorial"),
+            ev(
+                SideEventKind::Finish { succeeded: false },
+                ids[0],
+                "TypeError",
+            ),
+            ev(SideEventKind::Refused, ids[1], "worker_lost"),
+            ev(SideEventKind::Reject, ids[2], "not_registered"),
+            ev(SideEventKind::Start, ids[3], "hab.trivial"),
+            ev(SideEventKind::Finish { succeeded: true }, ids[3], "ok"),
+        ] {
+            l.merge_event(&e, &mut names);
+        }
+        assert_eq!(l.failure_of(&ids[0]), Some("TypeError"));
+        assert_eq!(l.failure_of(&ids[1]), Some("refused:worker_lost"));
+        assert_eq!(l.failure_of(&ids[2]), Some("not_registered"));
+        assert_eq!(l.failure_of(&ids[3]), None);
+        l.clear_executions();
+        assert_eq!(l.failure_of(&ids[0]), None);
     }
 
     #[test]

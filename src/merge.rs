@@ -1277,13 +1277,14 @@ mod tests {
             assert_eq!(&t.at_deadline, mark);
             assert_eq!(t.classify().outcome, csv.outcome);
         }
-        // A tasks.csv written before deadlines were recorded has no such columns.
+        // A tasks.csv written before deadlines (and failure reasons) were recorded has no
+        // such columns.
         let text = std::fs::read_to_string(dir.path().join("tasks.csv")).unwrap();
         let old: String = text
             .lines()
             .map(|l| {
                 let f: Vec<&str> = l.split(',').collect();
-                format!("{}\n", f[..f.len() - 3].join(","))
+                format!("{}\n", f[..f.len() - 4].join(","))
             })
             .collect();
         std::fs::write(dir.path().join("tasks.csv"), old).unwrap();

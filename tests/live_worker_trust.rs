@@ -430,6 +430,7 @@ arrival = "burst"
         .collect();
     assert_eq!(poison[col("executions")], "2", "{tasks}");
     assert_eq!(poison[col("outcome")], "failed", "{tasks}");
+    assert_eq!(poison[col("failure")], "refused:worker_lost", "{tasks}");
     // run.json names the crashes and the task that was running.
     let id = poison[col("task_id")];
     let crashes = workers["crashes"].as_array().unwrap();

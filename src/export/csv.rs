@@ -87,7 +87,7 @@ impl Exporter for SummaryCsv {
 pub struct TasksCsv;
 
 /// Column names of tasks.csv.
-pub const TASKS_HEADER: [&str; 21] = [
+pub const TASKS_HEADER: [&str; 22] = [
     "task_id",
     "workload",
     "task",
@@ -109,6 +109,7 @@ pub const TASKS_HEADER: [&str; 21] = [
     "deadline_unix_us",
     "purged",
     "read_failed",
+    "failure",
 ];
 
 fn opt(v: Option<i64>) -> String {
@@ -161,6 +162,15 @@ impl Exporter for TasksCsv {
                     opt(d.map(|d| d.at_unix_us)),
                     d.map(|d| d.purged.to_string()).unwrap_or_default(),
                     d.map(|d| d.read_failed.to_string()).unwrap_or_default(),
+                    // Why the worker failed or refused it (the side channel's word).
+                    match c.outcome {
+                        crate::ledger::Outcome::Ok => String::new(),
+                        _ => data
+                            .ledger
+                            .failure_of(&t.id)
+                            .unwrap_or_default()
+                            .to_string(),
+                    },
                 ])?;
             }
         }
