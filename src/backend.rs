@@ -251,6 +251,11 @@ fn status_of(payload: &[u8]) -> ResultStatus {
     }
 }
 
+/// The final state a stored record settles its task with.
+fn final_status(payload: &[u8]) -> Option<ResultStatus> {
+    Some(status_of(payload))
+}
+
 /// Subscribe to every result channel (`PSUBSCRIBE celery-task-meta-*`) and forward
 /// notifications until `cancel`. Returns once the first subscription is active, so no
 /// result published afterwards can be missed; a lost subscription is re-established
@@ -351,7 +356,9 @@ pub async fn watch_results(
                 else {
                     continue;
                 };
-                let status = status_of(msg.get_payload_bytes());
+                let Some(status) = final_status(msg.get_payload_bytes()) else {
+                    continue;
+                };
                 let ev = WatchEvent::Result(SeenResult {
                     id,
                     status,
@@ -435,10 +442,10 @@ pub async fn read_results(conn: &mut RedisConn, ids: &[Uuid]) -> Result<Vec<Seen
             .context("reading result keys")?;
         let at_unix_us = now_unix_us();
         for (id, v) in chunk.iter().zip(values) {
-            if let Some(bytes) = v {
+            if let Some(status) = v.as_deref().and_then(final_status) {
                 found.push(SeenResult {
                     id: *id,
-                    status: status_of(&bytes),
+                    status,
                     at_unix_us,
                 });
             }
@@ -466,5 +473,50 @@ pub async fn count_result_keys(conn: &mut RedisConn) -> Result<u64> {
             return Ok(n);
         }
         cursor = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Ledger, Outcome, SeenVia, TaskRecord};
+
+    /// A record as a Celery worker stores it (a STARTED record's result is the
+    /// worker's pid and host name, as Celery writes it).
+    fn record(state: &str, id: &Uuid) -> Vec<u8> {
+        let result = match state {
+            "SUCCESS" => "42".to_string(),
+            "STARTED" => r#"{"pid": 4242, "hostname": "w1@hab"}"#.to_string(),
+            "RETRY" => r#"{"exc_type": "Retry", "exc_message": ["Retry in 1s"], "exc_module": "celery.exceptions"}"#.to_string(),
+            _ => "null".to_string(),
+        };
+        format!(
+            r#"{{"status": "{state}", "result": {result}, "traceback": null, "children": [], "date_done": null, "task_id": "{id}"}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn only_final_states_settle_a_task() {
+        // `task_track_started = True` makes a Celery worker store STARTED, a retrying task
+        // stores RETRY, a task may set a custom state: none of them ends the task, so
+        // the SUCCESS that follows decides its outcome and its latency.
+        let id = Uuid::new_v4();
+        let mut ledger = Ledger::new(1);
+        ledger.insert(TaskRecord::new(id, 0, 1_000));
+        for (at, state) in [
+            (2_000, "PENDING"),
+            (3_000, "STARTED"),
+            (4_000, "RETRY"),
+            (5_000, "PROGRESS"),
+            (9_000, "SUCCESS"),
+        ] {
+            if let Some(status) = final_status(&record(state, &id)) {
+                ledger.result_seen(&id, at, status, SeenVia::Notification);
+            }
+        }
+        let t = &ledger.tasks(0)[0];
+        assert_eq!(t.classify().outcome, Outcome::Ok);
+        assert_eq!(t.latency_us(), Some(8_000));
     }
 }
