@@ -226,7 +226,7 @@ impl ResultStore {
 pub struct SeenResult {
     /// The task id.
     pub id: Uuid,
-    /// Its final state.
+    /// Its final state (never a progress state such as STARTED or RETRY).
     pub status: ResultStatus,
     /// When hab received it, unix µs.
     pub at_unix_us: i64,
@@ -235,7 +235,8 @@ pub struct SeenResult {
 /// What the result watcher reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchEvent {
-    /// A result notification.
+    /// A final result's notification (notifications of progress states, such as
+    /// STARTED or RETRY, are not forwarded).
     Result(SeenResult),
     /// The subscription was lost: notifications are missed until it is re-established.
     Lost,
@@ -244,16 +245,22 @@ pub enum WatchEvent {
     Resubscribed,
 }
 
-fn status_of(payload: &[u8]) -> ResultStatus {
-    match parse_result(payload) {
-        Ok(r) if r.status == TaskStatus::Success => ResultStatus::Success,
-        _ => ResultStatus::Failure,
-    }
-}
-
-/// The final state a stored record settles its task with.
+/// The final state a stored record settles its task with, or `None` while the task is
+/// not over. Only Celery's final states (`READY_STATES`: SUCCESS, FAILURE, REVOKED)
+/// settle a task; PENDING, STARTED (`task_track_started`), RETRY and custom states are
+/// progress, and the record that follows them decides. A value in a result key that is
+/// not a result record at all settles the task as failed: the task is over, and what it
+/// left cannot be read as a success.
 fn final_status(payload: &[u8]) -> Option<ResultStatus> {
-    Some(status_of(payload))
+    match parse_result(payload) {
+        Ok(r) => match r.status {
+            TaskStatus::Success => Some(ResultStatus::Success),
+            TaskStatus::Failure => Some(ResultStatus::Failure),
+            s if s.is_ready() => Some(ResultStatus::Revoked),
+            _ => None,
+        },
+        Err(_) => Some(ResultStatus::Failure),
+    }
 }
 
 /// Subscribe to every result channel (`PSUBSCRIBE celery-task-meta-*`) and forward
@@ -430,7 +437,8 @@ pub async fn reader(url: &str) -> Result<RedisConn> {
     RedisConn::connect(url).await
 }
 
-/// Read the result keys of `ids` (MGET in chunks) and return those that exist.
+/// Read the result keys of `ids` (MGET in chunks) and return those that hold a final
+/// state (a key holding STARTED or RETRY leaves its task outstanding).
 pub async fn read_results(conn: &mut RedisConn, ids: &[Uuid]) -> Result<Vec<SeenResult>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(1000) {
@@ -518,5 +526,22 @@ mod tests {
         let t = &ledger.tasks(0)[0];
         assert_eq!(t.classify().outcome, Outcome::Ok);
         assert_eq!(t.latency_us(), Some(8_000));
+    }
+
+    #[test]
+    fn final_states_settle_as_what_they_are() {
+        let id = Uuid::new_v4();
+        let status = |state| final_status(&record(state, &id));
+        assert_eq!(status("SUCCESS"), Some(ResultStatus::Success));
+        assert_eq!(status("FAILURE"), Some(ResultStatus::Failure));
+        // Celery stores REVOKED for a revoked task and for one that expired before it ran:
+        // over, but neither a success nor the task's own failure.
+        assert_eq!(status("REVOKED"), Some(ResultStatus::Revoked));
+        let mut ledger = Ledger::new(1);
+        ledger.insert(TaskRecord::new(id, 0, 1_000));
+        ledger.result_seen(&id, 2_000, ResultStatus::Revoked, SeenVia::Read);
+        assert_eq!(ledger.tasks(0)[0].classify().outcome, Outcome::Revoked);
+        // Not a result record: the task is over and left nothing readable.
+        assert_eq!(final_status(b"garbage"), Some(ResultStatus::Failure));
     }
 }

@@ -47,14 +47,17 @@ impl ConfirmState {
     }
 }
 
-/// How the result record said the task ended.
+/// How the result record said the task ended: one of Celery's final states (progress
+/// states such as STARTED or RETRY never settle a task).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
     /// `SUCCESS`.
     Success,
-    /// `FAILURE` (or any other final state).
+    /// `FAILURE` (or a value in the result key that is not a result record).
     Failure,
+    /// `REVOKED`: Celery revoked the task, or it expired before a worker ran it.
+    Revoked,
 }
 
 /// How a task was seen to finish by the producer.
@@ -165,6 +168,7 @@ impl TaskRecord {
         let outcome = match (self.result_status, executed) {
             (Some(ResultStatus::Success), _) => Outcome::Ok,
             (Some(ResultStatus::Failure), _) => Outcome::Failed,
+            (Some(ResultStatus::Revoked), _) => Outcome::Revoked,
             (None, true) => Outcome::ResultLost,
             (None, false) => match self.confirm {
                 ConfirmState::Nacked | ConfirmState::Failed | ConfirmState::Pending => {
@@ -182,8 +186,8 @@ impl TaskRecord {
     }
 }
 
-/// The primary outcome of a task. Exactly one per task; `ok + failed + lost + result_lost +
-/// unconfirmed + refused + gave_up` = tasks scheduled.
+/// The primary outcome of a task. Exactly one per task; `ok + failed + revoked + lost +
+/// result_lost + unconfirmed + refused + gave_up` = tasks scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -204,6 +208,9 @@ pub enum Outcome {
     /// Never executed, and the producer gave it up after the attempts its policy allows
     /// (retry exhausted, or the breaker's one attempt failed): the caller was told.
     GaveUp,
+    /// A REVOKED result was seen: Celery revoked the task, or it expired before it ran.
+    /// Over, but neither ok nor failed.
+    Revoked,
 }
 
 impl Outcome {
@@ -217,6 +224,7 @@ impl Outcome {
             Outcome::Unconfirmed => "unconfirmed",
             Outcome::Refused => "refused",
             Outcome::GaveUp => "gave_up",
+            Outcome::Revoked => "revoked",
         }
     }
 }
@@ -253,6 +261,9 @@ pub struct OutcomeCounts {
     /// Given up by the producer after its policy's attempts failed.
     #[serde(default)]
     pub gave_up: u64,
+    /// REVOKED results (revoked, or expired before a worker ran them).
+    #[serde(default)]
+    pub revoked: u64,
 }
 
 impl OutcomeCounts {
@@ -267,6 +278,7 @@ impl OutcomeCounts {
             Outcome::Unconfirmed => self.unconfirmed += 1,
             Outcome::Refused => self.refused += 1,
             Outcome::GaveUp => self.gave_up += 1,
+            Outcome::Revoked => self.revoked += 1,
         }
         if c.duplicated {
             self.duplicated += 1;

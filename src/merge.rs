@@ -316,6 +316,7 @@ fn parse_outcome(s: &str) -> Option<Outcome> {
         "unconfirmed" => Outcome::Unconfirmed,
         "refused" => Outcome::Refused,
         "gave_up" => Outcome::GaveUp,
+        "revoked" => Outcome::Revoked,
         _ => return None,
     })
 }
@@ -415,6 +416,7 @@ fn read_tasks(
         t.result_status = match (outcome, t.result_seen_unix_us) {
             (Outcome::Ok, Some(_)) => Some(ResultStatus::Success),
             (Outcome::Failed, Some(_)) => Some(ResultStatus::Failure),
+            (Outcome::Revoked, Some(_)) => Some(ResultStatus::Revoked),
             _ => None,
         };
         t.republished = field(c_rep)

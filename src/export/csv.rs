@@ -9,7 +9,7 @@ use crate::ledger::SeenVia;
 pub struct SummaryCsv;
 
 /// Column names of summary.csv; units are in the names.
-pub const SUMMARY_HEADER: [&str; 20] = [
+pub const SUMMARY_HEADER: [&str; 21] = [
     "topology",
     "workload",
     "task",
@@ -30,6 +30,7 @@ pub const SUMMARY_HEADER: [&str; 20] = [
     "mean_us",
     "refused",
     "gave_up",
+    "revoked",
 ];
 
 impl Exporter for SummaryCsv {
@@ -68,6 +69,7 @@ impl Exporter for SummaryCsv {
                 format!("{:.1}", l.mean_us),
                 r.counts.refused.to_string(),
                 r.counts.gave_up.to_string(),
+                r.counts.revoked.to_string(),
             ])?;
         }
         w.flush()?;
@@ -192,7 +194,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 38] = [
+pub const FAILOVER_HEADER: [&str; 39] = [
     "workload",
     "target",
     "resolved",
@@ -231,6 +233,7 @@ pub const FAILOVER_HEADER: [&str; 38] = [
     "noreplicas_tasks",
     "broker_paused_ms",
     "broker_resumed_ms",
+    "revoked",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

@@ -181,7 +181,7 @@ pub fn analyse(
             Outcome::Refused => row.refused += 1,
             Outcome::GaveUp => row.gave_up += 1,
             Outcome::Lost | Outcome::ResultLost | Outcome::Unconfirmed => row.lost += 1,
-            Outcome::Failed => {}
+            Outcome::Failed | Outcome::Revoked => {}
         }
         row.duplicated += u64::from(c.duplicated);
         if let Some(r) = t.refused_unix_us.filter(|&r| r >= at) {
