@@ -48,6 +48,14 @@ impl Exporter for SummaryCsv {
         w.write_record(SUMMARY_HEADER)?;
         for r in &data.report.workloads {
             let l = r.stages.get("latency").copied().unwrap_or_default();
+            // No ok task, no latency: empty cells, never 0 µs.
+            let us = |v: u64| {
+                if l.count == 0 {
+                    String::new()
+                } else {
+                    v.to_string()
+                }
+            };
             w.write_record([
                 topology.to_string(),
                 r.name.clone(),
@@ -61,12 +69,16 @@ impl Exporter for SummaryCsv {
                 r.counts.unconfirmed.to_string(),
                 format!("{:.3}", r.wall_s),
                 format!("{:.1}", r.throughput_per_s),
-                l.p50_us.to_string(),
-                l.p90_us.to_string(),
-                l.p99_us.to_string(),
-                l.p999_us.to_string(),
-                l.max_us.to_string(),
-                format!("{:.1}", l.mean_us),
+                us(l.p50_us),
+                us(l.p90_us),
+                us(l.p99_us),
+                us(l.p999_us),
+                us(l.max_us),
+                if l.count == 0 {
+                    String::new()
+                } else {
+                    format!("{:.1}", l.mean_us)
+                },
                 r.counts.refused.to_string(),
                 r.counts.gave_up.to_string(),
                 r.counts.revoked.to_string(),

@@ -254,7 +254,14 @@ mod tests {
     fn the_terminal_table_shows_each_kind_of_loss_apart() {
         let (mut report, _, _) = fixture();
         let c = &mut report.workloads[0].counts;
-        (c.count, c.ok, c.lost, c.result_lost, c.unconfirmed) = (20, 6, 3, 4, 7);
+        (
+            c.count,
+            c.ok,
+            c.lost,
+            c.result_lost,
+            c.unconfirmed,
+            c.revoked,
+        ) = (20, 4, 3, 4, 7, 2);
         let table = table::render(&report);
         let mut lines = table.lines();
         let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
@@ -278,6 +285,11 @@ mod tests {
         );
         assert!(table.contains("res_lost = "), "{table}");
         assert!(table.contains("unconf = "), "{table}");
+        // REVOKED tasks are neither ok nor failed, and said so.
+        assert!(
+            table.contains("revoked: 2 task(s) ended REVOKED"),
+            "{table}"
+        );
     }
 
     #[test]
