@@ -280,6 +280,34 @@ mod tests {
     }
 
     #[test]
+    fn the_table_shows_lost_result_lost_and_unconfirmed_apart() {
+        let mut json = serde_json::to_value(row("outage-retry", "retry", Some(5.0), 0)).unwrap();
+        json["lost"] = 1.into();
+        json["result_lost"] = 2.into();
+        json["unconfirmed"] = 3.into();
+        let r: PolicyRow = serde_json::from_value(json).unwrap();
+        let (head, body) = table(std::slice::from_ref(&r));
+        let cell = |name: &str| {
+            let i = head
+                .iter()
+                .position(|h| h == name)
+                .unwrap_or_else(|| panic!("no {name} column: {head:?}"));
+            body[0][i].clone()
+        };
+        assert_eq!(
+            (cell("lost"), cell("result lost"), cell("unconfirmed")),
+            ("1".into(), "2".into(), "3".into())
+        );
+        assert!(LEGEND.contains("lost = accepted by the broker, never executed"));
+        let f = findings(std::slice::from_ref(&r));
+        assert!(
+            f[0].contains("1 lost, 2 results lost, 3 never confirmed"),
+            "{}",
+            f[0]
+        );
+    }
+
+    #[test]
     fn findings_say_how_soon_each_policy_failed_and_resumed() {
         let rows = vec![
             row("outage-block", "block", None, 0),

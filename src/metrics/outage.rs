@@ -331,6 +331,40 @@ mod tests {
     }
 
     #[test]
+    fn an_outage_row_counts_lost_result_lost_and_unconfirmed_apart() {
+        let lost = {
+            let mut t = task(T0 + 100_000);
+            t.confirm = ConfirmState::Acked;
+            t
+        };
+        let result_lost = {
+            let mut t = done(T0 + 200_000, T0 + 200_500, T0 + 300_000);
+            (t.result_seen_unix_us, t.result_status) = (None, None);
+            t
+        };
+        let unconfirmed = task(T0 + 300_000); // confirmation still pending, never run
+        let tasks = [
+            lost,
+            result_lost.clone(),
+            result_lost,
+            unconfirmed.clone(),
+            unconfirmed.clone(),
+            unconfirmed,
+        ];
+        let r = analyse(&fault(), "outage", "retry", None, &tasks, &[]);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (&json["lost"], &json["result_lost"], &json["unconfirmed"]),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(2),
+                &serde_json::json!(3)
+            ),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn an_outage_row_counts_each_kind_of_task_and_times_the_recovery() {
         let tasks = vec![
             // Before the window: not counted.
