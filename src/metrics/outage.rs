@@ -102,8 +102,17 @@ pub struct OutageRow {
     pub gave_up: u64,
     /// Completed ok later than [`DELAYED_US`] after their intended start.
     pub delayed: u64,
-    /// Lost, result lost or unconfirmed (the stack or the producer lost them silently).
+    /// Accepted by the broker (or confirms off), never executed. (In a run written before
+    /// hab counted them apart, `result_lost` and `unconfirmed` are absent and this holds
+    /// all three.)
     pub lost: u64,
+    /// Executed, result never seen. `None`: a run written before hab counted it apart.
+    #[serde(default)]
+    pub result_lost: Option<u64>,
+    /// Never executed, publish never confirmed. `None`: a run written before hab counted
+    /// it apart.
+    #[serde(default)]
+    pub unconfirmed: Option<u64>,
     /// Executed more than once.
     pub duplicated: u64,
 }
@@ -146,6 +155,8 @@ pub fn analyse(
         fault_at_unix_ms: at / 1000,
         restored_ms: f.restored_at_unix_us.map(|r| ms(r, at)),
         ready_ms: f.ready_at_unix_us.map(|r| ms(r, at)),
+        result_lost: Some(0),
+        unconfirmed: Some(0),
         ..OutageRow::default()
     };
     let back = f.ready_at_unix_us.or(f.restored_at_unix_us);
@@ -180,7 +191,9 @@ pub fn analyse(
             }
             Outcome::Refused => row.refused += 1,
             Outcome::GaveUp => row.gave_up += 1,
-            Outcome::Lost | Outcome::ResultLost | Outcome::Unconfirmed => row.lost += 1,
+            Outcome::Lost => row.lost += 1,
+            Outcome::ResultLost => *row.result_lost.get_or_insert(0) += 1,
+            Outcome::Unconfirmed => *row.unconfirmed.get_or_insert(0) += 1,
             Outcome::Failed | Outcome::Revoked => {}
         }
         row.duplicated += u64::from(c.duplicated);

@@ -191,7 +191,7 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
     let mut out = vec![
         Block::Heading(2, "Throughput and latency".into()),
         Block::Para(format!(
-            "Per workload, each topology beside the baseline ({}). Throughput is ok tasks per second from the first intended start to the last result (median over repetitions); latency percentiles come from the histogram of every ok task of every repetition. Lost = accepted but never executed + executed but result lost + never confirmed by the broker; dup = executed more than once.",
+            "Per workload, each topology beside the baseline ({}). Throughput is ok tasks per second from the first intended start to the last result (median over repetitions); latency percentiles come from the histogram of every ok task of every repetition. Lost = accepted by the broker but never executed; result lost = executed but its result never seen; unconfirmed = never executed and never confirmed by the broker; dup = executed more than once (any outcome); revoked = the result was REVOKED (revoked, or expired before a worker ran it).",
             c.baseline
         )),
     ];
@@ -211,8 +211,11 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
             "max",
             "p99 × base",
             "lost",
+            "result lost",
+            "unconfirmed",
             "dup",
             "failed",
+            "revoked",
         ];
         let rows = w
             .rows
@@ -242,9 +245,12 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
                     lat(r.latency.p999_us),
                     lat(r.latency.max_us),
                     fmt_ratio(r.p99_ratio),
-                    r.lost_total().to_string(),
+                    r.lost.to_string(),
+                    r.result_lost.to_string(),
+                    r.unconfirmed.to_string(),
                     r.duplicated.to_string(),
                     r.failed.to_string(),
+                    r.revoked.to_string(),
                 ]
             })
             .collect();
@@ -315,7 +321,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     }
     let mut out = vec![
         Block::Heading(2, "Failover".into()),
-        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows: lost = accepted but never executed, result lost = executed but its result never seen, unconfirmed = never executed and never confirmed. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
     ];
     let head = [
         "fault",
@@ -333,6 +339,8 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "healthy",
         "tasks",
         "lost",
+        "result lost",
+        "unconfirmed",
         "dup",
         "republished",
         "2 masters",
@@ -383,7 +391,9 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 opt_ms(f.restored_ms),
                 opt_ms(f.healthy_ms),
                 f.tasks.to_string(),
-                (f.lost + f.result_lost + f.unconfirmed).to_string(),
+                f.lost.to_string(),
+                f.result_lost.to_string(),
+                f.unconfirmed.to_string(),
                 f.duplicated.to_string(),
                 f.republished.to_string(),
                 fmt_spread_cell(f.two_masters_ms.as_ref()),
