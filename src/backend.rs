@@ -235,9 +235,11 @@ pub struct SeenResult {
 /// What the result watcher reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchEvent {
-    /// A final result's notification (notifications of progress states, such as
-    /// STARTED or RETRY, are not forwarded).
+    /// A final result's notification.
     Result(SeenResult),
+    /// A notification of a progress state (STARTED with `task_track_started`, RETRY, a
+    /// custom state): the task is not over, so it settles nothing; counted.
+    Progress,
     /// The subscription was lost: notifications are missed until it is re-established.
     Lost,
     /// The subscription was lost and re-established: notifications may have been missed,
@@ -363,14 +365,14 @@ pub async fn watch_results(
                 else {
                     continue;
                 };
-                let Some(status) = final_status(msg.get_payload_bytes()) else {
-                    continue;
+                let ev = match final_status(msg.get_payload_bytes()) {
+                    Some(status) => WatchEvent::Result(SeenResult {
+                        id,
+                        status,
+                        at_unix_us,
+                    }),
+                    None => WatchEvent::Progress,
                 };
-                let ev = WatchEvent::Result(SeenResult {
-                    id,
-                    status,
-                    at_unix_us,
-                });
                 if tx.send(ev).is_err() {
                     return;
                 }

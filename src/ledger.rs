@@ -345,6 +345,7 @@ pub struct Ledger {
     workloads: Vec<Vec<TaskRecord>>,
     by_id: IdIndex,
     unknown_results: u64,
+    progress_results: u64,
     /// Tasks not yet settled, per workload: kept as tasks change, so the drain loop's
     /// question costs nothing however many tasks the run tracks.
     unsettled: Vec<usize>,
@@ -357,6 +358,7 @@ impl Ledger {
             workloads: (0..n).map(|_| Vec::new()).collect(),
             by_id: IdIndex::default(),
             unknown_results: 0,
+            progress_results: 0,
             unsettled: vec![0; n],
         }
     }
@@ -417,6 +419,16 @@ impl Ledger {
     /// Results seen for task ids that are not in this ledger.
     pub fn unknown_results(&self) -> u64 {
         self.unknown_results
+    }
+
+    /// Count a result record in a progress state (STARTED, RETRY …): it settles nothing.
+    pub fn progress_seen(&mut self) {
+        self.progress_results += 1;
+    }
+
+    /// Result records seen in a progress state.
+    pub fn progress_results(&self) -> u64 {
+        self.progress_results
     }
 
     /// Number of tasks of workload `w` not yet settled.

@@ -859,6 +859,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
     workers.count = runs.iter().map(|r| r.report.workers.count).sum();
     workers.restarts = runs.iter().map(|r| r.report.workers.restarts).sum();
     workers.executions = runs.iter().map(|r| r.report.workers.executions).sum();
+    workers.progress_results = runs.iter().map(|r| r.report.workers.progress_results).sum();
     workers.rejected = BTreeMap::new();
     for r in runs {
         for (k, v) in &r.report.workers.rejected {

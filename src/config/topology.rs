@@ -313,6 +313,11 @@ pub struct WorkersConfig {
     /// `kind = "celery"`; default `scripts/celery`, relative to the working directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub celery_dir: Option<std::path::PathBuf>,
+    /// Celery's `task_track_started`: the worker stores a STARTED record when a task
+    /// starts (only with `kind = "celery"`; default false, as Celery). Progress, not a
+    /// result: hab waits for the final state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub track_started: bool,
 }
 
 /// Celery's execution pools hab can start.
@@ -372,6 +377,7 @@ impl Default for WorkersConfig {
             acks: AckMode::default(),
             pool: None,
             celery_dir: None,
+            track_started: false,
         }
     }
 }
@@ -685,6 +691,12 @@ impl Topology {
                     ));
                 }
             }
+            if w.track_started {
+                out.push(Diagnostic::new(
+                    "workers.track_started",
+                    "only applies to kind = \"celery\" (hab's own worker stores final states only)",
+                ));
+            }
         }
         if let Some(e) = &self.external {
             e.validate(&mut out);
@@ -939,6 +951,7 @@ mod tests {
                 acks: AckMode::Late,
                 pool: None,
                 celery_dir: None,
+                track_started: false,
             }
         );
         // A [workers] section with only some fields keeps the other defaults.
@@ -1188,6 +1201,10 @@ mod tests {
             (
                 Box::new(|t| t.workers.prefetch_multiplier = 1001),
                 "workers.prefetch_multiplier: must be between 1 and 1000, got 1001",
+            ),
+            (
+                Box::new(|t| t.workers.track_started = true),
+                "workers.track_started: only applies to kind = \"celery\" (hab's own worker stores final states only)",
             ),
             (
                 Box::new(|t| t.workers.pool = Some(CeleryPool::Solo)),
