@@ -28,6 +28,67 @@ fn skipped(test: &str) -> bool {
     }
 }
 
+/// Issue 14 item 14: where namespaces cannot be made, a partition test must fail with the
+/// reason — green only when `HAB_ALLOW_SKIP=netns` says a skip is wanted (CI never sets
+/// it). Runs one of this binary's own tests as a process without root (uid 65534 through
+/// `setpriv` when this one is root), once without and once with the opt-out.
+#[test]
+fn without_namespaces_a_partition_test_fails_unless_skipping_is_allowed() {
+    let me = std::env::current_exe().unwrap();
+    let child = |allow: Option<&str>| {
+        // /proc/self belongs to this process's effective user.
+        let root =
+            std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
+        let mut c = std::process::Command::new(if root {
+            "setpriv".as_ref()
+        } else {
+            me.as_os_str()
+        });
+        if root {
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&me);
+        }
+        c.args([
+            "--exact",
+            "sigint_during_a_partition_leaves_no_namespace_behind",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
+        .env_remove("HAB_ALLOW_SKIP");
+        if let Some(a) = allow {
+            c.env("HAB_ALLOW_SKIP", a);
+        }
+        let out = c.output().expect("run the test binary without root");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("1 passed") || text.contains("1 failed"),
+            "{text}"
+        );
+        (out.status.success(), text)
+    };
+    let (passed, text) = child(None);
+    assert!(
+        !passed,
+        "a test that cannot run passed without HAB_ALLOW_SKIP: {text}"
+    );
+    assert!(text.contains("root"), "the reason is missing: {text}");
+    assert!(
+        text.contains("HAB_ALLOW_SKIP=netns"),
+        "the opt-out is not named: {text}"
+    );
+    let (passed, text) = child(Some("netns"));
+    assert!(
+        passed,
+        "HAB_ALLOW_SKIP=netns did not allow the skip: {text}"
+    );
+    assert!(text.contains("skipped"), "{text}");
+}
+
 fn failover_rows(dir: &Path) -> Vec<Row> {
     common::csv_rows(&dir.join("failover.csv"))
 }
