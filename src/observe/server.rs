@@ -171,8 +171,11 @@ where
         if let Some(now) = query().await
             && Some(&now) != before.as_ref()
         {
-            let _ = asked_at;
-            log.record(kind, detail(&now));
+            log.push(ServerEvent {
+                at_unix_us: asked_at,
+                kind,
+                detail: detail(&now),
+            });
             return now;
         }
         tokio::time::sleep(pause).await;
