@@ -535,6 +535,28 @@ mod tests {
     }
 
     #[test]
+    fn each_observed_column_says_its_observers_resolution() {
+        let c = Comparison::from_runs(&fixture::run_set()).unwrap();
+        let md = doc::markdown(&failover_table(&c));
+        let proxy = format!("{} ms", crate::observe::server::PROXY_POLL.as_millis());
+        // Beside the columns one poller fills…
+        assert!(md.contains(&format!("proxy up ({proxy} poll)")), "{md}");
+        assert!(md.contains(&format!("2 masters ({proxy} poll)")), "{md}");
+        // …and per observer for every anatomy column, the queue leader's pollers included.
+        for needle in [
+            "Observer resolution".to_string(),
+            format!(
+                "every {} ms after the previous call returned",
+                crate::observe::server::LEADER_POLL.as_millis()
+            ),
+            format!("every {} ms", crate::observe::management::POLL.as_millis()),
+            "stamped when the query that saw the change started".to_string(),
+        ] {
+            assert!(md.contains(&needle), "{needle} missing: {md}");
+        }
+    }
+
+    #[test]
     fn a_comparison_directory_renders_every_report_file() {
         let dir = comparison_dir();
         let c = render_dir(dir.path()).unwrap();
