@@ -323,14 +323,17 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         Block::Heading(2, "Failover".into()),
         Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows: lost = accepted but never executed, result lost = executed but its result never seen, unconfirmed = never executed and never confirmed. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
     ];
-    let head = [
+    let proxy_poll = format!("{} ms poll", crate::observe::server::PROXY_POLL.as_millis());
+    let proxy_up_head = format!("proxy up ({proxy_poll})");
+    let two_masters_head = format!("2 masters ({proxy_poll})");
+    let head: [&str; 24] = [
         "fault",
         "workload",
         "topology",
         "reps",
         "detect",
         "promote",
-        "proxy up",
+        &proxy_up_head,
         "rediscover",
         "reconnect",
         "switch",
@@ -343,7 +346,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "unconfirmed",
         "dup",
         "republished",
-        "2 masters",
+        &two_masters_head,
         "READONLY",
         "vanished",
         "NOREPLICAS",
@@ -415,7 +418,77 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         rows,
         numeric,
     });
+    out.extend(observer_resolution());
     out
+}
+
+/// How finely each observer behind the failover columns sees time: its poll interval,
+/// or "pushed" for one that is told as things happen.
+fn observer_resolution() -> Vec<Block> {
+    use crate::observe::{management, server};
+    let ms = |d: std::time::Duration| d.as_millis();
+    let rows = [
+        [
+            "detect (client error), reconnect, rediscover",
+            "the producer, the result watcher and the workers",
+            "as they happen",
+            "when the client saw it",
+        ],
+        [
+            "detect (+sdown), promote (+switch-master)",
+            "the Sentinels' event channels (Pub/Sub)",
+            "pushed: ~1 ms",
+            "on arrival",
+        ],
+        [
+            "detect (DOWN), proxy up, 2 masters",
+            "HAProxy's stats socket",
+            &format!("polled every {} ms", ms(server::PROXY_POLL)),
+            "when the poll answered",
+        ],
+        [
+            "promote (queue leader), local stack",
+            "`rabbitmqctl eval` on a live node, from the fault until the leader moved",
+            &format!(
+                "one call (each `rabbitmqctl` run boots an Erlang VM: up to seconds on a loaded machine), then again every {} ms after the previous call returned",
+                ms(server::LEADER_POLL)
+            ),
+            "stamped when the query that saw the change started",
+        ],
+        [
+            "promote (queue leader), external stack or management API",
+            "RabbitMQ's management API (`GET /api/queues/%2F/celery`)",
+            &format!("polled every {} ms, for the whole run", ms(management::POLL)),
+            "stamped when the query that saw the change started",
+        ],
+        [
+            "paused → resumed",
+            "the RabbitMQ node's own log",
+            "its log line's time stamp (µs)",
+            "as logged",
+        ],
+        [
+            "switch, outage",
+            "the ledger (results seen)",
+            "a notification as it arrives; a reconciliation read is an upper bound",
+            "when hab saw the result",
+        ],
+    ]
+    .into_iter()
+    .map(|r| r.iter().map(|c| c.to_string()).collect())
+    .collect();
+    vec![
+        Block::Heading(3, "Observer resolution".into()),
+        Block::Para("A phase is seen no sooner than its observer looks: a polled observer can place an event up to one interval late (a queue-leader query up to one call plus its pause), a pushed one within milliseconds. The anatomy's offsets are as fine as the observer behind each column.".into()),
+        Block::Table {
+            head: ["columns", "observer", "resolution", "time stamp"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            rows,
+            numeric: vec![false; 4],
+        },
+    ]
 }
 
 /// The idle-timeout matrix (heartbeat × timeout → cuts, errors, affected tasks), when a
