@@ -69,6 +69,8 @@ impl Bench {
                 acks: topo.workers.acks,
                 result_ttl: topo.backend.result_ttl,
                 executions_file: dir.path().join("executions.csv"),
+                scratch: dir.path().to_path_buf(),
+                limits: topo.workers.limits.clone(),
                 shutdown_grace: Duration::from_secs(5),
             };
             let publisher = Publisher::connect(&stack.broker_url(), &topo.broker, "bench")

@@ -15,6 +15,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test (unit, CLI and live tests)"
+# Property tests (the worker's triage of arbitrary deliveries): a fixed case count.
+export PROPTEST_CASES="${PROPTEST_CASES:-1024}"
 # Live tests start their own servers; two at a time is what 2 cores can take.
 cargo test --locked -- --test-threads "${HAB_TEST_THREADS:-2}"
 echo "== cargo test --benches (each benchmark once)"

@@ -49,9 +49,21 @@ pub fn queue_arguments(kind: QueueKind) -> FieldTable {
             ShortString::from("x-queue-type"),
             AMQPValue::LongString(LongString::from("quorum")),
         );
+        args.insert(
+            ShortString::from("x-delivery-limit"),
+            AMQPValue::LongInt(QUORUM_DELIVERY_LIMIT),
+        );
     }
     args
 }
+
+/// `x-delivery-limit` of a quorum queue: a message returned to the queue this many times
+/// (workers that died or lost their connection holding it) is dropped by RabbitMQ, so no
+/// poison message loops forever, whichever worker consumes. hab's worker fails a task
+/// whose worker died `workers.limits.crash_limit` times long before (with a result); the
+/// limit is high enough that broker faults alone (one or two returns of the prefetched
+/// messages each) never reach it. A message dropped by it is a `lost` task.
+pub const QUORUM_DELIVERY_LIMIT: i32 = 20;
 
 /// Declare what Celery declares: a durable direct exchange `celery`, a durable queue
 /// `celery` (with the topology's queue arguments) and the binding between them.
@@ -503,6 +515,10 @@ mod tests {
         assert_eq!(
             q.inner().get(&ShortString::from("x-queue-type")),
             Some(&AMQPValue::LongString(LongString::from("quorum")))
+        );
+        assert_eq!(
+            q.inner().get(&ShortString::from("x-delivery-limit")),
+            Some(&AMQPValue::LongInt(20))
         );
     }
 }

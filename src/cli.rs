@@ -160,6 +160,11 @@ enum Command {
         /// Side-channel file the worker appends its executions to.
         #[arg(long, value_name = "FILE", default_value = "executions.csv")]
         executions: PathBuf,
+        /// The only directory `hab.write_zeros` may create files in (paths in messages are
+        /// taken inside it; anything that leads out is refused). Default: `scratch/`
+        /// beside the executions file, created if missing.
+        #[arg(long, value_name = "DIR")]
+        scratch: Option<PathBuf>,
     },
     /// Bring a local topology's stack up and leave it running (a detached supervisor),
     /// with DIR/external.toml describing it as an external stack; see `hab down`.
@@ -444,6 +449,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 handle_signals(cancel.clone(), true);
                 let outcome = run(&opts, &topo, &plan, cancel).await?;
                 println!("{}", crate::export::table::render(&outcome.report));
+                for f in
+                    crate::compare::findings::worker_findings(&topo.name, &outcome.report.workers)
+                {
+                    println!("- {f}");
+                }
                 if let Some(ms) = outcome.report.bringup_ms {
                     println!("stack bring-up: {ms} ms");
                 }
@@ -605,8 +615,23 @@ fn dispatch(cli: Cli) -> Result<i32> {
             backend_url,
             name,
             executions,
+            scratch,
         } => {
             let topo = config::load_topology(&topology)?;
+            let scratch = match scratch {
+                Some(dir) => dir,
+                None => {
+                    let dir = executions
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."))
+                        .join("scratch");
+                    std::fs::create_dir_all(&dir).with_context(|| {
+                        format!("cannot create the scratch directory {}", dir.display())
+                    })?;
+                    dir
+                }
+            };
             let opts = WorkerOptions {
                 name,
                 broker_url,
@@ -620,6 +645,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 acks: topo.workers.acks,
                 result_ttl: topo.backend.result_ttl,
                 executions_file: executions,
+                scratch,
+                limits: topo.workers.limits.clone(),
                 shutdown_grace: Duration::from_secs(10),
             };
             worker_runtime()?.block_on(async {

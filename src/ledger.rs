@@ -507,7 +507,8 @@ impl Ledger {
             | SideEventKind::Disconnected
             | SideEventKind::Connected
             | SideEventKind::Rediscovered
-            | SideEventKind::StoreError => false,
+            | SideEventKind::StoreError
+            | SideEventKind::Refused => false,
         }
     }
 
@@ -562,6 +563,10 @@ pub enum SideEventKind {
     /// Client-side failover: the worker moved on to another broker node, or the
     /// Sentinels named a new Redis master (detail: which).
     Rediscovered,
+    /// The worker settled the message without running it (detail: the rule, e.g.
+    /// `factorial_limit`, `worker_lost`, `expired`): it stored a `FAILURE` (or `REVOKED`)
+    /// result and acknowledged the message.
+    Refused,
 }
 
 /// One line of a worker's execution side channel.
@@ -602,6 +607,7 @@ pub mod side_channel {
             SideEventKind::Connected => "connected",
             SideEventKind::Rediscovered => "rediscovered",
             SideEventKind::StoreError => "store_error",
+            SideEventKind::Refused => "refused",
         };
         let clean = |s: &str| s.replace([',', '\n', '\r'], " ");
         format!(
@@ -625,6 +631,7 @@ pub mod side_channel {
             "connected" => SideEventKind::Connected,
             "rediscovered" => SideEventKind::Rediscovered,
             "store_error" => SideEventKind::StoreError,
+            "refused" => SideEventKind::Refused,
             _ => return None,
         };
         let unix_us = parts.next()?.parse().ok()?;

@@ -861,10 +861,18 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
     workers.executions = runs.iter().map(|r| r.report.workers.executions).sum();
     workers.progress_results = runs.iter().map(|r| r.report.workers.progress_results).sum();
     workers.rejected = BTreeMap::new();
+    workers.refused = BTreeMap::new();
+    workers.crashes = Vec::new();
     for r in runs {
         for (k, v) in &r.report.workers.rejected {
             *workers.rejected.entry(k.clone()).or_insert(0) += v;
         }
+        for (k, v) in &r.report.workers.refused {
+            *workers.refused.entry(k.clone()).or_insert(0) += v;
+        }
+        workers
+            .crashes
+            .extend(r.report.workers.crashes.iter().cloned());
     }
     let mut client_counts = BTreeMap::new();
     for e in joined.events.values().flatten() {

@@ -102,18 +102,29 @@ pub fn shard_dir_name(topology: &str, plan: &str, shard: Option<Shard>) -> Strin
     }
 }
 
-/// Celery name and positional arguments of a task of this workload.
-pub fn task_call(spec: &TaskSpec, id: &Uuid, scratch: &Path) -> (&'static str, Value) {
+/// Celery name and positional arguments of a task of this workload. A `write_zeros`
+/// path is a file name, which every worker takes inside its own scratch directory.
+pub fn task_call(spec: &TaskSpec, id: &Uuid) -> (&'static str, Value) {
     let args = match spec {
         TaskSpec::Trivial => json!([]),
         TaskSpec::Sleep { seconds } => json!([seconds]),
         TaskSpec::WriteZeros { bytes } => {
-            let path = scratch.join(format!("hab-zeros-{id}.bin"));
-            json!([path.to_string_lossy(), bytes])
+            json!([format!("hab-zeros-{id}.bin"), bytes])
         }
         TaskSpec::Factorial { n } => json!([n]),
     };
     (spec.task_name(), args)
+}
+
+/// The environment that gives hab's tasks for a real Celery worker
+/// (`scripts/celery/hab_tasks.py`) the topology's `[workers.limits]`.
+fn celery_limits_env(l: &crate::config::limits::WorkerLimits) -> [(&'static str, String); 4] {
+    [
+        ("HAB_MAX_FACTORIAL_N", l.max_factorial_n.to_string()),
+        ("HAB_MAX_WRITE_BYTES", l.max_write_bytes.to_string()),
+        ("HAB_MAX_SLEEP_S", l.max_sleep.as_secs_f64().to_string()),
+        ("HAB_MAX_MESSAGE_BYTES", l.max_message_bytes.to_string()),
+    ]
 }
 
 /// The worker processes of a run, restarted if one dies.
@@ -124,6 +135,8 @@ struct Workers {
     backend_url: String,
     logs: PathBuf,
     executions: PathBuf,
+    /// The workers' scratch directory: the only place `hab.write_zeros` creates files.
+    scratch: PathBuf,
     procs: Vec<(String, ManagedProcess)>,
     restarts: u64,
 }
@@ -146,6 +159,8 @@ impl Workers {
             .arg(name)
             .arg("--executions")
             .arg(self.executions.join(format!("{name}.csv")))
+            .arg("--scratch")
+            .arg(&self.scratch)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -250,7 +265,11 @@ impl Workers {
             .env(
                 "HAB_EXECUTIONS",
                 self.executions.join(format!("{name}.csv")),
-            );
+            )
+            // The same rules as hab's worker: writes only inside the scratch directory,
+            // the same limits per message.
+            .env("HAB_SCRATCH", &self.scratch)
+            .envs(celery_limits_env(&w.limits));
         Ok(ManagedProcess::spawn(
             &format!("celery worker {name}"),
             cmd,
@@ -322,13 +341,32 @@ impl Workers {
             let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
             for p in paths {
+                // Tasks this worker started and has not finished (by start order).
+                let mut running: Vec<(String, Uuid)> = Vec::new();
                 let read = side_channel::for_each_in_file(&p, |ev| {
                     ledger.merge_event(&ev, &mut names);
                     match ev.kind {
-                        SideEventKind::Start => summary.executions += 1,
-                        SideEventKind::Finish { .. } => {}
+                        SideEventKind::Start => {
+                            summary.executions += 1;
+                            running.push((ev.worker.clone(), ev.task_id));
+                        }
+                        SideEventKind::Finish { .. } => {
+                            if let Some(i) = running
+                                .iter()
+                                .position(|(w, id)| *id == ev.task_id && *w == ev.worker)
+                            {
+                                running.swap_remove(i);
+                            }
+                            // A real Celery worker's tasks raise the refusal themselves.
+                            if let Some(code) = ev.detail.strip_prefix("refused:") {
+                                *summary.refused.entry(code.to_string()).or_insert(0) += 1;
+                            }
+                        }
                         SideEventKind::Reject => {
                             *summary.rejected.entry(ev.detail).or_insert(0) += 1;
+                        }
+                        SideEventKind::Refused => {
+                            *summary.refused.entry(ev.detail).or_insert(0) += 1;
                         }
                         SideEventKind::Disconnected
                         | SideEventKind::Connected
@@ -339,6 +377,17 @@ impl Workers {
                 if let Err(e) = read {
                     tracing::warn!("cannot read side channel {}: {e}", p.display());
                 }
+                let mut crashed: Vec<crate::export::WorkerCrash> = Vec::new();
+                for (worker, id) in running {
+                    match crashed.iter_mut().find(|c| c.worker == worker) {
+                        Some(c) => c.task_ids.push(id.to_string()),
+                        None => crashed.push(crate::export::WorkerCrash {
+                            worker,
+                            task_ids: vec![id.to_string()],
+                        }),
+                    }
+                }
+                summary.crashes.extend(crashed);
             }
         }
         ledger.sort_executions();
@@ -353,6 +402,10 @@ struct SideChannelSummary {
     executions: u64,
     /// Rejected messages by reason.
     rejected: std::collections::BTreeMap<String, u64>,
+    /// Messages refused by rule (and expired ones), by reason.
+    refused: std::collections::BTreeMap<String, u64>,
+    /// Tasks a worker was running when it ended.
+    crashes: Vec<crate::export::WorkerCrash>,
     /// The workers' connection losses, reconnections and failed result writes.
     connection_events: Vec<crate::ledger::SideEvent>,
 }
@@ -423,6 +476,9 @@ pub async fn run(
     };
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create scratch directory {}", scratch.display()))?;
+    // Workers run in other directories (a Celery worker in its own): an absolute path.
+    let scratch = std::path::absolute(&scratch)
+        .with_context(|| format!("bad scratch directory {}", scratch.display()))?;
 
     let report = RunReport {
         hab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -515,7 +571,10 @@ pub async fn run(
     let interrupted = cancel.is_cancelled() && fatal.is_none();
     state.finish(topology, plan, &result, interrupted).await;
     // The stack (if any) was dropped inside execute(): no server outlives this point.
-    let _ = std::fs::remove_dir(&scratch);
+    // Only the run's own scratch directory is removed (if empty), never a user's.
+    if plan.scratch_dir.is_none() {
+        let _ = std::fs::remove_dir(&scratch);
+    }
     match result {
         Ok(()) => Ok(RunOutcome {
             dir,
@@ -774,6 +833,7 @@ impl RunState {
             backend_url: backend_url.clone(),
             logs: stack_logs(&self.dir),
             executions: executions.to_path_buf(),
+            scratch: self.scratch.clone(),
             procs: Vec::new(),
             restarts: 0,
         };
@@ -830,7 +890,6 @@ impl RunState {
             reader: &mut reader,
             live: &self.live,
             anchor,
-            scratch: &self.scratch,
             cancel,
             progress: self.progress,
             workers: self.workers.as_mut().unwrap(),
@@ -1024,6 +1083,8 @@ impl RunState {
         );
         self.report.workers.executions = side.executions;
         self.report.workers.rejected = side.rejected;
+        self.report.workers.refused = side.refused;
+        self.report.workers.crashes = side.crashes;
         if let Some(w) = self.workers.as_ref() {
             self.report.workers.restarts = w.restarts;
         }
@@ -1375,7 +1436,6 @@ struct Driver<'a> {
     reader: &'a mut backend::RedisConn,
     live: &'a Live,
     anchor: Anchor,
-    scratch: &'a Path,
     cancel: &'a CancellationToken,
     progress: bool,
     workers: &'a mut Workers,
@@ -1508,7 +1568,7 @@ impl Driver<'_> {
         pending: &mut FuturesUnordered<ConfirmFuture>,
     ) {
         let id = self.live.ledger.lock().expect("ledger lock").tasks(w)[idx].id;
-        let (name, args) = task_call(&spec.task, &id, self.scratch);
+        let (name, args) = task_call(&spec.task, &id);
         let mut msg = TaskMessage::new(name, args);
         msg.id = id.to_string();
         let (body, props) = encode(&msg);
@@ -2007,17 +2067,16 @@ mod tests {
     #[test]
     fn task_calls_carry_the_seed_arguments() {
         let id = Uuid::nil();
-        let scratch = Path::new("/tmp/s");
         assert_eq!(
-            task_call(&TaskSpec::Trivial, &id, scratch),
+            task_call(&TaskSpec::Trivial, &id),
             ("hab.trivial", json!([]))
         );
         assert_eq!(
-            task_call(&TaskSpec::Sleep { seconds: 10.0 }, &id, scratch),
+            task_call(&TaskSpec::Sleep { seconds: 10.0 }, &id),
             ("hab.sleep", json!([10.0]))
         );
         assert_eq!(
-            task_call(&TaskSpec::Factorial { n: 100000 }, &id, scratch),
+            task_call(&TaskSpec::Factorial { n: 100000 }, &id),
             ("hab.factorial", json!([100000]))
         );
         let (name, args) = task_call(
@@ -2025,12 +2084,12 @@ mod tests {
                 bytes: 1_000_000_000,
             },
             &id,
-            scratch,
         );
         assert_eq!(name, "hab.write_zeros");
+        // A name inside the worker's scratch directory, never a path of the producer's.
         assert_eq!(
             args,
-            json!([format!("/tmp/s/hab-zeros-{id}.bin"), 1_000_000_000u64])
+            json!([format!("hab-zeros-{id}.bin"), 1_000_000_000u64])
         );
     }
 

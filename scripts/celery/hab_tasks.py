@@ -18,14 +18,31 @@ PYTHONPATH and its settings in the environment:
   HAB_WORKER_NAME, HAB_EXECUTIONS   hab's side channel: every execution is appended to this
                                     file as `event,unix_us,task_id,worker,detail` lines, one
                                     write per event, through neither RabbitMQ nor Redis
+  HAB_SCRATCH                       the only directory hab.write_zeros creates files in
+                                    (unset: every write is refused)
+  HAB_MAX_FACTORIAL_N, HAB_MAX_WRITE_BYTES, HAB_MAX_SLEEP_S, HAB_MAX_MESSAGE_BYTES
+                                    the topology's [workers.limits]
 
-Tasks: hab.trivial() -> 42; hab.sleep(seconds) -> seconds; hab.write_zeros(path, nbytes)
+Tasks: hab.trivial() -> 42; hab.sleep(seconds) -> None; hab.write_zeros(path, nbytes)
 (1 MiB chunks, fdatasync, the file deleted even on error) -> nbytes; hab.factorial(n) ->
 number of decimal digits of n!.
+
+The same rules as hab's own worker (src/tasks/scratch.rs, src/tasks/refusal.rs): a path is
+taken inside HAB_SCRATCH and resolved one component at a time with O_NOFOLLOW (no `..`, no
+symbolic link, absolute paths only inside it), the file is created with O_EXCL and only that
+file is deleted; arguments over a limit raise ValueError naming the limit and the setting.
+Every refusal's message ends with `(rule: <code>)`, which the side channel records as
+`finish_error` with detail `refused:<code>`. Not mirrored: the worker-side crash limit
+(Celery's own prefork pool handles a dead child) and reservations of free space across
+concurrent writes (prefork children do not share them).
 """
 
+import errno
+import json
 import math
 import os
+import re
+import stat
 import time
 
 from celery import Celery, signals
@@ -33,7 +50,12 @@ from kombu import Exchange, Queue
 
 app = Celery("hab")
 
-_queue_args = {"x-queue-type": "quorum"} if os.environ.get("HAB_QUEUE_TYPE") == "quorum" else None
+# The same arguments hab declares (src/broker.rs: QUORUM_DELIVERY_LIMIT).
+_queue_args = (
+    {"x-queue-type": "quorum", "x-delivery-limit": 20}
+    if os.environ.get("HAB_QUEUE_TYPE") == "quorum"
+    else None
+)
 _durable = os.environ.get("HAB_QUEUE_DURABLE", "1") == "1"
 
 _backend_url = os.environ["HAB_BACKEND_URL"]
@@ -69,6 +91,13 @@ app.conf.update(
 )
 
 CHUNK = 1 << 20
+_SCRATCH = os.environ.get("HAB_SCRATCH")
+_SCRATCH = os.path.realpath(_SCRATCH) if _SCRATCH else None
+_MAX_FACTORIAL_N = int(os.environ.get("HAB_MAX_FACTORIAL_N", "10000000"))
+_MAX_WRITE_BYTES = int(os.environ.get("HAB_MAX_WRITE_BYTES", "100000000000"))
+_MAX_SLEEP_S = float(os.environ.get("HAB_MAX_SLEEP_S", "3600"))
+_MAX_MESSAGE_BYTES = int(os.environ.get("HAB_MAX_MESSAGE_BYTES", str(4 << 20)))
+_RULE = re.compile(r"\(rule: (\w+)\)$")
 _WORKER = os.environ.get("HAB_WORKER_NAME", "celery").replace(",", " ")
 _SIDE_PATH = os.environ.get("HAB_EXECUTIONS")
 _side_fd = None
@@ -99,8 +128,47 @@ def _on_start(task_id=None, task=None, **_):
 
 
 @signals.task_postrun.connect
-def _on_finish(task_id=None, state=None, **_):
-    _side("finish_ok" if state == "SUCCESS" else "finish_error", task_id, "ok" if state == "SUCCESS" else state)
+def _on_finish(task_id=None, state=None, retval=None, **_):
+    if state == "SUCCESS":
+        _side("finish_ok", task_id, "ok")
+        return
+    rule = _RULE.search(str(retval)) if isinstance(retval, BaseException) else None
+    _side("finish_error", task_id, f"refused:{rule.group(1)}" if rule else state)
+
+
+def _refuse(exc_class, message, rule):
+    """An exception naming the rule, as hab's worker words it."""
+    return exc_class(f"{message} (rule: {rule})")
+
+
+def _limit(rule, what, setting, limit):
+    return _refuse(
+        ValueError,
+        f"{what} exceeds the worker's limit {limit}; raise workers.limits.{setting} in the "
+        "topology to allow it",
+        rule,
+    )
+
+
+def _check_message_size(args, kwargs):
+    # Celery decoded the body already; its JSON size is what hab's worker bounds.
+    size = len(json.dumps([list(args), kwargs, {}]).encode())
+    if size > _MAX_MESSAGE_BYTES:
+        raise _limit(
+            "message_too_large",
+            f"a message body of {size} bytes",
+            "max_message_bytes",
+            f"of {_MAX_MESSAGE_BYTES} bytes",
+        )
+
+
+class _HabTask(app.Task):
+    def __call__(self, *args, **kwargs):
+        _check_message_size(args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+app.Task = _HabTask
 
 
 @app.task(name="hab.trivial")
@@ -110,32 +178,151 @@ def trivial():
 
 @app.task(name="hab.sleep")
 def sleep(seconds):
+    if float(seconds) > _MAX_SLEEP_S:
+        raise _limit("sleep_limit", f"sleep({seconds})", "max_sleep", f"of {_MAX_SLEEP_S:g}s")
     time.sleep(float(seconds))
-    return seconds
+    return None
+
+
+def _quote(path):
+    return repr(str(path))
+
+
+def _open_new_in_scratch(path):
+    """(parent directory fd, name, file fd) of a new file at `path` inside HAB_SCRATCH."""
+    if _SCRATCH is None:
+        raise _refuse(
+            PermissionError,
+            f"path {_quote(path)} cannot be written: the worker has no scratch directory "
+            "(HAB_SCRATCH)",
+            "path_outside_scratch",
+        )
+
+    def outside(why):
+        return _refuse(
+            PermissionError,
+            f"path {_quote(path)} {why}; hab's worker writes only inside its scratch "
+            f"directory {_SCRATCH}",
+            "path_outside_scratch",
+        )
+
+    rest = str(path)
+    if os.path.isabs(rest):
+        if rest != _SCRATCH and not rest.startswith(_SCRATCH.rstrip("/") + "/"):
+            raise outside("is outside the scratch directory")
+        rest = rest[len(_SCRATCH):]
+    parts = []
+    for part in rest.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            raise outside("contains `..`")
+        parts.append(part)
+    if not parts:
+        raise outside("names no file")
+
+    def is_link(dir_fd, name):
+        try:
+            return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        except OSError:
+            return False
+
+    def broken_rule(err, dir_fd, name):
+        if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST) and is_link(dir_fd, name):
+            return _refuse(
+                PermissionError,
+                f"path {_quote(path)} goes through the symbolic link {_quote(name)}; hab's "
+                f"worker follows no link inside its scratch directory {_SCRATCH}",
+                "path_through_symlink",
+            )
+        if err.errno == errno.EEXIST:
+            return _refuse(
+                FileExistsError,
+                f"path {_quote(path)} already exists; hab's worker creates new files only "
+                "and never truncates or deletes a file it did not create",
+                "file_exists",
+            )
+        return err
+
+    parent = os.open(_SCRATCH, os.O_DIRECTORY | os.O_RDONLY)
+    try:
+        for part in parts[:-1]:
+            try:
+                nxt = os.open(part, os.O_DIRECTORY | os.O_NOFOLLOW | os.O_RDONLY, dir_fd=parent)
+            except OSError as e:
+                raise broken_rule(e, parent, part) from None
+            os.close(parent)
+            parent = nxt
+        name = parts[-1]
+        try:
+            fd = os.open(
+                name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                0o644,
+                dir_fd=parent,
+            )
+        except OSError as e:
+            raise broken_rule(e, parent, name) from None
+    except BaseException:
+        os.close(parent)
+        raise
+    return parent, name, fd
 
 
 @app.task(name="hab.write_zeros")
 def write_zeros(path, nbytes):
-    zeros = bytes(CHUNK)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    nbytes = int(nbytes)
+    if nbytes > _MAX_WRITE_BYTES:
+        raise _limit(
+            "write_limit",
+            f"write_zeros of {nbytes} bytes",
+            "max_write_bytes",
+            f"of {_MAX_WRITE_BYTES} bytes",
+        )
+    parent, name, fd = _open_new_in_scratch(path)
     try:
-        left = int(nbytes)
-        while left > 0:
-            n = min(left, CHUNK)
-            os.write(fd, zeros[:n] if n < CHUNK else zeros)
-            left -= n
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
+        st = os.statvfs(_SCRATCH)
+        free = st.f_bavail * st.f_frsize
+        if nbytes > free:
+            raise _refuse(
+                ValueError,
+                f"write_zeros of {nbytes} bytes exceeds the free space of the scratch "
+                f"directory {_SCRATCH} ({free} bytes free)",
+                "write_free_space",
+            )
+        created = os.fstat(fd)
+        zeros = bytes(CHUNK)
         try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+            left = nbytes
+            while left > 0:
+                n = min(left, CHUNK)
+                os.write(fd, zeros[:n] if n < CHUNK else zeros)
+                left -= n
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+            fd = None
+            # Delete the name only while it is still the file created here.
+            try:
+                now = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                if (now.st_dev, now.st_ino) == (created.st_dev, created.st_ino):
+                    os.unlink(name, dir_fd=parent)
+            except FileNotFoundError:
+                pass
+    finally:
+        if fd is not None:
+            os.close(fd)
+            os.unlink(name, dir_fd=parent)
+        os.close(parent)
     return nbytes
 
 
 @app.task(name="hab.factorial")
 def factorial(n):
+    if int(n) > _MAX_FACTORIAL_N:
+        raise _limit(
+            "factorial_limit", f"factorial({n})", "max_factorial_n", f"n <= {_MAX_FACTORIAL_N}"
+        )
     x = math.factorial(int(n))
     # Decimal digits without str(x) (quadratic, and capped by sys.int_max_str_digits).
     k = max(int(math.log10(x)) if x > 0 else 0, 0)

@@ -293,9 +293,53 @@ pub fn findings(c: &Comparison) -> Vec<String> {
     out
 }
 
+/// What the workers of one run refused, and the tasks a dying worker was running.
+pub fn worker_findings(topology: &str, w: &crate::export::WorkersReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let refused: u64 = w.refused.values().sum();
+    if refused > 0 {
+        let by: Vec<String> = w.refused.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        out.push(format!(
+            "{topology}: the workers settled {refused} message(s) without running them ({}): each got a FAILURE naming the rule (REVOKED when expired) and was acknowledged; workers.limits raises the limits.",
+            by.join(", ")
+        ));
+    }
+    for c in &w.crashes {
+        let shown: Vec<&str> = c.task_ids.iter().take(3).map(String::as_str).collect();
+        let more = c.task_ids.len().saturating_sub(shown.len());
+        out.push(format!(
+            "{topology}: worker {} ended while running task(s) {}{}: a crash, a kill, or a stop past the shutdown grace; a task that kills its worker workers.limits.crash_limit times is failed (WorkerLostError).",
+            c.worker,
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_refusals_and_crashes_are_said() {
+        let mut w = crate::export::WorkersReport::default();
+        assert!(worker_findings("ha", &w).is_empty());
+        w.refused.insert("factorial_limit".into(), 2);
+        w.refused.insert("expired".into(), 1);
+        w.crashes.push(crate::export::WorkerCrash {
+            worker: "w1".into(),
+            task_ids: (0..5).map(|i| format!("id{i}")).collect(),
+        });
+        let f = worker_findings("ha", &w);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].starts_with("ha: the workers settled 3 message(s) without running them (expired 1, factorial_limit 2)"), "{}", f[0]);
+        assert!(
+            f[1].contains("worker w1 ended while running task(s) id0, id1, id2 and 2 more"),
+            "{}",
+            f[1]
+        );
+    }
 
     #[test]
     fn durations_and_rates_read_naturally() {

@@ -638,6 +638,8 @@ impl Comparison {
                 for p in r.report.observers.iter().filter_map(|o| o.problem()) {
                     c.findings.push(format!("{}: {p}.", t.name));
                 }
+                c.findings
+                    .extend(super::findings::worker_findings(&t.name, &r.report.workers));
             }
         }
         Ok(c)

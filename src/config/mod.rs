@@ -12,12 +12,14 @@
 //! - [`clients`]: [`clients::ClientsConfig`], how clients reach the stack (client-side failover).
 //! - [`external`]: [`external::ExternalConfig`], an existing stack hab talks to (endpoints,
 //!   fault commands).
+//! - [`limits`]: [`limits::WorkerLimits`], how much work one message may ask of a worker.
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
 pub mod clients;
 mod duration;
 pub mod error;
 pub mod external;
+pub mod limits;
 pub mod producer;
 pub mod topology;
 pub mod workload;
@@ -40,10 +42,40 @@ pub fn load_topology(path: &Path) -> Result<Topology, ConfigError> {
     parse_topology(&text, path)
 }
 
-/// Reads, parses and validates a workload file.
+/// Reads, parses and validates a workload file, and checks that its `scratch_dir` (if
+/// set) is a directory hab can create files in.
 pub fn load_workload_plan(path: &Path) -> Result<WorkloadPlan, ConfigError> {
     let text = read(path, "workload")?;
-    parse_workload_plan(&text, path)
+    let plan = parse_workload_plan(&text, path)?;
+    if let Some(dir) = &plan.scratch_dir {
+        finish(scratch_dir_diagnostics(dir), path, "workload")?;
+    }
+    Ok(plan)
+}
+
+/// Why `dir` cannot be a scratch directory: not an existing directory, or no new file can
+/// be created in it (tried with a temporary file, removed at once).
+pub fn scratch_dir_diagnostics(dir: &Path) -> Vec<Diagnostic> {
+    let problem = match std::fs::metadata(dir) {
+        Err(e) => Some(format!(
+            "{} cannot be used: {e}; give an existing directory hab can write in",
+            dir.display()
+        )),
+        Ok(m) if !m.is_dir() => Some(format!("{} is not a directory", dir.display())),
+        Ok(_) => tempfile::Builder::new()
+            .prefix(".hab-scratch-check")
+            .tempfile_in(dir)
+            .err()
+            .map(|e| {
+                format!(
+                    "no file can be created in {}: {e}; give a directory hab can write in",
+                    dir.display()
+                )
+            }),
+    };
+    problem
+        .map(|p| vec![Diagnostic::new("scratch_dir", p)])
+        .unwrap_or_default()
 }
 
 /// Parses and validates topology TOML already in memory; `path` is only used in errors.
@@ -148,6 +180,32 @@ mod tests {
                 prefetch_multiplier: 128,
                 ..WorkersConfig::default()
             }
+        );
+    }
+
+    #[test]
+    fn a_scratch_dir_must_be_a_writable_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(scratch_dir_diagnostics(dir.path()), vec![]);
+        // Nothing left behind by the check.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        for bad in [Path::new("/proc/self"), &file, &dir.path().join("missing")] {
+            let d = scratch_dir_diagnostics(bad);
+            assert_eq!(d.len(), 1, "{bad:?}");
+            assert_eq!(d[0].location, "scratch_dir");
+        }
+        let plan = dir.path().join("w.toml");
+        std::fs::write(
+            &plan,
+            "name = \"w\"\nscratch_dir = \"/proc/self\"\n[[workload]]\nname = \"t\"\ntask = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\n",
+        )
+        .unwrap();
+        let err = load_workload_plan(&plan).unwrap_err().to_string();
+        assert!(
+            err.contains("scratch_dir") && err.contains("/proc/self"),
+            "{err}"
         );
     }
 

@@ -318,6 +318,10 @@ pub struct WorkersConfig {
     /// result: hab waits for the final state.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub track_started: bool,
+    /// How much work one message may ask for (`[workers.limits]`), and when a task that
+    /// keeps killing its worker is failed instead of run again.
+    #[serde(default)]
+    pub limits: super::limits::WorkerLimits,
 }
 
 /// Celery's execution pools hab can start.
@@ -378,6 +382,7 @@ impl Default for WorkersConfig {
             pool: None,
             celery_dir: None,
             track_started: false,
+            limits: Default::default(),
         }
     }
 }
@@ -679,6 +684,7 @@ impl Topology {
             1,
             1000,
         );
+        w.limits.validate("workers.limits", &mut out);
         if w.kind == WorkerKind::Hab {
             for (field, set) in [
                 ("workers.pool", w.pool.is_some()),
@@ -952,6 +958,7 @@ mod tests {
                 pool: None,
                 celery_dir: None,
                 track_started: false,
+                limits: Default::default(),
             }
         );
         // A [workers] section with only some fields keeps the other defaults.

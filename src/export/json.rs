@@ -84,6 +84,24 @@ pub struct WorkersReport {
     /// progress, which never settles a task (warm-up included).
     #[serde(default)]
     pub progress_results: u64,
+    /// Messages the workers refused by rule (a limit, the scratch directory, an
+    /// unsupported Celery feature, a task that kept killing its worker) and `expired`
+    /// ones: settled with a `FAILURE` (`REVOKED`) result and acknowledged, never run.
+    #[serde(default)]
+    pub refused: BTreeMap<String, u64>,
+    /// Tasks a worker process was running when it died (no finish in its side channel):
+    /// the crashes' suspects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crashes: Vec<WorkerCrash>,
+}
+
+/// A worker process that ended while running tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerCrash {
+    /// The worker's name (`w1`, `w1r1`, …).
+    pub worker: String,
+    /// The tasks it had started and not finished.
+    pub task_ids: Vec<String>,
 }
 
 /// The content of run.json.

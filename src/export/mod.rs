@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use json::{Machine, RunReport, RunStatus, WorkersReport};
+pub use json::{Machine, RunReport, RunStatus, WorkerCrash, WorkersReport};
 
 use crate::ledger::Ledger;
 

@@ -174,6 +174,24 @@ pub struct DecodedTask {
     pub args: Vec<Value>,
     /// Keyword arguments (the body's second element).
     pub kwargs: Map<String, Value>,
+    /// How Celery asked for it to run: `eta`, `expires`, `ignore_result`, and what hab's
+    /// worker does not implement.
+    pub options: ExecOptions,
+}
+
+/// The execution options of a task message (headers and the body's embed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecOptions {
+    /// `eta` header (also what `countdown` becomes): do not run before this time.
+    pub eta: Option<chrono::DateTime<chrono::Utc>>,
+    /// `expires` header: after this time the task is revoked (`REVOKED`, not run).
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// `ignore_result` header: store no result.
+    pub ignore_result: bool,
+    /// Celery features the message asks for that hab's worker does not implement
+    /// (`callbacks`, `errbacks`, `chain`, `chord`, `timelimit`): such a message is refused
+    /// with a `FAILURE` naming them, never run with them silently dropped.
+    pub unsupported: Vec<&'static str>,
 }
 
 /// Why a delivery is not a task hab's worker can run. The worker rejects it without
@@ -205,6 +223,10 @@ pub enum DecodeError {
     /// that is not a 3-element array crashes a real Celery worker).
     #[error("body is not a Celery v2 body [args, kwargs, embed]: {0}")]
     BadBody(&'static str),
+    /// An `eta` or `expires` header that is not an ISO-8601 time (Celery rejects the
+    /// message).
+    #[error("header `{0}` is not an ISO-8601 time: {1:?}")]
+    BadTime(&'static str, String),
 }
 
 impl DecodeError {
@@ -219,6 +241,7 @@ impl DecodeError {
             DecodeError::UnsupportedContentType(_) => "unsupported_content_type",
             DecodeError::InvalidJson(_) => "invalid_json",
             DecodeError::BadBody(_) => "bad_body",
+            DecodeError::BadTime(..) => "bad_time",
         }
     }
 }
@@ -268,15 +291,66 @@ pub fn decode(body: &[u8], props: &BasicProperties) -> Result<DecodedTask, Decod
     let Value::Object(kwargs) = kwargs else {
         return Err(DecodeError::BadBody("kwargs is not an object"));
     };
-    if !embed.is_object() {
+    let Value::Object(embed) = embed else {
         return Err(DecodeError::BadBody("embed is not an object"));
-    }
+    };
+    let options = exec_options(headers, &embed)?;
     Ok(DecodedTask {
         id,
         task,
         args,
         kwargs,
+        options,
     })
+}
+
+/// The execution options in `headers` and the body's `embed`.
+fn exec_options(
+    headers: &FieldTable,
+    embed: &Map<String, Value>,
+) -> Result<ExecOptions, DecodeError> {
+    let time = |name: &'static str| -> Result<_, DecodeError> {
+        header_str(headers, name)?
+            .map(|s| parse_time(&s).ok_or(DecodeError::BadTime(name, s)))
+            .transpose()
+    };
+    let mut unsupported = Vec::new();
+    for key in ["callbacks", "errbacks", "chain", "chord"] {
+        let used = match embed.get(key) {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(items)) => !items.is_empty(),
+            Some(_) => true,
+        };
+        if used {
+            unsupported.push(key);
+        }
+    }
+    let set = |v: &AMQPValue| !matches!(v, AMQPValue::Void);
+    if let Some(AMQPValue::FieldArray(limits)) = headers.inner().get("timelimit")
+        && limits.as_slice().iter().any(set)
+    {
+        unsupported.push("timelimit");
+    }
+    Ok(ExecOptions {
+        eta: time("eta")?,
+        expires: time("expires")?,
+        ignore_result: matches!(
+            headers.inner().get("ignore_result"),
+            Some(AMQPValue::Boolean(true))
+        ),
+        unsupported,
+    })
+}
+
+/// An ISO-8601 time as Celery writes it (`2026-12-07T10:00:00.123456+00:00`); a time
+/// without an offset is taken as UTC (Celery's `enable_utc` default).
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 #[cfg(test)]
@@ -408,8 +482,34 @@ mod tests {
                 task: msg.task.clone(),
                 args: vec![json!("/tmp/é"), json!(17)],
                 kwargs: msg.kwargs.clone(),
+                options: ExecOptions::default(),
             }
         );
+    }
+
+    #[test]
+    fn execution_options_are_read_not_ignored() {
+        let msg = factorial_msg();
+        let (_, props) = encode(&msg);
+        let mut headers = props.headers().clone().unwrap();
+        let t = |s: &str| AMQPValue::LongString(s.into());
+        headers.insert("eta".into(), t("2026-12-07T10:00:02.500000+00:00"));
+        headers.insert("expires".into(), t("2026-12-07T10:00:05"));
+        headers.insert("ignore_result".into(), AMQPValue::Boolean(true));
+        headers.insert(
+            "timelimit".into(),
+            AMQPValue::FieldArray(vec![AMQPValue::LongInt(10), AMQPValue::Void].into()),
+        );
+        let props = props.with_headers(headers.clone());
+        let body = br#"[[1], {}, {"callbacks": [{"task": "hab.sleep"}], "errbacks": null, "chain": [], "chord": {"task": "x"}}]"#;
+        let o = decode(body, &props).unwrap().options;
+        assert_eq!(o.eta.unwrap().to_rfc3339(), "2026-12-07T10:00:02.500+00:00");
+        assert_eq!(o.expires.unwrap().to_rfc3339(), "2026-12-07T10:00:05+00:00");
+        assert!(o.ignore_result);
+        assert_eq!(o.unsupported, vec!["callbacks", "chord", "timelimit"]);
+        headers.insert("eta".into(), t("tomorrow"));
+        let err = decode(body, &props.with_headers(headers)).unwrap_err();
+        assert_eq!(err.reason(), "bad_time");
     }
 
     /// Properties with the given headers (a minimal valid set when `None`).

@@ -165,6 +165,21 @@ impl ResultRecord {
         )
     }
 
+    /// The `REVOKED` record Celery's worker stores for a task it discards without running
+    /// (`mark_as_revoked`): `celery.exceptions.TaskRevokedError(reason)`, no traceback;
+    /// `reason` is `expired` for a task past its `expires`.
+    pub fn revoked(task_id: &str, reason: &str) -> Self {
+        let mut r = Self::failure(
+            task_id,
+            "TaskRevokedError",
+            "celery.exceptions",
+            reason,
+            None,
+        );
+        r.status = TaskStatus::from_name("REVOKED");
+        r
+    }
+
     /// The record as Celery stores it: `{"status": …, "result": …, "traceback": …,
     /// "children": […], "date_done": …, "task_id": …}` with `json.dumps` spacing and
     /// escaping. In an exception `result`, `exc_type`, `exc_message`, `exc_module` come

@@ -6,20 +6,30 @@
 //! - [`write_zeros`](mod@write_zeros): `hab.write_zeros(path, nbytes)` → bytes written (disk, blocking pool).
 //! - [`factorial`]: `hab.factorial(n)` → digits of `n!` (CPU, blocking pool); also the
 //!   pure kernels the benches measure.
+//! - [`scratch`]: the worker's scratch directory, the only place `write_zeros` creates files.
+//! - [`refusal`]: the rules a message can break ([`Refusal`]) and the `FAILURE` each stores.
 //! - This file: [`Task`] (binding a call's `args`/`kwargs` like Python would, with Python's
-//!   `TypeError`/`ValueError` messages) and [`Task::execute`].
+//!   `TypeError`/`ValueError` messages), [`Task::check`] (the worker's limits) and
+//!   [`Task::execute`].
 //!
 //! CPU and disk work always runs on tokio's blocking pool: on 2 cores, a runtime thread
 //! busy for 20 ms is a stalled AMQP heartbeat and a skewed latency for every other task.
 
 pub mod factorial;
+pub mod refusal;
+pub mod scratch;
 pub mod sleep;
 pub mod trivial;
 pub mod write_zeros;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
+
+use crate::config::limits::WorkerLimits;
+pub use refusal::{Refusal, RefusalKind};
+use scratch::Scratch;
 
 pub use factorial::{factorial_digits, factorial_naive, factorial_swing, factorial_tree};
 pub use write_zeros::write_zeros;
@@ -44,7 +54,8 @@ pub enum Task {
     },
     /// `hab.write_zeros(path, nbytes)`: writes, syncs and deletes a file of zeros.
     WriteZeros {
-        /// File to create (truncated if present; always deleted afterwards).
+        /// File to create, inside the worker's scratch directory (never an existing file;
+        /// always deleted afterwards).
         path: PathBuf,
         /// Number of zero bytes to write.
         nbytes: u64,
@@ -121,6 +132,8 @@ pub struct TaskFailure {
     pub exc_module: String,
     /// The exception's message (its single argument).
     pub exc_message: String,
+    /// The worker's rule this failure enforces, when the task was refused rather than run.
+    pub refusal: Option<RefusalKind>,
 }
 
 impl TaskFailure {
@@ -130,6 +143,7 @@ impl TaskFailure {
             exc_type: exc_type.to_owned(),
             exc_module: exc_module.to_owned(),
             exc_message: exc_message.to_owned(),
+            refusal: None,
         }
     }
 
@@ -233,10 +247,43 @@ impl Task {
         }
     }
 
+    /// Whether the call is within the worker's `limits` (the scratch file system's free
+    /// space is checked when the write starts).
+    pub fn check(&self, limits: &WorkerLimits) -> Result<(), Refusal> {
+        match self {
+            Task::Trivial => Ok(()),
+            Task::Sleep { seconds } if *seconds > limits.max_sleep.as_secs_f64() => {
+                Err(Refusal::limit(
+                    RefusalKind::SleepLimit,
+                    &format!("sleep({seconds})"),
+                    "max_sleep",
+                    format_args!("of {}", humantime::format_duration(limits.max_sleep)),
+                ))
+            }
+            Task::Sleep { .. } => Ok(()),
+            Task::WriteZeros { nbytes, .. } if *nbytes > limits.max_write_bytes => {
+                Err(Refusal::limit(
+                    RefusalKind::WriteLimit,
+                    &format!("write_zeros of {nbytes} bytes"),
+                    "max_write_bytes",
+                    format_args!("of {} bytes", limits.max_write_bytes),
+                ))
+            }
+            Task::WriteZeros { .. } => Ok(()),
+            Task::Factorial { n } if *n > limits.max_factorial_n => Err(Refusal::limit(
+                RefusalKind::FactorialLimit,
+                &format!("factorial({n})"),
+                "max_factorial_n",
+                format_args!("n <= {}", limits.max_factorial_n),
+            )),
+            Task::Factorial { .. } => Ok(()),
+        }
+    }
+
     /// Runs the task and returns its result value: `42`, `null`, bytes written, or the
-    /// digit count. Trivial runs inline, sleep on the timer, write_zeros and factorial on
-    /// tokio's blocking pool.
-    pub async fn execute(self) -> Result<Value, TaskFailure> {
+    /// digit count. Trivial runs inline, sleep on the timer, write_zeros (inside
+    /// `scratch`) and factorial on tokio's blocking pool.
+    pub async fn execute(self, scratch: &Arc<Scratch>) -> Result<Value, TaskFailure> {
         match self {
             Task::Trivial => Ok(trivial::run()),
             Task::Sleep { seconds } => {
@@ -246,11 +293,9 @@ impl Task {
                 Ok(Value::Null)
             }
             Task::WriteZeros { path, nbytes } => {
-                let written = blocking(move || {
-                    write_zeros::write_zeros(&path, nbytes)
-                        .map_err(|e| TaskFailure::from_io(&e, &path))
-                })
-                .await?;
+                let scratch = scratch.clone();
+                let written =
+                    blocking(move || write_zeros::write_zeros_in(&scratch, &path, nbytes)).await?;
                 Ok(Value::from(written))
             }
             Task::Factorial { n } => {
@@ -568,31 +613,81 @@ mod tests {
         );
     }
 
+    #[test]
+    fn limits_refuse_with_the_setting_named() {
+        let limits = WorkerLimits::default();
+        let refused = |t: Task| t.check(&limits).unwrap_err();
+        let r = refused(Task::Factorial { n: 1_000_000_000 });
+        assert_eq!(r.kind, RefusalKind::FactorialLimit);
+        assert!(
+            r.message.contains("workers.limits.max_factorial_n"),
+            "{}",
+            r.message
+        );
+        assert!(
+            r.message.starts_with("factorial(1000000000) exceeds"),
+            "{}",
+            r.message
+        );
+        let r = refused(Task::Sleep { seconds: 1e6 });
+        assert_eq!(r.kind, RefusalKind::SleepLimit);
+        assert!(r.message.contains("of 1h"), "{}", r.message);
+        let r = refused(Task::WriteZeros {
+            path: "z".into(),
+            nbytes: 100_000_000_001,
+        });
+        assert_eq!(r.kind, RefusalKind::WriteLimit);
+        assert_eq!(r.to_failure().exc_type, "ValueError");
+        // The workload files' own maxima pass.
+        for t in [
+            Task::Trivial,
+            Task::Sleep { seconds: 3600.0 },
+            Task::Factorial { n: 10_000_000 },
+            Task::WriteZeros {
+                path: "z".into(),
+                nbytes: 100_000_000_000,
+            },
+        ] {
+            assert_eq!(t.check(&limits), Ok(()));
+        }
+        let tight = WorkerLimits {
+            max_factorial_n: 10,
+            ..WorkerLimits::default()
+        };
+        assert!(Task::Factorial { n: 11 }.check(&tight).is_err());
+        assert!(Task::Factorial { n: 10 }.check(&tight).is_ok());
+    }
+
     #[tokio::test]
     async fn execute_returns_celery_values() {
-        assert_eq!(Task::Trivial.execute().await, Ok(json!(42)));
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = Arc::new(Scratch::open(dir.path()).unwrap());
+        let scratch = &scratch;
+        assert_eq!(Task::Trivial.execute(scratch).await, Ok(json!(42)));
         assert_eq!(
-            Task::Sleep { seconds: 0.01 }.execute().await,
+            Task::Sleep { seconds: 0.01 }.execute(scratch).await,
             Ok(Value::Null)
         );
-        assert_eq!(Task::Factorial { n: 100 }.execute().await, Ok(json!(158)));
-        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Task::Factorial { n: 100 }.execute(scratch).await,
+            Ok(json!(158))
+        );
         let path = dir.path().join("zeros");
         let task = Task::WriteZeros {
             path: path.clone(),
             nbytes: 3_000_017,
         };
-        assert_eq!(task.execute().await, Ok(json!(3_000_017)));
+        assert_eq!(task.execute(scratch).await, Ok(json!(3_000_017)));
         assert!(!path.exists());
         let task = Task::WriteZeros {
             path: dir.path().join("missing/zeros"),
             nbytes: 10,
         };
-        let failure = task.execute().await.unwrap_err();
+        let failure = task.execute(scratch).await.unwrap_err();
         assert_eq!(failure.exc_type, "FileNotFoundError");
         assert_eq!(
             Task::Sleep { seconds: -1.0 }
-                .execute()
+                .execute(scratch)
                 .await
                 .unwrap_err()
                 .exc_type,

@@ -13,6 +13,16 @@
 //! trips per hundred tasks instead of four per task; a lone task is stored and acked
 //! exactly as Celery does.
 //!
+//! A message is untrusted input (on an external stack anyone with the broker's credentials
+//! can publish): before anything runs, the worker refuses — with a `FAILURE` naming the
+//! rule, the message acknowledged and counted — a body over `workers.limits`, arguments
+//! over the limits ([`Task::check`]), a `write_zeros` path outside its scratch directory
+//! ([`crate::tasks::scratch`]), Celery features it does not implement (callbacks,
+//! errbacks, chain, chord, time limits), and a task whose worker already died
+//! `crash_limit` times while running it ([`crashes`]). It honours `eta`/`countdown` (held
+//! without a slot, the prefetch raised meanwhile, as Celery does), `expires` (`REVOKED`,
+//! not run) and `ignore_result`.
+//!
 //! Every execution is also appended to a side channel (a file in the run directory, one
 //! line per event, written before the ack) that does not pass through RabbitMQ or Redis, so
 //! the ledger can tell a task the broker lost from one whose result went missing.
@@ -40,15 +50,20 @@ use crate::client_failover::{
     AfterLoss, DiscoveryEvent, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host,
 };
 use crate::clock::now_unix_us;
+use crate::config::limits::WorkerLimits;
 use crate::config::{AckMode, QueueKind};
 use crate::ledger::{SideEvent, SideEventKind, side_channel};
-use crate::protocol::message::decode;
+
 use crate::protocol::result::ResultRecord;
-use crate::tasks::{Task, TaskError};
+use crate::tasks::scratch::Scratch;
 
 pub mod acks;
+pub mod crashes;
+pub mod triage;
 
 use acks::AckTracker;
+use crashes::CrashIndex;
+use triage::{Disposition, triage};
 
 /// Finished tasks settled together at most (one `MGET`, one transaction, one ack).
 const SETTLE_BATCH: usize = 256;
@@ -82,6 +97,10 @@ pub struct WorkerOptions {
     pub result_ttl: Duration,
     /// Side-channel file this worker appends its executions to.
     pub executions_file: PathBuf,
+    /// The only directory `hab.write_zeros` may create files in.
+    pub scratch: PathBuf,
+    /// How much one message may ask for, and the crash limit of a poison message.
+    pub limits: WorkerLimits,
     /// How long to let running tasks finish after a stop request.
     pub shutdown_grace: Duration,
 }
@@ -97,31 +116,47 @@ pub struct WorkerStats {
     pub kept_existing: AtomicU64,
     /// Result writes that failed (the message was returned to the queue).
     pub store_errors: AtomicU64,
+    /// Messages refused by rule or expired (settled with a FAILURE or REVOKED result).
+    pub refused: AtomicU64,
 }
 
 /// The append-only side channel. Each event is one `write` on an `O_APPEND` file: lines
 /// are atomic and reach the kernel before the message is acknowledged, so even a SIGKILL
-/// loses nothing that was reported.
+/// loses nothing that was reported. The worker holds an exclusive `flock` on the file for
+/// as long as it lives, so other workers can tell its file from a dead worker's
+/// ([`crashes`]).
 #[derive(Debug)]
 pub struct SideChannel {
-    file: File,
+    file: nix::fcntl::Flock<File>,
     worker: String,
+    /// The file's length when this process opened it.
+    opened_at: u64,
 }
 
 impl SideChannel {
-    /// Open (create) the file for appending and write the header if it is new.
+    /// Open (create) the file for appending, lock it, and write the header if it is new.
     pub fn open(path: &Path, worker: &str) -> Result<Self> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open side channel {}", path.display()))?;
-        if file.metadata()?.len() == 0 {
+        let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| {
+            anyhow::anyhow!(
+                "side channel {} is locked by another live worker ({e}); give each \
+                     worker its own --executions file",
+                path.display()
+            )
+        })?;
+        let opened_at = file.metadata()?.len();
+        if opened_at == 0 {
             file.write_all(format!("{}\n", side_channel::HEADER).as_bytes())?;
         }
         Ok(SideChannel {
             file,
             worker: worker.to_string(),
+            opened_at,
         })
     }
 
@@ -134,7 +169,7 @@ impl SideChannel {
             worker: self.worker.clone(),
             detail: detail.to_string(),
         });
-        if let Err(e) = (&self.file).write_all(line.as_bytes()) {
+        if let Err(e) = (&*self.file).write_all(line.as_bytes()) {
             tracing::error!("side channel write failed: {e}");
         }
     }
@@ -144,6 +179,11 @@ struct Shared {
     opts: WorkerOptions,
     store: ResultStore,
     side: SideChannel,
+    scratch: Arc<Scratch>,
+    /// Unfinished starts of dead workers, read when a redelivered message arrives.
+    crashes: std::sync::Mutex<CrashIndex>,
+    /// The worker's stop: ends the wait of a message held for its `eta`.
+    stop: CancellationToken,
     slots: Arc<Semaphore>,
     stats: WorkerStats,
     /// Finished tasks on their way to the settler.
@@ -152,12 +192,43 @@ struct Shared {
 
 /// One broker connection's consumer channel: its outstanding deliveries. Delivery tags
 /// are per channel, so every reconnection starts a new session.
-#[derive(Default)]
 struct Session {
     acks: std::sync::Mutex<AckTracker<lapin::Acker>>,
+    channel: lapin::Channel,
+    /// Messages held for their `eta`: the prefetch is raised by this many, as Celery
+    /// does, so held messages never starve the slots.
+    held: std::sync::Mutex<u16>,
 }
 
 impl Session {
+    fn new(channel: lapin::Channel) -> Self {
+        Session {
+            acks: Default::default(),
+            channel,
+            held: std::sync::Mutex::new(0),
+        }
+    }
+
+    /// One more (`true`) or one fewer message held for its eta: the prefetch follows.
+    async fn hold(&self, prefetch: u16, more: bool) {
+        let count = {
+            let mut held = self.held.lock().expect("held count");
+            *held = if more {
+                held.saturating_add(1)
+            } else {
+                held.saturating_sub(1)
+            };
+            prefetch.saturating_add(*held)
+        };
+        if let Err(e) = self
+            .channel
+            .basic_qos(count, lapin::options::BasicQosOptions::default())
+            .await
+        {
+            tracing::warn!("raising the prefetch for a held message failed: {e}");
+        }
+    }
+
     fn received(&self, d: &Delivery) {
         self.acks
             .lock()
@@ -176,7 +247,8 @@ struct Finished {
     session: Arc<Session>,
     tag: u64,
     acker: lapin::Acker,
-    record: ResultRecord,
+    /// The result to store; `None` for a message with `ignore_result` (acked only).
+    record: Option<ResultRecord>,
 }
 
 /// How long a worker keeps trying to reach the broker before giving up, at start-up and
@@ -190,7 +262,11 @@ pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 /// Celery worker does, and moves on to the next at once after each failed attempt (bounded
 /// by [`NODE_ATTEMPT_TIMEOUT`]), backing off only after a full cycle of the list.
 pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Result<()> {
+    let scratch = Scratch::open(&opts.scratch).with_context(
+        || "the worker needs a scratch directory for hab.write_zeros (--scratch DIR)",
+    )?;
     let side = SideChannel::open(&opts.executions_file, &opts.name)?;
+    let crashes = CrashIndex::new(&opts.executions_file, side.opened_at);
     let store = ResultStore::connect(&opts.backend_url, opts.result_ttl).await?;
     let (finished_tx, finished_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -198,6 +274,9 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         opts,
         store,
         side,
+        scratch: Arc::new(scratch),
+        crashes: std::sync::Mutex::new(crashes),
+        stop: cancel.clone(),
         stats: WorkerStats::default(),
         finished: finished_tx,
     });
@@ -305,7 +384,7 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
             prefetch = shared.opts.prefetch,
             "consuming queue `celery`"
         );
-        let session = Arc::new(Session::default());
+        let session = Arc::new(Session::new(channel.clone()));
         let lost = consume(&shared, &session, &tracker, consumer, &cancel).await;
         let _ = channel
             .basic_cancel(
@@ -349,6 +428,7 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         rejected = st.rejected.load(Ordering::Relaxed),
         kept_existing = st.kept_existing.load(Ordering::Relaxed),
         store_errors = st.store_errors.load(Ordering::Relaxed),
+        refused = st.refused.load(Ordering::Relaxed),
         "worker stopped"
     );
     result
@@ -422,16 +502,6 @@ async fn consume(
     }
 }
 
-/// The `id` header of a message that failed to decode, if it has a usable one.
-fn header_id(d: &Delivery) -> Option<Uuid> {
-    let headers = d.properties.headers().as_ref()?;
-    match headers.inner().get(&ShortString::from("id"))? {
-        lapin::types::AMQPValue::LongString(s) => Uuid::try_parse_ascii(s.as_bytes()).ok(),
-        lapin::types::AMQPValue::ShortString(s) => Uuid::parse_str(s.as_str()).ok(),
-        _ => None,
-    }
-}
-
 async fn reject(session: &Session, d: &Delivery) {
     if let Err(e) = d.acker.reject(BasicRejectOptions { requeue: false }).await {
         tracing::warn!("reject failed: {e}");
@@ -443,38 +513,100 @@ async fn handle(
     s: Arc<Shared>,
     session: Arc<Session>,
     d: Delivery,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    mut permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let msg = match decode(&d.data, &d.properties) {
-        Ok(m) => m,
+    let crashes = |id| match s.crashes.lock().expect("crash index").crashes_of(id) {
+        Ok(n) => n,
         Err(e) => {
-            // What would crash a Celery worker (no id, bad body, no content type) or make
-            // it drop the message: reject without requeue and keep running.
-            let id = header_id(&d).unwrap_or(Uuid::nil());
-            tracing::warn!("rejecting malformed message: {e}");
-            s.side.record(SideEventKind::Reject, id, e.reason());
-            s.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            reject(&session, &d).await;
-            return;
+            tracing::warn!("cannot read the side channel for crashes of task {id}: {e}");
+            0
+        }
+    };
+    let mut next = triage(
+        &d.data,
+        &d.properties,
+        d.redelivered,
+        crashes,
+        &s.opts.limits,
+        chrono::Utc::now(),
+    );
+    let (msg, task) = loop {
+        match next {
+            Disposition::Reject { id, reason } => {
+                // What would crash a Celery worker (no id, bad body, no content type) or
+                // make it drop the message: reject without requeue and keep running.
+                tracing::warn!("rejecting a malformed message: {reason}");
+                s.side
+                    .record(SideEventKind::Reject, id.unwrap_or(Uuid::nil()), reason);
+                s.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                reject(&session, &d).await;
+                return;
+            }
+            Disposition::NotRegistered(msg, name) => {
+                // As Celery: a FAILURE result with NotRegistered, and the message rejected.
+                tracing::warn!("rejecting unregistered task {name:?}");
+                let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
+                s.side.record(SideEventKind::Reject, id, "not_registered");
+                s.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                let rec = ResultRecord::not_registered(&msg.id, &name);
+                if let Err(e) = s.store.store(&rec).await {
+                    tracing::warn!("storing NotRegistered result failed: {e:#}");
+                }
+                reject(&session, &d).await;
+                return;
+            }
+            Disposition::Refuse(r) => {
+                let rec = failure_record(&r.task_id, &r.refusal.to_failure());
+                let rec = (!r.ignore_result).then_some(rec);
+                refuse(&s, session, d, permit, r.id, r.refusal.kind.code(), rec).await;
+                return;
+            }
+            Disposition::Revoke(msg) => {
+                let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
+                let rec = ResultRecord::revoked(&msg.id, "expired");
+                let rec = (!msg.options.ignore_result).then_some(rec);
+                refuse(&s, session, d, permit, id, "expired", rec).await;
+                return;
+            }
+            Disposition::Hold(msg, eta) => {
+                // Held without a slot, as Celery's timer holds it; the prefetch is raised
+                // meanwhile so held messages never starve the slots.
+                drop(permit);
+                session.hold(s.opts.prefetch, true).await;
+                let wait = (eta - chrono::Utc::now()).to_std().unwrap_or_default();
+                let woke = tokio::select! {
+                    _ = s.stop.cancelled() => false,
+                    _ = tokio::time::sleep(wait) => true,
+                };
+                if !woke {
+                    // Not started: hand it back now.
+                    let _ = d
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await;
+                    session.settled(d.delivery_tag);
+                    session.hold(s.opts.prefetch, false).await;
+                    return;
+                }
+                permit = s
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore closed");
+                session.hold(s.opts.prefetch, false).await;
+                // The eta may be reached a little early by the timer: never run before it.
+                next = triage::ready(msg, &s.opts.limits, chrono::Utc::now().max(eta));
+            }
+            Disposition::Run(msg, task) => break (msg, Ok(task)),
+            // Bad arguments: Celery runs the function and it raises TypeError/ValueError.
+            Disposition::RunFailing(msg, failure) => break (msg, Err(failure)),
         }
     };
     let id = Uuid::parse_str(&msg.id).unwrap_or(Uuid::nil());
-    let task = match Task::from_call(&msg.task, &msg.args, &msg.kwargs) {
-        Ok(t) => Ok(t),
-        Err(TaskError::NotRegistered(name)) => {
-            // As Celery: a FAILURE result with NotRegistered, and the message rejected.
-            tracing::warn!("rejecting unregistered task {name:?}");
-            s.side.record(SideEventKind::Reject, id, "not_registered");
-            s.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            let rec = ResultRecord::not_registered(&msg.id, &name);
-            if let Err(e) = s.store.store(&rec).await {
-                tracing::warn!("storing NotRegistered result failed: {e:#}");
-            }
-            reject(&session, &d).await;
-            return;
-        }
-        Err(e) => Err(e),
-    };
     if s.opts.acks == AckMode::Early {
         if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
             tracing::warn!("ack failed: {e}");
@@ -484,7 +616,7 @@ async fn handle(
     s.stats.executed.fetch_add(1, Ordering::Relaxed);
     s.side.record(SideEventKind::Start, id, &msg.task);
     let record = match task {
-        Ok(task) => match task.execute().await {
+        Ok(task) => match task.execute(&s.scratch).await {
             Ok(value) => {
                 s.side
                     .record(SideEventKind::Finish { succeeded: true }, id, "ok");
@@ -492,10 +624,38 @@ async fn handle(
             }
             Err(f) => failed(&s, id, &msg.id, &f),
         },
-        // Bad arguments: Celery runs the function and it raises TypeError/ValueError.
-        Err(e) => failed(&s, id, &msg.id, &e.to_failure()),
+        Err(f) => failed(&s, id, &msg.id, &f),
     };
     // The slot is free as soon as the task function returned.
+    drop(permit);
+    let _ = s.finished.send(Finished {
+        session,
+        tag: d.delivery_tag,
+        acker: d.acker,
+        record: (!msg.options.ignore_result).then_some(record),
+    });
+}
+
+/// Settles a message without running it: the side channel says why (`reason`), the
+/// result (if any) is stored and the message acknowledged like a finished task's.
+async fn refuse(
+    s: &Shared,
+    session: Arc<Session>,
+    d: Delivery,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    id: Uuid,
+    reason: &str,
+    record: Option<ResultRecord>,
+) {
+    tracing::warn!(task = %id, reason, "refusing a message");
+    s.side.record(SideEventKind::Refused, id, reason);
+    s.stats.refused.fetch_add(1, Ordering::Relaxed);
+    if s.opts.acks == AckMode::Early {
+        if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+            tracing::warn!("ack failed: {e}");
+        }
+        session.settled(d.delivery_tag);
+    }
     drop(permit);
     let _ = s.finished.send(Finished {
         session,
@@ -505,9 +665,7 @@ async fn handle(
     });
 }
 
-fn failed(s: &Shared, id: Uuid, task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
-    s.side
-        .record(SideEventKind::Finish { succeeded: false }, id, &f.exc_type);
+fn failure_record(task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
     ResultRecord::failure(
         task_id,
         &f.exc_type,
@@ -515,6 +673,16 @@ fn failed(s: &Shared, id: Uuid, task_id: &str, f: &crate::tasks::TaskFailure) ->
         &f.exc_message,
         Some(f.traceback()),
     )
+}
+
+fn failed(s: &Shared, id: Uuid, task_id: &str, f: &crate::tasks::TaskFailure) -> ResultRecord {
+    let detail = match f.refusal {
+        Some(kind) => format!("refused:{}", kind.code()),
+        None => f.exc_type.clone(),
+    };
+    s.side
+        .record(SideEventKind::Finish { succeeded: false }, id, &detail);
+    failure_record(task_id, f)
 }
 
 /// Store and acknowledge finished tasks in batches until `stop`, then settle what is
@@ -563,7 +731,13 @@ async fn settle(
 /// Store a batch's results (retrying, 50 ms doubling, 5 attempts), then acknowledge
 /// them; a batch that cannot be stored is handed back to the broker (late acks).
 async fn settle_batch(s: &Shared, batch: Vec<Finished>) {
-    let records: Vec<&ResultRecord> = batch.iter().map(|f| &f.record).collect();
+    let records: Vec<&ResultRecord> = batch.iter().filter_map(|f| f.record.as_ref()).collect();
+    if records.is_empty() {
+        if s.opts.acks == AckMode::Late {
+            ack_finished(&batch).await;
+        }
+        return;
+    }
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
         match s.store.store_batch(&records).await {
