@@ -19,6 +19,8 @@ use crate::client_failover::{
 };
 use crate::config::QueueKind;
 
+pub mod leftovers;
+
 /// Celery's default queue, exchange and routing key.
 pub const CELERY_QUEUE: &str = "celery";
 

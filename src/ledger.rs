@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod deadline;
+pub use deadline::AtDeadline;
+
 /// What the broker said about a publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,6 +116,10 @@ pub struct TaskRecord {
     /// When the producer refused the task or gave it up (`confirm` is `refused` or
     /// `gave_up`), unix µs.
     pub refused_unix_us: Option<i64>,
+    /// What the task was at its workload's drain deadline, for a task without a result by
+    /// then (boxed: only such tasks pay for it). `None`: settled before, or no deadline
+    /// passed (the workload drained).
+    pub at_deadline: Option<Box<AtDeadline>>,
 }
 
 impl TaskRecord {
@@ -131,6 +138,7 @@ impl TaskRecord {
             executions: Vec::new(),
             republished: 0,
             refused_unix_us: None,
+            at_deadline: None,
         }
     }
 
@@ -162,32 +170,45 @@ impl TaskRecord {
             .or_else(|| self.executions.first())
     }
 
-    /// Classify the task. Call after the drain, with the side channel merged.
+    /// Classify the task. Call after the drain, with the side channel merged. A task
+    /// without a result at its workload's drain deadline is classified as it was then
+    /// ([`AtDeadline`]); any other by what was seen.
     pub fn classify(&self) -> Classification {
-        let executed = !self.executions.is_empty();
-        let outcome = match (self.result_status, executed) {
-            (Some(ResultStatus::Success), _) => Outcome::Ok,
-            (Some(ResultStatus::Failure), _) => Outcome::Failed,
-            (Some(ResultStatus::Revoked), _) => Outcome::Revoked,
-            (None, true) => Outcome::ResultLost,
-            (None, false) => match self.confirm {
-                ConfirmState::Nacked | ConfirmState::Failed | ConfirmState::Pending => {
-                    Outcome::Unconfirmed
+        let outcome = match &self.at_deadline {
+            Some(d) => d.outcome(self),
+            None => {
+                let executed = !self.executions.is_empty();
+                match (self.result_status, executed) {
+                    (Some(ResultStatus::Success), _) => Outcome::Ok,
+                    (Some(ResultStatus::Failure), _) => Outcome::Failed,
+                    (Some(ResultStatus::Revoked), _) => Outcome::Revoked,
+                    (None, true) => Outcome::ResultLost,
+                    (None, false) => self.never_executed(),
                 }
-                ConfirmState::Refused => Outcome::Refused,
-                ConfirmState::GaveUp => Outcome::GaveUp,
-                ConfirmState::Acked | ConfirmState::NotRequested => Outcome::Lost,
-            },
+            }
         };
         Classification {
             outcome,
             duplicated: self.executions.len() > 1,
         }
     }
+
+    /// The outcome of a task no worker ran, by what the broker said of its publish.
+    fn never_executed(&self) -> Outcome {
+        match self.confirm {
+            ConfirmState::Nacked | ConfirmState::Failed | ConfirmState::Pending => {
+                Outcome::Unconfirmed
+            }
+            ConfirmState::Refused => Outcome::Refused,
+            ConfirmState::GaveUp => Outcome::GaveUp,
+            ConfirmState::Acked | ConfirmState::NotRequested => Outcome::Lost,
+        }
+    }
 }
 
 /// The primary outcome of a task. Exactly one per task; `ok + failed + revoked + lost +
-/// result_lost + unconfirmed + refused + gave_up` = tasks scheduled.
+/// result_lost + unconfirmed + refused + gave_up + unfinished_running + unfinished_queued +
+/// unknown` = tasks scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -195,9 +216,10 @@ pub enum Outcome {
     Ok,
     /// A FAILURE result was seen (the task raised).
     Failed,
-    /// Confirmed by the broker (or confirms off) but never executed by any worker.
+    /// Confirmed by the broker (or confirms off) but never executed by any worker, and not
+    /// in the queue at its workload's drain deadline.
     Lost,
-    /// Executed by a worker, but no result could be read.
+    /// Executed by a worker (finished by the drain deadline), but no result could be read.
     ResultLost,
     /// Never executed, and the broker never confirmed the publish: the producer knew it
     /// might not have arrived (nacked, publish error, or no confirmation at all).
@@ -211,6 +233,16 @@ pub enum Outcome {
     /// A REVOKED result was seen: Celery revoked the task, or it expired before it ran.
     /// Over, but neither ok nor failed.
     Revoked,
+    /// No result by its workload's drain deadline, and a worker had started it by then
+    /// (still running, or finished with its result not yet seen): the deadline was too
+    /// short, not a loss.
+    UnfinishedRunning,
+    /// No worker had started it by its workload's drain deadline: it was still in the
+    /// queue (taken out then) or in a worker's prefetch (it ran later). Not a loss.
+    UnfinishedQueued,
+    /// A worker finished it by the drain deadline, but the read that could have found its
+    /// result failed: whether the result exists is unknown (never `result_lost`).
+    Unknown,
 }
 
 impl Outcome {
@@ -225,7 +257,30 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::GaveUp => "gave_up",
             Outcome::Revoked => "revoked",
+            Outcome::UnfinishedRunning => "unfinished_running",
+            Outcome::UnfinishedQueued => "unfinished_queued",
+            Outcome::Unknown => "unknown",
         }
+    }
+
+    /// Every outcome, in the order of the files' columns.
+    pub const ALL: [Outcome; 11] = [
+        Outcome::Ok,
+        Outcome::Failed,
+        Outcome::Lost,
+        Outcome::ResultLost,
+        Outcome::Unconfirmed,
+        Outcome::Refused,
+        Outcome::GaveUp,
+        Outcome::UnfinishedRunning,
+        Outcome::UnfinishedQueued,
+        Outcome::Unknown,
+        Outcome::Revoked,
+    ];
+
+    /// The outcome named `s` in files (tasks.csv).
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 
@@ -264,9 +319,23 @@ pub struct OutcomeCounts {
     /// REVOKED results (revoked, or expired before a worker ran them).
     #[serde(default)]
     pub revoked: u64,
+    /// No result by the drain deadline, started by a worker by then.
+    #[serde(default)]
+    pub unfinished_running: u64,
+    /// No result by the drain deadline, not started by then (queued).
+    #[serde(default)]
+    pub unfinished_queued: u64,
+    /// Finished by the drain deadline, result unknown: the read failed.
+    #[serde(default)]
+    pub unknown: u64,
 }
 
 impl OutcomeCounts {
+    /// Tasks without a result by their drain deadline (running or queued then).
+    pub fn unfinished(&self) -> u64 {
+        self.unfinished_running + self.unfinished_queued
+    }
+
     /// Add one classified task.
     pub fn add(&mut self, c: Classification) {
         self.count += 1;
@@ -279,6 +348,9 @@ impl OutcomeCounts {
             Outcome::Refused => self.refused += 1,
             Outcome::GaveUp => self.gave_up += 1,
             Outcome::Revoked => self.revoked += 1,
+            Outcome::UnfinishedRunning => self.unfinished_running += 1,
+            Outcome::UnfinishedQueued => self.unfinished_queued += 1,
+            Outcome::Unknown => self.unknown += 1,
         }
         if c.duplicated {
             self.duplicated += 1;
@@ -400,15 +472,16 @@ impl Ledger {
         r
     }
 
-    /// Record that the result of `id` was seen. The first sighting wins; results of tasks
-    /// that are not in the ledger (warm-up, other runs) are counted and ignored.
+    /// Record that the result of `id` was seen. The earliest sighting wins (a read can
+    /// overtake an earlier-stamped notification still on its way to the ledger); results
+    /// of tasks that are not in the ledger (warm-up, other runs) are counted and ignored.
     pub fn result_seen(&mut self, id: &Uuid, at_unix_us: i64, status: ResultStatus, via: SeenVia) {
         let Some(slot) = self.by_id.get(id, &self.workloads) else {
             self.unknown_results += 1;
             return;
         };
         self.update(slot.workload as usize, slot.index as usize, |t| {
-            if t.result_seen_unix_us.is_none() {
+            if t.result_seen_unix_us.is_none_or(|seen| at_unix_us < seen) {
                 t.result_seen_unix_us = Some(at_unix_us);
                 t.result_status = Some(status);
                 t.seen_via = Some(via);
@@ -436,12 +509,13 @@ impl Ledger {
         self.unsettled[w]
     }
 
-    /// Ids of published tasks (any workload) with no result seen yet, published before
-    /// `before_unix_us`, oldest first, at most `limit`.
-    pub fn outstanding_ids(&self, before_unix_us: i64, limit: usize) -> Vec<Uuid> {
-        self.workloads
+    /// Ids of published tasks of workload `w` with no result seen yet, published before
+    /// `before_unix_us`, oldest first, at most `limit`. Only the workload being driven is
+    /// read: an earlier one is settled (drained, or frozen at its deadline), and its
+    /// unresolved tasks must not take the current workload's place in a bounded read.
+    pub fn outstanding_ids(&self, w: usize, before_unix_us: i64, limit: usize) -> Vec<Uuid> {
+        self.workloads[w]
             .iter()
-            .flatten()
             .filter(|t| {
                 t.result_seen_unix_us.is_none()
                     && t.published_unix_us.is_some_and(|p| p < before_unix_us)
@@ -953,9 +1027,64 @@ mod tests {
         l.insert(a);
         l.insert(b);
         l.insert(c);
-        assert_eq!(l.outstanding_ids(5_000, usize::MAX), vec![bid]);
-        assert!(l.outstanding_ids(5_000, 0).is_empty());
-        assert!(l.outstanding_ids(1_000, usize::MAX).is_empty());
+        assert_eq!(l.outstanding_ids(0, 5_000, usize::MAX), vec![bid]);
+        assert!(l.outstanding_ids(0, 5_000, 0).is_empty());
+        assert!(l.outstanding_ids(0, 1_000, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn an_earlier_workloads_unresolved_tasks_do_not_starve_the_current_ones_reads() {
+        // Workload 0 left more unresolved tasks than one bounded read takes; workload 1
+        // (being driven) has three outstanding: a read of at most 5 must cover them.
+        let mut l = Ledger::new(2);
+        for _ in 0..8 {
+            l.insert(rec());
+        }
+        let current: Vec<Uuid> = (0..3)
+            .map(|_| {
+                let mut t = rec();
+                t.workload = 1;
+                t.published_unix_us = Some(2_000);
+                let id = t.id;
+                l.insert(t);
+                id
+            })
+            .collect();
+        assert_eq!(l.outstanding_ids(1, 5_000, 5), current);
+        assert_eq!(l.outstanding_ids(0, 5_000, 5).len(), 5);
+    }
+
+    #[test]
+    fn the_earliest_sighting_wins_even_when_it_reaches_the_ledger_last() {
+        // A reconciliation read (stamped 9) overtook a notification stamped 5 that was
+        // still queued for the ledger.
+        let mut l = Ledger::new(1);
+        let t = rec();
+        let id = t.id;
+        l.insert(t);
+        l.result_seen(&id, 9, ResultStatus::Success, SeenVia::Read);
+        l.result_seen(&id, 5, ResultStatus::Success, SeenVia::Notification);
+        let t = &l.tasks(0)[0];
+        assert_eq!(t.result_seen_unix_us, Some(5));
+        assert_eq!(t.seen_via, Some(SeenVia::Notification));
+        assert_eq!(l.unsettled(0), 0);
+    }
+
+    #[test]
+    fn outcomes_parse_from_their_names() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(Outcome::parse("unfinished"), None);
+        let mut c = OutcomeCounts::default();
+        for o in Outcome::ALL {
+            c.add(Classification {
+                outcome: o,
+                duplicated: false,
+            });
+        }
+        assert_eq!(c.count, Outcome::ALL.len() as u64);
+        assert_eq!((c.unfinished(), c.unknown), (2, 1));
     }
 
     #[test]

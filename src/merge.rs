@@ -308,17 +308,7 @@ fn parse_client_kind(s: &str) -> Option<ClientEventKind> {
 }
 
 fn parse_outcome(s: &str) -> Option<Outcome> {
-    Some(match s {
-        "ok" => Outcome::Ok,
-        "failed" => Outcome::Failed,
-        "lost" => Outcome::Lost,
-        "result_lost" => Outcome::ResultLost,
-        "unconfirmed" => Outcome::Unconfirmed,
-        "refused" => Outcome::Refused,
-        "gave_up" => Outcome::GaveUp,
-        "revoked" => Outcome::Revoked,
-        _ => return None,
-    })
+    Outcome::parse(s)
 }
 
 /// What tasks.csv says about a task beyond its record: its executions and outcome
@@ -367,6 +357,8 @@ fn read_tasks(
     );
     let (c_rep, c_out) = (need("republished")?, need("outcome")?);
     let c_ref = col("refused_unix_us");
+    // Absent in run directories written before drain deadlines were recorded.
+    let (c_dl, c_purged, c_rf) = (col("deadline_unix_us"), col("purged"), col("read_failed"));
     let mut out = Vec::new();
     for (line, rec) in r.records().enumerate() {
         let line = line + 2;
@@ -424,6 +416,18 @@ fn read_tasks(
             .map_err(|_| bad(format!("line {line}: republished is not a number")))?;
         if let Some(c) = c_ref {
             t.refused_unix_us = int(c, "refused_unix_us")?;
+        }
+        if let Some(at_unix_us) = c_dl
+            .map(|c| int(c, "deadline_unix_us"))
+            .transpose()?
+            .flatten()
+        {
+            let flag = |c: Option<usize>| c.is_some_and(|c| field(c) == "true");
+            t.at_deadline = Some(Box::new(crate::ledger::AtDeadline {
+                at_unix_us,
+                purged: flag(c_purged),
+                read_failed: flag(c_rf),
+            }));
         }
         let executions = field(c_exe)
             .parse()
@@ -966,6 +970,21 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
             same_task_twice: joined.same_task_twice,
             executions_from_other_shards: joined.executions_elsewhere,
         }),
+        // Every shard's failed reads, its workload named with its shard.
+        failed_reads: runs
+            .iter()
+            .flat_map(|r| {
+                r.report
+                    .failed_reads
+                    .iter()
+                    .map(|f| crate::export::json::FailedRead {
+                        workload: format!("{} (shard {})", f.workload, r.shard)
+                            .trim_start()
+                            .into(),
+                        ..f.clone()
+                    })
+            })
+            .collect(),
     };
     Ok((report, joined))
 }
@@ -1033,6 +1052,7 @@ mod tests {
                 result_vanished_ids: None,
             }),
             merged: None,
+            failed_reads: Vec::new(),
             observers: Vec::new(),
         }
     }
@@ -1214,6 +1234,63 @@ mod tests {
                 .iter()
                 .all(|t| t.classify().outcome == Outcome::Lost)
         );
+    }
+
+    #[test]
+    fn tasks_frozen_at_a_drain_deadline_read_back_as_they_were_written() {
+        use crate::ledger::AtDeadline;
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::new(1);
+        let at = |purged, read_failed| {
+            Some(Box::new(AtDeadline {
+                at_unix_us: 5_000,
+                purged,
+                read_failed,
+            }))
+        };
+        let marks = [at(true, false), at(false, true), None];
+        for (k, mark) in marks.iter().enumerate() {
+            let mut t = TaskRecord::new(Uuid::new_v4(), 0, 1_000 + k as i64);
+            t.published_unix_us = Some(1_100);
+            t.confirm = ConfirmState::Acked;
+            t.at_deadline = mark.clone();
+            ledger.insert(t);
+        }
+        let mut r = report(1, 1);
+        r.workloads =
+            vec![WorkloadMetrics::from_tasks("w", "hab.trivial", ledger.tasks(0)).report()];
+        export::write_all(
+            dir.path(),
+            RunData {
+                report: &r,
+                ledger: &ledger,
+                events: &[],
+            },
+        )
+        .unwrap();
+        let names = HashMap::from([("w".to_string(), 0)]);
+        let rows = read_tasks(&dir.path().join("tasks.csv"), &names).unwrap();
+        let outcomes: Vec<Outcome> = rows.iter().map(|(_, c)| c.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::UnfinishedQueued, Outcome::Lost, Outcome::Lost]
+        );
+        for ((t, csv), mark) in rows.iter().zip(&marks) {
+            assert_eq!(&t.at_deadline, mark);
+            assert_eq!(t.classify().outcome, csv.outcome);
+        }
+        // A tasks.csv written before deadlines were recorded has no such columns.
+        let text = std::fs::read_to_string(dir.path().join("tasks.csv")).unwrap();
+        let old: String = text
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{}\n", f[..f.len() - 3].join(","))
+            })
+            .collect();
+        std::fs::write(dir.path().join("tasks.csv"), old).unwrap();
+        let rows = read_tasks(&dir.path().join("tasks.csv"), &names).unwrap();
+        assert!(rows.iter().all(|(t, _)| t.at_deadline.is_none()));
     }
 
     /// A shard directory with `tasks` (each executed `executions` times, per the side

@@ -36,6 +36,8 @@ use crate::shard::Shard;
 use crate::stack::process::ManagedProcess;
 use crate::stack::{StackDirs, StackHandle};
 
+mod deadline;
+
 /// Unconfirmed publishes the generator keeps in flight before waiting for confirms.
 const CONFIRM_WINDOW: usize = 2048;
 /// Attempts of the last reconciliation read of a workload.
@@ -436,6 +438,8 @@ struct Live {
     /// The fault injectors spawned so far: teardown waits for them (bounded), so a fault
     /// in progress is restored even when the run stops mid-workload.
     injectors: tokio_util::task::TaskTracker,
+    /// Reads whose failure decided outcomes (run.json `failed_reads`).
+    failed_reads: Mutex<Vec<crate::export::json::FailedRead>>,
 }
 
 /// How long teardown waits for a fault in progress to be restored.
@@ -524,6 +528,7 @@ pub async fn run(
             result_vanished_ids: None,
         }),
         merged: None,
+        failed_reads: Vec::new(),
     };
     if let Some(s) = opts.shard
         && !s.applies_faults()
@@ -547,6 +552,7 @@ pub async fn run(
         fatal: Arc::new(Mutex::new(None)),
         observers: Mutex::new(Vec::new()),
         injectors: tokio_util::task::TaskTracker::new(),
+        failed_reads: Mutex::new(Vec::new()),
     });
     write_outputs(&dir, &report, &live)?;
     eprintln!("hab: run directory {}", dir.display());
@@ -898,6 +904,7 @@ impl RunState {
             force_reconnect: false,
             stack: shared_stack.clone(),
             shard: opts.shard,
+            queue: topology.broker.queue,
         };
 
         // Warm-up: trivial tasks through the same path, kept out of every figure.
@@ -956,6 +963,7 @@ impl RunState {
             self.report.workloads = metrics_so_far(&self.live, plan, i + 1, Some(driver.workers)).0;
             self.report.failover = failover_rows(&self.live, plan, &topology.clients);
             self.report.producer = producer_report(&self.live, topology, plan);
+            self.report.failed_reads = self.live.failed_reads.lock().expect("reads lock").clone();
             if let Some(lag) = schedule_lag_warning(w, &self.report.workloads[i]) {
                 eprintln!("hab: warning: {lag}");
             }
@@ -975,6 +983,9 @@ impl RunState {
             // The producer's connection died in a fault after its last publish.
             queue = broker::queue_state(driver.publisher.channel(), topology.broker.queue).await;
         }
+        // Consuming stops before the last read (work finished after a deadline is seen,
+        // not taken for a result the backend lost); the watcher runs until after it.
+        driver.after_last_workload().await;
         let mut keys = backend::count_result_keys(driver.reader).await;
         if keys.is_err() && !cancel.is_cancelled() {
             // A failover broke the reader after its last read; it reconnects on this call.
@@ -1073,6 +1084,7 @@ impl RunState {
         self.report.failover = failover_rows(&self.live, plan, &topology.clients);
         self.fill_shard_report(plan);
         self.report.producer = producer_report(&self.live, topology, plan);
+        self.report.failed_reads = self.live.failed_reads.lock().expect("reads lock").clone();
         self.report.idle = idle_report(&stack_logs(&self.dir), topology, &self.live, plan, done);
         self.report.client_events = self.live.events.snapshot().iter().fold(
             std::collections::BTreeMap::new(),
@@ -1455,6 +1467,8 @@ struct Driver<'a> {
     workload: usize,
     /// The generator shard this run is (`--shard I/N`); `None` drives the whole load.
     shard: Option<Shard>,
+    /// The task queue's kind (to inspect it).
+    queue: crate::config::QueueKind,
 }
 
 /// A task's confirmation; an error carries the connection generation (the publisher's
@@ -1945,16 +1959,10 @@ impl Driver<'_> {
             }
             let now = Instant::now();
             if now >= deadline {
-                // Last chance for anything whose notification was missed.
-                self.final_reconcile().await;
-                let left = self.unsettled(w);
-                if left > 0 {
-                    tracing::warn!(
-                        "workload {}: {left} tasks without a result after the drain timeout ({})",
-                        spec.name,
-                        humantime::format_duration(drain)
-                    );
-                }
+                // Last chance for anything whose notification was missed; then this
+                // workload's outcomes are frozen and what is left of it is taken out of
+                // the queue.
+                self.at_deadline(w, &spec.name).await;
                 break;
             }
             if self.live.resubscribed.swap(false, Ordering::SeqCst)
@@ -1973,7 +1981,7 @@ impl Driver<'_> {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.cancel.cancelled(), if drain != INTERRUPT_DRAIN => {
                     // Interrupted during the drain: give in-flight tasks a short chance.
-                    return Box::pin(self.short_drain(w, &mut pending)).await;
+                    return Box::pin(self.short_drain(w, &spec.name, &mut pending)).await;
                 }
             }
         }
@@ -1989,6 +1997,7 @@ impl Driver<'_> {
     async fn short_drain(
         &mut self,
         w: usize,
+        name: &str,
         pending: &mut FuturesUnordered<ConfirmFuture>,
     ) -> Result<()> {
         let deadline = Instant::now() + INTERRUPT_DRAIN;
@@ -1998,7 +2007,7 @@ impl Driver<'_> {
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
-        self.final_reconcile().await;
+        self.at_deadline(w, name).await;
         Ok(())
     }
 
@@ -2010,9 +2019,9 @@ impl Driver<'_> {
         self.live.ledger.lock().expect("ledger lock").tasks(w).len() as u64
     }
 
-    /// Read the result keys of (at most `limit` of the oldest) tasks outstanding for
-    /// longer than `age`. Returns false when the read failed (the reader reconnects on
-    /// the next call).
+    /// Read the result keys of (at most `limit` of the oldest) tasks of the workload being
+    /// driven outstanding for longer than `age`. Returns false when the read failed (the
+    /// reader reconnects on the next call).
     async fn reconcile(&mut self, age: Duration, limit: usize) -> bool {
         let before = self.anchor.now_unix_us() - age.as_micros() as i64;
         let ids = self
@@ -2020,7 +2029,7 @@ impl Driver<'_> {
             .ledger
             .lock()
             .expect("ledger lock")
-            .outstanding_ids(before, limit);
+            .outstanding_ids(self.workload, before, limit);
         if ids.is_empty() {
             return true;
         }
@@ -2041,22 +2050,6 @@ impl Driver<'_> {
                 false
             }
         }
-    }
-
-    /// The last reconciliation of a workload: a failed read would turn results that
-    /// exist into "result lost", so it is tried again a few times.
-    async fn final_reconcile(&mut self) {
-        for attempt in 0..FINAL_READ_ATTEMPTS {
-            if self.reconcile(Duration::ZERO, usize::MAX).await {
-                return;
-            }
-            if attempt + 1 < FINAL_READ_ATTEMPTS {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-        tracing::warn!(
-            "the last reconciliation read failed {FINAL_READ_ATTEMPTS} times: tasks counted as result_lost may have results"
-        );
     }
 }
 

@@ -69,6 +69,7 @@ impl RunBuilder {
                 observers: Vec::new(),
                 shard: None,
                 merged: None,
+                failed_reads: Vec::new(),
             },
         }
     }
@@ -104,6 +105,7 @@ impl RunBuilder {
                 ..Default::default()
             },
             republished: 0,
+            seen_by_read: 0,
             wall_s: n as f64 / throughput,
             throughput_per_s: throughput,
             stages: stats,

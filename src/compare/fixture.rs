@@ -45,6 +45,7 @@ pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadRe
             ..Default::default()
         },
         republished: 0,
+        seen_by_read: 0,
         wall_s: n as f64 / throughput,
         throughput_per_s: throughput,
         stages,
@@ -161,6 +162,7 @@ pub fn run(
         observers: Vec::new(),
         shard: None,
         merged: None,
+        failed_reads: Vec::new(),
     }
 }
 

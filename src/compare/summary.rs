@@ -75,6 +75,19 @@ pub struct WorkloadRow {
     pub duplicated: u64,
     /// Published more than once by the producer.
     pub republished: u64,
+    /// No result by the drain deadline, started by a worker by then (not lost).
+    #[serde(default)]
+    pub unfinished_running: u64,
+    /// No result by the drain deadline, not started by then (not lost).
+    #[serde(default)]
+    pub unfinished_queued: u64,
+    /// Finished by the drain deadline, result unknown: the read failed.
+    #[serde(default)]
+    pub unknown: u64,
+    /// ok and failed tasks settled by a reconciliation read rather than a notification
+    /// (their latency is an upper bound).
+    #[serde(default)]
+    pub seen_by_read: u64,
     /// ok tasks per second over the repetitions.
     pub throughput_per_s: Spread,
     /// Median throughput ÷ the baseline's median throughput.
@@ -415,6 +428,10 @@ fn workload_row(t: &TopologyRuns, workload: &str) -> Result<Option<WorkloadRow>>
         unconfirmed: sum(&|w| w.counts.unconfirmed),
         duplicated: sum(&|w| w.counts.duplicated),
         republished: sum(&|w| w.republished),
+        unfinished_running: sum(&|w| w.counts.unfinished_running),
+        unfinished_queued: sum(&|w| w.counts.unfinished_queued),
+        unknown: sum(&|w| w.counts.unknown),
+        seen_by_read: sum(&|w| w.seen_by_read),
         throughput_per_s: Spread::of(reports.iter().map(|w| w.throughput_per_s))
             .expect("at least one report"),
         throughput_ratio: None,

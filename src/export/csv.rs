@@ -9,7 +9,7 @@ use crate::ledger::SeenVia;
 pub struct SummaryCsv;
 
 /// Column names of summary.csv; units are in the names.
-pub const SUMMARY_HEADER: [&str; 21] = [
+pub const SUMMARY_HEADER: [&str; 25] = [
     "topology",
     "workload",
     "task",
@@ -30,6 +30,10 @@ pub const SUMMARY_HEADER: [&str; 21] = [
     "mean_us",
     "refused",
     "gave_up",
+    "unfinished_running",
+    "unfinished_queued",
+    "unknown",
+    "seen_by_read",
     "revoked",
 ];
 
@@ -81,6 +85,10 @@ impl Exporter for SummaryCsv {
                 },
                 r.counts.refused.to_string(),
                 r.counts.gave_up.to_string(),
+                r.counts.unfinished_running.to_string(),
+                r.counts.unfinished_queued.to_string(),
+                r.counts.unknown.to_string(),
+                r.seen_by_read.to_string(),
                 r.counts.revoked.to_string(),
             ])?;
         }
@@ -93,7 +101,7 @@ impl Exporter for SummaryCsv {
 pub struct TasksCsv;
 
 /// Column names of tasks.csv.
-pub const TASKS_HEADER: [&str; 18] = [
+pub const TASKS_HEADER: [&str; 21] = [
     "task_id",
     "workload",
     "task",
@@ -112,6 +120,9 @@ pub const TASKS_HEADER: [&str; 18] = [
     "duplicated",
     "latency_us",
     "refused_unix_us",
+    "deadline_unix_us",
+    "purged",
+    "read_failed",
 ];
 
 fn opt(v: Option<i64>) -> String {
@@ -129,6 +140,7 @@ impl Exporter for TasksCsv {
             for t in data.ledger.tasks(i) {
                 let c = t.classify();
                 let e = t.main_execution();
+                let d = t.at_deadline.as_deref();
                 w.write_record([
                     t.id.to_string(),
                     r.name.clone(),
@@ -151,8 +163,18 @@ impl Exporter for TasksCsv {
                     e.map(|e| e.worker.to_string()).unwrap_or_default(),
                     c.outcome.as_str().to_string(),
                     c.duplicated.to_string(),
-                    opt(t.latency_us()),
+                    // A result seen after the drain deadline has no latency: the task is
+                    // unfinished.
+                    opt(t.latency_us().filter(|_| {
+                        matches!(
+                            c.outcome,
+                            crate::ledger::Outcome::Ok | crate::ledger::Outcome::Failed
+                        )
+                    })),
                     opt(t.refused_unix_us),
+                    opt(d.map(|d| d.at_unix_us)),
+                    d.map(|d| d.purged.to_string()).unwrap_or_default(),
+                    d.map(|d| d.read_failed.to_string()).unwrap_or_default(),
                 ])?;
             }
         }

@@ -182,6 +182,29 @@ pub struct RunReport {
     /// The shard runs this run was merged from (`hab merge`). Only for merged runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<crate::merge::MergeReport>,
+    /// Reconciliation reads that failed where their answer decides outcomes (the last read
+    /// at a drain deadline, the read after the workers stopped): the tasks they could not
+    /// settle are `unknown`, never `result_lost`. Absent when none failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_reads: Vec<FailedRead>,
+}
+
+/// A reconciliation read that failed where its answer decides outcomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRead {
+    /// The workload whose drain deadline it was; empty for the read after the workers
+    /// stopped (it covers every workload).
+    pub workload: String,
+    /// Which read: `deadline` (the last one of a workload) or `after_workers_stopped`.
+    pub read: String,
+    /// When it was given up, unix ms.
+    pub at_unix_ms: i64,
+    /// Attempts made (one second apart).
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub error: String,
+    /// Tasks whose result it was to read.
+    pub tasks: u64,
 }
 
 /// What the broker and the backend held when the last workload had drained.

@@ -169,6 +169,7 @@ mod tests {
             observers: Vec::new(),
             shard: None,
             merged: None,
+            failed_reads: Vec::new(),
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
@@ -300,11 +301,11 @@ mod tests {
         assert_eq!(lines[0], csv::TASKS_HEADER.join(","));
         assert!(lines[1].starts_with("00000000-0000-0000-0000-000000000001,trivial,"));
         assert!(
-            lines[1].ends_with(",read,1,1,w1,ok,false,1000,"),
+            lines[1].ends_with(",read,1,1,w1,ok,false,1000,,,,"),
             "{}",
             lines[1]
         );
-        assert!(lines[2].ends_with(",,0,0,,lost,false,,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",,0,0,,lost,false,,,,,"), "{}", lines[2]);
     }
 
     #[test]

@@ -18,7 +18,57 @@ pub fn fmt_us(us: u64) -> String {
 /// What the loss columns of [`render`] and the latency dashes mean, printed under it.
 pub const LEGEND: &str = "lost = accepted by the broker, never executed; res_lost = executed, result never seen; unconf = never executed, publish never confirmed; dup = executed more than once (any outcome); p50/p99/max = end-to-end latency of the ok tasks, – = no ok task";
 
-/// The per-workload table, then [`LEGEND`].
+/// Below the table: per workload, the tasks left at the drain deadline (unfinished, not
+/// in `lost`) or of unknown outcome, the results seen by a read rather than a
+/// notification, and every failed read that decided outcomes.
+fn deadline_lines(report: &RunReport) -> String {
+    let mut out = String::new();
+    for w in &report.workloads {
+        let c = &w.counts;
+        if c.unfinished() + c.unknown > 0 {
+            let _ = writeln!(
+                out,
+                "{}: {} unfinished at the drain deadline ({} running, {} queued; not lost: the deadline was too short), {} unknown (a read failed)",
+                w.name,
+                c.unfinished(),
+                c.unfinished_running,
+                c.unfinished_queued,
+                c.unknown
+            );
+        }
+    }
+    let by_read: Vec<String> = report
+        .workloads
+        .iter()
+        .filter(|w| w.seen_by_read > 0)
+        .map(|w| format!("{} {}", w.name, w.seen_by_read))
+        .collect();
+    if !by_read.is_empty() {
+        let _ = writeln!(
+            out,
+            "results seen by a read, not a notification (latency an upper bound): {}",
+            by_read.join(", ")
+        );
+    }
+    for f in &report.failed_reads {
+        let _ = writeln!(
+            out,
+            "failed read ({}{}): {} attempts, {} tasks; {}",
+            f.read,
+            if f.workload.is_empty() {
+                String::new()
+            } else {
+                format!(", workload {}", f.workload)
+            },
+            f.attempts,
+            f.tasks,
+            f.error
+        );
+    }
+    out
+}
+
+/// The per-workload table, then [`LEGEND`] and the lines below it.
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -75,6 +125,7 @@ pub fn render(report: &RunReport) -> String {
             "revoked: {revoked} task(s) ended REVOKED (revoked, or expired before a worker ran them): neither ok nor failed (run.json `revoked`)"
         );
     }
+    out.push_str(&deadline_lines(report));
     if let Some(idle) = report.idle.as_ref().filter(|i| i.total_cuts() > 0) {
         let _ = writeln!(
             out,

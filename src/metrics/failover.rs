@@ -509,6 +509,9 @@ pub fn analyse(
             // The producer's policy refused or gave it up: not a loss of the stack (see
             // run.json `producer`, metrics::outage).
             Outcome::Ok | Outcome::Refused | Outcome::GaveUp => {}
+            // Not finished by its workload's drain deadline, or its result unknown (a read
+            // failed): not a loss either (run.json workload counts).
+            Outcome::UnfinishedRunning | Outcome::UnfinishedQueued | Outcome::Unknown => {}
         }
         if c.duplicated {
             row.duplicated += 1;

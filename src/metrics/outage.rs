@@ -194,7 +194,12 @@ pub fn analyse(
             Outcome::Lost => row.lost += 1,
             Outcome::ResultLost => *row.result_lost.get_or_insert(0) += 1,
             Outcome::Unconfirmed => *row.unconfirmed.get_or_insert(0) += 1,
-            Outcome::Failed | Outcome::Revoked => {}
+            // Not finished by the drain deadline, or result unknown: not lost.
+            Outcome::Failed
+            | Outcome::Revoked
+            | Outcome::UnfinishedRunning
+            | Outcome::UnfinishedQueued
+            | Outcome::Unknown => {}
         }
         row.duplicated += u64::from(c.duplicated);
         if let Some(r) = t.refused_unix_us.filter(|&r| r >= at) {

@@ -51,6 +51,9 @@ pub struct WorkloadMetrics {
     pub throughput_per_s: f64,
     /// Tasks published more than once by the producer.
     pub republished: u64,
+    /// `ok` and `failed` tasks whose result was first seen by a reconciliation read rather
+    /// than a notification: their latency is an upper bound (the read's time).
+    pub seen_by_read: u64,
     /// Stage histograms.
     pub stages: StageHistograms,
 }
@@ -69,6 +72,10 @@ pub struct WorkloadReport {
     /// Tasks the producer had to publish again (not confirmed the first time).
     #[serde(default)]
     pub republished: u64,
+    /// `ok` and `failed` tasks whose result was first seen by a reconciliation read, not a
+    /// notification (their latency is an upper bound).
+    #[serde(default)]
+    pub seen_by_read: u64,
     /// First intended start → last result seen, seconds.
     pub wall_s: f64,
     /// ok tasks per second.
@@ -87,6 +94,7 @@ impl WorkloadMetrics {
         let mut first_intended = i64::MAX;
         let mut last_seen = i64::MIN;
         let mut republished = 0;
+        let mut seen_by_read = 0;
         for t in tasks {
             if t.republished > 0 {
                 republished += 1;
@@ -100,8 +108,15 @@ impl WorkloadMetrics {
                     stages.publish.record(c - p);
                 }
             }
-            if let Some(seen) = t.result_seen_unix_us {
-                last_seen = last_seen.max(seen);
+            // A result seen after its workload's drain deadline (the task is unfinished)
+            // is not part of the workload's wall time.
+            if matches!(c.outcome, Outcome::Ok | Outcome::Failed) {
+                if let Some(seen) = t.result_seen_unix_us {
+                    last_seen = last_seen.max(seen);
+                }
+                if t.seen_via == Some(crate::ledger::SeenVia::Read) {
+                    seen_by_read += 1;
+                }
             }
             if c.outcome != Outcome::Ok {
                 continue;
@@ -138,6 +153,7 @@ impl WorkloadMetrics {
             wall_s,
             throughput_per_s,
             republished,
+            seen_by_read,
             stages,
         }
     }
@@ -150,6 +166,7 @@ impl WorkloadMetrics {
             task: self.task.clone(),
             counts: c,
             republished: self.republished,
+            seen_by_read: self.seen_by_read,
             wall_s: self.wall_s,
             throughput_per_s: self.throughput_per_s,
             stages: self

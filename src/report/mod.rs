@@ -265,6 +265,79 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
     out
 }
 
+/// How each workload's results were seen and what its drain deadline left: tasks settled
+/// by a reconciliation read (their latency is an upper bound), tasks unfinished at the
+/// deadline (not losses), tasks of unknown outcome, and every read that failed where its
+/// answer decided outcomes.
+fn deadline_table(c: &Comparison, set: &RunSet) -> Vec<Block> {
+    let mut out = vec![
+        Block::Heading(2, "Reads and drain deadlines".into()),
+        Block::Para("Seen by read: ok and failed tasks whose result was first seen by a reconciliation read (MGET of the result key) rather than a pub/sub notification; their latency is an upper bound (the read's time). Unfinished: no result by the workload's drain deadline — running (a worker had started it) or queued (not started; taken out of the queue at the deadline, or run later from a worker's prefetch); neither is a loss, and neither is in the lost column. Unknown: a worker finished it by the deadline but the read that could have found its result failed.".into()),
+    ];
+    let rows: Vec<Vec<String>> = c
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.rows.iter().map(move |r| {
+                vec![
+                    w.name.clone(),
+                    r.topology.clone(),
+                    r.count.to_string(),
+                    r.seen_by_read.to_string(),
+                    r.unfinished_running.to_string(),
+                    r.unfinished_queued.to_string(),
+                    r.unknown.to_string(),
+                ]
+            })
+        })
+        .collect();
+    let head = [
+        "workload",
+        "topology",
+        "tasks",
+        "seen by read",
+        "unfinished (running)",
+        "unfinished (queued)",
+        "unknown",
+    ];
+    let mut numeric = vec![true; head.len()];
+    numeric[0] = false;
+    numeric[1] = false;
+    out.push(Block::Table {
+        head: head.iter().map(|s| s.to_string()).collect(),
+        rows,
+        numeric,
+    });
+    let failed: Vec<String> = set
+        .topologies
+        .iter()
+        .flat_map(|t| {
+            t.runs.iter().flat_map(move |r| {
+                r.report.failed_reads.iter().map(move |f| {
+                    format!(
+                        "{}: the {} read{} failed {} times ({}); {} tasks could not be settled by it (unknown where a worker had finished them)",
+                        t.name,
+                        f.read.replace('_', " "),
+                        if f.workload.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" of workload {}", f.workload)
+                        },
+                        f.attempts,
+                        f.error,
+                        f.tasks
+                    )
+                })
+            })
+        })
+        .collect();
+    if !failed.is_empty() {
+        out.push(Block::Para("Failed reads:".into()));
+        out.push(Block::List(failed));
+    }
+    out
+}
+
 /// The task path against the stack's raw limits, for runs made with `--calibrate`.
 fn raw_limit_table(c: &Comparison) -> Vec<Block> {
     let rows: Vec<Vec<String>> = c
@@ -547,6 +620,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out.push(Block::Heading(2, "Findings".into()));
     out.push(Block::List(c.findings.clone()));
     out.extend(workload_tables(c));
+    out.extend(deadline_table(c, set));
     out.extend(raw_limit_table(c));
     out.extend(failover_table(c));
     out.extend(idle_table(c));
