@@ -226,7 +226,7 @@ impl ResultStore {
 pub struct SeenResult {
     /// The task id.
     pub id: Uuid,
-    /// Its final state.
+    /// Its final state (never a progress state such as STARTED or RETRY).
     pub status: ResultStatus,
     /// When hab received it, unix µs.
     pub at_unix_us: i64,
@@ -235,8 +235,11 @@ pub struct SeenResult {
 /// What the result watcher reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchEvent {
-    /// A result notification.
+    /// A final result's notification.
     Result(SeenResult),
+    /// A notification of a progress state (STARTED with `task_track_started`, RETRY, a
+    /// custom state): the task is not over, so it settles nothing; counted.
+    Progress,
     /// The subscription was lost: notifications are missed until it is re-established.
     Lost,
     /// The subscription was lost and re-established: notifications may have been missed,
@@ -244,10 +247,21 @@ pub enum WatchEvent {
     Resubscribed,
 }
 
-fn status_of(payload: &[u8]) -> ResultStatus {
+/// The final state a stored record settles its task with, or `None` while the task is
+/// not over. Only Celery's final states (`READY_STATES`: SUCCESS, FAILURE, REVOKED)
+/// settle a task; PENDING, STARTED (`task_track_started`), RETRY and custom states are
+/// progress, and the record that follows them decides. A value in a result key that is
+/// not a result record at all settles the task as failed: the task is over, and what it
+/// left cannot be read as a success.
+fn final_status(payload: &[u8]) -> Option<ResultStatus> {
     match parse_result(payload) {
-        Ok(r) if r.status == TaskStatus::Success => ResultStatus::Success,
-        _ => ResultStatus::Failure,
+        Ok(r) => match r.status {
+            TaskStatus::Success => Some(ResultStatus::Success),
+            TaskStatus::Failure => Some(ResultStatus::Failure),
+            s if s.is_ready() => Some(ResultStatus::Revoked),
+            _ => None,
+        },
+        Err(_) => Some(ResultStatus::Failure),
     }
 }
 
@@ -351,12 +365,14 @@ pub async fn watch_results(
                 else {
                     continue;
                 };
-                let status = status_of(msg.get_payload_bytes());
-                let ev = WatchEvent::Result(SeenResult {
-                    id,
-                    status,
-                    at_unix_us,
-                });
+                let ev = match final_status(msg.get_payload_bytes()) {
+                    Some(status) => WatchEvent::Result(SeenResult {
+                        id,
+                        status,
+                        at_unix_us,
+                    }),
+                    None => WatchEvent::Progress,
+                };
                 if tx.send(ev).is_err() {
                     return;
                 }
@@ -423,7 +439,8 @@ pub async fn reader(url: &str) -> Result<RedisConn> {
     RedisConn::connect(url).await
 }
 
-/// Read the result keys of `ids` (MGET in chunks) and return those that exist.
+/// Read the result keys of `ids` (MGET in chunks) and return those that hold a final
+/// state (a key holding STARTED or RETRY leaves its task outstanding).
 pub async fn read_results(conn: &mut RedisConn, ids: &[Uuid]) -> Result<Vec<SeenResult>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(1000) {
@@ -435,10 +452,10 @@ pub async fn read_results(conn: &mut RedisConn, ids: &[Uuid]) -> Result<Vec<Seen
             .context("reading result keys")?;
         let at_unix_us = now_unix_us();
         for (id, v) in chunk.iter().zip(values) {
-            if let Some(bytes) = v {
+            if let Some(status) = v.as_deref().and_then(final_status) {
                 found.push(SeenResult {
                     id: *id,
-                    status: status_of(&bytes),
+                    status,
                     at_unix_us,
                 });
             }
@@ -466,5 +483,67 @@ pub async fn count_result_keys(conn: &mut RedisConn) -> Result<u64> {
             return Ok(n);
         }
         cursor = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Ledger, Outcome, SeenVia, TaskRecord};
+
+    /// A record as a Celery worker stores it (a STARTED record's result is the
+    /// worker's pid and host name, as Celery writes it).
+    fn record(state: &str, id: &Uuid) -> Vec<u8> {
+        let result = match state {
+            "SUCCESS" => "42".to_string(),
+            "STARTED" => r#"{"pid": 4242, "hostname": "w1@hab"}"#.to_string(),
+            "RETRY" => r#"{"exc_type": "Retry", "exc_message": ["Retry in 1s"], "exc_module": "celery.exceptions"}"#.to_string(),
+            _ => "null".to_string(),
+        };
+        format!(
+            r#"{{"status": "{state}", "result": {result}, "traceback": null, "children": [], "date_done": null, "task_id": "{id}"}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn only_final_states_settle_a_task() {
+        // `task_track_started = True` makes a Celery worker store STARTED, a retrying task
+        // stores RETRY, a task may set a custom state: none of them ends the task, so
+        // the SUCCESS that follows decides its outcome and its latency.
+        let id = Uuid::new_v4();
+        let mut ledger = Ledger::new(1);
+        ledger.insert(TaskRecord::new(id, 0, 1_000));
+        for (at, state) in [
+            (2_000, "PENDING"),
+            (3_000, "STARTED"),
+            (4_000, "RETRY"),
+            (5_000, "PROGRESS"),
+            (9_000, "SUCCESS"),
+        ] {
+            if let Some(status) = final_status(&record(state, &id)) {
+                ledger.result_seen(&id, at, status, SeenVia::Notification);
+            }
+        }
+        let t = &ledger.tasks(0)[0];
+        assert_eq!(t.classify().outcome, Outcome::Ok);
+        assert_eq!(t.latency_us(), Some(8_000));
+    }
+
+    #[test]
+    fn final_states_settle_as_what_they_are() {
+        let id = Uuid::new_v4();
+        let status = |state| final_status(&record(state, &id));
+        assert_eq!(status("SUCCESS"), Some(ResultStatus::Success));
+        assert_eq!(status("FAILURE"), Some(ResultStatus::Failure));
+        // Celery stores REVOKED for a revoked task and for one that expired before it ran:
+        // over, but neither a success nor the task's own failure.
+        assert_eq!(status("REVOKED"), Some(ResultStatus::Revoked));
+        let mut ledger = Ledger::new(1);
+        ledger.insert(TaskRecord::new(id, 0, 1_000));
+        ledger.result_seen(&id, 2_000, ResultStatus::Revoked, SeenVia::Read);
+        assert_eq!(ledger.tasks(0)[0].classify().outcome, Outcome::Revoked);
+        // Not a result record: the task is over and left nothing readable.
+        assert_eq!(final_status(b"garbage"), Some(ResultStatus::Failure));
     }
 }

@@ -50,14 +50,17 @@ impl ConfirmState {
     }
 }
 
-/// How the result record said the task ended.
+/// How the result record said the task ended: one of Celery's final states (progress
+/// states such as STARTED or RETRY never settle a task).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
     /// `SUCCESS`.
     Success,
-    /// `FAILURE` (or any other final state).
+    /// `FAILURE` (or a value in the result key that is not a result record).
     Failure,
+    /// `REVOKED`: Celery revoked the task, or it expired before a worker ran it.
+    Revoked,
 }
 
 /// How a task was seen to finish by the producer.
@@ -178,6 +181,7 @@ impl TaskRecord {
                 match (self.result_status, executed) {
                     (Some(ResultStatus::Success), _) => Outcome::Ok,
                     (Some(ResultStatus::Failure), _) => Outcome::Failed,
+                    (Some(ResultStatus::Revoked), _) => Outcome::Revoked,
                     (None, true) => Outcome::ResultLost,
                     (None, false) => self.never_executed(),
                 }
@@ -202,9 +206,9 @@ impl TaskRecord {
     }
 }
 
-/// The primary outcome of a task. Exactly one per task; `ok + failed + lost + result_lost +
-/// unconfirmed + refused + gave_up + unfinished_running + unfinished_queued + unknown` =
-/// tasks scheduled.
+/// The primary outcome of a task. Exactly one per task; `ok + failed + revoked + lost +
+/// result_lost + unconfirmed + refused + gave_up + unfinished_running + unfinished_queued +
+/// unknown` = tasks scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -226,6 +230,9 @@ pub enum Outcome {
     /// Never executed, and the producer gave it up after the attempts its policy allows
     /// (retry exhausted, or the breaker's one attempt failed): the caller was told.
     GaveUp,
+    /// A REVOKED result was seen: Celery revoked the task, or it expired before it ran.
+    /// Over, but neither ok nor failed.
+    Revoked,
     /// No result by its workload's drain deadline, and a worker had started it by then
     /// (still running, or finished with its result not yet seen): the deadline was too
     /// short, not a loss.
@@ -249,6 +256,7 @@ impl Outcome {
             Outcome::Unconfirmed => "unconfirmed",
             Outcome::Refused => "refused",
             Outcome::GaveUp => "gave_up",
+            Outcome::Revoked => "revoked",
             Outcome::UnfinishedRunning => "unfinished_running",
             Outcome::UnfinishedQueued => "unfinished_queued",
             Outcome::Unknown => "unknown",
@@ -256,7 +264,7 @@ impl Outcome {
     }
 
     /// Every outcome, in the order of the files' columns.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::Failed,
         Outcome::Lost,
@@ -267,6 +275,7 @@ impl Outcome {
         Outcome::UnfinishedRunning,
         Outcome::UnfinishedQueued,
         Outcome::Unknown,
+        Outcome::Revoked,
     ];
 
     /// The outcome named `s` in files (tasks.csv).
@@ -307,6 +316,9 @@ pub struct OutcomeCounts {
     /// Given up by the producer after its policy's attempts failed.
     #[serde(default)]
     pub gave_up: u64,
+    /// REVOKED results (revoked, or expired before a worker ran them).
+    #[serde(default)]
+    pub revoked: u64,
     /// No result by the drain deadline, started by a worker by then.
     #[serde(default)]
     pub unfinished_running: u64,
@@ -335,6 +347,7 @@ impl OutcomeCounts {
             Outcome::Unconfirmed => self.unconfirmed += 1,
             Outcome::Refused => self.refused += 1,
             Outcome::GaveUp => self.gave_up += 1,
+            Outcome::Revoked => self.revoked += 1,
             Outcome::UnfinishedRunning => self.unfinished_running += 1,
             Outcome::UnfinishedQueued => self.unfinished_queued += 1,
             Outcome::Unknown => self.unknown += 1,
@@ -404,6 +417,7 @@ pub struct Ledger {
     workloads: Vec<Vec<TaskRecord>>,
     by_id: IdIndex,
     unknown_results: u64,
+    progress_results: u64,
     /// Tasks not yet settled, per workload: kept as tasks change, so the drain loop's
     /// question costs nothing however many tasks the run tracks.
     unsettled: Vec<usize>,
@@ -420,6 +434,7 @@ impl Ledger {
             workloads: (0..n).map(|_| Vec::new()).collect(),
             by_id: IdIndex::default(),
             unknown_results: 0,
+            progress_results: 0,
             unsettled: vec![0; n],
             failures: HashMap::new(),
         }
@@ -487,6 +502,16 @@ impl Ledger {
     /// Results seen for task ids that are not in this ledger.
     pub fn unknown_results(&self) -> u64 {
         self.unknown_results
+    }
+
+    /// Count a result record in a progress state (STARTED, RETRY …): it settles nothing.
+    pub fn progress_seen(&mut self) {
+        self.progress_results += 1;
+    }
+
+    /// Result records seen in a progress state.
+    pub fn progress_results(&self) -> u64 {
+        self.progress_results
     }
 
     /// Number of tasks of workload `w` not yet settled.

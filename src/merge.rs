@@ -408,6 +408,7 @@ fn read_tasks(
         t.result_status = match (outcome, t.result_seen_unix_us) {
             (Outcome::Ok, Some(_)) => Some(ResultStatus::Success),
             (Outcome::Failed, Some(_)) => Some(ResultStatus::Failure),
+            (Outcome::Revoked, Some(_)) => Some(ResultStatus::Revoked),
             _ => None,
         };
         t.republished = field(c_rep)
@@ -862,6 +863,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
     workers.count = runs.iter().map(|r| r.report.workers.count).sum();
     workers.restarts = runs.iter().map(|r| r.report.workers.restarts).sum();
     workers.executions = runs.iter().map(|r| r.report.workers.executions).sum();
+    workers.progress_results = runs.iter().map(|r| r.report.workers.progress_results).sum();
     workers.rejected = BTreeMap::new();
     workers.refused = BTreeMap::new();
     workers.crashes = Vec::new();

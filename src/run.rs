@@ -262,6 +262,7 @@ impl Workers {
                     .to_string(),
             )
             .env("HAB_HEARTBEAT_S", b.heartbeat.as_secs().to_string())
+            .env("HAB_TRACK_STARTED", if w.track_started { "1" } else { "0" })
             .env("HAB_WORKER_NAME", name)
             .env(
                 "HAB_EXECUTIONS",
@@ -1099,12 +1100,15 @@ impl RunState {
         if let Some(w) = self.workers.as_ref() {
             self.report.workers.restarts = w.restarts;
         }
-        self.report.unknown_results = self
+        (
+            self.report.unknown_results,
+            self.report.workers.progress_results,
+        ) = self
             .live
             .ledger
             .lock()
-            .map(|l| l.unknown_results())
-            .unwrap_or(0);
+            .map(|l| (l.unknown_results(), l.progress_results()))
+            .unwrap_or((0, 0));
         self.report.finished_unix_ms = Some(crate::clock::now_unix_us() / 1000);
         self.report.status = match (result, interrupted) {
             (_, true) => RunStatus::Interrupted,
@@ -1420,6 +1424,7 @@ async fn collect(live: Arc<Live>, mut rx: mpsc::UnboundedReceiver<WatchEvent>) {
                     WatchEvent::Result(r) => {
                         ledger.result_seen(&r.id, r.at_unix_us, r.status, SeenVia::Notification)
                     }
+                    WatchEvent::Progress => ledger.progress_seen(),
                     WatchEvent::Lost => live.events.record(
                         "results",
                         ClientEventKind::Error,

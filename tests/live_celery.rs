@@ -48,3 +48,72 @@ fn a_real_celery_worker_serves_the_smoke_workloads() {
     assert!(log.contains("celery@") || log.contains("w1@hab"), "{log}");
     assert!(log.contains("Task hab.factorial["), "{log}");
 }
+
+/// Issue 14 item 3: a Celery worker with `task_track_started = True` stores STARTED when
+/// each task starts, then its final state. STARTED is progress: the tasks must come out
+/// ok, with the SUCCESS record's sighting as their end-to-end latency (before the fix
+/// every task was `failed`, its "latency" the moment it started).
+#[test]
+fn started_records_are_progress_not_failures() {
+    assert!(
+        root().join("scripts/celery/venv/bin/python").is_file(),
+        "run scripts/celery/setup.sh first (scripts/test.sh does)"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let topo = write_topology(
+        out.path(),
+        "celery-track-started",
+        "[workers]\nkind = \"celery\"\ncount = 1\nconcurrency = 2\nacks = \"late\"\ntrack_started = true\n",
+    );
+    const SLEEP_S: f64 = 0.3;
+    let work = write_workload(
+        out.path(),
+        "track-started",
+        &format!(
+            "warmup_tasks = 5\ndrain_timeout = \"60s\"\n\
+             [[workload]]\nname = \"trivial\"\ntask = {{ kind = \"trivial\" }}\ncount = 50\narrival = \"burst\"\n\
+             [[workload]]\nname = \"sleep\"\ntask = {{ kind = \"sleep\", seconds = {SLEEP_S} }}\ncount = 6\narrival = \"burst\"\n"
+        ),
+    );
+    let results = out.path().join("results");
+    let output = hab_run(&topo, &work, &results).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = single_run_dir(&results);
+    let left = wait_no_procs(&dir.display().to_string(), Duration::from_secs(10));
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let report = run_json(&dir);
+    assert_eq!(report["status"], "complete");
+    assert_eq!(report["workers"]["kind"], "celery");
+    let mut total = 0;
+    for w in report["workloads"].as_array().unwrap() {
+        assert_eq!(w["ok"], w["count"], "{w}");
+        assert_eq!(w["failed"], 0, "{w}");
+        total += w["count"].as_u64().unwrap();
+    }
+    // The setting took effect: hab was notified of a STARTED record for every task it
+    // published (warm-up included) and let none of them settle a task.
+    let warmup = report["workload_plan"]["warmup_tasks"].as_u64().unwrap();
+    let progress = report["workers"]["progress_results"].as_u64().unwrap();
+    assert!(progress >= total + warmup, "{progress} progress records");
+    // End to end: a sleep task's result cannot be seen before its sleep ended, while its
+    // STARTED record is written as it begins.
+    let rows = csv_rows(&dir.join("tasks.csv"));
+    let sleeps: Vec<_> = rows.iter().filter(|r| r["workload"] == "sleep").collect();
+    assert_eq!(sleeps.len(), 6);
+    for r in sleeps {
+        let num = |k: &str| r[k].parse::<i64>().unwrap_or_else(|_| panic!("{k}: {r:?}"));
+        assert_eq!(r["outcome"], "ok", "{r:?}");
+        assert!(
+            num("result_seen_unix_us") - num("started_unix_us") >= (SLEEP_S * 1e6) as i64,
+            "the result was seen before the task slept {SLEEP_S} s: {r:?}"
+        );
+        assert!(
+            num("latency_us") >= (SLEEP_S * 1e6) as i64,
+            "latency shorter than the task: {r:?}"
+        );
+    }
+}

@@ -14,6 +14,7 @@ PYTHONPATH and its settings in the environment:
   HAB_PREFETCH_MULTIPLIER           Celery's worker_prefetch_multiplier
   HAB_RESULT_TTL_S                  result_expires, seconds
   HAB_HEARTBEAT_S                   broker_heartbeat, seconds (0 disables)
+  HAB_TRACK_STARTED                 1 (task_track_started: store STARTED when a task starts) | 0
   HAB_WORKER_NAME, HAB_EXECUTIONS   hab's side channel: every execution is appended to this
                                     file as `event,unix_us,task_id,worker,detail` lines, one
                                     write per event, through neither RabbitMQ nor Redis
@@ -78,6 +79,7 @@ app.conf.update(
     ],
     task_default_queue="celery",
     task_acks_late=os.environ.get("HAB_ACKS_LATE", "0") == "1",
+    task_track_started=os.environ.get("HAB_TRACK_STARTED", "0") == "1",
     worker_prefetch_multiplier=int(os.environ.get("HAB_PREFETCH_MULTIPLIER", "4")),
     result_expires=int(os.environ.get("HAB_RESULT_TTL_S", "86400")),
     broker_heartbeat=int(os.environ.get("HAB_HEARTBEAT_S", "10")),

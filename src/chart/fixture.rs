@@ -208,6 +208,7 @@ pub(crate) fn row(
         noreplicas_tasks: 0,
         broker_paused_ms: None,
         broker_resumed_ms: None,
+        revoked: 0,
     }
 }
 

@@ -250,6 +250,7 @@ pub fn findings(c: &Comparison) -> Vec<String> {
         let lost: u64 = rows.iter().map(|r| r.lost_total()).sum();
         let dup: u64 = rows.iter().map(|r| r.duplicated).sum();
         let failed: u64 = rows.iter().map(|r| r.failed).sum();
+        let revoked: u64 = rows.iter().map(|r| r.revoked).sum();
         let mut s = if lost == 0 {
             format!("{}: no task lost out of {count}", t.name)
         } else {
@@ -258,6 +259,11 @@ pub fn findings(c: &Comparison) -> Vec<String> {
         s.push_str(&format!(", {dup} executed more than once"));
         if failed > 0 {
             s.push_str(&format!(", {failed} failed"));
+        }
+        if revoked > 0 {
+            s.push_str(&format!(
+                ", {revoked} revoked (REVOKED results: revoked, or expired before a worker ran them)"
+            ));
         }
         let incomplete = t
             .statuses

@@ -94,6 +94,7 @@ pub fn fault(workload: &str, target: &str, rep: u32, switch_ms: Option<f64>) -> 
         noreplicas_tasks: 0,
         broker_paused_ms: None,
         broker_resumed_ms: None,
+        revoked: 0,
     }
 }
 

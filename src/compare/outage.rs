@@ -42,8 +42,16 @@ pub struct PolicyRow {
     pub gave_up: u64,
     /// Completed, later than 1 s after their intended start.
     pub delayed: u64,
-    /// Lost, result lost or unconfirmed.
+    /// Accepted by the broker, never executed (in runs written before hab counted them
+    /// apart: all three kinds).
     pub lost: u64,
+    /// Executed, result never seen; `None` when a run written before hab counted it
+    /// apart contributed.
+    #[serde(default)]
+    pub result_lost: Option<u64>,
+    /// Never executed, publish never confirmed; `None` as for `result_lost`.
+    #[serde(default)]
+    pub unconfirmed: Option<u64>,
     /// Run more than once.
     pub duplicated: u64,
 }
@@ -77,6 +85,8 @@ pub fn policy_rows(set: &RunSet) -> Vec<PolicyRow> {
                 .filter(|o| o.workload == workload && format!("{} {}", o.kind, o.target) == fault)
                 .collect();
             let sum = |f: fn(&OutageRow) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+            let sum_apart =
+                |f: fn(&OutageRow) -> Option<u64>| rows.iter().map(|r| f(r)).sum::<Option<u64>>();
             out.push(PolicyRow {
                 topology: t.name.clone(),
                 policy: rows[0].policy.clone(),
@@ -93,6 +103,8 @@ pub fn policy_rows(set: &RunSet) -> Vec<PolicyRow> {
                 gave_up: sum(|r| r.gave_up),
                 delayed: sum(|r| r.delayed),
                 lost: sum(|r| r.lost),
+                result_lost: sum_apart(|r| r.result_lost),
+                unconfirmed: sum_apart(|r| r.unconfirmed),
                 duplicated: sum(|r| r.duplicated),
             });
         }
@@ -107,6 +119,10 @@ pub fn worth_showing(rows: &[PolicyRow]) -> bool {
         .any(|r| r.policy != "block" || r.refused + r.gave_up > 0)
 }
 
+fn fmt_count(v: Option<u64>) -> String {
+    v.map_or_else(|| "–".into(), |v| v.to_string())
+}
+
 fn fmt_ms(v: Option<f64>) -> String {
     match v {
         Some(v) => format!("{v:.0}"),
@@ -115,10 +131,10 @@ fn fmt_ms(v: Option<f64>) -> String {
 }
 
 /// What the columns mean, in one paragraph (terminal and report).
-pub const LEGEND: &str = "fail fast = fault → first task refused (breaker open) or given up (attempts exhausted), – = never; open = fault → breaker open; back = fault → broker back and answering (a restarted node accepts AMQP after its boot; SIGCONT); resume publish / e2e = broker back → first publish confirmed / first task confirmed after it completed end to end; refused = never published (breaker open); gave up = attempts exhausted; delayed = completed > 1 s after the intended start; lost = lost, result lost or unconfirmed; dup = run more than once. Counts summed over repetitions, times are medians.";
+pub const LEGEND: &str = "fail fast = fault → first task refused (breaker open) or given up (attempts exhausted), – = never; open = fault → breaker open; back = fault → broker back and answering (a restarted node accepts AMQP after its boot; SIGCONT); resume publish / e2e = broker back → first publish confirmed / first task confirmed after it completed end to end; refused = never published (breaker open); gave up = attempts exhausted; delayed = completed > 1 s after the intended start; lost = accepted by the broker, never executed; result lost = executed, result never seen; unconfirmed = never executed, publish never confirmed (– = a run written before hab counted these apart: its lost holds all three); dup = run more than once. Counts summed over repetitions, times are medians.";
 
 /// Column titles of the matrix table.
-pub const HEAD: [&str; 15] = [
+pub const HEAD: [&str; 17] = [
     "topology",
     "policy",
     "workload",
@@ -134,6 +150,8 @@ pub const HEAD: [&str; 15] = [
     "gave up",
     "delayed",
     "lost",
+    "result lost",
+    "unconfirmed",
 ];
 
 /// Which columns are numbers (right-aligned), `dup` included.
@@ -170,6 +188,8 @@ pub fn table(rows: &[PolicyRow]) -> (Vec<String>, Vec<Vec<String>>) {
                 r.gave_up.to_string(),
                 r.delayed.to_string(),
                 r.lost.to_string(),
+                fmt_count(r.result_lost),
+                fmt_count(r.unconfirmed),
                 r.duplicated.to_string(),
             ]
         })
@@ -201,8 +221,15 @@ pub fn findings(rows: &[PolicyRow]) -> Vec<String> {
                 (Some(p), None) => format!("published again {p:.0} ms after the broker was back"),
                 _ => "no publish confirmed after the broker was back".to_string(),
             };
+            let lost = match (r.result_lost, r.unconfirmed) {
+                (Some(rl), Some(u)) => format!(
+                    "{} lost, {rl} results lost, {u} never confirmed",
+                    r.lost
+                ),
+                _ => format!("{} lost (never executed, result lost or never confirmed)", r.lost),
+            };
             format!(
-                "{} (producer policy {}) on {} ({}): {fail}; {resume}; of {} task(s), {} refused, {} given up, {} delayed over 1 s, {} lost, {} duplicated.",
+                "{} (producer policy {}) on {} ({}): {fail}; {resume}; of {} task(s), {} refused, {} given up, {} delayed over 1 s, {lost}, {} duplicated.",
                 r.topology,
                 r.policy,
                 r.workload,
@@ -211,7 +238,6 @@ pub fn findings(rows: &[PolicyRow]) -> Vec<String> {
                 r.refused,
                 r.gave_up,
                 r.delayed,
-                r.lost,
                 r.duplicated
             )
         })
@@ -239,6 +265,8 @@ mod tests {
             gave_up: 3,
             delayed: 10,
             lost: 0,
+            result_lost: Some(0),
+            unconfirmed: Some(0),
             duplicated: 1,
         }
     }
@@ -250,8 +278,8 @@ mod tests {
             row("outage-breaker", "breaker", Some(12.3), 640),
         ];
         let (head, body) = table(&rows);
-        assert_eq!(head.len(), 16);
-        assert_eq!(numeric().len(), 16);
+        assert_eq!(head.len(), 18);
+        assert_eq!(numeric().len(), 18);
         assert_eq!(
             body[1],
             [
@@ -270,6 +298,8 @@ mod tests {
                 "3",
                 "10",
                 "0",
+                "0",
+                "0",
                 "1"
             ]
         );
@@ -277,6 +307,41 @@ mod tests {
         let text = text_table(&rows);
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(text.starts_with("topology"), "{text}");
+    }
+
+    #[test]
+    fn the_table_shows_lost_result_lost_and_unconfirmed_apart() {
+        let mut json = serde_json::to_value(row("outage-retry", "retry", Some(5.0), 0)).unwrap();
+        json["lost"] = 1.into();
+        json["result_lost"] = 2.into();
+        json["unconfirmed"] = 3.into();
+        let r: PolicyRow = serde_json::from_value(json).unwrap();
+        let (head, body) = table(std::slice::from_ref(&r));
+        let cell = |name: &str| {
+            let i = head
+                .iter()
+                .position(|h| h == name)
+                .unwrap_or_else(|| panic!("no {name} column: {head:?}"));
+            body[0][i].clone()
+        };
+        assert_eq!(
+            (cell("lost"), cell("result lost"), cell("unconfirmed")),
+            ("1".into(), "2".into(), "3".into())
+        );
+        assert!(LEGEND.contains("lost = accepted by the broker, never executed"));
+        let f = findings(std::slice::from_ref(&r));
+        assert!(
+            f[0].contains("1 lost, 2 results lost, 3 never confirmed"),
+            "{}",
+            f[0]
+        );
+        // A run written before hab counted them apart: its lost holds all three.
+        let mut old = serde_json::to_value(&r).unwrap();
+        old.as_object_mut().unwrap().remove("result_lost");
+        old.as_object_mut().unwrap().remove("unconfirmed");
+        let old: PolicyRow = serde_json::from_value(old).unwrap();
+        let (_, body) = table(std::slice::from_ref(&old));
+        assert_eq!(body[0][15..17], ["–", "–"]);
     }
 
     #[test]

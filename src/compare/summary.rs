@@ -62,6 +62,9 @@ pub struct WorkloadRow {
     pub ok: u64,
     /// Tasks the worker reported failed.
     pub failed: u64,
+    /// Tasks whose result was REVOKED (revoked, or expired before they ran).
+    #[serde(default)]
+    pub revoked: u64,
     /// Accepted by the broker, never executed.
     pub lost: u64,
     /// Executed, result never readable.
@@ -419,6 +422,7 @@ fn workload_row(t: &TopologyRuns, workload: &str) -> Result<Option<WorkloadRow>>
         count: sum(&|w| w.counts.count),
         ok: sum(&|w| w.counts.ok),
         failed: sum(&|w| w.counts.failed),
+        revoked: sum(&|w| w.counts.revoked),
         lost: sum(&|w| w.counts.lost),
         result_lost: sum(&|w| w.counts.result_lost),
         unconfirmed: sum(&|w| w.counts.unconfirmed),

@@ -127,7 +127,7 @@ pub fn render(c: &Comparison) -> String {
         }
         let _ = writeln!(
             out,
-            "switch = fault → first task published after it completed end to end; outage = longest gap between completions"
+            "switch = fault → first task published after it completed end to end; outage = longest gap between completions; lost = never executed + result lost + never confirmed (report.md shows them apart)"
         );
     }
     if super::idle::worth_showing(&c.idle) {
@@ -136,7 +136,7 @@ pub fn render(c: &Comparison) -> String {
         out.push_str(&super::idle::text_table(&c.idle));
         let _ = writeln!(
             out,
-            "cuts = sessions HAProxy's log ended on an idle timeout; tasks at a cut = in flight when one happened; affected = of those, delayed (run once, > 2 × the baseline's p50), failed, lost or duplicated"
+            "cuts = sessions HAProxy's log ended on an idle timeout; tasks at a cut = in flight when one happened; affected = of those, delayed (run once, > 2 × the baseline's p50), failed, lost or duplicated; lost = never executed + result lost + never confirmed"
         );
     }
     if super::outage::worth_showing(&c.policies) {

@@ -313,6 +313,11 @@ pub struct WorkersConfig {
     /// `kind = "celery"`; default `scripts/celery`, relative to the working directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub celery_dir: Option<std::path::PathBuf>,
+    /// Celery's `task_track_started`: the worker stores a STARTED record when a task
+    /// starts (only with `kind = "celery"`; default false, as Celery). Progress, not a
+    /// result: hab waits for the final state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub track_started: bool,
     /// How much work one message may ask for (`[workers.limits]`), and when a task that
     /// keeps killing its worker is failed instead of run again.
     #[serde(default)]
@@ -376,6 +381,7 @@ impl Default for WorkersConfig {
             acks: AckMode::default(),
             pool: None,
             celery_dir: None,
+            track_started: false,
             limits: Default::default(),
         }
     }
@@ -691,6 +697,12 @@ impl Topology {
                     ));
                 }
             }
+            if w.track_started {
+                out.push(Diagnostic::new(
+                    "workers.track_started",
+                    "only applies to kind = \"celery\" (hab's own worker stores final states only)",
+                ));
+            }
         }
         if let Some(e) = &self.external {
             e.validate(&mut out);
@@ -945,6 +957,7 @@ mod tests {
                 acks: AckMode::Late,
                 pool: None,
                 celery_dir: None,
+                track_started: false,
                 limits: Default::default(),
             }
         );
@@ -1195,6 +1208,10 @@ mod tests {
             (
                 Box::new(|t| t.workers.prefetch_multiplier = 1001),
                 "workers.prefetch_multiplier: must be between 1 and 1000, got 1001",
+            ),
+            (
+                Box::new(|t| t.workers.track_started = true),
+                "workers.track_started: only applies to kind = \"celery\" (hab's own worker stores final states only)",
             ),
             (
                 Box::new(|t| t.workers.pool = Some(CeleryPool::Solo)),

@@ -9,7 +9,7 @@ use crate::ledger::SeenVia;
 pub struct SummaryCsv;
 
 /// Column names of summary.csv; units are in the names.
-pub const SUMMARY_HEADER: [&str; 24] = [
+pub const SUMMARY_HEADER: [&str; 25] = [
     "topology",
     "workload",
     "task",
@@ -34,6 +34,7 @@ pub const SUMMARY_HEADER: [&str; 24] = [
     "unfinished_queued",
     "unknown",
     "seen_by_read",
+    "revoked",
 ];
 
 impl Exporter for SummaryCsv {
@@ -51,6 +52,14 @@ impl Exporter for SummaryCsv {
         w.write_record(SUMMARY_HEADER)?;
         for r in &data.report.workloads {
             let l = r.stages.get("latency").copied().unwrap_or_default();
+            // No ok task, no latency: empty cells, never 0 µs.
+            let us = |v: u64| {
+                if l.count == 0 {
+                    String::new()
+                } else {
+                    v.to_string()
+                }
+            };
             w.write_record([
                 topology.to_string(),
                 r.name.clone(),
@@ -64,18 +73,23 @@ impl Exporter for SummaryCsv {
                 r.counts.unconfirmed.to_string(),
                 format!("{:.3}", r.wall_s),
                 format!("{:.1}", r.throughput_per_s),
-                l.p50_us.to_string(),
-                l.p90_us.to_string(),
-                l.p99_us.to_string(),
-                l.p999_us.to_string(),
-                l.max_us.to_string(),
-                format!("{:.1}", l.mean_us),
+                us(l.p50_us),
+                us(l.p90_us),
+                us(l.p99_us),
+                us(l.p999_us),
+                us(l.max_us),
+                if l.count == 0 {
+                    String::new()
+                } else {
+                    format!("{:.1}", l.mean_us)
+                },
                 r.counts.refused.to_string(),
                 r.counts.gave_up.to_string(),
                 r.counts.unfinished_running.to_string(),
                 r.counts.unfinished_queued.to_string(),
                 r.counts.unknown.to_string(),
                 r.seen_by_read.to_string(),
+                r.counts.revoked.to_string(),
             ])?;
         }
         w.flush()?;
@@ -224,7 +238,7 @@ impl Exporter for FailoverCsv {
 }
 
 /// Column names of failover.csv (the fields of `FailoverRow`).
-pub const FAILOVER_HEADER: [&str; 38] = [
+pub const FAILOVER_HEADER: [&str; 39] = [
     "workload",
     "target",
     "resolved",
@@ -263,6 +277,7 @@ pub const FAILOVER_HEADER: [&str; 38] = [
     "noreplicas_tasks",
     "broker_paused_ms",
     "broker_resumed_ms",
+    "revoked",
 ];
 
 /// Writes timeline.csv: per second of the run, tasks published and completed, client

@@ -79,6 +79,11 @@ pub struct WorkersReport {
     pub executions: u64,
     /// Messages rejected without execution, by reason.
     pub rejected: BTreeMap<String, u64>,
+    /// Result records the workers stored in a state that is not final (STARTED with
+    /// Celery's `task_track_started`, RETRY, custom states), as hab was notified of them:
+    /// progress, which never settles a task (warm-up included).
+    #[serde(default)]
+    pub progress_results: u64,
     /// Messages the workers refused by rule (a limit, the scratch directory, an
     /// unsupported Celery feature, a task that kept killing its worker) and `expired`
     /// ones: settled with a `FAILURE` (`REVOKED`) result and acknowledged, never run.

@@ -215,6 +215,84 @@ mod tests {
         );
     }
 
+    /// The fixture with its one workload made of its lost task only: no ok task, so no
+    /// latency at all.
+    fn no_ok_fixture() -> RunReport {
+        let (mut report, ledger, _) = fixture();
+        report.workloads = vec![
+            WorkloadMetrics::from_tasks("trivial", "hab.trivial", &ledger.tasks(0)[1..]).report(),
+        ];
+        report
+    }
+
+    #[test]
+    fn a_workload_without_ok_tasks_has_empty_latency_cells() {
+        let report = no_ok_fixture();
+        let (_, ledger, events) = fixture();
+        let data = RunData {
+            report: &report,
+            ledger: &ledger,
+            events: &events,
+        };
+        let text = String::from_utf8(csv::SummaryCsv.render(data).unwrap()).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        let cell = |name: &str| {
+            let i = csv::SUMMARY_HEADER.iter().position(|h| *h == name).unwrap();
+            rows[1][i]
+        };
+        assert_eq!(cell("ok"), "0");
+        for name in ["p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"] {
+            assert_eq!(cell(name), "", "{name} of no ok task: {text}");
+        }
+        // The terminal table says "–" where there is nothing to show, never 0 µs.
+        let table = table::render(&report);
+        let row = table.lines().nth(1).unwrap();
+        assert!(!row.contains("0µs"), "{table}");
+        assert_eq!(row.matches('–').count(), 3, "p50, p99 and max: {table}");
+    }
+
+    #[test]
+    fn the_terminal_table_shows_each_kind_of_loss_apart() {
+        let (mut report, _, _) = fixture();
+        let c = &mut report.workloads[0].counts;
+        (
+            c.count,
+            c.ok,
+            c.lost,
+            c.result_lost,
+            c.unconfirmed,
+            c.revoked,
+        ) = (20, 4, 3, 4, 7, 2);
+        let table = table::render(&report);
+        let mut lines = table.lines();
+        let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let cell = |name: &str| {
+            let i = head
+                .iter()
+                .position(|h| *h == name)
+                .unwrap_or_else(|| panic!("no {name} column: {table}"));
+            row[i]
+        };
+        assert_eq!(
+            (cell("lost"), cell("res_lost"), cell("unconf")),
+            ("3", "4", "7"),
+            "{table}"
+        );
+        // Every column is explained under the table.
+        assert!(
+            table.contains("lost = accepted by the broker, never executed"),
+            "{table}"
+        );
+        assert!(table.contains("res_lost = "), "{table}");
+        assert!(table.contains("unconf = "), "{table}");
+        // REVOKED tasks are neither ok nor failed, and said so.
+        assert!(
+            table.contains("revoked: 2 task(s) ended REVOKED"),
+            "{table}"
+        );
+    }
+
     #[test]
     fn tasks_csv_has_one_row_per_task() {
         let text = render("tasks.csv");

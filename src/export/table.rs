@@ -15,6 +15,9 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
+/// What the loss columns of [`render`] and the latency dashes mean, printed under it.
+pub const LEGEND: &str = "lost = accepted by the broker, never executed; res_lost = executed, result never seen; unconf = never executed, publish never confirmed; dup = executed more than once (any outcome); p50/p99/max = end-to-end latency of the ok tasks, – = no ok task";
+
 /// Below the table: per workload, the tasks left at the drain deadline (unfinished, not
 /// in `lost`) or of unknown outcome, the results seen by a read rather than a
 /// notification, and every failed read that decided outcomes.
@@ -65,18 +68,20 @@ fn deadline_lines(report: &RunReport) -> String {
     out
 }
 
-/// The per-workload table.
+/// The per-workload table, then [`LEGEND`] and the lines below it.
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>8} {:>6} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9}",
         "workload",
         "task",
         "count",
         "ok",
         "failed",
         "lost",
+        "res_lost",
+        "unconf",
         "dup",
         "wall",
         "tasks/s",
@@ -86,22 +91,38 @@ pub fn render(report: &RunReport) -> String {
     );
     for w in &report.workloads {
         let l = w.stages.get("latency").copied().unwrap_or_default();
-        let lost = w.counts.lost + w.counts.result_lost + w.counts.unconfirmed;
+        let lat = |v: u64| {
+            if l.count == 0 {
+                "–".to_string()
+            } else {
+                fmt_us(v)
+            }
+        };
         let _ = writeln!(
             out,
-            "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>5} {:>9} {:>10.1} {:>9} {:>9} {:>9}",
+            "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>8} {:>6} {:>5} {:>9} {:>10.1} {:>9} {:>9} {:>9}",
             w.name,
             w.task,
             w.counts.count,
             w.counts.ok,
             w.counts.failed,
-            lost,
+            w.counts.lost,
+            w.counts.result_lost,
+            w.counts.unconfirmed,
             w.counts.duplicated,
             format!("{:.2}s", w.wall_s),
             w.throughput_per_s,
-            fmt_us(l.p50_us),
-            fmt_us(l.p99_us),
-            fmt_us(l.max_us)
+            lat(l.p50_us),
+            lat(l.p99_us),
+            lat(l.max_us)
+        );
+    }
+    let _ = writeln!(out, "{LEGEND}");
+    let revoked: u64 = report.workloads.iter().map(|w| w.counts.revoked).sum();
+    if revoked > 0 {
+        let _ = writeln!(
+            out,
+            "revoked: {revoked} task(s) ended REVOKED (revoked, or expired before a worker ran them): neither ok nor failed (run.json `revoked`)"
         );
     }
     out.push_str(&deadline_lines(report));

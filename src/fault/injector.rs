@@ -375,25 +375,29 @@ async fn record_pause(stack: &Stack, record: &AppliedFault, servers: &ServerLog)
 
 /// Poll the task queue's leader (through `rabbitmqctl eval`, a node's own view, so
 /// about once a second, asking broker node `avoid` last) until it differs from `before`,
-/// then record the change.
+/// then record the change ([`crate::observe::server::watch_change`]).
 async fn watch_leader(
     stack: &Stack,
     before: Option<usize>,
     avoid: Option<usize>,
     servers: &ServerLog,
 ) {
-    loop {
-        if let Ok(Some(now)) = stack.broker().queue_leader_local(avoid).await
-            && Some(now) != before
-        {
-            servers.record(
-                ServerEventKind::QueueLeaderChanged,
-                format!("broker.node[{now}]"),
-            );
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::observe::server::watch_change(
+        || async {
+            stack
+                .broker()
+                .queue_leader_local(avoid)
+                .await
+                .ok()
+                .flatten()
+        },
+        before,
+        crate::observe::server::LEADER_POLL,
+        ServerEventKind::QueueLeaderChanged,
+        |now| format!("broker.node[{now}]"),
+        servers,
+    )
+    .await;
 }
 
 #[cfg(test)]

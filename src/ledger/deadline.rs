@@ -26,7 +26,7 @@ pub struct AtDeadline {
 
 impl AtDeadline {
     /// The outcome of `t` as of the deadline:
-    /// - a result seen by the deadline decides (`ok`, `failed`);
+    /// - a result seen by the deadline decides (`ok`, `failed`, `revoked`);
     /// - a worker finished it by then and no result was ever seen: `result_lost`, or
     ///   `unknown` when a read failed;
     /// - a worker had started it by then: `unfinished_running`;
@@ -41,6 +41,7 @@ impl AtDeadline {
             return match status {
                 ResultStatus::Success => Outcome::Ok,
                 ResultStatus::Failure => Outcome::Failed,
+                ResultStatus::Revoked => Outcome::Revoked,
             };
         }
         let finished = t

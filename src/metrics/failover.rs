@@ -179,6 +179,9 @@ pub struct FailoverRow {
     /// its log.
     #[serde(default)]
     pub broker_resumed_ms: Option<f64>,
+    /// Tasks in the window whose result was REVOKED (revoked, or expired before they ran).
+    #[serde(default)]
+    pub revoked: u64,
 }
 
 /// Whether a fault on `target` acts on the Redis side (data nodes or Sentinels).
@@ -440,6 +443,7 @@ pub fn analyse(
         noreplicas_tasks: 0,
         broker_paused_ms: first_server(ServerEventKind::BrokerPaused),
         broker_resumed_ms: first_server(ServerEventKind::BrokerResumed),
+        revoked: 0,
     };
     // Vanished results: every task seen ok, meant to start from the window's start until
     // the next fault's window (results stored after "healthy" were still lost when a
@@ -501,6 +505,7 @@ pub fn analyse(
             Outcome::ResultLost => row.result_lost += 1,
             Outcome::Unconfirmed => row.unconfirmed += 1,
             Outcome::Failed => row.failed += 1,
+            Outcome::Revoked => row.revoked += 1,
             // The producer's policy refused or gave it up: not a loss of the stack (see
             // run.json `producer`, metrics::outage).
             Outcome::Ok | Outcome::Refused | Outcome::GaveUp => {}

@@ -102,8 +102,17 @@ pub struct OutageRow {
     pub gave_up: u64,
     /// Completed ok later than [`DELAYED_US`] after their intended start.
     pub delayed: u64,
-    /// Lost, result lost or unconfirmed (the stack or the producer lost them silently).
+    /// Accepted by the broker (or confirms off), never executed. (In a run written before
+    /// hab counted them apart, `result_lost` and `unconfirmed` are absent and this holds
+    /// all three.)
     pub lost: u64,
+    /// Executed, result never seen. `None`: a run written before hab counted it apart.
+    #[serde(default)]
+    pub result_lost: Option<u64>,
+    /// Never executed, publish never confirmed. `None`: a run written before hab counted
+    /// it apart.
+    #[serde(default)]
+    pub unconfirmed: Option<u64>,
     /// Executed more than once.
     pub duplicated: u64,
 }
@@ -146,6 +155,8 @@ pub fn analyse(
         fault_at_unix_ms: at / 1000,
         restored_ms: f.restored_at_unix_us.map(|r| ms(r, at)),
         ready_ms: f.ready_at_unix_us.map(|r| ms(r, at)),
+        result_lost: Some(0),
+        unconfirmed: Some(0),
         ..OutageRow::default()
     };
     let back = f.ready_at_unix_us.or(f.restored_at_unix_us);
@@ -180,9 +191,12 @@ pub fn analyse(
             }
             Outcome::Refused => row.refused += 1,
             Outcome::GaveUp => row.gave_up += 1,
-            Outcome::Lost | Outcome::ResultLost | Outcome::Unconfirmed => row.lost += 1,
+            Outcome::Lost => row.lost += 1,
+            Outcome::ResultLost => *row.result_lost.get_or_insert(0) += 1,
+            Outcome::Unconfirmed => *row.unconfirmed.get_or_insert(0) += 1,
             // Not finished by the drain deadline, or result unknown: not lost.
             Outcome::Failed
+            | Outcome::Revoked
             | Outcome::UnfinishedRunning
             | Outcome::UnfinishedQueued
             | Outcome::Unknown => {}
@@ -332,6 +346,40 @@ mod tests {
             from,
             to,
         }
+    }
+
+    #[test]
+    fn an_outage_row_counts_lost_result_lost_and_unconfirmed_apart() {
+        let lost = {
+            let mut t = task(T0 + 100_000);
+            t.confirm = ConfirmState::Acked;
+            t
+        };
+        let result_lost = {
+            let mut t = done(T0 + 200_000, T0 + 200_500, T0 + 300_000);
+            (t.result_seen_unix_us, t.result_status) = (None, None);
+            t
+        };
+        let unconfirmed = task(T0 + 300_000); // confirmation still pending, never run
+        let tasks = [
+            lost,
+            result_lost.clone(),
+            result_lost,
+            unconfirmed.clone(),
+            unconfirmed.clone(),
+            unconfirmed,
+        ];
+        let r = analyse(&fault(), "outage", "retry", None, &tasks, &[]);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (&json["lost"], &json["result_lost"], &json["unconfirmed"]),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(2),
+                &serde_json::json!(3)
+            ),
+            "{json}"
+        );
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub async fn watch_queue_leader(
 ) {
     let mut current: Option<String> = None;
     loop {
+        // A change is stamped when the request that saw it was sent, not when its answer
+        // came back (see `server::watch_change`).
+        let asked_at = crate::clock::now_unix_us();
         match queue_leader(&bases).await {
             Ok(Some(leader)) => {
                 tally.reached();
@@ -137,7 +140,11 @@ pub async fn watch_queue_leader(
                         Some(i) => format!("broker.node[{i}]"),
                         None => leader.clone(),
                     };
-                    log.record(ServerEventKind::QueueLeaderChanged, detail);
+                    log.push(crate::metrics::failover::ServerEvent {
+                        at_unix_us: asked_at,
+                        kind: ServerEventKind::QueueLeaderChanged,
+                        detail,
+                    });
                 }
                 current = Some(leader);
             }

@@ -142,6 +142,46 @@ impl ServerLog {
     }
 }
 
+/// How often the task queue's leader is asked for after a broker fault (through
+/// `rabbitmqctl eval`, a node's own view): a pause this long between calls, so the
+/// observer's resolution is one call's duration plus this.
+pub const LEADER_POLL: Duration = Duration::from_millis(200);
+
+/// Ask `query` every `pause` (after each answer) until it answers something other than
+/// `before`, then record that answer as `kind` (`detail` names it) and return it. The
+/// event is stamped when the query that saw the change *started*: the change happened
+/// before that query answered, and a stamp at its return would add the query's own
+/// duration (a `rabbitmqctl` call takes about a second) to the phase. Failed queries
+/// (`None`) are asked again.
+pub async fn watch_change<T, F, Fut>(
+    mut query: F,
+    before: Option<T>,
+    pause: Duration,
+    kind: ServerEventKind,
+    detail: impl Fn(&T) -> String,
+    log: &ServerLog,
+) -> T
+where
+    T: PartialEq,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    loop {
+        let asked_at = now_unix_us();
+        if let Some(now) = query().await
+            && Some(&now) != before.as_ref()
+        {
+            log.push(ServerEvent {
+                at_unix_us: asked_at,
+                kind,
+                detail: detail(&now),
+            });
+            return now;
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
 /// Turn two consecutive HAProxy snapshots into DOWN/UP transitions. `prev` maps
 /// `backend/server` to whether it was up; servers seen for the first time produce nothing.
 pub fn proxy_transitions(
@@ -283,6 +323,43 @@ pub async fn watch_sentinel(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_polled_change_is_stamped_when_the_query_that_saw_it_started() {
+        let log = ServerLog::new();
+        let started = std::sync::Mutex::new(Vec::new());
+        let answers = std::sync::Mutex::new(vec![Some(2), None, Some(1)]);
+        let query = || {
+            started.lock().unwrap().push(now_unix_us());
+            let answer = answers.lock().unwrap().pop().unwrap();
+            async move {
+                // A slow query, as a rabbitmqctl call is.
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                answer
+            }
+        };
+        let now = watch_change(
+            query,
+            Some(1),
+            Duration::from_millis(1),
+            ServerEventKind::QueueLeaderChanged,
+            |n| format!("broker.node[{n}]"),
+            &log,
+        )
+        .await;
+        let returned = now_unix_us();
+        assert_eq!(now, 2);
+        let events = log.snapshot();
+        let started = started.lock().unwrap();
+        assert_eq!((events.len(), started.len()), (1, 3), "{events:?}");
+        assert_eq!(events[0].detail, "broker.node[2]");
+        assert_eq!(events[0].kind, ServerEventKind::QueueLeaderChanged);
+        // Not when the answer came back: when the third query (the one that saw the
+        // new leader) started.
+        assert!(events[0].at_unix_us <= started[2], "{events:?} {started:?}");
+        assert!(events[0].at_unix_us >= started[1], "{events:?} {started:?}");
+        assert!(events[0].at_unix_us < returned);
+    }
     use crate::stack::haproxy::ServerState;
 
     fn state(server: &str, status: &str) -> ServerState {

@@ -191,7 +191,7 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
     let mut out = vec![
         Block::Heading(2, "Throughput and latency".into()),
         Block::Para(format!(
-            "Per workload, each topology beside the baseline ({}). Throughput is ok tasks per second from the first intended start to the last result (median over repetitions); latency percentiles come from the histogram of every ok task of every repetition. Lost = accepted but never executed + executed but result lost + never confirmed by the broker; dup = executed more than once.",
+            "Per workload, each topology beside the baseline ({}). Throughput is ok tasks per second from the first intended start to the last result (median over repetitions); latency percentiles come from the histogram of every ok task of every repetition. Lost = accepted by the broker but never executed; result lost = executed but its result never seen; unconfirmed = never executed and never confirmed by the broker; dup = executed more than once (any outcome); revoked = the result was REVOKED (revoked, or expired before a worker ran it).",
             c.baseline
         )),
     ];
@@ -211,8 +211,11 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
             "max",
             "p99 × base",
             "lost",
+            "result lost",
+            "unconfirmed",
             "dup",
             "failed",
+            "revoked",
         ];
         let rows = w
             .rows
@@ -242,9 +245,12 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
                     lat(r.latency.p999_us),
                     lat(r.latency.max_us),
                     fmt_ratio(r.p99_ratio),
-                    r.lost_total().to_string(),
+                    r.lost.to_string(),
+                    r.result_lost.to_string(),
+                    r.unconfirmed.to_string(),
                     r.duplicated.to_string(),
                     r.failed.to_string(),
+                    r.revoked.to_string(),
                 ]
             })
             .collect();
@@ -388,16 +394,19 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     }
     let mut out = vec![
         Block::Heading(2, "Failover".into()),
-        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows: lost = accepted but never executed, result lost = executed but its result never seen, unconfirmed = never executed and never confirmed. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
     ];
-    let head = [
+    let proxy_poll = format!("{} ms poll", crate::observe::server::PROXY_POLL.as_millis());
+    let proxy_up_head = format!("proxy up ({proxy_poll})");
+    let two_masters_head = format!("2 masters ({proxy_poll})");
+    let head: [&str; 24] = [
         "fault",
         "workload",
         "topology",
         "reps",
         "detect",
         "promote",
-        "proxy up",
+        &proxy_up_head,
         "rediscover",
         "reconnect",
         "switch",
@@ -406,9 +415,11 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "healthy",
         "tasks",
         "lost",
+        "result lost",
+        "unconfirmed",
         "dup",
         "republished",
-        "2 masters",
+        &two_masters_head,
         "READONLY",
         "vanished",
         "NOREPLICAS",
@@ -456,7 +467,9 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                 opt_ms(f.restored_ms),
                 opt_ms(f.healthy_ms),
                 f.tasks.to_string(),
-                (f.lost + f.result_lost + f.unconfirmed).to_string(),
+                f.lost.to_string(),
+                f.result_lost.to_string(),
+                f.unconfirmed.to_string(),
                 f.duplicated.to_string(),
                 f.republished.to_string(),
                 fmt_spread_cell(f.two_masters_ms.as_ref()),
@@ -478,7 +491,77 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         rows,
         numeric,
     });
+    out.extend(observer_resolution());
     out
+}
+
+/// How finely each observer behind the failover columns sees time: its poll interval,
+/// or "pushed" for one that is told as things happen.
+fn observer_resolution() -> Vec<Block> {
+    use crate::observe::{management, server};
+    let ms = |d: std::time::Duration| d.as_millis();
+    let rows = [
+        [
+            "detect (client error), reconnect, rediscover",
+            "the producer, the result watcher and the workers",
+            "as they happen",
+            "when the client saw it",
+        ],
+        [
+            "detect (+sdown), promote (+switch-master)",
+            "the Sentinels' event channels (Pub/Sub)",
+            "pushed: ~1 ms",
+            "on arrival",
+        ],
+        [
+            "detect (DOWN), proxy up, 2 masters",
+            "HAProxy's stats socket",
+            &format!("polled every {} ms", ms(server::PROXY_POLL)),
+            "when the poll answered",
+        ],
+        [
+            "promote (queue leader), local stack",
+            "`rabbitmqctl eval` on a live node, from the fault until the leader moved",
+            &format!(
+                "one call (each `rabbitmqctl` run boots an Erlang VM: up to seconds on a loaded machine), then again every {} ms after the previous call returned",
+                ms(server::LEADER_POLL)
+            ),
+            "stamped when the query that saw the change started",
+        ],
+        [
+            "promote (queue leader), external stack or management API",
+            "RabbitMQ's management API (`GET /api/queues/%2F/celery`)",
+            &format!("polled every {} ms, for the whole run", ms(management::POLL)),
+            "stamped when the query that saw the change started",
+        ],
+        [
+            "paused → resumed",
+            "the RabbitMQ node's own log",
+            "its log line's time stamp (µs)",
+            "as logged",
+        ],
+        [
+            "switch, outage",
+            "the ledger (results seen)",
+            "a notification as it arrives; a reconciliation read is an upper bound",
+            "when hab saw the result",
+        ],
+    ]
+    .into_iter()
+    .map(|r| r.iter().map(|c| c.to_string()).collect())
+    .collect();
+    vec![
+        Block::Heading(3, "Observer resolution".into()),
+        Block::Para("A phase is seen no sooner than its observer looks: a polled observer can place an event up to one interval late (a queue-leader query up to one call plus its pause), a pushed one within milliseconds. The anatomy's offsets are as fine as the observer behind each column.".into()),
+        Block::Table {
+            head: ["columns", "observer", "resolution", "time stamp"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            rows,
+            numeric: vec![false; 4],
+        },
+    ]
 }
 
 /// The idle-timeout matrix (heartbeat × timeout → cuts, errors, affected tasks), when a
@@ -596,6 +679,28 @@ mod tests {
         f.unapplied = vec!["SENTINEL FAILOVER was accepted but no replica was promoted".into()];
         let md = doc::markdown(&failover_table(&c));
         assert!(md.contains("| 2 (+1 not applied) |"), "{md}");
+    }
+
+    #[test]
+    fn each_observed_column_says_its_observers_resolution() {
+        let c = Comparison::from_runs(&fixture::run_set()).unwrap();
+        let md = doc::markdown(&failover_table(&c));
+        let proxy = format!("{} ms", crate::observe::server::PROXY_POLL.as_millis());
+        // Beside the columns one poller fills…
+        assert!(md.contains(&format!("proxy up ({proxy} poll)")), "{md}");
+        assert!(md.contains(&format!("2 masters ({proxy} poll)")), "{md}");
+        // …and per observer for every anatomy column, the queue leader's pollers included.
+        for needle in [
+            "Observer resolution".to_string(),
+            format!(
+                "every {} ms after the previous call returned",
+                crate::observe::server::LEADER_POLL.as_millis()
+            ),
+            format!("every {} ms", crate::observe::management::POLL.as_millis()),
+            "stamped when the query that saw the change started".to_string(),
+        ] {
+            assert!(md.contains(&needle), "{needle} missing: {md}");
+        }
     }
 
     #[test]

@@ -13,6 +13,28 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The environment variable that lets a live test skip instead of failing when this
+/// machine cannot run it: a comma-separated list of what may be missing (`netns`). CI
+/// never sets it, so nothing is skipped silently there.
+pub const ALLOW_SKIP: &str = "HAB_ALLOW_SKIP";
+
+/// Whether `test` must be skipped because `what` is unavailable here (`unavailable` says
+/// why). Panics with the reason — a failure — unless [`ALLOW_SKIP`] names `what`; then it
+/// prints the reason and returns true.
+pub fn skip_unless_allowed(what: &str, test: &str, unavailable: Option<String>) -> bool {
+    let Some(why) = unavailable else {
+        return false;
+    };
+    let allowed = std::env::var(ALLOW_SKIP).unwrap_or_default();
+    if allowed.split(',').any(|a| a.trim() == what) {
+        eprintln!("{test}: skipped ({ALLOW_SKIP} names {what}): {why}");
+        return true;
+    }
+    panic!(
+        "{test} cannot run here: {why}. Fix that, or set {ALLOW_SKIP}={what} to skip it instead (CI never does)"
+    );
+}
+
 /// Path of the built `hab` binary.
 pub fn hab_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hab"))
