@@ -305,7 +305,11 @@ mod tests {
             "{}",
             lines[1]
         );
-        assert!(lines[2].ends_with(",,0,0,,lost,false,,,,,,"), "{}", lines[2]);
+        assert!(
+            lines[2].ends_with(",,0,0,,lost,false,,,,,,"),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]
