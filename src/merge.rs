@@ -675,7 +675,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
         eprintln!("hab merge: warning: {w}");
     }
     let merged = merged_report(&runs)?;
-    let (report, joined) = merged;
+    let (mut report, joined) = merged;
+    // The merged figures check themselves as a run's do.
+    report.invariants = crate::invariants::check(&report, Some(&joined.ledger));
     let topology = report
         .topology
         .get("name")
@@ -985,6 +987,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
                     })
             })
             .collect(),
+        invariants: Vec::new(),
     };
     Ok((report, joined))
 }
@@ -1053,6 +1056,7 @@ mod tests {
             }),
             merged: None,
             failed_reads: Vec::new(),
+            invariants: Vec::new(),
             observers: Vec::new(),
         }
     }

@@ -70,6 +70,7 @@ impl RunBuilder {
                 shard: None,
                 merged: None,
                 failed_reads: Vec::new(),
+                invariants: Vec::new(),
             },
         }
     }

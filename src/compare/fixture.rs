@@ -163,6 +163,7 @@ pub fn run(
         shard: None,
         merged: None,
         failed_reads: Vec::new(),
+        invariants: Vec::new(),
     }
 }
 

@@ -187,6 +187,21 @@ pub struct RunReport {
     /// settle are `unknown`, never `result_lost`. Absent when none failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_reads: Vec<FailedRead>,
+    /// What the run checked of its own figures ([`crate::invariants`]); empty in runs
+    /// written before the check existed.
+    #[serde(default)]
+    pub invariants: Vec<Invariant>,
+}
+
+/// One invariant of a run's figures, checked after every workload and at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invariant {
+    /// Its name (`one_outcome_per_task`, …).
+    pub name: String,
+    /// Whether it held.
+    pub holds: bool,
+    /// What was checked, or what broke it.
+    pub detail: String,
 }
 
 /// A reconciliation read that failed where its answer decides outcomes.
