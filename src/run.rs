@@ -917,6 +917,7 @@ impl RunState {
                 rate_per_s: None,
                 drain_timeout: None,
                 idle_before: None,
+                repeat: 1,
                 faults: Vec::new(),
             };
             driver
@@ -2096,6 +2097,7 @@ mod tests {
             rate_per_s: Some(2000.0),
             drain_timeout: None,
             idle_before: None,
+            repeat: 1,
             faults: Vec::new(),
         };
         let mut lag = crate::metrics::LatencyHistogram::new();
