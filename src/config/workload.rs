@@ -534,6 +534,33 @@ impl Workload {
                 r#"must be greater than zero, e.g. "30s" (or absent: the plan's drain_timeout)"#,
             ));
         }
+        if !(1..=MAX_REPEAT).contains(&self.repeat) {
+            out.push(Diagnostic::new(
+                format!("{at}.repeat"),
+                format!(
+                    "must be between 1 and {MAX_REPEAT}, got {} (or absent: one run)",
+                    self.repeat
+                ),
+            ));
+        } else if self.repeat > 1 && !self.faults.is_empty() {
+            // Each repetition would need its own fault schedule and failover rows, and a
+            // fault's recovery would spill into the next repetition's figures.
+            out.push(Diagnostic::new(
+                format!("{at}.repeat"),
+                format!(
+                    "a workload with faults runs once, got {}; remove repeat (the fault's own `repeat` and `every` repeat the fault within the workload)",
+                    self.repeat
+                ),
+            ));
+        } else if self.repeat > 1 && self.idle_before.is_some() {
+            out.push(Diagnostic::new(
+                format!("{at}.repeat"),
+                format!(
+                    "a workload with an idle_before gap runs once, got {}; the idle matrix counts one gap per workload (remove repeat, or the gap)",
+                    self.repeat
+                ),
+            ));
+        }
         if !(1..=MAX_COUNT).contains(&self.count) {
             out.push(Diagnostic::new(
                 format!("{at}.count"),
