@@ -74,6 +74,11 @@ impl Ledger {
             .iter_mut()
             .filter(|t| t.result_seen_unix_us.is_none() && t.at_deadline.is_none())
         {
+            // Decided now: the drain (this repetition's or a later one's) no longer
+            // waits for it.
+            if t.waiting() {
+                self.unsettled[w] -= 1;
+            }
             t.at_deadline = Some(Box::new(AtDeadline {
                 at_unix_us,
                 purged: false,
@@ -185,7 +190,12 @@ mod tests {
         // A late result of the frozen task changes nothing the second waits for.
         l.result_seen(&first, D + 5, ResultStatus::Success, SeenVia::Notification);
         assert_eq!(l.unsettled(0), 1);
-        l.result_seen(&second_id, D + 6, ResultStatus::Success, SeenVia::Notification);
+        l.result_seen(
+            &second_id,
+            D + 6,
+            ResultStatus::Success,
+            SeenVia::Notification,
+        );
         assert_eq!(l.unsettled(0), 0);
         // Freezing again (the second's deadline) marks nothing twice.
         assert_eq!(l.freeze(0, D + 10, false), 0);
