@@ -111,6 +111,8 @@ impl RunBuilder {
             throughput_per_s: throughput,
             stages: stats,
             histograms,
+            repetitions: Vec::new(),
+            throughput_spread: None,
         });
         self
     }

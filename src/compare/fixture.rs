@@ -50,6 +50,8 @@ pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadRe
         throughput_per_s: throughput,
         stages,
         histograms,
+        repetitions: Vec::new(),
+        throughput_spread: None,
     }
 }
 

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::compare::findings::{fmt_ms, fmt_rate, fmt_ratio, fmt_spread_cell};
+use crate::compare::findings::{
+    fmt_ms, fmt_rate, fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell, fmt_us_spread,
+};
 use crate::compare::summary::Comparison;
 use crate::compare::{RunSet, TopologyRuns};
 use crate::export::table::fmt_us;
@@ -191,7 +193,7 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
     let mut out = vec![
         Block::Heading(2, "Throughput and latency".into()),
         Block::Para(format!(
-            "Per workload, each topology beside the baseline ({}). Throughput is ok tasks per second from the first intended start to the last result (median over repetitions); latency percentiles come from the histogram of every ok task of every repetition. Lost = accepted by the broker but never executed; result lost = executed but its result never seen; unconfirmed = never executed and never confirmed by the broker; dup = executed more than once (any outcome); revoked = the result was REVOKED (revoked, or expired before a worker ran it).",
+            "Per workload, each topology beside the baseline ({}). Runs = runs of the topology (`hab compare --repeat`), ×N when the workload repeats N times back to back within each run (`repeat = N`); every repetition of every run is one sample. Throughput is ok tasks per second from a sample's first intended start to its last result: median (min–max) over the samples, (1 run) when there was only one. Latency percentiles come from the histogram of every ok task of every sample merged; in brackets, the range of the same percentile over the samples (each from its own histogram). Lost = accepted by the broker but never executed; result lost = executed but its result never seen; unconfirmed = never executed and never confirmed by the broker; dup = executed more than once (any outcome); revoked = the result was REVOKED (revoked, or expired before a worker ran it).",
             c.baseline
         )),
     ];
@@ -234,14 +236,20 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
                     } else {
                         r.topology.clone()
                     },
-                    r.repetitions.to_string(),
+                    fmt_samples(r.repetitions, r.repeat),
                     r.count.to_string(),
                     r.ok.to_string(),
-                    fmt_rate(r.throughput_per_s.median),
+                    fmt_rate_spread(&r.throughput_per_s),
                     fmt_ratio(r.throughput_ratio),
-                    lat(r.latency.p50_us),
+                    match r.latency.count {
+                        0 => "–".to_string(),
+                        _ => fmt_us_spread(r.latency.p50_us, r.p50_spread_us.as_ref()),
+                    },
                     lat(r.latency.p90_us),
-                    lat(r.latency.p99_us),
+                    match r.latency.count {
+                        0 => "–".to_string(),
+                        _ => fmt_us_spread(r.latency.p99_us, r.p99_spread_us.as_ref()),
+                    },
                     lat(r.latency.p999_us),
                     lat(r.latency.max_us),
                     fmt_ratio(r.p99_ratio),
@@ -261,8 +269,59 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
             rows,
             numeric,
         });
+        out.extend(repetition_table(w));
     }
     out
+}
+
+/// Each repetition of a repeated workload, per topology and run: the samples behind the
+/// spreads of its row.
+fn repetition_table(w: &crate::compare::summary::WorkloadComparison) -> Vec<Block> {
+    let rows: Vec<Vec<String>> = w
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.per_repetition.iter().map(move |p| {
+                let lat = |v: Option<u64>| v.map(fmt_us).unwrap_or_else(|| "–".into());
+                vec![
+                    r.topology.clone(),
+                    p.run.to_string(),
+                    p.repetition.to_string(),
+                    p.count.to_string(),
+                    p.ok.to_string(),
+                    fmt_rate(p.throughput_per_s),
+                    lat(p.p50_us),
+                    lat(p.p99_us),
+                ]
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let head = [
+        "topology",
+        "run",
+        "repetition",
+        "tasks",
+        "ok",
+        "tasks/s",
+        "p50",
+        "p99",
+    ];
+    let mut numeric = vec![true; head.len()];
+    numeric[0] = false;
+    vec![
+        Block::Para(format!(
+            "{}: each repetition (`repeat = N`: run back to back, each drained before the next), with its own histogram.",
+            w.name
+        )),
+        Block::Table {
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows,
+            numeric,
+        },
+    ]
 }
 
 /// How each workload's results were seen and what its drain deadline left: tasks settled
@@ -772,7 +831,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| ha | 2 | 200 | 200 | 2500/s | 0.50× |"),
+            md.contains("| ha | 2 | 200 | 200 | 2500/s (2000–3000) | 0.50× |"),
             "{md}"
         );
         assert!(md.contains("## Findings"));
