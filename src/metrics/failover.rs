@@ -702,6 +702,45 @@ mod tests {
     }
 
     #[test]
+    fn switch_time_is_the_earliest_completion_not_the_earliest_publish() {
+        let at = T0 + 10 * S;
+        // Published just after the fault onto the dead node, redelivered and completed at
+        // +4 s; tasks published later completed from +1.2 s on: new work flowed at +1.2 s.
+        let mut stuck = task(at, Some(at + 4 * S), 2);
+        stuck.executions[0].finished_unix_us = None;
+        let tasks = vec![
+            task(at - S, Some(at - S + 2_000), 1),
+            stuck,
+            task(at + 500_000, Some(at + 1_300_000), 1),
+            task(at + 600_000, Some(at + 1_200_000), 1),
+            task(at + 700_000, Some(at + 1_250_000), 1),
+        ];
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[], None);
+        assert_eq!(row.switch_time_ms, Some(1200.0));
+    }
+
+    #[test]
+    fn a_task_published_after_the_next_fault_does_not_count_for_this_one() {
+        let at = T0 + 10 * S;
+        let next = at + 2 * S;
+        // Nothing published in [fault, next fault) completed; a task published after the
+        // next fault did, soon after it.
+        let tasks = vec![
+            task(at - S, Some(at - S + 2_000), 1),
+            task(at + 100_000, None, 0),
+            task(next + 500_000, Some(next + 600_000), 1),
+        ];
+        let row = analyse(&fault(at), "w", Some(next), None, &tasks, &[], &[], None);
+        assert_eq!(row.switch_time_ms, None, "{row:?}");
+        // One published before the next fault completing later than the one published
+        // after it: the earlier fault's switch time is the former.
+        let mut more = tasks.clone();
+        more.push(task(at + 1_900_000, Some(next + 900_000), 1));
+        let row = analyse(&fault(at), "w", Some(next), None, &more, &[], &[], None);
+        assert_eq!(row.switch_time_ms, Some(2900.0));
+    }
+
+    #[test]
     fn a_fault_that_did_not_take_effect_has_no_switch_time() {
         let at = T0 + 5 * S;
         let tasks = vec![
