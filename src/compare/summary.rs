@@ -237,7 +237,8 @@ pub struct FaultSummary {
     /// `SENTINEL FAILOVER` that promoted no replica): left out of every figure here.
     #[serde(default)]
     pub unapplied: Vec<String>,
-    /// Switch time (first task after the fault completed end to end), ms.
+    /// Switch time ([`crate::metrics::failover::switch_time_ms`]: the earliest completion
+    /// of a task published at or after the fault and before the next), ms.
     pub switch_ms: Option<Spread>,
     /// Repetitions after which no task completed within the fault's window.
     pub no_completion: usize,

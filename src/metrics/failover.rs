@@ -109,8 +109,9 @@ pub struct FailoverRow {
     pub restored_ms: Option<f64>,
     /// Stack fully healthy again, ms.
     pub healthy_ms: Option<f64>,
-    /// First task published after the fault that completed end to end: its result seen −
-    /// fault time, ms. Empty if none completed.
+    /// Switch time: the earliest moment a task published at or after the fault (and
+    /// before the next fault) was seen completed, − fault time, ms ([`switch_time_ms`]).
+    /// Empty if none completed.
     pub switch_time_ms: Option<f64>,
     /// Longest gap between successful completions around the fault, ms.
     pub outage_ms: Option<f64>,
@@ -322,6 +323,39 @@ fn in_window(t: &TaskRecord, w_start: i64, w_end: i64, previous_end: Option<i64>
     }
 }
 
+/// When tasks flow again after a fault, unix µs: the earliest moment a task published at
+/// or after `fault_at` (and before `next_fault_at`, when there is a next fault) was seen
+/// completed ok (its result seen). The earliest *completion*, not the completion of the
+/// earliest publish: a task published just after the fault onto the dead node and
+/// redelivered late must not hide that newer work already flows. `None` when no such task
+/// completed.
+pub fn flow_again_unix_us(
+    tasks: &[TaskRecord],
+    fault_at: i64,
+    next_fault_at: Option<i64>,
+) -> Option<i64> {
+    tasks
+        .iter()
+        .filter(|t| {
+            t.published_unix_us
+                .is_some_and(|p| p >= fault_at && next_fault_at.is_none_or(|n| p < n))
+        })
+        .filter(|t| t.classify().outcome == Outcome::Ok)
+        .filter_map(|t| t.result_seen_unix_us)
+        .min()
+}
+
+/// Switch time (DESIGN.md §5), ms: [`flow_again_unix_us`] − `fault_at`. The one definition
+/// of "tasks flow again" behind failover.csv `switch_time_ms`, the report's switch column,
+/// the anatomy chart's last phase and `hab merge`'s re-analysed rows.
+pub fn switch_time_ms(
+    tasks: &[TaskRecord],
+    fault_at: i64,
+    next_fault_at: Option<i64>,
+) -> Option<f64> {
+    flow_again_unix_us(tasks, fault_at, next_fault_at).map(|s| offset_ms(s, fault_at))
+}
+
 /// Compute one failover row. `tasks` are the workload's tasks (classified with the side
 /// channel merged); events and server events cover the whole run. `previous_end` is the
 /// end of the previous fault's window in the same workload, if any.
@@ -362,17 +396,13 @@ pub fn analyse(
     let is_faulted = |e: &ServerEvent| faulted.as_deref().is_none_or(|s| e.detail == s);
     let is_other = |e: &ServerEvent| faulted.as_deref().is_none_or(|s| e.detail != s);
 
-    // Switch time: the first task published at or after the fault that completed ok.
-    // None for a fault that did not take effect (a failover that promoted nobody): the
-    // old master serving on is no switch.
-    let switch_time_ms = tasks
-        .iter()
-        .filter(|_| f.not_applied.is_none())
-        .filter(|t| t.published_unix_us.is_some_and(|p| p >= at))
-        .filter(|t| t.classify().outcome == Outcome::Ok)
-        .min_by_key(|t| t.published_unix_us)
-        .and_then(|t| t.result_seen_unix_us)
-        .map(|s| offset_ms(s, at));
+    // Switch time ([`switch_time_ms`]). None for a fault that did not take effect (a
+    // failover that promoted nobody): the old master serving on is no switch.
+    let switch_time_ms = f
+        .not_applied
+        .is_none()
+        .then(|| switch_time_ms(tasks, at, next_fault_at))
+        .flatten();
 
     // Outage: the longest gap between consecutive successful completions from the last
     // one before the fault (however long before: a stall before the fault is part of the
@@ -717,6 +747,11 @@ mod tests {
         ];
         let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[], None);
         assert_eq!(row.switch_time_ms, Some(1200.0));
+        assert_eq!(
+            switch_time_ms(&tasks, at, None),
+            row.switch_time_ms,
+            "the row's figure is the one definition's"
+        );
     }
 
     #[test]
