@@ -332,7 +332,9 @@ mod tests {
         };
         let s = segments(phase_ends(&r));
         assert!(s.iter().all(|v| *v >= 0.0));
-        assert_eq!(s, [100.0, 2900.0, 0.0, 0.0, 0.0]);
+        // The bar stops at the switch time; the late promotion is marked, not drawn.
+        assert_eq!(s, [100.0, 2400.0, 0.0, 0.0, 0.0]);
+        assert_eq!(sum(s), 2500.0);
         // Nothing seen at all.
         assert_eq!(phase_ends(&row("w", "t", "kill", 0, 0)), [0.0; 5]);
     }
@@ -378,7 +380,9 @@ mod tests {
         );
         // ha broker kill: median switch 1.5 s over 4 repetitions.
         assert!((c.bars[1].ends[4] - 1.5).abs() < 1e-9);
-        assert_eq!(c.bars[1].note(), "1.5 s (n=4)");
+        // The fixture's clients reconnect (1.1 s) before HAProxy's new route (1.2 s).
+        assert_eq!(c.bars[1].note(), "1.5 s (n=4); out of order: reconnect 4/4");
+        assert_eq!(c.bars[0].note(), "5.6 s (n=2)");
         assert_eq!(c.bars[2].note(), "no completion (n=2)");
     }
 
@@ -400,6 +404,16 @@ mod tests {
                 "{phase}"
             );
         }
+        // The out-of-order phases are marked, and the legend says what the mark means.
+        assert_eq!(
+            svg_texts(&svg)
+                .iter()
+                .filter(|t| t.starts_with("out of order"))
+                .count(),
+            1,
+            "{:?}",
+            svg_texts(&svg)
+        );
         assert!(c.png().unwrap().starts_with(PNG_SIGNATURE));
         assert!(build(&RunSetBuilder::two_topologies_without_faults()).is_none());
     }

