@@ -423,10 +423,40 @@ pub struct PhaseOrder {
 /// run's invariants check ("anatomy phases are ordered or flagged") reads this. A fault
 /// that was not applied is ordered (nothing to order).
 pub fn phase_order(row: &FailoverRow) -> PhaseOrder {
-    let _ = row;
+    if !row.not_applied.is_empty() {
+        return PhaseOrder {
+            ordered: true,
+            ..PhaseOrder::default()
+        };
+    }
+    let at = phase_offsets(row);
+    let switch = at[4];
+    let mut out_of_order = Vec::new();
+    let mut why = Vec::new();
+    // The latest earlier phase observed so far: (its name, its offset).
+    let mut latest: Option<(&'static str, f64)> = None;
+    for (k, seen) in at.iter().enumerate().take(4) {
+        let Some(t) = *seen else { continue };
+        let name = phase_name(row, k);
+        let mut reasons = Vec::new();
+        if let Some(s) = switch.filter(|&s| t > s) {
+            reasons.push(format!("after the switch ({s:.0} ms)"));
+        }
+        if let Some((earlier, e)) = latest.filter(|&(_, e)| t < e) {
+            reasons.push(format!("before {earlier} ({e:.0} ms)"));
+        }
+        if !reasons.is_empty() {
+            out_of_order.push(name);
+            why.push(format!("{name} at {t:.0} ms, {}", reasons.join(" and ")));
+        }
+        if latest.is_none_or(|(_, e)| t > e) {
+            latest = Some((name, t));
+        }
+    }
     PhaseOrder {
-        ordered: true,
-        ..PhaseOrder::default()
+        ordered: out_of_order.is_empty(),
+        out_of_order,
+        detail: why.join("; "),
     }
 }
 
