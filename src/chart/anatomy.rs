@@ -10,8 +10,8 @@
 //! made cumulative (each the maximum of itself and every earlier end) and capped at the
 //! switch time, so no segment is negative, a missing phase has zero width and the bar ends
 //! at the switch time. The phases out of order
-//! ([`crate::metrics::failover::phase_order`]) are named at the end of the bar with the
-//! number of repetitions, and marked with a black tick where they were seen (the median
+//! ([`crate::metrics::failover::phase_order`]) are named beside the bar, under its timing
+//! note, with the number of repetitions, and marked with a black tick where they were seen (the median
 //! over those repetitions). Medians are taken per phase end, over repetitions; the median
 //! of non-decreasing sequences is non-decreasing, so the segments stay ordered.
 
