@@ -146,7 +146,7 @@ fn fault_sentence(f: &FaultSummary) -> String {
     }
     let switch = match &f.switch_ms {
         Some(s) => format!("tasks flowed again after {}", fmt_spread_ms(s)),
-        None => "no task published after the fault completed within its window".to_string(),
+        None => "no task published after the fault (before the next) completed".to_string(),
     };
     let outage = f
         .outage_ms

@@ -242,7 +242,8 @@ pub struct FaultSummary {
     /// `SENTINEL FAILOVER` that promoted no replica): left out of every figure here.
     #[serde(default)]
     pub unapplied: Vec<String>,
-    /// Switch time (first task after the fault completed end to end), ms.
+    /// Switch time ([`crate::metrics::failover::switch_time_ms`]: the earliest completion
+    /// of a task published at or after the fault and before the next), ms.
     pub switch_ms: Option<Spread>,
     /// Repetitions after which no task completed within the fault's window.
     pub no_completion: usize,
@@ -315,6 +316,31 @@ pub struct FaultSummary {
     /// Median offset at which the paused node opened its listener again, ms.
     #[serde(default)]
     pub resumed_ms: Option<f64>,
+    /// Anatomy phases seen out of order ([`crate::metrics::failover::phase_order`]: after
+    /// the switch time, or before an earlier phase), by name, with the number of
+    /// repetitions they were out of order in. Empty when every repetition was ordered.
+    #[serde(default)]
+    pub out_of_order: BTreeMap<String, usize>,
+}
+
+impl FaultSummary {
+    /// The phases out of order with their repetitions, in the anatomy's order
+    /// (`proxy up 1/2, reconnect 2/2`); empty when every repetition was ordered.
+    pub fn out_of_order_text(&self) -> String {
+        let order = |name: &str| {
+            crate::metrics::failover::PHASES
+                .iter()
+                .position(|p| *p == name)
+                .unwrap_or(2) // `rediscover` takes proxy up's place
+        };
+        let mut phases: Vec<(&String, &usize)> = self.out_of_order.iter().collect();
+        phases.sort_by_key(|(name, _)| order(name));
+        phases
+            .iter()
+            .map(|(name, n)| format!("{name} {n}/{}", self.applied))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// One topology of the comparison.
@@ -601,6 +627,15 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                 noreplicas_tasks: sum(&|r| r.noreplicas_tasks),
                 paused_ms: median_of(applied.iter().map(|r| r.broker_paused_ms)),
                 resumed_ms: median_of(applied.iter().map(|r| r.broker_resumed_ms)),
+                out_of_order: {
+                    let mut phases = BTreeMap::new();
+                    for r in &applied {
+                        for p in crate::metrics::failover::phase_order(r).out_of_order {
+                            *phases.entry(p.to_string()).or_insert(0) += 1;
+                        }
+                    }
+                    phases
+                },
                 workload,
                 target,
                 kind,

@@ -127,7 +127,7 @@ pub fn render(c: &Comparison) -> String {
         }
         let _ = writeln!(
             out,
-            "switch = fault → first task published after it completed end to end; outage = longest gap between completions; lost = never executed + result lost + never confirmed (report.md shows them apart)"
+            "switch = fault → earliest completion of a task published at or after it (before the next fault); outage = longest gap between completions; lost = never executed + result lost + never confirmed (report.md shows them apart)"
         );
     }
     if super::idle::worth_showing(&c.idle) {

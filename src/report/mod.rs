@@ -453,12 +453,12 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     }
     let mut out = vec![
         Block::Heading(2, "Failover".into()),
-        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows: lost = accepted but never executed, result lost = executed but its result never seen, unconfirmed = never executed and never confirmed. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the earliest moment a task published at or after the fault (and before the next fault) was seen completed (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows: lost = accepted but never executed, result lost = executed but its result never seen, unconfirmed = never executed and never confirmed. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused); order = the anatomy phases an observer saw out of order — after the switch time (tasks already flowed again) or before an earlier phase (detect, promote, proxy up or rediscover, reconnect) — with the repetitions they were out of order in, \"ordered\" when none was (the anatomy chart stops its bars at the switch time and marks them).".into()),
     ];
     let proxy_poll = format!("{} ms poll", crate::observe::server::PROXY_POLL.as_millis());
     let proxy_up_head = format!("proxy up ({proxy_poll})");
     let two_masters_head = format!("2 masters ({proxy_poll})");
-    let head: [&str; 24] = [
+    let head: [&str; 25] = [
         "fault",
         "workload",
         "topology",
@@ -483,6 +483,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "vanished",
         "NOREPLICAS",
         "paused → resumed",
+        "order",
     ];
     let rows = c
         .faults
@@ -539,12 +540,17 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                     Some(_) => format!("{} → {}", opt_ms(f.paused_ms), opt_ms(f.resumed_ms)),
                     None => "–".into(),
                 },
+                match f.out_of_order_text() {
+                    t if t.is_empty() => "ordered".into(),
+                    t => t,
+                },
             ]);
             r
         })
         .collect();
     let mut numeric = vec![true; head.len()];
     numeric[..3].fill(false);
+    numeric[head.len() - 1] = false;
     out.push(Block::Table {
         head: head.iter().map(|s| s.to_string()).collect(),
         rows,
@@ -779,6 +785,41 @@ mod tests {
         f.unapplied = vec!["SENTINEL FAILOVER was accepted but no replica was promoted".into()];
         let md = doc::markdown(&failover_table(&c));
         assert!(md.contains("| 2 (+1 not applied) |"), "{md}");
+    }
+
+    #[test]
+    fn the_failover_table_names_the_phases_seen_out_of_order() {
+        let mut set = fixture::run_set();
+        // In one of ha's two runs HAProxy's new route was seen 150 ms after the fault,
+        // after the first task had completed (100 ms).
+        let row = &mut set.topologies[1].runs[0].report.failover[0];
+        assert_eq!(row.switch_time_ms, Some(100.0));
+        row.proxy_up_ms = Some(150.0);
+        let c = Comparison::from_runs(&set).unwrap();
+        let blocks = failover_table(&c);
+        let Some(Block::Table { head, rows, .. }) =
+            blocks.iter().find(|b| matches!(b, Block::Table { .. }))
+        else {
+            panic!("no table")
+        };
+        let order = head
+            .iter()
+            .position(|h| h == "order")
+            .unwrap_or_else(|| panic!("no order column: {head:?}"));
+        let cell = |topology: &str, fault: &str| {
+            rows.iter()
+                .find(|r| r[2] == topology && r[0].starts_with(fault))
+                .map(|r| r[order].clone())
+                .unwrap()
+        };
+        // …so the client's reconnection (80 ms) came before it, too.
+        assert_eq!(cell("ha", "broker.primary"), "proxy up 1/2, reconnect 1/2");
+        assert_eq!(cell("standalone", "broker.primary"), "ordered");
+        let md = doc::markdown(&blocks);
+        assert!(
+            md.contains("order = the anatomy phases an observer saw out of order"),
+            "{md}"
+        );
     }
 
     #[test]
