@@ -21,6 +21,9 @@ pub mod names {
     /// The backend holds at least as many result keys as tasks were ok, unless a
     /// Redis-side fault explains the gap.
     pub const BACKEND_KEYS: &str = "backend_keys_cover_ok";
+    /// Every failover phase was observed at or after its fault, and phases out of order
+    /// are flagged (the report's `order` column, the anatomy chart's marks).
+    pub const ANATOMY: &str = "anatomy_ordered_or_flagged";
 }
 
 /// Checks the invariants of `report` (its workloads as written so far) against `ledger`
@@ -32,6 +35,9 @@ pub fn check(report: &RunReport, ledger: Option<&Ledger>) -> Vec<Invariant> {
         out.push(ok_executed(report, l));
     }
     if let Some(i) = backend_keys(report) {
+        out.push(i);
+    }
+    if let Some(i) = anatomy(report) {
         out.push(i);
     }
     out
@@ -162,6 +168,45 @@ fn backend_keys(report: &RunReport) -> Option<Invariant> {
     ))
 }
 
+/// A phase seen before its own fault cannot be: the clocks disagree (or an event was
+/// attributed to the wrong fault). Out-of-order phases are normal (HAProxy sees a promoted
+/// Redis replica before Sentinel announces it) and only need to be flagged, which
+/// [`crate::metrics::failover::phase_order`] does for the report and the chart.
+fn anatomy(report: &RunReport) -> Option<Invariant> {
+    use crate::metrics::failover::{PHASES, phase_offsets, phase_order};
+    let applied: Vec<_> = report
+        .failover
+        .iter()
+        .filter(|f| f.not_applied.is_empty())
+        .collect();
+    if applied.is_empty() {
+        return None;
+    }
+    let mut problems = Vec::new();
+    let mut flagged = 0;
+    for f in &applied {
+        for (name, at) in PHASES.iter().zip(phase_offsets(f)) {
+            if let Some(at) = at.filter(|v| *v < 0.0) {
+                problems.push(format!(
+                    "{} {} (repetition {}): {name} seen {at:.1} ms before the fault",
+                    f.target, f.kind, f.repetition
+                ));
+            }
+        }
+        if !phase_order(f).ordered {
+            flagged += 1;
+        }
+    }
+    Some(invariant(
+        names::ANATOMY,
+        problems,
+        format!(
+            "{} faults: every phase at or after its fault; {flagged} with phases out of order, flagged in the report",
+            applied.len()
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,10 +330,22 @@ mod tests {
         row.target = "backend.master".into();
         r.failover.push(row);
         let k = check(&r, Some(&l));
+        let a = get(&k, names::ANATOMY);
+        assert!(a.holds && a.detail.starts_with("1 faults"), "{a:?}");
         let k = get(&k, names::BACKEND_KEYS);
         assert!(k.holds && k.detail.contains("backend.master"), "{k:?}");
-        // Without a ledger only the record's checks run; without a final state, no key check.
+        // A phase seen before its fault: the clocks disagree.
+        r.failover[0].proxy_down_ms = Some(-12.5);
+        let list = check(&r, Some(&l));
+        let a = get(&list, names::ANATOMY);
+        assert!(
+            !a.holds && a.detail.contains("detect seen -12.5 ms before the fault"),
+            "{a:?}"
+        );
+        // Without a ledger only the record's checks run; without a final state, no key
+        // check; without faults, no anatomy check.
         r.final_state = None;
+        r.failover.clear();
         let list = check(&r, None);
         assert_eq!(list.len(), 2);
     }

@@ -194,6 +194,11 @@ struct Shared {
 /// are per channel, so every reconnection starts a new session.
 struct Session {
     acks: std::sync::Mutex<AckTracker<lapin::Acker>>,
+    /// Held while a batch's acks are planned and handed to the connection: batches are
+    /// stored concurrently, and a later batch's `multiple` ack must never reach the
+    /// broker before an earlier batch's single ack of a lower tag (the broker would see
+    /// that tag acked twice, an unknown delivery tag, and close the channel).
+    ack_order: tokio::sync::Mutex<()>,
     channel: lapin::Channel,
     /// Messages held for their `eta`: the prefetch is raised by this many, as Celery
     /// does, so held messages never starve the slots.
@@ -204,6 +209,7 @@ impl Session {
     fn new(channel: lapin::Channel) -> Self {
         Session {
             acks: Default::default(),
+            ack_order: tokio::sync::Mutex::new(()),
             channel,
             held: std::sync::Mutex::new(0),
         }
@@ -798,6 +804,7 @@ async fn ack_finished(batch: &[Finished]) {
         }
     }
     for session in sessions {
+        let _in_order = session.ack_order.lock().await;
         let tags = batch
             .iter()
             .filter(|f| Arc::ptr_eq(&f.session, session))
