@@ -359,7 +359,7 @@ fn raw_limit_table(c: &Comparison) -> Vec<Block> {
                     format!("{:.1}", l.limit),
                     l.unit.clone(),
                     figure.to_string(),
-                    format!("{:.0} %", l.fraction * 100.0),
+                    l.standing().cell(),
                 ])
             })
         })
@@ -370,7 +370,7 @@ fn raw_limit_table(c: &Comparison) -> Vec<Block> {
     vec![
         Block::Heading(2, "Against the raw limits".into()),
         Block::Para(
-            "Each stack's raw limits were measured on the same stack just before its workloads (`--calibrate`: hab calibrate's figures, each piece alone). A burst of trivial tasks is set against the broker round trip with the same Celery messages (the rest is what the worker, the backend and the producer cost); one write_zeros task's write speed (bytes ÷ median service time) against the disk figure; factorial(100000)'s raw call time against the median service time. 100 % = at the limit.".into(),
+            "Each stack's raw limits were measured on the same stack just before its workloads (`--calibrate`: hab calibrate's figures, each piece alone). A burst of trivial tasks is set against the broker round trip with the same Celery messages (the rest is what the worker, the backend and the producer cost); one write_zeros task's write speed (bytes ÷ median service time) against the disk figure; factorial(100000)'s raw call time against the median service time. A limit is the best the piece did alone (for the broker: the best window of every strategy tried, see `hab calibrate`): within 5 % of it either way reads \"at the ceiling\"; more than 5 % above it means the calibration is invalid (a finding), never a percentage over 100.".into(),
         ),
         Block::Table {
             head: [
