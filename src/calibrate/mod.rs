@@ -50,6 +50,8 @@ use crate::protocol::message::{TaskMessage, encode};
 use crate::protocol::result::{ResultRecord, result_key};
 use crate::stack::{StackDirs, StackHandle};
 
+pub mod round_trip;
+
 /// Unconfirmed publishes the producer keeps in flight.
 pub const CONFIRM_WINDOW: usize = 512;
 /// Most messages the producer may be ahead of the consumer (published, not yet acked):
@@ -285,7 +287,7 @@ pub fn endpoint(url: &str) -> &str {
 }
 
 /// A figure counting `count` operations in a window of `secs`, as a rate per second.
-fn rate_figure(
+pub(crate) fn rate_figure(
     count: u64,
     count_unit: &str,
     secs: f64,
@@ -485,14 +487,14 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> Result<()> 
 }
 
 /// Counters read at the start and end of a timed window.
-struct Window {
-    deltas: Vec<u64>,
-    secs: f64,
+pub(crate) struct Window {
+    pub(crate) deltas: Vec<u64>,
+    pub(crate) secs: f64,
 }
 
 /// Let the load run for the warm-up, then time a window of `duration` and return how much
 /// each counter moved in it.
-async fn timed_window(
+pub(crate) async fn timed_window(
     counters: &[&AtomicU64],
     warmup: Duration,
     duration: Duration,
