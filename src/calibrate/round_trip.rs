@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lapin::Confirmation;
 use lapin::options::{BasicAckOptions, QueuePurgeOptions};
@@ -41,9 +40,6 @@ pub const CONFIRM_WINDOW: usize = 512;
 pub const BACKLOG: usize = 1024;
 /// Each consumer's prefetch (unacknowledged deliveries): hab's worker's on two cores.
 pub const PREFETCH: u16 = 256;
-/// Most deliveries one `basic.ack` with `multiple` settles (half the prefetch, so the
-/// broker keeps delivering while an ack is on its way).
-pub const ACK_BATCH: usize = 128;
 /// `basic.publish` calls a pipelining publisher hands to its connection at once.
 pub const PUBLISHES_IN_FLIGHT: usize = 32;
 /// Runs of each strategy (each with one timed window); the best window counts.
@@ -66,10 +62,13 @@ pub struct Strategy {
     pub consumers: usize,
     /// Each consumer's prefetch.
     pub prefetch: u16,
-    /// Most deliveries one `basic.ack` settles: 1 = one ack per delivery (no
-    /// `multiple`); more = whatever arrived while the previous ack was being sent, up to
-    /// this many, settled by one ack with `multiple` (as hab's worker does).
-    pub ack_batch: usize,
+    /// False: one `basic.ack` per delivery, several in flight at once. True: one ack in
+    /// flight at a time, with `multiple`, settling every delivery that arrived while the
+    /// previous one was being sent (hab's worker acks in batches too). Only one: lapin
+    /// sends each ack from a task of its own, so two acks in flight can overtake each
+    /// other, and a `multiple` ack overtaken by a lower one makes that one an unknown
+    /// delivery tag, which closes the channel.
+    pub ack_multiple: bool,
 }
 
 /// The strategies tried, simplest first (the first wins a tie).
@@ -80,7 +79,7 @@ pub const STRATEGIES: [Strategy; 4] = [
         publishes_in_flight: 1,
         consumers: 1,
         prefetch: PREFETCH,
-        ack_batch: 1,
+        ack_multiple: false,
     },
     Strategy {
         name: "ack_multiple",
@@ -88,7 +87,7 @@ pub const STRATEGIES: [Strategy; 4] = [
         publishes_in_flight: 1,
         consumers: 1,
         prefetch: PREFETCH,
-        ack_batch: ACK_BATCH,
+        ack_multiple: true,
     },
     Strategy {
         name: "pipelined_publish",
@@ -96,7 +95,7 @@ pub const STRATEGIES: [Strategy; 4] = [
         publishes_in_flight: PUBLISHES_IN_FLIGHT,
         consumers: 1,
         prefetch: PREFETCH,
-        ack_batch: ACK_BATCH,
+        ack_multiple: true,
     },
     Strategy {
         name: "two_connections",
@@ -104,7 +103,7 @@ pub const STRATEGIES: [Strategy; 4] = [
         publishes_in_flight: PUBLISHES_IN_FLIGHT,
         consumers: 2,
         prefetch: PREFETCH,
-        ack_batch: ACK_BATCH,
+        ack_multiple: true,
     },
 ];
 
@@ -128,13 +127,10 @@ impl Strategy {
         } else {
             format!("{} publishes handed over at once", self.publishes_in_flight)
         };
-        let acks = if self.ack_batch == 1 {
-            "one ack per delivery".to_string()
+        let acks = if self.ack_multiple {
+            "acks with multiple, one at a time, each for whatever arrived meanwhile"
         } else {
-            format!(
-                "acks with multiple (up to {} deliveries each)",
-                self.ack_batch
-            )
+            "one ack per delivery"
         };
         format!(
             "{} ({publishing}, up to {CONFIRM_WINDOW} unconfirmed each), {} (prefetch {} each), {acks}, at most {} ahead",
@@ -222,13 +218,29 @@ pub fn best_window(
     windows: &[BrokerWindow],
     value: impl Fn(&BrokerWindow) -> f64,
 ) -> Option<usize> {
-    if windows.is_empty() { None } else { Some(0) }
+    let mut best: Option<(usize, f64)> = None;
+    for (i, w) in windows.iter().enumerate() {
+        let v = value(w);
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// The strategy that wins: the highest best window among those without an error that
 /// measured something, the earliest (simplest) of equal ones; `None` when none did.
 pub fn choose(strategies: &[StrategyFigure]) -> Option<usize> {
-    if strategies.is_empty() { None } else { Some(0) }
+    let mut best: Option<(usize, f64)> = None;
+    for (i, s) in strategies.iter().enumerate() {
+        if s.error.is_some() || s.msg_per_s <= 0.0 {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| s.msg_per_s > b) {
+            best = Some((i, s.msg_per_s));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// Which way a task message is published, for the `how` lines.
@@ -320,6 +332,390 @@ pub fn figures(
         )
     };
     Some((round_trip, publish))
+}
+
+/// Measure the broker round trip on a stack that is up: every strategy [`ROUNDS`] times,
+/// interleaved, into `cal.broker_strategies` (calibrate.json in `dir` rewritten after
+/// each run, so an interrupted calibration keeps what it measured); returns the round
+/// trip and publish figures ([`figures`]). A strategy whose run fails is recorded with
+/// its error and not run again; the figures fail only when no strategy measured anything.
+pub async fn measure(
+    opts: &super::CalibrateOptions,
+    topology: &Topology,
+    stack: &StackHandle,
+    url: &str,
+    dir: &Path,
+    cal: &mut Calibration,
+    cancel: &CancellationToken,
+) -> Result<(Figure, Figure)> {
+    let b = &topology.broker;
+    let (warmup, window) = run_windows(opts.duration);
+    // Declares the queue as a run does (kind, durability); its channel purges the queue
+    // before each run.
+    let setup = broker::Publisher::connect(url, b, "hab-calibrate-setup").await?;
+    // As in a run: the queue exists now; wait for its replicas and leader.
+    tokio::select! {
+        r = stack.wait_healthy(Duration::from_secs(60)) => {
+            if let Err(e) = r {
+                setup.close().await;
+                return Err(anyhow::Error::new(e)
+                    .context("the stack did not become healthy after the task queue was declared"));
+            }
+        }
+        _ = cancel.cancelled() => {
+            setup.close().await;
+            return Err(Interrupted.into());
+        }
+    }
+    cal.broker_window_s = window.as_secs_f64();
+    cal.broker_warmup_s = warmup.as_secs_f64();
+    cal.broker_strategies = STRATEGIES.iter().map(StrategyFigure::new).collect();
+    let mut stopped = None;
+    'rounds: for _ in 0..ROUNDS {
+        for (i, s) in STRATEGIES.iter().enumerate() {
+            if cal.broker_strategies[i].error.is_some() {
+                continue;
+            }
+            match run_once(s, topology, url, setup.channel(), warmup, window, cancel).await {
+                Ok(w) => cal.broker_strategies[i].record(w),
+                Err(e) if cancel.is_cancelled() || e.downcast_ref::<Interrupted>().is_some() => {
+                    stopped = Some(e);
+                    break 'rounds;
+                }
+                Err(e) => {
+                    tracing::warn!("broker strategy {}: {e:#}", s.name);
+                    cal.broker_strategies[i].error = Some(format!("{e:#}"));
+                }
+            }
+            super::write_json(dir, cal)?;
+        }
+    }
+    setup.close().await;
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let path = format!(
+        "hab.trivial Celery messages ({}), {} queue, via {}",
+        mode(b.confirms),
+        format!("{:?}", b.queue).to_lowercase(),
+        endpoint(url)
+    );
+    match figures(
+        &mut cal.broker_strategies,
+        b.confirms,
+        &path,
+        (warmup, window),
+    ) {
+        Some(f) => Ok(f),
+        None => {
+            let errors: Vec<String> = cal
+                .broker_strategies
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {}",
+                        s.name,
+                        s.error.as_deref().unwrap_or("nothing measured")
+                    )
+                })
+                .collect();
+            bail!(
+                "no broker strategy measured a round trip ({})",
+                errors.join("; ")
+            )
+        }
+    }
+}
+
+/// Shared counters of one run.
+#[derive(Default)]
+struct Counters {
+    /// Deliveries consumed and acked.
+    acked: AtomicU64,
+    /// Publishes settled: confirmed (with confirms) or handed over (without).
+    settled: AtomicU64,
+    /// Publishes nacked by the broker.
+    nacked: AtomicU64,
+    /// Publishes sent.
+    published: AtomicU64,
+}
+
+/// The connections of one run.
+struct Opened {
+    publishers: Vec<broker::Publisher>,
+    consumers: Vec<lapin::Consumer>,
+    conns: Vec<lapin::Connection>,
+}
+
+impl Opened {
+    async fn open(s: &Strategy, topology: &Topology, url: &str) -> Result<Opened> {
+        let b = &topology.broker;
+        let mut o = Opened {
+            publishers: Vec::new(),
+            consumers: Vec::new(),
+            conns: Vec::new(),
+        };
+        let res = async {
+            for i in 0..s.publishers {
+                let name = format!("hab-calibrate-{}-producer-{i}", s.name);
+                o.publishers
+                    .push(broker::Publisher::connect(url, b, &name).await?);
+            }
+            for i in 0..s.consumers {
+                let name = format!("hab-calibrate-{}-consumer-{i}", s.name);
+                let conn = broker::connect(url, b.heartbeat, &name).await?;
+                let channel = conn.create_channel().await.context("opening a channel");
+                o.conns.push(conn);
+                let channel = channel?;
+                broker::declare_queue(&channel, b.queue, b.durable).await?;
+                let tag = format!("hab-calibrate-{i}");
+                o.consumers
+                    .push(broker::consume(&channel, s.prefetch, &tag).await?);
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        match res {
+            Ok(()) => Ok(o),
+            Err(e) => {
+                o.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn close(self) {
+        for p in &self.publishers {
+            p.close().await;
+        }
+        close_all(self.conns).await;
+    }
+}
+
+/// Close consumer connections (bounded: a connection may be dead).
+async fn close_all(conns: Vec<lapin::Connection>) {
+    for conn in conns {
+        let _ = tokio::time::timeout(
+            broker::CLOSE_TIMEOUT,
+            conn.close(200, ShortString::from("done")),
+        )
+        .await;
+    }
+}
+
+/// One run of `s` on an empty queue and fresh connections: warm-up, one timed window,
+/// then (untimed) the consumers take what is still queued and everything is closed.
+async fn run_once(
+    s: &Strategy,
+    topology: &Topology,
+    url: &str,
+    setup: &lapin::Channel,
+    warmup: Duration,
+    window: Duration,
+    cancel: &CancellationToken,
+) -> Result<BrokerWindow> {
+    // What an earlier run left (its drain timed out) must not be counted in this one.
+    tokio::time::timeout(
+        broker::OPERATION_TIMEOUT,
+        setup.queue_purge(
+            ShortString::from(broker::CELERY_QUEUE),
+            QueuePurgeOptions::default(),
+        ),
+    )
+    .await
+    .context("purging queue `celery`: no answer")?
+    .context("purging queue `celery`")?;
+    let Opened {
+        publishers,
+        consumers,
+        conns,
+    } = Opened::open(s, topology, url).await?;
+    let counters = Arc::new(Counters::default());
+    let backlog = Arc::new(Semaphore::new(s.backlog()));
+    let stop_producers = cancel.child_token();
+    let stop_consumers = cancel.child_token();
+    let consumer_tasks: Vec<_> = consumers
+        .into_iter()
+        .map(|c| {
+            tokio::spawn(consume_loop(
+                c,
+                s.ack_multiple,
+                counters.clone(),
+                backlog.clone(),
+                stop_consumers.clone(),
+            ))
+        })
+        .collect();
+    let producer_tasks: Vec<_> = publishers
+        .into_iter()
+        .map(|p| {
+            tokio::spawn(produce_loop(
+                p,
+                s.publishes_in_flight,
+                counters.clone(),
+                backlog.clone(),
+                stop_producers.clone(),
+            ))
+        })
+        .collect();
+
+    let measured = timed_window(
+        &[&counters.acked, &counters.settled, &counters.nacked],
+        warmup,
+        window,
+        cancel,
+    )
+    .await;
+    stop_producers.cancel();
+    let mut failed: Option<anyhow::Error> = None;
+    for t in producer_tasks {
+        if let Err(e) = t.await.context("producer task").and_then(|r| r) {
+            failed.get_or_insert(e);
+        }
+    }
+    // Let the consumers take what is still queued (untimed), so the next run starts on a
+    // quiet broker.
+    let published = counters.published.load(Ordering::Acquire);
+    let drain_until = Instant::now() + DRAIN_TIMEOUT;
+    while counters.acked.load(Ordering::Acquire) < published
+        && Instant::now() < drain_until
+        && !cancel.is_cancelled()
+        && !consumer_tasks.iter().all(|t| t.is_finished())
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_consumers.cancel();
+    for t in consumer_tasks {
+        if let Err(e) = t.await.context("consumer task").and_then(|r| r) {
+            failed.get_or_insert(e);
+        }
+    }
+    close_all(conns).await;
+    let w = measured?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(BrokerWindow {
+        acked: w.deltas[0],
+        confirmed: w.deltas[1],
+        nacked: w.deltas[2],
+        secs: w.secs,
+    })
+}
+
+/// Publish one `hab.trivial` message, as hab's producer encodes it.
+async fn publish_one(publisher: &broker::Publisher) -> Result<lapin::PublisherConfirm> {
+    let msg = TaskMessage::new(crate::tasks::trivial::NAME, serde_json::json!([]));
+    let (body, props) = encode(&msg);
+    publisher.publish(&body, props).await
+}
+
+async fn produce_loop(
+    publisher: broker::Publisher,
+    in_flight: usize,
+    counters: Arc<Counters>,
+    backlog: Arc<Semaphore>,
+    stop: CancellationToken,
+) -> Result<()> {
+    // Publishes being handed to the connection, and confirms awaited.
+    let mut sending = FuturesUnordered::new();
+    let mut pending: FuturesUnordered<lapin::PublisherConfirm> = FuturesUnordered::new();
+    let settle = |r: Result<Confirmation, lapin::Error>| -> Result<()> {
+        match r.context("waiting for a publish confirm")? {
+            Confirmation::Nack(_) => counters.nacked.fetch_add(1, Ordering::AcqRel),
+            _ => counters.settled.fetch_add(1, Ordering::AcqRel),
+        };
+        Ok(())
+    };
+    let result = loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break Ok(()),
+            Some(r) = pending.next(), if !pending.is_empty() => {
+                if let Err(e) = settle(r) {
+                    break Err(e);
+                }
+            }
+            Some(r) = sending.next(), if !sending.is_empty() => match r as Result<lapin::PublisherConfirm> {
+                Ok(confirm) => {
+                    counters.published.fetch_add(1, Ordering::AcqRel);
+                    pending.push(confirm);
+                }
+                Err(e) => break Err(e.context("publishing")),
+            },
+            permit = backlog.acquire(),
+                if sending.len() < in_flight && sending.len() + pending.len() < CONFIRM_WINDOW =>
+            {
+                permit.expect("semaphore never closed").forget();
+                sending.push(publish_one(&publisher));
+            }
+        }
+    };
+    // Hand over and settle what is in flight (untimed, bounded) before closing.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(r) = sending.next().await {
+            match r {
+                Ok(confirm) => {
+                    counters.published.fetch_add(1, Ordering::AcqRel);
+                    pending.push(confirm);
+                }
+                Err(_) => break,
+            }
+        }
+        while let Some(r) = pending.next().await {
+            if settle(r).is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    drop(sending);
+    publisher.close().await;
+    result
+}
+
+async fn consume_loop(
+    mut consumer: lapin::Consumer,
+    ack_multiple: bool,
+    counters: Arc<Counters>,
+    backlog: Arc<Semaphore>,
+    stop: CancellationToken,
+) -> Result<()> {
+    // Acks are not awaited one after another: several are in flight at once, so the loop
+    // never waits for the connection's I/O between two deliveries; with `ack_multiple`
+    // one at a time ([`Strategy::ack_multiple`]), and the deliveries that arrive while it
+    // is on its way wait for the next, which settles every earlier tag of the channel.
+    let mut acks = FuturesUnordered::new();
+    // The latest delivery not yet acked, and how many are not yet acked up to it.
+    let mut unacked: Option<(lapin::message::Delivery, u64)> = None;
+    loop {
+        let may_ack = !ack_multiple || acks.is_empty();
+        if let Some((d, n)) = unacked.take_if(|_| may_ack) {
+            acks.push(async move {
+                d.acker
+                    .ack(BasicAckOptions { multiple: n > 1 })
+                    .await
+                    .map(|_| n)
+            });
+        }
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Ok(()),
+            Some(r) = acks.next(), if !acks.is_empty() => {
+                let n = r.context("acking deliveries")?;
+                counters.acked.fetch_add(n, Ordering::AcqRel);
+                backlog.add_permits(n as usize);
+            }
+            d = consumer.next() => match d {
+                Some(Ok(d)) => {
+                    let n = unacked.take().map_or(0, |(_, n)| n) + 1;
+                    unacked = Some((d, n));
+                }
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("consumer failed")),
+                None => bail!("the broker ended the consumer"),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -475,7 +871,8 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), STRATEGIES.len());
         let old = &STRATEGIES[0];
-        assert_eq!((old.ack_batch, old.publishers, old.consumers), (1, 1, 1));
+        assert!(!old.ack_multiple);
+        assert_eq!((old.publishers, old.consumers), (1, 1));
         assert!(old.describe().contains("one ack per delivery"));
         assert!(STRATEGIES[1].describe().contains("acks with multiple"));
         assert!(
