@@ -71,7 +71,7 @@ pub struct CalibrateOptions {
     pub topology_path: PathBuf,
     /// Directory in which the run directory is created.
     pub out_dir: PathBuf,
-    /// Length of each timed window.
+    /// Length of each timed window (the broker's: see [`round_trip::run_windows`]).
     pub duration: Duration,
     /// Size of each file of the disk figure.
     pub disk_bytes: u64,
