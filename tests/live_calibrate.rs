@@ -99,6 +99,8 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
 /// no error, exactly one is chosen, and the broker round trip is its best window — the
 /// highest of every window of every strategy.
 fn assert_every_strategy_tried_and_the_best_kept(c: &hab::calibrate::Calibration) {
+    // The same figure, up to the last bits a JSON round trip may change.
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
     use hab::calibrate::round_trip::{BrokerWindow, ROUNDS, STRATEGIES};
     let tried: Vec<&str> = c
         .broker_strategies
@@ -113,17 +115,19 @@ fn assert_every_strategy_tried_and_the_best_kept(c: &hab::calibrate::Calibration
         assert_eq!(s.windows.len(), ROUNDS as usize, "{s:?}");
         assert!(!s.how.is_empty(), "{s:?}");
         for w in &s.windows {
-            assert!(w.acked > 0 && w.secs > 0.0, "{s:?}");
+            assert!(w.secs > 0.0, "{s:?}");
             assert_eq!(w.nacked, 0, "{s:?}");
         }
-        // (RabbitMQ sends confirms in bursts: a short window may see none.)
+        // Something went through (not in every short window: on a loaded machine the
+        // broker can stall for one, and RabbitMQ sends confirms in bursts).
+        assert!(s.windows.iter().any(|w| w.acked > 0), "{s:?}");
         assert!(s.windows.iter().any(|w| w.confirmed > 0), "{s:?}");
         let best = s
             .windows
             .iter()
             .map(BrokerWindow::round_trip)
             .fold(0.0, f64::max);
-        assert_eq!(s.msg_per_s, best, "{s:?}");
+        assert!(same(s.msg_per_s, best), "{s:?}");
     }
     let chosen: Vec<_> = c.broker_strategies.iter().filter(|s| s.chosen).collect();
     assert_eq!(chosen.len(), 1, "{:#?}", c.broker_strategies);
@@ -132,9 +136,13 @@ fn assert_every_strategy_tried_and_the_best_kept(c: &hab::calibrate::Calibration
         .iter()
         .map(|s| s.msg_per_s)
         .fold(0.0, f64::max);
-    assert_eq!(chosen[0].msg_per_s, best, "{:#?}", c.broker_strategies);
+    assert!(
+        same(chosen[0].msg_per_s, best),
+        "{:#?}",
+        c.broker_strategies
+    );
     let rt = c.figures.broker_round_trip.as_ref().expect("round trip");
-    assert_eq!(rt.value, best);
+    assert!(same(rt.value, best), "{rt:?}");
     assert!(rt.how.contains(&chosen[0].name), "{}", rt.how);
     // The publish figure is the best window for confirmations, whichever strategy.
     let publish = c.figures.broker_publish.as_ref().expect("publish");
@@ -143,7 +151,7 @@ fn assert_every_strategy_tried_and_the_best_kept(c: &hab::calibrate::Calibration
         .iter()
         .flat_map(|s| s.windows.iter().map(BrokerWindow::publish))
         .fold(0.0, f64::max);
-    assert_eq!(publish.value, best_publish);
+    assert!(same(publish.value, best_publish), "{publish:?}");
 }
 
 #[test]
@@ -213,7 +221,8 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
         &root().join("workloads/smoke.toml"),
         &out,
     )
-    .args(["--calibrate", "300ms"])
+    // Broker windows of 200 ms (a third of it per strategy run).
+    .args(["--calibrate", "600ms"])
     .output()
     .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -226,7 +235,8 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
         .as_ref()
         .expect("calibration in run.json");
     assert_eq!(c.status, hab::export::RunStatus::Complete);
-    assert_eq!(c.window_s, 0.3);
+    assert_eq!(c.window_s, 0.6);
+    assert_eq!(c.broker_window_s, 0.2);
     for (key, f) in c.figures.iter() {
         assert!(f.value > 0.0, "{key}: {f:?}");
     }
