@@ -135,7 +135,8 @@ enum Command {
         /// Directory in which the run directory is created.
         #[arg(long, value_name = "DIR", default_value = "results")]
         out: PathBuf,
-        /// Length of each timed window (after an untimed warm-up), e.g. 3s, 500ms.
+        /// Length of each timed window (after an untimed warm-up), e.g. 3s, 500ms; the
+        /// broker round trip splits it into three runs of each strategy.
         #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = positive_duration)]
         duration: Duration,
         /// Size of each file the disk figure writes, bytes (deleted right after).

@@ -24,6 +24,10 @@ pub mod names {
     /// Every failover phase was observed at or after its fault, and phases out of order
     /// are flagged (the report's `order` column, the anatomy chart's marks).
     pub const ANATOMY: &str = "anatomy_ordered_or_flagged";
+    /// A trivial burst runs no more than 5 % above the broker round trip calibrated on
+    /// the same stack (a ceiling is the best the stack does; above it, the calibration
+    /// is wrong).
+    pub const CEILING: &str = "task_path_within_ceiling";
 }
 
 /// Checks the invariants of `report` (its workloads as written so far) against `ledger`
@@ -38,6 +42,9 @@ pub fn check(report: &RunReport, ledger: Option<&Ledger>) -> Vec<Invariant> {
         out.push(i);
     }
     if let Some(i) = anatomy(report) {
+        out.push(i);
+    }
+    if let Some(i) = ceiling(report) {
         out.push(i);
     }
     out
@@ -207,6 +214,61 @@ fn anatomy(report: &RunReport) -> Option<Invariant> {
     ))
 }
 
+/// The trivial bursts of a calibrated run against `broker_round_trip`
+/// ([`crate::compare::summary::Standing`]: within 5 % is "at the ceiling", more is a
+/// calibration that missed the stack's best). The disk and CPU figures are not checked
+/// here: the CPU figure is a median, not a best, so a quieter moment in a task would
+/// flag it without anything being wrong.
+fn ceiling(report: &RunReport) -> Option<Invariant> {
+    use crate::compare::summary::{CEILING_MARGIN, Standing};
+    let limit = report
+        .calibration
+        .as_ref()?
+        .figures
+        .broker_round_trip
+        .as_ref()?
+        .value;
+    let planned = report.workload_plan.get("workload")?.as_array()?;
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    for w in &report.workloads {
+        let Some(p) = planned
+            .iter()
+            .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(w.name.as_str()))
+        else {
+            continue;
+        };
+        let trivial = p.pointer("/task/kind").and_then(|k| k.as_str()) == Some("trivial");
+        let burst = p.get("arrival").and_then(|a| a.as_str()) == Some("burst");
+        if !trivial || !burst || w.counts.ok == 0 || limit <= 0.0 {
+            continue;
+        }
+        let fraction = w.throughput_per_s / limit;
+        checked.push(format!("{} at {:.0} %", w.name, fraction * 100.0));
+        if let Standing::Invalid(f) = Standing::of(fraction) {
+            problems.push(format!(
+                "workload {} ran {:.0} tasks/s, {:.0} % above the calibrated broker round trip ({:.0} msg/s; the margin is {:.0} %): the calibration missed the stack's best",
+                w.name,
+                w.throughput_per_s,
+                (f - 1.0) * 100.0,
+                limit,
+                CEILING_MARGIN * 100.0
+            ));
+        }
+    }
+    if checked.is_empty() {
+        return None;
+    }
+    Some(invariant(
+        names::CEILING,
+        problems,
+        format!(
+            "trivial bursts against the broker round trip ({limit:.0} msg/s): {}",
+            checked.join(", ")
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +356,34 @@ mod tests {
         );
         let k = get(&list, names::BACKEND_KEYS);
         assert!(!k.holds && k.detail.contains("held 1 result keys"), "{k:?}");
+    }
+
+    #[test]
+    fn a_task_path_above_its_ceiling_breaks_the_calibration() {
+        let mut l = Ledger::new(1);
+        l.insert(ok_task(true));
+        let mut r = report_of(&l);
+        r.workload_plan = serde_json::json!({"workload": [
+            {"name": "w", "task": {"kind": "trivial"}, "arrival": "burst", "count": 1}
+        ]});
+        r.workloads[0].throughput_per_s = 1_100.0;
+        let mut cal = crate::calibrate::Calibration::default();
+        cal.figures.broker_round_trip = Some(crate::calibrate::Figure {
+            value: 1_000.0,
+            ..Default::default()
+        });
+        r.calibration = Some(cal);
+        let c = check(&r, Some(&l));
+        let c = get(&c, names::CEILING);
+        assert!(!c.holds && c.detail.contains("10 % above"), "{c:?}");
+        // Within 5 %: at the ceiling, holds.
+        r.workloads[0].throughput_per_s = 1_040.0;
+        let c = check(&r, Some(&l));
+        assert!(get(&c, names::CEILING).holds);
+        // A rate workload is not set against a burst ceiling.
+        r.workload_plan["workload"][0]["arrival"] = "rate".into();
+        r.workloads[0].throughput_per_s = 5_000.0;
+        assert!(check(&r, Some(&l)).iter().all(|i| i.name != names::CEILING));
     }
 
     #[test]

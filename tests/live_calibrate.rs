@@ -1,5 +1,6 @@
 //! Live test of `hab calibrate` on real RabbitMQ and Redis processes that hab starts
-//! itself. Figures are only checked to be measured (> 0), never against wall-clock limits.
+//! itself. Figures are only checked to be measured (> 0) and the broker round trip to be
+//! the best of what was tried, never against wall-clock limits.
 
 mod common;
 
@@ -75,6 +76,12 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
         assert!(!f.unit.is_empty(), "{key}: {f:?}");
         assert_eq!(f.errors, 0, "{key}: {f:?}");
     }
+    // The broker round trip: every strategy tried, each in every round, and the figure
+    // is the best window of them all.
+    assert_every_strategy_tried_and_the_best_kept(&c);
+    for s in &hab::calibrate::round_trip::STRATEGIES {
+        assert!(stderr.contains(s.name), "{}: {stderr}", s.name);
+    }
     // Disk: whole 8 MiB files, and none left behind.
     assert_eq!(c.figures.disk_write.as_ref().unwrap().count % (8 << 20), 0);
     let scratch = dir.join("scratch");
@@ -86,6 +93,65 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     assert!(dir.join("logs").read_dir().unwrap().count() >= 2);
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// calibrate.json lists every strategy of `STRATEGIES` with a window from each round and
+/// no error, exactly one is chosen, and the broker round trip is its best window — the
+/// highest of every window of every strategy.
+fn assert_every_strategy_tried_and_the_best_kept(c: &hab::calibrate::Calibration) {
+    // The same figure, up to the last bits a JSON round trip may change.
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    use hab::calibrate::round_trip::{BrokerWindow, ROUNDS, STRATEGIES};
+    let tried: Vec<&str> = c
+        .broker_strategies
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    let planned: Vec<&str> = STRATEGIES.iter().map(|s| s.name).collect();
+    assert_eq!(tried, planned, "{:#?}", c.broker_strategies);
+    assert!(c.broker_window_s > 0.0 && c.broker_warmup_s > 0.0, "{c:?}");
+    for s in &c.broker_strategies {
+        assert_eq!(s.error, None, "{}", s.name);
+        assert_eq!(s.windows.len(), ROUNDS as usize, "{s:?}");
+        assert!(!s.how.is_empty(), "{s:?}");
+        for w in &s.windows {
+            assert!(w.secs > 0.0, "{s:?}");
+            assert_eq!(w.nacked, 0, "{s:?}");
+        }
+        // Something went through (not in every short window: on a loaded machine the
+        // broker can stall for one, and RabbitMQ sends confirms in bursts).
+        assert!(s.windows.iter().any(|w| w.acked > 0), "{s:?}");
+        assert!(s.windows.iter().any(|w| w.confirmed > 0), "{s:?}");
+        let best = s
+            .windows
+            .iter()
+            .map(BrokerWindow::round_trip)
+            .fold(0.0, f64::max);
+        assert!(same(s.msg_per_s, best), "{s:?}");
+    }
+    let chosen: Vec<_> = c.broker_strategies.iter().filter(|s| s.chosen).collect();
+    assert_eq!(chosen.len(), 1, "{:#?}", c.broker_strategies);
+    let best = c
+        .broker_strategies
+        .iter()
+        .map(|s| s.msg_per_s)
+        .fold(0.0, f64::max);
+    assert!(
+        same(chosen[0].msg_per_s, best),
+        "{:#?}",
+        c.broker_strategies
+    );
+    let rt = c.figures.broker_round_trip.as_ref().expect("round trip");
+    assert!(same(rt.value, best), "{rt:?}");
+    assert!(rt.how.contains(&chosen[0].name), "{}", rt.how);
+    // The publish figure is the best window for confirmations, whichever strategy.
+    let publish = c.figures.broker_publish.as_ref().expect("publish");
+    let best_publish = c
+        .broker_strategies
+        .iter()
+        .flat_map(|s| s.windows.iter().map(BrokerWindow::publish))
+        .fold(0.0, f64::max);
+    assert!(same(publish.value, best_publish), "{publish:?}");
 }
 
 #[test]
@@ -155,7 +221,8 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
         &root().join("workloads/smoke.toml"),
         &out,
     )
-    .args(["--calibrate", "300ms"])
+    // Broker windows of 200 ms (a third of it per strategy run).
+    .args(["--calibrate", "600ms"])
     .output()
     .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -168,10 +235,13 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
         .as_ref()
         .expect("calibration in run.json");
     assert_eq!(c.status, hab::export::RunStatus::Complete);
-    assert_eq!(c.window_s, 0.3);
+    assert_eq!(c.window_s, 0.6);
+    assert_eq!(c.broker_window_s, 0.2);
     for (key, f) in c.figures.iter() {
         assert!(f.value > 0.0, "{key}: {f:?}");
     }
+    // run.json records every broker strategy tried and which one won.
+    assert_every_strategy_tried_and_the_best_kept(c);
     assert!(dir.join("calibrate.json").is_file());
     // The calibration's own messages and result keys are gone before the workloads: no
     // result of an unknown task, the queue empty, one key per task of the run.

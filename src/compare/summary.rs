@@ -137,6 +137,76 @@ pub struct RawLimit {
     pub fraction: f64,
 }
 
+/// How far a task path may be from its ceiling and still be read as "at the ceiling":
+/// 5 %, either way. Above that margin the ceiling is wrong (see [`Standing::Invalid`]).
+pub const CEILING_MARGIN: f64 = 0.05;
+
+/// Where a task path stands against its ceiling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Standing {
+    /// More than [`CEILING_MARGIN`] below it: this fraction of it.
+    Below(f64),
+    /// Within [`CEILING_MARGIN`] of it, either side.
+    AtCeiling,
+    /// More than [`CEILING_MARGIN`] above it: a ceiling is the best the stack does on its
+    /// own, so the calibration is invalid (it did not find the stack's best). This many
+    /// times the ceiling.
+    Invalid(f64),
+}
+
+impl Standing {
+    /// The standing of a task path at `fraction` of its ceiling.
+    pub fn of(fraction: f64) -> Standing {
+        if fraction > 1.0 + CEILING_MARGIN {
+            Standing::Invalid(fraction)
+        } else if fraction >= 1.0 - CEILING_MARGIN {
+            Standing::AtCeiling
+        } else {
+            Standing::Below(fraction)
+        }
+    }
+
+    /// A table cell: `87 %`, `at the ceiling`, or `calibration invalid` — never a
+    /// percentage over 100.
+    pub fn cell(self) -> String {
+        match self {
+            Standing::Below(f) => format!("{:.0} %", f * 100.0),
+            Standing::AtCeiling => "at the ceiling".into(),
+            Standing::Invalid(_) => "calibration invalid".into(),
+        }
+    }
+}
+
+impl RawLimit {
+    /// Where the task path stands against this limit.
+    pub fn standing(&self) -> Standing {
+        Standing::of(self.fraction)
+    }
+}
+
+/// A finding for every task path more than [`CEILING_MARGIN`] above its ceiling.
+pub fn ceiling_findings(c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in &c.workloads {
+        for r in &w.rows {
+            let Some(l) = &r.raw_limit else { continue };
+            if let Standing::Invalid(f) = l.standing() {
+                out.push(format!(
+                    "{} on {}: the calibration is invalid: the task path ({:.1} {}) ran {:.0} % above its ceiling {} ({:.1}), which is meant to be the best the stack does on its own; the ceiling was measured too low (recalibrate, with longer windows on a quiet machine), so no fraction of it is shown.",
+                    w.name,
+                    r.topology,
+                    l.task_path,
+                    l.unit,
+                    (f - 1.0) * 100.0,
+                    l.figure,
+                    l.limit
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The raw limit a workload is set against, if its runs were calibrated.
 fn raw_limit(t: &TopologyRuns, workload: &str, row: &WorkloadRow) -> Option<RawLimit> {
     let figure_median = |pick: &dyn Fn(&crate::calibrate::Figures) -> Option<f64>| {
@@ -744,6 +814,7 @@ impl Comparison {
             findings: Vec::new(),
         };
         c.findings = super::findings::findings(&c);
+        c.findings.extend(ceiling_findings(&c));
         // An observer that missed its server is said in so many words: its anatomy
         // columns are empty for that reason, not because nothing happened.
         for t in &set.topologies {

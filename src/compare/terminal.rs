@@ -66,13 +66,13 @@ pub fn render(c: &Comparison) -> String {
             w.rows.iter().filter_map(move |r| {
                 let l = r.raw_limit.as_ref()?;
                 Some(format!(
-                    "  {:<20} {:<18} {:>10.1} of {:>10.1} {:<16} {:>4.0} % ({})",
+                    "  {:<20} {:<18} {:>10.1} of {:>10.1} {:<16} {:>6} ({})",
                     w.name,
                     r.topology,
                     l.task_path,
                     l.limit,
                     l.unit,
-                    l.fraction * 100.0,
+                    l.standing().cell(),
                     l.figure
                 ))
             })

@@ -418,7 +418,7 @@ fn raw_limit_table(c: &Comparison) -> Vec<Block> {
                     format!("{:.1}", l.limit),
                     l.unit.clone(),
                     figure.to_string(),
-                    format!("{:.0} %", l.fraction * 100.0),
+                    l.standing().cell(),
                 ])
             })
         })
@@ -429,7 +429,7 @@ fn raw_limit_table(c: &Comparison) -> Vec<Block> {
     vec![
         Block::Heading(2, "Against the raw limits".into()),
         Block::Para(
-            "Each stack's raw limits were measured on the same stack just before its workloads (`--calibrate`: hab calibrate's figures, each piece alone). A burst of trivial tasks is set against the broker round trip with the same Celery messages (the rest is what the worker, the backend and the producer cost); one write_zeros task's write speed (bytes ÷ median service time) against the disk figure; factorial(100000)'s raw call time against the median service time. 100 % = at the limit.".into(),
+            "Each stack's raw limits were measured on the same stack just before its workloads (`--calibrate`: hab calibrate's figures, each piece alone). A burst of trivial tasks is set against the broker round trip with the same Celery messages (the rest is what the worker, the backend and the producer cost); one write_zeros task's write speed (bytes ÷ median service time) against the disk figure; factorial(100000)'s raw call time against the median service time. A limit is the best the piece did alone (for the broker: the best window of every strategy tried, see `hab calibrate`): within 5 % of it either way reads \"at the ceiling\"; more than 5 % above it means the calibration is invalid (a finding), never a percentage over 100.".into(),
         ),
         Block::Table {
             head: [
@@ -785,6 +785,73 @@ mod tests {
         f.unapplied = vec!["SENTINEL FAILOVER was accepted but no replica was promoted".into()];
         let md = doc::markdown(&failover_table(&c));
         assert!(md.contains("| 2 (+1 not applied) |"), "{md}");
+    }
+
+    /// The fixture with both topologies calibrated: the trivial burst (standalone 5,000
+    /// tasks/s, ha 2,500) against a broker round trip set so that it runs at `fractions`
+    /// (standalone, ha) of it.
+    fn calibrated(fractions: (f64, f64)) -> Comparison {
+        let mut set = fixture::run_set();
+        let plan = serde_json::json!({"name": "fixture", "workload": [
+            {"name": "trivial", "task": {"kind": "trivial"}, "arrival": "burst"},
+        ]});
+        for t in &mut set.topologies {
+            let (tp, fraction) = if t.name == "ha" {
+                (2_500.0, fractions.1)
+            } else {
+                (5_000.0, fractions.0)
+            };
+            for run in &mut t.runs {
+                run.report.workload_plan = plan.clone();
+                let mut cal = crate::calibrate::Calibration::default();
+                cal.figures.broker_round_trip = Some(crate::calibrate::Figure {
+                    value: tp / fraction,
+                    unit: "msg/s".into(),
+                    ..Default::default()
+                });
+                run.report.calibration = Some(cal);
+            }
+        }
+        Comparison::from_runs(&set).unwrap()
+    }
+
+    #[test]
+    fn a_task_path_above_its_ceiling_is_a_finding_and_within_5_percent_is_at_the_ceiling() {
+        // standalone 16 % above its ceiling (the main job's report: 115 %, 116 %), ha 3 %
+        // above it.
+        let c = calibrated((1.16, 1.03));
+        let md = doc::markdown(&raw_limit_table(&c));
+        let terminal = crate::compare::terminal::render(&c);
+        for (what, text) in [("report", &md), ("terminal", &terminal)] {
+            assert!(!text.contains("116 %"), "{what}: {text}");
+            assert!(!text.contains("103 %"), "{what}: {text}");
+            assert!(text.contains("at the ceiling"), "{what}: {text}");
+            assert!(text.contains("calibration invalid"), "{what}: {text}");
+        }
+        let invalid: Vec<&String> = c
+            .findings
+            .iter()
+            .filter(|f| f.contains("the calibration is invalid"))
+            .collect();
+        assert_eq!(invalid.len(), 1, "{:#?}", c.findings);
+        assert!(
+            invalid[0].contains("standalone") && invalid[0].contains("trivial"),
+            "{}",
+            invalid[0]
+        );
+        assert!(invalid[0].contains("16 % above"), "{}", invalid[0]);
+        // 3 % below is at the ceiling too; 10 % below is a plain percentage; no finding.
+        let c = calibrated((0.97, 0.9));
+        let md = doc::markdown(&raw_limit_table(&c));
+        assert!(md.contains("at the ceiling") && md.contains("90 %"), "{md}");
+        assert!(!md.contains("97 %"), "{md}");
+        assert!(
+            !c.findings
+                .iter()
+                .any(|f| f.contains("calibration is invalid")),
+            "{:#?}",
+            c.findings
+        );
     }
 
     #[test]

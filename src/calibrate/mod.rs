@@ -6,13 +6,17 @@
 //! `--duration` that starts only after an untimed warm-up (connections, declarations,
 //! first allocations and JIT-like effects stay out of the window):
 //!
-//! 1. **broker**: publish + consume + ack of the Celery messages hab sends (`hab.trivial`,
-//!    [`TaskMessage`] + [`encode`]), through the URL workers use (HAProxy when there is
-//!    one), publisher confirms as the topology says. A producer keeps a window of
-//!    unconfirmed publishes and at most [`BACKLOG`] messages ahead of the consumer; the
-//!    consumer has a prefetch of [`PREFETCH`] and acks every message as hab's worker does.
-//!    Figures: messages consumed and acked per second (end to end) and publish
-//!    confirmations per second.
+//! 1. **broker** ([`round_trip`]): publish + consume + ack of the Celery messages hab
+//!    sends (`hab.trivial`, [`TaskMessage`](crate::protocol::message::TaskMessage) +
+//!    [`encode`](crate::protocol::message::encode)), through the URL workers use (HAProxy
+//!    when there is one), publisher confirms as the topology says — driven several ways
+//!    ([`round_trip::STRATEGIES`]: acks one by one or with `multiple`, publishes handed
+//!    over one at a time or pipelined, one or two connections each way), each
+//!    [`round_trip::ROUNDS`] times, interleaved, each run on fresh connections with its
+//!    own warm-up and a window of `--duration / ROUNDS`. The round trip is the best
+//!    window of the best strategy (a ceiling is the best the broker does for that path);
+//!    the publish figure is the best window for confirmations. Every strategy, window
+//!    and the winner are kept (`broker_strategies`).
 //! 2. **redis**: what hab's worker does per result, [`ResultStore::store`] (`GET`, then
 //!    `MULTI SETEX PUBLISH EXEC`), with [`STORE_IN_FLIGHT`] stores in flight over one
 //!    multiplexed connection; and, as the ceiling, plain pipelined `SETEX` + `PUBLISH`.
@@ -33,31 +37,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use lapin::Confirmation;
-use lapin::options::BasicAckOptions;
-use lapin::types::ShortString;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backend::ResultStore;
-use crate::broker;
 use crate::config::Topology;
 use crate::export::{Machine, RunStatus};
-use crate::protocol::message::{TaskMessage, encode};
 use crate::protocol::result::{ResultRecord, result_key};
 use crate::stack::{StackDirs, StackHandle};
 
-/// Unconfirmed publishes the producer keeps in flight.
-pub const CONFIRM_WINDOW: usize = 512;
-/// Most messages the producer may be ahead of the consumer (published, not yet acked):
-/// keeps the queue short and the measurement at a steady state instead of a growing
-/// backlog.
-pub const BACKLOG: usize = 1024;
-/// The consumer's prefetch (unacknowledged deliveries).
-pub const PREFETCH: u16 = 256;
+pub mod round_trip;
+
 /// `ResultStore::store` calls in flight at once.
 pub const STORE_IN_FLIGHT: usize = 64;
 /// `SETEX` + `PUBLISH` pairs per pipeline, and pipelines in flight, for the Redis ceiling.
@@ -72,8 +63,6 @@ pub const MIN_CPU_CALLS: u64 = 3;
 pub const DEFAULT_DISK_BYTES: u64 = 256 << 20;
 /// File name of the result in the run directory.
 pub const FILE_NAME: &str = "calibrate.json";
-/// Longest wait for the consumer to take what was published after the window closed.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to calibrate and where to write it.
 #[derive(Debug, Clone)]
@@ -82,7 +71,7 @@ pub struct CalibrateOptions {
     pub topology_path: PathBuf,
     /// Directory in which the run directory is created.
     pub out_dir: PathBuf,
-    /// Length of each timed window.
+    /// Length of each timed window (the broker's: see [`round_trip::run_windows`]).
     pub duration: Duration,
     /// Size of each file of the disk figure.
     pub disk_bytes: u64,
@@ -188,6 +177,14 @@ pub struct Calibration {
     pub disk_bytes: u64,
     /// The figures.
     pub figures: Figures,
+    /// Every way the broker round trip was driven, with each timed window; the one
+    /// `chosen` gave `figures.broker_round_trip` (empty in calibrations from before hab
+    /// tried several).
+    pub broker_strategies: Vec<round_trip::StrategyFigure>,
+    /// Length of each broker window, seconds ([`round_trip::run_windows`]).
+    pub broker_window_s: f64,
+    /// Untimed warm-up before each broker window, seconds.
+    pub broker_warmup_s: f64,
 }
 
 impl Calibration {
@@ -234,6 +231,9 @@ impl Default for Calibration {
             warmup_s: 0.0,
             disk_bytes: 0,
             figures: Figures::default(),
+            broker_strategies: Vec::new(),
+            broker_window_s: 0.0,
+            broker_warmup_s: 0.0,
         }
     }
 }
@@ -285,7 +285,7 @@ pub fn endpoint(url: &str) -> &str {
 }
 
 /// A figure counting `count` operations in a window of `secs`, as a rate per second.
-fn rate_figure(
+pub(crate) fn rate_figure(
     count: u64,
     count_unit: &str,
     secs: f64,
@@ -360,6 +360,36 @@ pub fn render_table(c: &Calibration) -> String {
     if !any {
         let _ = writeln!(s, "(nothing measured)");
     }
+    if !c.broker_strategies.is_empty() {
+        let _ = writeln!(
+            s,
+            "broker round trip by strategy (msg/s per {:.2} s window after {:.2} s warm-up; * = the figure above):",
+            c.broker_window_s, c.broker_warmup_s
+        );
+        for st in &c.broker_strategies {
+            let windows: Vec<String> = st
+                .windows
+                .iter()
+                .map(|w| format_value(w.round_trip()))
+                .collect();
+            let _ = writeln!(
+                s,
+                "{} {:<22} {:>12}   windows: {}{}",
+                if st.chosen { "*" } else { " " },
+                st.name,
+                format_value(st.msg_per_s),
+                if windows.is_empty() {
+                    "-".to_string()
+                } else {
+                    windows.join(" ")
+                },
+                st.error
+                    .as_ref()
+                    .map(|e| format!("; failed: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     if let Some(e) = &c.error {
         let _ = writeln!(s, "stopped: {e}");
     }
@@ -367,7 +397,7 @@ pub fn render_table(c: &Calibration) -> String {
     s
 }
 
-fn write_json(dir: &Path, c: &Calibration) -> Result<()> {
+pub(crate) fn write_json(dir: &Path, c: &Calibration) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(c)?;
     bytes.push(b'\n');
     let path = dir.join(FILE_NAME);
@@ -485,14 +515,14 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> Result<()> 
 }
 
 /// Counters read at the start and end of a timed window.
-struct Window {
-    deltas: Vec<u64>,
-    secs: f64,
+pub(crate) struct Window {
+    pub(crate) deltas: Vec<u64>,
+    pub(crate) secs: f64,
 }
 
 /// Let the load run for the warm-up, then time a window of `duration` and return how much
 /// each counter moved in it.
-async fn timed_window(
+pub(crate) async fn timed_window(
     counters: &[&AtomicU64],
     warmup: Duration,
     duration: Duration,
@@ -526,10 +556,15 @@ pub async fn measure(
     let broker_url = stack.broker_url();
     let backend_url = stack.backend_url();
 
-    eprintln!("hab: broker round trip …");
-    let (round_trip, publish) = broker_figures(opts, topology, stack, &broker_url, cancel)
-        .await
-        .context("broker round trip")?;
+    eprintln!(
+        "hab: broker round trip ({} strategies × {} windows) …",
+        round_trip::STRATEGIES.len(),
+        round_trip::ROUNDS
+    );
+    let (round_trip, publish) =
+        round_trip::measure(opts, topology, stack, &broker_url, dir, cal, cancel)
+            .await
+            .context("broker round trip")?;
     cal.figures.broker_round_trip = Some(round_trip);
     cal.figures.broker_publish = Some(publish);
     write_json(dir, cal)?;
@@ -558,214 +593,6 @@ pub async fn measure(
     cal.figures.cpu_factorial = Some(cpu);
     write_json(dir, cal)?;
     Ok(())
-}
-
-/// Shared counters of the broker measurement.
-#[derive(Default)]
-struct BrokerCounters {
-    /// Deliveries consumed and acked.
-    acked: AtomicU64,
-    /// Publishes settled: confirmed (with confirms) or handed over (without).
-    settled: AtomicU64,
-    /// Publishes nacked by the broker.
-    nacked: AtomicU64,
-    /// Publishes sent.
-    published: AtomicU64,
-}
-
-async fn broker_figures(
-    opts: &CalibrateOptions,
-    topology: &Topology,
-    stack: &StackHandle,
-    url: &str,
-    cancel: &CancellationToken,
-) -> Result<(Figure, Figure)> {
-    let b = &topology.broker;
-    // Declares the queue as a run does (kind, durability) and opens the (confirming)
-    // channel.
-    let publisher = broker::Publisher::connect(url, b, "hab-calibrate-producer").await?;
-    // As in a run: the queue exists now; wait for its replicas and leader.
-    tokio::select! {
-        r = stack.wait_healthy(Duration::from_secs(60)) => {
-            r.context("the stack did not become healthy after the task queue was declared")?;
-        }
-        _ = cancel.cancelled() => return Err(Interrupted.into()),
-    }
-    let conn = broker::connect(url, b.heartbeat, "hab-calibrate-consumer").await?;
-    let channel = conn.create_channel().await.context("opening a channel")?;
-    broker::declare_queue(&channel, b.queue, b.durable).await?;
-    let consumer = broker::consume(&channel, PREFETCH, "hab-calibrate").await?;
-
-    let counters = Arc::new(BrokerCounters::default());
-    let backlog = Arc::new(Semaphore::new(BACKLOG));
-    let stop_producer = cancel.child_token();
-    let stop_consumer = cancel.child_token();
-    let consumer_task = tokio::spawn(consume_loop(
-        consumer,
-        counters.clone(),
-        backlog.clone(),
-        stop_consumer.clone(),
-    ));
-    let producer_task = tokio::spawn(produce_loop(
-        publisher,
-        counters.clone(),
-        backlog,
-        stop_producer.clone(),
-    ));
-
-    let window = timed_window(
-        &[&counters.acked, &counters.settled, &counters.nacked],
-        opts.warmup(),
-        opts.duration,
-        cancel,
-    )
-    .await;
-    stop_producer.cancel();
-    let produced = producer_task.await.context("producer task")?;
-    // Let the consumer take what is still queued (untimed), so the next figure runs on
-    // a quiet broker.
-    let published = counters.published.load(Ordering::Acquire);
-    let drain_until = Instant::now() + DRAIN_TIMEOUT;
-    while counters.acked.load(Ordering::Acquire) < published
-        && Instant::now() < drain_until
-        && !cancel.is_cancelled()
-        && !consumer_task.is_finished()
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop_consumer.cancel();
-    let consumed = consumer_task.await.context("consumer task")?;
-    let _ = tokio::time::timeout(
-        broker::CLOSE_TIMEOUT,
-        conn.close(200, ShortString::from("done")),
-    )
-    .await;
-    let window = window?;
-    produced?;
-    consumed?;
-
-    let (acked, settled, nacked) = (window.deltas[0], window.deltas[1], window.deltas[2]);
-    let mode = if b.confirms {
-        "publisher confirms"
-    } else {
-        "no confirms"
-    };
-    let round_trip = rate_figure(
-        acked,
-        "messages",
-        window.secs,
-        "msg/s",
-        nacked,
-        format!(
-            "hab.trivial Celery messages published ({mode}, window {CONFIRM_WINDOW}, at most \
-             {BACKLOG} ahead), consumed (prefetch {PREFETCH}) and acked one by one (acks \
-             pipelined), {} queue, via {}",
-            format!("{:?}", b.queue).to_lowercase(),
-            endpoint(url)
-        ),
-    );
-    let publish = if b.confirms {
-        rate_figure(
-            settled,
-            "confirms",
-            window.secs,
-            "confirms/s",
-            nacked,
-            format!("publisher confirms (ack) received, window {CONFIRM_WINDOW}"),
-        )
-    } else {
-        rate_figure(
-            settled,
-            "messages",
-            window.secs,
-            "publishes/s",
-            0,
-            "publishes handed to the connection (confirms off)".into(),
-        )
-    };
-    Ok((round_trip, publish))
-}
-
-type ConfirmFuture = lapin::PublisherConfirm;
-
-async fn produce_loop(
-    publisher: broker::Publisher,
-    counters: Arc<BrokerCounters>,
-    backlog: Arc<Semaphore>,
-    stop: CancellationToken,
-) -> Result<()> {
-    let mut pending: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
-    let settle = |r: Result<Confirmation, lapin::Error>| -> Result<()> {
-        match r.context("waiting for a publish confirm")? {
-            Confirmation::Nack(_) => counters.nacked.fetch_add(1, Ordering::AcqRel),
-            _ => counters.settled.fetch_add(1, Ordering::AcqRel),
-        };
-        Ok(())
-    };
-    let result = loop {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => break Ok(()),
-            Some(r) = pending.next(), if !pending.is_empty() => {
-                if let Err(e) = settle(r) {
-                    break Err(e);
-                }
-            }
-            permit = backlog.acquire(), if pending.len() < CONFIRM_WINDOW => {
-                permit.expect("semaphore never closed").forget();
-                let msg = TaskMessage::new(crate::tasks::trivial::NAME, serde_json::json!([]));
-                let (body, props) = encode(&msg);
-                match publisher.publish(&body, props).await {
-                    Ok(confirm) => {
-                        counters.published.fetch_add(1, Ordering::AcqRel);
-                        pending.push(confirm);
-                    }
-                    Err(e) => break Err(e.context("publishing")),
-                }
-            }
-        }
-    };
-    // Settle what is in flight (untimed, bounded) before closing.
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while let Some(r) = pending.next().await {
-            if settle(r).is_err() {
-                break;
-            }
-        }
-    })
-    .await;
-    publisher.close().await;
-    result
-}
-
-async fn consume_loop(
-    mut consumer: lapin::Consumer,
-    counters: Arc<BrokerCounters>,
-    backlog: Arc<Semaphore>,
-    stop: CancellationToken,
-) -> Result<()> {
-    // Every message gets its own ack (as hab's worker sends them), but the acks are not
-    // awaited one after another: like a worker's concurrent tasks, several are in
-    // flight at once, so the loop never waits for the connection's I/O between two
-    // deliveries.
-    let mut acks = FuturesUnordered::new();
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return Ok(()),
-            Some(r) = acks.next(), if !acks.is_empty() => {
-                let r: Result<bool, lapin::Error> = r;
-                r.context("acking a delivery")?;
-                counters.acked.fetch_add(1, Ordering::AcqRel);
-                backlog.add_permits(1);
-            }
-            d = consumer.next() => match d {
-                Some(Ok(d)) => acks.push(async move { d.acker.ack(BasicAckOptions::default()).await }),
-                Some(Err(e)) => return Err(anyhow::Error::new(e).context("consumer failed")),
-                None => bail!("the broker ended the consumer"),
-            },
-        }
-    }
 }
 
 /// Drop the result keys a Redis figure wrote (untimed), so the next figure starts on an
@@ -1061,10 +888,22 @@ mod tests {
 
     #[test]
     fn json_round_trip_and_defaults() {
-        let c = sample();
+        let mut c = sample();
         let text = serde_json::to_string_pretty(&c).unwrap();
         let back: Calibration = serde_json::from_str(&text).unwrap();
         assert_eq!(back, c);
+        // With the broker strategies (older files have none: they parse as empty).
+        c.broker_strategies = vec![round_trip::StrategyFigure::new(&round_trip::STRATEGIES[1])];
+        c.broker_strategies[0].record(round_trip::BrokerWindow {
+            acked: 5,
+            confirmed: 6,
+            nacked: 0,
+            secs: 0.5,
+        });
+        c.broker_strategies[0].chosen = true;
+        let with = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Calibration>(&with).unwrap(), c);
+        assert!(with.contains(r#""windows":[{"acked":5,"confirmed":6,"nacked":0,"secs":0.5}]"#));
         // Embeddable: an empty object (or one from an older hab) still parses.
         let empty: Calibration = serde_json::from_str("{}").unwrap();
         assert_eq!(empty, Calibration::default());
@@ -1073,6 +912,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(partial.figures.disk_write.as_ref().unwrap().value, 1.5);
+        assert!(partial.broker_strategies.is_empty());
         assert!(partial.figures.broker_round_trip.is_none());
         assert_eq!(partial.figures.iter().count(), 1);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -1091,6 +931,27 @@ mod tests {
         assert!(t.contains("512"), "{t}");
         assert!(t.contains("21.7 "), "{t}");
         assert!(t.contains("cpu factorial(100000)"));
+        // The strategies tried, each with its windows, the winner starred.
+        let mut c = sample();
+        c.broker_window_s = 1.0;
+        c.broker_warmup_s = 0.33;
+        c.broker_strategies = round_trip::STRATEGIES[..2]
+            .iter()
+            .map(round_trip::StrategyFigure::new)
+            .collect();
+        for (i, acked) in [(0, 9_000), (0, 9_500), (1, 12_000)] {
+            c.broker_strategies[i].record(round_trip::BrokerWindow {
+                acked,
+                secs: 1.0,
+                ..Default::default()
+            });
+        }
+        c.broker_strategies[1].chosen = true;
+        let t = render_table(&c);
+        assert!(t.contains("per 1.00 s window after 0.33 s warm-up"), "{t}");
+        assert!(t.contains("  ack_each"), "{t}");
+        assert!(t.contains("9500   windows: 9000 9500"), "{t}");
+        assert!(t.contains("* ack_multiple"), "{t}");
         let mut c = sample();
         c.figures = Figures::default();
         c.error = Some("interrupted".into());
