@@ -53,10 +53,49 @@ impl Anchor {
     }
 }
 
+/// A value and the moment it became ready, unix µs.
+pub type Stamped<T> = (T, i64);
+
+/// Wait for `fut` and stamp the moment it resolved (e.g. a publisher confirm), however
+/// late the caller gets round to awaiting the returned future.
+pub fn on_arrival<F>(fut: F) -> impl std::future::Future<Output = Stamped<F::Output>> + Send
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    async move {
+        let v = fut.await;
+        (v, now_unix_us())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A producer busy publishing a burst awaits its confirms only between publishes: a
+    /// confirm that arrived meanwhile must carry its arrival time, not the poll's.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_value_is_stamped_when_it_arrives_not_when_it_is_awaited() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let stamped = on_arrival(rx);
+        let sent = now_unix_us();
+        tx.send(7).unwrap();
+        // The producer's next publishes: it yields to the runtime at each await …
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        // … and works in between without polling its confirms.
+        std::thread::sleep(Duration::from_millis(2));
+        let polled = now_unix_us();
+        let (v, at) = stamped.await;
+        assert_eq!(v.unwrap(), 7);
+        assert!(
+            sent <= at && at < polled,
+            "stamped at {at}: sent at {sent}, awaited at {polled} (stamped when awaited, not on arrival)"
+        );
+    }
 
     #[test]
     fn anchor_round_trips_instants() {

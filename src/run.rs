@@ -1474,8 +1474,9 @@ struct Driver<'a> {
 /// A task's confirmation; an error carries the connection generation (the publisher's
 /// reconnect count when it was published) and what happened.
 type ConfirmResult = Result<Confirmation, (u64, String)>;
-/// A task's index, its confirmation, and the breaker's permit of the call (if any).
-type ConfirmOutput = (usize, ConfirmResult, Option<crate::producer::Permit>);
+/// A task's index, its confirmation, when the confirmation (or its failure) arrived in
+/// unix µs, and the breaker's permit of the call (if any).
+type ConfirmOutput = (usize, ConfirmResult, i64, Option<crate::producer::Permit>);
 type ConfirmFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ConfirmOutput> + Send>>;
 
 const PRODUCER: &str = "producer";
@@ -1495,17 +1496,16 @@ impl Driver<'_> {
         pb
     }
 
-    fn apply_confirm(&mut self, w: usize, (idx, res, permit): ConfirmOutput) {
+    fn apply_confirm(&mut self, w: usize, (idx, res, arrived_unix_us, permit): ConfirmOutput) {
         if let Some(permit) = permit {
             let ok = matches!(res, Ok(Confirmation::Ack(_) | Confirmation::NotRequested));
             self.breaker_result(permit, ok);
         }
-        let now = self.anchor.now_unix_us();
         let mut ledger = self.live.ledger.lock().expect("ledger lock");
         match res {
             Ok(Confirmation::Ack(_)) => ledger.update(w, idx, |t| {
                 t.confirm = ConfirmState::Acked;
-                t.confirmed_unix_us = Some(now);
+                t.confirmed_unix_us = Some(arrived_unix_us);
             }),
             Ok(Confirmation::NotRequested) => {
                 ledger.update(w, idx, |t| t.confirm = ConfirmState::NotRequested)
@@ -1600,7 +1600,8 @@ impl Driver<'_> {
     }
 
     /// A confirmation future for a publish handed to the connection, bounded by the
-    /// confirm timeout.
+    /// confirm timeout, stamped when the confirmation arrives ([`crate::clock::on_arrival`]),
+    /// not when the generator gets round to it between publishes.
     fn confirm_future(
         &self,
         idx: usize,
@@ -1609,8 +1610,10 @@ impl Driver<'_> {
     ) -> ConfirmFuture {
         let generation = self.publisher.reconnects;
         let timeout = self.policy.confirm_timeout;
+        let arrival = crate::clock::on_arrival(tokio::time::timeout(timeout, confirm));
         Box::pin(async move {
-            let res = match tokio::time::timeout(timeout, confirm).await {
+            let (res, arrived_unix_us) = arrival.await;
+            let res = match res {
                 Ok(Ok(c)) => Ok(c),
                 Ok(Err(e)) => Err((generation, e.to_string())),
                 Err(_) => Err((
@@ -1621,7 +1624,7 @@ impl Driver<'_> {
                     ),
                 )),
             };
-            (idx, res, permit)
+            (idx, res, arrived_unix_us, permit)
         })
     }
 
