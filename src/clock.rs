@@ -57,15 +57,27 @@ impl Anchor {
 pub type Stamped<T> = (T, i64);
 
 /// Wait for `fut` and stamp the moment it resolved (e.g. a publisher confirm), however
-/// late the caller gets round to awaiting the returned future.
+/// late the caller gets round to awaiting the returned future: `fut` runs as a task of its
+/// own (spawned at once, so this must be called inside a tokio runtime), stamped where it
+/// resolves; dropping the returned future aborts it.
 pub fn on_arrival<F>(fut: F) -> impl std::future::Future<Output = Stamped<F::Output>> + Send
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    async move {
+    let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         let v = fut.await;
         (v, now_unix_us())
+    }));
+    async move {
+        match task.await {
+            Ok(stamped) => stamped,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Only the runtime shutting down cancels it, and that drops this future too.
+                Err(e) => panic!("the arrival wait was cancelled: {e}"),
+            },
+        }
     }
 }
 
