@@ -167,6 +167,8 @@ impl Workers {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // One clock: the worker stamps its side channel on the run's time line.
+            .env(crate::clock::ANCHOR_ENV, crate::clock::anchor().env_value())
             // An external stack's credentials: through the environment, never arguments.
             .envs(crate::credentials::current().child_env());
         Ok(ManagedProcess::spawn(
@@ -264,6 +266,9 @@ impl Workers {
             .env("HAB_HEARTBEAT_S", b.heartbeat.as_secs().to_string())
             .env("HAB_TRACK_STARTED", if w.track_started { "1" } else { "0" })
             .env("HAB_WORKER_NAME", name)
+            // One clock: hab_tasks.py stamps with time.monotonic_ns() through the run's
+            // anchor.
+            .env(crate::clock::ANCHOR_ENV, crate::clock::anchor().env_value())
             .env(
                 "HAB_EXECUTIONS",
                 self.executions.join(format!("{name}.csv")),
@@ -374,6 +379,24 @@ impl Workers {
                         | SideEventKind::Connected
                         | SideEventKind::Rediscovered
                         | SideEventKind::StoreError => summary.connection_events.push(ev),
+                        SideEventKind::Clock => {
+                            match crate::clock::parse_side_channel_detail(&ev.detail) {
+                                Some((pid, anchor)) => {
+                                    summary.clocks.push(crate::clock::ProcessClock {
+                                        worker: ev.worker,
+                                        pid,
+                                        same_time_line: crate::clock::anchor()
+                                            .same_time_line(&anchor),
+                                        anchor,
+                                    })
+                                }
+                                None => tracing::warn!(
+                                    "{}: unreadable clock line {:?}",
+                                    p.display(),
+                                    ev.detail
+                                ),
+                            }
+                        }
                     }
                 });
                 if let Err(e) = read {
@@ -410,6 +433,8 @@ struct SideChannelSummary {
     crashes: Vec<crate::export::WorkerCrash>,
     /// The workers' connection losses, reconnections and failed result writes.
     connection_events: Vec<crate::ledger::SideEvent>,
+    /// Every worker process's clock anchor (one per process that opened a file).
+    clocks: Vec<crate::clock::ProcessClock>,
 }
 
 /// Shared state between the generator, the result collector and the drain.
@@ -529,6 +554,7 @@ pub async fn run(
         }),
         merged: None,
         failed_reads: Vec::new(),
+        clock: Some(crate::export::json::ClockReport::new(Vec::new())),
     };
     if let Some(s) = opts.shard
         && !s.applies_faults()
@@ -1097,6 +1123,7 @@ impl RunState {
         self.report.workers.rejected = side.rejected;
         self.report.workers.refused = side.refused;
         self.report.workers.crashes = side.crashes;
+        self.report.clock = Some(crate::export::json::ClockReport::new(side.clocks));
         if let Some(w) = self.workers.as_ref() {
             self.report.workers.restarts = w.restarts;
         }

@@ -70,6 +70,7 @@ impl RunBuilder {
                 shard: None,
                 merged: None,
                 failed_reads: Vec::new(),
+                clock: None,
             },
         }
     }
@@ -110,6 +111,7 @@ impl RunBuilder {
             throughput_per_s: throughput,
             stages: stats,
             histograms,
+            negative_intervals: Default::default(),
         });
         self
     }

@@ -50,6 +50,7 @@ pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadRe
         throughput_per_s: throughput,
         stages,
         histograms,
+        negative_intervals: BTreeMap::new(),
     }
 }
 
@@ -163,6 +164,7 @@ pub fn run(
         shard: None,
         merged: None,
         failed_reads: Vec::new(),
+        clock: None,
     }
 }
 

@@ -170,6 +170,7 @@ mod tests {
             shard: None,
             merged: None,
             failed_reads: Vec::new(),
+            clock: None,
         };
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
