@@ -156,8 +156,7 @@ fn a_hab_worker_stamps_every_stage_on_the_runs_clock() {
     assert_negatives_accounted(&report, &rows);
     for stage in STAGES {
         assert_eq!(
-            report["workloads"][0]["negative_intervals"][stage],
-            0,
+            report["workloads"][0]["negative_intervals"][stage], 0,
             "{stage}"
         );
     }
@@ -165,7 +164,11 @@ fn a_hab_worker_stamps_every_stage_on_the_runs_clock() {
     for f in std::fs::read_dir(dir.join("executions")).unwrap().flatten() {
         let text = std::fs::read_to_string(f.path()).unwrap();
         let second = text.lines().nth(1).unwrap_or_default();
-        assert!(second.starts_with("clock,"), "{}: {second}", f.path().display());
+        assert!(
+            second.starts_with("clock,"),
+            "{}: {second}",
+            f.path().display()
+        );
         assert!(second.contains(" inherited=1"), "{second}");
     }
 }
