@@ -60,6 +60,10 @@ enum Command {
         /// faults. Combine the shards' run directories with `hab merge`.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<crate::shard::Shard>,
+        /// Exit 1 if the run violated one of the invariants it checks of its own figures
+        /// (run.json `invariants`; they are checked and reported either way).
+        #[arg(long)]
+        strict: bool,
     },
     /// Combine the run directories of the shards of one run (`hab run --shard I/N`) into
     /// one run directory: histograms added, ledgers joined by task id, failover analysed
@@ -234,6 +238,10 @@ struct ThresholdArgs {
     /// never completed a task after the fault.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     max_switch_time: Option<Duration>,
+    /// Fail if any run violated one of the invariants it checks of its own figures (one
+    /// outcome per task, histogram counts = ok counts, …; run.json `invariants`).
+    #[arg(long)]
+    strict: bool,
 }
 
 impl ThresholdArgs {
@@ -244,6 +252,7 @@ impl ThresholdArgs {
             max_lost: self.max_lost,
             max_duplicated: self.max_duplicated,
             max_switch_ms: self.max_switch_time.map(|d| d.as_secs_f64() * 1000.0),
+            strict: self.strict,
         }
     }
 }
@@ -421,6 +430,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             allow_faults,
             dry_run,
             shard,
+            strict,
         } => {
             let topo = config::load_topology(&topology)?;
             let plan = config::load_workload_plan(&workload)?;
@@ -458,8 +468,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     println!("stack bring-up: {ms} ms");
                 }
                 println!("results: {}", outcome.dir.display());
+                let violated = !crate::invariants::all_hold(&outcome.report.invariants);
                 Ok(match outcome.report.status {
                     RunStatus::Interrupted => 130,
+                    _ if strict && violated => {
+                        eprintln!("hab: --strict: an invariant was violated (see above)");
+                        1
+                    }
                     _ => 0,
                 })
             })

@@ -29,6 +29,7 @@
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.
+//! - [`invariants`]: what every run checks of its own figures (run.json `invariants`).
 //! - [`shard`]: generator shards (`hab run --shard I/N`): the split of every workload, task
 //!   ids that name their shard, which shard applies the faults.
 //! - [`merge`]: `hab merge`: shard run directories → one run directory (histograms added,
@@ -52,6 +53,7 @@ pub mod config;
 pub mod credentials;
 pub mod export;
 pub mod fault;
+pub mod invariants;
 pub mod ledger;
 pub mod load;
 pub mod merge;

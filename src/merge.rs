@@ -679,7 +679,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
         eprintln!("hab merge: warning: {w}");
     }
     let merged = merged_report(&runs)?;
-    let (report, joined) = merged;
+    let (mut report, joined) = merged;
+    // The merged figures check themselves as a run's do.
+    report.invariants = crate::invariants::check(&report, Some(&joined.ledger));
     let topology = report
         .topology
         .get("name")
@@ -992,6 +994,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
             .collect(),
         // Each shard's processes had their own anchors (and maybe hosts): `merged.shards`.
         clock: None,
+        invariants: Vec::new(),
     };
     Ok((report, joined))
 }
@@ -1061,6 +1064,7 @@ mod tests {
             merged: None,
             failed_reads: Vec::new(),
             clock: None,
+            invariants: Vec::new(),
             observers: Vec::new(),
         }
     }

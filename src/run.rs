@@ -555,6 +555,7 @@ pub async fn run(
         merged: None,
         failed_reads: Vec::new(),
         clock: Some(crate::export::json::ClockReport::new(Vec::new())),
+        invariants: Vec::new(),
     };
     if let Some(s) = opts.shard
         && !s.applies_faults()
@@ -994,6 +995,7 @@ impl RunState {
                 eprintln!("hab: warning: {lag}");
             }
             self.report.workers.restarts = driver.workers.restarts;
+            check_invariants(&mut self.report, &self.live);
             write_outputs(&self.dir, &self.report, &self.live)?;
         }
         // An independent look at the servers before they go: what is left in the queue,
@@ -1144,6 +1146,10 @@ impl RunState {
         };
         if let Err(e) = result {
             self.report.error = Some(format!("{e:#}"));
+        }
+        check_invariants(&mut self.report, &self.live);
+        for i in self.report.invariants.iter().filter(|i| !i.holds) {
+            eprintln!("hab: invariant violated: {}: {}", i.name, i.detail);
         }
         if let Err(e) = write_outputs(&self.dir, &self.report, &self.live) {
             tracing::error!("cannot write results: {e:#}");
@@ -1391,6 +1397,12 @@ fn idle_report(
     Some(crate::metrics::idle::analyse(
         settings, &sessions, &events, &workloads,
     ))
+}
+
+/// Check the run's invariants on what it has measured so far ([`crate::invariants`]).
+fn check_invariants(report: &mut RunReport, live: &Live) {
+    let ledger = live.ledger.lock().expect("ledger lock");
+    report.invariants = crate::invariants::check(report, Some(&ledger));
 }
 
 fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {

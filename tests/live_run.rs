@@ -81,6 +81,25 @@ fn smoke_workload_end_to_end() {
     let dir = single_run_dir(&out);
     let run = run_json(&dir);
     assert_eq!(run["status"], "complete");
+    // The run checked its own figures, and every invariant held.
+    let invariants = run["invariants"].as_array().unwrap();
+    let names: Vec<&str> = invariants
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "one_outcome_per_task",
+            "latency_count_equals_ok",
+            "ok_tasks_were_executed",
+            "backend_keys_cover_ok"
+        ]
+    );
+    assert!(
+        invariants.iter().all(|i| i["holds"] == true),
+        "{invariants:?}"
+    );
     assert!(run["bringup_ms"].as_u64().unwrap() > 0);
     assert!(
         run["versions"]["rabbitmq"].as_str().is_some(),
@@ -169,6 +188,50 @@ fn smoke_workload_end_to_end() {
     assert!(!dir.join("scratch").exists() || dir.join("scratch").read_dir().unwrap().count() == 0);
     let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    // The report lists the invariants; --strict fails on a violated one (here: the
+    // run.json of this run with one marked violated), and names it.
+    let report = |strict: bool| {
+        let mut c = std::process::Command::new(hab_bin());
+        c.arg("report").arg(&dir);
+        if strict {
+            c.arg("--strict");
+        }
+        c.output().unwrap()
+    };
+    let out = report(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Invariants") && md.contains("latency_count_equals_ok"),
+        "{md}"
+    );
+    let mut broken = run.clone();
+    broken["invariants"][1]["holds"] = serde_json::json!(false);
+    broken["invariants"][1]["detail"] = serde_json::json!("workload trivial: off by one");
+    std::fs::write(
+        dir.join("run.json"),
+        serde_json::to_vec_pretty(&broken).unwrap(),
+    )
+    .unwrap();
+    let out = report(false);
+    assert!(out.status.success());
+    let out = report(true);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("latency_count_equals_ok") && stderr.contains("off by one"),
+        "{stderr}"
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("VIOLATED") && md.contains("invariant latency_count_equals_ok violated"),
+        "{md}"
+    );
 }
 
 #[test]

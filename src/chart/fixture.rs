@@ -71,6 +71,7 @@ impl RunBuilder {
                 merged: None,
                 failed_reads: Vec::new(),
                 clock: None,
+                invariants: Vec::new(),
             },
         }
     }

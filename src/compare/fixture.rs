@@ -165,6 +165,7 @@ pub fn run(
         merged: None,
         failed_reads: Vec::new(),
         clock: None,
+        invariants: Vec::new(),
     }
 }
 

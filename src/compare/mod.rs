@@ -379,6 +379,7 @@ mod tests {
             max_lost: Some(0),
             max_duplicated: None,
             max_switch_ms: Some(1_000.0),
+            strict: true,
         };
         let crossed = t.check(&c);
         let names: Vec<_> = crossed
@@ -416,6 +417,23 @@ mod tests {
             ..t
         };
         assert!(loose.check(&c).is_empty(), "{:?}", loose.check(&c));
+        // --strict: a run whose invariants failed crosses it, named.
+        let mut bad = c.clone();
+        bad.topologies[1]
+            .invariants_violated
+            .push("latency_count_equals_ok: workload trivial: …".into());
+        let crossed = loose.check(&bad);
+        assert_eq!(crossed.len(), 1, "{crossed:?}");
+        assert_eq!(
+            (crossed[0].threshold.as_str(), crossed[0].topology.as_str()),
+            ("strict", "ha")
+        );
+        assert!(crossed[0].message.contains("latency_count_equals_ok"));
+        let lenient = Thresholds {
+            strict: false,
+            ..loose
+        };
+        assert!(lenient.check(&bad).is_empty());
     }
 
     #[test]

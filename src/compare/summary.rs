@@ -333,6 +333,9 @@ pub struct TopologySummary {
     /// stored results even if hab saw them as they were published.
     #[serde(default)]
     pub result_keys: Option<(u64, u64)>,
+    /// Invariants its runs recorded as violated (`name: detail`), over the runs.
+    #[serde(default)]
+    pub invariants_violated: Vec<String>,
 }
 
 /// (keys held at the end, results written) of a run, when its final state was read.
@@ -589,6 +592,12 @@ impl Comparison {
                     .iter()
                     .filter_map(|r| result_keys(&r.report))
                     .reduce(|a, b| (a.0 + b.0, a.1 + b.1)),
+                invariants_violated: t
+                    .runs
+                    .iter()
+                    .flat_map(|r| r.report.invariants.iter().filter(|i| !i.holds))
+                    .map(|i| format!("{}: {}", i.name, i.detail))
+                    .collect(),
             });
         }
         // Workloads in the order of the first topology that has them, then any others.
@@ -657,9 +666,22 @@ impl Comparison {
                 }
                 c.findings
                     .extend(super::findings::worker_findings(&t.name, &r.report.workers));
+                for i in r.report.invariants.iter().filter(|i| !i.holds) {
+                    c.findings.push(format!(
+                        "{}: invariant {} violated — {}. A figure of this run is wrong or a definition drifted: read its numbers with care.",
+                        t.name, i.name, i.detail
+                    ));
+                }
             }
         }
         Ok(c)
+    }
+
+    /// Whether every run of the comparison held all its invariants (`--strict`).
+    pub fn invariants_hold(&self) -> bool {
+        self.topologies
+            .iter()
+            .all(|t| t.invariants_violated.is_empty())
     }
 
     /// The baseline's row and the other rows of a workload.

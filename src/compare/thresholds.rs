@@ -20,6 +20,8 @@ pub struct Thresholds {
     pub max_duplicated: Option<u64>,
     /// Longest allowed switch time (the worst repetition of any fault), ms.
     pub max_switch_ms: Option<f64>,
+    /// `--strict`: a run that violated one of its invariants crosses this.
+    pub strict: bool,
 }
 
 /// A threshold crossed.
@@ -82,6 +84,22 @@ impl Thresholds {
                         ),
                     });
                 }
+            }
+        }
+        for t in c.topologies.iter().filter(|_| self.strict) {
+            if !t.invariants_violated.is_empty() {
+                out.push(Crossed {
+                    threshold: "strict".into(),
+                    topology: t.name.clone(),
+                    subject: String::new(),
+                    value: t.invariants_violated.len() as f64,
+                    limit: 0.0,
+                    message: format!(
+                        "{}: invariant violated: {}",
+                        t.name,
+                        t.invariants_violated.join("; ")
+                    ),
+                });
             }
         }
         for t in &c.topologies {

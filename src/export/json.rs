@@ -192,6 +192,21 @@ pub struct RunReport {
     /// were the wall clock), and in merged runs (see each shard's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<ClockReport>,
+    /// What the run checked of its own figures ([`crate::invariants`]); empty in runs
+    /// written before the check existed.
+    #[serde(default)]
+    pub invariants: Vec<Invariant>,
+}
+
+/// One invariant of a run's figures, checked after every workload and at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invariant {
+    /// Its name (`one_outcome_per_task`, …).
+    pub name: String,
+    /// Whether it held.
+    pub holds: bool,
+    /// What was checked, or what broke it.
+    pub detail: String,
 }
 
 /// The clocks of a run ([`crate::clock`]): every stamp is the monotonic clock written as

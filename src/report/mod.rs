@@ -667,6 +667,46 @@ fn policy_table(c: &Comparison) -> Vec<Block> {
     ]
 }
 
+/// What each run checked of its own figures (run.json `invariants`).
+fn invariants_table(set: &RunSet) -> Vec<Block> {
+    let rows: Vec<Vec<String>> = set
+        .topologies
+        .iter()
+        .flat_map(|t| {
+            t.runs.iter().enumerate().flat_map(move |(n, r)| {
+                r.report.invariants.iter().map(move |i| {
+                    vec![
+                        t.name.clone(),
+                        (n + 1).to_string(),
+                        i.name.clone(),
+                        if i.holds { "holds" } else { "VIOLATED" }.to_string(),
+                        i.detail.clone(),
+                    ]
+                })
+            })
+        })
+        .collect();
+    let mut out = vec![
+        Block::Heading(2, "Invariants".into()),
+        Block::Para("Every run checks its own figures after each workload and at the end: one outcome per task summing to the count, each latency histogram holding exactly its ok tasks, every ok task executed (side channel), the backend holding a result key for every ok task unless a Redis-side fault explains the gap. A violated invariant means a figure of that run is wrong; `--strict` makes `hab run` and `hab compare` exit 1 on one.".into()),
+    ];
+    if rows.is_empty() {
+        out.push(Block::Para(
+            "These runs were written before hab checked its invariants.".into(),
+        ));
+        return out;
+    }
+    out.push(Block::Table {
+        head: ["topology", "run", "invariant", "", "detail"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        rows,
+        numeric: vec![false, true, false, false, false],
+    });
+    out
+}
+
 fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
     let mut out = vec![Block::Heading(1, title(c))];
     let when = set
@@ -702,6 +742,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
         }
     }
     out.extend(setup(c, set));
+    out.extend(invariants_table(set));
     out.push(Block::Heading(2, "Files".into()));
     out.push(Block::List(vec![
         "run.json in each run directory: everything measured, the source of this report (`hab report DIR` renders it again).".into(),

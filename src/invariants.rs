@@ -1,0 +1,295 @@
+//! A run that checks itself: invariants every run's figures must satisfy, checked where
+//! both the ledger and the run record are at hand (after every workload, at the end of a
+//! run, after a merge), recorded in run.json (`invariants`) and reported when violated.
+//!
+//! An invariant that fails says a figure hab wrote is wrong (or a definition drifted):
+//! the next defect of that kind is caught by hab, not by a reader. `--strict` makes
+//! `hab run` / `hab compare` exit 1 on any violation.
+
+use crate::export::RunReport;
+use crate::export::json::Invariant;
+use crate::ledger::{Ledger, Outcome};
+
+/// Names of the invariants, as they appear in run.json.
+pub mod names {
+    /// Every task has exactly one outcome and the outcomes sum to the count.
+    pub const ONE_OUTCOME: &str = "one_outcome_per_task";
+    /// Each workload's latency histogram holds exactly its ok tasks.
+    pub const HISTOGRAM_COUNT: &str = "latency_count_equals_ok";
+    /// Every ok task was executed at least once (side channel).
+    pub const OK_EXECUTED: &str = "ok_tasks_were_executed";
+    /// The backend holds at least as many result keys as tasks were ok, unless a
+    /// Redis-side fault explains the gap.
+    pub const BACKEND_KEYS: &str = "backend_keys_cover_ok";
+}
+
+/// Checks the invariants of `report` (its workloads as written so far) against `ledger`
+/// (the tasks behind them; `None` when only the record is at hand: the checks that need
+/// tasks are then left out).
+pub fn check(report: &RunReport, ledger: Option<&Ledger>) -> Vec<Invariant> {
+    let mut out = vec![one_outcome(report), histogram_count(report)];
+    if let Some(l) = ledger {
+        out.push(ok_executed(report, l));
+    }
+    if let Some(i) = backend_keys(report) {
+        out.push(i);
+    }
+    out
+}
+
+/// Whether every invariant in `list` holds.
+pub fn all_hold(list: &[Invariant]) -> bool {
+    list.iter().all(|i| i.holds)
+}
+
+fn invariant(name: &str, problems: Vec<String>, ok_detail: String) -> Invariant {
+    Invariant {
+        name: name.to_string(),
+        holds: problems.is_empty(),
+        detail: if problems.is_empty() {
+            ok_detail
+        } else {
+            problems.join("; ")
+        },
+    }
+}
+
+fn one_outcome(report: &RunReport) -> Invariant {
+    let mut problems = Vec::new();
+    let mut total = 0;
+    for w in &report.workloads {
+        let c = &w.counts;
+        let sum = c.ok
+            + c.failed
+            + c.lost
+            + c.result_lost
+            + c.unconfirmed
+            + c.refused
+            + c.gave_up
+            + c.revoked
+            + c.unfinished_running
+            + c.unfinished_queued
+            + c.unknown;
+        total += c.count;
+        if sum != c.count {
+            problems.push(format!(
+                "workload {}: the outcomes sum to {sum}, not its {} tasks",
+                w.name, c.count
+            ));
+        }
+    }
+    invariant(
+        names::ONE_OUTCOME,
+        problems,
+        format!("{total} tasks, one outcome each"),
+    )
+}
+
+fn histogram_count(report: &RunReport) -> Invariant {
+    let mut problems = Vec::new();
+    for w in &report.workloads {
+        let count = w.stages.get("latency").map_or(0, |s| s.count);
+        if count != w.counts.ok {
+            problems.push(format!(
+                "workload {}: the latency histogram holds {count} tasks, {} were ok",
+                w.name, w.counts.ok
+            ));
+        }
+    }
+    invariant(
+        names::HISTOGRAM_COUNT,
+        problems,
+        "every latency histogram holds exactly its workload's ok tasks".into(),
+    )
+}
+
+fn ok_executed(report: &RunReport, ledger: &Ledger) -> Invariant {
+    let mut problems = Vec::new();
+    for (i, w) in report.workloads.iter().enumerate() {
+        let never = ledger
+            .tasks(i)
+            .iter()
+            .filter(|t| t.classify().outcome == Outcome::Ok && t.executions.is_empty())
+            .count();
+        if never > 0 {
+            problems.push(format!(
+                "workload {}: {never} ok tasks have no execution in the side channel",
+                w.name
+            ));
+        }
+    }
+    invariant(
+        names::OK_EXECUTED,
+        problems,
+        "every ok task has an execution in the side channel".into(),
+    )
+}
+
+fn backend_keys(report: &RunReport) -> Option<Invariant> {
+    let fs = report.final_state?;
+    let ok: u64 = report.workloads.iter().map(|w| w.counts.ok).sum();
+    if fs.result_keys >= ok {
+        return Some(invariant(
+            names::BACKEND_KEYS,
+            Vec::new(),
+            format!("{} result keys for {ok} ok tasks", fs.result_keys),
+        ));
+    }
+    let redis_faults: Vec<&str> = report
+        .failover
+        .iter()
+        .filter(|f| f.not_applied.is_empty() && f.target.starts_with("backend"))
+        .map(|f| f.target.as_str())
+        .collect();
+    if !redis_faults.is_empty() {
+        return Some(invariant(
+            names::BACKEND_KEYS,
+            Vec::new(),
+            format!(
+                "{} result keys for {ok} ok tasks: the gap is explained by Redis-side faults ({})",
+                fs.result_keys,
+                redis_faults.join(", ")
+            ),
+        ));
+    }
+    Some(invariant(
+        names::BACKEND_KEYS,
+        vec![format!(
+            "the backend held {} result keys at the end but {ok} tasks were ok, and no Redis-side fault explains it (a result TTL shorter than the run, or results removed behind hab's back)",
+            fs.result_keys
+        )],
+        String::new(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::json::FinalState;
+    use crate::ledger::{ConfirmState, Execution, ResultStatus, TaskRecord};
+    use crate::metrics::summary::WorkloadMetrics;
+    use uuid::Uuid;
+
+    fn ok_task(executed: bool) -> TaskRecord {
+        let mut t = TaskRecord::new(Uuid::new_v4(), 0, 1_000);
+        t.published_unix_us = Some(1_100);
+        t.confirm = ConfirmState::Acked;
+        t.result_seen_unix_us = Some(5_000);
+        t.result_status = Some(ResultStatus::Success);
+        if executed {
+            t.executions.push(Execution {
+                worker: "w1".into(),
+                started_unix_us: 2_000,
+                finished_unix_us: Some(3_000),
+                succeeded: Some(true),
+            });
+        }
+        t
+    }
+
+    fn report_of(ledger: &Ledger) -> RunReport {
+        let mut r = crate::export::tests_support::empty_report();
+        r.workloads =
+            vec![WorkloadMetrics::from_tasks("w", "hab.trivial", ledger.tasks(0)).report()];
+        r
+    }
+
+    fn get<'a>(list: &'a [Invariant], name: &str) -> &'a Invariant {
+        list.iter().find(|i| i.name == name).expect(name)
+    }
+
+    #[test]
+    fn a_sound_run_holds_every_invariant() {
+        let mut l = Ledger::new(1);
+        l.insert(ok_task(true));
+        l.insert(ok_task(true));
+        let mut r = report_of(&l);
+        r.final_state = Some(FinalState {
+            queue_ready: 0,
+            queue_consumers: 0,
+            result_keys: 2,
+        });
+        let list = check(&r, Some(&l));
+        assert_eq!(list.len(), 4);
+        assert!(all_hold(&list), "{list:?}");
+    }
+
+    #[test]
+    fn each_violation_is_named() {
+        let mut l = Ledger::new(1);
+        l.insert(ok_task(false)); // ok without an execution
+        l.insert(ok_task(true));
+        let mut r = report_of(&l);
+        r.final_state = Some(FinalState {
+            queue_ready: 0,
+            queue_consumers: 0,
+            result_keys: 1,
+        });
+        // A miscounted workload and a histogram missing a task.
+        r.workloads[0].counts.lost += 1;
+        if let Some(s) = r.workloads[0].stages.get_mut("latency") {
+            s.count -= 1;
+        }
+        let list = check(&r, Some(&l));
+        assert!(!all_hold(&list));
+        let one = get(&list, names::ONE_OUTCOME);
+        assert!(
+            !one.holds && one.detail.contains("sum to 3, not its 2"),
+            "{one:?}"
+        );
+        let h = get(&list, names::HISTOGRAM_COUNT);
+        assert!(
+            !h.holds && h.detail.contains("holds 1 tasks, 2 were ok"),
+            "{h:?}"
+        );
+        let e = get(&list, names::OK_EXECUTED);
+        assert!(
+            !e.holds && e.detail.contains("1 ok tasks have no execution"),
+            "{e:?}"
+        );
+        let k = get(&list, names::BACKEND_KEYS);
+        assert!(!k.holds && k.detail.contains("held 1 result keys"), "{k:?}");
+    }
+
+    #[test]
+    fn a_redis_side_fault_explains_missing_keys() {
+        let mut l = Ledger::new(1);
+        l.insert(ok_task(true));
+        let mut r = report_of(&l);
+        r.final_state = Some(FinalState {
+            queue_ready: 0,
+            queue_consumers: 0,
+            result_keys: 0,
+        });
+        let mut row = crate::metrics::failover::analyse(
+            &crate::metrics::failover::AppliedFault {
+                workload: 0,
+                target: crate::stack::node::Role::BackendMaster,
+                resolved: "backend.node[0]".into(),
+                kind: crate::fault::FaultKind::Kill,
+                repetition: 0,
+                fault_at_unix_us: 1_000,
+                restored_at_unix_us: None,
+                ready_at_unix_us: None,
+                healthy_at_unix_us: None,
+                not_applied: None,
+            },
+            "w",
+            None,
+            None,
+            &[],
+            &[],
+            &[],
+            None,
+        );
+        row.target = "backend.master".into();
+        r.failover.push(row);
+        let k = check(&r, Some(&l));
+        let k = get(&k, names::BACKEND_KEYS);
+        assert!(k.holds && k.detail.contains("backend.master"), "{k:?}");
+        // Without a ledger only the record's checks run; without a final state, no key check.
+        r.final_state = None;
+        let list = check(&r, None);
+        assert_eq!(list.len(), 2);
+    }
+}
