@@ -94,6 +94,9 @@ pub struct TaskRecord {
     pub id: Uuid,
     /// Index of the workload in the plan.
     pub workload: usize,
+    /// Which repetition of its workload the task belongs to, from 1 (a workload with
+    /// `repeat = N` runs N times back to back in the same ledger slot; 1 otherwise).
+    pub repetition: u32,
     /// When the schedule intended the task to start, unix µs (latency is measured from here).
     pub intended_unix_us: i64,
     /// When the publish call was made, unix µs.
@@ -128,6 +131,7 @@ impl TaskRecord {
         TaskRecord {
             id,
             workload,
+            repetition: 1,
             intended_unix_us,
             published_unix_us: None,
             confirmed_unix_us: None,
@@ -153,6 +157,13 @@ impl TaskRecord {
                     | ConfirmState::Refused
                     | ConfirmState::GaveUp
             )
+    }
+
+    /// True while its workload's drain still waits for it: not settled, and not frozen
+    /// at a drain deadline (a frozen task's outcome is decided; a later repetition of
+    /// its workload must not wait or read for it).
+    fn waiting(&self) -> bool {
+        !self.settled() && self.at_deadline.is_none()
     }
 
     /// End-to-end latency in µs: result seen − intended start.
@@ -455,7 +466,7 @@ impl Ledger {
             index: u32::try_from(index).expect("fewer than 2^32 tasks per workload"),
         };
         let id = record.id;
-        if !record.settled() {
+        if record.waiting() {
             self.unsettled[w] += 1;
         }
         list.push(record);
@@ -471,12 +482,12 @@ impl Ledger {
     /// Change task `index` of workload `w` (the unsettled count follows).
     pub fn update<R>(&mut self, w: usize, index: usize, f: impl FnOnce(&mut TaskRecord) -> R) -> R {
         let t = &mut self.workloads[w][index];
-        let before = t.settled();
+        let before = t.waiting();
         let r = f(t);
-        let after = t.settled();
+        let after = t.waiting();
         match (before, after) {
-            (false, true) => self.unsettled[w] -= 1,
-            (true, false) => self.unsettled[w] += 1,
+            (true, false) => self.unsettled[w] -= 1,
+            (false, true) => self.unsettled[w] += 1,
             _ => {}
         }
         r
@@ -514,7 +525,8 @@ impl Ledger {
         self.progress_results
     }
 
-    /// Number of tasks of workload `w` not yet settled.
+    /// Number of tasks of workload `w` its drain still waits for: not settled, and not
+    /// frozen at a drain deadline.
     pub fn unsettled(&self, w: usize) -> usize {
         self.unsettled[w]
     }
@@ -523,11 +535,14 @@ impl Ledger {
     /// `before_unix_us`, oldest first, at most `limit`. Only the workload being driven is
     /// read: an earlier one is settled (drained, or frozen at its deadline), and its
     /// unresolved tasks must not take the current workload's place in a bounded read.
+    /// Tasks frozen at a deadline are left out too (an earlier repetition's, in the same
+    /// slot): the read after the workers stopped looks for them.
     pub fn outstanding_ids(&self, w: usize, before_unix_us: i64, limit: usize) -> Vec<Uuid> {
         self.workloads[w]
             .iter()
             .filter(|t| {
                 t.result_seen_unix_us.is_none()
+                    && t.at_deadline.is_none()
                     && t.published_unix_us.is_some_and(|p| p < before_unix_us)
                     && !matches!(t.confirm, ConfirmState::Failed)
             })
@@ -1011,7 +1026,7 @@ mod tests {
         l.result_seen(&ids[3], 7, ResultStatus::Failure, SeenVia::Read);
         assert_eq!(l.unsettled(0), 1);
         // The count always equals a scan of the records.
-        let scan = l.tasks(0).iter().filter(|t| !t.settled()).count();
+        let scan = l.tasks(0).iter().filter(|t| t.waiting()).count();
         assert_eq!(l.unsettled(0), scan);
         assert_eq!(l.unsettled(1), 1);
     }

@@ -363,6 +363,8 @@ fn read_tasks(
     let c_ref = col("refused_unix_us");
     // Absent in run directories written before drain deadlines were recorded.
     let (c_dl, c_purged, c_rf) = (col("deadline_unix_us"), col("purged"), col("read_failed"));
+    // Absent in run directories written before workloads could repeat: repetition 1.
+    let c_repetition = col("repetition");
     let mut out = Vec::new();
     for (line, rec) in r.records().enumerate() {
         let line = line + 2;
@@ -432,6 +434,16 @@ fn read_tasks(
                 purged: flag(c_purged),
                 read_failed: flag(c_rf),
             }));
+        }
+        if let Some(c) = c_repetition {
+            t.repetition = match field(c) {
+                "" => 1,
+                v => v.parse().ok().filter(|&r| r >= 1).ok_or_else(|| {
+                    bad(format!(
+                        "line {line}: repetition {v:?} is not a number from 1"
+                    ))
+                })?,
+            };
         }
         let executions = field(c_exe)
             .parse()
@@ -1266,6 +1278,8 @@ mod tests {
             t.published_unix_us = Some(1_100);
             t.confirm = ConfirmState::Acked;
             t.at_deadline = mark.clone();
+            // The last task is of a second repetition.
+            t.repetition = 1 + k as u32 / 2;
             ledger.insert(t);
         }
         let mut r = report(1, 1);
@@ -1291,19 +1305,22 @@ mod tests {
             assert_eq!(&t.at_deadline, mark);
             assert_eq!(t.classify().outcome, csv.outcome);
         }
-        // A tasks.csv written before deadlines (and failure reasons) were recorded has no
-        // such columns.
+        let repetitions: Vec<u32> = rows.iter().map(|(t, _)| t.repetition).collect();
+        assert_eq!(repetitions, [1, 1, 2]);
+        // A tasks.csv written before deadlines, failure reasons and repetitions were
+        // recorded has no such columns.
         let text = std::fs::read_to_string(dir.path().join("tasks.csv")).unwrap();
         let old: String = text
             .lines()
             .map(|l| {
                 let f: Vec<&str> = l.split(',').collect();
-                format!("{}\n", f[..f.len() - 4].join(","))
+                format!("{}\n", f[..f.len() - 5].join(","))
             })
             .collect();
         std::fs::write(dir.path().join("tasks.csv"), old).unwrap();
         let rows = read_tasks(&dir.path().join("tasks.csv"), &names).unwrap();
         assert!(rows.iter().all(|(t, _)| t.at_deadline.is_none()));
+        assert!(rows.iter().all(|(t, _)| t.repetition == 1));
     }
 
     /// A shard directory with `tasks` (each executed `executions` times, per the side

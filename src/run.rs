@@ -944,10 +944,11 @@ impl RunState {
                 rate_per_s: None,
                 drain_timeout: None,
                 idle_before: None,
+                repeat: 1,
                 faults: Vec::new(),
             };
             driver
-                .workload(plan.workloads.len(), &warm, plan.drain_timeout)
+                .workload(plan.workloads.len(), 1, &warm, plan.drain_timeout)
                 .await?;
         }
 
@@ -969,7 +970,7 @@ impl RunState {
                 driver.workers.supervise();
             }
             eprintln!(
-                "hab: workload {} ({} × {}, {}){}",
+                "hab: workload {} ({} × {}, {}{}){}",
                 w.name,
                 w.count,
                 w.task.task_name(),
@@ -977,26 +978,48 @@ impl RunState {
                     ArrivalKind::Burst => "burst".to_string(),
                     ArrivalKind::Rate => format!("{}/s", w.rate_per_s.unwrap_or(0.0)),
                 },
+                match w.repeat {
+                    1 => String::new(),
+                    n => format!(", {n} repetitions"),
+                },
                 match opts.shard {
                     Some(s) => format!(": shard {s} publishes {} of them", s.tasks_in(w.count)),
                     None => String::new(),
                 }
             );
-            driver
-                .workload(i, w, w.drain_timeout.unwrap_or(plan.drain_timeout))
-                .await?;
-            // Provisional results after every workload: a crash keeps them.
-            driver.workers.supervise();
-            self.report.workloads = metrics_so_far(&self.live, plan, i + 1, Some(driver.workers)).0;
-            self.report.failover = failover_rows(&self.live, plan, &topology.clients);
-            self.report.producer = producer_report(&self.live, topology, plan);
-            self.report.failed_reads = self.live.failed_reads.lock().expect("reads lock").clone();
-            if let Some(lag) = schedule_lag_warning(w, &self.report.workloads[i]) {
+            // `repeat = N`: N repetitions back to back, each drained (to its own drain
+            // deadline, what is left of it frozen and taken out of the queue) before the
+            // next starts.
+            for rep in 1..=w.repeat {
+                if rep > 1 {
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    eprintln!("hab: workload {}: repetition {rep}/{}", w.name, w.repeat);
+                }
+                driver
+                    .workload(i, rep, w, w.drain_timeout.unwrap_or(plan.drain_timeout))
+                    .await?;
+                // Provisional results after every repetition: a crash keeps them.
+                driver.workers.supervise();
+                self.report.workloads =
+                    metrics_so_far(&self.live, plan, i + 1, Some(driver.workers)).0;
+                self.report.failover = failover_rows(&self.live, plan, &topology.clients);
+                self.report.producer = producer_report(&self.live, topology, plan);
+                self.report.failed_reads =
+                    self.live.failed_reads.lock().expect("reads lock").clone();
+                self.report.workers.restarts = driver.workers.restarts;
+                check_invariants(&mut self.report, &self.live);
+                write_outputs(&self.dir, &self.report, &self.live)?;
+            }
+            if let Some(lag) = self
+                .report
+                .workloads
+                .get(i)
+                .and_then(|m| schedule_lag_warning(w, m))
+            {
                 eprintln!("hab: warning: {lag}");
             }
-            self.report.workers.restarts = driver.workers.restarts;
-            check_invariants(&mut self.report, &self.live);
-            write_outputs(&self.dir, &self.report, &self.live)?;
         }
         // An independent look at the servers before they go: what is left in the queue,
         // and how many result keys exist.
@@ -1891,9 +1914,15 @@ impl Driver<'_> {
         }
     }
 
-    /// Publish workload `w` on its schedule, then wait until every task settled or the
-    /// drain timeout passed.
-    async fn workload(&mut self, w: usize, spec: &Workload, drain_timeout: Duration) -> Result<()> {
+    /// Publish repetition `repetition` (from 1) of workload `w` on its schedule, then
+    /// wait until every task settled or the drain timeout passed.
+    async fn workload(
+        &mut self,
+        w: usize,
+        repetition: u32,
+        spec: &Workload,
+        drain_timeout: Duration,
+    ) -> Result<()> {
         let schedule = match spec.arrival {
             ArrivalKind::Burst => Schedule::Burst { count: spec.count },
             ArrivalKind::Rate => Schedule::Rate {
@@ -1964,6 +1993,7 @@ impl Driver<'_> {
                     None => Uuid::new_v4(),
                 };
                 let mut rec = TaskRecord::new(id, w, self.anchor.unix_us(target));
+                rec.repetition = repetition;
                 rec.published_unix_us = Some(self.anchor.now_unix_us());
                 ledger.insert(rec)
             };
@@ -2138,6 +2168,7 @@ mod tests {
             rate_per_s: Some(2000.0),
             drain_timeout: None,
             idle_before: None,
+            repeat: 1,
             faults: Vec::new(),
         };
         let mut lag = crate::metrics::LatencyHistogram::new();

@@ -228,6 +228,45 @@ fn run_with_a_bad_workload_starts_nothing() {
 }
 
 #[test]
+fn a_repeated_workload_with_faults_or_a_bad_repeat_exits_2_located_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "name = \"w\"\n[[workload]]\nname = \"kill\"\ntask = { kind = \"trivial\" }\ncount = 100\narrival = \"rate\"\nrate_per_s = 10.0\n";
+    let fault = "[[workload.fault]]\ntarget = \"broker.primary\"\nkind = \"kill\"\nat = \"1s\"\nrestart_after = \"2s\"\n";
+    for (extra, want) in [
+        (
+            format!("repeat = 3\n{fault}"),
+            "workload[0] (\"kill\").repeat: a workload with faults runs once",
+        ),
+        (
+            "repeat = 101\n".to_string(),
+            "workload[0] (\"kill\").repeat: must be between 1 and 100, got 101",
+        ),
+    ] {
+        let p = dir.path().join("w.toml");
+        std::fs::write(&p, format!("{body}{extra}")).unwrap();
+        let out = dir.path().join("out");
+        hab()
+            .args([
+                "run",
+                "--topology",
+                "topologies/standalone.toml",
+                "--workload",
+            ])
+            .arg(&p)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(want))
+            .stderr(predicate::str::contains("w.toml"));
+        assert!(
+            !out.exists(),
+            "no run directory for a run that never started"
+        );
+    }
+}
+
+#[test]
 fn compare_with_a_bad_topology_starts_nothing_and_names_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

@@ -235,6 +235,200 @@ fn smoke_workload_end_to_end() {
 }
 
 #[test]
+fn a_workload_with_repeat_3_runs_three_times_back_to_back_and_reports_its_spread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let workload = write_workload(
+        tmp.path(),
+        "repeat",
+        "drain_timeout = \"60s\"\n\n[[workload]]\nname = \"trivial\"\ntask = { kind = \"trivial\" }\ncount = 20\narrival = \"burst\"\nrepeat = 3\n\n[[workload]]\nname = \"once\"\ntask = { kind = \"trivial\" }\ncount = 5\narrival = \"burst\"\n",
+    );
+    let output = output_within(
+        hab_run(&root().join("topologies/standalone.toml"), &workload, &out),
+        tmp.path(),
+        Duration::from_secs(240),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "hab run failed:\n{stderr}\n{stdout}"
+    );
+    // The terminal table says the spread of the repeated workload.
+    assert!(
+        stdout.contains("trivial: 3 repetitions; tasks/s median"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("hab: workload trivial: repetition 3/3"),
+        "{stderr}"
+    );
+
+    let dir = single_run_dir(&out);
+    let run = run_json(&dir);
+    assert_eq!(run["status"], "complete");
+    let w = &run["workloads"][0];
+    assert_eq!(
+        (w["name"].as_str(), w["count"].as_u64(), w["ok"].as_u64()),
+        (Some("trivial"), Some(60), Some(60))
+    );
+    // Percentiles from the merged histogram: every ok task of every repetition.
+    assert_eq!(w["stages"]["latency"]["count"], 60);
+    let reps = w["repetitions"].as_array().expect("run.json repetitions");
+    assert_eq!(reps.len(), 3, "{w}");
+    let mut throughputs = Vec::new();
+    for (k, r) in reps.iter().enumerate() {
+        assert_eq!(r["repetition"], k as u64 + 1);
+        assert_eq!(
+            (r["count"].as_u64(), r["ok"].as_u64()),
+            (Some(20), Some(20)),
+            "{r}"
+        );
+        assert_eq!(r["latency"]["count"], 20);
+        let tp = r["throughput_per_s"].as_f64().unwrap();
+        assert!(tp > 0.0, "{r}");
+        throughputs.push(tp);
+    }
+    throughputs.sort_by(f64::total_cmp);
+    let spread = &w["throughput_spread"];
+    assert_eq!(spread["n"], 3);
+    assert_eq!(spread["min"].as_f64().unwrap(), throughputs[0]);
+    assert_eq!(spread["max"].as_f64().unwrap(), throughputs[2]);
+    assert_eq!(spread["median"].as_f64().unwrap(), throughputs[1]);
+    assert_eq!(w["throughput_per_s"], spread["median"]);
+    // The workload run once has neither.
+    let once = &run["workloads"][1];
+    assert!(
+        once.get("repetitions").is_none() && once.get("throughput_spread").is_none(),
+        "{once}"
+    );
+
+    // tasks.csv: 20 tasks per repetition, and each repetition drained before the next
+    // started (its first intended start is after the previous one's last result).
+    let tasks = csv_rows(&dir.join("tasks.csv"));
+    let of = |rep: &str| -> Vec<&std::collections::BTreeMap<String, String>> {
+        tasks
+            .iter()
+            .filter(|t| t["workload"] == "trivial" && t["repetition"] == rep)
+            .collect()
+    };
+    let num =
+        |t: &std::collections::BTreeMap<String, String>, c: &str| t[c].parse::<i64>().unwrap();
+    for (a, b) in [("1", "2"), ("2", "3")] {
+        assert_eq!((of(a).len(), of(b).len()), (20, 20));
+        let last_seen = of(a)
+            .iter()
+            .map(|t| num(t, "result_seen_unix_us"))
+            .max()
+            .unwrap();
+        let next_start = of(b)
+            .iter()
+            .map(|t| num(t, "intended_unix_us"))
+            .min()
+            .unwrap();
+        assert!(
+            next_start > last_seen,
+            "repetition {b} started before {a} drained"
+        );
+    }
+    assert!(
+        tasks
+            .iter()
+            .filter(|t| t["workload"] == "once")
+            .all(|t| t["repetition"] == "1")
+    );
+
+    // summary.csv: the merged row with its spread, then one row per repetition.
+    let summary = csv_rows(&dir.join("summary.csv"));
+    let trivial: Vec<_> = summary
+        .iter()
+        .filter(|r| r["workload"] == "trivial")
+        .collect();
+    assert_eq!(trivial.len(), 4, "{summary:?}");
+    assert_eq!(
+        (
+            trivial[0]["repetition"].as_str(),
+            trivial[0]["repetitions"].as_str(),
+            trivial[0]["count"].as_str()
+        ),
+        ("", "3", "60")
+    );
+    assert_eq!(
+        trivial[0]["throughput_min_per_s"],
+        format!("{:.1}", throughputs[0])
+    );
+    assert_eq!(
+        trivial[0]["throughput_max_per_s"],
+        format!("{:.1}", throughputs[2])
+    );
+    for (k, r) in trivial[1..].iter().enumerate() {
+        assert_eq!(r["repetition"], (k + 1).to_string());
+        assert_eq!(r["count"], "20");
+        assert!(!r["p50_us"].is_empty());
+    }
+    let once: Vec<_> = summary.iter().filter(|r| r["workload"] == "once").collect();
+    assert_eq!(once.len(), 1);
+    assert_eq!(
+        (
+            once[0]["repetitions"].as_str(),
+            once[0]["throughput_min_per_s"].as_str()
+        ),
+        ("1", "")
+    );
+
+    // report.md: the spread in the cells, the single run said, each repetition listed.
+    let report = std::process::Command::new(hab_bin())
+        .arg("report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let row = md
+        .lines()
+        .skip_while(|l| !l.starts_with("### trivial"))
+        .find(|l| l.starts_with("| standalone"))
+        .unwrap();
+    assert!(
+        row.starts_with("| standalone (baseline) | 1×3 | 60 | 60 | "),
+        "{row}"
+    );
+    let fmt = |v: f64| {
+        if v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    assert!(
+        row.contains(&format!(
+            "({}–{})",
+            fmt(throughputs[0]),
+            fmt(throughputs[2])
+        )),
+        "{row}"
+    );
+    let once_row = md
+        .lines()
+        .skip_while(|l| !l.starts_with("### once"))
+        .find(|l| l.starts_with("| standalone"))
+        .unwrap();
+    assert!(once_row.contains("/s (1 run)"), "{once_row}");
+    for k in 1..=3 {
+        assert!(
+            md.contains(&format!("| standalone | 1 | {k} | 20 | 20 |")),
+            "{md}"
+        );
+    }
+    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
 fn sigint_stops_the_run_writes_results_and_leaves_no_server() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("results");

@@ -113,6 +113,8 @@ impl RunBuilder {
             stages: stats,
             histograms,
             negative_intervals: Default::default(),
+            repetitions: Vec::new(),
+            throughput_spread: None,
         });
         self
     }

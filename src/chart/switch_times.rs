@@ -121,7 +121,8 @@ impl Plot for SwitchTimesChart {
 
     fn caption(&self) -> String {
         "For each fault and topology, the filled bar is the median switch time (from the \
-         fault until the first task published after it completed) and the hollow bar the \
+         fault until the earliest completion of a task published at or after it, before \
+         the next fault) and the hollow bar the \
          median outage (longest gap between two completions around the fault), in seconds, \
          with whiskers from the best to the worst repetition; n=k/m means only k of m \
          repetitions saw a task complete, and \"no completion\" that none did."

@@ -48,7 +48,8 @@ pub fn build(set: &RunSet) -> Option<ThroughputChart> {
                     .runs
                     .iter()
                     .filter_map(|r| r.report.workloads.iter().find(|x| x.name == w))
-                    .map(|x| x.throughput_per_s)
+                    // Every repetition of every run is a sample (`repeat = N`).
+                    .flat_map(|x| x.throughput_samples())
                     .collect();
                 Spread::of(&v)
             })

@@ -378,8 +378,8 @@ impl Plot for TimelineChart {
         format!(
             "The run on {} second by second: tasks completed per second (left axis) and the \
              p99 latency of the tasks completed in that second (right axis, dashed); each \
-             fault is a black line, shaded dark until the first task published after it \
-             completed (switch time) and light until the stack was healthy again, and thin \
+             fault is a black line, shaded dark until the earliest completion of a task \
+             published at or after it (switch time) and light until the stack was healthy again, and thin \
              grey lines separate the workloads.{}",
             self.topology,
             if self.rows.iter().any(|r| r.breaker.is_some()) {

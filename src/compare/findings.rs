@@ -46,12 +46,64 @@ pub fn fmt_ratio(r: Option<f64>) -> String {
 
 /// Tasks per second with a precision that suits the magnitude.
 pub fn fmt_rate(r: f64) -> String {
+    format!("{}/s", fmt_rate_number(r))
+}
+
+fn fmt_rate_number(r: f64) -> String {
     if r >= 100.0 {
-        format!("{r:.0}/s")
+        format!("{r:.0}")
     } else if r >= 1.0 {
-        format!("{r:.1}/s")
+        format!("{r:.1}")
     } else {
-        format!("{r:.2}/s")
+        format!("{r:.2}")
+    }
+}
+
+/// Throughput with its spread over runs × repetitions: `2500/s (2000–3000)`, or
+/// `2500/s (1 run)` when it was measured once.
+pub fn fmt_rate_spread(s: &Spread) -> String {
+    if s.n > 1 {
+        format!(
+            "{} ({}–{})",
+            fmt_rate(s.median),
+            fmt_rate_number(s.min),
+            fmt_rate_number(s.max)
+        )
+    } else {
+        format!("{} (1 run)", fmt_rate(s.median))
+    }
+}
+
+/// A latency from the merged histogram with the range of the same percentile over the
+/// repetitions (runs × repetitions), µs: `12.3ms (11.0ms–14.0ms)`; just the value when
+/// there was one sample.
+pub fn fmt_us_spread(merged_us: u64, s: Option<&Spread>) -> String {
+    match s {
+        Some(s) if s.n > 1 => format!(
+            "{} ({}–{})",
+            fmt_us(merged_us),
+            fmt_us(s.min.round() as u64),
+            fmt_us(s.max.round() as u64)
+        ),
+        _ => fmt_us(merged_us),
+    }
+}
+
+/// The samples of a figure in words: `3 runs`, `5 repetitions`, `2 runs × 5 repetitions`.
+fn samples(runs: usize, repeat: usize) -> String {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match (runs, repeat) {
+        (r, 0 | 1) => plural(r, "run"),
+        (1, p) => plural(p, "repetition"),
+        (r, p) => format!("{} × {}", plural(r, "run"), plural(p, "repetition")),
+    }
+}
+
+/// `runs` or `runs×repetitions` (a workload with `repeat` > 1).
+pub fn fmt_samples(runs: usize, repeat: usize) -> String {
+    match repeat {
+        0 | 1 => runs.to_string(),
+        r => format!("{runs}×{r}"),
     }
 }
 
@@ -94,7 +146,7 @@ fn fault_sentence(f: &FaultSummary) -> String {
     }
     let switch = match &f.switch_ms {
         Some(s) => format!("tasks flowed again after {}", fmt_spread_ms(s)),
-        None => "no task published after the fault completed within its window".to_string(),
+        None => "no task published after the fault (before the next) completed".to_string(),
     };
     let outage = f
         .outage_ms
@@ -204,34 +256,34 @@ pub fn findings(c: &Comparison) -> Vec<String> {
             out.push(s);
         }
     }
-    // How sure: one run per topology shows no spread at all.
-    let single = c
-        .topologies
-        .iter()
-        .filter(|t| t.runs.len() == 1)
-        .map(|t| t.name.as_str())
-        .collect::<Vec<_>>();
-    if !single.is_empty() {
+    // How sure: a figure measured once (one run, no repetitions) shows no spread at all.
+    let mut once: Vec<&str> = Vec::new();
+    for w in &c.workloads {
+        if w.rows.iter().any(|r| r.throughput_per_s.n <= 1) && !once.contains(&w.name.as_str()) {
+            once.push(&w.name);
+        }
+    }
+    if !once.is_empty() {
         out.push(format!(
-            "{} ran once, so these figures carry no spread: short workloads (a few tasks, well under a second) vary by tens of percent between identical runs on a busy machine. Rerun with --repeat 3 or more and read the min–max before trusting a difference of that size.",
-            single.join(" and ")
+            "{} measured once (one run, no repetitions), so {} figures carry no spread: short workloads (a few tasks, well under a second) vary by tens of percent between identical runs on a busy machine. Rerun with --repeat 3 or more, or give the workload repeat = 3 or more, and read the min–max before trusting a difference of that size.",
+            once.join(", "),
+            if once.len() == 1 { "its" } else { "their" }
         ));
-    } else {
-        for w in &c.workloads {
-            for r in &w.rows {
-                let t = r.throughput_per_s;
-                // Only spreads wide enough to matter when reading a ratio.
-                if t.n > 1 && t.median > 0.0 && (t.max - t.min) / 2.0 / t.median >= 0.1 {
-                    out.push(format!(
-                        "{} on {}: throughput {}–{} over {} runs (±{:.0}% around the median).",
-                        w.name,
-                        r.topology,
-                        fmt_rate(t.min),
-                        fmt_rate(t.max),
-                        t.n,
-                        (t.max - t.min) / 2.0 / t.median * 100.0
-                    ));
-                }
+    }
+    for w in &c.workloads {
+        for r in &w.rows {
+            let t = r.throughput_per_s;
+            // Only spreads wide enough to matter when reading a ratio.
+            if t.n > 1 && t.median > 0.0 && (t.max - t.min) / 2.0 / t.median >= 0.1 {
+                out.push(format!(
+                    "{} on {}: throughput {}–{} over {} (±{:.0}% around the median).",
+                    w.name,
+                    r.topology,
+                    fmt_rate(t.min),
+                    fmt_rate(t.max),
+                    samples(r.repetitions, r.repeat),
+                    (t.max - t.min) / 2.0 / t.median * 100.0
+                ));
             }
         }
     }

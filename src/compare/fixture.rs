@@ -51,6 +51,8 @@ pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadRe
         stages,
         histograms,
         negative_intervals: BTreeMap::new(),
+        repetitions: Vec::new(),
+        throughput_spread: None,
     }
 }
 

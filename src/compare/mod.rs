@@ -246,6 +246,71 @@ mod tests {
     }
 
     #[test]
+    fn repetitions_within_runs_compose_with_runs_into_one_spread() {
+        // ha's two runs each ran trivial three times: throughputs 1,000/2,000/3,000 and
+        // 4,000/5,000/6,000 tasks/s, the repetition's p50 = its throughput in µs.
+        let mut set = fixture::run_set();
+        for (k, run) in set.topologies[1].runs.iter_mut().enumerate() {
+            let w = &mut run.report.workloads[0];
+            assert_eq!(w.name, "trivial");
+            w.repetitions = (1..=3)
+                .map(|rep| {
+                    let tp = 1_000.0 * (3 * k as u32 + rep) as f64;
+                    crate::metrics::summary::RepetitionReport {
+                        repetition: rep,
+                        counts: crate::ledger::OutcomeCounts {
+                            count: 10,
+                            ok: 10,
+                            ..Default::default()
+                        },
+                        seen_by_read: 0,
+                        wall_s: 10.0 / tp,
+                        throughput_per_s: tp,
+                        latency: crate::metrics::LatencyStats {
+                            count: 10,
+                            p50_us: tp as u64,
+                            p99_us: 2 * tp as u64,
+                            ..Default::default()
+                        },
+                    }
+                })
+                .collect();
+        }
+        let c = Comparison::from_runs(&set).unwrap();
+        let rows = &c.workloads[0].rows;
+        let ha = rows.iter().find(|r| r.topology == "ha").unwrap();
+        assert_eq!((ha.repetitions, ha.repeat), (2, 3));
+        let t = ha.throughput_per_s;
+        assert_eq!(
+            (t.median, t.min, t.max, t.n),
+            (3_500.0, 1_000.0, 6_000.0, 6)
+        );
+        let p50 = ha.p50_spread_us.unwrap();
+        assert_eq!(
+            (p50.median, p50.min, p50.max, p50.n),
+            (3_500.0, 1_000.0, 6_000.0, 6)
+        );
+        assert_eq!(ha.p99_spread_us.unwrap().max, 12_000.0);
+        let reps: Vec<(usize, u32)> = ha
+            .per_repetition
+            .iter()
+            .map(|r| (r.run, r.repetition))
+            .collect();
+        assert_eq!(reps, [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]);
+        // The baseline ran once, without repetitions (a run.json of before): one sample,
+        // its own p50.
+        let base = rows.iter().find(|r| r.topology == "standalone").unwrap();
+        assert_eq!((base.repeat, base.throughput_per_s.n), (1, 1));
+        assert_eq!(base.p50_spread_us.unwrap().n, 1);
+        assert!(base.per_repetition.is_empty());
+        // Ratios are to medians over runs × repetitions.
+        assert_eq!(
+            ha.throughput_ratio,
+            Some(3_500.0 / base.throughput_per_s.median)
+        );
+    }
+
+    #[test]
     fn faults_are_summarised_per_topology_with_spread_and_not_applicable() {
         let c = Comparison::from_runs(&fixture::run_set()).unwrap();
         assert_eq!(c.faults.len(), 3, "{:#?}", c.faults);

@@ -11,51 +11,21 @@ use serde::{Deserialize, Serialize};
 use super::model::{RunSet, TopologyRuns};
 use crate::export::{Machine, RunStatus};
 use crate::metrics::LatencyStats;
+pub use crate::metrics::Spread;
 use crate::metrics::failover::FailoverRow;
-
-/// Median, minimum and maximum of some values (one per repetition).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Spread {
-    /// Median (the mean of the two middle values for an even count).
-    pub median: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-    /// Number of values.
-    pub n: usize,
-}
-
-impl Spread {
-    /// The spread of `values`; `None` when there are none.
-    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
-        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Some(Spread {
-            median,
-            min: v[0],
-            max: v[n - 1],
-            n,
-        })
-    }
-}
 
 /// One topology's result on one workload, over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadRow {
     /// Topology name.
     pub topology: String,
-    /// Runs that contributed.
+    /// Runs that contributed (`hab compare --repeat`).
     pub repetitions: usize,
+    /// Repetitions of the workload within each run (its `repeat`; the most any run
+    /// made): every throughput and latency sample is one repetition of one run, so the
+    /// spreads below are over runs × repetitions.
+    #[serde(default = "one")]
+    pub repeat: usize,
     /// Tasks, summed over repetitions.
     pub count: u64,
     /// ok tasks.
@@ -88,12 +58,24 @@ pub struct WorkloadRow {
     /// (their latency is an upper bound).
     #[serde(default)]
     pub seen_by_read: u64,
-    /// ok tasks per second over the repetitions.
+    /// ok tasks per second: median, min and max over every repetition of every run
+    /// (`n` = 1: a single run).
     pub throughput_per_s: Spread,
     /// Median throughput ÷ the baseline's median throughput.
     pub throughput_ratio: Option<f64>,
     /// End-to-end latency of every ok task of every repetition (merged histogram), µs.
     pub latency: LatencyStats,
+    /// The p50 of each repetition of each run, from its own histogram (median, min,
+    /// max over those with an ok task), µs; `latency.p50_us` is the merged one.
+    #[serde(default)]
+    pub p50_spread_us: Option<Spread>,
+    /// The p99 of each repetition of each run, µs.
+    #[serde(default)]
+    pub p99_spread_us: Option<Spread>,
+    /// Each repetition of each run, when the workload repeats within a run (empty
+    /// otherwise: the runs are the samples).
+    #[serde(default)]
+    pub per_repetition: Vec<RepetitionRow>,
     /// p50 ÷ the baseline's p50.
     pub p50_ratio: Option<f64>,
     /// p99 ÷ the baseline's p99.
@@ -107,6 +89,29 @@ pub struct WorkloadRow {
     /// runs measured it (`--calibrate`).
     #[serde(default)]
     pub raw_limit: Option<RawLimit>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One repetition of a repeated workload in one run (report.md's per-repetition table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepetitionRow {
+    /// Which run of the topology, from 1.
+    pub run: usize,
+    /// Which repetition within the run, from 1.
+    pub repetition: u32,
+    /// Its tasks.
+    pub count: u64,
+    /// Its ok tasks.
+    pub ok: u64,
+    /// Its ok tasks per second.
+    pub throughput_per_s: f64,
+    /// Its end-to-end latency (absent: no ok task), µs.
+    pub p50_us: Option<u64>,
+    /// Its p99, µs.
+    pub p99_us: Option<u64>,
 }
 
 /// A workload's task path against one of the stack's raw limits (`hab calibrate`'s
@@ -237,7 +242,8 @@ pub struct FaultSummary {
     /// `SENTINEL FAILOVER` that promoted no replica): left out of every figure here.
     #[serde(default)]
     pub unapplied: Vec<String>,
-    /// Switch time (first task after the fault completed end to end), ms.
+    /// Switch time ([`crate::metrics::failover::switch_time_ms`]: the earliest completion
+    /// of a task published at or after the fault and before the next), ms.
     pub switch_ms: Option<Spread>,
     /// Repetitions after which no task completed within the fault's window.
     pub no_completion: usize,
@@ -310,6 +316,31 @@ pub struct FaultSummary {
     /// Median offset at which the paused node opened its listener again, ms.
     #[serde(default)]
     pub resumed_ms: Option<f64>,
+    /// Anatomy phases seen out of order ([`crate::metrics::failover::phase_order`]: after
+    /// the switch time, or before an earlier phase), by name, with the number of
+    /// repetitions they were out of order in. Empty when every repetition was ordered.
+    #[serde(default)]
+    pub out_of_order: BTreeMap<String, usize>,
+}
+
+impl FaultSummary {
+    /// The phases out of order with their repetitions, in the anatomy's order
+    /// (`proxy up 1/2, reconnect 2/2`); empty when every repetition was ordered.
+    pub fn out_of_order_text(&self) -> String {
+        let order = |name: &str| {
+            crate::metrics::failover::PHASES
+                .iter()
+                .position(|p| *p == name)
+                .unwrap_or(2) // `rediscover` takes proxy up's place
+        };
+        let mut phases: Vec<(&String, &usize)> = self.out_of_order.iter().collect();
+        phases.sort_by_key(|(name, _)| order(name));
+        phases
+            .iter()
+            .map(|(name, n)| format!("{name} {n}/{}", self.applied))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// One topology of the comparison.
@@ -435,10 +466,57 @@ fn workload_row(t: &TopologyRuns, workload: &str) -> Result<Option<WorkloadRow>>
         unfinished_queued: sum(&|w| w.counts.unfinished_queued),
         unknown: sum(&|w| w.counts.unknown),
         seen_by_read: sum(&|w| w.seen_by_read),
-        throughput_per_s: Spread::of(reports.iter().map(|w| w.throughput_per_s))
-            .expect("at least one report"),
+        repeat: reports
+            .iter()
+            .map(|w| w.repetitions_run())
+            .max()
+            .unwrap_or(1),
+        throughput_per_s: Spread::of(reports.iter().flat_map(|w| w.throughput_samples()))
+            .unwrap_or(Spread {
+                median: 0.0,
+                min: 0.0,
+                max: 0.0,
+                n: 0,
+            }),
         throughput_ratio: None,
         latency,
+        p50_spread_us: Spread::of(
+            reports
+                .iter()
+                .flat_map(|w| w.latency_samples())
+                .map(|l| l.p50_us as f64),
+        ),
+        p99_spread_us: Spread::of(
+            reports
+                .iter()
+                .flat_map(|w| w.latency_samples())
+                .map(|l| l.p99_us as f64),
+        ),
+        per_repetition: t
+            .runs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, r)| {
+                Some((
+                    k + 1,
+                    r.report.workloads.iter().find(|w| w.name == workload)?,
+                ))
+            })
+            .flat_map(|(run, w)| {
+                w.repetitions.iter().map(move |rep| {
+                    let lat = |v: u64| (rep.latency.count > 0).then_some(v);
+                    RepetitionRow {
+                        run,
+                        repetition: rep.repetition,
+                        count: rep.counts.count,
+                        ok: rep.counts.ok,
+                        throughput_per_s: rep.throughput_per_s,
+                        p50_us: lat(rep.latency.p50_us),
+                        p99_us: lat(rep.latency.p99_us),
+                    }
+                })
+            })
+            .collect(),
         p50_ratio: None,
         p99_ratio: None,
         stage_p50_us,
@@ -549,6 +627,15 @@ fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {
                 noreplicas_tasks: sum(&|r| r.noreplicas_tasks),
                 paused_ms: median_of(applied.iter().map(|r| r.broker_paused_ms)),
                 resumed_ms: median_of(applied.iter().map(|r| r.broker_resumed_ms)),
+                out_of_order: {
+                    let mut phases = BTreeMap::new();
+                    for r in &applied {
+                        for p in crate::metrics::failover::phase_order(r).out_of_order {
+                            *phases.entry(p.to_string()).or_insert(0) += 1;
+                        }
+                    }
+                    phases
+                },
                 workload,
                 target,
                 kind,
@@ -764,15 +851,5 @@ mod tests {
         let z = raw_limit(&t, "z", &row).unwrap();
         assert_eq!((z.figure.as_str(), z.task_path), ("disk_write", 2_000.0));
         assert!((z.fraction - 0.5).abs() < 1e-9);
-    }
-
-    #[test]
-    fn spread_takes_the_middle_and_the_ends() {
-        let s = Spread::of([3.0, 1.0, 2.0]).unwrap();
-        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
-        let s = Spread::of([4.0, 1.0, 2.0, 3.0]).unwrap();
-        assert_eq!(s.median, 2.5);
-        assert!(Spread::of([]).is_none());
-        assert_eq!(Spread::of([f64::NAN, 5.0]).unwrap().n, 1);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::findings::{fmt_rate, fmt_ratio, fmt_spread_cell};
+use super::findings::{fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell};
 use super::summary::Comparison;
 use crate::export::table::fmt_us;
 
@@ -12,7 +12,7 @@ pub fn render(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<24} {:>5} {:>7} {:>7} {:>10} {:>7} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5}",
+        "{:<24} {:>5} {:>7} {:>7} {:>22} {:>7} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5}",
         "workload / topology",
         "runs",
         "count",
@@ -39,12 +39,12 @@ pub fn render(c: &Comparison) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<22} {:>5} {:>7} {:>7} {:>10} {:>7} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5}",
+                "  {:<22} {:>5} {:>7} {:>7} {:>22} {:>7} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5}",
                 format!("{}{marker}", r.topology),
-                r.repetitions,
+                fmt_samples(r.repetitions, r.repeat),
                 r.count,
                 r.ok,
-                fmt_rate(r.throughput_per_s.median),
+                fmt_rate_spread(&r.throughput_per_s),
                 fmt_ratio(r.throughput_ratio),
                 lat(r.latency.p50_us),
                 lat(r.latency.p99_us),
@@ -57,7 +57,7 @@ pub fn render(c: &Comparison) -> String {
     }
     let _ = writeln!(
         out,
-        "* baseline; ratios are to the baseline's median throughput and p99; lost = never executed + result lost + never confirmed"
+        "* baseline; runs = runs of the topology, ×N when the workload repeats N times within each run; tasks/s = median (min–max) over runs × repetitions, (1 run) = measured once; p50/p99/max from the histogram of every repetition merged (report.md gives each percentile's range over the repetitions); ratios are to the baseline's median throughput and p99; lost = never executed + result lost + never confirmed"
     );
     let limits: Vec<String> = c
         .workloads
@@ -127,7 +127,7 @@ pub fn render(c: &Comparison) -> String {
         }
         let _ = writeln!(
             out,
-            "switch = fault → first task published after it completed end to end; outage = longest gap between completions; lost = never executed + result lost + never confirmed (report.md shows them apart)"
+            "switch = fault → earliest completion of a task published at or after it (before the next fault); outage = longest gap between completions; lost = never executed + result lost + never confirmed (report.md shows them apart)"
         );
     }
     if super::idle::worth_showing(&c.idle) {

@@ -210,6 +210,27 @@ mod tests {
     }
 
     #[test]
+    fn shipped_seed_plan_repeats_its_cheap_workloads_five_times() {
+        let p = load_workload_plan(&shipped("workloads/seed.toml")).unwrap();
+        let repeats: Vec<(&str, u32)> = p
+            .workloads
+            .iter()
+            .map(|w| (w.name.as_str(), w.repeat))
+            .collect();
+        assert_eq!(
+            repeats,
+            vec![
+                ("trivial", 5),
+                ("sleep", 1),
+                ("write_zeros", 1),
+                ("factorial", 5),
+                ("broker_kill", 1),
+                ("backend_kill", 1),
+            ]
+        );
+    }
+
+    #[test]
     fn shipped_seed_plan_has_the_four_seed_workloads_at_full_size_then_failover() {
         let p = load_workload_plan(&shipped("workloads/seed.toml")).unwrap();
         assert_eq!(p.validate(), vec![]);

@@ -23,6 +23,12 @@ pub const MAX_FACTORIAL_N: u64 = 10_000_000;
 pub const MAX_WARMUP_TASKS: u32 = 1_000_000;
 /// Longest idle gap before a workload (`idle_before`).
 pub const MAX_IDLE_BEFORE: Duration = Duration::from_secs(3600);
+/// Most repetitions of one workload within a run (`repeat`).
+pub const MAX_REPEAT: u32 = 100;
+
+fn is_one_run(n: &u32) -> bool {
+    *n == 1
+}
 
 /// A sequence of workloads run one after another: one workload file, e.g. `workloads/seed.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +87,14 @@ pub struct Workload {
         skip_serializing_if = "Option::is_none"
     )]
     pub idle_before: Option<Duration>,
+    /// How many times the workload runs, back to back within the run (1 to
+    /// [`MAX_REPEAT`]; absent: once). Each repetition publishes `count` tasks on its own
+    /// schedule and drains (to its drain deadline) before the next starts; each has its
+    /// own histograms and throughput, and the workload's figures are their merge
+    /// (percentiles from the merged histograms, throughput as median, min and max). Only
+    /// without faults and `idle_before`: a fault's own `repeat` repeats the fault.
+    #[serde(default = "default_repeat", skip_serializing_if = "is_one_run")]
+    pub repeat: u32,
     /// Faults injected while this workload runs (TOML: `[[workload.fault]]`).
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
@@ -520,6 +534,33 @@ impl Workload {
                 r#"must be greater than zero, e.g. "30s" (or absent: the plan's drain_timeout)"#,
             ));
         }
+        if !(1..=MAX_REPEAT).contains(&self.repeat) {
+            out.push(Diagnostic::new(
+                format!("{at}.repeat"),
+                format!(
+                    "must be between 1 and {MAX_REPEAT}, got {} (or absent: one run)",
+                    self.repeat
+                ),
+            ));
+        } else if self.repeat > 1 && !self.faults.is_empty() {
+            // Each repetition would need its own fault schedule and failover rows, and a
+            // fault's recovery would spill into the next repetition's figures.
+            out.push(Diagnostic::new(
+                format!("{at}.repeat"),
+                format!(
+                    "a workload with faults runs once, got {}; remove repeat (the fault's own `repeat` and `every` repeat the fault within the workload)",
+                    self.repeat
+                ),
+            ));
+        } else if self.repeat > 1 && self.idle_before.is_some() {
+            out.push(Diagnostic::new(
+                format!("{at}.repeat"),
+                format!(
+                    "a workload with an idle_before gap runs once, got {}; the idle matrix counts one gap per workload (remove repeat, or the gap)",
+                    self.repeat
+                ),
+            ));
+        }
         if !(1..=MAX_COUNT).contains(&self.count) {
             out.push(Diagnostic::new(
                 format!("{at}.count"),
@@ -851,6 +892,7 @@ mod tests {
             rate_per_s: None,
             drain_timeout: None,
             idle_before: None,
+            repeat: 1,
             faults: Vec::new(),
         }
     }
@@ -942,6 +984,59 @@ mod tests {
             assert_eq!(got.len(), 1, "{want}: {got:?}");
             assert!(got[0].starts_with(want), "want {want:?}, got {:?}", got[0]);
         }
+    }
+
+    #[test]
+    fn repeat_is_between_1_and_100_located_and_defaults_to_one_run() {
+        let body = "task = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"";
+        // Absent: one run; present: that many repetitions, back to back.
+        assert_eq!(ok(&one(body)).workloads[0].repeat, 1);
+        for n in [1, 5, 100] {
+            let p = ok(&one(&format!("{body}\nrepeat = {n}")));
+            assert_eq!(p.workloads[0].repeat, n);
+        }
+        for (bad, shown) in [("0", "got 0"), ("101", "got 101")] {
+            let e = err(&one(&format!("{body}\nrepeat = {bad}")));
+            assert_has(
+                &e,
+                &[
+                    "workload file workloads/bad.toml",
+                    "workload[0] (\"a\").repeat: must be between 1 and 100",
+                    shown,
+                ],
+            );
+        }
+        // Not a number: the line and the key.
+        let e = err(&one(&format!("{body}\nrepeat = \"5\"")));
+        assert_has(&e, &["line 8", "repeat"]);
+    }
+
+    #[test]
+    fn a_repeated_workload_with_faults_or_an_idle_gap_is_refused_located() {
+        let fault = "[[workload.fault]]\ntarget = \"broker.primary\"\nkind = \"kill\"\nat = \"1s\"\nrestart_after = \"2s\"";
+        let body =
+            "task = { kind = \"trivial\" }\ncount = 100\narrival = \"rate\"\nrate_per_s = 10.0";
+        let e = err(&one(&format!("{body}\nrepeat = 3\n{fault}")));
+        assert_has(
+            &e,
+            &[
+                "workload[0] (\"a\").repeat: a workload with faults runs once",
+                "the fault's own `repeat`",
+            ],
+        );
+        // Once is fine with faults; the fault's own repeat is not the workload's.
+        let p = ok(&one(&format!(
+            "{body}\nrepeat = 1\n{fault}\nrepeat = 3\nevery = \"3s\""
+        )));
+        assert_eq!(
+            (p.workloads[0].repeat, p.workloads[0].faults[0].repeat),
+            (1, 3)
+        );
+        let e = err(&one(&format!("{body}\nrepeat = 2\nidle_before = \"5s\"")));
+        assert_has(
+            &e,
+            &["workload[0] (\"a\").repeat: a workload with an idle_before gap runs once"],
+        );
     }
 
     #[test]

@@ -5,11 +5,14 @@ use anyhow::Result;
 use super::{Exporter, RunData};
 use crate::ledger::SeenVia;
 
-/// Writes summary.csv.
+/// Writes summary.csv: one row per workload (its figures, merged over its repetitions
+/// when it has `repeat = N`: `repetition` empty), then, for a repeated workload, one row
+/// per repetition (`repetition` = 1..N). Readers after the workloads' figures keep the
+/// rows whose `repetition` is empty.
 pub struct SummaryCsv;
 
 /// Column names of summary.csv; units are in the names.
-pub const SUMMARY_HEADER: [&str; 25] = [
+pub const SUMMARY_HEADER: [&str; 29] = [
     "topology",
     "workload",
     "task",
@@ -35,7 +38,81 @@ pub const SUMMARY_HEADER: [&str; 25] = [
     "unknown",
     "seen_by_read",
     "revoked",
+    "repetition",
+    "repetitions",
+    "throughput_min_per_s",
+    "throughput_max_per_s",
 ];
+
+/// One summary.csv row.
+struct SummaryRow<'a> {
+    topology: &'a str,
+    name: &'a str,
+    task: &'a str,
+    counts: &'a crate::ledger::OutcomeCounts,
+    wall_s: f64,
+    throughput_per_s: f64,
+    latency: crate::metrics::LatencyStats,
+    seen_by_read: u64,
+    /// Empty for a workload's own row, else the repetition.
+    repetition: String,
+    repetitions: usize,
+    spread: Option<crate::metrics::Spread>,
+}
+
+impl SummaryRow<'_> {
+    fn cells(&self) -> Vec<String> {
+        let l = self.latency;
+        // No ok task, no latency: empty cells, never 0 µs.
+        let us = |v: u64| {
+            if l.count == 0 {
+                String::new()
+            } else {
+                v.to_string()
+            }
+        };
+        let c = self.counts;
+        vec![
+            self.topology.to_string(),
+            self.name.to_string(),
+            self.task.to_string(),
+            c.count.to_string(),
+            c.ok.to_string(),
+            c.failed.to_string(),
+            c.lost.to_string(),
+            c.result_lost.to_string(),
+            c.duplicated.to_string(),
+            c.unconfirmed.to_string(),
+            format!("{:.3}", self.wall_s),
+            format!("{:.1}", self.throughput_per_s),
+            us(l.p50_us),
+            us(l.p90_us),
+            us(l.p99_us),
+            us(l.p999_us),
+            us(l.max_us),
+            if l.count == 0 {
+                String::new()
+            } else {
+                format!("{:.1}", l.mean_us)
+            },
+            c.refused.to_string(),
+            c.gave_up.to_string(),
+            c.unfinished_running.to_string(),
+            c.unfinished_queued.to_string(),
+            c.unknown.to_string(),
+            self.seen_by_read.to_string(),
+            c.revoked.to_string(),
+            self.repetition.clone(),
+            self.repetitions.to_string(),
+            self.spread
+                .map(|s| format!("{:.1}", s.min))
+                .unwrap_or_default(),
+            self.spread
+                .map(|s| format!("{:.1}", s.max))
+                .unwrap_or_default(),
+        ]
+    }
+}
 
 impl Exporter for SummaryCsv {
     fn file_name(&self) -> &'static str {
@@ -51,46 +128,33 @@ impl Exporter for SummaryCsv {
         let mut w = ::csv::Writer::from_writer(out);
         w.write_record(SUMMARY_HEADER)?;
         for r in &data.report.workloads {
-            let l = r.stages.get("latency").copied().unwrap_or_default();
-            // No ok task, no latency: empty cells, never 0 µs.
-            let us = |v: u64| {
-                if l.count == 0 {
-                    String::new()
-                } else {
-                    v.to_string()
-                }
+            let row = SummaryRow {
+                topology,
+                name: &r.name,
+                task: &r.task,
+                counts: &r.counts,
+                wall_s: r.wall_s,
+                throughput_per_s: r.throughput_per_s,
+                latency: r.stages.get("latency").copied().unwrap_or_default(),
+                seen_by_read: r.seen_by_read,
+                repetition: String::new(),
+                repetitions: r.repetitions_run(),
+                spread: r.throughput_spread,
             };
-            w.write_record([
-                topology.to_string(),
-                r.name.clone(),
-                r.task.clone(),
-                r.counts.count.to_string(),
-                r.counts.ok.to_string(),
-                r.counts.failed.to_string(),
-                r.counts.lost.to_string(),
-                r.counts.result_lost.to_string(),
-                r.counts.duplicated.to_string(),
-                r.counts.unconfirmed.to_string(),
-                format!("{:.3}", r.wall_s),
-                format!("{:.1}", r.throughput_per_s),
-                us(l.p50_us),
-                us(l.p90_us),
-                us(l.p99_us),
-                us(l.p999_us),
-                us(l.max_us),
-                if l.count == 0 {
-                    String::new()
-                } else {
-                    format!("{:.1}", l.mean_us)
-                },
-                r.counts.refused.to_string(),
-                r.counts.gave_up.to_string(),
-                r.counts.unfinished_running.to_string(),
-                r.counts.unfinished_queued.to_string(),
-                r.counts.unknown.to_string(),
-                r.seen_by_read.to_string(),
-                r.counts.revoked.to_string(),
-            ])?;
+            w.write_record(row.cells())?;
+            for rep in &r.repetitions {
+                let row = SummaryRow {
+                    counts: &rep.counts,
+                    wall_s: rep.wall_s,
+                    throughput_per_s: rep.throughput_per_s,
+                    latency: rep.latency,
+                    seen_by_read: rep.seen_by_read,
+                    repetition: rep.repetition.to_string(),
+                    spread: None,
+                    ..row
+                };
+                w.write_record(row.cells())?;
+            }
         }
         w.flush()?;
         Ok(())
@@ -101,7 +165,7 @@ impl Exporter for SummaryCsv {
 pub struct TasksCsv;
 
 /// Column names of tasks.csv.
-pub const TASKS_HEADER: [&str; 22] = [
+pub const TASKS_HEADER: [&str; 23] = [
     "task_id",
     "workload",
     "task",
@@ -124,6 +188,7 @@ pub const TASKS_HEADER: [&str; 22] = [
     "purged",
     "read_failed",
     "failure",
+    "repetition",
 ];
 
 fn opt(v: Option<i64>) -> String {
@@ -185,6 +250,8 @@ impl Exporter for TasksCsv {
                             .unwrap_or_default()
                             .to_string(),
                     },
+                    // Which repetition of a workload with `repeat = N` (1 otherwise).
+                    t.repetition.to_string(),
                 ])?;
             }
         }

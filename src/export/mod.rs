@@ -229,6 +229,86 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_repeated_workload_has_its_merged_row_then_one_row_per_repetition() {
+        // The fixture's two tasks again as repetition 2, a second later (both ok there).
+        let (mut report, mut ledger, events) = fixture();
+        for k in 0..2 {
+            let mut t = ledger.tasks(0)[k].clone();
+            t.id = Uuid::from_u128(10 + k as u128);
+            t.repetition = 2;
+            t.intended_unix_us += 1_000_000;
+            t.result_seen_unix_us = Some(t.intended_unix_us + 500 * (k as i64 + 1));
+            t.result_status = Some(ResultStatus::Success);
+            ledger.insert(t);
+        }
+        report.workloads =
+            vec![WorkloadMetrics::from_tasks("trivial", "hab.trivial", ledger.tasks(0)).report()];
+        let data = RunData {
+            report: &report,
+            ledger: &ledger,
+            events: &events,
+        };
+        let text = String::from_utf8(csv::SummaryCsv.render(data).unwrap()).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        assert_eq!(rows.len(), 4, "header, merged row, two repetitions: {text}");
+        let cell = |row: usize, name: &str| {
+            let i = csv::SUMMARY_HEADER.iter().position(|h| *h == name).unwrap();
+            rows[row][i]
+        };
+        // Merged: every task, throughput the median of 1,000/s (1 ok in 1 ms) and
+        // 2,000/s (2 ok in 1 ms), min and max beside it.
+        assert_eq!(
+            (
+                cell(1, "repetition"),
+                cell(1, "repetitions"),
+                cell(1, "count"),
+                cell(1, "ok")
+            ),
+            ("", "2", "4", "3")
+        );
+        assert_eq!(cell(1, "throughput_per_s"), "1500.0");
+        assert_eq!(
+            (
+                cell(1, "throughput_min_per_s"),
+                cell(1, "throughput_max_per_s")
+            ),
+            ("1000.0", "2000.0")
+        );
+        assert_eq!(cell(1, "max_us"), "1000");
+        // Each repetition: its own counts, throughput and latency, no spread.
+        assert_eq!(
+            (
+                cell(2, "repetition"),
+                cell(2, "count"),
+                cell(2, "ok"),
+                cell(2, "throughput_per_s")
+            ),
+            ("1", "2", "1", "1000.0")
+        );
+        assert_eq!(
+            (
+                cell(3, "repetition"),
+                cell(3, "ok"),
+                cell(3, "p50_us"),
+                cell(3, "throughput_min_per_s")
+            ),
+            ("2", "2", "500", "")
+        );
+        // tasks.csv says which repetition each task was.
+        let tasks = String::from_utf8(csv::TasksCsv.render(data).unwrap()).unwrap();
+        let reps: Vec<&str> = tasks
+            .lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap())
+            .collect();
+        assert_eq!(reps, ["1", "1", "2", "2"]);
+        // A workload run once: one row, one repetition, no spread.
+        let text = render("summary.csv");
+        let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+        assert_eq!(row[row.len() - 4..], ["", "1", "", ""]);
+    }
+
     /// The fixture with its one workload made of its lost task only: no ok task, so no
     /// latency at all.
     fn no_ok_fixture() -> RunReport {
@@ -315,12 +395,12 @@ mod tests {
         assert_eq!(lines[0], csv::TASKS_HEADER.join(","));
         assert!(lines[1].starts_with("00000000-0000-0000-0000-000000000001,trivial,"));
         assert!(
-            lines[1].ends_with(",read,1,1,w1,ok,false,1000,,,,,"),
+            lines[1].ends_with(",read,1,1,w1,ok,false,1000,,,,,,1"),
             "{}",
             lines[1]
         );
         assert!(
-            lines[2].ends_with(",,0,0,,lost,false,,,,,,"),
+            lines[2].ends_with(",,0,0,,lost,false,,,,,,,1"),
             "{}",
             lines[2]
         );

@@ -68,14 +68,62 @@ fn deadline_lines(report: &RunReport) -> String {
     out
 }
 
+/// Below the table: for each repeated workload, its throughput and latency spread over
+/// the repetitions (the table's figures are the repetitions merged: counts summed,
+/// tasks/s the median, p50/p99/max from the merged histogram, wall the sum); or, when no
+/// workload repeated, that every figure is a single run.
+fn repetition_lines(report: &RunReport) -> String {
+    let mut out = String::new();
+    for w in report
+        .workloads
+        .iter()
+        .filter(|w| !w.repetitions.is_empty())
+    {
+        let Some(t) = w.throughput_spread else {
+            continue;
+        };
+        let range = |f: &dyn Fn(&crate::metrics::LatencyStats) -> u64| {
+            let v: Vec<u64> = w.latency_samples().iter().map(f).collect();
+            match (v.iter().min(), v.iter().max()) {
+                (Some(a), Some(b)) => format!("{}–{}", fmt_us(*a), fmt_us(*b)),
+                _ => "–".into(),
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{}: {} repetitions; tasks/s median {:.1} (min {:.1}, max {:.1}); per repetition p50 {}, p99 {}",
+            w.name,
+            w.repetitions.len(),
+            t.median,
+            t.min,
+            t.max,
+            range(&|l| l.p50_us),
+            range(&|l| l.p99_us)
+        );
+    }
+    if !report.workloads.is_empty() && report.workloads.iter().all(|w| w.repetitions.is_empty()) {
+        let _ = writeln!(
+            out,
+            "each workload ran once: single figures, no spread (repeat = N in the workload file runs it N times back to back)"
+        );
+    } else if !out.is_empty() {
+        let _ = writeln!(
+            out,
+            "reps > 1: counts summed, tasks/s the median, p50/p99/max from the merged histogram, wall the sum of the repetitions"
+        );
+    }
+    out
+}
+
 /// The per-workload table, then [`LEGEND`] and the lines below it.
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>8} {:>6} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "{:<14} {:<16} {:>4} {:>7} {:>7} {:>6} {:>6} {:>8} {:>6} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9}",
         "workload",
         "task",
+        "reps",
         "count",
         "ok",
         "failed",
@@ -100,9 +148,10 @@ pub fn render(report: &RunReport) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<14} {:<16} {:>7} {:>7} {:>6} {:>6} {:>8} {:>6} {:>5} {:>9} {:>10.1} {:>9} {:>9} {:>9}",
+            "{:<14} {:<16} {:>4} {:>7} {:>7} {:>6} {:>6} {:>8} {:>6} {:>5} {:>9} {:>10.1} {:>9} {:>9} {:>9}",
             w.name,
             w.task,
+            w.repetitions_run(),
             w.counts.count,
             w.counts.ok,
             w.counts.failed,
@@ -118,6 +167,7 @@ pub fn render(report: &RunReport) -> String {
         );
     }
     let _ = writeln!(out, "{LEGEND}");
+    out.push_str(&repetition_lines(report));
     let revoked: u64 = report.workloads.iter().map(|w| w.counts.revoked).sum();
     if revoked > 0 {
         let _ = writeln!(

@@ -74,6 +74,11 @@ impl Ledger {
             .iter_mut()
             .filter(|t| t.result_seen_unix_us.is_none() && t.at_deadline.is_none())
         {
+            // Decided now: the drain (this repetition's or a later one's) no longer
+            // waits for it.
+            if t.waiting() {
+                self.unsettled[w] -= 1;
+            }
             t.at_deadline = Some(Box::new(AtDeadline {
                 at_unix_us,
                 purged: false,
@@ -168,6 +173,37 @@ mod tests {
 
     fn outcome(l: &Ledger) -> Outcome {
         l.tasks(0)[0].classify().outcome
+    }
+
+    #[test]
+    fn a_repetition_after_a_frozen_one_waits_and_reads_only_for_its_own_tasks() {
+        // A repeated workload's repetitions share its ledger slot: the first left a task
+        // without a result at its deadline (frozen), then the second published one.
+        let (mut l, first) = frozen(task(), false);
+        let second = task();
+        let second_id = second.id;
+        l.insert(second);
+        // The drain of the second waits for its own task only, and its bounded reads
+        // are not taken by the first's, whose outcome is decided.
+        assert_eq!(l.unsettled(0), 1);
+        assert_eq!(l.outstanding_ids(0, i64::MAX, usize::MAX), vec![second_id]);
+        // A late result of the frozen task changes nothing the second waits for.
+        l.result_seen(&first, D + 5, ResultStatus::Success, SeenVia::Notification);
+        assert_eq!(l.unsettled(0), 1);
+        l.result_seen(
+            &second_id,
+            D + 6,
+            ResultStatus::Success,
+            SeenVia::Notification,
+        );
+        assert_eq!(l.unsettled(0), 0);
+        // Freezing again (the second's deadline) marks nothing twice.
+        assert_eq!(l.freeze(0, D + 10, false), 0);
+        assert_eq!(l.unsettled(0), 0);
+        // The read after the workers stopped still looks for the frozen one if unseen.
+        let (mut l, first) = frozen(task(), false);
+        l.insert(task());
+        assert!(l.unseen_after_deadline().contains(&first));
     }
 
     #[test]

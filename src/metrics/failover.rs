@@ -109,8 +109,9 @@ pub struct FailoverRow {
     pub restored_ms: Option<f64>,
     /// Stack fully healthy again, ms.
     pub healthy_ms: Option<f64>,
-    /// First task published after the fault that completed end to end: its result seen −
-    /// fault time, ms. Empty if none completed.
+    /// Switch time: the earliest moment a task published at or after the fault (and
+    /// before the next fault) was seen completed, − fault time, ms ([`switch_time_ms`]).
+    /// Empty if none completed.
     pub switch_time_ms: Option<f64>,
     /// Longest gap between successful completions around the fault, ms.
     pub outage_ms: Option<f64>,
@@ -322,6 +323,143 @@ fn in_window(t: &TaskRecord, w_start: i64, w_end: i64, previous_end: Option<i64>
     }
 }
 
+/// When tasks flow again after a fault, unix µs: the earliest moment a task published at
+/// or after `fault_at` (and before `next_fault_at`, when there is a next fault) was seen
+/// completed ok (its result seen). The earliest *completion*, not the completion of the
+/// earliest publish: a task published just after the fault onto the dead node and
+/// redelivered late must not hide that newer work already flows. `None` when no such task
+/// completed.
+pub fn flow_again_unix_us(
+    tasks: &[TaskRecord],
+    fault_at: i64,
+    next_fault_at: Option<i64>,
+) -> Option<i64> {
+    tasks
+        .iter()
+        .filter(|t| {
+            t.published_unix_us
+                .is_some_and(|p| p >= fault_at && next_fault_at.is_none_or(|n| p < n))
+        })
+        .filter(|t| t.classify().outcome == Outcome::Ok)
+        .filter_map(|t| t.result_seen_unix_us)
+        .min()
+}
+
+/// Switch time (DESIGN.md §5), ms: [`flow_again_unix_us`] − `fault_at`. The one definition
+/// of "tasks flow again" behind failover.csv `switch_time_ms`, the report's switch column,
+/// the anatomy chart's last phase and `hab merge`'s re-analysed rows.
+pub fn switch_time_ms(
+    tasks: &[TaskRecord],
+    fault_at: i64,
+    next_fault_at: Option<i64>,
+) -> Option<f64> {
+    flow_again_unix_us(tasks, fault_at, next_fault_at).map(|s| offset_ms(s, fault_at))
+}
+
+/// The failover anatomy's phases in their expected order (DESIGN.md §5): detection,
+/// promotion, the proxy's new route (under client-side failover the clients' own
+/// rediscovery, named `rediscover`), a client reconnected, and the first task through —
+/// the switch time, which closes the anatomy.
+pub const PHASES: [&str; 5] = ["detect", "promote", "proxy up", "reconnect", "switch"];
+
+/// When each phase of [`PHASES`] was first observed, ms after the fault (`None`: not
+/// observed): detect = the earliest of first client error, Sentinel `+sdown` and HAProxy
+/// DOWN; promote = Sentinel `+switch-master`, else a new queue leader; proxy up = HAProxy
+/// UP (client-side failover: the clients' rediscovery); reconnect; switch = the switch time.
+pub fn phase_offsets(row: &FailoverRow) -> [Option<f64>; 5] {
+    let earliest = |v: &[Option<f64>]| {
+        v.iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .reduce(f64::min)
+    };
+    [
+        earliest(&[
+            row.first_client_error_ms,
+            row.sentinel_sdown_ms,
+            row.proxy_down_ms,
+        ]),
+        row.sentinel_switch_ms.or(row.queue_leader_ms),
+        if row.client_side {
+            row.client_rediscovered_ms
+        } else {
+            row.proxy_up_ms
+        },
+        row.client_reconnected_ms,
+        row.switch_time_ms,
+    ]
+    .map(|v| v.filter(|v| v.is_finite()))
+}
+
+/// The name of phase `k` of [`PHASES`] for `row` (`rediscover` for the third under
+/// client-side failover).
+pub fn phase_name(row: &FailoverRow, k: usize) -> &'static str {
+    if k == 2 && row.client_side {
+        "rediscover"
+    } else {
+        PHASES[k]
+    }
+}
+
+/// Whether a failover row's anatomy phases were observed in order ([`phase_order`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PhaseOrder {
+    /// Every observed phase came no earlier than the ones before it and no later than the
+    /// switch time.
+    pub ordered: bool,
+    /// The phases out of order, in [`PHASES`] order, by name ([`phase_name`]).
+    pub out_of_order: Vec<&'static str>,
+    /// Why, one clause per phase out of order, with the offsets (empty when ordered).
+    pub detail: String,
+}
+
+/// Whether the anatomy phases of `row` ([`phase_offsets`]) were observed in order: a phase
+/// is out of order when an observer saw it after the switch time (tasks already flowed
+/// again: e.g. HAProxy UP or Sentinel `+switch-master` seen after the first task
+/// completed), or before an earlier phase that was observed (a client reconnected before
+/// HAProxy's new route). Observers are independent, so either can happen; the anatomy
+/// chart caps its bars at the switch time and marks these, the report names them, and a
+/// run's invariants check ("anatomy phases are ordered or flagged") reads this. A fault
+/// that was not applied is ordered (nothing to order).
+pub fn phase_order(row: &FailoverRow) -> PhaseOrder {
+    if !row.not_applied.is_empty() {
+        return PhaseOrder {
+            ordered: true,
+            ..PhaseOrder::default()
+        };
+    }
+    let at = phase_offsets(row);
+    let switch = at[4];
+    let mut out_of_order = Vec::new();
+    let mut why = Vec::new();
+    // The latest earlier phase observed so far: (its name, its offset).
+    let mut latest: Option<(&'static str, f64)> = None;
+    for (k, seen) in at.iter().enumerate().take(4) {
+        let Some(t) = *seen else { continue };
+        let name = phase_name(row, k);
+        let mut reasons = Vec::new();
+        if let Some(s) = switch.filter(|&s| t > s) {
+            reasons.push(format!("after the switch ({s:.0} ms)"));
+        }
+        if let Some((earlier, e)) = latest.filter(|&(_, e)| t < e) {
+            reasons.push(format!("before {earlier} ({e:.0} ms)"));
+        }
+        if !reasons.is_empty() {
+            out_of_order.push(name);
+            why.push(format!("{name} at {t:.0} ms, {}", reasons.join(" and ")));
+        }
+        if latest.is_none_or(|(_, e)| t > e) {
+            latest = Some((name, t));
+        }
+    }
+    PhaseOrder {
+        ordered: out_of_order.is_empty(),
+        out_of_order,
+        detail: why.join("; "),
+    }
+}
+
 /// Compute one failover row. `tasks` are the workload's tasks (classified with the side
 /// channel merged); events and server events cover the whole run. `previous_end` is the
 /// end of the previous fault's window in the same workload, if any.
@@ -362,17 +500,13 @@ pub fn analyse(
     let is_faulted = |e: &ServerEvent| faulted.as_deref().is_none_or(|s| e.detail == s);
     let is_other = |e: &ServerEvent| faulted.as_deref().is_none_or(|s| e.detail != s);
 
-    // Switch time: the first task published at or after the fault that completed ok.
-    // None for a fault that did not take effect (a failover that promoted nobody): the
-    // old master serving on is no switch.
-    let switch_time_ms = tasks
-        .iter()
-        .filter(|_| f.not_applied.is_none())
-        .filter(|t| t.published_unix_us.is_some_and(|p| p >= at))
-        .filter(|t| t.classify().outcome == Outcome::Ok)
-        .min_by_key(|t| t.published_unix_us)
-        .and_then(|t| t.result_seen_unix_us)
-        .map(|s| offset_ms(s, at));
+    // Switch time ([`switch_time_ms`]). None for a fault that did not take effect (a
+    // failover that promoted nobody): the old master serving on is no switch.
+    let switch_time_ms = f
+        .not_applied
+        .is_none()
+        .then(|| switch_time_ms(tasks, at, next_fault_at))
+        .flatten();
 
     // Outage: the longest gap between consecutive successful completions from the last
     // one before the fault (however long before: a stall before the fault is part of the
@@ -702,6 +836,50 @@ mod tests {
     }
 
     #[test]
+    fn switch_time_is_the_earliest_completion_not_the_earliest_publish() {
+        let at = T0 + 10 * S;
+        // Published just after the fault onto the dead node, redelivered and completed at
+        // +4 s; tasks published later completed from +1.2 s on: new work flowed at +1.2 s.
+        let mut stuck = task(at, Some(at + 4 * S), 2);
+        stuck.executions[0].finished_unix_us = None;
+        let tasks = vec![
+            task(at - S, Some(at - S + 2_000), 1),
+            stuck,
+            task(at + 500_000, Some(at + 1_300_000), 1),
+            task(at + 600_000, Some(at + 1_200_000), 1),
+            task(at + 700_000, Some(at + 1_250_000), 1),
+        ];
+        let row = analyse(&fault(at), "w", None, None, &tasks, &[], &[], None);
+        assert_eq!(row.switch_time_ms, Some(1200.0));
+        assert_eq!(
+            switch_time_ms(&tasks, at, None),
+            row.switch_time_ms,
+            "the row's figure is the one definition's"
+        );
+    }
+
+    #[test]
+    fn a_task_published_after_the_next_fault_does_not_count_for_this_one() {
+        let at = T0 + 10 * S;
+        let next = at + 2 * S;
+        // Nothing published in [fault, next fault) completed; a task published after the
+        // next fault did, soon after it.
+        let tasks = vec![
+            task(at - S, Some(at - S + 2_000), 1),
+            task(at + 100_000, None, 0),
+            task(next + 500_000, Some(next + 600_000), 1),
+        ];
+        let row = analyse(&fault(at), "w", Some(next), None, &tasks, &[], &[], None);
+        assert_eq!(row.switch_time_ms, None, "{row:?}");
+        // One published before the next fault completing later than the one published
+        // after it: the earlier fault's switch time is the former.
+        let mut more = tasks.clone();
+        more.push(task(at + 1_900_000, Some(next + 900_000), 1));
+        let row = analyse(&fault(at), "w", Some(next), None, &more, &[], &[], None);
+        assert_eq!(row.switch_time_ms, Some(2900.0));
+    }
+
+    #[test]
     fn a_fault_that_did_not_take_effect_has_no_switch_time() {
         let at = T0 + 5 * S;
         let tasks = vec![
@@ -803,6 +981,78 @@ mod tests {
         }
         let per_fault: Vec<(u64, u64)> = rows.iter().map(|r| (r.lost, r.result_lost)).collect();
         assert_eq!(per_fault, [(1, 1), (0, 0), (0, 0)]);
+    }
+
+    fn observed(
+        detect: Option<f64>,
+        promote: Option<f64>,
+        proxy_up: Option<f64>,
+        reconnect: Option<f64>,
+        switch: Option<f64>,
+    ) -> FailoverRow {
+        let mut row = analyse(&fault(T0), "w", None, None, &[], &[], &[], None);
+        row.first_client_error_ms = detect;
+        row.sentinel_switch_ms = promote;
+        row.proxy_up_ms = proxy_up;
+        row.client_reconnected_ms = reconnect;
+        row.switch_time_ms = switch;
+        row
+    }
+
+    #[test]
+    fn phases_in_order_are_ordered_and_missing_ones_do_not_matter() {
+        let row = observed(Some(10.0), Some(900.0), Some(1200.0), None, Some(1500.0));
+        assert_eq!(
+            phase_offsets(&row),
+            [Some(10.0), Some(900.0), Some(1200.0), None, Some(1500.0)]
+        );
+        let o = phase_order(&row);
+        assert!(o.ordered, "{o:?}");
+        assert!(o.out_of_order.is_empty() && o.detail.is_empty(), "{o:?}");
+        assert!(phase_order(&observed(None, None, None, None, None)).ordered);
+    }
+
+    #[test]
+    fn a_phase_seen_after_the_switch_time_is_out_of_order() {
+        // Sentinel's +switch-master arrived after the first task had completed.
+        let row = observed(Some(300.0), Some(3000.0), None, None, Some(2500.0));
+        let o = phase_order(&row);
+        assert!(!o.ordered);
+        assert_eq!(o.out_of_order, ["promote"]);
+        assert!(o.detail.contains("promote at 3000 ms"), "{}", o.detail);
+        assert!(
+            o.detail.contains("after the switch (2500 ms)"),
+            "{}",
+            o.detail
+        );
+    }
+
+    #[test]
+    fn a_phase_seen_before_an_earlier_one_is_out_of_order() {
+        // The client reconnected (1,100 ms) before HAProxy's new route (1,200 ms), and the
+        // promotion (900 ms) came before the detection (950 ms).
+        let row = observed(
+            Some(950.0),
+            Some(900.0),
+            Some(1200.0),
+            Some(1100.0),
+            Some(1500.0),
+        );
+        let o = phase_order(&row);
+        assert!(!o.ordered);
+        assert_eq!(o.out_of_order, ["promote", "reconnect"]);
+        assert!(
+            o.detail
+                .contains("reconnect at 1100 ms, before proxy up (1200 ms)"),
+            "{}",
+            o.detail
+        );
+        // Under client-side failover the third phase is the clients' rediscovery.
+        let mut cs = observed(Some(10.0), None, None, None, Some(500.0));
+        cs.client_side = true;
+        cs.proxy_up_ms = Some(100.0); // not on the clients' path: not a phase
+        cs.client_rediscovered_ms = Some(800.0);
+        assert_eq!(phase_order(&cs).out_of_order, ["rediscover"]);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::compare::findings::{fmt_ms, fmt_rate, fmt_ratio, fmt_spread_cell};
+use crate::compare::findings::{
+    fmt_ms, fmt_rate, fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell, fmt_us_spread,
+};
 use crate::compare::summary::Comparison;
 use crate::compare::{RunSet, TopologyRuns};
 use crate::export::table::fmt_us;
@@ -191,7 +193,7 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
     let mut out = vec![
         Block::Heading(2, "Throughput and latency".into()),
         Block::Para(format!(
-            "Per workload, each topology beside the baseline ({}). Throughput is ok tasks per second from the first intended start to the last result (median over repetitions); latency percentiles come from the histogram of every ok task of every repetition. Lost = accepted by the broker but never executed; result lost = executed but its result never seen; unconfirmed = never executed and never confirmed by the broker; dup = executed more than once (any outcome); revoked = the result was REVOKED (revoked, or expired before a worker ran it).",
+            "Per workload, each topology beside the baseline ({}). Runs = runs of the topology (`hab compare --repeat`), ×N when the workload repeats N times back to back within each run (`repeat = N`); every repetition of every run is one sample. Throughput is ok tasks per second from a sample's first intended start to its last result: median (min–max) over the samples, (1 run) when there was only one. Latency percentiles come from the histogram of every ok task of every sample merged; in brackets, the range of the same percentile over the samples (each from its own histogram). Lost = accepted by the broker but never executed; result lost = executed but its result never seen; unconfirmed = never executed and never confirmed by the broker; dup = executed more than once (any outcome); revoked = the result was REVOKED (revoked, or expired before a worker ran it).",
             c.baseline
         )),
     ];
@@ -234,14 +236,20 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
                     } else {
                         r.topology.clone()
                     },
-                    r.repetitions.to_string(),
+                    fmt_samples(r.repetitions, r.repeat),
                     r.count.to_string(),
                     r.ok.to_string(),
-                    fmt_rate(r.throughput_per_s.median),
+                    fmt_rate_spread(&r.throughput_per_s),
                     fmt_ratio(r.throughput_ratio),
-                    lat(r.latency.p50_us),
+                    match r.latency.count {
+                        0 => "–".to_string(),
+                        _ => fmt_us_spread(r.latency.p50_us, r.p50_spread_us.as_ref()),
+                    },
                     lat(r.latency.p90_us),
-                    lat(r.latency.p99_us),
+                    match r.latency.count {
+                        0 => "–".to_string(),
+                        _ => fmt_us_spread(r.latency.p99_us, r.p99_spread_us.as_ref()),
+                    },
                     lat(r.latency.p999_us),
                     lat(r.latency.max_us),
                     fmt_ratio(r.p99_ratio),
@@ -261,8 +269,59 @@ fn workload_tables(c: &Comparison) -> Vec<Block> {
             rows,
             numeric,
         });
+        out.extend(repetition_table(w));
     }
     out
+}
+
+/// Each repetition of a repeated workload, per topology and run: the samples behind the
+/// spreads of its row.
+fn repetition_table(w: &crate::compare::summary::WorkloadComparison) -> Vec<Block> {
+    let rows: Vec<Vec<String>> = w
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.per_repetition.iter().map(move |p| {
+                let lat = |v: Option<u64>| v.map(fmt_us).unwrap_or_else(|| "–".into());
+                vec![
+                    r.topology.clone(),
+                    p.run.to_string(),
+                    p.repetition.to_string(),
+                    p.count.to_string(),
+                    p.ok.to_string(),
+                    fmt_rate(p.throughput_per_s),
+                    lat(p.p50_us),
+                    lat(p.p99_us),
+                ]
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let head = [
+        "topology",
+        "run",
+        "repetition",
+        "tasks",
+        "ok",
+        "tasks/s",
+        "p50",
+        "p99",
+    ];
+    let mut numeric = vec![true; head.len()];
+    numeric[0] = false;
+    vec![
+        Block::Para(format!(
+            "{}: each repetition (`repeat = N`: run back to back, each drained before the next), with its own histogram.",
+            w.name
+        )),
+        Block::Table {
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows,
+            numeric,
+        },
+    ]
 }
 
 /// How each workload's results were seen and what its drain deadline left: tasks settled
@@ -458,12 +517,12 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
     }
     let mut out = vec![
         Block::Heading(2, "Failover".into()),
-        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the first task published after the fault completed end to end (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows: lost = accepted but never executed, result lost = executed but its result never seen, unconfirmed = never executed and never confirmed. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused).".into()),
+        Block::Para("Per fault and topology, over its repetitions. All times are offsets from the moment the fault was applied: detect = first of client error, Sentinel +sdown, HAProxy DOWN; promote = Sentinel +switch-master or a new queue leader; proxy up = HAProxy routes to the new server (n/a under client-side failover, where no proxy is on the clients' path); rediscover = client-side failover only: a client moved on to another broker node or the Sentinels named it a new master (n/a when the clients go through one address); reconnect = a client reconnected; switch = the earliest moment a task published at or after the fault (and before the next fault) was seen completed (median, min–max); outage = the longest gap between successful completions around the fault; restored = the target came back (restarted, resumed, or its partition healed). Losses count the tasks in the faults' windows: lost = accepted but never executed, result lost = executed but its result never seen, unconfirmed = never executed and never confirmed. 2 masters = how long HAProxy had two Redis servers passing its role:master check at once (a stale master); READONLY = store errors answered READONLY (writes to a demoted master); vanished = after a Redis-side fault, results hab saw that Redis no longer held at the end (a demoted master resynced, or a restart without persistence; – for broker faults); NOREPLICAS = store errors answered NOREPLICAS (writes refused by min-replicas-to-write); paused → resumed = partition of a broker node: when pause_minority paused the cut-off node and when it opened its listener again, from its log (– when it never paused); order = the anatomy phases an observer saw out of order — after the switch time (tasks already flowed again) or before an earlier phase (detect, promote, proxy up or rediscover, reconnect) — with the repetitions they were out of order in, \"ordered\" when none was (the anatomy chart stops its bars at the switch time and marks them).".into()),
     ];
     let proxy_poll = format!("{} ms poll", crate::observe::server::PROXY_POLL.as_millis());
     let proxy_up_head = format!("proxy up ({proxy_poll})");
     let two_masters_head = format!("2 masters ({proxy_poll})");
-    let head: [&str; 24] = [
+    let head: [&str; 25] = [
         "fault",
         "workload",
         "topology",
@@ -488,6 +547,7 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
         "vanished",
         "NOREPLICAS",
         "paused → resumed",
+        "order",
     ];
     let rows = c
         .faults
@@ -544,12 +604,17 @@ fn failover_table(c: &Comparison) -> Vec<Block> {
                     Some(_) => format!("{} → {}", opt_ms(f.paused_ms), opt_ms(f.resumed_ms)),
                     None => "–".into(),
                 },
+                match f.out_of_order_text() {
+                    t if t.is_empty() => "ordered".into(),
+                    t => t,
+                },
             ]);
             r
         })
         .collect();
     let mut numeric = vec![true; head.len()];
     numeric[..3].fill(false);
+    numeric[head.len() - 1] = false;
     out.push(Block::Table {
         head: head.iter().map(|s| s.to_string()).collect(),
         rows,
@@ -788,6 +853,41 @@ mod tests {
     }
 
     #[test]
+    fn the_failover_table_names_the_phases_seen_out_of_order() {
+        let mut set = fixture::run_set();
+        // In one of ha's two runs HAProxy's new route was seen 150 ms after the fault,
+        // after the first task had completed (100 ms).
+        let row = &mut set.topologies[1].runs[0].report.failover[0];
+        assert_eq!(row.switch_time_ms, Some(100.0));
+        row.proxy_up_ms = Some(150.0);
+        let c = Comparison::from_runs(&set).unwrap();
+        let blocks = failover_table(&c);
+        let Some(Block::Table { head, rows, .. }) =
+            blocks.iter().find(|b| matches!(b, Block::Table { .. }))
+        else {
+            panic!("no table")
+        };
+        let order = head
+            .iter()
+            .position(|h| h == "order")
+            .unwrap_or_else(|| panic!("no order column: {head:?}"));
+        let cell = |topology: &str, fault: &str| {
+            rows.iter()
+                .find(|r| r[2] == topology && r[0].starts_with(fault))
+                .map(|r| r[order].clone())
+                .unwrap()
+        };
+        // …so the client's reconnection (80 ms) came before it, too.
+        assert_eq!(cell("ha", "broker.primary"), "proxy up 1/2, reconnect 1/2");
+        assert_eq!(cell("standalone", "broker.primary"), "ordered");
+        let md = doc::markdown(&blocks);
+        assert!(
+            md.contains("order = the anatomy phases an observer saw out of order"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn each_observed_column_says_its_observers_resolution() {
         let c = Comparison::from_runs(&fixture::run_set()).unwrap();
         let md = doc::markdown(&failover_table(&c));
@@ -858,7 +958,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| ha | 2 | 200 | 200 | 2500/s | 0.50× |"),
+            md.contains("| ha | 2 | 200 | 200 | 2500/s (2000–3000) | 0.50× |"),
             "{md}"
         );
         assert!(md.contains("## Findings"));
