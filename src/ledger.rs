@@ -618,7 +618,8 @@ impl Ledger {
             SideEventKind::Disconnected
             | SideEventKind::Connected
             | SideEventKind::Rediscovered
-            | SideEventKind::StoreError => false,
+            | SideEventKind::StoreError
+            | SideEventKind::Clock => false,
         }
     }
 
@@ -677,6 +678,9 @@ pub enum SideEventKind {
     /// `factorial_limit`, `worker_lost`, `expired`): it stored a `FAILURE` (or `REVOKED`)
     /// result and acknowledged the message.
     Refused,
+    /// The process writing the file from here on anchors its clock so (detail:
+    /// [`crate::clock::side_channel_detail`]); written when a process opens the file.
+    Clock,
 }
 
 /// One line of a worker's execution side channel.
@@ -684,7 +688,8 @@ pub enum SideEventKind {
 pub struct SideEvent {
     /// The event.
     pub kind: SideEventKind,
-    /// When, unix µs.
+    /// When, unix µs on hab's clock ([`crate::clock`]; the wall clock in files written
+    /// before a `clock` line existed).
     pub unix_us: i64,
     /// The task id (nil for a message without a usable id).
     pub task_id: Uuid,
@@ -696,7 +701,9 @@ pub struct SideEvent {
 
 /// The side channel's line format: `event,unix_us,task_id,worker,detail`, one event per
 /// line, `event` one of `start`, `finish_ok`, `finish_error`, `reject`, `disconnected`,
-/// `connected`, `store_error`. Workers append
+/// `connected`, `rediscovered`, `store_error`, `refused`, `clock` (a process's clock
+/// anchor, written when it opens the file; files written before it have none and read
+/// the same). `unix_us` is hab's clock ([`crate::clock`]). Workers append
 /// one line per event with a single `write` (flushed per event), so a killed worker loses
 /// nothing it reported.
 pub mod side_channel {
@@ -718,6 +725,7 @@ pub mod side_channel {
             SideEventKind::Rediscovered => "rediscovered",
             SideEventKind::StoreError => "store_error",
             SideEventKind::Refused => "refused",
+            SideEventKind::Clock => "clock",
         };
         let clean = |s: &str| s.replace([',', '\n', '\r'], " ");
         format!(
@@ -742,6 +750,7 @@ pub mod side_channel {
             "rediscovered" => SideEventKind::Rediscovered,
             "store_error" => SideEventKind::StoreError,
             "refused" => SideEventKind::Refused,
+            "clock" => SideEventKind::Clock,
             _ => return None,
         };
         let unix_us = parts.next()?.parse().ok()?;

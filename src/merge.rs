@@ -79,6 +79,10 @@ pub struct MergedShard {
     pub tasks: u64,
     /// The machine it ran on.
     pub machine: crate::export::Machine,
+    /// Its clocks (its own anchor and its workers'): a shard's stamps are on its own
+    /// time line, so comparing two shards' times relies on their hosts' wall clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::export::json::ClockReport>,
 }
 
 /// Why shard directories cannot be merged; the CLI maps it to exit code 2.
@@ -979,6 +983,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
                         .copied()
                         .unwrap_or(0),
                     machine: r.report.machine.clone(),
+                    clock: r.report.clock.clone(),
                 })
                 .collect(),
             same_task_twice: joined.same_task_twice,
@@ -999,6 +1004,8 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
                     })
             })
             .collect(),
+        // Each shard's processes had their own anchors (and maybe hosts): `merged.shards`.
+        clock: None,
         invariants: Vec::new(),
     };
     Ok((report, joined))
@@ -1068,6 +1075,7 @@ mod tests {
             }),
             merged: None,
             failed_reads: Vec::new(),
+            clock: None,
             invariants: Vec::new(),
             observers: Vec::new(),
         }

@@ -167,6 +167,8 @@ impl Workers {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // One clock: the worker stamps its side channel on the run's time line.
+            .env(crate::clock::ANCHOR_ENV, crate::clock::anchor().env_value())
             // An external stack's credentials: through the environment, never arguments.
             .envs(crate::credentials::current().child_env());
         Ok(ManagedProcess::spawn(
@@ -264,6 +266,9 @@ impl Workers {
             .env("HAB_HEARTBEAT_S", b.heartbeat.as_secs().to_string())
             .env("HAB_TRACK_STARTED", if w.track_started { "1" } else { "0" })
             .env("HAB_WORKER_NAME", name)
+            // One clock: hab_tasks.py stamps with time.monotonic_ns() through the run's
+            // anchor.
+            .env(crate::clock::ANCHOR_ENV, crate::clock::anchor().env_value())
             .env(
                 "HAB_EXECUTIONS",
                 self.executions.join(format!("{name}.csv")),
@@ -374,6 +379,24 @@ impl Workers {
                         | SideEventKind::Connected
                         | SideEventKind::Rediscovered
                         | SideEventKind::StoreError => summary.connection_events.push(ev),
+                        SideEventKind::Clock => {
+                            match crate::clock::parse_side_channel_detail(&ev.detail) {
+                                Some((pid, anchor)) => {
+                                    summary.clocks.push(crate::clock::ProcessClock {
+                                        worker: ev.worker,
+                                        pid,
+                                        same_time_line: crate::clock::anchor()
+                                            .same_time_line(&anchor),
+                                        anchor,
+                                    })
+                                }
+                                None => tracing::warn!(
+                                    "{}: unreadable clock line {:?}",
+                                    p.display(),
+                                    ev.detail
+                                ),
+                            }
+                        }
                     }
                 });
                 if let Err(e) = read {
@@ -410,6 +433,8 @@ struct SideChannelSummary {
     crashes: Vec<crate::export::WorkerCrash>,
     /// The workers' connection losses, reconnections and failed result writes.
     connection_events: Vec<crate::ledger::SideEvent>,
+    /// Every worker process's clock anchor (one per process that opened a file).
+    clocks: Vec<crate::clock::ProcessClock>,
 }
 
 /// Shared state between the generator, the result collector and the drain.
@@ -529,6 +554,7 @@ pub async fn run(
         }),
         merged: None,
         failed_reads: Vec::new(),
+        clock: Some(crate::export::json::ClockReport::new(Vec::new())),
         invariants: Vec::new(),
     };
     if let Some(s) = opts.shard
@@ -1122,6 +1148,7 @@ impl RunState {
         self.report.workers.rejected = side.rejected;
         self.report.workers.refused = side.refused;
         self.report.workers.crashes = side.crashes;
+        self.report.clock = Some(crate::export::json::ClockReport::new(side.clocks));
         if let Some(w) = self.workers.as_ref() {
             self.report.workers.restarts = w.restarts;
         }
@@ -1509,8 +1536,9 @@ struct Driver<'a> {
 /// A task's confirmation; an error carries the connection generation (the publisher's
 /// reconnect count when it was published) and what happened.
 type ConfirmResult = Result<Confirmation, (u64, String)>;
-/// A task's index, its confirmation, and the breaker's permit of the call (if any).
-type ConfirmOutput = (usize, ConfirmResult, Option<crate::producer::Permit>);
+/// A task's index, its confirmation, when the confirmation (or its failure) arrived in
+/// unix µs, and the breaker's permit of the call (if any).
+type ConfirmOutput = (usize, ConfirmResult, i64, Option<crate::producer::Permit>);
 type ConfirmFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ConfirmOutput> + Send>>;
 
 const PRODUCER: &str = "producer";
@@ -1530,17 +1558,16 @@ impl Driver<'_> {
         pb
     }
 
-    fn apply_confirm(&mut self, w: usize, (idx, res, permit): ConfirmOutput) {
+    fn apply_confirm(&mut self, w: usize, (idx, res, arrived_unix_us, permit): ConfirmOutput) {
         if let Some(permit) = permit {
             let ok = matches!(res, Ok(Confirmation::Ack(_) | Confirmation::NotRequested));
             self.breaker_result(permit, ok);
         }
-        let now = self.anchor.now_unix_us();
         let mut ledger = self.live.ledger.lock().expect("ledger lock");
         match res {
             Ok(Confirmation::Ack(_)) => ledger.update(w, idx, |t| {
                 t.confirm = ConfirmState::Acked;
-                t.confirmed_unix_us = Some(now);
+                t.confirmed_unix_us = Some(arrived_unix_us);
             }),
             Ok(Confirmation::NotRequested) => {
                 ledger.update(w, idx, |t| t.confirm = ConfirmState::NotRequested)
@@ -1635,7 +1662,8 @@ impl Driver<'_> {
     }
 
     /// A confirmation future for a publish handed to the connection, bounded by the
-    /// confirm timeout.
+    /// confirm timeout, stamped when the confirmation arrives ([`crate::clock::on_arrival`]),
+    /// not when the generator gets round to it between publishes.
     fn confirm_future(
         &self,
         idx: usize,
@@ -1644,8 +1672,10 @@ impl Driver<'_> {
     ) -> ConfirmFuture {
         let generation = self.publisher.reconnects;
         let timeout = self.policy.confirm_timeout;
+        let arrival = crate::clock::on_arrival(tokio::time::timeout(timeout, confirm));
         Box::pin(async move {
-            let res = match tokio::time::timeout(timeout, confirm).await {
+            let (res, arrived_unix_us) = arrival.await;
+            let res = match res {
                 Ok(Ok(c)) => Ok(c),
                 Ok(Err(e)) => Err((generation, e.to_string())),
                 Err(_) => Err((
@@ -1656,7 +1686,7 @@ impl Driver<'_> {
                     ),
                 )),
             };
-            (idx, res, permit)
+            (idx, res, arrived_unix_us, permit)
         })
     }
 

@@ -18,6 +18,13 @@ PYTHONPATH and its settings in the environment:
   HAB_WORKER_NAME, HAB_EXECUTIONS   hab's side channel: every execution is appended to this
                                     file as `event,unix_us,task_id,worker,detail` lines, one
                                     write per event, through neither RabbitMQ nor Redis
+  HAB_CLOCK_ANCHOR                  the run's clock anchor `<unix_us>:<mono_us>:<boot_id>`:
+                                    side-channel times are time.monotonic_ns() (Linux's
+                                    CLOCK_MONOTONIC, hab's clock) through it, so they lie
+                                    on the run's time line; unset or another boot: this
+                                    process anchors on the wall clock itself. Each process
+                                    writes its anchor as a `clock` line when it opens the
+                                    file (src/clock.rs)
   HAB_SCRATCH                       the only directory hab.write_zeros creates files in
                                     (unset: every write is refused)
   HAB_MAX_FACTORIAL_N, HAB_MAX_WRITE_BYTES, HAB_MAX_SLEEP_S, HAB_MAX_MESSAGE_BYTES
@@ -101,6 +108,42 @@ _RULE = re.compile(r"\(rule: (\w+)\)$")
 _WORKER = os.environ.get("HAB_WORKER_NAME", "celery").replace(",", " ")
 _SIDE_PATH = os.environ.get("HAB_EXECUTIONS")
 _side_fd = None
+_NIL_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _clock_anchor():
+    """(unix_us, mono_us, boot_id, inherited): the run's anchor, or this process's own."""
+    boot = _boot_id()
+    try:
+        unix_us, mono_us, anchor_boot = os.environ["HAB_CLOCK_ANCHOR"].strip().split(":", 2)
+        if boot and anchor_boot == boot:
+            return int(unix_us), int(mono_us), boot, True
+    except (KeyError, ValueError):
+        pass
+    mono_us = time.monotonic_ns() // 1000
+    return time.time_ns() // 1000, mono_us, boot, False
+
+
+# Taken at import: prefork children inherit it (the same anchor, the same clock).
+_ANCHOR = _clock_anchor()
+
+
+def _now_us():
+    """hab's clock: CLOCK_MONOTONIC through the anchor, unix µs (src/clock.rs)."""
+    return _ANCHOR[0] + time.monotonic_ns() // 1000 - _ANCHOR[1]
+
+
+def _write_line(event, task_id, detail):
+    detail = str(detail).replace(",", " ").replace("\n", " ").replace("\r", " ")
+    os.write(_side_fd, f"{event},{_now_us()},{task_id},{_WORKER},{detail}\n".encode())
 
 
 def _side(event, task_id, detail=""):
@@ -110,9 +153,14 @@ def _side(event, task_id, detail=""):
         return
     if _side_fd is None:
         _side_fd = os.open(_SIDE_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    now_us = time.time_ns() // 1000
-    detail = str(detail).replace(",", " ").replace("\n", " ").replace("\r", " ")
-    os.write(_side_fd, f"{event},{now_us},{task_id},{_WORKER},{detail}\n".encode())
+        unix_us, mono_us, boot, inherited = _ANCHOR
+        _write_line(
+            "clock",
+            _NIL_ID,
+            f"pid={os.getpid()} unix_us={unix_us} mono_us={mono_us} boot_id={boot} "
+            f"inherited={1 if inherited else 0}",
+        )
+    _write_line(event, task_id, detail)
 
 
 @signals.worker_process_init.connect

@@ -70,6 +70,7 @@ impl RunBuilder {
                 shard: None,
                 merged: None,
                 failed_reads: Vec::new(),
+                clock: None,
                 invariants: Vec::new(),
             },
         }
@@ -111,6 +112,7 @@ impl RunBuilder {
             throughput_per_s: throughput,
             stages: stats,
             histograms,
+            negative_intervals: Default::default(),
             repetitions: Vec::new(),
             throughput_spread: None,
         });

@@ -50,6 +50,7 @@ pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadRe
         throughput_per_s: throughput,
         stages,
         histograms,
+        negative_intervals: BTreeMap::new(),
         repetitions: Vec::new(),
         throughput_spread: None,
     }
@@ -165,6 +166,7 @@ pub fn run(
         shard: None,
         merged: None,
         failed_reads: Vec::new(),
+        clock: None,
         invariants: Vec::new(),
     }
 }

@@ -187,6 +187,11 @@ pub struct RunReport {
     /// settle are `unknown`, never `result_lost`. Absent when none failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_reads: Vec<FailedRead>,
+    /// Which clock every process of the run stamped with. Absent in runs made before hab
+    /// stamped every interval from one monotonic clock (their worker and result times
+    /// were the wall clock), and in merged runs (see each shard's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockReport>,
     /// What the run checked of its own figures ([`crate::invariants`]); empty in runs
     /// written before the check existed.
     #[serde(default)]
@@ -202,6 +207,42 @@ pub struct Invariant {
     pub holds: bool,
     /// What was checked, or what broke it.
     pub detail: String,
+}
+
+/// The clocks of a run ([`crate::clock`]): every stamp is the monotonic clock written as
+/// unix µs through an anchor; stamps through anchors on one time line are comparable
+/// exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockReport {
+    /// The run process's anchor: intended, published, confirmed and result-seen times,
+    /// faults and hab's own observers (handed to every worker the run starts).
+    pub anchor: crate::clock::ClockAnchor,
+    /// Every worker process's anchor, as its side channel's `clock` line says (one per
+    /// process that opened a side-channel file; none for files written before that line
+    /// existed).
+    #[serde(default)]
+    pub workers: Vec<crate::clock::ProcessClock>,
+    /// Worker processes whose stamps are not on the run's time line (another boot, or a
+    /// worker not started by this run): the queue wait and result delay of their tasks
+    /// mix two clocks.
+    #[serde(default)]
+    pub workers_off_time_line: u64,
+    /// The wall clock minus hab's clock when the run ended, µs: how far the wall clock
+    /// moved against the monotonic one during the run — the error bound of a time read
+    /// from a server's own log (Sentinel, HAProxy, RabbitMQ write the wall clock).
+    pub wall_minus_clock_us_at_end: i64,
+}
+
+impl ClockReport {
+    /// The report for this process's anchor and the workers' clocks.
+    pub fn new(workers: Vec<crate::clock::ProcessClock>) -> Self {
+        ClockReport {
+            anchor: crate::clock::anchor().clone(),
+            workers_off_time_line: workers.iter().filter(|w| !w.same_time_line).count() as u64,
+            workers,
+            wall_minus_clock_us_at_end: crate::clock::wall_minus_clock_us(),
+        }
+    }
 }
 
 /// A reconciliation read that failed where its answer decides outcomes.

@@ -146,6 +146,7 @@ pub(crate) mod tests_support {
             shard: None,
             merged: None,
             failed_reads: Vec::new(),
+            clock: None,
             invariants: Vec::new(),
         }
     }

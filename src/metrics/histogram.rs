@@ -31,7 +31,7 @@ pub struct LatencyStats {
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
     hist: Histogram<u64>,
-    /// Values that could not be recorded (negative durations from clock steps).
+    /// Values that could not be recorded (negative durations), reported per stage.
     negative: u64,
 }
 
@@ -49,8 +49,10 @@ impl LatencyHistogram {
         LatencyHistogram { hist, negative: 0 }
     }
 
-    /// Record one duration in µs. Negative values (possible only if the wall clock was
-    /// stepped between two processes' time stamps) are counted apart, not recorded.
+    /// Record one duration in µs. Negative values (an end stamped before its start: with
+    /// every stamp on one clock, a real ordering such as a Celery worker's finish line
+    /// written after its result was seen) are counted apart ([`negative`](Self::negative)),
+    /// not recorded.
     pub fn record(&mut self, us: i64) {
         if us < 0 {
             self.negative += 1;

@@ -35,6 +35,16 @@ impl StageHistograms {
             ("schedule_lag", &self.schedule_lag),
         ]
     }
+
+    /// Per stage, the intervals that came out negative (an end stamped before its start):
+    /// counted here, never recorded in the histogram, never dropped silently. Every stage
+    /// is listed, zeros included.
+    pub fn negative_intervals(&self) -> std::collections::BTreeMap<String, u64> {
+        self.named()
+            .iter()
+            .map(|(n, h)| (n.to_string(), h.negative()))
+            .collect()
+    }
 }
 
 /// Everything measured for one workload.
@@ -108,6 +118,14 @@ pub struct WorkloadReport {
     pub stages: std::collections::BTreeMap<String, LatencyStats>,
     /// Each stage's full histogram, compressed HdrHistogram V2, base64 (mergeable).
     pub histograms: std::collections::BTreeMap<String, String>,
+    /// Per stage, intervals that came out negative and are therefore not in its
+    /// histogram: with every stamp of a host on one clock they are real orderings (a
+    /// Celery worker writes its finish line after storing the result, so its
+    /// `result_delay` is often negative), not clock errors. A stage's histogram count plus
+    /// its negative count is every interval measured. Empty in runs made before they were
+    /// counted.
+    #[serde(default)]
+    pub negative_intervals: std::collections::BTreeMap<String, u64>,
     /// A workload with `repeat = N` ran N times back to back: each repetition's counts,
     /// wall time, throughput and latency, in order (absent for a workload run once, and
     /// in run.json files written before repetitions existed). The fields above are then
@@ -225,6 +243,7 @@ impl WorkloadMetrics {
                 .iter()
                 .map(|(n, h)| (n.to_string(), h.to_base64()))
                 .collect(),
+            negative_intervals: self.stages.negative_intervals(),
             repetitions: self.repetitions.clone(),
             throughput_spread: self.throughput_spread(),
         }
@@ -354,6 +373,36 @@ mod tests {
         let r = m.report();
         assert_eq!(r.stages["latency"].count, 2);
         assert_eq!(r.histograms.len(), 6);
+    }
+
+    /// A real Celery worker writes its finish line after storing the result: the producer
+    /// can see the result first. That negative result delay is counted, not dropped.
+    #[test]
+    fn negative_intervals_are_counted_per_stage_in_the_report() {
+        let t0 = 1_000_000_000;
+        let tasks = vec![
+            ok_task(t0, t0 + 110, t0 + 210, t0 + 1_000),
+            // Finished (as the worker stamped it) 40 µs after the result was seen.
+            ok_task(t0, t0 + 510, t0 + 1_040, t0 + 1_000),
+        ];
+        let r = WorkloadMetrics::from_tasks("trivial", "hab.trivial", &tasks).report();
+        assert_eq!(r.negative_intervals["result_delay"], 1);
+        for stage in [
+            "publish",
+            "queue_wait",
+            "service",
+            "latency",
+            "schedule_lag",
+        ] {
+            assert_eq!(r.negative_intervals[stage], 0, "{stage}");
+        }
+        assert_eq!(
+            r.stages["result_delay"].count + r.negative_intervals["result_delay"],
+            r.counts.ok
+        );
+        let back: WorkloadReport =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.negative_intervals, r.negative_intervals);
     }
 
     #[test]

@@ -397,6 +397,70 @@ fn deadline_table(c: &Comparison, set: &RunSet) -> Vec<Block> {
     out
 }
 
+/// The stages measured by two stamps, in the order of a task's life.
+const CLOCKED_STAGES: [&str; 4] = ["publish", "queue_wait", "service", "result_delay"];
+
+/// One clock: which anchor each run's processes stamped with, and every stage's negative
+/// intervals (counted, never in a histogram).
+fn clock_section(set: &RunSet) -> Vec<Block> {
+    let mut out = vec![
+        Block::Heading(2, "Clocks and negative intervals".into()),
+        Block::Para("Every interval on one host is measured on one clock: the system-wide monotonic clock (CLOCK_MONOTONIC), written as unix µs through the run's wall-clock anchor, which hab hands to every worker it starts (hab's own and a real Celery worker alike). A negative interval is then a real ordering, not clock noise: it is counted here and kept out of its stage's histogram, so a stage's count plus its negative count is every interval measured. A real Celery worker writes its finish line after storing the result, so its result delay is often negative. Times read from the servers' own logs (Sentinel, HAProxy, RabbitMQ) are their wall clock: the last line of each run says how far the wall clock moved against hab's clock during it.".into()),
+    ];
+    let mut rows = Vec::new();
+    let mut clocks = Vec::new();
+    for t in &set.topologies {
+        for (i, r) in t.runs.iter().enumerate() {
+            let run = if t.runs.len() > 1 {
+                format!("{} #{}", t.name, i + 1)
+            } else {
+                t.name.clone()
+            };
+            for w in &r.report.workloads {
+                let mut row = vec![w.name.clone(), run.clone()];
+                for stage in CLOCKED_STAGES {
+                    row.push(match w.negative_intervals.get(stage) {
+                        Some(n) => {
+                            format!("{n} of {}", n + w.stages.get(stage).map_or(0, |s| s.count))
+                        }
+                        None => "not counted".into(),
+                    });
+                }
+                rows.push(row);
+            }
+            clocks.push(match &r.report.clock {
+                None => format!(
+                    "{run}: made before hab stamped every interval from one clock (worker and result times were the wall clock)"
+                ),
+                Some(c) => format!(
+                    "{run}: {} worker process{} reported {} clock, {} of them off the run's time line; wall clock minus hab's clock at the end: {} µs",
+                    c.workers.len(),
+                    if c.workers.len() == 1 { "" } else { "es" },
+                    if c.workers.len() == 1 { "its" } else { "their" },
+                    c.workers_off_time_line,
+                    c.wall_minus_clock_us_at_end
+                ),
+            });
+        }
+    }
+    let mut head = vec!["workload".to_string(), "topology".to_string()];
+    head.extend(
+        CLOCKED_STAGES
+            .iter()
+            .map(|s| format!("{} < 0", s.replace('_', " "))),
+    );
+    let mut numeric = vec![true; head.len()];
+    numeric[0] = false;
+    numeric[1] = false;
+    out.push(Block::Table {
+        head,
+        rows,
+        numeric,
+    });
+    out.push(Block::List(clocks));
+    out
+}
+
 /// The task path against the stack's raw limits, for runs made with `--calibrate`.
 fn raw_limit_table(c: &Comparison) -> Vec<Block> {
     let rows: Vec<Vec<String>> = c
@@ -726,6 +790,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out.push(Block::List(c.findings.clone()));
     out.extend(workload_tables(c));
     out.extend(deadline_table(c, set));
+    out.extend(clock_section(set));
     out.extend(raw_limit_table(c));
     out.extend(failover_table(c));
     out.extend(idle_table(c));
@@ -909,6 +974,27 @@ mod tests {
         ] {
             assert!(md.contains(&needle), "{needle} missing: {md}");
         }
+    }
+
+    #[test]
+    fn negative_intervals_and_clocks_are_reported_per_stage() {
+        let mut set = fixture::run_set();
+        let run = &mut set.topologies[0].runs[0].report;
+        let w = &mut run.workloads[0];
+        w.negative_intervals = [("result_delay".to_string(), 3), ("service".to_string(), 0)]
+            .into_iter()
+            .collect();
+        let seen = w.stages["result_delay"].count;
+        run.clock = Some(crate::export::json::ClockReport::new(Vec::new()));
+        let md = crate::report::doc::markdown(&clock_section(&set));
+        assert!(md.contains("## Clocks and negative intervals"), "{md}");
+        assert!(md.contains(&format!("3 of {}", seen + 3)), "{md}");
+        assert!(md.contains("not counted"), "{md}");
+        assert!(md.contains("0 of them off the run's time line"), "{md}");
+        assert!(
+            md.contains("made before hab stamped every interval"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub struct ManagedProcess {
     tree: BTreeSet<ProcId>,
     /// True once every process of the server is gone and the group is unregistered.
     finished: bool,
-    /// Wall-clock time right after the spawn returned, in unix µs.
+    /// hab's clock right after the spawn returned, in unix µs.
     spawned_unix_us: i64,
 }
 
@@ -204,7 +204,7 @@ impl ManagedProcess {
         })
     }
 
-    /// Wall-clock time right after the process was spawned, in unix µs.
+    /// hab's clock right after the process was spawned, in unix µs.
     pub fn spawned_unix_us(&self) -> i64 {
         self.spawned_unix_us
     }

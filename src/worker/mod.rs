@@ -153,14 +153,23 @@ impl SideChannel {
         if opened_at == 0 {
             file.write_all(format!("{}\n", side_channel::HEADER).as_bytes())?;
         }
-        Ok(SideChannel {
+        let side = SideChannel {
             file,
             worker: worker.to_string(),
             opened_at,
-        })
+        };
+        // Which clock this process's lines are stamped with (the run's, when it started
+        // this worker), so the run can tell which intervals share one time line.
+        side.record(
+            SideEventKind::Clock,
+            Uuid::nil(),
+            &crate::clock::side_channel_detail(std::process::id(), crate::clock::anchor()),
+        );
+        Ok(side)
     }
 
-    /// Append one event.
+    /// Append one event, stamped with hab's clock ([`crate::clock::now_unix_us`]: the
+    /// monotonic clock through the process's anchor).
     pub fn record(&self, kind: SideEventKind, task_id: Uuid, detail: &str) {
         let line = side_channel::format(&SideEvent {
             kind,
