@@ -28,6 +28,9 @@ pub mod names {
     /// the same stack (a ceiling is the best the stack does; above it, the calibration
     /// is wrong).
     pub const CEILING: &str = "task_path_within_ceiling";
+    /// Every interval of every stage is in its histogram or counted as negative: none
+    /// dropped silently.
+    pub const NEGATIVE: &str = "no_interval_unaccounted";
 }
 
 /// Checks the invariants of `report` (its workloads as written so far) against `ledger`
@@ -37,6 +40,7 @@ pub fn check(report: &RunReport, ledger: Option<&Ledger>) -> Vec<Invariant> {
     let mut out = vec![one_outcome(report), histogram_count(report)];
     if let Some(l) = ledger {
         out.push(ok_executed(report, l));
+        out.push(intervals_accounted(report, l));
     }
     if let Some(i) = backend_keys(report) {
         out.push(i);
@@ -135,6 +139,60 @@ fn ok_executed(report: &RunReport, ledger: &Ledger) -> Invariant {
         names::OK_EXECUTED,
         problems,
         "every ok task has an execution in the side channel".into(),
+    )
+}
+
+/// Recounts each stage's intervals from the tasks, independently of the metrics code,
+/// and checks that histogram count + negative count covers every one of them.
+fn intervals_accounted(report: &RunReport, ledger: &Ledger) -> Invariant {
+    let mut problems = Vec::new();
+    let mut negative_total = 0;
+    for (i, w) in report.workloads.iter().enumerate() {
+        let mut expected: std::collections::BTreeMap<&str, u64> = Default::default();
+        for t in ledger.tasks(i) {
+            let mut count = |stage| *expected.entry(stage).or_insert(0) += 1;
+            if t.published_unix_us.is_some() {
+                count("schedule_lag");
+                if t.confirmed_unix_us.is_some() {
+                    count("publish");
+                }
+            }
+            if t.classify().outcome != Outcome::Ok {
+                continue;
+            }
+            if t.latency_us().is_some() {
+                count("latency");
+            }
+            if let Some(e) = t.main_execution() {
+                if t.published_unix_us.is_some() {
+                    count("queue_wait");
+                }
+                if e.finished_unix_us.is_some() {
+                    count("service");
+                    if t.result_seen_unix_us.is_some() {
+                        count("result_delay");
+                    }
+                }
+            }
+        }
+        for (stage, n) in expected {
+            let in_histogram = w.stages.get(stage).map_or(0, |s| s.count);
+            let negative = w.negative_intervals.get(stage).copied().unwrap_or(0);
+            negative_total += negative;
+            if in_histogram + negative != n {
+                problems.push(format!(
+                    "workload {}: stage {stage} has {n} intervals, {in_histogram} in its histogram and {negative} counted negative",
+                    w.name
+                ));
+            }
+        }
+    }
+    invariant(
+        names::NEGATIVE,
+        problems,
+        format!(
+            "every interval is in its stage's histogram or counted as negative ({negative_total} negative)"
+        ),
     )
 }
 
@@ -317,7 +375,7 @@ mod tests {
             result_keys: 2,
         });
         let list = check(&r, Some(&l));
-        assert_eq!(list.len(), 4);
+        assert_eq!(list.len(), 5);
         assert!(all_hold(&list), "{list:?}");
     }
 

@@ -93,6 +93,7 @@ fn smoke_workload_end_to_end() {
             "one_outcome_per_task",
             "latency_count_equals_ok",
             "ok_tasks_were_executed",
+            "no_interval_unaccounted",
             "backend_keys_cover_ok"
         ]
     );
