@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::compare::{LoadedRun, RunSet, TopologyRuns};
-use crate::export::{Machine, RunReport, RunStatus, WorkersReport};
+use crate::export::RunReport;
 use crate::ledger::OutcomeCounts;
 use crate::metrics::LatencyHistogram;
 use crate::metrics::failover::FailoverRow;
@@ -41,9 +41,6 @@ impl RunBuilder {
     pub(crate) fn new(topology: &str) -> Self {
         RunBuilder {
             report: RunReport {
-                hab_version: "0.0.0".into(),
-                status: RunStatus::Complete,
-                error: None,
                 name: format!("{topology}-fixture"),
                 started_unix_ms: T0_S * 1000,
                 finished_unix_ms: None,
@@ -51,27 +48,9 @@ impl RunBuilder {
                 workload_file: "workloads/fixture.toml".into(),
                 topology: serde_json::json!({ "name": topology }),
                 workload_plan: serde_json::json!({ "name": "fixture" }),
-                machine: Machine::default(),
-                versions: Default::default(),
                 bringup_ms: None,
-                bringup_phases_ms: Default::default(),
                 workers_ready_ms: None,
-                workers: WorkersReport::default(),
-                unknown_results: 0,
-                client_events: Default::default(),
-                workloads: Vec::new(),
-                failover: Vec::new(),
-                final_state: None,
-                timeline: Vec::new(),
-                calibration: None,
-                idle: None,
-                producer: None,
-                observers: Vec::new(),
-                shard: None,
-                merged: None,
-                failed_reads: Vec::new(),
-                clock: None,
-                invariants: Vec::new(),
+                ..crate::export::tests_support::empty_report()
             },
         }
     }
