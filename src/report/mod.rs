@@ -753,7 +753,7 @@ fn invariants_table(set: &RunSet) -> Vec<Block> {
         .collect();
     let mut out = vec![
         Block::Heading(2, "Invariants".into()),
-        Block::Para("Every run checks its own figures after each workload and at the end: one outcome per task summing to the count, each latency histogram holding exactly its ok tasks, every ok task executed (side channel), the backend holding a result key for every ok task unless a Redis-side fault explains the gap. A violated invariant means a figure of that run is wrong; `--strict` makes `hab run` and `hab compare` exit 1 on one.".into()),
+        Block::Para("Every run checks its own figures after each workload and at the end: one outcome per task summing to the count, each latency histogram holding exactly its ok tasks, every ok task executed (side channel), every stage interval (recounted from the tasks) in its histogram or counted as negative, the backend holding a result key for every ok task unless a Redis-side fault explains the gap, no failover phase seen before its own fault (out-of-order phases flagged), and for a calibrated run a trivial burst no more than 5 % above the broker round trip. A violated invariant means a figure of that run is wrong; `--strict` makes `hab run`, `hab compare` and `hab report` exit 1 on one.".into()),
     ];
     if rows.is_empty() {
         out.push(Block::Para(
