@@ -63,32 +63,44 @@ impl CrashIndex {
     /// How many times a worker died while running `id`: its unfinished starts in the files
     /// of dead workers.
     pub fn crashes_of(&mut self, id: Uuid) -> io::Result<u32> {
-        self.refresh()?;
+        let dead = self.refresh()?;
         let mut crashes = 0;
         for (path, state) in &self.files {
             if *path == self.own {
                 crashes += state.earlier.get(&id).copied().unwrap_or(0);
-            } else if let Some(n) = state.unfinished.get(&id)
-                && !writer_alive(path)?
-            {
-                crashes += n;
+            } else if dead.contains(path) {
+                crashes += state.unfinished.get(&id).copied().unwrap_or(0);
             }
         }
         Ok(crashes)
     }
 
-    /// Reads what every side channel file of the directory gained since the last look.
-    fn refresh(&mut self) -> io::Result<()> {
+    /// Reads what the side channel files of dead workers gained since the last look (and
+    /// the part of this worker's own file an earlier process wrote); returns the dead
+    /// workers' files. A live worker's file is not read at all: its unfinished starts are
+    /// tasks it is running, and after a broker failover every message comes back
+    /// redelivered, so reading live files on each would stall the worker on a big run.
+    fn refresh(&mut self) -> io::Result<Vec<PathBuf>> {
+        let mut dead = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "csv") {
                 continue;
             }
+            let split = if path == self.own {
+                Some(self.own_opened_at)
+            } else if writer_alive(&path)? {
+                continue;
+            } else {
+                None
+            };
             let state = self.files.entry(path.clone()).or_default();
-            let split = (path == self.own).then_some(self.own_opened_at);
             read_new(&path, state, split)?;
+            if split.is_none() {
+                dead.push(path);
+            }
         }
-        Ok(())
+        Ok(dead)
     }
 }
 
@@ -124,6 +136,9 @@ fn read_new(path: &Path, state: &mut FileState, split: Option<u64>) -> io::Resul
         state.offset = n as u64;
     }
     loop {
+        if split.is_some_and(|split| state.offset >= split) {
+            return Ok(()); // this worker's own lines: it is alive
+        }
         line.clear();
         let n = r.read_until(b'\n', &mut line)?;
         if n == 0 || line.last() != Some(&b'\n') {
