@@ -454,6 +454,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 calibrate,
                 allow_faults,
                 shard,
+                reporter: crate::progress::stderr(),
             };
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();

@@ -1,3 +1,5 @@
 //! Commands (layer 6): orchestration of one `hab` subcommand each, built from the engines,
 //! metrics, the record and its presentation. Only [`crate::cli`] imports this module;
 //! progress goes through a [`crate::progress::Reporter`], never `eprintln!`.
+
+pub mod run;

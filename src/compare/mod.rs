@@ -166,6 +166,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
                 calibrate: opts.calibrate,
                 allow_faults: opts.allow_faults,
                 shard: None,
+                reporter: crate::progress::stderr(),
             };
             match run(&run_opts, topo, &plan, cancel.clone()).await {
                 Ok(outcome) => {

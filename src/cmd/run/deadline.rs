@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::{Driver, FINAL_READ_ATTEMPTS};
+use super::driver::{Driver, FINAL_READ_ATTEMPTS, PRODUCER};
 use crate::backend;
 use crate::export::json::FailedRead;
 use crate::ledger::SeenVia;
@@ -24,20 +24,10 @@ impl Driver<'_> {
     /// was interrupted): read them one last time, freeze its outcomes, take what is left
     /// of it in the queue.
     pub(super) async fn at_deadline(&mut self, w: usize, name: &str) {
-        let ids = self
-            .live
-            .ledger
-            .lock()
-            .expect("ledger lock")
-            .outstanding_ids(w, i64::MAX, usize::MAX);
+        let ids = self.live.ledger().outstanding_ids(w, i64::MAX, usize::MAX);
         let failed = self.read_with_retries(&ids).await.err();
         let at = self.anchor.now_unix_us();
-        let frozen = self
-            .live
-            .ledger
-            .lock()
-            .expect("ledger lock")
-            .freeze(w, at, failed.is_some());
+        let frozen = self.live.ledger().freeze(w, at, failed.is_some());
         if let Some((attempts, error)) = failed {
             tracing::warn!(
                 "workload {name}: the last reconciliation read failed {attempts} times ({error}): its {} tasks without a result are unknown where a worker finished them",
@@ -71,12 +61,12 @@ impl Driver<'_> {
                         TAKE_WITHIN.as_secs()
                     );
                 }
-                let ledger = &mut self.live.ledger.lock().expect("ledger lock");
+                let ledger = &mut self.live.ledger();
                 ledger.mark_purged(&t.ids)
             }
             Ok(Err(e)) => {
                 self.live.events.record(
-                    super::PRODUCER,
+                    PRODUCER,
                     ClientEventKind::Error,
                     format!("taking what was left in the queue: {e:#}"),
                 );
@@ -91,18 +81,13 @@ impl Driver<'_> {
     /// a deadline is never mistaken for a result the backend lost.
     pub(super) async fn after_last_workload(&mut self) {
         self.workers.stop().await;
-        let frozen = self.live.ledger.lock().expect("ledger lock").any_frozen();
+        let frozen = self.live.ledger().any_frozen();
         if frozen {
             // What the stopped workers had prefetched went back to the queue: tasks frozen
             // as queued, which never ran (not lost).
             self.take_leftovers("(end of the run)").await;
         }
-        let ids = self
-            .live
-            .ledger
-            .lock()
-            .expect("ledger lock")
-            .unseen_after_deadline();
+        let ids = self.live.ledger().unseen_after_deadline();
         if ids.is_empty() {
             return;
         }
@@ -111,11 +96,7 @@ impl Driver<'_> {
                 "the read after the workers stopped failed {attempts} times ({error}): {} tasks frozen without a result are unknown where a worker finished them",
                 ids.len()
             );
-            self.live
-                .ledger
-                .lock()
-                .expect("ledger lock")
-                .mark_read_failed(&ids);
+            self.live.ledger().mark_read_failed(&ids);
             self.failed_read("", "after_workers_stopped", attempts, error, ids.len());
         }
     }
@@ -131,7 +112,7 @@ impl Driver<'_> {
         for attempt in 1..=FINAL_READ_ATTEMPTS {
             match backend::read_results(self.reader, ids).await {
                 Ok(found) => {
-                    let mut ledger = self.live.ledger.lock().expect("ledger lock");
+                    let mut ledger = self.live.ledger();
                     for r in found {
                         ledger.result_seen(&r.id, r.at_unix_us, r.status, SeenVia::Read);
                     }
@@ -154,17 +135,13 @@ impl Driver<'_> {
     }
 
     fn failed_read(&self, workload: &str, read: &str, attempts: u32, error: String, tasks: usize) {
-        self.live
-            .failed_reads
-            .lock()
-            .expect("failed reads lock")
-            .push(FailedRead {
-                workload: workload.to_string(),
-                read: read.to_string(),
-                at_unix_ms: crate::clock::now_unix_us() / 1000,
-                attempts,
-                error,
-                tasks: tasks as u64,
-            });
+        self.live.failed_reads().push(FailedRead {
+            workload: workload.to_string(),
+            read: read.to_string(),
+            at_unix_ms: crate::clock::now_unix_us() / 1000,
+            attempts,
+            error,
+            tasks: tasks as u64,
+        });
     }
 }

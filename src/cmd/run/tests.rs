@@ -1,0 +1,69 @@
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{run_dir_name, schedule_lag_warning, task_call};
+use crate::config::{ArrivalKind, TaskSpec, Workload};
+use crate::metrics::WorkloadMetrics;
+
+#[test]
+fn task_calls_carry_the_seed_arguments() {
+    let id = Uuid::nil();
+    assert_eq!(
+        task_call(&TaskSpec::Trivial, &id),
+        ("hab.trivial", json!([]))
+    );
+    assert_eq!(
+        task_call(&TaskSpec::Sleep { seconds: 10.0 }, &id),
+        ("hab.sleep", json!([10.0]))
+    );
+    assert_eq!(
+        task_call(&TaskSpec::Factorial { n: 100000 }, &id),
+        ("hab.factorial", json!([100000]))
+    );
+    let (name, args) = task_call(
+        &TaskSpec::WriteZeros {
+            bytes: 1_000_000_000,
+        },
+        &id,
+    );
+    assert_eq!(name, "hab.write_zeros");
+    // A name inside the worker's scratch directory, never a path of the producer's.
+    assert_eq!(
+        args,
+        json!([format!("hab-zeros-{id}.bin"), 1_000_000_000u64])
+    );
+}
+
+#[test]
+fn schedule_lag_is_warned_about_only_for_rate_workloads_that_fell_behind() {
+    let mut w = Workload {
+        name: "r".into(),
+        task: TaskSpec::Trivial,
+        count: 10,
+        arrival: ArrivalKind::Rate,
+        rate_per_s: Some(2000.0),
+        drain_timeout: None,
+        idle_before: None,
+        repeat: 1,
+        faults: Vec::new(),
+    };
+    let mut lag = crate::metrics::LatencyHistogram::new();
+    lag.record(300);
+    let mut m = WorkloadMetrics::from_tasks("r", "hab.trivial", &[]);
+    m.stages.schedule_lag = lag.clone();
+    assert_eq!(schedule_lag_warning(&w, &m.report()), None);
+    lag.record(5_000);
+    lag.record(5_000);
+    m.stages.schedule_lag = lag;
+    let warning = schedule_lag_warning(&w, &m.report()).unwrap();
+    assert!(warning.contains("fell behind 2000/s"), "{warning}");
+    w.arrival = ArrivalKind::Burst;
+    assert_eq!(schedule_lag_warning(&w, &m.report()), None);
+}
+
+#[test]
+fn run_dir_names_sort_by_time_and_name_the_run() {
+    let n = run_dir_name("standalone", "seed");
+    assert!(n.ends_with("-standalone-seed"), "{n}");
+    assert!(n.starts_with("20"), "{n}");
+}
