@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::run::{RunOptions, run};
+use crate::cmd::up::NodeAction;
 use crate::config::{self, ConfigError};
 use crate::export::RunStatus;
-use crate::run::{RunOptions, run};
 use crate::worker::{WorkerOptions, run_worker};
 
 /// hab: what does high availability cost a task queue, and what does it buy?
@@ -195,8 +196,8 @@ enum Command {
     /// health (exit 0 when the whole stack is healthy).
     Node {
         /// What to do.
-        #[arg(value_name = "ACTION", value_parser = clap::builder::PossibleValuesParser::new(crate::up::ACTIONS))]
-        action: String,
+        #[arg(value_name = "ACTION", value_enum)]
+        action: NodeAction,
         /// The node, by role (`broker.node[1]`, `backend.master`, …), resolved by the
         /// supervisor now; not needed for `health`.
         #[arg(value_name = "ROLE")]
@@ -603,19 +604,22 @@ fn dispatch(cli: Cli) -> Result<i32> {
             foreground,
         } => {
             if !foreground {
-                return crate::up::up(&topology, &dir);
+                return crate::cmd::up::up(&topology, &dir);
             }
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 handle_signals(cancel.clone(), true);
-                crate::up::supervise(&topology, &dir, cancel).await?;
+                crate::cmd::up::supervise(&topology, &dir, cancel).await?;
                 Ok(0)
             })
         }
-        Command::Down { dir } => runtime()?.block_on(crate::up::down(&dir)),
+        Command::Down { dir } => runtime()?.block_on(crate::cmd::up::down(&dir)),
         Command::Node { action, role, dir } => {
-            if action != "health" && role.is_none() {
-                eprintln!("error: `hab node {action}` needs a ROLE, e.g. broker.node[0]");
+            if action != NodeAction::Health && role.is_none() {
+                eprintln!(
+                    "error: `hab node {}` needs a ROLE, e.g. broker.node[0]",
+                    action.as_str()
+                );
                 return Ok(2);
             }
             if let Some(r) = &role
@@ -624,7 +628,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 eprintln!("error: {e}");
                 return Ok(2);
             }
-            runtime()?.block_on(crate::up::node(&dir, &action, role.as_deref()))
+            runtime()?.block_on(crate::cmd::up::node(&dir, action, role.as_deref()))
         }
         Command::Worker {
             topology,

@@ -36,10 +36,9 @@
 //!   ledgers joined by task id, failover analysed again on the merged ledger).
 //! - [`clock`]: the run's one monotonic clock and its anchor to Unix time.
 //! - [`progress`]: the [`progress::Reporter`] through which commands show progress.
-//! - [`cmd`]: the commands (orchestration of one subcommand each).
+//! - [`cmd`]: the commands (orchestration of one subcommand each); [`cmd::up`]: `hab up`/`hab node`/`hab down`.
 //! - [`compare`]: `hab compare`'s analysis: summary, findings, thresholds.
 //! - [`report`]: the publishable report (Markdown and HTML) of a comparison.
-//! - [`up`]: `hab up`/`hab node`/`hab down`: a stack kept up for someone else's workers.
 //! - [`calibrate`]: the raw limits of a stack (broker, Redis, disk, CPU) on this machine.
 //!
 //! Data flow: `config` → `stack` (endpoints) → `load` publishes through `broker` →
@@ -74,5 +73,4 @@ pub mod run;
 pub mod shard;
 pub mod stack;
 pub mod tasks;
-pub mod up;
 pub mod worker;

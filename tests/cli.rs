@@ -6,9 +6,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn hab() -> Command {
-    let mut c = Command::new(common::hab_bin());
-    c.current_dir(common::root());
-    c
+    Command::from_std(common::hab())
 }
 
 #[test]

@@ -189,7 +189,7 @@ fn the_breaker_refuses_while_the_broker_hangs_recovers_after_and_loses_nothing_s
 #[test]
 fn the_shipped_outage_files_check_and_bad_producer_values_are_refused_by_field() {
     for t in ["block", "retry", "breaker"] {
-        let out = std::process::Command::new(hab_bin())
+        let out = common::hab()
             .current_dir(root())
             .args(["check", "--topology"])
             .arg(format!("topologies/outage-{t}.toml"))
@@ -209,7 +209,7 @@ fn the_shipped_outage_files_check_and_bad_producer_values_are_refused_by_field()
         "name = \"bad-producer\"\n[broker]\n[backend]\n[producer]\npolicy = \"retry\"\n[producer.retry]\nattempts = 0\n[producer.breaker]\nopen_for = \"0s\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(hab_bin())
+    let out = common::hab()
         .current_dir(root())
         .args(["check", "--topology"])
         .arg(&p)
@@ -235,7 +235,7 @@ fn the_shipped_outage_files_check_and_bad_producer_values_are_refused_by_field()
         "name = \"bad-producer\"\n[broker]\n[backend]\n[producer]\npolicy = \"circuit\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(hab_bin())
+    let out = common::hab()
         .current_dir(root())
         .args(["check", "--topology"])
         .arg(&p)

@@ -12,7 +12,7 @@ use common::*;
 fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("results");
-    let output = std::process::Command::new(hab_bin())
+    let output = common::hab()
         .current_dir(root())
         .args([
             "calibrate",
@@ -158,7 +158,7 @@ fn assert_every_strategy_tried_and_the_best_kept(c: &hab::calibrate::Calibration
 fn sigint_keeps_what_was_measured_and_stops_every_server() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("results");
-    let mut child = std::process::Command::new(hab_bin())
+    let mut child = common::hab()
         .current_dir(root())
         .args([
             "calibrate",
@@ -259,7 +259,7 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
         assert_eq!(w.counts.ok, w.counts.count, "{}", w.name);
     }
     // The report renders the raw limits from run.json alone.
-    let rendered = std::process::Command::new(hab_bin())
+    let rendered = common::hab()
         .current_dir(root())
         .arg("report")
         .arg(&dir)

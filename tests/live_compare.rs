@@ -22,7 +22,7 @@ fn only_subdir_with(out: &Path, suffix: &str) -> PathBuf {
 #[test]
 fn compare_writes_runs_charts_report_and_json_and_report_rerenders_it() {
     let out = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(hab_bin())
+    let output = common::hab()
         .current_dir(root())
         .args([
             "compare",
@@ -191,11 +191,7 @@ fn compare_writes_runs_charts_report_and_json_and_report_rerenders_it() {
     std::fs::remove_dir_all(cmp.join("charts")).unwrap();
     std::fs::remove_file(cmp.join("report.html")).unwrap();
     std::fs::remove_file(cmp.join("report.md")).unwrap();
-    let rerun = std::process::Command::new(hab_bin())
-        .arg("report")
-        .arg(&cmp)
-        .output()
-        .unwrap();
+    let rerun = common::hab().arg("report").arg(&cmp).output().unwrap();
     let stdout = String::from_utf8_lossy(&rerun.stdout);
     assert_eq!(
         rerun.status.code(),

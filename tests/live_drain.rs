@@ -151,11 +151,7 @@ drain_timeout = "1s"
     assert_eq!(row["result_lost"], "0", "{row:?}");
     assert!(row.contains_key("seen_by_read"), "{row:?}");
     assert!(stdout.contains("unfinished"), "terminal:\n{stdout}");
-    let report = std::process::Command::new(hab_bin())
-        .arg("report")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let report = common::hab().arg("report").arg(&dir).output().unwrap();
     assert!(
         report.status.success(),
         "hab report failed: {}",
@@ -229,11 +225,7 @@ at = "300ms"
         assert_eq!(t["read_failed"], "true", "{t:?}");
     }
     assert!(stdout.contains("failed read"), "terminal:\n{stdout}");
-    let report = std::process::Command::new(hab_bin())
-        .arg("report")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let report = common::hab().arg("report").arg(&dir).output().unwrap();
     assert!(
         report.status.success(),
         "{}",

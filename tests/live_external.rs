@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use common::*;
 
 fn hab(args: &[&str]) -> Command {
-    let mut c = Command::new(hab_bin());
+    let mut c = common::hab();
     c.current_dir(root()).args(args).stdin(Stdio::null());
     c
 }

@@ -150,7 +150,7 @@ fn bad_idle_fields_are_refused_naming_file_and_field() {
         "bad-gap",
         "[[workload]]\nname = \"a\"\ntask = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\nidle_before = \"0s\"\n",
     );
-    let out = std::process::Command::new(hab_bin())
+    let out = common::hab()
         .current_dir(root())
         .arg("check")
         .arg("--topology")
@@ -164,7 +164,7 @@ fn bad_idle_fields_are_refused_naming_file_and_field() {
         stderr.contains("backend.keepalive: must be \"0s\" (off) or whole milliseconds, at least 100ms, got 50ms"),
         "{stderr}"
     );
-    let out = std::process::Command::new(hab_bin())
+    let out = common::hab()
         .current_dir(root())
         .arg("check")
         .arg("--workload")

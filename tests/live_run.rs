@@ -193,7 +193,7 @@ fn smoke_workload_end_to_end() {
     // The report lists the invariants; --strict fails on a violated one (here: the
     // run.json of this run with one marked violated), and names it.
     let report = |strict: bool| {
-        let mut c = std::process::Command::new(hab_bin());
+        let mut c = common::hab();
         c.arg("report").arg(&dir);
         if strict {
             c.arg("--strict");
@@ -378,11 +378,7 @@ fn a_workload_with_repeat_3_runs_three_times_back_to_back_and_reports_its_spread
     );
 
     // report.md: the spread in the cells, the single run said, each repetition listed.
-    let report = std::process::Command::new(hab_bin())
-        .arg("report")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let report = common::hab().arg("report").arg(&dir).output().unwrap();
     assert!(
         report.status.success(),
         "{}",

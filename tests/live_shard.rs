@@ -78,7 +78,7 @@ fn histogram(run: &serde_json::Value, workload: &str, stage: &str) -> LatencyHis
 }
 
 fn hab(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    std::process::Command::new(hab_bin())
+    common::hab()
         .current_dir(root())
         .args(args)
         .stdin(std::process::Stdio::null())

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hab::protocol::message::{TaskMessage, encode};
@@ -54,7 +53,7 @@ async fn malformed_messages_are_rejected_counted_and_the_worker_keeps_running() 
     let executions = tmp.path().join("w1.csv");
 
     // The worker declares the queue; start it first and wait until it consumes.
-    let mut cmd = Command::new(common::hab_bin());
+    let mut cmd = common::hab();
     cmd.arg("worker")
         .arg("--topology")
         .arg(&topo)

@@ -83,7 +83,7 @@ async fn fixture(kind: WorkerKind) -> Fixture {
     let worker = match kind {
         WorkerKind::Hab => {
             let topo = common::write_topology(tmp.path(), "trust", LIMITS);
-            let mut cmd = Command::new(common::hab_bin());
+            let mut cmd = common::hab();
             cmd.arg("worker")
                 .arg("--topology")
                 .arg(&topo)

@@ -8,10 +8,12 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{assert_gone, group_members, processes_using_epmd_port, processes_writing_into};
+use common::{
+    assert_gone, processes_using_epmd_port, processes_writing_into, stack_dirs, stack_pids,
+};
 use hab::config::QueueKind;
 use hab::stack::haproxy::{BROKER_BACKEND, HaproxyOptions, REDIS_BACKEND, ServerState};
-use hab::stack::{NodeRef, Role, Stack, StackDirs, StackError, StackOptions};
+use hab::stack::{NodeRef, Role, Stack, StackError, StackOptions};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
@@ -33,37 +35,6 @@ fn options_of(file: &str) -> StackOptions {
         broker_startup_timeout: Duration::from_secs(120),
         ..StackOptions::from_topology(&topology)
     }
-}
-
-fn logs_dir(tmp: &tempfile::TempDir) -> StackDirs {
-    StackDirs::create(tmp.path().join("run").join("logs")).unwrap()
-}
-
-/// Every pid worth checking after teardown, with a label.
-fn stack_pids(stack: &Stack) -> Vec<(String, i32)> {
-    let mut pids = vec![("epmd".to_string(), stack.broker().epmd().pid().as_raw())];
-    let mut nodes = Vec::new();
-    for i in 0..stack.broker().nodes().len() {
-        nodes.push(NodeRef::Broker(i));
-    }
-    for i in 0..stack.backend().nodes().len() {
-        nodes.push(NodeRef::BackendData(i));
-    }
-    for i in 0..stack.backend().sentinels().len() {
-        nodes.push(NodeRef::Sentinel(i));
-    }
-    if stack.proxy().is_some() {
-        nodes.push(NodeRef::Proxy);
-    }
-    for node in nodes {
-        let p = stack.pids(node).unwrap();
-        pids.push((format!("{node} server"), p.server.as_raw()));
-        pids.push((format!("{node} group leader"), p.group.as_raw()));
-        for member in group_members(p.group.as_raw()) {
-            pids.push((format!("{node} group member"), member));
-        }
-    }
-    pids
 }
 
 async fn amqp_connect(url: &str) -> Result<Connection, String> {
@@ -175,7 +146,7 @@ fn ms_since(at_unix_us: i64) -> f64 {
 async fn ha_stack_serves_fails_over_and_heals() {
     let _turn = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let mut stack = Stack::start(&ha_options(), &dirs).await.unwrap();
     eprintln!(
         "HA bring-up: {} ms, phases {:?}",
@@ -458,7 +429,7 @@ async fn ha_stack_serves_fails_over_and_heals() {
 async fn proxied_standalone_restarts_its_only_nodes() {
     let _turn = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let opts = StackOptions {
         proxy: Some(HaproxyOptions::default()),
         broker_startup_timeout: Duration::from_secs(120),
@@ -532,7 +503,7 @@ async fn proxied_standalone_restarts_its_only_nodes() {
 async fn a_failed_proxy_start_tears_down_everything() {
     let _turn = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let opts = StackOptions {
         proxy: Some(HaproxyOptions {
             program: "hab-no-such-haproxy".into(),
@@ -561,7 +532,7 @@ async fn a_failed_proxy_start_tears_down_everything() {
 async fn mirrored_ha_stack_and_dropping_it_kills_every_process() {
     let _turn = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let mut stack = Stack::start(&options_of("ha-mirrored.toml"), &dirs)
         .await
         .unwrap();
@@ -619,7 +590,9 @@ async fn measure_ha_bringup() {
     let _turn = SERIAL.lock().await;
     for _ in 0..3 {
         let tmp = tempfile::tempdir().unwrap();
-        let stack = Stack::start(&ha_options(), &logs_dir(&tmp)).await.unwrap();
+        let stack = Stack::start(&ha_options(), &stack_dirs(&tmp))
+            .await
+            .unwrap();
         eprintln!(
             "bring-up {} ms: {:?}",
             stack.bringup_ms(),

@@ -6,10 +6,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_gone, group_members, processes_using_epmd_port, processes_writing_into};
+use common::{
+    assert_gone, processes_using_epmd_port, processes_writing_into, stack_dirs, stack_pids,
+};
 
 use hab::stack::redis::{RedisOptions, RedisServer};
-use hab::stack::{Stack, StackDirs, StackError, StackOptions};
+use hab::stack::{Stack, StackError, StackOptions};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -20,37 +22,6 @@ fn options() -> StackOptions {
         broker_startup_timeout: Duration::from_secs(120),
         ..StackOptions::default()
     }
-}
-
-fn logs_dir(tmp: &tempfile::TempDir) -> StackDirs {
-    StackDirs::create(tmp.path().join("run").join("logs")).unwrap()
-}
-
-/// Every pid worth checking after teardown, with a label.
-fn stack_pids(stack: &Stack) -> Vec<(String, i32)> {
-    let node = &stack.broker().nodes()[0];
-    let mut pids = vec![
-        (
-            "redis-server".to_string(),
-            stack.backend().nodes()[0].pid().as_raw(),
-        ),
-        ("epmd".to_string(), stack.broker().epmd().pid().as_raw()),
-        (
-            "rabbitmq-server sh wrapper".to_string(),
-            node.wrapper_pid().as_raw(),
-        ),
-        ("beam.smp".to_string(), node.beam_pid().as_raw()),
-    ];
-    for pgid in [
-        stack.backend().nodes()[0].pid().as_raw(),
-        stack.broker().epmd().pid().as_raw(),
-        node.wrapper_pid().as_raw(),
-    ] {
-        for member in group_members(pgid) {
-            pids.push((format!("member of group {pgid}"), member));
-        }
-    }
-    pids
 }
 
 async fn exercise(stack: &Stack, tag: &str) {
@@ -115,7 +86,7 @@ async fn exercise(stack: &Stack, tag: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stack_serves_amqp_and_redis_and_shutdown_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let stack = Stack::start(&options(), &dirs).await.unwrap();
     eprintln!("bring-up: {} ms", stack.bringup_ms());
 
@@ -195,7 +166,7 @@ async fn stack_serves_amqp_and_redis_and_shutdown_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_stack_kills_every_process() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let stack = Stack::start(&options(), &dirs).await.unwrap();
     let pids = stack_pids(&stack);
     let epmd_port = stack.broker().epmd().port();
@@ -215,7 +186,7 @@ async fn dropping_a_stack_kills_every_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stacks_at_once_do_not_collide() {
     let (tmp_a, tmp_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (dirs_a, dirs_b) = (logs_dir(&tmp_a), logs_dir(&tmp_b));
+    let (dirs_a, dirs_b) = (stack_dirs(&tmp_a), stack_dirs(&tmp_b));
     let opts = options();
     let (a, b) = tokio::join!(Stack::start(&opts, &dirs_a), Stack::start(&opts, &dirs_b));
     let (a, b) = (a.unwrap(), b.unwrap());
@@ -237,7 +208,7 @@ async fn two_stacks_at_once_do_not_collide() {
 #[tokio::test]
 async fn redis_with_a_bad_directive_reports_its_log() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let opts = RedisOptions {
         extra_directives: vec!["hab-no-such-directive yes".into()],
         ..RedisOptions::default()
@@ -256,7 +227,7 @@ async fn redis_with_a_bad_directive_reports_its_log() {
 #[tokio::test]
 async fn redis_on_a_taken_port_reports_its_log() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let opts = RedisOptions {
         port: Some(squatter.local_addr().unwrap().port()),
@@ -281,7 +252,7 @@ async fn redis_on_a_taken_port_reports_its_log() {
 #[tokio::test]
 async fn missing_server_program_names_the_install_script() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let opts = RedisOptions {
         program: "hab-no-such-redis-server".into(),
         ..RedisOptions::default()
@@ -300,7 +271,7 @@ async fn missing_server_program_names_the_install_script() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_broker_start_tears_down_the_backend_too() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     // Redis answers in milliseconds; no RabbitMQ node boots in 1.5 s.
     let opts = StackOptions {
         broker_startup_timeout: Duration::from_millis(1500),
@@ -344,7 +315,7 @@ async fn a_failed_broker_start_tears_down_the_backend_too() {
 #[tokio::test]
 async fn impossible_options_are_refused_before_anything_starts() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = logs_dir(&tmp);
+    let dirs = stack_dirs(&tmp);
     let opts = StackOptions {
         broker_queue: hab::config::QueueKind::Mirrored,
         ..StackOptions::default()
@@ -368,7 +339,7 @@ async fn measure_bringup_and_teardown() {
     let (mut up, mut down, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
         let tmp = tempfile::tempdir().unwrap();
-        let dirs = logs_dir(&tmp);
+        let dirs = stack_dirs(&tmp);
         let stack = Stack::start(&options(), &dirs).await.unwrap();
         up.push(stack.bringup_ms());
         let started = Instant::now();

@@ -3,3 +3,4 @@
 //! progress goes through a [`crate::progress::Reporter`], never `eprintln!`.
 
 pub mod run;
+pub mod up;

@@ -40,6 +40,54 @@ pub fn hab_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hab"))
 }
 
+/// `hab` from the repository root with stdin closed: the one way tests start hab (add the
+/// subcommand and its arguments).
+pub fn hab() -> std::process::Command {
+    let mut c = std::process::Command::new(hab_bin());
+    c.current_dir(root()).stdin(std::process::Stdio::null());
+    c
+}
+
+/// The logs directory of a stack started by a test, inside `tmp`.
+pub fn stack_dirs(tmp: &tempfile::TempDir) -> hab::stack::StackDirs {
+    hab::stack::StackDirs::create(tmp.path().join("run").join("logs")).unwrap()
+}
+
+/// Every pid of a stack worth checking after teardown, with a label: each server, its
+/// process group and the group's members, the broker's Erlang VM and its shell wrapper,
+/// and epmd: the one way tests list a stack's processes.
+pub fn stack_pids(stack: &hab::stack::Stack) -> Vec<(String, i32)> {
+    use hab::stack::NodeRef;
+    let mut pids = vec![("epmd".to_string(), stack.broker().epmd().pid().as_raw())];
+    let mut nodes = Vec::new();
+    for (i, node) in stack.broker().nodes().iter().enumerate() {
+        nodes.push(NodeRef::Broker(i));
+        pids.push((format!("broker {i} beam.smp"), node.beam_pid().as_raw()));
+        pids.push((
+            format!("broker {i} sh wrapper"),
+            node.wrapper_pid().as_raw(),
+        ));
+    }
+    for i in 0..stack.backend().nodes().len() {
+        nodes.push(NodeRef::BackendData(i));
+    }
+    for i in 0..stack.backend().sentinels().len() {
+        nodes.push(NodeRef::Sentinel(i));
+    }
+    if stack.proxy().is_some() {
+        nodes.push(NodeRef::Proxy);
+    }
+    for node in nodes {
+        let p = stack.pids(node).unwrap();
+        pids.push((format!("{node} server"), p.server.as_raw()));
+        pids.push((format!("{node} group leader"), p.group.as_raw()));
+        for member in group_members(p.group.as_raw()) {
+            pids.push((format!("{node} group member"), member));
+        }
+    }
+    pids
+}
+
 /// Write a topology file into `dir` and return its path.
 pub fn write_topology(dir: &Path, name: &str, workers_section: &str) -> PathBuf {
     let text = format!(
@@ -199,17 +247,15 @@ pub fn assert_gone(what: &str, pid: i32) {
 /// `hab run --topology T --workload W --out O --no-progress` from the repository root,
 /// stdin closed.
 pub fn hab_run(topology: &Path, workload: &Path, out: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(hab_bin());
-    c.current_dir(root())
-        .arg("run")
+    let mut c = hab();
+    c.arg("run")
         .arg("--topology")
         .arg(topology)
         .arg("--workload")
         .arg(workload)
         .arg("--out")
         .arg(out)
-        .arg("--no-progress")
-        .stdin(std::process::Stdio::null());
+        .arg("--no-progress");
     c
 }
 

@@ -426,18 +426,63 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The actions `hab node` can ask for.
-pub const ACTIONS: &[&str] = &[
-    "kill",
-    "stop",
-    "start",
-    "pause",
-    "resume",
-    "partition",
-    "heal",
-    "failover",
-    "health",
-];
+/// What `hab node` can ask the supervisor to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NodeAction {
+    /// SIGKILL the node.
+    Kill,
+    /// Stop it gracefully.
+    Stop,
+    /// Start it again.
+    Start,
+    /// SIGSTOP it.
+    Pause,
+    /// SIGCONT it.
+    Resume,
+    /// Cut it off from its peers.
+    Partition,
+    /// Undo a partition.
+    Heal,
+    /// Ask Sentinel to fail the master over.
+    Failover,
+    /// Exit 0 when the whole stack is healthy (no role).
+    Health,
+}
+
+impl NodeAction {
+    /// Every action, in the order `hab node --help` lists them.
+    pub const ALL: [NodeAction; 9] = [
+        NodeAction::Kill,
+        NodeAction::Stop,
+        NodeAction::Start,
+        NodeAction::Pause,
+        NodeAction::Resume,
+        NodeAction::Partition,
+        NodeAction::Heal,
+        NodeAction::Failover,
+        NodeAction::Health,
+    ];
+
+    /// The action's word on the command line and on the control socket.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeAction::Kill => "kill",
+            NodeAction::Stop => "stop",
+            NodeAction::Start => "start",
+            NodeAction::Pause => "pause",
+            NodeAction::Resume => "resume",
+            NodeAction::Partition => "partition",
+            NodeAction::Heal => "heal",
+            NodeAction::Failover => "failover",
+            NodeAction::Health => "health",
+        }
+    }
+
+    /// The action a word names, if any.
+    pub fn parse(word: &str) -> Option<NodeAction> {
+        Self::ALL.into_iter().find(|a| a.as_str() == word)
+    }
+}
 
 async fn serve(
     conn: tokio::net::UnixStream,
@@ -468,14 +513,15 @@ async fn handle(
         down.cancel();
         return Ok("stopping".into());
     }
-    if !ACTIONS.contains(&action) {
+    let Some(verb) = NodeAction::parse(action) else {
+        let all: Vec<&str> = NodeAction::ALL.iter().map(|a| a.as_str()).collect();
         return Err(format!(
             "unknown action {action:?}; use one of {}",
-            ACTIONS.join(", ")
+            all.join(", ")
         ));
-    }
+    };
     let mut stack = stack.lock().await;
-    if action == "health" {
+    if verb == NodeAction::Health {
         return stack.health().await.map(|()| "healthy".into());
     }
     let role: Role = parts
@@ -483,23 +529,24 @@ async fn handle(
         .ok_or_else(|| format!("{action} needs a role, e.g. {action} broker.node[0]"))?
         .parse()?;
     let node = stack.resolve_role(role).await.map_err(|e| e.to_string())?;
-    let at = match action {
-        "kill" => stack.kill_node(node).await,
-        "stop" => stack.stop_node(node).await,
-        "start" => stack.restart_node(node).await,
-        "pause" => stack.pause_node(node).await,
-        "resume" => stack.resume_node(node).await,
-        "partition" => stack.partition_node(node).await,
-        "heal" => stack.heal_node(node).await,
-        "failover" => stack.failover_node(node).await,
-        _ => unreachable!("checked above"),
+    let at = match verb {
+        NodeAction::Kill => stack.kill_node(node).await,
+        NodeAction::Stop => stack.stop_node(node).await,
+        NodeAction::Start => stack.restart_node(node).await,
+        NodeAction::Pause => stack.pause_node(node).await,
+        NodeAction::Resume => stack.resume_node(node).await,
+        NodeAction::Partition => stack.partition_node(node).await,
+        NodeAction::Heal => stack.heal_node(node).await,
+        NodeAction::Failover => stack.failover_node(node).await,
+        NodeAction::Health => unreachable!("answered above"),
     }
     .map_err(|e| e.to_string())?;
     Ok(format!("{action} {node} at_unix_us={at}"))
 }
 
 /// `hab node ACTION [ROLE] --dir DIR`: one request to the supervisor; prints its answer.
-pub async fn node(dir: &Path, action: &str, role: Option<&str>) -> Result<i32> {
+pub async fn node(dir: &Path, action: NodeAction, role: Option<&str>) -> Result<i32> {
+    let action = action.as_str();
     let request = match role {
         Some(r) => format!("{action} {r}\n"),
         None => format!("{action}\n"),
