@@ -2,9 +2,9 @@
 //! clients route around themselves, and when they rediscovered the new route.
 
 use crate::config::clients::{BackendAccess, BrokerAccess, ClientsConfig};
+use crate::event::{ClientEvent, ClientEventKind};
 use crate::fault::Role;
 use crate::metrics::failover::FailoverRow;
-use crate::observe::{ClientEvent, ClientEventKind};
 
 /// Whether the clients route around a fault of `target` themselves: a broker part with
 /// `clients.broker = "nodes"`, a Redis part or a Sentinel with `clients.backend =

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::{ClientEvent, ClientEventKind};
 use crate::fault::{FaultKind, Role};
 use crate::ledger::{Outcome, TaskRecord};
-use crate::observe::{ClientEvent, ClientEventKind};
 
 /// A fault as it was applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,43 +36,9 @@ pub struct AppliedFault {
     pub not_applied: Option<String>,
 }
 
-/// A server-side event seen by an observer (HAProxy, Sentinel, RabbitMQ).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerEvent {
-    /// When the observer saw it, unix µs.
-    pub at_unix_us: i64,
-    /// What it is.
-    pub kind: ServerEventKind,
-    /// Detail: the server, the new master address, the new leader.
-    pub detail: String,
-}
-
-/// Kinds of server-side events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServerEventKind {
-    /// A Sentinel reported `+sdown` for the master (subjectively down).
-    SentinelSdown,
-    /// A Sentinel reported `+odown` (objectively down: the quorum agrees).
-    SentinelOdown,
-    /// A Sentinel reported `+switch-master` (a replica was promoted).
-    SentinelSwitchMaster,
-    /// The task queue's leader moved to another node.
-    QueueLeaderChanged,
-    /// HAProxy marked a server DOWN.
-    ProxyDown,
-    /// HAProxy marked a server UP.
-    ProxyUp,
-    /// The number of Redis servers HAProxy has UP changed (the detail is the new number);
-    /// also recorded at the observer's first poll. Two or more means two masters.
-    ProxyRedisUp,
-    /// A partitioned RabbitMQ node found itself in the minority and paused
-    /// (`pause_minority`: listeners and client connections closed), from its log.
-    BrokerPaused,
-    /// A paused RabbitMQ node started its client listener again (it saw a majority after
-    /// the heal), from its log.
-    BrokerResumed,
-}
+// Shim (issue 15): the old path of a type moved to the event vocabulary; callers move
+// to `crate::event`, then this goes (a plain `use` where this file needs the names).
+pub use crate::event::{ServerEvent, ServerEventKind};
 
 /// One row of failover.csv.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,8 +25,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::failover::AppliedFault;
+use crate::event::BreakerState;
 use crate::ledger::{ConfirmState, Outcome, TaskRecord};
-use crate::producer::BreakerState;
 
 /// A completed task is `delayed` when its latency exceeds this, µs (1 s: a trivial task
 /// takes about a millisecond end to end on an idle stack).
