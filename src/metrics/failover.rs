@@ -680,7 +680,8 @@ pub fn rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus};
+    use crate::ledger::{ConfirmState, Execution};
+    use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     const S: i64 = 1_000_000;

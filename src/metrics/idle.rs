@@ -296,8 +296,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus};
+    use crate::ledger::{ConfirmState, Execution};
     use crate::observe::haproxy_log::parse_log;
+    use crate::protocol::result::ResultStatus;
 
     const S: i64 = 1_000_000;
 

@@ -291,7 +291,7 @@ pub fn annotate_timeline(rows: &mut [super::timeline::TimelineRow], p: &Producer
 mod tests {
     use super::*;
     use crate::fault::{FaultKind, Role};
-    use crate::ledger::ResultStatus;
+    use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     const T0: i64 = 1_700_000_000_000_000;

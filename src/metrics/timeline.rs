@@ -185,7 +185,8 @@ pub fn compute(workloads: &[String], ledger: &Ledger, events: &[ClientEvent]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus, SeenVia, TaskRecord};
+    use crate::ledger::{ConfirmState, Execution, SeenVia, TaskRecord};
+    use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     const S: i64 = 1_000_000;
