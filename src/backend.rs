@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use crate::client_failover::{DiscoveryHook, SentinelAddress, SentinelConn};
 use crate::clock::now_unix_us;
-use crate::ledger::ResultStatus;
-use crate::protocol::result::{ResultRecord, TaskStatus, result_key};
+use crate::protocol::result::{ResultRecord, ResultStatus, TaskStatus, result_key};
 
 fn parse_result(
     bytes: &[u8],

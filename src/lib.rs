@@ -57,6 +57,7 @@ pub mod cmd;
 pub mod compare;
 pub mod config;
 pub mod credentials;
+pub mod event;
 pub mod export;
 pub mod fault;
 pub mod invariants;

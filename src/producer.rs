@@ -7,32 +7,12 @@
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
-use serde::{Deserialize, Serialize};
 
 use crate::config::{BreakerConfig, RetryConfig};
 
-/// The breaker's state, ordered by how little it lets through (closed < half-open < open).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerState {
-    /// Calls go through; consecutive failures are counted.
-    Closed,
-    /// A few probe calls go through; their results decide between closed and open.
-    HalfOpen,
-    /// Every call is refused at once (fail fast) until the open period ends.
-    Open,
-}
-
-impl BreakerState {
-    /// The name used in files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-        }
-    }
-}
+// Shim (issue 15): the old path of a type moved to the event vocabulary; callers move
+// to `crate::event`, then this goes (a plain `use` where this file needs the names).
+pub use crate::event::BreakerState;
 
 /// A state change, as the breaker reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,8 @@
 //! clients route around themselves, and when they rediscovered the new route.
 
 use crate::config::clients::{BackendAccess, BrokerAccess, ClientsConfig};
+use crate::event::{ClientEvent, ClientEventKind};
 use crate::fault::Role;
-use crate::metrics::failover::FailoverRow;
-use crate::observe::{ClientEvent, ClientEventKind};
 
 /// Whether the clients route around a fault of `target` themselves: a broker part with
 /// `clients.broker = "nodes"`, a Redis part or a Sentinel with `clients.backend =
@@ -21,29 +20,23 @@ pub fn routes_around(clients: &ClientsConfig, target: Role) -> bool {
     }
 }
 
-/// Mark `row` (a fault of `target` at `fault_at_unix_us`, the next fault at `next`) as
-/// client-side when the clients route around it, with the first rediscovery after the
-/// fault from the client events (any order).
-pub fn apply(
-    row: &mut FailoverRow,
-    clients: &ClientsConfig,
-    target: Role,
+/// The first time a client rediscovered the route (moved on to another broker node, or
+/// was named a new Redis master by the Sentinels) at or after the fault at
+/// `fault_at_unix_us` and before the next one at `next`, ms after the fault; `None` when
+/// none did. `events` in any order.
+pub fn first_rediscovery_ms(
     fault_at_unix_us: i64,
     next: Option<i64>,
     events: &[ClientEvent],
-) {
-    row.client_side = routes_around(clients, target);
-    if !row.client_side {
-        return;
-    }
+) -> Option<f64> {
     let horizon = next.unwrap_or(i64::MAX);
-    row.client_rediscovered_ms = events
+    events
         .iter()
         .filter(|e| e.kind == ClientEventKind::Rediscovered)
         .filter(|e| e.at_unix_us >= fault_at_unix_us && e.at_unix_us < horizon)
         .map(|e| e.at_unix_us)
         .min()
-        .map(|t| (t - fault_at_unix_us) as f64 / 1000.0);
+        .map(|t| (t - fault_at_unix_us) as f64 / 1000.0)
 }
 
 #[cfg(test)]
@@ -57,30 +50,6 @@ mod tests {
             kind,
             detail: String::new(),
         }
-    }
-
-    fn row() -> FailoverRow {
-        crate::metrics::failover::analyse(
-            &crate::metrics::failover::AppliedFault {
-                workload: 0,
-                target: Role::BrokerPrimary,
-                resolved: "broker.node[0]".into(),
-                kind: crate::fault::FaultKind::Kill,
-                repetition: 0,
-                fault_at_unix_us: 10_000_000,
-                restored_at_unix_us: None,
-                ready_at_unix_us: None,
-                healthy_at_unix_us: None,
-                not_applied: None,
-            },
-            "w",
-            None,
-            None,
-            &[],
-            &[],
-            &[],
-            None,
-        )
     }
 
     #[test]
@@ -108,10 +77,6 @@ mod tests {
 
     #[test]
     fn the_first_rediscovery_after_the_fault_and_before_the_next_counts() {
-        let clients = ClientsConfig {
-            broker: BrokerAccess::Nodes,
-            backend: BackendAccess::Sentinel,
-        };
         let events = [
             ev(12_500_000, ClientEventKind::Rediscovered),
             ev(9_000_000, ClientEventKind::Rediscovered), // before the fault
@@ -119,40 +84,11 @@ mod tests {
             ev(11_250_000, ClientEventKind::Rediscovered),
             ev(31_000_000, ClientEventKind::Rediscovered), // after the next fault
         ];
-        let mut r = row();
-        apply(
-            &mut r,
-            &clients,
-            Role::BrokerPrimary,
-            10_000_000,
-            Some(30_000_000),
-            &events,
+        assert_eq!(
+            first_rediscovery_ms(10_000_000, Some(30_000_000), &events),
+            Some(1250.0)
         );
-        assert!(r.client_side);
-        assert_eq!(r.client_rediscovered_ms, Some(1250.0));
-        // Proxied: not applicable, nothing filled in.
-        let mut r = row();
-        apply(
-            &mut r,
-            &ClientsConfig::default(),
-            Role::BrokerPrimary,
-            10_000_000,
-            None,
-            &events,
-        );
-        assert!(!r.client_side);
-        assert_eq!(r.client_rediscovered_ms, None);
-        // Client-side without a rediscovery (the clients were not on the faulted node).
-        let mut r = row();
-        apply(
-            &mut r,
-            &clients,
-            Role::BackendMaster,
-            32_000_000,
-            None,
-            &events,
-        );
-        assert!(r.client_side);
-        assert_eq!(r.client_rediscovered_ms, None);
+        // None after the fault.
+        assert_eq!(first_rediscovery_ms(32_000_000, None, &events), None);
     }
 }

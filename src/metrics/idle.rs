@@ -23,10 +23,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::{ClientEvent, ClientEventKind};
 use crate::ledger::{Outcome, TaskRecord};
 use crate::metrics::LatencyHistogram;
 use crate::observe::haproxy_log::ProxySession;
-use crate::observe::{ClientEvent, ClientEventKind};
 
 /// An ok task is *delayed* when its latency exceeds this many times its workload's p50.
 pub const DELAY_FACTOR: f64 = 2.0;
@@ -296,8 +296,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus};
+    use crate::ledger::{ConfirmState, Execution};
     use crate::observe::haproxy_log::parse_log;
+    use crate::protocol::result::ResultStatus;
 
     const S: i64 = 1_000_000;
 

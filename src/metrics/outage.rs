@@ -25,8 +25,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::failover::AppliedFault;
+use crate::event::BreakerState;
 use crate::ledger::{ConfirmState, Outcome, TaskRecord};
-use crate::producer::BreakerState;
 
 /// A completed task is `delayed` when its latency exceeds this, µs (1 s: a trivial task
 /// takes about a millisecond end to end on an idle stack).
@@ -291,7 +291,7 @@ pub fn annotate_timeline(rows: &mut [super::timeline::TimelineRow], p: &Producer
 mod tests {
     use super::*;
     use crate::fault::{FaultKind, Role};
-    use crate::ledger::ResultStatus;
+    use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     const T0: i64 = 1_700_000_000_000_000;

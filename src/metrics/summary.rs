@@ -333,7 +333,8 @@ impl Measured {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus};
+    use crate::ledger::{ConfirmState, Execution};
+    use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     fn ok_task(intended: i64, started: i64, finished: i64, seen: i64) -> TaskRecord {

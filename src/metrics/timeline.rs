@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::LatencyHistogram;
+use crate::event::{ClientEvent, ClientEventKind};
 use crate::ledger::{Ledger, Outcome};
-use crate::observe::{ClientEvent, ClientEventKind};
 
 /// One second of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ pub struct TimelineRow {
     /// The producer's circuit-breaker state during this second, the worst one if it
     /// changed (open > half-open > closed); absent unless `policy = "breaker"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub breaker: Option<crate::producer::BreakerState>,
+    pub breaker: Option<crate::event::BreakerState>,
 }
 
 #[derive(Default)]
@@ -185,7 +185,8 @@ pub fn compute(workloads: &[String], ledger: &Ledger, events: &[ClientEvent]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus, SeenVia, TaskRecord};
+    use crate::ledger::{ConfirmState, Execution, SeenVia, TaskRecord};
+    use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     const S: i64 = 1_000_000;

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use tokio_util::sync::CancellationToken;
 
 use super::server::{ObserverTally, ServerLog};
-use crate::metrics::failover::ServerEventKind;
+use crate::event::ServerEventKind;
 
 /// How often the observer polls.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -140,7 +140,7 @@ pub async fn watch_queue_leader(
                         Some(i) => format!("broker.node[{i}]"),
                         None => leader.clone(),
                     };
-                    log.push(crate::metrics::failover::ServerEvent {
+                    log.push(crate::event::ServerEvent {
                         at_unix_us: asked_at,
                         kind: ServerEventKind::QueueLeaderChanged,
                         detail,

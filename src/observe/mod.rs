@@ -9,50 +9,9 @@ pub mod server;
 
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
-/// What happened to a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientEventKind {
-    /// An operation failed (publish, confirm, connection, read).
-    Error,
-    /// The client connected again after an error.
-    Reconnected,
-    /// The broker refused a publish (basic.nack).
-    Nack,
-    /// A task was published again because its first publish was not confirmed.
-    Republish,
-    /// Client-side failover: the client moved on to another broker node, or the
-    /// Sentinels named it a new Redis master.
-    Rediscovered,
-}
-
-impl ClientEventKind {
-    /// The name used in files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientEventKind::Error => "error",
-            ClientEventKind::Reconnected => "reconnected",
-            ClientEventKind::Nack => "nack",
-            ClientEventKind::Republish => "republish",
-            ClientEventKind::Rediscovered => "rediscovered",
-        }
-    }
-}
-
-/// One client event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientEvent {
-    /// When, unix µs.
-    pub at_unix_us: i64,
-    /// Which client: `producer`, `results` (the result watcher), `worker w1`, …
-    pub source: String,
-    /// What happened.
-    pub kind: ClientEventKind,
-    /// The error text or other detail.
-    pub detail: String,
-}
+// Shim (issue 15): the old path of a type moved to the event vocabulary; callers move
+// to `crate::event`, then this goes (a plain `use` where this file needs the names).
+pub use crate::event::{ClientEvent, ClientEventKind};
 
 /// A thread-safe, append-only list of client events.
 #[derive(Debug, Default)]

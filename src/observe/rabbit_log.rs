@@ -12,7 +12,7 @@
 //! client connection; the node keeps running and restarts the application by itself once
 //! it sees a majority again).
 
-use crate::metrics::failover::{ServerEvent, ServerEventKind};
+use crate::event::{ServerEvent, ServerEventKind};
 
 /// The log line of a node that found itself in the minority and paused.
 pub const PAUSED_MARKER: &str = "Cluster minority/secondary status detected";

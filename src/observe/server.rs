@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_unix_us;
-use crate::metrics::failover::{ServerEvent, ServerEventKind};
+use crate::event::{ServerEvent, ServerEventKind};
 
 /// How often HAProxy's server states are polled.
 pub const PROXY_POLL: Duration = Duration::from_millis(50);

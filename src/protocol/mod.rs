@@ -7,6 +7,9 @@
 //!   shape (including the three that crash a real Celery worker).
 //! - [`result`]: the `celery-task-meta-<id>` record: [`ResultRecord`] for the worker,
 //!   [`ResultRecord::parse`] for the result watcher.
+//! - [`side_channel`]: the workers' execution side channel (one line per start, finish,
+//!   reject, …, in files of the run directory), written by hab's worker, read into the
+//!   ledger.
 //! - This file: what both share — Python's `json.dumps` output (`", "` and `": "`
 //!   separators, `ensure_ascii`, float `repr`) and Python's `repr` of JSON values (for the
 //!   `argsrepr`/`kwargsrepr` headers).
@@ -17,6 +20,7 @@
 
 pub mod message;
 pub mod result;
+pub mod side_channel;
 
 pub use message::{DecodeError, DecodedTask, TaskMessage, decode, encode};
 pub use result::{ParsedResult, ResultParseError, ResultRecord, TaskStatus, result_key};

@@ -90,6 +90,19 @@ impl<'de> Deserialize<'de> for TaskStatus {
     }
 }
 
+/// How the result record said the task ended: one of Celery's final states (progress
+/// states such as STARTED or RETRY never settle a task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    /// `SUCCESS`.
+    Success,
+    /// `FAILURE` (or a value in the result key that is not a result record).
+    Failure,
+    /// `REVOKED`: Celery revoked the task, or it expired before a worker ran it.
+    Revoked,
+}
+
 /// One result record, as a Celery worker stores it in Redis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultRecord {

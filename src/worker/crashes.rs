@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use uuid::Uuid;
 
-use crate::ledger::{SideEventKind, side_channel};
+use crate::protocol::side_channel::{self, SideEventKind};
 
 /// The unfinished starts in the side channel files of one directory.
 #[derive(Debug)]
@@ -175,7 +175,7 @@ fn read_new(path: &Path, state: &mut FileState, split: Option<u64>) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::SideEvent;
+    use crate::protocol::side_channel::SideEvent;
     use std::io::Write;
 
     fn line(kind: SideEventKind, id: Uuid, worker: &str) -> String {

@@ -52,7 +52,7 @@ use crate::client_failover::{
 use crate::clock::now_unix_us;
 use crate::config::limits::WorkerLimits;
 use crate::config::{AckMode, QueueKind};
-use crate::ledger::{SideEvent, SideEventKind, side_channel};
+use crate::protocol::side_channel::{self, SideEvent, SideEventKind};
 
 use crate::protocol::result::ResultRecord;
 use crate::tasks::scratch::Scratch;

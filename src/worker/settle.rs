@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::{Finished, Session, Shared};
 use crate::config::AckMode;
-use crate::ledger::SideEventKind;
 use crate::protocol::result::ResultRecord;
+use crate::protocol::side_channel::SideEventKind;
 
 /// Finished tasks settled together at most (one `MGET`, one transaction, one ack).
 const SETTLE_BATCH: usize = 256;
