@@ -4,37 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::fault::{FaultKind, Role};
+use crate::fault::Role;
 use crate::ledger::{Outcome, TaskRecord};
 use crate::observe::{ClientEvent, ClientEventKind};
 
-/// A fault as it was applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppliedFault {
-    /// Index of the workload it ran in.
-    pub workload: usize,
-    /// The role named in the file.
-    pub target: Role,
-    /// What the role resolved to when the fault fired, e.g. `broker.node[0]`.
-    pub resolved: String,
-    /// How it was broken.
-    pub kind: FaultKind,
-    /// Repetition number, from 0.
-    pub repetition: u32,
-    /// When the fault was applied (signal delivered / stop returned), unix µs.
-    pub fault_at_unix_us: i64,
-    /// When the target was brought back (restart or SIGCONT returned), unix µs.
-    pub restored_at_unix_us: Option<i64>,
-    /// When the target answered again after it was brought back (a restarted node once
-    /// its readiness probe passed, e.g. RabbitMQ accepting AMQP; a resumed one at once),
-    /// unix µs.
-    #[serde(default)]
-    pub ready_at_unix_us: Option<i64>,
-    /// When the whole stack was healthy again, unix µs.
-    pub healthy_at_unix_us: Option<i64>,
-    /// Why the fault was not applied (role absent on this topology, or an error).
-    pub not_applied: Option<String>,
-}
+/// A fault as it was applied; defined with the fault vocabulary.
+pub use crate::fault::AppliedFault;
 
 /// A server-side event seen by an observer (HAProxy, Sentinel, RabbitMQ).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,7 +254,7 @@ pub fn proxy_server_of(resolved: &str) -> Option<String> {
             .parse::<usize>()
             .ok()
     };
-    use crate::stack::haproxy::{
+    use crate::config::proxy::{
         BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX,
     };
     if let Some(i) = index("broker.node[") {
@@ -714,6 +689,7 @@ pub fn rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::FaultKind;
     use crate::ledger::{ConfirmState, Execution, ResultStatus};
     use uuid::Uuid;
 
