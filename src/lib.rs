@@ -20,6 +20,7 @@
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
 //! - [`load`]: arrival schedules (pure) and the load generator.
 //! - [`fault`]: fault roles and kinds (what to break, how, when).
+//! - [`inject`]: the fault injector and the plan of a workload's faults.
 //! - [`ledger`]: the per-task record and its classification.
 //! - [`metrics`]: histograms, per-workload summaries, failover anatomy and idle-timeout
 //!   effects ([`metrics::idle`]).
@@ -60,6 +61,7 @@ pub mod credentials;
 pub mod event;
 pub mod export;
 pub mod fault;
+pub mod inject;
 pub mod invariants;
 pub mod ledger;
 pub mod load;

@@ -99,11 +99,11 @@ pub struct ExternalConfig {
 }
 
 fn default_proxy_broker_backend() -> String {
-    crate::stack::haproxy::BROKER_BACKEND.to_string()
+    super::proxy::BROKER_BACKEND.to_string()
 }
 
 fn default_proxy_redis_backend() -> String {
-    crate::stack::haproxy::REDIS_BACKEND.to_string()
+    super::proxy::REDIS_BACKEND.to_string()
 }
 
 fn default_command_timeout() -> Duration {
@@ -469,10 +469,7 @@ mod tests {
         let e = minimal();
         assert!(problems(&e).is_empty(), "{:?}", problems(&e));
         assert_eq!(e.command_timeout, Duration::from_secs(60));
-        assert_eq!(
-            e.proxy_broker_backend,
-            crate::stack::haproxy::BROKER_BACKEND
-        );
+        assert_eq!(e.proxy_broker_backend, crate::config::proxy::BROKER_BACKEND);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod error;
 pub mod external;
 pub mod limits;
 pub mod producer;
+pub mod proxy;
 pub mod topology;
 pub mod workload;
 

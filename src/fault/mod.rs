@@ -7,13 +7,14 @@
 //! does not exist on a topology (a replica on the standalone stack) is reported as not
 //! applicable, never silently skipped.
 
+pub mod applied;
 pub mod injector;
+pub mod role;
 
 use serde::{Deserialize, Serialize};
 
-/// What a fault targets, by role (`broker.primary`, `backend.master`, `sentinel[1]`, …);
-/// defined beside the stack that resolves it.
-pub use crate::stack::node::{ROLE_SYNTAX, Role};
+pub use applied::AppliedFault;
+pub use role::{ROLE_SYNTAX, Role};
 
 /// How a fault breaks its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,8 +9,6 @@ mod switch;
 #[cfg(test)]
 mod tests;
 
-use serde::{Deserialize, Serialize};
-
 pub use phases::{PHASES, PhaseOrder, phase_name, phase_offsets, phase_order};
 pub use redis_writes::{
     TWO_MASTERS_HORIZON_US, error_task, is_noreplicas, is_readonly, two_masters,
@@ -21,37 +19,12 @@ use switch::{in_window, offset_ms};
 
 use crate::config::clients::ClientsConfig;
 use crate::event::{ClientEvent, ClientEventKind};
-use crate::fault::{FaultKind, Role};
+use crate::fault::Role;
 use crate::ledger::{Outcome, TaskRecord};
 use crate::metrics::client_side;
 
-/// A fault as it was applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppliedFault {
-    /// Index of the workload it ran in.
-    pub workload: usize,
-    /// The role named in the file.
-    pub target: Role,
-    /// What the role resolved to when the fault fired, e.g. `broker.node[0]`.
-    pub resolved: String,
-    /// How it was broken.
-    pub kind: FaultKind,
-    /// Repetition number, from 0.
-    pub repetition: u32,
-    /// When the fault was applied (signal delivered / stop returned), unix µs.
-    pub fault_at_unix_us: i64,
-    /// When the target was brought back (restart or SIGCONT returned), unix µs.
-    pub restored_at_unix_us: Option<i64>,
-    /// When the target answered again after it was brought back (a restarted node once
-    /// its readiness probe passed, e.g. RabbitMQ accepting AMQP; a resumed one at once),
-    /// unix µs.
-    #[serde(default)]
-    pub ready_at_unix_us: Option<i64>,
-    /// When the whole stack was healthy again, unix µs.
-    pub healthy_at_unix_us: Option<i64>,
-    /// Why the fault was not applied (role absent on this topology, or an error).
-    pub not_applied: Option<String>,
-}
+/// A fault as it was applied; defined with the fault vocabulary.
+pub use crate::fault::AppliedFault;
 
 // Shim (issue 15): the old path of a type moved to the event vocabulary; callers move
 // to `crate::event`, then this goes (a plain `use` where this file needs the names).
@@ -90,7 +63,7 @@ pub fn proxy_server_of(resolved: &str) -> Option<String> {
             .parse::<usize>()
             .ok()
     };
-    use crate::stack::haproxy::{
+    use crate::config::proxy::{
         BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX,
     };
     if let Some(i) = index("broker.node[") {

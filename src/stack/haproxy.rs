@@ -29,17 +29,11 @@ use crate::config::ProxyConfig;
 /// Debian package that provides `haproxy`.
 const PACKAGE: &str = "haproxy";
 
-/// Name of the HAProxy backend holding the RabbitMQ nodes (as `show stat` reports it).
-pub const BROKER_BACKEND: &str = "broker_nodes";
-
-/// Name of the HAProxy backend holding the Redis data nodes (as `show stat` reports it).
-pub const REDIS_BACKEND: &str = "backend_nodes";
-
-/// Prefix of the server names in [`BROKER_BACKEND`]: `rabbit0`, `rabbit1`, …
-pub const BROKER_SERVER_PREFIX: &str = "rabbit";
-
-/// Prefix of the server names in [`REDIS_BACKEND`]: `redis0`, `redis1`, …
-pub const REDIS_SERVER_PREFIX: &str = "redis";
+/// The backend and server names (defined in [`crate::config::proxy`], where the
+/// topology and the failover analysis find them too).
+pub use crate::config::proxy::{
+    BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX,
+};
 
 /// How long one stats-socket request may take.
 const STATS_TIMEOUT: Duration = Duration::from_secs(2);

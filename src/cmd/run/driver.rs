@@ -499,18 +499,17 @@ impl Driver<'_> {
         self.workload = w;
         let t0 = Instant::now();
         let injector = (!spec.faults.is_empty() && shard.applies_faults()).then(|| {
-            self.live
-                .injectors
-                .spawn(crate::fault::injector::run_faults(
-                    w,
-                    spec.faults.clone(),
-                    t0,
-                    self.stack.clone(),
-                    self.live.faults.clone(),
-                    self.live.servers.clone(),
-                    self.live.fatal.clone(),
-                    self.cancel.clone(),
-                ))
+            self.live.injectors.spawn(crate::inject::run_faults(
+                w,
+                spec.faults.clone(),
+                t0,
+                self.stack.clone(),
+                self.live.faults.clone(),
+                self.live.servers.clone(),
+                self.live.fatal.clone(),
+                self.cancel.clone(),
+                self.reporter.clone(),
+            ))
         });
         let mut last_check = Instant::now();
         let mut pacer =

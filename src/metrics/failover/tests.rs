@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::clients::{BackendAccess, BrokerAccess};
+use crate::fault::FaultKind;
 use crate::ledger::{ConfirmState, Execution};
 use crate::protocol::result::ResultStatus;
 use uuid::Uuid;

@@ -1,0 +1,34 @@
+//! A fault as it was applied: the injector writes one per repetition, the failover
+//! analysis and run.json read them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{FaultKind, Role};
+
+/// A fault as it was applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedFault {
+    /// Index of the workload it ran in.
+    pub workload: usize,
+    /// The role named in the file.
+    pub target: Role,
+    /// What the role resolved to when the fault fired, e.g. `broker.node[0]`.
+    pub resolved: String,
+    /// How it was broken.
+    pub kind: FaultKind,
+    /// Repetition number, from 0.
+    pub repetition: u32,
+    /// When the fault was applied (signal delivered / stop returned), unix µs.
+    pub fault_at_unix_us: i64,
+    /// When the target was brought back (restart or SIGCONT returned), unix µs.
+    pub restored_at_unix_us: Option<i64>,
+    /// When the target answered again after it was brought back (a restarted node once
+    /// its readiness probe passed, e.g. RabbitMQ accepting AMQP; a resumed one at once),
+    /// unix µs.
+    #[serde(default)]
+    pub ready_at_unix_us: Option<i64>,
+    /// When the whole stack was healthy again, unix µs.
+    pub healthy_at_unix_us: Option<i64>,
+    /// Why the fault was not applied (role absent on this topology, or an error).
+    pub not_applied: Option<String>,
+}
