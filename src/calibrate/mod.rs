@@ -818,6 +818,12 @@ mod tests {
         assert_eq!(median(&[]), 0.0);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        // Pinned (issue 15, before one module): 0 for none, nothing dropped, NaN sorts
+        // above +inf (total order).
+        assert_eq!(median(&[f64::INFINITY, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[f64::NEG_INFINITY, 1.0]), f64::NEG_INFINITY);
+        assert_eq!(median(&[f64::NAN, 1.0, 2.0]), 2.0);
+        assert!(median(&[f64::NAN]).is_nan());
     }
 
     #[test]

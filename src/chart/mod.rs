@@ -812,6 +812,25 @@ mod tests {
         assert!(Spread::of(&[]).is_none());
     }
 
+    /// Pins today's behaviour on non-finite and empty input (issue 15, before one module).
+    #[test]
+    fn pinned_median_and_spread_on_nan_inf_and_empty() {
+        // NaN dropped, ±inf kept.
+        assert_eq!(median(&[f64::NAN]), None);
+        assert_eq!(median(&[f64::INFINITY, 1.0, 2.0]), Some(2.0));
+        assert_eq!(
+            median(&[f64::INFINITY, f64::INFINITY, 1.0]),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(median(&[f64::NEG_INFINITY, 1.0]), Some(f64::NEG_INFINITY));
+        let s = Spread::of(&[f64::NAN, f64::NEG_INFINITY, 1.0, f64::INFINITY]).unwrap();
+        assert_eq!(
+            (s.median, s.min, s.max, s.n),
+            (1.0, f64::NEG_INFINITY, f64::INFINITY, 3)
+        );
+        assert!(Spread::of(&[f64::NAN]).is_none());
+    }
+
     #[test]
     fn numbers_are_short_and_grouped() {
         assert_eq!(fmt_num(5512.4), "5,512");

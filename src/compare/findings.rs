@@ -398,6 +398,10 @@ mod tests {
         assert_eq!(fmt_ms(0.5), "500µs");
         assert_eq!(fmt_ms(109.0), "109.0ms");
         assert_eq!(fmt_ms(2340.0), "2.34s");
+        // Pinned (issue 15, before one module): NaN reads 0, infinities saturate.
+        assert_eq!(fmt_ms(f64::NAN), "0µs");
+        assert_eq!(fmt_ms(f64::INFINITY), "18446744073709.55s");
+        assert_eq!(fmt_ms(f64::NEG_INFINITY), "-18446744073709.55s");
         assert_eq!(fmt_rate(5543.2), "5543/s");
         assert_eq!(fmt_rate(54.3), "54.3/s");
         assert_eq!(fmt_rate(0.166), "0.17/s");

@@ -248,6 +248,17 @@ pub fn findings(rows: &[PolicyRow]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Pins today's behaviour on non-finite and empty input (issue 15, before one module).
+    #[test]
+    fn pinned_fmt_ms_and_median_on_nan_inf_and_none() {
+        assert_eq!(fmt_ms(None), "–");
+        assert_eq!(fmt_ms(Some(1234.4)), "1234");
+        assert_eq!(fmt_ms(Some(f64::NAN)), "NaN");
+        assert_eq!(fmt_ms(Some(f64::INFINITY)), "inf");
+        // The median drops every non-finite value (metrics::Spread).
+        assert_eq!(median(&[], |r| r.breaker_open_ms), None);
+    }
+
     fn row(topology: &str, policy: &str, fail_fast: Option<f64>, refused: u64) -> PolicyRow {
         PolicyRow {
             topology: topology.into(),

@@ -52,4 +52,13 @@ mod tests {
         assert!(Spread::of([]).is_none());
         assert_eq!(Spread::of([f64::NAN, 5.0]).unwrap().n, 1);
     }
+
+    /// Pins today's behaviour on non-finite and empty input (issue 15, before one module).
+    #[test]
+    fn pinned_spread_on_nan_inf_and_empty() {
+        // Every non-finite value dropped.
+        let s = Spread::of([f64::NAN, f64::NEG_INFINITY, 1.0, f64::INFINITY, 3.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 2));
+        assert!(Spread::of([f64::NAN, f64::INFINITY]).is_none());
+    }
 }
