@@ -44,6 +44,7 @@ use uuid::Uuid;
 use crate::backend::ResultStore;
 use crate::config::Topology;
 use crate::export::{Machine, RunStatus};
+use crate::metrics::stats::median;
 use crate::protocol::result::{ResultRecord, result_key};
 use crate::stack::{StackDirs, StackHandle};
 
@@ -260,21 +261,6 @@ pub fn rate(count: u64, secs: f64) -> f64 {
 /// Decimal megabytes (10^6 bytes) per second.
 pub fn mb_per_s(bytes: u64, secs: f64) -> f64 {
     rate(bytes, secs) / 1e6
-}
-
-/// The median (mean of the two middle values for an even count); 0 for none.
-pub fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
 }
 
 /// `host:port` of a URL, without scheme, credentials or path (for the `how` lines).
@@ -791,7 +777,7 @@ async fn cpu_figure(opts: &CalibrateOptions, cancel: &CancellationToken) -> Resu
     .await
     .context("cpu task")??;
     Ok(Figure {
-        value: median(&times_ms),
+        value: median(times_ms.iter().copied()).unwrap_or(0.0),
         unit: "ms/call".into(),
         count: times_ms.len() as u64,
         count_unit: "calls".into(),
@@ -811,13 +797,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rates_and_medians() {
+    fn rates() {
         assert_eq!(rate(300, 3.0), 100.0);
         assert_eq!(rate(5, 0.0), 0.0);
         assert_eq!(mb_per_s(256 << 20, 2.0), 134.217728);
-        assert_eq!(median(&[]), 0.0);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 
     #[test]

@@ -21,10 +21,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
     AXIS_PX, LABEL_PX, LegendEntry, NOTE_PX, Plot, SIZE, Swatch, fault_groups, fmt_num, font,
-    frame, linear_axis, linear_ticks, median,
+    frame, linear_axis, linear_ticks,
 };
 use crate::compare::RunSet;
 use crate::metrics::failover::{self, FailoverRow};
+use crate::metrics::stats::median;
 
 /// The phases, in order ([`failover::PHASES`]), with what ends each.
 pub const PHASES: [(&str, &str); 5] = [
@@ -103,7 +104,7 @@ pub fn median_ends(rows: &[&FailoverRow]) -> Option<[f64; 5]> {
     let mut out = [0.0; 5];
     for (k, o) in out.iter_mut().enumerate() {
         let v: Vec<f64> = all.iter().map(|e| e[k]).collect();
-        *o = median(&v)?;
+        *o = median(v)?;
     }
     Some(out)
 }
@@ -164,7 +165,7 @@ fn out_of_order(rows: &[&FailoverRow]) -> Vec<OutOfOrder> {
                 seen.push(t / 1000.0);
             }
         }
-        if let (Some(name), Some(at_s)) = (name, median(&seen)) {
+        if let (Some(name), Some(at_s)) = (name, median(seen.iter().copied())) {
             out.push(OutOfOrder {
                 name,
                 reps: seen.len(),

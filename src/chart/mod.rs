@@ -468,49 +468,6 @@ pub fn fit(text: &str, max_px: u32, measure: impl Fn(&str) -> u32) -> String {
 // ---------------------------------------------------------------------------------------
 // Numbers
 
-/// Median of `values` (mean of the two middle values for an even count); `None` if empty.
-/// NaNs are ignored.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
-/// Median, minimum and maximum of a set of repetitions.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
-    /// Median.
-    pub median: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-    /// Number of values.
-    pub n: usize,
-}
-
-impl Spread {
-    /// The spread of `values` (NaNs ignored); `None` if there is none.
-    pub fn of(values: &[f64]) -> Option<Spread> {
-        let median = median(values)?;
-        let v = values.iter().copied().filter(|x| !x.is_nan());
-        Some(Spread {
-            median,
-            min: v.clone().fold(f64::INFINITY, f64::min),
-            max: v.clone().fold(f64::NEG_INFINITY, f64::max),
-            n: v.count(),
-        })
-    }
-}
-
 /// A number with about three significant digits, no trailing zeros, thousands separated
 /// (`5,512`, `12.3`, `0.213`).
 pub fn fmt_num(v: f64) -> String {
@@ -788,29 +745,6 @@ pub(crate) mod fixture;
 mod tests {
     use super::fixture::*;
     use super::*;
-
-    #[test]
-    fn median_of_odd_even_and_empty() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
-    }
-
-    #[test]
-    fn spread_has_min_max_and_count() {
-        let s = Spread::of(&[5.0, 1.0, 9.0, 3.0]).unwrap();
-        assert_eq!(
-            s,
-            Spread {
-                median: 4.0,
-                min: 1.0,
-                max: 9.0,
-                n: 4
-            }
-        );
-        assert!(Spread::of(&[]).is_none());
-    }
 
     #[test]
     fn numbers_are_short_and_grouped() {

@@ -8,11 +8,12 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_PX, CATEGORY_LABEL_AREA, FaultGroup, LABEL_PX, LegendEntry, NOTE_PX, Plot, Spread, Swatch,
+    AXIS_PX, CATEGORY_LABEL_AREA, FaultGroup, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch,
     bar_span, draw_category_labels, fault_groups, fmt_num, font, frame, linear_axis, linear_ticks,
     topology_colour,
 };
 use crate::compare::RunSet;
+use crate::metrics::stats::Spread;
 
 /// Switch times and outages of every fault on every topology.
 #[derive(Debug, Clone)]
@@ -52,7 +53,7 @@ impl Cell {
                 .filter_map(|r| f(r))
                 .map(|ms| ms / 1000.0)
                 .collect();
-            Spread::of(&v)
+            Spread::of(v)
         };
         Cell {
             reps: rows.len(),

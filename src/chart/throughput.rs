@@ -8,11 +8,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_PX, CATEGORY_LABEL_AREA, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Spread, Swatch,
-    bar_span, draw_category_labels, fmt_num, font, frame, linear_axis, linear_ticks,
-    topology_colour,
+    AXIS_PX, CATEGORY_LABEL_AREA, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch, bar_span,
+    draw_category_labels, fmt_num, font, frame, linear_axis, linear_ticks, topology_colour,
 };
 use crate::compare::RunSet;
+use crate::metrics::stats::Spread;
 
 /// Throughput of every topology on every workload, relative to the baseline.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub fn build(set: &RunSet) -> Option<ThroughputChart> {
                     // Every repetition of every run is a sample (`repeat = N`).
                     .flat_map(|x| x.throughput_samples())
                     .collect();
-                Spread::of(&v)
+                Spread::of(v)
             })
             .collect();
         let baseline = bars.first().copied().flatten().map(|s| s.median);

@@ -2,17 +2,8 @@
 //! (throughput and latency against the baseline), what it buys (switch time and outage
 //! of each fault), and whether anything was lost or ran twice.
 
-use super::summary::{Comparison, FaultSummary, Spread};
-use crate::export::table::fmt_us;
-
-/// A duration in ms as a short human string.
-pub fn fmt_ms(ms: f64) -> String {
-    if ms < 0.0 {
-        format!("-{}", fmt_us((-ms * 1000.0).round() as u64))
-    } else {
-        fmt_us((ms * 1000.0).round() as u64)
-    }
-}
+use super::summary::{Comparison, FaultSummary};
+use crate::metrics::stats::{Spread, fmt_ms, fmt_us};
 
 /// `median (min–max)` of a spread of ms, or just the value when there is one.
 pub fn fmt_spread_ms(s: &Spread) -> String {

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::RunSet;
-use super::summary::Spread;
 use crate::metrics::outage::OutageRow;
+use crate::metrics::stats::{fmt_ms_cell, median};
 
 /// One row of the matrix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,8 +56,8 @@ pub struct PolicyRow {
     pub duplicated: u64,
 }
 
-fn median(rows: &[&OutageRow], f: impl Fn(&OutageRow) -> Option<f64>) -> Option<f64> {
-    Spread::of(rows.iter().filter_map(|r| f(r))).map(|s| s.median)
+fn median_of(rows: &[&OutageRow], f: impl Fn(&OutageRow) -> Option<f64>) -> Option<f64> {
+    median(rows.iter().filter_map(|r| f(r)))
 }
 
 /// The matrix rows: topologies in the comparison's order, then workloads in the order
@@ -93,11 +93,11 @@ pub fn policy_rows(set: &RunSet) -> Vec<PolicyRow> {
                 workload: workload.to_string(),
                 fault,
                 faults: rows.len(),
-                fail_fast_ms: median(&rows, OutageRow::first_failure_ms),
-                breaker_open_ms: median(&rows, |r| r.breaker_open_ms),
-                restored_ms: median(&rows, |r| r.ready_ms.or(r.restored_ms)),
-                resume_publish_ms: median(&rows, |r| r.resume_publish_ms),
-                resume_complete_ms: median(&rows, |r| r.resume_complete_ms),
+                fail_fast_ms: median_of(&rows, OutageRow::first_failure_ms),
+                breaker_open_ms: median_of(&rows, |r| r.breaker_open_ms),
+                restored_ms: median_of(&rows, |r| r.ready_ms.or(r.restored_ms)),
+                resume_publish_ms: median_of(&rows, |r| r.resume_publish_ms),
+                resume_complete_ms: median_of(&rows, |r| r.resume_complete_ms),
                 tasks: sum(|r| r.tasks),
                 refused: sum(|r| r.refused),
                 gave_up: sum(|r| r.gave_up),
@@ -121,13 +121,6 @@ pub fn worth_showing(rows: &[PolicyRow]) -> bool {
 
 fn fmt_count(v: Option<u64>) -> String {
     v.map_or_else(|| "–".into(), |v| v.to_string())
-}
-
-fn fmt_ms(v: Option<f64>) -> String {
-    match v {
-        Some(v) => format!("{v:.0}"),
-        None => "–".into(),
-    }
 }
 
 /// What the columns mean, in one paragraph (terminal and report).
@@ -178,11 +171,11 @@ pub fn table(rows: &[PolicyRow]) -> (Vec<String>, Vec<Vec<String>>) {
                 r.workload.clone(),
                 r.fault.clone(),
                 r.faults.to_string(),
-                fmt_ms(r.fail_fast_ms),
-                fmt_ms(r.breaker_open_ms),
-                fmt_ms(r.restored_ms),
-                fmt_ms(r.resume_publish_ms),
-                fmt_ms(r.resume_complete_ms),
+                fmt_ms_cell(r.fail_fast_ms),
+                fmt_ms_cell(r.breaker_open_ms),
+                fmt_ms_cell(r.restored_ms),
+                fmt_ms_cell(r.resume_publish_ms),
+                fmt_ms_cell(r.resume_complete_ms),
                 r.tasks.to_string(),
                 r.refused.to_string(),
                 r.gave_up.to_string(),

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::model::{RunSet, TopologyRuns};
 use crate::export::{Machine, RunStatus};
 use crate::metrics::LatencyStats;
-pub use crate::metrics::Spread;
 use crate::metrics::failover::FailoverRow;
+use crate::metrics::stats::Spread;
 
 /// One topology's result on one workload, over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -617,7 +617,7 @@ pub fn promote_ms(r: &FailoverRow) -> Option<f64> {
 }
 
 fn median_of(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
-    Spread::of(values.into_iter().flatten()).map(|s| s.median)
+    crate::metrics::stats::median(values.into_iter().flatten())
 }
 
 fn fault_summaries(t: &TopologyRuns) -> Vec<FaultSummary> {

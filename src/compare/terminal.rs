@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::findings::{fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell};
 use super::summary::Comparison;
-use crate::export::table::fmt_us;
+use crate::metrics::stats::fmt_us;
 
 /// The whole summary.
 pub fn render(c: &Comparison) -> String {

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::findings::{fmt_ms, fmt_rate};
+use super::findings::fmt_rate;
 use super::summary::Comparison;
+use crate::metrics::stats::fmt_ms;
 
 /// Limits given on the command line; `None` means not checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

@@ -4,16 +4,9 @@ use std::fmt::Write;
 
 use super::RunReport;
 
-/// A duration in µs as a short human string: `850µs`, `12.3ms`, `4.56s`.
-pub fn fmt_us(us: u64) -> String {
-    if us < 1_000 {
-        format!("{us}µs")
-    } else if us < 1_000_000 {
-        format!("{:.1}ms", us as f64 / 1e3)
-    } else {
-        format!("{:.2}s", us as f64 / 1e6)
-    }
-}
+/// A duration in µs as a short human string (moved to [`crate::metrics::stats`]; this path
+/// stays until run.rs imports it from there).
+pub use crate::metrics::stats::fmt_us;
 
 /// What the loss columns of [`render`] and the latency dashes mean, printed under it.
 pub const LEGEND: &str = "lost = accepted by the broker, never executed; res_lost = executed, result never seen; unconf = never executed, publish never confirmed; dup = executed more than once (any outcome); p50/p99/max = end-to-end latency of the ok tasks, – = no ok task";
@@ -202,16 +195,4 @@ pub fn render(report: &RunReport) -> String {
         );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_pick_a_readable_unit() {
-        assert_eq!(fmt_us(850), "850µs");
-        assert_eq!(fmt_us(12_340), "12.3ms");
-        assert_eq!(fmt_us(4_560_000), "4.56s");
-    }
 }

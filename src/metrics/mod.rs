@@ -8,6 +8,7 @@ pub mod histogram;
 pub mod idle;
 pub mod outage;
 pub mod spread;
+pub mod stats;
 pub mod summary;
 pub mod timeline;
 

@@ -11,11 +11,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::compare::findings::{
-    fmt_ms, fmt_rate, fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell, fmt_us_spread,
+    fmt_rate, fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell, fmt_us_spread,
 };
 use crate::compare::summary::Comparison;
 use crate::compare::{RunSet, TopologyRuns};
-use crate::export::table::fmt_us;
+use crate::metrics::stats::{fmt_ms, fmt_us};
 use doc::Block;
 
 /// The machine-readable summary in a comparison directory (what `--json` prints).
