@@ -444,7 +444,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     );
                     return Ok(2);
                 };
-                print!("{}", crate::stack::external::dry_run(e, &plan));
+                print!("{}", crate::inject::plan::dry_run(e, &plan));
                 return Ok(0);
             }
             let opts = RunOptions {

@@ -20,6 +20,8 @@
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
 //! - [`load`]: arrival schedules (pure) and the load generator.
 //! - [`fault`]: fault roles and kinds (what to break, how, when).
+//! - [`event`]: what clients and server observers saw (client and server events), the
+//!   producer's breaker states: the vocabulary of observers and metrics.
 //! - [`inject`]: the fault injector and the plan of a workload's faults.
 //! - [`ledger`]: the per-task record and its classification.
 //! - [`metrics`]: histograms, per-workload summaries, failover anatomy and idle-timeout

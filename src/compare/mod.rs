@@ -103,7 +103,7 @@ pub fn load_inputs(opts: &CompareOptions) -> Result<(Vec<(PathBuf, Topology)>, W
             }
             .into());
         }
-        crate::stack::external::prepare(path, &t, &opts.workload, &plan, opts.allow_faults)?;
+        crate::inject::plan::prepare(path, &t, &opts.workload, &plan, opts.allow_faults)?;
         topologies.push((path.clone(), t));
     }
     if opts.repeat == 0 {

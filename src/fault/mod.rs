@@ -8,7 +8,6 @@
 //! applicable, never silently skipped.
 
 pub mod applied;
-pub mod injector;
 pub mod role;
 
 use serde::{Deserialize, Serialize};

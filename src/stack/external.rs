@@ -642,10 +642,6 @@ pub fn server_addr(csv: &str, backend: &str, server: &str) -> Option<String> {
     })
 }
 
-// Plan checks moved to the fault injector's plan; re-exported here until the callers
-// use the new path.
-pub use crate::inject::plan::{check_plan, dry_run, prepare, role_node_kind, static_node};
-
 #[cfg(test)]
 mod tests {
     use super::*;

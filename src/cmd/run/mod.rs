@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Topology, WorkloadPlan};
 use crate::credentials;
 use crate::export::RunReport;
+use crate::inject::plan as external;
 use crate::progress::SharedReporter;
 use crate::shard::FAULT_SHARD;
 use crate::shard::Shard;
-use crate::stack::external;
 
 use analyse::write_outputs;
 pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning};
