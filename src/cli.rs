@@ -604,16 +604,19 @@ fn dispatch(cli: Cli) -> Result<i32> {
             foreground,
         } => {
             if !foreground {
-                return crate::cmd::up::up(&topology, &dir);
+                return crate::cmd::up::up(&topology, &dir, &*crate::progress::stderr());
             }
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 handle_signals(cancel.clone(), true);
-                crate::cmd::up::supervise(&topology, &dir, cancel).await?;
+                crate::cmd::up::supervise(&topology, &dir, cancel, &*crate::progress::stderr())
+                    .await?;
                 Ok(0)
             })
         }
-        Command::Down { dir } => runtime()?.block_on(crate::cmd::up::down(&dir)),
+        Command::Down { dir } => {
+            runtime()?.block_on(crate::cmd::up::down(&dir, &*crate::progress::stderr()))
+        }
         Command::Node { action, role, dir } => {
             if action != NodeAction::Health && role.is_none() {
                 eprintln!(
@@ -623,12 +626,17 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(2);
             }
             if let Some(r) = &role
-                && let Err(e) = r.parse::<crate::stack::node::Role>()
+                && let Err(e) = r.parse::<crate::fault::Role>()
             {
                 eprintln!("error: {e}");
                 return Ok(2);
             }
-            runtime()?.block_on(crate::cmd::up::node(&dir, action, role.as_deref()))
+            runtime()?.block_on(crate::cmd::up::node(
+                &dir,
+                action,
+                role.as_deref(),
+                &*crate::progress::stderr(),
+            ))
         }
         Command::Worker {
             topology,

@@ -31,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::external::{ExternalConfig, FaultCommands, NodeKind};
 use crate::config::{BackendConfig, BrokerConfig, Topology};
-use crate::fault::FaultKind;
-use crate::stack::node::Role;
+use crate::fault::{FaultKind, Role};
+use crate::progress::Reporter;
 use crate::stack::{Stack, StackDirs, StackOptions};
 
 /// The state file in the stack directory.
@@ -110,7 +110,7 @@ fn live_supervisor(dir: &Path) -> Option<UpState> {
 
 /// `hab up` without `--foreground`: start the supervisor detached and wait until the
 /// stack is ready; prints the endpoints.
-pub fn up(topology_path: &Path, dir: &Path) -> Result<i32> {
+pub fn up(topology_path: &Path, dir: &Path, reporter: &dyn Reporter) -> Result<i32> {
     let topology = crate::config::load_topology(topology_path)?;
     if topology.is_external() {
         bail!(
@@ -121,13 +121,13 @@ pub fn up(topology_path: &Path, dir: &Path) -> Result<i32> {
     let dir = std::path::absolute(dir).with_context(|| format!("bad --dir {}", dir.display()))?;
     let topology_path = std::path::absolute(topology_path)?;
     if let Some(s) = live_supervisor(&dir) {
-        eprintln!(
+        reporter.line(&format!(
             "error: a stack ({}) is already up in {} (supervisor pid {}); run `hab down --dir {}` first",
             s.name,
             dir.display(),
             s.pid,
             dir.display()
-        );
+        ));
         return Ok(2);
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -159,12 +159,12 @@ pub fn up(topology_path: &Path, dir: &Path) -> Result<i32> {
         }
     }
     let mut child = cmd.spawn().context("cannot start the supervisor")?;
-    eprintln!(
+    reporter.line(&format!(
         "hab up: starting {} (supervisor pid {}, log {}) …",
         topology.name,
         child.id(),
         log_path.display()
-    );
+    ));
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
@@ -172,10 +172,10 @@ pub fn up(topology_path: &Path, dir: &Path) -> Result<i32> {
                 &std::fs::read_to_string(&log_path).unwrap_or_default(),
                 30,
             );
-            eprintln!(
+            reporter.line(&format!(
                 "error: the supervisor exited ({status}) before the stack was up; last lines of {}:\n{tail}",
                 log_path.display()
-            );
+            ));
             return Ok(1);
         }
         if let Ok(text) = std::fs::read_to_string(dir.join(STATE_FILE))
@@ -334,13 +334,18 @@ pub fn external_topology(original: &Topology, state: &UpState, hab: &Path, dir: 
 
 /// `hab up --foreground`: bring the stack up, write the state files, serve the control
 /// socket until `hab down`, SIGTERM or Ctrl-C, then tear everything down.
-pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationToken) -> Result<()> {
+pub async fn supervise(
+    topology_path: &Path,
+    dir: &Path,
+    cancel: CancellationToken,
+    reporter: &dyn Reporter,
+) -> Result<()> {
     let topology = crate::config::load_topology(topology_path)?;
     let dir = std::path::absolute(dir)?;
     std::fs::create_dir_all(&dir)?;
     let logs = dir.join("logs");
     let opts = StackOptions::from_topology(&topology);
-    eprintln!("hab up: starting {} …", opts.describe());
+    reporter.line(&format!("hab up: starting {} …", opts.describe()));
     let dirs = StackDirs { logs: logs.clone() };
     let stack = tokio::select! {
         s = Stack::start(&opts, &dirs) => s?,
@@ -394,7 +399,10 @@ pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationTok
         &dir.join(STATE_FILE),
         serde_json::to_string_pretty(&state)?.as_bytes(),
     )?;
-    eprintln!("hab up: ready; control socket {}", socket_path.display());
+    reporter.line(&format!(
+        "hab up: ready; control socket {}",
+        socket_path.display()
+    ));
 
     let stack = tokio::sync::Mutex::new(stack);
     let down = CancellationToken::new();
@@ -408,11 +416,11 @@ pub async fn supervise(topology_path: &Path, dir: &Path, cancel: CancellationTok
         // One request at a time: node operations must not interleave.
         serve(conn, &stack, &down).await;
     }
-    eprintln!("hab up: stopping the stack …");
+    reporter.line("hab up: stopping the stack …");
     let _ = std::fs::remove_file(dir.join(STATE_FILE));
     let _ = std::fs::remove_file(&socket_path);
     stack.into_inner().shutdown().await;
-    eprintln!("hab up: stack down");
+    reporter.line("hab up: stack down");
     Ok(())
 }
 
@@ -545,7 +553,12 @@ async fn handle(
 }
 
 /// `hab node ACTION [ROLE] --dir DIR`: one request to the supervisor; prints its answer.
-pub async fn node(dir: &Path, action: NodeAction, role: Option<&str>) -> Result<i32> {
+pub async fn node(
+    dir: &Path,
+    action: NodeAction,
+    role: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<i32> {
     let action = action.as_str();
     let request = match role {
         Some(r) => format!("{action} {r}\n"),
@@ -558,10 +571,10 @@ pub async fn node(dir: &Path, action: NodeAction, role: Option<&str>) -> Result<
             Ok(0)
         }
         None => {
-            eprintln!(
+            reporter.line(&format!(
                 "error: {}",
                 answer.strip_prefix("error ").unwrap_or(&answer)
-            );
+            ));
             Ok(1)
         }
     }
@@ -592,9 +605,9 @@ async fn request_supervisor(dir: &Path, request: &str) -> Result<String> {
 }
 
 /// `hab down --dir DIR`: ask the supervisor to stop the stack and wait until it exited.
-pub async fn down(dir: &Path) -> Result<i32> {
+pub async fn down(dir: &Path, reporter: &dyn Reporter) -> Result<i32> {
     let Some(state) = live_supervisor(dir) else {
-        eprintln!("hab down: no stack is up in {}", dir.display());
+        reporter.line(&format!("hab down: no stack is up in {}", dir.display()));
         let _ = std::fs::remove_file(dir.join(STATE_FILE));
         let _ = std::fs::remove_file(dir.join(CONTROL_SOCKET));
         return Ok(0);
@@ -616,11 +629,11 @@ pub async fn down(dir: &Path) -> Result<i32> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!(
+    reporter.line(&format!(
         "hab down: {} stopped in {:.1} s",
         state.name,
         started.elapsed().as_secs_f64()
-    );
+    ));
     Ok(0)
 }
 
