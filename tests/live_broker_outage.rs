@@ -77,8 +77,7 @@ fn the_breaker_refuses_while_the_broker_hangs_recovers_after_and_loses_nothing_s
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let dir = single_run_dir(&out);
-    let left = wait_no_procs(&dir.to_string_lossy(), Duration::from_secs(10));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&dir.to_string_lossy(), Duration::from_secs(10));
     let run = run_json(&dir);
 
     // Every scheduled task has exactly one outcome; none is silently missing.

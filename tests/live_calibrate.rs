@@ -91,8 +91,7 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     );
     // The servers' logs are kept, like a run's.
     assert!(dir.join("logs").read_dir().unwrap().count() >= 2);
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
 
 /// calibrate.json lists every strategy of `STRATEGIES` with a window from each round and
@@ -208,8 +207,7 @@ fn sigint_keeps_what_was_measured_and_stops_every_server() {
     assert!(c.figures.broker_round_trip.is_some());
     assert!(c.figures.cpu_factorial.is_none());
     assert!(c.finished_unix_ms.is_some());
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
 
 #[test]
@@ -273,6 +271,5 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("Against the raw limits"), "{md}");
     assert!(md.contains("broker round trip (same messages"), "{md}");
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }

@@ -20,8 +20,7 @@ fn a_real_celery_worker_serves_the_smoke_workloads() {
     let status = hab_run(&topo, &work, out.path()).status().unwrap();
     assert!(status.success());
     let dir = single_run_dir(out.path());
-    let left = wait_no_procs(&dir.display().to_string(), Duration::from_secs(10));
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_no_procs_left(&dir.display().to_string(), Duration::from_secs(10));
     let report = run_json(&dir);
     assert_eq!(report["status"], "complete");
     assert_eq!(report["workers"]["kind"], "celery");
@@ -83,8 +82,7 @@ fn started_records_are_progress_not_failures() {
         String::from_utf8_lossy(&output.stderr)
     );
     let dir = single_run_dir(&results);
-    let left = wait_no_procs(&dir.display().to_string(), Duration::from_secs(10));
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_no_procs_left(&dir.display().to_string(), Duration::from_secs(10));
     let report = run_json(&dir);
     assert_eq!(report["status"], "complete");
     assert_eq!(report["workers"]["kind"], "celery");

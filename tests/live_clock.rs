@@ -41,8 +41,7 @@ fn run_burst(
         String::from_utf8_lossy(&output.stderr)
     );
     let dir = single_run_dir(&results);
-    let left = wait_no_procs(&dir.display().to_string(), Duration::from_secs(10));
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_no_procs_left(&dir.display().to_string(), Duration::from_secs(10));
     let report = run_json(&dir);
     assert_eq!(report["status"], "complete");
     let rows = csv_rows(&dir.join("tasks.csv"));

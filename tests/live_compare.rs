@@ -56,8 +56,7 @@ fn compare_writes_runs_charts_report_and_json_and_report_rerenders_it() {
     );
     // Every server is gone.
     let cmp = only_subdir_with(out.path(), "-compare-smoke");
-    let left = wait_no_procs(&cmp.display().to_string(), Duration::from_secs(10));
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_no_procs_left(&cmp.display().to_string(), Duration::from_secs(10));
 
     // --json: stdout is one JSON document, nothing else.
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {

@@ -133,11 +133,10 @@ restart_after = "2s"
         num(redis, "restored_ms").unwrap() + 100.0 >= num(redis, "sentinel_switch_ms").unwrap(),
         "{redis:?}"
     );
-    let left = wait_no_procs(
+    assert_no_procs_left(
         &tmp.path().to_string_lossy(),
         std::time::Duration::from_secs(5),
     );
-    assert!(left.is_empty(), "processes left behind: {left:?}");
 }
 
 /// A deliberately lossy setup: a non-durable queue with transient messages on a single

@@ -71,8 +71,7 @@ fn run_idle(tmp: &Path, topo: &Path) -> serde_json::Value {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let dir = single_run_dir(&out);
-    let left = wait_no_procs(&dir.to_string_lossy(), Duration::from_secs(10));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&dir.to_string_lossy(), Duration::from_secs(10));
     let run = run_json(&dir);
     assert!(
         dir.join("logs/haproxy.log").is_file(),

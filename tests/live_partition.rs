@@ -159,8 +159,7 @@ fn run_workload(tmp: &Path, topo: &Path, text: &str) -> Row {
         Vec::<String>::new(),
         "namespaces or links of the run left behind"
     );
-    let left = wait_no_procs(&tmp.to_string_lossy(), Duration::from_secs(10));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.to_string_lossy(), Duration::from_secs(10));
     let rows = failover_rows(&single_run_dir(&out));
     assert_eq!(rows.len(), 1, "{rows:?}");
     let row = rows.into_iter().next().unwrap();
@@ -299,8 +298,7 @@ fn sigint_during_the_partition(tmp: &Path, topo: &Path, text: &str) {
         Vec::<String>::new(),
         "namespaces or links left behind after SIGINT"
     );
-    let left = wait_no_procs(&tmp.to_string_lossy(), Duration::from_secs(10));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.to_string_lossy(), Duration::from_secs(10));
     let alive: Vec<&(u32, String)> = servers
         .iter()
         .filter(|(p, _)| {

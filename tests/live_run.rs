@@ -187,8 +187,7 @@ fn smoke_workload_end_to_end() {
     assert_eq!(ok_per_second, total, "{timeline}");
     // write_zeros deleted its files.
     assert!(!dir.join("scratch").exists() || dir.join("scratch").read_dir().unwrap().count() == 0);
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 
     // The report lists the invariants; --strict fails on a violated one (here: the
     // run.json of this run with one marked violated), and names it.
@@ -421,8 +420,7 @@ fn a_workload_with_repeat_3_runs_three_times_back_to_back_and_reports_its_spread
             "{md}"
         );
     }
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
 
 #[test]
@@ -473,8 +471,7 @@ fn sigint_stops_the_run_writes_results_and_leaves_no_server() {
     assert_eq!(n("result_lost") + n("lost"), 0, "{w}");
     assert!(n("ok") < 40, "the run should have been cut short: {w}");
     assert!(dir.join("tasks.csv").exists());
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
 
 #[test]
@@ -523,8 +520,7 @@ fn killed_worker_tasks_are_redelivered_never_lost() {
     assert_eq!(w["ok"], 8, "{w}");
     // The two tasks sleeping on the killed worker ran again on its replacement.
     assert!(w["duplicated"].as_u64().unwrap() >= 1, "{w}");
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
 
 #[test]

@@ -293,6 +293,5 @@ fn two_shards_merge_into_the_union_of_their_tasks() {
     assert_eq!(not_shard.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&not_shard.stderr).contains("has no `shard`"));
 
-    let left = wait_no_procs(&tmp.path().to_string_lossy(), Duration::from_secs(5));
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }

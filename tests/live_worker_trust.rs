@@ -442,6 +442,5 @@ arrival = "burst"
         );
         assert_eq!(c["task_ids"], json!([id]), "{c}");
     }
-    let left = common::wait_no_procs(&dir.display().to_string(), Duration::from_secs(10));
-    assert!(left.is_empty(), "left behind: {left:?}");
+    common::assert_no_procs_left(&dir.display().to_string(), Duration::from_secs(10));
 }

@@ -156,6 +156,13 @@ pub fn wait_no_procs(needle: &str, within: Duration) -> Vec<(u32, String)> {
     }
 }
 
+/// Fails, naming them, if processes that mention `needle` (a run's temporary directory)
+/// are still there after `within`: hab leaves no server behind.
+pub fn assert_no_procs_left(needle: &str, within: Duration) {
+    let left = wait_no_procs(needle, within);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
 /// The only run directory created inside `out`.
 pub fn single_run_dir(out: &Path) -> PathBuf {
     let dirs: Vec<_> = std::fs::read_dir(out)
