@@ -682,6 +682,26 @@ mod tests {
     }
 
     #[test]
+    fn the_first_final_result_seen_settles_the_task() {
+        // The Redis client passes on only final states (SUCCESS, FAILURE, REVOKED): the
+        // earliest one seen is the task's result and its time the latency's end.
+        let id = Uuid::new_v4();
+        let mut ledger = Ledger::new(1);
+        ledger.insert(TaskRecord::new(id, 0, 1_000));
+        ledger.result_seen(&id, 9_000, ResultStatus::Success, SeenVia::Notification);
+        let t = &ledger.tasks(0)[0];
+        assert_eq!(t.classify().outcome, Outcome::Ok);
+        assert_eq!(t.latency_us(), Some(8_000));
+        // REVOKED (a revoked task, or one that expired before it ran) is over, but
+        // neither a success nor the task's own failure.
+        let id = Uuid::new_v4();
+        let mut ledger = Ledger::new(1);
+        ledger.insert(TaskRecord::new(id, 0, 1_000));
+        ledger.result_seen(&id, 2_000, ResultStatus::Revoked, SeenVia::Read);
+        assert_eq!(ledger.tasks(0)[0].classify().outcome, Outcome::Revoked);
+    }
+
+    #[test]
     fn failure_result_is_failed() {
         let mut t = rec();
         t.confirm = ConfirmState::Acked;
