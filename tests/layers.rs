@@ -157,8 +157,6 @@ const KNOWN_LONG: &[&str] = &[
     "calibrate/round_trip.rs",
     "chart/mod.rs",
     "compare/summary.rs",
-    "config/workload.rs",
-    "ledger.rs",
     "merge.rs",
     "report/mod.rs",
     "stack/haproxy.rs",
