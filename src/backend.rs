@@ -2,6 +2,7 @@
 //! them arrive (producer) through pub/sub with reconciliation reads, so a missed
 //! notification can never turn into a false "lost".
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -465,8 +466,29 @@ pub async fn read_results(conn: &mut RedisConn, ids: &[Uuid]) -> Result<Vec<Seen
 
 /// Count the result keys (`celery-task-meta-*`) with SCAN, never KEYS.
 pub async fn count_result_keys(conn: &mut RedisConn) -> Result<u64> {
-    let mut cursor: u64 = 0;
     let mut n = 0u64;
+    scan_result_keys(conn, |keys| n += keys.len() as u64).await?;
+    Ok(n)
+}
+
+/// The task ids of every result key (`celery-task-meta-<id>`) the backend holds, with
+/// SCAN, never KEYS; keys whose suffix is not a task id are left out.
+pub async fn result_key_ids(conn: &mut RedisConn) -> Result<HashSet<Uuid>> {
+    let mut ids = HashSet::new();
+    scan_result_keys(conn, |keys| {
+        ids.extend(
+            keys.iter()
+                .filter_map(|k| Uuid::parse_str(k.strip_prefix(RESULT_PREFIX)?).ok()),
+        )
+    })
+    .await?;
+    Ok(ids)
+}
+
+/// Walks every key matching `celery-task-meta-*` with SCAN (1000 per step), handing each
+/// step's keys to `each`.
+async fn scan_result_keys(conn: &mut RedisConn, mut each: impl FnMut(Vec<String>)) -> Result<()> {
+    let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
@@ -477,12 +499,28 @@ pub async fn count_result_keys(conn: &mut RedisConn) -> Result<u64> {
             .query_async(conn)
             .await
             .context("scanning result keys")?;
-        n += keys.len() as u64;
+        each(keys);
         if next == 0 {
-            return Ok(n);
+            return Ok(());
         }
         cursor = next;
     }
+}
+
+/// The channel the producer's Redis keepalive publishes on: it matches the result
+/// subscription's pattern (so the subscription gets traffic too), and no task has this id
+/// (the watcher skips it).
+pub const KEEPALIVE_CHANNEL: &str = "celery-task-meta-hab-keepalive";
+
+/// One Redis keepalive: an empty `PUBLISH` on [`KEEPALIVE_CHANNEL`] through `conn`, so
+/// neither that connection nor the result subscription sits idle.
+pub async fn publish_keepalive(conn: &mut RedisConn) -> redis::RedisResult<()> {
+    redis::cmd("PUBLISH")
+        .arg(KEEPALIVE_CHANNEL)
+        .arg("")
+        .query_async::<i64>(conn)
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]
