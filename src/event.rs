@@ -37,6 +37,20 @@ impl ClientEventKind {
             ClientEventKind::Rediscovered => "rediscovered",
         }
     }
+
+    /// Every kind of client event.
+    pub const ALL: [ClientEventKind; 5] = [
+        ClientEventKind::Error,
+        ClientEventKind::Reconnected,
+        ClientEventKind::Nack,
+        ClientEventKind::Republish,
+        ClientEventKind::Rediscovered,
+    ];
+
+    /// The kind named `s` in files (client_events.csv).
+    pub fn parse(s: &str) -> Option<ClientEventKind> {
+        ClientEventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// One client event.
@@ -111,6 +125,18 @@ impl BreakerState {
             BreakerState::HalfOpen => "half_open",
         }
     }
+
+    /// Every breaker state, from closed to open.
+    pub const ALL: [BreakerState; 3] = [
+        BreakerState::Closed,
+        BreakerState::HalfOpen,
+        BreakerState::Open,
+    ];
+
+    /// The state named `s` in files.
+    pub fn parse(s: &str) -> Option<BreakerState> {
+        BreakerState::ALL.into_iter().find(|b| b.as_str() == s)
+    }
 }
 
 /// Which of HAProxy's idle timeouts cut a session.
@@ -158,5 +184,25 @@ impl ProxySession {
             Some('s') => Some(TimeoutSide::Server),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names in files are serde's names (run.json), and each reads back as itself.
+    #[test]
+    fn file_names_are_serde_names_and_parse_back() {
+        for k in ClientEventKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(ClientEventKind::parse(k.as_str()), Some(k));
+        }
+        for b in BreakerState::ALL {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.as_str());
+            assert_eq!(BreakerState::parse(b.as_str()), Some(b));
+        }
+        assert_eq!(ClientEventKind::parse("Error"), None);
+        assert_eq!(BreakerState::parse("half-open"), None);
     }
 }

@@ -53,6 +53,22 @@ impl ConfirmState {
             ConfirmState::GaveUp => "gave_up",
         }
     }
+
+    /// Every confirm state.
+    pub const ALL: [ConfirmState; 7] = [
+        ConfirmState::Pending,
+        ConfirmState::Acked,
+        ConfirmState::Nacked,
+        ConfirmState::Failed,
+        ConfirmState::NotRequested,
+        ConfirmState::Refused,
+        ConfirmState::GaveUp,
+    ];
+
+    /// The confirm state named `s` in files (tasks.csv).
+    pub fn parse(s: &str) -> Option<ConfirmState> {
+        ConfirmState::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 /// How a task was seen to finish by the producer.
@@ -63,6 +79,24 @@ pub enum SeenVia {
     Notification,
     /// A reconciliation read of the result key (the notification was missed or late).
     Read,
+}
+
+impl SeenVia {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeenVia::Notification => "notification",
+            SeenVia::Read => "read",
+        }
+    }
+
+    /// Both ways a result is seen.
+    pub const ALL: [SeenVia; 2] = [SeenVia::Notification, SeenVia::Read];
+
+    /// The way named `s` in files (tasks.csv).
+    pub fn parse(s: &str) -> Option<SeenVia> {
+        SeenVia::ALL.into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 /// One execution of a task by a worker, as reported through the side channel.

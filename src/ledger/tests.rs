@@ -372,8 +372,23 @@ fn the_side_channel_says_why_a_task_failed() {
 }
 
 #[test]
+fn confirm_states_and_ways_seen_parse_from_their_names_which_are_serdes() {
+    for c in ConfirmState::ALL {
+        assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        assert_eq!(ConfirmState::parse(c.as_str()), Some(c));
+    }
+    for v in SeenVia::ALL {
+        assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        assert_eq!(SeenVia::parse(v.as_str()), Some(v));
+    }
+    assert_eq!(ConfirmState::parse("not-requested"), None);
+    assert_eq!(SeenVia::parse(""), None);
+}
+
+#[test]
 fn outcomes_parse_from_their_names() {
     for o in Outcome::ALL {
+        assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
         assert_eq!(Outcome::parse(o.as_str()), Some(o));
     }
     assert_eq!(Outcome::parse("unfinished"), None);
