@@ -2,6 +2,7 @@
 //! them arrive (producer) through pub/sub with reconciliation reads, so a missed
 //! notification can never turn into a false "lost".
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -465,8 +466,29 @@ pub async fn read_results(conn: &mut RedisConn, ids: &[Uuid]) -> Result<Vec<Seen
 
 /// Count the result keys (`celery-task-meta-*`) with SCAN, never KEYS.
 pub async fn count_result_keys(conn: &mut RedisConn) -> Result<u64> {
-    let mut cursor: u64 = 0;
     let mut n = 0u64;
+    scan_result_keys(conn, |keys| n += keys.len() as u64).await?;
+    Ok(n)
+}
+
+/// The task ids of every result key (`celery-task-meta-<id>`) the backend holds, with
+/// SCAN, never KEYS; keys whose suffix is not a task id are left out.
+pub async fn result_key_ids(conn: &mut RedisConn) -> Result<HashSet<Uuid>> {
+    let mut ids = HashSet::new();
+    scan_result_keys(conn, |keys| {
+        ids.extend(
+            keys.iter()
+                .filter_map(|k| Uuid::parse_str(k.strip_prefix(RESULT_PREFIX)?).ok()),
+        )
+    })
+    .await?;
+    Ok(ids)
+}
+
+/// Walks every key matching `celery-task-meta-*` with SCAN (1000 per step), handing each
+/// step's keys to `each`.
+async fn scan_result_keys(conn: &mut RedisConn, mut each: impl FnMut(Vec<String>)) -> Result<()> {
+    let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
@@ -477,18 +499,33 @@ pub async fn count_result_keys(conn: &mut RedisConn) -> Result<u64> {
             .query_async(conn)
             .await
             .context("scanning result keys")?;
-        n += keys.len() as u64;
+        each(keys);
         if next == 0 {
-            return Ok(n);
+            return Ok(());
         }
         cursor = next;
     }
 }
 
+/// The channel the producer's Redis keepalive publishes on: it matches the result
+/// subscription's pattern (so the subscription gets traffic too), and no task has this id
+/// (the watcher skips it).
+pub const KEEPALIVE_CHANNEL: &str = "celery-task-meta-hab-keepalive";
+
+/// One Redis keepalive: an empty `PUBLISH` on [`KEEPALIVE_CHANNEL`] through `conn`, so
+/// neither that connection nor the result subscription sits idle.
+pub async fn publish_keepalive(conn: &mut RedisConn) -> redis::RedisResult<()> {
+    redis::cmd("PUBLISH")
+        .arg(KEEPALIVE_CHANNEL)
+        .arg("")
+        .query_async::<i64>(conn)
+        .await
+        .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Ledger, Outcome, SeenVia, TaskRecord};
 
     /// A record as a Celery worker stores it (a STARTED record's result is the
     /// worker's pid and host name, as Celery writes it).
@@ -511,22 +548,17 @@ mod tests {
         // stores RETRY, a task may set a custom state: none of them ends the task, so
         // the SUCCESS that follows decides its outcome and its latency.
         let id = Uuid::new_v4();
-        let mut ledger = Ledger::new(1);
-        ledger.insert(TaskRecord::new(id, 0, 1_000));
-        for (at, state) in [
+        let settled: Vec<(i64, ResultStatus)> = [
             (2_000, "PENDING"),
             (3_000, "STARTED"),
             (4_000, "RETRY"),
             (5_000, "PROGRESS"),
             (9_000, "SUCCESS"),
-        ] {
-            if let Some(status) = final_status(&record(state, &id)) {
-                ledger.result_seen(&id, at, status, SeenVia::Notification);
-            }
-        }
-        let t = &ledger.tasks(0)[0];
-        assert_eq!(t.classify().outcome, Outcome::Ok);
-        assert_eq!(t.latency_us(), Some(8_000));
+        ]
+        .into_iter()
+        .filter_map(|(at, state)| final_status(&record(state, &id)).map(|s| (at, s)))
+        .collect();
+        assert_eq!(settled, [(9_000, ResultStatus::Success)]);
     }
 
     #[test]
@@ -538,10 +570,6 @@ mod tests {
         // Celery stores REVOKED for a revoked task and for one that expired before it ran:
         // over, but neither a success nor the task's own failure.
         assert_eq!(status("REVOKED"), Some(ResultStatus::Revoked));
-        let mut ledger = Ledger::new(1);
-        ledger.insert(TaskRecord::new(id, 0, 1_000));
-        ledger.result_seen(&id, 2_000, ResultStatus::Revoked, SeenVia::Read);
-        assert_eq!(ledger.tasks(0)[0].classify().outcome, Outcome::Revoked);
         // Not a result record: the task is over and left nothing readable.
         assert_eq!(final_status(b"garbage"), Some(ResultStatus::Failure));
     }

@@ -1,10 +1,11 @@
 //! The events hab's observers record, as data every layer above may read: what a client
 //! went through ([`ClientEvent`]: errors, reconnections, nacks, republishes,
 //! rediscoveries), what an observer saw of the servers ([`ServerEvent`]: Sentinel,
-//! HAProxy, queue leader, a paused RabbitMQ node) and the producer's circuit breaker
-//! states ([`BreakerState`]). The observers that produce them (`observe`) and the breaker
-//! (`producer`) are engines; metrics and charts read these types without importing
-//! either.
+//! HAProxy, queue leader, a paused RabbitMQ node), the sessions HAProxy logged
+//! ([`ProxySession`], with the idle timeout that cut one: [`TimeoutSide`]) and the
+//! producer's circuit breaker states ([`BreakerState`]). The observers that produce them
+//! (`observe`) and the breaker (`producer`) are engines; metrics and charts read these
+//! types without importing either.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,20 @@ impl ClientEventKind {
             ClientEventKind::Republish => "republish",
             ClientEventKind::Rediscovered => "rediscovered",
         }
+    }
+
+    /// Every kind of client event.
+    pub const ALL: [ClientEventKind; 5] = [
+        ClientEventKind::Error,
+        ClientEventKind::Reconnected,
+        ClientEventKind::Nack,
+        ClientEventKind::Republish,
+        ClientEventKind::Rediscovered,
+    ];
+
+    /// The kind named `s` in files (client_events.csv).
+    pub fn parse(s: &str) -> Option<ClientEventKind> {
+        ClientEventKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -109,5 +124,85 @@ impl BreakerState {
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half_open",
         }
+    }
+
+    /// Every breaker state, from closed to open.
+    pub const ALL: [BreakerState; 3] = [
+        BreakerState::Closed,
+        BreakerState::HalfOpen,
+        BreakerState::Open,
+    ];
+
+    /// The state named `s` in files.
+    pub fn parse(s: &str) -> Option<BreakerState> {
+        BreakerState::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// Which of HAProxy's idle timeouts cut a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutSide {
+    /// `timeout client` (termination state `c…`).
+    Client,
+    /// `timeout server` (termination state `s…`).
+    Server,
+}
+
+/// One ended TCP session, as HAProxy logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxySession {
+    /// When HAProxy logged it, i.e. when the session ended, unix µs.
+    pub end_unix_us: i64,
+    /// The client's address, `127.0.0.1:59734`.
+    pub client: String,
+    /// The frontend: `broker` or `backend` (Redis).
+    pub frontend: String,
+    /// The backend, e.g. `broker_nodes`.
+    pub backend: String,
+    /// The server the session went to, e.g. `rabbit0` (`<NOSRV>` if none).
+    pub server: String,
+    /// Total session time `Tt`, ms.
+    pub duration_ms: u64,
+    /// Bytes sent to the client.
+    pub bytes_to_client: u64,
+    /// The two-character termination state (`--` = normal close, `cD` = client timeout
+    /// during data, `sD` = server timeout during data, `SD` = server closed, …).
+    pub termination: String,
+}
+
+impl ProxySession {
+    /// When the session was accepted, unix µs (end − `Tt`).
+    pub fn start_unix_us(&self) -> i64 {
+        self.end_unix_us - (self.duration_ms as i64) * 1000
+    }
+
+    /// The idle timeout that ended the session, if one did.
+    pub fn cut_by_timeout(&self) -> Option<TimeoutSide> {
+        match self.termination.chars().next() {
+            Some('c') => Some(TimeoutSide::Client),
+            Some('s') => Some(TimeoutSide::Server),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names in files are serde's names (run.json), and each reads back as itself.
+    #[test]
+    fn file_names_are_serde_names_and_parse_back() {
+        for k in ClientEventKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(ClientEventKind::parse(k.as_str()), Some(k));
+        }
+        for b in BreakerState::ALL {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.as_str());
+            assert_eq!(BreakerState::parse(b.as_str()), Some(b));
+        }
+        assert_eq!(ClientEventKind::parse("Error"), None);
+        assert_eq!(BreakerState::parse("half-open"), None);
     }
 }

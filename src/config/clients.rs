@@ -1,12 +1,10 @@
 //! The `[clients]` section of a topology: how the producer and hab's workers reach the
 //! stack — through one address (HAProxy, or node 0 without a proxy), or by client-side
 //! failover: the list of broker nodes, rotated on failure as Celery's multi-broker URLs
-//! are, and the Redis master asked of the Sentinels (issue 6, item 3).
+//! are, and the Redis master asked of the Sentinels (issue 6, item 3). The section is checked
+//! against the rest of the topology by `Topology::validate`.
 
 use serde::{Deserialize, Serialize};
-
-use super::Diagnostic;
-use super::topology::Topology;
 
 /// How the clients (producer, result watcher, workers) reach the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -52,54 +50,6 @@ impl ClientsConfig {
     /// True when the clients find the live broker node or the Redis master themselves.
     pub fn client_side(&self) -> bool {
         self.broker == BrokerAccess::Nodes || self.backend == BackendAccess::Sentinel
-    }
-}
-
-/// Checks the `[clients]` section against the rest of the topology.
-pub fn validate(t: &Topology, out: &mut Vec<Diagnostic>) {
-    let c = &t.clients;
-    if let Some(e) = &t.external {
-        if c.broker == BrokerAccess::Nodes && e.broker_nodes.is_empty() {
-            out.push(Diagnostic::new(
-                "clients.broker",
-                "\"nodes\" needs the node addresses: list them in external.broker_nodes",
-            ));
-        }
-        if c.broker == BrokerAccess::Proxy && e.broker.is_none() && !e.broker_nodes.is_empty() {
-            out.push(Diagnostic::new(
-                "clients.broker",
-                "external.broker is not set, so clients can only use external.broker_nodes: set clients.broker = \"nodes\" (or give external.broker)",
-            ));
-        }
-        if c.backend == BackendAccess::Sentinel && e.sentinels.is_empty() {
-            out.push(Diagnostic::new(
-                "clients.backend",
-                "\"sentinel\" needs the Sentinels: list them in external.sentinels",
-            ));
-        }
-        if c.backend == BackendAccess::Proxy && e.backend.is_none() && !e.sentinels.is_empty() {
-            out.push(Diagnostic::new(
-                "clients.backend",
-                "external.backend is not set, so clients can only ask the Sentinels: set clients.backend = \"sentinel\" (or give external.backend)",
-            ));
-        }
-        return;
-    }
-    if c.broker == BrokerAccess::Nodes && t.broker.nodes < 2 {
-        out.push(Diagnostic::new(
-            "clients.broker",
-            format!(
-                "\"nodes\" needs broker.nodes >= 2 to fail over to (got {}); use \"proxy\"",
-                t.broker.nodes
-            ),
-        ));
-    }
-    if c.backend == BackendAccess::Sentinel && t.backend.sentinels == 0 {
-        out.push(Diagnostic::new(
-            "clients.backend",
-            "\"sentinel\" needs backend.sentinels >= 1 (and a replica) to ask for the master; \
-             use \"proxy\"",
-        ));
     }
 }
 

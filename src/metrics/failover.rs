@@ -272,7 +272,7 @@ pub fn analyse(
 
 /// Failover rows for every fault of a run, in the order they fired: each fault analysed
 /// ([`analyse`]) on its workload's tasks in `ledger` (side channel merged), with the
-/// client-side failover columns ([`apply_client_side`]). `names` are the
+/// client-side failover columns (`apply_client_side`). `names` are the
 /// plan's workload names; `present` the task ids whose result key the backend still held
 /// at the end, if read. `hab run` calls this as the run goes, `hab merge` on the merged
 /// ledger.

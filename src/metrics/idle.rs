@@ -23,10 +23,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ClientEvent, ClientEventKind};
+use crate::event::{ClientEvent, ClientEventKind, ProxySession};
 use crate::ledger::{Outcome, TaskRecord};
 use crate::metrics::LatencyHistogram;
-use crate::observe::haproxy_log::ProxySession;
 
 /// An ok task is *delayed* when its latency exceeds this many times its workload's p50.
 pub const DELAY_FACTOR: f64 = 2.0;
@@ -297,7 +296,6 @@ mod tests {
 
     use super::*;
     use crate::ledger::{ConfirmState, Execution};
-    use crate::observe::haproxy_log::parse_log;
     use crate::protocol::result::ResultStatus;
 
     const S: i64 = 1_000_000;
@@ -358,9 +356,36 @@ mod tests {
         assert_eq!(affected_tasks(&tasks, &[3 * S]).0.overlapping, 1);
     }
 
+    /// One session as HAProxy's log gives it (`observe::haproxy_log` parses the lines).
+    fn session(
+        end_unix_us: i64,
+        frontend: &str,
+        server: &str,
+        duration_ms: u64,
+        termination: &str,
+    ) -> ProxySession {
+        ProxySession {
+            end_unix_us,
+            client: "127.0.0.1:59734".into(),
+            frontend: frontend.into(),
+            backend: format!("{frontend}_nodes"),
+            server: server.into(),
+            duration_ms,
+            bytes_to_client: 33,
+            termination: termination.into(),
+        }
+    }
+
     #[test]
     fn cuts_come_from_the_proxy_log_and_errors_from_client_events() {
-        let sessions = parse_log(crate::observe::haproxy_log::tests::CAPTURED);
+        // The sessions of `observe::haproxy_log`'s captured log: a Redis subscriber cut
+        // by `timeout client`, one kept busy, an AMQP connection cut, one the server closed.
+        let sessions = [
+            session(1_796_312_812_611_212, "backend", "redis0", 1508, "cD"),
+            session(1_796_312_821_695_989, "backend", "redis0", 4488, "--"),
+            session(1_796_313_367_371_475, "broker", "rabbit0", 5145, "cD"),
+            session(1_796_313_533_046_523, "broker", "rabbit0", 31943, "SD"),
+        ];
         let ev = |source: &str, kind| ClientEvent {
             at_unix_us: 0,
             source: source.into(),

@@ -7,11 +7,10 @@ pub mod failover;
 pub mod histogram;
 pub mod idle;
 pub mod outage;
-pub mod spread;
 pub mod stats;
 pub mod summary;
 pub mod timeline;
 
 pub use histogram::{LatencyHistogram, LatencyStats};
-pub use spread::Spread;
+pub use stats::Spread;
 pub use summary::{StageHistograms, WorkloadMetrics};

@@ -24,8 +24,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::failover::AppliedFault;
 use crate::event::BreakerState;
+use crate::fault::AppliedFault;
 use crate::ledger::{ConfirmState, Outcome, TaskRecord};
 
 /// A completed task is `delayed` when its latency exceeds this, µs (1 s: a trivial task

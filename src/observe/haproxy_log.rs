@@ -18,55 +18,7 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-/// Which of HAProxy's idle timeouts cut a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TimeoutSide {
-    /// `timeout client` (termination state `c…`).
-    Client,
-    /// `timeout server` (termination state `s…`).
-    Server,
-}
-
-/// One ended TCP session, as HAProxy logged it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProxySession {
-    /// When HAProxy logged it, i.e. when the session ended, unix µs.
-    pub end_unix_us: i64,
-    /// The client's address, `127.0.0.1:59734`.
-    pub client: String,
-    /// The frontend: `broker` or `backend` (Redis).
-    pub frontend: String,
-    /// The backend, e.g. `broker_nodes`.
-    pub backend: String,
-    /// The server the session went to, e.g. `rabbit0` (`<NOSRV>` if none).
-    pub server: String,
-    /// Total session time `Tt`, ms.
-    pub duration_ms: u64,
-    /// Bytes sent to the client.
-    pub bytes_to_client: u64,
-    /// The two-character termination state (`--` = normal close, `cD` = client timeout
-    /// during data, `sD` = server timeout during data, `SD` = server closed, …).
-    pub termination: String,
-}
-
-impl ProxySession {
-    /// When the session was accepted, unix µs (end − `Tt`).
-    pub fn start_unix_us(&self) -> i64 {
-        self.end_unix_us - (self.duration_ms as i64) * 1000
-    }
-
-    /// The idle timeout that ended the session, if one did.
-    pub fn cut_by_timeout(&self) -> Option<TimeoutSide> {
-        match self.termination.chars().next() {
-            Some('c') => Some(TimeoutSide::Client),
-            Some('s') => Some(TimeoutSide::Server),
-            _ => None,
-        }
-    }
-}
+pub use crate::event::{ProxySession, TimeoutSide};
 
 /// Parses one log line; `None` for anything that is not a `tcplog` session line.
 pub fn parse_line(line: &str) -> Option<ProxySession> {

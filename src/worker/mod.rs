@@ -16,9 +16,9 @@
 //! A message is untrusted input (on an external stack anyone with the broker's credentials
 //! can publish): before anything runs, the worker refuses — with a `FAILURE` naming the
 //! rule, the message acknowledged and counted — a body over `workers.limits`, arguments
-//! over the limits ([`Task::check`]), a `write_zeros` path outside its scratch directory
-//! ([`crate::tasks::scratch`]), Celery features it does not implement (callbacks,
-//! errbacks, chain, chord, time limits), and a task whose worker already died
+//! over the limits ([`crate::tasks::Task::check`]), a `write_zeros` path outside its
+//! scratch directory ([`crate::tasks::scratch`]), Celery features it does not implement
+//! (callbacks, errbacks, chain, chord, time limits), and a task whose worker already died
 //! `crash_limit` times while running it ([`crashes`]). It honours `eta`/`countdown` (held
 //! without a slot, the prefetch raised meanwhile, as Celery does), `expires` (`REVOKED`,
 //! not run) and `ignore_result`.

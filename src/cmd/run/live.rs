@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -16,8 +16,8 @@ use uuid::Uuid;
 use crate::backend::{self, WatchEvent};
 use crate::config::Topology;
 use crate::export::json::FailedRead;
+use crate::fault::AppliedFault;
 use crate::ledger::{Ledger, SeenVia};
-use crate::metrics::failover::AppliedFault;
 use crate::metrics::outage::BreakerTransition;
 use crate::observe::management::watch_queue_leader;
 use crate::observe::server::{ObserverTally, ServerLog, watch_proxy, watch_sentinel};
@@ -144,39 +144,7 @@ pub(super) fn discovery_hook(
     })
 }
 
-/// Failover anatomy for every fault applied so far (side channel already merged).
-/// The task ids of every `celery-task-meta-<id>` key the backend holds (SCAN).
-pub(super) async fn result_key_ids(
-    conn: &mut backend::RedisConn,
-) -> Result<std::collections::HashSet<uuid::Uuid>> {
-    let mut cursor: u64 = 0;
-    let mut ids = std::collections::HashSet::new();
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{}*", backend::RESULT_PREFIX))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await
-            .context("scanning result keys")?;
-        ids.extend(
-            keys.iter().filter_map(|k| {
-                uuid::Uuid::parse_str(k.strip_prefix(backend::RESULT_PREFIX)?).ok()
-            }),
-        );
-        if next == 0 {
-            return Ok(ids);
-        }
-        cursor = next;
-    }
-}
-
-/// The channel the producer's Redis keepalive publishes on: it matches the result
-/// subscription's pattern (so the subscription gets traffic too), and no task has this id
-/// (the watcher skips it).
-pub const KEEPALIVE_CHANNEL: &str = "celery-task-meta-hab-keepalive";
+pub use crate::backend::KEEPALIVE_CHANNEL;
 
 /// `backend.keepalive` for the producer's Redis connections: a `PUBLISH` on
 /// [`KEEPALIVE_CHANNEL`] every `every` through the reader keeps the reader's connection
@@ -192,12 +160,7 @@ pub(super) async fn redis_keepalive(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(KEEPALIVE_CHANNEL)
-            .arg("")
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = sent {
+        if let Err(e) = backend::publish_keepalive(&mut conn).await {
             live.events.record(
                 "results",
                 ClientEventKind::Error,

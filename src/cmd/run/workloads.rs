@@ -18,8 +18,8 @@ use super::analyse::{
     write_outputs,
 };
 use super::driver::Driver;
-use super::live::result_key_ids;
 use super::{RunDirs, RunOptions};
+use crate::backend::result_key_ids;
 
 /// How long the end of a run tries to reconnect the producer to read the final queue
 /// state (a broker left down on purpose never comes back: without a bound the run
