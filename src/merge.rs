@@ -1,5 +1,5 @@
 //! `hab merge DIR…`: the run directories of the shards of one run (`hab run --shard I/N`,
-//! [`crate::shard`]) combined into one run directory with the layout of a single run, so
+//! [`crate::load::shard`]) combined into one run directory with the layout of a single run, so
 //! `hab report` works on it.
 //!
 //! - **Belonging together.** Every directory must be a shard of the same N, with the same
@@ -31,59 +31,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+
 use uuid::Uuid;
 
 use crate::export::{self, RunData, RunReport, RunStatus};
 use crate::ledger::{ConfirmState, Ledger, Outcome, ResultStatus, SeenVia, TaskRecord};
+use crate::load::shard::Shard;
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
 use crate::observe::{ClientEvent, ClientEventKind};
-use crate::shard::{Shard, StackScope};
-
-/// What a merged run's run.json says about its shards (`merged`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MergeReport {
-    /// How many shards the load was split into (all of them are merged).
-    pub count: u32,
-    /// The shard that applied the faults.
-    pub faults_by: u32,
-    /// Whether the shards shared one stack or each ran their own (decides which tasks the
-    /// failover rows are analysed on).
-    pub stack: StackScope,
-    /// Every shard, by index.
-    pub shards: Vec<MergedShard>,
-    /// Task ids found in two shards with identical rows, kept once.
-    pub same_task_twice: u64,
-    /// Executions of a shard's tasks found only in another shard's side channel (the
-    /// shards shared workers): the shard's own files could not count them, the merge
-    /// does (its queue wait, service and result delay histograms are then the joined
-    /// ledger's).
-    #[serde(default)]
-    pub executions_from_other_shards: u64,
-}
-
-/// One shard of a merged run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MergedShard {
-    /// Which shard, 1-based.
-    pub index: u32,
-    /// Its run directory, as given to `hab merge`.
-    pub dir: String,
-    /// How that run ended.
-    pub status: RunStatus,
-    /// Its start, unix ms (its host's clock).
-    pub started_unix_ms: i64,
-    /// Its end, unix ms (its host's clock).
-    pub finished_unix_ms: Option<i64>,
-    /// Tasks in its tasks.csv.
-    pub tasks: u64,
-    /// The machine it ran on.
-    pub machine: crate::export::Machine,
-    /// Its clocks (its own anchor and its workers'): a shard's stamps are on its own
-    /// time line, so comparing two shards' times relies on their hosts' wall clocks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock: Option<crate::export::json::ClockReport>,
-}
+use crate::record::StackScope;
+pub use crate::record::{MergeReport, MergedShard};
+pub use crate::report::merged_note as report_note;
 
 /// Why shard directories cannot be merged; the CLI maps it to exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -526,10 +484,7 @@ fn added_histogram(runs: &[ShardRun], name: &str, stage: &str) -> Result<Latency
     Ok(sum)
 }
 
-/// The merged run directory's name: `<UTC timestamp>-<topology>-<plan>-merged<N>`.
-pub fn merged_dir_name(topology: &str, plan: &str, count: u32) -> String {
-    format!("{}-merged{count}", crate::run::run_dir_name(topology, plan))
-}
+pub use crate::record::names::merged_dir_name;
 
 /// The worst of the shards' statuses (failed > interrupted > running > complete).
 fn worst_status(statuses: impl Iterator<Item = RunStatus>) -> RunStatus {
@@ -910,7 +865,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
             .iter()
             .map(|r| r.report.final_state)
             .collect::<Option<Vec<_>>>()
-            .map(|all| crate::export::json::FinalState {
+            .map(|all| crate::record::FinalState {
                 queue_ready: all.iter().map(|f| f.queue_ready).sum(),
                 queue_consumers: all.iter().map(|f| f.queue_consumers).sum(),
                 result_keys: all.iter().map(|f| f.result_keys).sum(),
@@ -996,7 +951,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
                 r.report
                     .failed_reads
                     .iter()
-                    .map(|f| crate::export::json::FailedRead {
+                    .map(|f| crate::record::FailedRead {
                         workload: format!("{} (shard {})", f.workload, r.shard)
                             .trim_start()
                             .into(),
@@ -1011,31 +966,12 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
     Ok((report, joined))
 }
 
-/// What the report says about a merged run: how it was split, which shard applied the
-/// faults, and which figures rely on the hosts' clocks.
-pub fn report_note(m: &MergeReport) -> String {
-    let hosts = match m.stack {
-        StackScope::Shared => format!(
-            "The shards drove one shared stack; shard {} applied the faults, and the failover rows are analysed on every shard's tasks and client events.",
-            m.faults_by
-        ),
-        StackScope::Local => format!(
-            "Each shard drove its own local stack; shard {} applied the faults to its stack only, so the failover rows are analysed on shard {}'s tasks and client events (the other shards' stacks were not broken).",
-            m.faults_by, m.faults_by
-        ),
-    };
-    format!(
-        "This run merges {} generator shards (`hab run --shard I/N`, then `hab merge`): task i of each workload was published by shard i mod {} + 1. {hosts} Latency is measured on one host per task (from the task's intended start to its result seen by the same process that published it), so no cross-host clock comparison enters any latency figure. Aligning the shards in time does rely on the hosts' clocks: the failover rows (tasks of other shards placed in a fault's window), the per-second timeline and the wall time of a workload (first intended start to last result, over shards) are only as good as the clocks' agreement (NTP, typically within milliseconds).",
-        m.count, m.count
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::json::{Machine, WorkersReport};
     use crate::metrics::failover::AppliedFault;
-    use crate::shard::ShardReport;
+    use crate::record::ShardReport;
+    use crate::record::{Machine, WorkersReport};
 
     fn report(index: u32, count: u32) -> RunReport {
         RunReport {
@@ -1520,7 +1456,7 @@ mod tests {
             same_task_twice: 0,
             executions_from_other_shards: 0,
         };
-        let note = report_note(&m);
+        let note = crate::report::merged_note(&m);
         assert!(note.contains("Latency is measured on one host per task"));
         assert!(note.contains("hosts' clocks"));
         assert!(note.contains("shard 1 applied the faults to its stack only"));

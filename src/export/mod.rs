@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use json::{Machine, RunReport, RunStatus, WorkerCrash, WorkersReport};
+pub use crate::record::{Machine, RunReport, RunStatus, WorkerCrash, WorkersReport};
 
 use crate::ledger::Ledger;
 
@@ -109,49 +109,6 @@ pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
     hlog::write_file(dir, data)
 }
 
-/// Shared scaffolding for unit tests across the crate.
-#[cfg(test)]
-pub(crate) mod tests_support {
-    use super::*;
-
-    /// A complete standalone run's record with no workloads, faults or calibration.
-    pub(crate) fn empty_report() -> RunReport {
-        RunReport {
-            hab_version: "0.0.0".into(),
-            status: RunStatus::Complete,
-            error: None,
-            name: "standalone-smoke".into(),
-            started_unix_ms: 1,
-            finished_unix_ms: Some(2),
-            topology_file: "t.toml".into(),
-            workload_file: "w.toml".into(),
-            topology: serde_json::json!({"name": "standalone"}),
-            workload_plan: serde_json::json!({"name": "smoke"}),
-            machine: Machine::default(),
-            versions: Default::default(),
-            bringup_ms: Some(4000),
-            bringup_phases_ms: Default::default(),
-            workers_ready_ms: Some(50),
-            workers: WorkersReport::default(),
-            unknown_results: 0,
-            client_events: Default::default(),
-            workloads: Vec::new(),
-            failover: Vec::new(),
-            final_state: None,
-            timeline: Vec::new(),
-            calibration: None,
-            idle: None,
-            producer: None,
-            observers: Vec::new(),
-            shard: None,
-            merged: None,
-            failed_reads: Vec::new(),
-            clock: None,
-            invariants: Vec::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +140,7 @@ mod tests {
         ledger.insert(ok);
         ledger.insert(lost);
         let metrics = WorkloadMetrics::from_tasks("trivial", "hab.trivial", ledger.tasks(0));
-        let mut report = tests_support::empty_report();
+        let mut report = crate::record::tests_support::empty_report();
         report.workloads = vec![metrics.report()];
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,

@@ -235,11 +235,11 @@ pub(super) fn first_report(
         idle: None,
         producer: None,
         observers: Vec::new(),
-        shard: opts.shard.map(|s| crate::shard::ShardReport {
+        shard: opts.shard.map(|s| crate::record::ShardReport {
             index: s.index,
             count: s.count,
-            faults_by: crate::shard::FAULT_SHARD,
-            stack: crate::shard::stack_scope(topology),
+            faults_by: crate::load::shard::FAULT_SHARD,
+            stack: crate::record::stack_scope(topology),
             faults: Vec::new(),
             server_events: Vec::new(),
             result_vanished_ids: None,

@@ -17,9 +17,9 @@ use crate::config::{Topology, WorkloadPlan};
 use crate::credentials;
 use crate::export::RunReport;
 use crate::inject::plan as external;
+use crate::load::shard::FAULT_SHARD;
+use crate::load::shard::Shard;
 use crate::progress::SharedReporter;
-use crate::shard::FAULT_SHARD;
-use crate::shard::Shard;
 
 use analyse::write_outputs;
 pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning};
@@ -56,7 +56,7 @@ pub struct RunOptions {
     /// hab does not own); without it such a run is refused.
     pub allow_faults: bool,
     /// Run one generator shard of N (`--shard I/N`): 1/N of every workload, task ids that
-    /// name the shard, the plan's faults applied by shard 1 only ([`crate::shard`]).
+    /// name the shard, the plan's faults applied by shard 1 only ([`crate::load::shard`]).
     pub shard: Option<Shard>,
     /// Where progress lines go (`hab: stack ready in … ms`, warnings).
     pub reporter: SharedReporter,
