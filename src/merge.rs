@@ -40,6 +40,7 @@ use crate::load::shard::Shard;
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
 use crate::observe::{ClientEvent, ClientEventKind};
 use crate::record::StackScope;
+use crate::record::names::merged_dir_name;
 pub use crate::record::{MergeReport, MergedShard};
 pub use crate::report::merged_note as report_note;
 
@@ -483,8 +484,6 @@ fn added_histogram(runs: &[ShardRun], name: &str, stage: &str) -> Result<Latency
     }
     Ok(sum)
 }
-
-pub use crate::record::names::merged_dir_name;
 
 /// The worst of the shards' statuses (failed > interrupted > running > complete).
 fn worst_status(statuses: impl Iterator<Item = RunStatus>) -> RunStatus {
