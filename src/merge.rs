@@ -35,10 +35,10 @@ use anyhow::{Context, Result};
 use uuid::Uuid;
 
 use crate::export::{self, RunData, RunReport, RunStatus};
-use crate::ledger::{ConfirmState, Ledger, Outcome, ResultStatus, SeenVia, TaskRecord};
+use crate::ledger::{Ledger, Outcome, TaskRecord};
 use crate::load::shard::Shard;
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
-use crate::observe::{ClientEvent, ClientEventKind};
+use crate::observe::ClientEvent;
 use crate::record::StackScope;
 use crate::record::names::merged_dir_name;
 pub use crate::record::{MergeReport, MergedShard};
@@ -246,34 +246,6 @@ fn check_together(mut runs: Vec<ShardRun>) -> Result<Vec<ShardRun>, MergeError> 
     Ok(runs)
 }
 
-fn parse_confirm(s: &str) -> Option<ConfirmState> {
-    Some(match s {
-        "pending" => ConfirmState::Pending,
-        "acked" => ConfirmState::Acked,
-        "nacked" => ConfirmState::Nacked,
-        "failed" => ConfirmState::Failed,
-        "not_requested" => ConfirmState::NotRequested,
-        "refused" => ConfirmState::Refused,
-        "gave_up" => ConfirmState::GaveUp,
-        _ => return None,
-    })
-}
-
-fn parse_client_kind(s: &str) -> Option<ClientEventKind> {
-    Some(match s {
-        "error" => ClientEventKind::Error,
-        "reconnected" => ClientEventKind::Reconnected,
-        "nack" => ClientEventKind::Nack,
-        "republish" => ClientEventKind::Republish,
-        "rediscovered" => ClientEventKind::Rediscovered,
-        _ => return None,
-    })
-}
-
-fn parse_outcome(s: &str) -> Option<Outcome> {
-    Outcome::parse(s)
-}
-
 /// What tasks.csv says about a task beyond its record: its executions and outcome
 /// (checked once the side channel is replayed), and a hash of the whole row (to tell the
 /// same task in two files from two tasks with one id). Small: a merge holds one per task.
@@ -290,170 +262,32 @@ fn read_tasks(
     path: &Path,
     names: &HashMap<String, usize>,
 ) -> Result<Vec<(TaskRecord, CsvTask)>, MergeError> {
-    let bad = |what: String| MergeError::Inconsistent {
-        path: path.to_path_buf(),
-        what,
-    };
-    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let headers = r
-        .headers()
-        .map_err(|e| bad(format!("no header: {e}")))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let need = |name: &'static str| {
-        col(name).ok_or_else(|| bad(format!("no column {name}; is this a tasks.csv of hab?")))
-    };
-    let (c_id, c_w, c_int) = (
-        need("task_id")?,
-        need("workload")?,
-        need("intended_unix_us")?,
-    );
-    let (c_pub, c_conf, c_cs) = (
-        need("published_unix_us")?,
-        need("confirmed_unix_us")?,
-        need("confirm")?,
-    );
-    let (c_seen, c_via, c_exe) = (
-        need("result_seen_unix_us")?,
-        need("seen_via")?,
-        need("executions")?,
-    );
-    let (c_rep, c_out) = (need("republished")?, need("outcome")?);
-    let c_ref = col("refused_unix_us");
-    // Absent in run directories written before drain deadlines were recorded.
-    let (c_dl, c_purged, c_rf) = (col("deadline_unix_us"), col("purged"), col("read_failed"));
-    // Absent in run directories written before workloads could repeat: repetition 1.
-    let c_repetition = col("repetition");
-    let mut out = Vec::new();
-    for (line, rec) in r.records().enumerate() {
-        let line = line + 2;
-        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let field = |c: usize| rec.get(c).unwrap_or("");
-        let int = |c: usize, name: &str| -> Result<Option<i64>, MergeError> {
-            match field(c) {
-                "" => Ok(None),
-                v => v
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| bad(format!("line {line}: {name} {v:?} is not a number"))),
-            }
-        };
-        let id = Uuid::parse_str(field(c_id)).map_err(|_| {
-            bad(format!(
-                "line {line}: task_id {:?} is not a UUID",
-                field(c_id)
-            ))
-        })?;
-        let workload = *names.get(field(c_w)).ok_or_else(|| {
-            bad(format!(
-                "line {line}: workload {:?} is not a workload of the run",
-                field(c_w)
-            ))
-        })?;
-        let intended = int(c_int, "intended_unix_us")?
-            .ok_or_else(|| bad(format!("line {line}: intended_unix_us is empty")))?;
-        let mut t = TaskRecord::new(id, workload, intended);
-        t.published_unix_us = int(c_pub, "published_unix_us")?;
-        t.confirmed_unix_us = int(c_conf, "confirmed_unix_us")?;
-        t.confirm = parse_confirm(field(c_cs))
-            .ok_or_else(|| bad(format!("line {line}: confirm {:?} is unknown", field(c_cs))))?;
-        t.result_seen_unix_us = int(c_seen, "result_seen_unix_us")?;
-        t.seen_via = match field(c_via) {
-            "notification" => Some(SeenVia::Notification),
-            "read" => Some(SeenVia::Read),
-            _ => None,
-        };
-        let outcome = parse_outcome(field(c_out)).ok_or_else(|| {
-            bad(format!(
-                "line {line}: outcome {:?} is unknown",
-                field(c_out)
-            ))
-        })?;
-        // The result record's state is all the classification needs of it.
-        t.result_status = match (outcome, t.result_seen_unix_us) {
-            (Outcome::Ok, Some(_)) => Some(ResultStatus::Success),
-            (Outcome::Failed, Some(_)) => Some(ResultStatus::Failure),
-            (Outcome::Revoked, Some(_)) => Some(ResultStatus::Revoked),
-            _ => None,
-        };
-        t.republished = field(c_rep)
-            .parse()
-            .map_err(|_| bad(format!("line {line}: republished is not a number")))?;
-        if let Some(c) = c_ref {
-            t.refused_unix_us = int(c, "refused_unix_us")?;
-        }
-        if let Some(at_unix_us) = c_dl
-            .map(|c| int(c, "deadline_unix_us"))
-            .transpose()?
-            .flatten()
-        {
-            let flag = |c: Option<usize>| c.is_some_and(|c| field(c) == "true");
-            t.at_deadline = Some(Box::new(crate::ledger::AtDeadline {
-                at_unix_us,
-                purged: flag(c_purged),
-                read_failed: flag(c_rf),
-            }));
-        }
-        if let Some(c) = c_repetition {
-            t.repetition = match field(c) {
-                "" => 1,
-                v => v.parse().ok().filter(|&r| r >= 1).ok_or_else(|| {
-                    bad(format!(
-                        "line {line}: repetition {v:?} is not a number from 1"
-                    ))
-                })?,
+    let rows = export::csv::read_tasks(path, names).map_err(inconsistent)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let csv = CsvTask {
+                row_hash: r.row_hash,
+                workload: r.task.workload,
+                executions: r.executions,
+                outcome: r.outcome,
             };
-        }
-        let executions = field(c_exe)
-            .parse()
-            .map_err(|_| bad(format!("line {line}: executions is not a number")))?;
-        let row_hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            rec.iter().for_each(|f| f.hash(&mut h));
-            h.finish()
-        };
-        let csv = CsvTask {
-            row_hash,
-            workload,
-            executions,
-            outcome,
-        };
-        out.push((t, csv));
-    }
-    Ok(out)
+            (r.task, csv)
+        })
+        .collect())
 }
 
 /// Read a shard's events.csv (absent: none).
 fn read_events(path: &Path) -> Result<Vec<ClientEvent>, MergeError> {
-    if !path.is_file() {
-        return Ok(Vec::new());
+    export::csv::read_events(path).map_err(inconsistent)
+}
+
+/// A shard's file that does not read back as written.
+fn inconsistent(e: export::csv::CsvReadError) -> MergeError {
+    MergeError::Inconsistent {
+        path: e.path,
+        what: e.what,
     }
-    let bad = |what: String| MergeError::Inconsistent {
-        path: path.to_path_buf(),
-        what,
-    };
-    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let mut out = Vec::new();
-    for (line, rec) in r.records().enumerate() {
-        let line = line + 2;
-        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let at_unix_us = rec
-            .get(0)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| bad(format!("line {line}: at_unix_us is not a number")))?;
-        let kind = rec
-            .get(2)
-            .and_then(parse_client_kind)
-            .ok_or_else(|| bad(format!("line {line}: unknown event kind")))?;
-        out.push(ClientEvent {
-            at_unix_us,
-            source: rec.get(1).unwrap_or("").to_string(),
-            kind,
-            detail: rec.get(3).unwrap_or("").to_string(),
-        });
-    }
-    Ok(out)
 }
 
 /// The side-channel files of a shard, sorted.
@@ -677,6 +511,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
     }
     let mut events: Vec<ClientEvent> = joined.events.values().flatten().cloned().collect();
     events.sort_by_key(|e| e.at_unix_us);
+    // The timeline is the merged ledger's, computed as a run computes its own.
+    report.timeline = crate::cmd::run::timeline(&report, &joined.ledger, &events);
     export::write_all(
         &dir,
         RunData {
@@ -722,7 +558,7 @@ fn overlap_warning(runs: &[ShardRun]) -> Option<String> {
     })
 }
 
-/// The merged run.json (timeline left to the exporters) and the joined ledger.
+/// The merged run.json (timeline computed before writing) and the joined ledger.
 fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
     let first = &runs[0].report;
     let count = runs[0].shard.count;
@@ -968,6 +804,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::{ConfirmState, ResultStatus, SeenVia};
     use crate::metrics::failover::AppliedFault;
     use crate::record::ShardReport;
     use crate::record::{Machine, WorkersReport};

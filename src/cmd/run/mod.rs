@@ -23,7 +23,7 @@ use crate::progress::SharedReporter;
 use crate::record::names::shard_dir_name;
 
 use analyse::write_outputs;
-pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning};
+pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning, timeline};
 pub use driver::task_call;
 use lifecycle::RunState;
 pub use live::KEEPALIVE_CHANNEL;
