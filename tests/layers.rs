@@ -134,8 +134,6 @@ const KNOWN: &[&str] = &[
     "compare -> cli",
     "compare -> report",
     "compare -> run",
-    "merge -> invariants",
-    "merge -> report",
     "metrics -> observe",
     "observe -> stack",
     "stack -> broker",
