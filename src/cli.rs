@@ -60,7 +60,7 @@ enum Command {
         /// shard i % N + 1), task ids that name the shard; shard 1 applies the plan's
         /// faults. Combine the shards' run directories with `hab merge`.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-        shard: Option<crate::shard::Shard>,
+        shard: Option<crate::load::shard::Shard>,
         /// Exit 1 if the run violated one of the invariants it checks of its own figures
         /// (run.json `invariants`; they are checked and reported either way).
         #[arg(long)]
@@ -304,9 +304,9 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// `I/N` for `--shard`.
-fn parse_shard(s: &str) -> Result<crate::shard::Shard, String> {
+fn parse_shard(s: &str) -> Result<crate::load::shard::Shard, String> {
     s.parse()
-        .map_err(|e: crate::shard::ShardParseError| e.to_string())
+        .map_err(|e: crate::load::shard::ShardParseError| e.to_string())
 }
 
 /// The exit code for an error: 2 for bad input files (or shard directories that do not

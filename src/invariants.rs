@@ -6,9 +6,9 @@
 //! the next defect of that kind is caught by hab, not by a reader. `--strict` makes
 //! `hab run` / `hab compare` exit 1 on any violation.
 
-use crate::export::RunReport;
-use crate::export::json::Invariant;
 use crate::ledger::{Ledger, Outcome};
+use crate::record::Invariant;
+use crate::record::RunReport;
 
 /// Names of the invariants, as they appear in run.json.
 pub mod names {
@@ -273,12 +273,12 @@ fn anatomy(report: &RunReport) -> Option<Invariant> {
 }
 
 /// The trivial bursts of a calibrated run against `broker_round_trip`
-/// ([`crate::compare::summary::Standing`]: within 5 % is "at the ceiling", more is a
+/// ([`crate::record::Standing`]: within 5 % is "at the ceiling", more is a
 /// calibration that missed the stack's best). The disk and CPU figures are not checked
 /// here: the CPU figure is a median, not a best, so a quieter moment in a task would
 /// flag it without anything being wrong.
 fn ceiling(report: &RunReport) -> Option<Invariant> {
-    use crate::compare::summary::{CEILING_MARGIN, Standing};
+    use crate::record::{CEILING_MARGIN, Standing};
     let limit = report
         .calibration
         .as_ref()?
@@ -330,9 +330,9 @@ fn ceiling(report: &RunReport) -> Option<Invariant> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::json::FinalState;
     use crate::ledger::{ConfirmState, Execution, ResultStatus, TaskRecord};
     use crate::metrics::summary::WorkloadMetrics;
+    use crate::record::FinalState;
     use uuid::Uuid;
 
     fn ok_task(executed: bool) -> TaskRecord {
@@ -353,7 +353,7 @@ mod tests {
     }
 
     fn report_of(ledger: &Ledger) -> RunReport {
-        let mut r = crate::export::tests_support::empty_report();
+        let mut r = crate::record::tests_support::empty_report();
         r.workloads =
             vec![WorkloadMetrics::from_tasks("w", "hab.trivial", ledger.tasks(0)).report()];
         r
@@ -425,8 +425,8 @@ mod tests {
             {"name": "w", "task": {"kind": "trivial"}, "arrival": "burst", "count": 1}
         ]});
         r.workloads[0].throughput_per_s = 1_100.0;
-        let mut cal = crate::calibrate::Calibration::default();
-        cal.figures.broker_round_trip = Some(crate::calibrate::Figure {
+        let mut cal = crate::record::Calibration::default();
+        cal.figures.broker_round_trip = Some(crate::record::Figure {
             value: 1_000.0,
             ..Default::default()
         });
@@ -457,7 +457,7 @@ mod tests {
         let mut row = crate::metrics::failover::analyse(
             &crate::metrics::failover::AppliedFault {
                 workload: 0,
-                target: crate::stack::node::Role::BackendMaster,
+                target: crate::fault::Role::BackendMaster,
                 resolved: "backend.node[0]".into(),
                 kind: crate::fault::FaultKind::Kill,
                 repetition: 0,

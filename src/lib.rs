@@ -19,6 +19,8 @@
 //! - [`tasks`]: the four task kinds; CPU and disk work runs off the async threads.
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
 //! - [`load`]: arrival schedules (pure) and the load generator.
+//!   [`load::shard`]: generator shards (`hab run --shard I/N`): the split of every
+//!   workload, task ids that name their shard, which shard applies the faults.
 //! - [`fault`]: fault roles and kinds (what to break, how, when).
 //! - [`event`]: what clients and server observers saw (client and server events), the
 //!   producer's breaker states: the vocabulary of observers and metrics.
@@ -29,12 +31,13 @@
 //! - [`observe`]: what the clients went through (errors, reconnections, republishes), and
 //!   independent observers of the servers (HAProxy's stats socket and session log,
 //!   Sentinel events, a partitioned RabbitMQ node's log for `pause_minority`).
+//! - [`record`]: the run directory as data: run.json ([`record::RunReport`]), calibration,
+//!   shard and merge records, directory names with the one timestamp format, run
+//!   directories loaded back ([`record::RunSet`]).
 //! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.
 //! - [`invariants`]: what every run checks of its own figures (run.json `invariants`).
-//! - [`shard`]: generator shards (`hab run --shard I/N`): the split of every workload, task
-//!   ids that name their shard, which shard applies the faults.
 //! - [`merge`]: `hab merge`: shard run directories → one run directory (histograms added,
 //!   ledgers joined by task id, failover analysed again on the merged ledger).
 //! - [`clock`]: the run's one monotonic clock and its anchor to Unix time.
@@ -73,9 +76,9 @@ pub mod observe;
 pub mod producer;
 pub mod progress;
 pub mod protocol;
+pub mod record;
 pub mod report;
 pub mod run;
-pub mod shard;
 pub mod stack;
 pub mod tasks;
 pub mod worker;

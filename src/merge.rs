@@ -1,5 +1,5 @@
 //! `hab merge DIR…`: the run directories of the shards of one run (`hab run --shard I/N`,
-//! [`crate::shard`]) combined into one run directory with the layout of a single run, so
+//! [`crate::load::shard`]) combined into one run directory with the layout of a single run, so
 //! `hab report` works on it.
 //!
 //! - **Belonging together.** Every directory must be a shard of the same N, with the same
@@ -31,59 +31,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+
 use uuid::Uuid;
 
 use crate::export::{self, RunData, RunReport, RunStatus};
-use crate::ledger::{ConfirmState, Ledger, Outcome, ResultStatus, SeenVia, TaskRecord};
+use crate::ledger::{Ledger, Outcome, TaskRecord};
+use crate::load::shard::Shard;
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
-use crate::observe::{ClientEvent, ClientEventKind};
-use crate::shard::{Shard, StackScope};
-
-/// What a merged run's run.json says about its shards (`merged`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MergeReport {
-    /// How many shards the load was split into (all of them are merged).
-    pub count: u32,
-    /// The shard that applied the faults.
-    pub faults_by: u32,
-    /// Whether the shards shared one stack or each ran their own (decides which tasks the
-    /// failover rows are analysed on).
-    pub stack: StackScope,
-    /// Every shard, by index.
-    pub shards: Vec<MergedShard>,
-    /// Task ids found in two shards with identical rows, kept once.
-    pub same_task_twice: u64,
-    /// Executions of a shard's tasks found only in another shard's side channel (the
-    /// shards shared workers): the shard's own files could not count them, the merge
-    /// does (its queue wait, service and result delay histograms are then the joined
-    /// ledger's).
-    #[serde(default)]
-    pub executions_from_other_shards: u64,
-}
-
-/// One shard of a merged run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MergedShard {
-    /// Which shard, 1-based.
-    pub index: u32,
-    /// Its run directory, as given to `hab merge`.
-    pub dir: String,
-    /// How that run ended.
-    pub status: RunStatus,
-    /// Its start, unix ms (its host's clock).
-    pub started_unix_ms: i64,
-    /// Its end, unix ms (its host's clock).
-    pub finished_unix_ms: Option<i64>,
-    /// Tasks in its tasks.csv.
-    pub tasks: u64,
-    /// The machine it ran on.
-    pub machine: crate::export::Machine,
-    /// Its clocks (its own anchor and its workers'): a shard's stamps are on its own
-    /// time line, so comparing two shards' times relies on their hosts' wall clocks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock: Option<crate::export::json::ClockReport>,
-}
+use crate::observe::ClientEvent;
+use crate::record::StackScope;
+use crate::record::names::merged_dir_name;
+pub use crate::record::{MergeReport, MergedShard};
+pub use crate::report::merged_note as report_note;
 
 /// Why shard directories cannot be merged; the CLI maps it to exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -287,34 +246,6 @@ fn check_together(mut runs: Vec<ShardRun>) -> Result<Vec<ShardRun>, MergeError> 
     Ok(runs)
 }
 
-fn parse_confirm(s: &str) -> Option<ConfirmState> {
-    Some(match s {
-        "pending" => ConfirmState::Pending,
-        "acked" => ConfirmState::Acked,
-        "nacked" => ConfirmState::Nacked,
-        "failed" => ConfirmState::Failed,
-        "not_requested" => ConfirmState::NotRequested,
-        "refused" => ConfirmState::Refused,
-        "gave_up" => ConfirmState::GaveUp,
-        _ => return None,
-    })
-}
-
-fn parse_client_kind(s: &str) -> Option<ClientEventKind> {
-    Some(match s {
-        "error" => ClientEventKind::Error,
-        "reconnected" => ClientEventKind::Reconnected,
-        "nack" => ClientEventKind::Nack,
-        "republish" => ClientEventKind::Republish,
-        "rediscovered" => ClientEventKind::Rediscovered,
-        _ => return None,
-    })
-}
-
-fn parse_outcome(s: &str) -> Option<Outcome> {
-    Outcome::parse(s)
-}
-
 /// What tasks.csv says about a task beyond its record: its executions and outcome
 /// (checked once the side channel is replayed), and a hash of the whole row (to tell the
 /// same task in two files from two tasks with one id). Small: a merge holds one per task.
@@ -331,170 +262,32 @@ fn read_tasks(
     path: &Path,
     names: &HashMap<String, usize>,
 ) -> Result<Vec<(TaskRecord, CsvTask)>, MergeError> {
-    let bad = |what: String| MergeError::Inconsistent {
-        path: path.to_path_buf(),
-        what,
-    };
-    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let headers = r
-        .headers()
-        .map_err(|e| bad(format!("no header: {e}")))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let need = |name: &'static str| {
-        col(name).ok_or_else(|| bad(format!("no column {name}; is this a tasks.csv of hab?")))
-    };
-    let (c_id, c_w, c_int) = (
-        need("task_id")?,
-        need("workload")?,
-        need("intended_unix_us")?,
-    );
-    let (c_pub, c_conf, c_cs) = (
-        need("published_unix_us")?,
-        need("confirmed_unix_us")?,
-        need("confirm")?,
-    );
-    let (c_seen, c_via, c_exe) = (
-        need("result_seen_unix_us")?,
-        need("seen_via")?,
-        need("executions")?,
-    );
-    let (c_rep, c_out) = (need("republished")?, need("outcome")?);
-    let c_ref = col("refused_unix_us");
-    // Absent in run directories written before drain deadlines were recorded.
-    let (c_dl, c_purged, c_rf) = (col("deadline_unix_us"), col("purged"), col("read_failed"));
-    // Absent in run directories written before workloads could repeat: repetition 1.
-    let c_repetition = col("repetition");
-    let mut out = Vec::new();
-    for (line, rec) in r.records().enumerate() {
-        let line = line + 2;
-        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let field = |c: usize| rec.get(c).unwrap_or("");
-        let int = |c: usize, name: &str| -> Result<Option<i64>, MergeError> {
-            match field(c) {
-                "" => Ok(None),
-                v => v
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| bad(format!("line {line}: {name} {v:?} is not a number"))),
-            }
-        };
-        let id = Uuid::parse_str(field(c_id)).map_err(|_| {
-            bad(format!(
-                "line {line}: task_id {:?} is not a UUID",
-                field(c_id)
-            ))
-        })?;
-        let workload = *names.get(field(c_w)).ok_or_else(|| {
-            bad(format!(
-                "line {line}: workload {:?} is not a workload of the run",
-                field(c_w)
-            ))
-        })?;
-        let intended = int(c_int, "intended_unix_us")?
-            .ok_or_else(|| bad(format!("line {line}: intended_unix_us is empty")))?;
-        let mut t = TaskRecord::new(id, workload, intended);
-        t.published_unix_us = int(c_pub, "published_unix_us")?;
-        t.confirmed_unix_us = int(c_conf, "confirmed_unix_us")?;
-        t.confirm = parse_confirm(field(c_cs))
-            .ok_or_else(|| bad(format!("line {line}: confirm {:?} is unknown", field(c_cs))))?;
-        t.result_seen_unix_us = int(c_seen, "result_seen_unix_us")?;
-        t.seen_via = match field(c_via) {
-            "notification" => Some(SeenVia::Notification),
-            "read" => Some(SeenVia::Read),
-            _ => None,
-        };
-        let outcome = parse_outcome(field(c_out)).ok_or_else(|| {
-            bad(format!(
-                "line {line}: outcome {:?} is unknown",
-                field(c_out)
-            ))
-        })?;
-        // The result record's state is all the classification needs of it.
-        t.result_status = match (outcome, t.result_seen_unix_us) {
-            (Outcome::Ok, Some(_)) => Some(ResultStatus::Success),
-            (Outcome::Failed, Some(_)) => Some(ResultStatus::Failure),
-            (Outcome::Revoked, Some(_)) => Some(ResultStatus::Revoked),
-            _ => None,
-        };
-        t.republished = field(c_rep)
-            .parse()
-            .map_err(|_| bad(format!("line {line}: republished is not a number")))?;
-        if let Some(c) = c_ref {
-            t.refused_unix_us = int(c, "refused_unix_us")?;
-        }
-        if let Some(at_unix_us) = c_dl
-            .map(|c| int(c, "deadline_unix_us"))
-            .transpose()?
-            .flatten()
-        {
-            let flag = |c: Option<usize>| c.is_some_and(|c| field(c) == "true");
-            t.at_deadline = Some(Box::new(crate::ledger::AtDeadline {
-                at_unix_us,
-                purged: flag(c_purged),
-                read_failed: flag(c_rf),
-            }));
-        }
-        if let Some(c) = c_repetition {
-            t.repetition = match field(c) {
-                "" => 1,
-                v => v.parse().ok().filter(|&r| r >= 1).ok_or_else(|| {
-                    bad(format!(
-                        "line {line}: repetition {v:?} is not a number from 1"
-                    ))
-                })?,
+    let rows = export::csv::read_tasks(path, names).map_err(inconsistent)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let csv = CsvTask {
+                row_hash: r.row_hash,
+                workload: r.task.workload,
+                executions: r.executions,
+                outcome: r.outcome,
             };
-        }
-        let executions = field(c_exe)
-            .parse()
-            .map_err(|_| bad(format!("line {line}: executions is not a number")))?;
-        let row_hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            rec.iter().for_each(|f| f.hash(&mut h));
-            h.finish()
-        };
-        let csv = CsvTask {
-            row_hash,
-            workload,
-            executions,
-            outcome,
-        };
-        out.push((t, csv));
-    }
-    Ok(out)
+            (r.task, csv)
+        })
+        .collect())
 }
 
 /// Read a shard's events.csv (absent: none).
 fn read_events(path: &Path) -> Result<Vec<ClientEvent>, MergeError> {
-    if !path.is_file() {
-        return Ok(Vec::new());
+    export::csv::read_events(path).map_err(inconsistent)
+}
+
+/// A shard's file that does not read back as written.
+fn inconsistent(e: export::csv::CsvReadError) -> MergeError {
+    MergeError::Inconsistent {
+        path: e.path,
+        what: e.what,
     }
-    let bad = |what: String| MergeError::Inconsistent {
-        path: path.to_path_buf(),
-        what,
-    };
-    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let mut out = Vec::new();
-    for (line, rec) in r.records().enumerate() {
-        let line = line + 2;
-        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let at_unix_us = rec
-            .get(0)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| bad(format!("line {line}: at_unix_us is not a number")))?;
-        let kind = rec
-            .get(2)
-            .and_then(parse_client_kind)
-            .ok_or_else(|| bad(format!("line {line}: unknown event kind")))?;
-        out.push(ClientEvent {
-            at_unix_us,
-            source: rec.get(1).unwrap_or("").to_string(),
-            kind,
-            detail: rec.get(3).unwrap_or("").to_string(),
-        });
-    }
-    Ok(out)
 }
 
 /// The side-channel files of a shard, sorted.
@@ -524,11 +317,6 @@ fn added_histogram(runs: &[ShardRun], name: &str, stage: &str) -> Result<Latency
         }
     }
     Ok(sum)
-}
-
-/// The merged run directory's name: `<UTC timestamp>-<topology>-<plan>-merged<N>`.
-pub fn merged_dir_name(topology: &str, plan: &str, count: u32) -> String {
-    format!("{}-merged{count}", crate::run::run_dir_name(topology, plan))
 }
 
 /// The worst of the shards' statuses (failed > interrupted > running > complete).
@@ -723,6 +511,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
     }
     let mut events: Vec<ClientEvent> = joined.events.values().flatten().cloned().collect();
     events.sort_by_key(|e| e.at_unix_us);
+    // The timeline is the merged ledger's, computed as a run computes its own.
+    report.timeline = crate::cmd::run::timeline(&report, &joined.ledger, &events);
     export::write_all(
         &dir,
         RunData {
@@ -768,7 +558,7 @@ fn overlap_warning(runs: &[ShardRun]) -> Option<String> {
     })
 }
 
-/// The merged run.json (timeline left to the exporters) and the joined ledger.
+/// The merged run.json (timeline computed before writing) and the joined ledger.
 fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
     let first = &runs[0].report;
     let count = runs[0].shard.count;
@@ -910,7 +700,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
             .iter()
             .map(|r| r.report.final_state)
             .collect::<Option<Vec<_>>>()
-            .map(|all| crate::export::json::FinalState {
+            .map(|all| crate::record::FinalState {
                 queue_ready: all.iter().map(|f| f.queue_ready).sum(),
                 queue_consumers: all.iter().map(|f| f.queue_consumers).sum(),
                 result_keys: all.iter().map(|f| f.result_keys).sum(),
@@ -996,7 +786,7 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
                 r.report
                     .failed_reads
                     .iter()
-                    .map(|f| crate::export::json::FailedRead {
+                    .map(|f| crate::record::FailedRead {
                         workload: format!("{} (shard {})", f.workload, r.shard)
                             .trim_start()
                             .into(),
@@ -1011,31 +801,13 @@ fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
     Ok((report, joined))
 }
 
-/// What the report says about a merged run: how it was split, which shard applied the
-/// faults, and which figures rely on the hosts' clocks.
-pub fn report_note(m: &MergeReport) -> String {
-    let hosts = match m.stack {
-        StackScope::Shared => format!(
-            "The shards drove one shared stack; shard {} applied the faults, and the failover rows are analysed on every shard's tasks and client events.",
-            m.faults_by
-        ),
-        StackScope::Local => format!(
-            "Each shard drove its own local stack; shard {} applied the faults to its stack only, so the failover rows are analysed on shard {}'s tasks and client events (the other shards' stacks were not broken).",
-            m.faults_by, m.faults_by
-        ),
-    };
-    format!(
-        "This run merges {} generator shards (`hab run --shard I/N`, then `hab merge`): task i of each workload was published by shard i mod {} + 1. {hosts} Latency is measured on one host per task (from the task's intended start to its result seen by the same process that published it), so no cross-host clock comparison enters any latency figure. Aligning the shards in time does rely on the hosts' clocks: the failover rows (tasks of other shards placed in a fault's window), the per-second timeline and the wall time of a workload (first intended start to last result, over shards) are only as good as the clocks' agreement (NTP, typically within milliseconds).",
-        m.count, m.count
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::json::{Machine, WorkersReport};
+    use crate::ledger::{ConfirmState, ResultStatus, SeenVia};
     use crate::metrics::failover::AppliedFault;
-    use crate::shard::ShardReport;
+    use crate::record::ShardReport;
+    use crate::record::{Machine, WorkersReport};
 
     fn report(index: u32, count: u32) -> RunReport {
         RunReport {
@@ -1520,7 +1292,7 @@ mod tests {
             same_task_twice: 0,
             executions_from_other_shards: 0,
         };
-        let note = report_note(&m);
+        let note = crate::report::merged_note(&m);
         assert!(note.contains("Latency is measured on one host per task"));
         assert!(note.contains("hosts' clocks"));
         assert!(note.contains("shard 1 applied the faults to its stack only"));

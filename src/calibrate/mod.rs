@@ -29,7 +29,6 @@
 //! [`Calibration`], rewritten after each figure so an interrupted calibration keeps what
 //! it measured) and `logs/` with the servers' logs.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,15 +36,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backend::ResultStore;
 use crate::config::Topology;
-use crate::export::{Machine, RunStatus};
 use crate::metrics::stats::median;
 use crate::protocol::result::{ResultRecord, result_key};
+pub use crate::record::calibration::{Calibration, Figure, Figures, mb_per_s, rate};
+use crate::record::names::calibrate_dir_name;
+use crate::record::{Machine, RunStatus};
 use crate::stack::{StackDirs, StackHandle};
 
 pub mod round_trip;
@@ -63,7 +64,7 @@ pub const MIN_CPU_CALLS: u64 = 3;
 /// Default size of each disk file: 256 MiB.
 pub const DEFAULT_DISK_BYTES: u64 = 256 << 20;
 /// File name of the result in the run directory.
-pub const FILE_NAME: &str = "calibrate.json";
+pub use crate::record::names::CALIBRATE_FILE as FILE_NAME;
 
 /// What to calibrate and where to write it.
 #[derive(Debug, Clone)]
@@ -84,108 +85,6 @@ impl CalibrateOptions {
     pub fn warmup(&self) -> Duration {
         (self.duration / 3).clamp(Duration::from_millis(200), Duration::from_secs(1))
     }
-}
-
-/// One measured figure.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Figure {
-    /// The figure, in `unit`.
-    pub value: f64,
-    /// Its unit, e.g. `msg/s`, `MB/s` (10^6 bytes), `ms/call`.
-    pub unit: String,
-    /// What was counted in the window.
-    pub count: u64,
-    /// What `count` counts: `messages`, `confirms`, `results`, `bytes`, `calls`.
-    pub count_unit: String,
-    /// The timed window, seconds (warm-up excluded).
-    pub duration_s: f64,
-    /// Failed operations in the window (nacks, store errors); 0 on a healthy stack.
-    pub errors: u64,
-    /// How it was measured, one line.
-    pub how: String,
-}
-
-/// Every figure of a calibration; `None` = not measured (interrupted, failed, or not
-/// applicable: no publish confirms without confirms).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Figures {
-    /// Messages published, consumed and acked per second, end to end.
-    pub broker_round_trip: Option<Figure>,
-    /// Publish confirmations per second (publishes/s when confirms are off).
-    pub broker_publish: Option<Figure>,
-    /// `ResultStore::store` calls per second (GET + MULTI SETEX PUBLISH EXEC).
-    pub redis_result_store: Option<Figure>,
-    /// Pipelined `SETEX` + `PUBLISH` pairs per second: the backend's ceiling.
-    pub redis_setex_publish: Option<Figure>,
-    /// Sequential write throughput with `fdatasync`, MB/s.
-    pub disk_write: Option<Figure>,
-    /// `factorial_swing(100000)`, median ms per call on one core.
-    pub cpu_factorial: Option<Figure>,
-}
-
-impl Figures {
-    /// Every figure with its key, in measuring order (absent ones skipped).
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Figure)> {
-        [
-            ("broker_round_trip", &self.broker_round_trip),
-            ("broker_publish", &self.broker_publish),
-            ("redis_result_store", &self.redis_result_store),
-            ("redis_setex_publish", &self.redis_setex_publish),
-            ("disk_write", &self.disk_write),
-            ("cpu_factorial", &self.cpu_factorial),
-        ]
-        .into_iter()
-        .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
-    }
-}
-
-/// The content of calibrate.json; every field defaults, so run.json can embed it as an
-/// optional `calibration` later.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Calibration {
-    /// hab's version.
-    pub hab_version: String,
-    /// How the calibration ended.
-    pub status: RunStatus,
-    /// The error that stopped it, if any.
-    pub error: Option<String>,
-    /// The topology's name.
-    pub name: String,
-    /// Start, unix ms.
-    pub started_unix_ms: i64,
-    /// End, unix ms (absent while running).
-    pub finished_unix_ms: Option<i64>,
-    /// Path of the topology file.
-    pub topology_file: String,
-    /// The topology as parsed (defaults filled in).
-    pub topology: serde_json::Value,
-    /// The machine.
-    pub machine: Machine,
-    /// Server versions (rabbitmq, erlang_otp, redis, haproxy).
-    pub versions: BTreeMap<String, String>,
-    /// Time to bring the stack up, ms.
-    pub bringup_ms: Option<u64>,
-    /// `haproxy` when clients went through HAProxy, else `direct`.
-    pub path: String,
-    /// Requested length of each timed window, seconds.
-    pub window_s: f64,
-    /// Untimed warm-up before each window, seconds.
-    pub warmup_s: f64,
-    /// Size of each disk file, bytes.
-    pub disk_bytes: u64,
-    /// The figures.
-    pub figures: Figures,
-    /// Every way the broker round trip was driven, with each timed window; the one
-    /// `chosen` gave `figures.broker_round_trip` (empty in calibrations from before hab
-    /// tried several).
-    pub broker_strategies: Vec<round_trip::StrategyFigure>,
-    /// Length of each broker window, seconds ([`round_trip::run_windows`]).
-    pub broker_window_s: f64,
-    /// Untimed warm-up before each broker window, seconds.
-    pub broker_warmup_s: f64,
 }
 
 impl Calibration {
@@ -213,32 +112,6 @@ impl Calibration {
     }
 }
 
-impl Default for Calibration {
-    fn default() -> Self {
-        Calibration {
-            hab_version: String::new(),
-            status: RunStatus::Complete,
-            error: None,
-            name: String::new(),
-            started_unix_ms: 0,
-            finished_unix_ms: None,
-            topology_file: String::new(),
-            topology: serde_json::Value::Null,
-            machine: Machine::default(),
-            versions: BTreeMap::new(),
-            bringup_ms: None,
-            path: String::new(),
-            window_s: 0.0,
-            warmup_s: 0.0,
-            disk_bytes: 0,
-            figures: Figures::default(),
-            broker_strategies: Vec::new(),
-            broker_window_s: 0.0,
-            broker_warmup_s: 0.0,
-        }
-    }
-}
-
 /// A finished (or stopped) calibration.
 #[derive(Debug)]
 pub struct CalibrateOutcome {
@@ -252,16 +125,6 @@ pub struct CalibrateOutcome {
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted")]
 pub struct Interrupted;
-
-/// `count / secs`, 0 for an empty window.
-pub fn rate(count: u64, secs: f64) -> f64 {
-    if secs > 0.0 { count as f64 / secs } else { 0.0 }
-}
-
-/// Decimal megabytes (10^6 bytes) per second.
-pub fn mb_per_s(bytes: u64, secs: f64) -> f64 {
-    rate(bytes, secs) / 1e6
-}
 
 /// `host:port` of a URL, without scheme, credentials or path (for the `how` lines).
 pub fn endpoint(url: &str) -> &str {
@@ -410,7 +273,7 @@ pub async fn calibrate(
     refuse_external(topology, &opts.topology_path)?;
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
-    let dir = out_dir.join(crate::run::run_dir_name(&topology.name, "calibrate"));
+    let dir = out_dir.join(calibrate_dir_name(&topology.name));
     let logs = dir.join("logs");
     let scratch = dir.join("scratch");
     for d in [&dir, &logs, &scratch] {
@@ -795,6 +658,7 @@ async fn cpu_figure(opts: &CalibrateOptions, cancel: &CancellationToken) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn rates() {

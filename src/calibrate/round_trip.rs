@@ -22,14 +22,15 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use lapin::Confirmation;
 use lapin::options::{BasicAckOptions, QueuePurgeOptions};
 use lapin::types::ShortString;
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{Calibration, Figure, Interrupted, endpoint, rate, rate_figure, timed_window};
+use super::{Calibration, Figure, Interrupted, endpoint, rate_figure, timed_window};
 use crate::broker;
 use crate::config::Topology;
 use crate::protocol::message::{TaskMessage, encode};
+pub use crate::record::calibration::{BrokerWindow, StrategyFigure, best_window};
 use crate::stack::StackHandle;
 
 /// Unconfirmed publishes each publisher keeps in flight.
@@ -151,50 +152,6 @@ pub fn run_windows(duration: Duration) -> (Duration, Duration) {
     (warmup, window)
 }
 
-/// What one timed window counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BrokerWindow {
-    /// Deliveries acknowledged (consumed end to end).
-    pub acked: u64,
-    /// Publishes confirmed (handed to the connection when confirms are off).
-    pub confirmed: u64,
-    /// Publishes nacked by the broker.
-    pub nacked: u64,
-    /// The window's length, seconds.
-    pub secs: f64,
-}
-
-impl BrokerWindow {
-    /// Round trips per second.
-    pub fn round_trip(&self) -> f64 {
-        rate(self.acked, self.secs)
-    }
-
-    /// Publish confirmations per second.
-    pub fn publish(&self) -> f64 {
-        rate(self.confirmed, self.secs)
-    }
-}
-
-/// One strategy as calibrate.json records it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StrategyFigure {
-    /// [`Strategy::name`].
-    pub name: String,
-    /// [`Strategy::describe`].
-    pub how: String,
-    /// Every timed window, in the order measured.
-    pub windows: Vec<BrokerWindow>,
-    /// Its best window's round trips per second (0 before any window).
-    pub msg_per_s: f64,
-    /// The error that stopped it; a strategy with an error does not compete.
-    pub error: Option<String>,
-    /// True for the strategy whose best window is the broker round trip.
-    pub chosen: bool,
-}
-
 impl StrategyFigure {
     /// A strategy not run yet.
     pub fn new(s: &Strategy) -> Self {
@@ -204,28 +161,6 @@ impl StrategyFigure {
             ..StrategyFigure::default()
         }
     }
-
-    /// One more window measured.
-    pub fn record(&mut self, w: BrokerWindow) {
-        self.windows.push(w);
-        self.msg_per_s = best_window(&self.windows, BrokerWindow::round_trip)
-            .map_or(0.0, |i| self.windows[i].round_trip());
-    }
-}
-
-/// The window with the highest `value`, the earliest of equal ones; `None` for none.
-pub fn best_window(
-    windows: &[BrokerWindow],
-    value: impl Fn(&BrokerWindow) -> f64,
-) -> Option<usize> {
-    let mut best: Option<(usize, f64)> = None;
-    for (i, w) in windows.iter().enumerate() {
-        let v = value(w);
-        if best.is_none_or(|(_, b)| v > b) {
-            best = Some((i, v));
-        }
-    }
-    best.map(|(i, _)| i)
 }
 
 /// The strategy that wins: the highest best window among those without an error that

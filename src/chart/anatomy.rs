@@ -23,9 +23,9 @@ use super::{
     AXIS_PX, LABEL_PX, LegendEntry, NOTE_PX, Plot, SIZE, Swatch, fault_groups, fmt_num, font,
     frame, linear_axis, linear_ticks,
 };
-use crate::compare::RunSet;
 use crate::metrics::failover::{self, FailoverRow};
 use crate::metrics::stats::median;
+use crate::record::RunSet;
 
 /// The phases, in order ([`failover::PHASES`]), with what ends each.
 pub const PHASES: [(&str, &str); 5] = [

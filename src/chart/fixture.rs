@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use crate::compare::{LoadedRun, RunSet, TopologyRuns};
-use crate::export::RunReport;
 use crate::ledger::OutcomeCounts;
 use crate::metrics::LatencyHistogram;
 use crate::metrics::failover::FailoverRow;
 use crate::metrics::summary::WorkloadReport;
 use crate::metrics::timeline::TimelineRow;
+use crate::record::RunReport;
+use crate::record::{LoadedRun, RunSet, TopologyRuns};
 
 /// The first bytes of every PNG file.
 pub(crate) const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
@@ -50,7 +50,7 @@ impl RunBuilder {
                 workload_plan: serde_json::json!({ "name": "fixture" }),
                 bringup_ms: None,
                 workers_ready_ms: None,
-                ..crate::export::tests_support::empty_report()
+                ..crate::record::tests_support::empty_report()
             },
         }
     }

@@ -12,7 +12,7 @@ use super::{
     AXIS_PX, LABEL_PX, LegendEntry, Plot, Swatch, fmt_num, font, frame, linear_axis, log_axis,
     log_bounds, slug, topology_colour,
 };
-use crate::compare::RunSet;
+use crate::record::RunSet;
 
 /// Spacing of the sampled points on the x axis, in nines.
 const STEP: f64 = 0.02;

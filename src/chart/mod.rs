@@ -31,8 +31,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, RGBAColor};
 
-use crate::compare::RunSet;
 use crate::metrics::failover::FailoverRow;
+use crate::record::RunSet;
 
 /// A rendered chart.
 #[derive(Debug, Clone, PartialEq)]

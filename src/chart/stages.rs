@@ -10,7 +10,7 @@ use super::{
     AXIS_PX, CATEGORY_LABEL_AREA, LABEL_PX, LegendEntry, Plot, Swatch, bar_span,
     draw_category_labels, font, frame, linear_axis, log_axis, log_bounds, slug, topology_colour,
 };
-use crate::compare::RunSet;
+use crate::record::RunSet;
 
 /// The stages shown, in a task's order (histogram name, axis label).
 pub const STAGES: [(&str, &str); 5] = [

@@ -12,8 +12,8 @@ use super::{
     bar_span, draw_category_labels, fault_groups, fmt_num, font, frame, linear_axis, linear_ticks,
     topology_colour,
 };
-use crate::compare::RunSet;
 use crate::metrics::stats::Spread;
+use crate::record::RunSet;
 
 /// Switch times and outages of every fault on every topology.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ pub fn build(set: &RunSet) -> Option<SwitchTimesChart> {
 
 /// How the clients of a topology's runs reached the faulted parts, for the legend:
 /// client-side failover (`[clients]`), through HAProxy, or neither (nothing said).
-pub fn route_note(t: &crate::compare::TopologyRuns) -> &'static str {
+pub fn route_note(t: &crate::record::TopologyRuns) -> &'static str {
     let reports = || t.runs.iter().map(|r| &r.report);
     if reports().any(|r| r.failover.iter().any(|f| f.client_side)) {
         " (client-side failover)"

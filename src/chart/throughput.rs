@@ -11,8 +11,8 @@ use super::{
     AXIS_PX, CATEGORY_LABEL_AREA, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch, bar_span,
     draw_category_labels, fmt_num, font, frame, linear_axis, linear_ticks, topology_colour,
 };
-use crate::compare::RunSet;
 use crate::metrics::stats::Spread;
+use crate::record::RunSet;
 
 /// Throughput of every topology on every workload, relative to the baseline.
 #[derive(Debug, Clone)]

@@ -311,7 +311,7 @@ pub fn findings(c: &Comparison) -> Vec<String> {
         let incomplete = t
             .statuses
             .iter()
-            .filter(|s| **s != crate::export::RunStatus::Complete)
+            .filter(|s| **s != crate::record::RunStatus::Complete)
             .count();
         if incomplete > 0 {
             s.push_str(&format!(
@@ -337,7 +337,7 @@ pub fn findings(c: &Comparison) -> Vec<String> {
 }
 
 /// What the workers of one run refused, and the tasks a dying worker was running.
-pub fn worker_findings(topology: &str, w: &crate::export::WorkersReport) -> Vec<String> {
+pub fn worker_findings(topology: &str, w: &crate::record::WorkersReport) -> Vec<String> {
     let mut out = Vec::new();
     let refused: u64 = w.refused.values().sum();
     if refused > 0 {
@@ -366,11 +366,11 @@ mod tests {
 
     #[test]
     fn worker_refusals_and_crashes_are_said() {
-        let mut w = crate::export::WorkersReport::default();
+        let mut w = crate::record::WorkersReport::default();
         assert!(worker_findings("ha", &w).is_empty());
         w.refused.insert("factorial_limit".into(), 2);
         w.refused.insert("expired".into(), 1);
-        w.crashes.push(crate::export::WorkerCrash {
+        w.crashes.push(crate::record::WorkerCrash {
             worker: "w1".into(),
             task_ids: (0..5).map(|i| format!("id{i}")).collect(),
         });

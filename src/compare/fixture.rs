@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::export::{Machine, RunReport, RunStatus, WorkersReport};
 use crate::ledger::OutcomeCounts;
 use crate::metrics::LatencyHistogram;
 use crate::metrics::failover::FailoverRow;
 use crate::metrics::summary::WorkloadReport;
 use crate::metrics::timeline::TimelineRow;
+use crate::record::{Machine, RunReport, RunStatus, WorkersReport};
 
-use super::model::{LoadedRun, RunSet, TopologyRuns};
+use crate::record::{LoadedRun, RunSet, TopologyRuns};
 
 /// A workload report whose latencies are `latencies_us` (every task ok).
 pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadReport {
@@ -153,7 +153,7 @@ pub fn run(
         client_events: Default::default(),
         workloads,
         failover,
-        final_state: Some(crate::export::json::FinalState {
+        final_state: Some(crate::record::FinalState {
             queue_ready: 0,
             queue_consumers: 1,
             result_keys: ok_total,

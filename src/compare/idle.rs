@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::RunSet;
 use crate::metrics::idle::{AffectedTasks, IdleSettings};
+use crate::record::RunSet;
 
 /// One cell of the matrix: a topology (heartbeat × timeout), summed over its repetitions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

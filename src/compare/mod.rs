@@ -9,7 +9,6 @@
 
 pub mod findings;
 pub mod idle;
-pub mod model;
 pub mod outage;
 pub mod summary;
 pub mod terminal;
@@ -21,12 +20,12 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-pub use model::{LoadedRun, RunSet, TopologyRuns};
+pub use crate::record::{LoadedRun, RunSet, TopologyRuns};
 pub use summary::Comparison;
 pub use thresholds::{Crossed, Thresholds};
 
 use crate::config::{self, ConfigError, Diagnostic, Topology, WorkloadPlan};
-use crate::export::RunStatus;
+use crate::record::RunStatus;
 use crate::run::{RunOptions, run};
 
 /// What to compare.
@@ -112,13 +111,7 @@ pub fn load_inputs(opts: &CompareOptions) -> Result<(Vec<(PathBuf, Topology)>, W
     Ok((topologies, plan))
 }
 
-/// The comparison directory's name: `<UTC timestamp>-compare-<workload plan>`.
-pub fn compare_dir_name(plan: &str) -> String {
-    format!(
-        "{}-compare-{plan}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-    )
-}
+pub use crate::record::names::{INDEX_FILE, compare_dir_name};
 
 /// Run the comparison and render its report.
 pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result<CompareOutcome> {
@@ -139,7 +132,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
     };
     let mut bytes = serde_json::to_vec_pretty(&index)?;
     bytes.push(b'\n');
-    crate::export::write_atomic(&dir.join(model::INDEX_FILE), &bytes)?;
+    crate::export::write_atomic(&dir.join(INDEX_FILE), &bytes)?;
 
     let total = topologies.len() * opts.repeat as usize;
     let mut done = 0;

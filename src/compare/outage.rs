@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::RunSet;
 use crate::metrics::outage::OutageRow;
 use crate::metrics::stats::{fmt_ms_cell, median};
+use crate::record::RunSet;
 
 /// One row of the matrix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::model::{RunSet, TopologyRuns};
-use crate::export::{Machine, RunStatus};
 use crate::metrics::LatencyStats;
 use crate::metrics::failover::FailoverRow;
 use crate::metrics::stats::Spread;
+pub use crate::record::{CEILING_MARGIN, Standing};
+use crate::record::{Machine, RunStatus};
+use crate::record::{RunSet, TopologyRuns};
 
 /// One topology's result on one workload, over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,46 +138,6 @@ pub struct RawLimit {
     pub fraction: f64,
 }
 
-/// How far a task path may be from its ceiling and still be read as "at the ceiling":
-/// 5 %, either way. Above that margin the ceiling is wrong (see [`Standing::Invalid`]).
-pub const CEILING_MARGIN: f64 = 0.05;
-
-/// Where a task path stands against its ceiling.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Standing {
-    /// More than [`CEILING_MARGIN`] below it: this fraction of it.
-    Below(f64),
-    /// Within [`CEILING_MARGIN`] of it, either side.
-    AtCeiling,
-    /// More than [`CEILING_MARGIN`] above it: a ceiling is the best the stack does on its
-    /// own, so the calibration is invalid (it did not find the stack's best). This many
-    /// times the ceiling.
-    Invalid(f64),
-}
-
-impl Standing {
-    /// The standing of a task path at `fraction` of its ceiling.
-    pub fn of(fraction: f64) -> Standing {
-        if fraction > 1.0 + CEILING_MARGIN {
-            Standing::Invalid(fraction)
-        } else if fraction >= 1.0 - CEILING_MARGIN {
-            Standing::AtCeiling
-        } else {
-            Standing::Below(fraction)
-        }
-    }
-
-    /// A table cell: `87 %`, `at the ceiling`, or `calibration invalid` — never a
-    /// percentage over 100.
-    pub fn cell(self) -> String {
-        match self {
-            Standing::Below(f) => format!("{:.0} %", f * 100.0),
-            Standing::AtCeiling => "at the ceiling".into(),
-            Standing::Invalid(_) => "calibration invalid".into(),
-        }
-    }
-}
-
 impl RawLimit {
     /// Where the task path stands against this limit.
     pub fn standing(&self) -> Standing {
@@ -209,7 +170,7 @@ pub fn ceiling_findings(c: &Comparison) -> Vec<String> {
 
 /// The raw limit a workload is set against, if its runs were calibrated.
 fn raw_limit(t: &TopologyRuns, workload: &str, row: &WorkloadRow) -> Option<RawLimit> {
-    let figure_median = |pick: &dyn Fn(&crate::calibrate::Figures) -> Option<f64>| {
+    let figure_median = |pick: &dyn Fn(&crate::record::Figures) -> Option<f64>| {
         Spread::of(
             t.runs
                 .iter()
@@ -440,7 +401,7 @@ pub struct TopologySummary {
 }
 
 /// (keys held at the end, results written) of a run, when its final state was read.
-fn result_keys(r: &crate::export::RunReport) -> Option<(u64, u64)> {
+fn result_keys(r: &crate::record::RunReport) -> Option<(u64, u64)> {
     let fs = r.final_state?;
     let warmup = r
         .workload_plan
@@ -852,8 +813,8 @@ impl Comparison {
 mod tests {
     use super::*;
 
-    fn figure(value: f64) -> Option<crate::calibrate::Figure> {
-        Some(crate::calibrate::Figure {
+    fn figure(value: f64) -> Option<crate::record::Figure> {
+        Some(crate::record::Figure {
             value,
             ..Default::default()
         })
@@ -868,7 +829,7 @@ mod tests {
         ]});
         for (k, run) in set.topologies[1].runs.iter_mut().enumerate() {
             run.report.workload_plan = plan.clone();
-            let mut cal = crate::calibrate::Calibration::default();
+            let mut cal = crate::record::Calibration::default();
             // Medians over the runs: 10,000 and 14,000 -> 12,000.
             cal.figures.broker_round_trip = figure(10_000.0 + 4_000.0 * k as f64);
             run.report.calibration = Some(cal);

@@ -1,9 +1,17 @@
-//! summary.csv (one row per topology × workload) and tasks.csv (one row per task).
+//! summary.csv (one row per topology × workload), tasks.csv (one row per task),
+//! events.csv, failover.csv and timeline.csv; and the readers of tasks.csv and events.csv
+//! beside their writers ([`read_tasks`], [`read_events`]), for `hab merge`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use serde::Deserialize;
+use uuid::Uuid;
 
 use super::{Exporter, RunData};
-use crate::ledger::SeenVia;
+use crate::ledger::{ConfirmState, Outcome, ResultStatus, SeenVia, TaskRecord};
+use crate::observe::{ClientEvent, ClientEventKind};
 
 /// Writes summary.csv: one row per workload (its figures, merged over its repetitions
 /// when it has `repeat = N`: `repetition` empty), then, for a repeated workload, one row
@@ -218,12 +226,7 @@ impl Exporter for TasksCsv {
                     opt(e.map(|e| e.started_unix_us)),
                     opt(e.and_then(|e| e.finished_unix_us)),
                     opt(t.result_seen_unix_us),
-                    match t.seen_via {
-                        Some(SeenVia::Notification) => "notification",
-                        Some(SeenVia::Read) => "read",
-                        None => "",
-                    }
-                    .to_string(),
+                    seen_via_str(t.seen_via).to_string(),
                     t.executions.len().to_string(),
                     t.republished.to_string(),
                     e.map(|e| e.worker.to_string()).unwrap_or_default(),
@@ -260,6 +263,292 @@ impl Exporter for TasksCsv {
     }
 }
 
+/// tasks.csv's word for how a result was seen (empty: not seen).
+fn seen_via_str(v: Option<SeenVia>) -> &'static str {
+    match v {
+        Some(SeenVia::Notification) => "notification",
+        Some(SeenVia::Read) => "read",
+        None => "",
+    }
+}
+
+/// The inverse of [`seen_via_str`]; anything else is not seen.
+fn parse_seen_via(s: &str) -> Option<SeenVia> {
+    match s {
+        "notification" => Some(SeenVia::Notification),
+        "read" => Some(SeenVia::Read),
+        _ => None,
+    }
+}
+
+/// The inverse of [`ConfirmState::as_str`] as tasks.csv writes it.
+fn parse_confirm(s: &str) -> Option<ConfirmState> {
+    Some(match s {
+        "pending" => ConfirmState::Pending,
+        "acked" => ConfirmState::Acked,
+        "nacked" => ConfirmState::Nacked,
+        "failed" => ConfirmState::Failed,
+        "not_requested" => ConfirmState::NotRequested,
+        "refused" => ConfirmState::Refused,
+        "gave_up" => ConfirmState::GaveUp,
+        _ => return None,
+    })
+}
+
+/// A file that is not what its writer writes: which file, and what is wrong (with the
+/// line or column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {what}", path.display())]
+pub struct CsvReadError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// The columns of tasks.csv a reader needs; the others may be absent in run directories
+/// written by earlier versions of hab.
+const TASKS_REQUIRED: [&str; 11] = [
+    "task_id",
+    "workload",
+    "intended_unix_us",
+    "published_unix_us",
+    "confirmed_unix_us",
+    "confirm",
+    "result_seen_unix_us",
+    "seen_via",
+    "executions",
+    "republished",
+    "outcome",
+];
+
+/// The cells of one tasks.csv row that are read back, by column name (an absent
+/// column or an empty cell: `None`).
+#[derive(Deserialize)]
+struct TaskCells<'a> {
+    task_id: &'a str,
+    workload: &'a str,
+    intended_unix_us: &'a str,
+    published_unix_us: &'a str,
+    confirmed_unix_us: &'a str,
+    confirm: &'a str,
+    result_seen_unix_us: &'a str,
+    seen_via: &'a str,
+    executions: &'a str,
+    republished: &'a str,
+    outcome: &'a str,
+    #[serde(default)]
+    refused_unix_us: Option<&'a str>,
+    /// Absent in run directories written before drain deadlines were recorded.
+    #[serde(default)]
+    deadline_unix_us: Option<&'a str>,
+    #[serde(default)]
+    purged: Option<&'a str>,
+    #[serde(default)]
+    read_failed: Option<&'a str>,
+    /// Absent in run directories written before workloads could repeat: repetition 1.
+    #[serde(default)]
+    repetition: Option<&'a str>,
+}
+
+/// One task read back from tasks.csv.
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    /// Its record as far as tasks.csv tells it: no executions (those are in the side
+    /// channel), the result state its outcome implies.
+    pub task: TaskRecord,
+    /// How many times it ran, by tasks.csv.
+    pub executions: usize,
+    /// Its outcome, by tasks.csv.
+    pub outcome: Outcome,
+    /// A hash of the whole row as written (tells the same task in two files from two
+    /// tasks with one id).
+    pub row_hash: u64,
+}
+
+/// Read tasks.csv back: one [`TaskRow`] per row, the workload named by each row given by
+/// its index in `workloads`.
+pub fn read_tasks(
+    path: &Path,
+    workloads: &HashMap<String, usize>,
+) -> Result<Vec<TaskRow>, CsvReadError> {
+    let bad = |what: String| CsvReadError {
+        path: path.to_path_buf(),
+        what,
+    };
+    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let headers = r
+        .headers()
+        .map_err(|e| bad(format!("no header: {e}")))?
+        .clone();
+    for name in TASKS_REQUIRED {
+        if !headers.iter().any(|h| h == name) {
+            return Err(bad(format!(
+                "no column {name}; is this a tasks.csv of hab?"
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for (line, rec) in r.records().enumerate() {
+        let line = line + 2;
+        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
+        let cells: TaskCells = rec
+            .deserialize(Some(&headers))
+            .map_err(|e| bad(format!("line {line}: {e}")))?;
+        let int = |v: &str, name: &str| -> Result<Option<i64>, CsvReadError> {
+            match v {
+                "" => Ok(None),
+                v => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| bad(format!("line {line}: {name} {v:?} is not a number"))),
+            }
+        };
+        let id = Uuid::parse_str(cells.task_id).map_err(|_| {
+            bad(format!(
+                "line {line}: task_id {:?} is not a UUID",
+                cells.task_id
+            ))
+        })?;
+        let workload = *workloads.get(cells.workload).ok_or_else(|| {
+            bad(format!(
+                "line {line}: workload {:?} is not a workload of the run",
+                cells.workload
+            ))
+        })?;
+        let intended = int(cells.intended_unix_us, "intended_unix_us")?
+            .ok_or_else(|| bad(format!("line {line}: intended_unix_us is empty")))?;
+        let mut t = TaskRecord::new(id, workload, intended);
+        t.published_unix_us = int(cells.published_unix_us, "published_unix_us")?;
+        t.confirmed_unix_us = int(cells.confirmed_unix_us, "confirmed_unix_us")?;
+        t.confirm = parse_confirm(cells.confirm).ok_or_else(|| {
+            bad(format!(
+                "line {line}: confirm {:?} is unknown",
+                cells.confirm
+            ))
+        })?;
+        t.result_seen_unix_us = int(cells.result_seen_unix_us, "result_seen_unix_us")?;
+        t.seen_via = parse_seen_via(cells.seen_via);
+        let outcome = Outcome::parse(cells.outcome).ok_or_else(|| {
+            bad(format!(
+                "line {line}: outcome {:?} is unknown",
+                cells.outcome
+            ))
+        })?;
+        // The result record's state is all the classification needs of it.
+        t.result_status = match (outcome, t.result_seen_unix_us) {
+            (Outcome::Ok, Some(_)) => Some(ResultStatus::Success),
+            (Outcome::Failed, Some(_)) => Some(ResultStatus::Failure),
+            (Outcome::Revoked, Some(_)) => Some(ResultStatus::Revoked),
+            _ => None,
+        };
+        t.republished = cells
+            .republished
+            .parse()
+            .map_err(|_| bad(format!("line {line}: republished is not a number")))?;
+        if let Some(v) = cells.refused_unix_us {
+            t.refused_unix_us = int(v, "refused_unix_us")?;
+        }
+        if let Some(at_unix_us) = cells
+            .deadline_unix_us
+            .map(|v| int(v, "deadline_unix_us"))
+            .transpose()?
+            .flatten()
+        {
+            t.at_deadline = Some(Box::new(crate::ledger::AtDeadline {
+                at_unix_us,
+                purged: cells.purged == Some("true"),
+                read_failed: cells.read_failed == Some("true"),
+            }));
+        }
+        if let Some(v) = cells.repetition {
+            t.repetition = v.parse().ok().filter(|&r| r >= 1).ok_or_else(|| {
+                bad(format!(
+                    "line {line}: repetition {v:?} is not a number from 1"
+                ))
+            })?;
+        }
+        let executions = cells
+            .executions
+            .parse()
+            .map_err(|_| bad(format!("line {line}: executions is not a number")))?;
+        let row_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            rec.iter().for_each(|f| f.hash(&mut h));
+            h.finish()
+        };
+        out.push(TaskRow {
+            task: t,
+            executions,
+            outcome,
+            row_hash,
+        });
+    }
+    Ok(out)
+}
+
+/// Column names of events.csv (the fields of [`ClientEvent`]).
+pub const EVENTS_HEADER: [&str; 4] = ["at_unix_us", "source", "kind", "detail"];
+
+/// The inverse of [`ClientEventKind::as_str`].
+fn parse_client_kind(s: &str) -> Option<ClientEventKind> {
+    Some(match s {
+        "error" => ClientEventKind::Error,
+        "reconnected" => ClientEventKind::Reconnected,
+        "nack" => ClientEventKind::Nack,
+        "republish" => ClientEventKind::Republish,
+        "rediscovered" => ClientEventKind::Rediscovered,
+        _ => return None,
+    })
+}
+
+/// The cells of one events.csv row, by column name.
+#[derive(Deserialize)]
+struct EventCells<'a> {
+    at_unix_us: &'a str,
+    source: &'a str,
+    kind: &'a str,
+    detail: &'a str,
+}
+
+/// Read events.csv back (an absent file: no events).
+pub fn read_events(path: &Path) -> Result<Vec<ClientEvent>, CsvReadError> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let bad = |what: String| CsvReadError {
+        path: path.to_path_buf(),
+        what,
+    };
+    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let headers = r
+        .headers()
+        .map_err(|e| bad(format!("no header: {e}")))?
+        .clone();
+    let mut out = Vec::new();
+    for (line, rec) in r.records().enumerate() {
+        let line = line + 2;
+        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
+        let cells: EventCells = rec
+            .deserialize(Some(&headers))
+            .map_err(|e| bad(format!("line {line}: {e}")))?;
+        let at_unix_us = cells
+            .at_unix_us
+            .parse()
+            .map_err(|_| bad(format!("line {line}: at_unix_us is not a number")))?;
+        let kind = parse_client_kind(cells.kind)
+            .ok_or_else(|| bad(format!("line {line}: unknown event kind")))?;
+        out.push(ClientEvent {
+            at_unix_us,
+            source: cells.source.to_string(),
+            kind,
+            detail: cells.detail.to_string(),
+        });
+    }
+    Ok(out)
+}
+
 /// Writes events.csv: every client error, reconnection, nack and republish.
 pub struct EventsCsv;
 
@@ -269,7 +558,7 @@ impl Exporter for EventsCsv {
     }
     fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
         let mut w = ::csv::Writer::from_writer(out);
-        w.write_record(["at_unix_us", "source", "kind", "detail"])?;
+        w.write_record(EVENTS_HEADER)?;
         for e in data.events {
             w.write_record([
                 e.at_unix_us.to_string(),

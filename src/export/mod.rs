@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use json::{Machine, RunReport, RunStatus, WorkerCrash, WorkersReport};
+pub use crate::record::{Machine, RunReport, RunStatus, WorkerCrash, WorkersReport};
 
 use crate::ledger::Ledger;
 
@@ -84,72 +84,14 @@ pub fn write_atomic_with(
     Ok(())
 }
 
-/// The run's report with its timeline computed from the ledger and the client events.
-pub fn with_timeline(data: RunData<'_>) -> RunReport {
-    let mut report = data.report.clone();
-    let names: Vec<String> = report.workloads.iter().map(|w| w.name.clone()).collect();
-    report.timeline = crate::metrics::timeline::compute(&names, data.ledger, data.events);
-    if let Some(p) = &report.producer {
-        crate::metrics::outage::annotate_timeline(&mut report.timeline, p);
-    }
-    report
-}
-
-/// Render every exporter into `dir`, and the `.hgrm` file of each workload.
+/// Render every exporter into `dir`, and the `.hgrm` file of each workload. The report is
+/// written as given: its figures (the timeline included) are the caller's.
 pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
-    let report = with_timeline(data);
-    let data = RunData {
-        report: &report,
-        ..data
-    };
     for e in all() {
         write_atomic_with(&dir.join(e.file_name()), |out| e.write(data, out))?;
     }
     hgrm::write_files(dir, data.report)?;
     hlog::write_file(dir, data)
-}
-
-/// Shared scaffolding for unit tests across the crate.
-#[cfg(test)]
-pub(crate) mod tests_support {
-    use super::*;
-
-    /// A complete standalone run's record with no workloads, faults or calibration.
-    pub(crate) fn empty_report() -> RunReport {
-        RunReport {
-            hab_version: "0.0.0".into(),
-            status: RunStatus::Complete,
-            error: None,
-            name: "standalone-smoke".into(),
-            started_unix_ms: 1,
-            finished_unix_ms: Some(2),
-            topology_file: "t.toml".into(),
-            workload_file: "w.toml".into(),
-            topology: serde_json::json!({"name": "standalone"}),
-            workload_plan: serde_json::json!({"name": "smoke"}),
-            machine: Machine::default(),
-            versions: Default::default(),
-            bringup_ms: Some(4000),
-            bringup_phases_ms: Default::default(),
-            workers_ready_ms: Some(50),
-            workers: WorkersReport::default(),
-            unknown_results: 0,
-            client_events: Default::default(),
-            workloads: Vec::new(),
-            failover: Vec::new(),
-            final_state: None,
-            timeline: Vec::new(),
-            calibration: None,
-            idle: None,
-            producer: None,
-            observers: Vec::new(),
-            shard: None,
-            merged: None,
-            failed_reads: Vec::new(),
-            clock: None,
-            invariants: Vec::new(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -183,7 +125,7 @@ mod tests {
         ledger.insert(ok);
         ledger.insert(lost);
         let metrics = WorkloadMetrics::from_tasks("trivial", "hab.trivial", ledger.tasks(0));
-        let mut report = tests_support::empty_report();
+        let mut report = crate::record::tests_support::empty_report();
         report.workloads = vec![metrics.report()];
         let events = vec![ClientEvent {
             at_unix_us: t0 + 7,
@@ -201,7 +143,10 @@ mod tests {
             ledger: &ledger,
             events: &events,
         };
-        let report = with_timeline(data);
+        // The timeline as a run computes it before writing.
+        let mut report = report.clone();
+        let names: Vec<String> = report.workloads.iter().map(|w| w.name.clone()).collect();
+        report.timeline = crate::metrics::timeline::compute(&names, &ledger, &events);
         let data = RunData {
             report: &report,
             ..data
@@ -503,6 +448,51 @@ mod tests {
             text.lines().nth(1).unwrap(),
             "1800000000000007,producer,republish,\"a, \"\"quoted\"\" detail\""
         );
+    }
+
+    /// What tasks.csv and events.csv write, their readers read back.
+    #[test]
+    fn tasks_and_events_csv_read_back_as_written() {
+        let (report, ledger, events) = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let data = RunData {
+            report: &report,
+            ledger: &ledger,
+            events: &events,
+        };
+        write_all(dir.path(), data).unwrap();
+        let names = std::collections::HashMap::from([("trivial".to_string(), 0)]);
+        let rows = csv::read_tasks(&dir.path().join("tasks.csv"), &names).unwrap();
+        assert_eq!(rows.len(), 2);
+        for (row, t) in rows.iter().zip(ledger.tasks(0)) {
+            let c = t.classify();
+            assert_eq!(
+                (row.outcome, row.executions, row.task.republished),
+                (c.outcome, t.executions.len(), t.republished)
+            );
+            let r = &row.task;
+            assert_eq!(
+                (r.id, r.workload, r.repetition, r.intended_unix_us),
+                (t.id, t.workload, t.repetition, t.intended_unix_us)
+            );
+            assert_eq!(
+                (r.published_unix_us, r.confirmed_unix_us, r.confirm),
+                (t.published_unix_us, t.confirmed_unix_us, t.confirm)
+            );
+            assert_eq!(
+                (r.result_seen_unix_us, r.seen_via, r.result_status),
+                (t.result_seen_unix_us, t.seen_via, t.result_status)
+            );
+        }
+        assert_ne!(rows[0].row_hash, rows[1].row_hash);
+        let back = csv::read_events(&dir.path().join("events.csv")).unwrap();
+        assert_eq!(back, events);
+        assert_eq!(
+            csv::read_events(&dir.path().join("absent.csv")).unwrap(),
+            vec![]
+        );
+        let e = csv::read_tasks(&dir.path().join("events.csv"), &names).unwrap_err();
+        assert!(e.to_string().contains("no column task_id"), "{e}");
     }
 
     #[test]

@@ -4,5 +4,6 @@
 
 pub mod pacer;
 pub mod schedule;
+pub mod shard;
 
 pub use schedule::Schedule;

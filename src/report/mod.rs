@@ -14,8 +14,8 @@ use crate::compare::findings::{
     fmt_rate, fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell, fmt_us_spread,
 };
 use crate::compare::summary::Comparison;
-use crate::compare::{RunSet, TopologyRuns};
 use crate::metrics::stats::{fmt_ms, fmt_us};
+use crate::record::{RunSet, TopologyRuns};
 use doc::Block;
 
 /// The machine-readable summary in a comparison directory (what `--json` prints).
@@ -119,7 +119,7 @@ fn setup(c: &Comparison, set: &RunSet) -> Vec<Block> {
         .filter_map(|r| r.report.merged.as_ref())
         .take(1)
     {
-        out.push(Block::Para(crate::merge::report_note(m)));
+        out.push(Block::Para(merged_note(m)));
     }
     let mut head = vec![String::new()];
     head.extend(c.topologies.iter().map(|t| t.name.clone()));
@@ -151,7 +151,7 @@ fn setup(c: &Comparison, set: &RunSet) -> Vec<Block> {
         let complete = t
             .statuses
             .iter()
-            .filter(|s| **s == crate::export::RunStatus::Complete)
+            .filter(|s| **s == crate::record::RunStatus::Complete)
             .count();
         if complete == t.statuses.len() {
             format!("{complete}")
@@ -818,6 +818,25 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out
 }
 
+/// What the report says about a merged run: how it was split, which shard applied the
+/// faults, and which figures rely on the hosts' clocks.
+pub fn merged_note(m: &crate::record::MergeReport) -> String {
+    let hosts = match m.stack {
+        crate::record::StackScope::Shared => format!(
+            "The shards drove one shared stack; shard {} applied the faults, and the failover rows are analysed on every shard's tasks and client events.",
+            m.faults_by
+        ),
+        crate::record::StackScope::Local => format!(
+            "Each shard drove its own local stack; shard {} applied the faults to its stack only, so the failover rows are analysed on shard {}'s tasks and client events (the other shards' stacks were not broken).",
+            m.faults_by, m.faults_by
+        ),
+    };
+    format!(
+        "This run merges {} generator shards (`hab run --shard I/N`, then `hab merge`): task i of each workload was published by shard i mod {} + 1. {hosts} Latency is measured on one host per task (from the task's intended start to its result seen by the same process that published it), so no cross-host clock comparison enters any latency figure. Aligning the shards in time does rely on the hosts' clocks: the failover rows (tasks of other shards placed in a fault's window), the per-second timeline and the wall time of a workload (first intended start to last result, over shards) are only as good as the clocks' agreement (NTP, typically within milliseconds).",
+        m.count, m.count
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -836,7 +855,7 @@ mod tests {
             }
         }
         std::fs::write(
-            dir.path().join(crate::compare::model::INDEX_FILE),
+            dir.path().join(crate::record::names::INDEX_FILE),
             r#"{"topologies": ["standalone", "ha"]}"#,
         )
         .unwrap();
@@ -868,8 +887,8 @@ mod tests {
             };
             for run in &mut t.runs {
                 run.report.workload_plan = plan.clone();
-                let mut cal = crate::calibrate::Calibration::default();
-                cal.figures.broker_round_trip = Some(crate::calibrate::Figure {
+                let mut cal = crate::record::Calibration::default();
+                cal.figures.broker_round_trip = Some(crate::record::Figure {
                     value: tp / fraction,
                     unit: "msg/s".into(),
                     ..Default::default()
@@ -985,7 +1004,7 @@ mod tests {
             .into_iter()
             .collect();
         let seen = w.stages["result_delay"].count;
-        run.clock = Some(crate::export::json::ClockReport::new(Vec::new()));
+        run.clock = Some(crate::record::ClockReport::new(Vec::new()));
         let md = crate::report::doc::markdown(&clock_section(&set));
         assert!(md.contains("## Clocks and negative intervals"), "{md}");
         assert!(md.contains(&format!("3 of {}", seen + 3)), "{md}");

@@ -9,9 +9,10 @@ use crate::clock::now_unix_us;
 use crate::config::{ArrivalKind, Topology, Workload, WorkloadPlan};
 use crate::export::json::ClockReport;
 use crate::export::{self, Machine, RunData, RunReport, RunStatus, WorkersReport};
-use crate::ledger::{Outcome, SideEventKind, TaskRecord};
+use crate::ledger::{Ledger, Outcome, SideEventKind, TaskRecord};
 use crate::metrics::WorkloadMetrics;
 use crate::metrics::failover::{self, AppliedFault, FailoverRow};
+use crate::metrics::timeline::TimelineRow;
 use crate::observe::{ClientEvent, ClientEventKind};
 
 use super::RunOptions;
@@ -182,13 +183,28 @@ pub(super) fn check_invariants(report: &mut RunReport, live: &Live) {
     report.invariants = crate::invariants::check(report, Some(&ledger));
 }
 
+/// The run's per-second timeline (run.json `timeline`, timeline.csv) from its ledger and
+/// client events, with the producer's breaker states when it has them.
+pub fn timeline(report: &RunReport, ledger: &Ledger, events: &[ClientEvent]) -> Vec<TimelineRow> {
+    let names: Vec<String> = report.workloads.iter().map(|w| w.name.clone()).collect();
+    let mut rows = crate::metrics::timeline::compute(&names, ledger, events);
+    if let Some(p) = &report.producer {
+        crate::metrics::outage::annotate_timeline(&mut rows, p);
+    }
+    rows
+}
+
+/// Write every file of the run directory from `report` and what the run recorded so far,
+/// with the timeline computed now.
 pub(super) fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Result<()> {
     let events = live.events.snapshot();
     let ledger = live.ledger();
+    let mut report = report.clone();
+    report.timeline = timeline(&report, &ledger, &events);
     export::write_all(
         dir,
         RunData {
-            report,
+            report: &report,
             ledger: &ledger,
             events: &events,
         },
@@ -235,11 +251,11 @@ pub(super) fn first_report(
         idle: None,
         producer: None,
         observers: Vec::new(),
-        shard: opts.shard.map(|s| crate::shard::ShardReport {
+        shard: opts.shard.map(|s| crate::record::ShardReport {
             index: s.index,
             count: s.count,
-            faults_by: crate::shard::FAULT_SHARD,
-            stack: crate::shard::stack_scope(topology),
+            faults_by: crate::load::shard::FAULT_SHARD,
+            stack: crate::record::stack_scope(topology),
             faults: Vec::new(),
             server_events: Vec::new(),
             result_vanished_ids: None,

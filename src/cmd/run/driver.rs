@@ -20,9 +20,9 @@ use crate::clock::Anchor;
 use crate::config::{ArrivalKind, TaskSpec, Workload};
 use crate::ledger::{ConfirmState, SeenVia, TaskRecord};
 use crate::load::Schedule;
+use crate::load::shard::Shard;
 use crate::observe::ClientEventKind;
 use crate::protocol::message::{TaskMessage, encode};
-use crate::shard::Shard;
 use crate::stack::StackHandle;
 
 use crate::progress::SharedReporter;

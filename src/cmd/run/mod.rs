@@ -17,12 +17,13 @@ use crate::config::{Topology, WorkloadPlan};
 use crate::credentials;
 use crate::export::RunReport;
 use crate::inject::plan as external;
+use crate::load::shard::FAULT_SHARD;
+use crate::load::shard::Shard;
 use crate::progress::SharedReporter;
-use crate::shard::FAULT_SHARD;
-use crate::shard::Shard;
+use crate::record::names::shard_dir_name;
 
 use analyse::write_outputs;
-pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning};
+pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning, timeline};
 pub use driver::task_call;
 use lifecycle::RunState;
 pub use live::KEEPALIVE_CHANNEL;
@@ -56,7 +57,7 @@ pub struct RunOptions {
     /// hab does not own); without it such a run is refused.
     pub allow_faults: bool,
     /// Run one generator shard of N (`--shard I/N`): 1/N of every workload, task ids that
-    /// name the shard, the plan's faults applied by shard 1 only ([`crate::shard`]).
+    /// name the shard, the plan's faults applied by shard 1 only ([`crate::load::shard`]).
     pub shard: Option<Shard>,
     /// Where progress lines go (`hab: stack ready in … ms`, warnings).
     pub reporter: SharedReporter,
@@ -69,23 +70,6 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     /// The content of its run.json.
     pub report: RunReport,
-}
-
-/// The run directory's name: `<UTC timestamp>-<topology>-<workload plan>`.
-pub fn run_dir_name(topology: &str, plan: &str) -> String {
-    format!(
-        "{}-{topology}-{plan}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-    )
-}
-
-/// A shard's run directory name: [`run_dir_name`] with `-shard<I>of<N>`.
-pub fn shard_dir_name(topology: &str, plan: &str, shard: Option<Shard>) -> String {
-    let base = run_dir_name(topology, plan);
-    match shard {
-        Some(s) => format!("{base}-shard{}of{}", s.index, s.count),
-        None => base,
-    }
 }
 
 /// Run every workload of `plan` on `topology`, writing the run directory.

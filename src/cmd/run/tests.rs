@@ -1,7 +1,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{run_dir_name, schedule_lag_warning, task_call};
+use super::{schedule_lag_warning, task_call};
 use crate::config::{ArrivalKind, TaskSpec, Workload};
 use crate::metrics::WorkloadMetrics;
 
@@ -59,11 +59,4 @@ fn schedule_lag_is_warned_about_only_for_rate_workloads_that_fell_behind() {
     assert!(warning.contains("fell behind 2000/s"), "{warning}");
     w.arrival = ArrivalKind::Burst;
     assert_eq!(schedule_lag_warning(&w, &m.report()), None);
-}
-
-#[test]
-fn run_dir_names_sort_by_time_and_name_the_run() {
-    let n = run_dir_name("standalone", "seed");
-    assert!(n.ends_with("-standalone-seed"), "{n}");
-    assert!(n.starts_with("20"), "{n}");
 }

@@ -1,6 +1,6 @@
 //! Generator shards (`hab run --shard I/N`): one of N load generators, each driving 1/N of
 //! every workload, so the load of one plan can be split across processes or hosts and the
-//! shards' run directories merged afterwards (`hab merge`, [`crate::merge`]).
+//! shards' run directories merged afterwards (`hab merge`).
 //!
 //! The split is pure arithmetic on the plan, nothing negotiated at run time:
 //! - **Tasks.** Task `i` of a workload (0-based, in schedule order) belongs to shard
@@ -20,7 +20,7 @@
 //!   shards share, one shard breaking it is the fault the plan describes (N shards each
 //!   applying it would break it N times). When each shard has its own local stack, only
 //!   shard 1's stack is broken, so `hab merge` analyses the failover rows on shard 1's
-//!   tasks only ([`StackScope`]).
+//!   tasks only ([`crate::record::StackScope`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::load::Schedule;
-use crate::metrics::failover::{AppliedFault, ServerEvent};
 
 /// The shard that applies a sharded plan's faults.
 pub const FAULT_SHARD: u32 = 1;
@@ -152,56 +151,6 @@ impl Shard {
         let index = u32::from(u16::from_be_bytes([b[0], b[1]]));
         let count = u32::from(u16::from_be_bytes([b[2], b[3]]));
         (index >= 1 && index <= count).then_some(Shard { index, count })
-    }
-}
-
-/// Whether the shards of a run drove one stack or each its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StackScope {
-    /// Each shard started its own local stack: only shard 1's stack had the faults, so
-    /// failover rows are analysed on shard 1's tasks and client events.
-    #[default]
-    Local,
-    /// The shards drove one stack (an external stack every shard points at): shard 1's
-    /// faults hit every shard's tasks, so failover rows are analysed on all of them.
-    Shared,
-}
-
-/// What a shard's run.json says about the shard (`shard` in run.json), with what
-/// `hab merge` needs to analyse failover again on the merged ledger.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ShardReport {
-    /// Which shard, 1-based.
-    pub index: u32,
-    /// How many shards the load was split into.
-    pub count: u32,
-    /// The shard that applies the plan's faults (always 1); the others record here that
-    /// the plan's faults belong to it.
-    pub faults_by: u32,
-    /// Whether the shards share one stack or each run their own.
-    pub stack: StackScope,
-    /// Every fault this shard applied, as applied (empty on shards other than 1).
-    #[serde(default)]
-    pub faults: Vec<AppliedFault>,
-    /// Every event this shard's server-side observers saw (Sentinel, HAProxy).
-    #[serde(default)]
-    pub server_events: Vec<ServerEvent>,
-    /// Tasks of this shard whose result hab saw but whose result key the backend no
-    /// longer held at the end (read only for plans with faults), as UUID text; `None`
-    /// when not read.
-    #[serde(default)]
-    pub result_vanished_ids: Option<Vec<String>>,
-}
-
-/// The scope of a topology's stack for sharded runs: an external stack (`[external]`)
-/// is the one every shard drives, so shard 1's faults concern every shard's tasks; a
-/// local one is each shard's own.
-pub fn stack_scope(topology: &crate::config::Topology) -> StackScope {
-    if topology.is_external() {
-        StackScope::Shared
-    } else {
-        StackScope::Local
     }
 }
 

@@ -1,12 +1,13 @@
-//! What a comparison is made of: the run directories of each topology, read back from
-//! their run.json files. `hab compare` writes runs and then reads them back through this
+//! Run directories read back: what a report or a comparison is made of, the run
+//! directories of each topology read from their run.json files. `hab compare` writes runs and then reads them back through this
 //! module exactly as `hab report DIR` does, so a re-rendered report equals the first one.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::export::RunReport;
+use super::RunReport;
+use super::names::{INDEX_FILE, RUN_FILE};
 use crate::metrics::LatencyHistogram;
 
 /// One run directory and its run.json.
@@ -21,7 +22,7 @@ pub struct LoadedRun {
 impl LoadedRun {
     /// Read `dir/run.json`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join("run.json");
+        let path = dir.join(RUN_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let report: RunReport = serde_json::from_str(&text)
@@ -74,7 +75,7 @@ impl TopologyRuns {
             let h = LatencyHistogram::from_base64(b64).with_context(|| {
                 format!(
                     "{}: histogram {stage} of workload {workload}",
-                    run.dir.join("run.json").display()
+                    run.dir.join(RUN_FILE).display()
                 )
             })?;
             merged.get_or_insert_with(LatencyHistogram::new).merge(&h);
@@ -101,15 +102,11 @@ pub struct RunSet {
     pub topologies: Vec<TopologyRuns>,
 }
 
-/// The file `hab compare` writes into a comparison directory to remember the order of its
-/// topologies and which one is the baseline (run.json files hold everything else).
-pub const INDEX_FILE: &str = "compare.json";
-
 impl RunSet {
     /// Read a comparison directory (run directories one level down, `compare.json` for
     /// the order) or a single run directory.
     pub fn load(dir: &Path) -> Result<Self> {
-        if dir.join("run.json").is_file() {
+        if dir.join(RUN_FILE).is_file() {
             let run = LoadedRun::load(dir)?;
             let name = run.topology_name();
             return Ok(RunSet {
@@ -126,7 +123,7 @@ impl RunSet {
         let mut runs = Vec::new();
         for e in entries {
             let path = e?.path();
-            if path.join("run.json").is_file() {
+            if path.join(RUN_FILE).is_file() {
                 runs.push(LoadedRun::load(&path)?);
             }
         }
