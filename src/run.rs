@@ -1,6 +1,5 @@
 //! Moved to [`crate::cmd::run`]; this path stays until every caller uses the new one.
 
 pub use crate::cmd::run::{
-    KEEPALIVE_CHANNEL, RunOptions, RunOutcome, SCHEDULE_LAG_WARN_US, run, schedule_lag_warning,
-    task_call,
+    RunOptions, RunOutcome, SCHEDULE_LAG_WARN_US, run, schedule_lag_warning, task_call,
 };

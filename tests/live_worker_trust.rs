@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hab::ledger::{SideEventKind, side_channel};
+use hab::protocol::side_channel::{self, SideEventKind};
 use hab::stack::process::ManagedProcess;
 use hab::stack::{Stack, StackDirs, StackOptions};
 use serde_json::{Value, json};

@@ -9,11 +9,12 @@ use crate::clock::now_unix_us;
 use crate::config::{ArrivalKind, Topology, Workload, WorkloadPlan};
 use crate::export::json::ClockReport;
 use crate::export::{self, Machine, RunData, RunReport, RunStatus, WorkersReport};
-use crate::ledger::{Ledger, Outcome, SideEventKind, TaskRecord};
+use crate::ledger::{Ledger, Outcome, TaskRecord};
 use crate::metrics::WorkloadMetrics;
 use crate::metrics::failover::{self, AppliedFault, FailoverRow};
 use crate::metrics::timeline::TimelineRow;
 use crate::observe::{ClientEvent, ClientEventKind};
+use crate::protocol::side_channel::SideEventKind;
 
 use super::RunOptions;
 use super::lifecycle::RunState;

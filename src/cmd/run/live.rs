@@ -144,10 +144,8 @@ pub(super) fn discovery_hook(
     })
 }
 
-pub use crate::backend::KEEPALIVE_CHANNEL;
-
 /// `backend.keepalive` for the producer's Redis connections: a `PUBLISH` on
-/// [`KEEPALIVE_CHANNEL`] every `every` through the reader keeps the reader's connection
+/// [`backend::KEEPALIVE_CHANNEL`] every `every` through the reader keeps the reader's connection
 /// and the result subscription from sitting idle. A failed one is a client error.
 pub(super) async fn redis_keepalive(
     mut conn: backend::RedisConn,

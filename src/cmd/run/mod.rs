@@ -26,7 +26,6 @@ use analyse::write_outputs;
 pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning, timeline};
 pub use driver::task_call;
 use lifecycle::RunState;
-pub use live::KEEPALIVE_CHANNEL;
 use live::Live;
 
 mod analyse;

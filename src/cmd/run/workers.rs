@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use uuid::Uuid;
 
 use crate::config::{Topology, WorkerKind};
-use crate::ledger::{Ledger, SideEventKind, side_channel};
+use crate::ledger::Ledger;
+use crate::protocol::side_channel::{self, SideEventKind};
 use crate::stack::process::ManagedProcess;
 
 use super::live::Endpoints;
@@ -350,7 +351,7 @@ pub(super) struct SideChannelSummary {
     /// Tasks a worker was running when it ended.
     pub(super) crashes: Vec<crate::export::WorkerCrash>,
     /// The workers' connection losses, reconnections and failed result writes.
-    pub(super) connection_events: Vec<crate::ledger::SideEvent>,
+    pub(super) connection_events: Vec<crate::protocol::side_channel::SideEvent>,
     /// Every worker process's clock anchor (one per process that opened a file).
     pub(super) clocks: Vec<crate::clock::ProcessClock>,
 }
