@@ -168,7 +168,6 @@ const KNOWN_LONG: &[&str] = &[
     "stack/mod.rs",
     "stack/process.rs",
     "stack/rabbitmq.rs",
-    "stack/redis.rs",
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -383,7 +383,7 @@ impl ExternalStack {
     async fn sentinel_master(&self) -> Result<(String, u16), String> {
         let mut last = String::from("no Sentinel listed");
         for addr in &self.cfg.sentinels {
-            match super::redis::query_at(
+            match super::resp::query_at(
                 addr,
                 &["SENTINEL", "get-master-addr-by-name", &self.master_name],
                 crate::credentials::current().sentinel_password.as_deref(),
@@ -391,8 +391,8 @@ impl ExternalStack {
             .await
             {
                 Ok(redis::Value::Array(items)) if items.len() == 2 => {
-                    let host = super::redis::text(&items[0]).unwrap_or_default();
-                    let port = super::redis::text(&items[1]).and_then(|p| p.parse().ok());
+                    let host = super::resp::text(&items[0]).unwrap_or_default();
+                    let port = super::resp::text(&items[1]).and_then(|p| p.parse().ok());
                     if let Some(port) = port {
                         return Ok((host, port));
                     }

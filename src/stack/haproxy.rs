@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use super::process::{ManagedProcess, wait_ready};
+use super::server::{Server, ServerShell};
 use super::{StackDirs, StackError, ports};
 use crate::config::ProxyConfig;
 
@@ -460,20 +460,18 @@ pub async fn server_states_at(addr: &StatsAddr) -> Result<Vec<ServerState>, Stri
 /// A running HAProxy, killed (group SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct Haproxy {
-    /// The haproxy process (leader of its own group).
-    process: ManagedProcess,
+    /// The haproxy process (leader of its own group), the generated config (in the logs
+    /// directory) and, when the logs path is too long for a socket, the directory holding
+    /// the stats socket.
+    shell: ServerShell,
     /// Ports and the stats socket.
     layout: HaproxyLayout,
-    /// The generated config, in the logs directory.
-    config_path: PathBuf,
     /// The logs directory (restart log files go there too).
     logs: PathBuf,
     /// How it was started (startup timeout, program).
     opts: HaproxyOptions,
     /// Starts so far, 1 after [`Haproxy::start`]; names the log file of each restart.
     starts: u32,
-    /// Holds the stats socket's directory when the logs path is too long for a socket.
-    _socket_dir: Option<tempfile::TempDir>,
 }
 
 impl Haproxy {
@@ -522,13 +520,11 @@ impl Haproxy {
         })?;
         let process = spawn(&config_path, &dirs.logs.join("haproxy.log"), opts)?;
         let mut proxy = Haproxy {
-            process,
+            shell: ServerShell::new(process, config_path, STOP_GRACE, socket_dir),
             layout,
-            config_path,
             logs: dirs.logs.clone(),
             opts: opts.clone(),
             starts: 1,
-            _socket_dir: socket_dir,
         };
         proxy.wait_settled().await?;
         tracing::info!(
@@ -546,7 +542,7 @@ impl Haproxy {
         let socket = self.layout.stats_socket.clone();
         let interval = self.opts.check_interval.min(Duration::from_millis(100));
         wait_ready(
-            &mut self.process,
+            self.shell.process(),
             self.opts.startup_timeout,
             interval,
             || async { settled(&server_states(&socket).await?) },
@@ -558,18 +554,19 @@ impl Haproxy {
     /// same config and ports and a fresh log file (`haproxy.restart-<n>.log`), and waits
     /// until it is settled as at the first start.
     pub async fn start_again(&mut self) -> Result<(), StackError> {
-        if self.process.is_running() {
+        if self.process().is_running() {
             return Err(StackError::Control {
                 what: "restarting HAProxy".into(),
                 detail: "it is still running; kill or stop it first".into(),
             });
         }
-        self.process.kill_now(); // reap whatever is left of the old group
+        self.process().kill_now(); // reap whatever is left of the old group
         self.starts += 1;
         let log = self
             .logs
             .join(format!("haproxy.restart-{}.log", self.starts - 1));
-        self.process = spawn(&self.config_path, &log, &self.opts)?;
+        let process = spawn(self.shell.config_path(), &log, &self.opts)?;
+        self.shell.replace(process);
         self.wait_settled().await?;
         tracing::info!(pid = self.pid().as_raw(), "haproxy restarted");
         Ok(())
@@ -610,14 +607,9 @@ impl Haproxy {
         &self.layout
     }
 
-    /// The generated config file.
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
-    }
-
     /// The current log file (a fresh one per start).
     pub fn log_path(&self) -> &Path {
-        self.process.log_path()
+        self.process_ref().log_path()
     }
 
     /// `show stat`, parsed: one [`ServerState`] per server of both backends.
@@ -629,26 +621,21 @@ impl Haproxy {
                 detail,
             })
     }
+}
 
-    /// Pid of the haproxy process (also its process-group id).
-    pub fn pid(&self) -> Pid {
-        self.process.pid()
+impl Server for Haproxy {
+    fn shell(&self) -> &ServerShell {
+        &self.shell
     }
 
-    /// The managed process, for signals and log tails.
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
-    }
-
-    /// The managed process, read-only.
-    pub fn process_ref(&self) -> &ManagedProcess {
-        &self.process
+    fn shell_mut(&mut self) -> &mut ServerShell {
+        &mut self.shell
     }
 
     /// Stops HAProxy gracefully: SIGTERM, a few seconds' grace, then SIGKILL; removes the
     /// stats socket file it leaves behind.
-    pub async fn stop(&mut self) {
-        self.process.stop(STOP_GRACE).await;
+    async fn stop(&mut self) {
+        self.shell.stop().await;
         let _ = std::fs::remove_file(&self.layout.stats_socket);
     }
 }

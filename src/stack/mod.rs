@@ -6,10 +6,14 @@
 //! no destructor runs, [`process::kill_all_now`] kills every live group.
 //!
 //! - [`process`]: the managed process, readiness polling, the live-group registry.
+//! - [`server`]: the shell every server lives in (process, config file, working
+//!   directory) and the [`Server`] trait all kinds answer alike.
 //! - [`ports`]: free loopback ports, never the same twice in one process.
 //! - [`redis`]: `redis-server` data nodes and the [`redis::RedisSet`] (master, replicas,
 //!   Sentinels).
 //! - [`sentinel`]: `redis-sentinel` processes and the Sentinel queries.
+//! - [`resp`]: what hab says to Redis servers and Sentinels (PING, bounded queries,
+//!   INFO), shared by both.
 //! - [`epmd`]: the private Erlang port mapper the RabbitMQ nodes register with.
 //! - [`rabbitmq`]: RabbitMQ nodes and the broker (epmd + nodes, clustered when several).
 //! - [`haproxy`]: HAProxy in front of broker and backend, and its stats socket.
@@ -39,7 +43,9 @@ pub mod ports;
 pub mod process;
 pub mod rabbitmq;
 pub mod redis;
+pub mod resp;
 pub mod sentinel;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -52,6 +58,7 @@ pub use self::process::kill_all_now;
 use self::rabbitmq::{RabbitBroker, RabbitOptions};
 use self::redis::{RedisOptions, RedisSet, RedisSetOptions};
 use self::sentinel::SentinelOptions;
+pub use self::server::{Server, ServerShell};
 use crate::config::{QueueKind, Topology};
 
 /// Why a stack (or one of its servers) could not be started.
@@ -365,27 +372,12 @@ impl Stack {
                 let members = opts.backend_replicas as usize
                     + 1
                     + opts.sentinels.as_ref().map_or(0, |s| s.count as usize);
-                Some(
-                    tokio::task::spawn_blocking(move || netns::Network::create(members))
-                        .await
-                        .map_err(|e| {
-                            StackError::Unsupported(format!("creating namespaces: {e}"))
-                        })??,
-                )
+                Some(create_network(members).await?)
             }
         };
         let broker_network = match opts.broker_namespaces {
             false => None,
-            true => {
-                let members = opts.broker_nodes as usize;
-                Some(
-                    tokio::task::spawn_blocking(move || netns::Network::create(members))
-                        .await
-                        .map_err(|e| {
-                            StackError::Unsupported(format!("creating namespaces: {e}"))
-                        })??,
-                )
-            }
+            true => Some(create_network(opts.broker_nodes as usize).await?),
         };
         let redis_opts = RedisSetOptions {
             replicas: opts.backend_replicas,
@@ -695,6 +687,14 @@ impl StackHandle {
         }
     }
 
+    /// The external stack, if hab only talks to it.
+    pub fn external(&self) -> Option<&external::ExternalStack> {
+        match self {
+            StackHandle::Local(_) => None,
+            StackHandle::External(s) => Some(s),
+        }
+    }
+
     /// Whether hab only talks to this stack.
     pub fn is_external(&self) -> bool {
         matches!(self, StackHandle::External(_))
@@ -797,6 +797,13 @@ impl StackHandle {
             StackHandle::External(_) => {}
         }
     }
+}
+
+/// A network of `members` namespaces, created off the async threads.
+async fn create_network(members: usize) -> Result<netns::Network, StackError> {
+    tokio::task::spawn_blocking(move || netns::Network::create(members))
+        .await
+        .map_err(|e| StackError::Unsupported(format!("creating namespaces: {e}")))?
 }
 
 /// Versions for run.json: RabbitMQ and Erlang from the node's start line (Erlang falls

@@ -46,6 +46,7 @@ use tempfile::TempDir;
 use super::epmd::Epmd;
 use super::netns::{self, NsPlace};
 use super::process::{ManagedProcess, poll_until, wait_ready};
+use super::server::{Server, ServerShell};
 use super::{StackDirs, StackError, ports};
 
 /// Debian package that provides RabbitMQ.
@@ -321,17 +322,15 @@ pub fn advanced_config(net_ticktime: Option<Duration>) -> String {
 /// One RabbitMQ node: the `rabbitmq-server` wrapper and its `beam.smp`, in one group.
 #[derive(Debug)]
 pub struct RabbitNode {
-    /// The wrapper process (group leader). Declared before `_state` so the node dies
-    /// before its Mnesia directory is removed.
-    process: ManagedProcess,
+    /// The wrapper process (group leader), the generated `rabbitmq.conf` and the Mnesia
+    /// and other state (removed on drop, after the node is gone).
+    shell: ServerShell,
     /// Its files and ports.
     layout: NodeLayout,
     /// The `beam.smp` pid from the pid file, checked to be in this node's group.
     beam_pid: Pid,
     /// How it was started (reused by [`RabbitNode::restart`]).
     opts: RabbitOptions,
-    /// Mnesia and other state, removed on drop.
-    _state: TempDir,
 }
 
 impl RabbitNode {
@@ -384,11 +383,10 @@ impl RabbitNode {
             "rabbitmq ready"
         );
         Ok(RabbitNode {
-            process,
+            shell: ServerShell::new(process, layout.config_file(), STOP_GRACE, Some(state)),
             layout,
             beam_pid,
             opts: opts.clone(),
-            _state: state,
         })
     }
 
@@ -396,10 +394,10 @@ impl RabbitNode {
     /// directory (so it rejoins its cluster by itself), and waits until it accepts an
     /// AMQP connection.
     pub async fn restart(&mut self, env: &ErlangEnv) -> Result<(), StackError> {
-        self.process.kill_now(); // reap whatever is left of the old group
+        self.process().kill_now(); // reap whatever is left of the old group
         let _ = std::fs::remove_file(self.layout.pid_file());
         let (process, beam_pid) = spawn_node(&self.layout, env, &self.opts).await?;
-        self.process = process;
+        self.shell.replace(process);
         self.beam_pid = beam_pid;
         tracing::info!(
             node = %self.layout.nodename,
@@ -433,7 +431,7 @@ impl RabbitNode {
 
     /// Pid of the `rabbitmq-server` `sh` wrapper (also the process-group id).
     pub fn wrapper_pid(&self) -> Pid {
-        self.process.pid()
+        self.pid()
     }
 
     /// Pid of the node's `beam.smp` (the process a crash or pause fault targets), as
@@ -446,21 +444,21 @@ impl RabbitNode {
     pub fn layout(&self) -> &NodeLayout {
         &self.layout
     }
+}
 
-    /// The managed process, for signals and log tails.
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
+impl Server for RabbitNode {
+    fn shell(&self) -> &ServerShell {
+        &self.shell
     }
 
-    /// The managed process, read-only.
-    pub fn process_ref(&self) -> &ManagedProcess {
-        &self.process
+    fn shell_mut(&mut self) -> &mut ServerShell {
+        &mut self.shell
     }
 
-    /// Stops the node: SIGTERM to the group (the wrapper forwards it, beam shuts down
-    /// cleanly), then SIGKILL after a few seconds.
-    pub async fn stop(&mut self) {
-        self.process.stop(STOP_GRACE).await;
+    /// Its `beam.smp` ([`beam_pid`](RabbitNode::beam_pid)); a SIGTERM to the group
+    /// (the wrapper forwards it) stops it cleanly.
+    fn signal_pid(&self) -> Pid {
+        self.beam_pid
     }
 }
 
@@ -760,7 +758,13 @@ impl RabbitBroker {
     pub fn log_tails(&self, n: usize) -> String {
         self.nodes
             .iter()
-            .map(|node| format!("--- {} ---\n{}", node.nodename(), node.process.log_tail(n)))
+            .map(|node| {
+                format!(
+                    "--- {} ---\n{}",
+                    node.nodename(),
+                    node.process_ref().log_tail(n)
+                )
+            })
             .collect()
     }
 
@@ -816,7 +820,7 @@ impl RabbitBroker {
 
     /// Index of the first node whose process is alive (the one to ask about the cluster).
     pub fn first_alive(&self) -> Option<usize> {
-        self.nodes.iter().position(|n| n.process.is_alive())
+        self.nodes.iter().position(|n| n.process_ref().is_alive())
     }
 
     /// Index of the node named `nodename`.
@@ -838,9 +842,11 @@ impl RabbitBroker {
         avoid: Option<usize>,
     ) -> Result<Option<QueueInfo>, StackError> {
         let mut order: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].process.is_alive() && Some(i) != avoid)
+            .filter(|&i| self.nodes[i].process_ref().is_alive() && Some(i) != avoid)
             .collect();
-        order.extend(avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process.is_alive()));
+        order.extend(
+            avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process_ref().is_alive()),
+        );
         let mut last_error = StackError::Control {
             what: "listing queues".into(),
             detail: "no RabbitMQ node is running".into(),
@@ -937,9 +943,11 @@ impl RabbitBroker {
         avoid: Option<usize>,
     ) -> Result<Option<usize>, StackError> {
         let mut order: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].process.is_alive() && Some(i) != avoid)
+            .filter(|&i| self.nodes[i].process_ref().is_alive() && Some(i) != avoid)
             .collect();
-        order.extend(avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process.is_alive()));
+        order.extend(
+            avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process_ref().is_alive()),
+        );
         let mut last_error = StackError::Control {
             what: "asking for the queue leader".into(),
             detail: "no RabbitMQ node is running".into(),
@@ -959,7 +967,7 @@ impl RabbitBroker {
     /// of them running, and when the `celery` queue exists every replica is online (and
     /// a quorum queue has a leader).
     pub async fn health(&self) -> Result<(), String> {
-        if let Some(dead) = self.nodes.iter().find(|n| !n.process.is_alive()) {
+        if let Some(dead) = self.nodes.iter().find(|n| !n.process_ref().is_alive()) {
             return Err(format!("{} is not running", dead.nodename()));
         }
         let want = self.nodes.len();
