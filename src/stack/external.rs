@@ -557,12 +557,7 @@ impl ExternalStack {
             let url = self.client_broker_url(&self.clients);
             let mut last = String::new();
             for u in url.split(';') {
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    crate::broker::connect(u, Duration::ZERO, "hab-health"),
-                )
-                .await
-                {
+                match tokio::time::timeout(Duration::from_secs(5), amqp_connect(u)).await {
                     Ok(Ok(conn)) => {
                         let _ = conn.close(200, "health check".into()).await;
                         return Ok(());
@@ -604,6 +599,20 @@ impl ExternalStack {
                 log_tail: String::new(),
             })
     }
+}
+
+/// One AMQP connection to the broker at `url` as the clients open one (the installed
+/// credentials added here only, heartbeat off), named `hab-health` so it shows in
+/// RabbitMQ's tools.
+async fn amqp_connect(url: &str) -> anyhow::Result<lapin::Connection> {
+    use anyhow::Context;
+    let full = crate::credentials::amqp_url(url);
+    let sep = if full.contains('?') { '&' } else { '?' };
+    let props = lapin::ConnectionProperties::default()
+        .with_connection_name(lapin::types::LongString::from("hab-health"));
+    lapin::Connection::connect(&format!("{full}{sep}heartbeat=0"), props)
+        .await
+        .with_context(|| format!("cannot connect to the broker at {url}"))
 }
 
 /// `INFO` of the Redis server at `url` (credentials added), bounded.

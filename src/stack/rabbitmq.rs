@@ -791,7 +791,7 @@ impl RabbitBroker {
             self.nodes[node].nodename(),
             &[
                 "quorum_status",
-                crate::broker::CELERY_QUEUE,
+                crate::protocol::CELERY_QUEUE,
                 "--formatter",
                 "json",
             ],
@@ -886,7 +886,7 @@ impl RabbitBroker {
         let queues = parse_list_queues(&out).map_err(parse_err)?;
         let Some(mut q) = queues
             .into_iter()
-            .find(|q| q.name == crate::broker::CELERY_QUEUE)
+            .find(|q| q.name == crate::protocol::CELERY_QUEUE)
         else {
             return Ok(None);
         };
