@@ -164,7 +164,6 @@ const KNOWN_LONG: &[&str] = &[
     "report/mod.rs",
     "stack/mod.rs",
     "stack/process.rs",
-    "stack/rabbitmq.rs",
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
