@@ -162,7 +162,6 @@ const KNOWN_LONG: &[&str] = &[
     "ledger.rs",
     "merge.rs",
     "report/mod.rs",
-    "stack/process.rs",
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
