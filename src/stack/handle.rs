@@ -142,6 +142,21 @@ impl StackHandle {
         }
     }
 
+    /// An external stack's RabbitMQ management API, when its topology lists one: the API
+    /// urls, the broker node names and the broker nodes (`broker_node_names`,
+    /// `broker_nodes`). `None` for a local stack, whose queue leader is watched with
+    /// `rabbitmqctl` after each broker fault instead.
+    pub fn management_api(&self) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
+        match self {
+            StackHandle::External(e) if !e.management_urls().is_empty() => Some((
+                e.management_urls(),
+                e.config().broker_node_names.clone(),
+                e.config().broker_nodes.clone(),
+            )),
+            _ => None,
+        }
+    }
+
     /// `host:port` of every Sentinel.
     pub fn sentinel_addrs(&self) -> Vec<String> {
         match self {
