@@ -268,23 +268,29 @@ impl RabbitBroker {
         &self,
         avoid: Option<usize>,
     ) -> Result<Option<QueueInfo>, StackError> {
-        let mut order: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].process_ref().is_alive() && Some(i) != avoid)
-            .collect();
-        order.extend(
-            avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process_ref().is_alive()),
-        );
         let mut last_error = StackError::Control {
             what: "listing queues".into(),
             detail: "no RabbitMQ node is running".into(),
         };
-        for node in order {
+        for node in self.asking_order(avoid) {
             match self.queue_info_on(node).await {
                 Ok(q) => return Ok(q),
                 Err(e) => last_error = e,
             }
         }
         Err(last_error)
+    }
+
+    /// The nodes whose process is alive, first one first, with node `avoid` (when alive)
+    /// moved to the end: the order to ask them in.
+    fn asking_order(&self, avoid: Option<usize>) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].process_ref().is_alive() && Some(i) != avoid)
+            .collect();
+        order.extend(
+            avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process_ref().is_alive()),
+        );
+        order
     }
 
     /// The `celery` queue's placement as node `node` reports it.
@@ -369,17 +375,11 @@ impl RabbitBroker {
         &self,
         avoid: Option<usize>,
     ) -> Result<Option<usize>, StackError> {
-        let mut order: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].process_ref().is_alive() && Some(i) != avoid)
-            .collect();
-        order.extend(
-            avoid.filter(|&i| i < self.nodes.len() && self.nodes[i].process_ref().is_alive()),
-        );
         let mut last_error = StackError::Control {
             what: "asking for the queue leader".into(),
             detail: "no RabbitMQ node is running".into(),
         };
-        for node in order {
+        for node in self.asking_order(avoid) {
             match self.ctl(node, &["eval", LOCAL_LEADER_EVAL]).await {
                 Ok(out) => {
                     return Ok(parse_node_atom(&out).and_then(|n| self.node_by_name(&n)));
