@@ -21,8 +21,7 @@ use crate::config::QueueKind;
 
 pub mod leftovers;
 
-/// Celery's default queue, exchange and routing key.
-pub const CELERY_QUEUE: &str = "celery";
+pub use crate::protocol::CELERY_QUEUE;
 
 /// The AMQP URL with the heartbeat set (lapin reads it from the query string).
 pub fn url_with_heartbeat(url: &str, heartbeat: Duration) -> String {

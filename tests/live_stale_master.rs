@@ -241,9 +241,9 @@ async fn until_healthy(
 /// new one until the Sentinels demote it, and the Redis side is not healthy before.
 #[test]
 fn a_failover_without_promotion_is_named_and_health_waits_for_the_demotion() {
-    use hab::stack::StackDirs;
     use hab::stack::redis::{RedisOptions, RedisSet, RedisSetOptions, replication_info};
     use hab::stack::sentinel::SentinelOptions;
+    use hab::stack::{Server, StackDirs};
     use nix::sys::signal::{Signal, kill};
     use std::time::Duration;
 

@@ -30,6 +30,9 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::io;
 
+/// Celery's default queue, exchange and routing key.
+pub const CELERY_QUEUE: &str = "celery";
+
 /// A `serde_json` formatter that writes what Python's `json.dumps` writes with its
 /// defaults (which kombu uses): `", "` between items, `": "` after keys, every character
 /// outside printable ASCII escaped as `\uXXXX` (`ensure_ascii=True`), floats as `repr`.

@@ -383,7 +383,7 @@ impl ExternalStack {
     async fn sentinel_master(&self) -> Result<(String, u16), String> {
         let mut last = String::from("no Sentinel listed");
         for addr in &self.cfg.sentinels {
-            match super::redis::query_at(
+            match super::resp::query_at(
                 addr,
                 &["SENTINEL", "get-master-addr-by-name", &self.master_name],
                 crate::credentials::current().sentinel_password.as_deref(),
@@ -391,8 +391,8 @@ impl ExternalStack {
             .await
             {
                 Ok(redis::Value::Array(items)) if items.len() == 2 => {
-                    let host = super::redis::text(&items[0]).unwrap_or_default();
-                    let port = super::redis::text(&items[1]).and_then(|p| p.parse().ok());
+                    let host = super::resp::text(&items[0]).unwrap_or_default();
+                    let port = super::resp::text(&items[1]).and_then(|p| p.parse().ok());
                     if let Some(port) = port {
                         return Ok((host, port));
                     }
@@ -557,12 +557,7 @@ impl ExternalStack {
             let url = self.client_broker_url(&self.clients);
             let mut last = String::new();
             for u in url.split(';') {
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    crate::broker::connect(u, Duration::ZERO, "hab-health"),
-                )
-                .await
-                {
+                match tokio::time::timeout(Duration::from_secs(5), amqp_connect(u)).await {
                     Ok(Ok(conn)) => {
                         let _ = conn.close(200, "health check".into()).await;
                         return Ok(());
@@ -604,6 +599,20 @@ impl ExternalStack {
                 log_tail: String::new(),
             })
     }
+}
+
+/// One AMQP connection to the broker at `url` as the clients open one (the installed
+/// credentials added here only, heartbeat off), named `hab-health` so it shows in
+/// RabbitMQ's tools.
+async fn amqp_connect(url: &str) -> anyhow::Result<lapin::Connection> {
+    use anyhow::Context;
+    let full = crate::credentials::amqp_url(url);
+    let sep = if full.contains('?') { '&' } else { '?' };
+    let props = lapin::ConnectionProperties::default()
+        .with_connection_name(lapin::types::LongString::from("hab-health"));
+    lapin::Connection::connect(&format!("{full}{sep}heartbeat=0"), props)
+        .await
+        .with_context(|| format!("cannot connect to the broker at {url}"))
 }
 
 /// `INFO` of the Redis server at `url` (credentials added), bounded.

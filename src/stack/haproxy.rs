@@ -18,25 +18,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use nix::unistd::Pid;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
-
 use super::process::{ManagedProcess, wait_ready};
+use super::server::{Server, ServerShell};
 use super::{StackDirs, StackError, ports};
 use crate::config::ProxyConfig;
 
 /// Debian package that provides `haproxy`.
 const PACKAGE: &str = "haproxy";
 
-/// The backend and server names (defined in [`crate::config::proxy`], where the
-/// topology and the failover analysis find them too).
+/// The backend and server names and the stats socket client (defined in
+/// [`crate::config::proxy`], where the topology, the observers and the failover analysis
+/// find them too).
 pub use crate::config::proxy::{
-    BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX,
+    BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX, ServerState,
+    StatsAddr, parse_show_stat, server_states_at, stats_command_at,
 };
-
-/// How long one stats-socket request may take.
-const STATS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a graceful stop may take before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -260,87 +256,6 @@ pub fn at_least_regex(n: u64) -> String {
     format!("({})", alts.join("|"))
 }
 
-/// One server line of `show stat`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerState {
-    /// The HAProxy backend: [`BROKER_BACKEND`] or [`REDIS_BACKEND`].
-    pub backend: String,
-    /// The server name, e.g. `rabbit1` or `redis0`.
-    pub server: String,
-    /// HAProxy's status text: `UP`, `DOWN`, `UP 1/2` (failing, still used), `DOWN 1/2`
-    /// (recovering, not used yet), `MAINT`, `DRAIN`, `NOLB`, `no check`.
-    pub status: String,
-    /// A `backup` server (used only when no normal server is UP).
-    pub backup: bool,
-    /// Result of the last health check, e.g. `L7OK`, `L4CON`, `L7TOUT`; `INI` before the
-    /// first check finished (the `* ` HAProxy prefixes while a check runs is removed).
-    pub check_status: String,
-    /// Seconds since the status last changed (`lastchg`), when HAProxy reports it.
-    pub last_change_s: Option<u64>,
-}
-
-impl ServerState {
-    /// True when HAProxy sends new connections to this server: `UP`, also while it is
-    /// failing checks but not yet DOWN (`UP 1/2`).
-    pub fn is_up(&self) -> bool {
-        self.status == "UP" || self.status.starts_with("UP ")
-    }
-
-    /// True when the status is final for now: a check has finished and the server is not
-    /// between UP and DOWN.
-    pub fn is_settled(&self) -> bool {
-        self.check_status != "INI" && !self.status.contains('/')
-    }
-
-    /// The node index in the server name (`rabbit2` → 2).
-    pub fn index(&self) -> Option<usize> {
-        let digits = self
-            .server
-            .trim_start_matches(|c: char| !c.is_ascii_digit());
-        digits.parse().ok()
-    }
-}
-
-/// Parses `show stat` CSV (header line `# pxname,svname,…`) into server lines; frontend
-/// and backend summary lines are left out. Columns are found by name, so added columns in
-/// other HAProxy versions do not matter.
-pub fn parse_show_stat(csv: &str) -> Result<Vec<ServerState>, String> {
-    let mut lines = csv.lines();
-    let header = lines
-        .find(|l| l.starts_with("# "))
-        .ok_or_else(|| format!("no `# pxname,…` header in `show stat` output: {csv:?}"))?;
-    let names: Vec<&str> = header[2..].split(',').collect();
-    let col = |name: &str| {
-        names
-            .iter()
-            .position(|n| *n == name)
-            .ok_or_else(|| format!("`show stat` has no `{name}` column"))
-    };
-    let (px, sv, status, bck) = (col("pxname")?, col("svname")?, col("status")?, col("bck")?);
-    let check = col("check_status")?;
-    let lastchg = col("lastchg").ok();
-    let mut out = Vec::new();
-    for l in lines {
-        if l.trim().is_empty() || l.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = l.split(',').collect();
-        let get = |i: usize| f.get(i).copied().unwrap_or("");
-        if matches!(get(sv), "FRONTEND" | "BACKEND") {
-            continue;
-        }
-        out.push(ServerState {
-            backend: get(px).to_string(),
-            server: get(sv).to_string(),
-            status: get(status).to_string(),
-            backup: get(bck) == "1",
-            check_status: get(check).trim_start_matches("* ").to_string(),
-            last_change_s: lastchg.and_then(|i| get(i).parse().ok()),
-        });
-    }
-    Ok(out)
-}
-
 /// The server of `backend` that HAProxy sends new connections to: the first UP
 /// non-backup server, else the first UP backup (HAProxy's default without
 /// `option allbackups`); `None` when no server is UP.
@@ -369,82 +284,10 @@ pub fn settled(states: &[ServerState]) -> Result<(), String> {
     Ok(())
 }
 
-/// Where HAProxy's stats socket listens: a Unix socket (hab's own HAProxy) or TCP
-/// (`stats socket ipv4@host:port`, an external stack's).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatsAddr {
-    /// A Unix socket path.
-    Unix(PathBuf),
-    /// `host:port`.
-    Tcp(String),
-}
-
-impl StatsAddr {
-    /// `tcp://host:port` → TCP; anything else is a Unix socket path.
-    pub fn parse(s: &str) -> StatsAddr {
-        match s.strip_prefix("tcp://") {
-            Some(addr) => StatsAddr::Tcp(addr.to_string()),
-            None => StatsAddr::Unix(PathBuf::from(s)),
-        }
-    }
-}
-
-impl std::fmt::Display for StatsAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StatsAddr::Unix(p) => write!(f, "{}", p.display()),
-            StatsAddr::Tcp(a) => write!(f, "tcp://{a}"),
-        }
-    }
-}
-
 /// Sends one command to an HAProxy stats socket and returns the whole answer (one command
 /// per connection: HAProxy answers and closes).
 pub async fn stats_command(socket: &Path, command: &str) -> Result<String, String> {
     stats_command_at(&StatsAddr::Unix(socket.to_path_buf()), command).await
-}
-
-/// [`stats_command`] on a Unix or TCP stats socket.
-pub async fn stats_command_at(addr: &StatsAddr, command: &str) -> Result<String, String> {
-    async fn exchange<S: AsyncReadExt + AsyncWriteExt + Unpin>(
-        mut stream: S,
-        command: &str,
-    ) -> Result<String, String> {
-        stream
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-            .map_err(|e| format!("send `{command}`: {e}"))?;
-        let mut answer = String::new();
-        stream
-            .read_to_string(&mut answer)
-            .await
-            .map_err(|e| format!("read the answer to `{command}`: {e}"))?;
-        Ok(answer)
-    }
-    let run = async {
-        match addr {
-            StatsAddr::Unix(socket) => {
-                let stream = UnixStream::connect(socket)
-                    .await
-                    .map_err(|e| format!("connect {}: {e}", socket.display()))?;
-                exchange(stream, command).await
-            }
-            StatsAddr::Tcp(a) => {
-                let stream = tokio::net::TcpStream::connect(a)
-                    .await
-                    .map_err(|e| format!("connect {a}: {e}"))?;
-                exchange(stream, command).await
-            }
-        }
-    };
-    tokio::time::timeout(STATS_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "no answer to `{command}` on {addr} within {} ms",
-                STATS_TIMEOUT.as_millis()
-            ))
-        })
 }
 
 /// `show stat` on the stats socket, parsed: one line per server of every backend.
@@ -452,28 +295,21 @@ pub async fn server_states(socket: &Path) -> Result<Vec<ServerState>, String> {
     parse_show_stat(&stats_command(socket, "show stat").await?)
 }
 
-/// [`server_states`] on a Unix or TCP stats socket.
-pub async fn server_states_at(addr: &StatsAddr) -> Result<Vec<ServerState>, String> {
-    parse_show_stat(&stats_command_at(addr, "show stat").await?)
-}
-
 /// A running HAProxy, killed (group SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct Haproxy {
-    /// The haproxy process (leader of its own group).
-    process: ManagedProcess,
+    /// The haproxy process (leader of its own group), the generated config (in the logs
+    /// directory) and, when the logs path is too long for a socket, the directory holding
+    /// the stats socket.
+    shell: ServerShell,
     /// Ports and the stats socket.
     layout: HaproxyLayout,
-    /// The generated config, in the logs directory.
-    config_path: PathBuf,
     /// The logs directory (restart log files go there too).
     logs: PathBuf,
     /// How it was started (startup timeout, program).
     opts: HaproxyOptions,
     /// Starts so far, 1 after [`Haproxy::start`]; names the log file of each restart.
     starts: u32,
-    /// Holds the stats socket's directory when the logs path is too long for a socket.
-    _socket_dir: Option<tempfile::TempDir>,
 }
 
 impl Haproxy {
@@ -522,13 +358,11 @@ impl Haproxy {
         })?;
         let process = spawn(&config_path, &dirs.logs.join("haproxy.log"), opts)?;
         let mut proxy = Haproxy {
-            process,
+            shell: ServerShell::new(process, config_path, STOP_GRACE, socket_dir),
             layout,
-            config_path,
             logs: dirs.logs.clone(),
             opts: opts.clone(),
             starts: 1,
-            _socket_dir: socket_dir,
         };
         proxy.wait_settled().await?;
         tracing::info!(
@@ -546,7 +380,7 @@ impl Haproxy {
         let socket = self.layout.stats_socket.clone();
         let interval = self.opts.check_interval.min(Duration::from_millis(100));
         wait_ready(
-            &mut self.process,
+            self.shell.process(),
             self.opts.startup_timeout,
             interval,
             || async { settled(&server_states(&socket).await?) },
@@ -558,18 +392,19 @@ impl Haproxy {
     /// same config and ports and a fresh log file (`haproxy.restart-<n>.log`), and waits
     /// until it is settled as at the first start.
     pub async fn start_again(&mut self) -> Result<(), StackError> {
-        if self.process.is_running() {
+        if self.process().is_running() {
             return Err(StackError::Control {
                 what: "restarting HAProxy".into(),
                 detail: "it is still running; kill or stop it first".into(),
             });
         }
-        self.process.kill_now(); // reap whatever is left of the old group
+        self.process().kill_now(); // reap whatever is left of the old group
         self.starts += 1;
         let log = self
             .logs
             .join(format!("haproxy.restart-{}.log", self.starts - 1));
-        self.process = spawn(&self.config_path, &log, &self.opts)?;
+        let process = spawn(self.shell.config_path(), &log, &self.opts)?;
+        self.shell.replace(process);
         self.wait_settled().await?;
         tracing::info!(pid = self.pid().as_raw(), "haproxy restarted");
         Ok(())
@@ -610,14 +445,9 @@ impl Haproxy {
         &self.layout
     }
 
-    /// The generated config file.
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
-    }
-
     /// The current log file (a fresh one per start).
     pub fn log_path(&self) -> &Path {
-        self.process.log_path()
+        self.process_ref().log_path()
     }
 
     /// `show stat`, parsed: one [`ServerState`] per server of both backends.
@@ -629,26 +459,21 @@ impl Haproxy {
                 detail,
             })
     }
+}
 
-    /// Pid of the haproxy process (also its process-group id).
-    pub fn pid(&self) -> Pid {
-        self.process.pid()
+impl Server for Haproxy {
+    fn shell(&self) -> &ServerShell {
+        &self.shell
     }
 
-    /// The managed process, for signals and log tails.
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
-    }
-
-    /// The managed process, read-only.
-    pub fn process_ref(&self) -> &ManagedProcess {
-        &self.process
+    fn shell_mut(&mut self) -> &mut ServerShell {
+        &mut self.shell
     }
 
     /// Stops HAProxy gracefully: SIGTERM, a few seconds' grace, then SIGKILL; removes the
     /// stats socket file it leaves behind.
-    pub async fn stop(&mut self) {
-        self.process.stop(STOP_GRACE).await;
+    async fn stop(&mut self) {
+        self.shell.stop().await;
         let _ = std::fs::remove_file(&self.layout.stats_socket);
     }
 }

@@ -6,10 +6,14 @@
 //! no destructor runs, [`process::kill_all_now`] kills every live group.
 //!
 //! - [`process`]: the managed process, readiness polling, the live-group registry.
+//! - [`server`]: the shell every server lives in (process, config file, working
+//!   directory) and the [`Server`] trait all kinds answer alike.
 //! - [`ports`]: free loopback ports, never the same twice in one process.
 //! - [`redis`]: `redis-server` data nodes and the [`redis::RedisSet`] (master, replicas,
 //!   Sentinels).
 //! - [`sentinel`]: `redis-sentinel` processes and the Sentinel queries.
+//! - [`resp`]: what hab says to Redis servers and Sentinels (PING, bounded queries,
+//!   INFO), shared by both.
 //! - [`epmd`]: the private Erlang port mapper the RabbitMQ nodes register with.
 //! - [`rabbitmq`]: RabbitMQ nodes and the broker (epmd + nodes, clustered when several).
 //! - [`haproxy`]: HAProxy in front of broker and backend, and its stats socket.
@@ -19,6 +23,9 @@
 //!   node operations fault injection uses (kill, pause, stop, restart, wait healthy).
 //! - [`external`]: a stack hab did not start (`[external]` in a topology): its
 //!   endpoints, role resolution from what its servers say, fault commands.
+//! - `options.rs`: [`StackDirs`] (where a stack writes) and [`StackOptions`] (what it
+//!   brings up, from a topology, checked before anything starts).
+//! - `handle.rs`: [`StackHandle`].
 //!
 //! [`StackHandle`] is what a run drives: a local [`Stack`] or an
 //! [`external::ExternalStack`], with the same questions answered by both.
@@ -32,27 +39,33 @@
 
 pub mod epmd;
 pub mod external;
+mod handle;
 pub mod haproxy;
 pub mod netns;
 pub mod node;
+mod options;
 pub mod ports;
 pub mod process;
 pub mod rabbitmq;
 pub mod redis;
+pub mod resp;
 pub mod sentinel;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use self::haproxy::{Haproxy, HaproxyOptions};
+pub use self::handle::StackHandle;
+use self::haproxy::Haproxy;
 pub use self::node::{NodePids, NodeRef, Role};
+pub use self::options::{StackDirs, StackOptions};
 pub use self::process::kill_all_now;
 use self::rabbitmq::{RabbitBroker, RabbitOptions};
 use self::redis::{RedisOptions, RedisSet, RedisSetOptions};
-use self::sentinel::SentinelOptions;
-use crate::config::{QueueKind, Topology};
+pub use self::server::{Server, ServerShell};
+use crate::config::QueueKind;
 
 /// Why a stack (or one of its servers) could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -133,191 +146,6 @@ pub enum StackError {
     },
 }
 
-/// Where a stack writes its files.
-#[derive(Debug, Clone)]
-pub struct StackDirs {
-    /// The run directory's `logs/`: every server's log and generated config. One
-    /// `StackDirs` per stack: file names are per server, not per stack.
-    pub logs: PathBuf,
-}
-
-impl StackDirs {
-    /// Uses `logs` (creating it and its parents) for the stack's logs and configs.
-    pub fn create(logs: impl Into<PathBuf>) -> Result<StackDirs, StackError> {
-        let logs: PathBuf = logs.into();
-        // Absolute, since servers run with other working directories.
-        let logs = std::path::absolute(&logs).map_err(|source| StackError::Io {
-            what: format!("resolving the logs directory {}", logs.display()),
-            source,
-        })?;
-        std::fs::create_dir_all(&logs).map_err(|source| StackError::Io {
-            what: format!("creating the logs directory {}", logs.display()),
-            source,
-        })?;
-        Ok(StackDirs { logs })
-    }
-}
-
-/// What to bring up. [`StackOptions::default`] is the standalone stack; build the rest
-/// from a topology with [`StackOptions::from_topology`].
-#[derive(Debug, Clone)]
-pub struct StackOptions {
-    /// RabbitMQ nodes; more than one form a cluster.
-    pub broker_nodes: u32,
-    /// The task queue's type; `Mirrored` sets the `ha-all` policy on the cluster.
-    pub broker_queue: QueueKind,
-    /// Redis replicas behind the master.
-    pub backend_replicas: u32,
-    /// How long a RabbitMQ node may take to accept AMQP connections (also bounds the
-    /// cluster joins).
-    pub broker_startup_timeout: Duration,
-    /// How long a Redis node or Sentinel may take to answer, and the Redis set to settle.
-    pub backend_startup_timeout: Duration,
-    /// Sentinels watching the master; `None` = no Sentinel.
-    pub sentinels: Option<SentinelOptions>,
-    /// Redis `min-replicas-to-write` on every data node (0 = off).
-    pub min_replicas_to_write: u32,
-    /// Redis `min-replicas-max-lag` (whole seconds), used with `min_replicas_to_write`.
-    pub min_replicas_max_lag: Duration,
-    /// HAProxy in front of both; `None` = clients connect to the servers directly.
-    pub proxy: Option<HaproxyOptions>,
-    /// Redis data nodes and Sentinels each in a network namespace of their own
-    /// (`network = "namespaces"`), so a partition can cut them apart.
-    pub backend_namespaces: bool,
-    /// RabbitMQ nodes each in a network namespace of their own, on a network of their
-    /// own (`network = "namespaces"` with more than one broker node: a single node has
-    /// no peer to be cut off from).
-    pub broker_namespaces: bool,
-    /// Erlang `net_ticktime` of the broker nodes; `None` = Erlang's 60 s.
-    pub broker_net_ticktime: Option<Duration>,
-    /// The management plugin on every broker node (`broker.management`).
-    pub broker_management: bool,
-}
-
-impl Default for StackOptions {
-    fn default() -> Self {
-        StackOptions {
-            broker_nodes: 1,
-            broker_queue: QueueKind::Classic,
-            backend_replicas: 0,
-            broker_startup_timeout: Duration::from_secs(60),
-            backend_startup_timeout: Duration::from_secs(10),
-            sentinels: None,
-            min_replicas_to_write: 0,
-            min_replicas_max_lag: Duration::from_secs(2),
-            proxy: None,
-            backend_namespaces: false,
-            broker_namespaces: false,
-            broker_net_ticktime: None,
-            broker_management: false,
-        }
-    }
-}
-
-impl StackOptions {
-    /// What will be started, for the line printed before bring-up:
-    /// `1 RabbitMQ node(s), 1 Redis node(s)` (`, 3 Sentinels`, `, HAProxy`).
-    pub fn describe(&self) -> String {
-        let mut s = format!(
-            "{} RabbitMQ node(s), {} Redis node(s)",
-            self.broker_nodes,
-            self.backend_replicas + 1
-        );
-        if let Some(sen) = &self.sentinels {
-            s.push_str(&format!(", {} Sentinels", sen.count));
-        }
-        if self.proxy.is_some() {
-            s.push_str(", HAProxy");
-        }
-        match (self.broker_namespaces, self.backend_namespaces) {
-            (true, true) => s.push_str(" (RabbitMQ nodes and Redis side in network namespaces)"),
-            (true, false) => s.push_str(" (RabbitMQ nodes in network namespaces)"),
-            (false, true) => s.push_str(" (Redis side in network namespaces)"),
-            (false, false) => {}
-        }
-        s
-    }
-
-    /// What a (validated) topology asks for.
-    pub fn from_topology(t: &Topology) -> StackOptions {
-        let b = &t.backend;
-        StackOptions {
-            broker_nodes: t.broker.nodes,
-            broker_queue: t.broker.queue,
-            backend_replicas: b.replicas,
-            broker_startup_timeout: t.broker.startup_timeout,
-            backend_startup_timeout: b.startup_timeout,
-            sentinels: (b.sentinels > 0).then(|| SentinelOptions {
-                count: b.sentinels,
-                quorum: b.sentinel_quorum,
-                down_after: b.down_after,
-                failover_timeout: b.failover_timeout,
-                master_name: b.master_name.clone(),
-                startup_timeout: b.startup_timeout,
-                ..SentinelOptions::default()
-            }),
-            min_replicas_to_write: b.min_replicas_to_write,
-            min_replicas_max_lag: b.min_replicas_max_lag,
-            proxy: t.proxy.as_ref().map(HaproxyOptions::from_config),
-            backend_namespaces: t.network == crate::config::NetworkKind::Namespaces,
-            broker_namespaces: t.network == crate::config::NetworkKind::Namespaces
-                && t.broker.nodes > 1,
-            broker_net_ticktime: t.broker.net_ticktime,
-            broker_management: t.broker.management,
-        }
-    }
-
-    /// Rejects combinations that cannot be started, naming the setting (the topology's
-    /// `validate()` reports the same with locations; this guards hand-built options).
-    pub fn validate(&self) -> Result<(), StackError> {
-        if self.broker_nodes == 0 {
-            return Err(StackError::Unsupported(
-                "broker.nodes must be at least 1".into(),
-            ));
-        }
-        if self.broker_queue == QueueKind::Mirrored && self.broker_nodes < 2 {
-            return Err(StackError::Unsupported(format!(
-                "a mirrored queue needs broker.nodes >= 2 (got {})",
-                self.broker_nodes
-            )));
-        }
-        if let Some(s) = &self.sentinels {
-            if self.backend_replicas == 0 {
-                return Err(StackError::Unsupported(
-                    "Sentinels need a replica to promote; set backend.replicas >= 1".into(),
-                ));
-            }
-            if s.count == 0 || !(1..=s.count).contains(&s.quorum) {
-                return Err(StackError::Unsupported(format!(
-                    "backend.sentinel_quorum must be between 1 and backend.sentinels ({}), got {}",
-                    s.count, s.quorum
-                )));
-            }
-        }
-        if self.min_replicas_to_write > self.backend_replicas {
-            return Err(StackError::Unsupported(format!(
-                "backend.min_replicas_to_write ({}) exceeds backend.replicas ({})",
-                self.min_replicas_to_write, self.backend_replicas
-            )));
-        }
-        Ok(())
-    }
-
-    /// Config lines every Redis data node gets on top of the generated ones.
-    fn redis_directives(&self) -> Vec<String> {
-        if self.min_replicas_to_write == 0 {
-            return Vec::new();
-        }
-        vec![
-            format!("min-replicas-to-write {}", self.min_replicas_to_write),
-            format!(
-                "min-replicas-max-lag {}",
-                self.min_replicas_max_lag.as_secs().max(1)
-            ),
-        ]
-    }
-}
-
 /// A running broker and result backend, with HAProxy in front when the topology has one.
 /// Dropping it kills every server.
 #[derive(Debug)]
@@ -365,27 +193,12 @@ impl Stack {
                 let members = opts.backend_replicas as usize
                     + 1
                     + opts.sentinels.as_ref().map_or(0, |s| s.count as usize);
-                Some(
-                    tokio::task::spawn_blocking(move || netns::Network::create(members))
-                        .await
-                        .map_err(|e| {
-                            StackError::Unsupported(format!("creating namespaces: {e}"))
-                        })??,
-                )
+                Some(create_network(members).await?)
             }
         };
         let broker_network = match opts.broker_namespaces {
             false => None,
-            true => {
-                let members = opts.broker_nodes as usize;
-                Some(
-                    tokio::task::spawn_blocking(move || netns::Network::create(members))
-                        .await
-                        .map_err(|e| {
-                            StackError::Unsupported(format!("creating namespaces: {e}"))
-                        })??,
-                )
-            }
+            true => Some(create_network(opts.broker_nodes as usize).await?),
         };
         let redis_opts = RedisSetOptions {
             replicas: opts.backend_replicas,
@@ -647,156 +460,11 @@ impl Stack {
     }
 }
 
-/// The stack a run drives: one hab started ([`Stack`]) or one it only talks to
-/// ([`external::ExternalStack`]). Run, calibration, observers and the fault injector ask
-/// it the same questions either way.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one per run, never moved in a loop
-pub enum StackHandle {
-    /// Servers hab started and owns.
-    Local(Stack),
-    /// Servers that already run elsewhere.
-    External(external::ExternalStack),
-}
-
-impl StackHandle {
-    /// Starts the topology's servers (local) or checks that its endpoints answer
-    /// (external); `dirs.logs` receives the servers' logs or the fault commands' log.
-    pub async fn start(topology: &Topology, dirs: &StackDirs) -> Result<StackHandle, StackError> {
-        if topology.is_external() {
-            external::ExternalStack::connect(topology, &dirs.logs)
-                .await
-                .map(StackHandle::External)
-        } else {
-            Stack::start(&StackOptions::from_topology(topology), dirs)
-                .await
-                .map(StackHandle::Local)
-        }
-    }
-
-    /// What is being started or reached, for the progress line.
-    pub fn describe(topology: &Topology) -> String {
-        match &topology.external {
-            Some(e) => format!(
-                "the external stack {} (broker {}, backend {})",
-                topology.name,
-                e.broker.as_deref().unwrap_or("node list"),
-                e.backend.as_deref().unwrap_or("via Sentinels")
-            ),
-            None => StackOptions::from_topology(topology).describe(),
-        }
-    }
-
-    /// The local stack, if hab started it.
-    pub fn local(&self) -> Option<&Stack> {
-        match self {
-            StackHandle::Local(s) => Some(s),
-            StackHandle::External(_) => None,
-        }
-    }
-
-    /// Whether hab only talks to this stack.
-    pub fn is_external(&self) -> bool {
-        matches!(self, StackHandle::External(_))
-    }
-
-    /// Time to bring the stack up (local) or to reach it (external), ms.
-    pub fn bringup_ms(&self) -> u64 {
-        match self {
-            StackHandle::Local(s) => s.bringup_ms(),
-            StackHandle::External(s) => s.bringup_ms(),
-        }
-    }
-
-    /// Bring-up phases, ms.
-    pub fn bringup_phases_ms(&self) -> &BTreeMap<String, u64> {
-        match self {
-            StackHandle::Local(s) => s.bringup_phases_ms(),
-            StackHandle::External(s) => s.bringup_phases_ms(),
-        }
-    }
-
-    /// Server versions for run.json.
-    pub fn versions(&self) -> &BTreeMap<String, String> {
-        match self {
-            StackHandle::Local(s) => s.versions(),
-            StackHandle::External(s) => s.versions(),
-        }
-    }
-
-    /// See [`Stack::follow_client_node`].
-    pub fn follow_client_node(&mut self, node: std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        match self {
-            StackHandle::Local(s) => s.follow_client_node(node),
-            StackHandle::External(s) => s.follow_client_node(node),
-        }
-    }
-
-    /// The broker address clients use.
-    pub fn client_broker_url(&self, clients: &crate::config::clients::ClientsConfig) -> String {
-        match self {
-            StackHandle::Local(s) => s.client_broker_url(clients),
-            StackHandle::External(s) => s.client_broker_url(clients),
-        }
-    }
-
-    /// The result backend address clients use.
-    pub fn client_backend_url(&self, clients: &crate::config::clients::ClientsConfig) -> String {
-        match self {
-            StackHandle::Local(s) => s.client_backend_url(clients),
-            StackHandle::External(s) => s.client_backend_url(clients),
-        }
-    }
-
-    /// One AMQP address (setup and calibration connections).
-    pub fn broker_url(&self) -> String {
-        match self {
-            StackHandle::Local(s) => s.broker_url(),
-            StackHandle::External(s) => s.broker_url(),
-        }
-    }
-
-    /// One Redis address (calibration).
-    pub fn backend_url(&self) -> String {
-        match self {
-            StackHandle::Local(s) => s.backend_url(),
-            StackHandle::External(s) => s.backend_url(),
-        }
-    }
-
-    /// HAProxy's stats socket, when there is a proxy hab can watch.
-    pub fn proxy_stats(&self) -> Option<haproxy::StatsAddr> {
-        match self {
-            StackHandle::Local(s) => s
-                .proxy()
-                .map(|p| haproxy::StatsAddr::Unix(p.stats_socket().to_path_buf())),
-            StackHandle::External(s) => s.proxy_stats(),
-        }
-    }
-
-    /// `host:port` of every Sentinel.
-    pub fn sentinel_addrs(&self) -> Vec<String> {
-        match self {
-            StackHandle::Local(s) => s.sentinel_addrs(),
-            StackHandle::External(s) => s.sentinel_addrs(),
-        }
-    }
-
-    /// Polls until the whole stack is healthy, for at most `deadline`.
-    pub async fn wait_healthy(&self, deadline: Duration) -> Result<Duration, StackError> {
-        match self {
-            StackHandle::Local(s) => s.wait_healthy(deadline).await,
-            StackHandle::External(s) => s.wait_healthy(deadline).await,
-        }
-    }
-
-    /// Stops a local stack's servers; an external stack is left as it is.
-    pub async fn shutdown(self) {
-        match self {
-            StackHandle::Local(s) => s.shutdown().await,
-            StackHandle::External(_) => {}
-        }
-    }
+/// A network of `members` namespaces, created off the async threads.
+async fn create_network(members: usize) -> Result<netns::Network, StackError> {
+    tokio::task::spawn_blocking(move || netns::Network::create(members))
+        .await
+        .map_err(|e| StackError::Unsupported(format!("creating namespaces: {e}")))?
 }
 
 /// Versions for run.json: RabbitMQ and Erlang from the node's start line (Erlang falls
@@ -866,95 +534,5 @@ mod tests {
             Some("7.0.15".into())
         );
         assert_eq!(redis_version("garbage"), None);
-    }
-
-    #[test]
-    fn options_follow_the_topology() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
-        let standalone = crate::config::load_topology(&root.join("standalone.toml")).unwrap();
-        let o = StackOptions::from_topology(&standalone);
-        assert_eq!((o.broker_nodes, o.backend_replicas), (1, 0));
-        assert!(o.sentinels.is_none() && o.proxy.is_none());
-        assert!(o.redis_directives().is_empty());
-        assert!(o.validate().is_ok());
-        assert_eq!(o.describe(), "1 RabbitMQ node(s), 1 Redis node(s)");
-
-        let mut ha = crate::config::load_topology(&root.join("ha.toml")).unwrap();
-        let o = StackOptions::from_topology(&ha);
-        assert_eq!((o.broker_nodes, o.backend_replicas), (3, 1));
-        assert_eq!(o.broker_queue, QueueKind::Quorum);
-        let s = o.sentinels.as_ref().unwrap();
-        assert_eq!((s.count, s.quorum, s.master_name.as_str()), (3, 2, "hab"));
-        assert_eq!(s.down_after, Duration::from_secs(1));
-        assert_eq!(s.failover_timeout, Duration::from_secs(5));
-        let p = o.proxy.as_ref().unwrap();
-        assert_eq!(p.check_interval, Duration::from_millis(250));
-        assert_eq!(p.timeout_connect, Duration::from_millis(100));
-        assert!(p.observe_layer4);
-        assert!(o.validate().is_ok());
-        assert_eq!(
-            o.describe(),
-            "3 RabbitMQ node(s), 2 Redis node(s), 3 Sentinels, HAProxy"
-        );
-
-        ha.backend.min_replicas_to_write = 1;
-        ha.backend.min_replicas_max_lag = Duration::from_secs(3);
-        let o = StackOptions::from_topology(&ha);
-        assert_eq!(
-            o.redis_directives(),
-            ["min-replicas-to-write 1", "min-replicas-max-lag 3"]
-        );
-    }
-
-    #[test]
-    fn impossible_options_are_refused() {
-        let ok = StackOptions::default();
-        assert!(ok.validate().is_ok());
-        let cases = [
-            (
-                StackOptions {
-                    broker_nodes: 0,
-                    ..ok.clone()
-                },
-                "broker.nodes must be at least 1",
-            ),
-            (
-                StackOptions {
-                    broker_queue: QueueKind::Mirrored,
-                    ..ok.clone()
-                },
-                "mirrored queue needs broker.nodes >= 2",
-            ),
-            (
-                StackOptions {
-                    sentinels: Some(SentinelOptions::default()),
-                    ..ok.clone()
-                },
-                "Sentinels need a replica",
-            ),
-            (
-                StackOptions {
-                    backend_replicas: 1,
-                    sentinels: Some(SentinelOptions {
-                        quorum: 4,
-                        ..SentinelOptions::default()
-                    }),
-                    ..ok.clone()
-                },
-                "sentinel_quorum must be between 1 and backend.sentinels (3), got 4",
-            ),
-            (
-                StackOptions {
-                    min_replicas_to_write: 1,
-                    ..ok.clone()
-                },
-                "min_replicas_to_write (1) exceeds backend.replicas (0)",
-            ),
-        ];
-        for (opts, want) in cases {
-            let err = opts.validate().unwrap_err();
-            assert!(matches!(err, StackError::Unsupported(_)), "{err}");
-            assert!(err.to_string().contains(want), "{err}");
-        }
     }
 }

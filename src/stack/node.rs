@@ -30,6 +30,7 @@ use nix::unistd::Pid;
 
 use super::haproxy::{self, BROKER_BACKEND, REDIS_BACKEND, ServerState};
 use super::process::{ManagedProcess, poll_until, wait_stopped_state};
+use super::server::Server;
 use super::{Stack, StackError};
 use crate::clock::now_unix_us;
 /// What a fault targets; defined with the fault vocabulary ([`crate::fault::Role`]).
@@ -223,62 +224,47 @@ impl Stack {
         }
     }
 
+    /// The server `node` names.
+    fn server(&self, node: NodeRef) -> Result<&dyn Server, StackError> {
+        self.check_node(node)?;
+        Ok(match node {
+            NodeRef::Broker(i) => &self.broker.nodes()[i],
+            NodeRef::BackendData(i) => &self.backend.nodes()[i],
+            NodeRef::Sentinel(i) => &self.backend.sentinels()[i],
+            NodeRef::Proxy => self.proxy.as_ref().expect("checked"),
+        })
+    }
+
+    /// The server `node` names, mutable.
+    fn server_mut(&mut self, node: NodeRef) -> Result<&mut dyn Server, StackError> {
+        self.check_node(node)?;
+        Ok(match node {
+            NodeRef::Broker(i) => &mut self.broker.nodes_mut()[i],
+            NodeRef::BackendData(i) => &mut self.backend.nodes_mut()[i],
+            NodeRef::Sentinel(i) => &mut self.backend.sentinels_mut()[i],
+            NodeRef::Proxy => self.proxy.as_mut().expect("checked"),
+        })
+    }
+
     /// The processes of `node`.
     pub fn pids(&self, node: NodeRef) -> Result<NodePids, StackError> {
-        self.check_node(node)?;
-        let (p, server): (&ManagedProcess, Pid) = match node {
-            NodeRef::Broker(i) => {
-                let n = &self.broker.nodes()[i];
-                (n.process_ref(), n.beam_pid())
-            }
-            NodeRef::BackendData(i) => {
-                let n = &self.backend.nodes()[i];
-                (n.process_ref(), n.pid())
-            }
-            NodeRef::Sentinel(i) => {
-                let s = &self.backend.sentinels()[i];
-                (s.process_ref(), s.pid())
-            }
-            NodeRef::Proxy => {
-                let p = self.proxy.as_ref().expect("checked");
-                (p.process_ref(), p.pid())
-            }
-        };
+        let s = self.server(node)?;
+        let p = s.process_ref();
         Ok(NodePids {
-            server,
+            server: s.signal_pid(),
             group: p.pid(),
             alive: p.is_alive(),
         })
     }
 
-    /// The managed process of `node` and the pid faults signal.
+    /// The managed process of `node`, the pid faults signal and its stop grace.
     fn process_of(
         &mut self,
         node: NodeRef,
     ) -> Result<(&mut ManagedProcess, Pid, Duration), StackError> {
-        self.check_node(node)?;
-        Ok(match node {
-            NodeRef::Broker(i) => {
-                let n = &mut self.broker.nodes_mut()[i];
-                let beam = n.beam_pid();
-                (n.process(), beam, super::rabbitmq::STOP_GRACE)
-            }
-            NodeRef::BackendData(i) => {
-                let n = &mut self.backend.nodes_mut()[i];
-                let pid = n.pid();
-                (n.process(), pid, super::redis::STOP_GRACE)
-            }
-            NodeRef::Sentinel(i) => {
-                let s = &mut self.backend.sentinels_mut()[i];
-                let pid = s.pid();
-                (s.process(), pid, super::sentinel::STOP_GRACE)
-            }
-            NodeRef::Proxy => {
-                let p = self.proxy.as_mut().expect("checked");
-                let pid = p.pid();
-                (p.process(), pid, super::haproxy::STOP_GRACE)
-            }
-        })
+        let s = self.server_mut(node)?;
+        let (pid, grace) = (s.signal_pid(), s.stop_grace());
+        Ok((s.process(), pid, grace))
     }
 
     /// Sends `sig` to the server process of a live `node`; returns unix µs right after.

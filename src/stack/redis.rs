@@ -15,24 +15,17 @@
 //! it (seen in a live test as `result_lost`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nix::unistd::Pid;
-use redis::Value;
-use tempfile::TempDir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-use super::process::{ManagedProcess, poll_until, wait_ready};
+use super::process::{ManagedProcess, poll_until};
+use super::resp::{PingedSpawn, quote, spawn_pinged, text};
+use super::resp::{parse_info, query};
 use super::sentinel::{self, Sentinel, SentinelOptions};
+use super::server::{Server, ServerShell};
 use super::{StackDirs, StackError, ports};
 
 /// How long restarting a dead master waits for the Sentinels to promote another node.
 pub const RESTART_WAIT_FOR_FAILOVER: Duration = Duration::from_secs(30);
-/// How long one query to a Redis server or Sentinel may take (a paused server never
-/// answers; a live one answers in microseconds).
-pub const QUERY_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// Debian package that provides `redis-server`.
 const PACKAGE: &str = "redis-server";
@@ -74,20 +67,17 @@ impl Default for RedisOptions {
 /// A running `redis-server`, killed (group SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct RedisServer {
-    /// The server process. Declared before `data_dir` so it dies before its dir goes.
-    process: ManagedProcess,
+    /// The process, the generated config and the working directory (`dir`, removed
+    /// when the server is dropped).
+    shell: ServerShell,
     /// Name in file names and errors (`redis-<name>.log`).
     name: String,
     /// Port it listens on, on 127.0.0.1.
     port: u16,
-    /// Generated config file, in the logs directory.
-    config_path: PathBuf,
     /// Its log file, in the logs directory.
     log_path: PathBuf,
     /// How it was started (reused by [`RedisServer::restart`]).
     opts: RedisOptions,
-    /// Working directory (`dir`), removed when the server is dropped.
-    data_dir: TempDir,
 }
 
 impl RedisServer {
@@ -122,13 +112,11 @@ impl RedisServer {
             spawn_node(name, port, data_dir.path(), &config_path, &log_path, opts).await?;
         tracing::info!(%name, port, pid = process.pid().as_raw(), "redis ready");
         Ok(RedisServer {
-            process,
+            shell: ServerShell::new(process, config_path, STOP_GRACE, Some(data_dir)),
             name: name.to_string(),
             port,
-            config_path,
             log_path,
             opts: opts.clone(),
-            data_dir,
         })
     }
 
@@ -136,17 +124,20 @@ impl RedisServer {
     /// directory, as a replica of the master on `replica_of` (`None`: as a master), and
     /// waits until it answers `PING`. The config file is rewritten for the new role.
     pub async fn restart(&mut self, replica_of: Option<u16>) -> Result<(), StackError> {
-        self.process.kill_now(); // reap whatever is left of the old process
+        self.process().kill_now(); // reap whatever is left of the old process
         self.opts.replica_of = replica_of;
-        self.process = spawn_node(
+        let process = spawn_node(
             &self.name,
             self.port,
-            self.data_dir.path(),
-            &self.config_path,
+            self.shell
+                .dir()
+                .expect("a Redis node has a working directory"),
+            self.shell.config_path(),
             &self.log_path,
             &self.opts,
         )
         .await?;
+        self.shell.replace(process);
         tracing::info!(
             name = %self.name,
             port = self.port,
@@ -171,30 +162,15 @@ impl RedisServer {
     pub fn url(&self) -> String {
         format!("redis://{}:{}/0", super::netns::host(self.port), self.port)
     }
+}
 
-    /// Pid of the `redis-server` process (also its process-group id).
-    pub fn pid(&self) -> Pid {
-        self.process.pid()
+impl Server for RedisServer {
+    fn shell(&self) -> &ServerShell {
+        &self.shell
     }
 
-    /// The generated config file.
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
-    }
-
-    /// The managed process, for signals and log tails.
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
-    }
-
-    /// The managed process, read-only.
-    pub fn process_ref(&self) -> &ManagedProcess {
-        &self.process
-    }
-
-    /// Stops the server: SIGTERM, a few seconds' grace, then SIGKILL.
-    pub async fn stop(&mut self) {
-        self.process.stop(STOP_GRACE).await;
+    fn shell_mut(&mut self) -> &mut ServerShell {
+        &mut self.shell
     }
 }
 
@@ -212,20 +188,18 @@ async fn spawn_node(
         what: format!("writing {}", config_path.display()),
         source,
     })?;
-    let mut cmd = Command::new(&opts.program);
-    cmd.arg(config_path).current_dir(dir);
-    if let Some(place) = &opts.netns {
-        place.enter_on_spawn(&mut cmd)?;
-    }
-    let mut process = ManagedProcess::spawn(&format!("redis {name}"), cmd, PACKAGE, log_path)?;
-    wait_ready(
-        &mut process,
-        opts.startup_timeout,
-        Duration::from_millis(25),
-        || ping(port),
-    )
-    .await?;
-    Ok(process)
+    spawn_pinged(PingedSpawn {
+        name: &format!("redis {name}"),
+        program: &opts.program,
+        package: PACKAGE,
+        config: config_path,
+        dir,
+        log: log_path,
+        port,
+        netns: opts.netns.as_ref(),
+        startup_timeout: opts.startup_timeout,
+    })
+    .await
 }
 
 /// The config file for one node: loopback only, in the foreground, no persistence.
@@ -252,123 +226,6 @@ pub fn redis_config(port: u16, dir: &Path, logfile: &Path, opts: &RedisOptions) 
     text
 }
 
-/// A path as a Redis config argument (double-quoted, backslashes and quotes escaped).
-fn quote(path: &Path) -> String {
-    let s = path.to_string_lossy();
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// One raw `PING` on a fresh connection; Ok when the answer is `+PONG`.
-pub async fn ping(port: u16) -> Result<(), String> {
-    let host = super::netns::host(port);
-    let mut stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-    stream
-        .write_all(b"PING\r\n")
-        .await
-        .map_err(|e| format!("send PING: {e}"))?;
-    let mut buf = [0u8; 128];
-    let mut got = Vec::new();
-    while !got.ends_with(b"\r\n") {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("read PING answer: {e}"))?;
-        if n == 0 {
-            return Err("connection closed before the PING answer".into());
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    if got.starts_with(b"+PONG") {
-        Ok(())
-    } else {
-        Err(format!(
-            "PING answered {:?}",
-            String::from_utf8_lossy(&got).trim_end()
-        ))
-    }
-}
-
-/// Sends one command to the Redis server or Sentinel at `host:port` over a fresh
-/// connection (authenticating with `password` when given), bounded by [`QUERY_TIMEOUT`];
-/// errors have the installed credentials masked.
-pub async fn query_at(addr: &str, args: &[&str], password: Option<&str>) -> Result<Value, String> {
-    let run = async {
-        let url = match password {
-            Some(p) => crate::credentials::Credentials {
-                backend_password: Some(p.to_string()),
-                ..Default::default()
-            }
-            .redis_url(&format!("redis://{addr}/")),
-            None => format!("redis://{addr}/"),
-        };
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        let mut con = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query_async::<Value>(&mut con)
-            .await
-            .map_err(|e| format!("{} on {addr}: {e}", args.join(" ")))
-    };
-    tokio::time::timeout(QUERY_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "{} on {addr}: no answer within {} ms",
-                args.join(" "),
-                QUERY_TIMEOUT.as_millis()
-            ))
-        })
-        .map_err(|e| crate::credentials::mask(&e))
-}
-
-/// One command to the Redis server (or Sentinel) on `port` of this machine (or of its
-/// network namespace, see [`super::netns::host`]), bounded by a timeout.
-pub async fn query(port: u16, args: &[&str]) -> Result<Value, String> {
-    let host = super::netns::host(port);
-    let run = async {
-        let client =
-            redis::Client::open(format!("redis://{host}:{port}/")).map_err(|e| e.to_string())?;
-        let mut con = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query_async::<Value>(&mut con)
-            .await
-            .map_err(|e| format!("{} on {host}:{port}: {e}", args.join(" ")))
-    };
-    tokio::time::timeout(QUERY_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "{} on {host}:{port}: no answer within {} ms",
-                args.join(" "),
-                QUERY_TIMEOUT.as_millis()
-            ))
-        })
-}
-
-/// A reply as text (status, bulk string, or verbatim string).
-pub(crate) fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => None,
-    }
-}
-
 /// `INFO replication` of the Redis server on `port`, as key → value.
 pub async fn replication_info(
     port: u16,
@@ -376,15 +233,6 @@ pub async fn replication_info(
     let v = query(port, &["INFO", "replication"]).await?;
     let t = text(&v).ok_or_else(|| format!("unexpected INFO answer {v:?}"))?;
     Ok(parse_info(&t))
-}
-
-/// `key:value` lines of an `INFO` answer; comments and blank lines skipped.
-pub fn parse_info(info: &str) -> std::collections::BTreeMap<String, String> {
-    info.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.trim().split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// How the Redis side of a stack is started.
@@ -869,21 +717,5 @@ mod tests {
         let lines: Vec<&str> = conf.lines().collect();
         assert_eq!(lines[lines.len() - 2], "replicaof 127.0.0.1 6400");
         assert_eq!(lines[lines.len() - 1], "min-replicas-to-write 1");
-    }
-
-    #[test]
-    fn info_lines_are_parsed() {
-        let info =
-            "# Replication\r\nrole:slave\r\nmaster_port:6400\r\nmaster_link_status:up\r\n\r\n";
-        let i = parse_info(info);
-        assert_eq!(i["role"], "slave");
-        assert_eq!(i["master_link_status"], "up");
-        assert_eq!(i["master_port"], "6400");
-        assert_eq!(i.len(), 3);
-    }
-
-    #[test]
-    fn paths_are_quoted() {
-        assert_eq!(quote(Path::new("/a b/\"c\"")), "\"/a b/\\\"c\\\"\"");
     }
 }

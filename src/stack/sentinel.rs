@@ -7,15 +7,13 @@
 //! observers are plain functions on a port, so an observer needs nothing but the ports.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use nix::unistd::Pid;
 use redis::Value;
-use tempfile::TempDir;
 
-use super::process::{ManagedProcess, wait_ready};
-use super::redis::{ping, query, text};
+use super::process::ManagedProcess;
+use super::resp::{PingedSpawn, query, quote, spawn_pinged, text};
+use super::server::{Server, ServerShell};
 use super::{StackDirs, StackError, ports};
 
 /// Debian package that provides `redis-sentinel`.
@@ -98,29 +96,20 @@ pub fn sentinel_config(
     text
 }
 
-/// A path as a Redis config argument (double-quoted, backslashes and quotes escaped).
-fn quote(path: &Path) -> String {
-    let s = path.to_string_lossy();
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// A running `redis-sentinel`, killed (group SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct Sentinel {
-    /// The Sentinel process. Declared before `_dir` so it dies before its dir goes.
-    process: ManagedProcess,
+    /// The process, its config file (rewritten by Sentinel, reused on restart) and its
+    /// working directory (removed on drop).
+    shell: ServerShell,
     /// Its number within the stack (`sentinel-<i>`).
     index: usize,
     /// Port it listens on, on 127.0.0.1.
     port: u16,
-    /// Its config file (rewritten by Sentinel), reused on restart.
-    config_path: PathBuf,
     /// Its log file.
     log_path: PathBuf,
     /// How it was started.
     opts: SentinelOptions,
-    /// Working directory, removed on drop.
-    _dir: TempDir,
 }
 
 impl Sentinel {
@@ -156,29 +145,30 @@ impl Sentinel {
         let process = spawn(index, &config_path, &log_path, dir.path(), port, opts).await?;
         tracing::info!(index, port, pid = process.pid().as_raw(), "sentinel ready");
         Ok(Sentinel {
-            process,
+            shell: ServerShell::new(process, config_path, STOP_GRACE, Some(dir)),
             index,
             port,
-            config_path,
             log_path,
             opts: opts.clone(),
-            _dir: dir,
         })
     }
 
     /// Starts the Sentinel again with its own (rewritten) config after a kill or stop,
     /// and waits until it answers `PING`.
     pub async fn restart(&mut self) -> Result<(), StackError> {
-        self.process.kill_now(); // reap whatever is left of the old process
-        self.process = spawn(
+        self.process().kill_now(); // reap whatever is left of the old process
+        let process = spawn(
             self.index,
-            &self.config_path,
+            self.shell.config_path(),
             &self.log_path,
-            self._dir.path(),
+            self.shell
+                .dir()
+                .expect("a Sentinel has a working directory"),
             self.port,
             &self.opts,
         )
         .await?;
+        self.shell.replace(process);
         tracing::info!(
             index = self.index,
             pid = self.pid().as_raw(),
@@ -191,30 +181,15 @@ impl Sentinel {
     pub fn port(&self) -> u16 {
         self.port
     }
+}
 
-    /// Pid of the `redis-sentinel` process (also its process-group id).
-    pub fn pid(&self) -> Pid {
-        self.process.pid()
+impl Server for Sentinel {
+    fn shell(&self) -> &ServerShell {
+        &self.shell
     }
 
-    /// Its config file, as Sentinel last rewrote it.
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
-    }
-
-    /// The managed process, for signals and log tails.
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
-    }
-
-    /// The managed process, read-only.
-    pub fn process_ref(&self) -> &ManagedProcess {
-        &self.process
-    }
-
-    /// Stops the Sentinel: SIGTERM, a few seconds' grace, then SIGKILL.
-    pub async fn stop(&mut self) {
-        self.process.stop(STOP_GRACE).await;
+    fn shell_mut(&mut self) -> &mut ServerShell {
+        &mut self.shell
     }
 }
 
@@ -226,20 +201,18 @@ async fn spawn(
     port: u16,
     opts: &SentinelOptions,
 ) -> Result<ManagedProcess, StackError> {
-    let mut cmd = Command::new(&opts.program);
-    cmd.arg(config).current_dir(dir);
-    if let Some(place) = &opts.netns {
-        place.enter_on_spawn(&mut cmd)?;
-    }
-    let mut process = ManagedProcess::spawn(&format!("sentinel {index}"), cmd, PACKAGE, log)?;
-    wait_ready(
-        &mut process,
-        opts.startup_timeout,
-        Duration::from_millis(25),
-        || ping(port),
-    )
-    .await?;
-    Ok(process)
+    spawn_pinged(PingedSpawn {
+        name: &format!("sentinel {index}"),
+        program: &opts.program,
+        package: PACKAGE,
+        config,
+        dir,
+        log,
+        port,
+        netns: opts.netns.as_ref(),
+        startup_timeout: opts.startup_timeout,
+    })
+    .await
 }
 
 /// The master's port according to `SENTINEL get-master-addr-by-name <name>` on the
@@ -279,7 +252,7 @@ pub async fn force_failover(port: u16, name: &str) -> Result<(), String> {
 pub async fn in_tilt(port: u16) -> Result<bool, String> {
     let v = query(port, &["INFO", "sentinel"]).await?;
     let info = text(&v).ok_or_else(|| format!("unexpected INFO answer {v:?}"))?;
-    Ok(super::redis::parse_info(&info)
+    Ok(super::resp::parse_info(&info)
         .get("sentinel_tilt")
         .is_some_and(|t| t.trim() == "1"))
 }

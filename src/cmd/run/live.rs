@@ -21,7 +21,6 @@ use crate::ledger::{Ledger, SeenVia};
 use crate::metrics::outage::BreakerTransition;
 use crate::observe::management::watch_queue_leader;
 use crate::observe::server::{ObserverTally, ServerLog, watch_proxy, watch_sentinel};
-use crate::stack::StackHandle;
 use crate::stack::haproxy::StatsAddr;
 
 use super::lifecycle::SharedStack;
@@ -218,14 +217,7 @@ impl Endpoints {
             sentinel_addrs: stack.sentinel_addrs(),
             // A local stack's leader is watched with rabbitmqctl after each broker fault;
             // an external one's over its management API, all the time.
-            management: match &*stack {
-                StackHandle::External(e) if !e.management_urls().is_empty() => Some((
-                    e.management_urls(),
-                    e.config().broker_node_names.clone(),
-                    e.config().broker_nodes.clone(),
-                )),
-                _ => None,
-            },
+            management: stack.management_api(),
         }
     }
 }

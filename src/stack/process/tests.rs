@@ -1,0 +1,244 @@
+//! Unit tests of the managed process, readiness polling, `/proc` parsing and log tails.
+
+use super::procfs::parse_stat;
+use super::*;
+
+#[tokio::test]
+async fn a_probe_cut_by_the_deadline_keeps_the_last_reason() {
+    // First probe fails at once with a reason; the second outlasts the deadline.
+    let mut calls = 0;
+    let err = poll_until(
+        Duration::from_millis(300),
+        Duration::from_millis(10),
+        || {
+            calls += 1;
+            let first = calls == 1;
+            async move {
+                if first {
+                    Err::<(), _>("the Sentinels still name node 0".to_string())
+                } else {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Err("never".to_string())
+                }
+            }
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.1,
+        "the Sentinels still name node 0 (the next probe did not finish before the deadline)"
+    );
+    // No probe finished at all: say so.
+    let err = poll_until(
+        Duration::from_millis(100),
+        Duration::from_millis(10),
+        || async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<(), String>(())
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.1, "probe did not finish before the deadline");
+}
+
+#[test]
+fn tail_lines_keeps_the_last_n() {
+    assert_eq!(tail_lines("a\nb\nc\n", 2), "b\nc\n");
+    assert_eq!(tail_lines("a\nb\nc", 2), "b\nc\n");
+    assert_eq!(tail_lines("a\n", 5), "a\n");
+    assert_eq!(tail_lines("", 3), "");
+    assert_eq!(tail_lines("a\nb\n", 0), "");
+}
+
+#[test]
+fn read_tail_of_a_large_file_drops_the_partial_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    let mut text = String::new();
+    for i in 0..20_000 {
+        text.push_str(&format!("line {i}\n"));
+    }
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(read_tail(&path, 2), "line 19998\nline 19999\n");
+    let all = read_tail(&path, usize::MAX);
+    assert!(all.lines().all(|l| l.starts_with("line ")));
+}
+
+#[test]
+fn stat_lines_parse_even_with_odd_command_names() {
+    let line = "4242 (a b) c)) Z 1 4200 4100 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 \
+                987654 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+    let s = parse_stat(4242, line).unwrap();
+    assert_eq!(
+        s.id,
+        ProcId {
+            pid: 4242,
+            start_time: 987654
+        }
+    );
+    assert_eq!((s.ppid, s.pgrp, s.session, s.zombie), (1, 4200, 4100, true));
+    let me = read_stat(std::process::id() as i32).unwrap();
+    assert!(!me.zombie);
+    assert!(me.id.is_present());
+    assert!(matches!(
+        proc_state(Pid::from_raw(me.id.pid)),
+        Some('R' | 'S')
+    ));
+    assert_eq!(proc_state(Pid::from_raw(i32::MAX)), None);
+    assert!(
+        !ProcId {
+            start_time: me.id.start_time + 1,
+            ..me.id
+        }
+        .is_present()
+    );
+}
+
+#[test]
+fn read_tail_of_a_missing_file_says_so() {
+    let tail = read_tail(Path::new("/nonexistent/hab.log"), 5);
+    assert!(
+        tail.contains("could not read /nonexistent/hab.log"),
+        "{tail}"
+    );
+}
+
+#[test]
+fn find_program_looks_on_path_and_at_paths() {
+    assert!(find_program(OsStr::new("sh")).is_some());
+    assert!(find_program(OsStr::new("/bin/sh")).is_some());
+    assert!(find_program(OsStr::new("hab-no-such-program")).is_none());
+    assert!(find_program(OsStr::new("/nonexistent/sh")).is_none());
+}
+
+#[tokio::test]
+async fn missing_program_names_the_install_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = ManagedProcess::spawn(
+        "ghost",
+        Command::new("hab-no-such-server"),
+        "redis-server",
+        &dir.path().join("ghost.log"),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StackError::MissingBinary { .. }), "{msg}");
+    assert!(msg.contains("scripts/install-servers.sh"), "{msg}");
+    assert!(msg.contains("redis-server"), "{msg}");
+}
+
+#[tokio::test]
+async fn stop_drop_and_readiness_on_a_shell_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sh.log");
+    // A leader with a background child in the same group, like RabbitMQ's wrapper.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo hello; sleep 30 & wait"]);
+    let mut p = ManagedProcess::spawn("sleeper", cmd, "dash", &log).unwrap();
+    let pgid = p.pid().as_raw();
+    assert!(live_process_groups().contains(&pgid));
+    assert!(p.is_running());
+
+    let err = wait_ready(
+        &mut p,
+        Duration::from_millis(200),
+        Duration::from_millis(25),
+        || async { Err::<(), _>("not yet") },
+    )
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StackError::NotReady { .. }), "{msg}");
+    assert!(msg.contains("hello"), "log tail missing: {msg}");
+    assert!(msg.contains("not yet"), "{msg}");
+
+    let started = Instant::now();
+    p.stop(Duration::from_secs(5)).await;
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH));
+    assert!(!live_process_groups().contains(&pgid));
+    assert!(!p.is_running());
+
+    // Drop of a running group: everything gone when drop returns.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "trap '' TERM; sleep 30 & wait"]);
+    let p = ManagedProcess::spawn("stubborn", cmd, "dash", &log).unwrap();
+    let pgid = p.pid().as_raw();
+    drop(p);
+    assert_eq!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH));
+    assert!(!live_process_groups().contains(&pgid));
+}
+
+/// Pids of live processes whose command line is exactly `cmdline` (NUL-separated).
+fn pids_with_cmdline(cmdline: &str) -> Vec<i32> {
+    scan_proc()
+        .into_iter()
+        .filter(|p| !p.zombie)
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.id.pid))
+                .is_ok_and(|c| c == cmdline.as_bytes())
+        })
+        .map(|p| p.id.pid)
+        .collect()
+}
+
+#[tokio::test]
+async fn helpers_that_leave_the_group_are_torn_down_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("escape.log");
+    for (graceful, secs) in [(true, "31.25"), (false, "31.5")] {
+        // `setsid` puts the helper in a session (and group) of its own, as Erlang's
+        // erl_child_setup does; it ignores SIGTERM on top.
+        let script = format!("setsid sh -c 'trap \"\" TERM; exec sleep {secs}' & wait");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &script]);
+        let mut p = ManagedProcess::spawn("escaper", cmd, "dash", &log).unwrap();
+        let needle = format!("sleep\0{secs}\0");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let helper = loop {
+            if let Some(&pid) = pids_with_cmdline(&needle).first() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "helper never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_ne!(
+            read_stat(helper).unwrap().pgrp,
+            p.pid().as_raw(),
+            "helper should have left the group"
+        );
+        if graceful {
+            p.stop(Duration::from_millis(300)).await;
+        } else {
+            drop(p);
+        }
+        assert_eq!(
+            kill(Pid::from_raw(helper), None),
+            Err(Errno::ESRCH),
+            "graceful={graceful}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn early_exit_is_reported_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("fail.log");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo 'bad directive on line 3' >&2; exit 3"]);
+    let mut p = ManagedProcess::spawn("failing", cmd, "dash", &log).unwrap();
+    let err = wait_ready(
+        &mut p,
+        Duration::from_secs(10),
+        Duration::from_millis(25),
+        || async { Err::<(), _>("refused") },
+    )
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StackError::Exited { .. }), "{msg}");
+    assert!(msg.contains("exit code 3"), "{msg}");
+    assert!(msg.contains("bad directive on line 3"), "{msg}");
+}

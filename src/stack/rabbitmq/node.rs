@@ -1,0 +1,420 @@
+//! One RabbitMQ node: where its files go, its config, starting it (and again after a
+//! kill or stop) until it accepts an AMQP connection, and its versions from its log.
+
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use lapin::{Connection, ConnectionProperties};
+use nix::unistd::{Pid, getpgid};
+
+use super::{ErlangEnv, PACKAGE, RabbitOptions, STOP_GRACE};
+use crate::stack::netns::{self, NsPlace};
+use crate::stack::process::{ManagedProcess, wait_ready};
+use crate::stack::server::{Server, ServerShell};
+use crate::stack::{StackDirs, StackError, ports};
+
+/// The name of node `index` of broker `broker` of process `pid` listening on `host`: a
+/// short name `hab-<pid>-<broker>-<index>@localhost` on loopback, else a long name with
+/// the address as host part (`…@10.213.5.12`), which needs no name resolution.
+pub fn node_name(pid: u32, broker: u32, index: u32, host: Ipv4Addr) -> String {
+    if host.is_loopback() {
+        format!("hab-{pid}-{broker}-{index}@localhost")
+    } else {
+        format!("hab-{pid}-{broker}-{index}@{host}")
+    }
+}
+
+/// Where one node's files go, and its ports.
+#[derive(Debug, Clone)]
+pub struct NodeLayout {
+    /// Full node name, `hab-<pid>-<broker>-<i>@localhost` (see [`node_name`]).
+    pub nodename: String,
+    /// AMQP port on [`host`](Self::host).
+    pub amqp_port: u16,
+    /// Erlang distribution port on [`host`](Self::host).
+    pub dist_port: u16,
+    /// The network namespace the node runs in; `None` = the root namespace, 127.0.0.1.
+    pub netns: Option<NsPlace>,
+    /// Port of the management API on [`host`](Self::host), when the plugin is enabled.
+    pub management_port: Option<u16>,
+    /// Generated config and the node's logs (in the run's logs directory).
+    pub config_dir: PathBuf,
+    /// Mnesia, feature flags, pid file (temporary).
+    pub state_dir: PathBuf,
+}
+
+impl NodeLayout {
+    /// The address the node listens on: 127.0.0.1, or its namespace's address.
+    pub fn host(&self) -> Ipv4Addr {
+        self.netns.as_ref().map_or(Ipv4Addr::LOCALHOST, |p| p.addr)
+    }
+
+    /// `rabbitmq.conf`.
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("rabbitmq.conf")
+    }
+
+    /// The node's own log file (`RABBITMQ_LOG_BASE/<nodename>.log`).
+    pub fn node_log(&self) -> PathBuf {
+        self.config_dir.join(format!("{}.log", self.nodename))
+    }
+
+    /// The wrapper's stdout/stderr.
+    pub fn stdout_log(&self) -> PathBuf {
+        self.config_dir.join("stdout.log")
+    }
+
+    /// File the node writes its `beam.smp` pid to.
+    pub fn pid_file(&self) -> PathBuf {
+        self.state_dir.join("beam.pid")
+    }
+
+    /// The node-specific variables, in a stable order (the shared ones come from
+    /// [`ErlangEnv::vars`]). Never contains `RABBITMQ_ALLOW_INPUT`.
+    pub fn vars(&self) -> Vec<(&'static str, OsString)> {
+        let path = |p: PathBuf| p.into_os_string();
+        let host = self.host();
+        let [a, b, c, d] = host.octets();
+        vec![
+            ("RABBITMQ_NODENAME", self.nodename.clone().into()),
+            ("RABBITMQ_NODE_IP_ADDRESS", host.to_string().into()),
+            ("RABBITMQ_NODE_PORT", self.amqp_port.to_string().into()),
+            ("RABBITMQ_DIST_PORT", self.dist_port.to_string().into()),
+            ("RABBITMQ_MNESIA_BASE", path(self.state_dir.join("mnesia"))),
+            (
+                "RABBITMQ_MNESIA_DIR",
+                path(self.state_dir.join("mnesia").join(&self.nodename)),
+            ),
+            ("RABBITMQ_LOG_BASE", path(self.config_dir.clone())),
+            ("RABBITMQ_PID_FILE", path(self.pid_file())),
+            ("RABBITMQ_CONFIG_FILE", path(self.config_file())),
+            (
+                "RABBITMQ_ADVANCED_CONFIG_FILE",
+                path(self.config_dir.join("advanced.config")),
+            ),
+            (
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                path(self.config_dir.join("enabled_plugins")),
+            ),
+            (
+                "RABBITMQ_FEATURE_FLAGS_FILE",
+                path(self.state_dir.join("feature_flags")),
+            ),
+            ("RABBITMQ_SCHEDULER_BIND_TYPE", "u".into()),
+            (
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                format!("-kernel inet_dist_use_interface {{{a},{b},{c},{d}}}").into(),
+            ),
+            (
+                "ERL_CRASH_DUMP",
+                path(self.config_dir.join("erl_crash.dump")),
+            ),
+        ]
+    }
+}
+
+/// `rabbitmq.conf` for one node: AMQP on `host` only (127.0.0.1, or its namespace's
+/// address), guest allowed from anywhere (`loopback_users = none`: HAProxy connects from
+/// the bridge in namespaces), pause_minority, logs to its file only.
+pub fn rabbitmq_conf(host: Ipv4Addr, amqp_port: u16) -> String {
+    format!(
+        "# generated by hab\n\
+         listeners.tcp.default = {host}:{amqp_port}\n\
+         loopback_users = none\n\
+         cluster_partition_handling = pause_minority\n\
+         log.console = false\n\
+         log.file.level = info\n"
+    )
+}
+
+/// `advanced.config` for one node: empty, or the kernel's `net_ticktime` in whole seconds.
+pub fn advanced_config(net_ticktime: Option<Duration>) -> String {
+    match net_ticktime {
+        None => "[].\n".to_string(),
+        Some(t) => format!(
+            "[{{kernel, [{{net_ticktime, {}}}]}}].\n",
+            t.as_secs().max(1)
+        ),
+    }
+}
+
+/// One RabbitMQ node: the `rabbitmq-server` wrapper and its `beam.smp`, in one group.
+#[derive(Debug)]
+pub struct RabbitNode {
+    /// The wrapper process (group leader), the generated `rabbitmq.conf` and the Mnesia
+    /// and other state (removed on drop, after the node is gone).
+    shell: ServerShell,
+    /// Its files and ports.
+    layout: NodeLayout,
+    /// The `beam.smp` pid from the pid file, checked to be in this node's group.
+    beam_pid: Pid,
+    /// How it was started (reused by [`RabbitNode::restart`]).
+    opts: RabbitOptions,
+}
+
+impl RabbitNode {
+    /// Writes the node's config, starts it and waits until it accepts an AMQP connection
+    /// (polled every 100 ms within `opts.startup_timeout`).
+    ///
+    /// `index` numbers the node within its broker (`broker` numbers the broker within
+    /// this process); both go into the node name.
+    pub async fn start(
+        broker: u32,
+        index: u32,
+        env: &ErlangEnv,
+        dirs: &StackDirs,
+        opts: &RabbitOptions,
+    ) -> Result<RabbitNode, StackError> {
+        let io_err = |what: String| move |source| StackError::Io { what, source };
+        let amqp_port = ports::free_port().map_err(io_err("finding a free AMQP port".into()))?;
+        let dist_port =
+            ports::free_port().map_err(io_err("finding a free distribution port".into()))?;
+        let state = tempfile::Builder::new()
+            .prefix("hab-rabbitmq-")
+            .tempdir()
+            .map_err(io_err("creating a temporary directory for RabbitMQ".into()))?;
+        let place = opts.netns.get(index as usize).cloned();
+        let host = place.as_ref().map_or(Ipv4Addr::LOCALHOST, |p| p.addr);
+        if place.is_some() {
+            netns::register_host(amqp_port, host);
+        }
+        let management_port = match opts.management {
+            false => None,
+            true => {
+                Some(ports::free_port().map_err(io_err("finding a free management port".into()))?)
+            }
+        };
+        let layout = NodeLayout {
+            nodename: node_name(std::process::id(), broker, index, host),
+            amqp_port,
+            dist_port,
+            netns: place,
+            management_port,
+            config_dir: dirs.logs.join(format!("rabbitmq-{index}")),
+            state_dir: state.path().to_path_buf(),
+        };
+        write_node_files(&layout, opts)?;
+        let (process, beam_pid) = spawn_node(&layout, env, opts).await?;
+        tracing::info!(
+            node = %layout.nodename,
+            amqp_port,
+            beam_pid = beam_pid.as_raw(),
+            "rabbitmq ready"
+        );
+        Ok(RabbitNode {
+            shell: ServerShell::new(process, layout.config_file(), STOP_GRACE, Some(state)),
+            layout,
+            beam_pid,
+            opts: opts.clone(),
+        })
+    }
+
+    /// Starts the node again after a kill or stop, with the same name, ports and Mnesia
+    /// directory (so it rejoins its cluster by itself), and waits until it accepts an
+    /// AMQP connection.
+    pub async fn restart(&mut self, env: &ErlangEnv) -> Result<(), StackError> {
+        self.process().kill_now(); // reap whatever is left of the old group
+        let _ = std::fs::remove_file(self.layout.pid_file());
+        let (process, beam_pid) = spawn_node(&self.layout, env, &self.opts).await?;
+        self.shell.replace(process);
+        self.beam_pid = beam_pid;
+        tracing::info!(
+            node = %self.layout.nodename,
+            beam_pid = beam_pid.as_raw(),
+            "rabbitmq restarted"
+        );
+        Ok(())
+    }
+
+    /// Full node name, e.g. `hab-4242-0-0@localhost`.
+    pub fn nodename(&self) -> &str {
+        &self.layout.nodename
+    }
+
+    /// AMQP port on its [`NodeLayout::host`].
+    pub fn amqp_port(&self) -> u16 {
+        self.layout.amqp_port
+    }
+
+    /// `amqp://guest:guest@<host>:<port>/%2f`.
+    pub fn amqp_url(&self) -> String {
+        amqp_url(self.layout.amqp_port)
+    }
+
+    /// `http://<host>:<port>` of its management API, when the plugin is enabled.
+    pub fn management_url(&self) -> Option<String> {
+        self.layout
+            .management_port
+            .map(|p| format!("http://{}:{p}", self.layout.host()))
+    }
+
+    /// Pid of the `rabbitmq-server` `sh` wrapper (also the process-group id).
+    pub fn wrapper_pid(&self) -> Pid {
+        self.pid()
+    }
+
+    /// Pid of the node's `beam.smp` (the process a crash or pause fault targets), as
+    /// written to its pid file and checked to belong to this node's process group.
+    pub fn beam_pid(&self) -> Pid {
+        self.beam_pid
+    }
+
+    /// Its files and ports.
+    pub fn layout(&self) -> &NodeLayout {
+        &self.layout
+    }
+}
+
+impl Server for RabbitNode {
+    fn shell(&self) -> &ServerShell {
+        &self.shell
+    }
+
+    fn shell_mut(&mut self) -> &mut ServerShell {
+        &mut self.shell
+    }
+
+    /// Its `beam.smp` ([`beam_pid`](RabbitNode::beam_pid)); a SIGTERM to the group
+    /// (the wrapper forwards it) stops it cleanly.
+    fn signal_pid(&self) -> Pid {
+        self.beam_pid
+    }
+}
+
+/// Spawns `rabbitmq-server` for `layout` and waits until it accepts an AMQP connection
+/// (polled every 100 ms within `opts.startup_timeout`); returns the process and the
+/// `beam.smp` pid.
+async fn spawn_node(
+    layout: &NodeLayout,
+    env: &ErlangEnv,
+    opts: &RabbitOptions,
+) -> Result<(ManagedProcess, Pid), StackError> {
+    let mut cmd = Command::new(&opts.program);
+    env.apply(&mut cmd);
+    cmd.envs(layout.vars()).current_dir(&layout.state_dir);
+    if let Some(place) = &layout.netns {
+        place.enter_on_spawn(&mut cmd)?;
+    }
+    let service = format!("rabbitmq {}", layout.nodename);
+    let mut process = ManagedProcess::spawn(&service, cmd, PACKAGE, &layout.stdout_log())?;
+    process.add_log_file(layout.node_log());
+    let url = amqp_url(layout.amqp_port);
+    wait_ready(
+        &mut process,
+        opts.startup_timeout,
+        Duration::from_millis(100),
+        || amqp_probe(&url),
+    )
+    .await?;
+    let beam_pid = read_beam_pid(&layout.pid_file(), process.pid())?;
+    Ok((process, beam_pid))
+}
+
+fn write_node_files(layout: &NodeLayout, opts: &RabbitOptions) -> Result<(), StackError> {
+    let write = |path: PathBuf, text: &str| {
+        std::fs::write(&path, text).map_err(|source| StackError::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })
+    };
+    std::fs::create_dir_all(&layout.config_dir).map_err(|source| StackError::Io {
+        what: format!("creating {}", layout.config_dir.display()),
+        source,
+    })?;
+    let mut conf = rabbitmq_conf(layout.host(), layout.amqp_port);
+    if let Some(port) = layout.management_port {
+        conf.push_str(&format!(
+            "management.tcp.ip = {}\nmanagement.tcp.port = {port}\n",
+            layout.host()
+        ));
+    }
+    write(layout.config_file(), &conf)?;
+    write(
+        layout.config_dir.join("advanced.config"),
+        &advanced_config(opts.net_ticktime),
+    )?;
+    write(
+        layout.config_dir.join("enabled_plugins"),
+        match layout.management_port {
+            Some(_) => "[rabbitmq_management].\n",
+            None => "[].\n",
+        },
+    )?;
+    Ok(())
+}
+
+/// `amqp://guest:guest@<host>:<port>/%2f` (the default vhost); the host is 127.0.0.1, or
+/// the namespace address of a node placed in one ([`netns::host`]).
+pub fn amqp_url(port: u16) -> String {
+    format!("amqp://guest:guest@{}:{port}/%2f", netns::host(port))
+}
+
+/// How long one AMQP readiness probe may take: a handshake with a node that is still
+/// booting can stall, and one stalled attempt must not use up the whole startup timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One AMQP connection attempt (bounded by [`PROBE_TIMEOUT`]), closed again at once.
+async fn amqp_probe(url: &str) -> Result<(), String> {
+    let attempt = async {
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        // A failed close does not make the node less ready.
+        let _ = conn.close(200, "hab readiness probe".into()).await;
+        Ok(())
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "AMQP handshake did not finish within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ))
+        })
+}
+
+/// Reads the beam pid from `pid_file` and checks it belongs to process group `pgid`, so a
+/// stale file or a recycled pid is never taken for the node.
+fn read_beam_pid(pid_file: &Path, pgid: Pid) -> Result<Pid, StackError> {
+    let text = std::fs::read_to_string(pid_file).map_err(|source| StackError::Io {
+        what: format!("reading the RabbitMQ pid file {}", pid_file.display()),
+        source,
+    })?;
+    let pid = text
+        .trim()
+        .parse::<i32>()
+        .map(Pid::from_raw)
+        .map_err(|e| StackError::Io {
+            what: format!("pid file {} holds {:?}", pid_file.display(), text.trim()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+    match getpgid(Some(pid)) {
+        Ok(group) if group == pgid => Ok(pid),
+        other => Err(StackError::Io {
+            what: format!(
+                "pid {pid} from {} is not in the node's process group {pgid} ({other:?})",
+                pid_file.display()
+            ),
+            source: std::io::Error::other("stale pid file"),
+        }),
+    }
+}
+
+/// RabbitMQ and Erlang versions from a node's log line
+/// `Starting RabbitMQ 3.10.8 on Erlang 25.2.3 [jit]`: `(rabbitmq, erlang)`.
+pub fn versions_from_log(log: &str) -> (Option<String>, Option<String>) {
+    let word_after = |marker: &str| {
+        log.lines().find_map(|line| {
+            let rest = &line[line.find(marker)? + marker.len()..];
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                .collect();
+            (!word.is_empty() && word.starts_with(|c: char| c.is_ascii_digit())).then_some(word)
+        })
+    };
+    (word_after("RabbitMQ "), word_after(" on Erlang "))
+}
