@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 use anyhow::{Context, Result};
 use uuid::Uuid;
 
-use crate::export::{RunReport, RunStatus};
 use crate::ledger::Ledger;
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
 use crate::observe::ClientEvent;
 use crate::record::{MergeReport, MergedShard, StackScope};
+use crate::record::{RunReport, RunStatus};
 
 use super::MergeError;
 use super::join::{Joined, join, ledger_of};

@@ -32,10 +32,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use uuid::Uuid;
 
-use crate::export::{self, RunData, RunReport, RunStatus};
+use crate::export::{self, RunData};
 use crate::load::shard::Shard;
 use crate::observe::ClientEvent;
 use crate::record::names::merged_dir_name;
+use crate::record::{RunReport, RunStatus};
 
 use figures::merged_report;
 use join::side_channel_files;

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::export::RunReport;
 use crate::load::shard::Shard;
+use crate::record::RunReport;
 
 use super::MergeError;
 
