@@ -14,9 +14,10 @@
 //!   a task whose id names another shard than its directory is an error too.
 //! - **Histograms** are the HdrHistogram sums of the shards' (run.json), never averaged
 //!   percentiles; they are checked against the joined ledger's counts.
-//! - **Timeline, tasks.csv, .hgrm, .hlog** are written by the run's own exporters from the
-//!   joined ledger: per second, completions are the sum over shards and percentiles those
-//!   of the union.
+//! - **Timeline** is computed from the joined ledger as a run computes its own
+//!   ([`crate::cmd::run::timeline`]): per second, completions are the sum over shards and
+//!   percentiles those of the union. **tasks.csv, .hgrm, .hlog** are written by the run's
+//!   own exporters from the joined ledger.
 //! - **Failover** rows come from the shard that applied the faults (shard 1) and are
 //!   analysed again ([`crate::metrics::failover::rows`]) on the merged ledger: on a stack
 //!   the shards shared, over every shard's tasks and client events; with a local stack per
