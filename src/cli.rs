@@ -556,7 +556,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(if held { 0 } else { 1 })
         }
         Command::Merge { dirs, out } => {
-            let outcome = crate::cmd::merge::merge(&dirs, &out)?;
+            let outcome = crate::cmd::merge::merge(&dirs, &out, &crate::progress::Stderr)?;
             println!("{}", crate::export::table::render(&outcome.report));
             println!("results: {}", outcome.dir.display());
             Ok(0)

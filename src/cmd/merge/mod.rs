@@ -36,6 +36,7 @@ use uuid::Uuid;
 use crate::export::{self, RunData};
 use crate::load::shard::Shard;
 use crate::observe::ClientEvent;
+use crate::progress::Reporter;
 use crate::record::names::merged_dir_name;
 use crate::record::{RunReport, RunStatus};
 
@@ -139,8 +140,9 @@ pub struct MergeOutcome {
     pub report: RunReport,
 }
 
-/// Merge the shard run directories `dirs` into a new run directory under `out`.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
+/// Merge the shard run directories `dirs` into a new run directory under `out`; warnings
+/// (a shard not complete, shards that did not overlap in time) go to `reporter`.
+pub fn merge(dirs: &[PathBuf], out: &Path, reporter: &dyn Reporter) -> Result<MergeOutcome> {
     let runs = dirs
         .iter()
         .map(|d| load_run(d))
@@ -151,16 +153,16 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
     let runs = check_together(runs)?;
     for r in &runs {
         if r.report.status != RunStatus::Complete {
-            eprintln!(
+            reporter.line(&format!(
                 "hab merge: warning: shard {} ({}) is {:?}; the merged run is not complete either",
                 r.shard,
                 r.dir.display(),
                 r.report.status
-            );
+            ));
         }
     }
     if let Some(w) = overlap_warning(&runs) {
-        eprintln!("hab merge: warning: {w}");
+        reporter.line(&format!("hab merge: warning: {w}"));
     }
     let merged = merged_report(&runs)?;
     let (mut report, joined) = merged;

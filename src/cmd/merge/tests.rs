@@ -495,3 +495,27 @@ fn the_report_note_names_the_clock_dependence() {
     assert!(note.contains("hosts' clocks"));
     assert!(note.contains("shard 1 applied the faults to its stack only"));
 }
+
+/// Warnings about the shards go to the reporter given, with the text `hab merge` prints.
+#[test]
+fn a_shard_not_complete_is_reported_through_the_reporter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });
+    let (d1, d2) = (tmp.path().join("s1"), tmp.path().join("s2"));
+    write_shard(&d1, a, &[a.task_id()]);
+    write_shard(&d2, b, &[b.task_id()]);
+    let path = d2.join("run.json");
+    let mut r: RunReport = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    r.status = RunStatus::Interrupted;
+    std::fs::write(&path, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    let captured = crate::progress::Captured::default();
+    let outcome = merge(&[d1, d2.clone()], &tmp.path().join("out"), &captured).unwrap();
+    assert_eq!(outcome.report.status, RunStatus::Interrupted);
+    assert_eq!(
+        captured.lines(),
+        vec![format!(
+            "hab merge: warning: shard 2/2 ({}) is Interrupted; the merged run is not complete either",
+            d2.display()
+        )]
+    );
+}
