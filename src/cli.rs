@@ -314,7 +314,7 @@ fn parse_shard(s: &str) -> Result<crate::load::shard::Shard, String> {
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     if e.chain().any(|c| {
         c.downcast_ref::<ConfigError>().is_some()
-            || c.downcast_ref::<crate::merge::MergeError>().is_some()
+            || c.downcast_ref::<crate::cmd::merge::MergeError>().is_some()
     }) {
         2
     } else {
@@ -556,7 +556,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(if held { 0 } else { 1 })
         }
         Command::Merge { dirs, out } => {
-            let outcome = crate::merge::merge(&dirs, &out)?;
+            let outcome = crate::cmd::merge::merge(&dirs, &out, &crate::progress::Stderr)?;
             println!("{}", crate::export::table::render(&outcome.report));
             println!("results: {}", outcome.dir.display());
             Ok(0)

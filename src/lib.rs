@@ -38,11 +38,11 @@
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`run`]: one run: stack up → workers → workloads → drain → results.
 //! - [`invariants`]: what every run checks of its own figures (run.json `invariants`).
-//! - [`merge`]: `hab merge`: shard run directories → one run directory (histograms added,
-//!   ledgers joined by task id, failover analysed again on the merged ledger).
 //! - [`clock`]: the run's one monotonic clock and its anchor to Unix time.
 //! - [`progress`]: the [`progress::Reporter`] through which commands show progress.
-//! - [`cmd`]: the commands (orchestration of one subcommand each); [`cmd::up`]: `hab up`/`hab node`/`hab down`.
+//! - [`cmd`]: the commands (orchestration of one subcommand each); [`cmd::up`]: `hab up`/`hab node`/`hab down`;
+//!   [`cmd::merge`]: `hab merge`: shard run directories → one run directory (histograms
+//!   added, ledgers joined by task id, failover analysed again on the merged ledger).
 //! - [`compare`]: `hab compare`'s analysis: summary, findings, thresholds.
 //! - [`report`]: the publishable report (Markdown and HTML) of a comparison.
 //! - [`calibrate`]: the raw limits of a stack (broker, Redis, disk, CPU) on this machine.
@@ -70,7 +70,7 @@ pub mod inject;
 pub mod invariants;
 pub mod ledger;
 pub mod load;
-pub mod merge;
+
 pub mod metrics;
 pub mod observe;
 pub mod producer;

@@ -491,16 +491,11 @@ pub fn read_tasks(
 /// Column names of events.csv (the fields of [`ClientEvent`]).
 pub const EVENTS_HEADER: [&str; 4] = ["at_unix_us", "source", "kind", "detail"];
 
-/// The inverse of [`ClientEventKind::as_str`].
+/// The inverse of [`ClientEventKind::as_str`] (the kind's serde name, which is the same).
 fn parse_client_kind(s: &str) -> Option<ClientEventKind> {
-    Some(match s {
-        "error" => ClientEventKind::Error,
-        "reconnected" => ClientEventKind::Reconnected,
-        "nack" => ClientEventKind::Nack,
-        "republish" => ClientEventKind::Republish,
-        "rediscovered" => ClientEventKind::Rediscovered,
-        _ => return None,
-    })
+    use serde::de::IntoDeserializer;
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = s.into_deserializer();
+    ClientEventKind::deserialize(de).ok()
 }
 
 /// The cells of one events.csv row, by column name.
@@ -683,5 +678,39 @@ impl Exporter for TimelineCsv {
         }
         w.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_client_event_kind_reads_back_as_written() {
+        use ClientEventKind::*;
+        for k in [Error, Reconnected, Nack, Republish, Rediscovered] {
+            assert_eq!(parse_client_kind(k.as_str()), Some(k));
+        }
+        assert_eq!(parse_client_kind("Error"), None);
+        assert_eq!(parse_client_kind(""), None);
+    }
+
+    #[test]
+    fn every_confirm_state_and_seen_via_reads_back_as_written() {
+        use ConfirmState::*;
+        for c in [
+            Pending,
+            Acked,
+            Nacked,
+            Failed,
+            NotRequested,
+            Refused,
+            GaveUp,
+        ] {
+            assert_eq!(parse_confirm(c.as_str()), Some(c));
+        }
+        for v in [None, Some(SeenVia::Notification), Some(SeenVia::Read)] {
+            assert_eq!(parse_seen_via(seen_via_str(v)), v);
+        }
     }
 }

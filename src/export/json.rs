@@ -4,10 +4,6 @@
 use anyhow::Result;
 
 use super::{Exporter, RunData};
-pub use crate::record::{
-    ClockReport, FailedRead, FinalState, Invariant, Machine, RunReport, RunStatus, WorkerCrash,
-    WorkersReport,
-};
 
 /// Writes run.json.
 pub struct RunJson;

@@ -12,7 +12,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use crate::record::{Machine, RunReport, RunStatus, WorkerCrash, WorkersReport};
+// The old paths of run.json's types (now the record's), for callers not moved yet.
+pub use crate::record::{RunReport, RunStatus};
 
 use crate::ledger::Ledger;
 

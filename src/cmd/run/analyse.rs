@@ -7,14 +7,15 @@ use anyhow::Result;
 
 use crate::clock::now_unix_us;
 use crate::config::{ArrivalKind, Topology, Workload, WorkloadPlan};
-use crate::export::json::ClockReport;
-use crate::export::{self, Machine, RunData, RunReport, RunStatus, WorkersReport};
+use crate::export::{self, RunData};
 use crate::ledger::{Ledger, Outcome, TaskRecord};
 use crate::metrics::WorkloadMetrics;
 use crate::metrics::failover::{self, AppliedFault, FailoverRow};
 use crate::metrics::timeline::TimelineRow;
 use crate::observe::{ClientEvent, ClientEventKind};
 use crate::protocol::side_channel::SideEventKind;
+use crate::record::ClockReport;
+use crate::record::{Machine, RunReport, RunStatus, WorkersReport};
 
 use super::RunOptions;
 use super::lifecycle::RunState;
@@ -263,7 +264,7 @@ pub(super) fn first_report(
         }),
         merged: None,
         failed_reads: Vec::new(),
-        clock: Some(crate::export::json::ClockReport::new(Vec::new())),
+        clock: Some(ClockReport::new(Vec::new())),
         invariants: Vec::new(),
     })
 }

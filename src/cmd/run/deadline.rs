@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use super::driver::{Driver, FINAL_READ_ATTEMPTS, PRODUCER};
 use crate::backend;
-use crate::export::json::FailedRead;
 use crate::ledger::SeenVia;
 use crate::observe::ClientEventKind;
+use crate::record::FailedRead;
 
 /// How long taking what is left in the queue may take.
 const TAKE_WITHIN: Duration = Duration::from_secs(30);

@@ -12,10 +12,10 @@ use crate::calibrate::{self, CalibrateOptions, Calibration};
 use crate::clock::{Anchor, now_unix_us};
 use crate::config::clients::BrokerAccess;
 use crate::config::{PolicyKind, Topology, WorkloadPlan};
-use crate::export::{RunReport, RunStatus};
 use crate::observe::ClientEventKind;
 use crate::producer::Breaker;
 use crate::progress::SharedReporter;
+use crate::record::{RunReport, RunStatus};
 use crate::stack::{StackDirs, StackHandle};
 
 use super::analyse::write_outputs;

@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Topology, WorkloadPlan};
 use crate::credentials;
-use crate::export::RunReport;
 use crate::inject::plan as external;
 use crate::load::shard::FAULT_SHARD;
 use crate::load::shard::Shard;
 use crate::progress::SharedReporter;
+use crate::record::RunReport;
 use crate::record::names::shard_dir_name;
 
 use analyse::write_outputs;

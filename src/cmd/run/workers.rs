@@ -321,11 +321,11 @@ impl Workers {
                 if let Err(e) = read {
                     tracing::warn!("cannot read side channel {}: {e}", p.display());
                 }
-                let mut crashed: Vec<crate::export::WorkerCrash> = Vec::new();
+                let mut crashed: Vec<crate::record::WorkerCrash> = Vec::new();
                 for (worker, id) in running {
                     match crashed.iter_mut().find(|c| c.worker == worker) {
                         Some(c) => c.task_ids.push(id.to_string()),
-                        None => crashed.push(crate::export::WorkerCrash {
+                        None => crashed.push(crate::record::WorkerCrash {
                             worker,
                             task_ids: vec![id.to_string()],
                         }),
@@ -349,7 +349,7 @@ pub(super) struct SideChannelSummary {
     /// Messages refused by rule (and expired ones), by reason.
     pub(super) refused: std::collections::BTreeMap<String, u64>,
     /// Tasks a worker was running when it ended.
-    pub(super) crashes: Vec<crate::export::WorkerCrash>,
+    pub(super) crashes: Vec<crate::record::WorkerCrash>,
     /// The workers' connection losses, reconnections and failed result writes.
     pub(super) connection_events: Vec<crate::protocol::side_channel::SideEvent>,
     /// Every worker process's clock anchor (one per process that opened a file).

@@ -9,9 +9,9 @@ use tokio_util::sync::CancellationToken;
 use crate::backend;
 use crate::broker;
 use crate::config::{ArrivalKind, TaskSpec, Topology, Workload, WorkloadPlan};
-use crate::export::RunReport;
-use crate::export::json::FinalState;
 use crate::progress::SharedReporter;
+use crate::record::FinalState;
+use crate::record::RunReport;
 
 use super::analyse::{
     check_invariants, failover_rows, metrics_so_far, producer_report, schedule_lag_warning,
