@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cmd::run::{RunOptions, run};
 use crate::cmd::up::NodeAction;
 use crate::config::{self, ConfigError};
-use crate::export::RunStatus;
+use crate::record::RunStatus;
 use crate::worker::{WorkerOptions, run_worker};
 
 /// hab: what does high availability cost a task queue, and what does it buy?

@@ -330,8 +330,9 @@ fn ceiling(report: &RunReport) -> Option<Invariant> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus, TaskRecord};
+    use crate::ledger::{ConfirmState, Execution, TaskRecord};
     use crate::metrics::summary::WorkloadMetrics;
+    use crate::protocol::result::ResultStatus;
     use crate::record::FinalState;
     use uuid::Uuid;
 
@@ -455,7 +456,7 @@ mod tests {
             result_keys: 0,
         });
         let mut row = crate::metrics::failover::analyse(
-            &crate::metrics::failover::AppliedFault {
+            &crate::fault::AppliedFault {
                 workload: 0,
                 target: crate::fault::Role::BackendMaster,
                 resolved: "backend.node[0]".into(),

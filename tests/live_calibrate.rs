@@ -47,7 +47,7 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     let written: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(printed, written);
     let c: hab::calibrate::Calibration = serde_json::from_str(&text).unwrap();
-    assert_eq!(c.status, hab::export::RunStatus::Complete);
+    assert_eq!(c.status, hab::record::RunStatus::Complete);
     assert_eq!(c.name, "standalone");
     assert_eq!(c.path, "direct");
     assert_eq!(c.disk_bytes, 8 << 20);
@@ -203,7 +203,7 @@ fn sigint_keeps_what_was_measured_and_stops_every_server() {
     let c: hab::calibrate::Calibration =
         serde_json::from_str(&std::fs::read_to_string(dir.join("calibrate.json")).unwrap())
             .unwrap();
-    assert_eq!(c.status, hab::export::RunStatus::Interrupted);
+    assert_eq!(c.status, hab::record::RunStatus::Interrupted);
     assert!(c.figures.broker_round_trip.is_some());
     assert!(c.figures.cpu_factorial.is_none());
     assert!(c.finished_unix_ms.is_some());
@@ -226,13 +226,13 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "hab run failed:\n{stderr}");
     let dir = single_run_dir(&out);
-    let report: hab::export::RunReport =
+    let report: hab::record::RunReport =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     let c = report
         .calibration
         .as_ref()
         .expect("calibration in run.json");
-    assert_eq!(c.status, hab::export::RunStatus::Complete);
+    assert_eq!(c.status, hab::record::RunStatus::Complete);
     assert_eq!(c.window_s, 0.6);
     assert_eq!(c.broker_window_s, 0.2);
     for (key, f) in c.figures.iter() {

@@ -174,10 +174,10 @@ async fn malformed_messages_are_rejected_counted_and_the_worker_keeps_running() 
     assert_eq!(ready, 0);
 
     let text = std::fs::read_to_string(&executions).unwrap();
-    let events = hab::ledger::side_channel::parse_all(&text);
+    let events = hab::protocol::side_channel::parse_all(&text);
     let mut reasons: Vec<_> = events
         .iter()
-        .filter(|e| e.kind == hab::ledger::SideEventKind::Reject)
+        .filter(|e| e.kind == hab::protocol::side_channel::SideEventKind::Reject)
         .map(|e| e.detail.as_str())
         .collect();
     reasons.sort();
@@ -201,7 +201,7 @@ async fn malformed_messages_are_rejected_counted_and_the_worker_keeps_running() 
     assert_eq!(
         events
             .iter()
-            .filter(|e| e.kind == hab::ledger::SideEventKind::Start)
+            .filter(|e| e.kind == hab::protocol::side_channel::SideEventKind::Start)
             .count(),
         1
     );

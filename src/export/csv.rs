@@ -10,8 +10,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Exporter, RunData};
-use crate::ledger::{ConfirmState, Outcome, ResultStatus, SeenVia, TaskRecord};
+use crate::ledger::{ConfirmState, Outcome, SeenVia, TaskRecord};
 use crate::observe::{ClientEvent, ClientEventKind};
+use crate::protocol::result::ResultStatus;
 
 /// Writes summary.csv: one row per workload (its figures, merged over its repetitions
 /// when it has `repeat = N`: `repetition` empty), then, for a repeated workload, one row

@@ -98,9 +98,10 @@ pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{ConfirmState, Execution, ResultStatus, SeenVia, TaskRecord};
+    use crate::ledger::{ConfirmState, Execution, SeenVia, TaskRecord};
     use crate::metrics::WorkloadMetrics;
     use crate::observe::{ClientEvent, ClientEventKind};
+    use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     fn fixture() -> (RunReport, Ledger, Vec<ClientEvent>) {
@@ -359,7 +360,7 @@ mod tests {
             csv::FAILOVER_HEADER.join(",")
         );
         let (mut report, ledger, events) = fixture();
-        let f = crate::metrics::failover::AppliedFault {
+        let f = crate::fault::AppliedFault {
             workload: 0,
             target: crate::fault::Role::BrokerPrimary,
             resolved: "broker.node[0]".into(),

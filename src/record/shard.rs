@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::failover::{AppliedFault, ServerEvent};
+use crate::event::ServerEvent;
+use crate::fault::AppliedFault;
 
 /// Whether the shards of a run drove one stack or each its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -130,7 +130,7 @@ pub(super) fn join(runs: &[ShardRun], names: &[String]) -> Result<Joined> {
     let mut names_interned = Vec::new();
     for r in runs {
         for p in side_channel_files(&r.dir) {
-            crate::ledger::side_channel::for_each_in_file(&p, |ev| {
+            crate::protocol::side_channel::for_each_in_file(&p, |ev| {
                 ledger.merge_event(&ev, &mut names_interned);
             })
             .with_context(|| format!("cannot read side channel {}", p.display()))?;

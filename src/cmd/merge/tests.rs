@@ -3,9 +3,10 @@ use std::collections::{HashMap, HashSet};
 use super::figures::added_histogram;
 use super::join::{join, read_tasks};
 use super::*;
-use crate::ledger::{ConfirmState, Ledger, Outcome, ResultStatus, SeenVia, TaskRecord};
-use crate::metrics::failover::AppliedFault;
+use crate::fault::AppliedFault;
+use crate::ledger::{ConfirmState, Ledger, Outcome, SeenVia, TaskRecord};
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
+use crate::protocol::result::ResultStatus;
 use crate::record::ShardReport;
 use crate::record::{Machine, WorkersReport};
 use crate::record::{MergeReport, StackScope};
@@ -304,7 +305,7 @@ fn write_shard_tasks(
     tasks: &[(i64, Option<i64>, bool)],
     fault_at: i64,
 ) -> Vec<Uuid> {
-    use crate::ledger::{SideEvent, SideEventKind, side_channel};
+    use crate::protocol::side_channel::{self, SideEvent, SideEventKind};
     let mut ledger = Ledger::new(1);
     let mut side = String::from(side_channel::HEADER);
     side.push('\n');
@@ -415,7 +416,7 @@ fn failover_rows_follow_the_stack_scope() {
 /// executions is still an error.
 #[test]
 fn executions_in_another_shards_side_channel_count() {
-    use crate::ledger::{SideEvent, SideEventKind, side_channel};
+    use crate::protocol::side_channel::{self, SideEvent, SideEventKind};
     let t0 = 1_800_000_000_000_000;
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });

@@ -310,7 +310,7 @@ impl RunState {
         res.context("measuring the stack's raw limits (--calibrate)")?;
         let _ = setup
             .queue_purge(
-                lapin::types::ShortString::from(broker::CELERY_QUEUE),
+                lapin::types::ShortString::from(crate::protocol::CELERY_QUEUE),
                 lapin::options::QueuePurgeOptions::default(),
             )
             .await;

@@ -15,13 +15,13 @@ use uuid::Uuid;
 
 use crate::backend::{self, WatchEvent};
 use crate::config::Topology;
+use crate::config::proxy::StatsAddr;
 use crate::fault::AppliedFault;
 use crate::ledger::{Ledger, SeenVia};
 use crate::metrics::outage::BreakerTransition;
 use crate::observe::management::watch_queue_leader;
 use crate::observe::server::{ObserverTally, ServerLog, watch_proxy, watch_sentinel};
 use crate::record::FailedRead;
-use crate::stack::haproxy::StatsAddr;
 
 use super::lifecycle::SharedStack;
 use crate::observe::{ClientEventKind, EventLog};
