@@ -494,7 +494,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             allow_faults,
             thresholds,
         } => {
-            let opts = crate::compare::CompareOptions {
+            let opts = crate::cmd::compare::CompareOptions {
                 allow_faults,
                 baseline,
                 topologies,
@@ -503,15 +503,16 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 out_dir: out,
                 progress: !no_progress,
                 calibrate,
+                reporter: crate::progress::stderr(),
             };
             // Every file is checked before anything starts (exit 2 on bad input).
-            crate::compare::load_inputs(&opts)?;
+            crate::cmd::compare::load_inputs(&opts)?;
             let t = thresholds.thresholds();
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 handle_signals(cancel.clone(), true);
                 let started = std::time::Instant::now();
-                let outcome = crate::compare::compare(&opts, cancel).await?;
+                let outcome = crate::cmd::compare::compare(&opts, cancel).await?;
                 let complete = !outcome.interrupted && outcome.error.is_none();
                 let held = match &outcome.comparison {
                     Some(c) => summarise(&outcome.dir, c, complete, &t, json)?,

@@ -2,5 +2,6 @@
 //! metrics, the record and its presentation. Only [`crate::cli`] imports this module;
 //! progress goes through a [`crate::progress::Reporter`], never `eprintln!`.
 
+pub mod compare;
 pub mod run;
 pub mod up;
