@@ -43,9 +43,10 @@
 //! - [`clock`]: the run's one monotonic clock and its anchor to Unix time.
 //! - [`progress`]: the [`progress::Reporter`] through which commands show progress.
 //! - [`cmd`]: the commands (orchestration of one subcommand each); [`cmd::up`]: `hab up`/`hab node`/`hab down`.
+//!   [`cmd::compare`]: `hab compare` (runs every topology, renders at the end);
+//!   [`cmd::calibrate`]: the raw limits of a stack (broker, Redis, disk, CPU) on this machine.
 //! - [`compare`]: `hab compare`'s analysis: summary, findings, thresholds.
 //! - [`report`]: the publishable report (Markdown and HTML) of a comparison.
-//! - [`calibrate`]: the raw limits of a stack (broker, Redis, disk, CPU) on this machine.
 //!
 //! Data flow: `config` → `stack` (endpoints) → `load` publishes through `broker` →
 //! `worker` executes and stores through `backend` → the result watcher and the workers'
@@ -54,7 +55,6 @@
 
 pub mod backend;
 pub mod broker;
-pub mod calibrate;
 pub mod chart;
 pub mod cli;
 pub mod client_failover;

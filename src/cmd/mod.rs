@@ -2,6 +2,7 @@
 //! metrics, the record and its presentation. Only [`crate::cli`] imports this module;
 //! progress goes through a [`crate::progress::Reporter`], never `eprintln!`.
 
+pub mod calibrate;
 pub mod compare;
 pub mod run;
 pub mod up;
