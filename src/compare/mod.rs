@@ -1,9 +1,10 @@
 //! `hab compare`'s analysis, pure functions of the run directories read back
 //! ([`crate::record::RunSet`]) and their metrics: the comparison with ratios to the baseline
-//! ([`summary`]), what it found in words ([`findings`]), the limits a comparison may be held
+//! ([`summary`]) and each fault over its repetitions ([`faults`]), what it found in words ([`findings`]), the limits a comparison may be held
 //! to ([`thresholds`]), idle-timeout and producer-outage tables ([`idle`], [`outage`]) and the
 //! terminal summary ([`terminal`]). Running the topologies is [`crate::cmd::compare`].
 
+pub mod faults;
 pub mod findings;
 pub mod idle;
 pub mod outage;
@@ -214,7 +215,7 @@ mod tests {
         ] {
             v.as_object_mut().unwrap().remove(k);
         }
-        let old: summary::FaultSummary = serde_json::from_value(v).unwrap();
+        let old: faults::FaultSummary = serde_json::from_value(v).unwrap();
         assert_eq!((old.readonly_errors, old.two_masters_ms), (0, None));
     }
 
@@ -250,7 +251,7 @@ mod tests {
         // summary.json written before the field existed still reads.
         let mut v = serde_json::to_value(f).unwrap();
         v.as_object_mut().unwrap().remove("unapplied");
-        let old: summary::FaultSummary = serde_json::from_value(v).unwrap();
+        let old: faults::FaultSummary = serde_json::from_value(v).unwrap();
         assert!(old.unapplied.is_empty());
     }
 
