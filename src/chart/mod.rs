@@ -27,6 +27,8 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::coord::cartesian::Cartesian2d;
+use plotters::coord::ranged1d::DefaultFormatting;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, RGBAColor};
@@ -280,6 +282,24 @@ impl LegendEntry {
     }
 }
 
+/// One legend entry per topology (`(name, colour index)`), a filled swatch in its colour.
+pub(crate) fn topology_legend(topologies: &[(String, usize)]) -> Vec<LegendEntry> {
+    topologies
+        .iter()
+        .map(|(name, i)| LegendEntry::new(name.clone(), Swatch::Fill(topology_colour(*i).into())))
+        .collect()
+}
+
+/// A min–max whisker at `x` from `lo` to `hi`, its caps `cap` wide on each side.
+pub(crate) fn whisker(x: f64, cap: f64, lo: f64, hi: f64) -> [PathElement<(f64, f64)>; 3] {
+    let st = BLACK.stroke_width(2);
+    [
+        PathElement::new(vec![(x, lo), (x, hi)], st),
+        PathElement::new(vec![(x - cap, lo), (x + cap, lo)], st),
+        PathElement::new(vec![(x - cap, hi), (x + cap, hi)], st),
+    ]
+}
+
 const SWATCH_W: i32 = 30;
 const SWATCH_H: i32 = 14;
 const LEGEND_ROW: i32 = 26;
@@ -381,6 +401,43 @@ where
 /// Height of the area under a categorical x axis: room for three lines of labels and the
 /// axis description.
 pub(crate) const CATEGORY_LABEL_AREA: u32 = 30 + 3 * LABEL_PX + AXIS_PX;
+
+/// A chart of categories side by side on x (category `i` from `i` to `i + 1`, labelled
+/// under the axis by [`draw_category_labels`] at height `label_y`) over the y axis given,
+/// its mesh drawn with the axis descriptions and y labels formatted by `y_fmt`.
+pub(crate) fn category_chart<'a, DB, Y>(
+    area: &'a DrawingArea<DB, Shift>,
+    labels: &[String],
+    y: Y,
+    label_y: f64,
+    (x_desc, y_desc): (&str, &str),
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Result<ChartContext<'a, DB, Cartesian2d<Ticked<RangedCoordf64>, Y>>>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    Y: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
+{
+    let n = labels.len();
+    let x_ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(CATEGORY_LABEL_AREA)
+        .y_label_area_size(84)
+        .build_cartesian_2d(linear_axis(0.0, n as f64, x_ticks), y)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(y_fmt)
+        .label_style(font(LABEL_PX))
+        .axis_desc_style(font(AXIS_PX))
+        .draw()?;
+    draw_category_labels(&chart, labels, label_y)?;
+    Ok(chart)
+}
 
 /// Draw the labels of a categorical x axis (category `i` centred at `i + 0.5`) under the
 /// plot, each wrapped to the width of its category; `y` is the bottom of the y axis.
