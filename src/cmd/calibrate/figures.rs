@@ -48,14 +48,14 @@ pub(super) async fn redis_store_figure(
     cancel: &CancellationToken,
 ) -> Result<Figure> {
     let store = ResultStore::connect(url, topology.backend.result_ttl).await?;
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = cancel.child_token();
-    let mut tasks = Vec::new();
-    for _ in 0..STORE_IN_FLIGHT {
-        let (store, done, errors, stop) =
-            (store.clone(), done.clone(), errors.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
+    let how = format!(
+        "ResultStore::store (GET, MULTI SETEX PUBLISH EXEC) of hab.trivial records, \
+         {STORE_IN_FLIGHT} in flight on one multiplexed connection, via {}",
+        endpoint(url)
+    );
+    results_window(opts, cancel, STORE_IN_FLIGHT, how, |stop, done, errors| {
+        let store = store.clone();
+        async move {
             while !stop.is_cancelled() {
                 let record = trivial_record();
                 match store.store(&record).await {
@@ -66,26 +66,9 @@ pub(super) async fn redis_store_figure(
                     }
                 };
             }
-        }));
-    }
-    let window = timed_window(&[&done, &errors], opts.warmup(), opts.duration, cancel).await;
-    stop.cancel();
-    for t in tasks {
-        let _ = t.await;
-    }
-    let window = window?;
-    Ok(rate_figure(
-        window.deltas[0],
-        "results",
-        window.secs,
-        "results/s",
-        window.deltas[1],
-        format!(
-            "ResultStore::store (GET, MULTI SETEX PUBLISH EXEC) of hab.trivial records, \
-             {STORE_IN_FLIGHT} in flight on one multiplexed connection, via {}",
-            endpoint(url)
-        ),
-    ))
+        }
+    })
+    .await
 }
 
 pub(super) async fn redis_pipeline_figure(
@@ -96,40 +79,69 @@ pub(super) async fn redis_pipeline_figure(
 ) -> Result<Figure> {
     let conn = crate::backend::reader(url).await?;
     let ttl = topology.backend.result_ttl.as_secs().max(1);
+    let how = format!(
+        "SETEX + PUBLISH pairs, {PIPELINE_DEPTH} per pipeline (not MULTI), \
+         {PIPELINES_IN_FLIGHT} pipelines in flight, via {}",
+        endpoint(url)
+    );
+    results_window(
+        opts,
+        cancel,
+        PIPELINES_IN_FLIGHT,
+        how,
+        |stop, done, errors| {
+            let mut conn = conn.clone();
+            async move {
+                while !stop.is_cancelled() {
+                    let mut pipe = redis::pipe();
+                    for _ in 0..PIPELINE_DEPTH {
+                        let record = trivial_record();
+                        let key = result_key(&record.task_id);
+                        let json = record.to_json();
+                        pipe.cmd("SETEX")
+                            .arg(&key)
+                            .arg(ttl)
+                            .arg(&json)
+                            .ignore()
+                            .cmd("PUBLISH")
+                            .arg(&key)
+                            .arg(&json)
+                            .ignore();
+                    }
+                    match pipe.query_async::<()>(&mut conn).await {
+                        Ok(()) => done.fetch_add(PIPELINE_DEPTH as u64, Ordering::AcqRel),
+                        Err(e) => {
+                            tracing::debug!("pipeline failed: {e}");
+                            errors.fetch_add(PIPELINE_DEPTH as u64, Ordering::AcqRel)
+                        }
+                    };
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Run `in_flight` writers of results (each made by `writer` from the stop token and the
+/// counters of results written and failed) through the warm-up and one timed window; the
+/// rate of results written in the window, with `how` they were written.
+async fn results_window<F, Fut>(
+    opts: &CalibrateOptions,
+    cancel: &CancellationToken,
+    in_flight: usize,
+    how: String,
+    writer: F,
+) -> Result<Figure>
+where
+    F: Fn(CancellationToken, Arc<AtomicU64>, Arc<AtomicU64>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = cancel.child_token();
-    let mut tasks = Vec::new();
-    for _ in 0..PIPELINES_IN_FLIGHT {
-        let (mut conn, done, errors, stop) =
-            (conn.clone(), done.clone(), errors.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.is_cancelled() {
-                let mut pipe = redis::pipe();
-                for _ in 0..PIPELINE_DEPTH {
-                    let record = trivial_record();
-                    let key = result_key(&record.task_id);
-                    let json = record.to_json();
-                    pipe.cmd("SETEX")
-                        .arg(&key)
-                        .arg(ttl)
-                        .arg(&json)
-                        .ignore()
-                        .cmd("PUBLISH")
-                        .arg(&key)
-                        .arg(&json)
-                        .ignore();
-                }
-                match pipe.query_async::<()>(&mut conn).await {
-                    Ok(()) => done.fetch_add(PIPELINE_DEPTH as u64, Ordering::AcqRel),
-                    Err(e) => {
-                        tracing::debug!("pipeline failed: {e}");
-                        errors.fetch_add(PIPELINE_DEPTH as u64, Ordering::AcqRel)
-                    }
-                };
-            }
-        }));
-    }
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|_| tokio::spawn(writer(stop.clone(), done.clone(), errors.clone())))
+        .collect();
     let window = timed_window(&[&done, &errors], opts.warmup(), opts.duration, cancel).await;
     stop.cancel();
     for t in tasks {
@@ -142,11 +154,7 @@ pub(super) async fn redis_pipeline_figure(
         window.secs,
         "results/s",
         window.deltas[1],
-        format!(
-            "SETEX + PUBLISH pairs, {PIPELINE_DEPTH} per pipeline (not MULTI), \
-             {PIPELINES_IN_FLIGHT} pipelines in flight, via {}",
-            endpoint(url)
-        ),
+        how,
     ))
 }
 
