@@ -200,16 +200,12 @@ pub(super) fn idle_table(c: &Comparison) -> Vec<Block> {
     if !crate::compare::idle::worth_showing(&c.idle) {
         return Vec::new();
     }
-    let (head, rows) = crate::compare::idle::table(&c.idle);
-    vec![
-        Block::Heading(2, "Idle timeouts through HAProxy".into()),
-        Block::Para("One row per topology (summed over its repetitions): the AMQP heartbeat, hab's Redis keepalive and HAProxy's timeout client/server, then what they did. Cuts are the sessions HAProxy's own log ended on an idle timeout (termination state c… or s…, e.g. cD), on the AMQP (broker) and Redis (backend) frontends. Client errors and reconnects are what the producer, the result watcher and the workers reported. Tasks at a cut were in flight (intended start → result seen) when a cut happened; affected counts those delayed (ok, run once, latency above 2 × the baseline's p50 of the same workload), failed, lost (never run, result missing or never confirmed by the end of the drain) or duplicated (run more than once), each task once.".into()),
-        Block::Table {
-            numeric: crate::compare::idle::numeric(),
-            head,
-            rows,
-        },
-    ]
+    matrix_section(
+        "Idle timeouts through HAProxy",
+        "One row per topology (summed over its repetitions): the AMQP heartbeat, hab's Redis keepalive and HAProxy's timeout client/server, then what they did. Cuts are the sessions HAProxy's own log ended on an idle timeout (termination state c… or s…, e.g. cD), on the AMQP (broker) and Redis (backend) frontends. Client errors and reconnects are what the producer, the result watcher and the workers reported. Tasks at a cut were in flight (intended start → result seen) when a cut happened; affected counts those delayed (ok, run once, latency above 2 × the baseline's p50 of the same workload), failed, lost (never run, result missing or never confirmed by the end of the drain) or duplicated (run more than once), each task once.".into(),
+        crate::compare::idle::table(&c.idle),
+        crate::compare::idle::numeric(),
+    )
 }
 
 /// The producer-policy matrix (policy → fail fast, refused, delayed, lost, resume), when
@@ -218,17 +214,31 @@ pub(super) fn policy_table(c: &Comparison) -> Vec<Block> {
     if !crate::compare::outage::worth_showing(&c.policies) {
         return Vec::new();
     }
-    let (head, rows) = crate::compare::outage::table(&c.policies);
-    vec![
-        Block::Heading(2, "Producer policies around broker faults".into()),
-        Block::Para(format!(
+    matrix_section(
+        "Producer policies around broker faults",
+        format!(
             "One row per topology and workload with a broker fault: the producer's policy (`[producer]` in the topology: block = retry until handed over, retry = bounded attempts with backoff and jitter, breaker = circuit breaker), then what it did. {} Breaker state changes are in run.json `producer.transitions` and on each timeline (red strip).",
             crate::compare::outage::LEGEND
-        )),
+        ),
+        crate::compare::outage::table(&c.policies),
+        crate::compare::outage::numeric(),
+    )
+}
+
+/// A matrix of the comparison as a section: its heading, what its columns mean, the table.
+fn matrix_section(
+    heading: &str,
+    about: String,
+    (head, rows): (Vec<String>, Vec<Vec<String>>),
+    numeric: Vec<bool>,
+) -> Vec<Block> {
+    vec![
+        Block::Heading(2, heading.into()),
+        Block::Para(about),
         Block::Table {
-            numeric: crate::compare::outage::numeric(),
             head,
             rows,
+            numeric,
         },
     ]
 }
