@@ -543,6 +543,18 @@ pub fn slug(name: &str) -> String {
     if s.is_empty() { "unnamed".into() } else { s }
 }
 
+/// The charts `build` makes of each workload of `set` (none for some), in plan order.
+pub(crate) fn per_workload<C>(
+    set: &RunSet,
+    build: impl Fn(&RunSet, &str) -> Result<Option<C>>,
+) -> Result<Vec<C>> {
+    let mut out = Vec::new();
+    for w in workloads(set) {
+        out.extend(build(set, &w)?);
+    }
+    Ok(out)
+}
+
 /// Workload names of the set, in plan order: the baseline's, then any other topology's
 /// that the baseline does not have.
 pub fn workloads(set: &RunSet) -> Vec<String> {

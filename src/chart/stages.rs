@@ -84,11 +84,7 @@ pub fn build(set: &RunSet, workload: &str) -> Result<Option<StagesChart>> {
 
 /// The charts of every workload of `set`, in plan order.
 pub fn build_all(set: &RunSet) -> Result<Vec<StagesChart>> {
-    let mut out = Vec::new();
-    for w in super::workloads(set) {
-        out.extend(build(set, &w)?);
-    }
-    Ok(out)
+    super::per_workload(set, build)
 }
 
 impl Plot for StagesChart {
