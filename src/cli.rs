@@ -141,7 +141,7 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = positive_duration)]
         duration: Duration,
         /// Size of each file the disk figure writes, bytes (deleted right after).
-        #[arg(long, value_name = "BYTES", default_value_t = crate::calibrate::DEFAULT_DISK_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "BYTES", default_value_t = crate::cmd::calibrate::DEFAULT_DISK_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
         disk_bytes: u64,
         /// Print the calibration as JSON on stdout (the table goes to stderr).
         #[arg(long)]
@@ -494,7 +494,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             allow_faults,
             thresholds,
         } => {
-            let opts = crate::compare::CompareOptions {
+            let opts = crate::cmd::compare::CompareOptions {
                 allow_faults,
                 baseline,
                 topologies,
@@ -503,15 +503,16 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 out_dir: out,
                 progress: !no_progress,
                 calibrate,
+                reporter: crate::progress::stderr(),
             };
             // Every file is checked before anything starts (exit 2 on bad input).
-            crate::compare::load_inputs(&opts)?;
+            crate::cmd::compare::load_inputs(&opts)?;
             let t = thresholds.thresholds();
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 handle_signals(cancel.clone(), true);
                 let started = std::time::Instant::now();
-                let outcome = crate::compare::compare(&opts, cancel).await?;
+                let outcome = crate::cmd::compare::compare(&opts, cancel).await?;
                 let complete = !outcome.interrupted && outcome.error.is_none();
                 let held = match &outcome.comparison {
                     Some(c) => summarise(&outcome.dir, c, complete, &t, json)?,
@@ -569,18 +570,19 @@ fn dispatch(cli: Cli) -> Result<i32> {
             json,
         } => {
             let topo = config::load_topology(&topology)?;
-            let opts = crate::calibrate::CalibrateOptions {
+            let opts = crate::cmd::calibrate::CalibrateOptions {
                 topology_path: topology,
                 out_dir: out,
                 duration,
                 disk_bytes,
+                reporter: crate::progress::stderr(),
             };
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 handle_signals(cancel.clone(), true);
-                let outcome = crate::calibrate::calibrate(&opts, &topo, cancel).await?;
+                let outcome = crate::cmd::calibrate::calibrate(&opts, &topo, cancel).await?;
                 let c = &outcome.calibration;
-                let table = crate::calibrate::render_table(c);
+                let table = crate::cmd::calibrate::render_table(c);
                 if json {
                     eprintln!("{table}");
                     println!("{}", serde_json::to_string_pretty(c)?);

@@ -4,57 +4,87 @@
 //! server processes, drives Celery protocol v2 tasks through it, follows every task in a
 //! ledger and reports latency histograms, throughput and every task lost or run twice.
 //!
-//! # Layout
-//! - [`cli`]: the command line (`hab run`, `hab worker`, `hab check`).
-//! - [`config`]: topology and workload files: strict serde types and `validate()`.
-//! - [`credentials`]: credentials of an external stack (environment or file), masked in output.
-//! - [`stack`]: local orchestration; each server is a [`stack::process::ManagedProcess`].
-//! - [`protocol`]: Celery protocol v2 messages and result-backend records.
+//! # Layers
+//! Seven layers, bottom to top; each module imports only from its own layer and those below
+//! it, and `tests/layers.rs` fails on any import that goes up, crosses a forbidden pair or
+//! closes a circle (DESIGN.md §2).
+//! ```text
+//! 7 face          cli
+//! 6 commands      cmd (run, compare, calibrate, merge, up)
+//! 5 presentation  export, compare, chart, report
+//! 4 record        record, invariants
+//! 3 metrics       metrics
+//! 2 engines       stack, broker, backend, client_failover, producer, tasks, worker, load,
+//!                 ledger, observe, inject
+//! 1 vocabulary    config, protocol, fault, event, clock, credentials, progress
+//! ```
+//! Never: config → stack; metrics → stack or the clients; record and presentation → stack,
+//! the clients, worker or commands; worker and tasks → ledger, load or metrics; the clients
+//! → stack or ledger; stack → inject, observe or commands; anything → cli; only cli → cmd.
+//!
+//! # Modules
+//! Vocabulary (what the rest speaks):
+//! - [`config`]: topology and workload files: strict serde types, `validate()`, located
+//!   diagnostics, HAProxy's backend names and stats socket ([`config::proxy`]).
+//! - [`protocol`]: Celery protocol v2 messages, result records and states, the workers'
+//!   side-channel format.
+//! - [`fault`]: what to break ([`fault::Role`]), how ([`fault::FaultKind`]), and a fault
+//!   as applied ([`fault::AppliedFault`]).
+//! - [`event`]: what the clients and the server observers saw ([`event::ClientEvent`],
+//!   [`event::ServerEvent`]), the producer's breaker states, HAProxy sessions.
+//! - [`clock`]: the run's one monotonic clock and its anchor to Unix time.
+//! - [`credentials`]: credentials of an external stack (environment or file), masked in
+//!   output.
+//! - [`progress`]: the [`progress::Reporter`] through which commands show progress.
+//!
+//! Engines (what runs):
+//! - [`stack`]: local orchestration of real servers, each a [`stack::process::ManagedProcess`]
+//!   in one shared shell; network namespaces; an external stack's endpoints.
 //! - [`broker`]: the AMQP client (publish with confirms, consume).
-//! - [`producer`]: the producer's policies for failed publishes (retry schedule, circuit
-//!   breaker), pure state machines; their effects in [`metrics::outage`].
-//! - [`backend`]: the Redis client (store results, watch results).
+//! - [`backend`]: the Redis client (store results, watch results, SCAN result keys).
 //! - [`client_failover`]: client-side failover (`[clients]`): the broker node rotation
 //!   (kombu's round-robin) and the Redis master asked of the Sentinels.
+//! - [`producer`]: the producer's policies for failed publishes (retry schedule, circuit
+//!   breaker), pure state machines; their effects in [`metrics::outage`].
 //! - [`tasks`]: the four task kinds; CPU and disk work runs off the async threads.
 //! - [`worker`]: consume → execute → store result → ack, with an execution side channel.
-//! - [`load`]: arrival schedules (pure) and the load generator.
-//!   [`load::shard`]: generator shards (`hab run --shard I/N`): the split of every
-//!   workload, task ids that name their shard, which shard applies the faults.
-//! - [`fault`]: fault roles and kinds (what to break, how, when).
-//! - [`event`]: what clients and server observers saw (client and server events), the
-//!   producer's breaker states: the vocabulary of observers and metrics.
-//! - [`inject`]: the fault injector and the plan of a workload's faults.
+//! - [`load`]: arrival schedules (pure), the pacer and generator shards.
 //! - [`ledger`]: the per-task record and its classification.
-//! - [`metrics`]: histograms, per-workload summaries, failover anatomy and idle-timeout
-//!   effects ([`metrics::idle`]).
-//! - [`observe`]: what the clients went through (errors, reconnections, republishes), and
-//!   independent observers of the servers (HAProxy's stats socket and session log,
-//!   Sentinel events, a partitioned RabbitMQ node's log for `pause_minority`).
-//! - [`record`]: the run directory as data: run.json ([`record::RunReport`]), calibration,
-//!   shard and merge records, directory names with the one timestamp format, run
-//!   directories loaded back ([`record::RunSet`]).
-//! - [`export`]: run.json, summary.csv, tasks.csv, terminal table.
-//! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
-//! - [`run`]: one run: stack up → workers → workloads → drain → results.
-//! - [`invariants`]: what every run checks of its own figures (run.json `invariants`).
-//! - [`clock`]: the run's one monotonic clock and its anchor to Unix time.
-//! - [`progress`]: the [`progress::Reporter`] through which commands show progress.
-//! - [`cmd`]: the commands (orchestration of one subcommand each); [`cmd::up`]: `hab up`/`hab node`/`hab down`;
-//!   [`cmd::merge`]: `hab merge`: shard run directories → one run directory (histograms
-//!   added, ledgers joined by task id, failover analysed again on the merged ledger).
-//! - [`compare`]: `hab compare`'s analysis: summary, findings, thresholds.
-//! - [`report`]: the publishable report (Markdown and HTML) of a comparison.
-//! - [`calibrate`]: the raw limits of a stack (broker, Redis, disk, CPU) on this machine.
+//! - [`observe`]: independent observers of the servers (HAProxy's stats socket and session
+//!   log, Sentinel events, the queue leader, a partitioned RabbitMQ node's log).
+//! - [`inject`]: the fault injector and the plan of a workload's faults (timeline, checks,
+//!   dry run).
 //!
-//! Data flow: `config` → `stack` (endpoints) → `load` publishes through `broker` →
+//! Metrics:
+//! - [`metrics`]: histograms, per-workload summaries, timeline, failover anatomy, outage
+//!   and idle-timeout effects, and the one median/spread ([`metrics::stats`]).
+//!
+//! Record (the run directory as data):
+//! - [`record`]: run.json's [`record::RunReport`], calibration, shard and merge records,
+//!   directory names with the one timestamp format, run directories read back.
+//! - [`invariants`]: what every run checks of its own figures (run.json `invariants`).
+//!
+//! Presentation (rendered from record and metrics only):
+//! - [`export`]: run.json, summary.csv, tasks.csv, events.csv, HdrHistogram logs, the
+//!   terminal table; the readers of what it writes sit beside the writers.
+//! - [`compare`]: the analysis of a comparison: summary, findings, thresholds.
+//! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
+//! - [`report`]: the publishable report (Markdown and HTML).
+//!
+//! Commands and face:
+//! - [`cmd`]: one module per subcommand: [`cmd::run`] (stack up → workers → workloads →
+//!   drain → results), [`cmd::compare`], [`cmd::calibrate`] (the raw limits of a stack),
+//!   [`cmd::merge`] (shard run directories → one), [`cmd::up`] (`hab up`/`node`/`down`).
+//! - [`cli`]: the command line (clap types and dispatch for `hab run`, `compare`, `report`,
+//!   `merge`, `calibrate`, `check`, `worker`, `up`, `node`, `down`).
+//!
+//! Data flow of a run: `config` → `stack` (endpoints) → `load` publishes through `broker` →
 //! `worker` executes and stores through `backend` → the result watcher and the workers'
-//! side channel feed the `ledger` → `metrics` → `export`.
+//! side channel feed the `ledger` → `metrics` → `record` → `export`/`report`.
 #![warn(missing_docs)]
 
 pub mod backend;
 pub mod broker;
-pub mod calibrate;
 pub mod chart;
 pub mod cli;
 pub mod client_failover;
@@ -78,7 +108,6 @@ pub mod progress;
 pub mod protocol;
 pub mod record;
 pub mod report;
-pub mod run;
 pub mod stack;
 pub mod tasks;
 pub mod worker;

@@ -44,14 +44,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("presentation", &["export", "compare", "chart", "report"]),
     (
         "commands",
-        // `run` and `calibrate` are commands on their way into `cmd/`; every module under `cmd/` counts as `cmd`.
-        &["cmd", "run", "calibrate"],
+        // Every module under `cmd/` counts as `cmd`.
+        &["cmd"],
     ),
     ("cli", &["cli"]),
 ];
 
 const CLIENTS: &[&str] = &["broker", "backend", "client_failover", "producer"];
-const COMMANDS: &[&str] = &["cmd", "run", "calibrate"];
+const COMMANDS: &[&str] = &["cmd"];
 
 /// Pairs that the layer order alone allows but the design forbids: `(from, to, why)`.
 fn forbidden() -> Vec<(&'static str, &'static str, &'static str)> {
@@ -124,25 +124,6 @@ fn forbidden() -> Vec<(&'static str, &'static str, &'static str)> {
     }
     f
 }
-
-/// Imports that break the rules today and are being moved (issue 15), excused from every
-/// check here. Each entry is `"from -> to"`; an entry that no longer occurs is an error too,
-/// so the list only shrinks.
-const KNOWN: &[&str] = &[
-    "chart -> producer",
-    "compare -> cli",
-    "compare -> report",
-    "compare -> run",
-];
-
-/// Files over 800 lines today, being split (issue 15); the list only shrinks.
-const KNOWN_LONG: &[&str] = &[
-    "calibrate/mod.rs",
-    "calibrate/round_trip.rs",
-    "chart/mod.rs",
-    "compare/summary.rs",
-    "report/mod.rs",
-];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|(_, mods)| mods.contains(&module))
@@ -531,14 +512,7 @@ fn read_src() -> Vec<(String, Vec<String>, String)> {
 fn every_import_stays_in_its_layer() {
     let edges = edges_of(&read_src());
     let found = violations(&edges);
-    let known: BTreeSet<&str> = KNOWN.iter().copied().collect();
-    let new: Vec<_> = found
-        .iter()
-        .filter(|v| !known.contains(format!("{} -> {}", v.from, v.to).as_str()))
-        .collect();
-    let seen: BTreeSet<String> = edges.keys().map(|(a, b)| format!("{a} -> {b}")).collect();
-    let stale: Vec<_> = known.iter().filter(|k| !seen.contains(**k)).collect();
-    let report: Vec<String> = new
+    let report: Vec<String> = found
         .iter()
         .map(|v| {
             format!(
@@ -548,16 +522,15 @@ fn every_import_stays_in_its_layer() {
         })
         .collect();
     assert!(
-        new.is_empty() && stale.is_empty(),
-        "layer rules broken (DESIGN.md §2):\n{}\nKNOWN entries that no longer occur (delete them): {stale:?}",
+        report.is_empty(),
+        "layer rules broken (DESIGN.md §2):\n{}",
         report.join("\n")
     );
 }
 
 #[test]
 fn no_import_circle_between_top_level_modules() {
-    let mut edges = edges_of(&read_src());
-    edges.retain(|(a, b), _| !KNOWN.contains(&format!("{a} -> {b}").as_str()));
+    let edges = edges_of(&read_src());
     let groups = circles(&edges);
     let explain: Vec<String> = groups
         .iter()
@@ -577,26 +550,12 @@ fn no_import_circle_between_top_level_modules() {
 
 #[test]
 fn no_file_in_src_over_800_lines() {
-    let files = read_src();
-    let long: Vec<String> = files
+    let long: Vec<String> = read_src()
         .iter()
         .map(|(name, _, text)| (name, text.lines().count()))
-        .filter(|(name, n)| *n > 800 && !KNOWN_LONG.contains(&name.as_str()))
+        .filter(|(_, n)| *n > 800)
         .map(|(name, n)| format!("src/{name}: {n} lines"))
         .collect();
-    let stale: Vec<&str> = KNOWN_LONG
-        .iter()
-        .copied()
-        .filter(|k| {
-            !files
-                .iter()
-                .any(|(name, _, text)| name == k && text.lines().count() > 800)
-        })
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "KNOWN_LONG entries no longer over 800 lines (delete them): {stale:?}"
-    );
     assert!(
         long.is_empty(),
         "split these along a real seam (tests may go to a sibling file):\n{}",
@@ -677,7 +636,7 @@ fn checker_finds_forbidden_pairs_within_a_layer() {
         ("worker/mod.rs", "use crate::ledger::SideChannel;"),
         ("backend.rs", "use crate::stack::Stack;"),
         ("chart/mod.rs", "use crate::producer::BreakerState;"),
-        ("compare/mod.rs", "use crate::run::run;"),
+        ("compare/mod.rs", "use crate::cmd::run::run;"),
         ("cmd/run/mod.rs", "use crate::cli::Args;"),
     ]);
     let pairs: BTreeSet<_> = v.iter().map(|v| (v.from.as_str(), v.to.as_str())).collect();
@@ -687,7 +646,7 @@ fn checker_finds_forbidden_pairs_within_a_layer() {
             ("worker", "ledger"),
             ("backend", "stack"),
             ("chart", "producer"),
-            ("compare", "run"),
+            ("compare", "cmd"),
             ("cmd", "cli"),
         ])
     );

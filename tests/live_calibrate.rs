@@ -46,7 +46,7 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     let text = std::fs::read_to_string(dir.join("calibrate.json")).unwrap();
     let written: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(printed, written);
-    let c: hab::calibrate::Calibration = serde_json::from_str(&text).unwrap();
+    let c: hab::record::Calibration = serde_json::from_str(&text).unwrap();
     assert_eq!(c.status, hab::record::RunStatus::Complete);
     assert_eq!(c.name, "standalone");
     assert_eq!(c.path, "direct");
@@ -79,7 +79,7 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     // The broker round trip: every strategy tried, each in every round, and the figure
     // is the best window of them all.
     assert_every_strategy_tried_and_the_best_kept(&c);
-    for s in &hab::calibrate::round_trip::STRATEGIES {
+    for s in &hab::cmd::calibrate::round_trip::STRATEGIES {
         assert!(stderr.contains(s.name), "{}: {stderr}", s.name);
     }
     // Disk: whole 8 MiB files, and none left behind.
@@ -97,10 +97,10 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
 /// calibrate.json lists every strategy of `STRATEGIES` with a window from each round and
 /// no error, exactly one is chosen, and the broker round trip is its best window — the
 /// highest of every window of every strategy.
-fn assert_every_strategy_tried_and_the_best_kept(c: &hab::calibrate::Calibration) {
+fn assert_every_strategy_tried_and_the_best_kept(c: &hab::record::Calibration) {
     // The same figure, up to the last bits a JSON round trip may change.
     let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
-    use hab::calibrate::round_trip::{BrokerWindow, ROUNDS, STRATEGIES};
+    use hab::cmd::calibrate::round_trip::{BrokerWindow, ROUNDS, STRATEGIES};
     let tried: Vec<&str> = c
         .broker_strategies
         .iter()
@@ -200,7 +200,7 @@ fn sigint_keeps_what_was_measured_and_stops_every_server() {
     .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    let c: hab::calibrate::Calibration =
+    let c: hab::record::Calibration =
         serde_json::from_str(&std::fs::read_to_string(dir.join("calibrate.json")).unwrap())
             .unwrap();
     assert_eq!(c.status, hab::record::RunStatus::Interrupted);

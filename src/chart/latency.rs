@@ -59,11 +59,7 @@ pub fn build(set: &RunSet, workload: &str) -> Result<Option<LatencyChart>> {
 
 /// The charts of every workload of `set`, in plan order.
 pub fn build_all(set: &RunSet) -> Result<Vec<LatencyChart>> {
-    let mut out = Vec::new();
-    for w in super::workloads(set) {
-        out.extend(build(set, &w)?);
-    }
-    Ok(out)
+    super::per_workload(set, build)
 }
 
 /// Position of quantile `q` on the x axis: the number of nines, −log10(1 − q)

@@ -13,7 +13,9 @@
 //! colour blindness.
 
 pub mod anatomy;
+mod faults;
 pub mod latency;
+mod scale;
 pub mod stages;
 pub mod switch_times;
 pub mod throughput;
@@ -25,14 +27,17 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::coord::cartesian::Cartesian2d;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::ranged1d::DefaultFormatting;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, RGBAColor};
 
-use crate::metrics::failover::FailoverRow;
 use crate::record::RunSet;
+
+pub use faults::{FaultGroup, FaultKey, fault_groups};
+pub(crate) use scale::{Ticked, bar_span, linear_axis, log_axis};
+pub use scale::{fmt_num, linear_ticks, log_bounds, log_ticks};
 
 /// A rendered chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,6 +282,24 @@ impl LegendEntry {
     }
 }
 
+/// One legend entry per topology (`(name, colour index)`), a filled swatch in its colour.
+pub(crate) fn topology_legend(topologies: &[(String, usize)]) -> Vec<LegendEntry> {
+    topologies
+        .iter()
+        .map(|(name, i)| LegendEntry::new(name.clone(), Swatch::Fill(topology_colour(*i).into())))
+        .collect()
+}
+
+/// A min–max whisker at `x` from `lo` to `hi`, its caps `cap` wide on each side.
+pub(crate) fn whisker(x: f64, cap: f64, lo: f64, hi: f64) -> [PathElement<(f64, f64)>; 3] {
+    let st = BLACK.stroke_width(2);
+    [
+        PathElement::new(vec![(x, lo), (x, hi)], st),
+        PathElement::new(vec![(x - cap, lo), (x + cap, lo)], st),
+        PathElement::new(vec![(x - cap, hi), (x + cap, hi)], st),
+    ]
+}
+
 const SWATCH_W: i32 = 30;
 const SWATCH_H: i32 = 14;
 const LEGEND_ROW: i32 = 26;
@@ -379,6 +402,43 @@ where
 /// axis description.
 pub(crate) const CATEGORY_LABEL_AREA: u32 = 30 + 3 * LABEL_PX + AXIS_PX;
 
+/// A chart of categories side by side on x (category `i` from `i` to `i + 1`, labelled
+/// under the axis by [`draw_category_labels`] at height `label_y`) over the y axis given,
+/// its mesh drawn with the axis descriptions and y labels formatted by `y_fmt`.
+pub(crate) fn category_chart<'a, DB, Y>(
+    area: &'a DrawingArea<DB, Shift>,
+    labels: &[String],
+    y: Y,
+    label_y: f64,
+    (x_desc, y_desc): (&str, &str),
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Result<ChartContext<'a, DB, Cartesian2d<Ticked<RangedCoordf64>, Y>>>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    Y: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
+{
+    let n = labels.len();
+    let x_ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(CATEGORY_LABEL_AREA)
+        .y_label_area_size(84)
+        .build_cartesian_2d(linear_axis(0.0, n as f64, x_ticks), y)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(y_fmt)
+        .label_style(font(LABEL_PX))
+        .axis_desc_style(font(AXIS_PX))
+        .draw()?;
+    draw_category_labels(&chart, labels, label_y)?;
+    Ok(chart)
+}
+
 /// Draw the labels of a categorical x axis (category `i` centred at `i + 0.5`) under the
 /// plot, each wrapped to the width of its category; `y` is the bottom of the y axis.
 /// (plotters' own tick labels are one line each, and long ones collide.)
@@ -466,163 +526,7 @@ pub fn fit(text: &str, max_px: u32, measure: impl Fn(&str) -> u32) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Numbers
-
-/// A number with about three significant digits, no trailing zeros, thousands separated
-/// (`5,512`, `12.3`, `0.213`).
-pub fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        return "–".into();
-    }
-    let a = v.abs();
-    if a >= 100.0 || a == 0.0 {
-        return group_thousands(v.round() as i64);
-    }
-    let decimals = if a >= 10.0 {
-        1
-    } else if a >= 1.0 {
-        2
-    } else {
-        // Three significant digits below 1.
-        (2 - a.log10().floor() as i32).clamp(2, 6) as usize
-    };
-    let s = format!("{v:.decimals$}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
-}
-
-fn group_thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
-/// Tick values for a log axis over `lo..hi` (both > 0): 1-2-5 steps, or only powers of ten
-/// when that would give more than 12 ticks; never fewer than two ticks when `lo < hi`.
-pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    if !(lo > 0.0 && hi > lo && hi.is_finite()) {
-        return Vec::new();
-    }
-    let in_range = |mults: &[f64]| {
-        let mut out = Vec::new();
-        let mut e = lo.log10().floor() as i32 - 1;
-        while 10f64.powi(e) <= hi * 1.000_001 {
-            for m in mults {
-                let v = m * 10f64.powi(e);
-                if v >= lo * 0.999_999 && v <= hi * 1.000_001 {
-                    out.push(v);
-                }
-            }
-            e += 1;
-        }
-        out
-    };
-    let decades = in_range(&[1.0]);
-    let fine = in_range(&[1.0, 2.0, 5.0]);
-    if fine.len() > 12 && decades.len() >= 2 {
-        decades
-    } else if fine.len() >= 2 {
-        fine
-    } else {
-        // Less than one 1-2-5 step in range: the two ends.
-        vec![lo, hi]
-    }
-}
-
-/// Ticks for a linear axis from 0 to `hi`: multiples of a 1-2-5 step, at most about eight.
-pub fn linear_ticks(hi: f64) -> Vec<f64> {
-    if !(hi > 0.0 && hi.is_finite()) {
-        return vec![0.0];
-    }
-    let raw = hi / 8.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    (0..)
-        .map(|i| f64::from(i) * step)
-        .take_while(|v| *v <= hi * 1.000_001)
-        .collect()
-}
-
-/// A lower and an upper bound for a log axis showing `values` (positive ones; others are
-/// ignored), with some room at both ends. `None` when no value is positive.
-pub fn log_bounds(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
-    let (lo, hi) = values
-        .into_iter()
-        .filter(|v| *v > 0.0 && v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if !lo.is_finite() {
-        return None;
-    }
-    let (lo, hi) = (lo / 1.6, hi * 1.6);
-    Some((lo, hi.max(lo * 10.0)))
-}
-
-/// An f64 axis (linear or log) with the tick values given, not chosen by plotters, and no
-/// light grid lines.
-pub(crate) struct Ticked<R> {
-    inner: R,
-    ticks: Vec<f64>,
-}
-
-/// A linear axis over `lo..hi` with ticks at `ticks`.
-pub(crate) fn linear_axis(lo: f64, hi: f64, ticks: Vec<f64>) -> Ticked<RangedCoordf64> {
-    Ticked {
-        inner: (lo..hi).into(),
-        ticks,
-    }
-}
-
-/// A log axis over `lo..hi` (both > 0) with ticks from [`log_ticks`].
-pub(crate) fn log_axis(lo: f64, hi: f64) -> Ticked<LogCoord<f64>> {
-    Ticked {
-        inner: (lo..hi).log_scale().into(),
-        ticks: log_ticks(lo, hi),
-    }
-}
-
-impl<R: Ranged<ValueType = f64>> Ranged for Ticked<R> {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        self.inner.map(value, limit)
-    }
-
-    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            Vec::new()
-        } else {
-            self.ticks.clone()
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.inner.range()
-    }
-
-    fn axis_pixel_range(&self, limit: (i32, i32)) -> std::ops::Range<i32> {
-        self.inner.axis_pixel_range(limit)
-    }
-}
-
-/// Horizontal extent of bar `j` of `n` in category `i` (categories are one unit wide).
-pub(crate) fn bar_span(i: usize, j: usize, n: usize, group: f64) -> (f64, f64) {
-    let w = group / n as f64;
-    let x0 = i as f64 + (1.0 - group) / 2.0 + j as f64 * w;
-    (x0 + w * 0.1, x0 + w * 0.9)
-}
+// Names
 
 /// A name usable in a file name: letters, digits, `.`, `_`, `-`; anything else becomes `-`.
 pub fn slug(name: &str) -> String {
@@ -639,6 +543,18 @@ pub fn slug(name: &str) -> String {
     if s.is_empty() { "unnamed".into() } else { s }
 }
 
+/// The charts `build` makes of each workload of `set` (none for some), in plan order.
+pub(crate) fn per_workload<C>(
+    set: &RunSet,
+    build: impl Fn(&RunSet, &str) -> Result<Option<C>>,
+) -> Result<Vec<C>> {
+    let mut out = Vec::new();
+    for w in workloads(set) {
+        out.extend(build(set, &w)?);
+    }
+    Ok(out)
+}
+
 /// Workload names of the set, in plan order: the baseline's, then any other topology's
 /// that the baseline does not have.
 pub fn workloads(set: &RunSet) -> Vec<String> {
@@ -653,91 +569,6 @@ pub fn workloads(set: &RunSet) -> Vec<String> {
     out
 }
 
-// ---------------------------------------------------------------------------------------
-// Faults
-
-/// What identifies a fault across topologies and repetitions.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FaultKey {
-    /// Workload it ran in.
-    pub workload: String,
-    /// Role named in the workload file (`broker.primary`).
-    pub target: String,
-    /// kill, pause or stop.
-    pub kind: String,
-}
-
-impl FaultKey {
-    fn of(row: &FailoverRow) -> Self {
-        FaultKey {
-            workload: row.workload.clone(),
-            target: row.target.clone(),
-            kind: row.kind.clone(),
-        }
-    }
-
-    /// `broker.primary kill`.
-    pub fn short_label(&self) -> String {
-        format!("{} {}", self.target, self.kind)
-    }
-}
-
-/// The applied repetitions of one fault on every topology.
-#[derive(Debug, Clone)]
-pub struct FaultGroup<'a> {
-    /// The fault.
-    pub key: FaultKey,
-    /// Label for axes: `broker.primary kill`, with the workload added when the same
-    /// target and kind ran in several workloads.
-    pub label: String,
-    /// Per topology (index into `set.topologies`): the rows where the fault applied, every
-    /// repetition of every run, in order.
-    pub rows: Vec<Vec<&'a FailoverRow>>,
-    /// Per topology: how many repetitions did not apply (role absent on that topology).
-    pub not_applied: Vec<usize>,
-}
-
-/// Group the failover rows of `set` by fault (workload, target, kind), in order of first
-/// appearance (baseline first). Faults that applied on no topology are left out.
-pub fn fault_groups(set: &RunSet) -> Vec<FaultGroup<'_>> {
-    let n = set.topologies.len();
-    let mut groups: Vec<FaultGroup<'_>> = Vec::new();
-    for (ti, t) in set.topologies.iter().enumerate() {
-        for run in &t.runs {
-            for row in &run.report.failover {
-                let key = FaultKey::of(row);
-                let gi = match groups.iter().position(|g| g.key == key) {
-                    Some(gi) => gi,
-                    None => {
-                        groups.push(FaultGroup {
-                            label: key.short_label(),
-                            key,
-                            rows: vec![Vec::new(); n],
-                            not_applied: vec![0; n],
-                        });
-                        groups.len() - 1
-                    }
-                };
-                if row.not_applied.is_empty() {
-                    groups[gi].rows[ti].push(row);
-                } else {
-                    groups[gi].not_applied[ti] += 1;
-                }
-            }
-        }
-    }
-    groups.retain(|g| g.rows.iter().any(|r| !r.is_empty()));
-    // Same target and kind in several workloads: say which workload.
-    let shorts: Vec<String> = groups.iter().map(|g| g.key.short_label()).collect();
-    for g in &mut groups {
-        let short = g.key.short_label();
-        if shorts.iter().filter(|s| **s == short).count() > 1 {
-            g.label = format!("{short} ({})", g.key.workload);
-        }
-    }
-    groups
-}
-
 #[cfg(test)]
 pub(crate) mod fixture;
 
@@ -745,59 +576,6 @@ pub(crate) mod fixture;
 mod tests {
     use super::fixture::*;
     use super::*;
-
-    #[test]
-    fn numbers_are_short_and_grouped() {
-        assert_eq!(fmt_num(5512.4), "5,512");
-        assert_eq!(fmt_num(1_234_567.0), "1,234,567");
-        assert_eq!(fmt_num(12.34), "12.3");
-        assert_eq!(fmt_num(1.5), "1.5");
-        assert_eq!(fmt_num(0.2134), "0.213");
-        assert_eq!(fmt_num(0.001234), "0.00123");
-        assert_eq!(fmt_num(0.0), "0");
-        assert_eq!(fmt_num(100.0), "100");
-    }
-
-    #[test]
-    fn log_ticks_use_1_2_5_or_decades() {
-        assert_eq!(log_ticks(0.8, 60.0), vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0]);
-        let wide = log_ticks(0.001, 100_000.0);
-        assert_eq!(wide.len(), 9);
-        assert!((wide[0] - 0.001).abs() < 1e-12 && wide[8] == 100_000.0);
-        // Narrower than one step: the ends.
-        assert_eq!(log_ticks(2.1, 4.9), vec![2.1, 4.9]);
-        assert!(log_ticks(0.0, 1.0).is_empty());
-    }
-
-    #[test]
-    fn linear_ticks_are_round() {
-        assert_eq!(
-            linear_ticks(400.0),
-            vec![0.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0]
-        );
-        assert_eq!(
-            linear_ticks(7.0),
-            vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-        );
-        let t = linear_ticks(1.3);
-        assert_eq!(t.len(), 7);
-        assert!((t[6] - 1.2).abs() < 1e-9);
-        assert_eq!(linear_ticks(0.0), vec![0.0]);
-    }
-
-    #[test]
-    fn log_bounds_leave_room_and_ignore_non_positive() {
-        let (lo, hi) = log_bounds([0.0, 2.0, 50.0, -1.0]).unwrap();
-        assert!(lo < 2.0 && lo > 1.0 && hi > 50.0);
-        assert!(log_bounds([0.0]).is_none());
-    }
-
-    #[test]
-    fn bars_of_a_category_do_not_overlap_and_stay_inside_it() {
-        let spans: Vec<(f64, f64)> = (0..3).map(|j| bar_span(2, j, 3, 0.8)).collect();
-        assert!(spans[0].0 > 2.0 && spans[2].1 < 3.0);
-        assert!(spans[0].1 < spans[1].0 && spans[1].1 < spans[2].0);
-    }
 
     #[test]
     fn labels_wrap_at_break_opportunities() {
@@ -831,43 +609,6 @@ mod tests {
     fn slugs_are_file_names() {
         assert_eq!(slug("ha mirrored/2"), "ha-mirrored-2");
         assert_eq!(slug("broker_primary.kill-1"), "broker_primary.kill-1");
-    }
-
-    #[test]
-    fn faults_group_repetitions_per_topology_and_skip_not_applied() {
-        let set = RunSetBuilder::two_topologies_with_faults();
-        let groups = fault_groups(&set);
-        // Two faults: broker.primary kill (both topologies) and backend.replica kill (ha
-        // only; not applied on standalone).
-        assert_eq!(groups.len(), 2);
-        let g = &groups[0];
-        assert_eq!(g.label, "broker.primary kill");
-        assert_eq!(g.key.workload, "trivial");
-        // Standalone: one run with two repetitions; ha: two runs with two each.
-        assert_eq!(g.rows[0].len(), 2);
-        assert_eq!(g.rows[1].len(), 4);
-        let g = &groups[1];
-        assert_eq!(g.label, "backend.replica kill");
-        assert_eq!(g.rows[0].len(), 0);
-        assert_eq!(g.not_applied[0], 1);
-        assert_eq!(g.rows[1].len(), 2);
-    }
-
-    #[test]
-    fn same_fault_in_two_workloads_is_labelled_with_the_workload() {
-        let mut set = RunSetBuilder::two_topologies_with_faults();
-        let mut extra = set.topologies[1].runs[0].report.failover[0].clone();
-        extra.workload = "sleepy".into();
-        set.topologies[1].runs[0].report.failover.push(extra);
-        let labels: Vec<String> = fault_groups(&set).into_iter().map(|g| g.label).collect();
-        assert_eq!(
-            labels,
-            [
-                "broker.primary kill (trivial)",
-                "backend.replica kill",
-                "broker.primary kill (sleepy)"
-            ]
-        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_PX, CATEGORY_LABEL_AREA, LABEL_PX, LegendEntry, Plot, Swatch, bar_span,
-    draw_category_labels, font, frame, linear_axis, log_axis, log_bounds, slug, topology_colour,
+    LegendEntry, Plot, Swatch, bar_span, category_chart, frame, log_axis, log_bounds, slug,
+    topology_colour, topology_legend,
 };
 use crate::record::RunSet;
 
@@ -84,11 +84,7 @@ pub fn build(set: &RunSet, workload: &str) -> Result<Option<StagesChart>> {
 
 /// The charts of every workload of `set`, in plan order.
 pub fn build_all(set: &RunSet) -> Result<Vec<StagesChart>> {
-    let mut out = Vec::new();
-    for w in super::workloads(set) {
-        out.extend(build(set, &w)?);
-    }
-    Ok(out)
+    super::per_workload(set, build)
 }
 
 impl Plot for StagesChart {
@@ -115,13 +111,7 @@ impl Plot for StagesChart {
         DB::ErrorType: 'static,
     {
         let grey = RGBColor(0x60, 0x60, 0x60);
-        let mut legend: Vec<LegendEntry> = self
-            .topologies
-            .iter()
-            .map(|(name, i)| {
-                LegendEntry::new(name.clone(), Swatch::Fill(topology_colour(*i).into()))
-            })
-            .collect();
+        let mut legend = topology_legend(&self.topologies);
         legend.push(LegendEntry::new(
             "solid: p50 (median)",
             Swatch::Fill(grey.into()),
@@ -136,25 +126,15 @@ impl Plot for StagesChart {
             .flatten()
             .flat_map(|v| [v.p50_ms, v.p99_ms]);
         let (lo, hi) = log_bounds(all).unwrap_or((0.001, 1.0));
-        let n = self.stages.len();
-        let ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(CATEGORY_LABEL_AREA)
-            .y_label_area_size(84)
-            .build_cartesian_2d(linear_axis(0.0, n as f64, ticks), log_axis(lo, hi))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("stage")
-            .y_desc("time (ms, log scale)")
-            .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&|y| super::fmt_num(*y))
-            .label_style(font(LABEL_PX))
-            .axis_desc_style(font(AXIS_PX))
-            .draw()?;
         let labels: Vec<String> = self.stages.iter().map(|s| s.to_string()).collect();
-        draw_category_labels(&chart, &labels, lo)?;
+        let mut chart = category_chart(
+            &area,
+            &labels,
+            log_axis(lo, hi),
+            lo,
+            ("stage", "time (ms, log scale)"),
+            &|y| super::fmt_num(*y),
+        )?;
         let k = self.topologies.len();
         for (j, (_, ti)) in self.topologies.iter().enumerate() {
             let colour = topology_colour(*ti);

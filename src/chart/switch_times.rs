@@ -8,9 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_PX, CATEGORY_LABEL_AREA, FaultGroup, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch,
-    bar_span, draw_category_labels, fault_groups, fmt_num, font, frame, linear_axis, linear_ticks,
-    topology_colour,
+    FaultGroup, LegendEntry, NOTE_PX, Plot, Swatch, bar_span, category_chart, fault_groups,
+    fmt_num, font, frame, linear_axis, linear_ticks, topology_colour, topology_legend, whisker,
 };
 use crate::metrics::stats::Spread;
 use crate::record::RunSet;
@@ -135,13 +134,7 @@ impl Plot for SwitchTimesChart {
         DB::ErrorType: 'static,
     {
         let grey = RGBColor(0x60, 0x60, 0x60);
-        let mut legend: Vec<LegendEntry> = self
-            .topologies
-            .iter()
-            .map(|(name, i)| {
-                LegendEntry::new(name.clone(), Swatch::Fill(topology_colour(*i).into()))
-            })
-            .collect();
+        let mut legend = topology_legend(&self.topologies);
         legend.push(LegendEntry::new(
             "filled: switch time",
             Swatch::Fill(grey.into()),
@@ -162,28 +155,15 @@ impl Plot for SwitchTimesChart {
             .map(|s| s.max)
             .fold(0.0, f64::max);
         let y_max = if top > 0.0 { top * 1.2 } else { 1.0 };
-        let n = self.faults.len();
-        let x_ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(CATEGORY_LABEL_AREA)
-            .y_label_area_size(84)
-            .build_cartesian_2d(
-                linear_axis(0.0, n as f64, x_ticks),
-                linear_axis(0.0, y_max, linear_ticks(y_max)),
-            )?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("fault (target and kind)")
-            .y_desc("time after the fault (s)")
-            .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&|y| fmt_num(*y))
-            .label_style(font(LABEL_PX))
-            .axis_desc_style(font(AXIS_PX))
-            .draw()?;
         let labels: Vec<String> = self.faults.iter().map(|f| f.label.clone()).collect();
-        draw_category_labels(&chart, &labels, 0.0)?;
+        let mut chart = category_chart(
+            &area,
+            &labels,
+            linear_axis(0.0, y_max, linear_ticks(y_max)),
+            0.0,
+            ("fault (target and kind)", "time after the fault (s)"),
+            &|y| fmt_num(*y),
+        )?;
 
         let k = self.topologies.len();
         let above = font(NOTE_PX).pos(Pos::new(HPos::Center, VPos::Bottom));
@@ -228,12 +208,7 @@ impl Plot for SwitchTimesChart {
                     if s.n > 1 {
                         let m = (a + b) / 2.0;
                         let cap = (b - a) / 4.0;
-                        let st = BLACK.stroke_width(2);
-                        chart.draw_series([
-                            PathElement::new(vec![(m, s.min), (m, s.max)], st),
-                            PathElement::new(vec![(m - cap, s.min), (m + cap, s.min)], st),
-                            PathElement::new(vec![(m - cap, s.max), (m + cap, s.max)], st),
-                        ])?;
+                        chart.draw_series(whisker(m, cap, s.min, s.max))?;
                     }
                     label_at = label_at.max(s.max);
                 }

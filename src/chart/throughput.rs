@@ -8,8 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_PX, CATEGORY_LABEL_AREA, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch, bar_span,
-    draw_category_labels, fmt_num, font, frame, linear_axis, linear_ticks, topology_colour,
+    GUIDE, LegendEntry, NOTE_PX, Plot, Swatch, bar_span, category_chart, fmt_num, font, frame,
+    linear_axis, linear_ticks, topology_colour, topology_legend, whisker,
 };
 use crate::metrics::stats::Spread;
 use crate::record::RunSet;
@@ -134,13 +134,7 @@ impl Plot for ThroughputChart {
     where
         DB::ErrorType: 'static,
     {
-        let mut legend: Vec<LegendEntry> = self
-            .topologies
-            .iter()
-            .map(|(name, i)| {
-                LegendEntry::new(name.clone(), Swatch::Fill(topology_colour(*i).into()))
-            })
-            .collect();
+        let mut legend = topology_legend(&self.topologies);
         legend.push(LegendEntry::new(
             "min–max over repetitions",
             Swatch::Whisker(BLACK),
@@ -155,25 +149,6 @@ impl Plot for ThroughputChart {
         // Room above the bars for two lines of labels.
         let y_max = top * 1.25;
         let n = self.groups.len();
-        let x_ticks: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(CATEGORY_LABEL_AREA)
-            .y_label_area_size(84)
-            .build_cartesian_2d(
-                linear_axis(0.0, n as f64, x_ticks),
-                linear_axis(0.0, y_max, linear_ticks(y_max)),
-            )?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("workload")
-            .y_desc(format!("throughput relative to {} (×)", self.baseline))
-            .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&|y| format!("{}×", fmt_num(*y)))
-            .label_style(font(LABEL_PX))
-            .axis_desc_style(font(AXIS_PX))
-            .draw()?;
         let labels: Vec<String> = self
             .groups
             .iter()
@@ -185,7 +160,17 @@ impl Plot for ThroughputChart {
                 }
             })
             .collect();
-        draw_category_labels(&chart, &labels, 0.0)?;
+        let mut chart = category_chart(
+            &area,
+            &labels,
+            linear_axis(0.0, y_max, linear_ticks(y_max)),
+            0.0,
+            (
+                "workload",
+                &format!("throughput relative to {} (×)", self.baseline),
+            ),
+            &|y| format!("{}×", fmt_num(*y)),
+        )?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(0.0, 1.0), (n as f64, 1.0)],
             GUIDE.stroke_width(1),
@@ -208,12 +193,7 @@ impl Plot for ThroughputChart {
                 if s.n > 1 {
                     let (lo, hi) = (g.ratio(s.min), g.ratio(s.max));
                     let cap = (x1 - x0) / 4.0;
-                    let st = BLACK.stroke_width(2);
-                    chart.draw_series([
-                        PathElement::new(vec![(xm, lo), (xm, hi)], st),
-                        PathElement::new(vec![(xm - cap, lo), (xm + cap, lo)], st),
-                        PathElement::new(vec![(xm - cap, hi), (xm + cap, hi)], st),
-                    ])?;
+                    chart.draw_series(whisker(xm, cap, lo, hi))?;
                     label_at = label_at.max(hi);
                 }
                 chart.draw_series([

@@ -12,9 +12,9 @@ use super::{
     AXIS_PX, GUIDE, LABEL_PX, LegendEntry, NOTE_PX, Plot, Swatch, Ticked, contrast_colour, fit,
     fmt_num, font, frame, linear_axis, linear_ticks, log_axis, slug, topology_colour,
 };
+use crate::event::BreakerState;
 use crate::metrics::failover::FailoverRow;
 use crate::metrics::timeline::TimelineRow;
-use crate::producer::BreakerState;
 use crate::record::RunSet;
 
 /// The right axis is logarithmic when the largest p99 is more than this many times the

@@ -2,6 +2,8 @@
 //! metrics, the record and its presentation. Only [`crate::cli`] imports this module;
 //! progress goes through a [`crate::progress::Reporter`], never `eprintln!`.
 
+pub mod calibrate;
+pub mod compare;
 pub mod merge;
 pub mod run;
 pub mod up;

@@ -2,7 +2,8 @@
 //! (throughput and latency against the baseline), what it buys (switch time and outage
 //! of each fault), and whether anything was lost or ran twice.
 
-use super::summary::{Comparison, FaultSummary};
+use super::faults::FaultSummary;
+use super::summary::Comparison;
 use crate::metrics::stats::{Spread, fmt_ms, fmt_us};
 
 /// `median (min–max)` of a spread of ms, or just the value when there is one.

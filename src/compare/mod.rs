@@ -1,12 +1,10 @@
-//! `hab compare`: the baseline and each topology run with the same workload plan, one run
-//! directory per topology and repetition inside one comparison directory; then the
-//! comparison (ratios to the baseline, failover summary), charts and report.
-//!
-//! Repetitions are interleaved (baseline, ha, baseline, ha, …) so that a slow drift of the
-//! machine does not favour one topology. The report is rendered from the run.json files
-//! on disk by the same code as `hab report DIR`, also when the comparison was interrupted
-//! or a run failed: what was measured is kept and shown as such.
+//! `hab compare`'s analysis, pure functions of the run directories read back
+//! ([`crate::record::RunSet`]) and their metrics: the comparison with ratios to the baseline
+//! ([`summary`]) and each fault over its repetitions ([`faults`]), what it found in words ([`findings`]), the limits a comparison may be held
+//! to ([`thresholds`]), idle-timeout and producer-outage tables ([`idle`], [`outage`]) and the
+//! terminal summary ([`terminal`]). Running the topologies is [`crate::cmd::compare`].
 
+pub mod faults;
 pub mod findings;
 pub mod idle;
 pub mod outage;
@@ -14,183 +12,12 @@ pub mod summary;
 pub mod terminal;
 pub mod thresholds;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
+use serde::Serialize;
 
-pub use crate::record::{LoadedRun, RunSet, TopologyRuns};
 pub use summary::Comparison;
 pub use thresholds::{Crossed, Thresholds};
-
-use crate::config::{self, ConfigError, Diagnostic, Topology, WorkloadPlan};
-use crate::record::RunStatus;
-use crate::run::{RunOptions, run};
-
-/// What to compare.
-#[derive(Debug, Clone)]
-pub struct CompareOptions {
-    /// The baseline topology file.
-    pub baseline: PathBuf,
-    /// The other topology files.
-    pub topologies: Vec<PathBuf>,
-    /// The workload file every topology runs.
-    pub workload: PathBuf,
-    /// Runs per topology.
-    pub repeat: u32,
-    /// Directory in which the comparison directory is created.
-    pub out_dir: PathBuf,
-    /// Show progress bars.
-    pub progress: bool,
-    /// Measure each stack's raw limits before its workloads (window length).
-    pub calibrate: Option<std::time::Duration>,
-    /// Run the workload's faults on external stacks too (see `hab run --allow-faults`).
-    pub allow_faults: bool,
-}
-
-/// The index of a comparison directory (`compare.json`): the order of the topologies
-/// (baseline first) and how the comparison was asked for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CompareIndex {
-    /// Topology names, baseline first.
-    pub topologies: Vec<String>,
-    /// Their files, in the same order.
-    pub topology_files: Vec<String>,
-    /// The workload file.
-    pub workload_file: String,
-    /// Runs per topology asked for.
-    pub repeat: u32,
-    /// Unix ms when the comparison started.
-    pub started_unix_ms: i64,
-}
-
-/// A finished, interrupted or failed comparison.
-#[derive(Debug)]
-pub struct CompareOutcome {
-    /// The comparison directory.
-    pub dir: PathBuf,
-    /// The comparison of what ran (absent if not a single run produced a run.json).
-    pub comparison: Option<Comparison>,
-    /// Stopped by Ctrl-C / SIGTERM.
-    pub interrupted: bool,
-    /// The error that stopped a run, if any.
-    pub error: Option<anyhow::Error>,
-}
-
-/// Load and check every file before anything starts: the topologies (baseline first)
-/// and the workload plan. Topology names must differ: they name the run directories,
-/// the rows of the tables and the lines of the charts.
-pub fn load_inputs(opts: &CompareOptions) -> Result<(Vec<(PathBuf, Topology)>, WorkloadPlan)> {
-    let plan = config::load_workload_plan(&opts.workload)?;
-    let mut topologies: Vec<(PathBuf, Topology)> = Vec::new();
-    for path in std::iter::once(&opts.baseline).chain(&opts.topologies) {
-        let t = config::load_topology(path)?;
-        if let Some((other, _)) = topologies.iter().find(|(_, o)| o.name == t.name) {
-            let why = if other == path {
-                "this file is given twice (the baseline is always run; pass other topologies with --topology)".to_string()
-            } else {
-                format!(
-                    "is also the name of {}; topologies in one comparison need distinct names",
-                    other.display()
-                )
-            };
-            return Err(ConfigError::Invalid {
-                kind: "topology",
-                path: path.clone(),
-                diagnostics: vec![Diagnostic::new("name", format!("\"{}\" {why}", t.name))],
-            }
-            .into());
-        }
-        crate::inject::plan::prepare(path, &t, &opts.workload, &plan, opts.allow_faults)?;
-        topologies.push((path.clone(), t));
-    }
-    if opts.repeat == 0 {
-        anyhow::bail!("--repeat must be at least 1");
-    }
-    Ok((topologies, plan))
-}
-
-pub use crate::record::names::{INDEX_FILE, compare_dir_name};
-
-/// Run the comparison and render its report.
-pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result<CompareOutcome> {
-    let (topologies, plan) = load_inputs(opts)?;
-    let out_dir = std::path::absolute(&opts.out_dir)
-        .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
-    let dir = out_dir.join(compare_dir_name(&plan.name));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let index = CompareIndex {
-        topologies: topologies.iter().map(|(_, t)| t.name.clone()).collect(),
-        topology_files: topologies
-            .iter()
-            .map(|(p, _)| p.display().to_string())
-            .collect(),
-        workload_file: opts.workload.display().to_string(),
-        repeat: opts.repeat,
-        started_unix_ms: crate::clock::now_unix_us() / 1000,
-    };
-    let mut bytes = serde_json::to_vec_pretty(&index)?;
-    bytes.push(b'\n');
-    crate::export::write_atomic(&dir.join(INDEX_FILE), &bytes)?;
-
-    let total = topologies.len() * opts.repeat as usize;
-    let mut done = 0;
-    let mut interrupted = false;
-    let mut error = None;
-    'runs: for rep in 1..=opts.repeat {
-        for (path, topo) in &topologies {
-            if cancel.is_cancelled() {
-                interrupted = true;
-                break 'runs;
-            }
-            done += 1;
-            eprintln!(
-                "hab compare: run {done}/{total}: {} (repetition {rep}/{}) with {}",
-                topo.name,
-                opts.repeat,
-                opts.workload.display()
-            );
-            let run_opts = RunOptions {
-                topology_path: path.clone(),
-                workload_path: opts.workload.clone(),
-                out_dir: dir.clone(),
-                progress: opts.progress,
-                calibrate: opts.calibrate,
-                allow_faults: opts.allow_faults,
-                shard: None,
-                reporter: crate::progress::stderr(),
-            };
-            match run(&run_opts, topo, &plan, cancel.clone()).await {
-                Ok(outcome) => {
-                    eprintln!("{}", crate::export::table::render(&outcome.report));
-                    if outcome.report.status == RunStatus::Interrupted {
-                        interrupted = true;
-                        break 'runs;
-                    }
-                }
-                Err(e) => {
-                    error = Some(e.context(format!("run of topology {}", topo.name)));
-                    break 'runs;
-                }
-            }
-        }
-    }
-    let comparison = match crate::report::render_dir(&dir) {
-        Ok(c) => Some(c),
-        Err(e) if error.is_some() || interrupted => {
-            eprintln!("hab compare: no report: {e:#}");
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(CompareOutcome {
-        dir,
-        comparison,
-        interrupted,
-        error,
-    })
-}
 
 /// Summary printed by `--json`: the comparison and the thresholds crossed.
 #[derive(Debug, Serialize)]
@@ -388,7 +215,7 @@ mod tests {
         ] {
             v.as_object_mut().unwrap().remove(k);
         }
-        let old: summary::FaultSummary = serde_json::from_value(v).unwrap();
+        let old: faults::FaultSummary = serde_json::from_value(v).unwrap();
         assert_eq!((old.readonly_errors, old.two_masters_ms), (0, None));
     }
 
@@ -424,7 +251,7 @@ mod tests {
         // summary.json written before the field existed still reads.
         let mut v = serde_json::to_value(f).unwrap();
         v.as_object_mut().unwrap().remove("unapplied");
-        let old: summary::FaultSummary = serde_json::from_value(v).unwrap();
+        let old: faults::FaultSummary = serde_json::from_value(v).unwrap();
         assert!(old.unapplied.is_empty());
     }
 
@@ -514,39 +341,5 @@ mod tests {
             text.contains("not applicable: the topology has no Redis replica"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn duplicate_topology_names_are_refused_before_anything_runs() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = dir.path().join("w.toml");
-        std::fs::write(
-            &w,
-            "name = \"w\"\n[[workload]]\nname = \"t\"\ntask = { kind = \"trivial\" }\ncount = 1\narrival = \"burst\"\n",
-        )
-        .unwrap();
-        let a = dir.path().join("a.toml");
-        let b = dir.path().join("b.toml");
-        std::fs::write(&a, "name = \"same\"\n[broker]\n[backend]\n").unwrap();
-        std::fs::write(&b, "name = \"same\"\n[broker]\n[backend]\n").unwrap();
-        let opts = |topologies: Vec<PathBuf>| CompareOptions {
-            baseline: a.clone(),
-            topologies,
-            workload: w.clone(),
-            repeat: 1,
-            out_dir: dir.path().into(),
-            progress: false,
-            calibrate: None,
-            allow_faults: false,
-        };
-        let e = load_inputs(&opts(vec![b.clone()])).unwrap_err();
-        let msg = format!("{e:#}");
-        assert!(
-            msg.contains("b.toml") && msg.contains("name") && msg.contains("a.toml"),
-            "{msg}"
-        );
-        assert_eq!(crate::cli::exit_code(&e), 2);
-        let e = load_inputs(&opts(vec![a.clone()])).unwrap_err();
-        assert!(format!("{e:#}").contains("given twice"), "{e:#}");
     }
 }

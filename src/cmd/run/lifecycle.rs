@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{self, Publisher};
-use crate::calibrate::{self, CalibrateOptions, Calibration};
 use crate::clock::{Anchor, now_unix_us};
+use crate::cmd::calibrate::{self, CalibrateOptions, Calibration};
 use crate::config::clients::BrokerAccess;
 use crate::config::{PolicyKind, Topology, WorkloadPlan};
 use crate::observe::ClientEventKind;
@@ -278,6 +278,7 @@ impl RunState {
             out_dir: self.dirs.root.clone(),
             duration: window,
             disk_bytes: calibrate::DEFAULT_DISK_BYTES,
+            reporter: self.reporter.clone(),
         };
         let stack = shared_stack.lock().await;
         let mut cal = Calibration::start(&copts, topology)?;

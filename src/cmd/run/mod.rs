@@ -125,7 +125,7 @@ fn refuse_bad_input(opts: &RunOptions, topology: &Topology, plan: &WorkloadPlan)
     )?;
     credentials::install(credentials);
     if opts.calibrate.is_some() {
-        crate::calibrate::refuse_external(topology, &opts.topology_path)?;
+        crate::cmd::calibrate::refuse_external(topology, &opts.topology_path)?;
     }
     Ok(())
 }
