@@ -331,13 +331,10 @@ impl Haproxy {
         let mut stats_socket = dirs.logs.join("haproxy.sock");
         let mut socket_dir = None;
         if stats_socket.as_os_str().len() > MAX_SOCKET_PATH {
-            let dir = tempfile::Builder::new()
-                .prefix("hab-haproxy-")
-                .tempdir()
-                .map_err(|source| StackError::Io {
-                    what: "creating a directory for the HAProxy stats socket".into(),
-                    source,
-                })?;
+            let dir = super::temp_dir(
+                "hab-haproxy-",
+                "creating a directory for the HAProxy stats socket",
+            )?;
             stats_socket = dir.path().join("haproxy.sock");
             socket_dir = Some(dir);
         }

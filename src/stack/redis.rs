@@ -99,13 +99,10 @@ impl RedisServer {
         if let Some(place) = &opts.netns {
             super::netns::register_host(port, place.addr);
         }
-        let data_dir = tempfile::Builder::new()
-            .prefix(&format!("hab-redis-{name}-"))
-            .tempdir()
-            .map_err(|source| StackError::Io {
-                what: "creating a temporary directory for Redis".into(),
-                source,
-            })?;
+        let data_dir = super::temp_dir(
+            &format!("hab-redis-{name}-"),
+            "creating a temporary directory for Redis",
+        )?;
         let log_path = dirs.logs.join(format!("redis-{name}.log"));
         let config_path = dirs.logs.join(format!("redis-{name}.conf"));
         let process =

@@ -128,13 +128,10 @@ impl Sentinel {
         if let Some(place) = &opts.netns {
             super::netns::register_host(port, place.addr);
         }
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("hab-sentinel-{index}-"))
-            .tempdir()
-            .map_err(|source| StackError::Io {
-                what: "creating a temporary directory for a Sentinel".into(),
-                source,
-            })?;
+        let dir = super::temp_dir(
+            &format!("hab-sentinel-{index}-"),
+            "creating a temporary directory for a Sentinel",
+        )?;
         let log_path = dirs.logs.join(format!("sentinel-{index}.log"));
         let config_path = dirs.logs.join(format!("sentinel-{index}.conf"));
         let config = sentinel_config(port, dir.path(), &log_path, master_port, opts);

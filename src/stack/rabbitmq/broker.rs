@@ -63,13 +63,8 @@ impl RabbitBroker {
         }
         let started = Instant::now();
         let broker = BROKER_SEQ.fetch_add(1, Ordering::Relaxed);
-        let home = tempfile::Builder::new()
-            .prefix("hab-erlang-home-")
-            .tempdir()
-            .map_err(|source| StackError::Io {
-                what: "creating a temporary HOME for Erlang".into(),
-                source,
-            })?;
+        let home =
+            crate::stack::temp_dir("hab-erlang-home-", "creating a temporary HOME for Erlang")?;
         write_cookie(home.path())?;
         let conf_env_file = dirs.logs.join("rabbitmq-env.conf");
         std::fs::write(&conf_env_file, "").map_err(|source| StackError::Io {
