@@ -682,23 +682,21 @@ mod tests {
             Path::new("/run/logs/redis-backend.log"),
             &RedisOptions::default(),
         );
-        for line in [
-            "port 6400",
-            "bind 127.0.0.1",
-            "daemonize no",
-            "save \"\"",
-            "appendonly no",
-            "repl-diskless-sync yes",
-            "repl-diskless-sync-delay 0",
-            "protected-mode no",
-            "logfile \"/run/logs/redis-backend.log\"",
-            "dir \"/tmp/d\"",
-        ] {
-            assert!(
-                conf.lines().any(|l| l == line),
-                "missing {line:?} in\n{conf}"
-            );
-        }
+        crate::stack::assert_has_lines(
+            &conf,
+            &[
+                "port 6400",
+                "bind 127.0.0.1",
+                "daemonize no",
+                "save \"\"",
+                "appendonly no",
+                "repl-diskless-sync yes",
+                "repl-diskless-sync-delay 0",
+                "protected-mode no",
+                "logfile \"/run/logs/redis-backend.log\"",
+                "dir \"/tmp/d\"",
+            ],
+        );
         assert!(!conf.contains("replicaof"));
         assert!(conf.ends_with('\n'));
     }

@@ -343,22 +343,20 @@ mod tests {
             6400,
             &opts,
         );
-        for line in [
-            "port 26379",
-            "bind 127.0.0.1",
-            "daemonize no",
-            "logfile \"/run/logs/sentinel-0.log\"",
-            "dir \"/tmp/s\"",
-            "sentinel monitor mymaster 127.0.0.1 6400 2",
-            "sentinel down-after-milliseconds mymaster 1500",
-            "sentinel failover-timeout mymaster 5000",
-            "sentinel parallel-syncs mymaster 1",
-        ] {
-            assert!(
-                conf.lines().any(|l| l == line),
-                "missing {line:?} in\n{conf}"
-            );
-        }
+        crate::stack::assert_has_lines(
+            &conf,
+            &[
+                "port 26379",
+                "bind 127.0.0.1",
+                "daemonize no",
+                "logfile \"/run/logs/sentinel-0.log\"",
+                "dir \"/tmp/s\"",
+                "sentinel monitor mymaster 127.0.0.1 6400 2",
+                "sentinel down-after-milliseconds mymaster 1500",
+                "sentinel failover-timeout mymaster 5000",
+                "sentinel parallel-syncs mymaster 1",
+            ],
+        );
         // `monitor` must come before the per-master settings.
         let pos = |needle: &str| conf.find(needle).unwrap();
         assert!(pos("sentinel monitor") < pos("sentinel down-after-milliseconds"));

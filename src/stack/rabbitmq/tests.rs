@@ -22,18 +22,16 @@ fn layout() -> NodeLayout {
 #[test]
 fn config_listens_on_loopback_only() {
     let conf = rabbitmq_conf(Ipv4Addr::LOCALHOST, 40001);
-    for line in [
-        "listeners.tcp.default = 127.0.0.1:40001",
-        "loopback_users = none",
-        "cluster_partition_handling = pause_minority",
-        "log.console = false",
-        "log.file.level = info",
-    ] {
-        assert!(
-            conf.lines().any(|l| l == line),
-            "missing {line:?} in\n{conf}"
-        );
-    }
+    crate::stack::assert_has_lines(
+        &conf,
+        &[
+            "listeners.tcp.default = 127.0.0.1:40001",
+            "loopback_users = none",
+            "cluster_partition_handling = pause_minority",
+            "log.console = false",
+            "log.file.level = info",
+        ],
+    );
 }
 
 #[test]
