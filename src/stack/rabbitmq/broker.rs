@@ -263,13 +263,29 @@ impl RabbitBroker {
         &self,
         avoid: Option<usize>,
     ) -> Result<Option<QueueInfo>, StackError> {
+        self.first_answer(avoid, "listing queues", |node| self.queue_info_on(node))
+            .await
+    }
+
+    /// The answer of the first node that gives one, asked in
+    /// [`asking_order`](Self::asking_order); when none does, the last node's error
+    /// ([`StackError::Control`] about `what` when no node is running).
+    async fn first_answer<T, Fut>(
+        &self,
+        avoid: Option<usize>,
+        what: &str,
+        mut ask: impl FnMut(usize) -> Fut,
+    ) -> Result<T, StackError>
+    where
+        Fut: Future<Output = Result<T, StackError>>,
+    {
         let mut last_error = StackError::Control {
-            what: "listing queues".into(),
+            what: what.into(),
             detail: "no RabbitMQ node is running".into(),
         };
         for node in self.asking_order(avoid) {
-            match self.queue_info_on(node).await {
-                Ok(q) => return Ok(q),
+            match ask(node).await {
+                Ok(answer) => return Ok(answer),
                 Err(e) => last_error = e,
             }
         }
@@ -370,19 +386,11 @@ impl RabbitBroker {
         &self,
         avoid: Option<usize>,
     ) -> Result<Option<usize>, StackError> {
-        let mut last_error = StackError::Control {
-            what: "asking for the queue leader".into(),
-            detail: "no RabbitMQ node is running".into(),
-        };
-        for node in self.asking_order(avoid) {
-            match self.ctl(node, &["eval", LOCAL_LEADER_EVAL]).await {
-                Ok(out) => {
-                    return Ok(parse_node_atom(&out).and_then(|n| self.node_by_name(&n)));
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        Err(last_error)
+        self.first_answer(avoid, "asking for the queue leader", |node| async move {
+            let out = self.ctl(node, &["eval", LOCAL_LEADER_EVAL]).await?;
+            Ok(parse_node_atom(&out).and_then(|n| self.node_by_name(&n)))
+        })
+        .await
     }
 
     /// Full health, or why not: every node process alive, the first live node sees all
