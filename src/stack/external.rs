@@ -589,15 +589,15 @@ impl ExternalStack {
     /// Polls [`health`](Self::health) until it passes, for at most `deadline`.
     pub async fn wait_healthy(&self, deadline: Duration) -> Result<Duration, StackError> {
         let started = Instant::now();
-        super::process::poll_until(deadline, Duration::from_millis(250), || self.health())
-            .await
-            .map(|()| started.elapsed())
-            .map_err(|(waited, last_error)| StackError::NotReady {
-                service: "external stack".into(),
-                waited,
-                last_error,
-                log_tail: String::new(),
-            })
+        super::process::poll_ready(
+            "external stack",
+            deadline,
+            Duration::from_millis(250),
+            || self.health(),
+            String::new,
+        )
+        .await?;
+        Ok(started.elapsed())
     }
 }
 

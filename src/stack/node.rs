@@ -29,7 +29,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::haproxy::{self, BROKER_BACKEND, REDIS_BACKEND, ServerState};
-use super::process::{ManagedProcess, poll_until, wait_stopped_state};
+use super::process::{ManagedProcess, poll_ready, wait_stopped_state};
 use super::server::Server;
 use super::{Stack, StackError};
 use crate::clock::now_unix_us;
@@ -531,15 +531,15 @@ impl Stack {
     /// long that took, or [`StackError::NotReady`] with the last reason.
     pub async fn wait_healthy(&self, deadline: Duration) -> Result<Duration, StackError> {
         let started = Instant::now();
-        poll_until(deadline, Duration::from_millis(100), || self.health())
-            .await
-            .map(|()| started.elapsed())
-            .map_err(|(waited, last_error)| StackError::NotReady {
-                service: "stack".into(),
-                waited,
-                last_error,
-                log_tail: String::new(),
-            })
+        poll_ready(
+            "stack",
+            deadline,
+            Duration::from_millis(100),
+            || self.health(),
+            String::new,
+        )
+        .await?;
+        Ok(started.elapsed())
     }
 }
 

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::process::{ManagedProcess, poll_until};
+use super::process::{ManagedProcess, poll_ready, poll_until};
 use super::resp::{PingedSpawn, quote, spawn_pinged, text};
 use super::resp::{parse_info, query};
 use super::sentinel::{self, Sentinel, SentinelOptions};
@@ -340,15 +340,15 @@ impl RedisSet {
 
     /// Polls [`health`](Self::health) until it passes, for at most `deadline`.
     async fn wait_health(&self, service: &str, deadline: Duration) -> Result<(), StackError> {
-        poll_until(deadline, Duration::from_millis(50), || self.health())
-            .await
-            .map(|_| ())
-            .map_err(|(waited, last_error)| StackError::NotReady {
-                service: service.to_string(),
-                waited,
-                last_error,
-                log_tail: self.log_tails(10),
-            })
+        poll_ready(
+            service,
+            deadline,
+            Duration::from_millis(50),
+            || self.health(),
+            || self.log_tails(10),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The last `n` lines of every node's and Sentinel's log.

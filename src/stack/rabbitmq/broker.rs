@@ -17,7 +17,7 @@ use super::{
 };
 use crate::stack::epmd::Epmd;
 use crate::stack::netns::NsPlace;
-use crate::stack::process::poll_until;
+use crate::stack::process::poll_ready;
 use crate::stack::server::Server;
 use crate::stack::{StackDirs, StackError, ports};
 
@@ -160,20 +160,20 @@ impl RabbitBroker {
             self.ctl(i, &["start_app"]).await?;
         }
         let want = self.nodes.len();
-        poll_until(deadline, Duration::from_millis(100), || async {
-            match self.running_nodes_on(0).await {
-                Ok(n) if n == want => Ok(()),
-                Ok(n) => Err(format!("{n} of {want} nodes running")),
-                Err(e) => Err(e.to_string()),
-            }
-        })
+        poll_ready(
+            "rabbitmq cluster",
+            deadline,
+            Duration::from_millis(100),
+            || async {
+                match self.running_nodes_on(0).await {
+                    Ok(n) if n == want => Ok(()),
+                    Ok(n) => Err(format!("{n} of {want} nodes running")),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+            || self.log_tails(10),
+        )
         .await
-        .map_err(|(waited, last_error)| StackError::NotReady {
-            service: "rabbitmq cluster".into(),
-            waited,
-            last_error,
-            log_tail: self.log_tails(10),
-        })
     }
 
     /// The last `n` lines of every node's logs.
