@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::assert_serde_names;
 
 fn rec() -> TaskRecord {
     let mut t = TaskRecord::new(Uuid::new_v4(), 0, 1_000);
@@ -373,24 +374,19 @@ fn the_side_channel_says_why_a_task_failed() {
 
 #[test]
 fn confirm_states_and_ways_seen_parse_from_their_names_which_are_serdes() {
-    for c in ConfirmState::ALL {
-        assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
-        assert_eq!(ConfirmState::parse(c.as_str()), Some(c));
-    }
-    for v in SeenVia::ALL {
-        assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
-        assert_eq!(SeenVia::parse(v.as_str()), Some(v));
-    }
+    assert_serde_names(
+        &ConfirmState::ALL,
+        ConfirmState::as_str,
+        ConfirmState::parse,
+    );
+    assert_serde_names(&SeenVia::ALL, SeenVia::as_str, SeenVia::parse);
     assert_eq!(ConfirmState::parse("not-requested"), None);
     assert_eq!(SeenVia::parse(""), None);
 }
 
 #[test]
 fn outcomes_parse_from_their_names() {
-    for o in Outcome::ALL {
-        assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
-        assert_eq!(Outcome::parse(o.as_str()), Some(o));
-    }
+    assert_serde_names(&Outcome::ALL, Outcome::as_str, Outcome::parse);
     assert_eq!(Outcome::parse("unfinished"), None);
     let mut c = OutcomeCounts::default();
     for o in Outcome::ALL {
