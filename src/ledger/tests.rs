@@ -16,6 +16,17 @@ fn exec(worker: &str, start: i64, finish: Option<i64>) -> Execution {
     }
 }
 
+/// A side-channel event of `worker` about task `task_id`.
+fn side(kind: SideEventKind, unix_us: i64, task_id: Uuid, worker: &str, detail: &str) -> SideEvent {
+    SideEvent {
+        kind,
+        unix_us,
+        task_id,
+        worker: worker.into(),
+        detail: detail.into(),
+    }
+}
+
 #[test]
 fn ok_when_success_seen() {
     let mut t = rec();
@@ -205,13 +216,7 @@ fn ids_sharing_their_low_bits_are_told_apart() {
     assert_eq!(l.tasks(1)[0].result_seen_unix_us, Some(11));
     assert_eq!(l.tasks(0)[1].result_seen_unix_us, Some(12));
     assert_eq!(l.unknown_results(), 1);
-    let start = |id: Uuid| SideEvent {
-        kind: SideEventKind::Start,
-        unix_us: 500,
-        task_id: id,
-        worker: "w1".into(),
-        detail: String::new(),
-    };
+    let start = |id: Uuid| side(SideEventKind::Start, 500, id, "w1", "");
     assert!(l.merge_event(&start(ids[2]), &mut Vec::new()));
     assert!(!l.merge_event(&start(ids[3]), &mut Vec::new()));
     assert_eq!(l.tasks(0)[1].executions.len(), 1);
@@ -256,13 +261,7 @@ fn merge_pairs_start_and_finish_per_worker() {
     let t = rec();
     let id = t.id;
     l.insert(t);
-    let ev = |kind, at, w: &str| SideEvent {
-        kind,
-        unix_us: at,
-        task_id: id,
-        worker: w.into(),
-        detail: String::new(),
-    };
+    let ev = |kind, at, w: &str| side(kind, at, id, w, "");
     let events = vec![
         ev(SideEventKind::Start, 10, "w1"),
         ev(SideEventKind::Start, 30, "w2"),
@@ -342,13 +341,7 @@ fn the_side_channel_says_why_a_task_failed() {
     for t in [a, b, c, d] {
         l.insert(t);
     }
-    let ev = |kind, id, detail: &str| SideEvent {
-        kind,
-        unix_us: 1,
-        task_id: id,
-        worker: "w1".into(),
-        detail: detail.into(),
-    };
+    let ev = |kind, id, detail: &str| side(kind, 1, id, "w1", detail);
     let mut names = Vec::new();
     for e in [
         ev(SideEventKind::Start, ids[0], "hab.factorial"),
@@ -405,13 +398,7 @@ fn executions_share_their_worker_name_and_merging_again_replaces() {
     let t = rec();
     let id = t.id;
     l.insert(t);
-    let ev = |kind, us, worker: &str| SideEvent {
-        kind,
-        unix_us: us,
-        task_id: id,
-        worker: worker.into(),
-        detail: String::new(),
-    };
+    let ev = |kind, us, worker: &str| side(kind, us, id, worker, "");
     let events = vec![
         ev(SideEventKind::Start, 20, "w1"),
         ev(SideEventKind::Start, 10, "w1"),
