@@ -595,19 +595,7 @@ fn client_side_columns_take_the_first_rediscovery_after_the_fault_and_before_the
         broker: BrokerAccess::Nodes,
         backend: BackendAccess::Sentinel,
     };
-    let ev = |at, kind| ClientEvent {
-        at_unix_us: at,
-        source: "producer".into(),
-        kind,
-        detail: String::new(),
-    };
-    let events = [
-        ev(12_500_000, ClientEventKind::Rediscovered),
-        ev(9_000_000, ClientEventKind::Rediscovered), // before the fault
-        ev(10_400_000, ClientEventKind::Reconnected),
-        ev(11_250_000, ClientEventKind::Rediscovered),
-        ev(31_000_000, ClientEventKind::Rediscovered), // after the next fault
-    ];
+    let events = client_side::rediscoveries_around_a_fault();
     let mut r = client_side_row();
     apply_client_side(
         &mut r,
