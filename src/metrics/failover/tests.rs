@@ -28,18 +28,7 @@ fn task(intended: i64, seen: Option<i64>, executions: usize) -> TaskRecord {
 }
 
 fn fault(at: i64) -> AppliedFault {
-    AppliedFault {
-        workload: 0,
-        target: Role::BrokerPrimary,
-        resolved: "broker.node[0]".into(),
-        kind: FaultKind::Kill,
-        repetition: 0,
-        fault_at_unix_us: at,
-        restored_at_unix_us: Some(at + 5 * S),
-        ready_at_unix_us: None,
-        healthy_at_unix_us: Some(at + 8 * S),
-        not_applied: None,
-    }
+    AppliedFault::broker_kill(at, at + 5 * S, None, at + 8 * S)
 }
 
 #[test]
