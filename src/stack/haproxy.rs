@@ -119,6 +119,18 @@ pub struct HaproxyLayout {
     pub stats_tcp_port: u16,
 }
 
+/// The config lines of frontend `name` on 127.0.0.1:`port` in front of `backend`, up to
+/// that backend's opening line.
+fn frontend_lines(name: &str, port: u16, backend: &str) -> [String; 5] {
+    [
+        format!("frontend {name}"),
+        format!("    bind 127.0.0.1:{port}"),
+        format!("    default_backend {backend}"),
+        String::new(),
+        format!("backend {backend}"),
+    ]
+}
+
 /// A duration as HAProxy reads it, in milliseconds (`250ms`).
 fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
@@ -176,11 +188,9 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
     // A replica fails the Redis check by never saying role:master: bound that wait.
     line(&format!("    timeout check {}", ms(opts.check_interval)));
     line("");
-    line("frontend broker");
-    line(&format!("    bind 127.0.0.1:{}", layout.broker_port));
-    line(&format!("    default_backend {BROKER_BACKEND}"));
-    line("");
-    line(&format!("backend {BROKER_BACKEND}"));
+    for l in frontend_lines("broker", layout.broker_port, BROKER_BACKEND) {
+        line(&l);
+    }
     for (i, port) in layout.broker_servers.iter().enumerate() {
         let backup = match (i, opts.fail_back) {
             (0, true) => " on-marked-up shutdown-backup-sessions",
@@ -193,11 +203,9 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
         ));
     }
     line("");
-    line("frontend backend");
-    line(&format!("    bind 127.0.0.1:{}", layout.backend_port));
-    line(&format!("    default_backend {REDIS_BACKEND}"));
-    line("");
-    line(&format!("backend {REDIS_BACKEND}"));
+    for l in frontend_lines("backend", layout.backend_port, REDIS_BACKEND) {
+        line(&l);
+    }
     line("    option tcp-check");
     line("    tcp-check send PING\\r\\n");
     line("    tcp-check expect string +PONG");
