@@ -34,14 +34,17 @@ fn config_listens_on_loopback_only() {
     );
 }
 
+/// The value of variable `k` among a node's environment `vars`.
+fn var(vars: &[(&str, std::ffi::OsString)], k: &str) -> Option<String> {
+    vars.iter()
+        .find(|(key, _)| *key == k)
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+}
+
 #[test]
 fn node_env_is_complete_and_never_allows_input() {
     let vars = layout().vars();
-    let get = |k: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.to_string_lossy().into_owned())
-    };
+    let get = |k: &str| var(&vars, k);
     assert_eq!(get("RABBITMQ_NODENAME").unwrap(), "hab-1-0-0@localhost");
     assert_eq!(get("RABBITMQ_NODE_IP_ADDRESS").unwrap(), "127.0.0.1");
     assert_eq!(get("RABBITMQ_NODE_PORT").unwrap(), "40001");
@@ -255,11 +258,7 @@ fn a_node_in_a_namespace_listens_on_its_address_with_a_long_name() {
     });
     l.nodename = node_name(1, 0, 0, l.host());
     let vars = l.vars();
-    let get = |k: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.to_string_lossy().into_owned())
-    };
+    let get = |k: &str| var(&vars, k);
     assert_eq!(get("RABBITMQ_NODENAME").unwrap(), "hab-1-0-0@10.213.5.10");
     assert_eq!(get("RABBITMQ_NODE_IP_ADDRESS").unwrap(), "10.213.5.10");
     assert_eq!(
