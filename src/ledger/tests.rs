@@ -16,6 +16,15 @@ fn exec(worker: &str, start: i64, finish: Option<i64>) -> Execution {
     }
 }
 
+/// A ledger of one workload holding one task ([`rec`]), and that task's id.
+fn ledger_of_one() -> (Ledger, Uuid) {
+    let mut l = Ledger::new(1);
+    let t = rec();
+    let id = t.id;
+    l.insert(t);
+    (l, id)
+}
+
 /// A side-channel event of `worker` about task `task_id`.
 fn side(kind: SideEventKind, unix_us: i64, task_id: Uuid, worker: &str, detail: &str) -> SideEvent {
     SideEvent {
@@ -186,10 +195,7 @@ fn counts_add_up() {
 
 #[test]
 fn first_result_sighting_wins_and_unknown_ids_are_counted() {
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
+    let (mut l, id) = ledger_of_one();
     l.result_seen(&id, 5, ResultStatus::Success, SeenVia::Read);
     l.result_seen(&id, 9, ResultStatus::Failure, SeenVia::Notification);
     let t = &l.tasks(0)[0];
@@ -257,10 +263,7 @@ fn the_unsettled_count_follows_results_nacks_and_republishes() {
 
 #[test]
 fn merge_pairs_start_and_finish_per_worker() {
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
+    let (mut l, id) = ledger_of_one();
     let ev = |kind, at, w: &str| side(kind, at, id, w, "");
     let events = vec![
         ev(SideEventKind::Start, 10, "w1"),
@@ -321,10 +324,7 @@ fn an_earlier_workloads_unresolved_tasks_do_not_starve_the_current_ones_reads() 
 fn the_earliest_sighting_wins_even_when_it_reaches_the_ledger_last() {
     // A reconciliation read (stamped 9) overtook a notification stamped 5 that was
     // still queued for the ledger.
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
+    let (mut l, id) = ledger_of_one();
     l.result_seen(&id, 9, ResultStatus::Success, SeenVia::Read);
     l.result_seen(&id, 5, ResultStatus::Success, SeenVia::Notification);
     let t = &l.tasks(0)[0];
@@ -394,10 +394,7 @@ fn outcomes_parse_from_their_names() {
 
 #[test]
 fn executions_share_their_worker_name_and_merging_again_replaces() {
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
+    let (mut l, id) = ledger_of_one();
     let ev = |kind, us, worker: &str| side(kind, us, id, worker, "");
     let events = vec![
         ev(SideEventKind::Start, 20, "w1"),
