@@ -115,6 +115,15 @@ pub fn proxy_health(states: &[ServerState], master: usize) -> Result<(), String>
     Ok(())
 }
 
+/// The index of Redis data node `node`, or [`StackError::NotApplicable`] saying `reason`
+/// for any other node.
+fn backend_data(node: NodeRef, reason: &str) -> Result<usize, StackError> {
+    match node {
+        NodeRef::BackendData(i) => Ok(i),
+        _ => Err(not_applicable(node, reason)),
+    }
+}
+
 fn not_applicable(role: impl std::fmt::Display, reason: impl Into<String>) -> StackError {
     StackError::NotApplicable {
         role: role.to_string(),
@@ -370,12 +379,7 @@ impl Stack {
     /// [`RedisSet::restart_node_as_master`](super::redis::RedisSet::restart_node_as_master)).
     /// Returns the unix µs right after the spawn.
     pub async fn restart_node_as_master(&mut self, node: NodeRef) -> Result<i64, StackError> {
-        let NodeRef::BackendData(i) = node else {
-            return Err(not_applicable(
-                node,
-                "restart_as = \"master\" is only for Redis data nodes",
-            ));
-        };
+        let i = backend_data(node, "restart_as = \"master\" is only for Redis data nodes")?;
         let (p, _, _) = self.process_of(node)?;
         if p.is_alive() {
             return Err(StackError::Control {
@@ -459,12 +463,7 @@ impl Stack {
     /// replica is promoted while `node` stays alive, answering `role:master` until the
     /// Sentinels demote it. Returns the unix µs right after a Sentinel accepted.
     pub async fn failover_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
-        let NodeRef::BackendData(i) = node else {
-            return Err(not_applicable(
-                node,
-                "a failover applies to the Redis master only",
-            ));
-        };
+        let i = backend_data(node, "a failover applies to the Redis master only")?;
         if self.backend.sentinels().is_empty() || self.backend.nodes().len() < 2 {
             return Err(not_applicable(
                 node,
