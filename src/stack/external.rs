@@ -14,7 +14,7 @@
 //!   on; `broker.queue_leader` from the management API (`external.management`), matched
 //!   by node name (without it the role is not applicable: name `broker.node[i]`) — the
 //!   fault injector asks that one, the stack knows no observer.
-//! - **Fault commands** ([`commands`]) run through `sh -c` in their own process group, with the
+//! - **Fault commands** (`commands.rs`) run through `sh -c` in their own process group, with the
 //!   placeholders filled in ([`crate::config::external::expand`]), bounded by
 //!   `command_timeout` (the group is killed when it runs over); its time is what it
 //!   printed as `at_unix_us=N`, else when it started ([`command_time`]). Each one, its exit

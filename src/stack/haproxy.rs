@@ -393,9 +393,9 @@ impl Haproxy {
         .await
     }
 
-    /// Starts HAProxy again after a [`kill`](Self::kill) or [`stop`](Self::stop), with the
-    /// same config and ports and a fresh log file (`haproxy.restart-<n>.log`), and waits
-    /// until it is settled as at the first start.
+    /// Starts HAProxy again after a kill ([`Stack::kill_node`](super::Stack::kill_node)) or
+    /// a [`stop`](Self::stop), with the same config and ports and a fresh log file
+    /// (`haproxy.restart-<n>.log`), and waits until it is settled as at the first start.
     pub async fn start_again(&mut self) -> Result<(), StackError> {
         if self.process().is_running() {
             return Err(StackError::Control {
