@@ -289,6 +289,39 @@ impl Publisher {
         Ok((conn, channel))
     }
 
+    /// [`open`](Self::open) on the rotation's current node, with this publisher's settings.
+    fn open_current(&self) -> impl Future<Output = Result<(Connection, Channel)>> + '_ {
+        Self::open(
+            self.rotation.current(),
+            self.heartbeat,
+            self.confirms,
+            self.queue,
+            self.durable,
+            &self.name,
+        )
+    }
+
+    /// What bounds one connection attempt: `producer.connect_timeout`; a node of a list
+    /// gets at most Celery's 4 s before the next one is tried.
+    fn attempt_timeout(&self) -> Duration {
+        if self.rotation.len() > 1 {
+            NODE_ATTEMPT_TIMEOUT.min(self.connect_timeout)
+        } else {
+            self.connect_timeout
+        }
+    }
+
+    /// Take a new connection and its channel, counted as a reconnection on the rotation's
+    /// current node; returns the old connection.
+    fn adopt(&mut self, conn: Connection, channel: Channel) -> Connection {
+        let old = std::mem::replace(&mut self.conn, conn);
+        self.channel = channel;
+        self.reconnects += 1;
+        self.rotation.connected();
+        self.node.store(self.rotation.index(), Ordering::Relaxed);
+        old
+    }
+
     /// Bound every publish call by `publish` and every connection attempt by `connect`
     /// (the topology's `[producer]` timeouts).
     pub fn set_timeouts(&mut self, publish: Duration, connect: Duration) {
@@ -378,13 +411,7 @@ impl Publisher {
             // kombu's producer: a connection error moves on to the next node.
             self.rotation.lost(AfterLoss::NextNode);
         }
-        // `producer.connect_timeout` bounds every attempt; a node of a list gets at most
-        // Celery's 4 s before the next one is tried.
-        let attempt_timeout = if rotating {
-            NODE_ATTEMPT_TIMEOUT.min(self.connect_timeout)
-        } else {
-            self.connect_timeout
-        };
+        let attempt_timeout = self.attempt_timeout();
         let mut reported = connected_to;
         loop {
             if rotating && self.rotation.index() != reported {
@@ -394,14 +421,7 @@ impl Publisher {
                     format!("trying broker node {}", url_host(self.rotation.current())),
                 ));
             }
-            let open = Self::open(
-                self.rotation.current(),
-                self.heartbeat,
-                self.confirms,
-                self.queue,
-                self.durable,
-                &self.name,
-            );
+            let open = self.open_current();
             // A node still booting may accept TCP and answer nothing: bound each attempt.
             let attempt = tokio::select! {
                 _ = cancel.cancelled() => anyhow::bail!("cancelled while reconnecting to the broker"),
@@ -409,11 +429,7 @@ impl Publisher {
             };
             match attempt {
                 Ok(Ok((conn, channel))) => {
-                    self.conn = conn;
-                    self.channel = channel;
-                    self.reconnects += 1;
-                    self.rotation.connected();
-                    self.node.store(self.rotation.index(), Ordering::Relaxed);
+                    drop(self.adopt(conn, channel));
                     return Ok(());
                 }
                 Ok(Err(e)) => on_error(&e),
@@ -441,26 +457,10 @@ impl Publisher {
     /// the close-ok of a hung broker would add [`CLOSE_TIMEOUT`] to every failed attempt.
     pub async fn reconnect_once(&mut self) -> Result<()> {
         let rotating = self.rotation.len() > 1;
-        let timeout = if rotating {
-            NODE_ATTEMPT_TIMEOUT.min(self.connect_timeout)
-        } else {
-            self.connect_timeout
-        };
-        let open = Self::open(
-            self.rotation.current(),
-            self.heartbeat,
-            self.confirms,
-            self.queue,
-            self.durable,
-            &self.name,
-        );
-        let res = match tokio::time::timeout(timeout, open).await {
+        let timeout = self.attempt_timeout();
+        let res = match tokio::time::timeout(timeout, self.open_current()).await {
             Ok(Ok((conn, channel))) => {
-                let old = std::mem::replace(&mut self.conn, conn);
-                self.channel = channel;
-                self.reconnects += 1;
-                self.rotation.connected();
-                self.node.store(self.rotation.index(), Ordering::Relaxed);
+                let old = self.adopt(conn, channel);
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(
                         CLOSE_TIMEOUT,

@@ -187,6 +187,23 @@ impl ProxySession {
     }
 }
 
+/// Asserts that each of `all` is written in files as its serde name, which `as_str`
+/// gives, and that `parse` reads that name back as itself.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_serde_names<T>(
+    all: &[T],
+    as_str: fn(T) -> &'static str,
+    parse: fn(&str) -> Option<T>,
+) where
+    T: Serialize + PartialEq + std::fmt::Debug + Copy,
+{
+    for &k in all {
+        assert_eq!(serde_json::to_value(k).unwrap(), as_str(k));
+        assert_eq!(parse(as_str(k)), Some(k));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,14 +211,16 @@ mod tests {
     /// The names in files are serde's names (run.json), and each reads back as itself.
     #[test]
     fn file_names_are_serde_names_and_parse_back() {
-        for k in ClientEventKind::ALL {
-            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
-            assert_eq!(ClientEventKind::parse(k.as_str()), Some(k));
-        }
-        for b in BreakerState::ALL {
-            assert_eq!(serde_json::to_value(b).unwrap(), b.as_str());
-            assert_eq!(BreakerState::parse(b.as_str()), Some(b));
-        }
+        assert_serde_names(
+            &ClientEventKind::ALL,
+            ClientEventKind::as_str,
+            ClientEventKind::parse,
+        );
+        assert_serde_names(
+            &BreakerState::ALL,
+            BreakerState::as_str,
+            BreakerState::parse,
+        );
         assert_eq!(ClientEventKind::parse("Error"), None);
         assert_eq!(BreakerState::parse("half-open"), None);
     }

@@ -179,23 +179,21 @@ impl ProducerConfig {
         bounded(out, "connect_timeout", self.connect_timeout, 10);
         bounded(out, "publish_timeout", self.publish_timeout, 10);
         bounded(out, "confirm_timeout", self.confirm_timeout, 10);
-        if self.retry.is_some() && self.policy != PolicyKind::Retry {
-            out.push(Diagnostic::new(
-                "producer.retry",
-                format!(
-                    "only used with policy = \"retry\" (policy is \"{}\"); remove the table or change the policy",
-                    self.policy.as_str()
-                ),
-            ));
-        }
-        if self.breaker.is_some() && self.policy != PolicyKind::Breaker {
-            out.push(Diagnostic::new(
-                "producer.breaker",
-                format!(
-                    "only used with policy = \"breaker\" (policy is \"{}\"); remove the table or change the policy",
-                    self.policy.as_str()
-                ),
-            ));
+        // A policy's own table with another policy.
+        for (present, policy) in [
+            (self.retry.is_some(), PolicyKind::Retry),
+            (self.breaker.is_some(), PolicyKind::Breaker),
+        ] {
+            if present && self.policy != policy {
+                out.push(Diagnostic::new(
+                    format!("producer.{}", policy.as_str()),
+                    format!(
+                        "only used with policy = \"{}\" (policy is \"{}\"); remove the table or change the policy",
+                        policy.as_str(),
+                        self.policy.as_str()
+                    ),
+                ));
+            }
         }
         if let Some(r) = &self.retry {
             if !(1..=20).contains(&r.attempts) {

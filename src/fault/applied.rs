@@ -32,3 +32,23 @@ pub struct AppliedFault {
     /// Why the fault was not applied (role absent on this topology, or an error).
     pub not_applied: Option<String>,
 }
+
+#[cfg(test)]
+impl AppliedFault {
+    /// Test fixture: `broker.primary` (resolved to `broker.node[0]`) killed at `at`,
+    /// brought back at `restored`, answering at `ready`, the stack healthy at `healthy`.
+    pub(crate) fn broker_kill(at: i64, restored: i64, ready: Option<i64>, healthy: i64) -> Self {
+        AppliedFault {
+            workload: 0,
+            target: Role::BrokerPrimary,
+            resolved: "broker.node[0]".into(),
+            kind: FaultKind::Kill,
+            repetition: 0,
+            fault_at_unix_us: at,
+            restored_at_unix_us: Some(restored),
+            ready_at_unix_us: ready,
+            healthy_at_unix_us: Some(healthy),
+            not_applied: None,
+        }
+    }
+}

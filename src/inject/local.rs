@@ -101,17 +101,11 @@ pub(super) async fn apply(
     if let Some(out) = spec.out_for() {
         // Even when cancelled, a paused node is resumed and a partition healed (and a
         // killed node left down: teardown follows).
-        let sleep = tokio::time::sleep(out);
-        tokio::pin!(sleep);
-        let cancelled = loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break true,
-                _ = &mut sleep => break false,
-                _ = watch_leader(stack, leader_before, avoid, servers), if !leader_done => {
-                    leader_done = true;
-                }
-            }
-        };
+        let cancelled = watching_leader(tokio::time::sleep(out), cancel, &mut leader_done, || {
+            watch_leader(stack, leader_before, avoid, servers)
+        })
+        .await
+        .is_none();
         if cancelled && !matches!(spec.kind, FaultKind::Pause | FaultKind::Partition) {
             return record;
         }
@@ -142,16 +136,15 @@ pub(super) async fn apply(
         // Left down on purpose: the stack cannot become healthy again.
         return record;
     }
-    let healthy = stack.wait_healthy(HEALTH_TIMEOUT);
-    tokio::pin!(healthy);
-    let healthy = loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return record,
-            h = &mut healthy => break h,
-            _ = watch_leader(stack, leader_before, avoid, servers), if !leader_done => {
-                leader_done = true;
-            }
-        }
+    let Some(healthy) = watching_leader(
+        stack.wait_healthy(HEALTH_TIMEOUT),
+        cancel,
+        &mut leader_done,
+        || watch_leader(stack, leader_before, avoid, servers),
+    )
+    .await
+    else {
+        return record;
     };
     match healthy {
         Ok(_) => record.healthy_at_unix_us = Some(now_unix_us()),
@@ -160,6 +153,26 @@ pub(super) async fn apply(
         )),
     }
     record
+}
+
+/// Awaits `fut` while `watch` (the [`watch_leader`] of the fault) runs beside it, until
+/// the leader has moved (`leader_done`); `None` when `cancel` fires first.
+async fn watching_leader<T, W: Future<Output = ()>>(
+    fut: impl Future<Output = T>,
+    cancel: &CancellationToken,
+    leader_done: &mut bool,
+    mut watch: impl FnMut() -> W,
+) -> Option<T> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return None,
+            v = &mut fut => return Some(v),
+            _ = watch(), if !*leader_done => {
+                *leader_done = true;
+            }
+        }
+    }
 }
 
 /// After the partition of a broker node: when `pause_minority` paused it and when it

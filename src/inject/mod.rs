@@ -3,7 +3,7 @@
 //! [`AppliedFault`] for the failover analysis.
 //!
 //! - [`plan`]: what a workload's faults will do before anything runs: their
-//!   [`timeline`](plan::timeline), the checks of an external topology against them
+//!   [`timeline`], the checks of an external topology against them
 //!   ([`plan::check_plan`], [`plan::prepare`]) and `--dry-run` ([`plan::dry_run`]).
 //! - `local`: one fault on a stack hab started (signals, restarts, partitions), with the
 //!   queue-leader and `pause_minority` observations around it.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::assert_serde_names;
 
 fn rec() -> TaskRecord {
     let mut t = TaskRecord::new(Uuid::new_v4(), 0, 1_000);
@@ -12,6 +13,26 @@ fn exec(worker: &str, start: i64, finish: Option<i64>) -> Execution {
         started_unix_us: start,
         finished_unix_us: finish,
         succeeded: finish.map(|_| true),
+    }
+}
+
+/// A ledger of one workload holding one task ([`rec`]), and that task's id.
+fn ledger_of_one() -> (Ledger, Uuid) {
+    let mut l = Ledger::new(1);
+    let t = rec();
+    let id = t.id;
+    l.insert(t);
+    (l, id)
+}
+
+/// A side-channel event of `worker` about task `task_id`.
+fn side(kind: SideEventKind, unix_us: i64, task_id: Uuid, worker: &str, detail: &str) -> SideEvent {
+    SideEvent {
+        kind,
+        unix_us,
+        task_id,
+        worker: worker.into(),
+        detail: detail.into(),
     }
 }
 
@@ -174,10 +195,7 @@ fn counts_add_up() {
 
 #[test]
 fn first_result_sighting_wins_and_unknown_ids_are_counted() {
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
+    let (mut l, id) = ledger_of_one();
     l.result_seen(&id, 5, ResultStatus::Success, SeenVia::Read);
     l.result_seen(&id, 9, ResultStatus::Failure, SeenVia::Notification);
     let t = &l.tasks(0)[0];
@@ -204,13 +222,7 @@ fn ids_sharing_their_low_bits_are_told_apart() {
     assert_eq!(l.tasks(1)[0].result_seen_unix_us, Some(11));
     assert_eq!(l.tasks(0)[1].result_seen_unix_us, Some(12));
     assert_eq!(l.unknown_results(), 1);
-    let start = |id: Uuid| SideEvent {
-        kind: SideEventKind::Start,
-        unix_us: 500,
-        task_id: id,
-        worker: "w1".into(),
-        detail: String::new(),
-    };
+    let start = |id: Uuid| side(SideEventKind::Start, 500, id, "w1", "");
     assert!(l.merge_event(&start(ids[2]), &mut Vec::new()));
     assert!(!l.merge_event(&start(ids[3]), &mut Vec::new()));
     assert_eq!(l.tasks(0)[1].executions.len(), 1);
@@ -251,17 +263,8 @@ fn the_unsettled_count_follows_results_nacks_and_republishes() {
 
 #[test]
 fn merge_pairs_start_and_finish_per_worker() {
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
-    let ev = |kind, at, w: &str| SideEvent {
-        kind,
-        unix_us: at,
-        task_id: id,
-        worker: w.into(),
-        detail: String::new(),
-    };
+    let (mut l, id) = ledger_of_one();
+    let ev = |kind, at, w: &str| side(kind, at, id, w, "");
     let events = vec![
         ev(SideEventKind::Start, 10, "w1"),
         ev(SideEventKind::Start, 30, "w2"),
@@ -321,10 +324,7 @@ fn an_earlier_workloads_unresolved_tasks_do_not_starve_the_current_ones_reads() 
 fn the_earliest_sighting_wins_even_when_it_reaches_the_ledger_last() {
     // A reconciliation read (stamped 9) overtook a notification stamped 5 that was
     // still queued for the ledger.
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
+    let (mut l, id) = ledger_of_one();
     l.result_seen(&id, 9, ResultStatus::Success, SeenVia::Read);
     l.result_seen(&id, 5, ResultStatus::Success, SeenVia::Notification);
     let t = &l.tasks(0)[0];
@@ -341,13 +341,7 @@ fn the_side_channel_says_why_a_task_failed() {
     for t in [a, b, c, d] {
         l.insert(t);
     }
-    let ev = |kind, id, detail: &str| SideEvent {
-        kind,
-        unix_us: 1,
-        task_id: id,
-        worker: "w1".into(),
-        detail: detail.into(),
-    };
+    let ev = |kind, id, detail: &str| side(kind, 1, id, "w1", detail);
     let mut names = Vec::new();
     for e in [
         ev(SideEventKind::Start, ids[0], "hab.factorial"),
@@ -373,24 +367,19 @@ fn the_side_channel_says_why_a_task_failed() {
 
 #[test]
 fn confirm_states_and_ways_seen_parse_from_their_names_which_are_serdes() {
-    for c in ConfirmState::ALL {
-        assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
-        assert_eq!(ConfirmState::parse(c.as_str()), Some(c));
-    }
-    for v in SeenVia::ALL {
-        assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
-        assert_eq!(SeenVia::parse(v.as_str()), Some(v));
-    }
+    assert_serde_names(
+        &ConfirmState::ALL,
+        ConfirmState::as_str,
+        ConfirmState::parse,
+    );
+    assert_serde_names(&SeenVia::ALL, SeenVia::as_str, SeenVia::parse);
     assert_eq!(ConfirmState::parse("not-requested"), None);
     assert_eq!(SeenVia::parse(""), None);
 }
 
 #[test]
 fn outcomes_parse_from_their_names() {
-    for o in Outcome::ALL {
-        assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
-        assert_eq!(Outcome::parse(o.as_str()), Some(o));
-    }
+    assert_serde_names(&Outcome::ALL, Outcome::as_str, Outcome::parse);
     assert_eq!(Outcome::parse("unfinished"), None);
     let mut c = OutcomeCounts::default();
     for o in Outcome::ALL {
@@ -405,17 +394,8 @@ fn outcomes_parse_from_their_names() {
 
 #[test]
 fn executions_share_their_worker_name_and_merging_again_replaces() {
-    let mut l = Ledger::new(1);
-    let t = rec();
-    let id = t.id;
-    l.insert(t);
-    let ev = |kind, us, worker: &str| SideEvent {
-        kind,
-        unix_us: us,
-        task_id: id,
-        worker: worker.into(),
-        detail: String::new(),
-    };
+    let (mut l, id) = ledger_of_one();
+    let ev = |kind, us, worker: &str| side(kind, us, id, worker, "");
     let events = vec![
         ev(SideEventKind::Start, 20, "w1"),
         ev(SideEventKind::Start, 10, "w1"),

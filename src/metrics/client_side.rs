@@ -39,18 +39,28 @@ pub fn first_rediscovery_ms(
         .map(|t| (t - fault_at_unix_us) as f64 / 1000.0)
 }
 
+/// Test fixture: a producer's reconnection and rediscoveries around a fault at 10 s that
+/// the next fault follows at 30 s; the first rediscovery that counts is at 11.25 s.
+#[cfg(test)]
+pub(crate) fn rediscoveries_around_a_fault() -> [ClientEvent; 5] {
+    let ev = |at, kind| ClientEvent {
+        at_unix_us: at,
+        source: "producer".into(),
+        kind,
+        detail: String::new(),
+    };
+    [
+        ev(12_500_000, ClientEventKind::Rediscovered),
+        ev(9_000_000, ClientEventKind::Rediscovered), // before the fault
+        ev(10_400_000, ClientEventKind::Reconnected),
+        ev(11_250_000, ClientEventKind::Rediscovered),
+        ev(31_000_000, ClientEventKind::Rediscovered), // after the next fault
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ev(at: i64, kind: ClientEventKind) -> ClientEvent {
-        ClientEvent {
-            at_unix_us: at,
-            source: "producer".into(),
-            kind,
-            detail: String::new(),
-        }
-    }
 
     #[test]
     fn which_faults_the_clients_route_around() {
@@ -77,13 +87,7 @@ mod tests {
 
     #[test]
     fn the_first_rediscovery_after_the_fault_and_before_the_next_counts() {
-        let events = [
-            ev(12_500_000, ClientEventKind::Rediscovered),
-            ev(9_000_000, ClientEventKind::Rediscovered), // before the fault
-            ev(10_400_000, ClientEventKind::Reconnected),
-            ev(11_250_000, ClientEventKind::Rediscovered),
-            ev(31_000_000, ClientEventKind::Rediscovered), // after the next fault
-        ];
+        let events = rediscoveries_around_a_fault();
         assert_eq!(
             first_rediscovery_ms(10_000_000, Some(30_000_000), &events),
             Some(1250.0)

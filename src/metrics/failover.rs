@@ -13,6 +13,7 @@ pub use phases::{PHASES, PhaseOrder, phase_name, phase_offsets, phase_order};
 pub use redis_writes::{
     TWO_MASTERS_HORIZON_US, error_task, is_noreplicas, is_readonly, two_masters,
 };
+use redis_writes::{errors_of_kind, tasks_named};
 pub use row::FailoverRow;
 pub use switch::{WINDOW_AFTER_DEFAULT_US, WINDOW_BEFORE_US, flow_again_unix_us, switch_time_ms};
 use switch::{in_window, offset_ms};
@@ -212,35 +213,15 @@ pub fn analyse(
         row.two_masters_ms = Some(ms);
         row.two_masters_from_ms = Some(from);
     }
-    let readonly: Vec<&ClientEvent> = client_events
-        .iter()
-        .filter(|e| {
-            e.kind == ClientEventKind::Error && e.at_unix_us >= at && e.at_unix_us < horizon
-        })
-        .filter(|e| is_readonly(&e.detail))
-        .collect();
+    let readonly = errors_of_kind(client_events, at, horizon, is_readonly);
     row.readonly_errors = readonly.len() as u64;
-    row.readonly_tasks = readonly
-        .iter()
-        .filter_map(|e| error_task(&e.detail))
-        .collect::<std::collections::BTreeSet<_>>()
-        .len() as u64;
+    row.readonly_tasks = tasks_named(&readonly);
     if let (Some(a), Some(b)) = (readonly.first(), readonly.last()) {
         row.readonly_for_ms = Some((b.at_unix_us - a.at_unix_us) as f64 / 1000.0);
     }
-    let refused: Vec<&ClientEvent> = client_events
-        .iter()
-        .filter(|e| {
-            e.kind == ClientEventKind::Error && e.at_unix_us >= at && e.at_unix_us < horizon
-        })
-        .filter(|e| is_noreplicas(&e.detail))
-        .collect();
+    let refused = errors_of_kind(client_events, at, horizon, is_noreplicas);
     row.noreplicas_errors = refused.len() as u64;
-    row.noreplicas_tasks = refused
-        .iter()
-        .filter_map(|e| error_task(&e.detail))
-        .collect::<std::collections::BTreeSet<_>>()
-        .len() as u64;
+    row.noreplicas_tasks = tasks_named(&refused);
     for t in tasks
         .iter()
         .filter(|t| in_window(t, w_start, w_end, previous_end))

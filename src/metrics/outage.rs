@@ -290,25 +290,13 @@ pub fn annotate_timeline(rows: &mut [super::timeline::TimelineRow], p: &Producer
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::{FaultKind, Role};
     use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
     const T0: i64 = 1_700_000_000_000_000;
 
     fn fault() -> AppliedFault {
-        AppliedFault {
-            workload: 0,
-            target: Role::BrokerPrimary,
-            resolved: "broker.node[0]".into(),
-            kind: FaultKind::Kill,
-            repetition: 0,
-            fault_at_unix_us: T0,
-            restored_at_unix_us: Some(T0 + 3_000_000),
-            ready_at_unix_us: Some(T0 + 4_000_000),
-            healthy_at_unix_us: Some(T0 + 9_000_000),
-            not_applied: None,
-        }
+        AppliedFault::broker_kill(T0, T0 + 3_000_000, Some(T0 + 4_000_000), T0 + 9_000_000)
     }
 
     fn task(intended: i64) -> TaskRecord {

@@ -563,58 +563,49 @@ mod tests {
             assert_eq!(err, want);
             assert_eq!(err.reason(), reason);
         };
-        check(
-            BODY,
-            props_with(None, json),
-            DecodeError::NoHeaders,
-            "no_headers",
-        );
-        let no_id = table(&[("task", AMQPValue::LongString("hab.sleep".into()))]);
-        check(
-            BODY,
-            props_with(Some(no_id), json),
-            DecodeError::MissingId,
-            "missing_id",
-        );
-        let empty_id = table(&[
-            ("task", AMQPValue::LongString("hab.sleep".into())),
-            ("id", AMQPValue::LongString("".into())),
-        ]);
-        check(
-            BODY,
-            props_with(Some(empty_id), json),
-            DecodeError::MissingId,
-            "missing_id",
-        );
-        let no_task = table(&[("id", AMQPValue::LongString("abc".into()))]);
-        check(
-            BODY,
-            props_with(Some(no_task), json),
-            DecodeError::MissingTask,
-            "missing_task",
-        );
-        let int_id = table(&[
-            ("task", AMQPValue::LongString("hab.sleep".into())),
-            ("id", AMQPValue::LongInt(5)),
-        ]);
-        check(
-            BODY,
-            props_with(Some(int_id), json),
-            DecodeError::BadHeader("id"),
-            "bad_header",
-        );
-        check(
-            BODY,
-            props_with(Some(good_headers()), None),
-            DecodeError::MissingContentType,
-            "missing_content_type",
-        );
-        check(
-            BODY,
-            props_with(Some(good_headers()), Some("application/x-python-serialize")),
-            DecodeError::UnsupportedContentType("application/x-python-serialize".into()),
-            "unsupported_content_type",
-        );
+        let sleep = || ("task", AMQPValue::LongString("hab.sleep".into()));
+        let cases = [
+            (None, json, DecodeError::NoHeaders, "no_headers"),
+            (
+                Some(table(&[sleep()])),
+                json,
+                DecodeError::MissingId,
+                "missing_id",
+            ),
+            (
+                Some(table(&[sleep(), ("id", AMQPValue::LongString("".into()))])),
+                json,
+                DecodeError::MissingId,
+                "missing_id",
+            ),
+            (
+                Some(table(&[("id", AMQPValue::LongString("abc".into()))])),
+                json,
+                DecodeError::MissingTask,
+                "missing_task",
+            ),
+            (
+                Some(table(&[sleep(), ("id", AMQPValue::LongInt(5))])),
+                json,
+                DecodeError::BadHeader("id"),
+                "bad_header",
+            ),
+            (
+                Some(good_headers()),
+                None,
+                DecodeError::MissingContentType,
+                "missing_content_type",
+            ),
+            (
+                Some(good_headers()),
+                Some("application/x-python-serialize"),
+                DecodeError::UnsupportedContentType("application/x-python-serialize".into()),
+                "unsupported_content_type",
+            ),
+        ];
+        for (headers, content_type, want, reason) in cases {
+            check(BODY, props_with(headers, content_type), want, reason);
+        }
         let err = decode(b"[[1], {}", &props_with(Some(good_headers()), json)).unwrap_err();
         assert!(matches!(err, DecodeError::InvalidJson(_)), "{err:?}");
         assert_eq!(err.reason(), "invalid_json");

@@ -14,7 +14,7 @@
 //!   on; `broker.queue_leader` from the management API (`external.management`), matched
 //!   by node name (without it the role is not applicable: name `broker.node[i]`) — the
 //!   fault injector asks that one, the stack knows no observer.
-//! - **Fault commands** ([`commands`]) run through `sh -c` in their own process group, with the
+//! - **Fault commands** (`commands.rs`) run through `sh -c` in their own process group, with the
 //!   placeholders filled in ([`crate::config::external::expand`]), bounded by
 //!   `command_timeout` (the group is killed when it runs over); its time is what it
 //!   printed as `at_unix_us=N`, else when it started ([`command_time`]). Each one, its exit
@@ -589,15 +589,15 @@ impl ExternalStack {
     /// Polls [`health`](Self::health) until it passes, for at most `deadline`.
     pub async fn wait_healthy(&self, deadline: Duration) -> Result<Duration, StackError> {
         let started = Instant::now();
-        super::process::poll_until(deadline, Duration::from_millis(250), || self.health())
-            .await
-            .map(|()| started.elapsed())
-            .map_err(|(waited, last_error)| StackError::NotReady {
-                service: "external stack".into(),
-                waited,
-                last_error,
-                log_tail: String::new(),
-            })
+        super::process::poll_ready(
+            "external stack",
+            deadline,
+            Duration::from_millis(250),
+            || self.health(),
+            String::new,
+        )
+        .await?;
+        Ok(started.elapsed())
     }
 }
 

@@ -119,6 +119,18 @@ pub struct HaproxyLayout {
     pub stats_tcp_port: u16,
 }
 
+/// The config lines of frontend `name` on 127.0.0.1:`port` in front of `backend`, up to
+/// that backend's opening line.
+fn frontend_lines(name: &str, port: u16, backend: &str) -> [String; 5] {
+    [
+        format!("frontend {name}"),
+        format!("    bind 127.0.0.1:{port}"),
+        format!("    default_backend {backend}"),
+        String::new(),
+        format!("backend {backend}"),
+    ]
+}
+
 /// A duration as HAProxy reads it, in milliseconds (`250ms`).
 fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
@@ -176,11 +188,9 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
     // A replica fails the Redis check by never saying role:master: bound that wait.
     line(&format!("    timeout check {}", ms(opts.check_interval)));
     line("");
-    line("frontend broker");
-    line(&format!("    bind 127.0.0.1:{}", layout.broker_port));
-    line(&format!("    default_backend {BROKER_BACKEND}"));
-    line("");
-    line(&format!("backend {BROKER_BACKEND}"));
+    for l in frontend_lines("broker", layout.broker_port, BROKER_BACKEND) {
+        line(&l);
+    }
     for (i, port) in layout.broker_servers.iter().enumerate() {
         let backup = match (i, opts.fail_back) {
             (0, true) => " on-marked-up shutdown-backup-sessions",
@@ -193,11 +203,9 @@ pub fn haproxy_config(layout: &HaproxyLayout, opts: &HaproxyOptions) -> String {
         ));
     }
     line("");
-    line("frontend backend");
-    line(&format!("    bind 127.0.0.1:{}", layout.backend_port));
-    line(&format!("    default_backend {REDIS_BACKEND}"));
-    line("");
-    line(&format!("backend {REDIS_BACKEND}"));
+    for l in frontend_lines("backend", layout.backend_port, REDIS_BACKEND) {
+        line(&l);
+    }
     line("    option tcp-check");
     line("    tcp-check send PING\\r\\n");
     line("    tcp-check expect string +PONG");
@@ -331,13 +339,10 @@ impl Haproxy {
         let mut stats_socket = dirs.logs.join("haproxy.sock");
         let mut socket_dir = None;
         if stats_socket.as_os_str().len() > MAX_SOCKET_PATH {
-            let dir = tempfile::Builder::new()
-                .prefix("hab-haproxy-")
-                .tempdir()
-                .map_err(|source| StackError::Io {
-                    what: "creating a directory for the HAProxy stats socket".into(),
-                    source,
-                })?;
+            let dir = super::temp_dir(
+                "hab-haproxy-",
+                "creating a directory for the HAProxy stats socket",
+            )?;
             stats_socket = dir.path().join("haproxy.sock");
             socket_dir = Some(dir);
         }
@@ -388,9 +393,9 @@ impl Haproxy {
         .await
     }
 
-    /// Starts HAProxy again after a [`kill`](Self::kill) or [`stop`](Self::stop), with the
-    /// same config and ports and a fresh log file (`haproxy.restart-<n>.log`), and waits
-    /// until it is settled as at the first start.
+    /// Starts HAProxy again after a kill ([`Stack::kill_node`](super::Stack::kill_node)) or
+    /// a [`stop`](Self::stop), with the same config and ports and a fresh log file
+    /// (`haproxy.restart-<n>.log`), and waits until it is settled as at the first start.
     pub async fn start_again(&mut self) -> Result<(), StackError> {
         if self.process().is_running() {
             return Err(StackError::Control {

@@ -467,6 +467,18 @@ async fn create_network(members: usize) -> Result<netns::Network, StackError> {
         .map_err(|e| StackError::Unsupported(format!("creating namespaces: {e}")))?
 }
 
+/// A new temporary directory named `prefix…` (removed when dropped), or
+/// [`StackError::Io`] saying `what` hab was creating.
+pub(crate) fn temp_dir(prefix: &str, what: &str) -> Result<tempfile::TempDir, StackError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| StackError::Io {
+            what: what.into(),
+            source,
+        })
+}
+
 /// Versions for run.json: RabbitMQ and Erlang from the node's start line (Erlang falls
 /// back to the installed OTP_VERSION file), Redis from `redis-server --version`, HAProxy
 /// from `haproxy -v` when it is deployed.
@@ -521,6 +533,18 @@ fn redis_version(banner: &str) -> Option<String> {
     let rest = &banner[banner.find("v=")? + 2..];
     let v: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
     (!v.is_empty()).then_some(v)
+}
+
+/// Asserts that each of `lines` stands as a whole line of the generated config `conf`.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_has_lines(conf: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            conf.lines().any(|l| l == *line),
+            "missing {line:?} in\n{conf}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::haproxy::{self, BROKER_BACKEND, REDIS_BACKEND, ServerState};
-use super::process::{ManagedProcess, poll_until, wait_stopped_state};
+use super::process::{ManagedProcess, poll_ready, wait_stopped_state};
 use super::server::Server;
 use super::{Stack, StackError};
 use crate::clock::now_unix_us;
@@ -115,7 +115,16 @@ pub fn proxy_health(states: &[ServerState], master: usize) -> Result<(), String>
     Ok(())
 }
 
-fn not_applicable(role: Role, reason: impl Into<String>) -> StackError {
+/// The index of Redis data node `node`, or [`StackError::NotApplicable`] saying `reason`
+/// for any other node.
+fn backend_data(node: NodeRef, reason: &str) -> Result<usize, StackError> {
+    match node {
+        NodeRef::BackendData(i) => Ok(i),
+        _ => Err(not_applicable(node, reason)),
+    }
+}
+
+fn not_applicable(role: impl std::fmt::Display, reason: impl Into<String>) -> StackError {
     StackError::NotApplicable {
         role: role.to_string(),
         reason: reason.into(),
@@ -217,10 +226,10 @@ impl Stack {
         };
         match len {
             Some(n) if n > 0 => Ok(()),
-            _ => Err(StackError::NotApplicable {
-                role: node.to_string(),
-                reason: format!("this stack has no such {what}"),
-            }),
+            _ => Err(not_applicable(
+                node,
+                format!("this stack has no such {what}"),
+            )),
         }
     }
 
@@ -370,12 +379,7 @@ impl Stack {
     /// [`RedisSet::restart_node_as_master`](super::redis::RedisSet::restart_node_as_master)).
     /// Returns the unix µs right after the spawn.
     pub async fn restart_node_as_master(&mut self, node: NodeRef) -> Result<i64, StackError> {
-        let NodeRef::BackendData(i) = node else {
-            return Err(StackError::NotApplicable {
-                role: node.to_string(),
-                reason: "restart_as = \"master\" is only for Redis data nodes".into(),
-            });
-        };
+        let i = backend_data(node, "restart_as = \"master\" is only for Redis data nodes")?;
         let (p, _, _) = self.process_of(node)?;
         if p.is_alive() {
             return Err(StackError::Control {
@@ -398,10 +402,6 @@ impl Stack {
         &mut self,
         node: NodeRef,
     ) -> Result<(&mut super::netns::Network, usize), StackError> {
-        let not_applicable = |reason: &str| StackError::NotApplicable {
-            role: node.to_string(),
-            reason: reason.into(),
-        };
         let data = self.backend.nodes().len();
         let (net, member) = match node {
             NodeRef::BackendData(i) => (self.network.as_mut(), i),
@@ -409,6 +409,7 @@ impl Stack {
             NodeRef::Broker(i) => {
                 if self.network.is_none() && self.broker_network.is_none() {
                     return Err(not_applicable(
+                        node,
                         "a partition needs a topology with network = \"namespaces\"",
                     ));
                 }
@@ -416,6 +417,7 @@ impl Stack {
             }
             NodeRef::Proxy => {
                 return Err(not_applicable(
+                    node,
                     "HAProxy runs in the root namespace with the clients; partition a broker \
                      node, a Redis data node or a Sentinel",
                 ));
@@ -423,12 +425,14 @@ impl Stack {
         };
         match net {
             Some(net) if member < net.members().len() => Ok((net, member)),
-            Some(_) => Err(not_applicable("no such member of its network")),
+            Some(_) => Err(not_applicable(node, "no such member of its network")),
             None if matches!(node, NodeRef::Broker(_)) => Err(not_applicable(
+                node,
                 "a single RabbitMQ node has no peer to be cut off from; broker nodes run in \
                  network namespaces with broker.nodes >= 2",
             )),
             None => Err(not_applicable(
+                node,
                 "a partition needs a topology with network = \"namespaces\"",
             )),
         }
@@ -459,17 +463,12 @@ impl Stack {
     /// replica is promoted while `node` stays alive, answering `role:master` until the
     /// Sentinels demote it. Returns the unix µs right after a Sentinel accepted.
     pub async fn failover_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
-        let NodeRef::BackendData(i) = node else {
-            return Err(StackError::NotApplicable {
-                role: node.to_string(),
-                reason: "a failover applies to the Redis master only".into(),
-            });
-        };
+        let i = backend_data(node, "a failover applies to the Redis master only")?;
         if self.backend.sentinels().is_empty() || self.backend.nodes().len() < 2 {
-            return Err(StackError::NotApplicable {
-                role: node.to_string(),
-                reason: "a failover needs Sentinels and a replica".into(),
-            });
+            return Err(not_applicable(
+                node,
+                "a failover needs Sentinels and a replica",
+            ));
         }
         let master = self.backend.current_master().await?;
         if master != i {
@@ -531,15 +530,15 @@ impl Stack {
     /// long that took, or [`StackError::NotReady`] with the last reason.
     pub async fn wait_healthy(&self, deadline: Duration) -> Result<Duration, StackError> {
         let started = Instant::now();
-        poll_until(deadline, Duration::from_millis(100), || self.health())
-            .await
-            .map(|()| started.elapsed())
-            .map_err(|(waited, last_error)| StackError::NotReady {
-                service: "stack".into(),
-                waited,
-                last_error,
-                log_tail: String::new(),
-            })
+        poll_ready(
+            "stack",
+            deadline,
+            Duration::from_millis(100),
+            || self.health(),
+            String::new,
+        )
+        .await?;
+        Ok(started.elapsed())
     }
 }
 

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::process::{ManagedProcess, poll_until};
+use super::process::{ManagedProcess, poll_ready, poll_until};
 use super::resp::{PingedSpawn, quote, spawn_pinged, text};
 use super::resp::{parse_info, query};
 use super::sentinel::{self, Sentinel, SentinelOptions};
@@ -99,13 +99,10 @@ impl RedisServer {
         if let Some(place) = &opts.netns {
             super::netns::register_host(port, place.addr);
         }
-        let data_dir = tempfile::Builder::new()
-            .prefix(&format!("hab-redis-{name}-"))
-            .tempdir()
-            .map_err(|source| StackError::Io {
-                what: "creating a temporary directory for Redis".into(),
-                source,
-            })?;
+        let data_dir = super::temp_dir(
+            &format!("hab-redis-{name}-"),
+            "creating a temporary directory for Redis",
+        )?;
         let log_path = dirs.logs.join(format!("redis-{name}.log"));
         let config_path = dirs.logs.join(format!("redis-{name}.conf"));
         let process =
@@ -343,15 +340,15 @@ impl RedisSet {
 
     /// Polls [`health`](Self::health) until it passes, for at most `deadline`.
     async fn wait_health(&self, service: &str, deadline: Duration) -> Result<(), StackError> {
-        poll_until(deadline, Duration::from_millis(50), || self.health())
-            .await
-            .map(|_| ())
-            .map_err(|(waited, last_error)| StackError::NotReady {
-                service: service.to_string(),
-                waited,
-                last_error,
-                log_tail: self.log_tails(10),
-            })
+        poll_ready(
+            service,
+            deadline,
+            Duration::from_millis(50),
+            || self.health(),
+            || self.log_tails(10),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The last `n` lines of every node's and Sentinel's log.
@@ -685,23 +682,21 @@ mod tests {
             Path::new("/run/logs/redis-backend.log"),
             &RedisOptions::default(),
         );
-        for line in [
-            "port 6400",
-            "bind 127.0.0.1",
-            "daemonize no",
-            "save \"\"",
-            "appendonly no",
-            "repl-diskless-sync yes",
-            "repl-diskless-sync-delay 0",
-            "protected-mode no",
-            "logfile \"/run/logs/redis-backend.log\"",
-            "dir \"/tmp/d\"",
-        ] {
-            assert!(
-                conf.lines().any(|l| l == line),
-                "missing {line:?} in\n{conf}"
-            );
-        }
+        crate::stack::assert_has_lines(
+            &conf,
+            &[
+                "port 6400",
+                "bind 127.0.0.1",
+                "daemonize no",
+                "save \"\"",
+                "appendonly no",
+                "repl-diskless-sync yes",
+                "repl-diskless-sync-delay 0",
+                "protected-mode no",
+                "logfile \"/run/logs/redis-backend.log\"",
+                "dir \"/tmp/d\"",
+            ],
+        );
         assert!(!conf.contains("replicaof"));
         assert!(conf.ends_with('\n'));
     }

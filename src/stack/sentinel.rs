@@ -128,13 +128,10 @@ impl Sentinel {
         if let Some(place) = &opts.netns {
             super::netns::register_host(port, place.addr);
         }
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("hab-sentinel-{index}-"))
-            .tempdir()
-            .map_err(|source| StackError::Io {
-                what: "creating a temporary directory for a Sentinel".into(),
-                source,
-            })?;
+        let dir = super::temp_dir(
+            &format!("hab-sentinel-{index}-"),
+            "creating a temporary directory for a Sentinel",
+        )?;
         let log_path = dirs.logs.join(format!("sentinel-{index}.log"));
         let config_path = dirs.logs.join(format!("sentinel-{index}.conf"));
         let config = sentinel_config(port, dir.path(), &log_path, master_port, opts);
@@ -346,22 +343,20 @@ mod tests {
             6400,
             &opts,
         );
-        for line in [
-            "port 26379",
-            "bind 127.0.0.1",
-            "daemonize no",
-            "logfile \"/run/logs/sentinel-0.log\"",
-            "dir \"/tmp/s\"",
-            "sentinel monitor mymaster 127.0.0.1 6400 2",
-            "sentinel down-after-milliseconds mymaster 1500",
-            "sentinel failover-timeout mymaster 5000",
-            "sentinel parallel-syncs mymaster 1",
-        ] {
-            assert!(
-                conf.lines().any(|l| l == line),
-                "missing {line:?} in\n{conf}"
-            );
-        }
+        crate::stack::assert_has_lines(
+            &conf,
+            &[
+                "port 26379",
+                "bind 127.0.0.1",
+                "daemonize no",
+                "logfile \"/run/logs/sentinel-0.log\"",
+                "dir \"/tmp/s\"",
+                "sentinel monitor mymaster 127.0.0.1 6400 2",
+                "sentinel down-after-milliseconds mymaster 1500",
+                "sentinel failover-timeout mymaster 5000",
+                "sentinel parallel-syncs mymaster 1",
+            ],
+        );
         // `monitor` must come before the per-master settings.
         let pos = |needle: &str| conf.find(needle).unwrap();
         assert!(pos("sentinel monitor") < pos("sentinel down-after-milliseconds"));

@@ -25,19 +25,47 @@ pub fn factorial_naive(n: u64) -> BigUint {
 /// `u64`), then the words are multiplied as a balanced binary tree, so the big
 /// multiplications pair operands of similar size and num-bigint's Karatsuba/Toom-3 apply.
 pub fn factorial_tree(n: u64) -> BigUint {
-    let mut words = Vec::with_capacity(usize::try_from(n / 3 + 1).unwrap_or(0));
-    let mut acc: u64 = 1;
+    let mut words = Words::with_capacity(usize::try_from(n / 3 + 1).unwrap_or(0));
     for i in 2..=n {
-        match acc.checked_mul(i) {
-            Some(product) => acc = product,
+        words.mul(i);
+    }
+    words.product()
+}
+
+/// Factors packed into machine words: each factor multiplies the last word while the
+/// product fits in a `u64`, and starts a new word when it does not.
+struct Words {
+    /// The full words.
+    full: Vec<u64>,
+    /// The word being filled.
+    acc: u64,
+}
+
+impl Words {
+    /// No factor yet (the product 1), room for `capacity` full words.
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            full: Vec::with_capacity(capacity),
+            acc: 1,
+        }
+    }
+
+    /// Multiply by `factor`.
+    fn mul(&mut self, factor: u64) {
+        match self.acc.checked_mul(factor) {
+            Some(v) => self.acc = v,
             None => {
-                words.push(acc);
-                acc = i;
+                self.full.push(self.acc);
+                self.acc = factor;
             }
         }
     }
-    words.push(acc);
-    product(&words)
+
+    /// The product of every factor (the words multiplied as a balanced tree).
+    fn product(mut self) -> BigUint {
+        self.full.push(self.acc);
+        product(&self.full)
+    }
 }
 
 /// `n!` by Luschny's prime-swing recursion: `n!` is its odd part shifted left by
@@ -61,8 +89,7 @@ fn odd_factorial(n: u64, primes: &[u64]) -> BigUint {
 
 /// The odd part of `n! / ⌊n/2⌋!²`, from its prime factorisation.
 fn odd_swing(n: u64, primes: &[u64]) -> BigUint {
-    let mut words = Vec::new();
-    let mut acc: u64 = 1;
+    let mut words = Words::with_capacity(0);
     for &p in primes.iter().take_while(|&&p| p <= n) {
         let e = if p > n / 2 {
             1
@@ -79,17 +106,10 @@ fn odd_swing(n: u64, primes: &[u64]) -> BigUint {
             e
         };
         for _ in 0..e {
-            match acc.checked_mul(p) {
-                Some(v) => acc = v,
-                None => {
-                    words.push(acc);
-                    acc = p;
-                }
-            }
+            words.mul(p);
         }
     }
-    words.push(acc);
-    product(&words)
+    words.product()
 }
 
 /// The odd primes up to `n` (sieve of Eratosthenes over odd numbers).

@@ -464,51 +464,59 @@ mod tests {
 
     #[test]
     fn binds_positional_and_keyword() {
-        assert_eq!(call("hab.trivial", json!([]), json!({})), Ok(Task::Trivial));
-        assert_eq!(
-            call("hab.sleep", json!([1]), json!({})),
-            Ok(Task::Sleep { seconds: 1.0 })
-        );
-        assert_eq!(
-            call("hab.sleep", json!([]), json!({"seconds": 0.5})),
-            Ok(Task::Sleep { seconds: 0.5 })
-        );
         let wz = Task::WriteZeros {
             path: PathBuf::from("/tmp/z"),
             nbytes: 1_000_000_000,
         };
-        assert_eq!(
-            call(
+        let cases = [
+            ("hab.trivial", json!([]), json!({}), Task::Trivial),
+            (
+                "hab.sleep",
+                json!([1]),
+                json!({}),
+                Task::Sleep { seconds: 1.0 },
+            ),
+            (
+                "hab.sleep",
+                json!([]),
+                json!({"seconds": 0.5}),
+                Task::Sleep { seconds: 0.5 },
+            ),
+            (
                 "hab.write_zeros",
                 json!(["/tmp/z", 1_000_000_000u64]),
-                json!({})
+                json!({}),
+                wz.clone(),
             ),
-            Ok(wz.clone())
-        );
-        assert_eq!(
-            call(
+            (
                 "hab.write_zeros",
                 json!(["/tmp/z"]),
-                json!({"nbytes": 1_000_000_000u64})
+                json!({"nbytes": 1_000_000_000u64}),
+                wz.clone(),
             ),
-            Ok(wz.clone())
-        );
-        assert_eq!(
-            call(
+            (
                 "hab.write_zeros",
                 json!([]),
-                json!({"nbytes": 1_000_000_000u64, "path": "/tmp/z"})
+                json!({"nbytes": 1_000_000_000u64, "path": "/tmp/z"}),
+                wz,
             ),
-            Ok(wz)
-        );
-        assert_eq!(
-            call("hab.factorial", json!([100000]), json!({})),
-            Ok(Task::Factorial { n: 100000 })
-        );
-        assert_eq!(
-            call("hab.factorial", json!([]), json!({"n": 0})),
-            Ok(Task::Factorial { n: 0 })
-        );
+            (
+                "hab.factorial",
+                json!([100000]),
+                json!({}),
+                Task::Factorial { n: 100000 },
+            ),
+            (
+                "hab.factorial",
+                json!([]),
+                json!({"n": 0}),
+                Task::Factorial { n: 0 },
+            ),
+        ];
+        for (name, args, kwargs, want) in cases {
+            let case = format!("{name}({args}, {kwargs})");
+            assert_eq!(call(name, args, kwargs), Ok(want), "{case}");
+        }
         assert_eq!(Task::Factorial { n: 1 }.name(), "hab.factorial");
     }
 

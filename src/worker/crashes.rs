@@ -197,6 +197,11 @@ mod tests {
         f.write_all(text.as_bytes()).unwrap();
     }
 
+    /// Starts a worker's side-channel file at `path` with its header line.
+    fn append_header(path: &Path) {
+        append(path, &format!("{}\n", side_channel::HEADER));
+    }
+
     #[test]
     fn counts_unfinished_starts_of_dead_writers_only() {
         let dir = tempfile::tempdir().unwrap();
@@ -204,7 +209,7 @@ mod tests {
         // w1 and w1r1 died while running `poison`; `fine` finished.
         for w in ["w1", "w1r1"] {
             let p = dir.path().join(format!("{w}.csv"));
-            append(&p, &format!("{}\n", side_channel::HEADER));
+            append_header(&p);
             append(&p, &line(SideEventKind::Start, fine, w));
             append(
                 &p,
@@ -214,12 +219,12 @@ mod tests {
         }
         // w2 is alive (holds its lock) and runs `running`.
         let live = dir.path().join("w2.csv");
-        append(&live, &format!("{}\n", side_channel::HEADER));
+        append_header(&live);
         append(&live, &line(SideEventKind::Start, running, "w2"));
         let _lock = Flock::lock(File::open(&live).unwrap(), FlockArg::LockExclusive).unwrap();
         // This worker (w3) opened its file just now.
         let own = dir.path().join("w3.csv");
-        append(&own, &format!("{}\n", side_channel::HEADER));
+        append_header(&own);
         append(&own, &line(SideEventKind::Start, running, "w3"));
         let mut idx = CrashIndex::new(&own, std::fs::metadata(&own).unwrap().len() - 1);
         assert_eq!(idx.crashes_of(poison).unwrap(), 2);
@@ -237,24 +242,19 @@ mod tests {
         );
         assert_eq!(idx.crashes_of(poison).unwrap(), 2);
         // New lines are read incrementally: `poison` finishes in a third file.
-        append(
-            &dir.path().join("w4.csv"),
-            &format!("{}\n", side_channel::HEADER),
-        );
-        append(
-            &dir.path().join("w4.csv"),
-            &line(SideEventKind::Start, poison, "w4"),
-        );
+        let w4 = dir.path().join("w4.csv");
+        append_header(&w4);
+        append(&w4, &line(SideEventKind::Start, poison, "w4"));
         assert_eq!(idx.crashes_of(poison).unwrap(), 3);
         append(
-            &dir.path().join("w4.csv"),
+            &w4,
             &line(SideEventKind::Finish { succeeded: true }, poison, "w4"),
         );
         assert_eq!(idx.crashes_of(poison).unwrap(), 2);
         // A torn last line is not read until it is complete.
         let torn = line(SideEventKind::Start, poison, "w5");
         let w5 = dir.path().join("w5.csv");
-        append(&w5, &format!("{}\n", side_channel::HEADER));
+        append_header(&w5);
         append(&w5, &torn[..torn.len() - 1]);
         assert_eq!(idx.crashes_of(poison).unwrap(), 2);
         append(&w5, "\n");

@@ -498,8 +498,7 @@ async fn consume(
                 let permit = tokio::select! {
                     _ = cancel.cancelled() => {
                         // Not started: hand it back now rather than at channel close.
-                        let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-                        session.settled(d.delivery_tag);
+                        requeue(session, &d.acker, d.delivery_tag).await;
                         return None;
                     }
                     p = shared.slots.clone().acquire_owned() => p.expect("semaphore closed"),
@@ -512,6 +511,18 @@ async fn consume(
             None => return Some(anyhow::anyhow!("the broker ended the consumer")),
         }
     }
+}
+
+/// Hands delivery `tag` back to the queue (a requeueing nack: it runs again) and marks it
+/// settled.
+async fn requeue(session: &Session, acker: &lapin::Acker, tag: u64) {
+    let _ = acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await;
+    session.settled(tag);
 }
 
 async fn reject(session: &Session, d: &Delivery) {
@@ -592,14 +603,7 @@ async fn handle(
                 };
                 if !woke {
                     // Not started: hand it back now.
-                    let _ = d
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await;
-                    session.settled(d.delivery_tag);
+                    requeue(&session, &d.acker, d.delivery_tag).await;
                     session.hold(s.opts.prefetch, false).await;
                     return;
                 }

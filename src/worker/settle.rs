@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::options::BasicAckOptions;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -113,14 +113,7 @@ async fn settle_batch(s: &Shared, batch: Vec<Finished>) {
         // The results could not be stored: give the messages back so they run again
         // (at-least-once), rather than acknowledging tasks with no result.
         for f in &batch {
-            let _ = f
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
-            f.session.settled(f.tag);
+            super::requeue(&f.session, &f.acker, f.tag).await;
         }
     }
 }

@@ -3,7 +3,7 @@
 //! at once behind HAProxy.
 
 use super::switch::offset_ms;
-use crate::event::{ServerEvent, ServerEventKind};
+use crate::event::{ClientEvent, ClientEventKind, ServerEvent, ServerEventKind};
 
 /// Whether a client error's text is a Redis `NOREPLICAS` answer (a write refused by
 /// `min-replicas-to-write`).
@@ -24,6 +24,30 @@ pub fn is_readonly(detail: &str) -> bool {
 pub fn error_task(detail: &str) -> Option<&str> {
     let rest = detail.strip_prefix("task ")?;
     rest.split_once(':').map(|(id, _)| id)
+}
+
+/// The client errors within `[from, to)` whose text `is_kind` recognises (such as
+/// [`is_readonly`]), in the events' order.
+pub(super) fn errors_of_kind(
+    events: &[ClientEvent],
+    from: i64,
+    to: i64,
+    is_kind: fn(&str) -> bool,
+) -> Vec<&ClientEvent> {
+    events
+        .iter()
+        .filter(|e| e.kind == ClientEventKind::Error && e.at_unix_us >= from && e.at_unix_us < to)
+        .filter(|e| is_kind(&e.detail))
+        .collect()
+}
+
+/// How many distinct tasks these errors name ([`error_task`]).
+pub(super) fn tasks_named(errors: &[&ClientEvent]) -> u64 {
+    errors
+        .iter()
+        .filter_map(|e| error_task(&e.detail))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64
 }
 
 /// From HAProxy's count of UP Redis servers ([`ServerEventKind::ProxyRedisUp`] events,

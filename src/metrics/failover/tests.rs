@@ -28,18 +28,7 @@ fn task(intended: i64, seen: Option<i64>, executions: usize) -> TaskRecord {
 }
 
 fn fault(at: i64) -> AppliedFault {
-    AppliedFault {
-        workload: 0,
-        target: Role::BrokerPrimary,
-        resolved: "broker.node[0]".into(),
-        kind: FaultKind::Kill,
-        repetition: 0,
-        fault_at_unix_us: at,
-        restored_at_unix_us: Some(at + 5 * S),
-        ready_at_unix_us: None,
-        healthy_at_unix_us: Some(at + 8 * S),
-        not_applied: None,
-    }
+    AppliedFault::broker_kill(at, at + 5 * S, None, at + 8 * S)
 }
 
 #[test]
@@ -424,19 +413,31 @@ fn two_masters_is_the_time_with_two_redis_servers_up_inside_the_window() {
     assert_eq!(two_masters(&[], T0, T0 + S), None);
 }
 
-#[test]
-fn noreplicas_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
-    let at = T0 + 10 * S;
-    let mut f = fault(at);
-    f.target = Role::BackendMaster;
-    f.resolved = "backend.node[0]".into();
-    f.kind = FaultKind::Partition;
-    let err = |t: i64, detail: &str| ClientEvent {
+/// A `kind` fault of the Redis master (`backend.node[0]`) at `at`.
+fn master_fault(at: i64, kind: FaultKind) -> AppliedFault {
+    AppliedFault {
+        target: Role::BackendMaster,
+        resolved: "backend.node[0]".into(),
+        kind,
+        ..fault(at)
+    }
+}
+
+/// An error worker `w1` reported at `t`.
+fn worker_error(t: i64, detail: &str) -> ClientEvent {
+    ClientEvent {
         at_unix_us: t,
         source: "worker w1".into(),
         kind: ClientEventKind::Error,
         detail: detail.into(),
-    };
+    }
+}
+
+#[test]
+fn noreplicas_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
+    let at = T0 + 10 * S;
+    let f = master_fault(at, FaultKind::Partition);
+    let err = worker_error;
     // As redis-rs words a refused MULTI/EXEC (captured from a partition run).
     let nr = r#"Transaction aborted: [(Index 0  error: "NOREPLICAS": Not enough good replicas to write.)]"#;
     assert!(is_noreplicas(nr) && !is_readonly(nr));
@@ -468,17 +469,9 @@ fn noreplicas_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
 #[test]
 fn readonly_errors_are_counted_per_attempt_and_per_task_after_the_fault() {
     let at = T0 + 10 * S;
-    let mut f = fault(at);
-    f.target = Role::BackendMaster;
-    f.resolved = "backend.node[0]".into();
-    f.kind = FaultKind::Failover;
+    let mut f = master_fault(at, FaultKind::Failover);
     f.restored_at_unix_us = None;
-    let err = |t: i64, detail: &str| ClientEvent {
-        at_unix_us: t,
-        source: "worker w1".into(),
-        kind: ClientEventKind::Error,
-        detail: detail.into(),
-    };
+    let err = worker_error;
     let ro = "Transaction aborted: [(Index 0  error: ReadOnly: You can't write against a read only replica.";
     let events = vec![
         err(
@@ -595,19 +588,7 @@ fn client_side_columns_take_the_first_rediscovery_after_the_fault_and_before_the
         broker: BrokerAccess::Nodes,
         backend: BackendAccess::Sentinel,
     };
-    let ev = |at, kind| ClientEvent {
-        at_unix_us: at,
-        source: "producer".into(),
-        kind,
-        detail: String::new(),
-    };
-    let events = [
-        ev(12_500_000, ClientEventKind::Rediscovered),
-        ev(9_000_000, ClientEventKind::Rediscovered), // before the fault
-        ev(10_400_000, ClientEventKind::Reconnected),
-        ev(11_250_000, ClientEventKind::Rediscovered),
-        ev(31_000_000, ClientEventKind::Rediscovered), // after the next fault
-    ];
+    let events = client_side::rediscoveries_around_a_fault();
     let mut r = client_side_row();
     apply_client_side(
         &mut r,

@@ -16,7 +16,8 @@
 //! never mistaken for one), and `stop`/`Drop` wait for those too.
 //!
 //! Beside it: `ready.rs`, readiness polling ([`wait_ready`] for one process,
-//! [`poll_until`] for several), and `procfs.rs`, what `/proc` says about a process
+//! [`poll_until`] for several, [`poll_ready`] when its timeout means a server not ready),
+//! and `procfs.rs`, what `/proc` says about a process
 //! ([`proc_state`], and the stat fields teardown reads).
 
 use std::collections::BTreeSet;
@@ -43,7 +44,7 @@ mod tests;
 
 use self::procfs::{ProcId, read_stat, scan_proc};
 pub use self::procfs::{proc_state, wait_stopped_state};
-pub use self::ready::{poll_until, wait_ready};
+pub use self::ready::{poll_ready, poll_until, wait_ready};
 
 /// Process-group ids of every live [`ManagedProcess`], for [`kill_all_now`].
 static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());

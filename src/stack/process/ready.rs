@@ -109,6 +109,30 @@ where
     }
 }
 
+/// [`poll_until`] for the readiness of `service`: its timeout is [`StackError::NotReady`]
+/// with the last failure and `log_tail()` (called only then).
+pub async fn poll_ready<T, E, F, Fut>(
+    service: &str,
+    deadline: Duration,
+    interval: Duration,
+    probe: F,
+    log_tail: impl FnOnce() -> String,
+) -> Result<T, StackError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Display,
+{
+    poll_until(deadline, interval, probe)
+        .await
+        .map_err(|(waited, last_error)| StackError::NotReady {
+            service: service.to_string(),
+            waited,
+            last_error,
+            log_tail: log_tail(),
+        })
+}
+
 /// The error of a process that exited while it was awaited.
 fn exited(process: &ManagedProcess, status: String) -> StackError {
     StackError::Exited {

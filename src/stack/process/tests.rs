@@ -129,6 +129,22 @@ async fn missing_program_names_the_install_script() {
     assert!(msg.contains("redis-server"), "{msg}");
 }
 
+/// Waits up to `deadline` for `p` to pass a probe that always fails saying `why`: the
+/// error and its text.
+async fn never_ready(
+    p: &mut ManagedProcess,
+    deadline: Duration,
+    why: &'static str,
+) -> (StackError, String) {
+    let err = wait_ready(p, deadline, Duration::from_millis(25), || async {
+        Err::<(), _>(why)
+    })
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    (err, msg)
+}
+
 #[tokio::test]
 async fn stop_drop_and_readiness_on_a_shell_group() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,15 +157,7 @@ async fn stop_drop_and_readiness_on_a_shell_group() {
     assert!(live_process_groups().contains(&pgid));
     assert!(p.is_running());
 
-    let err = wait_ready(
-        &mut p,
-        Duration::from_millis(200),
-        Duration::from_millis(25),
-        || async { Err::<(), _>("not yet") },
-    )
-    .await
-    .unwrap_err();
-    let msg = err.to_string();
+    let (err, msg) = never_ready(&mut p, Duration::from_millis(200), "not yet").await;
     assert!(matches!(err, StackError::NotReady { .. }), "{msg}");
     assert!(msg.contains("hello"), "log tail missing: {msg}");
     assert!(msg.contains("not yet"), "{msg}");
@@ -229,15 +237,7 @@ async fn early_exit_is_reported_with_its_log() {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "echo 'bad directive on line 3' >&2; exit 3"]);
     let mut p = ManagedProcess::spawn("failing", cmd, "dash", &log).unwrap();
-    let err = wait_ready(
-        &mut p,
-        Duration::from_secs(10),
-        Duration::from_millis(25),
-        || async { Err::<(), _>("refused") },
-    )
-    .await
-    .unwrap_err();
-    let msg = err.to_string();
+    let (err, msg) = never_ready(&mut p, Duration::from_secs(10), "refused").await;
     assert!(matches!(err, StackError::Exited { .. }), "{msg}");
     assert!(msg.contains("exit code 3"), "{msg}");
     assert!(msg.contains("bad directive on line 3"), "{msg}");

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::stack::epmd::Epmd;
 use crate::stack::netns::NsPlace;
-use crate::stack::process::poll_until;
+use crate::stack::process::poll_ready;
 use crate::stack::server::Server;
 use crate::stack::{StackDirs, StackError, ports};
 
@@ -63,13 +63,8 @@ impl RabbitBroker {
         }
         let started = Instant::now();
         let broker = BROKER_SEQ.fetch_add(1, Ordering::Relaxed);
-        let home = tempfile::Builder::new()
-            .prefix("hab-erlang-home-")
-            .tempdir()
-            .map_err(|source| StackError::Io {
-                what: "creating a temporary HOME for Erlang".into(),
-                source,
-            })?;
+        let home =
+            crate::stack::temp_dir("hab-erlang-home-", "creating a temporary HOME for Erlang")?;
         write_cookie(home.path())?;
         let conf_env_file = dirs.logs.join("rabbitmq-env.conf");
         std::fs::write(&conf_env_file, "").map_err(|source| StackError::Io {
@@ -165,20 +160,20 @@ impl RabbitBroker {
             self.ctl(i, &["start_app"]).await?;
         }
         let want = self.nodes.len();
-        poll_until(deadline, Duration::from_millis(100), || async {
-            match self.running_nodes_on(0).await {
-                Ok(n) if n == want => Ok(()),
-                Ok(n) => Err(format!("{n} of {want} nodes running")),
-                Err(e) => Err(e.to_string()),
-            }
-        })
+        poll_ready(
+            "rabbitmq cluster",
+            deadline,
+            Duration::from_millis(100),
+            || async {
+                match self.running_nodes_on(0).await {
+                    Ok(n) if n == want => Ok(()),
+                    Ok(n) => Err(format!("{n} of {want} nodes running")),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+            || self.log_tails(10),
+        )
         .await
-        .map_err(|(waited, last_error)| StackError::NotReady {
-            service: "rabbitmq cluster".into(),
-            waited,
-            last_error,
-            log_tail: self.log_tails(10),
-        })
     }
 
     /// The last `n` lines of every node's logs.
@@ -268,13 +263,29 @@ impl RabbitBroker {
         &self,
         avoid: Option<usize>,
     ) -> Result<Option<QueueInfo>, StackError> {
+        self.first_answer(avoid, "listing queues", |node| self.queue_info_on(node))
+            .await
+    }
+
+    /// The answer of the first node that gives one, asked in
+    /// [`asking_order`](Self::asking_order); when none does, the last node's error
+    /// ([`StackError::Control`] about `what` when no node is running).
+    async fn first_answer<T, Fut>(
+        &self,
+        avoid: Option<usize>,
+        what: &str,
+        mut ask: impl FnMut(usize) -> Fut,
+    ) -> Result<T, StackError>
+    where
+        Fut: Future<Output = Result<T, StackError>>,
+    {
         let mut last_error = StackError::Control {
-            what: "listing queues".into(),
+            what: what.into(),
             detail: "no RabbitMQ node is running".into(),
         };
         for node in self.asking_order(avoid) {
-            match self.queue_info_on(node).await {
-                Ok(q) => return Ok(q),
+            match ask(node).await {
+                Ok(answer) => return Ok(answer),
                 Err(e) => last_error = e,
             }
         }
@@ -375,19 +386,11 @@ impl RabbitBroker {
         &self,
         avoid: Option<usize>,
     ) -> Result<Option<usize>, StackError> {
-        let mut last_error = StackError::Control {
-            what: "asking for the queue leader".into(),
-            detail: "no RabbitMQ node is running".into(),
-        };
-        for node in self.asking_order(avoid) {
-            match self.ctl(node, &["eval", LOCAL_LEADER_EVAL]).await {
-                Ok(out) => {
-                    return Ok(parse_node_atom(&out).and_then(|n| self.node_by_name(&n)));
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        Err(last_error)
+        self.first_answer(avoid, "asking for the queue leader", |node| async move {
+            let out = self.ctl(node, &["eval", LOCAL_LEADER_EVAL]).await?;
+            Ok(parse_node_atom(&out).and_then(|n| self.node_by_name(&n)))
+        })
+        .await
     }
 
     /// Full health, or why not: every node process alive, the first live node sees all

@@ -90,7 +90,7 @@ impl ErlangEnv {
 }
 
 /// Runs `rabbitmqctl -n <nodename> <args>` with `env` (stdin /dev/null, killed after
-/// [`CTL_TIMEOUT`]) and returns its stdout; a non-zero exit is an error with stderr.
+/// `CTL_TIMEOUT`, 60 s) and returns its stdout; a non-zero exit is an error with stderr.
 pub async fn run_ctl(env: &ErlangEnv, nodename: &str, args: &[&str]) -> Result<String, StackError> {
     run_cli(RABBITMQCTL, env, nodename, args).await
 }

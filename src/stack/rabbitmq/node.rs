@@ -172,10 +172,10 @@ impl RabbitNode {
         let amqp_port = ports::free_port().map_err(io_err("finding a free AMQP port".into()))?;
         let dist_port =
             ports::free_port().map_err(io_err("finding a free distribution port".into()))?;
-        let state = tempfile::Builder::new()
-            .prefix("hab-rabbitmq-")
-            .tempdir()
-            .map_err(io_err("creating a temporary directory for RabbitMQ".into()))?;
+        let state = crate::stack::temp_dir(
+            "hab-rabbitmq-",
+            "creating a temporary directory for RabbitMQ",
+        )?;
         let place = opts.netns.get(index as usize).cloned();
         let host = place.as_ref().map_or(Ipv4Addr::LOCALHOST, |p| p.addr);
         if place.is_some() {

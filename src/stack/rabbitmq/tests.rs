@@ -22,28 +22,29 @@ fn layout() -> NodeLayout {
 #[test]
 fn config_listens_on_loopback_only() {
     let conf = rabbitmq_conf(Ipv4Addr::LOCALHOST, 40001);
-    for line in [
-        "listeners.tcp.default = 127.0.0.1:40001",
-        "loopback_users = none",
-        "cluster_partition_handling = pause_minority",
-        "log.console = false",
-        "log.file.level = info",
-    ] {
-        assert!(
-            conf.lines().any(|l| l == line),
-            "missing {line:?} in\n{conf}"
-        );
-    }
+    crate::stack::assert_has_lines(
+        &conf,
+        &[
+            "listeners.tcp.default = 127.0.0.1:40001",
+            "loopback_users = none",
+            "cluster_partition_handling = pause_minority",
+            "log.console = false",
+            "log.file.level = info",
+        ],
+    );
+}
+
+/// The value of variable `k` among a node's environment `vars`.
+fn var(vars: &[(&str, std::ffi::OsString)], k: &str) -> Option<String> {
+    vars.iter()
+        .find(|(key, _)| *key == k)
+        .map(|(_, v)| v.to_string_lossy().into_owned())
 }
 
 #[test]
 fn node_env_is_complete_and_never_allows_input() {
     let vars = layout().vars();
-    let get = |k: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.to_string_lossy().into_owned())
-    };
+    let get = |k: &str| var(&vars, k);
     assert_eq!(get("RABBITMQ_NODENAME").unwrap(), "hab-1-0-0@localhost");
     assert_eq!(get("RABBITMQ_NODE_IP_ADDRESS").unwrap(), "127.0.0.1");
     assert_eq!(get("RABBITMQ_NODE_PORT").unwrap(), "40001");
@@ -257,11 +258,7 @@ fn a_node_in_a_namespace_listens_on_its_address_with_a_long_name() {
     });
     l.nodename = node_name(1, 0, 0, l.host());
     let vars = l.vars();
-    let get = |k: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.to_string_lossy().into_owned())
-    };
+    let get = |k: &str| var(&vars, k);
     assert_eq!(get("RABBITMQ_NODENAME").unwrap(), "hab-1-0-0@10.213.5.10");
     assert_eq!(get("RABBITMQ_NODE_IP_ADDRESS").unwrap(), "10.213.5.10");
     assert_eq!(
