@@ -13,7 +13,7 @@
 //! password (validation refuses one); hab adds the credentials only where it connects
 //! ([`amqp_url`], [`redis_url`]), so every URL hab logs, stores in `run.json` or passes
 //! on a command line is the one from the topology. Worker processes get them through the
-//! environment ([`child_env`]), never through their arguments. [`mask`] replaces every
+//! environment ([`Credentials::child_env`]), never through their arguments. [`mask`] replaces every
 //! installed secret in a text by `***`: client errors recorded in events and the output
 //! of fault commands go through it before they are written.
 
