@@ -18,10 +18,9 @@ use crate::client_failover::{
     AfterLoss, NODE_ATTEMPT_TIMEOUT, NodeRotation, broker_urls, url_host,
 };
 use crate::config::QueueKind;
+use crate::protocol::CELERY_QUEUE;
 
 pub mod leftovers;
-
-pub use crate::protocol::CELERY_QUEUE;
 
 /// The AMQP URL with the heartbeat set (lapin reads it from the query string).
 pub fn url_with_heartbeat(url: &str, heartbeat: Duration) -> String {

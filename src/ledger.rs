@@ -6,6 +6,8 @@
 //! fills in every execution. Only then is a task classified, so a task that never ran is
 //! told apart from one whose result went missing.
 
+use crate::protocol::result::ResultStatus;
+use crate::protocol::side_channel::{SideEvent, SideEventKind};
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -13,11 +15,6 @@ use uuid::Uuid;
 
 mod deadline;
 pub use deadline::AtDeadline;
-
-// Shims (issue 15): the old paths of types moved to the protocol vocabulary (the workers'
-// side channel, the result states); callers move to `crate::protocol`, then these go.
-pub use crate::protocol::result::ResultStatus;
-pub use crate::protocol::side_channel::{self, SideEvent, SideEventKind};
 
 /// What the broker said about a publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

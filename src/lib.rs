@@ -25,7 +25,7 @@
 //! # Modules
 //! Vocabulary (what the rest speaks):
 //! - [`config`]: topology and workload files: strict serde types, `validate()`, located
-//!   diagnostics, HAProxy's backend names and stats socket ([`config::proxy`]).
+//!   diagnostics, HAProxy's backend and server names ([`config::proxy`]).
 //! - [`protocol`]: Celery protocol v2 messages, result records and states, the workers'
 //!   side-channel format.
 //! - [`fault`]: what to break ([`fault::Role`]), how ([`fault::FaultKind`]), and a fault

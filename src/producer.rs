@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 use backon::BackoffBuilder;
 
 use crate::config::{BreakerConfig, RetryConfig};
-
-// Shim (issue 15): the old path of a type moved to the event vocabulary; callers move
-// to `crate::event`, then this goes (a plain `use` where this file needs the names).
-pub use crate::event::BreakerState;
+use crate::event::BreakerState;
 
 /// A state change, as the breaker reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,10 @@ use common::{
     assert_gone, processes_using_epmd_port, processes_writing_into, stack_dirs, stack_pids,
 };
 use hab::config::QueueKind;
-use hab::stack::haproxy::{BROKER_BACKEND, HaproxyOptions, REDIS_BACKEND, ServerState};
-use hab::stack::{NodeRef, Role, Stack, StackError, StackOptions};
+use hab::config::proxy::{BROKER_BACKEND, REDIS_BACKEND};
+use hab::fault::Role;
+use hab::stack::haproxy::{HaproxyOptions, ServerState};
+use hab::stack::{NodeRef, Stack, StackError, StackOptions};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use tokio::sync::Mutex;

@@ -11,8 +11,9 @@ use lapin::options::{BasicCancelOptions, BasicConsumeOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use uuid::Uuid;
 
-use super::{CELERY_QUEUE, queue_state};
+use super::queue_state;
 use crate::config::QueueKind;
+use crate::protocol::CELERY_QUEUE;
 
 /// The consumer tag of the taking (in the broker's consumer list while it runs).
 const TAG: &str = "hab-deadline";

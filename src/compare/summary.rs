@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::LatencyStats;
 use crate::metrics::stats::Spread;
-pub use crate::record::{CEILING_MARGIN, Standing};
+use crate::record::Standing;
 use crate::record::{Machine, RunStatus};
 use crate::record::{RunSet, TopologyRuns};
 
@@ -146,7 +146,7 @@ impl RawLimit {
     }
 }
 
-/// A finding for every task path more than [`CEILING_MARGIN`] above its ceiling.
+/// A finding for every task path more than [`crate::record::CEILING_MARGIN`] above its ceiling.
 pub fn ceiling_findings(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
     for w in &c.workloads {

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Exporter, RunData};
+use crate::event::{ClientEvent, ClientEventKind};
 use crate::ledger::{ConfirmState, Outcome, SeenVia, TaskRecord};
-use crate::observe::{ClientEvent, ClientEventKind};
 use crate::protocol::result::ResultStatus;
 
 /// Writes summary.csv: one row per workload (its figures, merged over its repetitions

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::RunReport;
 use crate::metrics::LatencyHistogram;
+use crate::record::RunReport;
 
 /// Percentile ticks per half distance to 100 %, as HdrHistogram's default output.
 pub const TICKS_PER_HALF_DISTANCE: u32 = 5;

@@ -13,9 +13,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 // The old paths of run.json's types (now the record's), for callers not moved yet.
-pub use crate::record::{RunReport, RunStatus};
 
 use crate::ledger::Ledger;
+use crate::record::RunReport;
 
 /// What the exporters render from.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +25,7 @@ pub struct RunData<'a> {
     /// Every task of the run.
     pub ledger: &'a Ledger,
     /// What the clients went through, in time order.
-    pub events: &'a [crate::observe::ClientEvent],
+    pub events: &'a [crate::event::ClientEvent],
 }
 
 /// One output format.
@@ -98,9 +98,9 @@ pub fn write_all(dir: &Path, data: RunData<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{ClientEvent, ClientEventKind};
     use crate::ledger::{ConfirmState, Execution, SeenVia, TaskRecord};
     use crate::metrics::WorkloadMetrics;
-    use crate::observe::{ClientEvent, ClientEventKind};
     use crate::protocol::result::ResultStatus;
     use uuid::Uuid;
 
@@ -501,7 +501,7 @@ mod tests {
     fn run_json_round_trips_with_mergeable_histograms() {
         let text = render("run.json");
         let back: RunReport = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.status, RunStatus::Complete);
+        assert_eq!(back.status, crate::record::RunStatus::Complete);
         let w = &back.workloads[0];
         assert_eq!(
             (w.counts.count, w.counts.ok, w.counts.lost, w.republished),

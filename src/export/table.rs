@@ -1,12 +1,9 @@
 //! The short table printed on the terminal at the end of a run.
 
+use crate::metrics::stats::fmt_us;
 use std::fmt::Write;
 
-use super::RunReport;
-
-/// A duration in µs as a short human string (moved to [`crate::metrics::stats`]; this path
-/// stays until run.rs imports it from there).
-pub use crate::metrics::stats::fmt_us;
+use crate::record::RunReport;
 
 /// What the loss columns of [`render`] and the latency dashes mean, printed under it.
 pub const LEGEND: &str = "lost = accepted by the broker, never executed; res_lost = executed, result never seen; unconf = never executed, publish never confirmed; dup = executed more than once (any outcome); p50/p99/max = end-to-end latency of the ok tasks, – = no ok task";

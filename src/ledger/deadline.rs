@@ -8,7 +8,8 @@
 
 use uuid::Uuid;
 
-use super::{Ledger, Outcome, ResultStatus, TaskRecord};
+use super::{Ledger, Outcome, TaskRecord};
+use crate::protocol::result::ResultStatus;
 
 /// What a task was at its workload's drain deadline (kept only for a task without a
 /// result by then).

@@ -20,16 +20,11 @@ use switch::{in_window, offset_ms};
 
 use crate::config::clients::ClientsConfig;
 use crate::event::{ClientEvent, ClientEventKind};
+use crate::event::{ServerEvent, ServerEventKind};
+use crate::fault::AppliedFault;
 use crate::fault::Role;
 use crate::ledger::{Outcome, TaskRecord};
 use crate::metrics::client_side;
-
-/// A fault as it was applied; defined with the fault vocabulary.
-pub use crate::fault::AppliedFault;
-
-// Shim (issue 15): the old path of a type moved to the event vocabulary; callers move
-// to `crate::event`, then this goes (a plain `use` where this file needs the names).
-pub use crate::event::{ServerEvent, ServerEventKind};
 
 /// Whether a fault on `target` acts on the Redis side (data nodes or Sentinels).
 fn redis_side(target: Role) -> bool {

@@ -16,9 +16,8 @@
 //! termination state, connection counts, queue positions. Lines that are not session
 //! lines (server state changes, notices) are skipped.
 
+use crate::event::ProxySession;
 use std::path::Path;
-
-pub use crate::event::{ProxySession, TimeoutSide};
 
 /// Parses one log line; `None` for anything that is not a `tcplog` session line.
 pub fn parse_line(line: &str) -> Option<ProxySession> {
@@ -90,6 +89,7 @@ pub fn read_sessions(logs: &Path) -> Vec<ProxySession> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::event::TimeoutSide;
 
     /// Lines captured from HAProxy 2.6.12 (`log stdout format iso`, `option tcplog`): a
     /// Redis subscriber idle past `timeout client 1500ms`, one kept busy by messages, an

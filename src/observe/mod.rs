@@ -7,11 +7,8 @@ pub mod management;
 pub mod rabbit_log;
 pub mod server;
 
+use crate::event::{ClientEvent, ClientEventKind};
 use std::sync::Mutex;
-
-// Shim (issue 15): the old path of a type moved to the event vocabulary; callers move
-// to `crate::event`, then this goes (a plain `use` where this file needs the names).
-pub use crate::event::{ClientEvent, ClientEventKind};
 
 /// A thread-safe, append-only list of client events.
 #[derive(Debug, Default)]

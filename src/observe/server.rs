@@ -186,7 +186,7 @@ where
 /// `backend/server` to whether it was up; servers seen for the first time produce nothing.
 pub fn proxy_transitions(
     prev: &mut HashMap<String, bool>,
-    states: &[crate::config::proxy::ServerState],
+    states: &[crate::stack::haproxy::ServerState],
 ) -> Vec<(ServerEventKind, String)> {
     let mut out = Vec::new();
     for s in states {
@@ -208,7 +208,7 @@ pub fn proxy_transitions(
 }
 
 /// Servers of HAProxy's Redis backend that are UP (including `UP 1/2`: still used).
-pub fn redis_up_count(states: &[crate::config::proxy::ServerState]) -> usize {
+pub fn redis_up_count(states: &[crate::stack::haproxy::ServerState]) -> usize {
     states
         .iter()
         .filter(|s| s.backend == crate::config::proxy::REDIS_BACKEND && s.is_up())
@@ -217,7 +217,7 @@ pub fn redis_up_count(states: &[crate::config::proxy::ServerState]) -> usize {
 
 /// Poll HAProxy's stats socket until `cancel`, recording every server going DOWN or UP.
 pub async fn watch_proxy(
-    socket: crate::config::proxy::StatsAddr,
+    socket: crate::stack::haproxy::StatsAddr,
     log: std::sync::Arc<ServerLog>,
     tally: std::sync::Arc<ObserverTally>,
     cancel: CancellationToken,
@@ -225,7 +225,7 @@ pub async fn watch_proxy(
     let mut prev = HashMap::new();
     let mut redis_up = None;
     loop {
-        let polled = crate::config::proxy::server_states_at(&socket).await;
+        let polled = crate::stack::haproxy::server_states_at(&socket).await;
         match &polled {
             Ok(_) => tally.reached(),
             Err(e) => tally.failed(e),
@@ -360,7 +360,7 @@ mod tests {
         assert!(events[0].at_unix_us >= started[1], "{events:?} {started:?}");
         assert!(events[0].at_unix_us < returned);
     }
-    use crate::config::proxy::ServerState;
+    use crate::stack::haproxy::ServerState;
 
     fn state(server: &str, status: &str) -> ServerState {
         ServerState {

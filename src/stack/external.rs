@@ -37,12 +37,13 @@ pub use commands::{CommandOutcome, CommandPhase, command_time, placeholders, run
 
 use super::StackError;
 use super::haproxy::StatsAddr;
-use super::node::{NodeRef, Role};
+use super::node::NodeRef;
 use crate::clock::now_unix_us;
 use crate::config::Topology;
 use crate::config::clients::{BackendAccess, BrokerAccess, ClientsConfig};
 use crate::config::external::{ExternalConfig, FaultCommands, NodeKind, expand, split_host_port};
 use crate::fault::FaultKind;
+use crate::fault::Role;
 
 /// A stack hab talks to but did not start.
 #[derive(Debug)]

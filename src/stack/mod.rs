@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 pub use self::handle::StackHandle;
 use self::haproxy::Haproxy;
-pub use self::node::{NodePids, NodeRef, Role};
+pub use self::node::{NodePids, NodeRef};
 pub use self::options::{StackDirs, StackOptions};
 pub use self::process::kill_all_now;
 use self::rabbitmq::{RabbitBroker, RabbitOptions};

@@ -28,14 +28,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::haproxy::{self, BROKER_BACKEND, REDIS_BACKEND, ServerState};
+use super::haproxy::{self, ServerState};
 use super::process::{ManagedProcess, poll_ready, wait_stopped_state};
 use super::server::Server;
 use super::{Stack, StackError};
 use crate::clock::now_unix_us;
-/// What a fault targets; defined with the fault vocabulary ([`crate::fault::Role`]).
-pub use crate::fault::{ROLE_SYNTAX, Role};
-
+use crate::config::proxy::{BROKER_BACKEND, REDIS_BACKEND};
+use crate::fault::Role;
 /// How long pause/resume wait for the signal to take effect.
 const SIGNAL_SETTLE: Duration = Duration::from_secs(1);
 

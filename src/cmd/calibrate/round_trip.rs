@@ -453,7 +453,7 @@ async fn run_once(
     tokio::time::timeout(
         broker::OPERATION_TIMEOUT,
         setup.queue_purge(
-            ShortString::from(broker::CELERY_QUEUE),
+            ShortString::from(crate::protocol::CELERY_QUEUE),
             QueuePurgeOptions::default(),
         ),
     )

@@ -84,8 +84,10 @@ fn json_round_trip_and_defaults() {
     let back: Calibration = serde_json::from_str(&text).unwrap();
     assert_eq!(back, c);
     // With the broker strategies (older files have none: they parse as empty).
-    c.broker_strategies = vec![round_trip::StrategyFigure::new(&round_trip::STRATEGIES[1])];
-    c.broker_strategies[0].record(round_trip::BrokerWindow {
+    c.broker_strategies = vec![crate::record::calibration::StrategyFigure::new(
+        &round_trip::STRATEGIES[1],
+    )];
+    c.broker_strategies[0].record(crate::record::calibration::BrokerWindow {
         acked: 5,
         confirmed: 6,
         nacked: 0,
@@ -128,10 +130,10 @@ fn table_lists_every_figure() {
     c.broker_warmup_s = 0.33;
     c.broker_strategies = round_trip::STRATEGIES[..2]
         .iter()
-        .map(round_trip::StrategyFigure::new)
+        .map(crate::record::calibration::StrategyFigure::new)
         .collect();
     for (i, acked) in [(0, 9_000), (0, 9_500), (1, 12_000)] {
-        c.broker_strategies[i].record(round_trip::BrokerWindow {
+        c.broker_strategies[i].record(crate::record::calibration::BrokerWindow {
             acked,
             secs: 1.0,
             ..Default::default()

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use anyhow::{Context, Result};
 use uuid::Uuid;
 
+use crate::event::ClientEvent;
 use crate::ledger::Ledger;
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
-use crate::observe::ClientEvent;
 use crate::record::{MergeReport, MergedShard, StackScope};
 use crate::record::{RunReport, RunStatus};
 

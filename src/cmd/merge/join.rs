@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use uuid::Uuid;
 
+use crate::event::ClientEvent;
 use crate::export;
 use crate::ledger::{Ledger, Outcome, TaskRecord};
 use crate::load::shard::Shard;
-use crate::observe::ClientEvent;
 
 use super::MergeError;
 use super::shards::ShardRun;

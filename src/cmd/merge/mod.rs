@@ -33,9 +33,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use uuid::Uuid;
 
+use crate::event::ClientEvent;
 use crate::export::{self, RunData};
 use crate::load::shard::Shard;
-use crate::observe::ClientEvent;
 use crate::progress::Reporter;
 use crate::record::names::merged_dir_name;
 use crate::record::{RunReport, RunStatus};

@@ -7,13 +7,13 @@ use anyhow::Result;
 
 use crate::clock::now_unix_us;
 use crate::config::{ArrivalKind, Topology, Workload, WorkloadPlan};
+use crate::event::{ClientEvent, ClientEventKind};
 use crate::export::{self, RunData};
 use crate::fault::AppliedFault;
 use crate::ledger::{Ledger, Outcome, TaskRecord};
 use crate::metrics::WorkloadMetrics;
 use crate::metrics::failover::{self, FailoverRow};
 use crate::metrics::timeline::TimelineRow;
-use crate::observe::{ClientEvent, ClientEventKind};
 use crate::protocol::side_channel::SideEventKind;
 use crate::record::ClockReport;
 use crate::record::{Machine, RunReport, RunStatus, WorkersReport};
@@ -42,8 +42,8 @@ pub fn schedule_lag_warning(
             "workload {}: schedule lag p99 {} (max {}): the generator fell behind {}/s; \
              latencies still count from the intended start",
             w.name,
-            crate::export::table::fmt_us(lag.p99_us),
-            crate::export::table::fmt_us(lag.max_us),
+            crate::metrics::stats::fmt_us(lag.p99_us),
+            crate::metrics::stats::fmt_us(lag.max_us),
             w.rate_per_s.unwrap_or(0.0)
         )
     })

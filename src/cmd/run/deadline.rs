@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::driver::{Driver, FINAL_READ_ATTEMPTS, PRODUCER};
 use crate::backend;
+use crate::event::ClientEventKind;
 use crate::ledger::SeenVia;
-use crate::observe::ClientEventKind;
 use crate::record::FailedRead;
 
 /// How long taking what is left in the queue may take.

@@ -18,10 +18,10 @@ use crate::backend::{self};
 use crate::broker;
 use crate::clock::Anchor;
 use crate::config::{ArrivalKind, TaskSpec, Workload};
+use crate::event::ClientEventKind;
 use crate::ledger::{ConfirmState, SeenVia, TaskRecord};
 use crate::load::Schedule;
 use crate::load::shard::Shard;
-use crate::observe::ClientEventKind;
 use crate::protocol::message::{TaskMessage, encode};
 use crate::stack::StackHandle;
 
@@ -184,7 +184,7 @@ impl Driver<'_> {
             .await?;
         // Client-side failover: when the producer moved on to another node.
         for (at_unix_us, detail) in self.publisher.take_switches() {
-            events.push(crate::observe::ClientEvent {
+            events.push(crate::event::ClientEvent {
                 at_unix_us,
                 source: PRODUCER.into(),
                 kind: ClientEventKind::Rediscovered,

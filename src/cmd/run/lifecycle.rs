@@ -12,7 +12,7 @@ use crate::clock::{Anchor, now_unix_us};
 use crate::cmd::calibrate::{self, CalibrateOptions, Calibration};
 use crate::config::clients::BrokerAccess;
 use crate::config::{PolicyKind, Topology, WorkloadPlan};
-use crate::observe::ClientEventKind;
+use crate::event::ClientEventKind;
 use crate::producer::Breaker;
 use crate::progress::SharedReporter;
 use crate::record::{RunReport, RunStatus};

@@ -15,16 +15,17 @@ use uuid::Uuid;
 
 use crate::backend::{self, WatchEvent};
 use crate::config::Topology;
-use crate::config::proxy::StatsAddr;
 use crate::fault::AppliedFault;
 use crate::ledger::{Ledger, SeenVia};
 use crate::metrics::outage::BreakerTransition;
 use crate::observe::management::watch_queue_leader;
 use crate::observe::server::{ObserverTally, ServerLog, watch_proxy, watch_sentinel};
 use crate::record::FailedRead;
+use crate::stack::haproxy::StatsAddr;
 
 use super::lifecycle::SharedStack;
-use crate::observe::{ClientEventKind, EventLog};
+use crate::event::ClientEventKind;
+use crate::observe::EventLog;
 
 /// Shared state between the generator, the result collector and the drain.
 pub(super) struct Live {
@@ -134,7 +135,7 @@ pub(super) fn discovery_hook(
                 format!("connected to master {addr}"),
             ),
         };
-        live.events.push(crate::observe::ClientEvent {
+        live.events.push(crate::event::ClientEvent {
             at_unix_us,
             source: source.into(),
             kind,

@@ -26,12 +26,12 @@ use crate::config::ProxyConfig;
 /// Debian package that provides `haproxy`.
 const PACKAGE: &str = "haproxy";
 
-/// The backend and server names and the stats socket client (defined in
-/// [`crate::config::proxy`], where the topology, the observers and the failover analysis
-/// find them too).
-pub use crate::config::proxy::{
-    BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX, ServerState,
-    StatsAddr, parse_show_stat, server_states_at, stats_command_at,
+pub mod stats;
+
+pub use stats::{ServerState, StatsAddr, parse_show_stat, server_states_at, stats_command_at};
+
+use crate::config::proxy::{
+    BROKER_BACKEND, BROKER_SERVER_PREFIX, REDIS_BACKEND, REDIS_SERVER_PREFIX,
 };
 
 /// How long a graceful stop may take before SIGKILL.
