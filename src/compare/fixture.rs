@@ -8,7 +8,7 @@ use crate::metrics::LatencyHistogram;
 use crate::metrics::failover::FailoverRow;
 use crate::metrics::summary::WorkloadReport;
 use crate::metrics::timeline::TimelineRow;
-use crate::record::{Machine, RunReport, RunStatus, WorkersReport};
+use crate::record::{Machine, RunReport, RunStatus};
 
 use crate::record::{LoadedRun, RunSet, TopologyRuns};
 
@@ -131,7 +131,6 @@ pub fn run(
     RunReport {
         hab_version: "0.1.0".into(),
         status: RunStatus::Complete,
-        error: None,
         name: format!("{topology}-fixture"),
         started_unix_ms: started,
         finished_unix_ms: Some(started + 60_000),
@@ -146,11 +145,7 @@ pub fn run(
         },
         versions: [("rabbitmq".to_string(), "3.10.8".to_string())].into(),
         bringup_ms: Some(4500),
-        bringup_phases_ms: Default::default(),
         workers_ready_ms: Some(50),
-        workers: WorkersReport::default(),
-        unknown_results: 0,
-        client_events: Default::default(),
         workloads,
         failover,
         final_state: Some(crate::record::FinalState {
@@ -159,15 +154,7 @@ pub fn run(
             result_keys: ok_total,
         }),
         timeline,
-        calibration: None,
-        idle: None,
-        producer: None,
-        observers: Vec::new(),
-        shard: None,
-        merged: None,
-        failed_reads: Vec::new(),
-        clock: None,
-        invariants: Vec::new(),
+        ..Default::default()
     }
 }
 

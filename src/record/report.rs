@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::summary::WorkloadReport;
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Still going (files written mid-run say this).
+    /// Still going (files written mid-run say this); where every run.json starts.
+    #[default]
     Running,
     /// Every workload ran to the end of its drain.
     Complete,
@@ -104,8 +105,8 @@ pub struct WorkerCrash {
     pub task_ids: Vec<String>,
 }
 
-/// The content of run.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The content of run.json. Its `Default` is a run that has just started: no figures yet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunReport {
     /// hab's version.
     pub hab_version: String,
@@ -284,7 +285,6 @@ pub(crate) mod tests_support {
         RunReport {
             hab_version: "0.0.0".into(),
             status: RunStatus::Complete,
-            error: None,
             name: "standalone-smoke".into(),
             started_unix_ms: 1,
             finished_unix_ms: Some(2),
@@ -292,27 +292,9 @@ pub(crate) mod tests_support {
             workload_file: "w.toml".into(),
             topology: serde_json::json!({"name": "standalone"}),
             workload_plan: serde_json::json!({"name": "smoke"}),
-            machine: Machine::default(),
-            versions: Default::default(),
             bringup_ms: Some(4000),
-            bringup_phases_ms: Default::default(),
             workers_ready_ms: Some(50),
-            workers: WorkersReport::default(),
-            unknown_results: 0,
-            client_events: Default::default(),
-            workloads: Vec::new(),
-            failover: Vec::new(),
-            final_state: None,
-            timeline: Vec::new(),
-            calibration: None,
-            idle: None,
-            producer: None,
-            observers: Vec::new(),
-            shard: None,
-            merged: None,
-            failed_reads: Vec::new(),
-            clock: None,
-            invariants: Vec::new(),
+            ..Default::default()
         }
     }
 }

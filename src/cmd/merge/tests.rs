@@ -8,14 +8,13 @@ use crate::ledger::{ConfirmState, Ledger, Outcome, SeenVia, TaskRecord};
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
 use crate::protocol::result::ResultStatus;
 use crate::record::ShardReport;
-use crate::record::{Machine, WorkersReport};
+
 use crate::record::{MergeReport, StackScope};
 
 fn report(index: u32, count: u32) -> RunReport {
     RunReport {
         hab_version: "0".into(),
         status: RunStatus::Complete,
-        error: None,
         name: "standalone-smoke".into(),
         started_unix_ms: 1,
         finished_unix_ms: Some(2),
@@ -23,21 +22,6 @@ fn report(index: u32, count: u32) -> RunReport {
         workload_file: "w.toml".into(),
         topology: serde_json::json!({"name": "standalone", "broker": {"nodes": 1}}),
         workload_plan: serde_json::json!({"name": "smoke", "workloads": [{"count": 10}]}),
-        machine: Machine::default(),
-        versions: Default::default(),
-        bringup_ms: None,
-        bringup_phases_ms: Default::default(),
-        workers_ready_ms: None,
-        workers: WorkersReport::default(),
-        unknown_results: 0,
-        client_events: Default::default(),
-        workloads: Vec::new(),
-        failover: Vec::new(),
-        final_state: None,
-        timeline: Vec::new(),
-        calibration: None,
-        idle: None,
-        producer: None,
         shard: Some(ShardReport {
             index,
             count,
@@ -47,11 +31,7 @@ fn report(index: u32, count: u32) -> RunReport {
             server_events: Vec::new(),
             result_vanished_ids: None,
         }),
-        merged: None,
-        failed_reads: Vec::new(),
-        clock: None,
-        invariants: Vec::new(),
-        observers: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -222,20 +222,13 @@ pub(super) fn first_report(
 ) -> Result<RunReport> {
     Ok(RunReport {
         hab_version: env!("CARGO_PKG_VERSION").to_string(),
-        status: RunStatus::Running,
-        error: None,
         name: format!("{}-{}", topology.name, plan.name),
         started_unix_ms: crate::clock::now_unix_us() / 1000,
-        finished_unix_ms: None,
         topology_file: opts.topology_path.display().to_string(),
         workload_file: opts.workload_path.display().to_string(),
         topology: serde_json::to_value(topology)?,
         workload_plan: serde_json::to_value(plan)?,
         machine: Machine::current(),
-        versions: Default::default(),
-        bringup_ms: None,
-        bringup_phases_ms: Default::default(),
-        workers_ready_ms: None,
         workers: WorkersReport {
             kind: format!("{:?}", topology.workers.kind).to_lowercase(),
             count: topology.workers.count,
@@ -244,16 +237,6 @@ pub(super) fn first_report(
             acks: format!("{:?}", topology.workers.acks).to_lowercase(),
             ..Default::default()
         },
-        unknown_results: 0,
-        client_events: Default::default(),
-        workloads: Vec::new(),
-        failover: Vec::new(),
-        final_state: None,
-        timeline: Vec::new(),
-        calibration: None,
-        idle: None,
-        producer: None,
-        observers: Vec::new(),
         shard: opts.shard.map(|s| crate::record::ShardReport {
             index: s.index,
             count: s.count,
@@ -263,10 +246,8 @@ pub(super) fn first_report(
             server_events: Vec::new(),
             result_vanished_ids: None,
         }),
-        merged: None,
-        failed_reads: Vec::new(),
         clock: Some(ClockReport::new(Vec::new())),
-        invariants: Vec::new(),
+        ..Default::default()
     })
 }
 
