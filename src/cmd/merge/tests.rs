@@ -11,6 +11,19 @@ use crate::record::ShardReport;
 
 use crate::record::{MergeReport, StackScope};
 
+/// Writes a shard's run directory as `hab run` would (no client events).
+fn write_run(dir: &Path, report: &RunReport, ledger: &Ledger) {
+    export::write_all(
+        dir,
+        RunData {
+            report,
+            ledger,
+            events: &[],
+        },
+    )
+    .unwrap();
+}
+
 fn report(index: u32, count: u32) -> RunReport {
     RunReport {
         hab_version: "0".into(),
@@ -161,15 +174,7 @@ fn write_shard(dir: &Path, shard: Shard, ids: &[Uuid]) {
     r.workloads =
         vec![WorkloadMetrics::from_tasks("trivial", "hab.trivial", ledger.tasks(0)).report()];
     std::fs::create_dir_all(dir.join("executions")).unwrap();
-    export::write_all(
-        dir,
-        RunData {
-            report: &r,
-            ledger: &ledger,
-            events: &[],
-        },
-    )
-    .unwrap();
+    write_run(dir, &r, &ledger);
 }
 
 #[test]
@@ -344,15 +349,7 @@ fn write_shard_tasks(
     }
     r.workloads =
         vec![WorkloadMetrics::from_tasks("rate", "hab.trivial", ledger.tasks(0)).report()];
-    export::write_all(
-        dir,
-        RunData {
-            report: &r,
-            ledger: &ledger,
-            events: &[],
-        },
-    )
-    .unwrap();
+    write_run(dir, &r, &ledger);
     ids
 }
 
