@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One row of failover.csv.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One row of failover.csv. Its `Default` is a row with nothing seen yet: no phase, no
+/// task counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FailoverRow {
     /// Workload name.
     pub workload: String,
