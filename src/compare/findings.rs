@@ -387,9 +387,7 @@ mod tests {
 
     #[test]
     fn durations_and_rates_read_naturally() {
-        assert_eq!(fmt_ms(0.5), "500µs");
-        assert_eq!(fmt_ms(109.0), "109.0ms");
-        assert_eq!(fmt_ms(2340.0), "2.34s");
+        // fmt_ms is metrics::stats's, tested there.
         assert_eq!(fmt_rate(5543.2), "5543/s");
         assert_eq!(fmt_rate(54.3), "54.3/s");
         assert_eq!(fmt_rate(0.166), "0.17/s");
