@@ -332,8 +332,8 @@ pub fn findings(c: &Comparison) -> Vec<String> {
             ));
         }
     }
-    out.extend(super::idle::findings(&c.idle));
-    out.extend(super::outage::findings(&c.policies));
+    out.extend(super::matrix::findings(&c.idle));
+    out.extend(super::matrix::findings(&c.policies));
     out
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::matrix::Matrix;
 use crate::metrics::idle::{AffectedTasks, IdleSettings};
 use crate::record::RunSet;
 
@@ -123,12 +124,6 @@ pub fn idle_rows(set: &RunSet) -> Vec<IdleRow> {
     out
 }
 
-/// Whether the matrix belongs in a report: some run is an idle-timeout study, or HAProxy
-/// cut an idle connection somewhere (which must never go unreported).
-pub fn worth_showing(rows: &[IdleRow]) -> bool {
-    rows.iter().any(|r| r.idle_gaps || r.total_cuts() > 0)
-}
-
 fn fmt_setting_ms(ms: u64) -> String {
     if ms == 0 {
         "off".into()
@@ -165,124 +160,101 @@ fn fmt_by_client(m: &BTreeMap<String, u64>) -> String {
     }
 }
 
-/// Column titles of the matrix table.
-pub const HEAD: [&str; 14] = [
-    "topology",
-    "runs",
-    "heartbeat",
-    "keepalive",
-    "timeout",
-    "cuts AMQP",
-    "cuts Redis",
-    "client errors",
-    "reconnects",
-    "tasks at a cut",
-    "affected",
-    "delayed",
-    "failed",
-    "lost",
-];
+impl Matrix for IdleRow {
+    const HEAD: &'static [&'static str] = &[
+        "topology",
+        "runs",
+        "heartbeat",
+        "keepalive",
+        "timeout",
+        "cuts AMQP",
+        "cuts Redis",
+        "client errors",
+        "reconnects",
+        "tasks at a cut",
+        "affected",
+        "delayed",
+        "failed",
+        "lost",
+    ];
+    const TEXT: &'static [&'static str] = &["topology", "client errors", "reconnects"];
 
-/// Which columns are numbers (right-aligned).
-pub fn numeric() -> Vec<bool> {
-    HEAD.iter()
-        .map(|h| !matches!(*h, "topology" | "client errors" | "reconnects"))
-        .chain(std::iter::once(true))
-        .collect()
-}
-
-/// The table: [`HEAD`] plus `dup`, one row per topology.
-pub fn table(rows: &[IdleRow]) -> (Vec<String>, Vec<Vec<String>>) {
-    let head = HEAD
-        .iter()
-        .map(|s| s.to_string())
-        .chain(std::iter::once("dup".to_string()))
-        .collect();
-    let body = rows
-        .iter()
-        .map(|r| {
-            let s = &r.settings;
-            let cut = |f: &str| r.cuts.get(f).copied().unwrap_or(0).to_string();
-            vec![
-                r.topology.clone(),
-                r.runs.to_string(),
-                if s.heartbeat_s == 0 {
-                    "off".into()
-                } else {
-                    format!("{}s", s.heartbeat_s)
-                },
-                fmt_setting_ms(s.keepalive_ms),
-                fmt_timeouts(s),
-                cut("broker"),
-                cut("backend"),
-                fmt_by_client(&r.client_errors),
-                fmt_by_client(&r.client_reconnections),
-                r.tasks.overlapping.to_string(),
-                r.tasks.affected.to_string(),
-                r.tasks.delayed.to_string(),
-                r.tasks.failed.to_string(),
-                r.tasks.lost.to_string(),
-                r.tasks.duplicated.to_string(),
-            ]
-        })
-        .collect();
-    (head, body)
-}
-
-/// The table as aligned text, for the terminal.
-pub fn text_table(rows: &[IdleRow]) -> String {
-    let (head, body) = table(rows);
-    super::terminal::aligned(&head, &body, &numeric())
-}
-
-/// One finding per row, in plain words with the numbers.
-pub fn findings(rows: &[IdleRow]) -> Vec<String> {
-    if !worth_showing(rows) {
-        return Vec::new();
+    /// Some run is an idle-timeout study, or HAProxy cut an idle connection somewhere
+    /// (which must never go unreported).
+    fn worth_showing(rows: &[Self]) -> bool {
+        rows.iter().any(|r| r.idle_gaps || r.total_cuts() > 0)
     }
-    rows.iter()
-        .map(|r| {
-            let s = &r.settings;
-            let hb = if s.heartbeat_s == 0 {
-                "heartbeat off".to_string()
+
+    fn cells(&self) -> Vec<String> {
+        let r = self;
+        let s = &r.settings;
+        let cut = |f: &str| r.cuts.get(f).copied().unwrap_or(0).to_string();
+        vec![
+            r.topology.clone(),
+            r.runs.to_string(),
+            if s.heartbeat_s == 0 {
+                "off".into()
             } else {
-                format!("heartbeat {}s", s.heartbeat_s)
-            };
-            let setting = format!(
-                "{} ({hb}, keepalive {}, HAProxy timeouts {})",
-                r.topology,
-                fmt_setting_ms(s.keepalive_ms),
-                fmt_timeouts(s)
-            );
-            if r.total_cuts() == 0 {
-                return format!(
-                    "{setting}: HAProxy cut no idle connection; clients saw {} error(s), {} task(s) affected.",
-                    r.total_errors(),
-                    r.tasks.affected
-                );
-            }
-            format!(
-                "{setting}: HAProxy cut {} idle connection(s) ({} AMQP, {} Redis) over {} run(s); clients saw {} error(s) and reconnected {} time(s); {} task(s) were in flight at a cut, {} affected: {} delayed, {} failed, {} lost (never run or no result by the end of the drain), {} duplicated.",
-                r.total_cuts(),
-                r.cuts.get("broker").copied().unwrap_or(0),
-                r.cuts.get("backend").copied().unwrap_or(0),
-                r.runs,
+                format!("{}s", s.heartbeat_s)
+            },
+            fmt_setting_ms(s.keepalive_ms),
+            fmt_timeouts(s),
+            cut("broker"),
+            cut("backend"),
+            fmt_by_client(&r.client_errors),
+            fmt_by_client(&r.client_reconnections),
+            r.tasks.overlapping.to_string(),
+            r.tasks.affected.to_string(),
+            r.tasks.delayed.to_string(),
+            r.tasks.failed.to_string(),
+            r.tasks.lost.to_string(),
+            r.tasks.duplicated.to_string(),
+        ]
+    }
+
+    fn finding(&self) -> String {
+        let r = self;
+        let s = &r.settings;
+        let hb = if s.heartbeat_s == 0 {
+            "heartbeat off".to_string()
+        } else {
+            format!("heartbeat {}s", s.heartbeat_s)
+        };
+        let setting = format!(
+            "{} ({hb}, keepalive {}, HAProxy timeouts {})",
+            r.topology,
+            fmt_setting_ms(s.keepalive_ms),
+            fmt_timeouts(s)
+        );
+        if r.total_cuts() == 0 {
+            return format!(
+                "{setting}: HAProxy cut no idle connection; clients saw {} error(s), {} task(s) affected.",
                 r.total_errors(),
-                r.total_reconnections(),
-                r.tasks.overlapping,
-                r.tasks.affected,
-                r.tasks.delayed,
-                r.tasks.failed,
-                r.tasks.lost,
-                r.tasks.duplicated
-            )
-        })
-        .collect()
+                r.tasks.affected
+            );
+        }
+        format!(
+            "{setting}: HAProxy cut {} idle connection(s) ({} AMQP, {} Redis) over {} run(s); clients saw {} error(s) and reconnected {} time(s); {} task(s) were in flight at a cut, {} affected: {} delayed, {} failed, {} lost (never run or no result by the end of the drain), {} duplicated.",
+            r.total_cuts(),
+            r.cuts.get("broker").copied().unwrap_or(0),
+            r.cuts.get("backend").copied().unwrap_or(0),
+            r.runs,
+            r.total_errors(),
+            r.total_reconnections(),
+            r.tasks.overlapping,
+            r.tasks.affected,
+            r.tasks.delayed,
+            r.tasks.failed,
+            r.tasks.lost,
+            r.tasks.duplicated
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::matrix::{findings, numeric, table, text_table};
 
     fn row(topology: &str, heartbeat_s: u64, timeout_ms: u64, cuts: u64) -> IdleRow {
         IdleRow {
@@ -313,7 +285,7 @@ mod tests {
         let rows = vec![row("t1h", 0, 3_600_000, 0), row("hb0", 0, 5000, 3)];
         let (head, body) = table(&rows);
         assert_eq!(head.len(), 15);
-        assert_eq!(numeric().len(), 15);
+        assert_eq!(numeric::<IdleRow>().len(), 15);
         assert_eq!(
             body[1],
             [
@@ -360,7 +332,7 @@ mod tests {
         // Not an idle study and nothing cut: no findings, no section.
         let mut quiet = row("ha", 5, 3_600_000, 0);
         quiet.idle_gaps = false;
-        assert!(!worth_showing(std::slice::from_ref(&quiet)));
+        assert!(!IdleRow::worth_showing(std::slice::from_ref(&quiet)));
         assert!(findings(&[quiet]).is_empty());
     }
 }

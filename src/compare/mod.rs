@@ -1,12 +1,14 @@
 //! `hab compare`'s analysis, pure functions of the run directories read back
 //! ([`crate::record::RunSet`]) and their metrics: the comparison with ratios to the baseline
 //! ([`summary`]) and each fault over its repetitions ([`faults`]), what it found in words ([`findings`]), the limits a comparison may be held
-//! to ([`thresholds`]), idle-timeout and producer-outage tables ([`idle`], [`outage`]) and the
+//! to ([`thresholds`]), idle-timeout and producer-outage tables ([`idle`], [`outage`], built
+//! alike by [`matrix`]) and the
 //! terminal summary ([`terminal`]). Running the topologies is [`crate::cmd::compare`].
 
 pub mod faults;
 pub mod findings;
 pub mod idle;
+pub mod matrix;
 pub mod outage;
 pub mod summary;
 pub mod terminal;

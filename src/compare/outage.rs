@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::matrix::Matrix;
 use crate::metrics::outage::OutageRow;
 use crate::metrics::stats::{fmt_ms_cell, median};
 use crate::record::RunSet;
@@ -112,13 +113,6 @@ pub fn policy_rows(set: &RunSet) -> Vec<PolicyRow> {
     out
 }
 
-/// Whether the matrix belongs in a report: some producer is not `block`, or gave a task
-/// up.
-pub fn worth_showing(rows: &[PolicyRow]) -> bool {
-    rows.iter()
-        .any(|r| r.policy != "block" || r.refused + r.gave_up > 0)
-}
-
 fn fmt_count(v: Option<u64>) -> String {
     v.map_or_else(|| "–".into(), |v| v.to_string())
 }
@@ -126,120 +120,99 @@ fn fmt_count(v: Option<u64>) -> String {
 /// What the columns mean, in one paragraph (terminal and report).
 pub const LEGEND: &str = "fail fast = fault → first task refused (breaker open) or given up (attempts exhausted), – = never; open = fault → breaker open; back = fault → broker back and answering (a restarted node accepts AMQP after its boot; SIGCONT); resume publish / e2e = broker back → first publish confirmed / first task confirmed after it completed end to end; refused = never published (breaker open); gave up = attempts exhausted; delayed = completed > 1 s after the intended start; lost = accepted by the broker, never executed; result lost = executed, result never seen; unconfirmed = never executed, publish never confirmed (– = a run written before hab counted these apart: its lost holds all three); dup = run more than once. Counts summed over repetitions, times are medians.";
 
-/// Column titles of the matrix table.
-pub const HEAD: [&str; 17] = [
-    "topology",
-    "policy",
-    "workload",
-    "fault",
-    "faults",
-    "fail fast ms",
-    "open ms",
-    "back ms",
-    "resume publish ms",
-    "resume e2e ms",
-    "tasks",
-    "refused",
-    "gave up",
-    "delayed",
-    "lost",
-    "result lost",
-    "unconfirmed",
-];
+impl Matrix for PolicyRow {
+    const HEAD: &'static [&'static str] = &[
+        "topology",
+        "policy",
+        "workload",
+        "fault",
+        "faults",
+        "fail fast ms",
+        "open ms",
+        "back ms",
+        "resume publish ms",
+        "resume e2e ms",
+        "tasks",
+        "refused",
+        "gave up",
+        "delayed",
+        "lost",
+        "result lost",
+        "unconfirmed",
+    ];
+    const TEXT: &'static [&'static str] = &["topology", "policy", "workload", "fault"];
 
-/// Which columns are numbers (right-aligned), `dup` included.
-pub fn numeric() -> Vec<bool> {
-    HEAD.iter()
-        .map(|h| !matches!(*h, "topology" | "policy" | "workload" | "fault"))
-        .chain(std::iter::once(true))
-        .collect()
-}
-
-/// The table: [`HEAD`] plus `dup`, one row per topology and fault workload.
-pub fn table(rows: &[PolicyRow]) -> (Vec<String>, Vec<Vec<String>>) {
-    let head = HEAD
-        .iter()
-        .map(|s| s.to_string())
-        .chain(std::iter::once("dup".to_string()))
-        .collect();
-    let body = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.topology.clone(),
-                r.policy.clone(),
-                r.workload.clone(),
-                r.fault.clone(),
-                r.faults.to_string(),
-                fmt_ms_cell(r.fail_fast_ms),
-                fmt_ms_cell(r.breaker_open_ms),
-                fmt_ms_cell(r.restored_ms),
-                fmt_ms_cell(r.resume_publish_ms),
-                fmt_ms_cell(r.resume_complete_ms),
-                r.tasks.to_string(),
-                r.refused.to_string(),
-                r.gave_up.to_string(),
-                r.delayed.to_string(),
-                r.lost.to_string(),
-                fmt_count(r.result_lost),
-                fmt_count(r.unconfirmed),
-                r.duplicated.to_string(),
-            ]
-        })
-        .collect();
-    (head, body)
-}
-
-/// The table as aligned text, for the terminal.
-pub fn text_table(rows: &[PolicyRow]) -> String {
-    let (head, body) = table(rows);
-    super::terminal::aligned(&head, &body, &numeric())
-}
-
-/// One finding per row, in plain words with the numbers.
-pub fn findings(rows: &[PolicyRow]) -> Vec<String> {
-    if !worth_showing(rows) {
-        return Vec::new();
+    /// Some producer is not `block`, or gave a task up.
+    fn worth_showing(rows: &[Self]) -> bool {
+        rows.iter()
+            .any(|r| r.policy != "block" || r.refused + r.gave_up > 0)
     }
-    rows.iter()
-        .map(|r| {
-            let fail = match r.fail_fast_ms {
-                Some(ms) => format!("told callers \"no\" {ms:.0} ms after the fault"),
-                None => "never failed a caller (it waited)".to_string(),
-            };
-            let resume = match (r.resume_publish_ms, r.resume_complete_ms) {
-                (Some(p), Some(e)) => format!(
-                    "published again {p:.0} ms after the broker was back, first task through {e:.0} ms after"
-                ),
-                (Some(p), None) => format!("published again {p:.0} ms after the broker was back"),
-                _ => "no publish confirmed after the broker was back".to_string(),
-            };
-            let lost = match (r.result_lost, r.unconfirmed) {
-                (Some(rl), Some(u)) => format!(
-                    "{} lost, {rl} results lost, {u} never confirmed",
-                    r.lost
-                ),
-                _ => format!("{} lost (never executed, result lost or never confirmed)", r.lost),
-            };
-            format!(
-                "{} (producer policy {}) on {} ({}): {fail}; {resume}; of {} task(s), {} refused, {} given up, {} delayed over 1 s, {lost}, {} duplicated.",
-                r.topology,
-                r.policy,
-                r.workload,
-                r.fault,
-                r.tasks,
-                r.refused,
-                r.gave_up,
-                r.delayed,
-                r.duplicated
-            )
-        })
-        .collect()
+
+    fn cells(&self) -> Vec<String> {
+        let r = self;
+        vec![
+            r.topology.clone(),
+            r.policy.clone(),
+            r.workload.clone(),
+            r.fault.clone(),
+            r.faults.to_string(),
+            fmt_ms_cell(r.fail_fast_ms),
+            fmt_ms_cell(r.breaker_open_ms),
+            fmt_ms_cell(r.restored_ms),
+            fmt_ms_cell(r.resume_publish_ms),
+            fmt_ms_cell(r.resume_complete_ms),
+            r.tasks.to_string(),
+            r.refused.to_string(),
+            r.gave_up.to_string(),
+            r.delayed.to_string(),
+            r.lost.to_string(),
+            fmt_count(r.result_lost),
+            fmt_count(r.unconfirmed),
+            r.duplicated.to_string(),
+        ]
+    }
+
+    fn finding(&self) -> String {
+        let r = self;
+        let fail = match r.fail_fast_ms {
+            Some(ms) => format!("told callers \"no\" {ms:.0} ms after the fault"),
+            None => "never failed a caller (it waited)".to_string(),
+        };
+        let resume = match (r.resume_publish_ms, r.resume_complete_ms) {
+            (Some(p), Some(e)) => format!(
+                "published again {p:.0} ms after the broker was back, first task through {e:.0} ms after"
+            ),
+            (Some(p), None) => format!("published again {p:.0} ms after the broker was back"),
+            _ => "no publish confirmed after the broker was back".to_string(),
+        };
+        let lost = match (r.result_lost, r.unconfirmed) {
+            (Some(rl), Some(u)) => {
+                format!("{} lost, {rl} results lost, {u} never confirmed", r.lost)
+            }
+            _ => format!(
+                "{} lost (never executed, result lost or never confirmed)",
+                r.lost
+            ),
+        };
+        format!(
+            "{} (producer policy {}) on {} ({}): {fail}; {resume}; of {} task(s), {} refused, {} given up, {} delayed over 1 s, {lost}, {} duplicated.",
+            r.topology,
+            r.policy,
+            r.workload,
+            r.fault,
+            r.tasks,
+            r.refused,
+            r.gave_up,
+            r.delayed,
+            r.duplicated
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::matrix::{findings, numeric, table, text_table};
 
     fn row(topology: &str, policy: &str, fail_fast: Option<f64>, refused: u64) -> PolicyRow {
         PolicyRow {
@@ -272,7 +245,7 @@ mod tests {
         ];
         let (head, body) = table(&rows);
         assert_eq!(head.len(), 18);
-        assert_eq!(numeric().len(), 18);
+        assert_eq!(numeric::<PolicyRow>().len(), 18);
         assert_eq!(
             body[1],
             [
@@ -354,7 +327,7 @@ mod tests {
         // Only block producers that never gave up: nothing to show.
         let mut quiet = row("standalone", "block", None, 0);
         quiet.gave_up = 0;
-        assert!(!worth_showing(std::slice::from_ref(&quiet)));
+        assert!(!PolicyRow::worth_showing(std::slice::from_ref(&quiet)));
         assert!(findings(&[quiet]).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::findings::{fmt_rate_spread, fmt_ratio, fmt_samples, fmt_spread_cell};
+use super::matrix::Matrix;
 use super::summary::Comparison;
 use crate::metrics::stats::fmt_us;
 
@@ -130,19 +131,19 @@ pub fn render(c: &Comparison) -> String {
             "switch = fault → earliest completion of a task published at or after it (before the next fault); outage = longest gap between completions; lost = never executed + result lost + never confirmed (report.md shows them apart)"
         );
     }
-    if super::idle::worth_showing(&c.idle) {
+    if super::idle::IdleRow::worth_showing(&c.idle) {
         let _ = writeln!(out);
         let _ = writeln!(out, "idle timeouts through HAProxy (heartbeat × timeout):");
-        out.push_str(&super::idle::text_table(&c.idle));
+        out.push_str(&super::matrix::text_table(&c.idle));
         let _ = writeln!(
             out,
             "cuts = sessions HAProxy's log ended on an idle timeout; tasks at a cut = in flight when one happened; affected = of those, delayed (run once, > 2 × the baseline's p50), failed, lost or duplicated; lost = never executed + result lost + never confirmed"
         );
     }
-    if super::outage::worth_showing(&c.policies) {
+    if super::outage::PolicyRow::worth_showing(&c.policies) {
         let _ = writeln!(out);
         let _ = writeln!(out, "producer policies around broker faults:");
-        out.push_str(&super::outage::text_table(&c.policies));
+        out.push_str(&super::matrix::text_table(&c.policies));
         let _ = writeln!(out, "{}", super::outage::LEGEND);
     }
     out

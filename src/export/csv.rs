@@ -307,6 +307,70 @@ pub struct CsvReadError {
     pub what: String,
 }
 
+/// One row of a CSV file of hab's being read back: its cells by column name and errors
+/// that name the file and the line.
+struct Row<'r> {
+    path: &'r Path,
+    /// The line in the file (the header is line 1).
+    line: usize,
+    record: &'r ::csv::StringRecord,
+    headers: &'r ::csv::StringRecord,
+}
+
+impl<'r> Row<'r> {
+    /// The row's cells, by column name.
+    fn cells<C: Deserialize<'r>>(&self) -> Result<C, CsvReadError> {
+        self.record
+            .deserialize(Some(self.headers))
+            .map_err(|e| self.bad(e))
+    }
+
+    /// An error at this line.
+    fn bad(&self, what: impl std::fmt::Display) -> CsvReadError {
+        CsvReadError {
+            path: self.path.to_path_buf(),
+            what: format!("line {}: {what}", self.line),
+        }
+    }
+}
+
+/// Reads a CSV file of hab's row by row with `parse`, after checking that its header has
+/// the `required` columns (`file` names the kind of file in that error).
+fn read_rows<T>(
+    path: &Path,
+    file: &str,
+    required: &[&str],
+    mut parse: impl FnMut(Row<'_>) -> Result<T, CsvReadError>,
+) -> Result<Vec<T>, CsvReadError> {
+    let bad = |what: String| CsvReadError {
+        path: path.to_path_buf(),
+        what,
+    };
+    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let headers = r
+        .headers()
+        .map_err(|e| bad(format!("no header: {e}")))?
+        .clone();
+    if let Some(name) = required
+        .iter()
+        .find(|name| !headers.iter().any(|h| h == **name))
+    {
+        return Err(bad(format!("no column {name}; is this a {file} of hab?")));
+    }
+    let mut out = Vec::new();
+    for (line, record) in r.records().enumerate() {
+        let line = line + 2;
+        let record = record.map_err(|e| bad(format!("line {line}: {e}")))?;
+        out.push(parse(Row {
+            path,
+            line,
+            record: &record,
+            headers: &headers,
+        })?);
+    }
+    Ok(out)
+}
+
 /// The columns of tasks.csv a reader needs; the others may be absent in run directories
 /// written by earlier versions of hab.
 const TASKS_REQUIRED: [&str; 11] = [
@@ -373,69 +437,36 @@ pub fn read_tasks(
     path: &Path,
     workloads: &HashMap<String, usize>,
 ) -> Result<Vec<TaskRow>, CsvReadError> {
-    let bad = |what: String| CsvReadError {
-        path: path.to_path_buf(),
-        what,
-    };
-    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let headers = r
-        .headers()
-        .map_err(|e| bad(format!("no header: {e}")))?
-        .clone();
-    for name in TASKS_REQUIRED {
-        if !headers.iter().any(|h| h == name) {
-            return Err(bad(format!(
-                "no column {name}; is this a tasks.csv of hab?"
-            )));
-        }
-    }
-    let mut out = Vec::new();
-    for (line, rec) in r.records().enumerate() {
-        let line = line + 2;
-        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let cells: TaskCells = rec
-            .deserialize(Some(&headers))
-            .map_err(|e| bad(format!("line {line}: {e}")))?;
+    read_rows(path, "tasks.csv", &TASKS_REQUIRED, |row| {
+        let cells: TaskCells = row.cells()?;
         let int = |v: &str, name: &str| -> Result<Option<i64>, CsvReadError> {
             match v {
                 "" => Ok(None),
                 v => v
                     .parse()
                     .map(Some)
-                    .map_err(|_| bad(format!("line {line}: {name} {v:?} is not a number"))),
+                    .map_err(|_| row.bad(format!("{name} {v:?} is not a number"))),
             }
         };
-        let id = Uuid::parse_str(cells.task_id).map_err(|_| {
-            bad(format!(
-                "line {line}: task_id {:?} is not a UUID",
-                cells.task_id
-            ))
-        })?;
+        let id = Uuid::parse_str(cells.task_id)
+            .map_err(|_| row.bad(format!("task_id {:?} is not a UUID", cells.task_id)))?;
         let workload = *workloads.get(cells.workload).ok_or_else(|| {
-            bad(format!(
-                "line {line}: workload {:?} is not a workload of the run",
+            row.bad(format!(
+                "workload {:?} is not a workload of the run",
                 cells.workload
             ))
         })?;
         let intended = int(cells.intended_unix_us, "intended_unix_us")?
-            .ok_or_else(|| bad(format!("line {line}: intended_unix_us is empty")))?;
+            .ok_or_else(|| row.bad("intended_unix_us is empty"))?;
         let mut t = TaskRecord::new(id, workload, intended);
         t.published_unix_us = int(cells.published_unix_us, "published_unix_us")?;
         t.confirmed_unix_us = int(cells.confirmed_unix_us, "confirmed_unix_us")?;
-        t.confirm = parse_confirm(cells.confirm).ok_or_else(|| {
-            bad(format!(
-                "line {line}: confirm {:?} is unknown",
-                cells.confirm
-            ))
-        })?;
+        t.confirm = parse_confirm(cells.confirm)
+            .ok_or_else(|| row.bad(format!("confirm {:?} is unknown", cells.confirm)))?;
         t.result_seen_unix_us = int(cells.result_seen_unix_us, "result_seen_unix_us")?;
         t.seen_via = parse_seen_via(cells.seen_via);
-        let outcome = Outcome::parse(cells.outcome).ok_or_else(|| {
-            bad(format!(
-                "line {line}: outcome {:?} is unknown",
-                cells.outcome
-            ))
-        })?;
+        let outcome = Outcome::parse(cells.outcome)
+            .ok_or_else(|| row.bad(format!("outcome {:?} is unknown", cells.outcome)))?;
         // The result record's state is all the classification needs of it.
         t.result_status = match (outcome, t.result_seen_unix_us) {
             (Outcome::Ok, Some(_)) => Some(ResultStatus::Success),
@@ -446,7 +477,7 @@ pub fn read_tasks(
         t.republished = cells
             .republished
             .parse()
-            .map_err(|_| bad(format!("line {line}: republished is not a number")))?;
+            .map_err(|_| row.bad("republished is not a number"))?;
         if let Some(v) = cells.refused_unix_us {
             t.refused_unix_us = int(v, "refused_unix_us")?;
         }
@@ -463,30 +494,29 @@ pub fn read_tasks(
             }));
         }
         if let Some(v) = cells.repetition {
-            t.repetition = v.parse().ok().filter(|&r| r >= 1).ok_or_else(|| {
-                bad(format!(
-                    "line {line}: repetition {v:?} is not a number from 1"
-                ))
-            })?;
+            t.repetition = v
+                .parse()
+                .ok()
+                .filter(|&r| r >= 1)
+                .ok_or_else(|| row.bad(format!("repetition {v:?} is not a number from 1")))?;
         }
         let executions = cells
             .executions
             .parse()
-            .map_err(|_| bad(format!("line {line}: executions is not a number")))?;
+            .map_err(|_| row.bad("executions is not a number"))?;
         let row_hash = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            rec.iter().for_each(|f| f.hash(&mut h));
+            row.record.iter().for_each(|f| f.hash(&mut h));
             h.finish()
         };
-        out.push(TaskRow {
+        Ok(TaskRow {
             task: t,
             executions,
             outcome,
             row_hash,
-        });
-    }
-    Ok(out)
+        })
+    })
 }
 
 /// Column names of events.csv (the fields of [`ClientEvent`]).
@@ -513,36 +543,20 @@ pub fn read_events(path: &Path) -> Result<Vec<ClientEvent>, CsvReadError> {
     if !path.is_file() {
         return Ok(Vec::new());
     }
-    let bad = |what: String| CsvReadError {
-        path: path.to_path_buf(),
-        what,
-    };
-    let mut r = ::csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let headers = r
-        .headers()
-        .map_err(|e| bad(format!("no header: {e}")))?
-        .clone();
-    let mut out = Vec::new();
-    for (line, rec) in r.records().enumerate() {
-        let line = line + 2;
-        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let cells: EventCells = rec
-            .deserialize(Some(&headers))
-            .map_err(|e| bad(format!("line {line}: {e}")))?;
+    read_rows(path, "events.csv", &[], |row| {
+        let cells: EventCells = row.cells()?;
         let at_unix_us = cells
             .at_unix_us
             .parse()
-            .map_err(|_| bad(format!("line {line}: at_unix_us is not a number")))?;
-        let kind = parse_client_kind(cells.kind)
-            .ok_or_else(|| bad(format!("line {line}: unknown event kind")))?;
-        out.push(ClientEvent {
+            .map_err(|_| row.bad("at_unix_us is not a number"))?;
+        let kind = parse_client_kind(cells.kind).ok_or_else(|| row.bad("unknown event kind"))?;
+        Ok(ClientEvent {
             at_unix_us,
             source: cells.source.to_string(),
             kind,
             detail: cells.detail.to_string(),
-        });
-    }
-    Ok(out)
+        })
+    })
 }
 
 /// Writes events.csv: every client error, reconnection, nack and republish.
@@ -713,5 +727,65 @@ mod tests {
         for v in [None, Some(SeenVia::Notification), Some(SeenVia::Read)] {
             assert_eq!(parse_seen_via(seen_via_str(v)), v);
         }
+    }
+
+    fn read_back_error(file: &str, text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let workloads = HashMap::from([("smoke".to_string(), 0)]);
+        let e = match file {
+            "tasks.csv" => read_tasks(&path, &workloads).map(|_| ()),
+            _ => read_events(&path).map(|_| ()),
+        };
+        let e = e.expect_err("the file is bad");
+        assert_eq!(e.path, path);
+        e.what
+    }
+
+    #[test]
+    fn a_bad_tasks_or_events_csv_is_refused_naming_the_column_or_the_line() {
+        let head = TASKS_REQUIRED.join(",");
+        let id = "6f1c2d34-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+        let good = format!("{id},smoke,1,2,3,acked,4,read,1,0,ok");
+        assert_eq!(
+            read_back_error("tasks.csv", "task_id,workload\n"),
+            "no column intended_unix_us; is this a tasks.csv of hab?"
+        );
+        assert_eq!(
+            read_back_error(
+                "tasks.csv",
+                &format!("{head}\n{good}\nnot-a-uuid,smoke,1,,,acked,,,0,0,lost\n")
+            ),
+            "line 3: task_id \"not-a-uuid\" is not a UUID"
+        );
+        assert_eq!(
+            read_back_error(
+                "tasks.csv",
+                &format!("{head}\n{id},other,1,,,acked,,,0,0,lost\n")
+            ),
+            "line 2: workload \"other\" is not a workload of the run"
+        );
+        assert_eq!(
+            read_back_error(
+                "tasks.csv",
+                &format!("{head}\n{id},smoke,soon,,,acked,,,0,0,lost\n")
+            ),
+            "line 2: intended_unix_us \"soon\" is not a number"
+        );
+        assert_eq!(
+            read_back_error(
+                "events.csv",
+                "at_unix_us,source,kind,detail\n5,producer,error,x\n6,producer,exploded,y\n"
+            ),
+            "line 3: unknown event kind"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.csv");
+        std::fs::write(&path, format!("{head}\n{good}\n")).unwrap();
+        let rows = read_tasks(&path, &HashMap::from([("smoke".to_string(), 0)])).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].executions, rows[0].outcome), (1, Outcome::Ok));
+        assert_eq!(rows[0].task.result_status, Some(ResultStatus::Success));
     }
 }

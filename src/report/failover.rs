@@ -5,6 +5,7 @@
 use super::doc::Block;
 use super::opt_ms;
 use crate::compare::findings::fmt_spread_cell;
+use crate::compare::matrix::{self, Matrix};
 use crate::compare::summary::Comparison;
 
 /// The failover table: per fault and topology, the phases of the failover and what the
@@ -197,21 +198,21 @@ fn observer_resolution() -> Vec<Block> {
 /// The idle-timeout matrix (heartbeat × timeout → cuts, errors, affected tasks), when a
 /// run studied idle timeouts or HAProxy cut an idle connection.
 pub(super) fn idle_table(c: &Comparison) -> Vec<Block> {
-    if !crate::compare::idle::worth_showing(&c.idle) {
+    if !crate::compare::idle::IdleRow::worth_showing(&c.idle) {
         return Vec::new();
     }
     matrix_section(
         "Idle timeouts through HAProxy",
         "One row per topology (summed over its repetitions): the AMQP heartbeat, hab's Redis keepalive and HAProxy's timeout client/server, then what they did. Cuts are the sessions HAProxy's own log ended on an idle timeout (termination state c… or s…, e.g. cD), on the AMQP (broker) and Redis (backend) frontends. Client errors and reconnects are what the producer, the result watcher and the workers reported. Tasks at a cut were in flight (intended start → result seen) when a cut happened; affected counts those delayed (ok, run once, latency above 2 × the baseline's p50 of the same workload), failed, lost (never run, result missing or never confirmed by the end of the drain) or duplicated (run more than once), each task once.".into(),
-        crate::compare::idle::table(&c.idle),
-        crate::compare::idle::numeric(),
+        matrix::table(&c.idle),
+        matrix::numeric::<crate::compare::idle::IdleRow>(),
     )
 }
 
 /// The producer-policy matrix (policy → fail fast, refused, delayed, lost, resume), when
 /// a producer is not `block` or gave a task up.
 pub(super) fn policy_table(c: &Comparison) -> Vec<Block> {
-    if !crate::compare::outage::worth_showing(&c.policies) {
+    if !crate::compare::outage::PolicyRow::worth_showing(&c.policies) {
         return Vec::new();
     }
     matrix_section(
@@ -220,8 +221,8 @@ pub(super) fn policy_table(c: &Comparison) -> Vec<Block> {
             "One row per topology and workload with a broker fault: the producer's policy (`[producer]` in the topology: block = retry until handed over, retry = bounded attempts with backoff and jitter, breaker = circuit breaker), then what it did. {} Breaker state changes are in run.json `producer.transitions` and on each timeline (red strip).",
             crate::compare::outage::LEGEND
         ),
-        crate::compare::outage::table(&c.policies),
-        crate::compare::outage::numeric(),
+        matrix::table(&c.policies),
+        matrix::numeric::<crate::compare::outage::PolicyRow>(),
     )
 }
 
