@@ -16,7 +16,7 @@
 //! 3 metrics       metrics
 //! 2 engines       stack, broker, backend, client_failover, producer, tasks, worker, load,
 //!                 ledger, observe, inject
-//! 1 vocabulary    config, protocol, fault, event, clock, credentials, progress
+//! 1 vocabulary    config, protocol, fault, event, clock, credentials, progress, (testing)
 //! ```
 //! Never: config → stack; metrics → stack or the clients; record and presentation → stack,
 //! the clients, worker or commands; worker and tasks → ledger, load or metrics; the clients
@@ -36,6 +36,7 @@
 //! - [`credentials`]: credentials of an external stack (environment or file), masked in
 //!   output.
 //! - [`progress`]: the [`progress::Reporter`] through which commands show progress.
+//! - `testing` (unit tests only): assertions the unit tests share.
 //!
 //! Engines (what runs):
 //! - [`stack`]: local orchestration of real servers, each a [`stack::process::ManagedProcess`]
@@ -100,7 +101,6 @@ pub mod inject;
 pub mod invariants;
 pub mod ledger;
 pub mod load;
-
 pub mod metrics;
 pub mod observe;
 pub mod producer;
@@ -110,4 +110,6 @@ pub mod record;
 pub mod report;
 pub mod stack;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 pub mod worker;

@@ -42,6 +42,7 @@ pub mod fixture;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_has;
 
     #[test]
     fn ratios_are_to_the_baseline_medians_and_merged_histograms() {
@@ -165,13 +166,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("broker.primary kill (broker_kill) on ha: tasks flowed again after 200.0ms (100.0ms–300.0ms, n=2)"), "{text}");
-        assert!(
-            text.contains("not applicable — the topology has no Redis replica"),
-            "{text}"
+        assert_has(
+            &text,
+            &["not applicable — the topology has no Redis replica"],
         );
-        assert!(
-            text.contains("ha: no task lost out of 400, 0 executed more than once."),
-            "{text}"
+        assert_has(
+            &text,
+            &["ha: no task lost out of 400, 0 executed more than once."],
         );
         assert!(
             !text.contains("two Redis masters") && !text.contains("READONLY"),
@@ -202,9 +203,11 @@ mod tests {
         assert_eq!((f.readonly_errors, f.readonly_tasks), (20, 4));
         assert_eq!(f.readonly_for_ms, Some(1_501.0));
         let text = c.findings.join("\n");
-        assert!(
-            text.contains("HAProxy had two Redis masters UP for 9.50s (9.00s–10.00s, n=2) (2 of 2 repetitions); 20 READONLY store errors on 4 tasks over 1.50s; 14 results hab saw were gone from Redis at the end"),
-            "{text}"
+        assert_has(
+            &text,
+            &[
+                "HAProxy had two Redis masters UP for 9.50s (9.00s–10.00s, n=2) (2 of 2 repetitions); 20 READONLY store errors on 4 tasks over 1.50s; 14 results hab saw were gone from Redis at the end",
+            ],
         );
         // summary.json written before these fields existed still reads.
         let mut v = serde_json::to_value(f).unwrap();
@@ -246,9 +249,11 @@ mod tests {
         assert_eq!(f.switch_ms.unwrap().max, 2_000.0);
         assert_eq!(f.unapplied.len(), 1);
         let text = c.findings.join("\n");
-        assert!(
-            text.contains("; 1 more repetition not applied and left out of these figures (SENTINEL FAILOVER was accepted but no replica was promoted"),
-            "{text}"
+        assert_has(
+            &text,
+            &[
+                "; 1 more repetition not applied and left out of these figures (SENTINEL FAILOVER was accepted but no replica was promoted",
+            ],
         );
         // summary.json written before the field existed still reads.
         let mut v = serde_json::to_value(f).unwrap();
@@ -339,9 +344,9 @@ mod tests {
         );
         assert!(text.contains("standalone*"), "{text}");
         assert!(text.contains("200.0ms (100.0ms–300.0ms)"), "{text}");
-        assert!(
-            text.contains("not applicable: the topology has no Redis replica"),
-            "{text}"
+        assert_has(
+            &text,
+            &["not applicable: the topology has no Redis replica"],
         );
     }
 }

@@ -447,6 +447,7 @@ pub fn shell_quote(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_has;
 
     fn minimal() -> ExternalConfig {
         toml::from_str(
@@ -503,13 +504,13 @@ mod tests {
         assert!(p.contains("external.haproxy_stats"));
         let none: ExternalConfig = toml::from_str("").unwrap();
         let p = problems(&none).join("\n");
-        assert!(
-            p.contains("external.broker: an external stack needs the AMQP address"),
-            "{p}"
+        assert_has(
+            &p,
+            &["external.broker: an external stack needs the AMQP address"],
         );
-        assert!(
-            p.contains("external.backend: an external stack needs the Redis address"),
-            "{p}"
+        assert_has(
+            &p,
+            &["external.backend: an external stack needs the Redis address"],
         );
     }
 
@@ -531,18 +532,12 @@ mod tests {
         )
         .unwrap();
         let p = problems(&e).join("\n");
-        assert!(
-            p.contains("external.fault[0].apply: unknown placeholder {pid}"),
-            "{p}"
-        );
+        assert_has(&p, &["external.fault[0].apply: unknown placeholder {pid}"]);
         assert!(p.contains("external.fault[1]: a second entry"), "{p}");
-        assert!(
-            p.contains("external.fault[1].apply: unclosed placeholder"),
-            "{p}"
-        );
-        assert!(
-            p.contains("external.fault[0].nodes: faults on broker nodes need their addresses"),
-            "{p}"
+        assert_has(&p, &["external.fault[1].apply: unclosed placeholder"]);
+        assert_has(
+            &p,
+            &["external.fault[0].nodes: faults on broker nodes need their addresses"],
         );
     }
 
@@ -556,17 +551,14 @@ mod tests {
             "http://guest:guest@r2:15672".into(),
         ];
         let p = problems(&e).join("\n");
-        assert!(
-            p.contains("external.management[0]: scheme \"https\" is not allowed here; use http"),
-            "{p}"
+        assert_has(
+            &p,
+            &["external.management[0]: scheme \"https\" is not allowed here; use http"],
         );
-        assert!(
-            p.contains("external.management[1]: the URL holds a password"),
-            "{p}"
-        );
-        assert!(
-            p.contains("external.broker_node_names: lists 1 names for 2 broker_nodes"),
-            "{p}"
+        assert_has(&p, &["external.management[1]: the URL holds a password"]);
+        assert_has(
+            &p,
+            &["external.broker_node_names: lists 1 names for 2 broker_nodes"],
         );
     }
 

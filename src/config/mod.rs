@@ -156,6 +156,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::testing::assert_has;
 
     fn shipped(rel: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -373,10 +374,7 @@ mod tests {
 
         let p = load_workload_plan(&shipped("workloads/smoke.toml")).unwrap();
         let json = serde_json::to_string(&p).unwrap();
-        assert!(
-            json.contains(r#""task":{"kind":"sleep","seconds":0.2}"#),
-            "{json}"
-        );
+        assert_has(&json, &[r#""task":{"kind":"sleep","seconds":0.2}"#]);
         assert!(json.contains(r#""workload":["#), "{json}");
         assert_eq!(serde_json::from_str::<WorkloadPlan>(&json).unwrap(), p);
         let toml_text = toml::to_string(&p).unwrap();

@@ -85,6 +85,7 @@ pub fn write_files(dir: &Path, report: &RunReport) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_has;
 
     #[test]
     fn distribution_of_a_known_histogram() {
@@ -113,9 +114,9 @@ mod tests {
             .expect("a 50 % line");
         let v: f64 = median.split_whitespace().next().unwrap().parse().unwrap();
         assert!((v - 500.0).abs() <= 0.5, "{median}");
-        assert!(
-            text.contains("#[Max     =     1000.447, Total count    =         1000]"),
-            "{text}"
+        assert_has(
+            &text,
+            &["#[Max     =     1000.447, Total count    =         1000]"],
         );
         assert!(text.contains("#[Mean    ="), "{text}");
     }

@@ -102,6 +102,7 @@ mod tests {
     use crate::ledger::{ConfirmState, Execution, SeenVia, TaskRecord};
     use crate::metrics::WorkloadMetrics;
     use crate::protocol::result::ResultStatus;
+    use crate::testing::assert_has;
     use uuid::Uuid;
 
     fn fixture() -> (RunReport, Ledger, Vec<ClientEvent>) {
@@ -169,11 +170,7 @@ mod tests {
             lines[1]
         );
         // p50 of the single ok latency (1000 µs).
-        assert!(
-            lines[1].contains(",1000,1000,1000,1000,1000,1000.0"),
-            "{}",
-            lines[1]
-        );
+        assert_has(lines[1], &[",1000,1000,1000,1000,1000,1000.0"]);
     }
 
     #[test]
@@ -321,17 +318,11 @@ mod tests {
             "{table}"
         );
         // Every column is explained under the table.
-        assert!(
-            table.contains("lost = accepted by the broker, never executed"),
-            "{table}"
-        );
+        assert_has(&table, &["lost = accepted by the broker, never executed"]);
         assert!(table.contains("res_lost = "), "{table}");
         assert!(table.contains("unconf = "), "{table}");
         // REVOKED tasks are neither ok nor failed, and said so.
-        assert!(
-            table.contains("revoked: 2 task(s) ended REVOKED"),
-            "{table}"
-        );
+        assert_has(&table, &["revoked: 2 task(s) ended REVOKED"]);
     }
 
     #[test]

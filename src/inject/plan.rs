@@ -226,6 +226,7 @@ pub fn dry_run(cfg: &ExternalConfig, plan: &crate::config::WorkloadPlan) -> Stri
 mod tests {
     use super::*;
     use crate::fault::FaultKind;
+    use crate::testing::assert_has;
 
     fn spec(at: u64, repeat: u32, every: u64) -> FaultSpec {
         FaultSpec {
@@ -323,9 +324,9 @@ mod tests {
             .find("health: ssh 10.0.0.2 sudo rabbitmq-diagnostics")
             .expect(&text);
         assert!(apply < revert && revert < health, "{text}");
-        assert!(
-            text.contains("kill backend.master (repetition 0)\n  (no [[external.fault]]"),
-            "{text}"
+        assert_has(
+            &text,
+            &["kill backend.master (repetition 0)\n  (no [[external.fault]]"],
         );
         assert!(text.contains("3 command(s)"), "{text}");
     }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::compare::fixture;
+use crate::testing::assert_has;
 
 /// Write the fixture's runs as a comparison directory.
 fn comparison_dir() -> tempfile::TempDir {
@@ -129,9 +130,9 @@ fn the_failover_table_names_the_phases_seen_out_of_order() {
     assert_eq!(cell("ha", "broker.primary"), "proxy up 1/2, reconnect 1/2");
     assert_eq!(cell("standalone", "broker.primary"), "ordered");
     let md = doc::markdown(&blocks);
-    assert!(
-        md.contains("order = the anatomy phases an observer saw out of order"),
-        "{md}"
+    assert_has(
+        &md,
+        &["order = the anatomy phases an observer saw out of order"],
     );
 }
 
@@ -172,10 +173,7 @@ fn negative_intervals_and_clocks_are_reported_per_stage() {
     assert!(md.contains(&format!("3 of {}", seen + 3)), "{md}");
     assert!(md.contains("not counted"), "{md}");
     assert!(md.contains("0 of them off the run's time line"), "{md}");
-    assert!(
-        md.contains("made before hab stamped every interval"),
-        "{md}"
-    );
+    assert_has(&md, &["made before hab stamped every interval"]);
 }
 
 #[test]
@@ -204,9 +202,9 @@ fn a_comparison_directory_renders_every_report_file() {
         md.starts_with("# hab comparison: standalone vs ha — fixture workload"),
         "{md}"
     );
-    assert!(
-        md.contains("| ha | 2 | 200 | 200 | 2500/s (2000–3000) | 0.50× |"),
-        "{md}"
+    assert_has(
+        &md,
+        &["| ha | 2 | 200 | 200 | 2500/s (2000–3000) | 0.50× |"],
     );
     assert!(md.contains("## Findings"));
     assert!(md.contains("| RabbitMQ | 3.10.8 | 3.10.8 |"), "{md}");

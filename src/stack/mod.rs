@@ -535,18 +535,6 @@ fn redis_version(banner: &str) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
-/// Asserts that each of `lines` stands as a whole line of the generated config `conf`.
-#[cfg(test)]
-#[track_caller]
-pub(crate) fn assert_has_lines(conf: &str, lines: &[&str]) {
-    for line in lines {
-        assert!(
-            conf.lines().any(|l| l == *line),
-            "missing {line:?} in\n{conf}"
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -654,6 +654,7 @@ pub fn one_master(roles: &[&str], master: usize) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_has;
 
     #[test]
     fn two_nodes_answering_role_master_are_not_healthy() {
@@ -668,10 +669,7 @@ mod tests {
         let e = one_master(&["slave", "slave"], 1).unwrap_err();
         assert!(e.contains("node 1 (the master) reports role:slave"), "{e}");
         let e = one_master(&["master", "?"], 0).unwrap_err();
-        assert!(
-            e.contains("node 1 reports role:?, expected a replica"),
-            "{e}"
-        );
+        assert_has(&e, &["node 1 reports role:?, expected a replica"]);
     }
 
     #[test]
@@ -682,7 +680,7 @@ mod tests {
             Path::new("/run/logs/redis-backend.log"),
             &RedisOptions::default(),
         );
-        crate::stack::assert_has_lines(
+        crate::testing::assert_has_lines(
             &conf,
             &[
                 "port 6400",

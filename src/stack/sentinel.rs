@@ -343,7 +343,7 @@ mod tests {
             6400,
             &opts,
         );
-        crate::stack::assert_has_lines(
+        crate::testing::assert_has_lines(
             &conf,
             &[
                 "port 26379",

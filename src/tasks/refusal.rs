@@ -135,6 +135,7 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_has;
 
     #[test]
     fn codes_round_trip_and_are_unique() {
@@ -159,11 +160,7 @@ mod tests {
         let f = r.to_failure();
         assert_eq!(f.exc_type, "ValueError");
         assert_eq!(f.refusal, Some(RefusalKind::FactorialLimit));
-        assert!(
-            f.exc_message.contains("workers.limits.max_factorial_n"),
-            "{}",
-            f.exc_message
-        );
+        assert_has(&f.exc_message, &["workers.limits.max_factorial_n"]);
         assert!(
             f.exc_message.ends_with("(rule: factorial_limit)"),
             "{}",

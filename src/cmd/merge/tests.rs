@@ -8,6 +8,7 @@ use crate::ledger::{ConfirmState, Ledger, Outcome, SeenVia, TaskRecord};
 use crate::metrics::{LatencyHistogram, WorkloadMetrics};
 use crate::protocol::result::ResultStatus;
 use crate::record::ShardReport;
+use crate::testing::assert_has;
 
 use crate::record::{MergeReport, StackScope};
 
@@ -187,10 +188,7 @@ fn task_ids_must_be_disjoint_and_name_their_shard() {
     write_shard(&d2, b, &[b.task_id()]);
     let runs = vec![load_run(&d1).unwrap(), load_run(&d2).unwrap()];
     let e = join(&runs, &["trivial".into()]).unwrap_err().to_string();
-    assert!(
-        e.contains("has the id of shard 2/2, not of shard 1/2"),
-        "{e}"
-    );
+    assert_has(&e, &["has the id of shard 2/2, not of shard 1/2"]);
 
     // The same id with different records in two directories.
     let id = a.task_id();
@@ -452,10 +450,7 @@ fn executions_in_another_shards_side_channel_count() {
     std::fs::remove_dir_all(d1.join("executions")).unwrap();
     let runs = check_together(vec![load_run(&d1).unwrap(), load_run(&d2).unwrap()]).unwrap();
     let e = merged_report(&runs).unwrap_err().to_string();
-    assert!(
-        e.contains("is a shard's executions/ directory missing?"),
-        "{e}"
-    );
+    assert_has(&e, &["is a shard's executions/ directory missing?"]);
 }
 
 #[test]

@@ -2,6 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::{ConfigError, parse_topology};
+use crate::testing::assert_has;
 
 const MINIMAL: &str = "name = \"t\"\n[broker]\nnodes = 1\n[backend]\n";
 
@@ -10,12 +11,6 @@ fn err(text: &str) -> String {
     match parse_topology(text, Path::new("topologies/bad.toml")) {
         Ok(t) => panic!("accepted: {t:?}"),
         Err(e) => e.to_string(),
-    }
-}
-
-fn assert_has(msg: &str, parts: &[&str]) {
-    for p in parts {
-        assert!(msg.contains(p), "{p:?} not in:\n{msg}");
     }
 }
 

@@ -2,6 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::parse_workload_plan;
+use crate::testing::assert_has;
 
 /// A plan with one workload whose body lines are `body`.
 fn one(body: &str) -> String {
@@ -18,12 +19,6 @@ fn err(text: &str) -> String {
     match parse_workload_plan(text, Path::new("workloads/bad.toml")) {
         Ok(p) => panic!("accepted: {p:?}"),
         Err(e) => e.to_string(),
-    }
-}
-
-fn assert_has(msg: &str, parts: &[&str]) {
-    for p in parts {
-        assert!(msg.contains(p), "{p:?} not in:\n{msg}");
     }
 }
 

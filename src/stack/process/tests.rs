@@ -2,6 +2,7 @@
 
 use super::procfs::parse_stat;
 use super::*;
+use crate::testing::assert_has;
 
 #[tokio::test]
 async fn a_probe_cut_by_the_deadline_keeps_the_last_reason() {
@@ -99,10 +100,7 @@ fn stat_lines_parse_even_with_odd_command_names() {
 #[test]
 fn read_tail_of_a_missing_file_says_so() {
     let tail = read_tail(Path::new("/nonexistent/hab.log"), 5);
-    assert!(
-        tail.contains("could not read /nonexistent/hab.log"),
-        "{tail}"
-    );
+    assert_has(&tail, &["could not read /nonexistent/hab.log"]);
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn layout() -> NodeLayout {
 #[test]
 fn config_listens_on_loopback_only() {
     let conf = rabbitmq_conf(Ipv4Addr::LOCALHOST, 40001);
-    crate::stack::assert_has_lines(
+    crate::testing::assert_has_lines(
         &conf,
         &[
             "listeners.tcp.default = 127.0.0.1:40001",
