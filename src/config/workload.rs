@@ -514,6 +514,22 @@ impl WorkloadPlan {
 }
 
 impl Workload {
+    /// `count` tasks of `task` published at once, each repetition once, no faults (the
+    /// warm-up's shape; tests start from it).
+    pub fn burst(name: &str, task: TaskSpec, count: u64) -> Workload {
+        Workload {
+            name: name.into(),
+            task,
+            count,
+            arrival: ArrivalKind::Burst,
+            rate_per_s: None,
+            drain_timeout: None,
+            idle_before: None,
+            repeat: 1,
+            faults: Vec::new(),
+        }
+    }
+
     /// Pushes this workload's problems, located under `at` (e.g. `workload[1] ("sleep")`).
     fn validate_into(&self, at: &str, out: &mut Vec<Diagnostic>) {
         if let Some(gap) = self.idle_before

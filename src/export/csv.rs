@@ -282,20 +282,6 @@ fn parse_seen_via(s: &str) -> Option<SeenVia> {
     }
 }
 
-/// The inverse of [`ConfirmState::as_str`] as tasks.csv writes it.
-fn parse_confirm(s: &str) -> Option<ConfirmState> {
-    Some(match s {
-        "pending" => ConfirmState::Pending,
-        "acked" => ConfirmState::Acked,
-        "nacked" => ConfirmState::Nacked,
-        "failed" => ConfirmState::Failed,
-        "not_requested" => ConfirmState::NotRequested,
-        "refused" => ConfirmState::Refused,
-        "gave_up" => ConfirmState::GaveUp,
-        _ => return None,
-    })
-}
-
 /// A file that is not what its writer writes: which file, and what is wrong (with the
 /// line or column).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -461,7 +447,7 @@ pub fn read_tasks(
         let mut t = TaskRecord::new(id, workload, intended);
         t.published_unix_us = int(cells.published_unix_us, "published_unix_us")?;
         t.confirmed_unix_us = int(cells.confirmed_unix_us, "confirmed_unix_us")?;
-        t.confirm = parse_confirm(cells.confirm)
+        t.confirm = ConfirmState::parse(cells.confirm)
             .ok_or_else(|| row.bad(format!("confirm {:?} is unknown", cells.confirm)))?;
         t.result_seen_unix_us = int(cells.result_seen_unix_us, "result_seen_unix_us")?;
         t.seen_via = parse_seen_via(cells.seen_via);
@@ -712,17 +698,8 @@ mod tests {
 
     #[test]
     fn every_confirm_state_and_seen_via_reads_back_as_written() {
-        use ConfirmState::*;
-        for c in [
-            Pending,
-            Acked,
-            Nacked,
-            Failed,
-            NotRequested,
-            Refused,
-            GaveUp,
-        ] {
-            assert_eq!(parse_confirm(c.as_str()), Some(c));
+        for c in ConfirmState::ALL {
+            assert_eq!(ConfirmState::parse(c.as_str()), Some(c));
         }
         for v in [None, Some(SeenVia::Notification), Some(SeenVia::Read)] {
             assert_eq!(parse_seen_via(seen_via_str(v)), v);

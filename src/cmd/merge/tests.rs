@@ -27,13 +27,6 @@ fn write_run(dir: &Path, report: &RunReport, ledger: &Ledger) {
 
 fn report(index: u32, count: u32) -> RunReport {
     RunReport {
-        hab_version: "0".into(),
-        status: RunStatus::Complete,
-        name: "standalone-smoke".into(),
-        started_unix_ms: 1,
-        finished_unix_ms: Some(2),
-        topology_file: "t.toml".into(),
-        workload_file: "w.toml".into(),
         topology: serde_json::json!({"name": "standalone", "broker": {"nodes": 1}}),
         workload_plan: serde_json::json!({"name": "smoke", "workloads": [{"count": 10}]}),
         shard: Some(ShardReport {
@@ -45,7 +38,7 @@ fn report(index: u32, count: u32) -> RunReport {
             server_events: Vec::new(),
             result_vanished_ids: None,
         }),
-        ..Default::default()
+        ..crate::record::tests_support::empty_report()
     }
 }
 

@@ -37,15 +37,9 @@ fn task_calls_carry_the_seed_arguments() {
 #[test]
 fn schedule_lag_is_warned_about_only_for_rate_workloads_that_fell_behind() {
     let mut w = Workload {
-        name: "r".into(),
-        task: TaskSpec::Trivial,
-        count: 10,
         arrival: ArrivalKind::Rate,
         rate_per_s: Some(2000.0),
-        drain_timeout: None,
-        idle_before: None,
-        repeat: 1,
-        faults: Vec::new(),
+        ..Workload::burst("r", TaskSpec::Trivial, 10)
     };
     let mut lag = crate::metrics::LatencyHistogram::new();
     lag.record(300);

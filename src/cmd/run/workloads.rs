@@ -43,17 +43,7 @@ impl Book<'_> {
         if plan.warmup_tasks == 0 {
             return Ok(());
         }
-        let warm = Workload {
-            name: "warmup".into(),
-            task: TaskSpec::Trivial,
-            count: plan.warmup_tasks as u64,
-            arrival: ArrivalKind::Burst,
-            rate_per_s: None,
-            drain_timeout: None,
-            idle_before: None,
-            repeat: 1,
-            faults: Vec::new(),
-        };
+        let warm = Workload::burst("warmup", TaskSpec::Trivial, plan.warmup_tasks as u64);
         driver
             .workload(plan.workloads.len(), 1, &warm, plan.drain_timeout)
             .await

@@ -248,17 +248,7 @@ fn diags(edit: impl FnOnce(&mut WorkloadPlan)) -> Vec<String> {
 }
 
 fn workload(name: &str, task: TaskSpec) -> Workload {
-    Workload {
-        name: name.into(),
-        task,
-        count: 1,
-        arrival: ArrivalKind::Burst,
-        rate_per_s: None,
-        drain_timeout: None,
-        idle_before: None,
-        repeat: 1,
-        faults: Vec::new(),
-    }
+    Workload::burst(name, task, 1)
 }
 
 #[test]
