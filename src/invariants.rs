@@ -456,18 +456,11 @@ mod tests {
             result_keys: 0,
         });
         let mut row = crate::metrics::failover::analyse(
-            &crate::fault::AppliedFault {
-                workload: 0,
-                target: crate::fault::Role::BackendMaster,
-                resolved: "backend.node[0]".into(),
-                kind: crate::fault::FaultKind::Kill,
-                repetition: 0,
-                fault_at_unix_us: 1_000,
-                restored_at_unix_us: None,
-                ready_at_unix_us: None,
-                healthy_at_unix_us: None,
-                not_applied: None,
-            },
+            &crate::fault::AppliedFault::kill(
+                crate::fault::Role::BackendMaster,
+                "backend.node[0]",
+                1_000,
+            ),
             "w",
             None,
             None,

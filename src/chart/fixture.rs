@@ -2,10 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::ledger::OutcomeCounts;
-use crate::metrics::LatencyHistogram;
 use crate::metrics::failover::FailoverRow;
-use crate::metrics::summary::WorkloadReport;
 use crate::metrics::timeline::TimelineRow;
 use crate::record::RunReport;
 use crate::record::{LoadedRun, RunSet, TopologyRuns};
@@ -58,43 +55,22 @@ impl RunBuilder {
     /// A workload whose end-to-end latencies are `latencies_us`; the other stages are
     /// fixed fractions of it (publish 1/10, queue wait 1/2, service 1/4, result delay 1/8).
     pub(crate) fn workload(mut self, name: &str, latencies_us: &[i64], throughput: f64) -> Self {
-        let stages: [(&str, i64); 6] = [
-            ("latency", 1),
-            ("publish", 10),
-            ("queue_wait", 2),
-            ("service", 4),
-            ("result_delay", 8),
-            ("schedule_lag", 100),
-        ];
-        let mut stats = std::collections::BTreeMap::new();
-        let mut histograms = std::collections::BTreeMap::new();
-        for (stage, div) in stages {
-            let mut h = LatencyHistogram::new();
-            for &l in latencies_us {
-                h.record(l / div);
-            }
-            stats.insert(stage.to_string(), h.stats());
-            histograms.insert(stage.to_string(), h.to_base64());
-        }
-        let n = latencies_us.len() as u64;
-        self.report.workloads.push(WorkloadReport {
-            name: name.into(),
-            task: format!("hab.{name}"),
-            counts: OutcomeCounts {
-                count: n,
-                ok: n,
-                ..Default::default()
-            },
-            republished: 0,
-            seen_by_read: 0,
-            wall_s: n as f64 / throughput,
-            throughput_per_s: throughput,
-            stages: stats,
-            histograms,
-            negative_intervals: Default::default(),
-            repetitions: Vec::new(),
-            throughput_spread: None,
-        });
+        self.report
+            .workloads
+            .push(crate::compare::fixture::workload_with_stages(
+                name,
+                &format!("hab.{name}"),
+                latencies_us,
+                throughput,
+                [
+                    ("latency", 1),
+                    ("publish", 10),
+                    ("queue_wait", 2),
+                    ("service", 4),
+                    ("result_delay", 8),
+                    ("schedule_lag", 100),
+                ],
+            ));
         self
     }
 

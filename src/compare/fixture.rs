@@ -12,25 +12,40 @@ use crate::record::{Machine, RunReport, RunStatus};
 
 use crate::record::{LoadedRun, RunSet, TopologyRuns};
 
-/// A workload report whose latencies are `latencies_us` (every task ok).
+/// A workload report whose latencies are `latencies_us` (every task ok); the other stages
+/// are a quarter of it.
 pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadReport {
+    workload_with_stages(
+        name,
+        "hab.trivial",
+        latencies_us,
+        throughput,
+        [
+            ("latency", 1),
+            ("publish", 4),
+            ("queue_wait", 4),
+            ("service", 4),
+            ("result_delay", 4),
+            ("schedule_lag", 4),
+        ],
+    )
+}
+
+/// A workload report of `task` whose end-to-end latencies are `latencies_us` (every task
+/// ok), each stage of `divisors` recording them divided by its number.
+pub fn workload_with_stages(
+    name: &str,
+    task: &str,
+    latencies_us: &[i64],
+    throughput: f64,
+    divisors: [(&str, i64); 6],
+) -> WorkloadReport {
     let mut stages = BTreeMap::new();
     let mut histograms = BTreeMap::new();
-    let mut h = LatencyHistogram::new();
-    for &l in latencies_us {
-        h.record(l);
-    }
-    for stage in [
-        "latency",
-        "publish",
-        "queue_wait",
-        "service",
-        "result_delay",
-        "schedule_lag",
-    ] {
+    for (stage, div) in divisors {
         let mut s = LatencyHistogram::new();
         for &l in latencies_us {
-            s.record(if stage == "latency" { l } else { l / 4 });
+            s.record(l / div);
         }
         stages.insert(stage.to_string(), s.stats());
         histograms.insert(stage.to_string(), s.to_base64());
@@ -38,7 +53,7 @@ pub fn workload(name: &str, latencies_us: &[i64], throughput: f64) -> WorkloadRe
     let n = latencies_us.len() as u64;
     WorkloadReport {
         name: name.into(),
-        task: "hab.trivial".into(),
+        task: task.into(),
         counts: OutcomeCounts {
             count: n,
             ok: n,

@@ -35,20 +35,31 @@ pub struct AppliedFault {
 
 #[cfg(test)]
 impl AppliedFault {
+    /// Test fixture: `target` (resolved to `resolved`) killed at `at` in workload 0,
+    /// repetition 0, never brought back.
+    pub(crate) fn kill(target: Role, resolved: &str, at: i64) -> Self {
+        AppliedFault {
+            workload: 0,
+            target,
+            resolved: resolved.into(),
+            kind: FaultKind::Kill,
+            repetition: 0,
+            fault_at_unix_us: at,
+            restored_at_unix_us: None,
+            ready_at_unix_us: None,
+            healthy_at_unix_us: None,
+            not_applied: None,
+        }
+    }
+
     /// Test fixture: `broker.primary` (resolved to `broker.node[0]`) killed at `at`,
     /// brought back at `restored`, answering at `ready`, the stack healthy at `healthy`.
     pub(crate) fn broker_kill(at: i64, restored: i64, ready: Option<i64>, healthy: i64) -> Self {
         AppliedFault {
-            workload: 0,
-            target: Role::BrokerPrimary,
-            resolved: "broker.node[0]".into(),
-            kind: FaultKind::Kill,
-            repetition: 0,
-            fault_at_unix_us: at,
             restored_at_unix_us: Some(restored),
             ready_at_unix_us: ready,
             healthy_at_unix_us: Some(healthy),
-            not_applied: None,
+            ..Self::kill(Role::BrokerPrimary, "broker.node[0]", at)
         }
     }
 }

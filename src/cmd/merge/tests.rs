@@ -325,18 +325,12 @@ fn write_shard_tasks(
     let mut r = report(shard.index, shard.count);
     r.shard.as_mut().unwrap().stack = stack;
     if shard.applies_faults() {
-        r.shard.as_mut().unwrap().faults = vec![AppliedFault {
-            workload: 0,
-            target: crate::fault::Role::BrokerPrimary,
-            resolved: "broker.node[0]".into(),
-            kind: crate::fault::FaultKind::Kill,
-            repetition: 0,
-            fault_at_unix_us: fault_at,
-            restored_at_unix_us: Some(fault_at + 1_000_000),
-            ready_at_unix_us: None,
-            healthy_at_unix_us: Some(fault_at + 2_000_000),
-            not_applied: None,
-        }];
+        r.shard.as_mut().unwrap().faults = vec![AppliedFault::broker_kill(
+            fault_at,
+            fault_at + 1_000_000,
+            None,
+            fault_at + 2_000_000,
+        )];
     }
     r.workloads =
         vec![WorkloadMetrics::from_tasks("rate", "hab.trivial", ledger.tasks(0)).report()];

@@ -557,18 +557,7 @@ fn results_seen_but_gone_at_the_end_have_vanished() {
 
 fn client_side_row() -> FailoverRow {
     analyse(
-        &AppliedFault {
-            workload: 0,
-            target: Role::BrokerPrimary,
-            resolved: "broker.node[0]".into(),
-            kind: FaultKind::Kill,
-            repetition: 0,
-            fault_at_unix_us: 10_000_000,
-            restored_at_unix_us: None,
-            ready_at_unix_us: None,
-            healthy_at_unix_us: None,
-            not_applied: None,
-        },
+        &AppliedFault::kill(Role::BrokerPrimary, "broker.node[0]", 10_000_000),
         "w",
         None,
         None,
