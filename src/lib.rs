@@ -52,7 +52,8 @@
 //! - [`load`]: arrival schedules (pure), the pacer and generator shards.
 //! - [`ledger`]: the per-task record and its classification.
 //! - [`observe`]: independent observers of the servers (HAProxy's stats socket and session
-//!   log, Sentinel events, the queue leader, a partitioned RabbitMQ node's log).
+//!   log, Sentinel events, the queue leader, a partitioned RabbitMQ node's log) and the CPU
+//!   time of every process (`/proc`).
 //! - [`inject`]: the fault injector and the plan of a workload's faults (timeline, checks,
 //!   dry run).
 //!

@@ -1,7 +1,9 @@
 //! Observations of what the clients went through: errors, reconnections, nacks and
 //! republishes, each with its time. Failover anatomy is built from these and from the
-//! server-side observers; nothing a client retried is hidden.
+//! server-side observers; nothing a client retried is hidden. [`cpu`] samples who was
+//! busy: the CPU time of every process of a run and of the machine.
 
+pub mod cpu;
 pub mod haproxy_log;
 pub mod management;
 pub mod rabbit_log;

@@ -8,6 +8,7 @@
 //!   pure kernels the benches measure.
 //! - [`scratch`]: the worker's scratch directory, the only place `write_zeros` creates files.
 //! - [`refusal`]: the rules a message can break ([`Refusal`]) and the `FAILURE` each stores.
+//! - [`thread`]: the name a thread takes while it runs a task ([`thread::TASK_THREAD`]).
 //! - This file: [`Task`] (binding a call's `args`/`kwargs` like Python would, with Python's
 //!   `TypeError`/`ValueError` messages), [`Task::check`] (the worker's limits) and
 //!   [`Task::execute`].
@@ -19,6 +20,7 @@ pub mod factorial;
 pub mod refusal;
 pub mod scratch;
 pub mod sleep;
+pub mod thread;
 pub mod trivial;
 pub mod write_zeros;
 
@@ -306,11 +308,16 @@ impl Task {
     }
 }
 
-/// Runs `work` on the blocking pool; a panic becomes a `RuntimeError` failure.
+/// Runs `work` on the blocking pool, the thread named [`thread::TASK_THREAD`] meanwhile; a
+/// panic becomes a `RuntimeError` failure.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, TaskFailure> + Send + 'static,
 ) -> Result<T, TaskFailure> {
-    match tokio::task::spawn_blocking(work).await {
+    let named = move || {
+        let _name = thread::ThreadName::set(thread::TASK_THREAD);
+        work()
+    };
+    match tokio::task::spawn_blocking(named).await {
         Ok(result) => result,
         Err(join) => Err(TaskFailure::new(
             "RuntimeError",
@@ -661,6 +668,22 @@ mod tests {
         };
         assert!(Task::Factorial { n: 11 }.check(&tight).is_err());
         assert!(Task::Factorial { n: 10 }.check(&tight).is_ok());
+    }
+
+    #[tokio::test]
+    async fn blocking_work_runs_on_a_thread_named_for_tasks_that_gets_its_name_back() {
+        let name = || nix::sys::prctl::get_name().unwrap().into_string().unwrap();
+        let (during, thread) = blocking(move || Ok((name(), std::thread::current().id())))
+            .await
+            .unwrap();
+        assert_eq!(during, thread::TASK_THREAD);
+        // The pool keeps the thread: the next blocking job on it sees its own name again.
+        let after = tokio::task::spawn_blocking(move || (name(), std::thread::current().id()))
+            .await
+            .unwrap();
+        if after.1 == thread {
+            assert_ne!(after.0, thread::TASK_THREAD);
+        }
     }
 
     #[tokio::test]
