@@ -3,6 +3,7 @@
 //! only their percentiles, so runs and shards can be merged later.
 
 pub mod client_side;
+pub mod cpu;
 pub mod failover;
 pub mod histogram;
 pub mod idle;
