@@ -67,8 +67,8 @@
 //! - [`invariants`]: what every run checks of its own figures (run.json `invariants`).
 //!
 //! Presentation (rendered from record and metrics only):
-//! - [`export`]: run.json, summary.csv, tasks.csv, events.csv, HdrHistogram logs, the
-//!   terminal table; the readers of what it writes sit beside the writers.
+//! - [`export`]: run.json, summary.csv, tasks.csv, events.csv, cpu.csv, HdrHistogram logs,
+//!   the terminal table; the readers of what it writes sit beside the writers.
 //! - [`compare`]: the analysis of a comparison: summary, findings, thresholds.
 //! - [`chart`]: the charts of a comparison (SVG and PNG, bundled font).
 //! - [`report`]: the publishable report (Markdown and HTML).

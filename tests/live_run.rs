@@ -126,6 +126,31 @@ fn smoke_workload_end_to_end() {
                 >= w["stages"]["service"]["min_us"].as_u64().unwrap()
         );
     }
+    // Who was busy: the rate workload (0.5 s by its schedule, sampled every 100 ms) has
+    // the broker, Redis, hab's own process and its worker, with shares of a core.
+    let rate = workloads
+        .iter()
+        .find(|w| w["name"] == "trivial_rate")
+        .unwrap();
+    let roles = rate["cpu"]["roles"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{rate}"));
+    for role in [
+        "broker.node[0]",
+        "backend.node[0]",
+        "hab.producer",
+        "hab.worker w1",
+    ] {
+        let pct = roles[role]["pct"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{role}: {rate}"));
+        assert!(pct.is_finite() && pct >= 0.0, "{role}: {pct}");
+    }
+    assert!(rate["cpu"]["seconds"].as_f64().unwrap() > 0.0);
+    let cpu_csv = std::fs::read_to_string(dir.join("cpu.csv")).unwrap();
+    assert!(cpu_csv.starts_with("at_unix_us,role,pid,ticks,"));
+    assert!(cpu_csv.lines().any(|l| l.contains(",machine,")));
+    assert!(cpu_csv.lines().any(|l| l.contains(",hab.worker w1,")));
     // sleep(0.2): every execution takes at least 200 ms.
     let sleep = workloads.iter().find(|w| w["name"] == "sleep").unwrap();
     assert!(sleep["stages"]["service"]["min_us"].as_u64().unwrap() >= 200_000);

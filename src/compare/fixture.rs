@@ -68,6 +68,7 @@ pub fn workload_with_stages(
         negative_intervals: BTreeMap::new(),
         repetitions: Vec::new(),
         throughput_spread: None,
+        cpu: None,
     }
 }
 

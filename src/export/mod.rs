@@ -1,7 +1,9 @@
 //! Exporters: one file per format behind one small trait that renders bytes. Every file is
 //! rewritten (atomically: temporary file, then rename) after each workload, so an
-//! interrupted or crashed run keeps everything measured so far.
+//! interrupted or crashed run keeps everything measured so far. cpu.csv ([`cpu`]) is
+//! written beside them from the run's CPU samples.
 
+pub mod cpu;
 pub mod csv;
 pub mod hgrm;
 pub mod hlog;

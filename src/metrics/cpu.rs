@@ -47,6 +47,30 @@ pub struct CpuWindow {
     pub machine_steal_pct: f64,
 }
 
+/// Who was busy during one workload (run.json `workloads[].cpu`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadCpu {
+    /// Each role's and the machine's CPU from the workload's start to the end of its drain.
+    #[serde(flatten)]
+    pub window: CpuWindow,
+    /// Its busiest process.
+    pub busiest: Option<Busiest>,
+    /// The same in one sentence ([`busiest_sentence`]).
+    pub summary: Option<String>,
+}
+
+impl WorkloadCpu {
+    /// Who was busy between `from_us` and `to_us`; `None` without two samples in it.
+    pub fn of(samples: &[CpuSample], from_us: i64, to_us: i64, ticks_per_s: u64) -> Option<Self> {
+        let window = window(samples, from_us, to_us, ticks_per_s);
+        (window.seconds > 0.0).then(|| WorkloadCpu {
+            busiest: busiest(&window),
+            summary: busiest_sentence(&window),
+            window,
+        })
+    }
+}
+
 /// The busiest process of a window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Busiest {
@@ -165,10 +189,18 @@ pub fn busiest(w: &CpuWindow) -> Option<Busiest> {
 /// A process at or above this share of one core is taken as the limit of a workload.
 pub const SATURATED_PCT: f64 = 90.0;
 
+/// Windows shorter than this get figures but no verdict: at 100 ms samples and 10 ms
+/// ticks, a shorter window's shares move by tens of percent with one tick.
+pub const VERDICT_MIN_S: f64 = 1.0;
+
 /// One sentence on who was busy in window `w`: the busiest process, whether it limited
 /// the workload (at or above [`SATURATED_PCT`] of a core) and whether that was hab's
-/// overhead rather than the stack, then the machine's busy and stolen share.
+/// overhead rather than the stack, then the machine's busy and stolen share. `None` for a
+/// window shorter than [`VERDICT_MIN_S`] or without samples.
 pub fn busiest_sentence(w: &CpuWindow) -> Option<String> {
+    if w.seconds < VERDICT_MIN_S {
+        return None;
+    }
     let b = busiest(w)?;
     let who = match (b.hab_overhead, b.pct >= SATURATED_PCT) {
         (true, true) => format!(

@@ -138,6 +138,10 @@ pub struct WorkloadReport {
     /// workload run once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_spread: Option<Spread>,
+    /// Who was busy while it ran: each process's CPU and the busiest (absent in runs
+    /// written before hab sampled CPU, on merged runs and when nothing was sampled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<super::cpu::WorkloadCpu>,
 }
 
 impl WorkloadReport {
@@ -246,6 +250,7 @@ impl WorkloadMetrics {
             negative_intervals: self.stages.negative_intervals(),
             repetitions: self.repetitions.clone(),
             throughput_spread: self.throughput_spread(),
+            cpu: None,
         }
     }
 }

@@ -15,8 +15,8 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -209,27 +209,30 @@ impl Sampling {
     }
 }
 
-/// A thread that samples every `interval` until stopped.
+/// A thread that samples every `interval` until stopped; the samples so far can be read
+/// at any time (an interrupted run writes what it measured).
 pub struct CpuSampler {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Vec<CpuSample>>,
+    samples: Arc<Mutex<Vec<CpuSample>>>,
+    thread: JoinHandle<()>,
 }
 
 impl CpuSampler {
     /// Starts sampling the processes `watch` names, at once and then every `interval`.
     pub fn start(interval: Duration, watch: Watch) -> io::Result<CpuSampler> {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let (flag, store) = (stop.clone(), samples.clone());
         let thread = std::thread::Builder::new()
             .name("hab-cpu".into())
             .spawn(move || {
-                let mut out = Vec::new();
                 let mut sampling = Sampling::default();
                 let mut next = std::time::Instant::now();
                 loop {
-                    out.push(sampling.sample(&watch()));
+                    let s = sampling.sample(&watch());
+                    store.lock().unwrap_or_else(PoisonError::into_inner).push(s);
                     if flag.load(Ordering::Relaxed) {
-                        return out;
+                        return;
                     }
                     next += interval;
                     // Late (a stalled machine): the next sample is taken at once, and the
@@ -240,14 +243,27 @@ impl CpuSampler {
                     }
                 }
             })?;
-        Ok(CpuSampler { stop, thread })
+        Ok(CpuSampler {
+            stop,
+            samples,
+            thread,
+        })
+    }
+
+    /// Every sample so far, in time order.
+    pub fn samples(&self) -> Vec<CpuSample> {
+        self.samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Takes a last sample and returns every sample, in time order.
     pub fn stop(self) -> Vec<CpuSample> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.thread().unpark();
-        self.thread.join().unwrap_or_default()
+        let _ = self.thread.join();
+        std::mem::take(&mut *self.samples.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

@@ -68,6 +68,12 @@ impl StackHandle {
         matches!(self, StackHandle::External(_))
     }
 
+    /// The server processes running now, by node (none on an external stack: its servers
+    /// are not this host's processes).
+    pub fn server_pids(&self) -> Vec<(String, i32)> {
+        self.local().map(Stack::server_pids).unwrap_or_default()
+    }
+
     /// Time to bring the stack up (local) or to reach it (external), ms.
     pub fn bringup_ms(&self) -> u64 {
         match self {

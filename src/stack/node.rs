@@ -265,6 +265,23 @@ impl Stack {
         })
     }
 
+    /// The server process of every node that is running now, named by node
+    /// (`broker.node[0]`, `sentinel[1]`, `proxy`): what a CPU sampler watches (a restarted
+    /// node shows its new pid).
+    pub fn server_pids(&self) -> Vec<(String, i32)> {
+        let nodes = (0..self.broker.nodes().len())
+            .map(NodeRef::Broker)
+            .chain((0..self.backend.nodes().len()).map(NodeRef::BackendData))
+            .chain((0..self.backend.sentinels().len()).map(NodeRef::Sentinel))
+            .chain(self.proxy.is_some().then_some(NodeRef::Proxy));
+        nodes
+            .filter_map(|n| {
+                let p = self.pids(n).ok()?;
+                p.alive.then(|| (n.to_string(), p.server.as_raw()))
+            })
+            .collect()
+    }
+
     /// The managed process of `node`, the pid faults signal and its stop grace.
     fn process_of(
         &mut self,

@@ -64,13 +64,17 @@ pub(super) fn metrics_so_far(
         Some(w) => w.merge_side_channel(&mut ledger),
         None => SideChannelSummary::default(),
     };
+    let samples = live.cpu.samples();
     let reports = plan
         .workloads
         .iter()
         .take(upto)
         .enumerate()
         .map(|(i, w)| {
-            WorkloadMetrics::from_tasks(&w.name, w.task.task_name(), ledger.tasks(i)).report()
+            let mut r =
+                WorkloadMetrics::from_tasks(&w.name, w.task.task_name(), ledger.tasks(i)).report();
+            r.cpu = live.cpu.workload(i, &samples);
+            r
         })
         .collect();
     (reports, side)
@@ -211,7 +215,8 @@ pub(super) fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Resu
             ledger: &ledger,
             events: &events,
         },
-    )
+    )?;
+    export::cpu::write_file(dir, &live.cpu.samples(), crate::observe::cpu::ticks_per_s())
 }
 
 /// run.json as it is written before the stack starts: what was asked, on what machine.

@@ -91,7 +91,14 @@ impl RunState {
         self.reporter
             .line(&format!("hab: stack ready in {} ms", stack.bringup_ms()));
         let stack = Arc::new(tokio::sync::Mutex::new(stack));
+        if let Err(e) = self.live.cpu.start(stack.clone()) {
+            self.reporter.line(&format!(
+                "hab: warning: cannot sample CPU ({e}); the run goes on without CPU figures"
+            ));
+        }
         let res = self.drive(opts, topology, plan, &stack, cancel).await;
+        // The sampler holds the stack: it stops before the stack is taken down.
+        self.live.cpu.stop();
         // A fault still in progress (the run stopped or failed mid-workload) finishes
         // first: a paused node is resumed, an external stack's fault reverted.
         self.live.injectors.close();
@@ -219,6 +226,7 @@ impl RunState {
         let started = Instant::now();
         let mut workers = Workers::new(opts, topology, endpoints, &self.dirs);
         workers.start(topology.workers.count)?;
+        self.live.cpu.set_workers(workers.roles());
         let workers = self.workers.insert(workers);
         let deadline = Instant::now() + WORKERS_READY_WITHIN;
         loop {

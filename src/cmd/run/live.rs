@@ -55,6 +55,8 @@ pub(super) struct Live {
     pub(super) injectors: TaskTracker,
     /// Reads whose failure decided outcomes (run.json `failed_reads`).
     pub(super) failed_reads: Mutex<Vec<FailedRead>>,
+    /// Who was busy: the CPU sampler and each workload's span.
+    pub(super) cpu: super::cpu::CpuWatch,
 }
 
 impl Live {
@@ -73,6 +75,7 @@ impl Live {
             observers: Mutex::new(Vec::new()),
             injectors: TaskTracker::new(),
             failed_reads: Mutex::new(Vec::new()),
+            cpu: super::cpu::CpuWatch::default(),
         }
     }
 

@@ -29,6 +29,7 @@ use lifecycle::RunState;
 use live::Live;
 
 mod analyse;
+mod cpu;
 mod deadline;
 mod driver;
 mod lifecycle;

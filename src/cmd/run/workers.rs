@@ -213,6 +213,19 @@ impl Workers {
         Ok(())
     }
 
+    /// The worker processes by role, for the CPU sampler: `hab.worker w1` (hab's own
+    /// worker, whose overhead is hab's) or `celery w1`.
+    pub(super) fn roles(&self) -> Vec<(String, i32)> {
+        let kind = match self.topology.workers.kind {
+            WorkerKind::Celery => "celery",
+            _ => "hab.worker",
+        };
+        self.procs
+            .iter()
+            .map(|(name, p)| (format!("{kind} {name}"), p.pid().as_raw()))
+            .collect()
+    }
+
     /// Fail if a worker died before it was ready (with its log).
     pub(super) fn check_alive(&mut self) -> Result<()> {
         for (name, p) in &mut self.procs {

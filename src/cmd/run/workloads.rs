@@ -76,6 +76,7 @@ impl Book<'_> {
                 driver.workers.supervise();
             }
             self.reporter.line(&announce(w, opts));
+            driver.live.cpu.workload_started(i);
             // `repeat = N`: N repetitions back to back, each drained (to its own drain
             // deadline, what is left of it frozen and taken out of the queue) before the
             // next starts.
@@ -89,9 +90,11 @@ impl Book<'_> {
                         w.name, w.repeat
                     ));
                 }
-                driver
+                let done = driver
                     .workload(i, rep, w, w.drain_timeout.unwrap_or(plan.drain_timeout))
-                    .await?;
+                    .await;
+                driver.live.cpu.workload_ended(i);
+                done?;
                 self.provisional(driver, topology, plan, i + 1)?;
             }
             if let Some(lag) = self
@@ -101,6 +104,15 @@ impl Book<'_> {
                 .and_then(|m| schedule_lag_warning(w, m))
             {
                 self.reporter.line(&format!("hab: warning: {lag}"));
+            }
+            if let Some(busy) = self
+                .report
+                .workloads
+                .get(i)
+                .and_then(|m| m.cpu.as_ref()?.summary.as_ref())
+            {
+                self.reporter
+                    .line(&format!("hab: workload {}: {busy}", w.name));
             }
         }
         Ok(())
@@ -117,6 +129,7 @@ impl Book<'_> {
     ) -> Result<()> {
         driver.workers.supervise();
         let live = driver.live;
+        live.cpu.set_workers(driver.workers.roles());
         self.report.workloads = metrics_so_far(live, plan, upto, Some(driver.workers)).0;
         self.report.failover = failover_rows(live, plan, &topology.clients);
         self.report.producer = producer_report(live, topology, plan);

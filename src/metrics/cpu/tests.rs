@@ -105,6 +105,12 @@ fn habs_task_work_is_not_overhead_but_its_overhead_is_named() {
     ];
     let w = window(&busy_tasks, T0, T0 + S, 100);
     let b = busiest(&w).unwrap();
+    // Shorter than a second: figures, no verdict.
+    let short = CpuWindow {
+        seconds: 0.5,
+        ..w.clone()
+    };
+    assert!(busiest(&short).is_some() && busiest_sentence(&short).is_none());
     assert_eq!(
         (b.role.as_str(), b.pct, b.hab_overhead),
         ("proxy", 20.0, false)
