@@ -31,6 +31,9 @@ pub mod names {
     /// Every interval of every stage is in its histogram or counted as negative: none
     /// dropped silently.
     pub const NEGATIVE: &str = "no_interval_unaccounted";
+    /// No workload measured hab rather than the stack: none had one of hab's processes
+    /// as its busiest, at 90 % of a core or more in its own overhead (CPU sampled).
+    pub const STACK_MEASURED: &str = "stack_not_hab_measured";
 }
 
 /// Checks the invariants of `report` (its workloads as written so far) against `ledger`
@@ -51,7 +54,42 @@ pub fn check(report: &RunReport, ledger: Option<&Ledger>) -> Vec<Invariant> {
     if let Some(i) = ceiling(report) {
         out.push(i);
     }
+    if let Some(i) = stack_measured(report) {
+        out.push(i);
+    }
     out
+}
+
+/// Present when some workload's CPU was sampled long enough for a verdict.
+fn stack_measured(report: &RunReport) -> Option<Invariant> {
+    use crate::metrics::cpu::{VERDICT_MIN_S, hab_limited};
+    let judged: Vec<_> = report
+        .workloads
+        .iter()
+        .filter_map(|w| Some((w, w.cpu.as_ref()?)))
+        .filter(|(_, c)| c.window.seconds >= VERDICT_MIN_S)
+        .collect();
+    if judged.is_empty() {
+        return None;
+    }
+    let problems = judged
+        .iter()
+        .filter_map(|(w, c)| {
+            let b = hab_limited(&c.window)?;
+            Some(format!(
+                "workload {}: {} at {:.0} % of a core in hab's own overhead: it measured hab rather than the stack",
+                w.name, b.role, b.pct
+            ))
+        })
+        .collect();
+    Some(invariant(
+        names::STACK_MEASURED,
+        problems,
+        format!(
+            "{} workload(s) sampled for 1 s or more: none was limited by hab's own overhead",
+            judged.len()
+        ),
+    ))
 }
 
 /// Whether every invariant in `list` holds.
@@ -415,6 +453,66 @@ mod tests {
         );
         let k = get(&list, names::BACKEND_KEYS);
         assert!(!k.holds && k.detail.contains("held 1 result keys"), "{k:?}");
+    }
+
+    #[test]
+    fn a_workload_limited_by_habs_overhead_did_not_measure_the_stack() {
+        use crate::metrics::cpu::{CpuWindow, RoleCpu, WorkloadCpu};
+        let mut l = Ledger::new(1);
+        l.insert(ok_task(true));
+        let mut r = report_of(&l);
+        // No CPU figures (an old run): the invariant is absent.
+        assert!(
+            check(&r, Some(&l))
+                .iter()
+                .all(|i| i.name != names::STACK_MEASURED)
+        );
+        let cpu = |seconds: f64, producer: f64, broker: f64| {
+            let window = CpuWindow {
+                seconds,
+                roles: [
+                    (
+                        "hab.producer".to_string(),
+                        RoleCpu {
+                            pct: producer,
+                            task_pct: 0.0,
+                        },
+                    ),
+                    (
+                        "broker.node[0]".to_string(),
+                        RoleCpu {
+                            pct: broker,
+                            task_pct: 0.0,
+                        },
+                    ),
+                ]
+                .into(),
+                ..Default::default()
+            };
+            Some(WorkloadCpu {
+                window,
+                busiest: None,
+                summary: None,
+            })
+        };
+        r.workloads[0].cpu = cpu(3.0, 60.0, 99.0);
+        let held = check(&r, Some(&l));
+        assert!(get(&held, names::STACK_MEASURED).holds);
+        r.workloads[0].cpu = cpu(3.0, 97.0, 40.0);
+        let broken = check(&r, Some(&l));
+        let i = get(&broken, names::STACK_MEASURED);
+        assert!(!i.holds);
+        assert_eq!(
+            i.detail,
+            "workload w: hab.producer at 97 % of a core in hab's own overhead: it measured hab rather than the stack"
+        );
+        // Too short to judge: no verdict either way.
+        r.workloads[0].cpu = cpu(0.4, 97.0, 40.0);
+        assert!(
+            check(&r, Some(&l))
+                .iter()
+                .all(|i| i.name != names::STACK_MEASURED)
+        );
     }
 
     #[test]

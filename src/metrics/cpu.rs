@@ -71,6 +71,14 @@ impl WorkloadCpu {
     }
 }
 
+/// Whether window `w` measured hab rather than the stack: long enough for a verdict, and
+/// its busiest process is one of hab's, at or above [`SATURATED_PCT`] of a core in its own
+/// overhead.
+pub fn hab_limited(w: &CpuWindow) -> Option<Busiest> {
+    let b = busiest(w)?;
+    (w.seconds >= VERDICT_MIN_S && b.hab_overhead && b.pct >= SATURATED_PCT).then_some(b)
+}
+
 /// The busiest process of a window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Busiest {
@@ -209,6 +217,10 @@ pub fn busiest_sentence(w: &CpuWindow) -> Option<String> {
         ),
         (false, true) => format!(
             "{} at {:.0} % of a core: it limits this workload",
+            b.role, b.pct
+        ),
+        (_, false) if w.machine_busy_pct >= SATURATED_PCT => format!(
+            "no process at a full core, but the machine's cores were (busiest process {} at {:.0} % of a core)",
             b.role, b.pct
         ),
         (_, false) => format!(

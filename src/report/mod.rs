@@ -3,6 +3,7 @@
 //! files of a directory. `hab compare` calls [`render_dir`] when its runs are done;
 //! `hab report DIR` calls it again on an existing directory without running anything.
 
+mod cpu;
 pub mod doc;
 mod failover;
 
@@ -531,7 +532,7 @@ fn invariants_table(set: &RunSet) -> Vec<Block> {
         .collect();
     let mut out = vec![
         Block::Heading(2, "Invariants".into()),
-        Block::Para("Every run checks its own figures after each workload and at the end: one outcome per task summing to the count, each latency histogram holding exactly its ok tasks, every ok task executed (side channel), every stage interval (recounted from the tasks) in its histogram or counted as negative, the backend holding a result key for every ok task unless a Redis-side fault explains the gap, no failover phase seen before its own fault (out-of-order phases flagged), and for a calibrated run a trivial burst no more than 5 % above the broker round trip. A violated invariant means a figure of that run is wrong; `--strict` makes `hab run`, `hab compare` and `hab report` exit 1 on one.".into()),
+        Block::Para("Every run checks its own figures after each workload and at the end: one outcome per task summing to the count, each latency histogram holding exactly its ok tasks, every ok task executed (side channel), every stage interval (recounted from the tasks) in its histogram or counted as negative, the backend holding a result key for every ok task unless a Redis-side fault explains the gap, no failover phase seen before its own fault (out-of-order phases flagged), for a calibrated run a trivial burst no more than 5 % above the broker round trip, and where CPU was sampled no workload limited by hab's own overhead. A violated invariant means a figure of that run is wrong (or, for the last, that it measured hab rather than the stack); `--strict` makes `hab run`, `hab compare` and `hab report` exit 1 on one.".into()),
     ];
     if rows.is_empty() {
         out.push(Block::Para(
@@ -573,6 +574,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
     out.extend(failover_table(c));
     out.extend(idle_table(c));
     out.extend(policy_table(c));
+    out.extend(cpu::busy_table(set));
     if !charts.is_empty() {
         out.push(Block::Heading(2, "Charts".into()));
         for ch in charts {
@@ -591,7 +593,7 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
         "run.json in each run directory: everything measured, the source of this report (`hab report DIR` renders it again).".into(),
         "summary.json: the numbers of this report, machine-readable.".into(),
         "<topology>-<workload>.hgrm: latency percentile distributions (ms), HdrHistogram's text format; each run directory also has its own and a <topology>.hlog interval log.".into(),
-        "tasks.csv, timeline.csv, failover.csv, events.csv in each run directory; charts/*.svg and *.png.".into(),
+        "tasks.csv, timeline.csv, failover.csv, events.csv, cpu.csv in each run directory; charts/*.svg and *.png.".into(),
     ]));
     out
 }

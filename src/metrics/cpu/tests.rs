@@ -119,6 +119,14 @@ fn habs_task_work_is_not_overhead_but_its_overhead_is_named() {
         busiest_sentence(&w).unwrap(),
         "busiest process proxy at 20 % of a core: no process was the limit; machine 50 % busy, 0 % stolen"
     );
+    assert!(hab_limited(&w).is_none());
+    let crowded = CpuWindow {
+        machine_busy_pct: 96.0,
+        ..w.clone()
+    };
+    assert!(busiest_sentence(&crowded).unwrap().starts_with(
+        "no process at a full core, but the machine's cores were (busiest process proxy at 20 % of a core)"
+    ));
     let busy_hab = [
         sample(
             T0,
@@ -134,6 +142,10 @@ fn habs_task_work_is_not_overhead_but_its_overhead_is_named() {
     let w = window(&busy_hab, T0, T0 + S, 100);
     let b = busiest(&w).unwrap();
     assert!(b.hab_overhead);
+    assert_eq!(
+        hab_limited(&w).map(|b| b.role),
+        Some("hab.producer".to_string())
+    );
     assert!(busiest_sentence(&w).unwrap().starts_with(
         "hab.producer at 98 % of a core in its own overhead (not task work): this workload measured hab rather than the stack"
     ));
