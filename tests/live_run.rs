@@ -151,6 +151,18 @@ fn smoke_workload_end_to_end() {
     assert!(cpu_csv.starts_with("at_unix_us,role,pid,ticks,"));
     assert!(cpu_csv.lines().any(|l| l.contains(",machine,")));
     assert!(cpu_csv.lines().any(|l| l.contains(",hab.worker w1,")));
+    let timeline_head = std::fs::read_to_string(dir.join("timeline.csv")).unwrap();
+    let timeline_head = timeline_head.lines().next().unwrap();
+    for column in [
+        "cpu_broker_node0_pct",
+        "cpu_hab_producer_pct",
+        "cpu_hab_worker_w1_pct",
+    ] {
+        assert!(
+            timeline_head.contains(column),
+            "{column} not in {timeline_head}"
+        );
+    }
     // sleep(0.2): every execution takes at least 200 ms.
     let sleep = workloads.iter().find(|w| w["name"] == "sleep").unwrap();
     assert!(sleep["stages"]["service"]["min_us"].as_u64().unwrap() >= 200_000);

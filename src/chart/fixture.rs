@@ -105,8 +105,7 @@ impl RunBuilder {
                     p50_us: p99.map(|p| p / 4),
                     p99_us: p99,
                     max_us: p99.map(|p| p * 2),
-                    refused: 0,
-                    breaker: None,
+                    ..Default::default()
                 }
             })
             .collect();
@@ -350,8 +349,7 @@ impl RunSetBuilder {
                         p50_us: p99.map(|p| p / 3),
                         p99_us: p99,
                         max_us: p99,
-                        refused: 0,
-                        breaker: None,
+                        ..Default::default()
                     });
                 }
             }

@@ -118,8 +118,7 @@ pub fn run(
             p50_us: (s != 11).then_some(1_000),
             p99_us: (s != 11).then_some(5_000),
             max_us: (s != 11).then_some(9_000),
-            refused: 0,
-            breaker: None,
+            ..Default::default()
         })
         .collect();
     let ok_total = workloads.iter().map(|w| w.counts.ok).sum();

@@ -637,7 +637,19 @@ pub const FAILOVER_HEADER: [&str; 39] = [
 /// then tasks the producer refused or gave up, and its circuit breaker's state.
 pub struct TimelineCsv;
 
-/// Column names of timeline.csv.
+/// timeline.csv's column of a process's CPU: `cpu_<role>_pct` with the role's dots and
+/// spaces as `_` and its brackets dropped (`broker.node[0]` → `cpu_broker_node0_pct`).
+pub fn cpu_column(role: &str) -> String {
+    let name: String = role
+        .chars()
+        .filter(|c| !matches!(c, '[' | ']'))
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("cpu_{name}_pct")
+}
+
+/// Column names of timeline.csv (then one `cpu_<role>_pct` column per sampled process,
+/// percent of one core).
 pub const TIMELINE_HEADER: [&str; 12] = [
     "second",
     "unix_s",
@@ -659,23 +671,46 @@ impl Exporter for TimelineCsv {
     }
     fn write(&self, data: RunData<'_>, out: &mut dyn std::io::Write) -> Result<()> {
         let mut w = ::csv::Writer::from_writer(out);
-        w.write_record(TIMELINE_HEADER)?;
+        // Then one column per sampled process, in role order (none in runs written
+        // before hab sampled CPU).
+        let roles: std::collections::BTreeSet<&String> = data
+            .report
+            .timeline
+            .iter()
+            .flat_map(|r| r.cpu_pct.keys())
+            .collect();
+        w.write_record(
+            TIMELINE_HEADER
+                .iter()
+                .map(|h| h.to_string())
+                .chain(roles.iter().map(|r| cpu_column(r))),
+        )?;
         let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
         for r in &data.report.timeline {
-            w.write_record([
-                r.second.to_string(),
-                r.unix_s.to_string(),
-                r.workload.clone(),
-                r.published.to_string(),
-                r.ok.to_string(),
-                r.failed.to_string(),
-                r.client_errors.to_string(),
-                opt(r.p50_us),
-                opt(r.p99_us),
-                opt(r.max_us),
-                r.refused.to_string(),
-                r.breaker.map(|b| b.as_str()).unwrap_or("").to_string(),
-            ])?;
+            let cpu = roles.iter().map(|role| {
+                r.cpu_pct
+                    .get(*role)
+                    .map(|p| format!("{p:.1}"))
+                    .unwrap_or_default()
+            });
+            w.write_record(
+                [
+                    r.second.to_string(),
+                    r.unix_s.to_string(),
+                    r.workload.clone(),
+                    r.published.to_string(),
+                    r.ok.to_string(),
+                    r.failed.to_string(),
+                    r.client_errors.to_string(),
+                    opt(r.p50_us),
+                    opt(r.p99_us),
+                    opt(r.max_us),
+                    r.refused.to_string(),
+                    r.breaker.map(|b| b.as_str()).unwrap_or("").to_string(),
+                ]
+                .into_iter()
+                .chain(cpu),
+            )?;
         }
         w.flush()?;
         Ok(())
@@ -683,86 +718,4 @@ impl Exporter for TimelineCsv {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_client_event_kind_reads_back_as_written() {
-        use ClientEventKind::*;
-        for k in [Error, Reconnected, Nack, Republish, Rediscovered] {
-            assert_eq!(parse_client_kind(k.as_str()), Some(k));
-        }
-        assert_eq!(parse_client_kind("Error"), None);
-        assert_eq!(parse_client_kind(""), None);
-    }
-
-    #[test]
-    fn every_confirm_state_and_seen_via_reads_back_as_written() {
-        for c in ConfirmState::ALL {
-            assert_eq!(ConfirmState::parse(c.as_str()), Some(c));
-        }
-        for v in [None, Some(SeenVia::Notification), Some(SeenVia::Read)] {
-            assert_eq!(parse_seen_via(seen_via_str(v)), v);
-        }
-    }
-
-    fn read_back_error(file: &str, text: &str) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(file);
-        std::fs::write(&path, text).unwrap();
-        let workloads = HashMap::from([("smoke".to_string(), 0)]);
-        let e = match file {
-            "tasks.csv" => read_tasks(&path, &workloads).map(|_| ()),
-            _ => read_events(&path).map(|_| ()),
-        };
-        let e = e.expect_err("the file is bad");
-        assert_eq!(e.path, path);
-        e.what
-    }
-
-    #[test]
-    fn a_bad_tasks_or_events_csv_is_refused_naming_the_column_or_the_line() {
-        let head = TASKS_REQUIRED.join(",");
-        let id = "6f1c2d34-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
-        let good = format!("{id},smoke,1,2,3,acked,4,read,1,0,ok");
-        assert_eq!(
-            read_back_error("tasks.csv", "task_id,workload\n"),
-            "no column intended_unix_us; is this a tasks.csv of hab?"
-        );
-        assert_eq!(
-            read_back_error(
-                "tasks.csv",
-                &format!("{head}\n{good}\nnot-a-uuid,smoke,1,,,acked,,,0,0,lost\n")
-            ),
-            "line 3: task_id \"not-a-uuid\" is not a UUID"
-        );
-        assert_eq!(
-            read_back_error(
-                "tasks.csv",
-                &format!("{head}\n{id},other,1,,,acked,,,0,0,lost\n")
-            ),
-            "line 2: workload \"other\" is not a workload of the run"
-        );
-        assert_eq!(
-            read_back_error(
-                "tasks.csv",
-                &format!("{head}\n{id},smoke,soon,,,acked,,,0,0,lost\n")
-            ),
-            "line 2: intended_unix_us \"soon\" is not a number"
-        );
-        assert_eq!(
-            read_back_error(
-                "events.csv",
-                "at_unix_us,source,kind,detail\n5,producer,error,x\n6,producer,exploded,y\n"
-            ),
-            "line 3: unknown event kind"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tasks.csv");
-        std::fs::write(&path, format!("{head}\n{good}\n")).unwrap();
-        let rows = read_tasks(&path, &HashMap::from([("smoke".to_string(), 0)])).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].executions, rows[0].outcome), (1, Outcome::Ok));
-        assert_eq!(rows[0].task.result_status, Some(ResultStatus::Success));
-    }
-}
+mod tests;

@@ -178,6 +178,18 @@ pub fn per_second(samples: &[CpuSample], ticks_per_s: u64) -> BTreeMap<i64, BTre
         .collect()
 }
 
+/// Sets each timeline second's CPU per role (percent of one core) from `per_second`.
+pub fn annotate_timeline(
+    rows: &mut [super::timeline::TimelineRow],
+    per_second: &BTreeMap<i64, BTreeMap<String, f64>>,
+) {
+    for r in rows {
+        if let Some(cpu) = per_second.get(&r.unix_s) {
+            r.cpu_pct = cpu.clone();
+        }
+    }
+}
+
 /// The busiest process of a window: servers by their CPU, hab's processes by their
 /// overhead (tasks' own work is what a workload measures). `None` without samples.
 pub fn busiest(w: &CpuWindow) -> Option<Busiest> {

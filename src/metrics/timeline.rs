@@ -11,7 +11,7 @@ use crate::event::{ClientEvent, ClientEventKind};
 use crate::ledger::{Ledger, Outcome};
 
 /// One second of the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimelineRow {
     /// Seconds since the first second of the timeline.
     pub second: i64,
@@ -41,6 +41,11 @@ pub struct TimelineRow {
     /// changed (open > half-open > closed); absent unless `policy = "breaker"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<crate::event::BreakerState>,
+    /// CPU of each sampled process in this second, percent of one core, by role
+    /// (`broker.node[0]`, `hab.producer`, …; absent in runs written before hab sampled
+    /// CPU).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cpu_pct: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Default)]
@@ -176,7 +181,7 @@ pub fn compute(workloads: &[String], ledger: &Ledger, events: &[ClientEvent]) ->
             p99_us: lat(|st| st.p99_us),
             max_us: lat(|st| st.max_us),
             refused: s.refused,
-            breaker: None,
+            ..Default::default()
         });
     }
     rows

@@ -208,6 +208,12 @@ pub(super) fn write_outputs(dir: &Path, report: &RunReport, live: &Live) -> Resu
     let ledger = live.ledger();
     let mut report = report.clone();
     report.timeline = timeline(&report, &ledger, &events);
+    let samples = live.cpu.samples();
+    let tps = crate::observe::cpu::ticks_per_s();
+    crate::metrics::cpu::annotate_timeline(
+        &mut report.timeline,
+        &crate::metrics::cpu::per_second(&samples, tps),
+    );
     export::write_all(
         dir,
         RunData {
