@@ -83,15 +83,24 @@ pub fn is_bad_input(e: &anyhow::Error) -> bool {
     })
 }
 
+/// A file the plan read, with the name inside it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Named {
+    /// The `name` inside the file.
+    pub name: String,
+    /// The file as given.
+    pub file: PathBuf,
+}
+
 /// A planned sweep: its inputs and its design.
 #[derive(Debug, Serialize)]
 pub struct SweepPlan {
-    /// The swept topology's name and file.
-    pub topology: (String, PathBuf),
-    /// The workload plan's name and file.
-    pub workload: (String, PathBuf),
-    /// The baseline's name and file.
-    pub baseline: (String, PathBuf),
+    /// The swept topology.
+    pub topology: Named,
+    /// The workload plan every cell runs.
+    pub workload: Named,
+    /// The baseline topology.
+    pub baseline: Named,
     /// The sweep file the knobs (or settings) came from, if any.
     pub sweep_file: Option<PathBuf>,
     /// Where the budget came from.
@@ -115,6 +124,17 @@ pub fn plan(opts: &SweepOptions) -> Result<SweepPlan> {
         .map(sweep::load_sweep_file)
         .transpose()?;
     let knobs = knobs(&topology, file.as_ref(), sweep_path.as_deref(), &opts.vary)?;
+    let extra = match (&file, &sweep_path) {
+        (Some(f), Some(p)) => {
+            f.resolve_cells(&topology, &knobs)
+                .map_err(|diagnostics| ConfigError::Invalid {
+                    kind: "sweep",
+                    path: p.clone(),
+                    diagnostics,
+                })?
+        }
+        _ => Vec::new(),
+    };
 
     let setting = |flag: &Option<PathBuf>, from_file: Option<&PathBuf>, default: &str| {
         flag.clone()
@@ -159,15 +179,25 @@ pub fn plan(opts: &SweepOptions) -> Result<SweepPlan> {
         plan: &workload,
         baseline: &baseline,
         budget_s: budget.as_secs_f64(),
+        extra,
     })
     .map_err(|source| SweepError::OverBudget {
         source,
         from: budget_from.clone(),
     })?;
     Ok(SweepPlan {
-        topology: (topology.name.clone(), opts.topology.clone()),
-        workload: (workload.name.clone(), workload_path),
-        baseline: (baseline.name.clone(), baseline_path),
+        topology: Named {
+            name: topology.name.clone(),
+            file: opts.topology.clone(),
+        },
+        workload: Named {
+            name: workload.name.clone(),
+            file: workload_path,
+        },
+        baseline: Named {
+            name: baseline.name.clone(),
+            file: baseline_path,
+        },
         sweep_file: sweep_path,
         budget_from,
         repetitions,

@@ -14,8 +14,7 @@ pub fn render_text(plan: &SweepPlan) -> String {
     let d = &plan.design;
     let mut s = String::new();
     let _ = writeln!(s, "hab sweep: the plan (dry run; nothing is started)");
-    let named =
-        |(name, path): &(String, std::path::PathBuf)| format!("{name} ({})", path.display());
+    let named = |n: &super::Named| format!("{} ({})", n.name, n.file.display());
     let _ = writeln!(s, "  topology  {}", named(&plan.topology));
     let _ = writeln!(s, "  workload  {}", named(&plan.workload));
     let _ = writeln!(s, "  baseline  {}", named(&plan.baseline));
@@ -85,24 +84,40 @@ fn design_section(s: &mut String, d: &Design) {
             let _ = writeln!(
                 s,
                 "  stage 1: the reference cell (the topology as written), then each knob's other \
-                 values with every other knob at the topology's value: {} cells, ~{} with the baseline",
+                 values with every other knob at the topology's value{}: {} cells, ~{} with the \
+                 baseline",
+                match d.requested.len() {
+                    0 => String::new(),
+                    n => format!(", then the {n} cell(s) the sweep file asks for ([[cell]])"),
+                },
                 d.cells.len(),
                 format_seconds(d.planned_s)
             );
             match &d.stage2 {
                 Some(t) => {
+                    let room = if t.cells == 0 {
+                        format!(
+                            "leave no room for one: a budget of ~{} would hold all {}",
+                            format_seconds(d.planned_s + t.max_cells as f64 * t.worst_cell_s),
+                            t.max_cells
+                        )
+                    } else {
+                        format!(
+                            "hold {} of them: at most ~{}",
+                            t.cells,
+                            format_seconds(t.bound_s)
+                        )
+                    };
                     let _ = writeln!(
                         s,
                         "  stage 2: a grid on the two knobs that moved the median switch time most in \
                          stage 1 (known only then): at most {} more cells (e.g. {} × {}), each at most \
-                         ~{}; the {} stage 1 leaves of the budget hold {} of them: at most ~{}",
+                         ~{}; the {} stage 1 leaves of the budget {room}",
                         t.max_cells,
                         t.pair.0,
                         t.pair.1,
                         format_seconds(t.worst_cell_s),
                         format_seconds(t.left_s),
-                        t.cells,
-                        format_seconds(t.bound_s)
                     );
                 }
                 None => {
@@ -136,10 +151,15 @@ fn cells_section(s: &mut String, d: &Design) {
             .collect();
         let _ = writeln!(
             s,
-            "  cell {:>2}  group {}  {}",
+            "  cell {:>2}  group {}  {}{}",
             c.index,
             c.group + 1,
-            setting.join(" ")
+            setting.join(" "),
+            if d.requested.contains(&c.index) {
+                "  (asked for by [[cell]])"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(s, "           {}", how(d, c));
         let _ = writeln!(
@@ -197,7 +217,7 @@ fn arithmetic_section(s: &mut String, plan: &SweepPlan) {
     let _ = writeln!(
         s,
         "\nduration arithmetic (seconds; A1–A6 below):\n  per workload of {}:",
-        plan.workload.1.display()
+        plan.workload.file.display()
     );
     for p in &d.phases {
         let role = match p.scope {
@@ -250,7 +270,7 @@ fn arithmetic_section(s: &mut String, plan: &SweepPlan) {
     let _ = writeln!(
         s,
         "  baseline {}: 2 × (bring-up + warm-up + cost phase) = {} (A6)",
-        plan.baseline.0,
+        plan.baseline.name,
         seconds(d.baseline_s)
     );
     let cells_s: f64 = d.cells.iter().map(Cell::seconds).sum();

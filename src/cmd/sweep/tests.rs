@@ -28,20 +28,25 @@ fn with_file(vary: &[&str]) -> SweepOptions {
 }
 
 #[test]
-fn the_default_sweep_on_ha_is_one_knob_at_a_time_in_nine_cells_within_30_minutes() {
+fn the_default_sweep_on_ha_is_one_knob_at_a_time_and_the_aggressive_corner_within_30_minutes() {
     let p = plan(&with_file(&[])).unwrap();
     let d = &p.design;
     assert_eq!(d.kind, DesignKind::OneAtATime);
-    assert_eq!(d.cells.len(), 9);
+    assert_eq!(d.cells.len(), 10);
+    assert_eq!(d.requested, [9]);
+    let corner: Vec<&str> = d.cells[9].values.iter().map(|v| v.text.as_str()).collect();
+    assert_eq!(corner, ["50ms", "1", "1s", "200ms"]);
+    // Stage 1 leaves less than a cell of the budget: stage 2 is planned but gets none.
+    assert_eq!(d.stage2.as_ref().unwrap().cells, 0);
     assert!(
         d.planned_s <= 1800.0 && d.total_s <= 1800.0,
         "{}",
         d.total_s
     );
     assert_eq!(p.repetitions, Some(3));
-    assert_eq!(p.topology.0, "ha");
-    assert_eq!(p.workload.0, "sweep");
-    assert_eq!(p.baseline.0, "standalone");
+    assert_eq!(p.topology.name, "ha");
+    assert_eq!(p.workload.name, "sweep");
+    assert_eq!(p.baseline.name, "standalone");
     assert_has(&p.budget_from, &["budget in ", "sweeps/default.toml"]);
     let text = render_text(&p);
     assert_has(
@@ -56,10 +61,14 @@ fn the_default_sweep_on_ha_is_one_knob_at_a_time_in_nine_cells_within_30_minutes
             "3 repetitions × 4 faults × 12 s = 144 s of faults",
             "A1: bursts and warm-ups run at 1000 trivial tasks/s",
             "stage 2: a grid on the two knobs",
+            "leave no room for one: a budget of ~",
+            "then the 1 cell(s) the sweep file asks for ([[cell]]): 10 cells",
+            "backend.down_after=200ms  (asked for by [[cell]])",
         ],
     );
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(json["design"]["kind"], "one_at_a_time");
+    assert_eq!(json["topology"]["name"], "ha");
     assert_eq!(json["design"]["cells"][1]["values"][0]["text"], "50ms");
     assert_eq!(json["design"]["knobs"][3]["knob"]["apply"], "sentinel_set");
 }

@@ -3,7 +3,8 @@
 //! - **Grid**: every combination of each knob's values and the topology's own (so the
 //!   reference cell, the topology as written, is one), when its estimate fits the budget.
 //! - **One-at-a-time** otherwise (stage 1): the reference cell, then each knob's other
-//!   values with every other knob at the topology's value. Stage 2, after stage 1 is
+//!   values with every other knob at the topology's value, then the cells a sweep file
+//!   asks for whatever the design (`[[cell]]`, e.g. the aggressive corner). Stage 2, after stage 1 is
 //!   measured, is a grid on the two knobs that moved the median switch time most; which
 //!   two is only known then, so the plan bounds it: the most cells any pair could add, the
 //!   dearest such cell, and how many fit in what stage 1 leaves of the budget.
@@ -99,6 +100,8 @@ pub struct Design {
     pub grid_cells: usize,
     /// Estimated seconds of the full grid (baseline included).
     pub grid_s: f64,
+    /// Indices of the cells a sweep file's `[[cell]]` tables asked for.
+    pub requested: Vec<usize>,
     /// Combinations left out because they are not a valid topology: `(cell, why)`.
     pub invalid: Vec<(String, String)>,
     /// Stage 2's bound (one-at-a-time with at least two knobs).
@@ -149,6 +152,9 @@ pub struct Inputs<'a> {
     pub baseline: &'a Topology,
     /// The budget, in seconds.
     pub budget_s: f64,
+    /// Cells measured whatever the design (a sweep file's `[[cell]]` tables): settings of
+    /// `knobs`, in their order.
+    pub extra: Vec<Vec<KnobValue>>,
 }
 
 /// Chooses the design: the full grid if its estimate fits the budget, else one at a time.
@@ -159,6 +165,7 @@ pub fn design(inputs: Inputs<'_>) -> Result<Design, DesignError> {
         plan,
         baseline,
         budget_s,
+        extra,
     } = inputs;
     let phases = estimate::phases(plan, topology);
     let warm_up_s = estimate::warm_up_seconds(plan);
@@ -183,6 +190,7 @@ pub fn design(inputs: Inputs<'_>) -> Result<Design, DesignError> {
         kind: DesignKind::Grid,
         grid_cells: grid.len(),
         grid_s,
+        requested: requested(&grid, &extra),
         cells: grid,
         invalid,
         stage2: None,
@@ -200,7 +208,13 @@ pub fn design(inputs: Inputs<'_>) -> Result<Design, DesignError> {
     }
 
     let mut invalid = Vec::new();
-    let stage1 = ctx.cells(one_at_a_time(&knobs, &reference), 1, &mut invalid);
+    let mut settings = one_at_a_time(&knobs, &reference);
+    for e in &extra {
+        if !settings.contains(e) {
+            settings.push(e.clone());
+        }
+    }
+    let stage1 = ctx.cells(settings, 1, &mut invalid);
     let planned_s = baseline_s + stage1.iter().map(Cell::seconds).sum::<f64>();
     if planned_s > budget_s {
         return Err(DesignError::OverBudget {
@@ -211,12 +225,22 @@ pub fn design(inputs: Inputs<'_>) -> Result<Design, DesignError> {
     }
     let stage2 = ctx.stage2(&reference, budget_s - planned_s);
     out.kind = DesignKind::OneAtATime;
+    out.requested = requested(&stage1, &extra);
     out.cells = stage1;
     out.invalid = invalid;
     out.planned_s = planned_s;
     out.total_s = planned_s + stage2.as_ref().map_or(0.0, |s| s.bound_s);
     out.stage2 = stage2;
     Ok(out)
+}
+
+/// The indices of the cells whose setting is one of `extra`.
+fn requested(cells: &[Cell], extra: &[Vec<KnobValue>]) -> Vec<usize> {
+    cells
+        .iter()
+        .filter(|c| extra.contains(&c.values))
+        .map(|c| c.index)
+        .collect()
 }
 
 /// Every combination of each knob's levels (its values and the topology's own), the

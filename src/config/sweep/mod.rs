@@ -65,6 +65,11 @@ pub struct SweepFile {
     /// The knobs and their values (TOML: `[[knob]]` tables).
     #[serde(rename = "knob", default)]
     pub knobs: Vec<KnobSpec>,
+    /// Cells measured whatever the design (TOML: `[[cell]]` tables of `"knob.key" =
+    /// value`; knobs left out keep the topology's value), e.g. the aggressive corner that
+    /// one knob at a time never reaches. Each value must be one of its knob's values.
+    #[serde(rename = "cell", default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<toml::Table>,
 }
 
 /// One `[[knob]]` of a sweep file: `key = "proxy.fall"`, `values = [1, 2, 3]`.
@@ -121,7 +126,74 @@ impl SweepFile {
                 ));
             }
         }
+        for (i, cell) in self.cells.iter().enumerate() {
+            if cell.is_empty() {
+                out.push(Diagnostic::new(
+                    format!("cell[{i}]"),
+                    "names no knob; give `\"knob.key\" = value` for one or more knobs",
+                ));
+            }
+            for key in cell.keys() {
+                if !self.knobs.iter().any(|k| k.key == *key) {
+                    out.push(Diagnostic::new(
+                        format!("cell[{i}].{key:?}"),
+                        "not a knob of this sweep; a cell sets knobs given by [[knob]] tables",
+                    ));
+                }
+            }
+        }
         out
+    }
+
+    /// The `[[cell]]` tables as settings of `knobs` (in their order; a knob a cell leaves
+    /// out at the topology's value). A value must be one of its knob's values (written as
+    /// the topology writes it: `0.25s` is `250ms`), so a cell stays on the sweep's levels.
+    pub fn resolve_cells(
+        &self,
+        topology: &Topology,
+        knobs: &[VariedKnob],
+    ) -> Result<Vec<Vec<KnobValue>>, Vec<Diagnostic>> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for (i, cell) in self.cells.iter().enumerate() {
+            let mut setting: Vec<KnobValue> = knobs.iter().map(|k| k.current.clone()).collect();
+            for (key, value) in cell {
+                let at = format!("cell[{i}].{key:?}");
+                let Some(j) = knobs.iter().position(|k| k.knob.key == key) else {
+                    problems.push(Diagnostic::new(at, "not a knob of this sweep"));
+                    continue;
+                };
+                let given = KnobValue {
+                    text: String::new(),
+                    toml: Some(value.clone()),
+                };
+                let canonical = vary::apply(topology, &[(key.as_str(), &given)])
+                    .map(|t| vary::current(&t, knobs[j].knob));
+                match canonical {
+                    Ok(v) if knobs[j].levels().contains(&&v) => setting[j] = v,
+                    Ok(v) => problems.push(Diagnostic::new(
+                        at,
+                        format!(
+                            "{} is not one of the knob's values ({}); add it to its values",
+                            v.text,
+                            knobs[j]
+                                .levels()
+                                .iter()
+                                .map(|l| l.text.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )),
+                    Err(why) => problems.push(Diagnostic::new(at, why)),
+                }
+            }
+            out.push(setting);
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
     }
 
     /// The knobs checked against `topology` (see [`vary::resolve`]), each problem located

@@ -435,3 +435,51 @@ fn the_sweep_workload_has_a_cost_phase_four_fault_phases_and_a_stall_phase() {
             .all(|f| f.out_for().unwrap() <= Duration::from_millis(1500))
     );
 }
+
+#[test]
+fn cells_a_sweep_file_asks_for_are_settings_on_the_knobs_levels() {
+    let p = Path::new("sweeps/c.toml");
+    let head = "name = \"c\"\n[[knob]]\nkey = \"proxy.fall\"\nvalues = [1, 3]\n\
+                [[knob]]\nkey = \"backend.down_after\"\nvalues = [\"200ms\", \"5s\"]\n";
+    let f = parse_sweep_file(&format!("{head}[[cell]]\n\"proxy.fall\" = 1\n\"backend.down_after\" = \"0.2s\"\n[[cell]]\n\"proxy.fall\" = 3\n"), p).unwrap();
+    let t = ha();
+    let knobs = f.resolve(&t).unwrap();
+    let cells = f.resolve_cells(&t, &knobs).unwrap();
+    let texts: Vec<Vec<&str>> = cells
+        .iter()
+        .map(|c| c.iter().map(|v| v.text.as_str()).collect())
+        .collect();
+    // 0.2s is 200ms; a knob a cell leaves out keeps the topology's value.
+    assert_eq!(texts, vec![vec!["1", "200ms"], vec!["3", "1s"]]);
+
+    // A value off the knob's levels, or of the wrong type, is located at the cell.
+    let f = parse_sweep_file(
+        &format!("{head}[[cell]]\n\"proxy.fall\" = 5\n\"backend.down_after\" = 7\n"),
+        p,
+    )
+    .unwrap();
+    let e = f.resolve_cells(&t, &f.resolve(&t).unwrap()).unwrap_err();
+    let lines: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+    assert_has(
+        &lines.join("\n"),
+        &[
+            "cell[0].\"proxy.fall\": 5 is not one of the knob's values (1, 3, 2); add it to its values",
+            "cell[0].\"backend.down_after\": ",
+            "expected a duration string",
+        ],
+    );
+    // A cell naming a knob the sweep does not vary, or none, is refused before any topology.
+    let e = parse_sweep_file(
+        &format!("{head}[[cell]]\n\"proxy.rise\" = 1\n[[cell]]\n"),
+        p,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_has(
+        &e,
+        &[
+            "cell[0].\"proxy.rise\": not a knob of this sweep",
+            "cell[1]: names no knob",
+        ],
+    );
+}

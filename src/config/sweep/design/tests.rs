@@ -36,6 +36,7 @@ impl Fixture {
             plan: &self.plan,
             baseline: &self.standalone,
             budget_s,
+            extra: Vec::new(),
         })
     }
 }
@@ -313,4 +314,36 @@ fn one_knob_has_no_second_stage() {
     assert_eq!(d.cells.len(), 8);
     assert!(d.cells[1..].iter().all(|c| c.scope == FaultScope::Backend));
     assert_eq!(d.stage2, None);
+}
+
+#[test]
+fn requested_cells_join_stage_one_once_and_are_marked() {
+    let f = fixture();
+    let vary = ["proxy.fall=1,3", "backend.down_after=200ms,5s"];
+    let knobs: Vec<VariedKnob> = vary
+        .iter()
+        .map(|a| resolve_flag(&f.ha, a).unwrap())
+        .collect();
+    let corner = vec![knobs[0].values[0].clone(), knobs[1].values[0].clone()];
+    let one_knob = vec![knobs[0].values[0].clone(), knobs[1].current.clone()];
+    let inputs = |budget_s| Inputs {
+        topology: &f.ha,
+        knobs: knobs.clone(),
+        plan: &f.plan,
+        baseline: &f.standalone,
+        budget_s,
+        extra: vec![corner.clone(), one_knob.clone()],
+    };
+    // Over the grid's budget: five one-at-a-time cells and the corner (the other asked
+    // for cell is one of them already).
+    let d = design(inputs(1300.0)).unwrap();
+    assert_eq!(d.kind, DesignKind::OneAtATime);
+    assert_eq!(d.cells.len(), 6);
+    assert_eq!(d.cells[5].values, corner);
+    assert_eq!(d.cells[5].changed, [0, 1]);
+    assert_eq!(d.requested, [1, 5]);
+    // The grid holds them anyway.
+    let g = design(inputs(3600.0)).unwrap();
+    assert_eq!((g.kind, g.cells.len()), (DesignKind::Grid, 9));
+    assert_eq!(g.requested.len(), 2);
 }
