@@ -53,10 +53,10 @@ pub enum SweepError {
     #[error("hab sweep: {}", list(.0))]
     BadVary(Vec<Diagnostic>),
     /// No design fits the budget.
-    #[error("hab sweep: {source} ({from})")]
+    #[error("hab sweep: {problem} ({from})")]
     OverBudget {
         /// Why.
-        source: sweep::DesignError,
+        problem: sweep::DesignError,
         /// Where the budget came from: `--budget`, a sweep file, or the default.
         from: String,
     },
@@ -181,8 +181,8 @@ pub fn plan(opts: &SweepOptions) -> Result<SweepPlan> {
         budget_s: budget.as_secs_f64(),
         extra,
     })
-    .map_err(|source| SweepError::OverBudget {
-        source,
+    .map_err(|problem| SweepError::OverBudget {
+        problem,
         from: budget_from.clone(),
     })?;
     Ok(SweepPlan {

@@ -106,9 +106,10 @@ fn bad_input_is_an_error_of_its_own_kind_naming_the_flag_or_the_file() {
     assert_has(
         &format!("{e:#}"),
         &[
-            "hab sweep: 3 problems:",
-            "--vary proxy.fall=0,x: proxy.fall = 0: must be between 1 and 100, got 0",
-            "--vary proxy.fall=0,x: proxy.fall = x: not a whole number",
+            // In the order given.
+            "hab sweep: 3 problems:\n  \
+             --vary proxy.fall=0,x: proxy.fall = 0: must be between 1 and 100, got 0\n  \
+             --vary proxy.fall=0,x: proxy.fall = x: not a whole number",
             "--vary proxy.inter=1: unknown knob \"proxy.inter\"",
         ],
     );
@@ -132,6 +133,8 @@ fn bad_input_is_an_error_of_its_own_kind_naming_the_flag_or_the_file() {
         &e.to_string(),
         &["the budget of 1m is too short", "(--budget)"],
     );
+    // Said once, not again as a cause.
+    assert_eq!(format!("{e:#}").matches("too short").count(), 1);
     // A missing topology is a config error, too.
     let mut o = opts(&["proxy.fall=1"]);
     o.topology = PathBuf::from("/nonexistent/t.toml");

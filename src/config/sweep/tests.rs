@@ -187,6 +187,21 @@ fn a_knob_the_topology_cannot_vary_says_why() {
     );
     // The broker heartbeat is a client setting every topology has.
     assert!(resolve_flag(&s, "broker.heartbeat=1s,5s").is_ok());
+    // On an external stack hab only reconnects its own clients.
+    let ext = crate::config::parse_topology(
+        "name = \"ext\"\n[external]\nbroker = \"amqp://10.0.0.1:5672/%2f\"\n\
+         backend = \"redis://10.0.0.1:6379/0\"\n",
+        Path::new("ext.toml"),
+    )
+    .unwrap();
+    assert!(resolve_flag(&ext, "broker.heartbeat=1s").is_ok());
+    assert_has(
+        &errors(&ext, "broker.queue=quorum").join(""),
+        &[
+            "topology ext is an external stack",
+            "not bring the stack up anew",
+        ],
+    );
     // Clients that ask the Sentinels do not go through HAProxy's Redis side.
     let mut cf = ha();
     cf.clients.backend = crate::config::clients::BackendAccess::Sentinel;

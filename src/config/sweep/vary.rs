@@ -174,6 +174,7 @@ pub fn resolve(
 ) -> Result<VariedKnob, Vec<Diagnostic>> {
     let knob = usable(topology, key, origin)?;
     let mut out = Vec::new();
+    let values = values.iter().cloned().map(Ok).collect();
     let resolved = check_values(topology, knob, values, origin, &mut out);
     finish(topology, knob, resolved, origin, out)
 }
@@ -184,15 +185,9 @@ pub fn resolve_flag(topology: &Topology, arg: &str) -> Result<VariedKnob, Vec<Di
     let origin = format!("--vary {arg}");
     let (key, texts) = split_vary(arg).map_err(|m| vec![Diagnostic::new(&origin, m)])?;
     let knob = usable(topology, key, &origin)?;
+    let values = texts.iter().map(|t| value_from_text(knob, t)).collect();
     let mut out = Vec::new();
-    let mut values = Vec::new();
-    for t in texts {
-        match value_from_text(knob, t) {
-            Ok(v) => values.push(v),
-            Err(m) => out.push(Diagnostic::new(&origin, m)),
-        }
-    }
-    let resolved = check_values(topology, knob, &values, &origin, &mut out);
+    let resolved = check_values(topology, knob, values, &origin, &mut out);
     finish(topology, knob, resolved, &origin, out)
 }
 
@@ -216,18 +211,26 @@ fn usable(topology: &Topology, key: &str, origin: &str) -> Result<&'static Knob,
     }
 }
 
-/// Each value applied to `topology` alone; the accepted ones as the topology writes them.
+/// Each value applied to `topology` alone, in the order given; the accepted ones as the
+/// topology writes them. A value that is already an error (`--vary` text of the wrong
+/// type) is reported in its place.
 fn check_values(
     topology: &Topology,
     knob: &'static Knob,
-    values: &[toml::Value],
+    values: Vec<Result<toml::Value, String>>,
     origin: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Vec<KnobValue> {
     let key = knob.key;
     let mut resolved: Vec<KnobValue> = Vec::new();
     for v in values {
-        let given = KnobValue::of(Some(v.clone()));
+        let given = match v {
+            Ok(v) => KnobValue::of(Some(v)),
+            Err(m) => {
+                out.push(Diagnostic::new(origin, m));
+                continue;
+            }
+        };
         match apply(topology, &[(key, &given)]) {
             Err(why) => {
                 // validate() locates the problem at the knob's own path: said once.
