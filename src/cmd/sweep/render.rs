@@ -161,7 +161,7 @@ fn cells_section(s: &mut String, d: &Design) {
                 ""
             }
         );
-        let _ = writeln!(s, "           {}", how(d, c));
+        let _ = writeln!(s, "           {}", how(c));
         let _ = writeln!(
             s,
             "           measures {} faults: {}; ~{} s",
@@ -173,7 +173,7 @@ fn cells_section(s: &mut String, d: &Design) {
 }
 
 /// How a cell is reached from the previous one.
-fn how(d: &Design, c: &Cell) -> String {
+fn how(c: &Cell) -> String {
     if c.bring_up_s > 0.0 {
         return format!(
             "bring the stack up ({} s, A3){}",
@@ -188,12 +188,12 @@ fn how(d: &Design, c: &Cell) -> String {
     let changes: Vec<String> = c
         .applied
         .iter()
-        .map(|&(i, how)| {
+        .map(|a| {
             format!(
                 "{} -> {} by {}",
-                d.knobs[i].knob.key,
-                c.values[i].text,
-                how.describe()
+                a.key,
+                c.values[a.knob].text,
+                a.how.describe()
             )
         })
         .collect();

@@ -71,6 +71,9 @@ fn the_default_sweep_on_ha_is_one_knob_at_a_time_and_the_aggressive_corner_withi
     assert_eq!(json["topology"]["name"], "ha");
     assert_eq!(json["design"]["cells"][1]["values"][0]["text"], "50ms");
     assert_eq!(json["design"]["knobs"][3]["knob"]["apply"], "sentinel_set");
+    let applied = &json["design"]["cells"][8]["applied"][0];
+    assert_eq!(applied["key"], "backend.down_after");
+    assert_eq!(applied["how"], "sentinel_set");
 }
 
 #[test]

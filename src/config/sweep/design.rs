@@ -46,9 +46,9 @@ pub struct Cell {
     pub changed: Vec<usize>,
     /// The faults this cell measures (the reference cell: all).
     pub scope: FaultScope,
-    /// Knobs changed from the previous cell and how (`(knob index, how)`), what the stack
-    /// goes through before the cell is measured.
-    pub applied: Vec<(usize, ApplyKind)>,
+    /// Knobs changed from the previous cell and how: what the stack goes through before
+    /// the cell is measured (empty when the cell brings a stack up).
+    pub applied: Vec<Applied>,
     /// The workloads this cell runs, by name.
     pub workloads: Vec<String>,
     /// Estimated seconds of the bring-up this cell starts (0 unless it opens a group).
@@ -67,6 +67,17 @@ impl Cell {
     pub fn seconds(&self) -> f64 {
         self.bring_up_s + self.reconfigure_s + self.measure_s
     }
+}
+
+/// One knob changed on the live stack before a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// Index of the knob in the design's knobs.
+    pub knob: usize,
+    /// Its key, e.g. `proxy.fall`.
+    pub key: &'static str,
+    /// How it is changed.
+    pub how: ApplyKind,
 }
 
 /// The bound of stage 2 of a one-at-a-time design.
@@ -335,14 +346,18 @@ impl Ctx<'_> {
                 .unwrap_or(0);
             let previous = out.last();
             let opens_group = previous.is_none_or(|p| p.group != group);
-            let applied: Vec<(usize, ApplyKind)> = match previous {
+            let applied: Vec<Applied> = match previous {
                 Some(p) if !opens_group => (0..self.knobs.len())
                     .filter(|&i| p.values[i] != values[i])
-                    .map(|i| (i, self.knobs[i].knob.apply))
+                    .map(|i| Applied {
+                        knob: i,
+                        key: self.knobs[i].knob.key,
+                        how: self.knobs[i].knob.apply,
+                    })
                     .collect(),
                 _ => Vec::new(),
             };
-            let mut kinds: Vec<ApplyKind> = applied.iter().map(|(_, k)| *k).collect();
+            let mut kinds: Vec<ApplyKind> = applied.iter().map(|a| a.how).collect();
             kinds.sort();
             kinds.dedup();
             let changed: Vec<usize> = (0..self.knobs.len())

@@ -143,7 +143,14 @@ fn a_grid_that_fits_the_budget_runs_whole_with_its_arithmetic() {
     near(c0.measure_s, BOTH);
     let c1 = &d.cells[1];
     assert_eq!(setting(&d, c1), "proxy.fall=1");
-    assert_eq!(c1.applied, vec![(0, ApplyKind::ProxyReload)]);
+    assert_eq!(
+        c1.applied,
+        vec![Applied {
+            knob: 0,
+            key: "proxy.fall",
+            how: ApplyKind::ProxyReload
+        }]
+    );
     near(c1.bring_up_s, 0.0);
     near(c1.reconfigure_s, 0.5); // rise 2 × 250ms
     assert_eq!(c1.topology.proxy.as_ref().unwrap().fall, 1);
@@ -282,7 +289,14 @@ fn bring_up_knobs_group_cells_so_each_stack_is_brought_up_once() {
         d.cells[3].topology.broker.queue,
         crate::config::QueueKind::Classic
     );
-    assert_eq!(d.cells[4].applied, vec![(1, ApplyKind::ProxyReload)]);
+    assert_eq!(
+        d.cells[4].applied,
+        vec![Applied {
+            knob: 1,
+            key: "proxy.fall",
+            how: ApplyKind::ProxyReload
+        }]
+    );
     // The classic cells changed a broker knob: they measure broker faults only.
     assert_eq!(d.cells[5].scope, FaultScope::Broker);
 }
