@@ -97,13 +97,13 @@ fn design_section(s: &mut String, d: &Design) {
                 Some(t) => {
                     let room = if t.cells == 0 {
                         format!(
-                            "leave no room for one: a budget of ~{} would hold all {}",
+                            "no room for one; a budget of ~{} would hold all {}",
                             format_seconds(d.planned_s + t.max_cells as f64 * t.worst_cell_s),
                             t.max_cells
                         )
                     } else {
                         format!(
-                            "hold {} of them: at most ~{}",
+                            "room for {} of them, at most ~{}",
                             t.cells,
                             format_seconds(t.bound_s)
                         )
@@ -112,7 +112,7 @@ fn design_section(s: &mut String, d: &Design) {
                         s,
                         "  stage 2: a grid on the two knobs that moved the median switch time most in \
                          stage 1 (known only then): at most {} more cells (e.g. {} × {}), each at most \
-                         ~{}; the {} stage 1 leaves of the budget {room}",
+                         ~{}; stage 1 leaves {} of the budget: {room}",
                         t.max_cells,
                         t.pair.0,
                         t.pair.1,

@@ -61,7 +61,7 @@ fn the_default_sweep_on_ha_is_one_knob_at_a_time_and_the_aggressive_corner_withi
             "3 repetitions × 4 faults × 12 s = 144 s of faults",
             "A1: bursts and warm-ups run at 1000 trivial tasks/s",
             "stage 2: a grid on the two knobs",
-            "leave no room for one: a budget of ~",
+            "stage 1 leaves 2m 57s of the budget: no room for one; a budget of ~39m 53s would hold all 4",
             "then the 1 cell(s) the sweep file asks for ([[cell]]): 10 cells",
             "backend.down_after=200ms  (asked for by [[cell]])",
         ],
@@ -94,6 +94,10 @@ fn vary_replaces_the_files_knob_of_the_same_key_and_flags_override_the_file() {
     );
     assert_eq!(p.design.knobs[1].values.len(), 2);
     assert_eq!(p.budget_from, "--budget");
+    assert_has(
+        &render_text(&p),
+        &["budget    3h (--budget)", ": room for 4 of them, at most ~"],
+    );
     // Without a sweep file --vary alone is the plan, with the defaults.
     let alone = plan(&opts(&["proxy.fall=1,3"])).unwrap();
     assert_eq!(alone.design.knobs.len(), 1);
