@@ -206,6 +206,9 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "results/up")]
         dir: PathBuf,
     },
+    /// Which HA settings should I run? The same measurements over several settings of one
+    /// topology (`--vary KEY=V1,V2,…` or a sweep file); `--dry-run` prints the plan.
+    Sweep(SweepArgs),
     /// Validate topology and workload files without starting anything.
     #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
     Check {
@@ -216,6 +219,42 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         workload: Option<PathBuf>,
     },
+}
+
+/// `hab sweep`'s options (see [`crate::cmd::sweep`]).
+#[derive(Debug, clap::Args)]
+struct SweepArgs {
+    /// The topology to sweep: the reference cell, whose values the others vary.
+    #[arg(long, value_name = "FILE")]
+    topology: PathBuf,
+    /// A knob and its values, e.g. proxy.fall=1,2,3 (repeat for several knobs; replaces
+    /// the sweep file's knob of the same key).
+    #[arg(long, value_name = "KEY=V1,V2,…")]
+    vary: Vec<String>,
+    /// Sweep file with knobs, workload, baseline, budget, repetitions (default
+    /// sweeps/default.toml when no --vary is given).
+    #[arg(long, value_name = "FILE")]
+    sweep: Option<PathBuf>,
+    /// Workload file every cell runs (default: the sweep file's, else workloads/sweep.toml).
+    #[arg(long, value_name = "FILE")]
+    workload: Option<PathBuf>,
+    /// Baseline topology for the cost of HA (default: the sweep file's, else
+    /// topologies/standalone.toml).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// How long the sweep may take, e.g. 30m (default: the sweep file's, else 30m): a full
+    /// grid that fits runs whole, otherwise one knob at a time.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    budget: Option<Duration>,
+    /// Directory in which the sweep directory is created.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    out: PathBuf,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Print the design, every cell and the duration arithmetic, and exit.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Thresholds for CI: crossing one makes the command exit 1 and say what crossed it.
@@ -420,6 +459,33 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     w.name,
                     w.workloads.len()
                 );
+            }
+            Ok(0)
+        }
+        Command::Sweep(a) => {
+            let opts = crate::cmd::sweep::SweepOptions {
+                topology: a.topology,
+                vary: a.vary,
+                sweep: a.sweep,
+                workload: a.workload,
+                baseline: a.baseline,
+                budget: a.budget,
+                out_dir: a.out,
+            };
+            let planned = crate::cmd::sweep::plan(&opts).and_then(|p| {
+                if !a.dry_run {
+                    return Err(crate::cmd::sweep::SweepError::NotImplemented.into());
+                }
+                Ok(p)
+            });
+            match planned {
+                Ok(p) if a.json => println!("{}", serde_json::to_string_pretty(&p)?),
+                Ok(p) => print!("{}", crate::cmd::sweep::render_text(&p)),
+                Err(e) if crate::cmd::sweep::is_bad_input(&e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(2);
+                }
+                Err(e) => return Err(e),
             }
             Ok(0)
         }

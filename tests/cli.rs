@@ -630,3 +630,121 @@ fn broker_partition_files_check_clean_and_their_mistakes_are_located() {
             "workload[0] (\"a\").fault[0].target: kind = \"partition\" applies to broker nodes",
         ));
 }
+
+#[test]
+fn sweep_dry_run_of_the_default_sweep_on_ha_plans_at_least_8_cells_within_30_minutes() {
+    let out = hab()
+        .args(["sweep", "--topology", "topologies/ha.toml", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sweep     sweeps/default.toml"))
+        .stdout(predicate::str::contains("design: one knob at a time"))
+        .stdout(predicate::str::contains("duration arithmetic"))
+        .stdout(predicate::str::contains("assumptions:"))
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let cells = text.lines().filter(|l| l.starts_with("  cell ")).count();
+    assert!(cells >= 8, "{cells} cells:\n{text}");
+    let json = hab()
+        .args([
+            "sweep",
+            "--topology",
+            "topologies/ha.toml",
+            "--dry-run",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let d = &v["design"];
+    assert_eq!(d["cells"].as_array().unwrap().len(), cells);
+    assert!(d["total_s"].as_f64().unwrap() <= 1800.0, "{d}");
+    assert_eq!(d["budget_s"].as_f64(), Some(1800.0));
+}
+
+#[test]
+fn sweep_with_a_bad_vary_exits_2_naming_the_flag_key_and_value() {
+    hab()
+        .args([
+            "sweep",
+            "--topology",
+            "topologies/ha.toml",
+            "--vary",
+            "proxy.fall=0,x",
+            "--dry-run",
+        ])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "--vary proxy.fall=0,x: proxy.fall = 0: must be between 1 and 100, got 0",
+        ))
+        .stderr(predicate::str::contains(
+            "--vary proxy.fall=0,x: proxy.fall = x: not a whole number",
+        ));
+    hab()
+        .args([
+            "sweep",
+            "--topology",
+            "topologies/standalone.toml",
+            "--vary",
+            "backend.down_after=200ms,5s",
+            "--dry-run",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "backend.down_after cannot be varied: topology standalone has no Sentinels",
+        ));
+    hab()
+        .args([
+            "sweep",
+            "--topology",
+            "topologies/ha.toml",
+            "--budget",
+            "0s",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--budget"));
+}
+
+#[test]
+fn sweep_without_dry_run_refuses_to_pretend_it_measured() {
+    hab()
+        .args([
+            "sweep",
+            "--topology",
+            "topologies/ha.toml",
+            "--vary",
+            "proxy.fall=1,3",
+        ])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "hab sweep: measuring the cells is not implemented yet; use --dry-run to see the plan",
+        ));
+}
+
+#[test]
+fn the_sweep_workload_checks_clean_on_ha() {
+    hab()
+        .args([
+            "check",
+            "--topology",
+            "topologies/ha.toml",
+            "--workload",
+            "workloads/sweep.toml",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "workload plan sweep: ok (6 workloads)",
+        ));
+}

@@ -6,4 +6,5 @@ pub mod calibrate;
 pub mod compare;
 pub mod merge;
 pub mod run;
+pub mod sweep;
 pub mod up;

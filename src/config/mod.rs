@@ -13,6 +13,8 @@
 //! - [`external`]: [`external::ExternalConfig`], an existing stack hab talks to (endpoints,
 //!   fault commands).
 //! - [`limits`]: [`limits::WorkerLimits`], how much work one message may ask of a worker.
+//! - [`sweep`]: the knobs a sweep varies, sweep files (`sweeps/*.toml`) and the design of
+//!   a sweep's cells with its estimated duration.
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
 pub mod clients;
@@ -22,6 +24,7 @@ pub mod external;
 pub mod limits;
 pub mod producer;
 pub mod proxy;
+pub mod sweep;
 pub mod topology;
 pub mod workload;
 
