@@ -329,10 +329,28 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             exit_code(&e)
         }
     }
+}
+
+/// An error and its causes on one line (`outer: inner: os error`), each said once: a
+/// cause whose text an outer message already holds (an error type that both prints its
+/// source and returns it from `source()`, as some libraries' do) is not repeated.
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_tracing(worker: bool) {
@@ -687,5 +705,38 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 Ok(0)
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that, like many, prints its source and also returns it.
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not start `x`: {source}")]
+    struct Loud {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn error_message_says_every_cause_once() {
+        let missing = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = anyhow::Error::from(ConfigError::Read {
+            kind: "topology",
+            path: "ha.toml".into(),
+            source: missing(),
+        });
+        let os = missing().to_string();
+        assert_eq!(
+            error_message(&e),
+            format!("cannot read topology file ha.toml: {os}")
+        );
+        let e = anyhow::Error::from(Loud { source: missing() }).context("worker w1");
+        assert_eq!(
+            error_message(&e),
+            format!("worker w1: could not start `x`: {os}")
+        );
+        assert_eq!(error_message(&e).matches(&os).count(), 1);
     }
 }

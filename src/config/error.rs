@@ -33,8 +33,10 @@ impl fmt::Display for Diagnostic {
 /// Why a topology or workload file could not be loaded; the CLI maps it to exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read at all (missing, permissions, not UTF-8).
-    #[error("cannot read {kind} file {}: {source}", path.display())]
+    /// The file could not be read at all (missing, permissions, not UTF-8). The OS error
+    /// is the [`source`](std::error::Error::source), not part of this message: printed as
+    /// a chain (`{:#}`) it would otherwise read twice.
+    #[error("cannot read {kind} file {}", path.display())]
     Read {
         /// Which kind of file: `"topology"` or `"workload"`.
         kind: &'static str,
