@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cmd::run::{RunOptions, run};
 use crate::cmd::up::NodeAction;
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, FileKind};
 use crate::record::RunStatus;
 use crate::worker::{WorkerOptions, run_worker};
 
@@ -31,11 +31,13 @@ struct Cli {
 enum Command {
     /// Bring up a topology, drive a workload plan through it, write a run directory.
     Run {
-        /// Topology file (what is deployed), e.g. topologies/standalone.toml.
+        /// Topology file (what is deployed), e.g. topologies/standalone.toml, or a name:
+        /// FILE is looked up as given, then under topologies/ (workloads/) here, then
+        /// among the built-ins (`hab list`), with or without .toml.
         #[arg(long, value_name = "FILE")]
         topology: PathBuf,
-        /// Workload file (what is driven).
-        #[arg(long, value_name = "FILE", default_value = "workloads/seed.toml")]
+        /// Workload file (what is driven); a name such as `seed` is looked up as below.
+        #[arg(long, value_name = "FILE", default_value = "seed")]
         workload: PathBuf,
         /// Directory in which the run directory is created.
         #[arg(long, value_name = "DIR", default_value = "results")]
@@ -80,18 +82,16 @@ enum Command {
     /// Run the baseline and each topology with the same workload plan; write one
     /// comparison directory with every run, charts and the report.
     Compare {
-        /// Topology to compare with the baseline (repeat the option for several).
+        /// Topology to compare with the baseline (repeat the option for several): a file,
+        /// or a name looked up under topologies/ here, then among the built-ins
+        /// (`hab list`), e.g. `ha`.
         #[arg(long = "topology", value_name = "FILE", required = true)]
         topologies: Vec<PathBuf>,
-        /// The baseline topology.
-        #[arg(
-            long,
-            value_name = "FILE",
-            default_value = "topologies/standalone.toml"
-        )]
+        /// The baseline topology (found as --topology is).
+        #[arg(long, value_name = "FILE", default_value = "standalone")]
         baseline: PathBuf,
-        /// Workload file every topology runs.
-        #[arg(long, value_name = "FILE", default_value = "workloads/seed.toml")]
+        /// Workload file every topology runs (found as --topology is).
+        #[arg(long, value_name = "FILE", default_value = "seed")]
         workload: PathBuf,
         /// Runs per topology (interleaved: baseline, other, baseline, other, …).
         #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -294,6 +294,12 @@ fn summarise(
     Ok(crossed.is_empty())
 }
 
+/// What a `--topology`/`--workload` value names, as hab passes it on: the path that
+/// exists, or `builtin:NAME` ([`config::builtin::resolve`]).
+fn resolve(kind: FileKind, given: &std::path::Path) -> Result<PathBuf> {
+    Ok(config::builtin::resolve(kind, given)?.spec())
+}
+
 /// A duration longer than zero (`3s`, `500ms`).
 fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
@@ -419,8 +425,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Check { topology, workload } => {
             if let Some(t) = topology {
-                let t = config::load_topology(&t)?;
-                println!("topology {}: ok", t.name);
+                let source = resolve(FileKind::Topology, &t)?;
+                let t = config::load_topology(&source)?;
+                println!("topology {}: ok, from {}", t.name, source.display());
                 if t.network == config::NetworkKind::Namespaces {
                     match crate::stack::netns::unavailable_reason() {
                         None => println!("network namespaces: available"),
@@ -432,11 +439,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 }
             }
             if let Some(w) = workload {
-                let w = config::load_workload_plan(&w)?;
+                let source = resolve(FileKind::Workload, &w)?;
+                let w = config::load_workload_plan(&source)?;
                 println!(
-                    "workload plan {}: ok ({} workloads)",
+                    "workload plan {}: ok ({} workloads), from {}",
                     w.name,
-                    w.workloads.len()
+                    w.workloads.len(),
+                    source.display()
                 );
             }
             Ok(0)
@@ -452,8 +461,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
             shard,
             strict,
         } => {
+            let topology = resolve(FileKind::Topology, &topology)?;
+            let workload = resolve(FileKind::Workload, &workload)?;
             let topo = config::load_topology(&topology)?;
             let plan = config::load_workload_plan(&workload)?;
+            eprintln!(
+                "hab: topology {}, workload {}",
+                topology.display(),
+                workload.display()
+            );
             if dry_run {
                 let Some(e) = &topo.external else {
                     eprintln!(
@@ -465,6 +481,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 print!("{}", crate::inject::plan::dry_run(e, &plan));
                 return Ok(0);
             }
+            config::missing_files(&topo, &topology)?;
             let opts = RunOptions {
                 topology_path: topology,
                 workload_path: workload,
@@ -512,6 +529,27 @@ fn dispatch(cli: Cli) -> Result<i32> {
             allow_faults,
             thresholds,
         } => {
+            let baseline = resolve(FileKind::Topology, &baseline)?;
+            let topologies = topologies
+                .iter()
+                .map(|t| resolve(FileKind::Topology, t))
+                .collect::<Result<Vec<_>>>()?;
+            let workload = resolve(FileKind::Workload, &workload)?;
+            eprintln!(
+                "hab: baseline {}, {} {}, workload {}",
+                baseline.display(),
+                if topologies.len() == 1 {
+                    "topology"
+                } else {
+                    "topologies"
+                },
+                topologies
+                    .iter()
+                    .map(|t| t.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                workload.display()
+            );
             let opts = crate::cmd::compare::CompareOptions {
                 allow_faults,
                 baseline,
@@ -587,6 +625,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             disk_bytes,
             json,
         } => {
+            let topology = resolve(FileKind::Topology, &topology)?;
             let topo = config::load_topology(&topology)?;
             let opts = crate::cmd::calibrate::CalibrateOptions {
                 topology_path: topology,

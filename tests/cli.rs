@@ -727,3 +727,84 @@ fn every_error_path_names_the_thing_once() {
         assert_said_once(&stderr);
     }
 }
+
+/// `hab` started in `dir` (an empty directory: no checkout around).
+fn hab_in(dir: &std::path::Path) -> Command {
+    let mut c = common::hab();
+    c.current_dir(dir);
+    Command::from_std(c)
+}
+
+#[test]
+fn built_in_files_work_from_an_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    hab_in(tmp.path())
+        .args(["check", "--topology", "ha", "--workload", "seed"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "topology ha: ok, from builtin:ha.toml",
+        ))
+        .stdout(predicate::str::contains(
+            "workload plan seed: ok (6 workloads), from builtin:seed.toml",
+        ));
+    // The checkout's spelling works too, and a local topologies/ comes first.
+    std::fs::create_dir(tmp.path().join("topologies")).unwrap();
+    std::fs::write(
+        tmp.path().join("topologies/ha.toml"),
+        "name = \"my-ha\"\n[broker]\nnodes = 3\n",
+    )
+    .unwrap();
+    hab_in(tmp.path())
+        .args(["check", "--topology", "ha.toml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "topology my-ha: ok, from topologies/ha.toml",
+        ));
+    hab_in(tmp.path())
+        .args([
+            "check",
+            "--topology",
+            "builtin:ha",
+            "--workload",
+            "workloads/smoke.toml",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("from builtin:ha.toml"))
+        .stdout(predicate::str::contains("from builtin:smoke.toml"));
+}
+
+#[test]
+fn an_unknown_name_exits_2_with_the_built_ins_and_the_nearest() {
+    let tmp = tempfile::tempdir().unwrap();
+    hab_in(tmp.path())
+        .args(["compare", "--topology", "ha-mirorred"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "topology ha-mirorred not found: no such file here or in topologies/",
+        ))
+        .stderr(predicate::str::contains("did you mean ha-mirrored?"))
+        .stderr(predicate::str::contains("built-in topologies: ha-celery, "));
+    hab_in(tmp.path())
+        .args(["run", "--topology", "ha", "--workload", "sed"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean seed?"));
+}
+
+#[test]
+fn a_built_in_celery_topology_without_its_worker_is_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    hab_in(tmp.path())
+        .args(["run", "--topology", "ha-celery", "--out", out.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "topology file builtin:ha-celery.toml: workers.kind: \"celery\" needs scripts/celery/hab_tasks.py",
+        ));
+    assert!(!out.exists(), "a refused run wrote {out:?}");
+}

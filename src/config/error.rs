@@ -45,6 +45,20 @@ pub enum ConfigError {
         /// The underlying I/O error.
         source: io::Error,
     },
+    /// No file and no built-in of that name (see [`crate::config::builtin::resolve`]).
+    #[error("{}", NotFoundText { kind, path, searched: *searched, builtins, nearest: *nearest })]
+    NotFound {
+        /// Which kind of file: `"topology"` or `"workload"`.
+        kind: &'static str,
+        /// The value as given on the command line.
+        path: PathBuf,
+        /// The directory also searched here (`topologies` or `workloads`), if it was.
+        searched: Option<&'static str>,
+        /// The names of the built-ins of this kind.
+        builtins: Vec<&'static str>,
+        /// The built-in nearest to the name given, if one is close.
+        nearest: Option<&'static str>,
+    },
     /// The file is not valid TOML or does not match the schema (unknown field, wrong type,
     /// bad duration, bad enum value, missing field).
     #[error("{kind} file {}: {message}", path.display())]
@@ -83,5 +97,42 @@ impl fmt::Display for DiagnosticList<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The text of [`ConfigError::NotFound`].
+struct NotFoundText<'a> {
+    kind: &'a str,
+    path: &'a PathBuf,
+    searched: Option<&'static str>,
+    builtins: &'a [&'static str],
+    nearest: Option<&'static str>,
+}
+
+impl fmt::Display for NotFoundText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} not found: no such file",
+            self.kind,
+            self.path.display()
+        )?;
+        if let Some(dir) = self.searched {
+            write!(f, " here or in {dir}/")?;
+        }
+        write!(f, ", and no built-in {} of that name", self.kind)?;
+        if let Some(n) = self.nearest {
+            write!(f, "; did you mean {n}?")?;
+        }
+        let plural = if self.kind == "topology" {
+            "topologies"
+        } else {
+            "workloads"
+        };
+        write!(
+            f,
+            " (built-in {plural}: {}; `hab list` describes them)",
+            self.builtins.join(", ")
+        )
     }
 }
