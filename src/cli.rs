@@ -206,6 +206,20 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "results/up")]
         dir: PathBuf,
     },
+    /// List the topologies and workloads built into hab: what each is, and what it sets
+    /// up or drives.
+    List,
+    /// Write editable copies of the built-in topologies and workloads to DIR/topologies/
+    /// and DIR/workloads/, with topologies/external-example.toml, a template for
+    /// measuring your own cluster.
+    Init {
+        /// Where to write them.
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite files that exist (without it, nothing is written if one does).
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate topology and workload files without starting anything.
     #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
     Check {
@@ -423,6 +437,19 @@ fn handle_signals(token: CancellationToken, second_kills: bool) {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
+        Command::List => {
+            print!("{}", crate::cmd::catalog::list(std::path::Path::new(".")));
+            Ok(0)
+        }
+        Command::Init { dir, force } => {
+            let done = crate::cmd::catalog::init(&dir, force)?;
+            if let Some(why) = done.refusal() {
+                eprintln!("error: {why}");
+                return Ok(2);
+            }
+            print!("{}", done.summary(&dir));
+            Ok(0)
+        }
         Command::Check { topology, workload } => {
             if let Some(t) = topology {
                 let source = resolve(FileKind::Topology, &t)?;
@@ -748,34 +775,4 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An error that, like many, prints its source and also returns it.
-    #[derive(Debug, thiserror::Error)]
-    #[error("could not start `x`: {source}")]
-    struct Loud {
-        source: std::io::Error,
-    }
-
-    #[test]
-    fn error_message_says_every_cause_once() {
-        let missing = || std::io::Error::from(std::io::ErrorKind::NotFound);
-        let e = anyhow::Error::from(ConfigError::Read {
-            kind: "topology",
-            path: "ha.toml".into(),
-            source: missing(),
-        });
-        let os = missing().to_string();
-        assert_eq!(
-            error_message(&e),
-            format!("cannot read topology file ha.toml: {os}")
-        );
-        let e = anyhow::Error::from(Loud { source: missing() }).context("worker w1");
-        assert_eq!(
-            error_message(&e),
-            format!("worker w1: could not start `x`: {os}")
-        );
-        assert_eq!(error_message(&e).matches(&os).count(), 1);
-    }
-}
+mod tests;

@@ -787,7 +787,9 @@ fn an_unknown_name_exits_2_with_the_built_ins_and_the_nearest() {
             "topology ha-mirorred not found: no such file here or in topologies/",
         ))
         .stderr(predicate::str::contains("did you mean ha-mirrored?"))
-        .stderr(predicate::str::contains("built-in topologies: ha-celery, "));
+        .stderr(predicate::str::contains(
+            "built-in topologies: external-example, ha-celery, ",
+        ));
     hab_in(tmp.path())
         .args(["run", "--topology", "ha", "--workload", "sed"])
         .assert()
@@ -807,4 +809,70 @@ fn a_built_in_celery_topology_without_its_worker_is_refused_before_anything_star
             "topology file builtin:ha-celery.toml: workers.kind: \"celery\" needs scripts/celery/hab_tasks.py",
         ));
     assert!(!out.exists(), "a refused run wrote {out:?}");
+}
+
+#[test]
+fn list_and_init_work_from_an_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    hab_in(tmp.path())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("topologies built into hab"))
+        .stdout(predicate::str::contains("  ha-mirrored "))
+        .stdout(predicate::str::contains("  seed "));
+    hab_in(tmp.path())
+        .args(["init", "mine"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "wrote 30 files to mine/topologies",
+        ));
+    let ha = tmp.path().join("mine/topologies/ha.toml");
+    std::fs::write(&ha, "# mine\n").unwrap();
+    hab_in(tmp.path())
+        .args(["init", "mine"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "already exists; nothing was written: pass --force",
+        ));
+    assert_eq!(std::fs::read_to_string(&ha).unwrap(), "# mine\n");
+    hab_in(tmp.path())
+        .args(["init", "mine", "--force"])
+        .assert()
+        .success();
+    assert_ne!(std::fs::read_to_string(&ha).unwrap(), "# mine\n");
+    // The copies are what a bare name finds first there.
+    hab_in(&tmp.path().join("mine"))
+        .args(["check", "--topology", "ha", "--workload", "seed"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("from topologies/ha.toml"))
+        .stdout(predicate::str::contains("from workloads/seed.toml"));
+}
+
+#[test]
+fn the_external_template_is_accepted_by_check_and_dry_run_as_it_stands() {
+    hab()
+        .args(["check", "--topology", "topologies/external-example.toml"])
+        .assert()
+        .success();
+    // Nothing is contacted: the hosts in the template do not exist.
+    let tmp = tempfile::tempdir().unwrap();
+    hab_in(tmp.path())
+        .args([
+            "run",
+            "--dry-run",
+            "--topology",
+            "external-example",
+            "--workload",
+            "external-smoke",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "apply:  ssh '<host>' 'sudo systemctl kill -s KILL rabbitmq-server",
+        ))
+        .stdout(predicate::str::contains("health: redis-cli -h '<host>'"));
 }

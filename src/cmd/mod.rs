@@ -3,6 +3,7 @@
 //! progress goes through a [`crate::progress::Reporter`], never `eprintln!`.
 
 pub mod calibrate;
+pub mod catalog;
 pub mod compare;
 pub mod merge;
 pub mod run;

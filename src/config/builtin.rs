@@ -70,6 +70,7 @@ macro_rules! embed {
 
 /// Every file of `topologies/`, in name order.
 pub const TOPOLOGIES: &[Builtin] = embed!("topologies":
+    "external-example.toml",
     "ha-celery.toml",
     "ha-client-failover-celery.toml",
     "ha-client-failover.toml",

@@ -115,7 +115,7 @@ fn not_found_lists_the_built_ins_and_the_nearest_name() {
         &[
             "topology ha-mirorred not found: no such file here or in topologies/, and no built-in topology of that name",
             "did you mean ha-mirrored?",
-            "built-in topologies: ha-celery, ",
+            "built-in topologies: external-example, ha-celery, ",
             "standalone; `hab list` describes them",
         ],
     );
