@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::run::{RunOptions, run};
@@ -220,6 +220,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print a completion script for SHELL on stdout, e.g. `hab completions bash >
+    /// ~/.local/share/bash-completion/completions/hab`, zsh: `_hab` in a directory of
+    /// $fpath, fish: ~/.config/fish/completions/hab.fish.
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL", value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print hab's man page (roff) on stdout, e.g. `hab man > hab.1 && man ./hab.1`.
+    Man,
     /// Validate topology and workload files without starting anything.
     #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
     Check {
@@ -437,6 +447,14 @@ fn handle_signals(token: CancellationToken, second_kills: bool) {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "hab", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(0)
+        }
         Command::List => {
             print!("{}", crate::cmd::catalog::list(std::path::Path::new(".")));
             Ok(0)
