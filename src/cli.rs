@@ -324,6 +324,15 @@ fn resolve(kind: FileKind, given: &std::path::Path) -> Result<PathBuf> {
     Ok(config::builtin::resolve(kind, given)?.spec())
 }
 
+/// Write `bytes` to stdout; a reader that closed the pipe early (`| head`) is no error.
+fn write_stdout(bytes: &[u8]) -> Result<i32> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(0),
+    }
+}
+
 /// A duration longer than zero (`3s`, `500ms`).
 fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
@@ -448,17 +457,16 @@ fn handle_signals(token: CancellationToken, second_kills: bool) {
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "hab", &mut std::io::stdout());
-            Ok(0)
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hab", &mut out);
+            write_stdout(&out)
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(0)
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            write_stdout(&out)
         }
-        Command::List => {
-            print!("{}", crate::cmd::catalog::list(std::path::Path::new(".")));
-            Ok(0)
-        }
+        Command::List => write_stdout(crate::cmd::catalog::list(".".as_ref()).as_bytes()),
         Command::Init { dir, force } => {
             let done = crate::cmd::catalog::init(&dir, force)?;
             if let Some(why) = done.refusal() {
@@ -580,19 +588,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 .map(|t| resolve(FileKind::Topology, t))
                 .collect::<Result<Vec<_>>>()?;
             let workload = resolve(FileKind::Workload, &workload)?;
+            let all: Vec<_> = std::iter::once(&baseline).chain(&topologies).collect();
+            let all: Vec<_> = all.iter().map(|p| p.display().to_string()).collect();
             eprintln!(
-                "hab: baseline {}, {} {}, workload {}",
-                baseline.display(),
-                if topologies.len() == 1 {
-                    "topology"
-                } else {
-                    "topologies"
-                },
-                topologies
-                    .iter()
-                    .map(|t| t.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                "hab: topologies {} (baseline first), workload {}",
+                all.join(", "),
                 workload.display()
             );
             let opts = crate::cmd::compare::CompareOptions {

@@ -238,3 +238,21 @@ fn zsh_and_fish_completions_and_the_man_page_name_every_subcommand() {
         .code(2)
         .stderr(predicate::str::contains("[possible values: bash"));
 }
+
+#[test]
+fn output_into_a_closed_pipe_is_no_error() {
+    for args in [&["completions", "bash"][..], &["man"], &["list"]] {
+        let mut child = common::hab()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before hab writes (as `hab man | head -1` does).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
