@@ -34,29 +34,6 @@ impl Builtin {
     pub fn name(&self) -> &'static str {
         self.file.strip_suffix(".toml").unwrap_or(self.file)
     }
-
-    /// The file's `description = "…"` if it has one, else its first comment line that is
-    /// not the generic header; empty if neither.
-    pub fn description(&self) -> String {
-        let desc = self.text.lines().find_map(|l| {
-            let v = l.trim().strip_prefix("description")?.trim_start();
-            let v = v.strip_prefix('=')?.trim();
-            toml::from_str::<toml::Value>(&format!("d = {v}"))
-                .ok()?
-                .get("d")?
-                .as_str()
-                .map(str::to_string)
-        });
-        desc.or_else(|| {
-            self.text
-                .lines()
-                .map_while(|l| l.strip_prefix('#'))
-                .map(|l| l.trim().trim_start_matches("Topology:").trim())
-                .find(|l| !l.is_empty() && !l.starts_with("Workload") && !l.contains("Durations"))
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
-    }
 }
 
 macro_rules! embed {
