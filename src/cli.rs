@@ -477,31 +477,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Check { topology, workload } => {
-            if let Some(t) = topology {
-                let source = resolve(FileKind::Topology, &t)?;
-                let t = config::load_topology(&source)?;
-                println!("topology {}: ok, from {}", t.name, source.display());
-                if t.network == config::NetworkKind::Namespaces {
-                    match crate::stack::netns::unavailable_reason() {
-                        None => println!("network namespaces: available"),
-                        Some(why) => eprintln!(
-                            "hab: note: network = \"namespaces\" cannot run here ({why}); \
-                             hab run refuses this topology"
-                        ),
-                    }
-                }
-            }
-            if let Some(w) = workload {
-                let source = resolve(FileKind::Workload, &w)?;
-                let w = config::load_workload_plan(&source)?;
-                println!(
-                    "workload plan {}: ok ({} workloads), from {}",
-                    w.name,
-                    w.workloads.len(),
-                    source.display()
-                );
-            }
-            Ok(0)
+            let r = crate::progress::Stderr;
+            let text = crate::cmd::check::check(topology.as_deref(), workload.as_deref(), &r)?;
+            write_stdout(text.as_bytes())
         }
         Command::Run {
             topology,

@@ -4,6 +4,7 @@
 
 pub mod calibrate;
 pub mod catalog;
+pub mod check;
 pub mod compare;
 pub mod merge;
 pub mod run;
