@@ -36,7 +36,7 @@ enum Command {
         /// among the built-ins (`hab list`), with or without .toml.
         #[arg(long, value_name = "FILE")]
         topology: PathBuf,
-        /// Workload file (what is driven); a name such as `seed` is looked up as below.
+        /// Workload file (what is driven); a name such as `seed` is found as --topology is.
         #[arg(long, value_name = "FILE", default_value = "seed")]
         workload: PathBuf,
         /// Directory in which the run directory is created.
