@@ -1,5 +1,6 @@
 //! The command line: `hab run`, `hab compare`, `hab report`, `hab merge`, `hab calibrate`,
-//! `hab worker`, `hab up`, `hab down`, `hab node`, `hab check`.
+//! `hab sweep`, `hab worker`, `hab up`, `hab down`, `hab node`, `hab check`, `hab list`,
+//! `hab init`, `hab completions`, `hab man`; the clap types are in `args`.
 //!
 //! Exit codes: 0 success; 1 the run failed or a threshold was crossed; 2 bad usage or bad
 //! input files; 130 the run was interrupted (Ctrl-C / SIGTERM) — its results so far are
@@ -10,293 +11,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::run::{RunOptions, run};
 use crate::cmd::up::NodeAction;
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, FileKind};
 use crate::record::RunStatus;
 use crate::worker::{WorkerOptions, run_worker};
 
-/// hab: what does high availability cost a task queue, and what does it buy?
-#[derive(Debug, Parser)]
-#[command(name = "hab", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use args::{Cli, Command};
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Bring up a topology, drive a workload plan through it, write a run directory.
-    Run {
-        /// Topology file (what is deployed), e.g. topologies/standalone.toml.
-        #[arg(long, value_name = "FILE")]
-        topology: PathBuf,
-        /// Workload file (what is driven).
-        #[arg(long, value_name = "FILE", default_value = "workloads/seed.toml")]
-        workload: PathBuf,
-        /// Directory in which the run directory is created.
-        #[arg(long, value_name = "DIR", default_value = "results")]
-        out: PathBuf,
-        /// Never show progress bars (they only appear when stderr is a terminal).
-        #[arg(long)]
-        no_progress: bool,
-        /// Measure the stack's raw limits first (as `hab calibrate`, windows of this
-        /// length, e.g. 3s), so the report shows the task path as a fraction of them.
-        #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "3s", value_parser = positive_duration)]
-        calibrate: Option<Duration>,
-        /// On an external stack (a topology with [external]), run the workload's faults:
-        /// their commands act on servers hab does not own. Without it such a run is
-        /// refused.
-        #[arg(long)]
-        allow_faults: bool,
-        /// Print every command an external run's faults would run, in order, and exit
-        /// without starting or contacting anything.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run generator shard I of N (e.g. 1/2): 1/N of every workload (task i belongs to
-        /// shard i % N + 1), task ids that name the shard; shard 1 applies the plan's
-        /// faults. Combine the shards' run directories with `hab merge`.
-        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-        shard: Option<crate::load::shard::Shard>,
-        /// Exit 1 if the run violated one of the invariants it checks of its own figures
-        /// (run.json `invariants`; they are checked and reported either way).
-        #[arg(long)]
-        strict: bool,
-    },
-    /// Combine the run directories of the shards of one run (`hab run --shard I/N`) into
-    /// one run directory: histograms added, ledgers joined by task id, failover analysed
-    /// again on the merged ledger, report rendered.
-    Merge {
-        /// The shards' run directories, one per shard 1..N (any order).
-        #[arg(value_name = "DIR", required = true)]
-        dirs: Vec<PathBuf>,
-        /// Directory in which the merged run directory is created.
-        #[arg(long, value_name = "DIR", default_value = "results")]
-        out: PathBuf,
-    },
-    /// Run the baseline and each topology with the same workload plan; write one
-    /// comparison directory with every run, charts and the report.
-    Compare {
-        /// Topology to compare with the baseline (repeat the option for several).
-        #[arg(long = "topology", value_name = "FILE", required = true)]
-        topologies: Vec<PathBuf>,
-        /// The baseline topology.
-        #[arg(
-            long,
-            value_name = "FILE",
-            default_value = "topologies/standalone.toml"
-        )]
-        baseline: PathBuf,
-        /// Workload file every topology runs.
-        #[arg(long, value_name = "FILE", default_value = "workloads/seed.toml")]
-        workload: PathBuf,
-        /// Runs per topology (interleaved: baseline, other, baseline, other, …).
-        #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-        repeat: u32,
-        /// Directory in which the comparison directory is created.
-        #[arg(long, value_name = "DIR", default_value = "results")]
-        out: PathBuf,
-        /// Never show progress bars (they only appear when stderr is a terminal).
-        #[arg(long)]
-        no_progress: bool,
-        /// Print the summary as JSON on stdout (the human summary goes to stderr).
-        #[arg(long)]
-        json: bool,
-        /// Measure each stack's raw limits before its workloads (as `hab calibrate`,
-        /// windows of this length, e.g. 3s); the report sets the task path against them.
-        #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "3s", value_parser = positive_duration)]
-        calibrate: Option<Duration>,
-        /// Run the workload's faults on external stacks too (see `hab run --allow-faults`).
-        #[arg(long)]
-        allow_faults: bool,
-        #[command(flatten)]
-        thresholds: ThresholdArgs,
-    },
-    /// Render charts and reports again from the run.json files of a run or comparison
-    /// directory, without running anything.
-    Report {
-        /// A comparison directory (from `hab compare`) or a run directory (from `hab run`).
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
-        /// Print the summary as JSON on stdout (the human summary goes to stderr).
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        thresholds: ThresholdArgs,
-    },
-    /// Measure the raw limits of a topology's stack on this machine: broker round trip,
-    /// Redis result writes, disk writes with fdatasync, factorial CPU time.
-    Calibrate {
-        /// Topology file (what is deployed), e.g. topologies/standalone.toml.
-        #[arg(long, value_name = "FILE")]
-        topology: PathBuf,
-        /// Directory in which the run directory is created.
-        #[arg(long, value_name = "DIR", default_value = "results")]
-        out: PathBuf,
-        /// Length of each timed window (after an untimed warm-up), e.g. 3s, 500ms; the
-        /// broker round trip splits it into three runs of each strategy.
-        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = positive_duration)]
-        duration: Duration,
-        /// Size of each file the disk figure writes, bytes (deleted right after).
-        #[arg(long, value_name = "BYTES", default_value_t = crate::cmd::calibrate::DEFAULT_DISK_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
-        disk_bytes: u64,
-        /// Print the calibration as JSON on stdout (the table goes to stderr).
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run one worker process (normally started by `hab run`).
-    Worker {
-        /// Topology file: queue kind, heartbeat, concurrency, prefetch, acks, result TTL.
-        #[arg(long, value_name = "FILE")]
-        topology: PathBuf,
-        /// AMQP URL of the broker (or the proxy in front of it); several separated by `;`
-        /// for client-side failover (rotated on failure, as Celery does).
-        #[arg(long, value_name = "URL")]
-        broker_url: String,
-        /// Redis URL of the result backend, or `sentinel://h:p;sentinel://h:p?master_name=NAME`
-        /// to ask the Sentinels for the master (client-side failover).
-        #[arg(long, value_name = "URL")]
-        backend_url: String,
-        /// Worker name, unique within a run.
-        #[arg(long, default_value = "w1")]
-        name: String,
-        /// Side-channel file the worker appends its executions to.
-        #[arg(long, value_name = "FILE", default_value = "executions.csv")]
-        executions: PathBuf,
-        /// The only directory `hab.write_zeros` may create files in (paths in messages are
-        /// taken inside it; anything that leads out is refused). Default: `scratch/`
-        /// beside the executions file, created if missing.
-        #[arg(long, value_name = "DIR")]
-        scratch: Option<PathBuf>,
-    },
-    /// Bring a local topology's stack up and leave it running (a detached supervisor),
-    /// with DIR/external.toml describing it as an external stack; see `hab down`.
-    Up {
-        /// Topology file (a local one).
-        #[arg(long, value_name = "FILE")]
-        topology: PathBuf,
-        /// Directory for the stack's state, logs and control socket.
-        #[arg(long, value_name = "DIR", default_value = "results/up")]
-        dir: PathBuf,
-        /// Stay in the foreground as the supervisor (until SIGTERM / Ctrl-C / hab down).
-        #[arg(long)]
-        foreground: bool,
-    },
-    /// Stop the stack `hab up` left running in DIR and wait until it is gone.
-    Down {
-        /// The directory given to `hab up`.
-        #[arg(long, value_name = "DIR", default_value = "results/up")]
-        dir: PathBuf,
-    },
-    /// Act on a node of the stack `hab up` left running (the fault commands of its
-    /// external.toml): kill, stop, start, pause, resume, partition, heal, failover, or
-    /// health (exit 0 when the whole stack is healthy).
-    Node {
-        /// What to do.
-        #[arg(value_name = "ACTION", value_enum)]
-        action: NodeAction,
-        /// The node, by role (`broker.node[1]`, `backend.master`, …), resolved by the
-        /// supervisor now; not needed for `health`.
-        #[arg(value_name = "ROLE")]
-        role: Option<String>,
-        /// The directory given to `hab up`.
-        #[arg(long, value_name = "DIR", default_value = "results/up")]
-        dir: PathBuf,
-    },
-    /// Which HA settings should I run? The same measurements over several settings of one
-    /// topology (`--vary KEY=V1,V2,…` or a sweep file); `--dry-run` prints the plan.
-    Sweep(SweepArgs),
-    /// Validate topology and workload files without starting anything.
-    #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
-    Check {
-        /// Topology file.
-        #[arg(long, value_name = "FILE")]
-        topology: Option<PathBuf>,
-        /// Workload file.
-        #[arg(long, value_name = "FILE")]
-        workload: Option<PathBuf>,
-    },
-}
-
-/// `hab sweep`'s options (see [`crate::cmd::sweep`]).
-#[derive(Debug, clap::Args)]
-struct SweepArgs {
-    /// The topology to sweep: the reference cell, whose values the others vary.
-    #[arg(long, value_name = "FILE")]
-    topology: PathBuf,
-    /// A knob and its values, e.g. proxy.fall=1,2,3 (repeat for several knobs; replaces
-    /// the sweep file's knob of the same key).
-    #[arg(long, value_name = "KEY=V1,V2,…")]
-    vary: Vec<String>,
-    /// Sweep file with knobs, workload, baseline, budget, repetitions (default
-    /// sweeps/default.toml when no --vary is given).
-    #[arg(long, value_name = "FILE")]
-    sweep: Option<PathBuf>,
-    /// Workload file every cell runs (default: the sweep file's, else workloads/sweep.toml).
-    #[arg(long, value_name = "FILE")]
-    workload: Option<PathBuf>,
-    /// Baseline topology for the cost of HA (default: the sweep file's, else
-    /// topologies/standalone.toml).
-    #[arg(long, value_name = "FILE")]
-    baseline: Option<PathBuf>,
-    /// How long the sweep may take, e.g. 30m (default: the sweep file's, else 30m): a full
-    /// grid that fits runs whole, otherwise one knob at a time.
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
-    budget: Option<Duration>,
-    /// Directory in which the sweep directory is created.
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    out: PathBuf,
-    /// Print the plan as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-    /// Print the design, every cell and the duration arithmetic, and exit.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-/// Thresholds for CI: crossing one makes the command exit 1 and say what crossed it.
-#[derive(Debug, clap::Args)]
-struct ThresholdArgs {
-    /// Fail if a topology's p99 latency on any workload exceeds this multiple of the
-    /// baseline's (e.g. 1.5).
-    #[arg(long, value_name = "RATIO")]
-    max_p99_ratio: Option<f64>,
-    /// Fail if a topology's throughput on any workload is below this fraction of the
-    /// baseline's (e.g. 0.5).
-    #[arg(long, value_name = "RATIO")]
-    min_throughput_ratio: Option<f64>,
-    /// Fail if a topology lost more tasks than this over all workloads (never executed,
-    /// result lost, or never confirmed).
-    #[arg(long, value_name = "N")]
-    max_lost: Option<u64>,
-    /// Fail if a topology ran more tasks than this more than once.
-    #[arg(long, value_name = "N")]
-    max_duplicated: Option<u64>,
-    /// Fail if any repetition of any fault took longer than this to switch (e.g. 5s), or
-    /// never completed a task after the fault.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    max_switch_time: Option<Duration>,
-    /// Fail if any run violated one of the invariants it checks of its own figures (one
-    /// outcome per task, histogram counts = ok counts, …; run.json `invariants`).
-    #[arg(long)]
-    strict: bool,
-}
-
-impl ThresholdArgs {
-    fn thresholds(&self) -> crate::compare::Thresholds {
-        crate::compare::Thresholds {
-            max_p99_ratio: self.max_p99_ratio,
-            min_throughput_ratio: self.min_throughput_ratio,
-            max_lost: self.max_lost,
-            max_duplicated: self.max_duplicated,
-            max_switch_ms: self.max_switch_time.map(|d| d.as_secs_f64() * 1000.0),
-            strict: self.strict,
-        }
-    }
-}
+mod args;
 
 /// Print the summary (JSON on stdout, or the table), check the thresholds; returns
 /// whether all held.
@@ -333,6 +59,21 @@ fn summarise(
     Ok(crossed.is_empty())
 }
 
+/// What a `--topology`/`--workload` value names, as hab passes it on: the path that
+/// exists, or `builtin:NAME` ([`config::builtin::resolve`]).
+fn resolve(kind: FileKind, given: &std::path::Path) -> Result<PathBuf> {
+    Ok(config::builtin::resolve(kind, given)?.spec())
+}
+
+/// Write `bytes` to stdout; a reader that closed the pipe early (`| head`) is no error.
+fn write_stdout(bytes: &[u8]) -> Result<i32> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(0),
+    }
+}
+
 /// A duration longer than zero (`3s`, `500ms`).
 fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
@@ -348,12 +89,13 @@ fn parse_shard(s: &str) -> Result<crate::load::shard::Shard, String> {
         .map_err(|e: crate::load::shard::ShardParseError| e.to_string())
 }
 
-/// The exit code for an error: 2 for bad input files (or shard directories that do not
-/// belong together), 1 otherwise.
+/// The exit code for an error: 2 for bad input files, flags or shard directories that do
+/// not belong together, 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     if e.chain().any(|c| {
         c.downcast_ref::<ConfigError>().is_some()
             || c.downcast_ref::<crate::cmd::merge::MergeError>().is_some()
+            || c.downcast_ref::<crate::cmd::sweep::SweepError>().is_some()
     }) {
         2
     } else {
@@ -368,10 +110,28 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             exit_code(&e)
         }
     }
+}
+
+/// An error and its causes on one line (`outer: inner: os error`), each said once: a
+/// cause whose text an outer message already holds (an error type that both prints its
+/// source and returns it from `source()`, as some libraries' do) is not repeated.
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_tracing(worker: bool) {
@@ -438,56 +198,42 @@ fn handle_signals(token: CancellationToken, second_kills: bool) {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Check { topology, workload } => {
-            if let Some(t) = topology {
-                let t = config::load_topology(&t)?;
-                println!("topology {}: ok", t.name);
-                if t.network == config::NetworkKind::Namespaces {
-                    match crate::stack::netns::unavailable_reason() {
-                        None => println!("network namespaces: available"),
-                        Some(why) => eprintln!(
-                            "hab: note: network = \"namespaces\" cannot run here ({why}); \
-                             hab run refuses this topology"
-                        ),
-                    }
-                }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hab", &mut out);
+            write_stdout(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            write_stdout(&out)
+        }
+        Command::List => write_stdout(crate::cmd::catalog::list(".".as_ref()).as_bytes()),
+        Command::Init { dir, force } => {
+            let done = crate::cmd::catalog::init(&dir, force)?;
+            if let Some(why) = done.refusal() {
+                eprintln!("error: {why}");
+                return Ok(2);
             }
-            if let Some(w) = workload {
-                let w = config::load_workload_plan(&w)?;
-                println!(
-                    "workload plan {}: ok ({} workloads)",
-                    w.name,
-                    w.workloads.len()
-                );
-            }
+            print!("{}", done.summary(&dir));
             Ok(0)
         }
         Command::Sweep(a) => {
-            let opts = crate::cmd::sweep::SweepOptions {
-                topology: a.topology,
-                vary: a.vary,
-                sweep: a.sweep,
-                workload: a.workload,
-                baseline: a.baseline,
-                budget: a.budget,
-                out_dir: a.out,
-            };
-            let planned = crate::cmd::sweep::plan(&opts).and_then(|p| {
-                if !a.dry_run {
-                    return Err(crate::cmd::sweep::SweepError::NotImplemented.into());
-                }
-                Ok(p)
-            });
-            match planned {
-                Ok(p) if a.json => println!("{}", serde_json::to_string_pretty(&p)?),
-                Ok(p) => print!("{}", crate::cmd::sweep::render_text(&p)),
-                Err(e) if crate::cmd::sweep::is_bad_input(&e) => {
-                    eprintln!("error: {e:#}");
-                    return Ok(2);
-                }
-                Err(e) => return Err(e),
+            let plan = crate::cmd::sweep::plan(&a.options())?;
+            if !a.dry_run {
+                return Err(crate::cmd::sweep::SweepError::NotImplemented.into());
             }
-            Ok(0)
+            let text = if a.json {
+                serde_json::to_string_pretty(&plan)? + "\n"
+            } else {
+                crate::cmd::sweep::render_text(&plan)
+            };
+            write_stdout(text.as_bytes())
+        }
+        Command::Check { topology, workload } => {
+            let r = crate::progress::Stderr;
+            let text = crate::cmd::check::check(topology.as_deref(), workload.as_deref(), &r)?;
+            write_stdout(text.as_bytes())
         }
         Command::Run {
             topology,
@@ -500,8 +246,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
             shard,
             strict,
         } => {
+            let topology = resolve(FileKind::Topology, &topology)?;
+            let workload = resolve(FileKind::Workload, &workload)?;
             let topo = config::load_topology(&topology)?;
             let plan = config::load_workload_plan(&workload)?;
+            eprintln!(
+                "hab: topology {}, workload {}",
+                topology.display(),
+                workload.display()
+            );
             if dry_run {
                 let Some(e) = &topo.external else {
                     eprintln!(
@@ -513,6 +266,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 print!("{}", crate::inject::plan::dry_run(e, &plan));
                 return Ok(0);
             }
+            config::missing_files(&topo, &topology)?;
             let opts = RunOptions {
                 topology_path: topology,
                 workload_path: workload,
@@ -560,6 +314,19 @@ fn dispatch(cli: Cli) -> Result<i32> {
             allow_faults,
             thresholds,
         } => {
+            let baseline = resolve(FileKind::Topology, &baseline)?;
+            let topologies = topologies
+                .iter()
+                .map(|t| resolve(FileKind::Topology, t))
+                .collect::<Result<Vec<_>>>()?;
+            let workload = resolve(FileKind::Workload, &workload)?;
+            let all: Vec<_> = std::iter::once(&baseline).chain(&topologies).collect();
+            let all: Vec<_> = all.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "hab: topologies {} (baseline first), workload {}",
+                all.join(", "),
+                workload.display()
+            );
             let opts = crate::cmd::compare::CompareOptions {
                 allow_faults,
                 baseline,
@@ -635,6 +402,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             disk_bytes,
             json,
         } => {
+            let topology = resolve(FileKind::Topology, &topology)?;
             let topo = config::load_topology(&topology)?;
             let opts = crate::cmd::calibrate::CalibrateOptions {
                 topology_path: topology,
@@ -755,3 +523,6 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

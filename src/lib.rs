@@ -10,7 +10,7 @@
 //! closes a circle (DESIGN.md §2).
 //! ```text
 //! 7 face          cli
-//! 6 commands      cmd (run, compare, calibrate, merge, up)
+//! 6 commands      cmd (run, compare, calibrate, merge, up, sweep, check, catalog)
 //! 5 presentation  export, compare, chart, report
 //! 4 record        record, invariants
 //! 3 metrics       metrics
@@ -76,9 +76,12 @@
 //! Commands and face:
 //! - [`cmd`]: one module per subcommand: [`cmd::run`] (stack up → workers → workloads →
 //!   drain → results), [`cmd::compare`], [`cmd::calibrate`] (the raw limits of a stack),
-//!   [`cmd::merge`] (shard run directories → one), [`cmd::up`] (`hab up`/`node`/`down`).
+//!   [`cmd::merge`] (shard run directories → one), [`cmd::up`] (`hab up`/`node`/`down`),
+//!   [`cmd::sweep`] (the plan of a settings sweep), [`cmd::check`], [`cmd::catalog`]
+//!   (`hab list`/`init`).
 //! - [`cli`]: the command line (clap types and dispatch for `hab run`, `compare`, `report`,
-//!   `merge`, `calibrate`, `check`, `worker`, `up`, `node`, `down`).
+//!   `merge`, `calibrate`, `sweep`, `check`, `list`, `init`, `completions`, `man`,
+//!   `worker`, `up`, `node`, `down`).
 //!
 //! Data flow of a run: `config` → `stack` (endpoints) → `load` publishes through `broker` →
 //! `worker` executes and stores through `backend` → the result watcher and the workers'

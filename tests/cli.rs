@@ -1,6 +1,12 @@
 //! CLI tests: help, validation and bad input (nothing is started).
 
 mod common;
+// Error messages said once (issue 18, item 5).
+#[path = "cli/errors.rs"]
+mod errors;
+// hab as an installed tool: built-ins, list, init, completions, man (issue 18).
+#[path = "cli/installed.rs"]
+mod installed;
 
 use assert_cmd::Command;
 use predicates::prelude::*;

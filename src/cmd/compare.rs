@@ -98,6 +98,7 @@ pub fn load_inputs(opts: &CompareOptions) -> Result<(Vec<(PathBuf, Topology)>, W
             .into());
         }
         crate::inject::plan::prepare(path, &t, &opts.workload, &plan, opts.allow_faults)?;
+        config::missing_files(&t, path)?;
         topologies.push((path.clone(), t));
     }
     if opts.repeat == 0 {

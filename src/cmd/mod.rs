@@ -3,6 +3,8 @@
 //! progress goes through a [`crate::progress::Reporter`], never `eprintln!`.
 
 pub mod calibrate;
+pub mod catalog;
+pub mod check;
 pub mod compare;
 pub mod merge;
 pub mod run;

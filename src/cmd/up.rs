@@ -30,7 +30,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::external::{ExternalConfig, FaultCommands, NodeKind};
-use crate::config::{BackendConfig, BrokerConfig, Topology};
+use crate::config::{BackendConfig, BrokerConfig, FileKind, Source, Topology};
 use crate::fault::{FaultKind, Role};
 use crate::progress::Reporter;
 use crate::stack::{Stack, StackDirs, StackOptions};
@@ -119,7 +119,11 @@ pub fn up(topology_path: &Path, dir: &Path, reporter: &dyn Reporter) -> Result<i
         );
     }
     let dir = std::path::absolute(dir).with_context(|| format!("bad --dir {}", dir.display()))?;
-    let topology_path = std::path::absolute(topology_path)?;
+    // The supervisor gets what was found: an absolute path, or `builtin:NAME`.
+    let topology_path = match crate::config::builtin::resolve(FileKind::Topology, topology_path)? {
+        Source::File(p) => std::path::absolute(p)?,
+        builtin => builtin.spec(),
+    };
     if let Some(s) = live_supervisor(&dir) {
         reporter.line(&format!(
             "error: a stack ({}) is already up in {} (supervisor pid {}); run `hab down --dir {}` first",

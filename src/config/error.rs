@@ -33,8 +33,10 @@ impl fmt::Display for Diagnostic {
 /// Why a topology or workload file could not be loaded; the CLI maps it to exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read at all (missing, permissions, not UTF-8).
-    #[error("cannot read {kind} file {}: {source}", path.display())]
+    /// The file could not be read at all (missing, permissions, not UTF-8). The OS error
+    /// is the [`source`](std::error::Error::source), not part of this message: printed as
+    /// a chain (`{:#}`) it would otherwise read twice.
+    #[error("cannot read {kind} file {}", path.display())]
     Read {
         /// Which kind of file: `"topology"` or `"workload"`.
         kind: &'static str,
@@ -42,6 +44,20 @@ pub enum ConfigError {
         path: PathBuf,
         /// The underlying I/O error.
         source: io::Error,
+    },
+    /// No file and no built-in of that name (see [`crate::config::builtin::resolve`]).
+    #[error("{}", NotFoundText { kind, path, searched: *searched, builtins, nearest: *nearest })]
+    NotFound {
+        /// Which kind of file: `"topology"` or `"workload"`.
+        kind: &'static str,
+        /// The value as given on the command line.
+        path: PathBuf,
+        /// The directory also searched here (`topologies` or `workloads`), if it was.
+        searched: Option<&'static str>,
+        /// The names of the built-ins of this kind.
+        builtins: Vec<&'static str>,
+        /// The built-in nearest to the name given, if one is close.
+        nearest: Option<&'static str>,
     },
     /// The file is not valid TOML or does not match the schema (unknown field, wrong type,
     /// bad duration, bad enum value, missing field).
@@ -81,5 +97,42 @@ impl fmt::Display for DiagnosticList<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The text of [`ConfigError::NotFound`].
+struct NotFoundText<'a> {
+    kind: &'a str,
+    path: &'a PathBuf,
+    searched: Option<&'static str>,
+    builtins: &'a [&'static str],
+    nearest: Option<&'static str>,
+}
+
+impl fmt::Display for NotFoundText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} not found: no such file",
+            self.kind,
+            self.path.display()
+        )?;
+        if let Some(dir) = self.searched {
+            write!(f, " here or in {dir}/")?;
+        }
+        write!(f, ", and no built-in {} of that name", self.kind)?;
+        if let Some(n) = self.nearest {
+            write!(f, "; did you mean {n}?")?;
+        }
+        let plural = if self.kind == "topology" {
+            "topologies"
+        } else {
+            "workloads"
+        };
+        write!(
+            f,
+            " (built-in {plural}: {}; `hab list` describes them)",
+            self.builtins.join(", ")
+        )
     }
 }

@@ -15,8 +15,11 @@
 //! - [`limits`]: [`limits::WorkerLimits`], how much work one message may ask of a worker.
 //! - [`sweep`]: the knobs a sweep varies, sweep files (`sweeps/*.toml`) and the design of
 //!   a sweep's cells with its estimated duration.
+//! - [`builtin`]: the topologies and workloads built into the binary, and how a
+//!   `--topology`/`--workload` value finds its file ([`builtin::resolve`]).
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
+pub mod builtin;
 pub mod clients;
 mod duration;
 pub mod error;
@@ -32,6 +35,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+pub use builtin::{FileKind, Source};
 pub use error::{ConfigError, Diagnostic};
 pub use producer::{BreakerConfig, PolicyKind, ProducerConfig, RetryConfig};
 pub use topology::{
@@ -40,21 +44,61 @@ pub use topology::{
 };
 pub use workload::{ArrivalKind, FaultSpec, TaskSpec, Workload, WorkloadPlan};
 
-/// Reads, parses and validates a topology file.
+/// Finds ([`builtin::resolve`]: a path, `topologies/NAME` or a built-in), reads, parses
+/// and validates a topology; errors name what was read (`builtin:ha.toml` for a
+/// built-in).
 pub fn load_topology(path: &Path) -> Result<Topology, ConfigError> {
-    let text = read(path, "topology")?;
-    parse_topology(&text, path)
+    let source = builtin::resolve(FileKind::Topology, path)?;
+    let text = source.text(FileKind::Topology)?;
+    parse_topology(&text, &source.spec())
 }
 
-/// Reads, parses and validates a workload file, and checks that its `scratch_dir` (if
-/// set) is a directory hab can create files in.
+/// Finds ([`builtin::resolve`]), reads, parses and validates a workload file, and checks
+/// that its `scratch_dir` (if set) is a directory hab can create files in.
 pub fn load_workload_plan(path: &Path) -> Result<WorkloadPlan, ConfigError> {
-    let text = read(path, "workload")?;
-    let plan = parse_workload_plan(&text, path)?;
+    let source = builtin::resolve(FileKind::Workload, path)?;
+    let text = source.text(FileKind::Workload)?;
+    let plan = parse_workload_plan(&text, &source.spec())?;
     if let Some(dir) = &plan.scratch_dir {
-        finish(scratch_dir_diagnostics(dir), path, "workload")?;
+        finish(scratch_dir_diagnostics(dir), &source.spec(), "workload")?;
     }
     Ok(plan)
+}
+
+/// What a topology needs on this machine besides servers: a Celery worker
+/// (`workers.kind = "celery"`) needs `hab_tasks.py` and its virtualenv in
+/// `workers.celery_dir` (default `scripts/celery`, relative to the current directory).
+/// Checked before anything starts, so a built-in Celery topology run from elsewhere is
+/// refused at once rather than after bring-up.
+pub fn missing_files(topology: &Topology, path: &Path) -> Result<(), ConfigError> {
+    if topology.workers.kind != WorkerKind::Celery {
+        return Ok(());
+    }
+    let dir = topology
+        .workers
+        .celery_dir
+        .clone()
+        .unwrap_or_else(|| "scripts/celery".into());
+    let needed = [dir.join("hab_tasks.py"), dir.join("venv/bin/python")];
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    finish(
+        vec![Diagnostic::new(
+            "workers.kind",
+            format!(
+                "\"celery\" needs {} (missing here); run hab from a checkout after scripts/celery/setup.sh, or set workers.celery_dir to such a directory",
+                missing.join(" and ")
+            ),
+        )],
+        path,
+        "topology",
+    )
 }
 
 /// Why `dir` cannot be a scratch directory: not an existing directory, or no new file can
@@ -94,14 +138,6 @@ pub fn parse_workload_plan(text: &str, path: &Path) -> Result<WorkloadPlan, Conf
     let plan: WorkloadPlan = parse(text, path, "workload")?;
     finish(plan.validate(), path, "workload")?;
     Ok(plan)
-}
-
-fn read(path: &Path, kind: &'static str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        kind,
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 fn parse<T: DeserializeOwned>(
@@ -327,17 +363,24 @@ mod tests {
     #[test]
     fn missing_file_error_names_kind_and_path() {
         let e = load_topology(Path::new("/nonexistent/ha.toml")).unwrap_err();
-        assert!(matches!(e, ConfigError::Read { .. }));
+        assert!(matches!(e, ConfigError::NotFound { .. }));
         let msg = e.to_string();
         assert!(
-            msg.starts_with("cannot read topology file /nonexistent/ha.toml: "),
+            msg.starts_with(
+                "topology /nonexistent/ha.toml not found: no such file, and no built-in"
+            ),
             "{msg}"
         );
-        let e = load_workload_plan(Path::new("/nonexistent/w.toml")).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("cannot read workload file /nonexistent/w.toml: ")
-        );
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_topology(dir.path()).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        let name = dir.path().display();
+        assert_eq!(e.to_string(), format!("cannot read topology file {name}"));
+        // The OS error is the source, said once by whoever prints the chain.
+        let source = std::error::Error::source(&e).expect("the OS error is the source");
+        assert!(source.to_string().contains("os error 21"), "{source}");
+        let e = load_workload_plan(dir.path()).unwrap_err();
+        assert_eq!(e.to_string(), format!("cannot read workload file {name}"));
     }
 
     #[test]

@@ -124,6 +124,13 @@ pub struct RunReport {
     pub topology_file: String,
     /// Path of the workload file.
     pub workload_file: String,
+    /// Where the topology came from: the path read, or `builtin:NAME.toml` for a
+    /// topology built into hab (absent in run directories of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_source: Option<String>,
+    /// Where the workload plan came from, as `topology_source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_source: Option<String>,
     /// The topology as parsed (defaults filled in).
     pub topology: serde_json::Value,
     /// The workload plan as parsed.

@@ -226,6 +226,8 @@ pub(super) fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
             .and_then(|v| v.into_iter().max()),
         topology_file: fault_run.report.topology_file.clone(),
         workload_file: fault_run.report.workload_file.clone(),
+        topology_source: fault_run.report.topology_source.clone(),
+        workload_source: fault_run.report.workload_source.clone(),
         topology: first.topology.clone(),
         workload_plan: first.workload_plan.clone(),
         machine: fault_run.report.machine.clone(),

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::clock::now_unix_us;
+use crate::config::builtin::recorded_file;
 use crate::config::{ArrivalKind, Topology, Workload, WorkloadPlan};
 use crate::event::{ClientEvent, ClientEventKind};
 use crate::export::{self, RunData};
@@ -235,8 +236,10 @@ pub(super) fn first_report(
         hab_version: env!("CARGO_PKG_VERSION").to_string(),
         name: format!("{}-{}", topology.name, plan.name),
         started_unix_ms: crate::clock::now_unix_us() / 1000,
-        topology_file: opts.topology_path.display().to_string(),
-        workload_file: opts.workload_path.display().to_string(),
+        topology_file: recorded_file(&opts.topology_path),
+        workload_file: recorded_file(&opts.workload_path),
+        topology_source: Some(opts.topology_path.display().to_string()),
+        workload_source: Some(opts.workload_path.display().to_string()),
         topology: serde_json::to_value(topology)?,
         workload_plan: serde_json::to_value(plan)?,
         machine: Machine::current(),

@@ -42,9 +42,10 @@ mod workloads;
 /// What to run and where to write it.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The topology file (passed to the worker processes too).
+    /// The topology file (passed to the worker processes too): a path, or
+    /// `builtin:NAME.toml` for a built-in ([`crate::config::builtin::resolve`]).
     pub topology_path: PathBuf,
-    /// The workload file.
+    /// The workload file, as `topology_path`.
     pub workload_path: PathBuf,
     /// Directory in which the run directory is created (`results/` by default).
     pub out_dir: PathBuf,

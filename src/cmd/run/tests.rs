@@ -54,3 +54,38 @@ fn schedule_lag_is_warned_about_only_for_rate_workloads_that_fell_behind() {
     w.arrival = ArrivalKind::Burst;
     assert_eq!(schedule_lag_warning(&w, &m.report()), None);
 }
+
+#[test]
+fn run_json_says_where_topology_and_workload_came_from() {
+    use std::sync::Arc;
+    let t = crate::config::load_topology("builtin:standalone.toml".as_ref()).unwrap();
+    let plan = crate::config::load_workload_plan("builtin:smoke.toml".as_ref()).unwrap();
+    let opts = super::RunOptions {
+        topology_path: "builtin:standalone.toml".into(),
+        workload_path: "my/smoke.toml".into(),
+        out_dir: "results".into(),
+        progress: false,
+        calibrate: None,
+        allow_faults: false,
+        shard: None,
+        reporter: Arc::new(crate::progress::Silent),
+    };
+    let r = super::analyse::first_report(&opts, &t, &plan).unwrap();
+    assert_eq!(r.topology_file, "standalone.toml");
+    assert_eq!(
+        r.topology_source.as_deref(),
+        Some("builtin:standalone.toml")
+    );
+    assert_eq!(r.workload_file, "my/smoke.toml");
+    assert_eq!(r.workload_source.as_deref(), Some("my/smoke.toml"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["topology_source"], "builtin:standalone.toml");
+    // run.json of older versions has no source: it still loads, and says nothing.
+    let mut old = json.clone();
+    let o = old.as_object_mut().unwrap();
+    o.remove("topology_source");
+    o.remove("workload_source");
+    let back: crate::record::RunReport = serde_json::from_value(old.clone()).unwrap();
+    assert_eq!(back.topology_source, None);
+    assert_eq!(serde_json::to_value(&back).unwrap(), old);
+}
