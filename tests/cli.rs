@@ -637,11 +637,14 @@ fn broker_partition_files_check_clean_and_their_mistakes_are_located() {
         ));
 }
 
+/// `hab sweep ARGS`, run and asserted on.
+fn sweep(args: &[&str]) -> assert_cmd::assert::Assert {
+    hab().arg("sweep").args(args).assert()
+}
+
 #[test]
 fn sweep_dry_run_of_the_default_sweep_on_ha_plans_at_least_8_cells_within_30_minutes() {
-    let out = hab()
-        .args(["sweep", "--topology", "topologies/ha.toml", "--dry-run"])
-        .assert()
+    let out = sweep(&["--topology", "topologies/ha.toml", "--dry-run"])
         .success()
         .stdout(predicate::str::contains("sweep     sweeps/default.toml"))
         .stdout(predicate::str::contains("design: one knob at a time"))
@@ -653,15 +656,7 @@ fn sweep_dry_run_of_the_default_sweep_on_ha_plans_at_least_8_cells_within_30_min
     let text = String::from_utf8(out).unwrap();
     let cells = text.lines().filter(|l| l.starts_with("  cell ")).count();
     assert!(cells >= 8, "{cells} cells:\n{text}");
-    let json = hab()
-        .args([
-            "sweep",
-            "--topology",
-            "topologies/ha.toml",
-            "--dry-run",
-            "--json",
-        ])
-        .assert()
+    let json = sweep(&["--topology", "topologies/ha.toml", "--dry-run", "--json"])
         .success()
         .get_output()
         .stdout
@@ -675,67 +670,50 @@ fn sweep_dry_run_of_the_default_sweep_on_ha_plans_at_least_8_cells_within_30_min
 
 #[test]
 fn sweep_with_a_bad_vary_exits_2_naming_the_flag_key_and_value() {
-    hab()
-        .args([
-            "sweep",
-            "--topology",
-            "topologies/ha.toml",
-            "--vary",
-            "proxy.fall=0,x",
-            "--dry-run",
-        ])
-        .assert()
-        .code(2)
-        .stdout(predicate::str::is_empty())
-        .stderr(predicate::str::contains(
-            "--vary proxy.fall=0,x: proxy.fall = 0: must be between 1 and 100, got 0",
-        ))
-        .stderr(predicate::str::contains(
-            "--vary proxy.fall=0,x: proxy.fall = x: not a whole number",
-        ));
-    hab()
-        .args([
-            "sweep",
-            "--topology",
-            "topologies/standalone.toml",
-            "--vary",
-            "backend.down_after=200ms,5s",
-            "--dry-run",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "backend.down_after cannot be varied: topology standalone has no Sentinels",
-        ));
-    hab()
-        .args([
-            "sweep",
-            "--topology",
-            "topologies/ha.toml",
-            "--budget",
-            "0s",
-        ])
-        .assert()
+    sweep(&[
+        "--topology",
+        "topologies/ha.toml",
+        "--vary",
+        "proxy.fall=0,x",
+        "--dry-run",
+    ])
+    .code(2)
+    .stdout(predicate::str::is_empty())
+    .stderr(predicate::str::contains(
+        "--vary proxy.fall=0,x: proxy.fall = 0: must be between 1 and 100, got 0",
+    ))
+    .stderr(predicate::str::contains(
+        "--vary proxy.fall=0,x: proxy.fall = x: not a whole number",
+    ));
+    sweep(&[
+        "--topology",
+        "topologies/standalone.toml",
+        "--vary",
+        "backend.down_after=200ms,5s",
+        "--dry-run",
+    ])
+    .code(2)
+    .stderr(predicate::str::contains(
+        "backend.down_after cannot be varied: topology standalone has no Sentinels",
+    ));
+    sweep(&["--topology", "topologies/ha.toml", "--budget", "0s"])
         .code(2)
         .stderr(predicate::str::contains("--budget"));
 }
 
 #[test]
 fn sweep_without_dry_run_refuses_to_pretend_it_measured() {
-    hab()
-        .args([
-            "sweep",
-            "--topology",
-            "topologies/ha.toml",
-            "--vary",
-            "proxy.fall=1,3",
-        ])
-        .assert()
-        .code(2)
-        .stdout(predicate::str::is_empty())
-        .stderr(predicate::str::contains(
-            "hab sweep: measuring the cells is not implemented yet; use --dry-run to see the plan",
-        ));
+    sweep(&[
+        "--topology",
+        "topologies/ha.toml",
+        "--vary",
+        "proxy.fall=1,3",
+    ])
+    .code(2)
+    .stdout(predicate::str::is_empty())
+    .stderr(predicate::str::contains(
+        "hab sweep: measuring the cells is not implemented yet; use --dry-run to see the plan",
+    ));
 }
 
 #[test]
