@@ -261,3 +261,14 @@ fn output_into_a_closed_pipe_is_no_error() {
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn sweep_plans_from_an_empty_directory_with_the_built_in_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    hab_in(tmp.path())
+        .args(["sweep", "--topology", "ha", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sweep     sweeps/default.toml"))
+        .stdout(predicate::str::contains("workload  sweep"));
+}

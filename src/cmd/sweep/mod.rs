@@ -19,8 +19,8 @@ use crate::config::{self, ConfigError, Diagnostic};
 
 pub use render::render_text;
 
-/// The sweep file used when neither `--sweep` nor `--vary` is given.
-pub const DEFAULT_SWEEP_FILE: &str = "sweeps/default.toml";
+/// The sweep file used when neither `--sweep` nor `--vary` is given (built in when absent).
+pub use crate::config::sweep::DEFAULT_SWEEP_FILE;
 /// The workload file when neither `--workload` nor the sweep file names one.
 pub const DEFAULT_WORKLOAD: &str = "workloads/sweep.toml";
 /// The baseline when neither `--baseline` nor the sweep file names one.

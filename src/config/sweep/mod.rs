@@ -220,8 +220,18 @@ fn knob_location(i: usize, key: &str, field: &str) -> String {
     format!("knob[{i}] ({key:?}).{field}")
 }
 
-/// Reads, parses and checks a sweep file (the checks that need no topology).
+/// The default sweep file's path, as given on the command line and in the checkout.
+pub const DEFAULT_SWEEP_FILE: &str = "sweeps/default.toml";
+
+/// The default sweep file, built into the binary: `hab sweep` works outside a checkout.
+pub const BUILTIN_DEFAULT: &str = include_str!("../../../sweeps/default.toml");
+
+/// Reads, parses and checks a sweep file (the checks that need no topology). The default
+/// path falls back to the built-in copy when there is no such file here.
 pub fn load_sweep_file(path: &Path) -> Result<SweepFile, ConfigError> {
+    if path == Path::new(DEFAULT_SWEEP_FILE) && !path.exists() {
+        return parse_sweep_file(BUILTIN_DEFAULT, Path::new("builtin:sweeps/default.toml"));
+    }
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         kind: "sweep",
         path: path.to_path_buf(),

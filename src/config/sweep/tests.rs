@@ -498,3 +498,15 @@ fn cells_a_sweep_file_asks_for_are_settings_on_the_knobs_levels() {
         ],
     );
 }
+
+#[test]
+fn the_built_in_default_sweep_is_the_checkouts_and_serves_when_it_is_absent() {
+    let on_disk = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_SWEEP_FILE),
+    )
+    .unwrap();
+    assert_eq!(BUILTIN_DEFAULT, on_disk);
+    // Elsewhere (the tests run in the checkout, so ask through the parser directly).
+    let f = parse_sweep_file(BUILTIN_DEFAULT, Path::new("builtin:sweeps/default.toml")).unwrap();
+    assert_eq!(f.knobs.len(), 4);
+}
