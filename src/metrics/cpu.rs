@@ -240,8 +240,21 @@ pub fn busiest_sentence(w: &CpuWindow) -> Option<String> {
             b.role, b.pct
         ),
     };
+    // The work measured is not overhead, but a reader should see it beside the busiest.
+    let work = w
+        .roles
+        .iter()
+        .filter(|(_, c)| c.task_pct >= 1.0 && c.task_pct >= b.pct)
+        .max_by(|a, b| a.1.task_pct.total_cmp(&b.1.task_pct))
+        .map(|(role, c)| {
+            format!(
+                "; tasks' own work (not overhead): {role} at {:.0} % of a core",
+                c.task_pct
+            )
+        })
+        .unwrap_or_default();
     Some(format!(
-        "{who}; machine {:.0} % busy, {:.0} % stolen",
+        "{who}{work}; machine {:.0} % busy, {:.0} % stolen",
         w.machine_busy_pct, w.machine_steal_pct
     ))
 }

@@ -8,10 +8,11 @@
 //! interval in which a role's pid changed is not counted (its counters restarted).
 //!
 //! The figures are clock ticks (`sysconf(_SC_CLK_TCK)`, 100 per second on Linux): CPU
-//! percentages come from differences of samples. A thread's growth between two samples is
-//! attributed to the name it had at the second: hab's task threads name themselves
-//! [`TASK_THREAD`] while they run a task, so task work is told apart from hab's own
-//! overhead to within one interval.
+//! percentages come from differences of samples. hab's task threads name themselves
+//! [`TASK_THREAD`] while they run a task; a thread's growth between two samples counts as
+//! task work when it had that name at either sample (a blocking-pool thread burns no CPU
+//! while idle), so task work is told apart from hab's own overhead even for tasks shorter
+//! than an interval.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -138,9 +139,9 @@ pub struct RoleTicks {
     pub pid: i32,
     /// User + system ticks of the whole process.
     pub ticks: u64,
-    /// Of those, the ticks its threads spent named [`TASK_THREAD`] since sampling began
-    /// (each thread's growth between two samples counts under the name it had at the
-    /// second).
+    /// Of those, the ticks its threads spent running tasks since sampling began: a
+    /// thread's growth between two samples counts as task work when it was named
+    /// [`TASK_THREAD`] at either sample.
     pub task_ticks: u64,
 }
 
@@ -162,7 +163,8 @@ pub type Watch = Box<dyn Fn() -> Vec<(String, i32)> + Send>;
 /// task ticks attributed so far.
 #[derive(Debug, Default)]
 pub struct Sampling {
-    threads: BTreeMap<i32, BTreeMap<i32, u64>>,
+    /// Each process's threads at the last sample: ticks, and whether it was running a task.
+    threads: BTreeMap<i32, BTreeMap<i32, (u64, bool)>>,
     task_ticks: BTreeMap<i32, u64>,
 }
 
@@ -180,18 +182,25 @@ impl Sampling {
             let last = self.threads.entry(*pid).or_default();
             let task = self.task_ticks.entry(*pid).or_insert(0);
             for (tid, t) in &now {
+                let is_task = t.comm == TASK_THREAD;
                 // The first look at a process is its baseline; a thread that appears
-                // later counts from zero.
-                let grew = match last.get(tid) {
-                    Some(&before) => t.ticks.saturating_sub(before),
-                    None if known => t.ticks,
-                    None => 0,
+                // later counts from zero. A thread that ran a task at either end of the
+                // interval spent it on the task: only blocking-pool threads take the
+                // name, and they burn no CPU while idle, so a task that started or ended
+                // within the interval is not counted as overhead.
+                let (grew, was_task) = match last.get(tid) {
+                    Some(&(before, was_task)) => (t.ticks.saturating_sub(before), was_task),
+                    None if known => (t.ticks, false),
+                    None => (0, false),
                 };
-                if t.comm == TASK_THREAD {
+                if is_task || was_task {
                     *task += grew;
                 }
             }
-            *last = now.into_iter().map(|(tid, t)| (tid, t.ticks)).collect();
+            *last = now
+                .into_iter()
+                .map(|(tid, t)| (tid, (t.ticks, t.comm == TASK_THREAD)))
+                .collect();
             roles.insert(
                 role.clone(),
                 RoleTicks {

@@ -22,6 +22,17 @@ fn verdict(c: &WorkloadCpu) -> String {
     }
 }
 
+/// The CPU of hab's task threads (the work measured), summed over hab's processes, in
+/// percent of one core; `–` when none ran a task.
+fn task_work(c: &WorkloadCpu) -> String {
+    let sum: f64 = c.window.roles.values().map(|r| r.task_pct).sum();
+    if sum > 0.0 {
+        format!("{sum:.0}")
+    } else {
+        "–".into()
+    }
+}
+
 /// The section, empty when no run sampled CPU (runs written before hab did).
 pub(super) fn busy_table(set: &RunSet) -> Vec<Block> {
     let rows: Vec<Vec<String>> = set
@@ -38,6 +49,7 @@ pub(super) fn busy_table(set: &RunSet) -> Vec<Block> {
                         w.name.clone(),
                         b.role,
                         format!("{:.0}", b.pct),
+                        task_work(c),
                         format!("{:.0}", c.window.machine_busy_pct),
                         format!("{:.0}", c.window.machine_steal_pct),
                         format!("{:.1}", c.window.seconds),
@@ -53,7 +65,7 @@ pub(super) fn busy_table(set: &RunSet) -> Vec<Block> {
     vec![
         Block::Heading(2, "Who was busy".into()),
         Block::Para(format!(
-            "CPU sampled every 100 ms from /proc, from each workload's start to the end of its drain: the busiest process and its share of one core (hab's own processes by their overhead only: a worker's threads running factorial or write_zeros are the work measured), the machine's busy and stolen share of all its cores, and the seconds sampled. A process at {SATURATED_PCT:.0} % of a core or more limits the workload; when that process is hab's, the workload measured hab rather than the stack (invariant `stack_not_hab_measured`). Windows under {VERDICT_MIN_S:.0} s get no verdict. Every sample is in each run directory's cpu.csv."
+            "CPU sampled every 100 ms from /proc, from each workload's start to the end of its drain: the busiest process and its share of one core (hab's own processes by their overhead only: a worker's threads running factorial or write_zeros are the work measured, shown apart as task work), the machine's busy and stolen share of all its cores, and the seconds sampled. A process at {SATURATED_PCT:.0} % of a core or more limits the workload; when that process is hab's, the workload measured hab rather than the stack (invariant `stack_not_hab_measured`). Windows under {VERDICT_MIN_S:.0} s get no verdict. Every sample is in each run directory's cpu.csv."
         )),
         Block::Table {
             head: [
@@ -71,7 +83,9 @@ pub(super) fn busy_table(set: &RunSet) -> Vec<Block> {
             .map(|s| s.to_string())
             .collect(),
             rows,
-            numeric: vec![false, true, false, false, true, true, true, true, false],
+            numeric: vec![
+                false, true, false, false, true, true, true, true, true, false,
+            ],
         },
     ]
 }
@@ -119,8 +133,8 @@ mod tests {
             &md,
             &[
                 "## Who was busy",
-                "| standalone | 1 | trivial | broker.node[0] | 97 | 80 | 1 | 5.0 | this process limits the workload |",
-                "| standalone | 1 | broker_kill | hab.producer | 95 | 99 | 1 | 4.0 | hab's overhead: measured hab, not the stack |",
+                "| standalone | 1 | trivial | broker.node[0] | 97 | – | 80 | 1 | 5.0 | this process limits the workload |",
+                "| standalone | 1 | broker_kill | hab.producer | 95 | 89 | 99 | 1 | 4.0 | hab's overhead: measured hab, not the stack |",
             ],
         );
         let w = &mut set.topologies[0].runs[0].report.workloads[0];

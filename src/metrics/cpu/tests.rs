@@ -117,7 +117,7 @@ fn habs_task_work_is_not_overhead_but_its_overhead_is_named() {
     );
     assert_eq!(
         busiest_sentence(&w).unwrap(),
-        "busiest process proxy at 20 % of a core: no process was the limit; machine 50 % busy, 0 % stolen"
+        "busiest process proxy at 20 % of a core: no process was the limit; tasks' own work (not overhead): hab.worker w1 at 97 % of a core; machine 50 % busy, 0 % stolen"
     );
     assert!(hab_limited(&w).is_none());
     let crowded = CpuWindow {

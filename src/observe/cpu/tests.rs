@@ -85,6 +85,22 @@ fn a_task_threads_cpu_counts_as_task_work_and_its_name_comes_back() {
                 // Keep the name while the test samples.
                 done_rx.recv().unwrap();
             }
+            // The task is over, but the interval it ended in is still the task's: burn
+            // until the kernel counts more, under the old name.
+            let me = nix::unistd::gettid().as_raw();
+            let before = thread_times(pid)[&me].ticks;
+            let mut x = 0u64;
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_secs(10)
+                && thread_times(pid)[&me].ticks == before
+            {
+                for _ in 0..100_000 {
+                    x = x.wrapping_mul(31).wrapping_add(1);
+                }
+            }
+            std::hint::black_box(x);
+            busy_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
             nix::sys::prctl::get_name()
                 .unwrap()
                 .to_string_lossy()
@@ -94,7 +110,17 @@ fn a_task_threads_cpu_counts_as_task_work_and_its_name_comes_back() {
     busy_rx.recv().unwrap();
     let during = sampling.sample(&watch);
     done_tx.send(()).unwrap();
+    busy_rx.recv().unwrap();
+    let ended = sampling.sample(&watch);
+    // A third sample: the thread's name was not the task's at either end of this interval.
+    let after = sampling.sample(&watch);
+    done_tx.send(()).unwrap();
     let restored = worker.join().unwrap();
+    assert!(
+        ended.roles["me"].task_ticks > during.roles["me"].task_ticks,
+        "the end of a task within an interval was counted as overhead"
+    );
+    assert_eq!(after.roles["me"].task_ticks, ended.roles["me"].task_ticks);
     assert_eq!(baseline.roles["me"].task_ticks, 0);
     let task = during.roles["me"].task_ticks;
     assert!(
