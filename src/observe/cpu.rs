@@ -8,11 +8,11 @@
 //! interval in which a role's pid changed is not counted (its counters restarted).
 //!
 //! The figures are clock ticks (`sysconf(_SC_CLK_TCK)`, 100 per second on Linux): CPU
-//! percentages come from differences of samples. hab's task threads name themselves
-//! [`TASK_THREAD`] while they run a task; a thread's growth between two samples counts as
-//! task work when it had that name at either sample (a blocking-pool thread burns no CPU
-//! while idle), so task work is told apart from hab's own overhead even for tasks shorter
-//! than an interval.
+//! percentages come from differences of samples. A task's own work runs on threads named
+//! [`TASK_THREAD`] for their whole life ([`crate::tasks::thread`]), so every tick of
+//! theirs is task work, however short the task; a thread's growth between two samples
+//! counts as task work when it had that name at either sample (a thread renamed between
+//! samples is still told right to within one interval).
 
 use std::collections::BTreeMap;
 use std::io;

@@ -8,7 +8,7 @@
 //!   pure kernels the benches measure.
 //! - [`scratch`]: the worker's scratch directory, the only place `write_zeros` creates files.
 //! - [`refusal`]: the rules a message can break ([`Refusal`]) and the `FAILURE` each stores.
-//! - [`thread`]: the name a thread takes while it runs a task ([`thread::TASK_THREAD`]).
+//! - [`thread`]: the threads task work runs on, named [`thread::TASK_THREAD`].
 //! - This file: [`Task`] (binding a call's `args`/`kwargs` like Python would, with Python's
 //!   `TypeError`/`ValueError` messages), [`Task::check`] (the worker's limits) and
 //!   [`Task::execute`].
@@ -308,16 +308,12 @@ impl Task {
     }
 }
 
-/// Runs `work` on the blocking pool, the thread named [`thread::TASK_THREAD`] meanwhile; a
-/// panic becomes a `RuntimeError` failure.
+/// Runs `work` on a task thread ([`thread::spawn_task_work`]); a panic becomes a
+/// `RuntimeError` failure.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, TaskFailure> + Send + 'static,
 ) -> Result<T, TaskFailure> {
-    let named = move || {
-        let _name = thread::ThreadName::set(thread::TASK_THREAD);
-        work()
-    };
-    match tokio::task::spawn_blocking(named).await {
+    match thread::spawn_task_work(work).await {
         Ok(result) => result,
         Err(join) => Err(TaskFailure::new(
             "RuntimeError",
@@ -671,19 +667,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn blocking_work_runs_on_a_thread_named_for_tasks_that_gets_its_name_back() {
+    async fn blocking_work_runs_on_a_thread_named_for_tasks() {
         let name = || nix::sys::prctl::get_name().unwrap().into_string().unwrap();
-        let (during, thread) = blocking(move || Ok((name(), std::thread::current().id())))
-            .await
-            .unwrap();
+        let during = blocking(move || Ok(name())).await.unwrap();
         assert_eq!(during, thread::TASK_THREAD);
-        // The pool keeps the thread: the next blocking job on it sees its own name again.
-        let after = tokio::task::spawn_blocking(move || (name(), std::thread::current().id()))
-            .await
-            .unwrap();
-        if after.1 == thread {
-            assert_ne!(after.0, thread::TASK_THREAD);
-        }
+        // The caller's own threads keep their names.
+        assert_ne!(name(), thread::TASK_THREAD);
+        let failure = blocking::<()>(|| panic!("boom")).await.unwrap_err();
+        assert_eq!(failure.exc_type, "RuntimeError");
     }
 
     #[tokio::test]

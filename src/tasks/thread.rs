@@ -1,33 +1,41 @@
-//! The name of a thread while it runs a task's own work, so CPU samplers
+//! Where a task's own work runs: threads named [`TASK_THREAD`], so CPU samplers
 //! ([`crate::observe::cpu`]) tell the work being measured from hab's overhead.
 
-/// The name a thread of hab's takes while it runs a task's own work (factorial,
-/// write_zeros): that CPU time is the work being measured, not hab's overhead.
+use std::sync::OnceLock;
+
+/// The name of every thread that runs a task's own work (factorial, write_zeros): their
+/// CPU time is the work being measured, not hab's overhead.
 pub const TASK_THREAD: &str = "hab-task";
 
-/// Names the calling thread `name` (Linux `comm`, at most 15 bytes) until the guard is
-/// dropped, when its previous name comes back: a blocking-pool thread running a task
-/// calls it with [`TASK_THREAD`].
-pub struct ThreadName {
-    previous: Option<std::ffi::CString>,
+/// A runtime used only for its blocking pool, every thread of which is named
+/// [`TASK_THREAD`] for its whole life (its one worker thread runs nothing and burns no
+/// CPU). `None` when it cannot be built: task work then runs on the caller's blocking pool
+/// and is counted as overhead, never lost.
+fn task_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name(TASK_THREAD)
+                .build()
+                .map_err(|e| {
+                    tracing::warn!(
+                        "cannot start the task threads ({e}); task work counts as overhead"
+                    )
+                })
+                .ok()
+        })
+        .as_ref()
 }
 
-impl ThreadName {
-    /// Renames the calling thread; a failure leaves the name as it was (the CPU of the
-    /// task is then counted as hab's overhead, never lost).
-    pub fn set(name: &str) -> ThreadName {
-        let previous = nix::sys::prctl::get_name().ok();
-        if let Ok(c) = std::ffi::CString::new(name) {
-            let _ = nix::sys::prctl::set_name(&c);
-        }
-        ThreadName { previous }
-    }
-}
-
-impl Drop for ThreadName {
-    fn drop(&mut self) {
-        if let Some(p) = &self.previous {
-            let _ = nix::sys::prctl::set_name(p);
-        }
+/// Runs `work` on a thread named [`TASK_THREAD`] (a blocking pool: CPU and disk work never
+/// stalls the async threads).
+pub fn spawn_task_work<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    match task_runtime() {
+        Some(rt) => rt.spawn_blocking(work),
+        None => tokio::task::spawn_blocking(work),
     }
 }

@@ -55,6 +55,11 @@ fn this_process_and_the_machine_can_be_read() {
     assert!(process_times(i32::MAX).is_err());
 }
 
+/// Renames the calling thread.
+fn rename(name: &str) {
+    nix::sys::prctl::set_name(&std::ffi::CString::new(name).unwrap()).unwrap();
+}
+
 #[test]
 fn a_task_threads_cpu_counts_as_task_work_and_its_name_comes_back() {
     let pid = std::process::id() as i32;
@@ -67,7 +72,7 @@ fn a_task_threads_cpu_counts_as_task_work_and_its_name_comes_back() {
         .name("cpu-test".into())
         .spawn(move || {
             {
-                let _name = crate::tasks::thread::ThreadName::set(TASK_THREAD);
+                rename(TASK_THREAD);
                 // Burn CPU until the kernel has counted some under the task name.
                 let mut x = 0u64;
                 let start = std::time::Instant::now();
@@ -85,6 +90,7 @@ fn a_task_threads_cpu_counts_as_task_work_and_its_name_comes_back() {
                 // Keep the name while the test samples.
                 done_rx.recv().unwrap();
             }
+            rename("cpu-test");
             // The task is over, but the interval it ended in is still the task's: burn
             // until the kernel counts more, under the old name.
             let me = nix::unistd::gettid().as_raw();
