@@ -47,8 +47,17 @@ fn summarise(
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         println!("{table}");
-        for f in &c.findings {
-            println!("- {f}");
+        println!("Verdict:");
+        for v in &c.verdict {
+            println!("- {v}");
+        }
+        for (heading, lines) in c.findings.groups() {
+            if !lines.is_empty() {
+                println!("\n{heading}:");
+                for f in lines {
+                    println!("- {f}");
+                }
+            }
         }
         println!();
         println!("report: {}", dir.join("report.html").display());
@@ -136,11 +145,12 @@ pub fn error_message(e: &anyhow::Error) -> String {
 
 fn init_tracing(worker: bool) {
     // lapin logs every connection loss at ERROR level; hab records each one itself
-    // (events.csv, the side channel), so its own lines are kept quiet by default.
+    // (events.csv, the side channel), so its own lines are kept quiet by default. usvg
+    // (charts at --png-scale) warns of each zero-width bar it skips: nothing is lost.
     let default = if worker {
         "info,lapin=off"
     } else {
-        "warn,lapin=off"
+        "warn,lapin=off,usvg=error"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -372,6 +382,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Report {
             dir,
             json,
+            title,
+            png_scale,
             thresholds,
         } => {
             if !dir.is_dir() {
@@ -381,7 +393,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 );
                 return Ok(2);
             }
-            let c = crate::report::render_dir(&dir)?;
+            let options = crate::chart::Options { title, png_scale };
+            let c = crate::report::render_dir_with(&dir, &options)?;
             let complete = c
                 .topologies
                 .iter()

@@ -112,6 +112,14 @@ pub(super) enum Command {
         /// Print the summary as JSON on stdout (the human summary goes to stderr).
         #[arg(long)]
         json: bool,
+        /// The report's title, also drawn before each chart's own (default: the
+        /// topologies and the workload file, e.g. "hab comparison: standalone vs ha").
+        #[arg(long, value_name = "TEXT")]
+        title: Option<String>,
+        /// PNG charts at this many pixels per SVG unit: 2 for slides and papers (1 to 4).
+        /// The SVGs keep their text as text at any scale.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=crate::chart::MAX_PNG_SCALE as i64))]
+        png_scale: u32,
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },

@@ -13,6 +13,7 @@ pub mod outage;
 pub mod summary;
 pub mod terminal;
 pub mod thresholds;
+pub mod verdict;
 
 use std::path::Path;
 
@@ -158,7 +159,7 @@ mod tests {
             replica.not_applied.as_deref(),
             Some("the topology has no Redis replica")
         );
-        let text = c.findings.join("\n");
+        let text = c.findings.text();
         assert!(
             text.contains(
                 "trivial (hab.trivial): ha ran 2500/s vs 5000/s on standalone (50% less throughput)"
@@ -202,7 +203,7 @@ mod tests {
         assert_eq!(f.two_masters_ms.unwrap().max, 10_000.0);
         assert_eq!((f.readonly_errors, f.readonly_tasks), (20, 4));
         assert_eq!(f.readonly_for_ms, Some(1_501.0));
-        let text = c.findings.join("\n");
+        let text = c.findings.text();
         assert_has(
             &text,
             &[
@@ -248,7 +249,7 @@ mod tests {
         assert_eq!((f.applied, f.not_applied.as_deref()), (1, None));
         assert_eq!(f.switch_ms.unwrap().max, 2_000.0);
         assert_eq!(f.unapplied.len(), 1);
-        let text = c.findings.join("\n");
+        let text = c.findings.text();
         assert_has(
             &text,
             &[

@@ -322,8 +322,12 @@ pub struct Comparison {
     /// per topology and fault workload.
     #[serde(default)]
     pub policies: Vec<super::outage::PolicyRow>,
-    /// Plain-language findings with numbers.
-    pub findings: Vec<String>,
+    /// The answer in three to five lines: what HA costs per workload, what it buys per
+    /// fault, what was lost, and how sure the figures are.
+    #[serde(default)]
+    pub verdict: Vec<String>,
+    /// Plain-language findings with numbers, grouped.
+    pub findings: super::findings::Findings,
 }
 
 fn ratio(a: f64, b: f64) -> Option<f64> {
@@ -538,27 +542,30 @@ impl Comparison {
             faults,
             idle: super::idle::idle_rows(set),
             policies: super::outage::policy_rows(set),
-            findings: Vec::new(),
+            verdict: Vec::new(),
+            findings: Default::default(),
         };
         c.findings = super::findings::findings(&c);
-        c.findings.extend(ceiling_findings(&c));
+        c.findings.caveats.extend(ceiling_findings(&c));
         // An observer that missed its server is said in so many words: its anatomy
         // columns are empty for that reason, not because nothing happened.
         for t in &set.topologies {
             for r in &t.runs {
                 for p in r.report.observers.iter().filter_map(|o| o.problem()) {
-                    c.findings.push(format!("{}: {p}.", t.name));
+                    c.findings.caveats.push(format!("{}: {p}.", t.name));
                 }
                 c.findings
+                    .losses
                     .extend(super::findings::worker_findings(&t.name, &r.report.workers));
                 for i in r.report.invariants.iter().filter(|i| !i.holds) {
-                    c.findings.push(format!(
+                    c.findings.caveats.push(format!(
                         "{}: invariant {} violated — {}. A figure of this run is wrong or a definition drifted: read its numbers with care.",
                         t.name, i.name, i.detail
                     ));
                 }
             }
         }
+        c.verdict = super::verdict::verdict(&c);
         Ok(c)
     }
 

@@ -27,6 +27,12 @@ pub const SUMMARY_FILE: &str = "summary.json";
 /// Render every report file of `dir` (a comparison directory or a single run directory)
 /// from its run.json files; returns the comparison.
 pub fn render_dir(dir: &Path) -> Result<Comparison> {
+    render_dir_with(dir, &crate::chart::Options::default())
+}
+
+/// [`render_dir`] with a title of one's own for the report and its charts, and PNGs at a
+/// scale for slides and papers (`hab report DIR --title … --png-scale 2`).
+pub fn render_dir_with(dir: &Path, options: &crate::chart::Options) -> Result<Comparison> {
     let set = RunSet::load(dir)?;
     let comparison = Comparison::from_runs(&set)?;
     let single_run = dir.join("run.json").is_file();
@@ -42,10 +48,10 @@ pub fn render_dir(dir: &Path) -> Result<Comparison> {
     if !single_run {
         write_merged_hgrm(dir, &set)?;
     }
-    let charts = crate::chart::render_all(&set, &dir.join("charts"))
+    let charts = crate::chart::render_all(&set, &dir.join("charts"), options)
         .with_context(|| format!("cannot draw the charts of {}", dir.display()))?;
-    let blocks = blocks(&comparison, &set, &charts);
-    let title = title(&comparison);
+    let title = options.title.clone().unwrap_or_else(|| title(&comparison));
+    let blocks = blocks(&title, &comparison, &set, &charts);
     crate::export::write_atomic(&dir.join("report.md"), doc::markdown(&blocks).as_bytes())?;
     crate::export::write_atomic(
         &dir.join("report.html"),
@@ -551,8 +557,8 @@ fn invariants_table(set: &RunSet) -> Vec<Block> {
     out
 }
 
-fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
-    let mut out = vec![Block::Heading(1, title(c))];
+fn blocks(title: &str, c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
+    let mut out = vec![Block::Heading(1, title.to_string())];
     let when = set
         .topologies
         .iter()
@@ -565,8 +571,15 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
         "Measured {when}. What does high availability cost (throughput and latency against {}), what does it buy (how fast tasks flow again after a fault, and whether any was lost or ran twice)?",
         c.baseline
     )));
+    out.push(Block::Heading(2, "Verdict".into()));
+    out.push(Block::List(c.verdict.clone()));
     out.push(Block::Heading(2, "Findings".into()));
-    out.push(Block::List(c.findings.clone()));
+    for (heading, lines) in c.findings.groups() {
+        if !lines.is_empty() {
+            out.push(Block::Heading(3, heading.into()));
+            out.push(Block::List(lines.to_vec()));
+        }
+    }
     out.extend(workload_tables(c));
     out.extend(deadline_table(c, set));
     out.extend(clock_section(set));
