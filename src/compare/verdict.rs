@@ -36,11 +36,15 @@ fn change(row: &WorkloadRow, base: &WorkloadRow) -> Option<String> {
     };
     if row.latency.count > 0 && base.latency.count > 0 {
         let d = (row.latency.p99_us as f64 - base.latency.p99_us as f64) / 1000.0;
-        s.push_str(&format!(
-            ", p99 {}{}",
-            if d >= 0.0 { "+" } else { "−" },
-            fmt_ms(d.abs())
-        ));
+        if d.abs() < 0.05 {
+            s.push_str(", same p99");
+        } else {
+            s.push_str(&format!(
+                ", p99 {}{}",
+                if d >= 0.0 { "+" } else { "−" },
+                fmt_ms(d.abs())
+            ));
+        }
     }
     let (r, b) = (&row.throughput_per_s, &base.throughput_per_s);
     if r.n <= 1 || b.n <= 1 {

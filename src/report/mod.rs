@@ -631,4 +631,6 @@ pub fn merged_note(m: &crate::record::MergeReport) -> String {
 }
 
 #[cfg(test)]
+mod browser_tests;
+#[cfg(test)]
 mod tests;

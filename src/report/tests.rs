@@ -6,7 +6,7 @@ use crate::compare::fixture;
 use crate::testing::assert_has;
 
 /// Write the fixture's runs as a comparison directory.
-fn comparison_dir() -> tempfile::TempDir {
+pub(super) fn comparison_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for t in fixture::run_set().topologies {
         for r in t.runs {
