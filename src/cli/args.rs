@@ -7,9 +7,22 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd::up::NodeAction;
 
+/// Where hab writes, said at the end of `hab --help` (and in the man page).
+pub(super) const WHERE_FILES_GO: &str = "\
+Where hab writes:
+  results/ under the current directory (--out DIR): one directory per run or comparison,
+           with run.json, CSV files, HdrHistogram logs, charts and report.md/html.
+  Scratch: the files hab.write_zeros writes go in the run directory's scratch/ (or the
+           workload's scratch_dir) and are deleted as each task ends; the servers' logs and
+           configs go in the run directory's logs/; RabbitMQ, Redis and HAProxy keep their state
+           in temporary directories under $TMPDIR (default /tmp), removed when they stop;
+           ports are reserved with lock files in $TMPDIR/hab-ports-<uid>/.
+Topologies and workloads: a FILE is read as given, then from topologies/ or workloads/
+  here, then from the built-ins (`hab list`; `hab init` writes editable copies).";
+
 /// hab: what does high availability cost a task queue, and what does it buy?
 #[derive(Debug, Parser)]
-#[command(name = "hab", version, about, long_about = None)]
+#[command(name = "hab", version, about, long_about = None, after_help = WHERE_FILES_GO)]
 pub(super) struct Cli {
     #[command(subcommand)]
     pub(super) command: Command,

@@ -129,7 +129,10 @@ fn report_html_shows_every_column_at_1300_px_and_scrolls_wide_tables_in_their_ow
     let shot = dir.path().join("report-1300.png");
     let out = browser(&bin, &dir.path().join("profile-shot"), 1300, 2400)
         .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", dir.path().join("report.html").display()))
+        .arg(format!(
+            "file://{}",
+            dir.path().join("report.html").display()
+        ))
         .output()
         .expect("run chromium");
     let png = std::fs::read(&shot).unwrap_or_else(|e| {

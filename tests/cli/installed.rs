@@ -272,3 +272,58 @@ fn sweep_plans_from_an_empty_directory_with_the_built_in_default() {
         .stdout(predicate::str::contains("sweep     sweeps/default.toml"))
         .stdout(predicate::str::contains("workload  sweep"));
 }
+
+#[test]
+fn help_says_where_results_and_scratch_files_go() {
+    hab()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "results/ under the current directory",
+        ))
+        .stdout(predicate::str::contains("scratch/"))
+        .stdout(predicate::str::contains("$TMPDIR"));
+}
+
+/// `cargo install --locked --path <checkout>` into a temporary root, then the installed
+/// hab from an empty directory. `--debug` and the build's own target directory let the
+/// install reuse what `cargo test` just compiled (a release install is the same source in
+/// another profile, and would cost a second full build here).
+#[test]
+fn cargo_install_gives_a_hab_that_works_from_an_empty_directory() {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory");
+    let root = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["install", "--locked", "--offline", "--debug", "--path"])
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg("--root")
+        .arg(root.path())
+        .arg("--target-dir")
+        .arg(target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = root.path().join("bin/hab");
+    assert!(bin.is_file(), "no {}", bin.display());
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(&bin)
+            .current_dir(empty.path())
+            .args(args)
+            .assert()
+            .success()
+    };
+    run(&["check", "--topology", "ha.toml", "--workload", "seed"])
+        .stdout(predicate::str::contains("from builtin:ha.toml"));
+    run(&["list"]).stdout(predicate::str::contains("standalone"));
+    run(&["--help"]).stdout(predicate::str::contains("Where hab writes"));
+    // Nothing was written into the empty directory by checking and listing.
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
