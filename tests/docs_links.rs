@@ -139,7 +139,9 @@ fn blank_inline_code(text: &str) -> String {
 
 /// Every inline link, image and reference definition outside code.
 fn extract_links(text: &str) -> Vec<Link> {
-    let c: Vec<char> = blank_inline_code(&blank_fenced_code(text)).chars().collect();
+    let c: Vec<char> = blank_inline_code(&blank_fenced_code(text))
+        .chars()
+        .collect();
     let line_at = |pos: usize| 1 + c[..pos].iter().filter(|&&x| x == '\n').count();
     let blank_line_at = |k: usize| c[k] == '\n' && c.get(k + 1) == Some(&'\n');
     let mut links = Vec::new();
@@ -175,8 +177,7 @@ fn extract_links(text: &str) -> Vec<Link> {
                 }
                 let start = k;
                 let target: String = if c.get(k) == Some(&'<') {
-                    let Some(end) = (k + 1..c.len()).find(|&e| c[e] == '>' || c[e] == '\n')
-                    else {
+                    let Some(end) = (k + 1..c.len()).find(|&e| c[e] == '>' || c[e] == '\n') else {
                         continue;
                     };
                     if c[end] != '>' {
@@ -209,10 +210,7 @@ fn extract_links(text: &str) -> Vec<Link> {
                 if indent.len() > 3 || indent.iter().any(|&x| x != ' ') {
                     continue;
                 }
-                let rest: String = c[close + 2..]
-                    .iter()
-                    .take_while(|&&x| x != '\n')
-                    .collect();
+                let rest: String = c[close + 2..].iter().take_while(|&&x| x != '\n').collect();
                 if let Some(t) = rest.split_whitespace().next() {
                     let t = t.trim_start_matches('<').trim_end_matches('>');
                     links.push(Link {
@@ -358,7 +356,10 @@ fn percent_decode(s: &str) -> String {
 
 fn is_absolute_url(target: &str) -> bool {
     let t = target.to_ascii_lowercase();
-    ["http:", "https:", "mailto:"].iter().any(|s| t.starts_with(s)) || t.starts_with("//")
+    ["http:", "https:", "mailto:"]
+        .iter()
+        .any(|s| t.starts_with(s))
+        || t.starts_with("//")
 }
 
 /// What is wrong with one link of `file` (relative to `root`), if anything.
@@ -387,13 +388,12 @@ fn check_link(root: &Path, file: &Path, target: &str) -> Option<String> {
         return Some(format!("no such file or directory: {}", shown.display()));
     }
     let anchor = percent_decode(anchor?);
-    if anchor.is_empty() || !resolved.is_file() || resolved.extension().is_none_or(|x| x != "md")
-    {
+    if anchor.is_empty() || !resolved.is_file() || resolved.extension().is_none_or(|x| x != "md") {
         return None;
     }
     let text = std::fs::read_to_string(&resolved).ok()?;
     let known = anchors(&headings(&text));
-    if known.iter().any(|a| *a == anchor) {
+    if known.contains(&anchor) {
         return None;
     }
     let shown = resolved.strip_prefix(root).unwrap_or(&resolved);
@@ -495,7 +495,10 @@ fn slug_follows_githubs_rules() {
             "hab's worker or a real Celery worker",
             "habs-worker-or-a-real-celery-worker",
         ),
-        ("Broker outage: producer policies", "broker-outage-producer-policies"),
+        (
+            "Broker outage: producer policies",
+            "broker-outage-producer-policies",
+        ),
         ("Größe & Ärger 2", "größe--ärger-2"),
         ("See [the guide](docs/x.md) now", "see-the-guide-now"),
         ("**Bold** and <em>tags</em>", "bold-and-tags"),
@@ -569,7 +572,10 @@ fn check_link_names_what_is_wrong() {
     let root = repo_root();
     let readme = Path::new("README.md");
     assert_eq!(check_link(&root, readme, "https://example.com/x"), None);
-    assert_eq!(check_link(&root, readme, "mailto:someone@example.com"), None);
+    assert_eq!(
+        check_link(&root, readme, "mailto:someone@example.com"),
+        None
+    );
     assert_eq!(check_link(&root, readme, "docs/"), None);
     assert_eq!(check_link(&root, readme, "docs/README.md"), None);
     let missing = check_link(&root, readme, "docs/no-such-guide.md").unwrap();
@@ -577,7 +583,12 @@ fn check_link_names_what_is_wrong() {
     let anchor = check_link(&root, readme, "#no-such-heading").unwrap();
     assert!(anchor.contains("#no-such-heading"), "{anchor}");
     assert!(
-        check_link(&root, Path::new("docs/shards.md"), "../README.md#installing-hab").is_none()
+        check_link(
+            &root,
+            Path::new("docs/shards.md"),
+            "../README.md#installing-hab"
+        )
+        .is_none()
     );
     assert!(check_link(&root, readme, "").is_some());
 }
@@ -591,12 +602,22 @@ fn a_broken_link_is_reported_with_file_and_line() {
         "# Top\n\n[ok](docs/g.md#a-heading)\n[gone](docs/missing.md)\n",
     )
     .unwrap();
-    std::fs::write(dir.join("docs/g.md"), "# A heading\n\n[back](../README.md#nope)\n").unwrap();
+    std::fs::write(
+        dir.join("docs/g.md"),
+        "# A heading\n\n[back](../README.md#nope)\n",
+    )
+    .unwrap();
     let files = markdown_files(&dir);
     let (broken, checked) = broken_links(&dir, &files);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(checked, 3);
     assert_eq!(broken.len(), 2, "{broken:?}");
-    assert!(broken[0].starts_with("README.md:4: broken link (docs/missing.md)"), "{broken:?}");
-    assert!(broken[1].starts_with("docs/g.md:3: broken link (../README.md#nope)"), "{broken:?}");
+    assert!(
+        broken[0].starts_with("README.md:4: broken link (docs/missing.md)"),
+        "{broken:?}"
+    );
+    assert!(
+        broken[1].starts_with("docs/g.md:3: broken link (../README.md#nope)"),
+        "{broken:?}"
+    );
 }
