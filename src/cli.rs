@@ -277,6 +277,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(0);
             }
             config::missing_files(&topo, &topology)?;
+            crate::cmd::celery_env::prepare(&topo, crate::progress::stderr().as_ref())?;
             let opts = RunOptions {
                 topology_path: topology,
                 workload_path: workload,

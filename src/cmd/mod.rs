@@ -4,6 +4,7 @@
 
 pub mod calibrate;
 pub mod catalog;
+pub mod celery_env;
 pub mod check;
 pub mod compare;
 pub mod merge;

@@ -76,17 +76,42 @@ fn an_unknown_name_exits_2_with_the_built_ins_and_the_nearest() {
 }
 
 #[test]
-fn a_built_in_celery_topology_without_its_worker_is_refused_before_anything_starts() {
+fn a_built_in_celery_topology_without_python_for_its_worker_is_refused_before_anything_starts() {
+    // Outside a checkout the Celery worker is set up in hab's cache on first use, with
+    // python3's venv module; without one the run is refused at once, saying what to install.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     hab_in(tmp.path())
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .env("PYTHON", "/nonexistent/python3")
         .args(["run", "--topology", "ha-celery", "--out", out.to_str().unwrap()])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "topology file builtin:ha-celery.toml: workers.kind: \"celery\" needs scripts/celery/hab_tasks.py",
-        ));
+            "topology file builtin:ha-celery.toml: workers.kind: \"celery\" is set up on first use in ",
+        ))
+        .stderr(predicate::str::contains("/nonexistent/python3 cannot be run"))
+        .stderr(predicate::str::contains("apt-get install python3 python3-venv"));
     assert!(!out.exists(), "a refused run wrote {out:?}");
+    assert!(
+        !tmp.path().join("cache").exists(),
+        "a refused run wrote the cache"
+    );
+    // A given celery_dir without its files is the user's to fix: hab writes nothing there.
+    std::fs::create_dir(tmp.path().join("topologies")).unwrap();
+    std::fs::write(
+        tmp.path().join("topologies/mine.toml"),
+        "name = \"mine\"\n[workers]\nkind = \"celery\"\ncelery_dir = \"nowhere\"\n",
+    )
+    .unwrap();
+    hab_in(tmp.path())
+        .args(["run", "--topology", "mine", "--out", out.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "workers.kind: \"celery\" needs nowhere/hab_tasks.py and nowhere/venv/bin/python (missing here)",
+        ));
+    assert!(!tmp.path().join("nowhere").exists());
 }
 
 #[test]
