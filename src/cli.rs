@@ -240,6 +240,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             };
             write_stdout(text.as_bytes())
         }
+        Command::Doctor => {
+            let (text, ok) = crate::cmd::doctor::render(&crate::cmd::doctor::checks());
+            write_stdout(text.as_bytes())?;
+            Ok(if ok { 0 } else { 1 })
+        }
         Command::Check { topology, workload } => {
             let r = crate::progress::Stderr;
             let text = crate::cmd::check::check(topology.as_deref(), workload.as_deref(), &r)?;

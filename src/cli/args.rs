@@ -242,6 +242,10 @@ pub(super) enum Command {
     },
     /// Print hab's man page (roff) on stdout, e.g. `hab man > hab.1 && man ./hab.1`.
     Man,
+    /// Check what a run needs on this machine: the servers (with versions), `ip` and root
+    /// for network namespaces, Python for the Celery worker; prints the apt-get line for
+    /// what is missing. Exits 1 when a server is missing.
+    Doctor,
     /// Validate topology and workload files without starting anything.
     #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
     Check {

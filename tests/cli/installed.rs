@@ -352,3 +352,29 @@ fn cargo_install_gives_a_hab_that_works_from_an_empty_directory() {
     // Nothing was written into the empty directory by checking and listing.
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn doctor_names_what_is_missing_and_the_apt_get_line_that_brings_it() {
+    // This machine has everything (scripts/test.sh installed it): doctor passes.
+    hab()
+        .arg("doctor")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok       redis-server"))
+        .stdout(predicate::str::contains("ok       haproxy"));
+    // With nothing on PATH, the servers found through PATH are missing: exit 1, and one
+    // apt-get line names their Debian packages.
+    let empty = tempfile::tempdir().unwrap();
+    hab_in(empty.path())
+        .env("PATH", empty.path())
+        .env_remove("PYTHON")
+        .arg("doctor")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("MISSING  redis-server"))
+        .stdout(predicate::str::contains("MISSING  haproxy"))
+        .stdout(predicate::str::contains(
+            "sudo apt-get install -y --no-install-recommends redis-server redis-sentinel haproxy iproute2 python3-venv",
+        ))
+        .stdout(predicate::str::contains("until the servers marked MISSING are installed"));
+}
