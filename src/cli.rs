@@ -59,6 +59,9 @@ fn summarise(
                 }
             }
         }
+        if let Some(t) = &c.timing {
+            println!("\n{}", t.sentence());
+        }
         println!();
         println!("report: {}", dir.join("report.html").display());
     }

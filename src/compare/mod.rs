@@ -13,6 +13,7 @@ pub mod outage;
 pub mod summary;
 pub mod terminal;
 pub mod thresholds;
+pub mod timing;
 pub mod verdict;
 
 use std::path::Path;

@@ -328,6 +328,9 @@ pub struct Comparison {
     pub verdict: Vec<String>,
     /// Plain-language findings with numbers, grouped.
     pub findings: super::findings::Findings,
+    /// Where the time went: bring-up, calibration, the workloads' own time, overhead.
+    #[serde(default)]
+    pub timing: Option<super::timing::Timing>,
 }
 
 fn ratio(a: f64, b: f64) -> Option<f64> {
@@ -544,6 +547,7 @@ impl Comparison {
             policies: super::outage::policy_rows(set),
             verdict: Vec::new(),
             findings: Default::default(),
+            timing: super::timing::Timing::of(set),
         };
         c.findings = super::findings::findings(&c);
         c.findings.caveats.extend(ceiling_findings(&c));

@@ -120,6 +120,9 @@ fn setup(c: &Comparison, set: &RunSet) -> Vec<Block> {
         "hab {} on {} cores, {gib:.0} GiB memory, Linux {}. Every server ran as a local process on loopback, started by hab. Workload file: {}. Latency is measured from each task's intended start (its place in the schedule) to its result seen by the producer, so a stalled stack cannot hide its delay (no coordinated omission).",
         c.hab_version, c.machine.cores, c.machine.kernel, c.workload_file
     )));
+    if let Some(t) = &c.timing {
+        out.push(Block::Para(t.sentence()));
+    }
     // A merged run (`hab merge`): how the load was split and what relies on clocks.
     for m in set
         .topologies
