@@ -146,7 +146,9 @@ pub(super) enum Command {
         #[arg(long, value_name = "DIR", default_value = "results")]
         out: PathBuf,
         /// Length of each timed window (after an untimed warm-up), e.g. 3s, 500ms; the
-        /// broker round trip splits it into three runs of each strategy.
+        /// broker round trip splits it into three runs of each strategy (strategies under
+        /// 85 % of the leader after the first are not run again); the Redis, disk and CPU
+        /// figures end early once settled (at least 1 s; their `how` says which).
         #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = super::positive_duration)]
         duration: Duration,
         /// Size of each file the disk figure writes, bytes (deleted right after).
