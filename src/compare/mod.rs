@@ -350,5 +350,24 @@ mod tests {
             &text,
             &["not applicable: the topology has no Redis replica"],
         );
+        assert!(!text.contains("who was busy"), "no CPU sampled: no section");
+        // A run that sampled CPU names each workload's busiest process.
+        let mut set = fixture::run_set();
+        let w = &mut set.topologies[1].runs[0].report.workloads[0];
+        w.cpu = Some(crate::metrics::cpu::WorkloadCpu {
+            window: Default::default(),
+            busiest: None,
+            summary: Some(
+                "broker.node[0] at 98 % of a core: the broker limits this workload".into(),
+            ),
+        });
+        let text = terminal::render(&Comparison::from_runs(&set).unwrap());
+        assert_has(
+            &text,
+            &[
+                "who was busy (each workload's busiest process, sampled every 100 ms):",
+                "  trivial on ha: broker.node[0] at 98 % of a core: the broker limits this workload",
+            ],
+        );
     }
 }

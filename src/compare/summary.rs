@@ -78,6 +78,10 @@ pub struct WorkloadRow {
     /// otherwise: the runs are the samples).
     #[serde(default)]
     pub per_repetition: Vec<RepetitionRow>,
+    /// The busiest process of the workload's first sampled run in one sentence (run.json
+    /// `workloads[].cpu.summary`): which process limited it, or that hab did.
+    #[serde(default)]
+    pub busiest: Option<String>,
     /// p50 ÷ the baseline's p50.
     pub p50_ratio: Option<f64>,
     /// p99 ÷ the baseline's p99.
@@ -370,6 +374,9 @@ fn workload_row(t: &TopologyRuns, workload: &str) -> Result<Option<WorkloadRow>>
         }
     }
     Ok(Some(WorkloadRow {
+        busiest: reports
+            .iter()
+            .find_map(|w| w.cpu.as_ref().and_then(|c| c.summary.clone())),
         topology: t.name.clone(),
         repetitions: reports.len(),
         count: sum(&|w| w.counts.count),
