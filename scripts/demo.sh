@@ -3,7 +3,7 @@
 # compare the HA topology with the standalone baseline on the seed workloads (the cost of
 # HA) and their failover phase (what it buys). Writes results/<time>-compare-seed/ with
 # both run directories, charts, report.md and report.html. Each stack's raw limits are
-# measured first on the same stack (--calibrate, ~40 s each: the broker round trip tries four strategies three times), so the report sets the task
+# measured first on the same stack (--calibrate, ~20 s each: the broker round trip tries four strategies, the close ones three times; the other figures stop once settled), so the report sets the task
 # path against them. Extra arguments go to `hab compare` (e.g. --repeat 3, --json,
 # --max-lost 0).
 set -euo pipefail

@@ -118,7 +118,10 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 /// Parse the command line, run the command, print any error; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Worker { .. }));
+    init_tracing(matches!(
+        cli.command,
+        Command::Worker { .. } | Command::CeilingConsumer { .. }
+    ));
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -495,6 +498,34 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 role.as_deref(),
                 &*crate::progress::stderr(),
             ))
+        }
+        Command::CeilingConsumer {
+            topology,
+            broker_url,
+            backend_url,
+            prefetch,
+            batch,
+            in_flight,
+        } => {
+            let topo = config::load_topology(&topology)?;
+            let opts = crate::worker::ceiling::CeilingOptions {
+                broker_url,
+                backend_url,
+                queue: topo.broker.queue,
+                durable: topo.broker.durable,
+                heartbeat: topo.broker.heartbeat,
+                prefetch,
+                batch: batch.max(1),
+                in_flight: in_flight.max(1),
+                ttl: topo.backend.result_ttl,
+            };
+            worker_runtime()?.block_on(async {
+                let cancel = CancellationToken::new();
+                handle_signals(cancel.clone(), false);
+                let n = crate::worker::ceiling::run(&opts, cancel).await?;
+                tracing::info!(results = n, "ceiling consumer stopped");
+                Ok(0)
+            })
         }
         Command::Worker {
             topology,

@@ -183,6 +183,24 @@ pub(super) enum Command {
         #[arg(long, value_name = "DIR")]
         scratch: Option<PathBuf>,
     },
+    /// The end-to-end ceiling's consumer (`hab calibrate` starts it): consumes hab.trivial
+    /// messages and stores their results in batches, nothing else. Not for direct use.
+    #[command(hide = true)]
+    CeilingConsumer {
+        /// Topology file: queue kind and durability, heartbeat, result TTL.
+        #[arg(long, value_name = "FILE")]
+        topology: PathBuf,
+        #[arg(long, value_name = "URL")]
+        broker_url: String,
+        #[arg(long, value_name = "URL")]
+        backend_url: String,
+        #[arg(long, default_value_t = 256)]
+        prefetch: u16,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+    },
     /// Bring a local topology's stack up and leave it running (a detached supervisor),
     /// with DIR/external.toml describing it as an external stack; see `hab down`.
     Up {

@@ -201,13 +201,26 @@ fn raw_limit(t: &TopologyRuns, workload: &str, row: &WorkloadRow) -> Option<RawL
     let burst = w.get("arrival").and_then(|a| a.as_str()) == Some("burst");
     let service_us = row.stage_p50_us.get("service").copied().filter(|s| *s > 0);
     let (figure, task_path, limit, unit, rate) = match kind {
-        "trivial" if burst && row.ok > 0 => (
-            "broker_round_trip",
-            row.throughput_per_s.median,
-            figure_median(&|f| f.broker_round_trip.as_ref().map(|x| x.value))?,
-            "tasks/s vs msg/s",
-            true,
-        ),
+        // The end-to-end ceiling (the whole task path without task code) where the runs
+        // measured it; the broker round trip alone in calibrations made before it.
+        "trivial" if burst && row.ok > 0 => {
+            match figure_median(&|f| f.end_to_end.as_ref().map(|x| x.value)) {
+                Some(limit) => (
+                    "end_to_end",
+                    row.throughput_per_s.median,
+                    limit,
+                    "tasks/s",
+                    true,
+                ),
+                None => (
+                    "broker_round_trip",
+                    row.throughput_per_s.median,
+                    figure_median(&|f| f.broker_round_trip.as_ref().map(|x| x.value))?,
+                    "tasks/s vs msg/s",
+                    true,
+                ),
+            }
+        }
         "write_zeros" => {
             let bytes = task.get("bytes")?.as_f64()?;
             (
@@ -641,6 +654,23 @@ mod tests {
             .find(|r| r.topology == "ha")
             .unwrap();
         assert!(rate.raw_limit.is_none());
+        // With the end-to-end ceiling measured, the burst is set against it instead.
+        let mut e2e = set.clone();
+        for run in &mut e2e.topologies[1].runs {
+            run.report.calibration.as_mut().unwrap().figures.end_to_end = figure(5_000.0);
+        }
+        let c2 = Comparison::from_runs(&e2e).unwrap();
+        let l = c2.workloads[0]
+            .rows
+            .iter()
+            .find(|r| r.topology == "ha")
+            .unwrap();
+        let l = l.raw_limit.as_ref().unwrap();
+        assert_eq!(
+            (l.figure.as_str(), l.limit, l.unit.as_str()),
+            ("end_to_end", 5_000.0, "tasks/s")
+        );
+        assert!((l.fraction - 0.5).abs() < 1e-9, "{l:?}");
 
         // Times are set the other way round: raw call time ÷ service time.
         let row = WorkloadRow {

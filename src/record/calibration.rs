@@ -55,6 +55,10 @@ pub struct Figures {
     pub disk_write: Option<Figure>,
     /// `factorial_swing(100000)`, median ms per call on one core.
     pub cpu_factorial: Option<Figure>,
+    /// The whole task path without task code, tasks per second: Celery messages
+    /// published with confirms, consumed by a lean consumer process that stores results
+    /// in batches and acks in batches, results seen through `PSUBSCRIBE`.
+    pub end_to_end: Option<Figure>,
 }
 
 impl Figures {
@@ -63,6 +67,7 @@ impl Figures {
         [
             ("broker_round_trip", &self.broker_round_trip),
             ("broker_publish", &self.broker_publish),
+            ("end_to_end", &self.end_to_end),
             ("redis_result_store", &self.redis_result_store),
             ("redis_setex_publish", &self.redis_setex_publish),
             ("disk_write", &self.disk_write),
@@ -114,6 +119,9 @@ pub struct Calibration {
     /// `chosen` gave `figures.broker_round_trip` (empty in calibrations from before hab
     /// tried several).
     pub broker_strategies: Vec<StrategyFigure>,
+    /// Every strategy of the end-to-end ceiling with its windows (results seen in
+    /// `acked`); the chosen one is `end_to_end`.
+    pub end_to_end_strategies: Vec<StrategyFigure>,
     /// Length of each broker window, seconds (`run_windows` of the calibrate command).
     pub broker_window_s: f64,
     /// Untimed warm-up before each broker window, seconds.
@@ -140,6 +148,7 @@ impl Default for Calibration {
             disk_bytes: 0,
             figures: Figures::default(),
             broker_strategies: Vec::new(),
+            end_to_end_strategies: Vec::new(),
             broker_window_s: 0.0,
             broker_warmup_s: 0.0,
         }

@@ -483,6 +483,7 @@ fn raw_limit_table(c: &Comparison) -> Vec<Block> {
                 let l = r.raw_limit.as_ref()?;
                 let figure = match l.figure.as_str() {
                     "broker_round_trip" => "broker round trip (same messages, no task work)",
+                    "end_to_end" => "end-to-end ceiling (the whole task path, no task work)",
                     "disk_write" => "disk write + fdatasync",
                     "cpu_factorial" => "factorial(100000), one core",
                     other => other,
@@ -505,7 +506,7 @@ fn raw_limit_table(c: &Comparison) -> Vec<Block> {
     vec![
         Block::Heading(2, "Against the raw limits".into()),
         Block::Para(
-            "Each stack's raw limits were measured on the same stack just before its workloads (`--calibrate`: hab calibrate's figures, each piece alone). A burst of trivial tasks is set against the broker round trip with the same Celery messages (the rest is what the worker, the backend and the producer cost); one write_zeros task's write speed (bytes ÷ median service time) against the disk figure; factorial(100000)'s raw call time against the median service time. A limit is the best the piece did alone (for the broker: the best window of every strategy tried, see `hab calibrate`): within 5 % of it either way reads \"at the ceiling\"; more than 5 % above it means the calibration is invalid (a finding), never a percentage over 100.".into(),
+            "Each stack's raw limits were measured on the same stack just before its workloads (`--calibrate`: hab calibrate's figures, each piece alone). A burst of trivial tasks is set against the end-to-end ceiling: the whole task path without task code, driven by a lean producer and consumer processes (the rest is what hab's producer, ledger and worker cost); in calibrations made before hab measured it, against the broker round trip with the same Celery messages; one write_zeros task's write speed (bytes ÷ median service time) against the disk figure; factorial(100000)'s raw call time against the median service time. A limit is the best the piece did alone (for the broker: the best window of every strategy tried, see `hab calibrate`): within 5 % of it either way reads \"at the ceiling\"; more than 5 % above it means the calibration is invalid (a finding), never a percentage over 100.".into(),
         ),
         Block::Table {
             head: [

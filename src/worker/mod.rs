@@ -58,6 +58,7 @@ use crate::protocol::result::ResultRecord;
 use crate::tasks::scratch::Scratch;
 
 pub mod acks;
+pub mod ceiling;
 pub mod crashes;
 mod settle;
 pub mod triage;

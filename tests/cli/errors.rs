@@ -81,6 +81,15 @@ fn every_error_path_names_the_thing_once() {
             vec!["report".into(), s(&tmp.path().join("no-such-dir"))],
             "no-such-dir".into(),
         ),
+        (
+            vec![
+                "report".into(),
+                s(tmp.path()),
+                "--png-scale".into(),
+                "9".into(),
+            ],
+            "9 is not in 1..=4".into(),
+        ),
     ];
     for (args, names) in cases {
         let out = hab().args(&args).output().unwrap();

@@ -44,6 +44,7 @@ use crate::record::names::calibrate_dir_name;
 use crate::record::{Machine, RunStatus};
 use crate::stack::{StackDirs, StackHandle};
 
+pub mod end_to_end;
 mod figures;
 pub mod round_trip;
 pub mod settle;
@@ -331,6 +332,17 @@ pub async fn measure(
             .context("broker round trip")?;
     cal.figures.broker_round_trip = Some(round_trip);
     cal.figures.broker_publish = Some(publish);
+    write_json(dir, cal)?;
+
+    opts.reporter.line(&format!(
+        "hab: end-to-end ceiling ({} strategies × {} windows, consumers in their own processes) …",
+        end_to_end::STRATEGIES.len(),
+        end_to_end::ROUNDS
+    ));
+    let e2e = end_to_end::measure(opts, topology, stack, dir, cal, cancel)
+        .await
+        .context("end-to-end ceiling")?;
+    cal.figures.end_to_end = Some(e2e);
     write_json(dir, cal)?;
 
     opts.reporter.line("hab: redis result writes …");

@@ -50,7 +50,7 @@ pub const ROUNDS: u32 = 3;
 /// quiet machine is a few percent), and they cost a third of calibration's time.
 pub const LAGGARD: f64 = 0.85;
 /// Longest wait for the consumers to take what was published after a window closed.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One way of driving the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,15 +401,15 @@ pub async fn measure(
 
 /// Shared counters of one run.
 #[derive(Default)]
-struct Counters {
-    /// Deliveries consumed and acked.
-    acked: AtomicU64,
+pub(super) struct Counters {
+    /// Deliveries consumed and acked (the end-to-end ceiling: results seen).
+    pub(super) acked: AtomicU64,
     /// Publishes settled: confirmed (with confirms) or handed over (without).
-    settled: AtomicU64,
+    pub(super) settled: AtomicU64,
     /// Publishes nacked by the broker.
-    nacked: AtomicU64,
+    pub(super) nacked: AtomicU64,
     /// Publishes sent.
-    published: AtomicU64,
+    pub(super) published: AtomicU64,
 }
 
 /// The connections of one run.
@@ -465,7 +465,7 @@ impl Opened {
 }
 
 /// Close consumer connections (bounded: a connection may be dead).
-async fn close_all(conns: Vec<lapin::Connection>) {
+pub(super) async fn close_all(conns: Vec<lapin::Connection>) {
     for conn in conns {
         let _ = tokio::time::timeout(
             broker::CLOSE_TIMEOUT,
@@ -582,7 +582,7 @@ async fn publish_one(publisher: &broker::Publisher) -> Result<lapin::PublisherCo
     publisher.publish(&body, props).await
 }
 
-async fn produce_loop(
+pub(super) async fn produce_loop(
     publisher: broker::Publisher,
     in_flight: usize,
     counters: Arc<Counters>,

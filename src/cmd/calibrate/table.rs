@@ -9,6 +9,7 @@ fn label(key: &str) -> &'static str {
     match key {
         "broker_round_trip" => "broker round trip",
         "broker_publish" => "broker publish",
+        "end_to_end" => "end-to-end (no task)",
         "redis_result_store" => "redis result store",
         "redis_setex_publish" => "redis SETEX+PUBLISH",
         "disk_write" => "disk write+fdatasync",

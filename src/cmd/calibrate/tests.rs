@@ -72,6 +72,7 @@ fn sample() -> Calibration {
             redis_setex_publish: Some(f(150000.0, "results/s")),
             disk_write: Some(f(512.25, "MB/s")),
             cpu_factorial: Some(f(21.734, "ms/call")),
+            end_to_end: Some(f(9000.0, "tasks/s")),
         },
         ..Calibration::default()
     }
@@ -117,9 +118,14 @@ fn json_round_trip_and_defaults() {
 fn table_lists_every_figure() {
     let t = render_table(&sample());
     let lines: Vec<&str> = t.lines().collect();
-    assert_eq!(lines.len(), 8, "{t}");
+    assert_eq!(lines.len(), 9, "{t}");
     assert!(lines[0].contains("standalone") && lines[0].contains("direct"));
     assert!(t.contains("broker round trip"));
+    assert!(
+        t.contains("end-to-end (no task)") && t.contains("9000 tasks/s"),
+        "{t}"
+    );
+    assert!(!t.contains('?'), "every figure has its label: {t}");
     assert!(t.contains("12346"), "{t}");
     assert!(t.contains("512"), "{t}");
     assert!(t.contains("21.7 "), "{t}");
