@@ -47,6 +47,7 @@ use shards::{ShardRun, check_together, load_run};
 mod figures;
 mod join;
 mod shards;
+mod skew;
 #[cfg(test)]
 mod tests;
 
@@ -160,6 +161,15 @@ pub fn merge(dirs: &[PathBuf], out: &Path, reporter: &dyn Reporter) -> Result<Me
                 r.report.status
             ));
         }
+    }
+    let instants: std::collections::BTreeSet<Option<i64>> = runs
+        .iter()
+        .map(|r| r.report.shard.as_ref().and_then(|s| s.start_at_unix_ms))
+        .collect();
+    if instants.len() > 1 {
+        reporter.line(
+            "hab merge: warning: the shards were not all given the same --start-at instant; the start skew shows how far apart they started",
+        );
     }
     if let Some(w) = overlap_warning(&runs) {
         reporter.line(&format!("hab merge: warning: {w}"));

@@ -37,6 +37,8 @@ fn report(index: u32, count: u32) -> RunReport {
             faults: Vec::new(),
             server_events: Vec::new(),
             result_vanished_ids: None,
+            start_at_unix_ms: None,
+            starts: Vec::new(),
         }),
         ..crate::record::tests_support::empty_report()
     }
@@ -449,6 +451,8 @@ fn the_report_note_names_the_clock_dependence() {
         shards: Vec::new(),
         same_task_twice: 0,
         executions_from_other_shards: 0,
+        start_at_unix_ms: None,
+        start_skew: Vec::new(),
     };
     let note = crate::report::merged_note(&m);
     assert!(note.contains("Latency is measured on one host per task"));

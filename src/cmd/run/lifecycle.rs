@@ -19,6 +19,7 @@ use crate::record::{RunReport, RunStatus};
 use crate::stack::{StackDirs, StackHandle};
 
 use super::analyse::write_outputs;
+use super::barrier::Rendezvous;
 use super::driver::{Driver, PRODUCER};
 use super::live::{Endpoints, Live, Observers, Results};
 use super::workers::Workers;
@@ -165,11 +166,16 @@ impl RunState {
             shard: opts.shard,
             queue: topology.broker.queue,
             reporter: self.reporter.clone(),
+            t0_unix_us: 0,
         };
+        let rendezvous = opts.shard.zip(opts.start).map(|(shard, start)| {
+            Rendezvous::new(start, shard, &plan.name, &endpoints.backend_url)
+        });
         let mut book = workloads::Book {
             report: &mut self.report,
             dirs: &self.dirs,
             reporter: &self.reporter,
+            rendezvous,
         };
         book.warm_up(&mut driver, plan).await?;
         book.run_workloads(&mut driver, opts, topology, plan, cancel)
