@@ -9,6 +9,8 @@ command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo is missing: install R
 scripts/install-servers.sh
 # The real Celery worker the live tests also run (a virtualenv with celery from PyPI).
 scripts/celery/setup.sh
+# kubernetes-validate (PyPI), which tests/deploy_kubernetes.rs runs on deploy/kubernetes/.
+scripts/kubernetes/setup.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
