@@ -88,19 +88,25 @@ pub(super) struct Rendezvous {
     start: StartOptions,
     shard: Shard,
     run_key: String,
-    backend_url: String,
+    /// The backend the shards share; `None` with a local stack per shard (no barriers).
+    backend_url: Option<String>,
     /// The barrier's own connection (a BLPOP holds a connection), opened at the first
     /// barrier.
     conn: Option<RedisConn>,
 }
 
 impl Rendezvous {
-    pub(super) fn new(start: StartOptions, shard: Shard, plan: &str, backend_url: &str) -> Self {
+    pub(super) fn new(
+        start: StartOptions,
+        shard: Shard,
+        plan: &str,
+        backend_url: Option<&str>,
+    ) -> Self {
         Rendezvous {
             start,
             shard,
             run_key: start.at.run_key(plan, shard),
-            backend_url: backend_url.to_string(),
+            backend_url: backend_url.map(str::to_string),
             conn: None,
         }
     }
@@ -136,6 +142,9 @@ impl Rendezvous {
         repetition: u32,
         cancel: &CancellationToken,
     ) -> Meeting {
+        if self.backend_url.is_none() {
+            return Meeting::none();
+        }
         let began = Instant::now();
         let mut m = Meeting {
             sync: SyncKind::Barrier,
@@ -170,7 +179,8 @@ impl Rendezvous {
     async fn meet(&mut self, keys: &BarrierKeys, deadline: Instant) -> anyhow::Result<(bool, u64)> {
         use anyhow::Context;
         if self.conn.is_none() {
-            let conn = RedisConn::connect(&self.backend_url)
+            let url = self.backend_url.as_deref().unwrap_or_default();
+            let conn = RedisConn::connect(url)
                 .await
                 .context("cannot reach the result backend for the barrier")?;
             self.conn = Some(conn);

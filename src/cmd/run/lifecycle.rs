@@ -168,8 +168,18 @@ impl RunState {
             reporter: self.reporter.clone(),
             t0_unix_us: 0,
         };
+        // Barriers need the stack the shards share: with a local stack per shard only the
+        // first workload waits (for the instant).
+        let shared = topology
+            .is_external()
+            .then_some(endpoints.backend_url.as_str());
         let rendezvous = opts.shard.zip(opts.start).map(|(shard, start)| {
-            Rendezvous::new(start, shard, &plan.name, &endpoints.backend_url)
+            if shared.is_none() && shard.count > 1 {
+                self.reporter.line(&format!(
+                    "hab: shard {shard} runs its own local stack: only its first workload waits for the start instant; later workloads have no barrier (that needs a stack the shards share, [external])"
+                ));
+            }
+            Rendezvous::new(start, shard, &plan.name, shared)
         });
         let mut book = workloads::Book {
             report: &mut self.report,
