@@ -23,6 +23,11 @@
 //!   the shards shared, over every shard's tasks and client events; with a local stack per
 //!   shard, over shard 1's (only its stack was broken).
 //!
+//! - **Start skew** per workload (repetition): latest − earliest of the shards' schedule
+//!   origins, from each shard's run.json `shard.starts` (`merged.start_skew`, the report,
+//!   the terminal); shards told one `--start-at` keep it to the wake-up jitter of their
+//!   processes ([`crate::load::start`]).
+//!
 //! Latency needs no clock agreement between hosts: each task's intended start and result
 //! are both timed by the shard that published it. Placing other shards' tasks and events
 //! in a fault's window (shared stack), the merged timeline's seconds and the merged wall

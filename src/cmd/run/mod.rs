@@ -63,7 +63,7 @@ pub struct RunOptions {
     /// name the shard, the plan's faults applied by shard 1 only ([`crate::load::shard`]).
     pub shard: Option<Shard>,
     /// Start with the other shards (`--start-at`, `--start-in`): the first workload at
-    /// the instant, later ones after a barrier on the backend ([`barrier`]). Only with
+    /// the instant, later ones after a barrier on the backend ([`StartOptions`]). Only with
     /// `shard`.
     pub start: Option<StartOptions>,
     /// Where progress lines go (`hab: stack ready in … ms`, warnings).
