@@ -181,6 +181,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path, reporter: &dyn Reporter) -> Result<Me
     }
     let merged = merged_report(&runs)?;
     let (mut report, joined) = merged;
+    for s in report.merged.iter().flat_map(|m| &m.start_skew) {
+        for n in &s.not_met {
+            reporter.line(&format!(
+                "hab merge: warning: workload {} did not start together: {n}; its start skew is {:.1} ms",
+                s.workload, s.skew_ms
+            ));
+        }
+    }
     // The merged figures check themselves as a run's do.
     report.invariants = crate::invariants::check(&report, Some(&joined.ledger));
     let topology = report
