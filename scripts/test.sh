@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
 scripts/install-servers.sh
+# Headless Chromium for the report's layout check.
+scripts/install-test-tools.sh
 # The real Celery worker the live tests also run (a virtualenv with celery from PyPI).
 scripts/celery/setup.sh
 # kubernetes-validate (PyPI), which tests/deploy_kubernetes.rs runs on deploy/kubernetes/.

@@ -47,8 +47,20 @@ fn summarise(
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         println!("{table}");
-        for f in &c.findings {
-            println!("- {f}");
+        println!("Verdict:");
+        for v in &c.verdict {
+            println!("- {v}");
+        }
+        for (heading, lines) in c.findings.groups() {
+            if !lines.is_empty() {
+                println!("\n{heading}:");
+                for f in lines {
+                    println!("- {f}");
+                }
+            }
+        }
+        if let Some(t) = &c.timing {
+            println!("\n{}", t.sentence());
         }
         println!();
         println!("report: {}", dir.join("report.html").display());
@@ -147,11 +159,12 @@ pub fn error_message(e: &anyhow::Error) -> String {
 
 fn init_tracing(worker: bool) {
     // lapin logs every connection loss at ERROR level; hab records each one itself
-    // (events.csv, the side channel), so its own lines are kept quiet by default.
+    // (events.csv, the side channel), so its own lines are kept quiet by default. usvg
+    // (charts at --png-scale) warns of each zero-width bar it skips: nothing is lost.
     let default = if worker {
         "info,lapin=off"
     } else {
-        "warn,lapin=off"
+        "warn,lapin=off,usvg=error"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -241,6 +254,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             };
             write_stdout(text.as_bytes())
         }
+        Command::Doctor => {
+            let (text, ok) = crate::cmd::doctor::render(&crate::cmd::doctor::checks());
+            write_stdout(text.as_bytes())?;
+            Ok(if ok { 0 } else { 1 })
+        }
         Command::Check { topology, workload } => {
             let r = crate::progress::Stderr;
             let text = crate::cmd::check::check(topology.as_deref(), workload.as_deref(), &r)?;
@@ -299,6 +317,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     s.at, s.at
                 );
             }
+            crate::cmd::celery_env::prepare(&topo, crate::progress::stderr().as_ref())?;
             let opts = RunOptions {
                 topology_path: topology,
                 workload_path: workload,
@@ -405,6 +424,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Report {
             dir,
             json,
+            title,
+            png_scale,
             thresholds,
         } => {
             if !dir.is_dir() {
@@ -414,7 +435,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 );
                 return Ok(2);
             }
-            let c = crate::report::render_dir(&dir)?;
+            let options = crate::chart::Options { title, png_scale };
+            let c = crate::report::render_dir_with(&dir, &options)?;
             let complete = c
                 .topologies
                 .iter()

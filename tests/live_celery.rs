@@ -115,3 +115,62 @@ fn started_records_are_progress_not_failures() {
         );
     }
 }
+
+/// Issue 18 item 8: outside a checkout, the first Celery run sets the worker up in hab's
+/// cache (`$XDG_CACHE_HOME/hab/celery-…`: the built-in hab_tasks.py, a virtualenv with the
+/// pinned Celery from PyPI) and the run is served by it.
+#[test]
+fn outside_a_checkout_the_celery_worker_is_set_up_in_the_cache_and_serves_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("out");
+    let mut cmd = hab();
+    cmd.current_dir(tmp.path())
+        .env("XDG_CACHE_HOME", &cache)
+        .args([
+            "run",
+            "--topology",
+            "standalone-celery",
+            "--workload",
+            "smoke",
+            "--no-progress",
+        ])
+        .arg("--out")
+        .arg(&out);
+    // pip's own download cache stays where it was (pip follows XDG_CACHE_HOME too).
+    if let Some(home) = std::env::var_os("HOME") {
+        cmd.env(
+            "PIP_CACHE_DIR",
+            std::path::Path::new(&home).join(".cache/pip"),
+        );
+    }
+    let o = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let set_up = cache.join("hab");
+    assert!(
+        stderr.contains(&format!(
+            "setting up the Celery worker in {}/celery-",
+            set_up.display()
+        )),
+        "{stderr}"
+    );
+    let dir = std::fs::read_dir(&set_up)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("the cache's Celery directory");
+    assert!(dir.join("venv/bin/python").is_file());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hab_tasks.py")).unwrap(),
+        std::fs::read_to_string(root().join("scripts/celery/hab_tasks.py")).unwrap()
+    );
+    let run = single_run_dir(&out);
+    assert_no_procs_left(&run.display().to_string(), Duration::from_secs(10));
+    let report = run_json(&run);
+    assert_eq!(report["status"], "complete");
+    assert_eq!(report["workers"]["kind"], "celery");
+    for w in report["workloads"].as_array().unwrap() {
+        assert_eq!(w["ok"], w["count"], "{w}");
+    }
+}

@@ -273,7 +273,11 @@ impl Plot for AnatomyChart {
         (SIZE.0, SIZE.1.max(h))
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        title: &str,
+    ) -> anyhow::Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -290,7 +294,7 @@ impl Plot for AnatomyChart {
                 Swatch::Whisker(BLACK),
             ));
         }
-        let area = frame(root, &self.title(), &legend)?;
+        let area = frame(root, title, &legend)?;
 
         let n = self.bars.len();
         let mut label_w = 0;

@@ -137,7 +137,7 @@ impl Plot for LatencyChart {
         )
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, title: &str) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -151,7 +151,7 @@ impl Plot for LatencyChart {
                 )
             })
             .collect();
-        let area = frame(root, &self.title(), &legend)?;
+        let area = frame(root, title, &legend)?;
         let x_max = self.x_max();
         let x_ticks: Vec<f64> = (0..=x_max.floor() as u32).map(f64::from).collect();
         let (lo, hi) = log_bounds(self.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)))

@@ -67,32 +67,52 @@ pub trait Plot {
     fn size(&self) -> (u32, u32) {
         SIZE
     }
-    /// Draw the whole chart (title, plot, legend) on `root`.
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    /// Draw the whole chart (`title`, plot, legend) on `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, title: &str) -> Result<()>
     where
         DB::ErrorType: 'static;
 
+    /// The title drawn with `options`: the chart's own, after the report's title if one
+    /// was given.
+    fn full_title(&self, options: &Options) -> String {
+        match &options.title {
+            Some(t) => format!("{t} — {}", self.title()),
+            None => self.title(),
+        }
+    }
+
     /// The chart as an SVG document.
     fn svg(&self) -> Result<String> {
+        self.svg_titled(&self.title())
+    }
+
+    /// The chart as an SVG document, titled `title`. Text stays text: searchable and
+    /// editable.
+    fn svg_titled(&self, title: &str) -> Result<String> {
         ensure_font()?;
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, self.size()).into_drawing_area();
-            self.draw(&root)
+            self.draw(&root, title)
                 .with_context(|| format!("cannot draw chart {}", self.name()))?;
             root.present()?;
         }
         Ok(svg)
     }
 
-    /// The chart as PNG bytes.
+    /// The chart as PNG bytes at its own size.
     fn png(&self) -> Result<Vec<u8>> {
+        self.png_titled(&self.title())
+    }
+
+    /// The chart as PNG bytes at its own size, titled `title`.
+    fn png_titled(&self, title: &str) -> Result<Vec<u8>> {
         ensure_font()?;
         let (w, h) = self.size();
         let mut rgb = vec![0u8; w as usize * h as usize * 3];
         {
             let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-            self.draw(&root)
+            self.draw(&root, title)
                 .with_context(|| format!("cannot draw chart {}", self.name()))?;
             root.present()?;
         }
@@ -110,24 +130,81 @@ pub trait Plot {
 
     /// The chart with its SVG rendered.
     fn chart(&self) -> Result<Chart> {
+        self.chart_with(&Options::default())
+    }
+
+    /// The chart with its SVG rendered with `options`' title.
+    fn chart_with(&self, options: &Options) -> Result<Chart> {
+        let title = self.full_title(options);
         Ok(Chart {
             name: self.name(),
-            title: self.title(),
+            svg: self.svg_titled(&title)?,
+            title,
             caption: self.caption(),
-            svg: self.svg()?,
         })
     }
+}
+
+/// How charts are rendered for publishing: a title before every chart's own, and the
+/// scale of the PNGs (2 for slides and papers: twice the pixels, the same layout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Drawn before each chart's title (`<title> — <chart title>`).
+    pub title: Option<String>,
+    /// PNG pixels per SVG unit, 1 to [`MAX_PNG_SCALE`].
+    pub png_scale: u32,
+}
+
+/// The largest PNG scale: 4 × 1200 × 700 is already 4800 × 2800 pixels.
+pub const MAX_PNG_SCALE: u32 = 4;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            title: None,
+            png_scale: 1,
+        }
+    }
+}
+
+/// Rasterise an SVG chart at `scale` × its size with the bundled font, so a scaled PNG is
+/// the SVG's exact layout with sharper pixels (not an upsampled bitmap).
+pub fn png_from_svg(svg: &str, scale: u32) -> Result<Vec<u8>> {
+    let mut fonts = resvg::usvg::fontdb::Database::new();
+    fonts.load_font_data(FONT.to_vec());
+    fonts.set_sans_serif_family("DejaVu Sans");
+    let options = resvg::usvg::Options {
+        font_family: "DejaVu Sans".into(),
+        fontdb: std::sync::Arc::new(fonts),
+        ..Default::default()
+    };
+    let tree = resvg::usvg::Tree::from_str(svg, &options).context("cannot parse a chart's SVG")?;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(scale as f32)
+        .context("a chart's size overflows when scaled")?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+        .context("cannot allocate a chart's pixels")?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale as f32, scale as f32),
+        &mut pixmap.as_mut(),
+    );
+    pixmap.encode_png().context("cannot encode a chart as PNG")
 }
 
 /// Render every chart of `set` into `charts_dir` as `<name>.svg` and `<name>.png` (creating
 /// the directory) and return them in report order: latency of each workload, stages of
 /// each workload, throughput, timeline of each run, switch times, failover anatomy.
 /// Charts without data (no faults: no failover charts) are left out.
-pub fn render_all(set: &RunSet, charts_dir: &Path) -> Result<Vec<Chart>> {
+pub fn render_all(set: &RunSet, charts_dir: &Path, options: &Options) -> Result<Vec<Chart>> {
     std::fs::create_dir_all(charts_dir)
         .with_context(|| format!("cannot create {}", charts_dir.display()))?;
     let mut out = Writer {
         dir: charts_dir,
+        options,
         charts: Vec::new(),
     };
     for p in latency::build_all(set)? {
@@ -154,6 +231,7 @@ pub fn render_all(set: &RunSet, charts_dir: &Path) -> Result<Vec<Chart>> {
 /// Writes charts into a directory, keeping their names unique.
 struct Writer<'a> {
     dir: &'a Path,
+    options: &'a Options,
     charts: Vec<Chart>,
 }
 
@@ -161,8 +239,12 @@ impl Writer<'_> {
     /// Render `p` and write its two files. Two names that became equal once made file-safe
     /// (workloads `a b` and `a-b`) get a suffix rather than overwrite each other.
     fn write(&mut self, p: &impl Plot) -> Result<()> {
-        let mut chart = p.chart()?;
-        let png = p.png()?;
+        let mut chart = p.chart_with(self.options)?;
+        let png = match self.options.png_scale {
+            1 => p.png_titled(&chart.title)?,
+            scale => png_from_svg(&chart.svg, scale)
+                .with_context(|| format!("cannot render chart {} at {scale}×", chart.name))?,
+        };
         let stem = chart.name.clone();
         let mut k = 2;
         while self.charts.iter().any(|c| c.name == chart.name) {
@@ -622,7 +704,7 @@ mod tests {
         let set = RunSetBuilder::two_topologies_with_faults();
         let dir = tempfile::tempdir().unwrap();
         let charts_dir = dir.path().join("charts");
-        let charts = render_all(&set, &charts_dir).unwrap();
+        let charts = render_all(&set, &charts_dir, &Options::default()).unwrap();
         let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -661,11 +743,39 @@ mod tests {
         }
     }
 
+    /// The width and height a PNG's IHDR chunk gives.
+    fn png_size(png: &[u8]) -> (u32, u32) {
+        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        (be(&png[16..20]), be(&png[20..24]))
+    }
+
+    #[test]
+    fn a_title_and_a_png_scale_for_publishing_keep_the_svg_text_as_text() {
+        let set = RunSetBuilder::two_topologies_without_faults();
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            title: Some("Q3 <HA> study".into()),
+            png_scale: 2,
+        };
+        let charts = render_all(&set, dir.path(), &options).unwrap();
+        let plain = tempfile::tempdir().unwrap();
+        render_all(&set, plain.path(), &Options::default()).unwrap();
+        for c in &charts {
+            assert!(c.title.starts_with("Q3 <HA> study — "), "{}", c.title);
+            // Text stays text (escaped), not paths: searchable and editable.
+            assert!(c.svg.contains("Q3 &lt;HA&gt; study"), "{}", c.name);
+            let png = std::fs::read(dir.path().join(format!("{}.png", c.name))).unwrap();
+            let one = std::fs::read(plain.path().join(format!("{}.png", c.name))).unwrap();
+            let (w, h) = png_size(&one);
+            assert_eq!(png_size(&png), (2 * w, 2 * h), "{}", c.name);
+        }
+    }
+
     #[test]
     fn render_all_without_faults_writes_no_failover_charts() {
         let set = RunSetBuilder::two_topologies_without_faults();
         let dir = tempfile::tempdir().unwrap();
-        let charts = render_all(&set, dir.path()).unwrap();
+        let charts = render_all(&set, dir.path(), &Options::default()).unwrap();
         let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -687,13 +797,24 @@ mod tests {
     fn dump_fixture_charts() {
         let dir = std::env::var("HAB_CHART_DUMP").unwrap_or_else(|_| "/tmp/hab-charts".into());
         let dir = Path::new(&dir);
-        render_all(&RunSetBuilder::two_topologies_with_faults(), dir).unwrap();
+        render_all(
+            &RunSetBuilder::two_topologies_with_faults(),
+            dir,
+            &Options::default(),
+        )
+        .unwrap();
         render_all(
             &RunSetBuilder::two_topologies_without_faults(),
             &dir.join("no-faults"),
+            &Options::default(),
         )
         .unwrap();
-        render_all(&RunSetBuilder::failover_plan(), &dir.join("failover-plan")).unwrap();
+        render_all(
+            &RunSetBuilder::failover_plan(),
+            &dir.join("failover-plan"),
+            &Options::default(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -702,7 +823,7 @@ mod tests {
         let mut set = RunSetBuilder::two_topologies_without_faults();
         set.topologies[1].name = "standalone?".into();
         set.topologies[0].name = "standalone!".into();
-        let charts = render_all(&set, dir.path()).unwrap();
+        let charts = render_all(&set, dir.path(), &Options::default()).unwrap();
         let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             &names[3..],

@@ -106,7 +106,7 @@ impl Plot for StagesChart {
         )
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, title: &str) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -117,7 +117,7 @@ impl Plot for StagesChart {
             Swatch::Fill(grey.into()),
         ));
         legend.push(LegendEntry::new("light: p50 to p99", Swatch::Hollow(grey)));
-        let area = frame(root, &self.title(), &legend)?;
+        let area = frame(root, title, &legend)?;
 
         let all = self
             .values

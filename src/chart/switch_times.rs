@@ -129,7 +129,11 @@ impl Plot for SwitchTimesChart {
             .into()
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        title: &str,
+    ) -> anyhow::Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -144,7 +148,7 @@ impl Plot for SwitchTimesChart {
             "min–max over repetitions",
             Swatch::Whisker(BLACK),
         ));
-        let area = frame(root, &self.title(), &legend)?;
+        let area = frame(root, title, &legend)?;
 
         let top = self
             .faults

@@ -130,7 +130,11 @@ impl Plot for ThroughputChart {
         )
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        title: &str,
+    ) -> anyhow::Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -139,7 +143,7 @@ impl Plot for ThroughputChart {
             "min–max over repetitions",
             Swatch::Whisker(BLACK),
         ));
-        let area = frame(root, &self.title(), &legend)?;
+        let area = frame(root, title, &legend)?;
 
         let top = self
             .groups

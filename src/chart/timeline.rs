@@ -394,7 +394,11 @@ impl Plot for TimelineChart {
         )
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        title: &str,
+    ) -> anyhow::Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -437,7 +441,7 @@ impl Plot for TimelineChart {
                 Swatch::Fill(BLACK.mix(RECOVERY_BAND)),
             ));
         }
-        let area = frame(root, &self.title(), &legend)?;
+        let area = frame(root, title, &legend)?;
 
         let p99: Vec<f64> = self
             .rows

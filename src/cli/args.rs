@@ -7,9 +7,22 @@ use clap::{Parser, Subcommand};
 
 use crate::cmd::up::NodeAction;
 
+/// Where hab writes, said at the end of `hab --help` (and in the man page).
+pub(super) const WHERE_FILES_GO: &str = "\
+Where hab writes:
+  results/ under the current directory (--out DIR): one directory per run or comparison,
+           with run.json, CSV files, HdrHistogram logs, charts and report.md/html.
+  Scratch: the files hab.write_zeros writes go in the run directory's scratch/ (or the
+           workload's scratch_dir) and are deleted as each task ends; the servers' logs and
+           configs go in the run directory's logs/; RabbitMQ, Redis and HAProxy keep their state
+           in temporary directories under $TMPDIR (default /tmp), removed when they stop;
+           ports are reserved with lock files in $TMPDIR/hab-ports-<uid>/.
+Topologies and workloads: a FILE is read as given, then from topologies/ or workloads/
+  here, then from the built-ins (`hab list`; `hab init` writes editable copies).";
+
 /// hab: what does high availability cost a task queue, and what does it buy?
 #[derive(Debug, Parser)]
-#[command(name = "hab", version, about, long_about = None)]
+#[command(name = "hab", version, about, long_about = None, after_help = WHERE_FILES_GO)]
 pub(super) struct Cli {
     #[command(subcommand)]
     pub(super) command: Command,
@@ -128,6 +141,14 @@ pub(super) enum Command {
         /// Print the summary as JSON on stdout (the human summary goes to stderr).
         #[arg(long)]
         json: bool,
+        /// The report's title, also drawn before each chart's own (default: the
+        /// topologies and the workload file, e.g. "hab comparison: standalone vs ha").
+        #[arg(long, value_name = "TEXT")]
+        title: Option<String>,
+        /// PNG charts at this many pixels per SVG unit: 2 for slides and papers (1 to 4).
+        /// The SVGs keep their text as text at any scale.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=crate::chart::MAX_PNG_SCALE as i64))]
+        png_scale: u32,
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
@@ -141,7 +162,9 @@ pub(super) enum Command {
         #[arg(long, value_name = "DIR", default_value = "results")]
         out: PathBuf,
         /// Length of each timed window (after an untimed warm-up), e.g. 3s, 500ms; the
-        /// broker round trip splits it into three runs of each strategy.
+        /// broker round trip splits it into three runs of each strategy (strategies under
+        /// 85 % of the leader after the first are not run again); the Redis, disk and CPU
+        /// figures end early once settled (at least 1 s; their `how` says which).
         #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = super::positive_duration)]
         duration: Duration,
         /// Size of each file the disk figure writes, bytes (deleted right after).
@@ -237,6 +260,10 @@ pub(super) enum Command {
     },
     /// Print hab's man page (roff) on stdout, e.g. `hab man > hab.1 && man ./hab.1`.
     Man,
+    /// Check what a run needs on this machine: the servers (with versions), `ip` and root
+    /// for network namespaces, Python for the Celery worker; prints the apt-get line for
+    /// what is missing. Exits 1 when a server is missing.
+    Doctor,
     /// Validate topology and workload files without starting anything.
     #[command(group(clap::ArgGroup::new("files").required(true).multiple(true).args(["topology", "workload"])))]
     Check {

@@ -109,7 +109,7 @@ fn topology_shape(t: &Topology) -> String {
         "{} worker(s) ×{}",
         match t.workers.kind {
             WorkerKind::Hab => "hab",
-            WorkerKind::Celery => "Celery (needs scripts/celery/)",
+            WorkerKind::Celery => "Celery (needs python3-venv: set up on first use)",
         },
         t.workers.count
     ));
@@ -262,7 +262,7 @@ mod tests {
                 "RabbitMQ 3 nodes, quorum queue · Redis master + 1 replica(s), 3 Sentinels · HAProxy · hab worker(s)",
                 "RabbitMQ 1 node, classic queue · Redis alone · hab worker(s)",
                 "network namespaces: needs root and `ip`",
-                "Celery (needs scripts/celery/)",
+                "Celery (needs python3-venv: set up on first use)",
                 "external stack: 3 broker node(s), 2 Redis node(s), 3 Sentinel(s), 2 fault command(s)",
                 "workloads built into hab (--workload NAME;",
                 "faults: kill broker.primary, kill backend.master",

@@ -99,6 +99,7 @@ pub fn load_inputs(opts: &CompareOptions) -> Result<(Vec<(PathBuf, Topology)>, W
         }
         crate::inject::plan::prepare(path, &t, &opts.workload, &plan, opts.allow_faults)?;
         config::missing_files(&t, path)?;
+        super::celery_env::prepare(&t, opts.reporter.as_ref())?;
         topologies.push((path.clone(), t));
     }
     if opts.repeat == 0 {

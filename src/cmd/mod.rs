@@ -4,8 +4,10 @@
 
 pub mod calibrate;
 pub mod catalog;
+pub mod celery_env;
 pub mod check;
 pub mod compare;
+pub mod doctor;
 pub mod merge;
 pub mod run;
 pub mod sweep;

@@ -2,9 +2,54 @@
 //! (throughput and latency against the baseline), what it buys (switch time and outage
 //! of each fault), and whether anything was lost or ran twice.
 
+use serde::{Deserialize, Serialize};
+
 use super::faults::FaultSummary;
 use super::summary::Comparison;
 use crate::metrics::stats::{Spread, fmt_ms, fmt_us};
+
+/// The findings of a comparison, grouped as the report shows them after its verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Findings {
+    /// What HA costs: throughput and latency of each workload against the baseline.
+    pub cost: Vec<String>,
+    /// What HA buys: each fault on each topology, the idle-timeout and policy matrices.
+    pub failover: Vec<String>,
+    /// Tasks lost, run twice, refused, and results the backend lost.
+    pub losses: Vec<String>,
+    /// How sure: figures measured once, wide spreads, invalid calibrations, observers
+    /// that missed their server, invariants violated.
+    pub caveats: Vec<String>,
+}
+
+impl Findings {
+    /// The groups with their headings, in the report's order.
+    pub fn groups(&self) -> [(&'static str, &[String]); 4] {
+        [
+            ("What HA costs", &self.cost),
+            ("What HA buys: faults and failover", &self.failover),
+            ("Lost, duplicated, refused", &self.losses),
+            ("Caveats: how sure", &self.caveats),
+        ]
+    }
+
+    /// Every finding, group by group.
+    pub fn all(&self) -> impl Iterator<Item = &String> {
+        self.cost
+            .iter()
+            .chain(&self.failover)
+            .chain(&self.losses)
+            .chain(&self.caveats)
+    }
+
+    /// Every finding, one a line.
+    pub fn text(&self) -> String {
+        self.all()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
 
 /// `median (min–max)` of a spread of ms, or just the value when there is one.
 pub fn fmt_spread_ms(s: &Spread) -> String {
@@ -212,11 +257,18 @@ fn stale_master(f: &FaultSummary) -> String {
     s
 }
 
-/// The findings of `c`, most important first.
-pub fn findings(c: &Comparison) -> Vec<String> {
-    let mut out = Vec::new();
-    // The cost: each workload on each topology against the baseline.
+/// The findings of `c`, grouped, most important first in each group.
+pub fn findings(c: &Comparison) -> Findings {
+    let mut f = Findings::default();
+    // The cost: each workload on each topology against the baseline. A workload with a
+    // fault shows what the fault did to it: its rows go with the faults.
+    let faulted = |w: &str| c.faults.iter().any(|f| f.workload == w);
     for w in &c.workloads {
+        let out = if faulted(&w.name) {
+            &mut f.failover
+        } else {
+            &mut f.cost
+        };
         let Some(base) = c.baseline_row(w) else {
             continue;
         };
@@ -255,6 +307,7 @@ pub fn findings(c: &Comparison) -> Vec<String> {
             once.push(&w.name);
         }
     }
+    let out = &mut f.caveats;
     if !once.is_empty() {
         out.push(format!(
             "{} measured once (one run, no repetitions), so {} figures carry no spread: short workloads (a few tasks, well under a second) vary by tens of percent between identical runs on a busy machine. Rerun with --repeat 3 or more, or give the workload repeat = 3 or more, and read the min–max before trusting a difference of that size.",
@@ -280,9 +333,13 @@ pub fn findings(c: &Comparison) -> Vec<String> {
         }
     }
     // The benefit: each fault on each topology.
-    for f in &c.faults {
-        out.push(fault_sentence(f));
+    let out = &mut f.failover;
+    for fault in &c.faults {
+        out.push(fault_sentence(fault));
     }
+    out.extend(super::matrix::findings(&c.idle));
+    out.extend(super::matrix::findings(&c.policies));
+    let out = &mut f.losses;
     // Anything lost or duplicated, per topology, over every workload.
     for t in &c.topologies {
         let rows: Vec<_> = c
@@ -332,9 +389,7 @@ pub fn findings(c: &Comparison) -> Vec<String> {
             ));
         }
     }
-    out.extend(super::matrix::findings(&c.idle));
-    out.extend(super::matrix::findings(&c.policies));
-    out
+    f
 }
 
 /// What the workers of one run refused, and the tasks a dying worker was running.

@@ -13,6 +13,8 @@ pub mod outage;
 pub mod summary;
 pub mod terminal;
 pub mod thresholds;
+pub mod timing;
+pub mod verdict;
 
 use std::path::Path;
 
@@ -158,7 +160,7 @@ mod tests {
             replica.not_applied.as_deref(),
             Some("the topology has no Redis replica")
         );
-        let text = c.findings.join("\n");
+        let text = c.findings.text();
         assert!(
             text.contains(
                 "trivial (hab.trivial): ha ran 2500/s vs 5000/s on standalone (50% less throughput)"
@@ -202,7 +204,7 @@ mod tests {
         assert_eq!(f.two_masters_ms.unwrap().max, 10_000.0);
         assert_eq!((f.readonly_errors, f.readonly_tasks), (20, 4));
         assert_eq!(f.readonly_for_ms, Some(1_501.0));
-        let text = c.findings.join("\n");
+        let text = c.findings.text();
         assert_has(
             &text,
             &[
@@ -248,7 +250,7 @@ mod tests {
         assert_eq!((f.applied, f.not_applied.as_deref()), (1, None));
         assert_eq!(f.switch_ms.unwrap().max, 2_000.0);
         assert_eq!(f.unapplied.len(), 1);
-        let text = c.findings.join("\n");
+        let text = c.findings.text();
         assert_has(
             &text,
             &[
@@ -347,6 +349,25 @@ mod tests {
         assert_has(
             &text,
             &["not applicable: the topology has no Redis replica"],
+        );
+        assert!(!text.contains("who was busy"), "no CPU sampled: no section");
+        // A run that sampled CPU names each workload's busiest process.
+        let mut set = fixture::run_set();
+        let w = &mut set.topologies[1].runs[0].report.workloads[0];
+        w.cpu = Some(crate::metrics::cpu::WorkloadCpu {
+            window: Default::default(),
+            busiest: None,
+            summary: Some(
+                "broker.node[0] at 98 % of a core: the broker limits this workload".into(),
+            ),
+        });
+        let text = terminal::render(&Comparison::from_runs(&set).unwrap());
+        assert_has(
+            &text,
+            &[
+                "who was busy (each workload's busiest process, sampled every 100 ms):",
+                "  trivial on ha: broker.node[0] at 98 % of a core: the broker limits this workload",
+            ],
         );
     }
 }

@@ -78,6 +78,10 @@ pub struct WorkloadRow {
     /// otherwise: the runs are the samples).
     #[serde(default)]
     pub per_repetition: Vec<RepetitionRow>,
+    /// The busiest process of the workload's first sampled run in one sentence (run.json
+    /// `workloads[].cpu.summary`): which process limited it, or that hab did.
+    #[serde(default)]
+    pub busiest: Option<String>,
     /// p50 ÷ the baseline's p50.
     pub p50_ratio: Option<f64>,
     /// p99 ÷ the baseline's p99.
@@ -322,8 +326,15 @@ pub struct Comparison {
     /// per topology and fault workload.
     #[serde(default)]
     pub policies: Vec<super::outage::PolicyRow>,
-    /// Plain-language findings with numbers.
-    pub findings: Vec<String>,
+    /// The answer in three to five lines: what HA costs per workload, what it buys per
+    /// fault, what was lost, and how sure the figures are.
+    #[serde(default)]
+    pub verdict: Vec<String>,
+    /// Plain-language findings with numbers, grouped.
+    pub findings: super::findings::Findings,
+    /// Where the time went: bring-up, calibration, the workloads' own time, overhead.
+    #[serde(default)]
+    pub timing: Option<super::timing::Timing>,
 }
 
 fn ratio(a: f64, b: f64) -> Option<f64> {
@@ -363,6 +374,9 @@ fn workload_row(t: &TopologyRuns, workload: &str) -> Result<Option<WorkloadRow>>
         }
     }
     Ok(Some(WorkloadRow {
+        busiest: reports
+            .iter()
+            .find_map(|w| w.cpu.as_ref().and_then(|c| c.summary.clone())),
         topology: t.name.clone(),
         repetitions: reports.len(),
         count: sum(&|w| w.counts.count),
@@ -538,27 +552,31 @@ impl Comparison {
             faults,
             idle: super::idle::idle_rows(set),
             policies: super::outage::policy_rows(set),
-            findings: Vec::new(),
+            verdict: Vec::new(),
+            findings: Default::default(),
+            timing: super::timing::Timing::of(set),
         };
         c.findings = super::findings::findings(&c);
-        c.findings.extend(ceiling_findings(&c));
+        c.findings.caveats.extend(ceiling_findings(&c));
         // An observer that missed its server is said in so many words: its anatomy
         // columns are empty for that reason, not because nothing happened.
         for t in &set.topologies {
             for r in &t.runs {
                 for p in r.report.observers.iter().filter_map(|o| o.problem()) {
-                    c.findings.push(format!("{}: {p}.", t.name));
+                    c.findings.caveats.push(format!("{}: {p}.", t.name));
                 }
                 c.findings
+                    .losses
                     .extend(super::findings::worker_findings(&t.name, &r.report.workers));
                 for i in r.report.invariants.iter().filter(|i| !i.holds) {
-                    c.findings.push(format!(
+                    c.findings.caveats.push(format!(
                         "{}: invariant {} violated — {}. A figure of this run is wrong or a definition drifted: read its numbers with care.",
                         t.name, i.name, i.detail
                     ));
                 }
             }
         }
+        c.verdict = super::verdict::verdict(&c);
         Ok(c)
     }
 

@@ -146,6 +146,27 @@ pub fn render(c: &Comparison) -> String {
         out.push_str(&super::matrix::text_table(&c.policies));
         let _ = writeln!(out, "{}", super::outage::LEGEND);
     }
+    let busy: Vec<String> = c
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.rows.iter().filter_map(move |r| {
+                r.busiest
+                    .as_ref()
+                    .map(|b| format!("  {} on {}: {b}", w.name, r.topology))
+            })
+        })
+        .collect();
+    if !busy.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "who was busy (each workload's busiest process, sampled every 100 ms):"
+        );
+        for b in busy {
+            let _ = writeln!(out, "{b}");
+        }
+    }
     out
 }
 

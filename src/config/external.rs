@@ -337,7 +337,7 @@ fn check_url(out: &mut Vec<Diagnostic>, at: &str, url: &str, schemes: &[&str]) {
     if parsed.password().is_some() {
         out.push(Diagnostic::new(
             at,
-            "the URL holds a password; credentials never go into a topology file: use the environment variables or external.credentials (see the README, \"Measuring your own cluster\")",
+            "the URL holds a password; credentials never go into a topology file: use the environment variables or external.credentials (see docs/measuring-your-own-cluster.md)",
         ));
     }
 }

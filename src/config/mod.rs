@@ -17,9 +17,12 @@
 //!   a sweep's cells with its estimated duration.
 //! - [`builtin`]: the topologies and workloads built into the binary, and how a
 //!   `--topology`/`--workload` value finds its file ([`builtin::resolve`]).
+//! - [`celery`]: where a real Celery worker's files are (a given directory, the checkout's
+//!   `scripts/celery/`, or hab's cache, created on first use from built-in files).
 //! - [`error`]: [`ConfigError`] (load failures) and [`Diagnostic`] (one validation problem).
 
 pub mod builtin;
+pub mod celery;
 pub mod clients;
 mod duration;
 pub mod error;
@@ -65,40 +68,52 @@ pub fn load_workload_plan(path: &Path) -> Result<WorkloadPlan, ConfigError> {
     Ok(plan)
 }
 
-/// What a topology needs on this machine besides servers: a Celery worker
-/// (`workers.kind = "celery"`) needs `hab_tasks.py` and its virtualenv in
-/// `workers.celery_dir` (default `scripts/celery`, relative to the current directory).
-/// Checked before anything starts, so a built-in Celery topology run from elsewhere is
-/// refused at once rather than after bring-up.
+/// What a Celery topology's worker needs and cannot have, before anything starts: a
+/// `workers.celery_dir` without its files, or — when hab's cache is to be set up on first
+/// use — no `python3` with the `venv` module to set it up with.
 pub fn missing_files(topology: &Topology, path: &Path) -> Result<(), ConfigError> {
-    if topology.workers.kind != WorkerKind::Celery {
-        return Ok(());
-    }
-    let dir = topology
-        .workers
-        .celery_dir
-        .clone()
-        .unwrap_or_else(|| "scripts/celery".into());
-    let needed = [dir.join("hab_tasks.py"), dir.join("venv/bin/python")];
-    let missing: Vec<String> = needed
-        .iter()
-        .filter(|p| !p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    finish(
-        vec![Diagnostic::new(
-            "workers.kind",
+    let problem = match celery::locate(topology) {
+        None => return Ok(()),
+        Some(p) if p.ready() => return Ok(()),
+        Some(p @ celery::Place::Given(_)) | Some(p @ celery::Place::Checkout(_)) => {
+            let missing: Vec<String> = p
+                .missing()
+                .iter()
+                .map(|m| m.display().to_string())
+                .collect();
             format!(
-                "\"celery\" needs {} (missing here); run hab from a checkout after scripts/celery/setup.sh, or set workers.celery_dir to such a directory",
+                "\"celery\" needs {} (missing here); run scripts/celery/setup.sh in that directory's checkout, or leave workers.celery_dir unset and hab sets the worker up in its cache",
                 missing.join(" and ")
+            )
+        }
+        Some(celery::Place::Cache(dir)) => match python_with_venv() {
+            Ok(()) => return Ok(()),
+            Err(why) => format!(
+                "\"celery\" is set up on first use in {} with python3's venv module, and {why}: install it (apt-get install python3 python3-venv), or set workers.celery_dir to a directory made by scripts/celery/setup.sh",
+                dir.display()
             ),
-        )],
+        },
+    };
+    finish(
+        vec![Diagnostic::new("workers.kind", problem)],
         path,
         "topology",
     )
+}
+
+/// Whether `python3` (or `$PYTHON`) runs and has the `venv` and `ensurepip` modules.
+fn python_with_venv() -> Result<(), String> {
+    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    match std::process::Command::new(&py)
+        .args(["-c", "import venv, ensurepip"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => Ok(()),
+        Ok(_) => Err(format!("{py} has no venv/ensurepip module")),
+        Err(e) => Err(format!("{py} cannot be run ({e})")),
+    }
 }
 
 /// Why `dir` cannot be a scratch directory: not an existing directory, or no new file can

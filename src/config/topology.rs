@@ -309,7 +309,8 @@ pub struct WorkersConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<CeleryPool>,
     /// Directory with `hab_tasks.py` and the `venv/` made by its `setup.sh` (only with
-    /// `kind = "celery"`; default `scripts/celery`, relative to the working directory).
+    /// `kind = "celery"`). Default: `scripts/celery` in the working directory when it is
+    /// set up, else hab's cache, created on first use ([`super::celery`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub celery_dir: Option<std::path::PathBuf>,
     /// Celery's `task_track_started`: the worker stores a STARTED record when a task

@@ -3,7 +3,7 @@
 //! tasks were affected. One [`IdleReport`] per run through HAProxy (run.json `idle`); a
 //! comparison lays them out as a matrix (heartbeat × timeout → cuts, errors, tasks).
 //!
-//! Definitions (also in the README):
+//! Definitions (also in docs/scenarios/idle-timeouts.md):
 //! - A **cut** is a session HAProxy's own log ended with a termination state starting with
 //!   `c` (client-side timeout) or `s` (server-side timeout), e.g. `cD`/`sD`; its time is
 //!   the log line's (the session's end). Counted per frontend: `broker` (AMQP) and

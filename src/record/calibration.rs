@@ -188,6 +188,9 @@ pub struct StrategyFigure {
     pub error: Option<String>,
     /// True for the strategy whose best window is the broker round trip.
     pub chosen: bool,
+    /// Why it was not run after the first round: too far behind the leader to win.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<String>,
 }
 
 impl StrategyFigure {

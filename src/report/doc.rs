@@ -134,7 +134,8 @@ pub fn escape(s: &str) -> String {
 }
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}\
-table{border-collapse:collapse;margin:0.5rem 0 1.5rem;font-size:0.9rem}\
+div.wide{overflow-x:auto;max-width:100%;margin:0.5rem 0 1.5rem}\
+table{border-collapse:collapse;font-size:0.9rem}\
 th,td{border:1px solid #ccc;padding:0.25rem 0.5rem}th{background:#f3f3f3}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}\
 figure{margin:1.5rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}\
@@ -168,7 +169,8 @@ pub fn html(title: &str, blocks: &[Block]) -> String {
                 rows,
                 numeric,
             } => {
-                out.push_str("<table>\n<thead><tr>");
+                // A wide table scrolls in its own box: no column is cut off in a narrow window.
+                out.push_str("<div class=\"wide\"><table>\n<thead><tr>");
                 for h in head {
                     out.push_str(&format!("<th>{}</th>", escape(h)));
                 }
@@ -184,7 +186,7 @@ pub fn html(title: &str, blocks: &[Block]) -> String {
                     }
                     out.push_str("</tr>\n");
                 }
-                out.push_str("</tbody>\n</table>\n");
+                out.push_str("</tbody>\n</table></div>\n");
             }
             Block::Chart {
                 title,

@@ -27,6 +27,12 @@ pub const SUMMARY_FILE: &str = "summary.json";
 /// Render every report file of `dir` (a comparison directory or a single run directory)
 /// from its run.json files; returns the comparison.
 pub fn render_dir(dir: &Path) -> Result<Comparison> {
+    render_dir_with(dir, &crate::chart::Options::default())
+}
+
+/// [`render_dir`] with a title of one's own for the report and its charts, and PNGs at a
+/// scale for slides and papers (`hab report DIR --title … --png-scale 2`).
+pub fn render_dir_with(dir: &Path, options: &crate::chart::Options) -> Result<Comparison> {
     let set = RunSet::load(dir)?;
     let comparison = Comparison::from_runs(&set)?;
     let single_run = dir.join("run.json").is_file();
@@ -42,10 +48,10 @@ pub fn render_dir(dir: &Path) -> Result<Comparison> {
     if !single_run {
         write_merged_hgrm(dir, &set)?;
     }
-    let charts = crate::chart::render_all(&set, &dir.join("charts"))
+    let charts = crate::chart::render_all(&set, &dir.join("charts"), options)
         .with_context(|| format!("cannot draw the charts of {}", dir.display()))?;
-    let blocks = blocks(&comparison, &set, &charts);
-    let title = title(&comparison);
+    let title = options.title.clone().unwrap_or_else(|| title(&comparison));
+    let blocks = blocks(&title, &comparison, &set, &charts);
     crate::export::write_atomic(&dir.join("report.md"), doc::markdown(&blocks).as_bytes())?;
     crate::export::write_atomic(
         &dir.join("report.html"),
@@ -114,6 +120,9 @@ fn setup(c: &Comparison, set: &RunSet) -> Vec<Block> {
         "hab {} on {} cores, {gib:.0} GiB memory, Linux {}. Every server ran as a local process on loopback, started by hab. Workload file: {}. Latency is measured from each task's intended start (its place in the schedule) to its result seen by the producer, so a stalled stack cannot hide its delay (no coordinated omission).",
         c.hab_version, c.machine.cores, c.machine.kernel, c.workload_file
     )));
+    if let Some(t) = &c.timing {
+        out.push(Block::Para(t.sentence()));
+    }
     // A merged run (`hab merge`): how the load was split and what relies on clocks.
     for m in set
         .topologies
@@ -562,8 +571,8 @@ fn invariants_table(set: &RunSet) -> Vec<Block> {
     out
 }
 
-fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
-    let mut out = vec![Block::Heading(1, title(c))];
+fn blocks(title: &str, c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<Block> {
+    let mut out = vec![Block::Heading(1, title.to_string())];
     let when = set
         .topologies
         .iter()
@@ -576,8 +585,15 @@ fn blocks(c: &Comparison, set: &RunSet, charts: &[crate::chart::Chart]) -> Vec<B
         "Measured {when}. What does high availability cost (throughput and latency against {}), what does it buy (how fast tasks flow again after a fault, and whether any was lost or ran twice)?",
         c.baseline
     )));
+    out.push(Block::Heading(2, "Verdict".into()));
+    out.push(Block::List(c.verdict.clone()));
     out.push(Block::Heading(2, "Findings".into()));
-    out.push(Block::List(c.findings.clone()));
+    for (heading, lines) in c.findings.groups() {
+        if !lines.is_empty() {
+            out.push(Block::Heading(3, heading.into()));
+            out.push(Block::List(lines.to_vec()));
+        }
+    }
     out.extend(workload_tables(c));
     out.extend(deadline_table(c, set));
     out.extend(clock_section(set));
@@ -628,5 +644,7 @@ pub fn merged_note(m: &crate::record::MergeReport) -> String {
     )
 }
 
+#[cfg(test)]
+mod browser_tests;
 #[cfg(test)]
 mod tests;

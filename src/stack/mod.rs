@@ -517,7 +517,7 @@ fn collect_versions(node_log: &Path, with_proxy: bool) -> BTreeMap<String, Strin
 }
 
 /// The full OTP version of the installed Erlang (`/usr/lib/erlang/releases/*/OTP_VERSION`).
-fn installed_otp_version() -> Option<String> {
+pub fn installed_otp_version() -> Option<String> {
     let mut found: Vec<String> = std::fs::read_dir("/usr/lib/erlang/releases")
         .ok()?
         .flatten()

@@ -76,17 +76,42 @@ fn an_unknown_name_exits_2_with_the_built_ins_and_the_nearest() {
 }
 
 #[test]
-fn a_built_in_celery_topology_without_its_worker_is_refused_before_anything_starts() {
+fn a_built_in_celery_topology_without_python_for_its_worker_is_refused_before_anything_starts() {
+    // Outside a checkout the Celery worker is set up in hab's cache on first use, with
+    // python3's venv module; without one the run is refused at once, saying what to install.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     hab_in(tmp.path())
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .env("PYTHON", "/nonexistent/python3")
         .args(["run", "--topology", "ha-celery", "--out", out.to_str().unwrap()])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "topology file builtin:ha-celery.toml: workers.kind: \"celery\" needs scripts/celery/hab_tasks.py",
-        ));
+            "topology file builtin:ha-celery.toml: workers.kind: \"celery\" is set up on first use in ",
+        ))
+        .stderr(predicate::str::contains("/nonexistent/python3 cannot be run"))
+        .stderr(predicate::str::contains("apt-get install python3 python3-venv"));
     assert!(!out.exists(), "a refused run wrote {out:?}");
+    assert!(
+        !tmp.path().join("cache").exists(),
+        "a refused run wrote the cache"
+    );
+    // A given celery_dir without its files is the user's to fix: hab writes nothing there.
+    std::fs::create_dir(tmp.path().join("topologies")).unwrap();
+    std::fs::write(
+        tmp.path().join("topologies/mine.toml"),
+        "name = \"mine\"\n[workers]\nkind = \"celery\"\ncelery_dir = \"nowhere\"\n",
+    )
+    .unwrap();
+    hab_in(tmp.path())
+        .args(["run", "--topology", "mine", "--out", out.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "workers.kind: \"celery\" needs nowhere/hab_tasks.py and nowhere/venv/bin/python (missing here)",
+        ));
+    assert!(!tmp.path().join("nowhere").exists());
 }
 
 #[test]
@@ -271,4 +296,85 @@ fn sweep_plans_from_an_empty_directory_with_the_built_in_default() {
         .success()
         .stdout(predicate::str::contains("sweep     sweeps/default.toml"))
         .stdout(predicate::str::contains("workload  sweep"));
+}
+
+#[test]
+fn help_says_where_results_and_scratch_files_go() {
+    hab()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "results/ under the current directory",
+        ))
+        .stdout(predicate::str::contains("scratch/"))
+        .stdout(predicate::str::contains("$TMPDIR"));
+}
+
+/// `cargo install --locked --path <checkout>` into a temporary root, then the installed
+/// hab from an empty directory. `--debug` and the build's own target directory let the
+/// install reuse what `cargo test` just compiled (a release install is the same source in
+/// another profile, and would cost a second full build here).
+#[test]
+fn cargo_install_gives_a_hab_that_works_from_an_empty_directory() {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory");
+    let root = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["install", "--locked", "--offline", "--debug", "--path"])
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg("--root")
+        .arg(root.path())
+        .arg("--target-dir")
+        .arg(target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = root.path().join("bin/hab");
+    assert!(bin.is_file(), "no {}", bin.display());
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(&bin)
+            .current_dir(empty.path())
+            .args(args)
+            .assert()
+            .success()
+    };
+    run(&["check", "--topology", "ha.toml", "--workload", "seed"])
+        .stdout(predicate::str::contains("from builtin:ha.toml"));
+    run(&["list"]).stdout(predicate::str::contains("standalone"));
+    run(&["--help"]).stdout(predicate::str::contains("Where hab writes"));
+    // Nothing was written into the empty directory by checking and listing.
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn doctor_names_what_is_missing_and_the_apt_get_line_that_brings_it() {
+    // This machine has everything (scripts/test.sh installed it): doctor passes.
+    hab()
+        .arg("doctor")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok       redis-server"))
+        .stdout(predicate::str::contains("ok       haproxy"));
+    // With nothing on PATH, the servers found through PATH are missing: exit 1, and one
+    // apt-get line names their Debian packages.
+    let empty = tempfile::tempdir().unwrap();
+    hab_in(empty.path())
+        .env("PATH", empty.path())
+        .env_remove("PYTHON")
+        .arg("doctor")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("MISSING  redis-server"))
+        .stdout(predicate::str::contains("MISSING  haproxy"))
+        .stdout(predicate::str::contains(
+            "sudo apt-get install -y --no-install-recommends redis-server redis-sentinel haproxy iproute2 python3-venv",
+        ))
+        .stdout(predicate::str::contains("until the servers marked MISSING are installed"));
 }

@@ -11,9 +11,10 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::settle::{LAST, Settle, min_window, settled, settling_window};
 use super::{
     CalibrateOptions, FACTORIAL_N, Figure, Interrupted, MIN_CPU_CALLS, PIPELINE_DEPTH,
-    PIPELINES_IN_FLIGHT, STORE_IN_FLIGHT, endpoint, rate_figure, timed_window,
+    PIPELINES_IN_FLIGHT, STORE_IN_FLIGHT, endpoint, rate_figure,
 };
 use crate::backend::ResultStore;
 use crate::config::Topology;
@@ -142,19 +143,19 @@ where
     let tasks: Vec<_> = (0..in_flight)
         .map(|_| tokio::spawn(writer(stop.clone(), done.clone(), errors.clone())))
         .collect();
-    let window = timed_window(&[&done, &errors], opts.warmup(), opts.duration, cancel).await;
+    let window = settling_window(&[&done, &errors], opts.warmup(), opts.duration, cancel).await;
     stop.cancel();
     for t in tasks {
         let _ = t.await;
     }
-    let window = window?;
+    let (window, settle) = window?;
     Ok(rate_figure(
         window.deltas[0],
         "results",
         window.secs,
         "results/s",
         window.deltas[1],
-        how,
+        format!("{how}{}", settle.describe()),
     ))
 }
 
@@ -167,14 +168,22 @@ pub(super) async fn disk_figure(
     let (bytes, size, duration) = (opts.disk_bytes, opts.disk_bytes, opts.duration);
     let warmup_bytes = size.min(8 << 20);
     let cancel = cancel.clone();
-    let (written, secs, files) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (written, secs, files, settle) = tokio::task::spawn_blocking(move || -> Result<_> {
         let path = scratch.join(format!("hab-calibrate-{}.bin", Uuid::new_v4()));
         // Warm-up: a small file through the same path, untimed.
         crate::tasks::write_zeros::write_zeros(&path, warmup_bytes)
             .with_context(|| format!("writing {}", path.display()))?;
         let (mut written, mut took, mut files) = (0u64, Duration::ZERO, 0u64);
-        // Whole files until the window is used up (at least one).
-        while files == 0 || took < duration {
+        let mut rates = Vec::new();
+        // Whole files until the window is used up (at least one), or until the rates of
+        // the last files agree once the shortest window is past.
+        let early = loop {
+            if files > 0 && took >= duration {
+                break false;
+            }
+            if took >= min_window(duration) && settled(&rates, 3, 0.10) {
+                break true;
+            }
             if cancel.is_cancelled() {
                 return Err(Interrupted.into());
             }
@@ -183,8 +192,15 @@ pub(super) async fn disk_figure(
             written += n;
             took += t;
             files += 1;
-        }
-        Ok((written, took.as_secs_f64(), files))
+            rates.push(n as f64 / t.as_secs_f64().max(1e-9));
+        };
+        let settle = Settle {
+            secs: took.as_secs_f64(),
+            of: duration,
+            early,
+            rule: "the rates of the last 3 files within ±10 % of their mean",
+        };
+        Ok((written, took.as_secs_f64(), files, settle))
     })
     .await
     .context("disk task")??;
@@ -197,7 +213,8 @@ pub(super) async fn disk_figure(
         errors: 0,
         how: format!(
             "{files} file(s) of {size} bytes, 1 MiB writes then fdatasync (as hab.write_zeros), \
-             each deleted after; MB = 10^6 bytes"
+             each deleted after; MB = 10^6 bytes{}",
+            settle.describe()
         ),
     })
 }
@@ -208,12 +225,23 @@ pub(super) async fn cpu_figure(
 ) -> Result<Figure> {
     let duration = opts.duration;
     let cancel = cancel.clone();
-    let (times_ms, total) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (times_ms, total, settle) = tokio::task::spawn_blocking(move || -> Result<_> {
         // Warm-up: one untimed call.
         std::hint::black_box(crate::tasks::factorial::factorial_swing(FACTORIAL_N));
-        let mut times = Vec::new();
+        let mut times: Vec<f64> = Vec::new();
         let started = Instant::now();
+        let mut early = false;
         while (times.len() as u64) < MIN_CPU_CALLS || started.elapsed() < duration {
+            // Settled: past the shortest window, with enough calls, the median of all the
+            // calls within 2 % of the median of their first half.
+            if started.elapsed() >= min_window(duration) && times.len() >= 5 * LAST {
+                let all = median(times.iter().copied()).unwrap_or(0.0);
+                let half = median(times[..times.len() / 2].iter().copied()).unwrap_or(0.0);
+                if all > 0.0 && (all - half).abs() <= 0.02 * all {
+                    early = true;
+                    break;
+                }
+            }
             if cancel.is_cancelled() {
                 return Err(Interrupted.into());
             }
@@ -223,7 +251,14 @@ pub(super) async fn cpu_figure(
             ));
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        Ok((times, started.elapsed().as_secs_f64()))
+        let secs = started.elapsed().as_secs_f64();
+        let settle = Settle {
+            secs,
+            of: duration,
+            early,
+            rule: "at least 20 calls, the median of all within 2 % of the median of the first half",
+        };
+        Ok((times, secs, settle))
     })
     .await
     .context("cpu task")??;
@@ -236,9 +271,10 @@ pub(super) async fn cpu_figure(
         errors: 0,
         how: format!(
             "factorial_swing({FACTORIAL_N}) on one thread, median of the calls (min {:.2} ms, \
-             max {:.2} ms)",
+             max {:.2} ms){}",
             times_ms.iter().copied().fold(f64::INFINITY, f64::min),
-            times_ms.iter().copied().fold(0.0, f64::max)
+            times_ms.iter().copied().fold(0.0, f64::max),
+            settle.describe()
         ),
     })
 }

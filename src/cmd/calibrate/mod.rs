@@ -46,6 +46,7 @@ use crate::stack::{StackDirs, StackHandle};
 
 mod figures;
 pub mod round_trip;
+pub mod settle;
 mod table;
 
 use figures::{cpu_figure, disk_figure, flush_results, redis_pipeline_figure, redis_store_figure};

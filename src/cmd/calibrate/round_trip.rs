@@ -45,6 +45,10 @@ pub const PREFETCH: u16 = 256;
 pub const PUBLISHES_IN_FLIGHT: usize = 32;
 /// Runs of each strategy (each with one timed window); the best window counts.
 pub const ROUNDS: u32 = 3;
+/// After the first round, a strategy whose window was under this share of the leader's
+/// is not run again: two more windows would not make it win (a window's spread on a
+/// quiet machine is a few percent), and they cost a third of calibration's time.
+pub const LAGGARD: f64 = 0.85;
 /// Longest wait for the consumers to take what was published after a window closed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -152,6 +156,28 @@ pub fn run_windows(duration: Duration) -> (Duration, Duration) {
     (warmup, window)
 }
 
+/// After the first round: mark the strategies under [`LAGGARD`] of the leader `dropped`,
+/// saying by how much; they are not run again and keep competing with what they measured.
+pub fn drop_laggards(strategies: &mut [StrategyFigure]) {
+    let Some(leader) = choose(strategies) else {
+        return;
+    };
+    let (name, best) = (
+        strategies[leader].name.clone(),
+        strategies[leader].msg_per_s,
+    );
+    for s in strategies.iter_mut() {
+        if s.error.is_none() && s.msg_per_s < LAGGARD * best {
+            s.dropped = Some(format!(
+                "not run after the first round: {:.0} msg/s, {:.0} % of {name}'s {best:.0} (under {:.0} %)",
+                s.msg_per_s,
+                s.msg_per_s / best * 100.0,
+                LAGGARD * 100.0
+            ));
+        }
+    }
+}
+
 impl StrategyFigure {
     /// A strategy not run yet.
     pub fn new(s: &Strategy) -> Self {
@@ -217,10 +243,17 @@ pub fn figures(
         "msg/s",
         w.nacked,
         format!(
-            "best of {} strategies × {rounds} windows of {:.2} s (each after {:.2} s warm-up, fresh connections, strategies interleaved): {} — {}; {path}",
+            "best of {} strategies × {rounds} windows of {:.2} s (each after {:.2} s warm-up, fresh connections, strategies interleaved{}): {} — {}; {path}",
             strategies.len(),
             window.as_secs_f64(),
             warmup.as_secs_f64(),
+            match strategies.iter().filter(|s| s.dropped.is_some()).count() {
+                0 => String::new(),
+                n => format!(
+                    "; {n} under {:.0} % of the leader after the first window not run again",
+                    LAGGARD * 100.0
+                ),
+            },
             won.name,
             won.how,
         ),
@@ -306,9 +339,13 @@ pub async fn measure(
     cal.broker_warmup_s = warmup.as_secs_f64();
     cal.broker_strategies = STRATEGIES.iter().map(StrategyFigure::new).collect();
     let mut stopped = None;
-    'rounds: for _ in 0..ROUNDS {
+    'rounds: for round in 0..ROUNDS {
+        if round == 1 {
+            drop_laggards(&mut cal.broker_strategies);
+        }
         for (i, s) in STRATEGIES.iter().enumerate() {
-            if cal.broker_strategies[i].error.is_some() {
+            let st = &cal.broker_strategies[i];
+            if st.error.is_some() || st.dropped.is_some() {
                 continue;
             }
             match run_once(s, topology, url, setup.channel(), warmup, window, cancel).await {

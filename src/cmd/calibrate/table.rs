@@ -87,6 +87,7 @@ pub fn render_table(c: &Calibration) -> String {
                 st.error
                     .as_ref()
                     .map(|e| format!("; failed: {e}"))
+                    .or_else(|| st.dropped.as_ref().map(|d| format!("; {d}")))
                     .unwrap_or_default()
             );
         }

@@ -102,20 +102,23 @@ impl Workers {
     /// settings from the topology, its executions into the same side channel.
     pub(super) fn spawn_celery(&self, name: &str) -> Result<ManagedProcess> {
         let w = &self.topology.workers;
-        let dir = w
-            .celery_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("scripts/celery"));
-        let dir = std::path::absolute(&dir)
-            .with_context(|| format!("bad workers.celery_dir {}", dir.display()))?;
-        let python = dir.join("venv/bin/python");
-        if !dir.join("hab_tasks.py").is_file() || !python.is_file() {
+        let Some(place) = crate::config::celery::locate(&self.topology) else {
+            bail!("workers.kind is not \"celery\"");
+        };
+        if !place.ready() {
+            let missing: Vec<String> = place
+                .missing()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
             bail!(
-                "workers.kind = \"celery\" needs {} and its virtualenv {}: run scripts/celery/setup.sh (or set workers.celery_dir)",
-                dir.join("hab_tasks.py").display(),
-                python.display()
+                "the Celery worker needs {} (hab run and hab compare set it up before anything starts; run scripts/celery/setup.sh, or leave workers.celery_dir unset)",
+                missing.join(" and ")
             );
         }
+        let dir = std::path::absolute(place.dir())
+            .with_context(|| format!("bad Celery directory {}", place.dir().display()))?;
+        let python = dir.join("venv/bin/python");
         let b = &self.topology.broker;
         let mut cmd = std::process::Command::new(&python);
         cmd.current_dir(&dir)

@@ -154,3 +154,37 @@ fn every_strategy_has_its_own_name_and_the_first_is_the_old_calibration() {
             .all(|s| s.backlog() >= 2 * usize::from(s.prefetch) * s.consumers)
     );
 }
+
+#[test]
+fn strategies_far_behind_after_the_first_round_are_dropped_and_say_why() {
+    let mut s = vec![
+        strategy("slow", &[w(8_000, 1.0)], None),
+        strategy("close", &[w(9_000, 1.0)], None),
+        strategy("leader", &[w(10_000, 1.0)], None),
+        strategy("broken", &[], Some("refused")),
+    ];
+    drop_laggards(&mut s);
+    let d = s[0].dropped.as_deref().unwrap();
+    assert!(
+        d.contains("8000 msg/s, 80 % of leader's 10000 (under 85 %)"),
+        "{d}"
+    );
+    assert_eq!(s[1].dropped, None, "within 85 % it runs on");
+    assert_eq!(s[2].dropped, None);
+    assert_eq!(s[3].dropped, None, "an error is its own reason");
+    // A dropped strategy still competes with what it measured, and the figure says so.
+    let (rt, _) = figures(
+        &mut s,
+        true,
+        "path",
+        (Duration::from_millis(333), Duration::from_secs(1)),
+    )
+    .unwrap();
+    assert!(s[2].chosen);
+    assert!(
+        rt.how
+            .contains("; 1 under 85 % of the leader after the first window not run again"),
+        "{}",
+        rt.how
+    );
+}
