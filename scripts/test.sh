@@ -11,6 +11,8 @@ scripts/install-servers.sh
 scripts/install-test-tools.sh
 # The real Celery worker the live tests also run (a virtualenv with celery from PyPI).
 scripts/celery/setup.sh
+# kubernetes-validate (PyPI), which tests/deploy_kubernetes.rs runs on deploy/kubernetes/.
+scripts/kubernetes/setup.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

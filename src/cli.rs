@@ -101,6 +101,17 @@ fn parse_shard(s: &str) -> Result<crate::load::shard::Shard, String> {
         .map_err(|e: crate::load::shard::ShardParseError| e.to_string())
 }
 
+/// An RFC 3339 instant for `--start-at`.
+fn parse_start_at(s: &str) -> Result<crate::load::start::StartAt, String> {
+    crate::load::start::StartAt::parse_rfc3339(s).map_err(|e| e.to_string())
+}
+
+/// A duration from now for `--start-in`, as the instant it names.
+fn parse_start_in(s: &str) -> Result<crate::load::start::StartAt, String> {
+    let now_unix_ms = crate::clock::wall_unix_us() / 1000;
+    crate::load::start::StartAt::parse_in(s, now_unix_ms).map_err(|e| e.to_string())
+}
+
 /// The exit code for an error: 2 for bad input files, flags or shard directories that do
 /// not belong together, 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
@@ -265,6 +276,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             allow_faults,
             dry_run,
             shard,
+            start_at,
+            start_in,
+            barrier_timeout,
             strict,
         } => {
             let topology = resolve(FileKind::Topology, &topology)?;
@@ -288,6 +302,24 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 return Ok(0);
             }
             config::missing_files(&topo, &topology)?;
+            let start = start_at.or(start_in);
+            if barrier_timeout.is_some() && start.is_none() {
+                eprintln!(
+                    "error: --barrier-timeout bounds the barriers of shards started together; give --start-at TIME (or --start-in DURATION) too"
+                );
+                return Ok(2);
+            }
+            let start = start.map(|at| crate::cmd::run::StartOptions {
+                at,
+                barrier_timeout: barrier_timeout
+                    .unwrap_or(crate::cmd::run::DEFAULT_BARRIER_TIMEOUT),
+            });
+            if let Some(s) = &start {
+                eprintln!(
+                    "hab: the shards start at {} (give every shard --start-at {})",
+                    s.at, s.at
+                );
+            }
             crate::cmd::celery_env::prepare(&topo, crate::progress::stderr().as_ref())?;
             let opts = RunOptions {
                 topology_path: topology,
@@ -297,6 +329,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 calibrate,
                 allow_faults,
                 shard,
+                start,
                 reporter: crate::progress::stderr(),
             };
             runtime()?.block_on(async {
@@ -417,6 +450,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Merge { dirs, out } => {
             let outcome = crate::cmd::merge::merge(&dirs, &out, &crate::progress::Stderr)?;
             println!("{}", crate::export::table::render(&outcome.report));
+            if let Some(m) = &outcome.report.merged {
+                let lines = crate::record::merge::skew_lines(&m.start_skew);
+                if !lines.is_empty() {
+                    println!("start skew (latest − earliest shard start, per workload):");
+                    for l in lines {
+                        println!("  {l}");
+                    }
+                }
+            }
             println!("results: {}", outcome.dir.display());
             Ok(0)
         }

@@ -453,6 +453,66 @@ fn bad_shard_values_are_usage_errors_that_say_what_is_allowed() {
 }
 
 #[test]
+fn start_flags_need_a_shard_and_a_valid_instant() {
+    let run = |extra: &[&str]| {
+        let mut c = hab();
+        c.args(["run", "--topology", "topologies/standalone.toml"]);
+        c.args(extra);
+        c.assert().code(2)
+    };
+    for (args, says) in [
+        (
+            &["--start-at", "2026-12-07T18:00:00Z"][..],
+            &["--shard"][..],
+        ),
+        (&["--start-in", "30s"], &["--shard"]),
+        (
+            &["--shard", "1/2", "--start-at", "2026-12-07 18:00"],
+            &["--start-at", "RFC 3339", "e.g. 2026-12-07T18:00:00Z"],
+        ),
+        (
+            &["--shard", "1/2", "--start-at", "2026-12-07T18:00:00"],
+            &["--start-at", "RFC 3339"],
+        ),
+        (
+            &["--shard", "1/2", "--start-in=-5s"],
+            &["--start-in", "e.g. 30s"],
+        ),
+        (
+            &["--shard", "1/2", "--start-in", "0s"],
+            &["--start-in", "longer than 0"],
+        ),
+        (
+            &[
+                "--shard",
+                "1/2",
+                "--start-at",
+                "2026-12-07T18:00:00Z",
+                "--start-in",
+                "30s",
+            ],
+            &["--start-in", "cannot be used with"],
+        ),
+        (
+            &[
+                "--shard",
+                "1/2",
+                "--barrier-timeout",
+                "10s",
+                "--workload",
+                "smoke",
+            ],
+            &["--barrier-timeout", "--start-at"],
+        ),
+    ] {
+        let mut a = run(args);
+        for s in says {
+            a = a.stderr(predicate::str::contains(*s));
+        }
+    }
+}
+
+#[test]
 fn merge_refuses_directories_that_are_not_shard_runs() {
     let tmp = tempfile::tempdir().unwrap();
     hab()

@@ -1,7 +1,10 @@
-//! Live test of split load: two generator shards (`hab run --shard 1/2` and `2/2`, each
+//! Live tests of split load: two generator shards (`hab run --shard 1/2` and `2/2`, each
 //! with its own local stack, at the same time), merged with `hab merge`: the merged run
 //! holds exactly the union of the shards' tasks, histograms equal to the union of the
 //! shards', the failover row of the fault shard 1 applied, and `hab report` renders it.
+//! And two shards on one shared stack (`hab up`), started by the very script of the
+//! Kubernetes Job in deploy/kubernetes/ with one `--start-at`: the merge reports the
+//! residual start skew of every workload, far below that of shards started apart.
 
 mod common;
 
@@ -294,4 +297,271 @@ fn two_shards_merge_into_the_union_of_their_tasks() {
     assert!(String::from_utf8_lossy(&not_shard.stderr).contains("has no `shard`"));
 
     assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
+}
+
+/// Tears a `hab up` stack down even when an assertion fails half-way.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = hab(&["down".as_ref(), "--dir".as_ref(), self.0.as_os_str()]);
+    }
+}
+
+/// The residual start skew per workload `hab merge` wrote (run.json `merged.start_skew`).
+fn start_skew_ms(merged: &Path) -> Vec<(String, f64, String)> {
+    run_json(merged)["merged"]["start_skew"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["workload"].as_str().unwrap().to_string(),
+                s["skew_ms"].as_f64().unwrap(),
+                s["sync"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Merge the shard directories, checking it succeeded; returns the merged directory and
+/// stdout.
+fn merge_into(dirs: &[PathBuf], out: &Path) -> (PathBuf, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["merge".as_ref()];
+    args.extend(dirs.iter().map(|d| d.as_os_str()));
+    args.extend(["--out".as_ref(), out.as_os_str()]);
+    let m = hab(&args);
+    assert!(
+        m.status.success(),
+        "merge failed:\n{}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+    (
+        results_dir(&m),
+        String::from_utf8_lossy(&m.stdout).into_owned(),
+    )
+}
+
+fn wait_all(children: Vec<std::process::Child>) -> Vec<std::process::Output> {
+    let outputs: Vec<std::process::Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outputs {
+        assert!(
+            o.status.success(),
+            "shard failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    outputs
+}
+
+/// How far apart the two shards of each pair are launched: what the shards without
+/// `--start-at` carry into every workload, and what `--start-at` must absorb.
+const LAUNCH_APART: Duration = Duration::from_secs(2);
+
+#[test]
+fn shards_of_the_job_manifest_start_together_on_one_stack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = tmp.path().join("stack");
+    let up = hab(&[
+        "up".as_ref(),
+        "--topology".as_ref(),
+        "standalone".as_ref(),
+        "--dir".as_ref(),
+        stack.as_os_str(),
+    ]);
+    let _down = Down(stack.clone());
+    assert!(
+        up.status.success(),
+        "hab up failed:\n{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let topology = stack.join("external.toml");
+    let work = write_workload(
+        tmp.path(),
+        "together",
+        r#"warmup_tasks = 10
+drain_timeout = "30s"
+[[workload]]
+name = "burst"
+task = { kind = "trivial" }
+count = 60
+arrival = "burst"
+
+[[workload]]
+name = "sleep"
+task = { kind = "sleep", seconds = 0.3 }
+count = 3
+arrival = "burst"
+
+[[workload]]
+name = "rate"
+task = { kind = "trivial" }
+count = 60
+arrival = "rate"
+rate_per_s = 200.0
+"#,
+    );
+    let names = ["burst", "sleep", "rate"];
+
+    // Without --start-at, launched LAUNCH_APART apart: every workload starts about that
+    // far apart on the two shards.
+    let apart_out = tmp.path().join("apart");
+    let mut children = Vec::new();
+    for s in ["1/2", "2/2"] {
+        if !children.is_empty() {
+            std::thread::sleep(LAUNCH_APART);
+        }
+        children.push(
+            hab_run(&topology, &work, &apart_out)
+                .args(["--shard", s])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let dirs: Vec<PathBuf> = wait_all(children).iter().map(results_dir).collect();
+    let (merged, _) = merge_into(&dirs, &tmp.path().join("apart-merged"));
+    let apart = start_skew_ms(&merged);
+    assert_eq!(
+        apart.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        names,
+        "{apart:?}"
+    );
+    for (w, skew, sync) in &apart {
+        assert_eq!(sync, "none", "{w}");
+        // Launched 2 s apart; bring-up and drains differ a little between the shards.
+        assert!(
+            *skew > 1_000.0,
+            "{w}: {skew} ms without --start-at: {apart:?}"
+        );
+    }
+
+    // The Job's own script (deploy/kubernetes/job-shards.yaml) with its environment, the
+    // pod index and the instant set as Kubernetes and the README would, launched as far
+    // apart: the first workload waits for the instant, the others meet at the barrier on
+    // the stack's Redis.
+    let start_at = chrono::Utc::now() + chrono::Duration::seconds(15);
+    let start_at = start_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let results = tmp.path().join("volume");
+    let mut children = Vec::new();
+    for index in ["0", "1"] {
+        if !children.is_empty() {
+            std::thread::sleep(LAUNCH_APART);
+        }
+        let overrides = [
+            ("JOB_COMPLETION_INDEX", index),
+            ("START_AT", start_at.as_str()),
+            ("TOPOLOGY", topology.to_str().unwrap()),
+            ("WORKLOAD", work.to_str().unwrap()),
+            ("RESULTS", results.to_str().unwrap()),
+        ];
+        children.push(
+            common::kube::job_command("job-shards.yaml", &overrides, &root())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let outputs = wait_all(children);
+    let dirs: Vec<PathBuf> = outputs.iter().map(results_dir).collect();
+    for (k, d) in dirs.iter().enumerate() {
+        let run = run_json(d);
+        assert_eq!(run["shard"]["index"], k as u64 + 1, "{d:?}");
+        let starts = run["shard"]["starts"].as_array().unwrap();
+        assert_eq!(starts.len(), names.len(), "{starts:?}");
+        assert_eq!(starts[0]["sync"], "start_at", "{starts:?}");
+        for s in &starts[1..] {
+            assert_eq!(s["sync"], "barrier", "{s}");
+            assert_eq!(s["outcome"], "met", "{s}");
+            assert_eq!(s["arrived"], 2, "{s}");
+        }
+        assert_eq!(
+            starts[0]["outcome"],
+            "met",
+            "shard {} was late: {starts:?}",
+            k + 1
+        );
+    }
+    // The merge Job's script, on the same volume.
+    let m = common::kube::job_command(
+        "job-merge.yaml",
+        &[("RESULTS", results.to_str().unwrap())],
+        &root(),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        m.status.success(),
+        "the merge Job's script failed:\n{}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+    let merged = results_dir(&m);
+    let stdout = String::from_utf8_lossy(&m.stdout);
+    assert!(stdout.contains("start skew"), "{stdout}");
+    let together = start_skew_ms(&merged);
+    eprintln!("start skew without --start-at: {apart:?}\nwith --start-at: {together:?}");
+    assert_eq!(
+        together.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        names,
+        "{together:?}"
+    );
+    // One host, one clock: the skew is the wake-up jitter of two processes (a few ms
+    // here). The bound is generous (a loaded 2-core machine can stall a process for
+    // hundreds of ms); against the ~2 s of the shards started apart it is the point.
+    for (k, (w, skew, sync)) in together.iter().enumerate() {
+        assert_eq!(sync, if k == 0 { "start_at" } else { "barrier" }, "{w}");
+        assert!(
+            *skew < 1_000.0,
+            "{w}: {skew} ms with --start-at: {together:?}"
+        );
+        assert!(
+            *skew < apart[k].1 / 2.0,
+            "{w}: {together:?} against {apart:?}"
+        );
+    }
+    let md = std::fs::read_to_string(merged.join("report.md")).unwrap();
+    assert!(md.contains("Residual start skew per workload"), "{md}");
+
+    // One shard of two alone, told an instant already past and a short barrier timeout:
+    // it starts at once (late, recorded), waits out each barrier (timed out, recorded),
+    // and the run completes.
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let alone = hab_run(&topology, &work, &tmp.path().join("alone"))
+        .args([
+            "--shard",
+            "1/2",
+            "--start-at",
+            &past,
+            "--barrier-timeout",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert!(alone.status.success(), "{stderr}");
+    assert!(stderr.contains("ms late"), "{stderr}");
+    assert!(
+        stderr.contains("only 1 of 2 shards reached the barrier before workload sleep"),
+        "{stderr}"
+    );
+    let run = run_json(&results_dir(&alone));
+    let starts = run["shard"]["starts"].as_array().unwrap();
+    assert_eq!(starts[0]["outcome"], "late", "{starts:?}");
+    assert!(
+        starts[0]["late_ms"].as_f64().unwrap() >= 5_000.0,
+        "{starts:?}"
+    );
+    for s in &starts[1..] {
+        assert_eq!(s["outcome"], "timed_out", "{s}");
+        assert_eq!(s["arrived"], 1, "{s}");
+        let waited = s["waited_ms"].as_f64().unwrap();
+        assert!((1_000.0..10_000.0).contains(&waited), "{s}");
+    }
+    assert_eq!(run["status"], "complete");
 }

@@ -64,6 +64,22 @@ pub(super) enum Command {
         /// faults. Combine the shards' run directories with `hab merge`.
         #[arg(long, value_name = "I/N", value_parser = super::parse_shard)]
         shard: Option<crate::load::shard::Shard>,
+        /// Start the first workload at this instant (RFC 3339 with an offset, e.g.
+        /// 2026-12-07T18:00:00Z), after bring-up and warm-up; give every shard the same
+        /// one. Later workloads start when every shard has reached them (a barrier on the
+        /// stack's Redis). A shard that gets there late starts at once and records it.
+        #[arg(long, value_name = "TIME", value_parser = super::parse_start_at, requires = "shard", conflicts_with = "start_in")]
+        start_at: Option<crate::load::start::StartAt>,
+        /// As --start-at, at the next whole second at least this long from now (e.g.
+        /// 30s): only for shards launched together; give shards launched apart one
+        /// --start-at.
+        #[arg(long, value_name = "DURATION", value_parser = super::parse_start_in, requires = "shard")]
+        start_in: Option<crate::load::start::StartAt>,
+        /// How long a shard waits at a barrier for the other shards before it starts a
+        /// workload anyway (recorded in run.json and warned about); with --start-at or
+        /// --start-in.
+        #[arg(long, value_name = "DURATION", value_parser = super::positive_duration)]
+        barrier_timeout: Option<Duration>,
         /// Exit 1 if the run violated one of the invariants it checks of its own figures
         /// (run.json `invariants`; they are checked and reported either way).
         #[arg(long)]

@@ -154,6 +154,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
                 calibrate: opts.calibrate,
                 allow_faults: opts.allow_faults,
                 shard: None,
+                start: None,
                 reporter: opts.reporter.clone(),
             };
             match run(&run_opts, topo, &plan, cancel.clone()).await {

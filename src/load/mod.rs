@@ -5,5 +5,6 @@
 pub mod pacer;
 pub mod schedule;
 pub mod shard;
+pub mod start;
 
 pub use schedule::Schedule;

@@ -9,7 +9,8 @@
 //! - **Schedule.** Each shard keeps the intended offsets of its own tasks from the whole
 //!   schedule: a burst is all at t0 on every shard; a rate schedule at `rate` tasks/s
 //!   becomes `rate / N` per shard, shard `I` shifted by `(I − 1) / rate`, so the union of
-//!   the shards' schedules is the original one (given shards that start together).
+//!   the shards' schedules is the original one (given shards that start together:
+//!   `--start-at`, [`crate::load::start`]).
 //! - **Task ids.** A shard's ids are UUID version 8 whose first four bytes are `I` and `N`
 //!   (16 bits each, big endian): `00020003-…` is a task of shard 2 of 3. Ids of two shards
 //!   differ in those bytes, so they are disjoint by construction, and every id says which

@@ -18,12 +18,12 @@ pub mod shard;
 
 pub use calibration::{CEILING_MARGIN, Calibration, Figure, Figures, Standing};
 pub use load::{LoadedRun, RunSet, TopologyRuns};
-pub use merge::{MergeReport, MergedShard};
+pub use merge::{MergeReport, MergedShard, StartSkew};
 pub use report::{
     ClockReport, FailedRead, FinalState, Invariant, Machine, RunReport, RunStatus, WorkerCrash,
     WorkersReport,
 };
-pub use shard::{ShardReport, StackScope, stack_scope};
+pub use shard::{ShardReport, StackScope, SyncKind, SyncOutcome, WorkloadStart, stack_scope};
 
 #[cfg(test)]
 pub(crate) use report::tests_support;

@@ -43,6 +43,76 @@ pub struct ShardReport {
     /// when not read.
     #[serde(default)]
     pub result_vanished_ids: Option<Vec<String>>,
+    /// The instant the shards were told to start their first workload (`--start-at`,
+    /// `--start-in`), unix ms; absent when each shard started whenever it got there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_unix_ms: Option<i64>,
+    /// How each workload (each repetition) of this shard started: its schedule's origin
+    /// and how the shard met the others first. `hab merge` measures the residual start
+    /// skew from these. Empty in runs made before it was recorded.
+    #[serde(default)]
+    pub starts: Vec<WorkloadStart>,
+}
+
+/// How a shard met the other shards before a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncKind {
+    /// Nothing: no `--start-at`, the shard started when it got there.
+    None,
+    /// The first workload: the shard waited for the `--start-at` instant.
+    StartAt,
+    /// A later workload: the shards met at a barrier on the shared stack's Redis.
+    Barrier,
+}
+
+/// What came of the meeting before a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutcome {
+    /// Nothing to meet (no `--start-at`).
+    None,
+    /// The instant came (or every shard arrived at the barrier) and the shard started.
+    Met,
+    /// The instant had passed when the shard got there: it started at once, `late_ms`
+    /// after it.
+    Late,
+    /// Not every shard arrived within the barrier timeout: the shard started anyway.
+    TimedOut,
+    /// The barrier could not be kept (Redis unreachable or failing): the shard started
+    /// at once; `error` says why.
+    Failed,
+}
+
+/// One workload's (one repetition's) start on one shard (run.json `shard.starts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadStart {
+    /// The workload's name.
+    pub workload: String,
+    /// Which repetition, from 1.
+    pub repetition: u32,
+    /// How the shard met the others.
+    pub sync: SyncKind,
+    /// What came of it.
+    pub outcome: SyncOutcome,
+    /// How long the shard waited (for the instant, or at the barrier), ms.
+    pub waited_ms: f64,
+    /// How late the shard got to the `--start-at` instant, ms (outcome `late`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_ms: Option<f64>,
+    /// Shards at the barrier when this one left it (N when met; fewer on a timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<u64>,
+    /// Why the barrier failed (outcome `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The schedule's origin (t0: the first task's intended start on an unsharded run),
+    /// unix µs on this shard's clock: the instant the shards are meant to share.
+    pub t0_unix_us: i64,
+    /// When this shard published its first task of the repetition, unix µs (absent when
+    /// it published none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_published_unix_us: Option<i64>,
 }
 
 /// The scope of a topology's stack for sharded runs: an external stack (`[external]`)

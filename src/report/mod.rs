@@ -132,6 +132,17 @@ fn setup(c: &Comparison, set: &RunSet) -> Vec<Block> {
         .take(1)
     {
         out.push(Block::Para(merged_note(m)));
+        let skew = crate::record::merge::skew_lines(&m.start_skew);
+        if !skew.is_empty() {
+            out.push(Block::Para(format!(
+                "Residual start skew per workload: the latest minus the earliest shard's schedule origin{}, by the shards' clocks (one host: one clock; several hosts: as good as their clocks agree). A wall time and throughput over the merged shards include it.",
+                match m.start_at_unix_ms {
+                    Some(_) => " (the shards were told to start together: `--start-at` for the first workload, a barrier on the stack's Redis before each later one)",
+                    None => " (the shards were not told to start together: no `--start-at`)",
+                }
+            )));
+            out.push(Block::List(skew));
+        }
     }
     let mut head = vec![String::new()];
     head.extend(c.topologies.iter().map(|t| t.name.clone()));

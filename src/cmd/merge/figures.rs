@@ -274,6 +274,16 @@ pub(super) fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
                 .collect(),
             same_task_twice: joined.same_task_twice,
             executions_from_other_shards: joined.executions_elsewhere,
+            start_at_unix_ms: shard_info.start_at_unix_ms,
+            start_skew: super::skew::start_skew(
+                &runs
+                    .iter()
+                    .map(|r| {
+                        let starts = r.report.shard.as_ref().map_or(&[][..], |s| &s.starts[..]);
+                        (r.shard.index, starts)
+                    })
+                    .collect::<Vec<_>>(),
+            ),
         }),
         // Every shard's failed reads, its workload named with its shard.
         failed_reads: runs

@@ -23,6 +23,11 @@
 //!   the shards shared, over every shard's tasks and client events; with a local stack per
 //!   shard, over shard 1's (only its stack was broken).
 //!
+//! - **Start skew** per workload (repetition): latest − earliest of the shards' schedule
+//!   origins, from each shard's run.json `shard.starts` (`merged.start_skew`, the report,
+//!   the terminal); shards told one `--start-at` keep it to the wake-up jitter of their
+//!   processes ([`crate::load::start`]).
+//!
 //! Latency needs no clock agreement between hosts: each task's intended start and result
 //! are both timed by the shard that published it. Placing other shards' tasks and events
 //! in a fault's window (shared stack), the merged timeline's seconds and the merged wall
@@ -47,6 +52,7 @@ use shards::{ShardRun, check_together, load_run};
 mod figures;
 mod join;
 mod shards;
+mod skew;
 #[cfg(test)]
 mod tests;
 
@@ -161,11 +167,28 @@ pub fn merge(dirs: &[PathBuf], out: &Path, reporter: &dyn Reporter) -> Result<Me
             ));
         }
     }
+    let instants: std::collections::BTreeSet<Option<i64>> = runs
+        .iter()
+        .map(|r| r.report.shard.as_ref().and_then(|s| s.start_at_unix_ms))
+        .collect();
+    if instants.len() > 1 {
+        reporter.line(
+            "hab merge: warning: the shards were not all given the same --start-at instant; the start skew shows how far apart they started",
+        );
+    }
     if let Some(w) = overlap_warning(&runs) {
         reporter.line(&format!("hab merge: warning: {w}"));
     }
     let merged = merged_report(&runs)?;
     let (mut report, joined) = merged;
+    for s in report.merged.iter().flat_map(|m| &m.start_skew) {
+        for n in &s.not_met {
+            reporter.line(&format!(
+                "hab merge: warning: workload {} did not start together: {n}; its start skew is {:.1} ms",
+                s.workload, s.skew_ms
+            ));
+        }
+    }
     // The merged figures check themselves as a run's do.
     report.invariants = crate::invariants::check(&report, Some(&joined.ledger));
     let topology = report

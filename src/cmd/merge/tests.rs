@@ -37,6 +37,8 @@ fn report(index: u32, count: u32) -> RunReport {
             faults: Vec::new(),
             server_events: Vec::new(),
             result_vanished_ids: None,
+            start_at_unix_ms: None,
+            starts: Vec::new(),
         }),
         ..crate::record::tests_support::empty_report()
     }
@@ -449,6 +451,8 @@ fn the_report_note_names_the_clock_dependence() {
         shards: Vec::new(),
         same_task_twice: 0,
         executions_from_other_shards: 0,
+        start_at_unix_ms: None,
+        start_skew: Vec::new(),
     };
     let note = crate::report::merged_note(&m);
     assert!(note.contains("Latency is measured on one host per task"));
@@ -477,5 +481,61 @@ fn a_shard_not_complete_is_reported_through_the_reporter() {
             "hab merge: warning: shard 2/2 ({}) is Interrupted; the merged run is not complete either",
             d2.display()
         )]
+    );
+}
+
+/// The shards' starts (run.json `shard.starts`) become the merged run's start skew, and a
+/// shard that did not meet the others is warned about.
+#[test]
+fn the_merge_measures_the_start_skew_and_warns_of_a_missed_meeting() {
+    use crate::record::{SyncKind, SyncOutcome, WorkloadStart};
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });
+    let (d1, d2) = (tmp.path().join("s1"), tmp.path().join("s2"));
+    write_shard(&d1, a, &[a.task_id()]);
+    write_shard(&d2, b, &[b.task_id()]);
+    for (d, t0, outcome) in [
+        (&d1, 1_800_000_000_000_000, SyncOutcome::Met),
+        (&d2, 1_800_000_000_250_000, SyncOutcome::Late),
+    ] {
+        let path = d.join("run.json");
+        let mut r: RunReport = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let s = r.shard.as_mut().unwrap();
+        s.start_at_unix_ms = Some(1_800_000_000_000);
+        s.starts = vec![WorkloadStart {
+            workload: "trivial".into(),
+            repetition: 1,
+            sync: SyncKind::StartAt,
+            outcome,
+            waited_ms: 0.0,
+            late_ms: (outcome == SyncOutcome::Late).then_some(250.0),
+            arrived: None,
+            error: None,
+            t0_unix_us: t0,
+            first_published_unix_us: Some(t0 + 5),
+        }];
+        std::fs::write(&path, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    }
+    let captured = crate::progress::Captured::default();
+    let outcome = merge(&[d1, d2], &tmp.path().join("out"), &captured).unwrap();
+    let m = outcome.report.merged.unwrap();
+    assert_eq!(m.start_at_unix_ms, Some(1_800_000_000_000));
+    assert_eq!(m.start_skew.len(), 1);
+    assert_eq!(m.start_skew[0].skew_ms, 250.0);
+    assert_eq!(
+        (m.start_skew[0].first_shard, m.start_skew[0].last_shard),
+        (1, 2)
+    );
+    assert_eq!(
+        captured.lines(),
+        vec![
+            "hab merge: warning: workload trivial did not start together: shard 2 was 250 ms late for the start instant; its start skew is 250.0 ms"
+                .to_string()
+        ]
+    );
+    let md = std::fs::read_to_string(outcome.dir.join("report.md")).unwrap();
+    assert_has(
+        &md,
+        &["Residual start skew per workload", "- trivial: 250.0 ms"],
     );
 }

@@ -259,6 +259,8 @@ pub(super) fn first_report(
             faults: Vec::new(),
             server_events: Vec::new(),
             result_vanished_ids: None,
+            start_at_unix_ms: opts.start.map(|s| s.at.unix_ms),
+            starts: Vec::new(),
         }),
         clock: Some(ClockReport::new(Vec::new())),
         ..Default::default()

@@ -87,6 +87,8 @@ pub(super) struct Driver<'a> {
     pub(super) queue: crate::config::QueueKind,
     /// Where progress lines go.
     pub(super) reporter: SharedReporter,
+    /// The schedule origin (t0) of the workload last published, unix µs.
+    pub(super) t0_unix_us: i64,
 }
 
 /// A task's confirmation; an error carries the connection generation (the publisher's
@@ -498,6 +500,7 @@ impl Driver<'_> {
         self.retry.clear();
         self.workload = w;
         let t0 = Instant::now();
+        self.t0_unix_us = self.anchor.unix_us(t0);
         let injector = (!spec.faults.is_empty() && shard.applies_faults()).then(|| {
             self.live.injectors.spawn(crate::inject::run_faults(
                 w,

@@ -19,6 +19,7 @@ use crate::record::{RunReport, RunStatus};
 use crate::stack::{StackDirs, StackHandle};
 
 use super::analyse::write_outputs;
+use super::barrier::Rendezvous;
 use super::driver::{Driver, PRODUCER};
 use super::live::{Endpoints, Live, Observers, Results};
 use super::workers::Workers;
@@ -165,11 +166,26 @@ impl RunState {
             shard: opts.shard,
             queue: topology.broker.queue,
             reporter: self.reporter.clone(),
+            t0_unix_us: 0,
         };
+        // Barriers need the stack the shards share: with a local stack per shard only the
+        // first workload waits (for the instant).
+        let shared = topology
+            .is_external()
+            .then_some(endpoints.backend_url.as_str());
+        let rendezvous = opts.shard.zip(opts.start).map(|(shard, start)| {
+            if shared.is_none() && shard.count > 1 {
+                self.reporter.line(&format!(
+                    "hab: shard {shard} runs its own local stack: only its first workload waits for the start instant; later workloads have no barrier (that needs a stack the shards share, [external])"
+                ));
+            }
+            Rendezvous::new(start, shard, &plan.name, shared)
+        });
         let mut book = workloads::Book {
             report: &mut self.report,
             dirs: &self.dirs,
             reporter: &self.reporter,
+            rendezvous,
         };
         book.warm_up(&mut driver, plan).await?;
         book.run_workloads(&mut driver, opts, topology, plan, cancel)

@@ -24,11 +24,13 @@ use crate::record::names::shard_dir_name;
 
 use analyse::write_outputs;
 pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning, timeline};
+pub use barrier::{DEFAULT_BARRIER_TIMEOUT, StartOptions};
 pub use driver::task_call;
 use lifecycle::RunState;
 use live::Live;
 
 mod analyse;
+mod barrier;
 mod cpu;
 mod deadline;
 mod driver;
@@ -60,6 +62,10 @@ pub struct RunOptions {
     /// Run one generator shard of N (`--shard I/N`): 1/N of every workload, task ids that
     /// name the shard, the plan's faults applied by shard 1 only ([`crate::load::shard`]).
     pub shard: Option<Shard>,
+    /// Start with the other shards (`--start-at`, `--start-in`): the first workload at
+    /// the instant, later ones after a barrier on the backend ([`StartOptions`]). Only with
+    /// `shard`.
+    pub start: Option<StartOptions>,
     /// Where progress lines go (`hab: stack ready in … ms`, warnings).
     pub reporter: SharedReporter,
 }

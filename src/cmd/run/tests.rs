@@ -68,6 +68,7 @@ fn run_json_says_where_topology_and_workload_came_from() {
         calibrate: None,
         allow_faults: false,
         shard: None,
+        start: None,
         reporter: Arc::new(crate::progress::Silent),
     };
     let r = super::analyse::first_report(&opts, &t, &plan).unwrap();

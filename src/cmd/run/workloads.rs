@@ -10,13 +10,14 @@ use crate::backend;
 use crate::broker;
 use crate::config::{ArrivalKind, TaskSpec, Topology, Workload, WorkloadPlan};
 use crate::progress::SharedReporter;
-use crate::record::FinalState;
 use crate::record::RunReport;
+use crate::record::{FinalState, WorkloadStart};
 
 use super::analyse::{
     check_invariants, failover_rows, metrics_so_far, producer_report, schedule_lag_warning,
     write_outputs,
 };
+use super::barrier::{Meeting, Rendezvous};
 use super::driver::Driver;
 use super::{RunDirs, RunOptions};
 use crate::backend::result_key_ids;
@@ -31,6 +32,9 @@ pub(super) struct Book<'a> {
     pub(super) report: &'a mut RunReport,
     pub(super) dirs: &'a RunDirs,
     pub(super) reporter: &'a SharedReporter,
+    /// The shards' meetings (`--start-at`); `None` when the shard starts whenever it gets
+    /// there (or the run is not a shard).
+    pub(super) rendezvous: Option<Rendezvous>,
 }
 
 impl Book<'_> {
@@ -62,6 +66,11 @@ impl Book<'_> {
             if cancel.is_cancelled() {
                 break;
             }
+            // The shards meet before the idle gap: each then sits idle for the same gap.
+            let mut meeting = Some(self.meet(i, 1, w, opts, cancel).await);
+            if cancel.is_cancelled() {
+                break;
+            }
             if let Some(gap) = w.idle_before {
                 // Nothing is published: every client connection sits idle for the gap.
                 self.reporter.line(&format!(
@@ -89,11 +98,18 @@ impl Book<'_> {
                         "hab: workload {}: repetition {rep}/{}",
                         w.name, w.repeat
                     ));
+                    meeting = Some(self.meet(i, rep, w, opts, cancel).await);
+                    if cancel.is_cancelled() {
+                        break;
+                    }
                 }
                 let done = driver
                     .workload(i, rep, w, w.drain_timeout.unwrap_or(plan.drain_timeout))
                     .await;
                 driver.live.cpu.workload_ended(i);
+                if let Some(m) = meeting.take() {
+                    self.record_start(driver, i, rep, w, m);
+                }
                 done?;
                 self.provisional(driver, topology, plan, i + 1)?;
             }
@@ -116,6 +132,66 @@ impl Book<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Meet the other shards before repetition `rep` of workload `i`: the `--start-at`
+    /// instant before the first workload, a barrier before the others (nothing without
+    /// `--start-at`). A meeting that did not go as planned is warned about.
+    async fn meet(
+        &mut self,
+        i: usize,
+        rep: u32,
+        w: &Workload,
+        opts: &RunOptions,
+        cancel: &CancellationToken,
+    ) -> Meeting {
+        let (Some(r), Some(shard)) = (self.rendezvous.as_mut(), opts.shard) else {
+            return Meeting::none();
+        };
+        let m = if i == 0 && rep == 1 {
+            if let Some(s) = opts.start {
+                self.reporter.line(&format!(
+                    "hab: shard {shard}: waiting for the start instant {} (in {:.1} s)",
+                    s.at,
+                    (s.at.unix_ms * 1000 - crate::clock::wall_unix_us()) as f64 / 1e6
+                ));
+            }
+            r.wait_for_instant(cancel).await
+        } else {
+            r.barrier(i, rep, cancel).await
+        };
+        if let Some(warning) = m.warning(shard, &w.name) {
+            self.reporter.line(&format!("hab: warning: {warning}"));
+        }
+        m
+    }
+
+    /// A shard's record of how repetition `rep` of workload `i` started (run.json
+    /// `shard.starts`), for the merge's start skew.
+    fn record_start(&mut self, driver: &Driver<'_>, i: usize, rep: u32, w: &Workload, m: Meeting) {
+        let Some(shard) = self.report.shard.as_mut() else {
+            return;
+        };
+        let first_published_unix_us = driver
+            .live
+            .ledger()
+            .tasks(i)
+            .iter()
+            .filter(|t| t.repetition == rep)
+            .filter_map(|t| t.published_unix_us)
+            .min();
+        shard.starts.push(WorkloadStart {
+            workload: w.name.clone(),
+            repetition: rep,
+            sync: m.sync,
+            outcome: m.outcome,
+            waited_ms: m.waited_ms,
+            late_ms: m.late_ms,
+            arrived: m.arrived,
+            error: m.error,
+            t0_unix_us: driver.t0_unix_us,
+            first_published_unix_us,
+        });
     }
 
     /// Provisional results after every repetition of the first `upto` workloads: a crash
