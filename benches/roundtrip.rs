@@ -7,6 +7,10 @@
 //! - `roundtrip/one_task`: latency of a single task, nothing else in flight.
 //! - `roundtrip/batch/1000`: 1,000 tasks published with a window of unconfirmed publishes,
 //!   until every result is seen (throughput: elements per second).
+//! - `roundtrip/ceiling/1000`: the same 1,000 tasks on a second stack whose consumer is
+//!   the end-to-end ceiling's ([`hab::worker::ceiling`]: results stored in batches, acks
+//!   in batches, nothing else) instead of hab's worker: the path's own ceiling in this
+//!   process, so `batch/1000 ÷ ceiling/1000` is what hab's worker adds to it.
 //!
 //! Needs the servers installed (`scripts/install-servers.sh`). Start-up (≈5 s) happens
 //! once, outside the timed part. `cargo test --benches` runs each case once.
@@ -22,6 +26,7 @@ use hab::backend::{WatchEvent, watch_results};
 use hab::broker::Publisher;
 use hab::protocol::{TaskMessage, encode};
 use hab::stack::{Stack, StackDirs, StackOptions};
+use hab::worker::ceiling::CeilingOptions;
 use hab::worker::{WorkerOptions, run_worker};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -40,8 +45,17 @@ struct Bench {
     _dir: tempfile::TempDir,
 }
 
+/// Which consumer serves the bench's queue.
+#[derive(Clone, Copy)]
+enum Consumer {
+    /// hab's worker.
+    Hab,
+    /// The end-to-end ceiling's lean consumer.
+    Ceiling,
+}
+
 impl Bench {
-    fn start() -> Bench {
+    fn start(consumer: Consumer) -> Bench {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -80,7 +94,26 @@ impl Bench {
             watch_results(&stack.backend_url(), tx, cancel.clone())
                 .await
                 .expect("result subscription");
-            let worker = tokio::spawn(run_worker(opts, cancel.clone()));
+            let worker = match consumer {
+                Consumer::Hab => tokio::spawn(run_worker(opts, cancel.clone())),
+                Consumer::Ceiling => {
+                    let lean = CeilingOptions {
+                        broker_url: stack.broker_url(),
+                        backend_url: stack.backend_url(),
+                        queue: topo.broker.queue,
+                        durable: topo.broker.durable,
+                        heartbeat: topo.broker.heartbeat,
+                        prefetch: 256,
+                        batch: 64,
+                        in_flight: 4,
+                        ttl: topo.backend.result_ttl,
+                    };
+                    let cancel = cancel.clone();
+                    tokio::spawn(async move {
+                        hab::worker::ceiling::run(&lean, cancel).await.map(|_| ())
+                    })
+                }
+            };
             (stack, publisher, rx, worker)
         });
         Bench {
@@ -155,7 +188,7 @@ impl Drop for Bench {
 }
 
 fn bench_roundtrip(c: &mut Criterion) {
-    let mut bench = Bench::start();
+    let mut bench = Bench::start(Consumer::Hab);
     // Warm-up outside the measurement: connections, queue, worker's first deliveries.
     bench.round_trip(200);
     let mut group = c.benchmark_group("roundtrip");
@@ -167,6 +200,10 @@ fn bench_roundtrip(c: &mut Criterion) {
     group.bench_function("one_task", |b| b.iter(|| bench.round_trip(1)));
     group.throughput(Throughput::Elements(1000));
     group.bench_function("batch/1000", |b| b.iter(|| bench.round_trip(1000)));
+    drop(bench);
+    let mut ceiling = Bench::start(Consumer::Ceiling);
+    ceiling.round_trip(200);
+    group.bench_function("ceiling/1000", |b| b.iter(|| ceiling.round_trip(1000)));
     group.finish();
 }
 
