@@ -84,10 +84,11 @@ pub struct CalibrateOptions {
 }
 
 impl CalibrateOptions {
-    /// The untimed warm-up before each window: a third of the window, between 200 ms
-    /// and 1 s.
+    /// The untimed warm-up before each window: a third of the window, between 200 and
+    /// 500 ms (connections open and the first round trips done; the settling windows
+    /// ([`settle`]) then wait out any start-up drift themselves).
     pub fn warmup(&self) -> Duration {
-        (self.duration / 3).clamp(Duration::from_millis(200), Duration::from_secs(1))
+        (self.duration / 3).clamp(Duration::from_millis(200), Duration::from_millis(500))
     }
 }
 

@@ -69,7 +69,7 @@ pub fn min_window(duration: Duration) -> Duration {
 }
 
 /// After `warmup`, time a window on `counters` that ends when the rate of `counters[0]`
-/// in its last [`LAST`] slices of [`SLICE`] agree within 5 %, no sooner than
+/// in its last [`LAST`] slices of [`SLICE`] agree within 10 %, no sooner than
 /// [`min_window`] and no later than `duration`.
 pub(crate) async fn settling_window(
     counters: &[&AtomicU64],
@@ -77,7 +77,7 @@ pub(crate) async fn settling_window(
     duration: Duration,
     cancel: &CancellationToken,
 ) -> Result<(Window, Settle)> {
-    const RULE: &str = "the rates of the last 4 slices of 250 ms within ±5 % of their mean";
+    const RULE: &str = "the rates of the last 4 slices of 250 ms within ±10 % of their mean";
     sleep_or_cancel(warmup, cancel).await?;
     let read = || -> Vec<u64> { counters.iter().map(|c| c.load(Ordering::Acquire)).collect() };
     let before = read();
@@ -96,7 +96,7 @@ pub(crate) async fn settling_window(
             rates.push((now - last.0) as f64 / secs);
         }
         last = (now, at);
-        if t0.elapsed() >= min_window(duration) && settled(&rates, LAST, 0.05) {
+        if t0.elapsed() >= min_window(duration) && settled(&rates, LAST, 0.10) {
             break true;
         }
     };

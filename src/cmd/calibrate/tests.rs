@@ -34,15 +34,21 @@ fn warmup_is_a_third_of_the_window_bounded() {
         disk_bytes: 1,
         reporter: std::sync::Arc::new(crate::progress::Silent),
     };
-    assert_eq!(o(Duration::from_secs(3)).warmup(), Duration::from_secs(1));
-    assert_eq!(o(Duration::from_secs(30)).warmup(), Duration::from_secs(1));
+    assert_eq!(
+        o(Duration::from_secs(3)).warmup(),
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        o(Duration::from_secs(30)).warmup(),
+        Duration::from_millis(500)
+    );
     assert_eq!(
         o(Duration::from_millis(100)).warmup(),
         Duration::from_millis(200)
     );
     assert_eq!(
-        o(Duration::from_millis(1500)).warmup(),
-        Duration::from_millis(500)
+        o(Duration::from_millis(900)).warmup(),
+        Duration::from_millis(300)
     );
 }
 

@@ -330,6 +330,8 @@ impl RunState {
             Err(_) => RunStatus::Failed,
         };
         cal.error = res.as_ref().err().map(|e| format!("{e:#}"));
+        // calibrate.json ends as run.json's `calibration` does (it was left `running`).
+        calibrate::write_json(&self.dirs.root, &cal)?;
         self.report.calibration = Some(cal);
         write_outputs(&self.dirs.root, &self.report, &self.live)?;
         res.context("measuring the stack's raw limits (--calibrate)")?;
