@@ -58,6 +58,7 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     let keys = [
         "broker_round_trip",
         "broker_publish",
+        "end_to_end",
         "redis_result_store",
         "redis_setex_publish",
         "disk_write",
@@ -82,6 +83,34 @@ fn calibrate_standalone_measures_every_figure_and_leaves_nothing_behind() {
     for s in &hab::cmd::calibrate::round_trip::STRATEGIES {
         assert!(stderr.contains(s.name), "{}: {stderr}", s.name);
     }
+    // The end-to-end ceiling: every strategy ran in every round in consumer processes of
+    // its own (their logs kept), and the figure is the best window of the best one.
+    use hab::cmd::calibrate::end_to_end;
+    let e2e = c
+        .figures
+        .end_to_end
+        .as_ref()
+        .expect("the end-to-end ceiling");
+    assert_eq!(c.end_to_end_strategies.len(), end_to_end::STRATEGIES.len());
+    for s in &c.end_to_end_strategies {
+        assert_eq!(s.error, None, "{s:?}");
+        assert_eq!(s.windows.len(), end_to_end::ROUNDS as usize, "{s:?}");
+        assert!(s.windows.iter().all(|w| w.acked > 0), "{s:?}");
+    }
+    let best = c
+        .end_to_end_strategies
+        .iter()
+        .map(|s| s.msg_per_s)
+        .fold(0.0, f64::max);
+    assert!((e2e.value - best).abs() <= 1e-6 * best, "{e2e:?}");
+    assert!(
+        dir.join("logs").read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("ceiling-consumer-")),
+        "the ceiling consumers' logs are kept"
+    );
     // Disk: whole 8 MiB files, and none left behind.
     assert_eq!(c.figures.disk_write.as_ref().unwrap().count % (8 << 20), 0);
     let scratch = dir.join("scratch");
@@ -111,7 +140,14 @@ fn assert_every_strategy_tried_and_the_best_kept(c: &hab::record::Calibration) {
     assert!(c.broker_window_s > 0.0 && c.broker_warmup_s > 0.0, "{c:?}");
     for s in &c.broker_strategies {
         assert_eq!(s.error, None, "{}", s.name);
-        assert_eq!(s.windows.len(), ROUNDS as usize, "{s:?}");
+        // A strategy far behind the leader after the first round says so and stops there.
+        match &s.dropped {
+            Some(why) => {
+                assert_eq!(s.windows.len(), 1, "{s:?}");
+                assert!(why.contains("not run after the first round"), "{s:?}");
+            }
+            None => assert_eq!(s.windows.len(), ROUNDS as usize, "{s:?}"),
+        }
         assert!(!s.how.is_empty(), "{s:?}");
         for w in &s.windows {
             assert!(w.secs > 0.0, "{s:?}");
@@ -270,6 +306,7 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
     );
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("Against the raw limits"), "{md}");
-    assert!(md.contains("broker round trip (same messages"), "{md}");
+    // The trivial burst is set against the end-to-end ceiling measured on the same stack.
+    assert!(md.contains("end-to-end ceiling (the whole task path"), "{md}");
     assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
