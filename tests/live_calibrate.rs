@@ -307,6 +307,9 @@ fn run_with_calibrate_keeps_the_raw_limits_and_the_report_sets_the_task_path_aga
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("Against the raw limits"), "{md}");
     // The trivial burst is set against the end-to-end ceiling measured on the same stack.
-    assert!(md.contains("end-to-end ceiling (the whole task path"), "{md}");
+    assert!(
+        md.contains("end-to-end ceiling (the whole task path"),
+        "{md}"
+    );
     assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
