@@ -27,14 +27,9 @@ pub fn prepare(
         return Ok(Some(place.dir().to_path_buf()));
     }
     let Place::Cache(dir) = &place else {
-        let missing: Vec<String> = place
-            .missing()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
         bail!(
             "the Celery worker needs {}: run scripts/celery/setup.sh (or leave workers.celery_dir unset)",
-            missing.join(" and ")
+            place.missing_text()
         );
     };
     set_up(dir, reporter)?;

@@ -47,12 +47,22 @@ impl Place {
         self.dir().join("hab_tasks.py").is_file() && self.python().is_file()
     }
 
-    /// The files that are missing, for an error message.
+    /// The files that are missing.
     pub fn missing(&self) -> Vec<PathBuf> {
         [self.dir().join("hab_tasks.py"), self.python()]
             .into_iter()
             .filter(|p| !p.is_file())
             .collect()
+    }
+
+    /// The missing files for an error message: `a and b`.
+    pub fn missing_text(&self) -> String {
+        let missing: Vec<String> = self
+            .missing()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        missing.join(" and ")
     }
 }
 

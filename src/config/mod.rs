@@ -75,17 +75,10 @@ pub fn missing_files(topology: &Topology, path: &Path) -> Result<(), ConfigError
     let problem = match celery::locate(topology) {
         None => return Ok(()),
         Some(p) if p.ready() => return Ok(()),
-        Some(p @ celery::Place::Given(_)) | Some(p @ celery::Place::Checkout(_)) => {
-            let missing: Vec<String> = p
-                .missing()
-                .iter()
-                .map(|m| m.display().to_string())
-                .collect();
-            format!(
-                "\"celery\" needs {} (missing here); run scripts/celery/setup.sh in that directory's checkout, or leave workers.celery_dir unset and hab sets the worker up in its cache",
-                missing.join(" and ")
-            )
-        }
+        Some(p @ celery::Place::Given(_)) | Some(p @ celery::Place::Checkout(_)) => format!(
+            "\"celery\" needs {} (missing here); run scripts/celery/setup.sh in that directory's checkout, or leave workers.celery_dir unset and hab sets the worker up in its cache",
+            p.missing_text()
+        ),
         Some(celery::Place::Cache(dir)) => match python_with_venv() {
             Ok(()) => return Ok(()),
             Err(why) => format!(

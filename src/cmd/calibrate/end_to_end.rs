@@ -17,8 +17,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lapin::options::QueuePurgeOptions;
-use lapin::types::ShortString;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -222,16 +220,7 @@ impl Run<'_> {
         setup: &lapin::Channel,
         cancel: &CancellationToken,
     ) -> Result<BrokerWindow> {
-        tokio::time::timeout(
-            broker::OPERATION_TIMEOUT,
-            setup.queue_purge(
-                ShortString::from(crate::protocol::CELERY_QUEUE),
-                QueuePurgeOptions::default(),
-            ),
-        )
-        .await
-        .context("purging queue `celery`: no answer")?
-        .context("purging queue `celery`")?;
+        round_trip::purge(setup).await?;
         let mut consumers = Vec::new();
         for k in 0..self.s.consumers {
             consumers.push(self.spawn_consumer(k)?);

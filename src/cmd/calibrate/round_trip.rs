@@ -487,16 +487,7 @@ async fn run_once(
     cancel: &CancellationToken,
 ) -> Result<BrokerWindow> {
     // What an earlier run left (its drain timed out) must not be counted in this one.
-    tokio::time::timeout(
-        broker::OPERATION_TIMEOUT,
-        setup.queue_purge(
-            ShortString::from(crate::protocol::CELERY_QUEUE),
-            QueuePurgeOptions::default(),
-        ),
-    )
-    .await
-    .context("purging queue `celery`: no answer")?
-    .context("purging queue `celery`")?;
+    purge(setup).await?;
     let Opened {
         publishers,
         consumers,
@@ -573,6 +564,21 @@ async fn run_once(
         nacked: w.deltas[2],
         secs: w.secs,
     })
+}
+
+/// Empty the `celery` queue (bounded: the broker may not answer).
+pub(super) async fn purge(setup: &lapin::Channel) -> Result<()> {
+    tokio::time::timeout(
+        broker::OPERATION_TIMEOUT,
+        setup.queue_purge(
+            ShortString::from(crate::protocol::CELERY_QUEUE),
+            QueuePurgeOptions::default(),
+        ),
+    )
+    .await
+    .context("purging queue `celery`: no answer")?
+    .context("purging queue `celery`")?;
+    Ok(())
 }
 
 /// Publish one `hab.trivial` message, as hab's producer encodes it.

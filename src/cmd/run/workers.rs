@@ -106,14 +106,9 @@ impl Workers {
             bail!("workers.kind is not \"celery\"");
         };
         if !place.ready() {
-            let missing: Vec<String> = place
-                .missing()
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
             bail!(
                 "the Celery worker needs {} (hab run and hab compare set it up before anything starts; run scripts/celery/setup.sh, or leave workers.celery_dir unset)",
-                missing.join(" and ")
+                place.missing_text()
             );
         }
         let dir = std::path::absolute(place.dir())
