@@ -342,16 +342,13 @@ pub fn findings(c: &Comparison) -> Findings {
     let out = &mut f.losses;
     // Anything lost or duplicated, per topology, over every workload.
     for t in &c.topologies {
-        let rows: Vec<_> = c
-            .workloads
-            .iter()
-            .flat_map(|w| w.rows.iter().filter(|r| r.topology == t.name))
-            .collect();
-        let count: u64 = rows.iter().map(|r| r.count).sum();
-        let lost: u64 = rows.iter().map(|r| r.lost_total()).sum();
-        let dup: u64 = rows.iter().map(|r| r.duplicated).sum();
-        let failed: u64 = rows.iter().map(|r| r.failed).sum();
-        let revoked: u64 = rows.iter().map(|r| r.revoked).sum();
+        let super::summary::Totals {
+            count,
+            lost,
+            duplicated: dup,
+            failed,
+            revoked,
+        } = c.totals(&t.name);
         let mut s = if lost == 0 {
             format!("{}: no task lost out of {count}", t.name)
         } else {

@@ -254,6 +254,40 @@ fn raw_limit(t: &TopologyRuns, workload: &str, row: &WorkloadRow) -> Option<RawL
     })
 }
 
+/// A topology's outcomes summed over every workload of a comparison.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Tasks.
+    pub count: u64,
+    /// Never executed, result lost, or never confirmed.
+    pub lost: u64,
+    /// Executed more than once.
+    pub duplicated: u64,
+    /// Failed.
+    pub failed: u64,
+    /// REVOKED results.
+    pub revoked: u64,
+}
+
+impl Comparison {
+    /// The outcomes of topology `name` summed over every workload.
+    pub fn totals(&self, name: &str) -> Totals {
+        let mut t = Totals::default();
+        for r in self
+            .workloads
+            .iter()
+            .flat_map(|w| w.rows.iter().filter(|r| r.topology == name))
+        {
+            t.count += r.count;
+            t.lost += r.lost_total();
+            t.duplicated += r.duplicated;
+            t.failed += r.failed;
+            t.revoked += r.revoked;
+        }
+        t
+    }
+}
+
 impl WorkloadRow {
     /// Tasks lost one way or another: never executed, result gone, or never confirmed.
     pub fn lost_total(&self) -> u64 {

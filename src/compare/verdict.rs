@@ -141,15 +141,13 @@ fn lost(c: &Comparison) -> String {
         .topologies
         .iter()
         .map(|t| {
-            let rows: Vec<_> = c
-                .workloads
-                .iter()
-                .flat_map(|w| w.rows.iter().filter(|r| r.topology == t.name))
-                .collect();
-            let count: u64 = rows.iter().map(|r| r.count).sum();
-            let lost: u64 = rows.iter().map(|r| r.lost_total()).sum();
-            let dup: u64 = rows.iter().map(|r| r.duplicated).sum();
-            let failed: u64 = rows.iter().map(|r| r.failed).sum();
+            let super::summary::Totals {
+                count,
+                lost,
+                duplicated: dup,
+                failed,
+                ..
+            } = c.totals(&t.name);
             let mut s = format!("{} {lost} of {count} tasks lost, {dup} ran twice", t.name);
             if failed > 0 {
                 s.push_str(&format!(", {failed} failed"));
