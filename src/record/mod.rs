@@ -15,6 +15,7 @@ pub mod merge;
 pub mod names;
 pub mod report;
 pub mod shard;
+pub mod sweep;
 
 pub use calibration::{CEILING_MARGIN, Calibration, Figure, Figures, Standing};
 pub use load::{LoadedRun, RunSet, TopologyRuns};

@@ -204,6 +204,11 @@ pub struct RunReport {
     /// written before the check existed.
     #[serde(default)]
     pub invariants: Vec<Invariant>,
+    /// The sweep cell this run measured (`hab sweep`): its knob values, how the live stack
+    /// was configured (brought up, or reused and reconfigured) and what was read back.
+    /// Only for runs of a sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_cell: Option<super::sweep::CellSetting>,
 }
 
 /// One invariant of a run's figures, checked after every workload and at the end.

@@ -303,6 +303,7 @@ pub(super) fn merged_report(runs: &[ShardRun]) -> Result<(RunReport, Joined)> {
         // Each shard's processes had their own anchors (and maybe hosts): `merged.shards`.
         clock: None,
         invariants: Vec::new(),
+        sweep_cell: None,
     };
     Ok((report, joined))
 }

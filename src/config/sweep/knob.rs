@@ -1,14 +1,14 @@
 //! The knobs a sweep may turn: topology fields by their TOML path, how a cell changes each
 //! on a live stack, which faults each can affect, and whether a topology can vary it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Topology;
 use crate::config::clients::{BackendAccess, BrokerAccess};
 use crate::fault::Role;
 
 /// How a cell changes a knob on a stack that is already running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyKind {
     /// Write a new `haproxy.cfg` and reload HAProxy seamlessly (`server-state-file`, so
@@ -41,7 +41,7 @@ impl ApplyKind {
 }
 
 /// Which faults a knob can change the outcome of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultScope {
     /// Faults of broker nodes (`broker.*` targets).
