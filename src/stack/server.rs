@@ -72,6 +72,12 @@ impl ServerShell {
         self.process = process;
     }
 
+    /// A new process takes over while the old one is still finishing (a seamless reload):
+    /// the old one is handed back, to be waited for.
+    pub fn swap(&mut self, process: ManagedProcess) -> ManagedProcess {
+        std::mem::replace(&mut self.process, process)
+    }
+
     /// SIGTERM, the stop grace, then SIGKILL; returns once the group is gone.
     pub async fn stop(&mut self) {
         self.process.stop(self.stop_grace).await;

@@ -42,7 +42,7 @@ pub(super) struct RunState {
 }
 
 /// The stack as the run's tasks share it (the fault injector takes it in turns).
-pub(super) type SharedStack = Arc<tokio::sync::Mutex<StackHandle>>;
+pub type SharedStack = Arc<tokio::sync::Mutex<StackHandle>>;
 
 impl RunState {
     pub(super) fn new(
@@ -61,37 +61,29 @@ impl RunState {
         }
     }
 
-    /// Bring the stack up, drive the workloads, take everything down (workers before the
-    /// servers they talk to). No server outlives this call.
+    /// Bring the stack up (or take the borrowed one), drive the workloads, take
+    /// everything down (workers before the servers they talk to). No server of the run's
+    /// own outlives this call; a borrowed stack is left running.
     pub(super) async fn execute(
         &mut self,
         opts: &RunOptions,
         topology: &Topology,
         plan: &WorkloadPlan,
+        borrowed: Option<SharedStack>,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let dirs = StackDirs {
-            logs: self.dirs.logs.clone(),
+        let own = borrowed.is_none();
+        let stack = match borrowed {
+            Some(stack) => {
+                self.report.versions = stack.lock().await.versions().clone();
+                self.reporter.line(&format!(
+                    "hab: using the running {}",
+                    StackHandle::describe(topology)
+                ));
+                stack
+            }
+            None => self.start_stack(topology, cancel).await?,
         };
-        let verb = if topology.is_external() {
-            "reaching"
-        } else {
-            "starting"
-        };
-        self.reporter.line(&format!(
-            "hab: {verb} {} …",
-            StackHandle::describe(topology)
-        ));
-        let stack = tokio::select! {
-            s = StackHandle::start(topology, &dirs) => s?,
-            _ = cancel.cancelled() => bail!("interrupted while the stack was starting"),
-        };
-        self.report.bringup_ms = Some(stack.bringup_ms());
-        self.report.bringup_phases_ms = stack.bringup_phases_ms().clone();
-        self.report.versions = stack.versions().clone();
-        self.reporter
-            .line(&format!("hab: stack ready in {} ms", stack.bringup_ms()));
-        let stack = Arc::new(tokio::sync::Mutex::new(stack));
         if let Err(e) = self.live.cpu.start(stack.clone()) {
             self.reporter.line(&format!(
                 "hab: warning: cannot sample CPU ({e}); the run goes on without CPU figures"
@@ -115,12 +107,45 @@ impl RunState {
         if let Some(w) = self.workers.as_mut() {
             w.stop().await;
         }
+        if !own {
+            return res;
+        }
         match Arc::try_unwrap(stack) {
             Ok(stack) => stack.into_inner().shutdown().await,
             // A fault task still holds it: dropping kills every server.
             Err(_) => tracing::warn!("stack still shared at teardown; killing its servers"),
         }
         res
+    }
+
+    /// Brings the run's own stack up, recording the bring-up in run.json.
+    async fn start_stack(
+        &mut self,
+        topology: &Topology,
+        cancel: &CancellationToken,
+    ) -> Result<SharedStack> {
+        let dirs = StackDirs {
+            logs: self.dirs.logs.clone(),
+        };
+        let verb = if topology.is_external() {
+            "reaching"
+        } else {
+            "starting"
+        };
+        self.reporter.line(&format!(
+            "hab: {verb} {} …",
+            StackHandle::describe(topology)
+        ));
+        let stack = tokio::select! {
+            s = StackHandle::start(topology, &dirs) => s?,
+            _ = cancel.cancelled() => bail!("interrupted while the stack was starting"),
+        };
+        self.report.bringup_ms = Some(stack.bringup_ms());
+        self.report.bringup_phases_ms = stack.bringup_phases_ms().clone();
+        self.report.versions = stack.versions().clone();
+        self.reporter
+            .line(&format!("hab: stack ready in {} ms", stack.bringup_ms()));
+        Ok(Arc::new(tokio::sync::Mutex::new(stack)))
     }
 
     /// Everything between bring-up and teardown.

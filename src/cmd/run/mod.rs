@@ -27,6 +27,7 @@ pub use analyse::{SCHEDULE_LAG_WARN_US, schedule_lag_warning, timeline};
 pub use barrier::{DEFAULT_BARRIER_TIMEOUT, StartOptions};
 pub use driver::task_call;
 use lifecycle::RunState;
+pub use lifecycle::SharedStack;
 use live::Live;
 
 mod analyse;
@@ -79,6 +80,16 @@ pub struct RunOutcome {
     pub report: RunReport,
 }
 
+/// A stack the caller brought up and keeps (`hab sweep`: one stack for many cells): the
+/// run uses it as it finds it and leaves it running.
+#[derive(Debug, Clone)]
+pub struct Borrowed {
+    /// The stack.
+    pub stack: SharedStack,
+    /// What run.json says of how it was configured (`sweep_cell`).
+    pub cell: Option<crate::record::sweep::CellSetting>,
+}
+
 /// Run every workload of `plan` on `topology`, writing the run directory.
 pub async fn run(
     opts: &RunOptions,
@@ -86,10 +97,24 @@ pub async fn run(
     plan: &WorkloadPlan,
     cancel: CancellationToken,
 ) -> Result<RunOutcome> {
+    run_with(opts, topology, plan, None, cancel).await
+}
+
+/// [`run`] on a stack that is already up (`borrowed`), or on one of its own (`None`).
+/// A borrowed stack is neither brought up nor taken down: `topology` must be what it
+/// runs (the caller reconfigures it first), and run.json has no bring-up figures.
+pub async fn run_with(
+    opts: &RunOptions,
+    topology: &Topology,
+    plan: &WorkloadPlan,
+    borrowed: Option<Borrowed>,
+    cancel: CancellationToken,
+) -> Result<RunOutcome> {
     // Bad input is refused before any directory exists.
     refuse_bad_input(opts, topology, plan)?;
     let dirs = RunDirs::create(opts, topology, plan)?;
-    let report = analyse::first_report(opts, topology, plan)?;
+    let mut report = analyse::first_report(opts, topology, plan)?;
+    report.sweep_cell = borrowed.as_ref().and_then(|b| b.cell.clone());
     if let Some(note) = shard_note(opts.shard, plan) {
         opts.reporter.line(&note);
     }
@@ -99,7 +124,9 @@ pub async fn run(
         .line(&format!("hab: run directory {}", dirs.root.display()));
 
     let mut state = RunState::new(dirs, report, live.clone(), opts);
-    let mut result = state.execute(opts, topology, plan, &cancel).await;
+    let mut result = state
+        .execute(opts, topology, plan, borrowed.map(|b| b.stack), &cancel)
+        .await;
     // A failed fault command stopped the run: that is its error, not an interruption.
     let fatal = live.fatal();
     if let Some(why) = &fatal {
