@@ -126,6 +126,41 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     }
 }
 
+/// `hab sweep` without `--dry-run`: the plan, then every cell; exit 130 when
+/// interrupted, 1 when a cell or the baseline could not be measured.
+fn sweep(a: &args::SweepArgs, plan: &crate::cmd::sweep::SweepPlan) -> Result<i32> {
+    eprint!("{}", crate::cmd::sweep::render_text(plan));
+    let opts = a.options();
+    runtime()?.block_on(async {
+        let cancel = CancellationToken::new();
+        handle_signals(cancel.clone(), true);
+        let started = std::time::Instant::now();
+        let run = crate::cmd::sweep::execute(
+            &opts,
+            plan,
+            !a.no_progress && std::io::stderr().is_terminal(),
+            crate::progress::stderr(),
+            cancel,
+        )
+        .await?;
+        let rendered = crate::cmd::sweep::summarise(&run);
+        eprintln!(
+            "hab sweep: {} in {:.0} s: {}",
+            if run.interrupted { "stopped" } else { "done" },
+            started.elapsed().as_secs_f64(),
+            run.dir.display()
+        );
+        write_stdout(rendered.as_bytes())?;
+        Ok(if run.interrupted {
+            130
+        } else if run.index.status == crate::record::sweep::SweepStatus::Complete {
+            0
+        } else {
+            1
+        })
+    })
+}
+
 /// Parse the command line, run the command, print any error; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -248,7 +283,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Sweep(a) => {
             let plan = crate::cmd::sweep::plan(&a.options())?;
             if !a.dry_run {
-                return Err(crate::cmd::sweep::SweepError::NotImplemented.into());
+                return sweep(&a, &plan);
             }
             let text = if a.json {
                 serde_json::to_string_pretty(&plan)? + "\n"

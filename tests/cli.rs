@@ -762,21 +762,6 @@ fn sweep_with_a_bad_vary_exits_2_naming_the_flag_key_and_value() {
 }
 
 #[test]
-fn sweep_without_dry_run_refuses_to_pretend_it_measured() {
-    sweep(&[
-        "--topology",
-        "topologies/ha.toml",
-        "--vary",
-        "proxy.fall=1,3",
-    ])
-    .code(2)
-    .stdout(predicate::str::is_empty())
-    .stderr(predicate::str::contains(
-        "hab sweep: measuring the cells is not implemented yet; use --dry-run to see the plan",
-    ));
-}
-
-#[test]
 fn the_sweep_workload_checks_clean_on_ha() {
     hab()
         .args([

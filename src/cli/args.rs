@@ -328,6 +328,9 @@ pub(super) struct SweepArgs {
     /// Print the design, every cell and the duration arithmetic, and exit.
     #[arg(long)]
     pub(super) dry_run: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub(super) no_progress: bool,
 }
 
 impl SweepArgs {

@@ -55,6 +55,14 @@ impl StackHandle {
         }
     }
 
+    /// The local stack, mutable (a sweep reconfigures it between cells).
+    pub fn local_mut(&mut self) -> Option<&mut Stack> {
+        match self {
+            StackHandle::Local(s) => Some(s),
+            StackHandle::External(_) => None,
+        }
+    }
+
     /// The external stack, if hab only talks to it.
     pub fn external(&self) -> Option<&external::ExternalStack> {
         match self {

@@ -47,6 +47,7 @@ mod options;
 pub mod ports;
 pub mod process;
 pub mod rabbitmq;
+pub mod reconfigure;
 pub mod redis;
 pub mod resp;
 pub mod sentinel;

@@ -117,6 +117,57 @@ impl RedisServer {
         })
     }
 
+    /// `CONFIG SET <directive> <value>` on the running node, kept for its restarts (the
+    /// directive replaces one of the same name in the config it is started with).
+    pub async fn set_directive(&mut self, directive: &str, value: &str) -> Result<(), StackError> {
+        let v = super::resp::query(self.port, &["CONFIG", "SET", directive, value])
+            .await
+            .map_err(|detail| StackError::Control {
+                what: format!("CONFIG SET {directive} {value} on redis {}", self.name),
+                detail,
+            })?;
+        if !matches!(v, redis::Value::Okay) && super::resp::text(&v).as_deref() != Some("OK") {
+            return Err(StackError::Control {
+                what: format!("CONFIG SET {directive} {value} on redis {}", self.name),
+                detail: format!("answered {v:?}"),
+            });
+        }
+        let prefix = format!("{directive} ");
+        self.opts
+            .extra_directives
+            .retain(|d| !d.starts_with(&prefix));
+        self.opts
+            .extra_directives
+            .push(format!("{directive} {value}"));
+        Ok(())
+    }
+
+    /// `CONFIG GET <directive>`: the value the running node uses.
+    pub async fn get_directive(&self, directive: &str) -> Result<String, StackError> {
+        let v = super::resp::query(self.port, &["CONFIG", "GET", directive])
+            .await
+            .map_err(|detail| StackError::Control {
+                what: format!("CONFIG GET {directive} on redis {}", self.name),
+                detail,
+            })?;
+        match &v {
+            redis::Value::Array(items) if items.len() == 2 => super::resp::text(&items[1])
+                .ok_or_else(|| StackError::Control {
+                    what: format!("CONFIG GET {directive} on redis {}", self.name),
+                    detail: format!("answered {v:?}"),
+                }),
+            redis::Value::Map(pairs) if pairs.len() == 1 => super::resp::text(&pairs[0].1)
+                .ok_or_else(|| StackError::Control {
+                    what: format!("CONFIG GET {directive} on redis {}", self.name),
+                    detail: format!("answered {v:?}"),
+                }),
+            _ => Err(StackError::Control {
+                what: format!("CONFIG GET {directive} on redis {}", self.name),
+                detail: format!("answered {v:?}"),
+            }),
+        }
+    }
+
     /// Starts the node again after a kill or stop, on the same port and working
     /// directory, as a replica of the master on `replica_of` (`None`: as a master), and
     /// waits until it answers `PING`. The config file is rewritten for the new role.

@@ -1,9 +1,12 @@
-//! `hab sweep`: the same measurements over several settings of one topology. This first
-//! step plans the sweep — knobs and values from `--vary` and a sweep file, checked against
-//! the topology; the design and its duration from the workload plan ([`crate::config::sweep`])
-//! — and prints it (`--dry-run`). Measuring the cells is not built yet: without `--dry-run`
-//! the command refuses by name ([`SweepError::NotImplemented`]).
+//! `hab sweep`: the same measurements over several settings of one topology. The plan —
+//! knobs and values from `--vary` and a sweep file, checked against the topology; the
+//! design and its duration from the workload plan ([`crate::config::sweep`]) — is printed
+//! first (`--dry-run` stops there); then [`execute`] measures the baseline and every cell
+//! on one stack per bring-up group, reconfigured between cells ([`live`]), and the sweep
+//! directory is rendered.
 
+mod execute;
+mod live;
 mod render;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use crate::config::sweep::{
 };
 use crate::config::{self, ConfigError, Diagnostic};
 
+pub use execute::{SweepRun, execute};
 pub use render::render_text;
 
 /// The sweep file used when neither `--sweep` nor `--vary` is given (built in when absent).
@@ -42,11 +46,11 @@ pub struct SweepOptions {
     pub baseline: Option<PathBuf>,
     /// `--budget`.
     pub budget: Option<Duration>,
-    /// `--out`: where the sweep directory goes once the cells are measured.
+    /// `--out`: where the sweep directory is created.
     pub out_dir: PathBuf,
 }
 
-/// Bad `--vary` flags or a budget no design fits (exit 2), or the refusal to measure.
+/// Bad `--vary` flags or a budget no design fits (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// One or more `--vary` flags are wrong; every problem is listed.
@@ -60,9 +64,6 @@ pub enum SweepError {
         /// Where the budget came from: `--budget`, a sweep file, or the default.
         from: String,
     },
-    /// Measuring is not built yet.
-    #[error("hab sweep: measuring the cells is not implemented yet; use --dry-run to see the plan")]
-    NotImplemented,
 }
 
 fn list(d: &[Diagnostic]) -> String {
@@ -75,12 +76,64 @@ fn list(d: &[Diagnostic]) -> String {
     }
 }
 
-/// Whether an error is bad input (exit 2): a config file, a flag, the budget, or the
-/// refusal to measure.
+/// Whether an error is bad input (exit 2): a config file, a flag or the budget.
 pub fn is_bad_input(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<ConfigError>().is_some() || c.downcast_ref::<SweepError>().is_some()
     })
+}
+
+/// The terminal's account of a sweep: every cell with its setting, how its stack was
+/// configured and how far it got.
+pub fn summarise(run: &SweepRun) -> String {
+    use std::fmt::Write;
+    let ix = &run.index;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "hab sweep: {} cells, status {:?}",
+        ix.cells.len(),
+        ix.status
+    );
+    for b in &ix.baseline_runs {
+        let _ = writeln!(
+            out,
+            "  baseline ({}): {:?}{}",
+            b.when,
+            b.status,
+            b.dir
+                .as_deref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        );
+    }
+    for c in &ix.cells {
+        let values: Vec<String> = c
+            .setting
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let how = if c.status == crate::record::sweep::CellStatus::Planned {
+            String::new()
+        } else if c.setting.brought_up {
+            " (stack brought up)".to_string()
+        } else {
+            format!(" (stack reused, {} change(s))", c.setting.applied.len())
+        };
+        let _ = writeln!(
+            out,
+            "  cell {:2}: {:?}{how}: {}{}",
+            c.index,
+            c.status,
+            values.join(" "),
+            c.error
+                .as_deref()
+                .map(|e| format!("\n           {e}"))
+                .unwrap_or_default()
+        );
+    }
+    out
 }
 
 /// A file the plan read, with the name inside it.
