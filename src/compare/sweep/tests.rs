@@ -6,17 +6,8 @@ use crate::config::parse_topology;
 use crate::config::sweep::vary::{self, KnobValue};
 use crate::record::sweep::CellStatus;
 
-/// Reference (2.4 s headline, no false failover), a faster HAProxy check that fails over
-/// under the stall phase, a slower one, a shorter down-after that beats the reference on
-/// every count, and the aggressive corner (fastest, 4 false failovers).
 fn five() -> Vec<CellSpec> {
-    vec![
-        CellSpec::new(["250ms", "1s"], 1_500.0, 2_400.0, 0, 4_400.0),
-        CellSpec::new(["50ms", "1s"], 500.0, 2_300.0, 2, 4_300.0),
-        CellSpec::new(["2s", "1s"], 3_000.0, 2_500.0, 0, 4_450.0),
-        CellSpec::new(["250ms", "200ms"], 1_500.0, 900.0, 0, 4_350.0),
-        CellSpec::new(["50ms", "200ms"], 500.0, 800.0, 4, 4_200.0),
-    ]
+    fixture::five()
 }
 
 fn analysed(specs: &[CellSpec]) -> SweepAnalysis {
