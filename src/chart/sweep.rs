@@ -327,6 +327,9 @@ pub fn knob_charts(a: &SweepAnalysis) -> Vec<KnobChart> {
 
 type Pick = fn(&KnobPoint) -> Option<f64>;
 
+/// One panel of a knob chart: its axis description, the figure, its colour, its label.
+type Panel = (&'static str, Pick, RGBColor, fn(f64) -> String);
+
 impl Plot for KnobChart {
     fn name(&self) -> String {
         format!("sweep-knob-{}", slug(&self.key))
@@ -355,7 +358,7 @@ impl Plot for KnobChart {
     where
         DB::ErrorType: 'static,
     {
-        let panels: [(&str, Pick, RGBColor, fn(f64) -> String); 3] = [
+        let panels: [Panel; 3] = [
             (
                 "headline switch (s)",
                 |p| p.switch_s,

@@ -202,11 +202,15 @@ pub fn switch_cell(f: &FaultFigures) -> String {
     s
 }
 
+/// Columns of words, whatever their place.
+const TEXT_COLUMNS: [&str; 3] = ["directory", "problem", "not applied"];
+
 fn table(head: &[&str], rows: Vec<Vec<String>>, text_cols: usize) -> Block {
-    let mut numeric = vec![true; head.len()];
-    for n in numeric.iter_mut().take(text_cols) {
-        *n = false;
-    }
+    let numeric = head
+        .iter()
+        .enumerate()
+        .map(|(i, h)| i >= text_cols && !TEXT_COLUMNS.contains(h))
+        .collect();
     Block::Table {
         head: head.iter().map(|s| s.to_string()).collect(),
         rows,
@@ -426,7 +430,7 @@ fn faults(a: &SweepAnalysis) -> Vec<Block> {
         })
         .collect();
     out.push(Block::Heading(3, "Stall phase (false failovers)".into()));
-    out.push(Block::Para("Per cell, the stall phase's pauses (shorter than a death: 300 ms, 800 ms and 1.5 s of each side) and how many of them HAProxy or the Sentinels acted on: a false failover is a pause after which HAProxy marked a server DOWN or the Sentinels switched the master; +sdown (a Sentinel thought the master down) and client reconnections are counted apart.".into()));
+    out.push(Block::Para("Per cell, the stall phase's pauses (each shorter than a death; workloads/sweep.toml pauses each side for 300 ms, 800 ms and 1.5 s) and how many of them HAProxy or the Sentinels acted on: a false failover is a pause after which HAProxy marked a server DOWN or the Sentinels switched the master; +sdown (a Sentinel thought the master down) and client reconnections are counted apart.".into()));
     out.push(table(
         &[
             "cell",

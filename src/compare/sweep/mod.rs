@@ -15,7 +15,7 @@
 //! - [`load`]: the sweep directory read back ([`SweepRuns`]);
 //! - [`cell`]: one cell's figures ([`CellResult`]);
 //! - [`pareto`]: the front, the recommendation and its reasons;
-//! - [`recommend`]: `recommended.toml`.
+//! - [`recommend`]: writes `recommended.toml`.
 
 pub mod cell;
 pub mod load;

@@ -137,3 +137,15 @@ fn switch_cells_show_repetitions_without_a_switch() {
     assert_eq!(f(1), "1.20s (1.00s–none), 1 of 3 no switch");
     assert_eq!(f(2), "no switch in 3 of 3");
 }
+
+#[test]
+#[ignore = "writes a sweep directory for a human to look at"]
+fn dump_sweep_report() {
+    let mut specs = five();
+    specs[4].status = CellStatus::Interrupted;
+    let d = Path::new("/tmp/sweep-report");
+    let _ = std::fs::remove_dir_all(d);
+    std::fs::create_dir_all(d).unwrap();
+    fixture::write(&fixture::sweep(&specs), d);
+    render_sweep_dir(d).unwrap();
+}
