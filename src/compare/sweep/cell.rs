@@ -209,19 +209,21 @@ fn topology(name: &str, run: &LoadedRun) -> TopologyRuns {
     }
 }
 
-/// `hab compare`'s comparison of `run` (named `name`) with the baseline run, if any.
+/// `hab compare`'s comparison of `run` (named `name`) with the baseline's run, if there
+/// is one: without it the ratios stay empty (the baseline is named but absent).
 fn compare(
-    baseline: Option<(&str, &LoadedRun)>,
+    baseline: &str,
+    baseline_run: Option<&LoadedRun>,
     name: &str,
     run: &LoadedRun,
 ) -> anyhow::Result<Comparison> {
     let mut topologies = Vec::new();
-    if let Some((b, r)) = baseline {
-        topologies.push(topology(b, r));
+    if let Some(r) = baseline_run {
+        topologies.push(topology(baseline, r));
     }
     topologies.push(topology(name, run));
     let set = RunSet {
-        baseline: baseline.map_or(name, |(b, _)| b).to_string(),
+        baseline: baseline.to_string(),
         topologies,
     };
     Comparison::from_runs(&set)
@@ -258,7 +260,7 @@ fn baseline_run(
     let mut problem = loaded.problem.clone();
     let cost = match &loaded.run {
         Some(run) => {
-            let c = compare(None, name, run)?;
+            let c = compare(name, None, name, run)?;
             let cost = workload_row(&c, COST_WORKLOAD, name).map(cost_of);
             if cost.is_none() {
                 problem = Some(format!("its run has no {COST_WORKLOAD} workload"));
@@ -283,7 +285,7 @@ pub fn baseline(runs: &SweepRuns) -> anyhow::Result<BaselineResult> {
     let end = baseline_run("end", &runs.baseline_end, runs, name)?;
     let (mut drift_throughput_pct, mut drift_p99_pct) = (None, None);
     if let (Some(s), Some(e)) = (&runs.baseline_start.run, &runs.baseline_end.run) {
-        let c = compare(Some((name, s)), "baseline at the end", e)?;
+        let c = compare(name, Some(s), "baseline at the end", e)?;
         if let Some(row) = workload_row(&c, COST_WORKLOAD, "baseline at the end") {
             drift_throughput_pct = row.throughput_ratio.map(|r| (r - 1.0) * 100.0);
             drift_p99_pct = row.p99_ratio.map(|r| (r - 1.0) * 100.0);
@@ -424,7 +426,7 @@ pub fn own_figures(
         return Ok(out);
     };
     let name = cell_name(record.index);
-    let c = compare(baseline_start.map(|b| (baseline_name, b)), &name, run)?;
+    let c = compare(baseline_name, baseline_start, &name, run)?;
     if let Some(row) = workload_row(&c, COST_WORKLOAD, &name) {
         out.cost = Some(cost_of(row));
         out.cost_throughput_pct = row.throughput_ratio.map(|r| (1.0 - r) * 100.0);

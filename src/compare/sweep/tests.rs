@@ -374,3 +374,37 @@ fn a_knob_the_source_leaves_out_is_added_to_its_table() {
         "{text}"
     );
 }
+
+#[test]
+fn without_the_baselines_start_run_costs_are_unknown_and_said_so() {
+    let mut runs = sweep(&five());
+    runs.baseline_start =
+        super::LoadedCell::missing("interrupted before its run directory existed");
+    runs.index.baseline_runs[0].status = CellStatus::Interrupted;
+    runs.index.baseline_runs[0].dir = None;
+    let a = analyse(&runs).unwrap();
+    let start = a.baseline.start.as_ref().unwrap();
+    assert!(start.cost.is_none());
+    assert_eq!(
+        start.problem.as_deref(),
+        Some("interrupted before its run directory existed")
+    );
+    assert_eq!(a.baseline.drift_throughput_pct, None);
+    let c0 = a.reference().unwrap();
+    assert_eq!((c0.cost_throughput_pct, c0.cost_p99_pct), (None, None));
+    // The cell's own throughput is still there; the recommendation does not need a cost.
+    assert_eq!(c0.cost.as_ref().unwrap().throughput_per_s.median, 4_400.0);
+    assert_eq!(pareto::cost_text(c0), "cost not measured");
+    assert_eq!(a.recommendation.as_ref().unwrap().cell, 3);
+}
+
+#[test]
+fn a_stall_phase_taken_from_the_reference_is_marked() {
+    let mut specs = five();
+    specs[2].from_reference = vec![STALL_WORKLOAD];
+    specs[2].stall = vec![(true, true); 6];
+    let a = analysed(&specs);
+    let s = a.cell(2).unwrap().stall.as_ref().unwrap();
+    assert_eq!(s.source, Source::Reference);
+    assert_eq!(s.false_failovers, 0, "the reference's, not the spec's");
+}
