@@ -206,8 +206,13 @@ impl Plot for ParetoChart {
             )))?;
         }
         let label = font(NOTE_PX).pos(Pos::new(HPos::Left, VPos::Bottom));
-        for p in &self.points {
+        for (k, p) in self.points.iter().enumerate() {
             let at = (p.false_failovers as f64, y(p));
+            // Cells at the same place: their labels one under the other.
+            let twins = self.points[..k]
+                .iter()
+                .filter(|q| q.false_failovers == p.false_failovers && y(q) == y(p))
+                .count() as i32;
             chart.draw_series(std::iter::once(Circle::new(
                 at,
                 9,
@@ -228,7 +233,8 @@ impl Plot for ParetoChart {
                 text.push_str(" recommended");
             }
             chart.draw_series(std::iter::once(
-                EmptyElement::at(at) + Text::new(text, (12, -10), label.clone()),
+                EmptyElement::at(at)
+                    + Text::new(text, (12, -10 + twins * NOTE_PX as i32), label.clone()),
             ))?;
         }
         Ok(())

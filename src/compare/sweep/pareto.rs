@@ -90,6 +90,9 @@ pub fn recommend(a: &SweepAnalysis) -> Option<Recommendation> {
     let mut reasons = vec![headline_sentence(a, best)];
     reasons.push(why_sentence(&front, best));
     match a.reference() {
+        Some(r) if !r.measured => reasons.push(
+            "The reference cell 0 (the topology as written) was not measured, so nothing is set against it.".into(),
+        ),
         Some(r) if r.index != best.index => reasons.push(against_reference(a, best, r)),
         Some(_) => reasons.push(
             "The reference cell (the topology as written) is already the best setting measured: recommended.toml is the topology unchanged.".into(),

@@ -408,3 +408,17 @@ fn a_stall_phase_taken_from_the_reference_is_marked() {
     assert_eq!(s.source, Source::Reference);
     assert_eq!(s.false_failovers, 0, "the reference's, not the spec's");
 }
+
+#[test]
+fn a_reference_cell_not_measured_is_said_not_compared_with() {
+    let mut specs = five();
+    specs[0].status = CellStatus::Failed;
+    let a = analysed(&specs);
+    assert_eq!(a.not_measured, [0]);
+    let r = a.recommendation.as_ref().unwrap();
+    assert_eq!(r.cell, 3);
+    crate::testing::assert_has(
+        &r.reasons.join("\n"),
+        &["The reference cell 0 (the topology as written) was not measured"],
+    );
+}
