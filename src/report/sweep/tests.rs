@@ -60,7 +60,28 @@ fn render_sweep_dir_writes_every_file_and_leads_with_the_answer() {
     assert!(!md.contains("WARNING"), "a complete sweep has no banner");
     let html = std::fs::read_to_string(d.join("report.html")).unwrap();
     assert!(html.contains("<h2>Recommendation</h2>"));
-    assert!(html.contains("data:image/svg+xml;base64,"));
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("report.html is not well-formed: {e}"));
+    let images: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("src"))
+        .collect();
+    assert_eq!(
+        images.len(),
+        3,
+        "the Pareto chart and one per knob, inlined"
+    );
+    assert!(
+        images
+            .iter()
+            .all(|s| s.starts_with("data:image/svg+xml;base64,"))
+    );
     // sweep.csv: a header and a row per cell, knob values and every fault's figures.
     let csv = std::fs::read_to_string(d.join("sweep.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
