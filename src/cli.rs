@@ -468,12 +468,21 @@ fn dispatch(cli: Cli) -> Result<i32> {
         } => {
             if !dir.is_dir() {
                 eprintln!(
-                    "error: {} is not a directory (give a run directory from `hab run` or a comparison directory from `hab compare`)",
+                    "error: {} is not a directory (give a run directory from `hab run`, a comparison directory from `hab compare` or a sweep directory from `hab sweep`)",
                     dir.display()
                 );
                 return Ok(2);
             }
             let options = crate::chart::Options { title, png_scale };
+            if dir.join(crate::record::sweep::SWEEP_INDEX_FILE).is_file() {
+                // A sweep directory: its own analysis and report (thresholds do not apply).
+                let a = crate::report::sweep::render_sweep_dir_with(&dir, &options)?;
+                match json {
+                    true => println!("{}", serde_json::to_string_pretty(&a)?),
+                    false => print!("{}", crate::report::sweep::terminal(&a, &dir)),
+                }
+                return Ok(0);
+            }
             let c = crate::report::render_dir_with(&dir, &options)?;
             let complete = c
                 .topologies

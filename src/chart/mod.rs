@@ -18,10 +18,10 @@ pub mod latency;
 mod publish;
 mod scale;
 pub mod stages;
+pub mod sweep;
 pub mod switch_times;
 pub mod throughput;
 pub mod timeline;
-
 use std::path::Path;
 use std::sync::OnceLock;
 

@@ -11,6 +11,7 @@ pub mod idle;
 pub mod matrix;
 pub mod outage;
 pub mod summary;
+pub mod sweep;
 pub mod terminal;
 pub mod thresholds;
 pub mod timing;

@@ -6,6 +6,7 @@
 mod cpu;
 pub mod doc;
 mod failover;
+pub mod sweep;
 
 use std::collections::BTreeSet;
 use std::path::Path;
