@@ -129,7 +129,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 /// `hab sweep` without `--dry-run`: the plan, then every cell; exit 130 when
 /// interrupted, 1 when a cell or the baseline could not be measured.
 fn sweep(a: &args::SweepArgs, plan: &crate::cmd::sweep::SweepPlan) -> Result<i32> {
-    eprint!("{}", crate::cmd::sweep::render_text(plan));
+    eprint!("{}", crate::cmd::sweep::render_text(plan, false));
     let opts = a.options();
     runtime()?.block_on(async {
         let cancel = CancellationToken::new();
@@ -143,7 +143,7 @@ fn sweep(a: &args::SweepArgs, plan: &crate::cmd::sweep::SweepPlan) -> Result<i32
             cancel,
         )
         .await?;
-        let rendered = crate::cmd::sweep::summarise(&run);
+        let rendered = crate::cmd::sweep::render(&run, a.json);
         eprintln!(
             "hab sweep: {} in {:.0} s: {}",
             if run.interrupted { "stopped" } else { "done" },
@@ -288,7 +288,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let text = if a.json {
                 serde_json::to_string_pretty(&plan)? + "\n"
             } else {
-                crate::cmd::sweep::render_text(&plan)
+                crate::cmd::sweep::render_text(&plan, true)
             };
             write_stdout(text.as_bytes())
         }

@@ -206,6 +206,37 @@ fn a_tiny_sweep_reconfigures_one_stack_and_tells_a_stall_from_a_death() {
         baselines.iter().all(|b| b["status"] == "measured"),
         "{ix:#}"
     );
+    // The analysis counts the aggressive cells' failovers, and only theirs.
+    let analysis: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    for c in analysis["cells"].as_array().unwrap() {
+        let aggressive = c["values"][1] == "500ms";
+        assert_eq!(
+            c["stall"]["false_failovers"],
+            u64::from(aggressive),
+            "{:#}",
+            c["stall"]
+        );
+    }
+    for f in [
+        "sweep.csv",
+        "report.md",
+        "report.html",
+        "charts/sweep-pareto.svg",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
+    // recommended.toml is a topology hab accepts.
+    let check = hab()
+        .args(["check", "--topology"])
+        .arg(dir.join("recommended.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
 
@@ -276,6 +307,9 @@ fn sigint_during_a_sweep_leaves_no_server_and_keeps_what_it_measured() {
     assert_eq!(run["status"], "interrupted", "{run:#}");
     assert_eq!(ix["baseline_runs"][0]["status"], "measured", "{ix:#}");
     assert_eq!(ix["baseline_runs"][1]["status"], "planned", "{ix:#}");
+    // What was measured is rendered, with the cells not measured said.
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("interrupted"), "{md}");
     assert_no_procs_left(&tmp.path().to_string_lossy(), Duration::from_secs(5));
 }
 

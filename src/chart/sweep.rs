@@ -120,8 +120,8 @@ impl Plot for ParetoChart {
     fn caption(&self) -> String {
         format!(
             "Each measured cell of the sweep, labelled with its index: x is the number of \
-             stall pauses after which HAProxy marked a server DOWN or the Sentinels switched \
-             the master (false failovers), y the headline switch time (the slowest fault \
+             stall pauses after which the service moved — Sentinel switched the master or \
+             HAProxy marked the paused broker node DOWN (false failovers), y the headline switch time (the slowest fault \
              workload's median switch time, s); the colour is the cost of HA (throughput \
              below {}, from blue for the cheapest to red for the dearest). The line joins \
              the Pareto front (no other cell is as fast with as few false failovers), the \

@@ -133,9 +133,10 @@ pub(super) enum Command {
         thresholds: ThresholdArgs,
     },
     /// Render charts and reports again from the run.json files of a run or comparison
-    /// directory, without running anything.
+    /// directory, or from a sweep directory (sweep-index.json), without running anything.
     Report {
-        /// A comparison directory (from `hab compare`) or a run directory (from `hab run`).
+        /// A comparison directory (`hab compare`), a run directory (`hab run`) or a sweep
+        /// directory (`hab sweep`).
         #[arg(value_name = "DIR")]
         dir: PathBuf,
         /// Print the summary as JSON on stdout (the human summary goes to stderr).
@@ -322,7 +323,7 @@ pub(super) struct SweepArgs {
     /// Directory in which the sweep directory is created.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub(super) out: PathBuf,
-    /// Print the plan as JSON on stdout.
+    /// JSON on stdout: the plan with --dry-run, else the sweep's analysis (sweep.json).
     #[arg(long)]
     pub(super) json: bool,
     /// Print the design, every cell and the duration arithmetic, and exit.

@@ -238,7 +238,7 @@ fn answer(a: &SweepAnalysis) -> Vec<Block> {
         }
     }
     out.push(Block::Para(format!(
-        "How to read it: a cell's headline switch time is the slowest of its fault workloads' median switch times (switch time: from the fault until the first task published at or after it completed; a repetition with no switch counts as the slowest). A false failover is a pause of the stall phase — shorter than a node's death — after which HAProxy marked a server DOWN or the Sentinels switched the master. The cost of HA is the cost phase's throughput below {}'s at the start of the sweep (p99 beside it), as `hab compare` computes it. The Pareto front holds the cells no other cell beats on both headline switch time and false failovers (cost breaks ties; a cell that lost tasks never beats one that did not). The recommendation is the front's cell with zero false failovers (or the fewest), then no lost tasks, then the fastest headline, then the cheapest.",
+        "How to read it: a cell's headline switch time is the slowest of its fault workloads' median switch times (switch time: from the fault until the first task published at or after it completed; a repetition with no switch counts as the slowest). A false failover is a pause of the stall phase — shorter than a node's death — after which the service moved: the Sentinels switched the Redis master, or HAProxy marked the paused broker node DOWN and sent its clients to another node (HAProxy marking a paused Redis master DOWN is counted apart: with no other master to route to, it is an outage, not a failover). The cost of HA is the cost phase's throughput below {}'s at the start of the sweep (p99 beside it), as `hab compare` computes it. The Pareto front holds the cells no other cell beats on both headline switch time and false failovers (cost breaks ties; a cell that lost tasks never beats one that did not). The recommendation is the front's cell with zero false failovers (or the fewest), then no lost tasks, then the fastest headline, then the cheapest.",
         a.baseline_name
     )));
     out
@@ -430,7 +430,7 @@ fn faults(a: &SweepAnalysis) -> Vec<Block> {
         })
         .collect();
     out.push(Block::Heading(3, "Stall phase (false failovers)".into()));
-    out.push(Block::Para("Per cell, the stall phase's pauses (each shorter than a death; workloads/sweep.toml pauses each side for 300 ms, 800 ms and 1.5 s) and how many of them HAProxy or the Sentinels acted on: a false failover is a pause after which HAProxy marked a server DOWN or the Sentinels switched the master; +sdown (a Sentinel thought the master down) and client reconnections are counted apart.".into()));
+    out.push(Block::Para("Per cell, the stall phase's pauses (each shorter than a death, as the workload file sets them; workloads/sweep.toml pauses each side for 300 ms, 800 ms and 1.5 s) and how many of them HAProxy or the Sentinels acted on: a false failover is a pause after which the service moved (the Sentinels switched the master, or HAProxy marked the paused broker node DOWN); HAProxy DOWN marks of any server, +sdown (a Sentinel thought the master down) and client reconnections are counted apart.".into()));
     out.push(table(
         &[
             "cell",

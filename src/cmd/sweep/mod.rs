@@ -83,8 +83,20 @@ pub fn is_bad_input(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The terminal's account of a sweep: every cell with its setting, how its stack was
-/// configured and how far it got.
+/// Renders the sweep directory (analysis, `recommended.toml`, charts, report) and returns
+/// what the terminal shows: the answer (or, with `json`, the analysis). When even that
+/// fails (nothing was measured), the cells as the index has them, and why there is no
+/// report.
+pub fn render(run: &SweepRun, json: bool) -> String {
+    match crate::report::sweep::render_sweep_dir(&run.dir) {
+        Ok(a) if json => serde_json::to_string_pretty(&a).unwrap_or_default() + "\n",
+        Ok(a) => crate::report::sweep::terminal(&a, &run.dir),
+        Err(e) => format!("{}hab sweep: no report: {e:#}\n", summarise(run)),
+    }
+}
+
+/// The terminal's account of a sweep from its index alone: every cell with its setting,
+/// how its stack was configured and how far it got.
 pub fn summarise(run: &SweepRun) -> String {
     use std::fmt::Write;
     let ix = &run.index;

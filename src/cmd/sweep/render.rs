@@ -9,11 +9,19 @@ use crate::config::sweep::design::{Cell, Design};
 use crate::config::sweep::estimate::{self, format_seconds};
 use crate::config::sweep::{DesignKind, FaultScope};
 
-/// The plan as text.
-pub fn render_text(plan: &SweepPlan) -> String {
+/// The plan as text (`dry_run`: and nothing else happens).
+pub fn render_text(plan: &SweepPlan, dry_run: bool) -> String {
     let d = &plan.design;
     let mut s = String::new();
-    let _ = writeln!(s, "hab sweep: the plan (dry run; nothing is started)");
+    let _ = writeln!(
+        s,
+        "hab sweep: the plan{}",
+        if dry_run {
+            " (dry run; nothing is started)"
+        } else {
+            ""
+        }
+    );
     let named = |n: &super::Named| format!("{} ({})", n.name, n.file.display());
     let _ = writeln!(s, "  topology  {}", named(&plan.topology));
     let _ = writeln!(s, "  workload  {}", named(&plan.workload));

@@ -48,7 +48,7 @@ fn the_default_sweep_on_ha_is_one_knob_at_a_time_and_the_aggressive_corner_withi
     assert_eq!(p.workload.name, "sweep");
     assert_eq!(p.baseline.name, "standalone");
     assert_has(&p.budget_from, &["budget in ", "sweeps/default.toml"]);
-    let text = render_text(&p);
+    let text = render_text(&p, true);
     assert_has(
         &text,
         &[
@@ -95,7 +95,7 @@ fn vary_replaces_the_files_knob_of_the_same_key_and_flags_override_the_file() {
     assert_eq!(p.design.knobs[1].values.len(), 2);
     assert_eq!(p.budget_from, "--budget");
     assert_has(
-        &render_text(&p),
+        &render_text(&p, true),
         &["budget    3h (--budget)", ": room for 4 of them, at most ~"],
     );
     // Without a sweep file --vary alone is the plan, with the defaults.

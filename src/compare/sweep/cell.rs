@@ -92,9 +92,11 @@ pub struct StallFigures {
     pub source: Source,
     /// Pauses applied.
     pub pauses: usize,
-    /// Pauses after which HAProxy marked a server DOWN or Sentinel switched the master.
+    /// Pauses after which the service moved: the Sentinels switched the master, or
+    /// HAProxy marked the paused broker node DOWN ([`moved_service`]).
     pub false_failovers: usize,
-    /// Pauses after which HAProxy marked a server DOWN.
+    /// Pauses after which HAProxy marked a server DOWN (a paused Redis master included:
+    /// an outage of HAProxy's making, not a failover).
     pub proxy_down: usize,
     /// Pauses after which a Sentinel said `+sdown`.
     pub sentinel_sdown: usize,
@@ -352,6 +354,15 @@ fn fault_figures(workload: &str, rows: &[&FailoverRow], row: Option<&WorkloadRow
 }
 
 /// The stall phase's figures from its failover rows (one per pause).
+/// Whether the service moved away from the paused node: the Sentinels switched the
+/// master, or HAProxy marked the paused broker node DOWN (its clients go to a backup). A
+/// paused Redis master marked DOWN by HAProxy is not a failover: with no other master to
+/// route to, its clients wait (an outage, counted in `proxy_down`).
+pub fn moved_service(r: &FailoverRow) -> bool {
+    let broker = r.target.starts_with("broker") || r.resolved.starts_with("broker");
+    r.sentinel_switch_ms.is_some() || (broker && r.proxy_down_ms.is_some())
+}
+
 fn stall_figures(rows: &[&FailoverRow], row: Option<&WorkloadRow>) -> StallFigures {
     let applied: Vec<&FailoverRow> = rows
         .iter()
@@ -363,7 +374,7 @@ fn stall_figures(rows: &[&FailoverRow], row: Option<&WorkloadRow>) -> StallFigur
     StallFigures {
         source: Source::Own,
         pauses: applied.len(),
-        false_failovers: count(&|r| r.proxy_down_ms.is_some() || r.sentinel_switch_ms.is_some()),
+        false_failovers: count(&|r| moved_service(r)),
         proxy_down: count(&|r| r.proxy_down_ms.is_some()),
         sentinel_sdown: count(&|r| r.sentinel_sdown_ms.is_some()),
         sentinel_switch: count(&|r| r.sentinel_switch_ms.is_some()),

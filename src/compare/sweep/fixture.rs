@@ -98,13 +98,16 @@ fn latencies(base_us: i64) -> Vec<i64> {
     (1..=100).map(|i| base_us * i).collect()
 }
 
+/// A stall pause: `down` HAProxy marked the paused node DOWN, `switch` the Sentinels
+/// switched the master. A pause with `down` alone pauses the broker (HAProxy sends its
+/// clients to another node: a false failover); the others alternate between the sides.
 fn stall_row(i: usize, (down, switch): (bool, bool)) -> FailoverRow {
     FailoverRow {
         workload: STALL_WORKLOAD.into(),
-        target: if i % 2 == 0 {
-            "backend.master"
-        } else {
+        target: if (down && !switch) || i % 2 == 1 {
             "broker.primary"
+        } else {
+            "backend.master"
         }
         .into(),
         kind: "pause".into(),

@@ -162,6 +162,42 @@ fn ties_go_to_the_cheaper_cell_then_the_lower_index() {
 }
 
 #[test]
+fn a_paused_redis_master_marked_down_by_haproxy_is_an_outage_not_a_failover() {
+    use crate::metrics::failover::FailoverRow;
+    let row = |target: &str, down: bool, switch: bool| FailoverRow {
+        workload: super::STALL_WORKLOAD.into(),
+        target: target.into(),
+        kind: "pause".into(),
+        proxy_down_ms: down.then_some(700.0),
+        sentinel_switch_ms: switch.then_some(2_200.0),
+        ..Default::default()
+    };
+    // No other master to route to: clients wait, nothing moved.
+    assert!(!super::cell::moved_service(&row(
+        "backend.master",
+        true,
+        false
+    )));
+    // The Sentinels promoted the replica: a failover.
+    assert!(super::cell::moved_service(&row(
+        "backend.master",
+        true,
+        true
+    )));
+    // The broker's clients were sent to a backup node: a failover.
+    assert!(super::cell::moved_service(&row(
+        "broker.primary",
+        true,
+        false
+    )));
+    assert!(!super::cell::moved_service(&row(
+        "broker.primary",
+        false,
+        false
+    )));
+}
+
+#[test]
 fn without_a_cell_free_of_false_failovers_the_fewest_win() {
     let mut specs = five();
     for (i, s) in specs.iter_mut().enumerate() {
