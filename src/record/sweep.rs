@@ -90,6 +90,10 @@ pub struct SweepIndex {
     pub baseline_runs: Vec<BaselineRecord>,
     /// Each bring-up of the swept topology (one per group of cells).
     pub bring_ups: Vec<BringUpRecord>,
+    /// Stage 2 of a one-at-a-time design: which pair of knobs it gridded and why, or why
+    /// it did not run (absent: the design has no stage 2, or the sweep stopped before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage2: Option<String>,
 }
 
 /// One varied knob.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio_util::sync::CancellationToken;
 
-use super::{SweepOptions, SweepPlan, live};
+use super::{SweepOptions, SweepPlan, live, stage2};
 use crate::cmd::run::{Borrowed, RunOptions, SharedStack, run, run_with};
 use crate::config::sweep::design::Cell;
 use crate::config::{self, Topology, WorkloadPlan};
@@ -40,6 +40,7 @@ pub struct SweepRun {
 struct Sweep<'a> {
     dir: PathBuf,
     plan: &'a SweepPlan,
+    topology: Topology,
     index: SweepIndex,
     workload: WorkloadPlan,
     progress: bool,
@@ -83,6 +84,7 @@ pub async fn execute(
     let mut sweep = Sweep {
         dir,
         plan,
+        topology,
         index,
         workload,
         progress,
@@ -126,33 +128,7 @@ fn first_index(opts: &SweepOptions, plan: &SweepPlan, topology: &Topology) -> Re
     let cells = design
         .cells
         .iter()
-        .map(|c| CellRecord {
-            index: c.index,
-            stage: c.stage,
-            group: c.group,
-            values: c.values.iter().map(|v| v.text.clone()).collect(),
-            changed: c
-                .changed
-                .iter()
-                .map(|&k| design.knobs[k].knob.key.to_string())
-                .collect(),
-            requested: design.requested.contains(&c.index),
-            scope: c.scope,
-            workloads: c.workloads.clone(),
-            from_reference: all
-                .iter()
-                .filter(|w| !c.workloads.contains(w))
-                .cloned()
-                .collect(),
-            setting: CellSetting {
-                cell: c.index,
-                values: setting_values(plan, c),
-                ..Default::default()
-            },
-            dir: None,
-            status: CellStatus::Planned,
-            error: None,
-        })
+        .map(|c| cell_record(plan, c, &all, design.requested.contains(&c.index)))
         .collect();
     Ok(SweepIndex {
         hab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -189,7 +165,39 @@ fn first_index(opts: &SweepOptions, plan: &SweepPlan, topology: &Topology) -> Re
             })
             .collect(),
         bring_ups: Vec::new(),
+        stage2: None,
     })
+}
+
+/// A cell as the index first has it: planned.
+fn cell_record(plan: &SweepPlan, c: &Cell, all: &[String], requested: bool) -> CellRecord {
+    CellRecord {
+        index: c.index,
+        stage: c.stage,
+        group: c.group,
+        values: c.values.iter().map(|v| v.text.clone()).collect(),
+        changed: c
+            .changed
+            .iter()
+            .map(|&k| plan.design.knobs[k].knob.key.to_string())
+            .collect(),
+        requested,
+        scope: c.scope,
+        workloads: c.workloads.clone(),
+        from_reference: all
+            .iter()
+            .filter(|w| !c.workloads.contains(w))
+            .cloned()
+            .collect(),
+        setting: CellSetting {
+            cell: c.index,
+            values: setting_values(plan, c),
+            ..Default::default()
+        },
+        dir: None,
+        status: CellStatus::Planned,
+        error: None,
+    }
 }
 
 fn setting_values(plan: &SweepPlan, c: &Cell) -> Vec<(String, String)> {
@@ -221,13 +229,87 @@ impl Sweep<'_> {
         p.strip_prefix(&self.dir).unwrap_or(p).display().to_string()
     }
 
-    /// Baseline, cells, baseline; the stack of the last group is taken down at the end.
+    /// Baseline, stage 1's cells, stage 2's (when the budget has room), baseline; the
+    /// stack of the last group is taken down at the end.
     async fn run_all(&mut self) -> Result<()> {
         self.baseline(0).await?;
         let mut stack: Option<(usize, SharedStack)> = None;
         let cells = self.plan.design.cells.clone();
-        let total = cells.len();
-        for cell in &cells {
+        self.run_cells(&cells, &mut stack).await?;
+        if !self.cancel.is_cancelled() {
+            let more = self.stage2()?;
+            self.run_cells(&more, &mut stack).await?;
+        }
+        if let Some((_, s)) = stack.take() {
+            shut_down(s).await;
+        }
+        if !self.cancel.is_cancelled() {
+            self.baseline(1).await?;
+        }
+        Ok(())
+    }
+
+    /// Stage 2 of a one-at-a-time design: the grid of the two knobs that moved the
+    /// headline switch time most in stage 1, as many cells as the budget's bound allows;
+    /// their records join the index. Nothing (and why, in the index) when there is no
+    /// stage 2, no room for it, or stage 1 cannot say which knobs moved most.
+    fn stage2(&mut self) -> Result<Vec<Cell>> {
+        let Some(bound) = &self.plan.design.stage2 else {
+            return Ok(Vec::new());
+        };
+        if bound.cells == 0 {
+            self.index.stage2 = Some(format!(
+                "not run: stage 1 leaves {:.0} s of the budget, and a stage-2 cell may take {:.0} s",
+                bound.left_s, bound.worst_cell_s
+            ));
+            self.save()?;
+            return Ok(Vec::new());
+        }
+        let max = bound.cells;
+        self.save()?;
+        let runs = crate::compare::sweep::SweepRuns::load(&self.dir)?;
+        let analysis = crate::compare::sweep::analyse(&runs)?;
+        let (pair, why) = match stage2::moved_most(&analysis) {
+            Ok(p) => p,
+            Err(why) => {
+                self.index.stage2 = Some(format!("not run: {why}"));
+                self.save()?;
+                return Ok(Vec::new());
+            }
+        };
+        let cells = crate::config::sweep::design::stage2_cells(
+            &self.topology,
+            &self.plan.design,
+            pair,
+            max,
+        );
+        self.index.stage2 = Some(format!("{} cell(s): {why}", cells.len()));
+        self.reporter.line(&format!("hab sweep: stage 2: {why}"));
+        let all: Vec<String> = self
+            .plan
+            .design
+            .phases
+            .iter()
+            .map(|p| p.workload.clone())
+            .collect();
+        for c in &cells {
+            self.index
+                .cells
+                .push(cell_record(self.plan, c, &all, false));
+        }
+        self.save()?;
+        Ok(cells)
+    }
+
+    /// Each of `cells` in turn; a cell that fails is recorded and the next one starts on
+    /// a new stack.
+    async fn run_cells(
+        &mut self,
+        cells: &[Cell],
+        stack: &mut Option<(usize, SharedStack)>,
+    ) -> Result<()> {
+        let total = self.index.cells.len();
+        for cell in cells {
             if self.cancel.is_cancelled() {
                 break;
             }
@@ -240,7 +322,7 @@ impl Sweep<'_> {
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
-            let outcome = self.cell(cell, &mut stack).await;
+            let outcome = self.cell(cell, stack).await;
             match outcome {
                 Ok(status) => self.index.cells[cell.index].status = status,
                 Err(e) => {
@@ -262,12 +344,6 @@ impl Sweep<'_> {
                 }
             }
             self.save()?;
-        }
-        if let Some((_, s)) = stack.take() {
-            shut_down(s).await;
-        }
-        if !self.cancel.is_cancelled() {
-            self.baseline(1).await?;
         }
         Ok(())
     }

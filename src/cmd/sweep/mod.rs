@@ -8,6 +8,7 @@
 mod execute;
 mod live;
 mod render;
+mod stage2;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -278,6 +278,7 @@ pub fn sweep(specs: &[CellSpec]) -> SweepRuns {
             })
             .collect(),
         bring_ups: Vec::new(),
+        stage2: None,
     };
     SweepRuns {
         dir: "/tmp/sweep-fixture".into(),

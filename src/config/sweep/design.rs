@@ -245,6 +245,74 @@ pub fn design(inputs: Inputs<'_>) -> Result<Design, DesignError> {
     Ok(out)
 }
 
+/// Stage 2 of a one-at-a-time design, once stage 1 has said which two knobs moved the
+/// switch time most: the grid of knobs `a` and `b` at values other than the topology's
+/// (the other knobs at the topology's), as cells that run after `design`'s stage-1 cells —
+/// indexed after them, on the last cell's stack when the bring-up knobs allow it, each
+/// reconfigured from the cell before — at most `max` of them. `topology` is the swept one.
+pub fn stage2_cells(
+    topology: &Topology,
+    design: &Design,
+    (a, b): (usize, usize),
+    max: usize,
+) -> Vec<Cell> {
+    let ctx = Ctx {
+        topology,
+        knobs: &design.knobs,
+        phases: &design.phases,
+        warm_up_s: design.warm_up_s,
+    };
+    let reference: Vec<KnobValue> = design.knobs.iter().map(|k| k.current.clone()).collect();
+    let (ka, kb) = (&design.knobs[a], &design.knobs[b]);
+    let mut settings = Vec::new();
+    for va in ka.others() {
+        for vb in kb.others() {
+            let mut s = reference.clone();
+            s[a] = va.clone();
+            s[b] = vb.clone();
+            if !design.cells.iter().any(|c| c.values == s) {
+                settings.push(s);
+            }
+        }
+    }
+    let mut ignored = Vec::new();
+    let mut cells = ctx.cells(settings, 2, &mut ignored);
+    cells.truncate(max);
+    let Some(last) = design.cells.last() else {
+        return cells;
+    };
+    let groups = design.cells.iter().map(|c| c.group).max().unwrap_or(0) + 1;
+    let mut previous = last.clone();
+    for (i, c) in cells.iter_mut().enumerate() {
+        c.index = last.index + 1 + i;
+        let same_stack = ctx.bring_up_key(&c.values) == ctx.bring_up_key(&previous.values);
+        c.group = if same_stack {
+            previous.group
+        } else {
+            groups + i
+        };
+        c.applied = if same_stack {
+            (0..design.knobs.len())
+                .filter(|&k| previous.values[k] != c.values[k])
+                .map(|k| Applied {
+                    knob: k,
+                    key: design.knobs[k].knob.key,
+                    how: design.knobs[k].knob.apply,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        c.bring_up_s = if same_stack {
+            0.0
+        } else {
+            estimate::bring_up_seconds(&c.topology)
+        };
+        previous = c.clone();
+    }
+    cells
+}
+
 /// The indices of the cells whose setting is one of `extra`.
 fn requested(cells: &[Cell], extra: &[Vec<KnobValue>]) -> Vec<usize> {
     cells

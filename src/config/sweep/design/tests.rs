@@ -361,3 +361,55 @@ fn requested_cells_join_stage_one_once_and_are_marked() {
     assert_eq!((g.kind, g.cells.len()), (DesignKind::Grid, 9));
     assert_eq!(g.requested.len(), 2);
 }
+
+#[test]
+fn stage_two_is_the_grid_of_the_chosen_pair_run_after_stage_one_on_its_stack() {
+    let f = fixture();
+    let vary = [
+        "proxy.check_interval=50ms,250ms,2s",
+        "proxy.fall=1,2,3",
+        "broker.heartbeat=1s,5s,60s",
+        "backend.down_after=200ms,1s,5s",
+    ];
+    let d = f.design(&vary, 2400.0).unwrap();
+    let last = d.cells.last().unwrap().clone();
+    // check_interval × down_after, each at values other than the topology's: 2 × 2.
+    let cells = stage2_cells(&f.ha, &d, (0, 3), 10);
+    let got: Vec<String> = cells.iter().map(|c| setting(&d, c)).collect();
+    assert_eq!(
+        got,
+        [
+            "proxy.check_interval=50ms proxy.fall=2 broker.heartbeat=5s backend.down_after=200ms",
+            "proxy.check_interval=50ms proxy.fall=2 broker.heartbeat=5s backend.down_after=5s",
+            "proxy.check_interval=2s proxy.fall=2 broker.heartbeat=5s backend.down_after=200ms",
+            "proxy.check_interval=2s proxy.fall=2 broker.heartbeat=5s backend.down_after=5s",
+        ]
+    );
+    for (i, c) in cells.iter().enumerate() {
+        assert_eq!(c.index, last.index + 1 + i);
+        assert_eq!(c.stage, 2);
+        // No bring-up knob: the stage-1 stack goes on, reconfigured from the cell before.
+        assert_eq!(c.group, last.group);
+        assert_eq!(c.bring_up_s, 0.0);
+        assert_eq!(c.scope, FaultScope::Both);
+    }
+    // From stage 1's last cell (down_after=5s) to the first stage-2 cell: the proxy reload
+    // and SENTINEL SET.
+    let first: Vec<(&str, ApplyKind)> = cells[0].applied.iter().map(|a| (a.key, a.how)).collect();
+    assert_eq!(
+        first,
+        [
+            ("proxy.check_interval", ApplyKind::ProxyReload),
+            ("backend.down_after", ApplyKind::SentinelSet)
+        ]
+    );
+    let second: Vec<&str> = cells[1].applied.iter().map(|a| a.key).collect();
+    assert_eq!(second, ["backend.down_after"]);
+    // At most `max`; a cell stage 1 already measured is not measured again.
+    assert_eq!(stage2_cells(&f.ha, &d, (0, 3), 1).len(), 1);
+    assert!(
+        cells
+            .iter()
+            .all(|c| !d.cells.iter().any(|s| s.values == c.values))
+    );
+}
