@@ -241,6 +241,11 @@ fn answer(a: &SweepAnalysis) -> Vec<Block> {
         "How to read it: a cell's headline switch time is the slowest of its fault workloads' median switch times (switch time: from the fault until the first task published at or after it completed; a repetition with no switch counts as the slowest). A false failover is a pause of the stall phase — shorter than a node's death — after which the service moved: the Sentinels switched the Redis master, or HAProxy marked the paused broker node DOWN and sent its clients to another node (HAProxy marking a paused Redis master DOWN is counted apart: with no other master to route to, it is an outage, not a failover). The cost of HA is the cost phase's throughput below {}'s at the start of the sweep (p99 beside it), as `hab compare` computes it. The Pareto front holds the cells no other cell beats on both headline switch time and false failovers (cost breaks ties; a cell that lost tasks never beats one that did not). The recommendation is the front's cell with zero false failovers (or the fewest), then no lost tasks, then the fastest headline, then the cheapest.",
         a.baseline_name
     )));
+    if let Some(s2) = &a.stage2 {
+        out.push(Block::Para(format!(
+            "Stage 2 (a grid on the two knobs that moved the headline most in stage 1): {s2}."
+        )));
+    }
     out
 }
 

@@ -67,6 +67,10 @@ pub struct SweepAnalysis {
     pub recommendation: Option<Recommendation>,
     /// Cells not measured (planned, interrupted, failed, or no run.json to read).
     pub not_measured: Vec<usize>,
+    /// Stage 2 of a one-at-a-time design: the pair it gridded and why, or why it did not
+    /// run.
+    #[serde(default)]
+    pub stage2: Option<String>,
 }
 
 /// One run of the baseline's cost phase.
@@ -175,6 +179,7 @@ pub fn analyse(runs: &SweepRuns) -> anyhow::Result<SweepAnalysis> {
         front,
         recommendation: None,
         not_measured,
+        stage2: index.stage2.clone(),
     };
     analysis.recommendation = pareto::recommend(&analysis);
     Ok(analysis)
