@@ -332,6 +332,10 @@ pub(super) struct SweepArgs {
     /// No progress bars.
     #[arg(long)]
     pub(super) no_progress: bool,
+    /// Run the workload's faults on an external stack (its [external] commands act on
+    /// servers hab does not own; see `hab run --allow-faults`).
+    #[arg(long)]
+    pub(super) allow_faults: bool,
 }
 
 impl SweepArgs {
@@ -344,6 +348,7 @@ impl SweepArgs {
             baseline: self.baseline.clone(),
             budget: self.budget,
             out_dir: self.out.clone(),
+            allow_faults: self.allow_faults,
         }
     }
 }

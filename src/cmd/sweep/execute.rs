@@ -44,6 +44,7 @@ struct Sweep<'a> {
     index: SweepIndex,
     workload: WorkloadPlan,
     progress: bool,
+    allow_faults: bool,
     reporter: SharedReporter,
     cancel: CancellationToken,
 }
@@ -88,6 +89,7 @@ pub async fn execute(
         index,
         workload,
         progress,
+        allow_faults: opts.allow_faults,
         reporter,
         cancel,
     };
@@ -416,7 +418,7 @@ impl Sweep<'_> {
             out_dir: out,
             progress: self.progress,
             calibrate: None,
-            allow_faults: false,
+            allow_faults: self.allow_faults,
             shard: None,
             start: None,
             reporter: self.reporter.clone(),

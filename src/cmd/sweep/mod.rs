@@ -49,6 +49,8 @@ pub struct SweepOptions {
     pub budget: Option<Duration>,
     /// `--out`: where the sweep directory is created.
     pub out_dir: PathBuf,
+    /// `--allow-faults`: run the faults of an external stack's cells.
+    pub allow_faults: bool,
 }
 
 /// Bad `--vary` flags or a budget no design fits (exit 2).
