@@ -241,16 +241,19 @@ fn arithmetic_section(s: &mut String, plan: &SweepPlan) {
     }
     let _ = writeln!(
         s,
-        "  per cell: warm-up {} = {} + the workloads in its scope + reconfiguration (A4):",
+        "  per cell: warm-up {} = {} + the run's own {} (A7) + the workloads in its scope + reconfiguration (A4):",
         warm_up(plan),
-        seconds(d.warm_up_s)
+        seconds(d.warm_up_s),
+        seconds(estimate::RUN_OVERHEAD_S)
     );
     for scope in [FaultScope::Both, FaultScope::Broker, FaultScope::Backend] {
         let runs: Vec<_> = d.phases.iter().filter(|p| p.runs_in(scope)).collect();
-        let parts: Vec<String> = std::iter::once(seconds(d.warm_up_s))
+        let parts: Vec<String> = [seconds(d.warm_up_s), seconds(estimate::RUN_OVERHEAD_S)]
+            .into_iter()
             .chain(runs.iter().map(|p| seconds(p.seconds)))
             .collect();
-        let total = d.warm_up_s + runs.iter().map(|p| p.seconds).sum::<f64>();
+        let total =
+            d.warm_up_s + estimate::RUN_OVERHEAD_S + runs.iter().map(|p| p.seconds).sum::<f64>();
         let _ = writeln!(
             s,
             "    {:15} {} = {}{}",
@@ -277,7 +280,7 @@ fn arithmetic_section(s: &mut String, plan: &SweepPlan) {
     );
     let _ = writeln!(
         s,
-        "  baseline {}: 2 × (bring-up + warm-up + cost phase) = {} (A6)",
+        "  baseline {}: 2 × (bring-up + warm-up + the run's own + cost phase) = {} (A6, A7)",
         plan.baseline.name,
         seconds(d.baseline_s)
     );

@@ -185,7 +185,8 @@ pub fn design(inputs: Inputs<'_>) -> Result<Design, DesignError> {
         .filter(|p| p.scope.is_none())
         .map(|p| p.seconds)
         .sum();
-    let baseline_s = 2.0 * (estimate::bring_up_seconds(baseline) + warm_up_s + cost_s);
+    let baseline_s = 2.0
+        * (estimate::bring_up_seconds(baseline) + warm_up_s + estimate::RUN_OVERHEAD_S + cost_s);
     let reference: Vec<KnobValue> = knobs.iter().map(|k| k.current.clone()).collect();
     let ctx = Ctx {
         topology,
@@ -452,7 +453,9 @@ impl Ctx<'_> {
                     0.0
                 },
                 reconfigure_s: estimate::reconfigure_seconds(&kinds, &topology),
-                measure_s: self.warm_up_s + runs.iter().map(|p| p.seconds).sum::<f64>(),
+                measure_s: self.warm_up_s
+                    + estimate::RUN_OVERHEAD_S
+                    + runs.iter().map(|p| p.seconds).sum::<f64>(),
                 values,
                 topology,
             });

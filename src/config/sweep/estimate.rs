@@ -24,6 +24,14 @@ pub const BROKER_JOIN_S: f64 = 2.1;
 pub const REDIS_SIDE_S: f64 = 2.2;
 /// A4: seconds to restart the workers and reconnect the producer with new client settings.
 pub const RECONNECT_S: f64 = 2.0;
+/// A5: seconds after a workload with faults stops publishing until its last fault is
+/// restored, the stack healthy and its tasks drained (the default sweep on 2 cores: 0–38 s
+/// per workload, mean about 10 s; a slow check interval or a paused Redis master is at the
+/// long end).
+pub const FAULT_TAIL_S: f64 = 10.0;
+/// A7: seconds per cell run beyond its workloads: starting the workers, the last look and
+/// the run's files (the default sweep on 2 cores: 6–8 s).
+pub const RUN_OVERHEAD_S: f64 = 7.0;
 
 /// One assumption of the estimate, as printed with the plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,15 +79,25 @@ pub fn assumptions() -> Vec<Assumption> {
         ),
         a(
             "A5",
-            "no fault repetition waits for the stack's health beyond its `every` (a node that \
-             takes longer to come back stretches the cell)"
-                .to_string(),
+            format!(
+                "a workload with faults takes {FAULT_TAIL_S:.0} s after it stops publishing for \
+                 its last fault to be restored, the stack to be healthy and its tasks drained \
+                 (measured: 0–38 s, mean about 10 s; no repetition waits for health beyond its \
+                 `every`)"
+            ),
         ),
         a(
             "A6",
             "the baseline runs the plan's fault-free workloads (the cost phase) at the start \
              and again at the end, each time on a stack of its own"
                 .to_string(),
+        ),
+        a(
+            "A7",
+            format!(
+                "{RUN_OVERHEAD_S:.0} s per run beyond its workloads: starting the workers, the \
+                 last look, writing the run's files"
+            ),
         ),
     ]
 }
@@ -128,6 +146,12 @@ fn phase(plan: &WorkloadPlan, w: &Workload, topology: &Topology) -> PhaseEstimat
     if idle > 0.0 {
         arithmetic.push_str(&format!(" + {idle:.0} s idle before"));
     }
+    let tail = if w.faults.is_empty() {
+        0.0
+    } else {
+        arithmetic.push_str(&format!(" + {FAULT_TAIL_S:.0} s A5"));
+        FAULT_TAIL_S
+    };
     let scope = w
         .faults
         .iter()
@@ -167,7 +191,7 @@ fn phase(plan: &WorkloadPlan, w: &Workload, topology: &Topology) -> PhaseEstimat
         scope,
         faults,
         repetitions,
-        seconds: f64::from(w.repeat) * (once + WORKLOAD_OVERHEAD_S) + idle,
+        seconds: f64::from(w.repeat) * (once + WORKLOAD_OVERHEAD_S) + idle + tail,
         arithmetic,
     }
 }

@@ -308,8 +308,8 @@ fn fault_targets_belong_to_a_side() {
 fn the_shipped_default_sweep_varies_the_issues_four_knobs_on_ha() {
     let f = load_sweep_file(&shipped("sweeps/default.toml")).unwrap();
     assert_eq!(f.validate(), vec![]);
-    assert_eq!(f.budget, Some(Duration::from_secs(1800)));
-    assert_eq!(f.repetitions, Some(3));
+    assert_eq!(f.budget, Some(Duration::from_secs(27 * 60)));
+    assert_eq!(f.repetitions, Some(2));
     assert_eq!(f.workload, Some(PathBuf::from("workloads/sweep.toml")));
     let knobs = f.resolve(&ha()).unwrap();
     let got: Vec<(&str, Vec<&str>, &str)> = knobs
@@ -404,7 +404,7 @@ fn repetitions_repeat_each_fault_phase_and_lengthen_it_by_every() {
         }
     }
     let one = with_repetitions(&plan, 1).unwrap();
-    assert_eq!(one.workloads[1].count, 7200 - 4800);
+    assert_eq!(one.workloads[1].count, 6600 - 4800);
     // A fault without `every` cannot be spaced.
     let mut lone = plan.clone();
     lone.workloads[1].faults[0].repeat = 1;

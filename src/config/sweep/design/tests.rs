@@ -59,12 +59,13 @@ fn setting(d: &Design, c: &Cell) -> String {
 // The shipped workloads/sweep.toml, estimated (all from the file but A1/A2):
 const WARM_UP: f64 = 0.2; // 200 tasks ÷ 1000/s
 const COST: f64 = 9.0; // 3 × (2000 ÷ 1000/s + 1 s)
-const FAULT: f64 = 37.0; // 7200 ÷ 200/s + 1 s, each of four
-const STALL: f64 = 29.0; // 5600 ÷ 200/s + 1 s
-const BOTH: f64 = WARM_UP + COST + 4.0 * FAULT + STALL; // 186.2
-const ONE_SIDE: f64 = WARM_UP + COST + 2.0 * FAULT + STALL; // 112.2
+const FAULT: f64 = 44.0; // 6600 ÷ 200/s + 1 s + 10 s (A5), each of four
+const STALL: f64 = 33.0; // 4400 ÷ 200/s + 1 s + 10 s (A5)
+const RUN: f64 = 7.0; // A7, per run
+const BOTH: f64 = WARM_UP + RUN + COST + 4.0 * FAULT + STALL; // 225.2
+const ONE_SIDE: f64 = WARM_UP + RUN + COST + 2.0 * FAULT + STALL; // 137.2
 const HA_UP: f64 = 5.0 + 2.0 * 2.1 + 2.2; // three broker nodes
-const BASELINE: f64 = 2.0 * (5.0 + 2.2 + WARM_UP + COST);
+const BASELINE: f64 = 2.0 * (5.0 + 2.2 + WARM_UP + RUN + COST);
 
 #[test]
 fn each_workload_is_estimated_from_its_own_counts_rates_and_repetitions() {
@@ -78,7 +79,10 @@ fn each_workload_is_estimated_from_its_own_counts_rates_and_repetitions() {
         phases[0].arithmetic,
         "3 × (2000 tasks ÷ 1000/s A1 + 1 s A2)"
     );
-    assert_eq!(phases[1].arithmetic, "7200 tasks ÷ 200/s + 1 s A2");
+    assert_eq!(
+        phases[1].arithmetic,
+        "6600 tasks ÷ 200/s + 1 s A2 + 10 s A5"
+    );
     assert_eq!(phases[1].faults, ["3 × kill of broker.primary every 12s"]);
     assert_eq!(
         phases[4].faults,
@@ -165,9 +169,9 @@ fn a_grid_that_fits_the_budget_runs_whole_with_its_arithmetic() {
     assert_has(
         &e.to_string(),
         &[
-            "the budget of 10m 3s is too short",
-            "(3 cells) takes ~10m 4s",
-            "raise the budget to at least 10m 4s",
+            "the budget of 12m 14s is too short",
+            "(3 cells) takes ~12m 15s",
+            "raise the budget to at least 12m 15s",
         ],
     );
 }
@@ -181,7 +185,7 @@ fn over_budget_the_grid_becomes_one_knob_at_a_time_with_a_bounded_second_stage()
         "broker.heartbeat=1s,5s,60s",
         "backend.down_after=200ms,1s,5s",
     ];
-    let d = f.design(&vary, 1800.0).unwrap();
+    let d = f.design(&vary, 2100.0).unwrap();
     assert_eq!(d.kind, DesignKind::OneAtATime);
     assert_eq!(d.grid_cells, 81);
     assert!(d.grid_s > 4.0 * 3600.0, "{}", d.grid_s);
@@ -243,11 +247,11 @@ fn over_budget_the_grid_becomes_one_knob_at_a_time_with_a_bounded_second_stage()
         ("proxy.check_interval".into(), "proxy.fall".into())
     );
     near(s2.worst_cell_s, 6.0 + BOTH);
-    near(s2.left_s, 1800.0 - stage1);
+    near(s2.left_s, 2100.0 - stage1);
     assert_eq!(s2.cells, 1);
     near(d.total_s, stage1 + 6.0 + BOTH);
     // With a larger budget all four fit; with a far larger one the grid itself.
-    let roomy = f.design(&vary, 2400.0).unwrap();
+    let roomy = f.design(&vary, 2800.0).unwrap();
     assert_eq!(roomy.stage2.as_ref().unwrap().cells, 4);
     let huge = f.design(&vary, 24.0 * 3600.0).unwrap();
     assert_eq!((huge.kind, huge.cells.len()), (DesignKind::Grid, 81));
@@ -320,7 +324,7 @@ fn one_knob_has_no_second_stage() {
     let d = f
         .design(
             &["backend.down_after=200ms,500ms,2s,5s,10s,20s,30s"],
-            1200.0,
+            1500.0,
         )
         .unwrap();
     // Seven values on one knob: the grid is one at a time already; the cells measure
