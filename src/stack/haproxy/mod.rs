@@ -451,6 +451,9 @@ impl Haproxy {
             detail,
         };
         let old = self.pid();
+        let before = server_states(&self.layout.stats_socket)
+            .await
+            .map_err(control)?;
         let states = stats_command(&self.layout.stats_socket, "show servers state")
             .await
             .map_err(control)?;
@@ -484,6 +487,14 @@ impl Haproxy {
         // The old process stops listening at once and exits when its sessions end.
         previous.wait_gone(STOP_GRACE).await;
         self.wait_settled().await?;
+        let after = server_states(&self.layout.stats_socket)
+            .await
+            .map_err(control)?;
+        if let Some(changed) = changed_by_reload(&before, &after) {
+            return Err(control(format!(
+                "the reload changed a server's state, which the saved states should prevent: {changed}"
+            )));
+        }
         tracing::info!(
             old = old.as_raw(),
             new = self.pid().as_raw(),
@@ -563,6 +574,26 @@ impl Server for Haproxy {
         self.shell.stop().await;
         let _ = std::fs::remove_file(&self.layout.stats_socket);
     }
+}
+
+/// A server that is UP on one side of a reload and not on the other (or is missing),
+/// in words; `None` when the reload kept every server's state.
+pub fn changed_by_reload(before: &[ServerState], after: &[ServerState]) -> Option<String> {
+    let mut out = Vec::new();
+    for b in before {
+        match after
+            .iter()
+            .find(|a| a.backend == b.backend && a.server == b.server)
+        {
+            Some(a) if a.is_up() == b.is_up() => {}
+            Some(a) => out.push(format!(
+                "{}/{} was {} and is {}",
+                b.backend, b.server, b.status, a.status
+            )),
+            None => out.push(format!("{}/{} is gone", b.backend, b.server)),
+        }
+    }
+    (!out.is_empty()).then(|| out.join("; "))
 }
 
 /// Starts `haproxy -db -f <config>`; for a reload, with `-x <stats socket> -sf <old pid>`:

@@ -282,3 +282,33 @@ fn fail_back_closes_backup_sessions_when_the_primary_returns() {
     let off = haproxy_config(&layout(), &HaproxyOptions::default());
     assert!(!off.contains("shutdown-backup-sessions"), "{off}");
 }
+
+#[test]
+fn a_reload_that_changed_a_servers_state_is_said() {
+    let state = |server: &str, status: &str| ServerState {
+        backend: "backend_nodes".into(),
+        server: server.into(),
+        status: status.into(),
+        backup: false,
+        check_status: "L7OK".into(),
+        last_change_s: None,
+    };
+    let before = [state("redis0", "UP"), state("redis1", "DOWN")];
+    assert_eq!(changed_by_reload(&before, &before), None);
+    // UP 1/2 is still UP: a check failing, not a transition.
+    assert_eq!(
+        changed_by_reload(
+            &before,
+            &[state("redis0", "UP 1/2"), state("redis1", "DOWN")]
+        ),
+        None
+    );
+    assert_eq!(
+        changed_by_reload(&before, &[state("redis0", "DOWN"), state("redis1", "DOWN")]).unwrap(),
+        "backend_nodes/redis0 was UP and is DOWN"
+    );
+    assert_eq!(
+        changed_by_reload(&before, &[state("redis0", "UP")]).unwrap(),
+        "backend_nodes/redis1 is gone"
+    );
+}
