@@ -37,6 +37,8 @@ pub struct CellSpec {
     pub throughput: f64,
     /// Tasks lost in the first fault workload.
     pub lost: u64,
+    /// Tasks run twice in the first fault workload.
+    pub duplicated: u64,
     /// How far it got.
     pub status: CellStatus,
     /// Workloads taken from the reference cell.
@@ -55,6 +57,7 @@ impl CellSpec {
             stall: (0..6).map(|i| (i < ff, false)).collect(),
             throughput,
             lost: 0,
+            duplicated: 0,
             status: CellStatus::Measured,
             from_reference: Vec::new(),
         }
@@ -140,6 +143,7 @@ pub fn cell_report(spec: &CellSpec, started: i64) -> RunReport {
         let mut w = workload(name, &latencies(120), 199.0);
         if k == 0 {
             w.counts.lost = spec.lost;
+            w.counts.duplicated = spec.duplicated;
         }
         workloads.push(w);
         for (rep, s) in spec.switch[k].iter().enumerate() {

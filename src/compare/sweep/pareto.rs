@@ -3,16 +3,16 @@
 //!
 //! The front minimises two figures: the headline switch time (the slowest fault
 //! workload's median switch time: what HA buys) and the false failovers of the stall phase
-//! (what it risks). A cell is on the front when no other measured cell is at least as good
-//! on both and better on one; between two cells equal on both, the cheaper (HA cost: the
-//! cost phase's throughput below the baseline) wins, so cost is the third dimension for
-//! ties. Cells that lost tasks stay on the front and are flagged, but a cell that lost
-//! tasks never dominates one that lost none: a faster switch bought with lost tasks does
-//! not push a setting that kept every task off the front.
+//! (what it risks), and the tasks it harmed (lost or run twice: what it costs in
+//! correctness). A cell is on the front when no other measured cell is at least as good on
+//! all three and better on one; between cells equal on all three, the cheaper (HA cost:
+//! the cost phase's throughput below the baseline) wins. A cell that harmed more tasks
+//! never dominates one that harmed fewer.
 //!
-//! The recommendation is the front's cell with zero false failovers (if none has zero,
-//! the fewest), then without lost tasks, then the lowest headline switch time, then the
-//! lowest cost, then the lowest index (the reference cell wins an exact tie).
+//! The recommendation is the front's cell without lost tasks (if none, the fewest count
+//! as the next criteria decide), then zero false failovers (if none has zero, the fewest),
+//! then the fewest tasks run twice, then the lowest headline switch time, then the lowest
+//! cost, then the lowest index (the reference cell wins an exact tie).
 
 use serde::{Deserialize, Serialize};
 
@@ -36,18 +36,22 @@ fn ff_rank(c: &CellResult) -> usize {
     c.false_failovers().unwrap_or(usize::MAX)
 }
 
-/// Whether `a` dominates `b`: at least as good on headline switch time and false
-/// failovers and better on one, or equal on both and without lost tasks where `b` has
-/// some, or cheaper. A cell with lost tasks never dominates one without.
+/// Tasks a cell harmed: lost one way or another, or run more than once.
+pub fn harm(c: &CellResult) -> u64 {
+    c.lost_tasks + c.duplicated_tasks
+}
+
+/// Whether `a` dominates `b`: at least as good on headline switch time, false failovers
+/// and harmed tasks ([`harm`]: lost or run twice) and better on one, or equal on all
+/// three and cheaper. A cell that harmed more tasks never dominates one that harmed
+/// fewer: a faster switch bought with lost or duplicated tasks does not push a setting
+/// that kept them off the front.
 pub fn dominates(a: &CellResult, b: &CellResult) -> bool {
     let (sa, sb) = (a.headline_rank_ms(), b.headline_rank_ms());
     let (fa, fb) = (ff_rank(a), ff_rank(b));
-    if a.lost_tasks > 0 && b.lost_tasks == 0 {
-        return false;
-    }
-    if sa <= sb && fa <= fb {
-        let lossless = a.lost_tasks == 0 && b.lost_tasks > 0;
-        sa < sb || fa < fb || lossless || a.cost_rank() < b.cost_rank()
+    let (ha, hb) = (harm(a), harm(b));
+    if sa <= sb && fa <= fb && ha <= hb {
+        sa < sb || fa < fb || ha < hb || a.cost_rank() < b.cost_rank()
     } else {
         false
     }
@@ -63,12 +67,14 @@ pub fn front(cells: &[CellResult]) -> Vec<usize> {
         .collect()
 }
 
-/// The order of preference among the front: zero (or fewest) false failovers, no lost
-/// tasks, lowest headline switch time, lowest cost, lowest index.
-fn preference(c: &CellResult) -> (usize, bool, f64, f64, usize) {
+/// The order of preference among the front: no lost tasks, zero (or fewest) false
+/// failovers, fewest tasks run twice, lowest headline switch time, lowest cost, lowest
+/// index.
+fn preference(c: &CellResult) -> (bool, usize, u64, f64, f64, usize) {
     (
-        ff_rank(c),
         c.lost_tasks > 0,
+        ff_rank(c),
+        c.duplicated_tasks,
         c.headline_rank_ms(),
         c.cost_rank(),
         c.index,
@@ -83,9 +89,10 @@ pub fn recommend(a: &SweepAnalysis) -> Option<Recommendation> {
         let (p, q) = (preference(x), preference(y));
         p.0.cmp(&q.0)
             .then(p.1.cmp(&q.1))
-            .then(p.2.total_cmp(&q.2))
+            .then(p.2.cmp(&q.2))
             .then(p.3.total_cmp(&q.3))
-            .then(p.4.cmp(&q.4))
+            .then(p.4.total_cmp(&q.4))
+            .then(p.5.cmp(&q.5))
     })?;
     let mut reasons = vec![headline_sentence(a, best)];
     reasons.push(why_sentence(&front, best));

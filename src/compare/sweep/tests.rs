@@ -219,6 +219,24 @@ fn without_a_cell_free_of_false_failovers_the_fewest_win() {
 }
 
 #[test]
+fn a_cell_that_duplicated_tasks_never_pushes_one_that_did_not_off_the_front() {
+    let mut specs = five();
+    // The reference (2.4 s, no false failover) is beaten by cell 3 (1.5 s, none) unless
+    // cell 3 ran tasks twice.
+    let a = analysed(&specs);
+    assert!(!a.front.contains(&0), "{:?}", a.front);
+    specs[3].duplicated = 40;
+    let a = analysed(&specs);
+    assert!(
+        a.front.contains(&0) && a.front.contains(&3),
+        "{:?}",
+        a.front
+    );
+    // Both without false failovers and lost tasks: the fewer tasks run twice wins.
+    assert_eq!(a.recommendation.as_ref().unwrap().cell, 0);
+}
+
+#[test]
 fn a_cell_that_lost_tasks_is_flagged_and_never_pushes_a_lossless_one_off_the_front() {
     let mut specs = five();
     // The short down-after lost tasks: the reference (no loss) stays on the front.
@@ -228,12 +246,19 @@ fn a_cell_that_lost_tasks_is_flagged_and_never_pushes_a_lossless_one_off_the_fro
     assert_eq!(a.front, [0, 1, 3, 4]);
     let r = a.recommendation.as_ref().unwrap();
     assert_eq!(r.cell, 0, "zero false failovers, then no losses");
-    // Every cell without false failovers lost tasks: the best of them is recommended,
-    // and the losses said.
+    // Every cell without false failovers lost tasks: none of them pushes another off the
+    // front (each harmed a different number of tasks), and a cell that kept every task
+    // comes first, even with false failovers.
     specs[0].lost = 2;
     specs[2].lost = 1;
     let a = analysed(&specs);
-    assert_eq!(a.front, [1, 3, 4]);
+    assert_eq!(a.front, [0, 1, 2, 3, 4]);
+    assert_eq!(a.recommendation.as_ref().unwrap().cell, 1);
+    // Every cell lost tasks: the fewest false failovers, then the fastest headline, and
+    // the losses said.
+    specs[1].lost = 3;
+    specs[4].lost = 5;
+    let a = analysed(&specs);
     let r = a.recommendation.as_ref().unwrap();
     assert_eq!(r.cell, 3);
     crate::testing::assert_has(
