@@ -308,7 +308,7 @@ fn fault_targets_belong_to_a_side() {
 fn the_shipped_default_sweep_varies_the_issues_four_knobs_on_ha() {
     let f = load_sweep_file(&shipped("sweeps/default.toml")).unwrap();
     assert_eq!(f.validate(), vec![]);
-    assert_eq!(f.budget, Some(Duration::from_secs(27 * 60)));
+    assert_eq!(f.budget, Some(Duration::from_secs(37 * 60)));
     assert_eq!(f.repetitions, Some(2));
     assert_eq!(f.workload, Some(PathBuf::from("workloads/sweep.toml")));
     let knobs = f.resolve(&ha()).unwrap();
@@ -394,17 +394,17 @@ fn repetitions_repeat_each_fault_phase_and_lengthen_it_by_every() {
     let five = with_repetitions(&plan, 5).unwrap();
     for (w, before) in five.workloads.iter().zip(&plan.workloads) {
         match w.faults.as_slice() {
-            // One fault: 2 more repetitions × 12 s × 200/s more tasks.
+            // One fault: 2 more repetitions × 20 s × 200/s more tasks.
             [f] => {
                 assert_eq!(f.repeat, 5, "{}", w.name);
-                assert_eq!(w.count, before.count + 4800, "{}", w.name);
+                assert_eq!(w.count, before.count + 8000, "{}", w.name);
             }
             // The cost phase and the stall phase's fixed schedule stay as written.
             _ => assert_eq!(w, before),
         }
     }
     let one = with_repetitions(&plan, 1).unwrap();
-    assert_eq!(one.workloads[1].count, 6600 - 4800);
+    assert_eq!(one.workloads[1].count, 11600 - 8000);
     // A fault without `every` cannot be spaced.
     let mut lone = plan.clone();
     lone.workloads[1].faults[0].repeat = 1;
@@ -429,7 +429,7 @@ fn the_sweep_workload_has_a_cost_phase_four_fault_phases_and_a_stall_phase() {
         .iter()
         .map(|p| (p.workload.as_str(), p.scope, p.repetitions))
         .collect();
-    let k = Some((3, 12.0));
+    let k = Some((3, 20.0));
     assert_eq!(
         got,
         vec![
