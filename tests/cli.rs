@@ -703,7 +703,7 @@ fn sweep(args: &[&str]) -> assert_cmd::assert::Assert {
 }
 
 #[test]
-fn sweep_dry_run_of_the_default_sweep_on_ha_plans_at_least_8_cells_within_30_minutes() {
+fn sweep_dry_run_of_the_default_sweep_on_ha_plans_at_least_8_cells_within_its_budget() {
     let out = sweep(&["--topology", "topologies/ha.toml", "--dry-run"])
         .success()
         .stdout(predicate::str::contains("sweep     sweeps/default.toml"))
@@ -724,8 +724,10 @@ fn sweep_dry_run_of_the_default_sweep_on_ha_plans_at_least_8_cells_within_30_min
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let d = &v["design"];
     assert_eq!(d["cells"].as_array().unwrap().len(), cells);
-    assert!(d["total_s"].as_f64().unwrap() <= 1800.0, "{d}");
-    assert_eq!(d["budget_s"].as_f64(), Some(1800.0));
+    // 37 minutes: K = 2 repetitions 20 s apart of four faults take stage 1 to ~36
+    // minutes on 2 cores (docs/sweep.md says why not 30).
+    assert!(d["total_s"].as_f64().unwrap() <= 37.0 * 60.0, "{d}");
+    assert_eq!(d["budget_s"].as_f64(), Some(37.0 * 60.0));
 }
 
 #[test]
