@@ -328,7 +328,14 @@ impl Sweep<'_> {
             match outcome {
                 Ok(status) => self.index.cells[cell.index].status = status,
                 Err(e) => {
+                    // An interrupted or failed run still has its run directory.
+                    let run_dir =
+                        run_dir_in(&self.dir.join("cells").join(format!("{:02}", cell.index)));
+                    let relative = run_dir.map(|d| self.relative(&d));
                     let rec = &mut self.index.cells[cell.index];
+                    if rec.dir.is_none() {
+                        rec.dir = relative;
+                    }
                     rec.status = if self.cancel.is_cancelled() {
                         CellStatus::Interrupted
                     } else {
@@ -552,6 +559,15 @@ impl Sweep<'_> {
         self.index.cells[cell.index].dir = Some(self.relative(&outcome.dir));
         Ok(status_of(outcome.report.status))
     }
+}
+
+/// The run directory inside a cell's directory (the one holding a run.json), if any.
+fn run_dir_in(cell_dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(cell_dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join(crate::record::names::RUN_FILE).is_file())
 }
 
 fn status_of(s: RunStatus) -> CellStatus {
