@@ -205,7 +205,7 @@ fn why_sentence(front: &[&CellResult], best: &CellResult) -> String {
         .count();
     let cells: Vec<String> = front.iter().map(|c| c.index.to_string()).collect();
     let mut s = format!(
-        "The Pareto front (fastest headline switch against fewest false failovers) holds cell{} {}; ",
+        "The Pareto front (fastest headline switch, fewest false failovers, fewest tasks lost or run twice) holds cell{} {}; ",
         plural(front.len()),
         cells.join(", ")
     );
