@@ -295,7 +295,8 @@ impl Run<'_> {
     }
 
     fn spawn_consumer(&self, k: usize) -> Result<ManagedProcess> {
-        let exe = std::env::current_exe().context("cannot find hab's own executable")?;
+        let exe =
+            crate::stack::process::own_executable().context("cannot find hab's own executable")?;
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("ceiling-consumer")
             .arg("--topology")

@@ -67,7 +67,8 @@ impl Workers {
         if self.topology.workers.kind == WorkerKind::Celery {
             return self.spawn_celery(name);
         }
-        let exe = std::env::current_exe().context("cannot find hab's own executable")?;
+        let exe =
+            crate::stack::process::own_executable().context("cannot find hab's own executable")?;
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("worker")
             .arg("--topology")

@@ -88,6 +88,18 @@ fn become_subreaper() {
     });
 }
 
+/// hab's own executable, to start its workers, ceiling consumers and supervisor from:
+/// the running image itself (`/proc/self/exe`), so a file replaced on disk while hab runs
+/// (cargo relinking it, a package upgrade) never starts a different program, or none
+/// ("`hab (deleted)` was not found"). Elsewhere the path it was started from.
+pub fn own_executable() -> std::io::Result<PathBuf> {
+    let image = Path::new("/proc/self/exe");
+    if image.exists() {
+        return Ok(image.to_path_buf());
+    }
+    std::env::current_exe()
+}
+
 /// Finds `program` the way `execvp` would: a path with a `/` as is, a bare name on `PATH`.
 pub fn find_program(program: &OsStr) -> Option<PathBuf> {
     let is_exec = |p: &Path| {

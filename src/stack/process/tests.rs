@@ -240,3 +240,59 @@ async fn early_exit_is_reported_with_its_log() {
     assert!(msg.contains("exit code 3"), "{msg}");
     assert!(msg.contains("bad directive on line 3"), "{msg}");
 }
+
+#[test]
+fn own_executable_is_the_running_image_even_once_its_file_is_replaced() {
+    let own = super::own_executable().unwrap();
+    assert_eq!(own, std::path::Path::new("/proc/self/exe"));
+    // The running image, not a path that a rebuild may replace: a copy of this test
+    // binary is started, deleted while it runs, and the copy's own_executable still
+    // starts itself (the image) where its path would name a missing file.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+    let names = |exe: &std::path::Path| {
+        let out = Command::new(exe)
+            .args(["--list", "--exact", "stack::process::tests::own_executable_is_the_running_image_even_once_its_file_is_replaced"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(names(&copy).contains("own_executable_is_the_running_image"));
+    let mut child = Command::new(&copy)
+        .args([
+            "--test-threads",
+            "1",
+            "--exact",
+            "--ignored",
+            "stack::process::tests::sleeps_for_the_replacement_test",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // /proc/<pid>/exe of a process whose file is gone still starts that image.
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::remove_file(&copy).unwrap();
+    let image = std::path::PathBuf::from(format!("/proc/{}/exe", child.id()));
+    assert!(
+        std::fs::read_link(&image)
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("(deleted)")
+    );
+    assert!(names(&image).contains("own_executable_is_the_running_image"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Run only by the test above (`--ignored`): a process that stays alive for a while.
+#[test]
+#[ignore = "started by own_executable_is_the_running_image_even_once_its_file_is_replaced"]
+fn sleeps_for_the_replacement_test() {
+    std::thread::sleep(Duration::from_secs(10));
+}
