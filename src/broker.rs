@@ -347,24 +347,42 @@ impl Publisher {
         body: &[u8],
         props: lapin::BasicProperties,
     ) -> Result<lapin::PublisherConfirm> {
+        self.handover(body.to_vec(), props).await
+    }
+
+    /// [`Publisher::publish`] as a future that owns what it needs (the channel, the
+    /// message), so a publisher can hand over the next messages without waiting for this
+    /// one's frames to be written: lapin's `basic_publish` resolves only once its I/O
+    /// thread has written them, and awaiting each in turn wakes that thread and waits for
+    /// it once per message. Several handed over at once are written together. The frames
+    /// reach the channel in the order the futures are first polled.
+    pub fn handover(
+        &self,
+        body: Vec<u8>,
+        props: lapin::BasicProperties,
+    ) -> impl std::future::Future<Output = Result<lapin::PublisherConfirm>> + Send + 'static {
         let props = if self.persistent {
             props
         } else {
             props.with_delivery_mode(1)
         };
-        let publish = self.channel.basic_publish(
-            ShortString::from(""),
-            ShortString::from(CELERY_QUEUE),
-            lapin::options::BasicPublishOptions::default(),
-            body,
-            props,
-        );
-        match tokio::time::timeout(self.publish_timeout, publish).await {
-            Ok(r) => Ok(r?),
-            Err(_) => anyhow::bail!(
-                "publish not sent within {}",
-                humantime::format_duration(self.publish_timeout)
-            ),
+        let channel = self.channel.clone();
+        let timeout = self.publish_timeout;
+        async move {
+            let publish = channel.basic_publish(
+                ShortString::from(""),
+                ShortString::from(CELERY_QUEUE),
+                lapin::options::BasicPublishOptions::default(),
+                &body,
+                props,
+            );
+            match tokio::time::timeout(timeout, publish).await {
+                Ok(r) => Ok(r?),
+                Err(_) => anyhow::bail!(
+                    "publish not sent within {}",
+                    humantime::format_duration(timeout)
+                ),
+            }
         }
     }
 

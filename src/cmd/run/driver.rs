@@ -101,6 +101,32 @@ type ConfirmFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ConfirmO
 
 pub(super) const PRODUCER: &str = "producer";
 
+/// Publish `idx`'s confirmation, bounded by `timeout`, stamped when it arrives
+/// ([`crate::clock::on_arrival`]), not when the generator gets round to it; an error
+/// carries the connection `generation` it was published on.
+async fn confirmation(
+    idx: usize,
+    confirm: lapin::PublisherConfirm,
+    generation: u64,
+    timeout: Duration,
+    permit: Option<crate::producer::Permit>,
+) -> ConfirmOutput {
+    let (res, arrived_unix_us) =
+        crate::clock::on_arrival(tokio::time::timeout(timeout, confirm)).await;
+    let res = match res {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err((generation, e.to_string())),
+        Err(_) => Err((
+            generation,
+            format!(
+                "no confirmation within {}",
+                humantime::format_duration(timeout)
+            ),
+        )),
+    };
+    (idx, res, arrived_unix_us, permit)
+}
+
 impl Driver<'_> {
     pub(super) fn progress_bar(&self, w: &Workload, count: u64) -> ProgressBar {
         if !self.progress || !std::io::stderr().is_terminal() {
@@ -211,6 +237,11 @@ impl Driver<'_> {
         msg.id = id.to_string();
         let (body, props) = encode(&msg);
         match self.policy.policy {
+            crate::config::PolicyKind::Block
+                if self.publisher.is_usable() && !self.force_reconnect =>
+            {
+                self.hand_over(idx, body, props, pending)
+            }
             crate::config::PolicyKind::Block => {
                 self.publish_blocking(w, idx, &body, &props, pending).await
             }
@@ -232,24 +263,43 @@ impl Driver<'_> {
         confirm: lapin::PublisherConfirm,
         permit: Option<crate::producer::Permit>,
     ) -> ConfirmFuture {
+        Box::pin(confirmation(
+            idx,
+            confirm,
+            self.publisher.reconnects,
+            self.policy.confirm_timeout,
+            permit,
+        ))
+    }
+
+    /// `block` on a usable connection: the publish is handed over without waiting for
+    /// its frames to be written ([`broker::Publisher::handover`]); the handover and the
+    /// confirmation are one future among the pending ones, so the next task is published
+    /// at once and lapin's I/O thread writes what piled up together (one at a time, each
+    /// publish waited for that thread: the producer, not the stack, set the pace of a
+    /// burst). A handover that fails is a confirmation lost, as after a publish that
+    /// failed: counted as an error, the connection replaced, the task published again.
+    pub(super) fn hand_over(
+        &self,
+        idx: usize,
+        body: Vec<u8>,
+        props: lapin::BasicProperties,
+        pending: &mut FuturesUnordered<ConfirmFuture>,
+    ) {
+        let handover = self.publisher.handover(body, props);
         let generation = self.publisher.reconnects;
         let timeout = self.policy.confirm_timeout;
-        let arrival = crate::clock::on_arrival(tokio::time::timeout(timeout, confirm));
-        Box::pin(async move {
-            let (res, arrived_unix_us) = arrival.await;
-            let res = match res {
-                Ok(Ok(c)) => Ok(c),
-                Ok(Err(e)) => Err((generation, e.to_string())),
-                Err(_) => Err((
-                    generation,
-                    format!(
-                        "no confirmation within {}",
-                        humantime::format_duration(timeout)
-                    ),
-                )),
-            };
-            (idx, res, arrived_unix_us, permit)
-        })
+        pending.push(Box::pin(async move {
+            match handover.await {
+                Ok(confirm) => confirmation(idx, confirm, generation, timeout, None).await,
+                Err(e) => (
+                    idx,
+                    Err((generation, format!("not handed over: {e:#}"))),
+                    crate::clock::now_unix_us(),
+                    None,
+                ),
+            }
+        }));
     }
 
     /// `block`: publish, reconnecting as often as needed. Only a cancelled run gives up
