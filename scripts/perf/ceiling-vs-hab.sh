@@ -9,7 +9,7 @@
 #   (defaults: 5 rounds; topologies/standalone.toml topologies/ha.toml)
 #
 # HAB (default target/release/hab) picks the binary; OUT (default results/perf-<time>)
-# where the run directories go. Needs the servers (scripts/install-servers.sh) and python3.
+# where the run directories go; COUNT (default 10000) the burst's tasks. Needs the servers (scripts/install-servers.sh) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,17 +23,18 @@ hab="${HAB:-target/release/hab}"
 [ -x "$hab" ] || { echo "ceiling-vs-hab: no $hab: cargo build --release first, or set HAB" >&2; exit 1; }
 out="${OUT:-results/perf-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
+count="${COUNT:-10000}"
 workload="$out/burst.toml"
-cat > "$workload" <<'TOML'
+cat > "$workload" <<TOML
 name = "burst"
-description = "10,000 trivial tasks in a burst: hab's throughput, set against the end-to-end ceiling measured on the same stack just before."
+description = "$count trivial tasks in a burst: hab's throughput, set against the end-to-end ceiling measured on the same stack just before."
 warmup_tasks = 500
 drain_timeout = "60s"
 
 [[workload]]
 name = "trivial"
 task = { kind = "trivial" }
-count = 10000
+count = $count
 arrival = "burst"
 TOML
 
