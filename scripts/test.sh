@@ -37,6 +37,7 @@ else
   echo "test.sh: cargo-nextest is not installed; running the tests with cargo test (slower: file by file)"
   cargo test --locked -- --test-threads "${HAB_TEST_THREADS:-2}"
 fi
-echo "== cargo test --benches (each benchmark once)"
-cargo test --locked --benches
+echo "== cargo test --bench '*' (each benchmark once)"
+# Only the bench targets: `--benches` would also run the library's unit tests a second time.
+cargo test --locked --bench '*'
 echo "test.sh: all passed"
