@@ -102,29 +102,32 @@ type ConfirmFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ConfirmO
 pub(super) const PRODUCER: &str = "producer";
 
 /// Publish `idx`'s confirmation, bounded by `timeout`, stamped when it arrives
-/// ([`crate::clock::on_arrival`]), not when the generator gets round to it; an error
-/// carries the connection `generation` it was published on.
-async fn confirmation(
+/// ([`crate::clock::on_arrival`], started here, not at the first poll), not when the
+/// generator gets round to it; an error carries the connection `generation` it was
+/// published on.
+fn confirmation(
     idx: usize,
     confirm: lapin::PublisherConfirm,
     generation: u64,
     timeout: Duration,
     permit: Option<crate::producer::Permit>,
-) -> ConfirmOutput {
-    let (res, arrived_unix_us) =
-        crate::clock::on_arrival(tokio::time::timeout(timeout, confirm)).await;
-    let res = match res {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err((generation, e.to_string())),
-        Err(_) => Err((
-            generation,
-            format!(
-                "no confirmation within {}",
-                humantime::format_duration(timeout)
-            ),
-        )),
-    };
-    (idx, res, arrived_unix_us, permit)
+) -> impl std::future::Future<Output = ConfirmOutput> + Send + 'static {
+    let arrival = crate::clock::on_arrival(tokio::time::timeout(timeout, confirm));
+    async move {
+        let (res, arrived_unix_us) = arrival.await;
+        let res = match res {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err((generation, e.to_string())),
+            Err(_) => Err((
+                generation,
+                format!(
+                    "no confirmation within {}",
+                    humantime::format_duration(timeout)
+                ),
+            )),
+        };
+        (idx, res, arrived_unix_us, permit)
+    }
 }
 
 impl Driver<'_> {
