@@ -88,16 +88,18 @@ fn become_subreaper() {
     });
 }
 
-/// hab's own executable, to start its workers, ceiling consumers and supervisor from:
-/// the running image itself (`/proc/self/exe`), so a file replaced on disk while hab runs
-/// (cargo relinking it, a package upgrade) never starts a different program, or none
-/// ("`hab (deleted)` was not found"). Elsewhere the path it was started from.
+/// hab's own executable, to start its workers, ceiling consumers and supervisor from: the
+/// path it was started from while that file is still the running image, so the children
+/// are named `hab` in `ps` and `top`; once the file was unlinked or replaced (cargo
+/// relinking it, a package upgrade) the running image itself (`/proc/self/exe`), so a
+/// child never runs a different program, or none ("`hab (deleted)` was not found").
 pub fn own_executable() -> std::io::Result<PathBuf> {
     let image = Path::new("/proc/self/exe");
-    if image.exists() {
-        return Ok(image.to_path_buf());
+    match std::fs::read_link(image) {
+        Ok(path) if path.to_string_lossy().ends_with(" (deleted)") => Ok(image.to_path_buf()),
+        Ok(path) => Ok(path),
+        Err(_) => std::env::current_exe(),
     }
-    std::env::current_exe()
 }
 
 /// Finds `program` the way `execvp` would: a path with a `/` as is, a bare name on `PATH`.

@@ -243,56 +243,81 @@ async fn early_exit_is_reported_with_its_log() {
 
 #[test]
 fn own_executable_is_the_running_image_even_once_its_file_is_replaced() {
-    let own = super::own_executable().unwrap();
-    assert_eq!(own, std::path::Path::new("/proc/self/exe"));
-    // The running image, not a path that a rebuild may replace: a copy of this test
-    // binary is started, deleted while it runs, and the copy's own_executable still
-    // starts itself (the image) where its path would name a missing file.
+    // While the file is there: the path it was started from (children named after it).
+    assert_eq!(
+        super::own_executable().unwrap(),
+        std::env::current_exe().unwrap()
+    );
+    // Once it is gone: a copy of this test binary runs the ignored test below, its file
+    // is deleted while it waits, and what it then starts from own_executable must still
+    // be itself.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("copy");
+    let out = dir.path().join("out");
     std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
-    let names = |exe: &std::path::Path| {
-        let out = Command::new(exe)
-            .args(["--list", "--exact", "stack::process::tests::own_executable_is_the_running_image_even_once_its_file_is_replaced"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert!(names(&copy).contains("own_executable_is_the_running_image"));
     let mut child = Command::new(&copy)
         .args([
             "--test-threads",
             "1",
             "--exact",
             "--ignored",
-            "stack::process::tests::sleeps_for_the_replacement_test",
+            "stack::process::tests::starts_itself_once_its_file_is_deleted",
         ])
+        .env("HAB_TEST_OWN_EXE_FILE", &copy)
+        .env("HAB_TEST_OWN_EXE_OUT", &out)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // /proc/<pid>/exe of a process whose file is gone still starts that image.
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(100));
     std::fs::remove_file(&copy).unwrap();
-    let image = std::path::PathBuf::from(format!("/proc/{}/exe", child.id()));
-    assert!(
-        std::fs::read_link(&image)
-            .unwrap()
-            .to_string_lossy()
-            .ends_with("(deleted)")
-    );
-    assert!(names(&image).contains("own_executable_is_the_running_image"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the copy never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the copy's test failed");
+    let report = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(report, "/proc/self/exe\nlisted itself\n");
 }
 
-/// Run only by the test above (`--ignored`): a process that stays alive for a while.
+/// Run only by the test above (`--ignored`, in a copy of this binary that the test
+/// deletes): waits for its file to go, then starts its own executable.
 #[test]
 #[ignore = "started by own_executable_is_the_running_image_even_once_its_file_is_replaced"]
-fn sleeps_for_the_replacement_test() {
-    std::thread::sleep(Duration::from_secs(10));
+fn starts_itself_once_its_file_is_deleted() {
+    let file = std::env::var_os("HAB_TEST_OWN_EXE_FILE").expect("run by the test above");
+    let out = std::env::var_os("HAB_TEST_OWN_EXE_OUT").expect("run by the test above");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&file).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file was never deleted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let own = super::own_executable().unwrap();
+    let listed = Command::new(&own)
+        .args([
+            "--list",
+            "--exact",
+            "stack::process::tests::starts_itself_once_its_file_is_deleted",
+        ])
+        .output()
+        .unwrap();
+    let listed = listed.status.success()
+        && String::from_utf8_lossy(&listed.stdout)
+            .contains("starts_itself_once_its_file_is_deleted");
+    let report = format!(
+        "{}\n{}\n",
+        own.display(),
+        if listed {
+            "listed itself"
+        } else {
+            "did not start"
+        }
+    );
+    std::fs::write(out, report).unwrap();
 }
