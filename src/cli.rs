@@ -308,6 +308,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             out,
             no_progress,
             calibrate,
+            allow_flush,
             allow_faults,
             dry_run,
             shard,
@@ -362,6 +363,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 out_dir: out,
                 progress: !no_progress,
                 calibrate,
+                allow_flush,
                 allow_faults,
                 shard,
                 start,
@@ -512,6 +514,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             duration,
             disk_bytes,
             json,
+            allow_flush,
         } => {
             let topology = resolve(FileKind::Topology, &topology)?;
             let topo = config::load_topology(&topology)?;
@@ -520,6 +523,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 out_dir: out,
                 duration,
                 disk_bytes,
+                allow_flush,
                 reporter: crate::progress::stderr(),
             };
             runtime()?.block_on(async {

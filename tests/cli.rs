@@ -779,3 +779,51 @@ fn the_sweep_workload_checks_clean_on_ha() {
             "workload plan sweep: ok (6 workloads)",
         ));
 }
+
+#[test]
+fn calibrating_an_external_stack_needs_allow_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: with --allow-flush the refusal is gone and the run
+    // fails reaching the stack instead.
+    let p = external_topology(
+        dir.path(),
+        "[external]\nbroker = \"amqp://127.0.0.1:1/%2f\"\nbackend = \"redis://127.0.0.1:1/0\"\n",
+    );
+    let out = dir.path().join("results");
+    hab()
+        .args(["calibrate", "--topology"])
+        .arg(&p)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("external: calibration flushes"))
+        .stderr(predicate::str::contains("--allow-flush"));
+    assert!(!out.exists(), "nothing is written before the refusal");
+    let refused = hab()
+        .args([
+            "calibrate",
+            "--allow-flush",
+            "--duration",
+            "1s",
+            "--topology",
+        ])
+        .arg(&p)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let refused = String::from_utf8_lossy(&refused);
+    assert!(!refused.contains("calibration flushes"), "{refused}");
+    assert!(refused.contains("127.0.0.1:1"), "{refused}");
+    // On `hab run` it only goes with --calibrate.
+    hab()
+        .args(["run", "--allow-flush", "--topology"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--calibrate"));
+}

@@ -50,6 +50,11 @@ pub(super) enum Command {
         /// length, e.g. 3s), so the report shows the task path as a fraction of them.
         #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "3s", value_parser = super::positive_duration)]
         calibrate: Option<Duration>,
+        /// With --calibrate on an external stack: let the calibration purge the `celery`
+        /// queue and flush the result database (e.g. a stack `hab up` started that nothing
+        /// else uses). Without it that is refused.
+        #[arg(long, requires = "calibrate")]
+        allow_flush: bool,
         /// On an external stack (a topology with [external]), run the workload's faults:
         /// their commands act on servers hab does not own. Without it such a run is
         /// refused.
@@ -174,6 +179,11 @@ pub(super) enum Command {
         /// Print the calibration as JSON on stdout (the table goes to stderr).
         #[arg(long)]
         json: bool,
+        /// Calibrate an external stack: the calibration purges its `celery` queue and
+        /// flushes its result database (e.g. a stack `hab up` started that nothing else
+        /// uses). Without it an external topology is refused.
+        #[arg(long)]
+        allow_flush: bool,
     },
     /// Run one worker process (normally started by `hab run`).
     Worker {

@@ -152,6 +152,7 @@ pub async fn compare(opts: &CompareOptions, cancel: CancellationToken) -> Result
                 out_dir: dir.clone(),
                 progress: opts.progress,
                 calibrate: opts.calibrate,
+                allow_flush: false,
                 allow_faults: opts.allow_faults,
                 shard: None,
                 start: None,

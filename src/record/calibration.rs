@@ -193,6 +193,9 @@ pub struct StrategyFigure {
     pub windows: Vec<BrokerWindow>,
     /// Its best window's round trips per second (0 before any window).
     pub msg_per_s: f64,
+    /// Its windows pooled: every round trip counted over their total time, per second
+    /// (0 before any window). What the strategy sustains, where `msg_per_s` is its peak.
+    pub sustained_per_s: f64,
     /// The error that stopped it; a strategy with an error does not compete.
     pub error: Option<String>,
     /// True for the strategy whose best window is the broker round trip.
@@ -208,6 +211,20 @@ impl StrategyFigure {
         self.windows.push(w);
         self.msg_per_s = best_window(&self.windows, BrokerWindow::round_trip)
             .map_or(0.0, |i| self.windows[i].round_trip());
+        self.sustained_per_s = self.pooled().round_trip();
+    }
+
+    /// Every window as one: their round trips and confirmations summed over their total
+    /// time.
+    pub fn pooled(&self) -> BrokerWindow {
+        self.windows
+            .iter()
+            .fold(BrokerWindow::default(), |a, w| BrokerWindow {
+                acked: a.acked + w.acked,
+                confirmed: a.confirmed + w.confirmed,
+                nacked: a.nacked + w.nacked,
+                secs: a.secs + w.secs,
+            })
     }
 }
 

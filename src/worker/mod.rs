@@ -116,6 +116,10 @@ pub struct WorkerStats {
     pub store_errors: AtomicU64,
     /// Messages refused by rule or expired (settled with a FAILURE or REVOKED result).
     pub refused: AtomicU64,
+    /// `basic.ack` frames sent with `multiple` (each settles a run of deliveries).
+    pub multiple_acks: AtomicU64,
+    /// `basic.ack` frames sent for one delivery each.
+    pub single_acks: AtomicU64,
 }
 
 /// The append-only side channel. Each event is one `write` on an `O_APPEND` file: lines
@@ -442,6 +446,8 @@ pub async fn run_worker(opts: WorkerOptions, cancel: CancellationToken) -> Resul
         kept_existing = st.kept_existing.load(Ordering::Relaxed),
         store_errors = st.store_errors.load(Ordering::Relaxed),
         refused = st.refused.load(Ordering::Relaxed),
+        multiple_acks = st.multiple_acks.load(Ordering::Relaxed),
+        single_acks = st.single_acks.load(Ordering::Relaxed),
         "worker stopped"
     );
     result

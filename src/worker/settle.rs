@@ -71,7 +71,7 @@ async fn settle_batch(s: &Shared, batch: Vec<Finished>) {
     let records: Vec<&ResultRecord> = batch.iter().filter_map(|f| f.record.as_ref()).collect();
     if records.is_empty() {
         if s.opts.acks == AckMode::Late {
-            ack_finished(&batch).await;
+            ack_finished(s, &batch).await;
         }
         return;
     }
@@ -87,7 +87,7 @@ async fn settle_batch(s: &Shared, batch: Vec<Finished>) {
                     .kept_existing
                     .fetch_add(kept as u64, Ordering::Relaxed);
                 if s.opts.acks == AckMode::Late {
-                    ack_finished(&batch).await;
+                    ack_finished(s, &batch).await;
                 }
                 return;
             }
@@ -120,7 +120,7 @@ async fn settle_batch(s: &Shared, batch: Vec<Finished>) {
 
 /// Acknowledge a stored batch: per session, one `multiple` ack for the run of finished
 /// deliveries at the low end and single acks for the others.
-async fn ack_finished(batch: &[Finished]) {
+async fn ack_finished(s: &Shared, batch: &[Finished]) {
     let mut sessions: Vec<&Arc<Session>> = Vec::new();
     for f in batch {
         if !sessions.iter().any(|s| Arc::ptr_eq(s, &f.session)) {
@@ -141,6 +141,11 @@ async fn ack_finished(batch: &[Finished]) {
         for (_, acker) in &plan.singles {
             sends.push((acker, false));
         }
+        let multiple = sends.iter().filter(|(_, m)| *m).count() as u64;
+        s.stats.multiple_acks.fetch_add(multiple, Ordering::Relaxed);
+        s.stats
+            .single_acks
+            .fetch_add(sends.len() as u64 - multiple, Ordering::Relaxed);
         let acks = sends.into_iter().map(|(acker, multiple)| async move {
             if let Err(e) = acker.ack(BasicAckOptions { multiple }).await {
                 tracing::warn!("ack failed: {e}");

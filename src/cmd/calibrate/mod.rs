@@ -79,6 +79,8 @@ pub struct CalibrateOptions {
     pub duration: Duration,
     /// Size of each file of the disk figure.
     pub disk_bytes: u64,
+    /// Calibrate an external stack too (its queue purged, its result database flushed).
+    pub allow_flush: bool,
     /// Where progress lines go.
     pub reporter: SharedReporter,
 }
@@ -182,7 +184,7 @@ pub async fn calibrate(
     if opts.disk_bytes == 0 {
         bail!("--disk-bytes must be at least 1");
     }
-    refuse_external(topology, &opts.topology_path)?;
+    refuse_external(topology, &opts.topology_path, opts.allow_flush)?;
     let out_dir = std::path::absolute(&opts.out_dir)
         .with_context(|| format!("bad output directory {}", opts.out_dir.display()))?;
     let dir = out_dir.join(calibrate_dir_name(&topology.name));
@@ -227,15 +229,19 @@ pub async fn calibrate(
 }
 
 /// Calibration empties what it measures (`FLUSHDB` of the result database, a purge of
-/// the `celery` queue): never on a stack hab does not own.
-pub fn refuse_external(topology: &Topology, path: &Path) -> Result<(), crate::config::ConfigError> {
-    if topology.is_external() {
+/// the `celery` queue): on a stack hab does not own only with `--allow-flush`.
+pub fn refuse_external(
+    topology: &Topology,
+    path: &Path,
+    allow_flush: bool,
+) -> Result<(), crate::config::ConfigError> {
+    if topology.is_external() && !allow_flush {
         return Err(crate::config::ConfigError::Invalid {
             kind: "topology",
             path: path.to_path_buf(),
             diagnostics: vec![crate::config::Diagnostic::new(
                 "external",
-                "calibration flushes the Redis database (FLUSHDB) and purges the celery queue it measures: hab does not do that to a stack it did not start; calibrate a local topology instead",
+                "calibration flushes the Redis database (FLUSHDB) and purges the celery queue it measures: hab does not do that to a stack it did not start; calibrate a local topology instead, or pass --allow-flush if nothing else uses this stack (e.g. one `hab up` started)",
             )],
         });
     }

@@ -192,13 +192,23 @@ impl StrategyFigure {
 /// The strategy that wins: the highest best window among those without an error that
 /// measured something, the earliest (simplest) of equal ones; `None` when none did.
 pub fn choose(strategies: &[StrategyFigure]) -> Option<usize> {
+    choose_by(strategies, |s| s.msg_per_s)
+}
+
+/// The strategy with the highest `score` among those without an error that scored above
+/// 0, the earliest (simplest) of equal ones; `None` when none did.
+pub fn choose_by(
+    strategies: &[StrategyFigure],
+    score: impl Fn(&StrategyFigure) -> f64,
+) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for (i, s) in strategies.iter().enumerate() {
-        if s.error.is_some() || s.msg_per_s <= 0.0 {
+        let v = score(s);
+        if s.error.is_some() || v <= 0.0 {
             continue;
         }
-        if best.is_none_or(|(_, b)| s.msg_per_s > b) {
-            best = Some((i, s.msg_per_s));
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
         }
     }
     best.map(|(i, _)| i)

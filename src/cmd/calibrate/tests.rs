@@ -32,6 +32,7 @@ fn warmup_is_a_third_of_the_window_bounded() {
         out_dir: "results".into(),
         duration: d,
         disk_bytes: 1,
+        allow_flush: false,
         reporter: std::sync::Arc::new(crate::progress::Silent),
     };
     assert_eq!(

@@ -327,6 +327,7 @@ impl RunState {
             out_dir: self.dirs.root.clone(),
             duration: window,
             disk_bytes: calibrate::DEFAULT_DISK_BYTES,
+            allow_flush: opts.allow_flush,
             reporter: self.reporter.clone(),
         };
         let stack = shared_stack.lock().await;

@@ -57,6 +57,9 @@ pub struct RunOptions {
     /// Measure the stack's raw limits (`hab calibrate`'s figures, windows of this length)
     /// after bring-up and before the workers start; kept in run.json.
     pub calibrate: Option<Duration>,
+    /// Let `calibrate` purge the queue and flush the result database of an external
+    /// stack (refused without it).
+    pub allow_flush: bool,
     /// Run the workload's faults on an external stack (their commands act on servers
     /// hab does not own); without it such a run is refused.
     pub allow_faults: bool,
@@ -160,7 +163,7 @@ fn refuse_bad_input(opts: &RunOptions, topology: &Topology, plan: &WorkloadPlan)
     )?;
     credentials::install(credentials);
     if opts.calibrate.is_some() {
-        crate::cmd::calibrate::refuse_external(topology, &opts.topology_path)?;
+        crate::cmd::calibrate::refuse_external(topology, &opts.topology_path, opts.allow_flush)?;
     }
     Ok(())
 }

@@ -66,6 +66,7 @@ fn run_json_says_where_topology_and_workload_came_from() {
         out_dir: "results".into(),
         progress: false,
         calibrate: None,
+        allow_flush: false,
         allow_faults: false,
         shard: None,
         start: None,

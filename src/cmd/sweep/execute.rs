@@ -425,6 +425,7 @@ impl Sweep<'_> {
             out_dir: out,
             progress: self.progress,
             calibrate: None,
+            allow_flush: false,
             allow_faults: self.allow_faults,
             shard: None,
             start: None,
