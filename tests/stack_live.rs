@@ -362,3 +362,97 @@ async fn measure_bringup_and_teardown() {
         median(&mut dropped.clone())
     );
 }
+
+/// The cgroup of `pid` on the CPU controller, as a directory under its mount.
+fn cpu_cgroup_dir(pid: i32) -> std::path::PathBuf {
+    use hab::stack::cgroup::{Hierarchy, cgroup_of};
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let (root, v1) = match Hierarchy::detect().expect("a CPU controller") {
+        Hierarchy::V1(r) => (r, true),
+        Hierarchy::V2(r) => (r, false),
+    };
+    root.join(cgroup_of(&text, v1).unwrap().trim_start_matches('/'))
+}
+
+/// `nr_throttled` of a cgroup's cpu.stat: how many periods its quota ran out.
+fn nr_throttled(dir: &std::path::Path) -> u64 {
+    let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
+    stat.lines()
+        .find_map(|l| l.strip_prefix("nr_throttled "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no nr_throttled in {stat}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_server_runs_capped_in_a_cgroup_of_its_own_until_released() {
+    if common::skip_unless_allowed(
+        "cgroup",
+        "a_throttled_server_runs_capped_in_a_cgroup_of_its_own_until_released",
+        hab::stack::cgroup::Hierarchy::detect().err(),
+    ) {
+        return;
+    }
+    use hab::stack::NodeRef;
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = stack_dirs(&tmp);
+    let mut stack = Stack::start(&options(), &dirs).await.unwrap();
+    let node = NodeRef::BackendData(0);
+    let pid = stack.pids(node).unwrap().server.as_raw();
+    let own = cpu_cgroup_dir(pid);
+
+    // Unthrottling what is not throttled is an error, not a no-op.
+    let e = stack.unthrottle_node(node).await.unwrap_err().to_string();
+    assert!(e.contains("it is not throttled"), "{e}");
+
+    stack.throttle_node(node, 10.0).await.unwrap();
+    let capped = cpu_cgroup_dir(pid);
+    assert_ne!(capped, own);
+    assert!(
+        capped
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("hab-throttle-"),
+        "{}",
+        capped.display()
+    );
+    let e = stack
+        .throttle_node(node, 1.0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("throttled already"), "{e}");
+    // Redis still answers, but work that needs CPU runs into the cap (10 ms per 100 ms).
+    let client = redis::Client::open(stack.backend_url()).unwrap();
+    // Starved, a reply takes longer than the client's default timeout.
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(60)));
+    let mut con = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap();
+    let before = nr_throttled(&capped);
+    // A Lua loop of some 40 ms of CPU (4 ns an iteration here): several periods' quota.
+    let sum: i64 = redis::cmd("EVAL")
+        .arg("local x = 0 for i = 1, 10000000 do x = x + 1 end return x")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(sum, 10_000_000);
+    let after = nr_throttled(&capped);
+    assert!(
+        after > before,
+        "the quota never ran out: {before} → {after}"
+    );
+
+    stack.unthrottle_node(node).await.unwrap();
+    assert_eq!(cpu_cgroup_dir(pid), own);
+    assert!(!capped.exists(), "{} left behind", capped.display());
+
+    // A throttle still in place at shutdown is released, its cgroup removed.
+    stack.throttle_node(node, 50.0).await.unwrap();
+    let capped = cpu_cgroup_dir(pid);
+    stack.shutdown().await;
+    assert!(!capped.exists(), "{} left behind", capped.display());
+}

@@ -120,8 +120,8 @@ impl Plot for ParetoChart {
     fn caption(&self) -> String {
         format!(
             "Each measured cell of the sweep, labelled with its index: x is the number of \
-             stall pauses after which the service moved — Sentinel switched the master or \
-             HAProxy marked the paused broker node DOWN (false failovers), y the headline switch time (the slowest fault \
+             stalls (short pauses, CPU throttles) after which the service moved — Sentinel \
+             switched the master or HAProxy marked the stalled broker node DOWN (false failovers), y the headline switch time (the slowest fault \
              workload's median switch time, s); the colour is the cost of HA (throughput \
              below {}, from blue for the cheapest to red for the dearest). The line joins \
              the Pareto front (no other cell is as fast with as few false failovers), the \
@@ -182,7 +182,7 @@ impl Plot for ParetoChart {
             )?;
         chart
             .configure_mesh()
-            .x_desc("false failovers in the stall phase (pauses HAProxy or Sentinel acted on)")
+            .x_desc("false failovers in the stall phase (stalls HAProxy or Sentinel acted on)")
             .y_desc("headline switch time (s)")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|v| fmt_num(*v))

@@ -125,6 +125,15 @@ pub fn checks() -> Vec<Check> {
             hint: "run as root (e.g. sudo hab …) for the ha-netns* topologies",
         },
         Check {
+            name: "cgroup cpu",
+            needed_by: "throttle faults (workloads/sweep.toml's stall phase)",
+            found: cpu_controller(),
+            package: None,
+            required: false,
+            hint: "the throttle fault needs a writable CPU controller: cgroup v1's \
+                   /sys/fs/cgroup/cpu or cgroup v2 with \"cpu\" in cgroup.controllers, as root",
+        },
+        Check {
             name: "python3 + venv",
             needed_by: "*-celery (a real Celery worker, set up on first use)",
             found: python_found,
@@ -133,6 +142,17 @@ pub fn checks() -> Vec<Check> {
             hint: "",
         },
     ]
+}
+
+/// The CPU controller a throttle fault would use, if this process may write to it.
+fn cpu_controller() -> Option<String> {
+    use crate::stack::cgroup::Hierarchy;
+    let (what, root) = match Hierarchy::detect().ok()? {
+        Hierarchy::V1(r) => ("cgroup v1", r),
+        Hierarchy::V2(r) => ("cgroup v2", r),
+    };
+    let writable = nix::unistd::access(&root, nix::unistd::AccessFlags::W_OK).is_ok();
+    writable.then(|| format!("{what} at {}", root.display()))
 }
 
 /// The `apt-get` line for the missing packages, as `scripts/install-servers.sh` runs it.
@@ -243,6 +263,7 @@ mod tests {
                 "haproxy",
                 "ip",
                 "root",
+                "cgroup cpu",
                 "python3 + venv"
             ]
         );

@@ -109,19 +109,22 @@ pub struct FaultSpec {
     pub target: crate::fault::Role,
     /// How: `kill` (SIGKILL), `pause` (SIGSTOP for `duration`), `stop` (graceful),
     /// `failover` (SENTINEL FAILOVER), `partition` (cut off from its peers for
-    /// `duration`).
+    /// `duration`), `throttle` (capped at `cpu_percent` % of a core for `duration`).
     pub kind: crate::fault::FaultKind,
     /// When the first repetition fires, as an offset from the workload's start.
     #[serde(with = "super::duration")]
     pub at: Duration,
-    /// How long a `pause` lasts before SIGCONT, or a `partition` before it heals; only
-    /// for those two.
+    /// How long a `pause` lasts before SIGCONT, a `partition` before it heals, a
+    /// `throttle` before the cap is lifted; only for those three.
     #[serde(
         default,
         with = "super::duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub duration: Option<Duration>,
+    /// For `throttle`: the share of one core the target gets meanwhile, in % (e.g. 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
     /// For `kill` and `stop`: bring the node back after this long (absent: it stays down).
     #[serde(
         default,
@@ -162,7 +165,9 @@ impl FaultSpec {
     /// How long the target is out per repetition (pause length or time until restart).
     pub fn out_for(&self) -> Option<Duration> {
         match self.kind {
-            crate::fault::FaultKind::Pause | crate::fault::FaultKind::Partition => self.duration,
+            crate::fault::FaultKind::Pause
+            | crate::fault::FaultKind::Partition
+            | crate::fault::FaultKind::Throttle => self.duration,
             crate::fault::FaultKind::Failover => None,
             _ => self.restart_after,
         }
@@ -184,6 +189,14 @@ impl FaultSpec {
                 "required with kind = \"partition\": how long the target is cut off, e.g. \"5s\"",
             )),
             (FaultKind::Partition, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "must be greater than zero",
+            )),
+            (FaultKind::Throttle, None) => out.push(Diagnostic::new(
+                format!("{at}.duration"),
+                "required with kind = \"throttle\": how long the target is starved, e.g. \"2s\"",
+            )),
+            (FaultKind::Throttle, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
                 format!("{at}.duration"),
                 "must be greater than zero",
             )),
@@ -267,6 +280,33 @@ impl FaultSpec {
                      partition heals after `duration`",
                 ));
             }
+        }
+        match (self.kind, self.cpu_percent) {
+            (FaultKind::Throttle, None) => out.push(Diagnostic::new(
+                format!("{at}.cpu_percent"),
+                "required with kind = \"throttle\": the share of one core the target keeps, \
+                 in %, e.g. 5",
+            )),
+            (FaultKind::Throttle, Some(p)) if !(p > 0.0 && p < 100.0) => out.push(Diagnostic::new(
+                format!("{at}.cpu_percent"),
+                format!("must be above 0 and below 100 (% of one core), got {p}"),
+            )),
+            (FaultKind::Throttle, Some(_)) => {}
+            (_, Some(_)) => out.push(Diagnostic::new(
+                format!("{at}.cpu_percent"),
+                format!(
+                    "only used with kind = \"throttle\", got kind = \"{}\"",
+                    self.kind.as_str()
+                ),
+            )),
+            (_, None) => {}
+        }
+        if self.kind == FaultKind::Throttle && self.restart_after.is_some() {
+            out.push(Diagnostic::new(
+                format!("{at}.restart_after"),
+                "not used with kind = \"throttle\": the target keeps running and gets its CPU \
+                 back after `duration`",
+            ));
         }
         if self.kind == FaultKind::Pause && self.restart_after.is_some() {
             out.push(Diagnostic::new(

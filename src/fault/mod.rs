@@ -35,6 +35,10 @@ pub enum FaultKind {
     /// still reach it, then healed. Needs a topology with `network = "namespaces"` (and
     /// for broker nodes more than one); not for the proxy.
     Partition,
+    /// CPU starvation for `duration`: the target's server process is moved into a cgroup
+    /// capped at `cpu_percent` % of one core, then back. It keeps running and its
+    /// sockets stay open; it answers late, as on an overloaded host.
+    Throttle,
 }
 
 /// How a killed or stopped Redis master is brought back (`restart_as` in a fault table).
@@ -71,6 +75,7 @@ impl FaultKind {
             FaultKind::Stop => "stop",
             FaultKind::Failover => "failover",
             FaultKind::Partition => "partition",
+            FaultKind::Throttle => "throttle",
         }
     }
 }
@@ -84,6 +89,7 @@ mod tests {
         assert_eq!(FaultKind::Pause.as_str(), "pause");
         assert_eq!(FaultKind::Failover.as_str(), "failover");
         assert_eq!(FaultKind::Partition.as_str(), "partition");
+        assert_eq!(FaultKind::Throttle.as_str(), "throttle");
         assert_eq!(RestartAs::default(), RestartAs::Replica);
         assert_eq!(RestartAs::Master.as_str(), "master");
     }

@@ -57,6 +57,13 @@ pub(super) async fn apply(
         FaultKind::Stop => stack.stop_node(node).await,
         FaultKind::Failover => stack.failover_node(node).await,
         FaultKind::Partition => stack.partition_node(node).await,
+        FaultKind::Throttle => match spec.cpu_percent {
+            Some(pct) => stack.throttle_node(node, pct).await,
+            None => Err(StackError::Control {
+                what: format!("throttling {node}"),
+                detail: "the fault has no cpu_percent".into(),
+            }),
+        },
     };
     match applied {
         Ok(at) => record.fault_at_unix_us = at,
@@ -106,12 +113,18 @@ pub(super) async fn apply(
         })
         .await
         .is_none();
-        if cancelled && !matches!(spec.kind, FaultKind::Pause | FaultKind::Partition) {
+        if cancelled
+            && !matches!(
+                spec.kind,
+                FaultKind::Pause | FaultKind::Partition | FaultKind::Throttle
+            )
+        {
             return record;
         }
         let restored = match spec.kind {
             FaultKind::Pause => stack.resume_node(node).await,
             FaultKind::Partition => stack.heal_node(node).await,
+            FaultKind::Throttle => stack.unthrottle_node(node).await,
             FaultKind::Kill | FaultKind::Stop => match spec.restart_as {
                 Some(RestartAs::Master) => stack.restart_node_as_master(node).await,
                 _ => stack.restart_node(node).await,

@@ -236,6 +236,7 @@ mod tests {
             duration: None,
             restart_after: Some(Duration::from_secs(1)),
             restart_as: None,
+            cpu_percent: None,
             repeat,
             every: Some(Duration::from_secs(every)),
         }

@@ -37,6 +37,7 @@
 //! client-side failover (`[clients]`) [`Stack::client_broker_url`] (every node's URL) and
 //! [`Stack::client_backend_url`] (the Sentinels).
 
+pub mod cgroup;
 pub mod epmd;
 pub mod external;
 mod handle;
@@ -168,6 +169,9 @@ pub struct Stack {
     /// Client-side failover: the broker node the producer is connected to, which
     /// `broker.primary` resolves to (see [`Stack::follow_client_node`]).
     client_node: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// Servers held in a capped cgroup by a `throttle` fault, by node; released before
+    /// the servers stop (declared first of what follows them).
+    throttles: BTreeMap<NodeRef, cgroup::Throttle>,
     /// The network namespaces of the Redis side (`network = "namespaces"`); declared
     /// after the servers so they are gone before it is deleted.
     network: Option<netns::Network>,
@@ -266,6 +270,7 @@ impl Stack {
             bringup_phases_ms: phases,
             versions,
             client_node: None,
+            throttles: BTreeMap::new(),
             network,
             broker_network,
         })
@@ -453,6 +458,8 @@ impl Stack {
     /// parallel, epmd last) and returns once all are gone.
     pub async fn shutdown(mut self) {
         let started = Instant::now();
+        // A throttled server stops at full speed.
+        self.throttles.clear();
         if let Some(p) = self.proxy.as_mut() {
             p.stop().await;
         }

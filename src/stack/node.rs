@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | [`Stack::kill_node`] | SIGKILL the server process (RabbitMQ: `beam.smp`), then the rest of its process tree | unix µs right after the SIGKILL |
 //! | [`Stack::pause_node`] / [`Stack::resume_node`] | SIGSTOP / SIGCONT the server process | unix µs right after the signal |
+//! | [`Stack::throttle_node`] / [`Stack::unthrottle_node`] | move the server process into a cgroup capped at a share of one core / back | unix µs right after the move |
 //! | [`Stack::stop_node`] | SIGTERM, wait for a clean exit (SIGKILL after a grace period) | unix µs right after the SIGTERM |
 //! | [`Stack::restart_node`] | start a killed or stopped node again: same name, ports and data (RabbitMQ rejoins its cluster by itself; Redis as a replica of the current master; Sentinel with its own config; HAProxy with its config and a fresh log) and wait until it answers | unix µs right after the spawn |
 //! | [`Stack::restart_node_as_master`] | start a killed or stopped Redis data node again with its own config, as an empty master, without waiting for the Sentinels (the unsafe restart) | unix µs right after the spawn |
@@ -343,6 +344,54 @@ impl Stack {
         let server = self.pids(node)?.server;
         wait_stopped_state(server, false, SIGNAL_SETTLE).await;
         tracing::info!(%node, at_unix_us = at, "resumed");
+        Ok(at)
+    }
+
+    /// Starves `node` of CPU: its server process is moved into a cgroup capped at
+    /// `cpu_percent` % of one core ([`super::cgroup`]) until [`Stack::unthrottle_node`].
+    /// Returns the unix µs right after the move.
+    pub async fn throttle_node(
+        &mut self,
+        node: NodeRef,
+        cpu_percent: f64,
+    ) -> Result<i64, StackError> {
+        let (p, server, _) = self.process_of(node)?;
+        let what = format!("throttling {node} to {cpu_percent} % of a core");
+        if !p.is_alive() {
+            return Err(StackError::Control {
+                what,
+                detail: "it is not running".into(),
+            });
+        }
+        if self.throttles.contains_key(&node) {
+            return Err(StackError::Control {
+                what,
+                detail: "it is throttled already".into(),
+            });
+        }
+        let t = super::cgroup::Throttle::apply(server.as_raw(), &node.to_string(), cpu_percent)
+            .map_err(|detail| StackError::Control { what, detail })?;
+        let at = now_unix_us();
+        self.throttles.insert(node, t);
+        tracing::info!(%node, at_unix_us = at, cpu_percent, "throttled");
+        Ok(at)
+    }
+
+    /// Ends the throttle of `node`: its server process goes back to its own cgroup.
+    /// Returns the unix µs right after.
+    pub async fn unthrottle_node(&mut self, node: NodeRef) -> Result<i64, StackError> {
+        let what = format!("ending the CPU throttle of {node}");
+        let mut t = self
+            .throttles
+            .remove(&node)
+            .ok_or_else(|| StackError::Control {
+                what: what.clone(),
+                detail: "it is not throttled".into(),
+            })?;
+        t.release()
+            .map_err(|detail| StackError::Control { what, detail })?;
+        let at = now_unix_us();
+        tracing::info!(%node, at_unix_us = at, "unthrottled");
         Ok(at)
     }
 

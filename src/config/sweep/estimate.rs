@@ -161,10 +161,15 @@ fn phase(plan: &WorkloadPlan, w: &Workload, topology: &Topology) -> PhaseEstimat
         .faults
         .iter()
         .map(|f| {
-            let what = match f.out_for() {
-                Some(d) if f.kind == crate::fault::FaultKind::Pause => {
+            let what = match (f.kind, f.out_for()) {
+                (crate::fault::FaultKind::Pause, Some(d)) => {
                     format!("{} pause", humantime::format_duration(d))
                 }
+                (crate::fault::FaultKind::Throttle, Some(d)) => format!(
+                    "{} throttle to {} % of a core",
+                    humantime::format_duration(d),
+                    f.cpu_percent.unwrap_or_default()
+                ),
                 _ => f.kind.as_str().to_string(),
             };
             match f.every {

@@ -441,14 +441,23 @@ fn the_sweep_workload_has_a_cost_phase_four_fault_phases_and_a_stall_phase() {
             ("stall", Some(FaultScope::Both), None),
         ]
     );
-    // The stall phase's pauses are all shorter than a node's death is taken for.
+    // The stall phase: pauses all shorter than a node's death is taken for, then CPU
+    // starvation of each side.
     let stall = &plan.workloads[5];
-    assert!(
-        stall
-            .faults
-            .iter()
-            .all(|f| f.out_for().unwrap() <= Duration::from_millis(1500))
+    let kinds: Vec<_> = stall.faults.iter().map(|f| f.kind).collect();
+    use crate::fault::FaultKind::{Pause, Throttle};
+    assert_eq!(
+        kinds,
+        [Pause, Pause, Pause, Pause, Pause, Pause, Throttle, Throttle]
     );
+    for f in &stall.faults {
+        let limit = match f.kind {
+            Pause => Duration::from_millis(1500),
+            _ => Duration::from_secs(2),
+        };
+        assert!(f.out_for().unwrap() <= limit, "{f:?}");
+    }
+    assert!(stall.faults[6..].iter().all(|f| f.cpu_percent == Some(2.0)));
 }
 
 #[test]

@@ -658,6 +658,61 @@ fn partition_needs_a_duration_and_a_redis_target() {
 }
 
 #[test]
+fn throttle_needs_a_duration_and_a_share_of_a_core_and_nothing_else_takes_one() {
+    let p = ok(&with_fault(
+        "target = \"broker.primary\"\nkind = \"throttle\"\nat = \"5s\"\nduration = \"2s\"\ncpu_percent = 2",
+    ));
+    let f = &p.workloads[0].faults[0];
+    assert_eq!(f.kind, crate::fault::FaultKind::Throttle);
+    assert_eq!(
+        (f.out_for(), f.cpu_percent),
+        (Some(Duration::from_secs(2)), Some(2.0))
+    );
+    assert_has(
+        &err(&with_fault(
+            "target = \"broker.primary\"\nkind = \"throttle\"\nat = \"5s\"\ncpu_percent = 2",
+        )),
+        &[
+            "workloads/bad.toml",
+            "fault[0].duration",
+            "required with kind = \"throttle\"",
+        ],
+    );
+    assert_has(
+        &err(&with_fault(
+            "target = \"broker.primary\"\nkind = \"throttle\"\nat = \"5s\"\nduration = \"2s\"",
+        )),
+        &["fault[0].cpu_percent", "required with kind = \"throttle\""],
+    );
+    for bad in ["0", "100", "-3", "250.5"] {
+        assert_has(
+            &err(&with_fault(&format!(
+                "target = \"backend.master\"\nkind = \"throttle\"\nat = \"5s\"\nduration = \"2s\"\ncpu_percent = {bad}"
+            ))),
+            &["fault[0].cpu_percent", "must be above 0 and below 100"],
+        );
+    }
+    assert_has(
+        &err(&with_fault(
+            "target = \"backend.master\"\nkind = \"pause\"\nat = \"5s\"\nduration = \"2s\"\ncpu_percent = 5",
+        )),
+        &[
+            "fault[0].cpu_percent",
+            "only used with kind = \"throttle\", got kind = \"pause\"",
+        ],
+    );
+    assert_has(
+        &err(&with_fault(
+            "target = \"backend.master\"\nkind = \"throttle\"\nat = \"5s\"\nduration = \"2s\"\ncpu_percent = 5\nrestart_after = \"1s\"",
+        )),
+        &[
+            "fault[0].restart_after",
+            "gets its CPU back after `duration`",
+        ],
+    );
+}
+
+#[test]
 fn failover_and_restart_as_parse_and_their_mistakes_are_located() {
     let p = ok(&with_fault(
         "target = \"backend.master\"\nkind = \"failover\"\nat = \"5s\"\nrepeat = 2\nevery = \"12s\"",
