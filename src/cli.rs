@@ -568,7 +568,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Down { dir } => {
             runtime()?.block_on(crate::cmd::up::down(&dir, &*crate::progress::stderr()))
         }
-        Command::Node { action, role, dir } => {
+        Command::Node {
+            action,
+            role,
+            cpu_percent,
+            dir,
+        } => {
             if action != NodeAction::Health && role.is_none() {
                 eprintln!(
                     "error: `hab node {}` needs a ROLE, e.g. broker.node[0]",
@@ -582,10 +587,29 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 eprintln!("error: {e}");
                 return Ok(2);
             }
+            match (action, cpu_percent) {
+                (NodeAction::Throttle, None) => {
+                    eprintln!("error: `hab node throttle` needs --cpu-percent PCT, e.g. 2");
+                    return Ok(2);
+                }
+                (NodeAction::Throttle, Some(p)) if !(p > 0.0 && p < 100.0) => {
+                    eprintln!("error: --cpu-percent must be above 0 and below 100, got {p}");
+                    return Ok(2);
+                }
+                (NodeAction::Throttle, Some(_)) | (_, None) => {}
+                (_, Some(_)) => {
+                    eprintln!(
+                        "error: --cpu-percent is only for `hab node throttle`, not `{}`",
+                        action.as_str()
+                    );
+                    return Ok(2);
+                }
+            }
             runtime()?.block_on(crate::cmd::up::node(
                 &dir,
                 action,
                 role.as_deref(),
+                cpu_percent,
                 &*crate::progress::stderr(),
             ))
         }

@@ -258,6 +258,9 @@ pub(super) enum Command {
         /// supervisor now; not needed for `health`.
         #[arg(value_name = "ROLE")]
         role: Option<String>,
+        /// For `throttle`: the share of one core the node keeps, in % (above 0, below 100).
+        #[arg(long, value_name = "PCT")]
+        cpu_percent: Option<f64>,
         /// The directory given to `hab up`.
         #[arg(long, value_name = "DIR", default_value = "results/up")]
         dir: PathBuf,

@@ -261,6 +261,11 @@ pub fn external_topology(original: &Topology, state: &UpState, hab: &Path, dir: 
             (FaultKind::Kill, "kill", "start"),
             (FaultKind::Stop, "stop", "start"),
             (FaultKind::Pause, "pause", "resume"),
+            (
+                FaultKind::Throttle,
+                "throttle --cpu-percent {cpu_percent}",
+                "unthrottle",
+            ),
         ] {
             faults.push(FaultCommands {
                 nodes,
@@ -458,13 +463,17 @@ pub enum NodeAction {
     Heal,
     /// Ask Sentinel to fail the master over.
     Failover,
+    /// Cap it at --cpu-percent % of one core (a cgroup).
+    Throttle,
+    /// Lift the cap.
+    Unthrottle,
     /// Exit 0 when the whole stack is healthy (no role).
     Health,
 }
 
 impl NodeAction {
     /// Every action, in the order `hab node --help` lists them.
-    pub const ALL: [NodeAction; 9] = [
+    pub const ALL: [NodeAction; 11] = [
         NodeAction::Kill,
         NodeAction::Stop,
         NodeAction::Start,
@@ -473,6 +482,8 @@ impl NodeAction {
         NodeAction::Partition,
         NodeAction::Heal,
         NodeAction::Failover,
+        NodeAction::Throttle,
+        NodeAction::Unthrottle,
         NodeAction::Health,
     ];
 
@@ -487,6 +498,8 @@ impl NodeAction {
             NodeAction::Partition => "partition",
             NodeAction::Heal => "heal",
             NodeAction::Failover => "failover",
+            NodeAction::Throttle => "throttle",
+            NodeAction::Unthrottle => "unthrottle",
             NodeAction::Health => "health",
         }
     }
@@ -551,6 +564,19 @@ async fn handle(
         NodeAction::Partition => stack.partition_node(node).await,
         NodeAction::Heal => stack.heal_node(node).await,
         NodeAction::Failover => stack.failover_node(node).await,
+        NodeAction::Throttle => {
+            let pct: f64 = parts
+                .next()
+                .and_then(|p| p.parse().ok())
+                .filter(|p| *p > 0.0 && *p < 100.0)
+                .ok_or_else(|| {
+                    "throttle needs a share of a core above 0 and below 100, e.g. throttle \
+                     broker.node[0] 2"
+                        .to_string()
+                })?;
+            stack.throttle_node(node, pct).await
+        }
+        NodeAction::Unthrottle => stack.unthrottle_node(node).await,
         NodeAction::Health => unreachable!("answered above"),
     }
     .map_err(|e| e.to_string())?;
@@ -562,12 +588,14 @@ pub async fn node(
     dir: &Path,
     action: NodeAction,
     role: Option<&str>,
+    cpu_percent: Option<f64>,
     reporter: &dyn Reporter,
 ) -> Result<i32> {
     let action = action.as_str();
-    let request = match role {
-        Some(r) => format!("{action} {r}\n"),
-        None => format!("{action}\n"),
+    let request = match (role, cpu_percent) {
+        (Some(r), Some(p)) => format!("{action} {r} {p}\n"),
+        (Some(r), None) => format!("{action} {r}\n"),
+        (None, _) => format!("{action}\n"),
     };
     let answer = request_supervisor(dir, &request).await?;
     match answer.strip_prefix("ok ") {
@@ -703,6 +731,17 @@ mod tests {
                 .is_some()
         );
         assert!(e.commands_for(NodeKind::Proxy, FaultKind::Pause).is_some());
+        let throttle = e
+            .commands_for(NodeKind::Backend, FaultKind::Throttle)
+            .unwrap();
+        assert_eq!(
+            throttle.apply,
+            "'/opt/hab bin/hab' node --dir /tmp/x throttle --cpu-percent {cpu_percent} {node}"
+        );
+        assert_eq!(
+            throttle.revert.as_deref(),
+            Some("'/opt/hab bin/hab' node --dir /tmp/x unthrottle {node}")
+        );
         assert_eq!(e.haproxy_stats.as_deref(), Some("tcp://127.0.0.1:9999"));
     }
 

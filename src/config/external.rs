@@ -28,7 +28,8 @@
 //! [`crate::credentials`] for the environment variables and the credentials file).
 //! Placeholders in commands: `{role}` (as the workload wrote it, e.g. `broker.primary`),
 //! `{node}` (what it resolved to, e.g. `broker.node[1]`), `{index}`, `{host}`, `{port}`,
-//! `{kind}` (the fault kind). Each is replaced by a shell-quoted value.
+//! `{kind}` (the fault kind), `{cpu_percent}` (a throttle's share of a core; empty for
+//! other kinds). Each is replaced by a shell-quoted value.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -163,7 +164,15 @@ pub struct FaultCommands {
 }
 
 /// The placeholders a fault command may use.
-pub const PLACEHOLDERS: &[&str] = &["role", "node", "index", "host", "port", "kind"];
+pub const PLACEHOLDERS: &[&str] = &[
+    "role",
+    "node",
+    "index",
+    "host",
+    "port",
+    "kind",
+    "cpu_percent",
+];
 
 impl ExternalConfig {
     /// The commands for `kind` on a node of kind `nodes`, if the topology has them.

@@ -85,7 +85,13 @@ pub(super) async fn apply(
         Some(why)
     };
     match stack
-        .run_phase(CommandPhase::Apply, spec.target, node, spec.kind)
+        .run_phase(
+            CommandPhase::Apply,
+            spec.target,
+            node,
+            spec.kind,
+            spec.cpu_percent,
+        )
         .await
     {
         Ok(at) => record.fault_at_unix_us = at,
@@ -100,7 +106,13 @@ pub(super) async fn apply(
             _ = tokio::time::sleep(out) => {}
         }
         match stack
-            .run_phase(CommandPhase::Revert, spec.target, node, spec.kind)
+            .run_phase(
+                CommandPhase::Revert,
+                spec.target,
+                node,
+                spec.kind,
+                spec.cpu_percent,
+            )
             .await
         {
             Ok(at) => record.restored_at_unix_us = Some(at),
@@ -113,7 +125,10 @@ pub(super) async fn apply(
                 return (record, why);
             }
         }
-        if let Err(e) = stack.wait_node_healthy(spec.target, node, spec.kind).await {
+        if let Err(e) = stack
+            .wait_node_healthy(spec.target, node, spec.kind, spec.cpu_percent)
+            .await
+        {
             let why = fail(
                 &mut record,
                 "the node did not become healthy; the run stops",

@@ -179,7 +179,7 @@ pub fn dry_run(cfg: &ExternalConfig, plan: &crate::config::WorkloadPlan) -> Stri
                         }
                         NodeRef::Proxy => cfg.broker.as_deref().and_then(url_host_port),
                     };
-                    placeholders(f.target, node, f.kind, endpoint)
+                    placeholders(f.target, node, f.kind, f.cpu_percent, endpoint)
                 }
                 None => vec![
                     ("role", f.target.to_string()),
@@ -188,6 +188,10 @@ pub fn dry_run(cfg: &ExternalConfig, plan: &crate::config::WorkloadPlan) -> Stri
                     ("index", "<index>".into()),
                     ("host", "<host>".into()),
                     ("port", "<port>".into()),
+                    (
+                        "cpu_percent",
+                        f.cpu_percent.map(|p| p.to_string()).unwrap_or_default(),
+                    ),
                 ],
             };
             let _ = writeln!(out, "  apply:  {}", expand(&c.apply, &values));

@@ -461,6 +461,7 @@ impl ExternalStack {
         role: Role,
         node: NodeRef,
         kind: FaultKind,
+        cpu_percent: Option<f64>,
     ) -> Result<i64, StackError> {
         let entry = self.commands(node, kind).map_err(StackError::Unsupported)?;
         let template = match phase {
@@ -473,7 +474,7 @@ impl ExternalStack {
         };
         let cmd = expand(
             template,
-            &placeholders(role, node, kind, self.node_endpoint(node)),
+            &placeholders(role, node, kind, cpu_percent, self.node_endpoint(node)),
         );
         let started_us = now_unix_us();
         let out = run_command(&cmd, self.cfg.command_timeout).await;
@@ -497,6 +498,7 @@ impl ExternalStack {
         role: Role,
         node: NodeRef,
         kind: FaultKind,
+        cpu_percent: Option<f64>,
     ) -> Result<(), StackError> {
         let Ok(entry) = self.commands(node, kind) else {
             return Ok(());
@@ -506,7 +508,7 @@ impl ExternalStack {
         };
         let cmd = expand(
             template,
-            &placeholders(role, node, kind, self.node_endpoint(node)),
+            &placeholders(role, node, kind, cpu_percent, self.node_endpoint(node)),
         );
         let started = Instant::now();
         loop {

@@ -52,6 +52,7 @@ pub fn placeholders(
     role: Role,
     node: NodeRef,
     kind: FaultKind,
+    cpu_percent: Option<f64>,
     endpoint: Option<(String, u16)>,
 ) -> Vec<(&'static str, String)> {
     let index = match node {
@@ -68,6 +69,10 @@ pub fn placeholders(
         ("host", host),
         ("port", port),
         ("kind", kind.as_str().to_string()),
+        (
+            "cpu_percent",
+            cpu_percent.map(|p| p.to_string()).unwrap_or_default(),
+        ),
     ]
 }
 
@@ -265,6 +270,7 @@ mod tests {
             Role::BackendMaster,
             NodeRef::BackendData(1),
             FaultKind::Kill,
+            None,
             Some(("10.0.0.2".into(), 6379)),
         );
         let get = |k: &str| p.iter().find(|(n, _)| *n == k).unwrap().1.clone();
@@ -274,5 +280,18 @@ mod tests {
         assert_eq!(get("host"), "10.0.0.2");
         assert_eq!(get("port"), "6379");
         assert_eq!(get("kind"), "kill");
+        assert_eq!(get("cpu_percent"), "");
+        let p = placeholders(
+            Role::BrokerPrimary,
+            NodeRef::Broker(0),
+            FaultKind::Throttle,
+            Some(2.5),
+            None,
+        );
+        let get = |k: &str| p.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert_eq!(
+            (get("kind"), get("cpu_percent")),
+            ("throttle".into(), "2.5".into())
+        );
     }
 }
