@@ -143,8 +143,9 @@ pub fn parse_topology(text: &str, path: &Path) -> Result<Topology, ConfigError> 
 
 /// Parses and validates workload TOML already in memory; `path` is only used in errors.
 pub fn parse_workload_plan(text: &str, path: &Path) -> Result<WorkloadPlan, ConfigError> {
-    let plan: WorkloadPlan = parse(text, path, "workload")?;
+    let mut plan: WorkloadPlan = parse(text, path, "workload")?;
     finish(plan.validate(), path, "workload")?;
+    plan.draw_fault_lengths();
     Ok(plan)
 }
 

@@ -49,6 +49,10 @@ pub struct WorkloadPlan {
     /// Where `write_zeros` files go; `None` means the run directory's `scratch/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scratch_dir: Option<PathBuf>,
+    /// The seed of fault lengths drawn at random (`duration_max`; absent:
+    /// [`draw::DEFAULT_SEED`]): the same file and seed give the same lengths on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The workloads, in the order they run (TOML: `[[workload]]` tables).
     #[serde(rename = "workload", default)]
     pub workloads: Vec<Workload>,
@@ -122,6 +126,18 @@ pub struct FaultSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub duration: Option<Duration>,
+    /// With `duration`: each repetition lasts a length drawn uniformly between `duration`
+    /// and this (whole milliseconds), from the plan's `seed`.
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration_max: Option<Duration>,
+    /// The lengths drawn for each repetition, ms (filled in when the plan is loaded, never
+    /// read from a file; kept in run.json).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
+    pub drawn_ms: Vec<u64>,
     /// For `throttle`: the share of one core the target gets meanwhile, in % (e.g. 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_percent: Option<f64>,
@@ -162,19 +178,30 @@ impl FaultSpec {
         self.at + self.every.unwrap_or_default() * k
     }
 
-    /// How long the target is out per repetition (pause length or time until restart).
+    /// How long the target is out per repetition at most (pause length or time until
+    /// restart; with `duration_max`, that).
     pub fn out_for(&self) -> Option<Duration> {
         match self.kind {
             crate::fault::FaultKind::Pause
             | crate::fault::FaultKind::Partition
-            | crate::fault::FaultKind::Throttle => self.duration,
+            | crate::fault::FaultKind::Throttle => self.duration_max.or(self.duration),
             crate::fault::FaultKind::Failover => None,
             _ => self.restart_after,
         }
     }
 
+    /// How long the target is out in repetition `k` (0-based): the length drawn for it,
+    /// else [`FaultSpec::out_for`].
+    pub fn out_for_repetition(&self, k: u32) -> Option<Duration> {
+        match self.drawn_ms.get(k as usize) {
+            Some(ms) => Some(Duration::from_millis(*ms)),
+            None => self.out_for(),
+        }
+    }
+
     fn validate_into(&self, at: &str, workload_span: Option<Duration>, out: &mut Vec<Diagnostic>) {
         use crate::fault::FaultKind;
+        draw::validate(self, at, out);
         match (self.kind, self.duration) {
             (FaultKind::Pause, None) => out.push(Diagnostic::new(
                 format!("{at}.duration"),
@@ -685,3 +712,5 @@ impl Workload {
 
 #[cfg(test)]
 mod tests;
+
+pub mod draw;

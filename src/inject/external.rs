@@ -100,7 +100,7 @@ pub(super) async fn apply(
             return (record, why);
         }
     }
-    if let Some(out) = spec.out_for() {
+    if let Some(out) = spec.out_for_repetition(repetition) {
         tokio::select! {
             _ = cancel.cancelled() => {}
             _ = tokio::time::sleep(out) => {}

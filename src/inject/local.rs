@@ -105,7 +105,7 @@ pub(super) async fn apply(
             }
         }
     }
-    if let Some(out) = spec.out_for() {
+    if let Some(out) = spec.out_for_repetition(repetition) {
         // Even when cancelled, a paused node is resumed and a partition healed (and a
         // killed node left down: teardown follows).
         let cancelled = watching_leader(tokio::time::sleep(out), cancel, &mut leader_done, || {

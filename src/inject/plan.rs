@@ -196,7 +196,7 @@ pub fn dry_run(cfg: &ExternalConfig, plan: &crate::config::WorkloadPlan) -> Stri
             };
             let _ = writeln!(out, "  apply:  {}", expand(&c.apply, &values));
             n += 1;
-            if let Some(after) = f.out_for() {
+            if let Some(after) = f.out_for_repetition(k) {
                 if let Some(r) = &c.revert {
                     let _ = writeln!(
                         out,
@@ -241,6 +241,8 @@ mod tests {
             restart_after: Some(Duration::from_secs(1)),
             restart_as: None,
             cpu_percent: None,
+            duration_max: None,
+            drawn_ms: Vec::new(),
             repeat,
             every: Some(Duration::from_secs(every)),
         }

@@ -435,7 +435,7 @@ fn faults(a: &SweepAnalysis) -> Vec<Block> {
         })
         .collect();
     out.push(Block::Heading(3, "Stall phase (false failovers)".into()));
-    out.push(Block::Para("Per cell, the stall phase's stalls (`pauses` counts them all: pauses shorter than a death and CPU throttles, as the workload file sets them; workloads/sweep.toml pauses each side for 300 ms, 800 ms and 1.5 s, then caps each at 2 % of a core for 2 s) and how many of them HAProxy or the Sentinels acted on: a false failover is a stall after which the service moved (the Sentinels switched the master, or HAProxy marked the stalled broker node DOWN); HAProxy DOWN marks of any server, +sdown (a Sentinel thought the master down) and client reconnections are counted apart.".into()));
+    out.push(Block::Para("Per cell, the stall phase's stalls (`pauses` counts them all: pauses shorter than a death and CPU throttles, as the workload file sets them; workloads/sweep.toml pauses each side three times for 200 ms to 1.5 s, lengths drawn from its seed, then caps each at 2 % of a core for 2 s) and how many of them HAProxy or the Sentinels acted on: a false failover is a stall after which the service moved (the Sentinels switched the master, or HAProxy marked the stalled broker node DOWN); HAProxy DOWN marks of any server, +sdown (a Sentinel thought the master down) and client reconnections are counted apart.".into()));
     out.push(table(
         &[
             "cell",

@@ -161,13 +161,19 @@ fn phase(plan: &WorkloadPlan, w: &Workload, topology: &Topology) -> PhaseEstimat
         .faults
         .iter()
         .map(|f| {
-            let what = match (f.kind, f.out_for()) {
-                (crate::fault::FaultKind::Pause, Some(d)) => {
-                    format!("{} pause", humantime::format_duration(d))
-                }
-                (crate::fault::FaultKind::Throttle, Some(d)) => format!(
-                    "{} throttle to {} % of a core",
-                    humantime::format_duration(d),
+            let length = match (f.duration, f.duration_max) {
+                (Some(min), Some(max)) => format!(
+                    "{}–{}",
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+                (Some(d), None) => humantime::format_duration(d).to_string(),
+                _ => String::new(),
+            };
+            let what = match f.kind {
+                crate::fault::FaultKind::Pause if !length.is_empty() => format!("{length} pause"),
+                crate::fault::FaultKind::Throttle => format!(
+                    "{length} throttle to {} % of a core",
                     f.cpu_percent.unwrap_or_default()
                 ),
                 _ => f.kind.as_str().to_string(),

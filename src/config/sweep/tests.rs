@@ -446,10 +446,18 @@ fn the_sweep_workload_has_a_cost_phase_four_fault_phases_and_a_stall_phase() {
     let stall = &plan.workloads[5];
     let kinds: Vec<_> = stall.faults.iter().map(|f| f.kind).collect();
     use crate::fault::FaultKind::{Pause, Throttle};
-    assert_eq!(
-        kinds,
-        [Pause, Pause, Pause, Pause, Pause, Pause, Throttle, Throttle]
-    );
+    assert_eq!(kinds, [Pause, Pause, Throttle, Throttle]);
+    // Three pauses of each side, their lengths drawn from the seed, all in 200 ms–1.5 s.
+    for f in &stall.faults[..2] {
+        assert_eq!(f.repeat, 3);
+        assert_eq!(f.drawn_ms.len(), 3);
+        assert!(
+            f.drawn_ms.iter().all(|ms| (200..=1500).contains(ms)),
+            "{:?}",
+            f.drawn_ms
+        );
+    }
+    assert_ne!(stall.faults[0].drawn_ms, stall.faults[1].drawn_ms);
     for f in &stall.faults {
         let limit = match f.kind {
             Pause => Duration::from_millis(1500),
@@ -457,7 +465,7 @@ fn the_sweep_workload_has_a_cost_phase_four_fault_phases_and_a_stall_phase() {
         };
         assert!(f.out_for().unwrap() <= limit, "{f:?}");
     }
-    assert!(stall.faults[6..].iter().all(|f| f.cpu_percent == Some(2.0)));
+    assert!(stall.faults[2..].iter().all(|f| f.cpu_percent == Some(2.0)));
 }
 
 #[test]

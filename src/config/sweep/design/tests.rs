@@ -88,9 +88,12 @@ fn each_workload_is_estimated_from_its_own_counts_rates_and_repetitions() {
         phases[4].faults,
         ["3 × 5s pause of backend.master every 20s"]
     );
-    assert_eq!(phases[5].faults[0], "300ms pause of backend.master at 2s");
     assert_eq!(
-        phases[5].faults[6],
+        phases[5].faults[0],
+        "3 × 200ms–1s 500ms pause of backend.master every 6s"
+    );
+    assert_eq!(
+        phases[5].faults[2],
         "2s throttle to 2 % of a core of backend.master at 20s"
     );
     near(
