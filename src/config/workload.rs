@@ -199,44 +199,40 @@ impl FaultSpec {
         }
     }
 
+    /// `duration` given to a kind that has none.
+    fn duration_not_used(&self, at: &str, out: &mut Vec<Diagnostic>) {
+        use crate::fault::FaultKind;
+        let why = match self.kind {
+            FaultKind::Failover => {
+                "only used with kind = \"pause\"; a failover has no duration (the Sentinels \
+                 demote the old master themselves)"
+            }
+            _ => "only used with kind = \"pause\"; for kill and stop use restart_after",
+        };
+        out.push(Diagnostic::new(format!("{at}.duration"), why));
+    }
+
     fn validate_into(&self, at: &str, workload_span: Option<Duration>, out: &mut Vec<Diagnostic>) {
         use crate::fault::FaultKind;
         draw::validate(self, at, out);
-        match (self.kind, self.duration) {
-            (FaultKind::Pause, None) => out.push(Diagnostic::new(
+        // What `duration` means for the kinds that need one.
+        let meaning = match self.kind {
+            FaultKind::Pause => Some("how long the target stays frozen, e.g. \"5s\""),
+            FaultKind::Partition => Some("how long the target is cut off, e.g. \"5s\""),
+            FaultKind::Throttle => Some("how long the target is starved, e.g. \"2s\""),
+            FaultKind::Kill | FaultKind::Stop | FaultKind::Failover => None,
+        };
+        match (meaning, self.duration) {
+            (Some(what), None) => out.push(Diagnostic::new(
                 format!("{at}.duration"),
-                "required with kind = \"pause\": how long the target stays frozen, e.g. \"5s\"",
+                format!("required with kind = \"{}\": {what}", self.kind.as_str()),
             )),
-            (FaultKind::Pause, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
-                format!("{at}.duration"),
-                "must be greater than zero",
-            )),
-            (FaultKind::Partition, None) => out.push(Diagnostic::new(
-                format!("{at}.duration"),
-                "required with kind = \"partition\": how long the target is cut off, e.g. \"5s\"",
-            )),
-            (FaultKind::Partition, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
-                format!("{at}.duration"),
-                "must be greater than zero",
-            )),
-            (FaultKind::Throttle, None) => out.push(Diagnostic::new(
-                format!("{at}.duration"),
-                "required with kind = \"throttle\": how long the target is starved, e.g. \"2s\"",
-            )),
-            (FaultKind::Throttle, Some(d)) if d.is_zero() => out.push(Diagnostic::new(
+            (Some(_), Some(d)) if d.is_zero() => out.push(Diagnostic::new(
                 format!("{at}.duration"),
                 "must be greater than zero",
             )),
-            (FaultKind::Kill | FaultKind::Stop, Some(_)) => out.push(Diagnostic::new(
-                format!("{at}.duration"),
-                "only used with kind = \"pause\"; for kill and stop use restart_after",
-            )),
-            (FaultKind::Failover, Some(_)) => out.push(Diagnostic::new(
-                format!("{at}.duration"),
-                "only used with kind = \"pause\"; a failover has no duration (the Sentinels \
-                 demote the old master themselves)",
-            )),
-            _ => {}
+            (Some(_), Some(_)) | (None, None) => {}
+            (None, Some(_)) => self.duration_not_used(at, out),
         }
         if self.kind == FaultKind::Failover {
             if self.target != crate::fault::Role::BackendMaster {
