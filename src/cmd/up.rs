@@ -141,8 +141,7 @@ pub fn up(topology_path: &Path, dir: &Path, reporter: &dyn Reporter) -> Result<i
     let log_path = dir.join(UP_LOG);
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    let exe =
-        crate::stack::process::own_executable().context("cannot find hab's own executable")?;
+    let exe = crate::stack::process::own_executable()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("up")
         .arg("--topology")

@@ -416,22 +416,15 @@ fn faults(a: &SweepAnalysis) -> Vec<Block> {
         .iter()
         .filter_map(|c| Some((c, c.stall.as_ref()?)))
         .map(|(c, s)| {
-            vec![
+            let mut row = vec![
                 c.index.to_string(),
                 match s.source {
                     Source::Own => "own".into(),
                     Source::Reference => "reference cell's".into(),
                 },
-                s.pauses.to_string(),
-                s.false_failovers.to_string(),
-                s.proxy_down.to_string(),
-                s.sentinel_sdown.to_string(),
-                s.sentinel_switch.to_string(),
-                s.client_reconnected.to_string(),
-                s.lost.to_string(),
-                s.duplicated.to_string(),
-                s.result_lost.to_string(),
-            ]
+            ];
+            row.extend(s.counts());
+            row
         })
         .collect();
     out.push(Block::Heading(3, "Stall phase (false failovers)".into()));

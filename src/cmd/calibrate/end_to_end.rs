@@ -299,8 +299,7 @@ impl Run<'_> {
     }
 
     fn spawn_consumer(&self, k: usize) -> Result<ManagedProcess> {
-        let exe =
-            crate::stack::process::own_executable().context("cannot find hab's own executable")?;
+        let exe = crate::stack::process::own_executable()?;
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("ceiling-consumer")
             .arg("--topology")

@@ -67,8 +67,7 @@ impl Workers {
         if self.topology.workers.kind == WorkerKind::Celery {
             return self.spawn_celery(name);
         }
-        let exe =
-            crate::stack::process::own_executable().context("cannot find hab's own executable")?;
+        let exe = crate::stack::process::own_executable()?;
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("worker")
             .arg("--topology")

@@ -116,6 +116,28 @@ pub struct StallFigures {
     pub result_vanished: u64,
 }
 
+impl StallFigures {
+    /// The counts as the report's stall table and sweep.csv list them: stalls, false
+    /// failovers, HAProxy DOWN marks, `+sdown`, `+switch-master`, client reconnections,
+    /// then tasks lost, run twice and results lost.
+    pub fn counts(&self) -> Vec<String> {
+        let events = [
+            self.pauses,
+            self.false_failovers,
+            self.proxy_down,
+            self.sentinel_sdown,
+            self.sentinel_switch,
+            self.client_reconnected,
+        ];
+        let tasks = [self.lost, self.duplicated, self.result_lost];
+        events
+            .iter()
+            .map(ToString::to_string)
+            .chain(tasks.iter().map(ToString::to_string))
+            .collect()
+    }
+}
+
 /// The slowest fault of a cell: the headline switch time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Headline {

@@ -145,19 +145,11 @@ pub fn row(a: &SweepAnalysis, c: &CellResult) -> Vec<String> {
     }
     match &c.stall {
         None => r.extend(std::iter::repeat_n(String::new(), 11)),
-        Some(s) => r.extend([
-            source(s.source),
-            s.pauses.to_string(),
-            s.false_failovers.to_string(),
-            s.proxy_down.to_string(),
-            s.sentinel_sdown.to_string(),
-            s.sentinel_switch.to_string(),
-            s.client_reconnected.to_string(),
-            s.lost.to_string(),
-            s.duplicated.to_string(),
-            s.result_lost.to_string(),
-            s.result_vanished.to_string(),
-        ]),
+        Some(s) => {
+            r.push(source(s.source));
+            r.extend(s.counts());
+            r.push(s.result_vanished.to_string());
+        }
     }
     r.extend([
         c.mismatches.join("; "),

@@ -98,7 +98,9 @@ pub fn own_executable() -> std::io::Result<PathBuf> {
     match std::fs::read_link(image) {
         Ok(path) if path.to_string_lossy().ends_with(" (deleted)") => Ok(image.to_path_buf()),
         Ok(path) => Ok(path),
-        Err(_) => std::env::current_exe(),
+        Err(_) => std::env::current_exe().map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot find hab's own executable: {e}"))
+        }),
     }
 }
 
